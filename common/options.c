@@ -1,0 +1,337 @@
+/*
+ * Option table and parsers (see options.h).  One table, options.def,
+ * generates the environment lookup, the daemons' flags and the docs.
+ */
+#define _GNU_SOURCE
+#include "options.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+const struct lg_opt_desc lg_opt_table[LG_OPT__COUNT] = {
+#define OPT(name_, type_, dflt_, min_, max_, choices_, scope_, help_)          \
+	[LG_OPT_##name_] = {#name_, LG_OPT_T_##type_, dflt_, (long long)(min_), \
+			    (long long)(max_), choices_, scope_, help_},
+#include "options.def"
+#undef OPT
+};
+
+static int lg_opt_find(const char *name, size_t len)
+{
+	for (int i = 0; i < LG_OPT__COUNT; i++) {
+		const char *n = lg_opt_table[i].name;
+		size_t j = 0;
+		for (; j < len && n[j]; j++) {
+			char c = name[j] == '-' ? '_' : (char)tolower((unsigned char)name[j]);
+			if (c != n[j])
+				break;
+		}
+		if (j == len && !n[j])
+			return i;
+	}
+	return -1;
+}
+
+/* Index of `value` among the '|'-separated choices, or -1. */
+static int lg_enum_index(const char *choices, const char *value)
+{
+	int idx = 0;
+	size_t vl = strlen(value);
+	for (const char *p = choices; *p; idx++) {
+		const char *bar = strchr(p, '|');
+		size_t l = bar ? (size_t)(bar - p) : strlen(p);
+		if (l == vl && strncasecmp(p, value, l) == 0)
+			return idx;
+		if (!bar)
+			break;
+		p = bar + 1;
+	}
+	return -1;
+}
+
+const char *lg_opt_enum_name(const struct lg_opts *o, enum lg_opt_id id, char *buf, size_t len)
+{
+	const char *p = lg_opt_table[id].choices;
+	for (uint64_t i = 0; i < o->num[id]; i++) {
+		p = strchr(p, '|');
+		if (!p)
+			return "?";
+		p++;
+	}
+	const char *bar = strchr(p, '|');
+	size_t l = bar ? (size_t)(bar - p) : strlen(p);
+	if (l >= len)
+		l = len - 1;
+	memcpy(buf, p, l);
+	buf[l] = 0;
+	return buf;
+}
+
+static const char *lg_origin(int set_by, const char *name, char *buf, size_t len)
+{
+	if (set_by == 2) {
+		size_t n = 0;
+		n += (size_t)snprintf(buf, len, "LEGO_");
+		for (const char *p = name; *p && n + 1 < len; p++)
+			buf[n++] = (char)toupper((unsigned char)*p);
+		buf[n] = 0;
+	} else if (set_by == 3) {
+		snprintf(buf, len, "--%s", name);
+	} else {
+		snprintf(buf, len, "%s", name);
+	}
+	return buf;
+}
+
+static int lg_opt_assign(struct lg_opts *o, int id, const char *value, int set_by,
+			 char *err, size_t errlen)
+{
+	const struct lg_opt_desc *d = &lg_opt_table[id];
+	char org[64];
+	lg_origin(set_by, d->name, org, sizeof org);
+	switch (d->type) {
+	case LG_OPT_T_SIZE: {
+		uint64_t v;
+		if (lg_parse_size(value, &v) < 0) {
+			snprintf(err, errlen, "%s=%s: not a size (use e.g. 256M, 2G)", org, value);
+			return -EINVAL;
+		}
+		if (v < (uint64_t)d->min || v > (uint64_t)d->max) {
+			char a[32], b[32];
+			snprintf(err, errlen, "%s=%s: out of range (%s to %s)", org, value,
+				 lg_format_size((uint64_t)d->min, a, sizeof a),
+				 lg_format_size((uint64_t)d->max, b, sizeof b));
+			return -EINVAL;
+		}
+		o->num[id] = v;
+		break;
+	}
+	case LG_OPT_T_INT: {
+		int64_t v;
+		if (lg_parse_int(value, &v) < 0) {
+			snprintf(err, errlen, "%s=%s: not an integer", org, value);
+			return -EINVAL;
+		}
+		if (v < d->min || v > d->max) {
+			snprintf(err, errlen, "%s=%s: out of range (%lld to %lld)", org, value,
+				 d->min, d->max);
+			return -EINVAL;
+		}
+		o->num[id] = (uint64_t)v;
+		break;
+	}
+	case LG_OPT_T_ENUM: {
+		int idx = lg_enum_index(d->choices, value);
+		if (idx < 0) {
+			snprintf(err, errlen, "%s=%s: must be one of %s", org, value, d->choices);
+			return -EINVAL;
+		}
+		o->num[id] = (uint64_t)idx;
+		break;
+	}
+	case LG_OPT_T_STR:
+		if (strlen(value) >= LG_OPT_STR_MAX) {
+			snprintf(err, errlen, "%s: value longer than %d characters", org,
+				 LG_OPT_STR_MAX - 1);
+			return -EINVAL;
+		}
+		strcpy(o->str[id], value);
+		break;
+	}
+	o->set_by[id] = (uint8_t)set_by;
+	return 0;
+}
+
+void lg_opts_defaults(struct lg_opts *o)
+{
+	char err[256];
+	memset(o, 0, sizeof *o);
+	for (int i = 0; i < LG_OPT__COUNT; i++) {
+		int r = lg_opt_assign(o, i, lg_opt_table[i].dflt, 0, err, sizeof err);
+		(void)r; /* defaults are valid by construction (unit-tested) */
+		o->set_by[i] = 0;
+	}
+}
+
+int lg_opts_set(struct lg_opts *o, const char *name, const char *value, int set_by,
+		char *err, size_t errlen)
+{
+	int id = lg_opt_find(name, strlen(name));
+	if (id < 0) {
+		snprintf(err, errlen, "unknown option '%s'", name);
+		return -ENOENT;
+	}
+	return lg_opt_assign(o, id, value, set_by, err, errlen);
+}
+
+static char *lg_trim(char *s)
+{
+	while (isspace((unsigned char)*s))
+		s++;
+	char *e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = 0;
+	return s;
+}
+
+static int lg_opts_load_file(struct lg_opts *o, const char *path, int must_exist,
+			     char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "re");
+	if (!f) {
+		if (!must_exist && errno == ENOENT)
+			return 0;
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -EINVAL;
+	}
+	char line[512];
+	int lineno = 0, r = 0;
+	while (fgets(line, sizeof line, f)) {
+		lineno++;
+		char *s = lg_trim(line);
+		if (!*s || *s == '#')
+			continue;
+		char *eq = strchr(s, '=');
+		if (!eq) {
+			snprintf(err, errlen, "%s:%d: expected name = value", path, lineno);
+			r = -EINVAL;
+			break;
+		}
+		*eq = 0;
+		char *name = lg_trim(s), *val = lg_trim(eq + 1);
+		if (strncasecmp(name, "LEGO_", 5) == 0)
+			name += 5;
+		char e2[256];
+		if (lg_opts_set(o, name, val, 1, e2, sizeof e2) < 0) {
+			snprintf(err, errlen, "%s:%d: %s", path, lineno, e2);
+			r = -EINVAL;
+			break;
+		}
+	}
+	fclose(f);
+	return r;
+}
+
+extern char **environ;
+
+int lg_opts_load(struct lg_opts *o, char scope, char *err, size_t errlen)
+{
+	lg_opts_defaults(o);
+	const char *conf = getenv("LEGO_CONF");
+	int r = lg_opts_load_file(o, conf && *conf ? conf : "/etc/lego/lego.conf",
+				  conf && *conf, err, errlen);
+	if (r < 0)
+		return r;
+	for (char **e = environ; e && *e; e++) {
+		if (strncmp(*e, "LEGO_", 5) != 0)
+			continue;
+		const char *name = *e + 5, *eq = strchr(name, '=');
+		if (!eq)
+			continue;
+		size_t nl = (size_t)(eq - name);
+		if (nl == 4 && strncmp(name, "CONF", 4) == 0)
+			continue;
+		int id = lg_opt_find(name, nl);
+		if (id < 0) {
+			/* Variables of later releases or of other tools are not ours
+			 * to reject, but a typo of ours should be loud. */
+			if (nl < 64)
+				snprintf(err, errlen, "%.*s: unknown Lego option", (int)(nl + 5), *e);
+			return -EINVAL;
+		}
+		if (!strchr(lg_opt_table[id].scope, scope))
+			continue;
+		r = lg_opt_assign(o, id, eq + 1, 2, err, errlen);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int lg_opts_parse_argv(struct lg_opts *o, char scope, int argc, char **argv, char *err,
+		       size_t errlen)
+{
+	int i = 1;
+	for (; i < argc; i++) {
+		const char *a = argv[i];
+		if (strcmp(a, "--") == 0)
+			return i + 1;
+		if (strncmp(a, "--", 2) != 0)
+			return i;
+		a += 2;
+		if (strcmp(a, "help") == 0)
+			return -ENOENT;
+		const char *eq = strchr(a, '=');
+		size_t nl = eq ? (size_t)(eq - a) : strlen(a);
+		int id = lg_opt_find(a, nl);
+		if (id < 0 || !strchr(lg_opt_table[id].scope, scope)) {
+			snprintf(err, errlen, "unknown option --%.*s", (int)nl, a);
+			return -EINVAL;
+		}
+		const char *val;
+		if (eq) {
+			val = eq + 1;
+		} else {
+			if (i + 1 >= argc) {
+				snprintf(err, errlen, "--%s needs a value", lg_opt_table[id].name);
+				return -EINVAL;
+			}
+			val = argv[++i];
+		}
+		int r = lg_opt_assign(o, id, val, 3, err, errlen);
+		if (r < 0)
+			return r;
+	}
+	return i;
+}
+
+static void lg_upper(char *dst, const char *src)
+{
+	while (*src)
+		*dst++ = (char)toupper((unsigned char)*src++);
+	*dst = 0;
+}
+
+void lg_opts_print(FILE *f, char scope, int markdown)
+{
+	static const char *const tn[] = {"size", "int", "string", "enum"};
+	if (markdown) {
+		fprintf(f, "| option | environment | type | default | used by | meaning |\n");
+		fprintf(f, "|---|---|---|---|---|---|\n");
+	}
+	for (int i = 0; i < LG_OPT__COUNT; i++) {
+		const struct lg_opt_desc *d = &lg_opt_table[i];
+		if (scope && !strchr(d->scope, scope))
+			continue;
+		char up[64], flag[64];
+		lg_upper(up, d->name);
+		snprintf(flag, sizeof flag, "--%s", d->name);
+		for (char *p = flag + 2; *p; p++)
+			if (*p == '_')
+				*p = '-';
+		char ty[96];
+		if (d->type == LG_OPT_T_ENUM)
+			snprintf(ty, sizeof ty, "%s", d->choices);
+		else
+			snprintf(ty, sizeof ty, "%s", tn[d->type]);
+		if (markdown) {
+			char who[64] = "";
+			for (const char *s = d->scope; *s; s++) {
+				const char *w = *s == 'C' ? "process" : *s == 'M' ? "memnode"
+					      : *s == 'N' ? "monitor" : *s == 'S' ? "storenode" : "tools";
+				if (who[0])
+					strcat(who, ", ");
+				strcat(who, w);
+			}
+			fprintf(f, "| `%s` | `LEGO_%s` | %s | `%s` | %s | %s |\n", flag, up, ty,
+				d->dflt[0] ? d->dflt : "\"\"", who, d->help);
+		} else {
+			fprintf(f, "  %-24s %s (default %s)\n      %s\n", flag, ty,
+				d->dflt[0] ? d->dflt : "empty", d->help);
+		}
+	}
+}

@@ -1,0 +1,230 @@
+/* Shared helpers; see util.h. */
+#define _GNU_SOURCE
+#include "util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <linux/futex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+uint64_t lg_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int lg_parse_int(const char *s, int64_t *out)
+{
+	if (!s || !*s)
+		return -EINVAL;
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno || *end)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+int lg_parse_size(const char *s, uint64_t *out)
+{
+	if (!s || !*s || *s == '-')
+		return -EINVAL;
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || end == s || v < 0)
+		return -EINVAL;
+	double mul = 1;
+	switch (toupper((unsigned char)*end)) {
+	case 0: break;
+	case 'K': mul = 1024.0; end++; break;
+	case 'M': mul = 1024.0 * 1024; end++; break;
+	case 'G': mul = 1024.0 * 1024 * 1024; end++; break;
+	case 'T': mul = 1024.0 * 1024 * 1024 * 1024; end++; break;
+	default: return -EINVAL;
+	}
+	if (mul > 1 && (*end == 'i' || *end == 'I'))
+		end++;
+	if (mul > 1 && (*end == 'b' || *end == 'B'))
+		end++;
+	if (*end)
+		return -EINVAL;
+	v *= mul;
+	if (v >= 18446744073709551615.0)
+		return -EINVAL;
+	*out = (uint64_t)v;
+	return 0;
+}
+
+const char *lg_format_size(uint64_t b, char *buf, size_t len)
+{
+	static const char units[] = "BKMGTP";
+	double v = (double)b;
+	int u = 0;
+	while (v >= 1024 && u < 5) {
+		v /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, len, "%lluB", (unsigned long long)b);
+	else if (v == (double)(uint64_t)v)
+		snprintf(buf, len, "%llu%c", (unsigned long long)v, units[u]);
+	else
+		snprintf(buf, len, "%.1f%c", v, units[u]);
+	return buf;
+}
+
+int lg_split_hostport(const char *addr, char *host, size_t hostlen, char *port,
+		      size_t portlen)
+{
+	if (!addr)
+		return -EINVAL;
+	const char *colon = strrchr(addr, ':');
+	if (!colon || colon == addr || !colon[1])
+		return -EINVAL;
+	size_t hl = (size_t)(colon - addr);
+	const char *h = addr;
+	if (h[0] == '[' && hl >= 2 && h[hl - 1] == ']') { /* [v6]:port */
+		h++;
+		hl -= 2;
+	}
+	if (hl >= hostlen || strlen(colon + 1) >= portlen)
+		return -EINVAL;
+	memcpy(host, h, hl);
+	host[hl] = 0;
+	strcpy(port, colon + 1);
+	for (const char *p = port; *p; p++)
+		if (!isdigit((unsigned char)*p))
+			return -EINVAL;
+	return 0;
+}
+
+int lg_random(void *buf, size_t len)
+{
+	uint8_t *p = buf;
+	while (len) {
+		ssize_t n = getrandom(p, len, 0);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+const char *lg_host_id(void)
+{
+	static char id[40];
+	if (id[0])
+		return id;
+	char boot[64] = "";
+	int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		ssize_t n = read(fd, boot, sizeof boot - 1);
+		close(fd);
+		if (n > 0)
+			boot[n] = 0;
+	}
+	char *nl = strchr(boot, '\n');
+	if (nl)
+		*nl = 0;
+	/* Hosts emulated by network namespaces share a boot id; the namespace's
+	 * inode tells them apart. */
+	struct stat st;
+	unsigned long long ns = stat("/proc/self/ns/net", &st) == 0 ? (unsigned long long)st.st_ino : 0;
+	char tmp[40];
+	snprintf(tmp, sizeof tmp, "%.8s-%llx", boot, ns);
+	memcpy(id, tmp, sizeof id);
+	return id;
+}
+
+int lg_futex_wait(_Atomic uint32_t *addr, uint32_t val, uint64_t timeout_ns)
+{
+	struct timespec ts, *tp = NULL;
+	if (timeout_ns) {
+		ts.tv_sec = (time_t)(timeout_ns / 1000000000ull);
+		ts.tv_nsec = (long)(timeout_ns % 1000000000ull);
+		tp = &ts;
+	}
+	long r = syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, tp, NULL, 0);
+	return r < 0 ? -errno : 0;
+}
+
+void lg_futex_wake(_Atomic uint32_t *addr, int n)
+{
+	syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
+}
+
+long lg_sys_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	long r = syscall(SYS_mmap, addr, len, prot, flags, fd, off);
+	return r == -1 ? -errno : r;
+}
+
+long lg_sys_munmap(void *addr, size_t len)
+{
+	long r = syscall(SYS_munmap, addr, len);
+	return r == -1 ? -errno : r;
+}
+
+long lg_sys_mprotect(void *addr, size_t len, int prot)
+{
+	long r = syscall(SYS_mprotect, addr, len, prot);
+	return r == -1 ? -errno : r;
+}
+
+long lg_sys_madvise(void *addr, size_t len, int advice)
+{
+	long r = syscall(SYS_madvise, addr, len, advice);
+	return r == -1 ? -errno : r;
+}
+
+void *lg_local_alloc(size_t len)
+{
+	len = LG_ALIGN_UP(len, LG_PAGE_SIZE);
+	long r = lg_sys_mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return r < 0 && r > -4096 ? NULL : (void *)r;
+}
+
+void lg_local_free(void *p, size_t len)
+{
+	if (p)
+		lg_sys_munmap(p, LG_ALIGN_UP(len, LG_PAGE_SIZE));
+}
+
+int lg_memeq_ct(const void *a, const void *b, size_t len)
+{
+	const volatile uint8_t *x = a, *y = b;
+	uint8_t d = 0;
+	for (size_t i = 0; i < len; i++)
+		d |= x[i] ^ y[i];
+	return d;
+}
+
+size_t lg_bprintf(char *buf, size_t cap, size_t n, const char *fmt, ...)
+{
+	if (n >= cap)
+		return cap;
+	va_list ap;
+	va_start(ap, fmt);
+	int r = vsnprintf(buf + n, cap - n, fmt, ap);
+	va_end(ap);
+	if (r < 0)
+		return n;
+	return n + (size_t)r >= cap ? cap : n + (size_t)r;
+}

@@ -1,0 +1,69 @@
+/*
+ * Small shared helpers: clocks, sizes, addresses, randomness, futexes and
+ * raw system calls.  Nothing here knows about memnodes or files.  All of it
+ * is async-signal-safe unless marked otherwise.
+ */
+#ifndef LEGO_UTIL_H
+#define LEGO_UTIL_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define LG_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define LG_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define LG_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define LG_ALIGN_UP(x, a) (((x) + (a)-1) & ~((__typeof__(x))(a)-1))
+#define LG_ALIGN_DOWN(x, a) ((x) & ~((__typeof__(x))(a)-1))
+#define lg_likely(x) __builtin_expect(!!(x), 1)
+#define lg_unlikely(x) __builtin_expect(!!(x), 0)
+
+#define LG_PAGE_SIZE 4096ul
+
+uint64_t lg_now_ns(void);
+
+/* "64M", "1G", "4096", "2.5G" -> bytes.  0 or -EINVAL. */
+int lg_parse_size(const char *s, uint64_t *out);
+/* Bytes as "1.5G" style text into buf. */
+const char *lg_format_size(uint64_t bytes, char *buf, size_t len);
+/* Decimal integer with optional sign; 0 or -EINVAL. */
+int lg_parse_int(const char *s, int64_t *out);
+
+/* "host:port" -> host and port parts.  0 or -EINVAL (no colon, too long). */
+int lg_split_hostport(const char *addr, char *host, size_t hostlen, char *port,
+		      size_t portlen);
+
+/* Fill buf from the kernel's random source.  0 or -errno. */
+int lg_random(void *buf, size_t len);
+
+/* A string that is the same for every process on this host and differs
+ * between hosts (the boot id, made unique per network namespace). */
+const char *lg_host_id(void);
+
+/* futex wait while *addr == val (timeout_ns 0 = forever); wake n waiters. */
+int lg_futex_wait(_Atomic uint32_t *addr, uint32_t val, uint64_t timeout_ns);
+void lg_futex_wake(_Atomic uint32_t *addr, int n);
+
+static inline void lg_cpu_relax(void) { __builtin_ia32_pause(); }
+
+/* Raw system calls that interposition can never see (used by the runtime
+ * for its own memory).  Return the kernel's result: value or -errno. */
+long lg_sys_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+long lg_sys_munmap(void *addr, size_t len);
+long lg_sys_mprotect(void *addr, size_t len, int prot);
+long lg_sys_madvise(void *addr, size_t len, int advice);
+
+/* Local memory for the runtime's own use (never remote): zeroed pages. */
+void *lg_local_alloc(size_t len);
+void lg_local_free(void *p, size_t len);
+
+/* Append printf-style text at buf+n (capacity cap); returns the new n,
+ * never more than cap. */
+size_t lg_bprintf(char *buf, size_t cap, size_t n, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* Constant-time comparison; 0 when equal. */
+int lg_memeq_ct(const void *a, const void *b, size_t len);
+
+#endif

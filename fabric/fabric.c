@@ -1,0 +1,411 @@
+/*
+ * libfabric RDM endpoints (see fabric.h).
+ *
+ * Each endpoint has two completion queues: sends and receives.  A send that
+ * finds the provider's queue full reaps send completions only, so a caller
+ * holding its own locks is never re-entered through on_recv.
+ *
+ * Receive buffers are local (mmap) memory; each is posted at an offset that
+ * puts the first payload byte after the 48-byte header on a page boundary.
+ */
+#define _GNU_SOURCE
+#include "fabric.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <rdma/fi_cm.h>
+#include <rdma/fi_domain.h>
+#include <rdma/fi_endpoint.h>
+#include <rdma/fi_errno.h>
+
+#include "common/log.h"
+#include "common/util.h"
+
+#define LF_API FI_VERSION(1, 17)
+
+struct lf_rxbuf {
+	struct fi_context2 fctx; /* must be first */
+	uint8_t *post;           /* where the message lands */
+};
+
+struct lf_ep {
+	enum lego_prov prov;
+	struct fi_info *info;
+	struct fid_fabric *fabric;
+	struct fid_domain *domain;
+	struct fid_ep *ep;
+	struct fid_av *av;
+	struct fid_cq *txcq, *rxcq;
+	int rx_fd; /* wait fd of rxcq or -1 */
+	uint8_t name[LEGO_ADDR_MAX];
+	size_t name_len;
+	struct lf_rxbuf *rx;
+	unsigned nrx;
+	size_t rx_size, rx_stride;
+	uint8_t *rx_mem;
+	lf_recv_fn on_recv;
+	void *arg;
+};
+
+static const char *lf_prov_string(enum lego_prov p, int alt)
+{
+	switch (p) {
+	case LEGO_PROV_TCP: return alt ? "tcp" : "tcp;ofi_rxm";
+	case LEGO_PROV_SHM: return "shm";
+	case LEGO_PROV_VERBS: return "verbs;ofi_rxm";
+	}
+	return "?";
+}
+
+const char *lf_prov_name(enum lego_prov p)
+{
+	switch (p) {
+	case LEGO_PROV_TCP: return "tcp";
+	case LEGO_PROV_SHM: return "shm";
+	case LEGO_PROV_VERBS: return "verbs";
+	}
+	return "?";
+}
+
+enum lego_prov lf_ep_prov(const struct lf_ep *ep) { return ep->prov; }
+
+static struct fi_info *lf_hints(enum lego_prov prov, int alt)
+{
+	struct fi_info *h = fi_allocinfo();
+	if (!h)
+		return NULL;
+	h->ep_attr->type = FI_EP_RDM;
+	h->caps = FI_MSG;
+	h->mode = FI_CONTEXT | FI_CONTEXT2;
+	h->domain_attr->mr_mode = 0;
+	h->domain_attr->threading = FI_THREAD_SAFE;
+	h->domain_attr->data_progress = FI_PROGRESS_MANUAL;
+	h->tx_attr->msg_order = FI_ORDER_SAS;
+	h->rx_attr->msg_order = FI_ORDER_SAS;
+	h->addr_format = prov == LEGO_PROV_SHM ? FI_ADDR_STR : FI_FORMAT_UNSPEC;
+	h->fabric_attr->prov_name = strdup(lf_prov_string(prov, alt));
+	return h;
+}
+
+static int lf_getinfo(enum lego_prov prov, const char *node, const char *service,
+		      uint64_t flags, struct fi_info **out)
+{
+	int r = -FI_ENODATA;
+	for (int alt = 0; alt < 2; alt++) {
+		if (alt && prov != LEGO_PROV_TCP)
+			break;
+		struct fi_info *h = lf_hints(prov, alt);
+		if (!h)
+			return -ENOMEM;
+		r = fi_getinfo(LF_API, node, service, flags, h, out);
+		fi_freeinfo(h);
+		if (r == 0)
+			return 0;
+	}
+	return r;
+}
+
+int lf_prov_available(enum lego_prov prov, const char *node)
+{
+	struct fi_info *info = NULL;
+	int r = lf_getinfo(prov, node, NULL, node ? FI_SOURCE : 0, &info);
+	if (info)
+		fi_freeinfo(info);
+	return r == 0;
+}
+
+static int lf_post(struct lf_ep *ep, struct lf_rxbuf *rb)
+{
+	for (;;) {
+		ssize_t r = fi_recv(ep->ep, rb->post, ep->rx_size, NULL, FI_ADDR_UNSPEC, &rb->fctx);
+		if (r == 0)
+			return 0;
+		if (r != -FI_EAGAIN) {
+			lg_log(LG_ERROR, "fabric", "fi_recv: %s", fi_strerror((int)-r));
+			return (int)r;
+		}
+		fi_cq_read(ep->rxcq, NULL, 0);
+	}
+}
+
+#define LF_CK(call)                                                                      \
+	do {                                                                             \
+		r = (call);                                                              \
+		if (r) {                                                                 \
+			lg_log(LG_ERROR, "fabric", "%s: %s: %s", lf_prov_name(conf->prov), \
+			       #call, fi_strerror(-r));                                  \
+			goto fail;                                                       \
+		}                                                                        \
+	} while (0)
+
+int lf_ep_open(const struct lf_ep_conf *conf, struct lf_ep **out)
+{
+	struct lf_ep *ep = calloc(1, sizeof *ep);
+	if (!ep)
+		return -ENOMEM;
+	ep->prov = conf->prov;
+	ep->rx_fd = -1;
+	ep->on_recv = conf->on_recv;
+	ep->arg = conf->arg;
+	int r;
+	uint64_t flags = (conf->node || conf->service) && !conf->peer_hint ? FI_SOURCE : 0;
+	r = lf_getinfo(conf->prov, conf->node, conf->service, flags, &ep->info);
+	if (r) {
+		lg_log(LG_WARN, "fabric", "provider %s is not available%s%s: %s",
+		       lf_prov_name(conf->prov), conf->node ? " for " : "",
+		       conf->node ? conf->node : "", fi_strerror(-r));
+		free(ep);
+		return r == -FI_ENODATA ? -ENODEV : r;
+	}
+	LF_CK(fi_fabric(ep->info->fabric_attr, &ep->fabric, NULL));
+	LF_CK(fi_domain(ep->fabric, ep->info, &ep->domain, NULL));
+	int can_wait = conf->prov != LEGO_PROV_SHM;
+	struct fi_cq_attr cqa = {.format = FI_CQ_FORMAT_MSG, .size = 0,
+				 .wait_obj = can_wait ? FI_WAIT_FD : FI_WAIT_NONE};
+	LF_CK(fi_cq_open(ep->domain, &cqa, &ep->rxcq, NULL));
+	cqa.wait_obj = FI_WAIT_NONE;
+	LF_CK(fi_cq_open(ep->domain, &cqa, &ep->txcq, NULL));
+	if (can_wait && fi_control(&ep->rxcq->fid, FI_GETWAIT, &ep->rx_fd) != 0)
+		ep->rx_fd = -1;
+	struct fi_av_attr ava = {.type = FI_AV_TABLE};
+	LF_CK(fi_av_open(ep->domain, &ava, &ep->av, NULL));
+	LF_CK(fi_endpoint(ep->domain, ep->info, &ep->ep, NULL));
+	if (conf->prov == LEGO_PROV_SHM && conf->node) {
+		/* exactly this name, so peers can derive it (see lf_resolve_shm) */
+		char nm[LEGO_ADDR_MAX];
+		snprintf(nm, sizeof nm, "fi_shm://%s", conf->node);
+		LF_CK(fi_setname(&ep->ep->fid, nm, strlen(nm) + 1));
+	}
+	LF_CK(fi_ep_bind(ep->ep, &ep->av->fid, 0));
+	LF_CK(fi_ep_bind(ep->ep, &ep->txcq->fid, FI_TRANSMIT));
+	LF_CK(fi_ep_bind(ep->ep, &ep->rxcq->fid, FI_RECV));
+	LF_CK(fi_enable(ep->ep));
+	ep->name_len = sizeof ep->name;
+	LF_CK(fi_getname(&ep->ep->fid, ep->name, &ep->name_len));
+
+	ep->nrx = conf->rx_bufs ? conf->rx_bufs : 16;
+	ep->rx_size = conf->rx_size ? conf->rx_size : LEGO_MSG_MAX;
+	/* header in the tail of the first page, payload page-aligned after it */
+	ep->rx_stride = LG_ALIGN_UP(ep->rx_size + LG_PAGE_SIZE, LG_PAGE_SIZE);
+	ep->rx_mem = lg_local_alloc(ep->rx_stride * ep->nrx);
+	ep->rx = calloc(ep->nrx, sizeof *ep->rx);
+	if (!ep->rx_mem || !ep->rx) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	for (unsigned i = 0; i < ep->nrx; i++) {
+		ep->rx[i].post = ep->rx_mem + i * ep->rx_stride + LG_PAGE_SIZE - sizeof(struct lego_hdr);
+		if ((r = lf_post(ep, &ep->rx[i])) != 0)
+			goto fail;
+	}
+	*out = ep;
+	return 0;
+fail:
+	lf_ep_close(ep);
+	return r < 0 ? r : -EIO;
+}
+
+void lf_ep_close(struct lf_ep *ep)
+{
+	if (!ep)
+		return;
+	if (ep->ep)
+		fi_close(&ep->ep->fid);
+	if (ep->av)
+		fi_close(&ep->av->fid);
+	if (ep->txcq)
+		fi_close(&ep->txcq->fid);
+	if (ep->rxcq)
+		fi_close(&ep->rxcq->fid);
+	if (ep->domain)
+		fi_close(&ep->domain->fid);
+	if (ep->fabric)
+		fi_close(&ep->fabric->fid);
+	if (ep->info)
+		fi_freeinfo(ep->info);
+	if (ep->rx_mem)
+		lg_local_free(ep->rx_mem, ep->rx_stride * ep->nrx);
+	free(ep->rx);
+	free(ep);
+}
+
+int lf_ep_name(struct lf_ep *ep, void *buf, size_t *len)
+{
+	if (*len < ep->name_len)
+		return -ENOSPC;
+	memcpy(buf, ep->name, ep->name_len);
+	*len = ep->name_len;
+	return 0;
+}
+
+const char *lf_addr_str(struct lf_ep *ep, const void *addr, size_t len, char *buf,
+			size_t buflen)
+{
+	if (ep->prov == LEGO_PROV_SHM || !ep->av) {
+		snprintf(buf, buflen, "%.*s", (int)strnlen(addr, len), (const char *)addr);
+		return buf;
+	}
+	size_t l = buflen;
+	fi_av_straddr(ep->av, addr, buf, &l);
+	return buf;
+}
+
+int lf_av_insert(struct lf_ep *ep, const void *addr, size_t len, uint64_t *fi_addr)
+{
+	(void)len;
+	fi_addr_t a = FI_ADDR_NOTAVAIL;
+	int n = fi_av_insert(ep->av, addr, 1, &a, 0, NULL);
+	if (n != 1 || a == FI_ADDR_NOTAVAIL)
+		return -EADDRNOTAVAIL;
+	*fi_addr = a;
+	return 0;
+}
+
+void lf_av_remove(struct lf_ep *ep, uint64_t fi_addr)
+{
+	fi_addr_t a = fi_addr;
+	fi_av_remove(ep->av, &a, 1, 0);
+}
+
+static int lf_reap_tx(struct lf_ep *ep)
+{
+	struct fi_cq_msg_entry e[16];
+	ssize_t n = fi_cq_read(ep->txcq, e, LG_ARRAY_SIZE(e));
+	if (n > 0) {
+		for (ssize_t i = 0; i < n; i++) {
+			struct lf_tx *tx = e[i].op_context;
+			if (tx && tx->done)
+				tx->done(tx, 0);
+		}
+		return (int)n;
+	}
+	if (n == -FI_EAVAIL) {
+		struct fi_cq_err_entry ee = {0};
+		if (fi_cq_readerr(ep->txcq, &ee, 0) == 1) {
+			lg_log_rl(LG_WARN, "fabric", "%s send failed: %s", lf_prov_name(ep->prov),
+				  fi_strerror(ee.err));
+			struct lf_tx *tx = ee.op_context;
+			if (tx && tx->done)
+				tx->done(tx, -(ee.err ? ee.err : EIO));
+			return 1;
+		}
+	}
+	return n == -FI_EAGAIN ? 0 : (int)n;
+}
+
+int lf_sendv(struct lf_ep *ep, uint64_t dest, const struct iovec *iov, int n, struct lf_tx *tx)
+{
+	uint64_t deadline = 0;
+	for (;;) {
+		ssize_t r = fi_sendv(ep->ep, iov, NULL, (size_t)n, dest, &tx->fctx);
+		if (r == 0)
+			return 0;
+		if (r != -FI_EAGAIN) {
+			lg_log_rl(LG_WARN, "fabric", "%s fi_sendv: %s", lf_prov_name(ep->prov),
+				  fi_strerror((int)-r));
+			return (int)r;
+		}
+		if (lf_reap_tx(ep) == 0) {
+			uint64_t now = lg_now_ns();
+			if (!deadline)
+				deadline = now + 10ull * 1000000000ull;
+			else if (now > deadline)
+				return -ETIMEDOUT;
+			lg_cpu_relax();
+		}
+	}
+}
+
+int lf_progress(struct lf_ep *ep)
+{
+	struct fi_cq_msg_entry e[16];
+	int done = 0;
+	ssize_t n = fi_cq_read(ep->rxcq, e, LG_ARRAY_SIZE(e));
+	if (n > 0) {
+		for (ssize_t i = 0; i < n; i++) {
+			struct lf_rxbuf *rb = e[i].op_context;
+			if (ep->on_recv)
+				ep->on_recv(ep, rb->post, e[i].len, ep->arg);
+			lf_post(ep, rb);
+		}
+		done += (int)n;
+	} else if (n == -FI_EAVAIL) {
+		struct fi_cq_err_entry ee = {0};
+		if (fi_cq_readerr(ep->rxcq, &ee, 0) == 1) {
+			struct lf_rxbuf *rb = ee.op_context;
+			if (ee.err != FI_ECANCELED) {
+				lg_log_rl(LG_WARN, "fabric", "%s receive failed: %s (%zu bytes)",
+					  lf_prov_name(ep->prov), fi_strerror(ee.err), ee.len);
+				if (rb)
+					lf_post(ep, rb);
+			}
+			done++;
+		}
+	} else if (n != -FI_EAGAIN) {
+		return (int)n;
+	}
+	int t = lf_reap_tx(ep);
+	if (t > 0)
+		done += t;
+	return done;
+}
+
+int lf_wait_fd(struct lf_ep *ep) { return ep->rx_fd; }
+
+int lf_wait_arm(struct lf_ep *ep)
+{
+	if (ep->rx_fd < 0)
+		return -ENOSYS;
+	struct fid *f = &ep->rxcq->fid;
+	int r = fi_trywait(ep->fabric, &f, 1);
+	return r == 0 ? 0 : -EAGAIN;
+}
+
+int lf_resolve_tcp(const char *host, const char *port, void *addr, size_t *len)
+{
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+	struct addrinfo *res = NULL;
+	int r = getaddrinfo(host, port, &hints, &res);
+	if (r || !res) {
+		lg_log(LG_ERROR, "fabric", "cannot resolve %s:%s: %s", host, port, gai_strerror(r));
+		return -EHOSTUNREACH;
+	}
+	if (res->ai_addrlen > *len) {
+		freeaddrinfo(res);
+		return -ENOSPC;
+	}
+	memcpy(addr, res->ai_addr, res->ai_addrlen);
+	*len = res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+}
+
+void lf_shm_name_for_port(unsigned port, char *buf, size_t len)
+{
+	snprintf(buf, len, "lego.%u", port);
+}
+
+int lf_resolve_shm(const char *name, void *addr, size_t *len)
+{
+	int n = snprintf(addr, *len, "fi_shm://%s", name);
+	if (n < 0 || (size_t)n + 1 > *len)
+		return -ENOSPC;
+	*len = (size_t)n + 1;
+	return 0;
+}
+
+unsigned lf_tcp_port(const void *addr, size_t len)
+{
+	const struct sockaddr *sa = addr;
+	if (len >= sizeof(struct sockaddr_in) && sa->sa_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)addr)->sin_port);
+	if (len >= sizeof(struct sockaddr_in6) && sa->sa_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)addr)->sin6_port);
+	return 0;
+}

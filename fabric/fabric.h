@@ -1,0 +1,95 @@
+/*
+ * fabric: one libfabric FI_EP_RDM endpoint with its completion queues,
+ * address vector and a pool of posted receive buffers.
+ *
+ * Providers: tcp ("tcp;ofi_rxm"), shm, verbs ("verbs;ofi_rxm").  Messages
+ * are untagged sends; the RPC layer (rpc.h) matches replies to requests by
+ * the id in the header.  Received messages are handed to the endpoint's
+ * on_recv callback, whose buffer is valid only during the call; the payload
+ * after the 48-byte header starts on a page boundary, so a line can be
+ * installed straight from the receive buffer.
+ *
+ * Thread safety: the endpoint is opened FI_THREAD_SAFE; lf_progress and
+ * lf_send may be called from any thread at once.  Callbacks run in the
+ * thread that called lf_progress.
+ */
+#ifndef LEGO_FABRIC_H
+#define LEGO_FABRIC_H
+
+#include <rdma/fabric.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "lego/proto.h"
+
+struct lf_ep;
+
+typedef void (*lf_recv_fn)(struct lf_ep *ep, void *msg, size_t len, void *arg);
+
+/* Send context; embed it in the caller's object.  done() runs once, in a
+ * progress call, when libfabric no longer needs the sent buffers. */
+struct lf_tx {
+	struct fi_context2 fctx; /* must be first */
+	void (*done)(struct lf_tx *tx, int err);
+};
+
+struct lf_ep_conf {
+	enum lego_prov prov;
+	const char *node;    /* tcp: address to bind; shm: endpoint name */
+	const char *service; /* tcp: port ("0": any) */
+	int peer_hint;       /* node/service name a peer to reach, not our own
+				address: the provider picks a route to it */
+	unsigned rx_bufs;    /* receive buffers kept posted */
+	size_t rx_size;      /* largest message accepted */
+	lf_recv_fn on_recv;
+	void *arg;
+};
+
+/* Open an endpoint.  0, or -errno with a log line naming the provider. */
+int lf_ep_open(const struct lf_ep_conf *conf, struct lf_ep **out);
+void lf_ep_close(struct lf_ep *ep);
+
+enum lego_prov lf_ep_prov(const struct lf_ep *ep);
+const char *lf_prov_name(enum lego_prov prov);
+/* Is this provider installed and usable for `node` (may be NULL)? */
+int lf_prov_available(enum lego_prov prov, const char *node);
+
+/* The endpoint's raw address, as peers pass to lf_av_insert. */
+int lf_ep_name(struct lf_ep *ep, void *buf, size_t *len);
+/* Printable form of a raw address of this endpoint's provider. */
+const char *lf_addr_str(struct lf_ep *ep, const void *addr, size_t len, char *buf,
+			size_t buflen);
+
+/* Add a peer's raw address; *fi_addr receives its handle.  0 or -errno. */
+int lf_av_insert(struct lf_ep *ep, const void *addr, size_t len, uint64_t *fi_addr);
+void lf_av_remove(struct lf_ep *ep, uint64_t fi_addr);
+
+/* Queue a message made of iov[0..n) to dest.  The buffers must stay valid
+ * until tx->done runs.  Retries while the provider's queue is full (making
+ * progress on send completions only).  0 or -errno. */
+int lf_sendv(struct lf_ep *ep, uint64_t dest, const struct iovec *iov, int n,
+	     struct lf_tx *tx);
+
+/* Reap completions: received messages go to on_recv, finished sends to
+ * their done().  Returns the number handled or -errno. */
+int lf_progress(struct lf_ep *ep);
+
+/* A file descriptor that becomes readable when a message arrives, or -1 if
+ * the provider has none (shm): then poll lf_progress instead.  Call
+ * lf_wait_arm() before blocking on it; it returns -EAGAIN when completions
+ * are already queued. */
+int lf_wait_fd(struct lf_ep *ep);
+int lf_wait_arm(struct lf_ep *ep);
+
+/* Resolve a tcp HOST:PORT to a raw address for lf_av_insert. */
+int lf_resolve_tcp(const char *host, const char *port, void *addr, size_t *len);
+/* The shm endpoint name a daemon listening on tcp port `port` uses. */
+void lf_shm_name_for_port(unsigned port, char *buf, size_t len);
+/* Raw shm address of the endpoint named `name`. */
+int lf_resolve_shm(const char *name, void *addr, size_t *len);
+
+/* Port of a raw tcp address, or 0. */
+unsigned lf_tcp_port(const void *addr, size_t len);
+
+#endif

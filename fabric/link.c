@@ -1,0 +1,127 @@
+/* Client-side links (see link.h). */
+#define _GNU_SOURCE
+#include "link.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+
+static int links_ep(struct rpc_links *l, enum lego_prov prov, const char *host,
+		    const char *port, struct lf_ep **out)
+{
+	if (l->ep[prov]) {
+		*out = l->ep[prov];
+		return 0;
+	}
+	char name[64];
+	struct lf_ep_conf c = {.prov = prov, .rx_bufs = l->rx_bufs, .rx_size = l->rx_size,
+			       .on_recv = rpc_client_on_recv, .arg = l->cl};
+	if (prov == LEGO_PROV_SHM) {
+		/* named so that leftovers of killed processes can be found */
+		static unsigned seq;
+		snprintf(name, sizeof name, "lego-c.%d.%u", (int)getpid(), seq++);
+		c.node = name;
+	} else {
+		c.node = host;
+		c.service = port;
+		c.peer_hint = 1;
+	}
+	int r = lf_ep_open(&c, &l->ep[prov]);
+	if (r)
+		return r;
+	r = rpc_client_add_ep(l->cl, l->ep[prov]);
+	if (r)
+		return r;
+	*out = l->ep[prov];
+	return 0;
+}
+
+int rpc_links_peer_hostport(struct rpc_links *l, const char *hostport, struct rpc_peer *p,
+			    const char *name)
+{
+	char host[256], port[16];
+	if (lg_split_hostport(hostport, host, sizeof host, port, sizeof port) < 0) {
+		lg_log(LG_ERROR, "link", "%s: expected HOST:PORT", hostport);
+		return -EINVAL;
+	}
+	enum lego_prov prov;
+	switch (l->fab) {
+	case LF_FAB_TCP: prov = LEGO_PROV_TCP; break;
+	case LF_FAB_SHM: prov = LEGO_PROV_SHM; break;
+	case LF_FAB_VERBS: prov = LEGO_PROV_VERBS; break;
+	default:
+		prov = lf_host_is_local(host) ? LEGO_PROV_SHM
+		       : lf_prov_available(LEGO_PROV_VERBS, NULL) ? LEGO_PROV_VERBS : LEGO_PROV_TCP;
+	}
+	struct lf_ep *ep;
+	uint8_t addr[LEGO_ADDR_MAX];
+	size_t alen = sizeof addr;
+	int r;
+	if (prov == LEGO_PROV_SHM) {
+		char shm[64];
+		unsigned long pn = strtoul(port, NULL, 10);
+		lf_shm_name_for_port((unsigned)pn, shm, sizeof shm);
+		r = lf_resolve_shm(shm, addr, &alen);
+	} else {
+		r = lf_resolve_tcp(host, port, addr, &alen);
+	}
+	if (r == 0)
+		r = links_ep(l, prov, host, port, &ep);
+	if (r == 0)
+		r = rpc_peer_init(p, l->cl, ep, addr, alen, name);
+	if (r)
+		lg_log(LG_ERROR, "link", "cannot reach %s over %s: %s", hostport, lf_prov_name(prov),
+		       strerror(-r));
+	return r;
+}
+
+int rpc_links_peer_node(struct rpc_links *l, const struct lego_node_addr *a,
+			struct rpc_peer *p, const char *name)
+{
+	int same_host = strncmp(a->host_id, lg_host_id(), sizeof a->host_id) == 0;
+	enum lego_prov prov = a->net_prov == LEGO_PROV_VERBS ? LEGO_PROV_VERBS : LEGO_PROV_TCP;
+	if (l->fab == LF_FAB_SHM || (l->fab == LF_FAB_AUTO && same_host && a->shm[0]))
+		prov = LEGO_PROV_SHM;
+	else if (l->fab == LF_FAB_TCP)
+		prov = LEGO_PROV_TCP;
+	if (prov == LEGO_PROV_SHM && !a->shm[0]) {
+		lg_log(LG_ERROR, "link", "%s offers no shm endpoint", name);
+		return -EHOSTUNREACH;
+	}
+	uint8_t addr[LEGO_ADDR_MAX];
+	size_t alen = sizeof addr;
+	int r;
+	struct lf_ep *ep;
+	if (prov == LEGO_PROV_SHM) {
+		char shm[LEGO_HOST_MAX + 1];
+		snprintf(shm, sizeof shm, "%.*s", (int)sizeof a->shm, a->shm);
+		r = lf_resolve_shm(shm, addr, &alen);
+	} else {
+		if (a->net_len > sizeof addr || a->net_len == 0)
+			return -EINVAL;
+		memcpy(addr, a->net, a->net_len);
+		alen = a->net_len;
+		r = 0;
+	}
+	if (r == 0)
+		r = links_ep(l, prov, NULL, NULL, &ep);
+	if (r == 0)
+		r = rpc_peer_init(p, l->cl, ep, addr, alen, name);
+	if (r)
+		lg_log(LG_ERROR, "link", "cannot reach %s over %s: %s", name, lf_prov_name(prov),
+		       strerror(-r));
+	return r;
+}
+
+void rpc_links_close(struct rpc_links *l)
+{
+	for (size_t i = 0; i < LG_ARRAY_SIZE(l->ep); i++) {
+		lf_ep_close(l->ep[i]);
+		l->ep[i] = NULL;
+	}
+}

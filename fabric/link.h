@@ -1,0 +1,29 @@
+/*
+ * Client-side links: the endpoints a program uses to reach daemons (one
+ * per provider, opened on first use) and the choice of provider for a
+ * peer: shm for a peer on this host, verbs or tcp otherwise, unless the
+ * fabric option forces one.
+ */
+#ifndef LEGO_LINK_H
+#define LEGO_LINK_H
+
+#include "node.h"
+#include "rpc.h"
+
+struct rpc_links {
+	struct rpc_client *cl;
+	struct lf_ep *ep[4]; /* by enum lego_prov */
+	unsigned rx_bufs;
+	size_t rx_size;
+	enum lf_fabric_choice fab;
+};
+
+/* Peer for a daemon known by HOST:PORT (the monitor).  No traffic yet. */
+int rpc_links_peer_hostport(struct rpc_links *l, const char *hostport, struct rpc_peer *p,
+			    const char *name);
+/* Peer for a node the monitor described. */
+int rpc_links_peer_node(struct rpc_links *l, const struct lego_node_addr *a,
+			struct rpc_peer *p, const char *name);
+void rpc_links_close(struct rpc_links *l);
+
+#endif

@@ -1,0 +1,159 @@
+/* Daemon endpoints and embedding plumbing (see node.h). */
+#define _GNU_SOURCE
+#include "node.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+
+int lf_node_listen(struct lf_node *n, const char *listen, enum lf_fabric_choice fab,
+		   unsigned rx_bufs, size_t rx_size, lf_recv_fn on_recv, void *arg)
+{
+	memset(n, 0, sizeof *n);
+	char port[16];
+	if (lg_split_hostport(listen, n->host, sizeof n->host, port, sizeof port) < 0) {
+		lg_log(LG_ERROR, "node", "--listen %s: expected HOST:PORT", listen);
+		return -EINVAL;
+	}
+	enum lego_prov prov = LEGO_PROV_TCP;
+	if (fab == LF_FAB_VERBS || (fab == LF_FAB_AUTO && lf_prov_available(LEGO_PROV_VERBS, n->host)))
+		prov = LEGO_PROV_VERBS;
+	struct lf_ep_conf c = {.prov = prov, .node = n->host, .service = port,
+			       .rx_bufs = rx_bufs, .rx_size = rx_size, .on_recv = on_recv, .arg = arg};
+	int r = lf_ep_open(&c, &n->net);
+	if (r) {
+		lg_log(LG_ERROR, "node", "cannot listen on %s with %s: %s", listen,
+		       lf_prov_name(prov), strerror(-r));
+		return r;
+	}
+	size_t len = sizeof n->addr.net;
+	lf_ep_name(n->net, n->addr.net, &len);
+	n->addr.net_len = (uint16_t)len;
+	n->addr.net_prov = (uint16_t)prov;
+	n->port = lf_tcp_port(n->addr.net, len);
+	snprintf(n->addr.host_id, sizeof n->addr.host_id, "%s", lg_host_id());
+	if (fab == LF_FAB_AUTO || fab == LF_FAB_SHM) {
+		char name[64];
+		lf_shm_name_for_port(n->port, name, sizeof name);
+		c.prov = LEGO_PROV_SHM;
+		c.node = name;
+		c.service = NULL;
+		r = lf_ep_open(&c, &n->shm);
+		if (r == 0)
+			snprintf(n->addr.shm, sizeof n->addr.shm, "%s", name);
+		else if (fab == LF_FAB_SHM) {
+			lf_node_close(n);
+			return r;
+		} else
+			lg_log(LG_WARN, "node", "no shm endpoint (%s); local peers use %s",
+			       strerror(-r), lf_prov_name(prov));
+	}
+	return 0;
+}
+
+void lf_node_close(struct lf_node *n)
+{
+	lf_ep_close(n->shm);
+	lf_ep_close(n->net);
+	n->shm = n->net = NULL;
+}
+
+int lf_node_eps(struct lf_node *n, struct lf_ep **eps)
+{
+	int k = 0;
+	if (n->net)
+		eps[k++] = n->net;
+	if (n->shm)
+		eps[k++] = n->shm;
+	return k;
+}
+
+const char *lf_node_hostport(const struct lf_node *n, char *buf, size_t len)
+{
+	if (strchr(n->host, ':'))
+		snprintf(buf, len, "[%s]:%u", n->host, n->port);
+	else
+		snprintf(buf, len, "%s:%u", n->host, n->port);
+	return buf;
+}
+
+int lf_write_addr_file(const char *path, const char *hostport)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	char line[128];
+	int l = snprintf(line, sizeof line, "%s\n", hostport);
+	ssize_t w = write(fd, line, (size_t)l);
+	close(fd);
+	return w == l ? 0 : -EIO;
+}
+
+struct lf_watch {
+	int fd;
+	volatile int *stop;
+};
+
+static void *lf_watch_main(void *arg)
+{
+	struct lf_watch *w = arg;
+	char buf[64];
+	for (;;) {
+		struct pollfd p = {w->fd, POLLIN, 0};
+		if (poll(&p, 1, -1) < 0 && errno == EINTR)
+			continue;
+		ssize_t r = read(w->fd, buf, sizeof buf);
+		if (r == 0 || (r < 0 && errno != EINTR && errno != EAGAIN))
+			break;
+	}
+	lg_log(LG_INFO, "node", "embedding process gone; exiting");
+	*w->stop = 1;
+	free(w);
+	return NULL;
+}
+
+int lf_watch_parent_fd(int fd, volatile int *stop)
+{
+	struct lf_watch *w = malloc(sizeof *w);
+	if (!w)
+		return -ENOMEM;
+	w->fd = fd;
+	w->stop = stop;
+	pthread_t t;
+	int r = pthread_create(&t, NULL, lf_watch_main, w);
+	if (r) {
+		free(w);
+		return -r;
+	}
+	pthread_detach(t);
+	return 0;
+}
+
+int lf_host_is_local(const char *host)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_DGRAM}, *res = NULL;
+	if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res)
+		return 0;
+	int local = 0;
+	for (struct addrinfo *a = res; a && !local; a = a->ai_next) {
+		int s = socket(a->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		if (s < 0)
+			continue;
+		/* binding to an address succeeds only if an interface has it */
+		local = bind(s, a->ai_addr, a->ai_addrlen) == 0;
+		close(s);
+	}
+	freeaddrinfo(res);
+	return local;
+}

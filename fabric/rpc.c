@@ -1,0 +1,839 @@
+/*
+ * RPC and handshake (see rpc.h).
+ *
+ * Client request slots: a fixed array of calls; a request id is
+ * (generation << 16 | slot).  A slot's state word packs the generation with
+ * three bits (IN FLIGHT, ANSWERED, SENT); whoever sets the last of ANSWERED
+ * and SENT frees the slot, and a reply or a timeout claims ANSWERED by
+ * compare-and-swap against the generation it expects, so a late reply can
+ * never complete a newer request in the same slot.
+ *
+ * Lock order: the client's free-list spinlock is a leaf; no callback runs
+ * under it.  The server is single-threaded (one event loop).
+ */
+#define _GNU_SOURCE
+#include "rpc.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/auth.h"
+#include "common/log.h"
+#include "common/util.h"
+
+/* ------------------------------------------------------------ handshake */
+
+static void rpc_session_of(const char *key, const uint8_t *cn, const uint8_t *sn, uint64_t *out)
+{
+	uint8_t mac[LG_MAC_LEN];
+	lg_hmac(key, strlen(key), "lego-k", cn, LEGO_NONCE_LEN, sn, LEGO_NONCE_LEN, mac);
+	memcpy(out, mac, sizeof *out);
+	if (*out == 0) /* 0 means "no session" on the wire */
+		*out = 1;
+}
+
+/* ---------------------------------------------------------------- server */
+
+enum { SC_FREE = 0, SC_HELLO, SC_AUTHED };
+
+struct rpc_sconn {
+	uint32_t state;
+	uint32_t role;
+	uint32_t id;
+	struct lf_ep *ep;
+	uint64_t fi_addr;
+	uint64_t session;
+	uint8_t cn[LEGO_NONCE_LEN], sn[LEGO_NONCE_LEN];
+	uint64_t last_ns;
+	char addr[80];
+};
+
+struct rpc_server {
+	struct rpc_server_conf conf;
+	char key[256];
+	const struct rpc_handler *by_op[LEGO_OPCODE_MAX];
+	struct rpc_sconn *conns;
+	unsigned nconns;
+	unsigned active;
+	uint64_t req[LEGO_OPCODE_MAX];
+	uint64_t rej[LW_REJECT__COUNT];
+	uint64_t bytes_in, bytes_out, nomem, handshakes, auth_fail;
+};
+
+struct rpc_stx { /* a reply in flight */
+	struct lf_tx tx;
+	size_t len;
+	uint8_t msg[]; /* header + body */
+};
+
+static void rpc_stx_done(struct lf_tx *tx, int err)
+{
+	(void)err;
+	free(tx);
+}
+
+int rpc_server_new(const struct rpc_server_conf *conf, struct rpc_server **out)
+{
+	struct rpc_server *s = calloc(1, sizeof *s);
+	if (!s)
+		return -ENOMEM;
+	s->conf = *conf;
+	snprintf(s->key, sizeof s->key, "%s", conf->key ? conf->key : "");
+	s->nconns = conf->max_conns ? conf->max_conns : 1024;
+	s->conns = calloc(s->nconns + 1, sizeof *s->conns); /* id 0 is "none" */
+	if (!s->conns) {
+		free(s);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < conf->nhandlers; i++)
+		s->by_op[conf->handlers[i].opcode] = &conf->handlers[i];
+	*out = s;
+	return 0;
+}
+
+void rpc_server_free(struct rpc_server *s)
+{
+	if (!s)
+		return;
+	free(s->conns);
+	free(s);
+}
+
+uint32_t rpc_sconn_role(const struct rpc_sconn *c) { return c->role; }
+uint32_t rpc_sconn_id(const struct rpc_sconn *c) { return c->id; }
+
+void *rpc_reply_alloc(struct rpc_ctx *ctx, size_t len)
+{
+	if (ctx->rep_buf) /* one reply per request */
+		return NULL;
+	struct rpc_stx *t = malloc(sizeof *t + sizeof(struct lego_hdr) + len);
+	if (!t)
+		return NULL;
+	t->len = sizeof(struct lego_hdr) + len;
+	ctx->rep_buf = (uint8_t *)t;
+	ctx->rep_len = len;
+	return t->msg + sizeof(struct lego_hdr);
+}
+
+static void rpc_server_reply(struct rpc_server *s, struct lf_ep *ep, uint64_t dest,
+			     const struct lego_hdr *req, int status, struct rpc_ctx *ctx)
+{
+	struct rpc_stx *t = ctx ? (struct rpc_stx *)ctx->rep_buf : NULL;
+	if (!t) {
+		t = malloc(sizeof *t + sizeof(struct lego_hdr));
+		if (!t) {
+			s->nomem++;
+			return;
+		}
+		t->len = sizeof(struct lego_hdr);
+	}
+	struct lego_hdr *h = (struct lego_hdr *)t->msg;
+	lw_hdr_init(h, req->opcode, (uint32_t)t->len, req->req_id);
+	h->flags = LEGO_F_REPLY;
+	h->status = status;
+	h->conn = req->conn;
+	t->tx.done = rpc_stx_done;
+	struct iovec iov = {t->msg, t->len};
+	s->bytes_out += t->len;
+	if (lf_sendv(ep, dest, &iov, 1, &t->tx) != 0)
+		free(t);
+}
+
+static struct rpc_sconn *rpc_sconn_alloc(struct rpc_server *s)
+{
+	for (unsigned i = 1; i <= s->nconns; i++) {
+		if (s->conns[i].state == SC_FREE) {
+			memset(&s->conns[i], 0, sizeof s->conns[i]);
+			s->conns[i].id = i;
+			return &s->conns[i];
+		}
+	}
+	return NULL;
+}
+
+static void rpc_sconn_drop(struct rpc_server *s, struct rpc_sconn *c)
+{
+	if (c->state == SC_FREE)
+		return;
+	lf_av_remove(c->ep, c->fi_addr);
+	c->state = SC_FREE;
+	if (s->active)
+		s->active--;
+}
+
+static void rpc_reject(struct rpc_server *s, enum lw_reject why, const char *peer, unsigned op)
+{
+	s->rej[why]++;
+	lg_log_rl(LG_WARN, s->conf.name, "refused message from %s (opcode %u %s): %s",
+		  peer, op, lw_opcode_name(op), lw_reject_names[why]);
+}
+
+static void rpc_handle_hello(struct rpc_server *s, struct lf_ep *ep, const struct lego_hdr *h,
+			     const uint8_t *body, size_t blen)
+{
+	struct lego_hello_req req;
+	if (blen < sizeof req) {
+		rpc_reject(s, LW_BODY, "unknown peer", h->opcode);
+		return;
+	}
+	memcpy(&req, body, sizeof req);
+	if (req.addr_len == 0 || req.addr_len > LEGO_ADDR_MAX ||
+	    (req.role != LEGO_ROLE_PROCESS && req.role != LEGO_ROLE_MEMNODE &&
+	     req.role != LEGO_ROLE_TOOL)) {
+		rpc_reject(s, LW_BODY, "unknown peer", h->opcode);
+		return;
+	}
+	uint64_t dest;
+	if (lf_av_insert(ep, req.addr, req.addr_len, &dest) != 0) {
+		rpc_reject(s, LW_BODY, "unreachable peer", h->opcode);
+		return;
+	}
+	char astr[80];
+	lf_addr_str(ep, req.addr, req.addr_len, astr, sizeof astr);
+	if (h->version != LEGO_PROTO_VERSION) {
+		s->rej[LW_VERSION]++;
+		lg_log_rl(LG_WARN, s->conf.name, "peer %s speaks protocol version %u, we speak %u",
+			  astr, h->version, LEGO_PROTO_VERSION);
+		rpc_server_reply(s, ep, dest, h, -EPROTONOSUPPORT, NULL);
+		lf_av_remove(ep, dest);
+		return;
+	}
+	struct rpc_sconn *c = rpc_sconn_alloc(s);
+	if (!c) {
+		lg_log_rl(LG_WARN, s->conf.name, "connection table full (%u): refusing %s",
+			  s->nconns, astr);
+		rpc_server_reply(s, ep, dest, h, -EBUSY, NULL);
+		lf_av_remove(ep, dest);
+		return;
+	}
+	c->state = SC_HELLO;
+	c->role = req.role;
+	c->ep = ep;
+	c->fi_addr = dest;
+	c->last_ns = lg_now_ns();
+	snprintf(c->addr, sizeof c->addr, "%s", astr);
+	memcpy(c->cn, req.nonce, LEGO_NONCE_LEN);
+	lg_random(c->sn, LEGO_NONCE_LEN);
+	s->active++;
+	struct rpc_ctx ctx = {.srv = s};
+	struct lego_hello_rep *rep = rpc_reply_alloc(&ctx, sizeof *rep);
+	if (!rep) {
+		rpc_sconn_drop(s, c);
+		return;
+	}
+	memset(rep, 0, sizeof *rep);
+	rep->conn = c->id;
+	memcpy(rep->nonce, c->sn, LEGO_NONCE_LEN);
+	lg_hmac(s->key, strlen(s->key), "lego-s", c->cn, LEGO_NONCE_LEN, c->sn, LEGO_NONCE_LEN,
+		rep->proof);
+	rpc_server_reply(s, ep, dest, h, 0, &ctx);
+}
+
+static void rpc_handle_auth(struct rpc_server *s, struct lego_hdr *h, const uint8_t *body,
+			    size_t blen)
+{
+	if (h->conn == 0 || h->conn > s->nconns || s->conns[h->conn].state != SC_HELLO) {
+		rpc_reject(s, LW_SESSION, "unknown peer", h->opcode);
+		return;
+	}
+	struct rpc_sconn *c = &s->conns[h->conn];
+	if (blen < sizeof(struct lego_auth_req)) {
+		rpc_reject(s, LW_BODY, c->addr, h->opcode);
+		rpc_sconn_drop(s, c);
+		return;
+	}
+	uint8_t want[LG_MAC_LEN];
+	lg_hmac(s->key, strlen(s->key), "lego-c", c->sn, LEGO_NONCE_LEN, c->cn, LEGO_NONCE_LEN,
+		want);
+	if (lg_memeq_ct(want, body, LG_MAC_LEN) != 0) {
+		s->rej[LW_AUTH]++;
+		s->auth_fail++;
+		lg_log_rl(LG_WARN, s->conf.name,
+			  "peer %s failed the handshake: it does not know our cluster key "
+			  "(LEGO_CLUSTER_KEY differs)", c->addr);
+		rpc_server_reply(s, c->ep, c->fi_addr, h, -EACCES, NULL);
+		rpc_sconn_drop(s, c);
+		return;
+	}
+	rpc_session_of(s->key, c->cn, c->sn, &c->session);
+	c->state = SC_AUTHED;
+	s->handshakes++;
+	lg_log(LG_INFO, s->conf.name, "connection %u from %s (role %u)", c->id, c->addr, c->role);
+	rpc_server_reply(s, c->ep, c->fi_addr, h, 0, NULL);
+}
+
+size_t rpc_server_stats(struct rpc_server *s, char *buf, size_t cap)
+{
+	size_t n = 0;
+#define PUT(...) (n = lg_bprintf(buf, cap, n, __VA_ARGS__))
+	PUT("connections:%u\n", s->active);
+	PUT("handshakes:%llu\n", (unsigned long long)s->handshakes);
+	PUT("bytes_in:%llu\n", (unsigned long long)s->bytes_in);
+	PUT("bytes_out:%llu\n", (unsigned long long)s->bytes_out);
+	uint64_t total = 0;
+	for (int i = 1; i < LW_REJECT__COUNT; i++) {
+		PUT("rejects.%s:%llu\n", lw_reject_names[i], (unsigned long long)s->rej[i]);
+		total += s->rej[i];
+	}
+	PUT("rejects:%llu\n", (unsigned long long)total);
+	for (int i = 0; i < LEGO_OPCODE_MAX; i++)
+		if (s->req[i])
+			PUT("requests.%s:%llu\n", lw_opcode_name((unsigned)i),
+			    (unsigned long long)s->req[i]);
+#undef PUT
+	return n;
+}
+
+uint64_t rpc_server_rejects(struct rpc_server *s)
+{
+	uint64_t t = 0;
+	for (int i = 1; i < LW_REJECT__COUNT; i++)
+		t += s->rej[i];
+	return t;
+}
+
+static int rpc_handle_stats(struct rpc_ctx *ctx)
+{
+	struct rpc_server *s = ctx->srv;
+	size_t cap = 64 * 1024;
+	char *buf = rpc_reply_alloc(ctx, cap);
+	if (!buf)
+		return -ENOMEM;
+	size_t n = rpc_server_stats(s, buf, cap);
+	if (s->conf.stats_fn)
+		n += s->conf.stats_fn(s->conf.user, buf + n, cap - n);
+	ctx->rep_len = n;
+	((struct rpc_stx *)ctx->rep_buf)->len = sizeof(struct lego_hdr) + n;
+	return 0;
+}
+
+void rpc_server_on_recv(struct lf_ep *ep, void *msg, size_t len, void *arg)
+{
+	struct rpc_server *s = arg;
+	s->bytes_in += len;
+	enum lw_reject why = lw_check(msg, len);
+	struct lego_hdr *h = msg;
+	if (why == LW_VERSION && len >= sizeof *h + sizeof(struct lego_hello_req) &&
+	    h->opcode == X2X_HELLO && h->len == len) {
+		rpc_handle_hello(s, ep, h, (uint8_t *)msg + sizeof *h, len - sizeof *h);
+		return;
+	}
+	if (why != LW_OK) {
+		rpc_reject(s, why, "unknown peer", len >= sizeof *h ? h->opcode : 0);
+		return;
+	}
+	if (h->flags & LEGO_F_REPLY) {
+		rpc_reject(s, LW_FLAGS, "unknown peer", h->opcode);
+		return;
+	}
+	const uint8_t *body = (uint8_t *)msg + sizeof *h;
+	size_t blen = len - sizeof *h;
+	s->req[h->opcode]++;
+	if (h->opcode == X2X_HELLO) {
+		rpc_handle_hello(s, ep, h, body, blen);
+		return;
+	}
+	if (h->opcode == X2X_AUTH) {
+		rpc_handle_auth(s, h, body, blen);
+		return;
+	}
+	if (h->conn == 0 || h->conn > s->nconns || s->conns[h->conn].state != SC_AUTHED ||
+	    s->conns[h->conn].ep != ep) {
+		rpc_reject(s, LW_SESSION, "unknown peer", h->opcode);
+		return;
+	}
+	struct rpc_sconn *c = &s->conns[h->conn];
+	if (lg_memeq_ct(&c->session, &h->session, sizeof c->session) != 0) {
+		rpc_reject(s, LW_SESSION, c->addr, h->opcode);
+		return;
+	}
+	c->last_ns = lg_now_ns();
+	if (h->opcode == X2X_BYE) {
+		lg_log(LG_INFO, s->conf.name, "connection %u from %s closed", c->id, c->addr);
+		rpc_server_reply(s, ep, c->fi_addr, h, 0, NULL);
+		rpc_sconn_drop(s, c);
+		return;
+	}
+	struct rpc_ctx ctx = {.srv = s, .conn = c, .hdr = h, .body = body, .body_len = blen,
+			      .user = s->conf.user};
+	if (h->opcode == X2X_STATS || h->opcode == X2X_PING) {
+		int st = h->opcode == X2X_STATS ? rpc_handle_stats(&ctx) : 0;
+		rpc_server_reply(s, ep, c->fi_addr, h, st, &ctx);
+		return;
+	}
+	const struct rpc_handler *hd = s->by_op[h->opcode];
+	if (!hd) {
+		rpc_reject(s, LW_OPCODE, c->addr, h->opcode);
+		rpc_server_reply(s, ep, c->fi_addr, h, -EOPNOTSUPP, NULL);
+		return;
+	}
+	if (blen < hd->min_body || blen > hd->max_body) {
+		rpc_reject(s, LW_BODY, c->addr, h->opcode);
+		rpc_server_reply(s, ep, c->fi_addr, h, -EBADMSG, NULL);
+		return;
+	}
+	if (!(hd->roles & RPC_ROLE_BIT(c->role))) {
+		rpc_reject(s, LW_SESSION, c->addr, h->opcode);
+		rpc_server_reply(s, ep, c->fi_addr, h, -EPERM, NULL);
+		return;
+	}
+	int st = hd->fn(&ctx);
+	if (st < 0 && ctx.rep_buf) { /* error replies carry no body */
+		free(ctx.rep_buf);
+		ctx.rep_buf = NULL;
+	}
+	rpc_server_reply(s, ep, c->fi_addr, h, st, &ctx);
+}
+
+/* ---------------------------------------------------------------- client */
+
+#define RPC_SLOTS 4096u
+#define RPC_GEN_SHIFT 8
+enum { CS_INFLIGHT = 1, CS_ANSWERED = 2, CS_SENT = 4 };
+
+struct rpc_call {
+	struct lf_tx tx; /* must be first */
+	struct rpc_client *cl;
+	_Atomic uint32_t state; /* generation << 8 | CS_* */
+	uint32_t slot;
+	uint64_t req_id;
+	uint64_t deadline;
+	struct lego_hdr hdr;
+	struct iovec iov[4];
+	rpc_reply_fn fn;
+	void *arg;
+	struct rpc_peer *peer;
+	int next_free;
+	uint8_t inl[256]; /* small bodies of synchronous calls are copied here */
+};
+
+struct rpc_client {
+	char key[256];
+	uint32_t role;
+	struct lf_ep *eps[4];
+	int neps;
+	struct rpc_call calls[RPC_SLOTS];
+	pthread_spinlock_t lock;
+	int free_head;
+	_Atomic unsigned inflight;
+	_Atomic uint64_t next_expire_scan;
+	_Atomic uint64_t n_calls, n_errors, n_timeouts, n_stale;
+};
+
+int rpc_client_new(const char *key, uint32_t role, struct rpc_client **out)
+{
+	/* The runtime's own memory is local: this is large, so mmap it. */
+	struct rpc_client *cl = lg_local_alloc(sizeof *cl);
+	if (!cl)
+		return -ENOMEM;
+	snprintf(cl->key, sizeof cl->key, "%s", key ? key : "");
+	cl->role = role;
+	pthread_spin_init(&cl->lock, PTHREAD_PROCESS_PRIVATE);
+	for (uint32_t i = 0; i < RPC_SLOTS; i++) {
+		cl->calls[i].cl = cl;
+		cl->calls[i].slot = i;
+		cl->calls[i].next_free = i + 1 < RPC_SLOTS ? (int)i + 1 : -1;
+		atomic_init(&cl->calls[i].state, 1u << RPC_GEN_SHIFT);
+	}
+	cl->free_head = 0;
+	*out = cl;
+	return 0;
+}
+
+void rpc_client_free(struct rpc_client *cl)
+{
+	if (cl)
+		lg_local_free(cl, sizeof *cl);
+}
+
+int rpc_client_add_ep(struct rpc_client *cl, struct lf_ep *ep)
+{
+	if (cl->neps >= (int)LG_ARRAY_SIZE(cl->eps))
+		return -ENOSPC;
+	cl->eps[cl->neps++] = ep;
+	return 0;
+}
+
+static struct rpc_call *rpc_call_get(struct rpc_client *cl)
+{
+	pthread_spin_lock(&cl->lock);
+	int i = cl->free_head;
+	if (i >= 0)
+		cl->free_head = cl->calls[i].next_free;
+	pthread_spin_unlock(&cl->lock);
+	if (i < 0)
+		return NULL;
+	struct rpc_call *c = &cl->calls[i];
+	uint32_t gen = (atomic_load(&c->state) >> RPC_GEN_SHIFT) + 1;
+	if (gen >= (1u << (32 - RPC_GEN_SHIFT)))
+		gen = 1;
+	c->req_id = ((uint64_t)gen << 16) | c->slot;
+	atomic_store(&c->state, (gen << RPC_GEN_SHIFT) | CS_INFLIGHT);
+	atomic_fetch_add(&cl->inflight, 1);
+	return c;
+}
+
+static void rpc_call_put(struct rpc_call *c)
+{
+	struct rpc_client *cl = c->cl;
+	atomic_fetch_sub(&cl->inflight, 1);
+	pthread_spin_lock(&cl->lock);
+	c->next_free = cl->free_head;
+	cl->free_head = (int)c->slot;
+	pthread_spin_unlock(&cl->lock);
+}
+
+/* Set bit b in c's state if its generation is still gen.  Returns the
+ * previous state, or 0 when the generation moved on. */
+static uint32_t rpc_call_mark(struct rpc_call *c, uint32_t gen, uint32_t b)
+{
+	uint32_t s = atomic_load(&c->state);
+	for (;;) {
+		if ((s >> RPC_GEN_SHIFT) != gen || !(s & CS_INFLIGHT))
+			return 0;
+		if (atomic_compare_exchange_weak(&c->state, &s, s | b))
+			return s;
+	}
+}
+
+/* Both the answer and the send completion are in: the slot is free. */
+static void rpc_call_settle(struct rpc_call *c, uint32_t prev, uint32_t bit)
+{
+	uint32_t now = prev | bit;
+	if ((now & (CS_ANSWERED | CS_SENT)) == (CS_ANSWERED | CS_SENT)) {
+		atomic_store(&c->state, now & ~(uint32_t)(CS_INFLIGHT | CS_ANSWERED | CS_SENT));
+		rpc_call_put(c);
+	}
+}
+
+static void rpc_call_answer(struct rpc_call *c, uint32_t gen, int status, const void *body,
+			    size_t len)
+{
+	uint32_t prev = rpc_call_mark(c, gen, CS_ANSWERED);
+	if (!prev || (prev & CS_ANSWERED)) {
+		if (!prev || status == 0)
+			atomic_fetch_add(&c->cl->n_stale, 1);
+		return;
+	}
+	if (status < 0)
+		atomic_fetch_add(&c->cl->n_errors, 1);
+	if (status == -ETIMEDOUT)
+		atomic_fetch_add(&c->cl->n_timeouts, 1);
+	rpc_reply_fn fn = c->fn;
+	void *arg = c->arg;
+	/* The callback may start new calls; the slot stays ours until settled. */
+	fn(arg, status, body, len);
+	rpc_call_settle(c, prev, CS_ANSWERED);
+}
+
+static void rpc_call_sent(struct lf_tx *tx, int err)
+{
+	struct rpc_call *c = (struct rpc_call *)tx;
+	uint32_t gen = atomic_load(&c->state) >> RPC_GEN_SHIFT;
+	if (err)
+		rpc_call_answer(c, gen, err, NULL, 0);
+	uint32_t prev = rpc_call_mark(c, gen, CS_SENT);
+	if (prev)
+		rpc_call_settle(c, prev, CS_SENT);
+}
+
+void rpc_client_on_recv(struct lf_ep *ep, void *msg, size_t len, void *arg)
+{
+	(void)ep;
+	struct rpc_client *cl = arg;
+	struct lego_hdr *h = msg;
+	enum lw_reject why = lw_check(msg, len);
+	if (why == LW_VERSION && len >= sizeof *h && h->len == len && (h->flags & LEGO_F_REPLY))
+		why = LW_OK; /* a peer refusing our version says so in a reply */
+	if (why != LW_OK || !(h->flags & LEGO_F_REPLY)) {
+		atomic_fetch_add(&cl->n_stale, 1);
+		lg_log_rl(LG_WARN, "rpc", "dropped malformed reply (%s)", lw_reject_names[why]);
+		return;
+	}
+	uint32_t slot = (uint32_t)(h->req_id & 0xffff);
+	uint32_t gen = (uint32_t)(h->req_id >> 16);
+	if (slot >= RPC_SLOTS) {
+		atomic_fetch_add(&cl->n_stale, 1);
+		return;
+	}
+	struct rpc_call *c = &cl->calls[slot];
+	if (c->hdr.opcode != h->opcode && (atomic_load(&c->state) >> RPC_GEN_SHIFT) == gen) {
+		atomic_fetch_add(&cl->n_stale, 1);
+		return;
+	}
+	rpc_call_answer(c, gen, h->status, (uint8_t *)msg + sizeof *h, len - sizeof *h);
+}
+
+int rpc_peer_init(struct rpc_peer *p, struct rpc_client *cl, struct lf_ep *ep, const void *addr,
+		  size_t len, const char *name)
+{
+	memset(p, 0, sizeof *p);
+	p->cl = cl;
+	p->ep = ep;
+	snprintf(p->name, sizeof p->name, "%s", name);
+	return lf_av_insert(ep, addr, len, &p->fi_addr);
+}
+
+static int rpc_call_start(struct rpc_peer *p, uint16_t op, const struct iovec *iov, int n,
+			  uint64_t timeout_ns, rpc_reply_fn fn, void *arg, int copy)
+{
+	if (n > 3)
+		return -EINVAL;
+	struct rpc_client *cl = p->cl;
+	struct rpc_call *c = rpc_call_get(cl);
+	if (!c)
+		return -EAGAIN;
+	size_t total = sizeof c->hdr;
+	for (int i = 0; i < n; i++)
+		total += iov[i].iov_len;
+	if (total > LEGO_MSG_MAX) {
+		uint32_t s = atomic_load(&c->state);
+		atomic_store(&c->state, s & ~(uint32_t)CS_INFLIGHT);
+		rpc_call_put(c);
+		return -EMSGSIZE;
+	}
+	lw_hdr_init(&c->hdr, op, (uint32_t)total, c->req_id);
+	c->hdr.conn = p->conn;
+	c->hdr.session = p->session;
+	c->iov[0].iov_base = &c->hdr;
+	c->iov[0].iov_len = sizeof c->hdr;
+	for (int i = 0; i < n; i++)
+		c->iov[i + 1] = iov[i];
+	if (copy && n == 1 && iov[0].iov_len <= sizeof c->inl) {
+		/* the caller's buffer may be gone before the send completes */
+		memcpy(c->inl, iov[0].iov_base, iov[0].iov_len);
+		c->iov[1].iov_base = c->inl;
+	}
+	c->fn = fn;
+	c->arg = arg;
+	c->peer = p;
+	c->deadline = lg_now_ns() + timeout_ns;
+	c->tx.done = rpc_call_sent;
+	atomic_fetch_add(&cl->n_calls, 1);
+	int r = lf_sendv(p->ep, p->fi_addr, c->iov, n + 1, &c->tx);
+	if (r) {
+		uint32_t s = atomic_load(&c->state);
+		atomic_store(&c->state, s & ~(uint32_t)CS_INFLIGHT);
+		rpc_call_put(c);
+		atomic_fetch_add(&cl->n_errors, 1);
+		return r;
+	}
+	return 0;
+}
+
+int rpc_call_async(struct rpc_peer *p, uint16_t op, const struct iovec *iov, int n,
+		   uint64_t timeout_ns, rpc_reply_fn fn, void *arg)
+{
+	return rpc_call_start(p, op, iov, n, timeout_ns, fn, arg, 0);
+}
+
+static void rpc_client_expire(struct rpc_client *cl, uint64_t now)
+{
+	for (uint32_t i = 0; i < RPC_SLOTS; i++) {
+		struct rpc_call *c = &cl->calls[i];
+		uint32_t s = atomic_load(&c->state);
+		if ((s & (CS_INFLIGHT | CS_ANSWERED)) != CS_INFLIGHT || c->deadline > now)
+			continue;
+		lg_log_rl(LG_WARN, "rpc", "%s request to %s timed out",
+			  lw_opcode_name(c->hdr.opcode), c->peer ? c->peer->name : "?");
+		rpc_call_answer(c, s >> RPC_GEN_SHIFT, -ETIMEDOUT, NULL, 0);
+	}
+}
+
+int rpc_client_progress(struct rpc_client *cl)
+{
+	int n = 0;
+	for (int i = 0; i < cl->neps; i++) {
+		int r = lf_progress(cl->eps[i]);
+		if (r > 0)
+			n += r;
+	}
+	uint64_t now = lg_now_ns();
+	uint64_t next = atomic_load_explicit(&cl->next_expire_scan, memory_order_relaxed);
+	if (now >= next && atomic_load(&cl->inflight) &&
+	    atomic_compare_exchange_strong(&cl->next_expire_scan, &next, now + 2000000ull))
+		rpc_client_expire(cl, now);
+	return n;
+}
+
+unsigned rpc_client_inflight(struct rpc_client *cl) { return atomic_load(&cl->inflight); }
+
+void rpc_client_get_stats(struct rpc_client *cl, struct rpc_client_stats *st)
+{
+	st->calls = atomic_load(&cl->n_calls);
+	st->errors = atomic_load(&cl->n_errors);
+	st->timeouts = atomic_load(&cl->n_timeouts);
+	st->stale = atomic_load(&cl->n_stale);
+}
+
+int rpc_client_wait(struct rpc_client *cl, _Atomic uint32_t *flag, uint64_t deadline)
+{
+	uint64_t start = lg_now_ns(), spin_until = start + 50000;
+	unsigned idle = 0;
+	while (!atomic_load_explicit(flag, memory_order_acquire)) {
+		int n = rpc_client_progress(cl);
+		if (n > 0) {
+			idle = 0;
+			continue;
+		}
+		uint64_t now = lg_now_ns();
+		if (deadline && now > deadline)
+			return -ETIMEDOUT;
+		if (now < spin_until) {
+			lg_cpu_relax();
+		} else if (++idle < 64) {
+			sched_yield();
+		} else {
+			struct timespec ts = {0, 20000};
+			nanosleep(&ts, NULL);
+		}
+	}
+	return 0;
+}
+
+struct rpc_sync {
+	_Atomic uint32_t done;
+	int status;
+	void *rep;
+	size_t repcap, replen;
+};
+
+static void rpc_sync_reply(void *arg, int status, const void *body, size_t len)
+{
+	struct rpc_sync *s = arg;
+	s->status = status;
+	s->replen = len;
+	if (s->rep && body)
+		memcpy(s->rep, body, LG_MIN(len, s->repcap));
+	atomic_store_explicit(&s->done, 1, memory_order_release);
+}
+
+int rpc_call(struct rpc_peer *p, uint16_t op, const void *body, size_t len, void *rep,
+	     size_t repcap, size_t *replen, uint64_t timeout_ns)
+{
+	struct rpc_sync s = {.rep = rep, .repcap = repcap};
+	struct iovec iov = {(void *)body, len};
+	int r = rpc_call_start(p, op, &iov, len ? 1 : 0, timeout_ns, rpc_sync_reply, &s, 1);
+	if (r)
+		return r;
+	/* The request expires on its own deadline; wait a little longer. */
+	rpc_client_wait(p->cl, &s.done, 0);
+	if (replen)
+		*replen = s.replen;
+	return s.status;
+}
+
+int rpc_peer_connect(struct rpc_peer *p, uint64_t timeout_ns)
+{
+	struct rpc_client *cl = p->cl;
+	struct lego_hello_req hello;
+	memset(&hello, 0, sizeof hello);
+	hello.role = cl->role;
+	hello.prov = lf_ep_prov(p->ep);
+	size_t al = sizeof hello.addr;
+	int r = lf_ep_name(p->ep, hello.addr, &al);
+	if (r)
+		return r;
+	hello.addr_len = (uint32_t)al;
+	lg_random(hello.nonce, LEGO_NONCE_LEN);
+	p->conn = 0;
+	p->session = 0;
+	p->connected = 0;
+	struct lego_hello_rep rep;
+	size_t rl = 0;
+	r = rpc_call(p, X2X_HELLO, &hello, sizeof hello, &rep, sizeof rep, &rl, timeout_ns);
+	if (r == -EPROTONOSUPPORT) {
+		lg_log(LG_ERROR, "rpc", "%s refuses our protocol version %d", p->name,
+		       LEGO_PROTO_VERSION);
+		return r;
+	}
+	if (r)
+		return r;
+	if (rl < sizeof rep)
+		return -EBADMSG;
+	uint8_t want[LG_MAC_LEN];
+	lg_hmac(cl->key, strlen(cl->key), "lego-s", hello.nonce, LEGO_NONCE_LEN, rep.nonce,
+		LEGO_NONCE_LEN, want);
+	if (lg_memeq_ct(want, rep.proof, LG_MAC_LEN) != 0) {
+		lg_log(LG_ERROR, "rpc",
+		       "%s does not know our cluster key (LEGO_CLUSTER_KEY differs); not connecting",
+		       p->name);
+		return -EACCES;
+	}
+	struct lego_auth_req auth;
+	lg_hmac(cl->key, strlen(cl->key), "lego-c", rep.nonce, LEGO_NONCE_LEN, hello.nonce,
+		LEGO_NONCE_LEN, auth.proof);
+	p->conn = rep.conn;
+	r = rpc_call(p, X2X_AUTH, &auth, sizeof auth, NULL, 0, NULL, timeout_ns);
+	if (r == -EACCES) {
+		lg_log(LG_ERROR, "rpc", "%s refused our cluster key", p->name);
+		return r;
+	}
+	if (r)
+		return r;
+	rpc_session_of(cl->key, hello.nonce, rep.nonce, &p->session);
+	p->connected = 1;
+	return 0;
+}
+
+/* ------------------------------------------------------------ event loop */
+
+void rpc_loop_run(struct lf_ep **eps, int n, volatile int *stop, void (*tick)(void *user),
+		  void *user, uint64_t tick_ns)
+{
+	uint64_t next_tick = lg_now_ns() + tick_ns, idle_since = lg_now_ns();
+	uint64_t backoff_ns = 10000;
+	int all_fds = 1;
+	struct pollfd pfd[8];
+	for (int i = 0; i < n && i < 8; i++) {
+		pfd[i].fd = lf_wait_fd(eps[i]);
+		pfd[i].events = POLLIN;
+		if (pfd[i].fd < 0)
+			all_fds = 0;
+	}
+	while (!*stop) {
+		int done = 0;
+		for (int i = 0; i < n; i++) {
+			int r = lf_progress(eps[i]);
+			if (r > 0)
+				done += r;
+		}
+		uint64_t now = lg_now_ns();
+		if (tick && now >= next_tick) {
+			tick(user);
+			next_tick = now + tick_ns;
+		}
+		if (done) {
+			idle_since = now;
+			backoff_ns = 10000;
+			continue;
+		}
+		if (now - idle_since < 200000) { /* spin 200 us after the last message */
+			lg_cpu_relax();
+			continue;
+		}
+		uint64_t until_tick = next_tick > now ? next_tick - now : 0;
+		if (all_fds) {
+			int armed = 1;
+			for (int i = 0; i < n; i++)
+				if (lf_wait_arm(eps[i]) != 0)
+					armed = 0;
+			if (!armed)
+				continue;
+			int ms = (int)LG_MIN(until_tick / 1000000 + 1, 100);
+			poll(pfd, (nfds_t)n, ms);
+		} else {
+			uint64_t ns = LG_MIN(backoff_ns, until_tick + 1000);
+			struct timespec ts = {0, (long)ns};
+			nanosleep(&ts, NULL);
+			if (backoff_ns < 1000000)
+				backoff_ns *= 2;
+		}
+	}
+}

@@ -1,0 +1,144 @@
+/*
+ * RPC over fabric endpoints: request ids, many requests in flight,
+ * per-request timeouts, 0/-errno results, and the connection handshake.
+ *
+ * Server: a table of handlers {opcode, name, body limits, roles, fn}; the
+ * server checks every message (header, connection, session secret, body
+ * length) before a handler sees it, counts what it refuses and why, and
+ * answers the handshake itself.
+ *
+ * Client: rpc_call_async() sends a request and calls back exactly once
+ * with the reply or an error (-ETIMEDOUT, -ECONNRESET, ...); rpc_call() is
+ * the synchronous form.  Whoever waits drives progress: there is no hidden
+ * progress thread, so a caller that must not be re-entered through reply
+ * callbacks must not wait while holding its locks.
+ */
+#ifndef LEGO_RPC_H
+#define LEGO_RPC_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "fabric.h"
+#include "wire.h"
+
+/* ---------------------------------------------------------------- server */
+
+struct rpc_server;
+struct rpc_sconn;
+
+struct rpc_ctx {
+	struct rpc_server *srv;
+	struct rpc_sconn *conn;
+	const struct lego_hdr *hdr;
+	const uint8_t *body;
+	size_t body_len;
+	void *user;
+	/* reply, set by rpc_reply_alloc */
+	uint8_t *rep_buf;
+	size_t rep_len;
+};
+
+#define RPC_ROLE_BIT(r) (1u << (r))
+#define RPC_ANY_ROLE (RPC_ROLE_BIT(LEGO_ROLE_PROCESS) | RPC_ROLE_BIT(LEGO_ROLE_MEMNODE) | \
+		      RPC_ROLE_BIT(LEGO_ROLE_TOOL))
+
+/* A handler returns the reply status (0 or -errno). */
+typedef int (*rpc_handler_fn)(struct rpc_ctx *ctx);
+
+struct rpc_handler {
+	uint16_t opcode;
+	uint32_t min_body, max_body;
+	uint32_t roles; /* RPC_ROLE_BIT()s allowed to call it */
+	rpc_handler_fn fn;
+};
+
+struct rpc_server_conf {
+	const char *name; /* for log lines: "memnode", "monitor" */
+	const struct rpc_handler *handlers;
+	size_t nhandlers;
+	const char *key; /* cluster key ("" allowed) */
+	unsigned max_conns;
+	void *user;
+	/* Append the daemon's own "key:value\n" lines to a stats reply. */
+	size_t (*stats_fn)(void *user, char *buf, size_t cap);
+};
+
+int rpc_server_new(const struct rpc_server_conf *conf, struct rpc_server **out);
+void rpc_server_free(struct rpc_server *srv);
+/* on_recv for endpoints that serve requests (arg = the server). */
+void rpc_server_on_recv(struct lf_ep *ep, void *msg, size_t len, void *arg);
+/* Reply body of `len` bytes, owned by the server; NULL if out of memory. */
+void *rpc_reply_alloc(struct rpc_ctx *ctx, size_t len);
+uint32_t rpc_sconn_role(const struct rpc_sconn *c);
+uint32_t rpc_sconn_id(const struct rpc_sconn *c);
+/* The server's counters as "key:value\n" text. */
+size_t rpc_server_stats(struct rpc_server *srv, char *buf, size_t cap);
+/* Requests refused so far (all reasons). */
+uint64_t rpc_server_rejects(struct rpc_server *srv);
+
+/* ---------------------------------------------------------------- client */
+
+struct rpc_client;
+
+struct rpc_peer {
+	struct rpc_client *cl;
+	struct lf_ep *ep;
+	uint64_t fi_addr;
+	uint32_t conn;
+	uint64_t session;
+	int connected;
+	char name[64]; /* for messages: "memnode 2", "monitor 127.0.0.1:7000" */
+};
+
+typedef void (*rpc_reply_fn)(void *arg, int status, const void *body, size_t len);
+
+int rpc_client_new(const char *key, uint32_t role, struct rpc_client **out);
+void rpc_client_free(struct rpc_client *cl);
+/* Register an endpoint whose on_recv is rpc_client_on_recv (arg = client). */
+int rpc_client_add_ep(struct rpc_client *cl, struct lf_ep *ep);
+void rpc_client_on_recv(struct lf_ep *ep, void *msg, size_t len, void *arg);
+
+/* Prepare a peer at raw address addr on ep (no traffic yet). */
+int rpc_peer_init(struct rpc_peer *p, struct rpc_client *cl, struct lf_ep *ep,
+		  const void *addr, size_t len, const char *name);
+/* Handshake; 0, -EACCES (key mismatch), -EPROTONOSUPPORT, -ETIMEDOUT... */
+int rpc_peer_connect(struct rpc_peer *p, uint64_t timeout_ns);
+
+/* Send op with body iov[0..n) (n <= 3); fn(arg, status, reply, len) runs
+ * once from a progress call.  The iov buffers must stay valid until then.
+ * 0, or -errno if nothing was sent (fn is then not called). */
+int rpc_call_async(struct rpc_peer *p, uint16_t op, const struct iovec *iov, int n,
+		   uint64_t timeout_ns, rpc_reply_fn fn, void *arg);
+
+/* Synchronous call; the reply body is copied into rep (up to repcap bytes,
+ * *replen gets the full length).  Returns the reply status or -errno. */
+int rpc_call(struct rpc_peer *p, uint16_t op, const void *body, size_t len, void *rep,
+	     size_t repcap, size_t *replen, uint64_t timeout_ns);
+
+/* Reap completions on all endpoints and expire overdue requests.
+ * Returns the number of events handled. */
+int rpc_client_progress(struct rpc_client *cl);
+
+/* Wait (driving progress) until *flag != 0 or the deadline passes. */
+int rpc_client_wait(struct rpc_client *cl, _Atomic uint32_t *flag, uint64_t deadline_ns);
+
+/* Requests in flight now. */
+unsigned rpc_client_inflight(struct rpc_client *cl);
+
+struct rpc_client_stats {
+	uint64_t calls, errors, timeouts, stale;
+};
+void rpc_client_get_stats(struct rpc_client *cl, struct rpc_client_stats *st);
+
+/* ------------------------------------------------------------ event loop */
+
+/* Drive endpoints until *stop: progress, call tick(user) every tick_ns,
+ * spin briefly when idle, then block on wait fds (or sleep, for providers
+ * without one). */
+void rpc_loop_run(struct lf_ep **eps, int n, volatile int *stop, void (*tick)(void *user),
+		  void *user, uint64_t tick_ns);
+
+#endif

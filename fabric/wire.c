@@ -1,0 +1,63 @@
+/* Wire codec (see wire.h). */
+#include "wire.h"
+
+#include <string.h>
+
+const char *const lw_reject_names[LW_REJECT__COUNT] = {
+	[LW_OK] = "ok",           [LW_SHORT] = "short",     [LW_MAGIC] = "magic",
+	[LW_VERSION] = "version", [LW_LENGTH] = "length",   [LW_OPCODE] = "opcode",
+	[LW_BODY] = "body",       [LW_SESSION] = "session", [LW_AUTH] = "auth",
+	[LW_FLAGS] = "flags",
+};
+
+enum lw_reject lw_check(const void *msg, size_t len)
+{
+	struct lego_hdr h;
+	if (len < sizeof h)
+		return LW_SHORT;
+	memcpy(&h, msg, sizeof h);
+	if (h.magic != LEGO_PROTO_MAGIC)
+		return LW_MAGIC;
+	if (h.version != LEGO_PROTO_VERSION)
+		return LW_VERSION;
+	if (h.len != len || len > LEGO_MSG_MAX)
+		return LW_LENGTH;
+	if (h.flags & ~LEGO_F_REPLY)
+		return LW_FLAGS;
+	if (h.opcode == 0 || h.opcode >= LEGO_OPCODE_MAX)
+		return LW_OPCODE;
+	return LW_OK;
+}
+
+void lw_hdr_init(struct lego_hdr *h, uint16_t opcode, uint32_t total_len, uint64_t req_id)
+{
+	memset(h, 0, sizeof *h);
+	h->magic = LEGO_PROTO_MAGIC;
+	h->version = LEGO_PROTO_VERSION;
+	h->opcode = opcode;
+	h->len = total_len;
+	h->req_id = req_id;
+}
+
+const char *lw_opcode_name(unsigned op)
+{
+	switch (op) {
+	case X2X_HELLO: return "hello";
+	case X2X_AUTH: return "auth";
+	case X2X_BYE: return "bye";
+	case X2X_STATS: return "stats";
+	case X2X_PING: return "ping";
+	case P2MON_REGISTER: return "p2mon_register";
+	case P2MON_HEARTBEAT: return "p2mon_heartbeat";
+	case P2MON_EXIT: return "p2mon_exit";
+	case P2MON_PLACE: return "p2mon_place";
+	case M2MON_REGISTER: return "m2mon_register";
+	case M2MON_HEARTBEAT: return "m2mon_heartbeat";
+	case P2M_READ: return "p2m_read";
+	case P2M_WRITE: return "p2m_write";
+	case P2M_FREE: return "p2m_free";
+	case P2M_RESERVE: return "p2m_reserve";
+	case P2M_AS_EXIT: return "p2m_as_exit";
+	}
+	return "?";
+}

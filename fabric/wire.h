@@ -1,0 +1,39 @@
+/*
+ * Wire codec: building and checking message headers (proto.h).  Every
+ * received message goes through lw_check before any other field is read.
+ */
+#ifndef LEGO_WIRE_H
+#define LEGO_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lego/proto.h"
+
+/* Why a message was refused; also the index of a reject counter. */
+enum lw_reject {
+	LW_OK = 0,
+	LW_SHORT,       /* shorter than a header */
+	LW_MAGIC,       /* not a Lego message */
+	LW_VERSION,     /* other protocol version */
+	LW_LENGTH,      /* declared length != received length */
+	LW_OPCODE,      /* unknown opcode */
+	LW_BODY,        /* body too short or too long for the opcode */
+	LW_SESSION,     /* unknown connection or wrong session secret */
+	LW_AUTH,        /* handshake proof did not verify */
+	LW_FLAGS,       /* request with reply flag or unknown flags */
+	LW_REJECT__COUNT
+};
+
+extern const char *const lw_reject_names[LW_REJECT__COUNT];
+
+/* Check the header of a received message of `len` bytes. */
+enum lw_reject lw_check(const void *msg, size_t len);
+
+/* Fill a request or reply header for a message of total_len bytes. */
+void lw_hdr_init(struct lego_hdr *h, uint16_t opcode, uint32_t total_len, uint64_t req_id);
+
+/* Name of an opcode, "?" when unknown. */
+const char *lw_opcode_name(unsigned opcode);
+
+#endif

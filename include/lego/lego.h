@@ -1,0 +1,116 @@
+/*
+ * lego.h - the explicit API of Lego, a user-space memory-disaggregation
+ * runtime.  Memory from lego_alloc() lives on remote memory nodes; the
+ * process keeps a bounded local cache of it (the ExCache) and fetches lines
+ * on demand.  Link with $(pkg-config --cflags --libs lego).
+ *
+ * All functions return 0 or a negative errno unless stated otherwise, and
+ * are thread-safe.  The runtime starts on first use (or lego_init()) and
+ * reads its configuration from LEGO_* environment variables; see lego(7)
+ * in docs/.
+ */
+#ifndef LEGO_LEGO_H
+#define LEGO_LEGO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * Process counters: X(identifier, "dotted.name", "description").
+ * One line per counter generates the enum, the names and the docs.
+ */
+#define LEGO_STATS_LIST(X)                                                         \
+	X(FAULTS, "excache.faults", "faults taken on remote memory")                   \
+	X(MISSES, "excache.misses", "lines fetched from a memnode")                    \
+	X(ZERO_FILLS, "excache.zero_fills", "never-written lines filled locally")      \
+	X(VICTIM_HITS, "excache.victim_hits", "misses served from the victim buffer")  \
+	X(WRITE_UPGRADES, "excache.write_upgrades", "first writes to clean lines")     \
+	X(SHARED_FAULTS, "excache.shared_faults", "faults on a line already in fill")  \
+	X(EVICT_CLEAN, "excache.evictions_clean", "clean lines dropped")               \
+	X(EVICT_DIRTY, "excache.evictions_dirty", "dirty lines moved to the victim buffer") \
+	X(WRITEBACKS, "excache.writebacks", "lines written back to memnodes")          \
+	X(WRITEBACK_BATCHES, "excache.writeback_batches", "write-back messages sent")  \
+	X(VICTIM_STALLS, "excache.victim_stalls", "evictions that waited for a full victim buffer") \
+	X(BYTES_IN, "net.bytes_in", "bytes of line data received")                     \
+	X(BYTES_OUT, "net.bytes_out", "bytes of line data sent")                       \
+	X(RPCS, "net.rpcs", "requests sent")                                           \
+	X(RPC_ERRORS, "net.rpc_errors", "requests that failed")                        \
+	X(RPC_TIMEOUTS, "net.rpc_timeouts", "requests that timed out")                 \
+	X(RPC_STALE, "net.rpc_stale_replies", "replies that matched no request")       \
+	X(RESERVED, "mem.reserved_bytes", "remote memory reserved (gauge)")            \
+	X(RESIDENT, "mem.resident_lines", "lines in the ExCache now (gauge)")          \
+	X(ALLOCS, "api.allocs", "lego_alloc calls")                                    \
+	X(FREES, "api.frees", "lego_free calls")
+
+enum lego_stat {
+#define LEGO_STAT_ENUM_(id, name, desc) LEGO_STAT_##id,
+	LEGO_STATS_LIST(LEGO_STAT_ENUM_)
+#undef LEGO_STAT_ENUM_
+	LEGO_STAT__COUNT
+};
+
+/* Latency histograms (nanoseconds): median, p99, p99.9 and count. */
+enum lego_lat {
+	LEGO_LAT_MISS,      /* remote line fetch, fault to line installed */
+	LEGO_LAT_ZERO,      /* zero-fill, fault to line installed */
+	LEGO_LAT_WRITEBACK, /* write-back request round trip */
+	LEGO_LAT__COUNT
+};
+
+struct lego_lat_summary {
+	uint64_t count;
+	uint64_t p50_ns;
+	uint64_t p99_ns;
+	uint64_t p999_ns;
+	uint64_t max_ns;
+};
+
+struct lego_stats {
+	uint64_t v[LEGO_STAT__COUNT];
+	struct lego_lat_summary lat[LEGO_LAT__COUNT];
+};
+
+/* Start the runtime now (it also starts on first use).  Idempotent. */
+int lego_init(void);
+
+/* Write back all dirty lines, free this process's remote memory and stop
+ * the runtime.  Lego memory must not be touched afterwards. */
+void lego_fini(void);
+
+/* Allocate size bytes of remote memory, 16-byte aligned; like malloc, the
+ * contents are unspecified (fresh memory reads as zeros and costs nothing
+ * until written).  Returns NULL with errno ENOMEM when no memnode has room,
+ * or with the start-up error when Lego could not start. */
+void *lego_alloc(size_t size);
+/* Zeroed allocation of n * size bytes (NULL with ENOMEM on overflow). */
+void *lego_calloc(size_t n, size_t size);
+/* alignment: a power of two. */
+void *lego_alloc_aligned(size_t alignment, size_t size);
+void *lego_realloc(void *ptr, size_t size);
+void lego_free(void *ptr);
+
+/* Does ptr point into Lego's remote address space? */
+int lego_is_remote(const void *ptr);
+
+/* Write back every dirty line and wait until memnodes have stored them. */
+int lego_flush(void);
+
+/* Snapshot of this process's counters. */
+int lego_stats(struct lego_stats *out);
+const char *lego_stat_name(enum lego_stat s);
+const char *lego_stat_desc(enum lego_stat s);
+/* Print counters as "name: value" lines (json != 0: one JSON object). */
+void lego_stats_print(FILE *f, int json);
+
+/* Message for a negative errno returned by Lego (or a positive errno). */
+const char *lego_strerror(int err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* LEGO_LEGO_H */

@@ -1,0 +1,236 @@
+/*
+ * Lego wire format: every message between a Lego process, the monitor and
+ * the memnodes.
+ *
+ * A message is a fixed 48-byte header followed by an opcode-specific body.
+ * All fields are little-endian, fixed width, with explicit padding; every
+ * struct size is checked below.  A receiver checks magic, version and the
+ * declared length against the received length before it reads any other
+ * field, then checks the body against the opcode's minimum size (see the
+ * handler tables in memnode/handlers.c and monitor/handlers.c).
+ *
+ * Opcodes are named by direction as in LegoOS: X2X_ (any node to any node),
+ * P2MON_ (process to monitor), M2MON_ (memnode to monitor), P2M_ (process to
+ * memnode).
+ *
+ * Connection: HELLO carries the client's fabric address and a random nonce;
+ * the reply carries the server's nonce and proof HMAC(key, "S"|cn|sn).  The
+ * client checks it and answers AUTH with HMAC(key, "C"|sn|cn).  Both sides
+ * then derive the session secret HMAC(key, "K"|cn|sn), which every later
+ * request carries in its header; the key itself never crosses the wire.
+ */
+#ifndef LEGO_PROTO_H
+#define LEGO_PROTO_H
+
+#include <stdint.h>
+
+#define LEGO_PROTO_MAGIC   0x4f47454cu /* "LEGO" */
+#define LEGO_PROTO_VERSION 1
+
+/* Largest line is 2 MiB; a message may carry one such line or a batch. */
+#define LEGO_MSG_PAYLOAD_MAX (2u << 20)
+#define LEGO_MSG_MAX         (LEGO_MSG_PAYLOAD_MAX + 64u * 1024)
+
+#define LEGO_ADDR_MAX  96 /* raw fabric address (sockaddr or shm name) */
+#define LEGO_HOST_MAX  64
+#define LEGO_NONCE_LEN 32
+#define LEGO_MAC_LEN   32
+#define LEGO_CAP_LEN   16
+#define LEGO_BATCH_MAX 256 /* lines in one READ/WRITE request */
+
+enum lego_opcode {
+	X2X_HELLO = 1,
+	X2X_AUTH = 2,
+	X2X_BYE = 3,
+	X2X_STATS = 4,
+	X2X_PING = 5,
+
+	P2MON_REGISTER = 16,
+	P2MON_HEARTBEAT = 17,
+	P2MON_EXIT = 18,
+	P2MON_PLACE = 19,
+
+	M2MON_REGISTER = 32,
+	M2MON_HEARTBEAT = 33,
+
+	P2M_READ = 48,
+	P2M_WRITE = 49,
+	P2M_FREE = 50,
+	P2M_RESERVE = 51,
+	P2M_AS_EXIT = 52,
+
+	LEGO_OPCODE_MAX = 64
+};
+
+/* hdr.flags */
+#define LEGO_F_REPLY 0x1u
+
+struct lego_hdr {
+	uint32_t magic;
+	uint16_t version;
+	uint16_t opcode;
+	uint32_t len;     /* whole message including this header */
+	int32_t status;   /* replies: 0 or -errno */
+	uint64_t req_id;  /* echoed in the reply */
+	uint32_t conn;    /* server-assigned connection index (HELLO: 0) */
+	uint32_t flags;
+	uint64_t session; /* session secret (HELLO, AUTH: 0) */
+	uint32_t crc;     /* reserved (0) */
+	uint32_t pad;
+};
+_Static_assert(sizeof(struct lego_hdr) == 48, "lego_hdr size");
+
+/* Peer roles, in HELLO. */
+enum lego_role { LEGO_ROLE_PROCESS = 1, LEGO_ROLE_MEMNODE = 2, LEGO_ROLE_TOOL = 3 };
+
+/* Fabric providers, as sent on the wire. */
+enum lego_prov { LEGO_PROV_TCP = 1, LEGO_PROV_SHM = 2, LEGO_PROV_VERBS = 3 };
+
+struct lego_hello_req {
+	uint32_t role;
+	uint32_t prov;
+	uint32_t addr_len;
+	uint32_t pad;
+	uint8_t nonce[LEGO_NONCE_LEN];
+	uint8_t addr[LEGO_ADDR_MAX]; /* the client's own fabric address */
+};
+_Static_assert(sizeof(struct lego_hello_req) == 144, "hello_req size");
+
+struct lego_hello_rep {
+	uint32_t conn;
+	uint32_t pad;
+	uint8_t nonce[LEGO_NONCE_LEN];
+	uint8_t proof[LEGO_MAC_LEN];
+};
+_Static_assert(sizeof(struct lego_hello_rep) == 72, "hello_rep size");
+
+struct lego_auth_req {
+	uint8_t proof[LEGO_MAC_LEN];
+};
+_Static_assert(sizeof(struct lego_auth_req) == 32, "auth_req size");
+
+/* A node as the monitor describes it to others. */
+struct lego_node_addr {
+	uint32_t node_id;
+	uint16_t net_prov;          /* LEGO_PROV_TCP or LEGO_PROV_VERBS */
+	uint16_t net_len;
+	uint8_t net[LEGO_ADDR_MAX]; /* raw network address (sockaddr) */
+	char shm[LEGO_HOST_MAX];    /* shm endpoint name, "" if none */
+	char host_id[40];           /* identifies the host (boot id) */
+};
+_Static_assert(sizeof(struct lego_node_addr) == 208, "node_addr size");
+
+struct lego_p2mon_register_req {
+	uint32_t pid;
+	uint32_t line_order;
+	uint64_t quota;   /* bytes, 0 = none */
+	char host[LEGO_HOST_MAX];
+};
+_Static_assert(sizeof(struct lego_p2mon_register_req) == 80, "reg size");
+
+/* The capability a process shows memnodes for its address space. */
+struct lego_as_ref {
+	uint64_t as_id;
+	uint8_t cap[LEGO_CAP_LEN];
+	uint32_t line_order;
+	uint32_t pad;
+	uint64_t quota;
+};
+_Static_assert(sizeof(struct lego_as_ref) == 40, "as_ref size");
+
+struct lego_p2mon_register_rep {
+	struct lego_as_ref as;
+	uint32_t lease_ms;
+	uint32_t granule_order;
+};
+_Static_assert(sizeof(struct lego_p2mon_register_rep) == 48, "reg rep size");
+
+struct lego_p2mon_as_req { /* HEARTBEAT and EXIT */
+	struct lego_as_ref as;
+};
+
+struct lego_p2mon_place_req {
+	struct lego_as_ref as;
+	uint64_t granule;
+};
+_Static_assert(sizeof(struct lego_p2mon_place_req) == 48, "place size");
+
+struct lego_p2mon_place_rep {
+	uint64_t granule;
+	struct lego_node_addr node;
+};
+_Static_assert(sizeof(struct lego_p2mon_place_rep) == 216, "place rep size");
+
+struct lego_m2mon_register_req {
+	uint64_t capacity;
+	struct lego_node_addr addr; /* node_id ignored */
+};
+_Static_assert(sizeof(struct lego_m2mon_register_req) == 216, "m reg size");
+
+struct lego_m2mon_register_rep {
+	uint32_t node_id;
+	uint32_t heartbeat_ms;
+	uint8_t secret[LEGO_MAC_LEN]; /* verifies process capabilities */
+};
+_Static_assert(sizeof(struct lego_m2mon_register_rep) == 40, "m reg rep size");
+
+struct lego_m2mon_heartbeat_req {
+	uint32_t node_id;
+	uint32_t nr_as;
+	uint64_t capacity;
+	uint64_t reserved;
+	uint64_t stored;
+};
+_Static_assert(sizeof(struct lego_m2mon_heartbeat_req) == 32, "m hb size");
+
+/* Reply: address spaces whose owner is gone; the memnode frees them. */
+#define LEGO_HB_FREE_MAX 64
+struct lego_m2mon_heartbeat_rep {
+	uint32_t nr_free;
+	uint32_t pad;
+	uint64_t free_as[LEGO_HB_FREE_MAX];
+};
+_Static_assert(sizeof(struct lego_m2mon_heartbeat_rep) == 520, "m hb rep");
+
+/* One line in a READ or WRITE batch. */
+struct lego_line_ref {
+	uint64_t line; /* line index in the address space */
+	uint64_t seq;  /* WRITE: write-back sequence; a memnode keeps the newest */
+};
+_Static_assert(sizeof(struct lego_line_ref) == 16, "line_ref size");
+
+/*
+ * P2M_READ: body = lego_lines_req + count line_refs.
+ *   reply body = count lines of data, in request order.
+ * P2M_WRITE: body = lego_lines_req + count line_refs + count lines of data.
+ */
+struct lego_lines_req {
+	struct lego_as_ref as;
+	uint32_t count;
+	uint32_t pad;
+};
+_Static_assert(sizeof(struct lego_lines_req) == 48, "lines_req size");
+
+struct lego_free_req {
+	struct lego_as_ref as;
+	uint64_t first_line;
+	uint64_t nr_lines;
+};
+_Static_assert(sizeof(struct lego_free_req) == 56, "free_req size");
+
+struct lego_reserve_req {
+	struct lego_as_ref as;
+	int64_t delta; /* bytes; negative releases */
+};
+_Static_assert(sizeof(struct lego_reserve_req) == 48, "reserve size");
+
+struct lego_reserve_rep {
+	uint64_t reserved; /* this address space's reservation after the call */
+};
+
+/* Generic reply for FREE and WRITE: how much changed. */
+struct lego_count_rep {
+	uint64_t count;
+};
+
+#endif /* LEGO_PROTO_H */

@@ -1,0 +1,127 @@
+/*
+ * The rest of the explicit API: start and stop, flush, counters, errors.
+ * Also the exit hook: a Lego process frees its remote memory when it exits
+ * (and, if it prints counters, does that first).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "lego/lego.h"
+#include "runtime.h"
+#include "stats.h"
+
+static const char *const lg_stat_names[] = {
+#define N_(id, name, desc) name,
+	LEGO_STATS_LIST(N_)
+#undef N_
+};
+
+static const char *const lg_stat_descs[] = {
+#define D_(id, name, desc) desc,
+	LEGO_STATS_LIST(D_)
+#undef D_
+};
+
+static const char *const lg_lat_names[LEGO_LAT__COUNT] = {"latency.miss", "latency.zero_fill",
+							   "latency.writeback"};
+
+int lego_init(void) { return lg_rt_start(); }
+
+void lego_fini(void) { lg_rt_stop(); }
+
+int lego_flush(void)
+{
+	int r = lg_rt_ready();
+	return r ? r : xc_flush(lg_rt.xc);
+}
+
+int lego_stats(struct lego_stats *out)
+{
+	for (int i = 0; i < LEGO_STAT__COUNT; i++)
+		out->v[i] = atomic_load_explicit(&lg_stat[i], memory_order_relaxed);
+	for (int i = 0; i < LEGO_LAT__COUNT; i++)
+		lg_lat_summary((enum lego_lat)i, &out->lat[i]);
+	return 0;
+}
+
+const char *lego_stat_name(enum lego_stat s)
+{
+	return (unsigned)s < LEGO_STAT__COUNT ? lg_stat_names[s] : "?";
+}
+
+const char *lego_stat_desc(enum lego_stat s)
+{
+	return (unsigned)s < LEGO_STAT__COUNT ? lg_stat_descs[s] : "?";
+}
+
+void lego_stats_print(FILE *f, int json)
+{
+	struct lego_stats st;
+	lego_stats(&st);
+	if (json)
+		fputc('{', f);
+	for (int i = 0; i < LEGO_STAT__COUNT; i++) {
+		if (json)
+			fprintf(f, "%s\"%s\":%llu", i ? "," : "", lg_stat_names[i],
+				(unsigned long long)st.v[i]);
+		else
+			fprintf(f, "%-28s %llu\n", lg_stat_names[i], (unsigned long long)st.v[i]);
+	}
+	for (int i = 0; i < LEGO_LAT__COUNT; i++) {
+		const struct lego_lat_summary *l = &st.lat[i];
+		if (json)
+			fprintf(f, ",\"%s\":{\"count\":%llu,\"p50_ns\":%llu,\"p99_ns\":%llu,"
+				"\"p999_ns\":%llu,\"max_ns\":%llu}",
+				lg_lat_names[i], (unsigned long long)l->count,
+				(unsigned long long)l->p50_ns, (unsigned long long)l->p99_ns,
+				(unsigned long long)l->p999_ns, (unsigned long long)l->max_ns);
+		else
+			fprintf(f, "%-28s n=%llu p50=%.1fus p99=%.1fus p99.9=%.1fus max=%.1fus\n",
+				lg_lat_names[i], (unsigned long long)l->count, l->p50_ns / 1e3,
+				l->p99_ns / 1e3, l->p999_ns / 1e3, l->max_ns / 1e3);
+	}
+	if (json)
+		fputs("}\n", f);
+}
+
+const char *lego_strerror(int err)
+{
+	if (err < 0)
+		err = -err;
+	switch (err) {
+	case 0: return "success";
+	case ENOMEM: return "no memnode has room for this memory";
+	case ETIMEDOUT: return "a memnode or the monitor did not answer in time";
+	case EACCES: return "refused: cluster key or capability mismatch";
+	case ESHUTDOWN: return "Lego has been stopped";
+	case EPROTONOSUPPORT: return "peer speaks another Lego protocol version";
+	}
+	return strerror(err);
+}
+
+/* Runs late (after the program's own destructors), so memory they touch
+ * is still there. */
+__attribute__((destructor(101))) static void lg_at_exit(void)
+{
+	if (atomic_load(&lg_rt.state) != LG_RT_RUNNING)
+		return;
+	const char *st = lg_opt_s(&lg_rt.opts, LG_OPT_stats);
+	if (st[0]) {
+		if (strcmp(st, "1") == 0) {
+			lego_stats_print(stderr, 0);
+		} else {
+			FILE *f = fopen(st, "we");
+			if (f) {
+				lego_stats_print(f, 1);
+				fclose(f);
+			} else {
+				lg_log(LG_WARN, "stats", "cannot write %s: %s", st, strerror(errno));
+			}
+		}
+	}
+	lg_rt_stop();
+}

@@ -1,0 +1,147 @@
+/* The process's link to the monitor and memnodes (see client.h). */
+#define _GNU_SOURCE
+#include "client.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+
+int lc_start(struct lc *c, const char *hostport, const char *key, int fabric,
+	     uint32_t line_order, uint64_t timeout_ns)
+{
+	pthread_mutex_init(&c->lock, NULL);
+	c->timeout_ns = timeout_ns;
+	snprintf(c->monitor_addr, sizeof c->monitor_addr, "%s", hostport);
+	int r = rpc_client_new(key, LEGO_ROLE_PROCESS, &c->cl);
+	if (r)
+		return r;
+	c->links.cl = c->cl;
+	c->links.rx_bufs = 32;
+	c->links.rx_size = LEGO_MSG_MAX;
+	c->links.fab = (enum lf_fabric_choice)fabric;
+	char name[300];
+	snprintf(name, sizeof name, "monitor %s", hostport);
+	r = rpc_links_peer_hostport(&c->links, hostport, &c->monitor, name);
+	if (r)
+		return r;
+	r = rpc_peer_connect(&c->monitor, timeout_ns);
+	if (r) {
+		lg_log(LG_ERROR, "client", "cannot connect to the monitor at %s: %s", hostport,
+		       strerror(-r));
+		return r;
+	}
+	struct lego_p2mon_register_req req;
+	memset(&req, 0, sizeof req);
+	req.pid = (uint32_t)getpid();
+	req.line_order = line_order;
+	gethostname(req.host, sizeof req.host - 1);
+	struct lego_p2mon_register_rep rep;
+	size_t rl = 0;
+	r = rpc_call(&c->monitor, P2MON_REGISTER, &req, sizeof req, &rep, sizeof rep, &rl, timeout_ns);
+	if (r == 0 && rl < sizeof rep)
+		r = -EBADMSG;
+	if (r) {
+		lg_log(LG_ERROR, "client", "monitor %s refused registration: %s", hostport,
+		       strerror(-r));
+		return r;
+	}
+	c->as = rep.as;
+	c->lease_ms = rep.lease_ms;
+	c->granule_order = rep.granule_order;
+	lg_log(LG_INFO, "client", "registered as address space %llu (granule 2^%u, lease %u ms)",
+	       (unsigned long long)c->as.as_id, c->granule_order, c->lease_ms);
+	return 0;
+}
+
+static struct lc_mem *lc_mem_get(struct lc *c, const struct lego_node_addr *a, int *err)
+{
+	for (int i = 0; i < c->nmem; i++)
+		if (c->mem[i].node_id == a->node_id && c->mem[i].ok)
+			return &c->mem[i];
+	if (c->nmem >= LC_MAX_MEMNODES) {
+		*err = -ENOSPC;
+		return NULL;
+	}
+	struct lc_mem *m = &c->mem[c->nmem];
+	memset(m, 0, sizeof *m);
+	m->node_id = a->node_id;
+	m->addr = *a;
+	char name[64];
+	snprintf(name, sizeof name, "memnode %u", a->node_id);
+	int r = rpc_links_peer_node(&c->links, a, &m->peer, name);
+	if (r == 0)
+		r = rpc_peer_connect(&m->peer, c->timeout_ns);
+	if (r) {
+		lg_log(LG_ERROR, "client", "cannot connect to memnode %u: %s", a->node_id,
+		       strerror(-r));
+		*err = r;
+		return NULL;
+	}
+	m->ok = 1;
+	c->nmem++;
+	return m;
+}
+
+struct rpc_peer *lc_place(struct lc *c, uint64_t granule, int *err)
+{
+	struct lego_p2mon_place_req req = {.as = c->as, .granule = granule};
+	struct lego_p2mon_place_rep rep;
+	size_t rl = 0;
+	int r = rpc_call(&c->monitor, P2MON_PLACE, &req, sizeof req, &rep, sizeof rep, &rl,
+			 c->timeout_ns);
+	if (r == 0 && rl < sizeof rep)
+		r = -EBADMSG;
+	if (r) {
+		if (r != -ENOMEM)
+			lg_log(LG_ERROR, "client", "monitor could not place granule %llu: %s",
+			       (unsigned long long)granule, strerror(-r));
+		*err = r;
+		return NULL;
+	}
+	pthread_mutex_lock(&c->lock);
+	struct lc_mem *m = lc_mem_get(c, &rep.node, err);
+	pthread_mutex_unlock(&c->lock);
+	return m ? &m->peer : NULL;
+}
+
+static void lc_hb_reply(void *arg, int status, const void *body, size_t len)
+{
+	struct lc *c = arg;
+	(void)body;
+	(void)len;
+	if (status == -ESRCH)
+		lg_log_rl(LG_ERROR, "client",
+			  "the monitor no longer knows this process (lease expired); "
+			  "its remote memory is gone");
+	else if (status)
+		lg_log_rl(LG_WARN, "client", "lease renewal with %s failed: %s", c->monitor_addr,
+			  strerror(-status));
+}
+
+void lc_heartbeat(struct lc *c)
+{
+	static struct lego_p2mon_as_req req;
+	req.as = c->as;
+	struct iovec iov = {&req, sizeof req};
+	rpc_call_async(&c->monitor, P2MON_HEARTBEAT, &iov, 1, c->timeout_ns, lc_hb_reply, c);
+}
+
+void lc_stop(struct lc *c)
+{
+	struct lego_p2mon_as_req req = {.as = c->as};
+	uint64_t to = LG_MIN(c->timeout_ns, 2000000000ull);
+	for (int i = 0; i < c->nmem; i++)
+		if (c->mem[i].ok)
+			rpc_call(&c->mem[i].peer, P2M_AS_EXIT, &req, sizeof req, NULL, 0, NULL, to);
+	if (c->monitor.connected)
+		rpc_call(&c->monitor, P2MON_EXIT, &req, sizeof req, NULL, 0, NULL, to);
+	for (int i = 0; i < c->nmem; i++)
+		if (c->mem[i].ok)
+			rpc_call(&c->mem[i].peer, X2X_BYE, NULL, 0, NULL, 0, NULL, to);
+	if (c->monitor.connected)
+		rpc_call(&c->monitor, X2X_BYE, NULL, 0, NULL, 0, NULL, to);
+}

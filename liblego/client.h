@@ -1,0 +1,55 @@
+/*
+ * The process's link to the cluster: the monitor (registration, lease,
+ * placement) and the memnodes that hold its granules.
+ *
+ * Lock order: lc.lock (placement table) is taken before nothing else of
+ * ours; RPCs made under it drive progress, whose callbacks take ExCache set
+ * locks, so ExCache code must never call in here while holding a set lock.
+ */
+#ifndef LEGO_CLIENT_H
+#define LEGO_CLIENT_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "fabric/link.h"
+#include "fabric/rpc.h"
+
+struct lc_mem {
+	uint32_t node_id;
+	struct lego_node_addr addr;
+	struct rpc_peer peer;
+	int ok;
+};
+
+#define LC_MAX_MEMNODES 64
+
+struct lc {
+	struct rpc_client *cl;
+	struct rpc_links links;
+	struct rpc_peer monitor;
+	char monitor_addr[256];
+	struct lego_as_ref as;
+	uint32_t lease_ms;
+	uint32_t granule_order;
+	uint64_t timeout_ns;
+	pthread_mutex_t lock;
+	struct lc_mem mem[LC_MAX_MEMNODES];
+	int nmem;
+};
+
+/* Connect to the monitor at hostport and register this process.
+ * 0 or -errno (logged). */
+int lc_start(struct lc *c, const char *hostport, const char *key, int fabric,
+	     uint32_t line_order, uint64_t timeout_ns);
+/* Tell the monitor and memnodes we are gone (frees our memory). */
+void lc_stop(struct lc *c);
+
+/* Memnode holding `granule`, asking the monitor to place it if needed.
+ * Returns the peer (connected) or NULL with *err set. */
+struct rpc_peer *lc_place(struct lc *c, uint64_t granule, int *err);
+
+/* Renew the lease (asynchronous; failure is logged).  */
+void lc_heartbeat(struct lc *c);
+
+#endif

@@ -1,0 +1,213 @@
+/* Embedded monitor and memnode (see embed.h). */
+#define _GNU_SOURCE
+#include "embed.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sysinfo.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+
+extern char **environ;
+
+/* Directory holding lego-monitor and lego-memnode. */
+static int lg_find_bindir(const struct lg_opts *o, char *dir, size_t len)
+{
+	const char *want = lg_opt_s(o, LG_OPT_bindir);
+	char cand[4][PATH_MAX];
+	int nc = 0;
+	if (want[0])
+		snprintf(cand[nc++], PATH_MAX, "%s", want);
+	Dl_info di;
+	if (dladdr((void *)lg_find_bindir, &di) && di.dli_fname) {
+		char self[PATH_MAX];
+		if (realpath(di.dli_fname, self)) {
+			char *slash = strrchr(self, '/');
+			if (slash)
+				*slash = 0;
+			snprintf(cand[nc++], PATH_MAX, "%s/../bin", self);
+			snprintf(cand[nc++], PATH_MAX, "%s", self);
+		}
+	}
+	snprintf(cand[nc++], PATH_MAX, "%s", LEGO_INSTALL_BINDIR);
+	for (int i = 0; i < nc; i++) {
+		char p[PATH_MAX + 32];
+		snprintf(p, sizeof p, "%s/lego-memnode", cand[i]);
+		if (access(p, X_OK) == 0) {
+			snprintf(dir, len, "%s", cand[i]);
+			return 0;
+		}
+		if (want[0])
+			break; /* an explicit bindir must be right */
+	}
+	lg_log(LG_ERROR, "embed", "cannot find lego-memnode (looked next to liblego and in %s%s%s); "
+	       "set LEGO_BINDIR or LEGO_MONITOR", LEGO_INSTALL_BINDIR, want[0] ? " and " : "", want);
+	return -ENOENT;
+}
+
+/* The environment without LD_PRELOAD: daemons must not run under Lego. */
+static char **lg_daemon_env(void)
+{
+	size_t n = 0;
+	for (char **e = environ; e && *e; e++)
+		n++;
+	char **env = calloc(n + 1, sizeof *env);
+	if (!env)
+		return NULL;
+	size_t k = 0;
+	for (char **e = environ; e && *e; e++)
+		if (strncmp(*e, "LD_PRELOAD=", 11) != 0 && strncmp(*e, "LEGO_MONITOR=", 13) != 0)
+			env[k++] = *e;
+	return env;
+}
+
+static int lg_spawn(const char *path, char *const argv[], char **env, int lifeline_r,
+		    int addr_w, pid_t *pid)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, lifeline_r, 3);
+	posix_spawn_file_actions_adddup2(&fa, addr_w, 4);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	int r = posix_spawn(pid, path, &fa, NULL, argv, env);
+	posix_spawn_file_actions_destroy(&fa);
+	return -r;
+}
+
+/* Read "HOST:PORT\n" from fd within timeout_ms. */
+static int lg_read_addr(int fd, char *buf, size_t len, int timeout_ms)
+{
+	size_t got = 0;
+	uint64_t deadline = lg_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+	while (got + 1 < len) {
+		int left = (int)((deadline - lg_now_ns()) / 1000000);
+		if (lg_now_ns() >= deadline)
+			return -ETIMEDOUT;
+		struct pollfd p = {fd, POLLIN, 0};
+		if (poll(&p, 1, left) <= 0)
+			continue;
+		ssize_t r = read(fd, buf + got, len - 1 - got);
+		if (r <= 0)
+			return -EPIPE; /* the daemon exited before it was ready */
+		got += (size_t)r;
+		buf[got] = 0;
+		char *nl = strchr(buf, '\n');
+		if (nl) {
+			*nl = 0;
+			return 0;
+		}
+	}
+	return -EOVERFLOW;
+}
+
+static int lg_start_one(const char *bindir, const char *name, char *const extra[], char **env,
+			int lifeline_r, pid_t *pid, char *addr, size_t addrlen)
+{
+	int ap[2];
+	if (pipe2(ap, O_CLOEXEC) < 0)
+		return -errno;
+	char path[PATH_MAX + 32];
+	snprintf(path, sizeof path, "%s/%s", bindir, name);
+	char *argv[16];
+	int k = 0;
+	argv[k++] = (char *)name;
+	argv[k++] = "--listen=127.0.0.1:0";
+	argv[k++] = "--parent-fd=3";
+	argv[k++] = "--addr-file=/dev/fd/4";
+	for (int i = 0; extra[i] && k < 15; i++)
+		argv[k++] = extra[i];
+	argv[k] = NULL;
+	int r = lg_spawn(path, argv, env, lifeline_r, ap[1], pid);
+	close(ap[1]);
+	if (r == 0) {
+		r = lg_read_addr(ap[0], addr, addrlen, 15000);
+		if (r)
+			lg_log(LG_ERROR, "embed", "%s did not start (%s)", name,
+			       r == -EPIPE ? "it exited" : strerror(-r));
+	} else {
+		lg_log(LG_ERROR, "embed", "cannot start %s: %s", path, strerror(-r));
+	}
+	close(ap[0]);
+	return r;
+}
+
+int lg_embed_start(struct lg_embed *e, const struct lg_opts *o)
+{
+	memset(e, 0, sizeof *e);
+	e->parent_w = -1;
+	char bindir[PATH_MAX];
+	int r = lg_find_bindir(o, bindir, sizeof bindir);
+	if (r)
+		return r;
+	int lp[2];
+	if (pipe2(lp, O_CLOEXEC) < 0)
+		return -errno;
+	char **env = lg_daemon_env();
+	if (!env) {
+		close(lp[0]);
+		close(lp[1]);
+		return -ENOMEM;
+	}
+	char fabric[32], monarg[200], caparg[64], fabarg[64];
+	lg_opt_enum_name(o, LG_OPT_fabric, fabric, sizeof fabric);
+	snprintf(fabarg, sizeof fabarg, "--fabric=%s", strcmp(fabric, "tcp") == 0 ? "tcp" : "auto");
+	char *mon_extra[] = {fabarg, NULL};
+	r = lg_start_one(bindir, "lego-monitor", mon_extra, env, lp[0], &e->mon_pid, e->addr,
+			 sizeof e->addr);
+	if (r == 0) {
+		uint64_t cap = lg_opt_u(o, LG_OPT_embedded_capacity);
+		if (!cap) {
+			struct sysinfo si;
+			sysinfo(&si);
+			cap = ((uint64_t)si.totalram + si.totalswap) * si.mem_unit;
+		}
+		snprintf(monarg, sizeof monarg, "--monitor=%s", e->addr);
+		snprintf(caparg, sizeof caparg, "--capacity=%llu", (unsigned long long)cap);
+		char *mem_extra[] = {monarg, caparg, fabarg, NULL};
+		char memaddr[128];
+		r = lg_start_one(bindir, "lego-memnode", mem_extra, env, lp[0], &e->mem_pid,
+				 memaddr, sizeof memaddr);
+	}
+	free(env);
+	close(lp[0]);
+	e->parent_w = lp[1];
+	if (r) {
+		lg_embed_stop(e);
+		return r;
+	}
+	lg_log(LG_INFO, "embed", "embedded monitor %s (pid %d), memnode pid %d", e->addr,
+	       (int)e->mon_pid, (int)e->mem_pid);
+	return 0;
+}
+
+/* Reap a daemon that exits within a second; one still serving processes
+ * forked from us is left running (it exits when they are gone). */
+static void lg_reap(pid_t pid)
+{
+	for (int i = 0; pid > 0 && i < 100; i++) {
+		pid_t w = waitpid(pid, NULL, WNOHANG);
+		if (w == pid || (w < 0 && errno == ECHILD))
+			return;
+		usleep(10000);
+	}
+}
+
+void lg_embed_stop(struct lg_embed *e)
+{
+	if (e->parent_w >= 0)
+		close(e->parent_w);
+	e->parent_w = -1;
+	lg_reap(e->mem_pid);
+	lg_reap(e->mon_pid);
+	e->mon_pid = e->mem_pid = 0;
+}

@@ -1,0 +1,105 @@
+/*
+ * The ExCache: a set-associative cache of remote lines, kept in the
+ * process's own address space.
+ *
+ * Mechanism (see docs/architecture.md): the remote address space is one
+ * anonymous mapping registered with userfaultfd for missing and
+ * write-protect faults.  A line is installed whole and atomically with
+ * UFFDIO_COPY (so no thread ever sees a partly filled line), write-protected
+ * when the access was a read; the first write to it raises a write-protect
+ * fault that marks it dirty.  Eviction write-protects a dirty line, copies
+ * it to the victim buffer and drops its pages with MADV_DONTNEED; the victim
+ * buffer is written back in batches, asynchronously.  A miss on a line
+ * still in the victim buffer is served from there; a line never written
+ * back is zero-filled locally.
+ *
+ * Locking: one spinlock per set, held only for short, non-blocking work
+ * (state changes, ioctls, madvise, a line copy); never across an RPC.  The
+ * victim buffer has its own spinlock, taken after a set lock when both are
+ * needed.  No lock here is ever held by application code.
+ */
+#ifndef LEGO_EXCACHE_H
+#define LEGO_EXCACHE_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct lg_space;
+struct excache;
+
+enum xc_state { XC_INVALID = 0, XC_FILLING, XC_CLEAN, XC_DIRTY };
+
+struct xc_way {
+	uint64_t line;
+	uint64_t stamp;
+	uint32_t state;
+	uint32_t pad;
+};
+
+struct xc_set {
+	atomic_flag lock;
+	uint32_t nvalid;
+	struct xc_way way[];
+};
+
+/* Eviction policy: picks the way to evict among CLEAN and DIRTY ways (a
+ * FILLING way is never evicted).  Chosen at run time (LEGO_EVICT). */
+struct xc_policy {
+	const char *name;
+	/* A way was filled (fill) or used again (touch). */
+	void (*fill)(struct xc_way *w, uint64_t tick);
+	void (*touch)(struct xc_way *w, uint64_t tick);
+	/* Index of the way to evict, or -1 if none can be. */
+	int (*victim)(const struct xc_set *s, uint32_t ways);
+};
+
+extern const struct xc_policy xc_policy_fifo;
+extern const struct xc_policy xc_policy_lru;
+
+/* The evictable way with the oldest stamp, or -1 (shared by the policies). */
+int xc_oldest_way(const struct xc_set *s, uint32_t ways);
+
+struct xc_conf {
+	uint64_t size;       /* bytes of local memory for lines */
+	uint32_t line_order; /* log2 line size */
+	uint32_t ways;
+	uint32_t victim_lines;
+	uint32_t retries;     /* fetch/write-back retries before giving up */
+	uint64_t timeout_ns;  /* per request */
+	const struct xc_policy *policy;
+};
+
+/* Set up the cache over space sp; uffd is the registered userfaultfd.
+ * 0 or -errno. */
+int xc_init(struct excache **out, const struct xc_conf *conf, struct lg_space *sp, int uffd);
+void xc_destroy(struct excache *xc);
+
+/* Handle one userfaultfd fault at addr (write: the access was a write;
+ * wp: a write-protect fault).  Never blocks on the network: a fetch is
+ * started and completes in a later progress call. */
+void xc_fault(struct excache *xc, uint64_t addr, int write, int wp);
+
+/* Start write-backs of pending victims (all of them if force, else only
+ * full batches).  Non-blocking. */
+void xc_writeback_kick(struct excache *xc, int force);
+
+/* Write back every dirty line and wait until memnodes acknowledge.
+ * Lines stay cached (clean).  0 or the first write-back error. */
+int xc_flush(struct excache *xc);
+
+/* Forget lines [first, first + n): resident copies and pending write-backs
+ * are dropped (the caller frees them remotely).  Waits for write-backs of
+ * those lines already on the wire.  Returns how many had ever been
+ * written back (so the caller knows whether to free remotely). */
+uint64_t xc_drop_lines(struct excache *xc, uint64_t first, uint64_t n);
+
+/* Lines resident now, and victims not yet acknowledged. */
+uint64_t xc_resident(struct excache *xc);
+uint32_t xc_victims_busy(struct excache *xc);
+
+/* Index of the set holding `line` (exposed for tests). */
+uint64_t xc_set_index(const struct excache *xc, uint64_t line);
+uint64_t xc_nsets(const struct excache *xc);
+
+#endif

@@ -1,0 +1,155 @@
+/*
+ * Fault service threads (see fault.h).
+ *
+ * Each thread reads fault events from the userfaultfd, hands them to the
+ * ExCache (which starts fetches without waiting), and drives RPC progress
+ * so fetches complete.  While requests are in flight it polls; when idle it
+ * sleeps in poll(2) on the userfaultfd.  Sleeping matters on small
+ * machines: a spinning thread of the process makes every page-table change
+ * (eviction, write-protect) pay a cross-CPU TLB shoot-down.
+ */
+#define _GNU_SOURCE
+#include "fault.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "excache.h"
+#include "fabric/rpc.h"
+
+#ifndef USERFAULTFD_IOC_NEW
+#define USERFAULTFD_IOC_NEW _IO(0xAA, 0x00)
+#endif
+
+int lg_uffd_open(void)
+{
+	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0) {
+		int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+		if (dev >= 0) {
+			fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
+			close(dev);
+		}
+	}
+	if (fd < 0) {
+		int e = errno;
+		lg_log(LG_ERROR, "fault",
+		       "userfaultfd is not available (%s): run as root, give this user access "
+		       "to /dev/userfaultfd, or set sysctl vm.unprivileged_userfaultfd=1",
+		       strerror(e));
+		return -e;
+	}
+	struct uffdio_api api = {.api = UFFD_API, .features = UFFD_FEATURE_PAGEFAULT_FLAG_WP};
+	if (ioctl(fd, UFFDIO_API, &api) != 0) {
+		int e = errno;
+		lg_log(LG_ERROR, "fault", "userfaultfd lacks write-protect support (%s); "
+		       "Linux 5.7 or later is needed", strerror(e));
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+int lg_uffd_register(int uffd, void *base, size_t size)
+{
+	struct uffdio_register r = {.range = {(uint64_t)(uintptr_t)base, size},
+				    .mode = UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_WP};
+	if (ioctl(uffd, UFFDIO_REGISTER, &r) != 0) {
+		int e = errno;
+		lg_log(LG_ERROR, "fault", "userfaultfd register of %zu bytes failed: %s", size,
+		       strerror(e));
+		return -e;
+	}
+	return 0;
+}
+
+static void *lg_fault_main(void *arg)
+{
+	struct lg_fault *f = arg;
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	struct uffd_msg msg[32];
+	struct pollfd pfd[2] = {{f->uffd, POLLIN, 0}, {f->stop_fd, POLLIN, 0}};
+	uint64_t idle_since = lg_now_ns();
+	while (!atomic_load_explicit(&f->stop, memory_order_relaxed)) {
+		ssize_t n = read(f->uffd, msg, sizeof msg);
+		int events = 0;
+		if (n > 0) {
+			events = (int)(n / (ssize_t)sizeof msg[0]);
+			for (int i = 0; i < events; i++) {
+				if (msg[i].event != UFFD_EVENT_PAGEFAULT)
+					continue;
+				uint64_t fl = msg[i].arg.pagefault.flags;
+				xc_fault(f->xc, msg[i].arg.pagefault.address,
+					 !!(fl & UFFD_PAGEFAULT_FLAG_WRITE), !!(fl & UFFD_PAGEFAULT_FLAG_WP));
+			}
+		}
+		int done = rpc_client_progress(f->cl);
+		uint64_t now = lg_now_ns();
+		if (events || done > 0) {
+			idle_since = now;
+			continue;
+		}
+		if (rpc_client_inflight(f->cl)) {
+			/* a reply is due within microseconds: poll for it */
+			if (now - idle_since < 200000)
+				lg_cpu_relax();
+			else
+				sched_yield();
+			continue;
+		}
+		xc_writeback_kick(f->xc, 1);
+		if (rpc_client_inflight(f->cl))
+			continue;
+		poll(pfd, 2, 100);
+		idle_since = lg_now_ns();
+	}
+	return NULL;
+}
+
+int lg_fault_start(struct lg_fault *f, int uffd, struct excache *xc, struct rpc_client *cl, int n)
+{
+	f->uffd = uffd;
+	f->xc = xc;
+	f->cl = cl;
+	f->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (f->stop_fd < 0)
+		return -errno;
+	atomic_store(&f->stop, 0);
+	if (n > LG_FAULT_MAX_THREADS)
+		n = LG_FAULT_MAX_THREADS;
+	for (f->nthr = 0; f->nthr < n; f->nthr++) {
+		int r = pthread_create(&f->thr[f->nthr], NULL, lg_fault_main, f);
+		if (r) {
+			lg_fault_stop(f);
+			return -r;
+		}
+		pthread_setname_np(f->thr[f->nthr], "lego-fault");
+	}
+	return 0;
+}
+
+void lg_fault_stop(struct lg_fault *f)
+{
+	atomic_store(&f->stop, 1);
+	uint64_t one = 1;
+	ssize_t w = write(f->stop_fd, &one, sizeof one);
+	(void)w;
+	for (int i = 0; i < f->nthr; i++)
+		pthread_join(f->thr[i], NULL);
+	f->nthr = 0;
+	close(f->stop_fd);
+	f->stop_fd = -1;
+}

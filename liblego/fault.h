@@ -1,0 +1,45 @@
+/*
+ * Fault service: the userfaultfd that traps accesses to remote memory not
+ * in the ExCache, and the runtime threads that serve it.
+ *
+ * Why userfaultfd with service threads (and not a SIGSEGV handler): the
+ * kernel also faults on remote memory when a system call reads or writes a
+ * user buffer (read(2) into a malloc'd buffer, a futex word in the heap...).
+ * A signal-driven cache cannot serve those (the call fails with EFAULT);
+ * userfaultfd serves both kinds the same way, never changes the
+ * application's signal handling, and splits no mappings.
+ */
+#ifndef LEGO_FAULT_H
+#define LEGO_FAULT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+
+struct excache;
+struct rpc_client;
+
+#define LG_FAULT_MAX_THREADS 16
+
+struct lg_fault {
+	int uffd;
+	int stop_fd;
+	struct excache *xc;
+	struct rpc_client *cl;
+	pthread_t thr[LG_FAULT_MAX_THREADS];
+	int nthr;
+	_Atomic int stop;
+};
+
+/* Open a userfaultfd with missing and write-protect support.  Returns the
+ * descriptor or -errno with a message saying how to allow it. */
+int lg_uffd_open(void);
+/* Register [base, base+size) for missing and write-protect faults. */
+int lg_uffd_register(int uffd, void *base, size_t size);
+
+/* Start n service threads.  0 or -errno. */
+int lg_fault_start(struct lg_fault *f, int uffd, struct excache *xc, struct rpc_client *cl,
+		   int n);
+void lg_fault_stop(struct lg_fault *f);
+
+#endif

@@ -1,0 +1,172 @@
+/*
+ * Runtime start and stop (see runtime.h).  Start order: options, embedded
+ * daemons if no monitor is configured, registration, address space,
+ * userfaultfd, ExCache, service threads, allocator arena.  Stop reverses
+ * it: write-backs are not needed at exit (the memory is freed), so stop
+ * only tells the cluster and reaps what it started.
+ */
+#define _GNU_SOURCE
+#include "runtime.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "stats.h"
+
+struct lg_rt lg_rt = {.lock = PTHREAD_MUTEX_INITIALIZER, .uffd = -1, .hk_fd = -1};
+
+static void *lg_housekeeping(void *arg)
+{
+	struct lg_rt *rt = arg;
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	uint64_t hb_every = (uint64_t)rt->lc.lease_ms * 1000000ull / 4;
+	uint64_t next_hb = lg_now_ns() + hb_every;
+	struct pollfd p = {rt->hk_fd, POLLIN, 0};
+	while (!atomic_load(&rt->hk_stop)) {
+		poll(&p, 1, 50);
+		uint64_t now = lg_now_ns();
+		if (now >= next_hb) {
+			lc_heartbeat(&rt->lc);
+			next_hb = now + hb_every;
+		}
+		/* lines left pending below a full batch go out here */
+		xc_writeback_kick(rt->xc, 1);
+		rpc_client_progress(rt->lc.cl);
+	}
+	return NULL;
+}
+
+static int lg_rt_check_opts(struct lg_opts *o, char *err, size_t len)
+{
+	uint64_t line = lg_opt_u(o, LG_OPT_excache_line);
+	if (line & (line - 1)) {
+		snprintf(err, len, "LEGO_EXCACHE_LINE=%llu: not a power of two",
+			 (unsigned long long)line);
+		return -EINVAL;
+	}
+	uint64_t need = line * lg_opt_u(o, LG_OPT_excache_ways);
+	if (lg_opt_u(o, LG_OPT_excache_size) < need) {
+		snprintf(err, len, "LEGO_EXCACHE_SIZE must hold at least one set (%llu bytes: "
+			 "LEGO_EXCACHE_WAYS lines of LEGO_EXCACHE_LINE)", (unsigned long long)need);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int lg_rt_start_locked(struct lg_rt *rt)
+{
+	char err[320];
+	int r = lg_opts_load(&rt->opts, 'C', err, sizeof err);
+	if (r == 0)
+		r = lg_rt_check_opts(&rt->opts, err, sizeof err);
+	if (r) {
+		lg_logf(LG_ERROR, "config", "%s; Lego is off", err);
+		return r;
+	}
+	struct lg_opts *o = &rt->opts;
+	lg_set_level((int)lg_opt_u(o, LG_OPT_log_level));
+	const char *mon = lg_opt_s(o, LG_OPT_monitor);
+	if (!mon[0]) {
+		r = lg_embed_start(&rt->embed, o);
+		if (r)
+			return r;
+		mon = rt->embed.addr;
+	}
+	uint32_t lo = (uint32_t)__builtin_ctzll(lg_opt_u(o, LG_OPT_excache_line));
+	uint64_t to = lg_opt_u(o, LG_OPT_rpc_timeout_ms) * 1000000ull;
+	r = lc_start(&rt->lc, mon, lg_opt_s(o, LG_OPT_cluster_key), (int)lg_opt_u(o, LG_OPT_fabric),
+		     lo, to);
+	if (r)
+		return r;
+	r = rt->uffd = lg_uffd_open();
+	if (r < 0)
+		return r;
+	r = sp_init(&rt->sp, lg_opt_u(o, LG_OPT_vm_size), lo, rt->lc.granule_order, &rt->lc);
+	if (r)
+		return r;
+	r = lg_uffd_register(rt->uffd, rt->sp.base, rt->sp.size);
+	if (r)
+		return r;
+	const struct xc_policy *pol = lg_opt_u(o, LG_OPT_evict) == 1 ? &xc_policy_lru
+								      : &xc_policy_fifo;
+	struct xc_conf xcc = {.size = lg_opt_u(o, LG_OPT_excache_size), .line_order = lo,
+			      .ways = (uint32_t)lg_opt_u(o, LG_OPT_excache_ways),
+			      .victim_lines = (uint32_t)lg_opt_u(o, LG_OPT_victim_lines),
+			      .retries = (uint32_t)lg_opt_u(o, LG_OPT_rpc_retries),
+			      .timeout_ns = to, .policy = pol};
+	r = xc_init(&rt->xc, &xcc, &rt->sp, rt->uffd);
+	if (r)
+		return r;
+	rt->sp.xc = rt->xc;
+	r = lg_fault_start(&rt->fault, rt->uffd, rt->xc, rt->lc.cl,
+			   (int)lg_opt_u(o, LG_OPT_fault_threads));
+	if (r)
+		return r;
+	rt->hk_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	r = pthread_create(&rt->hk, NULL, lg_housekeeping, rt);
+	if (r)
+		return -r;
+	pthread_setname_np(rt->hk, "lego-hk");
+	r = lg_alloc_init(&rt->arena);
+	if (r)
+		return r;
+	char a[32], b[32];
+	lg_log(LG_INFO, "runtime", "ExCache %s in %s lines, %u ways, %s eviction; monitor %s",
+	       lg_format_size(lg_opt_u(o, LG_OPT_excache_size), a, sizeof a),
+	       lg_format_size(1ull << lo, b, sizeof b), (unsigned)lg_opt_u(o, LG_OPT_excache_ways),
+	       pol->name, mon);
+	return 0;
+}
+
+int lg_rt_start(void)
+{
+	struct lg_rt *rt = &lg_rt;
+	pthread_mutex_lock(&rt->lock);
+	int s = atomic_load(&rt->state);
+	if (s == LG_RT_NEW) {
+		int r = lg_rt_start_locked(rt);
+		if (r) {
+			rt->err = r;
+			if (r != -EINVAL) /* configuration errors said so already */
+				lg_logf(LG_ERROR, "runtime", "start failed (%s); Lego is off",
+					strerror(-r));
+			if (rt->embed.mon_pid > 0)
+				lg_embed_stop(&rt->embed);
+			atomic_store(&rt->state, LG_RT_OFF);
+		} else {
+			atomic_store_explicit(&rt->state, LG_RT_RUNNING, memory_order_release);
+		}
+	}
+	s = atomic_load(&rt->state);
+	pthread_mutex_unlock(&rt->lock);
+	return s == LG_RT_RUNNING ? 0 : (rt->err ? rt->err : -ESHUTDOWN);
+}
+
+void lg_rt_stop(void)
+{
+	struct lg_rt *rt = &lg_rt;
+	pthread_mutex_lock(&rt->lock);
+	if (atomic_load(&rt->state) != LG_RT_RUNNING) {
+		pthread_mutex_unlock(&rt->lock);
+		return;
+	}
+	atomic_store(&rt->state, LG_RT_STOPPED);
+	atomic_store(&rt->hk_stop, 1);
+	uint64_t one = 1;
+	ssize_t w = write(rt->hk_fd, &one, sizeof one);
+	(void)w;
+	pthread_join(rt->hk, NULL);
+	lc_stop(&rt->lc);
+	lg_embed_stop(&rt->embed);
+	pthread_mutex_unlock(&rt->lock);
+}

@@ -1,0 +1,58 @@
+/*
+ * The process runtime: configuration, the link to the cluster, the remote
+ * address space, the ExCache and its threads.  Started once, on first use
+ * or by lego_init(); a failed start leaves Lego off for good (with one
+ * message), and the program keeps running without it.
+ */
+#ifndef LEGO_RUNTIME_H
+#define LEGO_RUNTIME_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "client.h"
+#include "common/options.h"
+#include "embed.h"
+#include "excache.h"
+#include "fault.h"
+#include "space.h"
+
+enum lg_rt_state { LG_RT_NEW = 0, LG_RT_RUNNING = 1, LG_RT_OFF = 2, LG_RT_STOPPED = 3 };
+
+struct lg_rt {
+	_Atomic int state;
+	int err; /* why it is off */
+	pthread_mutex_t lock;
+	struct lg_opts opts;
+	struct lc lc;
+	struct lg_space sp;
+	struct excache *xc;
+	struct lg_fault fault;
+	struct lg_embed embed;
+	int uffd;
+	unsigned arena; /* jemalloc arena whose extents are remote */
+	pthread_t hk;
+	int hk_fd;
+	_Atomic int hk_stop;
+};
+
+extern struct lg_rt lg_rt;
+
+/* Start the runtime if needed.  0, or the -errno it failed with. */
+int lg_rt_start(void);
+
+static inline int lg_rt_ready(void)
+{
+	int s = atomic_load_explicit(&lg_rt.state, memory_order_acquire);
+	if (s == LG_RT_RUNNING)
+		return 0;
+	return s == LG_RT_NEW ? lg_rt_start() : (lg_rt.err ? lg_rt.err : -ESHUTDOWN);
+}
+
+/* Free remote memory and stop the threads (process exit or lego_fini). */
+void lg_rt_stop(void);
+
+/* Create the remote jemalloc arena (alloc.c). */
+int lg_alloc_init(unsigned *arena);
+
+#endif

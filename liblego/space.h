@@ -1,0 +1,111 @@
+/*
+ * The remote address space: one reserved virtual range, split into lines
+ * (the ExCache unit) and granules (the placement unit).
+ *
+ * Uncommitted parts of the range are PROT_NONE, so a stray access faults
+ * exactly as it would without Lego.  Committing a range places its granules
+ * on memnodes (asking the monitor), reserves capacity there, then makes the
+ * range accessible; so every line the ExCache ever fetches or writes back
+ * belongs to a placed granule.  A bitmap records which lines have ever been
+ * written back: the others are zero-filled locally without a network trip.
+ *
+ * Lock order: sp.lock, then (through RPC progress) ExCache set locks.
+ */
+#ifndef LEGO_SPACE_H
+#define LEGO_SPACE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lego/proto.h"
+
+struct lc;
+struct rpc_peer;
+struct excache;
+
+struct sp_granule {
+	struct rpc_peer *_Atomic peer; /* NULL until placed */
+	uint64_t reserved;             /* bytes reserved on its memnode */
+};
+
+struct sp_range {
+	uintptr_t start, end;
+};
+
+struct lg_space {
+	uint8_t *base;
+	size_t size;
+	uint32_t line_order;
+	uint32_t granule_order;
+	struct lc *lc;
+	struct excache *xc;
+	_Atomic uint64_t *written; /* one bit per line */
+	pthread_mutex_t lock;      /* VA ranges and granules */
+	struct sp_range *free;     /* free VA, sorted, coalesced */
+	size_t nfree, capfree;
+	struct sp_granule *gran;
+	size_t ngran;
+};
+
+/* Reserve `size` bytes of address space (rounded to granules).
+ * 0 or -errno. */
+int sp_init(struct lg_space *sp, size_t size, uint32_t line_order, uint32_t granule_order,
+	    struct lc *lc);
+void sp_destroy(struct lg_space *sp);
+
+static inline int sp_contains(const struct lg_space *sp, const void *p)
+{
+	return (const uint8_t *)p >= sp->base && (const uint8_t *)p < sp->base + sp->size;
+}
+
+static inline uint64_t sp_line_of(const struct lg_space *sp, uint64_t addr)
+{
+	return (addr - (uint64_t)(uintptr_t)sp->base) >> sp->line_order;
+}
+
+static inline uint8_t *sp_line_addr(const struct lg_space *sp, uint64_t line)
+{
+	return sp->base + (line << sp->line_order);
+}
+
+/* Memnode of a line's granule (placed by commit), or NULL. */
+static inline struct rpc_peer *sp_peer_of_line(struct lg_space *sp, uint64_t line)
+{
+	uint64_t g = (line << sp->line_order) >> sp->granule_order;
+	return g < sp->ngran ? atomic_load_explicit(&sp->gran[g].peer, memory_order_acquire) : NULL;
+}
+
+static inline int sp_written(const struct lg_space *sp, uint64_t line)
+{
+	return (atomic_load_explicit(&sp->written[line / 64], memory_order_acquire) >> (line % 64)) & 1;
+}
+
+static inline void sp_set_written(struct lg_space *sp, uint64_t line)
+{
+	atomic_fetch_or_explicit(&sp->written[line / 64], 1ull << (line % 64), memory_order_release);
+}
+
+/* Clear the written bits of [first, first+n); returns how many were set. */
+uint64_t sp_clear_written(struct lg_space *sp, uint64_t first, uint64_t n);
+
+/* Address space for size bytes at alignment `align` (at `want` if not
+ * NULL, else anywhere).  Not committed.  NULL when none is left. */
+void *sp_va_alloc(struct lg_space *sp, void *want, size_t size, size_t align);
+void sp_va_free(struct lg_space *sp, void *p, size_t size);
+
+/* Make [p, p+len) usable: place granules, reserve capacity, allow access.
+ * 0, -ENOMEM (no memnode has room), or another -errno. */
+int sp_commit(struct lg_space *sp, void *p, size_t len);
+/* Drop the contents of [p, p+len), release its reservation, and make it
+ * inaccessible.  0 or -errno. */
+int sp_decommit(struct lg_space *sp, void *p, size_t len);
+/* Drop the contents of [p, p+len) (reads return zeros after); keeps the
+ * reservation.  -EINVAL if the range does not cover whole lines. */
+int sp_purge(struct lg_space *sp, void *p, size_t len);
+
+/* Bytes reserved on memnodes now. */
+uint64_t sp_reserved(struct lg_space *sp);
+
+#endif

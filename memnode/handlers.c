@@ -1,0 +1,168 @@
+/*
+ * lego-memnode request handlers.  The RPC server has checked the header,
+ * the connection's session and the body's size limits from this table
+ * before a handler runs; handlers check what depends on the body itself
+ * (counts against the length, the address-space capability).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "memnode.h"
+
+static int h_read(struct rpc_ctx *ctx)
+{
+	struct memnode *m = ctx->user;
+	struct lego_lines_req req;
+	memcpy(&req, ctx->body, sizeof req);
+	if (req.count == 0 || req.count > LEGO_BATCH_MAX ||
+	    ctx->body_len != sizeof req + (size_t)req.count * sizeof(struct lego_line_ref))
+		return -EBADMSG;
+	struct ms_as *as;
+	int r = ms_as_get(m->store, &req.as, &as);
+	if (r)
+		return r;
+	size_t ls = ms_as_line_size(as);
+	if ((size_t)req.count * ls > LEGO_MSG_PAYLOAD_MAX)
+		return -EMSGSIZE;
+	uint8_t *out = rpc_reply_alloc(ctx, req.count * ls);
+	if (!out)
+		return -ENOMEM;
+	const uint8_t *p = ctx->body + sizeof req;
+	for (uint32_t i = 0; i < req.count; i++) {
+		struct lego_line_ref ref;
+		memcpy(&ref, p + i * sizeof ref, sizeof ref);
+		ms_read_line(as, ref.line, out + i * ls);
+	}
+	m->read_lines += req.count;
+	return 0;
+}
+
+static int h_write(struct rpc_ctx *ctx)
+{
+	struct memnode *m = ctx->user;
+	struct lego_lines_req req;
+	memcpy(&req, ctx->body, sizeof req);
+	if (req.count == 0 || req.count > LEGO_BATCH_MAX)
+		return -EBADMSG;
+	struct ms_as *as;
+	int r = ms_as_get(m->store, &req.as, &as);
+	if (r)
+		return r;
+	size_t ls = ms_as_line_size(as);
+	size_t refs_len = (size_t)req.count * sizeof(struct lego_line_ref);
+	if (ctx->body_len != sizeof req + refs_len + req.count * ls)
+		return -EBADMSG;
+	struct lego_line_ref refs[LEGO_BATCH_MAX];
+	memcpy(refs, ctx->body + sizeof req, refs_len);
+	uint64_t applied = 0;
+	r = ms_write_lines(m->store, as, refs, req.count, ctx->body + sizeof req + refs_len,
+			   &applied);
+	if (r)
+		return r;
+	m->write_lines += req.count;
+	m->write_applied += applied;
+	return 0;
+}
+
+static int h_free(struct rpc_ctx *ctx)
+{
+	struct memnode *m = ctx->user;
+	struct lego_free_req req;
+	memcpy(&req, ctx->body, sizeof req);
+	struct ms_as *as;
+	int r = ms_as_get(m->store, &req.as, &as);
+	if (r)
+		return r;
+	if (req.first_line + req.nr_lines < req.first_line)
+		return -EINVAL;
+	uint64_t n = ms_free_lines(m->store, as, req.first_line, req.nr_lines);
+	m->free_lines += n;
+	struct lego_count_rep *rep = rpc_reply_alloc(ctx, sizeof *rep);
+	if (!rep)
+		return -ENOMEM;
+	rep->count = n;
+	return 0;
+}
+
+static int h_reserve(struct rpc_ctx *ctx)
+{
+	struct memnode *m = ctx->user;
+	struct lego_reserve_req req;
+	memcpy(&req, ctx->body, sizeof req);
+	struct ms_as *as;
+	int r = ms_as_get(m->store, &req.as, &as);
+	if (r)
+		return r;
+	m->reserve_calls++;
+	uint64_t reserved = 0;
+	r = ms_reserve(m->store, as, req.delta, &reserved);
+	struct lego_reserve_rep *rep = rpc_reply_alloc(ctx, sizeof *rep);
+	if (rep)
+		rep->reserved = reserved;
+	return r;
+}
+
+static int h_as_exit(struct rpc_ctx *ctx)
+{
+	struct memnode *m = ctx->user;
+	struct lego_p2mon_as_req req;
+	memcpy(&req, ctx->body, sizeof req);
+	struct ms_as *as;
+	int r = ms_as_get(m->store, &req.as, &as);
+	if (r == -EAGAIN)
+		return r;
+	if (r == 0)
+		ms_as_destroy(m->store, req.as.as_id);
+	return r == -EACCES ? r : 0;
+}
+
+#define P RPC_ROLE_BIT(LEGO_ROLE_PROCESS)
+const struct rpc_handler memnode_handlers[] = {
+	{P2M_READ, sizeof(struct lego_lines_req) + sizeof(struct lego_line_ref),
+	 sizeof(struct lego_lines_req) + LEGO_BATCH_MAX * sizeof(struct lego_line_ref), P, h_read},
+	{P2M_WRITE, sizeof(struct lego_lines_req) + sizeof(struct lego_line_ref) + 4096,
+	 LEGO_MSG_MAX, P, h_write},
+	{P2M_FREE, sizeof(struct lego_free_req), sizeof(struct lego_free_req), P, h_free},
+	{P2M_RESERVE, sizeof(struct lego_reserve_req), sizeof(struct lego_reserve_req), P, h_reserve},
+	{P2M_AS_EXIT, sizeof(struct lego_p2mon_as_req), sizeof(struct lego_p2mon_as_req), P, h_as_exit},
+};
+#undef P
+const size_t memnode_nhandlers = LG_ARRAY_SIZE(memnode_handlers);
+
+uint64_t memnode_rss(void)
+{
+	FILE *f = fopen("/proc/self/statm", "re");
+	unsigned long long size = 0, rss = 0;
+	if (f) {
+		if (fscanf(f, "%llu %llu", &size, &rss) != 2)
+			rss = 0;
+		fclose(f);
+	}
+	return rss * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+size_t memnode_stats(void *user, char *buf, size_t cap)
+{
+	struct memnode *m = user;
+	struct ms_totals t;
+	ms_store_totals(m->store, &t);
+	int n = snprintf(buf, cap,
+			 "role:memnode\nnode_id:%u\nregistered:%d\ncapacity:%llu\nreserved:%llu\n"
+			 "stored:%llu\nlines:%llu\naddress_spaces:%llu\nas_created:%llu\n"
+			 "as_freed:%llu\ncap_rejects:%llu\nenomem:%llu\nread_lines:%llu\n"
+			 "write_lines:%llu\nwrite_applied:%llu\nfree_lines:%llu\n"
+			 "heartbeat_failures:%llu\nrss:%llu\n",
+			 m->node_id, m->registered, (unsigned long long)t.capacity,
+			 (unsigned long long)t.reserved, (unsigned long long)t.stored,
+			 (unsigned long long)t.lines, (unsigned long long)t.nr_as,
+			 (unsigned long long)t.as_created, (unsigned long long)t.as_freed,
+			 (unsigned long long)t.cap_rejects, (unsigned long long)t.enomem,
+			 (unsigned long long)m->read_lines, (unsigned long long)m->write_lines,
+			 (unsigned long long)m->write_applied, (unsigned long long)m->free_lines,
+			 (unsigned long long)m->hb_failures, (unsigned long long)memnode_rss());
+	return n < 0 ? 0 : LG_MIN((size_t)n, cap);
+}

@@ -1,0 +1,156 @@
+/*
+ * lego-memnode: stores the lines of processes' address spaces.  Registers
+ * with the monitor, then serves requests and heart-beats from one event
+ * loop.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/daemon.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "fabric/link.h"
+#include "memnode.h"
+
+static volatile int stop;
+static struct memnode M;
+static struct lg_opts O;
+
+static int mon_register(struct memnode *m)
+{
+	struct lego_m2mon_register_req req;
+	memset(&req, 0, sizeof req);
+	req.capacity = lg_opt_u(&O, LG_OPT_capacity);
+	req.addr = m->node.addr;
+	struct lego_m2mon_register_rep rep;
+	size_t rl = 0;
+	uint64_t to = lg_opt_u(&O, LG_OPT_rpc_timeout_ms) * 1000000ull;
+	int r = m->mon.connected ? 0 : rpc_peer_connect(&m->mon, to);
+	if (r == 0)
+		r = rpc_call(&m->mon, M2MON_REGISTER, &req, sizeof req, &rep, sizeof rep, &rl, to);
+	if (r == 0 && rl < sizeof rep)
+		r = -EBADMSG;
+	if (r)
+		return r;
+	m->node_id = rep.node_id;
+	ms_store_set_secret(m->store, rep.secret);
+	m->registered = 1;
+	lg_log(LG_INFO, "memnode", "registered with the monitor as memnode %u", m->node_id);
+	return 0;
+}
+
+static void hb_reply(void *arg, int status, const void *body, size_t len)
+{
+	struct memnode *m = arg;
+	m->hb_inflight = 0;
+	if (status == -ENOENT) { /* the monitor restarted and forgot us */
+		m->registered = 0;
+		return;
+	}
+	if (status || len < sizeof(struct lego_m2mon_heartbeat_rep)) {
+		m->hb_failures++;
+		if (status == -ETIMEDOUT || status == -ECONNRESET)
+			m->mon.connected = 0;
+		return;
+	}
+	struct lego_m2mon_heartbeat_rep rep;
+	memcpy(&rep, body, sizeof rep);
+	for (uint32_t i = 0; i < rep.nr_free && i < LEGO_HB_FREE_MAX; i++)
+		ms_as_destroy(m->store, rep.free_as[i]);
+}
+
+static void tick(void *user)
+{
+	struct memnode *m = user;
+	if (!m->registered) {
+		if (mon_register(m) < 0)
+			lg_log_rl(LG_WARN, "memnode", "monitor %s unreachable; retrying",
+				  lg_opt_s(&O, LG_OPT_monitor));
+		return;
+	}
+	if (m->hb_inflight)
+		return;
+	static struct lego_m2mon_heartbeat_req req;
+	struct ms_totals t;
+	ms_store_totals(m->store, &t);
+	req.node_id = m->node_id;
+	req.nr_as = (uint32_t)t.nr_as;
+	req.capacity = t.capacity;
+	req.reserved = t.reserved;
+	req.stored = t.stored;
+	struct iovec iov = {&req, sizeof req};
+	if (rpc_call_async(&m->mon, M2MON_HEARTBEAT, &iov, 1,
+			   lg_opt_u(&O, LG_OPT_heartbeat_ms) * 2000000ull, hb_reply, m) == 0)
+		m->hb_inflight = 1;
+}
+
+int main(int argc, char **argv)
+{
+	lg_daemon_options(argc, argv, 'M', "lego-memnode",
+			  "--monitor HOST:PORT [--listen HOST:PORT] [--capacity SIZE] [options]", &O);
+	lg_daemon_signals(&stop);
+	struct memnode *m = &M;
+	if (!lg_opt_s(&O, LG_OPT_monitor)[0]) {
+		fprintf(stderr, "lego-memnode: --monitor HOST:PORT is required\n");
+		return 2;
+	}
+	if (ms_store_new(lg_opt_u(&O, LG_OPT_capacity), &m->store) < 0)
+		return 1;
+	struct rpc_server_conf sc = {.name = "memnode", .handlers = memnode_handlers,
+				     .nhandlers = memnode_nhandlers,
+				     .key = lg_opt_s(&O, LG_OPT_cluster_key), .user = m,
+				     .stats_fn = memnode_stats};
+	if (rpc_server_new(&sc, &m->srv) < 0)
+		return 1;
+	enum lf_fabric_choice fab = (enum lf_fabric_choice)lg_opt_u(&O, LG_OPT_fabric);
+	if (lf_node_listen(&m->node, lg_opt_s(&O, LG_OPT_listen), fab, 64, LEGO_MSG_MAX,
+			   rpc_server_on_recv, m->srv) < 0)
+		return 1;
+	/* link to the monitor */
+	static struct rpc_links links;
+	if (rpc_client_new(lg_opt_s(&O, LG_OPT_cluster_key), LEGO_ROLE_MEMNODE, &m->mon_cl) < 0)
+		return 1;
+	links.cl = m->mon_cl;
+	links.rx_bufs = 8;
+	links.rx_size = 64 * 1024;
+	links.fab = fab == LF_FAB_SHM ? LF_FAB_SHM : LF_FAB_TCP;
+	if (rpc_links_peer_hostport(&links, lg_opt_s(&O, LG_OPT_monitor), &m->mon, "monitor") < 0)
+		return 1;
+	/* The monitor may still be starting: keep trying for a while. */
+	uint64_t give_up = lg_now_ns() + 30ull * 1000000000ull;
+	int r;
+	while ((r = mon_register(m)) < 0 && !stop) {
+		if (r == -EACCES || lg_now_ns() > give_up) {
+			lg_log(LG_ERROR, "memnode", "cannot register with monitor %s: %s",
+			       lg_opt_s(&O, LG_OPT_monitor), strerror(-r));
+			return 1;
+		}
+		usleep(100000);
+	}
+	char hp[96];
+	lf_node_hostport(&m->node, hp, sizeof hp);
+	char cap[32];
+	lg_log(LG_INFO, "memnode", "memnode %u serving %s on %s", m->node_id,
+	       lg_format_size(lg_opt_u(&O, LG_OPT_capacity), cap, sizeof cap), hp);
+	if (lg_opt_s(&O, LG_OPT_addr_file)[0] &&
+	    lf_write_addr_file(lg_opt_s(&O, LG_OPT_addr_file), hp) < 0) {
+		lg_log(LG_ERROR, "memnode", "cannot write %s", lg_opt_s(&O, LG_OPT_addr_file));
+		return 1;
+	}
+	if (lg_opt_i(&O, LG_OPT_parent_fd) >= 0)
+		lf_watch_parent_fd((int)lg_opt_i(&O, LG_OPT_parent_fd), &stop);
+	struct lf_ep *eps[4];
+	int n = lf_node_eps(&m->node, eps);
+	for (size_t i = 0; i < LG_ARRAY_SIZE(links.ep); i++)
+		if (links.ep[i])
+			eps[n++] = links.ep[i];
+	rpc_loop_run(eps, n, &stop, tick, m, lg_opt_u(&O, LG_OPT_heartbeat_ms) * 1000000ull);
+	rpc_links_close(&links);
+	lf_node_close(&m->node);
+	ms_store_free(m->store);
+	return 0;
+}

@@ -1,0 +1,36 @@
+/*
+ * lego-memnode: state shared by its handlers and main loop.
+ */
+#ifndef LEGO_MEMNODE_H
+#define LEGO_MEMNODE_H
+
+#include "fabric/node.h"
+#include "fabric/rpc.h"
+#include "store.h"
+
+struct memnode {
+	struct ms_store *store;
+	struct rpc_server *srv;
+	struct lf_node node;
+	/* link to the monitor */
+	struct rpc_client *mon_cl;
+	struct lf_ep *mon_ep;
+	struct rpc_peer mon;
+	uint32_t node_id;
+	int registered;
+	int hb_inflight;
+	uint64_t hb_failures;
+	/* counters */
+	uint64_t read_lines, write_lines, write_applied, free_lines, reserve_calls;
+};
+
+extern const struct rpc_handler memnode_handlers[];
+extern const size_t memnode_nhandlers;
+
+/* Append the memnode's counters as "key:value\n" lines. */
+size_t memnode_stats(void *user, char *buf, size_t cap);
+
+/* Resident set size of this process in bytes (from /proc/self/statm). */
+uint64_t memnode_rss(void);
+
+#endif

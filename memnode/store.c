@@ -1,0 +1,388 @@
+/*
+ * Memnode page store (see store.h).
+ *
+ * Tables are open-addressing hash tables keyed by a 64-bit id (line index
+ * or address-space id) with linear probing and backward-shift deletion, so
+ * they never fill with tombstones.  Line data is malloc'd at exactly the
+ * line size (the memnode runs on jemalloc, whose size classes fit lines).
+ */
+#define _GNU_SOURCE
+#include "store.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/auth.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#define TAB_EMPTY UINT64_MAX
+
+struct ms_slot {
+	uint64_t key;
+	uint64_t seq;
+	void *val;
+};
+
+struct ms_tab {
+	struct ms_slot *s;
+	uint64_t mask; /* capacity - 1 */
+	uint64_t n;
+};
+
+struct ms_as {
+	uint64_t id;
+	uint8_t cap[LEGO_CAP_LEN];
+	uint32_t line_order;
+	uint64_t quota;
+	uint64_t reserved;
+	struct ms_tab lines;
+};
+
+struct ms_store {
+	uint64_t capacity, reserved, stored;
+	uint8_t secret[32];
+	int have_secret;
+	struct ms_tab as;
+	uint64_t as_created, as_freed, cap_rejects, enomem;
+};
+
+static inline uint64_t tab_hash(uint64_t k)
+{
+	k ^= k >> 33;
+	k *= 0xff51afd7ed558ccdull;
+	k ^= k >> 33;
+	k *= 0xc4ceb9fe1a85ec53ull;
+	k ^= k >> 33;
+	return k;
+}
+
+static int tab_init(struct ms_tab *t, uint64_t cap)
+{
+	t->s = malloc(cap * sizeof *t->s);
+	if (!t->s)
+		return -ENOMEM;
+	for (uint64_t i = 0; i < cap; i++)
+		t->s[i].key = TAB_EMPTY;
+	t->mask = cap - 1;
+	t->n = 0;
+	return 0;
+}
+
+static struct ms_slot *tab_find(const struct ms_tab *t, uint64_t key)
+{
+	for (uint64_t i = tab_hash(key) & t->mask;; i = (i + 1) & t->mask) {
+		if (t->s[i].key == key)
+			return &t->s[i];
+		if (t->s[i].key == TAB_EMPTY)
+			return NULL;
+	}
+}
+
+static int tab_grow(struct ms_tab *t)
+{
+	struct ms_tab nt;
+	if (tab_init(&nt, (t->mask + 1) * 2) < 0)
+		return -ENOMEM;
+	for (uint64_t i = 0; i <= t->mask; i++) {
+		if (t->s[i].key == TAB_EMPTY)
+			continue;
+		uint64_t j = tab_hash(t->s[i].key) & nt.mask;
+		while (nt.s[j].key != TAB_EMPTY)
+			j = (j + 1) & nt.mask;
+		nt.s[j] = t->s[i];
+	}
+	nt.n = t->n;
+	free(t->s);
+	*t = nt;
+	return 0;
+}
+
+/* Slot for key, inserted empty (val NULL, seq 0) if absent. */
+static struct ms_slot *tab_insert(struct ms_tab *t, uint64_t key)
+{
+	if ((t->n + 1) * 4 > (t->mask + 1) * 3 && tab_grow(t) < 0)
+		return NULL;
+	uint64_t i = tab_hash(key) & t->mask;
+	for (;; i = (i + 1) & t->mask) {
+		if (t->s[i].key == key)
+			return &t->s[i];
+		if (t->s[i].key == TAB_EMPTY)
+			break;
+	}
+	t->s[i].key = key;
+	t->s[i].seq = 0;
+	t->s[i].val = NULL;
+	t->n++;
+	return &t->s[i];
+}
+
+static void tab_delete(struct ms_tab *t, struct ms_slot *slot)
+{
+	uint64_t i = (uint64_t)(slot - t->s);
+	t->s[i].key = TAB_EMPTY;
+	t->n--;
+	/* backward shift: move later entries of the cluster into the hole */
+	for (uint64_t j = (i + 1) & t->mask; t->s[j].key != TAB_EMPTY; j = (j + 1) & t->mask) {
+		uint64_t home = tab_hash(t->s[j].key) & t->mask;
+		/* entry j may move to i if its home is not in (i, j] cyclically */
+		int stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+		if (stays)
+			continue;
+		t->s[i] = t->s[j];
+		t->s[j].key = TAB_EMPTY;
+		i = j;
+	}
+}
+
+int ms_store_new(uint64_t capacity, struct ms_store **out)
+{
+	struct ms_store *st = calloc(1, sizeof *st);
+	if (!st)
+		return -ENOMEM;
+	st->capacity = capacity;
+	if (tab_init(&st->as, 64) < 0) {
+		free(st);
+		return -ENOMEM;
+	}
+	*out = st;
+	return 0;
+}
+
+static void ms_as_free_data(struct ms_store *st, struct ms_as *as)
+{
+	uint64_t ls = 1ull << as->line_order;
+	for (uint64_t i = 0; i <= as->lines.mask; i++) {
+		if (as->lines.s[i].key != TAB_EMPTY) {
+			free(as->lines.s[i].val);
+			st->stored -= ls;
+		}
+	}
+	st->reserved -= LG_MIN(st->reserved, as->reserved);
+	free(as->lines.s);
+	free(as);
+}
+
+void ms_store_free(struct ms_store *st)
+{
+	if (!st)
+		return;
+	for (uint64_t i = 0; i <= st->as.mask; i++)
+		if (st->as.s[i].key != TAB_EMPTY)
+			ms_as_free_data(st, st->as.s[i].val);
+	free(st->as.s);
+	free(st);
+}
+
+void ms_store_set_secret(struct ms_store *st, const uint8_t secret[32])
+{
+	memcpy(st->secret, secret, 32);
+	st->have_secret = 1;
+}
+
+int ms_as_get(struct ms_store *st, const struct lego_as_ref *ref, struct ms_as **out)
+{
+	struct ms_slot *s = tab_find(&st->as, ref->as_id);
+	if (s) {
+		struct ms_as *as = s->val;
+		if (lg_memeq_ct(as->cap, ref->cap, LEGO_CAP_LEN) != 0 ||
+		    as->line_order != ref->line_order || as->quota != ref->quota) {
+			st->cap_rejects++;
+			return -EACCES;
+		}
+		*out = as;
+		return 0;
+	}
+	if (!st->have_secret)
+		return -EAGAIN;
+	if (ref->as_id == TAB_EMPTY || ref->line_order < 12 || ref->line_order > 21) {
+		st->cap_rejects++;
+		return -EACCES;
+	}
+	uint8_t want[LEGO_CAP_LEN];
+	lg_cap_make(st->secret, ref->as_id, ref->line_order, ref->quota, want);
+	if (lg_memeq_ct(want, ref->cap, LEGO_CAP_LEN) != 0) {
+		st->cap_rejects++;
+		return -EACCES;
+	}
+	struct ms_as *as = calloc(1, sizeof *as);
+	if (!as || tab_init(&as->lines, 1024) < 0) {
+		free(as);
+		return -ENOMEM;
+	}
+	as->id = ref->as_id;
+	memcpy(as->cap, ref->cap, LEGO_CAP_LEN);
+	as->line_order = ref->line_order;
+	as->quota = ref->quota;
+	s = tab_insert(&st->as, as->id);
+	if (!s) {
+		free(as->lines.s);
+		free(as);
+		return -ENOMEM;
+	}
+	s->val = as;
+	st->as_created++;
+	lg_log(LG_INFO, "memnode", "address space %llu created (line %u bytes)",
+	       (unsigned long long)as->id, 1u << as->line_order);
+	*out = as;
+	return 0;
+}
+
+uint32_t ms_as_line_size(const struct ms_as *as) { return 1u << as->line_order; }
+
+void ms_read_line(struct ms_as *as, uint64_t line, void *dst)
+{
+	struct ms_slot *s = tab_find(&as->lines, line);
+	size_t ls = (size_t)1 << as->line_order;
+	if (s)
+		memcpy(dst, s->val, ls);
+	else
+		memset(dst, 0, ls);
+}
+
+static int ms_is_zero(const uint8_t *p, size_t len)
+{
+	const uint64_t *q = (const uint64_t *)(const void *)p;
+	for (size_t i = 0; i < len / 8; i++)
+		if (q[i])
+			return 0;
+	return 1;
+}
+
+int ms_write_lines(struct ms_store *st, struct ms_as *as, const struct lego_line_ref *refs,
+		   uint32_t n, const uint8_t *data, uint64_t *applied)
+{
+	size_t ls = (size_t)1 << as->line_order;
+	/* First pass: how much new memory does this need?  All or nothing. */
+	uint64_t grow = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		struct ms_slot *s = tab_find(&as->lines, refs[i].line);
+		if (!s && !ms_is_zero(data + i * ls, ls))
+			grow += ls;
+	}
+	if (grow && st->stored + grow > st->capacity) {
+		st->enomem++;
+		lg_log_rl(LG_WARN, "memnode", "full: %llu bytes stored of %llu; write of %llu refused",
+			  (unsigned long long)st->stored, (unsigned long long)st->capacity,
+			  (unsigned long long)grow);
+		return -ENOMEM;
+	}
+	uint64_t done = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		const uint8_t *src = data + i * ls;
+		struct ms_slot *s = tab_find(&as->lines, refs[i].line);
+		if (s && refs[i].seq <= s->seq)
+			continue; /* a newer write is already stored */
+		if (ms_is_zero(src, ls)) {
+			if (s) {
+				free(s->val);
+				st->stored -= ls;
+				tab_delete(&as->lines, s);
+			}
+			done++;
+			continue;
+		}
+		if (!s) {
+			void *buf = malloc(ls);
+			if (!buf)
+				return -ENOMEM;
+			s = tab_insert(&as->lines, refs[i].line);
+			if (!s) {
+				free(buf);
+				return -ENOMEM;
+			}
+			s->val = buf;
+			st->stored += ls;
+		}
+		memcpy(s->val, src, ls);
+		s->seq = refs[i].seq;
+		done++;
+	}
+	*applied = done;
+	return 0;
+}
+
+uint64_t ms_free_lines(struct ms_store *st, struct ms_as *as, uint64_t first, uint64_t nr)
+{
+	size_t ls = (size_t)1 << as->line_order;
+	uint64_t freed = 0;
+	if (nr <= as->lines.n * 2) {
+		for (uint64_t l = first; l < first + nr; l++) {
+			struct ms_slot *s = tab_find(&as->lines, l);
+			if (s) {
+				free(s->val);
+				tab_delete(&as->lines, s);
+				freed++;
+			}
+		}
+	} else {
+		/* a huge range over a small table: walk the table instead */
+		for (uint64_t i = 0; i <= as->lines.mask;) {
+			struct ms_slot *s = &as->lines.s[i];
+			if (s->key != TAB_EMPTY && s->key >= first && s->key - first < nr) {
+				free(s->val);
+				tab_delete(&as->lines, s); /* may shift a later entry into i */
+				freed++;
+				continue;
+			}
+			i++;
+		}
+	}
+	st->stored -= freed * ls;
+	return freed;
+}
+
+int ms_reserve(struct ms_store *st, struct ms_as *as, int64_t delta, uint64_t *reserved)
+{
+	if (delta > 0) {
+		uint64_t d = (uint64_t)delta;
+		if (st->reserved + d > st->capacity || (as->quota && as->reserved + d > as->quota)) {
+			st->enomem++;
+			lg_log_rl(LG_WARN, "memnode",
+				  "reservation of %llu bytes refused: %llu of %llu reserved",
+				  (unsigned long long)d, (unsigned long long)st->reserved,
+				  (unsigned long long)st->capacity);
+			*reserved = as->reserved;
+			return -ENOMEM;
+		}
+		st->reserved += d;
+		as->reserved += d;
+	} else {
+		uint64_t d = LG_MIN((uint64_t)-delta, as->reserved);
+		as->reserved -= d;
+		st->reserved -= LG_MIN(d, st->reserved);
+	}
+	*reserved = as->reserved;
+	return 0;
+}
+
+void ms_as_destroy(struct ms_store *st, uint64_t as_id)
+{
+	struct ms_slot *s = tab_find(&st->as, as_id);
+	if (!s)
+		return;
+	struct ms_as *as = s->val;
+	tab_delete(&st->as, s);
+	lg_log(LG_INFO, "memnode", "address space %llu freed (%llu lines)",
+	       (unsigned long long)as_id, (unsigned long long)as->lines.n);
+	ms_as_free_data(st, as);
+	st->as_freed++;
+}
+
+void ms_store_totals(const struct ms_store *st, struct ms_totals *t)
+{
+	t->capacity = st->capacity;
+	t->reserved = st->reserved;
+	t->stored = st->stored;
+	t->nr_as = st->as.n;
+	uint64_t lines = 0;
+	for (uint64_t i = 0; i <= st->as.mask; i++)
+		if (st->as.s[i].key != TAB_EMPTY)
+			lines += ((struct ms_as *)st->as.s[i].val)->lines.n;
+	t->lines = lines;
+	t->as_created = st->as_created;
+	t->as_freed = st->as_freed;
+	t->cap_rejects = st->cap_rejects;
+	t->enomem = st->enomem;
+}

@@ -1,0 +1,57 @@
+/*
+ * The memnode's page store: lines of each address space, kept in memory.
+ *
+ * A line costs memory only once written with non-zero data; lines never
+ * written (or written as zeros, or freed) read as zeros.  Capacity is
+ * enforced on reservations and on stored bytes: a write that does not fit
+ * fails whole with -ENOMEM and changes nothing.  Each stored line keeps the
+ * sequence number of its last write; an older or repeated write is ignored,
+ * so a retried or duplicated write-back never undoes a newer one.
+ *
+ * Single-threaded: called from the memnode's event loop only.
+ */
+#ifndef LEGO_MEMNODE_STORE_H
+#define LEGO_MEMNODE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lego/proto.h"
+
+struct ms_store;
+struct ms_as;
+
+struct ms_totals {
+	uint64_t capacity, reserved, stored, lines, nr_as;
+	uint64_t as_created, as_freed, cap_rejects, enomem;
+};
+
+int ms_store_new(uint64_t capacity, struct ms_store **out);
+void ms_store_free(struct ms_store *st);
+
+/* The capability secret the monitor handed us; until it is set, every
+ * address space lookup fails with -EAGAIN. */
+void ms_store_set_secret(struct ms_store *st, const uint8_t secret[32]);
+
+/* Find (or, with a valid capability, create) the address space named by
+ * ref.  0, -EACCES (bad capability), -EAGAIN (no secret yet), -ENOMEM. */
+int ms_as_get(struct ms_store *st, const struct lego_as_ref *ref, struct ms_as **out);
+
+uint32_t ms_as_line_size(const struct ms_as *as);
+
+/* Copy line `line` into dst (line size bytes); zeros if never written. */
+void ms_read_line(struct ms_as *as, uint64_t line, void *dst);
+/* Store n lines; data holds n lines back to back.  0 or -ENOMEM (nothing
+ * stored).  *applied gets the number actually stored (newer seq). */
+int ms_write_lines(struct ms_store *st, struct ms_as *as, const struct lego_line_ref *refs,
+		   uint32_t n, const uint8_t *data, uint64_t *applied);
+/* Drop lines [first, first+nr); returns how many were stored. */
+uint64_t ms_free_lines(struct ms_store *st, struct ms_as *as, uint64_t first, uint64_t nr);
+/* Change the reservation by delta bytes.  0 or -ENOMEM. */
+int ms_reserve(struct ms_store *st, struct ms_as *as, int64_t delta, uint64_t *reserved);
+/* Free an address space and everything in it (by id; no-op if unknown). */
+void ms_as_destroy(struct ms_store *st, uint64_t as_id);
+
+void ms_store_totals(const struct ms_store *st, struct ms_totals *t);
+
+#endif

@@ -1,0 +1,179 @@
+/*
+ * lego-monitor request handlers (the RPC server has checked header,
+ * session, role and body size from this table before they run).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "monitor.h"
+
+static int h_p_register(struct rpc_ctx *ctx)
+{
+	struct monitor *m = ctx->user;
+	struct lego_p2mon_register_req req;
+	memcpy(&req, ctx->body, sizeof req);
+	if (req.line_order < 12 || req.line_order > 21)
+		return -EINVAL;
+	req.host[LEGO_HOST_MAX - 1] = 0;
+	struct mon_proc *p = mon_proc_register(&m->reg, req.pid, req.host, req.line_order, req.quota);
+	if (!p)
+		return -ENOMEM;
+	struct lego_p2mon_register_rep *rep = rpc_reply_alloc(ctx, sizeof *rep);
+	if (!rep)
+		return -ENOMEM;
+	memset(rep, 0, sizeof *rep);
+	mon_proc_cap(&m->reg, p, &rep->as);
+	rep->lease_ms = (uint32_t)(m->reg.lease_ns / 1000000);
+	rep->granule_order = m->reg.granule_order;
+	lg_log(LG_INFO, "monitor", "process %u on %s registered: address space %llu", req.pid,
+	       req.host, (unsigned long long)p->as_id);
+	return 0;
+}
+
+static int h_p_heartbeat(struct rpc_ctx *ctx)
+{
+	struct monitor *m = ctx->user;
+	struct lego_p2mon_as_req req;
+	memcpy(&req, ctx->body, sizeof req);
+	struct mon_proc *p = mon_proc_find(&m->reg, &req.as);
+	if (!p)
+		return -ESRCH;
+	p->last_ns = lg_now_ns();
+	return 0;
+}
+
+static int h_p_exit(struct rpc_ctx *ctx)
+{
+	struct monitor *m = ctx->user;
+	struct lego_p2mon_as_req req;
+	memcpy(&req, ctx->body, sizeof req);
+	struct mon_proc *p = mon_proc_find(&m->reg, &req.as);
+	if (!p)
+		return -ESRCH;
+	m->reg.procs_exited++;
+	mon_proc_remove(&m->reg, p, "exited");
+	return 0;
+}
+
+static int h_p_place(struct rpc_ctx *ctx)
+{
+	struct monitor *m = ctx->user;
+	struct lego_p2mon_place_req req;
+	memcpy(&req, ctx->body, sizeof req);
+	struct mon_proc *p = mon_proc_find(&m->reg, &req.as);
+	if (!p)
+		return -ESRCH;
+	struct mon_node *n = mon_place(&m->reg, p, req.granule);
+	if (!n)
+		return -ENOMEM;
+	struct lego_p2mon_place_rep *rep = rpc_reply_alloc(ctx, sizeof *rep);
+	if (!rep)
+		return -ENOMEM;
+	rep->granule = req.granule;
+	rep->node = n->addr;
+	return 0;
+}
+
+static int h_m_register(struct rpc_ctx *ctx)
+{
+	struct monitor *m = ctx->user;
+	struct lego_m2mon_register_req req;
+	memcpy(&req, ctx->body, sizeof req);
+	if (req.addr.net_len == 0 || req.addr.net_len > LEGO_ADDR_MAX || req.capacity == 0)
+		return -EINVAL;
+	req.addr.shm[LEGO_HOST_MAX - 1] = 0;
+	req.addr.host_id[sizeof req.addr.host_id - 1] = 0;
+	struct mon_node *n = mon_node_register(&m->reg, &req.addr, req.capacity);
+	if (!n)
+		return -ENOMEM;
+	struct lego_m2mon_register_rep *rep = rpc_reply_alloc(ctx, sizeof *rep);
+	if (!rep)
+		return -ENOMEM;
+	rep->node_id = n->id;
+	rep->heartbeat_ms = m->heartbeat_ms;
+	memcpy(rep->secret, m->reg.secret, sizeof rep->secret);
+	char cap[32];
+	lg_log(LG_INFO, "monitor", "memnode %u registered (%s, shm %s)", n->id,
+	       lg_format_size(req.capacity, cap, sizeof cap), n->addr.shm[0] ? n->addr.shm : "none");
+	return 0;
+}
+
+static int h_m_heartbeat(struct rpc_ctx *ctx)
+{
+	struct monitor *m = ctx->user;
+	struct lego_m2mon_heartbeat_req req;
+	memcpy(&req, ctx->body, sizeof req);
+	struct mon_node *n = mon_node_get(&m->reg, req.node_id);
+	if (!n)
+		return -ENOENT;
+	if (!n->up) {
+		lg_log(LG_WARN, "monitor", "memnode %u is back", n->id);
+		n->up = 1;
+	}
+	n->last_hb_ns = lg_now_ns();
+	n->capacity = req.capacity;
+	n->reserved = req.reserved;
+	n->stored = req.stored;
+	n->nr_as = req.nr_as;
+	struct lego_m2mon_heartbeat_rep *rep = rpc_reply_alloc(ctx, sizeof *rep);
+	if (!rep)
+		return -ENOMEM;
+	memset(rep, 0, sizeof *rep);
+	uint32_t k = LG_MIN(n->npending, (uint32_t)LEGO_HB_FREE_MAX);
+	memcpy(rep->free_as, n->pending_free, k * sizeof(uint64_t));
+	rep->nr_free = k;
+	memmove(n->pending_free, n->pending_free + k, (n->npending - k) * sizeof(uint64_t));
+	n->npending -= k;
+	return 0;
+}
+
+#define P RPC_ROLE_BIT(LEGO_ROLE_PROCESS)
+#define M RPC_ROLE_BIT(LEGO_ROLE_MEMNODE)
+#define SZ(t) sizeof(t), sizeof(t)
+const struct rpc_handler monitor_handlers[] = {
+	{P2MON_REGISTER, SZ(struct lego_p2mon_register_req), P, h_p_register},
+	{P2MON_HEARTBEAT, SZ(struct lego_p2mon_as_req), P, h_p_heartbeat},
+	{P2MON_EXIT, SZ(struct lego_p2mon_as_req), P, h_p_exit},
+	{P2MON_PLACE, SZ(struct lego_p2mon_place_req), P, h_p_place},
+	{M2MON_REGISTER, SZ(struct lego_m2mon_register_req), M, h_m_register},
+	{M2MON_HEARTBEAT, SZ(struct lego_m2mon_heartbeat_req), M, h_m_heartbeat},
+};
+#undef P
+#undef M
+#undef SZ
+const size_t monitor_nhandlers = LG_ARRAY_SIZE(monitor_handlers);
+
+size_t monitor_stats(void *user, char *buf, size_t cap)
+{
+	struct monitor *m = user;
+	struct mon_reg *r = &m->reg;
+	size_t n = 0;
+#define PUT(...) (n = lg_bprintf(buf, cap, n, __VA_ARGS__))
+	uint32_t up = 0;
+	for (uint32_t i = 0; i < r->nnodes; i++)
+		up += r->nodes[i].up;
+	PUT("role:monitor\nmemnodes:%u\nmemnodes_up:%u\nprocesses:%u\n", r->nnodes, up, r->nprocs);
+	PUT("processes_registered:%llu\nprocesses_exited:%llu\nprocesses_expired:%llu\n",
+	    (unsigned long long)r->procs_registered, (unsigned long long)r->procs_exited,
+	    (unsigned long long)r->procs_expired);
+	for (uint32_t i = 0; i < r->nnodes; i++) {
+		struct mon_node *nd = &r->nodes[i];
+		PUT("node.%u.up:%d\nnode.%u.capacity:%llu\nnode.%u.reserved:%llu\n"
+		    "node.%u.stored:%llu\nnode.%u.granules:%llu\n",
+		    nd->id, nd->up, nd->id, (unsigned long long)nd->capacity, nd->id,
+		    (unsigned long long)nd->reserved, nd->id, (unsigned long long)nd->stored, nd->id,
+		    (unsigned long long)nd->placed);
+	}
+	for (uint32_t i = 0; i < r->nprocs; i++) {
+		struct mon_proc *p = r->procs[i];
+		PUT("proc.%llu.pid:%u\nproc.%llu.host:%s\nproc.%llu.granules:%u\n",
+		    (unsigned long long)p->as_id, p->pid, (unsigned long long)p->as_id, p->host,
+		    (unsigned long long)p->as_id, p->nplaces);
+	}
+#undef PUT
+	return n;
+}

@@ -1,0 +1,57 @@
+/* lego-monitor: registers memnodes and processes and places memory. */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/daemon.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "monitor.h"
+
+static volatile int stop;
+
+static void tick(void *user)
+{
+	struct monitor *m = user;
+	mon_reg_tick(&m->reg, lg_now_ns());
+}
+
+int main(int argc, char **argv)
+{
+	struct lg_opts o;
+	lg_daemon_options(argc, argv, 'N', "lego-monitor", "[--listen HOST:PORT] [options]", &o);
+	lg_daemon_signals(&stop);
+	static struct monitor m;
+	m.heartbeat_ms = (uint32_t)lg_opt_u(&o, LG_OPT_heartbeat_ms);
+	if (mon_reg_init(&m.reg, (uint32_t)lg_opt_u(&o, LG_OPT_vm_granularity_order),
+			 lg_opt_u(&o, LG_OPT_lease_ms) * 1000000ull,
+			 lg_opt_u(&o, LG_OPT_node_timeout_ms) * 1000000ull) < 0)
+		return 1;
+	struct rpc_server_conf sc = {.name = "monitor", .handlers = monitor_handlers,
+				     .nhandlers = monitor_nhandlers,
+				     .key = lg_opt_s(&o, LG_OPT_cluster_key), .user = &m,
+				     .stats_fn = monitor_stats};
+	if (rpc_server_new(&sc, &m.srv) < 0)
+		return 1;
+	if (lf_node_listen(&m.node, lg_opt_s(&o, LG_OPT_listen),
+			   (enum lf_fabric_choice)lg_opt_u(&o, LG_OPT_fabric), 32, 64 * 1024,
+			   rpc_server_on_recv, m.srv) < 0)
+		return 1;
+	char hp[96];
+	lf_node_hostport(&m.node, hp, sizeof hp);
+	lg_log(LG_INFO, "monitor", "listening on %s", hp);
+	if (lg_opt_s(&o, LG_OPT_addr_file)[0] &&
+	    lf_write_addr_file(lg_opt_s(&o, LG_OPT_addr_file), hp) < 0) {
+		lg_log(LG_ERROR, "monitor", "cannot write %s", lg_opt_s(&o, LG_OPT_addr_file));
+		return 1;
+	}
+	if (lg_opt_i(&o, LG_OPT_parent_fd) >= 0)
+		lf_watch_parent_fd((int)lg_opt_i(&o, LG_OPT_parent_fd), &stop);
+	struct lf_ep *eps[2];
+	int n = lf_node_eps(&m.node, eps);
+	rpc_loop_run(eps, n, &stop, tick, &m, 100000000ull);
+	lf_node_close(&m.node);
+	rpc_server_free(m.srv);
+	return 0;
+}

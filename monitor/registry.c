@@ -1,0 +1,206 @@
+/* Monitor registry (see registry.h). */
+#define _GNU_SOURCE
+#include "registry.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/auth.h"
+#include "common/log.h"
+#include "common/util.h"
+
+int mon_reg_init(struct mon_reg *r, uint32_t granule_order, uint64_t lease_ns,
+		 uint64_t node_timeout_ns)
+{
+	memset(r, 0, sizeof *r);
+	int e = lg_random(r->secret, sizeof r->secret);
+	if (e)
+		return e;
+	/* ids differ between monitor runs, so a stale capability never names a
+	 * new address space */
+	uint32_t hi;
+	lg_random(&hi, sizeof hi);
+	r->as_seq = (uint64_t)(hi | 1u) << 32;
+	r->granule_order = granule_order;
+	r->lease_ns = lease_ns;
+	r->node_timeout_ns = node_timeout_ns;
+	return 0;
+}
+
+static void mon_queue_free(struct mon_node *n, uint64_t as_id)
+{
+	if (n->npending < LG_ARRAY_SIZE(n->pending_free))
+		n->pending_free[n->npending++] = as_id;
+	else
+		lg_log_rl(LG_WARN, "monitor", "free queue of memnode %u full; address space %llu "
+			  "is freed when its memnode notices", n->id, (unsigned long long)as_id);
+}
+
+struct mon_node *mon_node_register(struct mon_reg *r, const struct lego_node_addr *a,
+				   uint64_t capacity)
+{
+	/* A memnode restarting on the same address replaces its old entry. */
+	for (uint32_t i = 0; i < r->nnodes; i++) {
+		struct mon_node *o = &r->nodes[i];
+		if (o->up && o->addr.net_len == a->net_len &&
+		    memcmp(o->addr.net, a->net, a->net_len) == 0) {
+			lg_log(LG_WARN, "monitor", "memnode %u re-registered; old entry marked down",
+			       o->id);
+			o->up = 0;
+		}
+	}
+	if (r->nnodes == r->cap_nodes) {
+		uint32_t nc = r->cap_nodes ? r->cap_nodes * 2 : 8;
+		struct mon_node *nn = realloc(r->nodes, nc * sizeof *nn);
+		if (!nn)
+			return NULL;
+		r->nodes = nn;
+		r->cap_nodes = nc;
+	}
+	struct mon_node *n = &r->nodes[r->nnodes];
+	memset(n, 0, sizeof *n);
+	n->id = ++r->nnodes;
+	n->up = 1;
+	n->addr = *a;
+	n->addr.node_id = n->id;
+	n->capacity = capacity;
+	n->last_hb_ns = lg_now_ns();
+	return n;
+}
+
+struct mon_node *mon_node_get(struct mon_reg *r, uint32_t id)
+{
+	return id >= 1 && id <= r->nnodes ? &r->nodes[id - 1] : NULL;
+}
+
+struct mon_proc *mon_proc_register(struct mon_reg *r, uint32_t pid, const char *host,
+				   uint32_t line_order, uint64_t quota)
+{
+	if (r->nprocs == r->cap_procs) {
+		uint32_t nc = r->cap_procs ? r->cap_procs * 2 : 16;
+		struct mon_proc **np = realloc(r->procs, nc * sizeof *np);
+		if (!np)
+			return NULL;
+		r->procs = np;
+		r->cap_procs = nc;
+	}
+	struct mon_proc *p = calloc(1, sizeof *p);
+	if (!p)
+		return NULL;
+	p->as_id = ++r->as_seq;
+	p->pid = pid;
+	snprintf(p->host, sizeof p->host, "%.*s", (int)strnlen(host, LEGO_HOST_MAX), host);
+	p->line_order = line_order;
+	p->quota = quota;
+	p->last_ns = lg_now_ns();
+	r->procs[r->nprocs++] = p;
+	r->procs_registered++;
+	return p;
+}
+
+void mon_proc_cap(struct mon_reg *r, const struct mon_proc *p, struct lego_as_ref *ref)
+{
+	memset(ref, 0, sizeof *ref);
+	ref->as_id = p->as_id;
+	ref->line_order = p->line_order;
+	ref->quota = p->quota;
+	lg_cap_make(r->secret, p->as_id, p->line_order, p->quota, ref->cap);
+}
+
+struct mon_proc *mon_proc_find(struct mon_reg *r, const struct lego_as_ref *ref)
+{
+	for (uint32_t i = 0; i < r->nprocs; i++) {
+		struct mon_proc *p = r->procs[i];
+		if (p->as_id != ref->as_id)
+			continue;
+		struct lego_as_ref want;
+		mon_proc_cap(r, p, &want);
+		if (lg_memeq_ct(want.cap, ref->cap, LEGO_CAP_LEN) != 0 ||
+		    want.line_order != ref->line_order || want.quota != ref->quota)
+			return NULL;
+		return p;
+	}
+	return NULL;
+}
+
+void mon_proc_remove(struct mon_reg *r, struct mon_proc *p, const char *why)
+{
+	lg_log(LG_INFO, "monitor", "process %u on %s (address space %llu) %s; freeing its memory",
+	       p->pid, p->host, (unsigned long long)p->as_id, why);
+	/* every memnode that holds a granule frees the address space */
+	for (uint32_t i = 0; i < r->nnodes; i++) {
+		struct mon_node *n = &r->nodes[i];
+		int holds = 0;
+		for (uint32_t k = 0; k < p->nplaces && !holds; k++)
+			holds = p->places[k].node == n->id;
+		if (holds) {
+			mon_queue_free(n, p->as_id);
+			n->placed -= LG_MIN(n->placed, p->nplaces);
+		}
+	}
+	for (uint32_t i = 0; i < r->nprocs; i++) {
+		if (r->procs[i] == p) {
+			r->procs[i] = r->procs[--r->nprocs];
+			break;
+		}
+	}
+	free(p->places);
+	free(p);
+}
+
+struct mon_node *mon_place(struct mon_reg *r, struct mon_proc *p, uint64_t granule)
+{
+	for (uint32_t k = 0; k < p->nplaces; k++)
+		if (p->places[k].granule == granule)
+			return mon_node_get(r, p->places[k].node);
+	struct mon_node *best = NULL;
+	for (uint32_t i = 0; i < r->nnodes; i++) {
+		struct mon_node *n = &r->nodes[i];
+		if (!n->up)
+			continue;
+		uint64_t f = n->capacity > n->reserved ? n->capacity - n->reserved : 0;
+		uint64_t bf = best && best->capacity > best->reserved ? best->capacity - best->reserved : 0;
+		if (!best || f > bf)
+			best = n;
+	}
+	if (!best)
+		return NULL;
+	if (p->nplaces == p->cap_places) {
+		uint32_t nc = p->cap_places ? p->cap_places * 2 : 8;
+		struct mon_place *np = realloc(p->places, nc * sizeof *np);
+		if (!np)
+			return NULL;
+		p->places = np;
+		p->cap_places = nc;
+	}
+	p->places[p->nplaces++] = (struct mon_place){granule, best->id};
+	best->placed++;
+	lg_log(LG_INFO, "monitor", "granule %llu of address space %llu placed on memnode %u",
+	       (unsigned long long)granule, (unsigned long long)p->as_id, best->id);
+	return best;
+}
+
+void mon_reg_tick(struct mon_reg *r, uint64_t now)
+{
+	for (uint32_t i = 0; i < r->nprocs;) {
+		struct mon_proc *p = r->procs[i];
+		if (now - p->last_ns > r->lease_ns) {
+			r->procs_expired++;
+			mon_proc_remove(r, p, "stopped renewing its lease");
+			continue; /* the array shifted */
+		}
+		i++;
+	}
+	for (uint32_t i = 0; i < r->nnodes; i++) {
+		struct mon_node *n = &r->nodes[i];
+		if (n->up && now - n->last_hb_ns > r->node_timeout_ns) {
+			lg_log(LG_WARN, "monitor", "memnode %u (%s) missed heartbeats for %llu ms: down",
+			       n->id, n->addr.shm[0] ? n->addr.shm : "net",
+			       (unsigned long long)((now - n->last_hb_ns) / 1000000));
+			n->up = 0;
+			r->nodes_down++;
+		}
+	}
+}

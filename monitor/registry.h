@@ -1,0 +1,79 @@
+/*
+ * The monitor's registry: memnodes (address, capacity, heartbeats),
+ * processes (address-space id, capability, lease) and where each granule
+ * of each address space lives.  Placement picks the live memnode with the
+ * most unreserved capacity.  Single-threaded (the monitor's event loop).
+ */
+#ifndef LEGO_MONITOR_REGISTRY_H
+#define LEGO_MONITOR_REGISTRY_H
+
+#include <stdint.h>
+
+#include "lego/proto.h"
+
+struct mon_node {
+	uint32_t id;
+	int up;
+	struct lego_node_addr addr;
+	uint64_t capacity, reserved, stored;
+	uint32_t nr_as;
+	uint64_t last_hb_ns;
+	uint64_t placed; /* granules placed here */
+	/* address spaces to free, sent with the next heartbeat reply */
+	uint64_t pending_free[LEGO_HB_FREE_MAX * 4];
+	uint32_t npending;
+};
+
+struct mon_place {
+	uint64_t granule;
+	uint32_t node;
+};
+
+struct mon_proc {
+	uint64_t as_id;
+	uint32_t pid;
+	char host[LEGO_HOST_MAX];
+	uint32_t line_order;
+	uint64_t quota;
+	uint64_t last_ns;
+	struct mon_place *places;
+	uint32_t nplaces, cap_places;
+};
+
+struct mon_reg {
+	uint8_t secret[32];
+	uint64_t as_seq;
+	struct mon_node *nodes;
+	uint32_t nnodes, cap_nodes;
+	struct mon_proc **procs;
+	uint32_t nprocs, cap_procs;
+	uint32_t granule_order;
+	uint64_t lease_ns, node_timeout_ns;
+	uint64_t procs_registered, procs_exited, procs_expired, nodes_down;
+};
+
+int mon_reg_init(struct mon_reg *r, uint32_t granule_order, uint64_t lease_ns,
+		 uint64_t node_timeout_ns);
+
+/* Memnodes */
+struct mon_node *mon_node_register(struct mon_reg *r, const struct lego_node_addr *a,
+				   uint64_t capacity);
+struct mon_node *mon_node_get(struct mon_reg *r, uint32_t id);
+
+/* Processes */
+struct mon_proc *mon_proc_register(struct mon_reg *r, uint32_t pid, const char *host,
+				   uint32_t line_order, uint64_t quota);
+/* Process named by ref, if its capability verifies; else NULL. */
+struct mon_proc *mon_proc_find(struct mon_reg *r, const struct lego_as_ref *ref);
+void mon_proc_cap(struct mon_reg *r, const struct mon_proc *p, struct lego_as_ref *ref);
+/* Forget a process and queue its memory to be freed on every memnode. */
+void mon_proc_remove(struct mon_reg *r, struct mon_proc *p, const char *why);
+
+/* Memnode holding `granule` of p, placing it now if needed.  NULL when no
+ * live memnode exists. */
+struct mon_node *mon_place(struct mon_reg *r, struct mon_proc *p, uint64_t granule);
+
+/* Expire leases and heartbeats. */
+void mon_reg_tick(struct mon_reg *r, uint64_t now);
+
+#endif
