@@ -239,8 +239,7 @@ int lg_opts_load(struct lg_opts *o, char scope, char *err, size_t errlen)
 		if (id < 0) {
 			/* Variables of later releases or of other tools are not ours
 			 * to reject, but a typo of ours should be loud. */
-			if (nl < 64)
-				snprintf(err, errlen, "%.*s: unknown Lego option", (int)(nl + 5), *e);
+			snprintf(err, errlen, "%.*s: unknown Lego option", (int)LG_MIN(nl + 5, 96), *e);
 			return -EINVAL;
 		}
 		if (!strchr(lg_opt_table[id].scope, scope))

@@ -44,7 +44,7 @@ int lg_parse_size(const char *s, uint64_t *out)
 	char *end;
 	errno = 0;
 	double v = strtod(s, &end);
-	if (errno || end == s || v < 0)
+	if (errno || end == s || !(v >= 0) || v > 1e30) /* also refuses NaN */
 		return -EINVAL;
 	double mul = 1;
 	switch (toupper((unsigned char)*end)) {

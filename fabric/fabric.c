@@ -93,10 +93,27 @@ static struct fi_info *lf_hints(enum lego_prov prov, int alt)
 	return h;
 }
 
+/*
+ * libfabric reads its tuning from the environment.  rxm's default shared
+ * receive queue holds 4096 bounce buffers of 16 KiB (64 MiB resident in
+ * every process that opens a tcp endpoint); 128 is plenty for request/reply
+ * traffic.  A value the user set wins.
+ */
+static void lf_tune_env(void)
+{
+	static int done;
+	if (done)
+		return;
+	done = 1;
+	setenv("FI_OFI_RXM_MSG_RX_SIZE", "128", 0);
+	setenv("FI_OFI_RXM_MSG_TX_SIZE", "128", 0);
+}
+
 static int lf_getinfo(enum lego_prov prov, const char *node, const char *service,
 		      uint64_t flags, struct fi_info **out)
 {
 	int r = -FI_ENODATA;
+	lf_tune_env();
 	for (int alt = 0; alt < 2; alt++) {
 		if (alt && prov != LEGO_PROV_TCP)
 			break;
@@ -339,7 +356,12 @@ int lf_progress(struct lf_ep *ep)
 		struct fi_cq_err_entry ee = {0};
 		if (fi_cq_readerr(ep->rxcq, &ee, 0) == 1) {
 			struct lf_rxbuf *rb = ee.op_context;
-			if (ee.err != FI_ECANCELED) {
+			if (ee.err == FI_ETRUNC && rb && ep->on_recv) {
+				/* larger than any message we accept: hand over what
+				 * arrived, whose declared length gives it away */
+				ep->on_recv(ep, rb->post, ee.len, ep->arg);
+				lf_post(ep, rb);
+			} else if (ee.err != FI_ECANCELED) {
 				lg_log_rl(LG_WARN, "fabric", "%s receive failed: %s (%zu bytes)",
 					  lf_prov_name(ep->prov), fi_strerror(ee.err), ee.len);
 				if (rb)

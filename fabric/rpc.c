@@ -791,18 +791,30 @@ void rpc_loop_run(struct lf_ep **eps, int n, volatile int *stop, void (*tick)(vo
 	uint64_t backoff_ns = 10000;
 	int all_fds = 1;
 	struct pollfd pfd[8];
+	/* An endpoint that keeps coming up empty is polled less often: some
+	 * providers (tcp) make a system call per poll, which would slow the
+	 * busy one (shm) down.  idle[i] is 2^k: poll every idle[i] rounds. */
+	unsigned idle[8], round = 0;
 	for (int i = 0; i < n && i < 8; i++) {
 		pfd[i].fd = lf_wait_fd(eps[i]);
 		pfd[i].events = POLLIN;
+		idle[i] = 1;
 		if (pfd[i].fd < 0)
 			all_fds = 0;
 	}
 	while (!*stop) {
 		int done = 0;
+		round++;
 		for (int i = 0; i < n; i++) {
+			if (round & (idle[i] - 1))
+				continue;
 			int r = lf_progress(eps[i]);
-			if (r > 0)
+			if (r > 0) {
 				done += r;
+				idle[i] = 1;
+			} else if (idle[i] < 64) {
+				idle[i] <<= 1;
+			}
 		}
 		uint64_t now = lg_now_ns();
 		if (tick && now >= next_tick) {
@@ -818,6 +830,8 @@ void rpc_loop_run(struct lf_ep **eps, int n, volatile int *stop, void (*tick)(vo
 			lg_cpu_relax();
 			continue;
 		}
+		for (int i = 0; i < n; i++)
+			idle[i] = 1; /* about to sleep: look at everything first */
 		uint64_t until_tick = next_tick > now ? next_tick - now : 0;
 		if (all_fds) {
 			int armed = 1;

@@ -83,11 +83,23 @@ static void *lg_fault_main(void *arg)
 	struct uffd_msg msg[32];
 	struct pollfd pfd[2] = {{f->uffd, POLLIN, 0}, {f->stop_fd, POLLIN, 0}};
 	uint64_t idle_since = lg_now_ns();
+	unsigned spins = 0;
 	while (!atomic_load_explicit(&f->stop, memory_order_relaxed)) {
+		/* Replies first: they are cheap to poll (no system call with shm)
+		 * and every one completes a fault. */
+		int done = rpc_client_progress(f->cl);
+		if (done > 0) {
+			idle_since = lg_now_ns();
+			continue;
+		}
+		int inflight = rpc_client_inflight(f->cl) != 0;
+		if (inflight && ++spins % 32) {
+			lg_cpu_relax();
+			continue;
+		}
 		ssize_t n = read(f->uffd, msg, sizeof msg);
-		int events = 0;
 		if (n > 0) {
-			events = (int)(n / (ssize_t)sizeof msg[0]);
+			int events = (int)(n / (ssize_t)sizeof msg[0]);
 			for (int i = 0; i < events; i++) {
 				if (msg[i].event != UFFD_EVENT_PAGEFAULT)
 					continue;
@@ -95,19 +107,12 @@ static void *lg_fault_main(void *arg)
 				xc_fault(f->xc, msg[i].arg.pagefault.address,
 					 !!(fl & UFFD_PAGEFAULT_FLAG_WRITE), !!(fl & UFFD_PAGEFAULT_FLAG_WP));
 			}
-		}
-		int done = rpc_client_progress(f->cl);
-		uint64_t now = lg_now_ns();
-		if (events || done > 0) {
-			idle_since = now;
+			idle_since = lg_now_ns();
 			continue;
 		}
-		if (rpc_client_inflight(f->cl)) {
-			/* a reply is due within microseconds: poll for it */
-			if (now - idle_since < 200000)
-				lg_cpu_relax();
-			else
-				sched_yield();
+		if (inflight) {
+			if (lg_now_ns() - idle_since > 200000)
+				sched_yield(); /* a slow reply: let others run */
 			continue;
 		}
 		xc_writeback_kick(f->xc, 1);

@@ -265,45 +265,54 @@ int sp_commit(struct lg_space *sp, void *p, size_t len)
 int sp_purge(struct lg_space *sp, void *p, size_t len)
 {
 	uintptr_t a = (uintptr_t)p, e = a + len;
-	uintptr_t base = (uintptr_t)sp->base;
-	size_t ls = (size_t)1 << sp->line_order;
-	uintptr_t la = LG_ALIGN_UP(a - base, ls) + base, le = LG_ALIGN_DOWN(e - base, ls) + base;
-	if (la >= le)
-		return (la == a && le == e) ? 0 : -EINVAL;
-	uint64_t first = (la - base) >> sp->line_order, n = (le - la) >> sp->line_order;
+	uintptr_t la, le;
+	sp_line_round(sp, p, len, 0, &la, &le);
+	if (la >= le) { /* inside one line: just zero it */
+		memset(p, 0, len);
+		return 0;
+	}
+	/* Parts of lines shared with other data are zeroed in place (this
+	 * thread may fault them in); whole lines are dropped. */
+	if (a < la)
+		memset(p, 0, la - a);
+	if (le < e)
+		memset((void *)le, 0, e - le);
+	uint64_t first = (la - (uintptr_t)sp->base) >> sp->line_order;
+	uint64_t n = (le - la) >> sp->line_order;
 	uint64_t was_written = xc_drop_lines(sp->xc, first, n);
 	lg_sys_madvise((void *)la, le - la, MADV_DONTNEED);
-	if (was_written) {
-		/* free them on their memnodes, piece by piece */
-		SP_FOR_PIECES(sp, la, le - la, g, off, cnt)
-		{
-			struct rpc_peer *peer = atomic_load(&sp->gran[g].peer);
-			if (!peer)
-				continue;
-			struct lego_free_req req = {.as = sp->lc->as,
-						    .first_line = (off - base) >> sp->line_order,
-						    .nr_lines = cnt >> sp->line_order};
-			int r = rpc_call(peer, P2M_FREE, &req, sizeof req, NULL, 0, NULL,
-					 sp->lc->timeout_ns);
-			if (r)
-				lg_log_rl(LG_WARN, "space", "freeing lines on %s failed: %s", peer->name,
-					  strerror(-r));
-		}
+	if (!was_written)
+		return 0;
+	/* free them on their memnodes, piece by piece */
+	SP_FOR_PIECES(sp, la, le - la, g, off, cnt)
+	{
+		struct rpc_peer *peer = atomic_load(&sp->gran[g].peer);
+		if (!peer)
+			continue;
+		struct lego_free_req req = {.as = sp->lc->as,
+					    .first_line = (off - (uintptr_t)sp->base) >> sp->line_order,
+					    .nr_lines = cnt >> sp->line_order};
+		int r = rpc_call(peer, P2M_FREE, &req, sizeof req, NULL, 0, NULL, sp->lc->timeout_ns);
+		if (r)
+			lg_log_rl(LG_WARN, "space", "freeing lines on %s failed: %s", peer->name,
+				  strerror(-r));
 	}
-	return (la == a && le == e) ? 0 : -EINVAL;
+	return 0;
 }
 
 int sp_decommit(struct lg_space *sp, void *p, size_t len)
 {
-	int r = sp_purge(sp, p, len);
+	sp_purge(sp, p, len);
 	uintptr_t a, e;
 	sp_line_round(sp, p, len, 0, &a, &e);
 	if (e > a)
 		lg_sys_mprotect((void *)a, e - a, PROT_NONE);
 	pthread_mutex_lock(&sp->lock);
-	int r2 = sp_reserve_range(sp, p, len, -1);
+	int r = sp_reserve_range(sp, p, len, -1);
 	pthread_mutex_unlock(&sp->lock);
-	return r ? r : r2;
+	if (r) /* the pages are gone either way; only the accounting lags */
+		lg_log_rl(LG_WARN, "space", "releasing a reservation failed: %s", strerror(-r));
+	return 0;
 }
 
 uint64_t sp_reserved(struct lg_space *sp)

@@ -99,10 +99,12 @@ void sp_va_free(struct lg_space *sp, void *p, size_t size);
  * 0, -ENOMEM (no memnode has room), or another -errno. */
 int sp_commit(struct lg_space *sp, void *p, size_t len);
 /* Drop the contents of [p, p+len), release its reservation, and make it
- * inaccessible.  0 or -errno. */
+ * inaccessible (lines partly outside the range stay accessible).  0. */
 int sp_decommit(struct lg_space *sp, void *p, size_t len);
-/* Drop the contents of [p, p+len) (reads return zeros after); keeps the
- * reservation.  -EINVAL if the range does not cover whole lines. */
+/* Make [p, p+len) read as zeros: whole lines are dropped (locally and on
+ * their memnodes), parts of lines zeroed in place by the calling thread,
+ * which must be an application thread (it may fault).  Keeps the
+ * reservation.  0. */
 int sp_purge(struct lg_space *sp, void *p, size_t len);
 
 /* Bytes reserved on memnodes now. */

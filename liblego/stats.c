@@ -59,9 +59,11 @@ void lg_lat_summary(enum lego_lat which, struct lego_lat_summary *out)
 	const double q[3] = {0.5, 0.99, 0.999};
 	uint64_t *dst[3] = {&out->p50_ns, &out->p99_ns, &out->p999_ns};
 	for (int k = 0; k < 3; k++) {
-		uint64_t want = (uint64_t)((double)total * q[k]), acc = 0;
-		if (want == 0)
-			want = 1;
+		/* the rank of the q-quantile sample, rounded up */
+		double w = (double)total * q[k];
+		uint64_t want = (uint64_t)w, acc = 0;
+		if ((double)want < w || want == 0)
+			want++;
 		for (unsigned i = 0; i < LAT_BUCKETS; i++) {
 			acc += h[i];
 			if (acc >= want) {

@@ -16,6 +16,10 @@
 #include "fabric/link.h"
 #include "memnode.h"
 
+/* jemalloc (the memnode's allocator): lines live in transparent huge pages,
+ * so storing a new line rarely takes a page fault. */
+const char *malloc_conf = "thp:always,metadata_thp:auto";
+
 static volatile int stop;
 static struct memnode M;
 static struct lg_opts O;

@@ -37,6 +37,7 @@ struct ms_as {
 	uint32_t line_order;
 	uint64_t quota;
 	uint64_t reserved;
+	uint64_t ndata; /* lines holding data (others are zero, kept for their seq) */
 	struct ms_tab lines;
 };
 
@@ -72,6 +73,8 @@ static int tab_init(struct ms_tab *t, uint64_t cap)
 
 static struct ms_slot *tab_find(const struct ms_tab *t, uint64_t key)
 {
+	if (key == TAB_EMPTY) /* the empty marker is never a key */
+		return NULL;
 	for (uint64_t i = tab_hash(key) & t->mask;; i = (i + 1) & t->mask) {
 		if (t->s[i].key == key)
 			return &t->s[i];
@@ -102,6 +105,8 @@ static int tab_grow(struct ms_tab *t)
 /* Slot for key, inserted empty (val NULL, seq 0) if absent. */
 static struct ms_slot *tab_insert(struct ms_tab *t, uint64_t key)
 {
+	if (key == TAB_EMPTY)
+		return NULL;
 	if ((t->n + 1) * 4 > (t->mask + 1) * 3 && tab_grow(t) < 0)
 		return NULL;
 	uint64_t i = tab_hash(key) & t->mask;
@@ -154,7 +159,7 @@ static void ms_as_free_data(struct ms_store *st, struct ms_as *as)
 {
 	uint64_t ls = 1ull << as->line_order;
 	for (uint64_t i = 0; i <= as->lines.mask; i++) {
-		if (as->lines.s[i].key != TAB_EMPTY) {
+		if (as->lines.s[i].key != TAB_EMPTY && as->lines.s[i].val) {
 			free(as->lines.s[i].val);
 			st->stored -= ls;
 		}
@@ -235,7 +240,7 @@ void ms_read_line(struct ms_as *as, uint64_t line, void *dst)
 {
 	struct ms_slot *s = tab_find(&as->lines, line);
 	size_t ls = (size_t)1 << as->line_order;
-	if (s)
+	if (s && s->val)
 		memcpy(dst, s->val, ls);
 	else
 		memset(dst, 0, ls);
@@ -254,11 +259,19 @@ int ms_write_lines(struct ms_store *st, struct ms_as *as, const struct lego_line
 		   uint32_t n, const uint8_t *data, uint64_t *applied)
 {
 	size_t ls = (size_t)1 << as->line_order;
-	/* First pass: how much new memory does this need?  All or nothing. */
+	/* First pass: how much new memory does this need?  All or nothing.
+	 * A line named twice in one batch is charged once. */
 	uint64_t grow = 0;
 	for (uint32_t i = 0; i < n; i++) {
+		if (refs[i].line == TAB_EMPTY)
+			return -EINVAL;
 		struct ms_slot *s = tab_find(&as->lines, refs[i].line);
-		if (!s && !ms_is_zero(data + i * ls, ls))
+		if ((s && s->val) || ms_is_zero(data + i * ls, ls))
+			continue;
+		int dup = 0;
+		for (uint32_t k = 0; k < i && !dup; k++)
+			dup = refs[k].line == refs[i].line && !ms_is_zero(data + k * ls, ls);
+		if (!dup)
 			grow += ls;
 	}
 	if (grow && st->stored + grow > st->capacity) {
@@ -274,28 +287,25 @@ int ms_write_lines(struct ms_store *st, struct ms_as *as, const struct lego_line
 		struct ms_slot *s = tab_find(&as->lines, refs[i].line);
 		if (s && refs[i].seq <= s->seq)
 			continue; /* a newer write is already stored */
+		if (!s && !(s = tab_insert(&as->lines, refs[i].line)))
+			return -ENOMEM;
 		if (ms_is_zero(src, ls)) {
-			if (s) {
+			/* zeros cost no memory, but the slot keeps the sequence */
+			if (s->val) {
 				free(s->val);
+				s->val = NULL;
 				st->stored -= ls;
-				tab_delete(&as->lines, s);
+				as->ndata--;
 			}
-			done++;
-			continue;
-		}
-		if (!s) {
-			void *buf = malloc(ls);
-			if (!buf)
-				return -ENOMEM;
-			s = tab_insert(&as->lines, refs[i].line);
-			if (!s) {
-				free(buf);
-				return -ENOMEM;
+		} else {
+			if (!s->val) {
+				if (!(s->val = malloc(ls)))
+					return -ENOMEM;
+				st->stored += ls;
+				as->ndata++;
 			}
-			s->val = buf;
-			st->stored += ls;
+			memcpy(s->val, src, ls);
 		}
-		memcpy(s->val, src, ls);
 		s->seq = refs[i].seq;
 		done++;
 	}
@@ -311,9 +321,9 @@ uint64_t ms_free_lines(struct ms_store *st, struct ms_as *as, uint64_t first, ui
 		for (uint64_t l = first; l < first + nr; l++) {
 			struct ms_slot *s = tab_find(&as->lines, l);
 			if (s) {
+				freed += s->val != NULL;
 				free(s->val);
 				tab_delete(&as->lines, s);
-				freed++;
 			}
 		}
 	} else {
@@ -321,15 +331,16 @@ uint64_t ms_free_lines(struct ms_store *st, struct ms_as *as, uint64_t first, ui
 		for (uint64_t i = 0; i <= as->lines.mask;) {
 			struct ms_slot *s = &as->lines.s[i];
 			if (s->key != TAB_EMPTY && s->key >= first && s->key - first < nr) {
+				freed += s->val != NULL;
 				free(s->val);
 				tab_delete(&as->lines, s); /* may shift a later entry into i */
-				freed++;
 				continue;
 			}
 			i++;
 		}
 	}
 	st->stored -= freed * ls;
+	as->ndata -= freed;
 	return freed;
 }
 
@@ -365,7 +376,7 @@ void ms_as_destroy(struct ms_store *st, uint64_t as_id)
 	struct ms_as *as = s->val;
 	tab_delete(&st->as, s);
 	lg_log(LG_INFO, "memnode", "address space %llu freed (%llu lines)",
-	       (unsigned long long)as_id, (unsigned long long)as->lines.n);
+	       (unsigned long long)as_id, (unsigned long long)as->ndata);
 	ms_as_free_data(st, as);
 	st->as_freed++;
 }
@@ -379,7 +390,7 @@ void ms_store_totals(const struct ms_store *st, struct ms_totals *t)
 	uint64_t lines = 0;
 	for (uint64_t i = 0; i <= st->as.mask; i++)
 		if (st->as.s[i].key != TAB_EMPTY)
-			lines += ((struct ms_as *)st->as.s[i].val)->lines.n;
+			lines += ((struct ms_as *)st->as.s[i].val)->ndata;
 	t->lines = lines;
 	t->as_created = st->as_created;
 	t->as_freed = st->as_freed;

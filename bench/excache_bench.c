@@ -1,0 +1,207 @@
+/*
+ * lego-bench-excache: what an ExCache miss and hit cost, seen from the
+ * application, next to the floors measured in the same run.
+ *
+ *   lego-bench-excache [--ws SIZE] [--floors]
+ *
+ * The ExCache size, line size and fabric come from LEGO_* variables.  The
+ * working set defaults to 4x LEGO_EXCACHE_SIZE.  Prints, per phase, the
+ * median and p99 in microseconds and throughput; --floors adds the raw
+ * costs: first touch of an anonymous page, SIGSEGV + mprotect round trip,
+ * and (via lego-bench-rpc) a 4 KiB RPC.
+ */
+#define _GNU_SOURCE
+#include <lego/lego.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+static inline uint64_t now_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
+static int cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void report(const char *what, uint64_t *ns, size_t n)
+{
+	qsort(ns, n, sizeof *ns, cmp);
+	printf("  %-34s median %8.2f us  p99 %8.2f us  (n=%zu)\n", what, ns[n / 2] / 1e3,
+	       ns[n * 99 / 100] / 1e3, n);
+}
+
+static uint64_t rng = 88172645463325252ull;
+static inline uint64_t xorshift(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return rng;
+}
+
+static size_t env_size(const char *name, size_t dflt)
+{
+	const char *s = getenv(name);
+	if (!s)
+		return dflt;
+	char *e;
+	double v = strtod(s, &e);
+	switch (*e) {
+	case 'K': case 'k': v *= 1024; break;
+	case 'M': case 'm': v *= 1048576; break;
+	case 'G': case 'g': v *= 1073741824.0; break;
+	}
+	return (size_t)v;
+}
+
+/* ------------------------------------------------------------- floors */
+
+static volatile char *segv_page;
+static void on_segv(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig, (void)uc;
+	mprotect((void *)((uintptr_t)si->si_addr & ~4095ul), 4096, PROT_READ | PROT_WRITE);
+}
+
+static void floors(void)
+{
+	const size_t n = 20000;
+	uint64_t *ns = malloc(n * sizeof *ns);
+	char *m = mmap(NULL, n * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	for (size_t i = 0; i < n; i++) {
+		uint64_t t = now_ns();
+		m[i * 4096] = 1;
+		ns[i] = now_ns() - t;
+	}
+	report("floor: first-touch page fault", ns, n);
+	munmap(m, n * 4096);
+	struct sigaction sa = {0}, old;
+	sa.sa_sigaction = on_segv;
+	sa.sa_flags = SA_SIGINFO;
+	sigaction(SIGSEGV, &sa, &old);
+	m = mmap(NULL, n * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	memset(m, 1, n * 4096);
+	mprotect(m, n * 4096, PROT_NONE);
+	for (size_t i = 0; i < n; i++) {
+		segv_page = m + i * 4096;
+		uint64_t t = now_ns();
+		(void)*segv_page;
+		ns[i] = now_ns() - t;
+	}
+	report("floor: SIGSEGV + mprotect round trip", ns, n);
+	sigaction(SIGSEGV, &old, NULL);
+	munmap(m, n * 4096);
+	free(ns);
+}
+
+/* ------------------------------------------------------------- phases */
+
+int main(int argc, char **argv)
+{
+	size_t cache = env_size("LEGO_EXCACHE_SIZE", 64 << 20);
+	size_t line = env_size("LEGO_EXCACHE_LINE", 4096);
+	size_t ws = 4 * cache;
+	int do_floors = 0;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--ws") && i + 1 < argc) {
+			setenv("LEGO_BENCH_WS", argv[++i], 1);
+			ws = env_size("LEGO_BENCH_WS", ws);
+			unsetenv("LEGO_BENCH_WS");
+		} else if (!strcmp(argv[i], "--floors")) {
+			do_floors = 1;
+		} else {
+			fprintf(stderr, "usage: %s [--ws SIZE] [--floors]\n", argv[0]);
+			return 2;
+		}
+	}
+	if (do_floors)
+		floors();
+	volatile uint8_t *a = lego_alloc(ws);
+	if (!a) {
+		perror("lego_alloc");
+		return 1;
+	}
+	size_t nl = ws / line;
+	uint64_t *ns = malloc(nl * sizeof *ns);
+	/* 1: first write of each line: zero-fill locally (no network) */
+	for (size_t i = 0; i < nl; i++) {
+		uint64_t t = now_ns();
+		a[i * line] = (uint8_t)i;
+		ns[i] = now_ns() - t;
+	}
+	report("first write (zero-fill, evicting)", ns, nl);
+	/* 2: read miss: sequential over 4x the cache, so every line misses */
+	uint64_t sum = 0;
+	for (size_t i = 0; i < nl; i++) {
+		uint64_t t = now_ns();
+		sum += a[i * line];
+		ns[i] = now_ns() - t;
+	}
+	report("read miss (fetch)", ns, nl);
+	/* 3: write miss: random lines not in the cache */
+	size_t nw = nl / 2;
+	for (size_t i = 0; i < nw; i++) {
+		size_t l = xorshift() % nl;
+		uint64_t t = now_ns();
+		a[l * line + 1] = (uint8_t)i;
+		ns[i] = now_ns() - t;
+	}
+	report("write miss (random line)", ns, nw);
+	/* 4: hits: a working set of half the cache, touched until it stays put
+	 * (FIFO may evict a line that was resident before the warm-up began) */
+	size_t hl = cache / line / 2, reps = 20;
+	struct lego_stats st0, st1;
+	for (int pass = 0; pass < 10; pass++) {
+		lego_stats(&st0);
+		for (size_t i = 0; i < hl; i++)
+			sum += a[i * line];
+		lego_stats(&st1);
+		if (st1.v[LEGO_STAT_FAULTS] == st0.v[LEGO_STAT_FAULTS])
+			break;
+	}
+	lego_stats(&st0);
+	uint64_t t0 = now_ns();
+	for (size_t r = 0; r < reps; r++)
+		for (size_t i = 0; i < hl; i++)
+			sum += a[i * line + (r & 63)];
+	double hit_ns = (double)(now_ns() - t0) / (double)(hl * reps);
+	lego_stats(&st1);
+	printf("  %-34s %8.2f ns per access (%llu faults in %zu accesses)\n", "hit (line resident)",
+	       hit_ns, (unsigned long long)(st1.v[LEGO_STAT_FAULTS] - st0.v[LEGO_STAT_FAULTS]),
+	       hl * reps);
+	/* 5: sequential throughput over the whole working set, 8-byte words */
+	const volatile uint64_t *w = (const volatile uint64_t *)a;
+	t0 = now_ns();
+	for (size_t i = 0; i < ws / 8; i++)
+		sum += w[i];
+	double s = (double)(now_ns() - t0) / 1e9;
+	printf("  %-34s %8.1f MiB/s\n", "sequential read, ws = 4x cache", (double)ws / s / 1048576);
+	/* 6: random line reads */
+	size_t nr = nl;
+	t0 = now_ns();
+	for (size_t i = 0; i < nr; i++)
+		sum += a[(xorshift() % nl) * line];
+	s = (double)(now_ns() - t0) / 1e9;
+	printf("  %-34s %8.0f ops/s\n", "random line read, ws = 4x cache", (double)nr / s);
+	printf("  (checksum %llu)\n", (unsigned long long)sum);
+	struct lego_stats st;
+	lego_stats(&st);
+	printf("  misses %llu, zero-fills %llu, write-backs %llu, victim stalls %llu\n",
+	       (unsigned long long)st.v[LEGO_STAT_MISSES], (unsigned long long)st.v[LEGO_STAT_ZERO_FILLS],
+	       (unsigned long long)st.v[LEGO_STAT_WRITEBACKS],
+	       (unsigned long long)st.v[LEGO_STAT_VICTIM_STALLS]);
+	lego_free((void *)a);
+	free(ns);
+	return 0;
+}

@@ -1,0 +1,13 @@
+#!/bin/sh
+# Explicit API semantics, concurrent faults and a shadow-checked random
+# stress, with a 2 MiB ExCache, on the embedded default; then with
+# 64 KiB lines and LRU eviction against daemons started by hand over tcp.
+. "$(dirname "$0")/lib.sh"
+LEGO_EXCACHE_SIZE=2M "$BIN/lego-test-api_test" >"$T/a.out" 2>"$T/a.log" ||
+	fail "embedded, 4K lines: $(cat "$T/a.out")"
+pass "embedded default, 4 KiB lines, fifo"
+start_monitor
+start_memnode a --capacity 2G
+LEGO_MONITOR=$MON LEGO_FABRIC=tcp LEGO_EXCACHE_SIZE=8M LEGO_EXCACHE_LINE=64K LEGO_EVICT=lru \
+	"$BIN/lego-test-api_test" 20000 >"$T/b.out" 2>"$T/b.log" || fail "tcp, 64K lines, lru: $(cat "$T/b.out")"
+pass "tcp, 64 KiB lines, lru"
