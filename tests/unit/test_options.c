@@ -345,7 +345,7 @@ START_TEST(test_load_env_unknown)
 }
 END_TEST
 
-/* BUG: common/options.c lg_opts_load: for an unknown LEGO_* variable whose
+/* Regression test (the bug is fixed): common/options.c lg_opts_load: for an unknown LEGO_* variable whose
  * name is 64 characters or longer the error message is never written
  * (the snprintf is guarded by `if (nl < 64)`), so it returns -EINVAL with
  * err left as it was; options.h promises "-EINVAL with err set". */
@@ -615,7 +615,7 @@ START_TEST(test_parse_size)
 }
 END_TEST
 
-/* BUG: common/util.c lg_parse_size accepts "nan" (strtod parses it, and
+/* Regression test (the bug is fixed): common/util.c lg_parse_size accepts "nan" (strtod parses it, and
  * neither `v < 0` nor `v >= 2^64` is true for NaN), then converts NaN to
  * uint64_t, which is undefined behaviour (0x8000000000000000 on x86). */
 START_TEST(test_parse_size_nan)

@@ -112,7 +112,7 @@ START_TEST(test_lat_tail)
 }
 END_TEST
 
-/* BUG: liblego/stats.c lg_lat_summary takes the percentile's rank as
+/* Regression test (the bug is fixed): liblego/stats.c lg_lat_summary takes the percentile's rank as
  * floor(count * q) where the nearest-rank definition needs ceil(count * q):
  * with 3 samples {10us, 1ms, 1ms} the "median" reported is the 1st sample,
  * 10 us, smaller than two thirds of all samples. */

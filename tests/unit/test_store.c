@@ -236,7 +236,7 @@ START_TEST(test_as_line_order)
 }
 END_TEST
 
-/* BUG: memnode/store.c ms_as_get looks the id up with tab_find before it
+/* Regression test (the bug is fixed): memnode/store.c ms_as_get looks the id up with tab_find before it
  * rejects as_id == UINT64_MAX (TAB_EMPTY, the empty-slot marker), and
  * tab_find(UINT64_MAX) "finds" the first empty slot, whose val is
  * uninitialised (tab_init never sets it): it then dereferences that as a
@@ -266,7 +266,7 @@ START_TEST(test_read_unwritten)
 }
 END_TEST
 
-/* BUG: memnode/store.c ms_read_line(as, UINT64_MAX): the line tables use
+/* Regression test (the bug is fixed): memnode/store.c ms_read_line(as, UINT64_MAX): the line tables use
  * UINT64_MAX as their empty-slot key, so tab_find returns an empty slot and
  * ms_read_line copies from its uninitialised val pointer (crash or stale
  * memory) instead of returning zeros.  Line indices come straight from
@@ -423,7 +423,7 @@ START_TEST(test_zero_write)
 }
 END_TEST
 
-/* BUG: memnode/store.c ms_write_lines: a zero line is stored by deleting
+/* Regression test (the bug is fixed): memnode/store.c ms_write_lines: a zero line is stored by deleting
  * the slot, and with it the line's sequence number; a later-arriving older
  * write (a retried or duplicated write-back) then finds no slot and is
  * applied, undoing the newer zero write.  store.h promises "an older or
