@@ -826,7 +826,7 @@ void rpc_loop_run(struct lf_ep **eps, int n, volatile int *stop, void (*tick)(vo
 			backoff_ns = 10000;
 			continue;
 		}
-		if (now - idle_since < 200000) { /* spin 200 us after the last message */
+		if (now - idle_since < 200000) { /* poll 200 us after the last message */
 			lg_cpu_relax();
 			continue;
 		}
@@ -846,7 +846,7 @@ void rpc_loop_run(struct lf_ep **eps, int n, volatile int *stop, void (*tick)(vo
 			uint64_t ns = LG_MIN(backoff_ns, until_tick + 1000);
 			struct timespec ts = {0, (long)ns};
 			nanosleep(&ts, NULL);
-			if (backoff_ns < 1000000)
+			if (backoff_ns < 200000)
 				backoff_ns *= 2;
 		}
 	}

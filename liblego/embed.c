@@ -24,10 +24,10 @@ extern char **environ;
 static int lg_find_bindir(const struct lg_opts *o, char *dir, size_t len)
 {
 	const char *want = lg_opt_s(o, LG_OPT_bindir);
-	char cand[4][PATH_MAX];
+	char cand[4][PATH_MAX + 16];
 	int nc = 0;
 	if (want[0])
-		snprintf(cand[nc++], PATH_MAX, "%s", want);
+		snprintf(cand[nc++], sizeof cand[0], "%s", want);
 	Dl_info di;
 	if (dladdr((void *)lg_find_bindir, &di) && di.dli_fname) {
 		char self[PATH_MAX];
@@ -35,13 +35,13 @@ static int lg_find_bindir(const struct lg_opts *o, char *dir, size_t len)
 			char *slash = strrchr(self, '/');
 			if (slash)
 				*slash = 0;
-			snprintf(cand[nc++], PATH_MAX, "%s/../bin", self);
-			snprintf(cand[nc++], PATH_MAX, "%s", self);
+			snprintf(cand[nc++], sizeof cand[0], "%s/../bin", self);
+			snprintf(cand[nc++], sizeof cand[0], "%s", self);
 		}
 	}
-	snprintf(cand[nc++], PATH_MAX, "%s", LEGO_INSTALL_BINDIR);
+	snprintf(cand[nc++], sizeof cand[0], "%s", LEGO_INSTALL_BINDIR);
 	for (int i = 0; i < nc; i++) {
-		char p[PATH_MAX + 32];
+		char p[sizeof cand + 32];
 		snprintf(p, sizeof p, "%s/lego-memnode", cand[i]);
 		if (access(p, X_OK) == 0) {
 			snprintf(dir, len, "%s", cand[i]);

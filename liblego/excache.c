@@ -25,15 +25,21 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include "client.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "fabric/rpc.h"
 #include "space.h"
+#include "prefetch.h"
 #include "stats.h"
 
-enum { VS_FREE = 0, VS_PENDING, VS_WRITING };
+/* Victim slot: FREE; RESERVED by reclaim, being filled; PENDING write-back;
+ * WRITING, on the wire. */
+enum { VS_FREE = 0, VS_RESERVED, VS_PENDING, VS_WRITING };
 
 struct xc_victim {
 	uint32_t state;
@@ -43,23 +49,24 @@ struct xc_victim {
 	uint8_t *data;
 };
 
-struct xc_read_body {
-	struct lego_lines_req req;
-	struct lego_line_ref ref;
-};
+#define XC_BATCH_BYTES (64u * 1024) /* most line data in one message */
 
+/* A READ on the wire: lines[0] is the demand miss (if any thread waits),
+ * the rest prefetches to the same memnode. */
 struct xc_fetch {
 	struct excache *xc;
-	uint64_t line;
+	struct rpc_peer *peer;
 	uint64_t t0;
-	int write;
+	int write0; /* lines[0] was a write fault */
+	int demand; /* lines[0] is a demand miss */
 	int tries;
-	struct xc_read_body body;
+	uint32_t n;
+	struct lego_lines_req req; /* req and refs are sent back to back */
+	struct lego_line_ref refs[LEGO_BATCH_MAX];
 	struct xc_fetch *next;
 };
 
 #define XC_WB_SLOTS 8
-#define XC_WB_BYTES (256u * 1024)
 
 struct xc_wb {
 	struct excache *xc;
@@ -73,7 +80,14 @@ struct xc_wb {
 	struct xc_wb *next;
 };
 
-#define XC_FETCH_SLOTS 1024
+#define XC_FETCH_SLOTS 256
+#define XC_RECLAIM_MAX 256
+
+struct xc_rvictim {
+	uint64_t set, line;
+	uint32_t way;
+	int slot; /* victim slot of a dirty line, or -1 */
+};
 
 struct excache {
 	struct lg_space *sp;
@@ -89,7 +103,8 @@ struct excache {
 	_Atomic uint64_t tick;
 	uint32_t retries;
 	uint64_t timeout_ns;
-	uint8_t *zero;
+	uint8_t *zero; /* zero_len bytes of zeros: runs of zero lines come from here */
+	size_t zero_len;
 	/* victim buffer */
 	atomic_flag vlock;
 	struct xc_victim *vic;
@@ -98,13 +113,23 @@ struct excache {
 	_Atomic uint32_t vpending, vbusy; /* pending: not sent; busy: not free */
 	_Atomic uint64_t wb_seq;
 	_Atomic int wb_error;
+	_Atomic uint32_t fetching; /* fetches on the wire: a thread waits for each */
 	/* request objects */
 	atomic_flag plock;
 	struct xc_fetch *fetch_free;
 	struct xc_fetch *fetches;
 	struct xc_wb *wb_free;
 	struct xc_wb wbs[XC_WB_SLOTS];
-	uint32_t wb_batch; /* lines per write-back message */
+	/* reclaim: sets that filled up, and the batch being evicted */
+	atomic_flag qlock;
+	atomic_flag reclaiming; /* one reclaimer at a time: it owns riov/rbatch */
+	uint32_t *rq;
+	uint64_t rq_head, rq_len;
+	int pidfd;
+	struct iovec *riov;
+	struct xc_rvictim *rbatch;
+	uint32_t wb_batch; /* lines per write-back or fetch message */
+	struct pf_table *pf;
 	uint8_t *wb_mem;
 	size_t wb_bytes;
 };
@@ -125,6 +150,21 @@ static inline struct xc_set *xc_set_of(struct excache *xc, uint64_t line)
 }
 
 uint64_t xc_set_index(const struct excache *xc, uint64_t line) { return line % xc->nsets; }
+
+/* Under the set lock, after a fill: a set with no free way goes on the
+ * reclaim queue, so the next miss there finds one. */
+static void xc_note_fill(struct excache *xc, struct xc_set *s, uint64_t line)
+{
+	for (uint32_t i = 0; i < xc->ways; i++)
+		if (s->way[i].state == XC_INVALID || s->way[i].state == XC_EVICTING)
+			return;
+	if (atomic_exchange(&s->queued, 1))
+		return;
+	xc_lock(&xc->qlock);
+	xc->rq[(xc->rq_head + xc->rq_len) % xc->nsets] = (uint32_t)(line % xc->nsets);
+	xc->rq_len++;
+	xc_unlock(&xc->qlock);
+}
 uint64_t xc_nsets(const struct excache *xc) { return xc->nsets; }
 
 static int xc_find(const struct excache *xc, const struct xc_set *s, uint64_t line)
@@ -198,6 +238,49 @@ static void xc_install(struct excache *xc, uint8_t *la, const void *src, int wri
 	}
 }
 
+/*
+ * Install n adjacent lines, already FILLING in their sets, from src with
+ * one UFFDIO_COPY, then set their states and wake whoever faulted on them.
+ * The copy does not wake: a thread that faulted after the copy but before
+ * the state change found FILLING and went back to sleep, so the wake comes
+ * only once the states say resident.
+ */
+static void xc_install_run(struct excache *xc, uint64_t first, uint32_t n, const void *src,
+			   int writable)
+{
+	uint8_t *la = sp_line_addr(xc->sp, first);
+	size_t len = (size_t)n * xc->line, done = 0;
+	while (done < len) {
+		struct uffdio_copy c = {.dst = (uint64_t)(uintptr_t)(la + done),
+					.src = (uint64_t)(uintptr_t)((const uint8_t *)src + done),
+					.len = len - done,
+					.mode = UFFDIO_COPY_MODE_DONTWAKE |
+						(writable ? 0 : UFFDIO_COPY_MODE_WP)};
+		int r = ioctl(xc->uffd, UFFDIO_COPY, &c);
+		if (c.copy > 0)
+			done += (size_t)c.copy;
+		if (r == 0 || errno == EAGAIN)
+			continue;
+		/* EEXIST and the like: fall back to line by line, which copes */
+		size_t l0 = done / xc->line;
+		for (size_t l = l0; l < n; l++)
+			xc_install(xc, la + l * xc->line, (const uint8_t *)src + l * xc->line, writable);
+		break;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		struct xc_set *s = xc_set_of(xc, first + i);
+		xc_lock(&s->lock);
+		int w = xc_find(xc, s, first + i);
+		if (w >= 0 && s->way[w].state == XC_FILLING) {
+			s->way[w].state = writable ? XC_DIRTY : XC_CLEAN;
+			xc_note_fill(xc, s, first + i);
+		}
+		xc_unlock(&s->lock);
+	}
+	struct uffdio_range r = {(uint64_t)(uintptr_t)la, len};
+	ioctl(xc->uffd, UFFDIO_WAKE, &r);
+}
+
 /* ------------------------------------------------------- victim buffer */
 
 /* A free victim slot, marked busy; -1 if none. */
@@ -258,7 +341,8 @@ static int xc_victim_refill(struct excache *xc, uint64_t line, uint8_t *la)
 	int best = -1;
 	for (uint32_t i = 0; i < xc->nvic; i++) {
 		struct xc_victim *v = &xc->vic[i];
-		if (v->state != VS_FREE && v->line == line && (best < 0 || v->seq > xc->vic[best].seq))
+		if ((v->state == VS_PENDING || v->state == VS_WRITING) && v->line == line &&
+		    (best < 0 || v->seq > xc->vic[best].seq))
 			best = (int)i;
 	}
 	if (best < 0) {
@@ -301,53 +385,173 @@ static void xc_fetch_done(void *arg, int status, const void *body, size_t len)
 {
 	struct xc_fetch *f = arg;
 	struct excache *xc = f->xc;
-	if (status == 0 && len != xc->line)
+	atomic_fetch_sub(&xc->fetching, 1);
+	if (status == 0 && len != (size_t)f->n * xc->line)
 		status = -EBADMSG;
 	if (status) {
 		int retry = status == -ETIMEDOUT || status == -EAGAIN || status == -ECONNRESET;
 		if (retry && f->tries++ < (int)xc->retries) {
 			lg_log_rl(LG_WARN, "excache", "fetch of line %llu failed (%s); retrying",
-				  (unsigned long long)f->line, strerror(-status));
+				  (unsigned long long)f->refs[0].line, strerror(-status));
 			xc_fetch_send(f);
 			return;
 		}
-		struct rpc_peer *p = sp_peer_of_line(xc->sp, f->line);
-		xc_fatal(xc, "cannot fetch line %llu from %s: %s", (unsigned long long)f->line,
-			 p ? p->name : "its memnode", strerror(-status));
+		xc_fatal(xc, "cannot fetch line %llu from %s: %s",
+			 (unsigned long long)f->refs[0].line, f->peer->name, strerror(-status));
 	}
-	uint8_t *la = sp_line_addr(xc->sp, f->line);
-	struct xc_set *s = xc_set_of(xc, f->line);
-	xc_lock(&s->lock);
-	int w = xc_find(xc, s, f->line);
-	if (w >= 0 && s->way[w].state == XC_FILLING) {
-		xc_install(xc, la, body, f->write);
-		s->way[w].state = f->write ? XC_DIRTY : XC_CLEAN;
+	/* the demand line alone first (it may be writable, and a thread waits
+	 * for it), then runs of adjacent prefetched lines with one copy each */
+	for (uint32_t i = 0; i < f->n;) {
+		uint32_t j = i + 1;
+		if (i > 0 || !f->demand)
+			while (j < f->n && f->refs[j].line == f->refs[j - 1].line + 1)
+				j++;
+		xc_install_run(xc, f->refs[i].line, j - i, (const uint8_t *)body + i * xc->line,
+			       i == 0 && f->write0);
+		i = j;
 	}
-	xc_unlock(&s->lock);
-	lg_stat_add(LEGO_STAT_MISSES, 1);
-	lg_stat_add(LEGO_STAT_BYTES_IN, xc->line);
-	lg_lat_record(LEGO_LAT_MISS, lg_now_ns() - f->t0);
+	if (f->demand) {
+		lg_stat_add(LEGO_STAT_MISSES, 1);
+		lg_lat_record(LEGO_LAT_MISS, lg_now_ns() - f->t0);
+	}
+	lg_stat_add(LEGO_STAT_BYTES_IN, (uint64_t)f->n * xc->line);
 	xc_fetch_put(xc, f);
 }
 
 static void xc_fetch_send(struct xc_fetch *f)
 {
 	struct excache *xc = f->xc;
-	struct rpc_peer *p = sp_peer_of_line(xc->sp, f->line);
-	if (!p)
-		xc_fatal(xc, "line %llu belongs to no placed granule", (unsigned long long)f->line);
-	f->body.req.as = xc->lc->as;
-	f->body.req.count = 1;
-	f->body.ref.line = f->line;
-	f->body.ref.seq = 0;
-	struct iovec iov = {&f->body, sizeof f->body};
+	f->req.as = xc->lc->as;
+	f->req.count = f->n;
+	struct iovec iov[2] = {{&f->req, sizeof f->req}, {f->refs, f->n * sizeof f->refs[0]}};
 	lg_stat_add(LEGO_STAT_RPCS, 1);
+	atomic_fetch_add(&xc->fetching, 1);
 	int r;
-	while ((r = rpc_call_async(p, P2M_READ, &iov, 1, xc->timeout_ns, xc_fetch_done, f)) ==
+	while ((r = rpc_call_async(f->peer, P2M_READ, iov, 2, xc->timeout_ns, xc_fetch_done, f)) ==
 	       -EAGAIN)
 		rpc_client_progress(xc->lc->cl); /* request slots are all in flight */
 	if (r)
 		xc_fetch_done(f, r, NULL, 0);
+}
+
+static struct xc_fetch *xc_fetch_new(struct excache *xc, struct rpc_peer *peer)
+{
+	struct xc_fetch *f;
+	while (!(f = xc_fetch_get(xc)))
+		rpc_client_progress(xc->lc->cl);
+	f->peer = peer;
+	f->n = 0;
+	f->tries = 0;
+	f->demand = 0;
+	f->write0 = 0;
+	f->t0 = lg_now_ns();
+	return f;
+}
+
+/* ----------------------------------------------------------------- fills */
+
+/*
+ * Under the set lock, with `way` just taken for `line`: fill it from the
+ * victim buffer or with zeros when possible (returns 1, line resident), or
+ * mark it FILLING for a fetch (returns 0).
+ */
+static int xc_fill_local(struct excache *xc, struct xc_set *s, struct xc_way *way, uint64_t line,
+			 int write)
+{
+	uint8_t *la = sp_line_addr(xc->sp, line);
+	way->line = line;
+	xc->pol->fill(way, atomic_fetch_add(&xc->tick, 1));
+	lg_stat_add(LEGO_STAT_RESIDENT, 1);
+	if (xc_victim_refill(xc, line, la)) {
+		way->state = XC_DIRTY;
+		xc_note_fill(xc, s, line);
+		return 1;
+	}
+	if (!sp_written(xc->sp, line)) { /* p-local: never written back, so zeros */
+		xc_install(xc, la, xc->zero, write);
+		way->state = write ? XC_DIRTY : XC_CLEAN;
+		xc_note_fill(xc, s, line);
+		lg_stat_add(LEGO_STAT_ZERO_FILLS, 1);
+		return 1;
+	}
+	way->state = XC_FILLING;
+	return 0;
+}
+
+/* Prefetch the lines of a plan: each takes a free way if its set has one
+ * (prefetch never evicts), lines needing the network join fetch batches.
+ * `f` is the demand fetch (may be NULL), which the first lines join. */
+static uint32_t xc_prefetch(struct excache *xc, const struct pf_plan *pl, int write,
+			    struct xc_fetch *f)
+{
+	uint64_t issued = 0, zfirst = 0;
+	uint32_t zn = 0, zmax = (uint32_t)(xc->zero_len / xc->line);
+	for (uint32_t k = 0; k < pl->count; k++) {
+		uint64_t line = pl->first + (uint64_t)(pl->stride * (int64_t)k);
+		if (line >= (xc->sp->size >> xc->lo))
+			break;
+		struct rpc_peer *peer = sp_peer_of_line(xc->sp, line);
+		if (!peer)
+			break;
+		struct xc_set *s = xc_set_of(xc, line);
+		xc_lock(&s->lock);
+		/* Checked under the set lock: a decommit clears the bit before it
+		 * drops the range's lines (under these locks), so either it sees
+		 * this fill or this fill sees the bit gone. */
+		if (!sp_committed(xc->sp, line)) {
+			xc_unlock(&s->lock);
+			break; /* beyond the memory the program may touch */
+		}
+		int w = xc_find(xc, s, line), v = -1;
+		for (uint32_t i = 0; w < 0 && i < xc->ways && v < 0; i++)
+			if (s->way[i].state == XC_INVALID)
+				v = (int)i;
+		if (v < 0) { /* present already, or no room without evicting */
+			xc_unlock(&s->lock);
+			continue;
+		}
+		issued++;
+		struct xc_way *way = &s->way[v];
+		way->line = line;
+		xc->pol->fill(way, atomic_fetch_add(&xc->tick, 1));
+		lg_stat_add(LEGO_STAT_RESIDENT, 1);
+		if (xc_victim_refill(xc, line, sp_line_addr(xc->sp, line))) {
+			way->state = XC_DIRTY;
+			xc_note_fill(xc, s, line);
+			xc_unlock(&s->lock);
+			continue;
+		}
+		way->state = XC_FILLING;
+		xc_unlock(&s->lock);
+		if (!sp_written(xc->sp, line)) {
+			/* never written: zeros, installed in runs (writable for a
+			 * write stream, which will write them) */
+			if (zn && (line != zfirst + zn || zn == zmax)) {
+				xc_install_run(xc, zfirst, zn, xc->zero, write);
+				lg_stat_add(LEGO_STAT_ZERO_FILLS, zn);
+				zn = 0;
+			}
+			if (!zn)
+				zfirst = line;
+			zn++;
+			continue;
+		}
+		if (f && (f->peer != peer || f->n >= xc->wb_batch)) {
+			xc_fetch_send(f);
+			f = NULL;
+		}
+		if (!f)
+			f = xc_fetch_new(xc, peer);
+		f->refs[f->n++] = (struct lego_line_ref){line, 0};
+	}
+	if (zn) {
+		xc_install_run(xc, zfirst, zn, xc->zero, write);
+		lg_stat_add(LEGO_STAT_ZERO_FILLS, zn);
+	}
+	if (f)
+		xc_fetch_send(f);
+	lg_stat_add(LEGO_STAT_PREFETCH_ISSUED, issued);
+	return (uint32_t)issued;
 }
 
 /* ---------------------------------------------------------- write-back */
@@ -443,13 +647,14 @@ void xc_writeback_kick(struct excache *xc, int force)
 
 /* --------------------------------------------------------------- faults */
 
-void xc_fault(struct excache *xc, uint64_t addr, int write, int wp)
+void xc_fault(struct excache *xc, uint64_t addr, int write, int wp, uint32_t tid)
 {
 	struct lg_space *sp = xc->sp;
 	uint64_t line = sp_line_of(sp, addr);
 	uint8_t *la = sp_line_addr(sp, line);
 	struct xc_set *s = xc_set_of(xc, line);
 	uint64_t t0 = lg_now_ns();
+	int fetch = 0;
 	lg_stat_add(LEGO_STAT_FAULTS, 1);
 	for (;;) {
 		xc_lock(&s->lock);
@@ -458,6 +663,8 @@ void xc_fault(struct excache *xc, uint64_t addr, int write, int wp)
 			struct xc_way *way = &s->way[w];
 			if (way->state == XC_FILLING) {
 				lg_stat_add(LEGO_STAT_SHARED_FAULTS, 1);
+			} else if (way->state == XC_EVICTING) {
+				way->waiters++; /* reclaim wakes it when the line is gone */
 			} else if (way->state == XC_CLEAN && (wp || write)) {
 				way->state = XC_DIRTY;
 				xc->pol->touch(way, atomic_fetch_add(&xc->tick, 1));
@@ -489,35 +696,183 @@ void xc_fault(struct excache *xc, uint64_t addr, int write, int wp)
 			sched_yield();
 			continue;
 		}
-		struct xc_way *way = &s->way[v];
-		way->line = line;
-		xc->pol->fill(way, atomic_fetch_add(&xc->tick, 1));
-		lg_stat_add(LEGO_STAT_RESIDENT, 1);
-		if (xc_victim_refill(xc, line, la)) {
-			way->state = XC_DIRTY;
-			xc_unlock(&s->lock);
-			return;
-		}
-		if (!sp_written(sp, line)) { /* p-local: never written back, so zeros */
-			xc_install(xc, la, xc->zero, write);
-			way->state = write ? XC_DIRTY : XC_CLEAN;
-			xc_unlock(&s->lock);
-			lg_stat_add(LEGO_STAT_ZERO_FILLS, 1);
-			lg_lat_record(LEGO_LAT_ZERO, lg_now_ns() - t0);
-			return;
-		}
-		way->state = XC_FILLING;
+		fetch = !xc_fill_local(xc, s, &s->way[v], line, write);
 		xc_unlock(&s->lock);
+		if (!fetch)
+			lg_lat_record(LEGO_LAT_ZERO, lg_now_ns() - t0);
 		break;
 	}
-	struct xc_fetch *f;
-	while (!(f = xc_fetch_get(xc)))
-		rpc_client_progress(xc->lc->cl);
-	f->line = line;
-	f->write = write;
-	f->tries = 0;
-	f->t0 = t0;
-	xc_fetch_send(f);
+	struct xc_fetch *f = NULL;
+	if (fetch) {
+		f = xc_fetch_new(xc, sp_peer_of_line(sp, line));
+		f->t0 = t0;
+		f->demand = 1;
+		f->write0 = write;
+		f->refs[f->n++] = (struct lego_line_ref){line, 0};
+	}
+	/* The demand line goes first; prefetches ride along in its message. */
+	struct pf_plan pl;
+	pf_on_miss(xc->pf, tid, line, &pl);
+	lg_stat_add(LEGO_STAT_PREFETCH_USEFUL, pl.useful);
+	if (pl.count)
+		pf_issued(xc->pf, tid, xc_prefetch(xc, &pl, write, f));
+	else if (f)
+		xc_fetch_send(f);
+}
+
+/* -------------------------------------------------------------- reclaim */
+
+/* Drop the pages of n lines with one system call where the kernel allows
+ * (process_madvise on ourselves batches the TLB shoot-down), else one
+ * madvise per line. */
+static void xc_drop_pages(struct excache *xc, struct iovec *iov, int n)
+{
+	int done = 0;
+	while (xc->pidfd >= 0 && done < n) {
+		long r = syscall(SYS_process_madvise, xc->pidfd, iov + done,
+				 (size_t)LG_MIN(n - done, 1024), MADV_DONTNEED, 0);
+		if (r < 0) {
+			close(xc->pidfd);
+			xc->pidfd = -1; /* not supported: fall back */
+			break;
+		}
+		size_t bytes = (size_t)r;
+		while (done < n && bytes >= iov[done].iov_len)
+			bytes -= iov[done++].iov_len;
+		if (bytes && done < n) { /* a partial line: finish it by hand */
+			lg_sys_madvise(iov[done].iov_base, iov[done].iov_len, MADV_DONTNEED);
+			done++;
+		}
+	}
+	for (; done < n; done++)
+		lg_sys_madvise(iov[done].iov_base, iov[done].iov_len, MADV_DONTNEED);
+}
+
+static int xc_rvictim_cmp(const void *a, const void *b)
+{
+	const struct xc_rvictim *x = a, *y = b;
+	return x->line < y->line ? -1 : x->line > y->line;
+}
+
+/*
+ * Reclaim in five steps, so that neighbouring lines share system calls:
+ *   1. pick one victim in each queued set, mark it EVICTING and, if dirty,
+ *      reserve a victim slot for it;
+ *   2. sort the batch by address and write-protect each run of adjacent
+ *      dirty lines with one ioctl (writes after that fault and wait);
+ *   3. copy the dirty lines to their slots, ready for write-back;
+ *   4. drop all the pages with one process_madvise;
+ *   5. mark the ways free and wake any thread that faulted meanwhile.
+ * A dirty line may still be written between 1 and 2; the copy in 3 sees it.
+ */
+int xc_reclaim(struct excache *xc, int budget)
+{
+	int n = 0, dirty = 0;
+	if (budget > XC_RECLAIM_MAX)
+		budget = XC_RECLAIM_MAX;
+	if (!xc->rq_len || atomic_flag_test_and_set_explicit(&xc->reclaiming, memory_order_acquire))
+		return 0;
+	struct xc_rvictim *rb = xc->rbatch;
+	while (n < budget) { /* 1 */
+		xc_lock(&xc->qlock);
+		if (!xc->rq_len) {
+			xc_unlock(&xc->qlock);
+			break;
+		}
+		uint64_t si = xc->rq[xc->rq_head];
+		xc->rq_head = (xc->rq_head + 1) % xc->nsets;
+		xc->rq_len--;
+		xc_unlock(&xc->qlock);
+		struct xc_set *s = (struct xc_set *)(xc->sets + si * xc->set_stride);
+		atomic_store(&s->queued, 0);
+		xc_lock(&s->lock);
+		int busy = 0;
+		for (uint32_t i = 0; i < xc->ways && !busy; i++)
+			busy = s->way[i].state == XC_INVALID || s->way[i].state == XC_EVICTING;
+		int v = busy ? -1 : xc->pol->victim(s, xc->ways);
+		if (v < 0) {
+			xc_unlock(&s->lock);
+			continue;
+		}
+		struct xc_way *w = &s->way[v];
+		int slot = -1;
+		if (w->state == XC_DIRTY) {
+			xc_lock(&xc->vlock);
+			slot = xc_victim_get(xc);
+			if (slot >= 0)
+				xc->vic[slot].state = VS_RESERVED;
+			xc_unlock(&xc->vlock);
+			if (slot < 0) {
+				xc_unlock(&s->lock);
+				lg_stat_add(LEGO_STAT_VICTIM_STALLS, 1);
+				break; /* write-backs first; the set is queued again on its next fill */
+			}
+			dirty++;
+		}
+		w->state = XC_EVICTING;
+		w->waiters = 0;
+		rb[n++] = (struct xc_rvictim){si, w->line, (uint32_t)v, slot};
+		xc_unlock(&s->lock);
+	}
+	if (!n) {
+		atomic_flag_clear_explicit(&xc->reclaiming, memory_order_release);
+		return 0;
+	}
+	qsort(rb, (size_t)n, sizeof *rb, xc_rvictim_cmp);
+	for (int i = 0; i < n;) { /* 2 */
+		if (rb[i].slot < 0) {
+			i++;
+			continue;
+		}
+		int j = i + 1;
+		while (j < n && rb[j].slot >= 0 && rb[j].line == rb[j - 1].line + 1)
+			j++;
+		struct uffdio_writeprotect wp = {
+			{(uint64_t)(uintptr_t)sp_line_addr(xc->sp, rb[i].line), (uint64_t)(j - i) * xc->line},
+			UFFDIO_WRITEPROTECT_MODE_WP};
+		if (ioctl(xc->uffd, UFFDIO_WRITEPROTECT, &wp) != 0)
+			lg_log_rl(LG_ERROR, "excache", "write-protect failed: %s", strerror(errno));
+		i = j;
+	}
+	int niov = 0;
+	for (int i = 0; i < n; i++) { /* 3, and the page ranges for 4 */
+		uint8_t *la = sp_line_addr(xc->sp, rb[i].line);
+		if (rb[i].slot >= 0) {
+			struct xc_victim *v = &xc->vic[rb[i].slot];
+			memcpy(v->data, la, xc->line);
+			v->line = rb[i].line;
+			v->seq = atomic_fetch_add(&xc->wb_seq, 1) + 1;
+			xc_lock(&xc->vlock);
+			v->state = VS_PENDING;
+			xc_unlock(&xc->vlock);
+			atomic_fetch_add(&xc->vpending, 1);
+		}
+		if (niov && (uint8_t *)xc->riov[niov - 1].iov_base + xc->riov[niov - 1].iov_len == la)
+			xc->riov[niov - 1].iov_len += xc->line;
+		else
+			xc->riov[niov++] = (struct iovec){la, xc->line};
+	}
+	xc_drop_pages(xc, xc->riov, niov); /* 4 */
+	for (int i = 0; i < n; i++) { /* 5 */
+		struct xc_set *s = (struct xc_set *)(xc->sets + rb[i].set * xc->set_stride);
+		xc_lock(&s->lock);
+		struct xc_way *w = &s->way[rb[i].way];
+		uint32_t waiters = 0;
+		if (w->state == XC_EVICTING && w->line == rb[i].line) {
+			w->state = XC_INVALID;
+			waiters = w->waiters;
+		}
+		xc_unlock(&s->lock);
+		if (waiters) /* they fault again and find the line gone */
+			xc_uffd_wake(xc, sp_line_addr(xc->sp, rb[i].line));
+	}
+	atomic_flag_clear_explicit(&xc->reclaiming, memory_order_release);
+	lg_stat_sub(LEGO_STAT_RESIDENT, (uint64_t)n);
+	lg_stat_add(LEGO_STAT_EVICT_DIRTY, (uint64_t)dirty);
+	lg_stat_add(LEGO_STAT_EVICT_CLEAN, (uint64_t)(n - dirty));
+	if (dirty)
+		xc_writeback_kick(xc, 0);
+	return n;
 }
 
 /* ------------------------------------------------------ flush and drop */
@@ -588,7 +943,8 @@ uint64_t xc_drop_lines(struct excache *xc, uint64_t first, uint64_t n)
 			for (;;) {
 				xc_lock(&s->lock);
 				int w = xc_find(xc, s, l);
-				int filling = w >= 0 && s->way[w].state == XC_FILLING;
+				int filling = w >= 0 && (s->way[w].state == XC_FILLING ||
+							 s->way[w].state == XC_EVICTING);
 				if (w >= 0 && !filling)
 					xc_drop_one(xc, s, (uint32_t)w);
 				xc_unlock(&s->lock);
@@ -606,7 +962,8 @@ uint64_t xc_drop_lines(struct excache *xc, uint64_t first, uint64_t n)
 					struct xc_way *way = &s->way[w];
 					int in = way->state != XC_INVALID && way->line >= first &&
 						 way->line < end;
-					int filling = in && way->state == XC_FILLING;
+					int filling = in && (way->state == XC_FILLING ||
+							     way->state == XC_EVICTING);
 					if (in && !filling)
 						xc_drop_one(xc, s, w);
 					xc_unlock(&s->lock);
@@ -648,6 +1005,8 @@ uint64_t xc_resident(struct excache *xc)
 
 uint32_t xc_victims_busy(struct excache *xc) { return atomic_load(&xc->vbusy); }
 
+uint32_t xc_fetching(struct excache *xc) { return atomic_load(&xc->fetching); }
+
 /* ------------------------------------------------------------ set-up */
 
 int xc_init(struct excache **out, const struct xc_conf *conf, struct lg_space *sp, int uffd)
@@ -670,18 +1029,27 @@ int xc_init(struct excache **out, const struct xc_conf *conf, struct lg_space *s
 	xc->pol = conf->policy;
 	xc->retries = conf->retries;
 	xc->timeout_ns = conf->timeout_ns;
-	xc->zero = lg_local_alloc(xc->line);
+	xc->zero_len = LG_MAX(xc->line, (size_t)XC_BATCH_BYTES);
+	xc->zero = lg_local_alloc(xc->zero_len);
 	/* victim buffer: at most an eighth of the cache, at least 4 lines */
 	uint64_t vmax = LG_MAX((uint64_t)4, (conf->size / 8) >> conf->line_order);
 	xc->nvic = (uint32_t)LG_MIN((uint64_t)conf->victim_lines, vmax);
 	xc->vic = lg_local_alloc(xc->nvic * sizeof *xc->vic);
 	xc->vic_mem = lg_local_alloc((size_t)xc->nvic * xc->line);
-	xc->wb_batch = (uint32_t)LG_MAX((size_t)1, LG_MIN((size_t)LEGO_BATCH_MAX, XC_WB_BYTES / xc->line));
+	xc->wb_batch = (uint32_t)LG_MAX((size_t)1, LG_MIN((size_t)LEGO_BATCH_MAX, XC_BATCH_BYTES / xc->line));
 	xc->wb_batch = LG_MIN(xc->wb_batch, xc->nvic);
 	xc->wb_bytes = (size_t)xc->wb_batch * xc->line;
 	xc->wb_mem = lg_local_alloc(XC_WB_SLOTS * xc->wb_bytes);
 	xc->fetches = lg_local_alloc(XC_FETCH_SLOTS * sizeof *xc->fetches);
-	if (!xc->sets || !xc->zero || !xc->vic || !xc->vic_mem || !xc->wb_mem || !xc->fetches) {
+	xc->rq = lg_local_alloc(xc->nsets * sizeof *xc->rq);
+	xc->riov = lg_local_alloc(XC_RECLAIM_MAX * sizeof *xc->riov);
+	xc->rbatch = lg_local_alloc(XC_RECLAIM_MAX * sizeof *xc->rbatch);
+	xc->pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+	uint32_t pfw = (uint32_t)LG_MAX((uint64_t)1, conf->prefetch_bytes >> conf->line_order);
+	if (pf_init(&xc->pf, (enum pf_mode)conf->prefetch, LG_MIN(pfw, (uint32_t)LEGO_BATCH_MAX)) < 0)
+		xc->pf = NULL;
+	if (!xc->sets || !xc->zero || !xc->vic || !xc->vic_mem || !xc->wb_mem || !xc->fetches ||
+	    !xc->rq || !xc->riov || !xc->rbatch || !xc->pf) {
 		xc_destroy(xc);
 		return -ENOMEM;
 	}
@@ -700,6 +1068,8 @@ int xc_init(struct excache **out, const struct xc_conf *conf, struct lg_space *s
 	xc->fetch_free = &xc->fetches[0];
 	atomic_flag_clear(&xc->vlock);
 	atomic_flag_clear(&xc->plock);
+	atomic_flag_clear(&xc->qlock);
+	atomic_flag_clear(&xc->reclaiming);
 	for (uint64_t i = 0; i < xc->nsets; i++)
 		atomic_flag_clear(&((struct xc_set *)(xc->sets + i * xc->set_stride))->lock);
 	*out = xc;
@@ -711,10 +1081,18 @@ void xc_destroy(struct excache *xc)
 	if (!xc)
 		return;
 	lg_local_free(xc->sets, xc->nsets * xc->set_stride);
-	lg_local_free(xc->zero, xc->line);
+	lg_local_free(xc->zero, xc->zero_len);
 	lg_local_free(xc->vic, xc->nvic * sizeof *xc->vic);
 	lg_local_free(xc->vic_mem, (size_t)xc->nvic * xc->line);
 	lg_local_free(xc->wb_mem, XC_WB_SLOTS * xc->wb_bytes);
 	lg_local_free(xc->fetches, XC_FETCH_SLOTS * sizeof *xc->fetches);
+	lg_local_free(xc->rq, xc->nsets * sizeof *xc->rq);
+	lg_local_free(xc->riov, XC_RECLAIM_MAX * sizeof *xc->riov);
+	lg_local_free(xc->rbatch, XC_RECLAIM_MAX * sizeof *xc->rbatch);
+	if (xc->pidfd >= 0)
+		close(xc->pidfd);
+	if (xc->pf)
+		pf_free(xc->pf);
 	lg_local_free(xc, sizeof *xc);
 }
+

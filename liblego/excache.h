@@ -28,18 +28,21 @@
 struct lg_space;
 struct excache;
 
-enum xc_state { XC_INVALID = 0, XC_FILLING, XC_CLEAN, XC_DIRTY };
+/* INVALID: free.  FILLING: a fetch is on its way.  CLEAN/DIRTY: resident
+ * (write-protected / writable).  EVICTING: chosen by reclaim, its pages
+ * about to be dropped; neither usable nor evictable until that is done. */
+enum xc_state { XC_INVALID = 0, XC_FILLING, XC_CLEAN, XC_DIRTY, XC_EVICTING };
 
 struct xc_way {
 	uint64_t line;
 	uint64_t stamp;
 	uint32_t state;
-	uint32_t pad;
+	uint32_t waiters; /* faults seen while EVICTING: wake them after */
 };
 
 struct xc_set {
 	atomic_flag lock;
-	uint32_t nvalid;
+	_Atomic uint32_t queued; /* on the reclaim queue */
 	struct xc_way way[];
 };
 
@@ -68,6 +71,8 @@ struct xc_conf {
 	uint32_t retries;     /* fetch/write-back retries before giving up */
 	uint64_t timeout_ns;  /* per request */
 	const struct xc_policy *policy;
+	int prefetch;            /* enum pf_mode */
+	uint64_t prefetch_bytes; /* most bytes one miss prefetches */
 };
 
 /* Set up the cache over space sp; uffd is the registered userfaultfd.
@@ -75,10 +80,16 @@ struct xc_conf {
 int xc_init(struct excache **out, const struct xc_conf *conf, struct lg_space *sp, int uffd);
 void xc_destroy(struct excache *xc);
 
-/* Handle one userfaultfd fault at addr (write: the access was a write;
- * wp: a write-protect fault).  Never blocks on the network: a fetch is
- * started and completes in a later progress call. */
-void xc_fault(struct excache *xc, uint64_t addr, int write, int wp);
+/* Handle one userfaultfd fault at addr by thread tid (write: the access
+ * was a write; wp: a write-protect fault).  Never blocks on the network: a
+ * fetch (and any prefetch it triggers) is started and completes in a later
+ * progress call. */
+void xc_fault(struct excache *xc, uint64_t addr, int write, int wp, uint32_t tid);
+
+/* Reclaim: make sure sets that filled up have a free way again, evicting
+ * up to `budget` lines in one batch (one TLB shoot-down for all).  Called
+ * by the fault service when no fault is waiting.  Returns lines evicted. */
+int xc_reclaim(struct excache *xc, int budget);
 
 /* Start write-backs of pending victims (all of them if force, else only
  * full batches).  Non-blocking. */
@@ -97,6 +108,8 @@ uint64_t xc_drop_lines(struct excache *xc, uint64_t first, uint64_t n);
 /* Lines resident now, and victims not yet acknowledged. */
 uint64_t xc_resident(struct excache *xc);
 uint32_t xc_victims_busy(struct excache *xc);
+/* Fetches on the wire (each has a thread blocked on it). */
+uint32_t xc_fetching(struct excache *xc);
 
 /* Index of the set holding `line` (exposed for tests). */
 uint64_t xc_set_index(const struct excache *xc, uint64_t line);

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -50,7 +51,8 @@ int lg_uffd_open(void)
 		       strerror(e));
 		return -e;
 	}
-	struct uffdio_api api = {.api = UFFD_API, .features = UFFD_FEATURE_PAGEFAULT_FLAG_WP};
+	struct uffdio_api api = {.api = UFFD_API, .features = UFFD_FEATURE_PAGEFAULT_FLAG_WP |
+							UFFD_FEATURE_THREAD_ID};
 	if (ioctl(fd, UFFDIO_API, &api) != 0) {
 		int e = errno;
 		lg_log(LG_ERROR, "fault", "userfaultfd lacks write-protect support (%s); "
@@ -74,52 +76,61 @@ int lg_uffd_register(int uffd, void *base, size_t size)
 	return 0;
 }
 
+static void lg_fault_events(struct lg_fault *f, struct uffd_msg *msg, int n)
+{
+	for (int i = 0; i < n; i++) {
+		if (msg[i].event != UFFD_EVENT_PAGEFAULT)
+			continue;
+		uint64_t fl = msg[i].arg.pagefault.flags;
+		xc_fault(f->xc, msg[i].arg.pagefault.address, !!(fl & UFFD_PAGEFAULT_FLAG_WRITE),
+			 !!(fl & UFFD_PAGEFAULT_FLAG_WP), msg[i].arg.pagefault.feat.ptid);
+	}
+}
+
+/*
+ * The loop, in order of urgency: replies (each may complete a fault), new
+ * faults, reclaim (room for the next faults), write-backs.  After any
+ * activity the thread keeps polling for 200 us, yielding the CPU on every
+ * round: a program that faults tends to fault again soon, and waking a
+ * sleeping thread costs far more than a fault on small virtual machines,
+ * while yielding leaves the CPU to the application or a co-located memnode
+ * whenever they can run.  Then it sleeps in poll(2) on the userfaultfd
+ * (waking every 100 us to reap replies if requests are outstanding).
+ */
 static void *lg_fault_main(void *arg)
 {
 	struct lg_fault *f = arg;
 	sigset_t all;
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	/* Every application thread that faults waits on this one: when the
+	 * program keeps all CPUs busy, it must not wait behind them.  (Not
+	 * allowed without CAP_SYS_NICE or a raised RLIMIT_NICE; then it
+	 * simply runs at the normal priority.) */
+	setpriority(PRIO_PROCESS, (id_t)gettid(), -10);
 	struct uffd_msg msg[32];
 	struct pollfd pfd[2] = {{f->uffd, POLLIN, 0}, {f->stop_fd, POLLIN, 0}};
-	uint64_t idle_since = lg_now_ns();
-	unsigned spins = 0;
+	uint64_t busy_until = 0;
 	while (!atomic_load_explicit(&f->stop, memory_order_relaxed)) {
-		/* Replies first: they are cheap to poll (no system call with shm)
-		 * and every one completes a fault. */
-		int done = rpc_client_progress(f->cl);
-		if (done > 0) {
-			idle_since = lg_now_ns();
-			continue;
-		}
-		int inflight = rpc_client_inflight(f->cl) != 0;
-		if (inflight && ++spins % 32) {
-			lg_cpu_relax();
+		if (rpc_client_progress(f->cl) > 0) {
+			busy_until = lg_now_ns() + 200000;
 			continue;
 		}
 		ssize_t n = read(f->uffd, msg, sizeof msg);
 		if (n > 0) {
-			int events = (int)(n / (ssize_t)sizeof msg[0]);
-			for (int i = 0; i < events; i++) {
-				if (msg[i].event != UFFD_EVENT_PAGEFAULT)
-					continue;
-				uint64_t fl = msg[i].arg.pagefault.flags;
-				xc_fault(f->xc, msg[i].arg.pagefault.address,
-					 !!(fl & UFFD_PAGEFAULT_FLAG_WRITE), !!(fl & UFFD_PAGEFAULT_FLAG_WP));
-			}
-			idle_since = lg_now_ns();
+			lg_fault_events(f, msg, (int)(n / (ssize_t)sizeof msg[0]));
+			busy_until = lg_now_ns() + 200000;
 			continue;
 		}
-		if (inflight) {
-			if (lg_now_ns() - idle_since > 200000)
-				sched_yield(); /* a slow reply: let others run */
+		if (xc_reclaim(f->xc, 32) > 0)
+			continue;
+		if (xc_fetching(f->xc) || lg_now_ns() < busy_until) {
+			sched_yield();
 			continue;
 		}
 		xc_writeback_kick(f->xc, 1);
-		if (rpc_client_inflight(f->cl))
-			continue;
-		poll(pfd, 2, 100);
-		idle_since = lg_now_ns();
+		struct timespec ts = {0, 100000};
+		ppoll(pfd, 2, rpc_client_inflight(f->cl) ? &ts : NULL, NULL);
 	}
 	return NULL;
 }

@@ -103,7 +103,9 @@ static int lg_rt_start_locked(struct lg_rt *rt)
 			      .ways = (uint32_t)lg_opt_u(o, LG_OPT_excache_ways),
 			      .victim_lines = (uint32_t)lg_opt_u(o, LG_OPT_victim_lines),
 			      .retries = (uint32_t)lg_opt_u(o, LG_OPT_rpc_retries),
-			      .timeout_ns = to, .policy = pol};
+			      .timeout_ns = to, .policy = pol,
+			      .prefetch = (int)lg_opt_u(o, LG_OPT_prefetch),
+			      .prefetch_bytes = lg_opt_u(o, LG_OPT_prefetch_window)};
 	r = xc_init(&rt->xc, &xcc, &rt->sp, rt->uffd);
 	if (r)
 		return r;

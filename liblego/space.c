@@ -48,6 +48,11 @@ int sp_init(struct lg_space *sp, size_t size, uint32_t line_order, uint32_t gran
 	if (r < 0 && r > -4096)
 		return (int)r;
 	sp->written = (_Atomic uint64_t *)r;
+	r = lg_sys_mmap(NULL, bm, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+			-1, 0);
+	if (r < 0 && r > -4096)
+		return (int)r;
+	sp->committed = (_Atomic uint64_t *)r;
 	sp->ngran = size >> granule_order;
 	sp->gran = lg_local_alloc(sp->ngran * sizeof *sp->gran);
 	sp->capfree = 64;
@@ -67,22 +72,31 @@ void sp_destroy(struct lg_space *sp)
 	lg_sys_munmap(sp->base, sp->size);
 	size_t lines = sp->size >> sp->line_order;
 	lg_sys_munmap((void *)sp->written, LG_ALIGN_UP((lines + 63) / 64 * 8, LG_PAGE_SIZE));
+	lg_sys_munmap((void *)sp->committed, LG_ALIGN_UP((lines + 63) / 64 * 8, LG_PAGE_SIZE));
 	lg_local_free(sp->gran, sp->ngran * sizeof *sp->gran);
 	lg_local_free(sp->free, sp->capfree * sizeof *sp->free);
 	sp->base = NULL;
 }
 
-uint64_t sp_clear_written(struct lg_space *sp, uint64_t first, uint64_t n)
+/* Set (or clear) bits [first, first+n) of a bitmap; returns how many of
+ * them were set before. */
+static uint64_t sp_bits(_Atomic uint64_t *bm, uint64_t first, uint64_t n, int set)
 {
 	uint64_t was = 0;
 	for (uint64_t l = first; l < first + n;) {
 		uint64_t bit = l % 64, cnt = LG_MIN(64 - bit, first + n - l);
 		uint64_t mask = (cnt == 64 ? ~0ull : ((1ull << cnt) - 1)) << bit;
-		uint64_t old = atomic_fetch_and(&sp->written[l / 64], ~mask);
+		uint64_t old = set ? atomic_fetch_or(&bm[l / 64], mask)
+				   : atomic_fetch_and(&bm[l / 64], ~mask);
 		was += (uint64_t)__builtin_popcountll(old & mask);
 		l += cnt;
 	}
 	return was;
+}
+
+uint64_t sp_clear_written(struct lg_space *sp, uint64_t first, uint64_t n)
+{
+	return sp_bits(sp->written, first, n, 0);
 }
 
 /* ------------------------------------------------------- virtual ranges */
@@ -253,6 +267,9 @@ int sp_commit(struct lg_space *sp, void *p, size_t len)
 	uintptr_t a, e;
 	sp_line_round(sp, p, len, 1, &a, &e);
 	long m = lg_sys_mprotect((void *)a, e - a, PROT_READ | PROT_WRITE);
+	if (m == 0)
+		sp_bits(sp->committed, (a - (uintptr_t)sp->base) >> sp->line_order,
+			(e - a) >> sp->line_order, 1);
 	if (m < 0) {
 		pthread_mutex_lock(&sp->lock);
 		sp_reserve_range(sp, p, len, -1);
@@ -302,9 +319,13 @@ int sp_purge(struct lg_space *sp, void *p, size_t len)
 
 int sp_decommit(struct lg_space *sp, void *p, size_t len)
 {
-	sp_purge(sp, p, len);
 	uintptr_t a, e;
 	sp_line_round(sp, p, len, 0, &a, &e);
+	/* not committed first, so prefetch stays out while the lines go */
+	if (e > a)
+		sp_bits(sp->committed, (a - (uintptr_t)sp->base) >> sp->line_order,
+			(e - a) >> sp->line_order, 0);
+	sp_purge(sp, p, len);
 	if (e > a)
 		lg_sys_mprotect((void *)a, e - a, PROT_NONE);
 	pthread_mutex_lock(&sp->lock);

@@ -41,7 +41,8 @@ struct lg_space {
 	uint32_t granule_order;
 	struct lc *lc;
 	struct excache *xc;
-	_Atomic uint64_t *written; /* one bit per line */
+	_Atomic uint64_t *written;   /* one bit per line: ever written back */
+	_Atomic uint64_t *committed; /* one bit per line: accessible */
 	pthread_mutex_t lock;      /* VA ranges and granules */
 	struct sp_range *free;     /* free VA, sorted, coalesced */
 	size_t nfree, capfree;
@@ -85,6 +86,13 @@ static inline int sp_written(const struct lg_space *sp, uint64_t line)
 static inline void sp_set_written(struct lg_space *sp, uint64_t line)
 {
 	atomic_fetch_or_explicit(&sp->written[line / 64], 1ull << (line % 64), memory_order_release);
+}
+
+/* Is the line accessible to the program (committed)?  Prefetch stays in
+ * committed lines. */
+static inline int sp_committed(const struct lg_space *sp, uint64_t line)
+{
+	return (atomic_load_explicit(&sp->committed[line / 64], memory_order_acquire) >> (line % 64)) & 1;
 }
 
 /* Clear the written bits of [first, first+n); returns how many were set. */

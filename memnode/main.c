@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "common/daemon.h"
@@ -97,6 +98,9 @@ int main(int argc, char **argv)
 	lg_daemon_options(argc, argv, 'M', "lego-memnode",
 			  "--monitor HOST:PORT [--listen HOST:PORT] [--capacity SIZE] [options]", &O);
 	lg_daemon_signals(&stop);
+	/* Processes wait on every request we serve; when we share a machine
+	 * with them, do not queue behind their threads (needs CAP_SYS_NICE). */
+	setpriority(PRIO_PROCESS, 0, -10);
 	struct memnode *m = &M;
 	if (!lg_opt_s(&O, LG_OPT_monitor)[0]) {
 		fprintf(stderr, "lego-memnode: --monitor HOST:PORT is required\n");

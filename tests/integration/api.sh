@@ -9,5 +9,5 @@ pass "embedded default, 4 KiB lines, fifo"
 start_monitor
 start_memnode a --capacity 2G
 LEGO_MONITOR=$MON LEGO_FABRIC=tcp LEGO_EXCACHE_SIZE=8M LEGO_EXCACHE_LINE=64K LEGO_EVICT=lru \
-	"$BIN/lego-test-api_test" 20000 >"$T/b.out" 2>"$T/b.log" || fail "tcp, 64K lines, lru: $(cat "$T/b.out")"
+	"$BIN/lego-test-api_test" 10000 >"$T/b.out" 2>"$T/b.log" || fail "tcp, 64K lines, lru: $(cat "$T/b.out")"
 pass "tcp, 64 KiB lines, lru"

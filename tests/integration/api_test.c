@@ -16,7 +16,7 @@
 #include <string.h>
 
 static int failures;
-static int stress_ops = 200000;
+static int stress_ops = 50000;
 #define CHECK(cond, ...)                                                          \
 	do {                                                                      \
 		if (!(cond)) {                                                    \
