@@ -116,7 +116,7 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--ws") && i + 1 < argc) {
 			setenv("LEGO_BENCH_WS", argv[++i], 1);
-			ws = env_size("LEGO_BENCH_WS", ws);
+			ws = strcmp(argv[i], "0") ? env_size("LEGO_BENCH_WS", ws) : 0;
 			unsetenv("LEGO_BENCH_WS");
 		} else if (!strcmp(argv[i], "--floors")) {
 			do_floors = 1;
@@ -127,6 +127,8 @@ int main(int argc, char **argv)
 	}
 	if (do_floors)
 		floors();
+	if (!ws)
+		return 0;
 	volatile uint8_t *a = lego_alloc(ws);
 	if (!a) {
 		perror("lego_alloc");
@@ -141,14 +143,24 @@ int main(int argc, char **argv)
 		ns[i] = now_ns() - t;
 	}
 	report("first write (zero-fill, evicting)", ns, nl);
-	/* 2: read miss: sequential over 4x the cache, so every line misses */
+	/* 2: read miss: every line once, in random order (no stream for the
+	 * prefetcher to follow), over 4x the cache, so every access misses */
 	uint64_t sum = 0;
+	size_t *perm = malloc(nl * sizeof *perm);
+	for (size_t i = 0; i < nl; i++)
+		perm[i] = i;
+	for (size_t i = nl - 1; i > 0; i--) {
+		size_t j = xorshift() % (i + 1), t = perm[i];
+		perm[i] = perm[j];
+		perm[j] = t;
+	}
 	for (size_t i = 0; i < nl; i++) {
 		uint64_t t = now_ns();
-		sum += a[i * line];
+		sum += a[perm[i] * line];
 		ns[i] = now_ns() - t;
 	}
-	report("read miss (fetch)", ns, nl);
+	report("read miss (fetch, random order)", ns, nl);
+	free(perm);
 	/* 3: write miss: random lines not in the cache */
 	size_t nw = nl / 2;
 	for (size_t i = 0; i < nw; i++) {
@@ -187,6 +199,11 @@ int main(int argc, char **argv)
 		sum += w[i];
 	double s = (double)(now_ns() - t0) / 1e9;
 	printf("  %-34s %8.1f MiB/s\n", "sequential read, ws = 4x cache", (double)ws / s / 1048576);
+	t0 = now_ns();
+	for (size_t i = 0; i < ws / 8; i++)
+		((volatile uint64_t *)a)[i] = i;
+	s = (double)(now_ns() - t0) / 1e9;
+	printf("  %-34s %8.1f MiB/s\n", "sequential write, ws = 4x cache", (double)ws / s / 1048576);
 	/* 6: random line reads */
 	size_t nr = nl;
 	t0 = now_ns();

@@ -2,7 +2,10 @@
 #define _GNU_SOURCE
 #include "link.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +13,25 @@
 
 #include "common/log.h"
 #include "common/util.h"
+
+/* shm endpoints of processes that died without closing them (SIGKILL)
+ * stay in /dev/shm; ours are named lego-c.<pid>.<n>, so remove those whose
+ * process is gone. */
+static void links_gc_shm(void)
+{
+	DIR *d = opendir("/dev/shm");
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		int pid;
+		if (sscanf(e->d_name, "lego-c.%d.", &pid) != 1 || pid <= 0)
+			continue;
+		if (kill(pid, 0) < 0 && errno == ESRCH)
+			unlinkat(dirfd(d), e->d_name, 0);
+	}
+	closedir(d);
+}
 
 static int links_ep(struct rpc_links *l, enum lego_prov prov, const char *host,
 		    const char *port, struct lf_ep **out)
@@ -24,6 +46,8 @@ static int links_ep(struct rpc_links *l, enum lego_prov prov, const char *host,
 	if (prov == LEGO_PROV_SHM) {
 		/* named so that leftovers of killed processes can be found */
 		static unsigned seq;
+		if (seq == 0)
+			links_gc_shm();
 		snprintf(name, sizeof name, "lego-c.%d.%u", (int)getpid(), seq++);
 		c.node = name;
 	} else {
@@ -39,6 +63,24 @@ static int links_ep(struct rpc_links *l, enum lego_prov prov, const char *host,
 		return r;
 	*out = l->ep[prov];
 	return 0;
+}
+
+/* The bell of an shm daemon, opened once per name and kept (NULL if it has
+ * none: then it polls and needs no ringing). */
+static struct lf_bell *links_bell(const char *name)
+{
+	static struct lf_bell bells[16];
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	struct lf_bell *b = NULL;
+	pthread_mutex_lock(&lock);
+	for (size_t i = 0; i < LG_ARRAY_SIZE(bells) && !b; i++)
+		if (bells[i].sleeping && strcmp(bells[i].name, name) == 0)
+			b = &bells[i];
+	for (size_t i = 0; i < LG_ARRAY_SIZE(bells) && !b; i++)
+		if (!bells[i].sleeping && lf_bell_open(&bells[i], name) == 0)
+			b = &bells[i];
+	pthread_mutex_unlock(&lock);
+	return b;
 }
 
 int rpc_links_peer_hostport(struct rpc_links *l, const char *hostport, struct rpc_peer *p,
@@ -74,6 +116,11 @@ int rpc_links_peer_hostport(struct rpc_links *l, const char *hostport, struct rp
 		r = links_ep(l, prov, host, port, &ep);
 	if (r == 0)
 		r = rpc_peer_init(p, l->cl, ep, addr, alen, name);
+	if (r == 0 && prov == LEGO_PROV_SHM) {
+		char shm[64];
+		lf_shm_name_for_port((unsigned)strtoul(port, NULL, 10), shm, sizeof shm);
+		p->bell = links_bell(shm);
+	}
 	if (r)
 		lg_log(LG_ERROR, "link", "cannot reach %s over %s: %s", hostport, lf_prov_name(prov),
 		       strerror(-r));
@@ -112,6 +159,11 @@ int rpc_links_peer_node(struct rpc_links *l, const struct lego_node_addr *a,
 		r = links_ep(l, prov, NULL, NULL, &ep);
 	if (r == 0)
 		r = rpc_peer_init(p, l->cl, ep, addr, alen, name);
+	if (r == 0 && prov == LEGO_PROV_SHM) {
+		char shm[LEGO_HOST_MAX + 1];
+		snprintf(shm, sizeof shm, "%.*s", (int)sizeof a->shm, a->shm);
+		p->bell = links_bell(shm);
+	}
 	if (r)
 		lg_log(LG_ERROR, "link", "cannot reach %s over %s: %s", name, lf_prov_name(prov),
 		       strerror(-r));

@@ -50,8 +50,11 @@ int lf_node_listen(struct lf_node *n, const char *listen, enum lf_fabric_choice 
 		c.node = name;
 		c.service = NULL;
 		r = lf_ep_open(&c, &n->shm);
-		if (r == 0)
+		if (r == 0) {
 			snprintf(n->addr.shm, sizeof n->addr.shm, "%s", name);
+			if (lf_bell_create(&n->bell, name) < 0)
+				lg_log(LG_WARN, "node", "no doorbell for %s: shm clients wait longer", name);
+		}
 		else if (fab == LF_FAB_SHM) {
 			lf_node_close(n);
 			return r;
@@ -64,6 +67,7 @@ int lf_node_listen(struct lf_node *n, const char *listen, enum lf_fabric_choice 
 
 void lf_node_close(struct lf_node *n)
 {
+	lf_bell_close(&n->bell);
 	lf_ep_close(n->shm);
 	lf_ep_close(n->net);
 	n->shm = n->net = NULL;

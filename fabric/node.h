@@ -8,12 +8,14 @@
 #ifndef LEGO_NODE_H
 #define LEGO_NODE_H
 
+#include "bell.h"
 #include "fabric.h"
 
 enum lf_fabric_choice { LF_FAB_AUTO = 0, LF_FAB_TCP = 1, LF_FAB_SHM = 2, LF_FAB_VERBS = 3 };
 
 struct lf_node {
 	struct lf_ep *net, *shm;
+	struct lf_bell bell; /* wakes us when shm clients send */
 	char host[64];
 	unsigned port;
 	struct lego_node_addr addr; /* node_id left 0 */

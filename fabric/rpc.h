@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "bell.h"
 #include "fabric.h"
 #include "wire.h"
 
@@ -90,6 +91,7 @@ struct rpc_peer {
 	uint32_t conn;
 	uint64_t session;
 	int connected;
+	struct lf_bell *bell; /* rung after each send, if the peer has one */
 	char name[64]; /* for messages: "memnode 2", "monitor 127.0.0.1:7000" */
 };
 
@@ -136,9 +138,9 @@ void rpc_client_get_stats(struct rpc_client *cl, struct rpc_client_stats *st);
 /* ------------------------------------------------------------ event loop */
 
 /* Drive endpoints until *stop: progress, call tick(user) every tick_ns,
- * spin briefly when idle, then block on wait fds (or sleep, for providers
- * without one). */
-void rpc_loop_run(struct lf_ep **eps, int n, volatile int *stop, void (*tick)(void *user),
-		  void *user, uint64_t tick_ns);
+ * and when idle sleep in poll(2) on the endpoints' wait descriptors and the
+ * bell (which stands in for shm endpoints; NULL if none). */
+void rpc_loop_run(struct lf_ep **eps, int n, struct lf_bell *bell, volatile int *stop,
+		  void (*tick)(void *user), void *user, uint64_t tick_ns);
 
 #endif

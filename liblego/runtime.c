@@ -169,6 +169,10 @@ void lg_rt_stop(void)
 	(void)w;
 	pthread_join(rt->hk, NULL);
 	lc_stop(&rt->lc);
+	/* The remote memory is gone: stop serving faults, close the endpoints
+	 * (an shm endpoint left open stays behind in /dev/shm). */
+	lg_fault_stop(&rt->fault);
+	rpc_links_close(&rt->lc.links);
 	lg_embed_stop(&rt->embed);
 	pthread_mutex_unlock(&rt->lock);
 }

@@ -156,7 +156,7 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < LG_ARRAY_SIZE(links.ep); i++)
 		if (links.ep[i])
 			eps[n++] = links.ep[i];
-	rpc_loop_run(eps, n, &stop, tick, m, lg_opt_u(&O, LG_OPT_heartbeat_ms) * 1000000ull);
+	rpc_loop_run(eps, n, &m->node.bell, &stop, tick, m, lg_opt_u(&O, LG_OPT_heartbeat_ms) * 1000000ull);
 	rpc_links_close(&links);
 	lf_node_close(&m->node);
 	ms_store_free(m->store);

@@ -50,7 +50,7 @@ int main(int argc, char **argv)
 		lf_watch_parent_fd((int)lg_opt_i(&o, LG_OPT_parent_fd), &stop);
 	struct lf_ep *eps[2];
 	int n = lf_node_eps(&m.node, eps);
-	rpc_loop_run(eps, n, &stop, tick, &m, 100000000ull);
+	rpc_loop_run(eps, n, &m.node.bell, &stop, tick, &m, 100000000ull);
 	lf_node_close(&m.node);
 	rpc_server_free(m.srv);
 	return 0;

@@ -164,6 +164,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "client with the wrong key was not refused\n");
 		return 1;
 	}
+	rpc_links_close(&bl);
+	rpc_client_free(badcl);
 
 	/* A well-behaved client: authenticated, then a body too short for its
 	 * opcode and an unknown opcode, then the counters. */
@@ -211,6 +213,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ping failed after the abuse\n");
 		return 1;
 	}
+	rpc_call(&p, X2X_BYE, NULL, 0, NULL, 0, NULL, to);
+	rpc_links_close(&L);
+	rpc_client_free(cl);
+	lf_ep_close(raw_ep);
 	printf(bad ? "FAILED\n" : "OK\n");
 	return bad;
 }

@@ -1,0 +1,47 @@
+/*
+ * Doorbell: how a client wakes a daemon that sleeps between requests on an
+ * shm endpoint.  libfabric's shm provider (1.17) has no wait object, so a
+ * daemon could only poll it, and polling takes a CPU its co-located
+ * clients need.  Instead the daemon sleeps in poll(2) on a FIFO named after
+ * its endpoint (/dev/shm/<name>.fifo), next to its other descriptors, and
+ * says so in a shared flag (/dev/shm/<name>.bell).  A client that has sent
+ * it a request writes one byte to the FIFO if, and only if, the flag is
+ * set, so an awake daemon costs its clients one atomic load.
+ *
+ * No lost wake-ups: the daemon sets the flag, then polls its queues once
+ * more before it sleeps; a client sends first, then looks at the flag.
+ */
+#ifndef LEGO_BELL_H
+#define LEGO_BELL_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+struct lf_bell {
+	_Atomic uint32_t *sleeping; /* shared flag */
+	int fifo;
+	char name[80];
+	int owner;
+};
+
+/* Daemon side: create the bell of endpoint `name`.  0 or -errno. */
+int lf_bell_create(struct lf_bell *b, const char *name);
+/* Client side: open it.  0 or -errno (then there is nothing to ring). */
+int lf_bell_open(struct lf_bell *b, const char *name);
+void lf_bell_close(struct lf_bell *b);
+
+void lf_bell_ring_slow(struct lf_bell *b);
+/* Client, after sending: wake the daemon if it sleeps. */
+static inline void lf_bell_ring(struct lf_bell *b)
+{
+	if (b && b->sleeping && atomic_load(b->sleeping))
+		lf_bell_ring_slow(b);
+}
+
+/* Daemon: announce sleep (then poll queues once more, then poll(2) with
+ * lf_bell_fd among the descriptors); lf_bell_awake after waking. */
+void lf_bell_arm(struct lf_bell *b);
+int lf_bell_fd(const struct lf_bell *b);
+void lf_bell_awake(struct lf_bell *b);
+
+#endif
