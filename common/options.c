@@ -313,10 +313,21 @@ void lg_opts_print(FILE *f, char scope, int markdown)
 			if (*p == '_')
 				*p = '-';
 		char ty[96];
-		if (d->type == LG_OPT_T_ENUM)
-			snprintf(ty, sizeof ty, "%s", d->choices);
-		else
+		if (d->type == LG_OPT_T_ENUM) {
+			/* "a|b|c", or "a, b, c" where '|' would split a table */
+			size_t k = 0;
+			for (const char *c = d->choices; *c && k + 3 < sizeof ty; c++) {
+				if (*c == '|' && markdown) {
+					ty[k++] = ',';
+					ty[k++] = ' ';
+				} else {
+					ty[k++] = *c;
+				}
+			}
+			ty[k] = 0;
+		} else {
 			snprintf(ty, sizeof ty, "%s", tn[d->type]);
+		}
 		if (markdown) {
 			char who[64] = "";
 			for (const char *s = d->scope; *s; s++) {

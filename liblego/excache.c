@@ -59,6 +59,7 @@ struct xc_fetch {
 	uint64_t t0;
 	int write0; /* lines[0] was a write fault */
 	int demand; /* lines[0] is a demand miss */
+	int pf_write; /* prefetched for a write stream: install them writable */
 	int tries;
 	uint32_t n;
 	struct lego_lines_req req; /* req and refs are sent back to back */
@@ -399,15 +400,17 @@ static void xc_fetch_done(void *arg, int status, const void *body, size_t len)
 		xc_fatal(xc, "cannot fetch line %llu from %s: %s",
 			 (unsigned long long)f->refs[0].line, f->peer->name, strerror(-status));
 	}
-	/* the demand line alone first (it may be writable, and a thread waits
-	 * for it), then runs of adjacent prefetched lines with one copy each */
+	/* the demand line alone first (a thread waits for it), then runs of
+	 * adjacent prefetched lines with one copy each; a write stream gets
+	 * its lines writable, sparing a write-protect fault on each */
 	for (uint32_t i = 0; i < f->n;) {
 		uint32_t j = i + 1;
-		if (i > 0 || !f->demand)
+		int demand = i == 0 && f->demand;
+		if (!demand)
 			while (j < f->n && f->refs[j].line == f->refs[j - 1].line + 1)
 				j++;
 		xc_install_run(xc, f->refs[i].line, j - i, (const uint8_t *)body + i * xc->line,
-			       i == 0 && f->write0);
+			       demand ? f->write0 : f->pf_write);
 		i = j;
 	}
 	if (f->demand) {
@@ -444,6 +447,7 @@ static struct xc_fetch *xc_fetch_new(struct excache *xc, struct rpc_peer *peer)
 	f->tries = 0;
 	f->demand = 0;
 	f->write0 = 0;
+	f->pf_write = 0;
 	f->t0 = lg_now_ns();
 	return f;
 }
@@ -542,6 +546,7 @@ static uint32_t xc_prefetch(struct excache *xc, const struct pf_plan *pl, int wr
 		}
 		if (!f)
 			f = xc_fetch_new(xc, peer);
+		f->pf_write = write;
 		f->refs[f->n++] = (struct lego_line_ref){line, 0};
 	}
 	if (zn) {

@@ -2,9 +2,10 @@
  * legoctl: look at a running Lego cluster.
  *
  *   legoctl [--monitor HOST:PORT] [--json] stats [HOST:PORT]
+ *   legoctl options [--markdown]
  *
  * stats: the counters of the daemon at HOST:PORT (default: the monitor),
- * as "key: value" lines or one JSON object.
+ * as "key: value" lines or one JSON object.  options: the option table.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -19,8 +20,10 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: legoctl [--monitor HOST:PORT] [--fabric tcp|shm|auto] [--json] "
-		   "stats [HOST:PORT]\n");
+	fprintf(f, "usage: legoctl [--monitor HOST:PORT] [--fabric tcp|shm|auto] [--json] COMMAND\n"
+		   "commands:\n"
+		   "  stats [HOST:PORT]     counters of a daemon (default: the monitor)\n"
+		   "  options [--markdown]  every Lego option, its variable and default\n");
 }
 
 static int print_stats(const char *text, size_t len, int json)
@@ -94,6 +97,11 @@ int main(int argc, char **argv)
 			break;
 	}
 	lg_set_level((int)lg_opt_u(&o, LG_OPT_log_level));
+	if (i < argc && strcmp(argv[i], "options") == 0) {
+		int md = i + 1 < argc && strcmp(argv[i + 1], "--markdown") == 0;
+		lg_opts_print(stdout, 0, md);
+		return 0;
+	}
 	if (i >= argc || strcmp(argv[i], "stats") != 0 || argc - i > 2) {
 		usage(stderr);
 		return 2;
