@@ -194,6 +194,12 @@ long lg_sys_madvise(void *addr, size_t len, int advice)
 	return r == -1 ? -errno : r;
 }
 
+long lg_sys_mremap(void *old, size_t old_len, size_t new_len, int flags, void *new_addr)
+{
+	long r = syscall(SYS_mremap, old, old_len, new_len, flags, new_addr);
+	return r == -1 ? -errno : r;
+}
+
 void *lg_local_alloc(size_t len)
 {
 	len = LG_ALIGN_UP(len, LG_PAGE_SIZE);

@@ -53,6 +53,7 @@ long lg_sys_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 long lg_sys_munmap(void *addr, size_t len);
 long lg_sys_mprotect(void *addr, size_t len, int prot);
 long lg_sys_madvise(void *addr, size_t len, int advice);
+long lg_sys_mremap(void *old, size_t old_len, size_t new_len, int flags, void *new_addr);
 
 /* Local memory for the runtime's own use (never remote): zeroed pages. */
 void *lg_local_alloc(size_t len);

@@ -29,6 +29,18 @@
 
 #define LF_API FI_VERSION(1, 17)
 
+/* Every libfabric call from here holds this for reading; fork holds it for
+ * writing, so the child never inherits a libfabric lock held by another
+ * thread halfway through a call.  Readers are preferred (glibc's default),
+ * so a call nested in a completion callback cannot deadlock. */
+static pthread_rwlock_t lf_fork_rw = PTHREAD_RWLOCK_INITIALIZER;
+
+void lf_fork_prepare(void) { pthread_rwlock_wrlock(&lf_fork_rw); }
+void lf_fork_done(void) { pthread_rwlock_unlock(&lf_fork_rw); }
+/* glibc's rwlock knows its writer by thread id, which the child's thread
+ * does not share: a fresh lock instead of an unlock. */
+void lf_fork_child(void) { pthread_rwlock_init(&lf_fork_rw, NULL); }
+
 struct lf_rxbuf {
 	struct fi_context2 fctx; /* must be first */
 	uint8_t *post;           /* where the message lands */
@@ -316,7 +328,19 @@ static int lf_reap_tx(struct lf_ep *ep)
 	return n == -FI_EAGAIN ? 0 : (int)n;
 }
 
+static int lf_sendv_locked(struct lf_ep *ep, uint64_t dest, const struct iovec *iov, int n,
+			   struct lf_tx *tx);
+
 int lf_sendv(struct lf_ep *ep, uint64_t dest, const struct iovec *iov, int n, struct lf_tx *tx)
+{
+	pthread_rwlock_rdlock(&lf_fork_rw);
+	int r = lf_sendv_locked(ep, dest, iov, n, tx);
+	pthread_rwlock_unlock(&lf_fork_rw);
+	return r;
+}
+
+static int lf_sendv_locked(struct lf_ep *ep, uint64_t dest, const struct iovec *iov, int n,
+			   struct lf_tx *tx)
 {
 	uint64_t deadline = 0;
 	for (;;) {
@@ -339,7 +363,17 @@ int lf_sendv(struct lf_ep *ep, uint64_t dest, const struct iovec *iov, int n, st
 	}
 }
 
+static int lf_progress_locked(struct lf_ep *ep);
+
 int lf_progress(struct lf_ep *ep)
+{
+	pthread_rwlock_rdlock(&lf_fork_rw);
+	int r = lf_progress_locked(ep);
+	pthread_rwlock_unlock(&lf_fork_rw);
+	return r;
+}
+
+static int lf_progress_locked(struct lf_ep *ep)
 {
 	struct fi_cq_msg_entry e[16];
 	int done = 0;

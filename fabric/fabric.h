@@ -82,6 +82,12 @@ int lf_progress(struct lf_ep *ep);
 int lf_wait_fd(struct lf_ep *ep);
 int lf_wait_arm(struct lf_ep *ep);
 
+/* Around fork: no libfabric call is in progress in any thread between
+ * lf_fork_prepare and lf_fork_done (parent) or lf_fork_child (child). */
+void lf_fork_prepare(void);
+void lf_fork_done(void);
+void lf_fork_child(void);
+
 /* Resolve a tcp HOST:PORT to a raw address for lf_av_insert. */
 int lf_resolve_tcp(const char *host, const char *port, void *addr, size_t *len);
 /* The shm endpoint name a daemon listening on tcp port `port` uses. */

@@ -84,7 +84,7 @@ static struct lf_bell *links_bell(const char *name)
 }
 
 int rpc_links_peer_hostport(struct rpc_links *l, const char *hostport, struct rpc_peer *p,
-			    const char *name)
+			    const char *name, struct lego_node_addr *out)
 {
 	char host[256], port[16];
 	if (lg_split_hostport(hostport, host, sizeof host, port, sizeof port) < 0) {
@@ -120,6 +120,17 @@ int rpc_links_peer_hostport(struct rpc_links *l, const char *hostport, struct rp
 		char shm[64];
 		lf_shm_name_for_port((unsigned)strtoul(port, NULL, 10), shm, sizeof shm);
 		p->bell = links_bell(shm);
+	}
+	if (r == 0 && out) { /* the same peer, for rpc_links_peer_node later */
+		memset(out, 0, sizeof *out);
+		if (prov == LEGO_PROV_SHM) {
+			lf_shm_name_for_port((unsigned)strtoul(port, NULL, 10), out->shm, sizeof out->shm);
+			snprintf(out->host_id, sizeof out->host_id, "%s", lg_host_id());
+		} else {
+			out->net_prov = (uint16_t)prov;
+			out->net_len = (uint16_t)alen;
+			memcpy(out->net, addr, alen);
+		}
 	}
 	if (r)
 		lg_log(LG_ERROR, "link", "cannot reach %s over %s: %s", hostport, lf_prov_name(prov),

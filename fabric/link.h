@@ -18,9 +18,11 @@ struct rpc_links {
 	enum lf_fabric_choice fab;
 };
 
-/* Peer for a daemon known by HOST:PORT (the monitor).  No traffic yet. */
+/* Peer for a daemon known by HOST:PORT (the monitor).  No traffic yet.
+ * out (may be NULL) gets the peer as rpc_links_peer_node takes it, which
+ * needs no name resolution. */
 int rpc_links_peer_hostport(struct rpc_links *l, const char *hostport, struct rpc_peer *p,
-			    const char *name);
+			    const char *name, struct lego_node_addr *out);
 /* Peer for a node the monitor described. */
 int rpc_links_peer_node(struct rpc_links *l, const struct lego_node_addr *a,
 			struct rpc_peer *p, const char *name);

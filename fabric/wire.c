@@ -51,6 +51,7 @@ const char *lw_opcode_name(unsigned op)
 	case P2MON_HEARTBEAT: return "p2mon_heartbeat";
 	case P2MON_EXIT: return "p2mon_exit";
 	case P2MON_PLACE: return "p2mon_place";
+	case P2MON_FORK: return "p2mon_fork";
 	case M2MON_REGISTER: return "m2mon_register";
 	case M2MON_HEARTBEAT: return "m2mon_heartbeat";
 	case P2M_READ: return "p2m_read";
@@ -58,6 +59,7 @@ const char *lw_opcode_name(unsigned op)
 	case P2M_FREE: return "p2m_free";
 	case P2M_RESERVE: return "p2m_reserve";
 	case P2M_AS_EXIT: return "p2m_as_exit";
+	case P2M_CLONE: return "p2m_clone";
 	}
 	return "?";
 }

@@ -13,6 +13,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <jemalloc/jemalloc.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "common/log.h"
@@ -29,7 +30,7 @@ static void *h_alloc(extent_hooks_t *h, void *new_addr, size_t size, size_t alig
 	void *p = sp_va_alloc(sp, new_addr, size, align);
 	if (!p)
 		return NULL;
-	if (sp_commit(sp, p, size) != 0) {
+	if (sp_commit(sp, p, size, 1) != 0) {
 		sp_va_free(sp, p, size);
 		return NULL;
 	}
@@ -57,7 +58,7 @@ static bool h_commit(extent_hooks_t *h, void *addr, size_t size, size_t off, siz
 		     unsigned arena)
 {
 	(void)h, (void)size, (void)arena;
-	return sp_commit(&lg_rt.sp, (uint8_t *)addr + off, len) != 0;
+	return sp_commit(&lg_rt.sp, (uint8_t *)addr + off, len, 1) != 0;
 }
 
 static bool h_decommit(extent_hooks_t *h, void *addr, size_t size, size_t off, size_t len,
@@ -91,13 +92,26 @@ static bool h_merge(extent_hooks_t *h, void *a, size_t sa, void *b, size_t sb, b
 static extent_hooks_t lg_hooks = {h_alloc, h_dalloc, h_destroy, h_commit, h_decommit,
 				  NULL /* no lazy purge */, h_purge, h_split, h_merge};
 
+/*
+ * The arena is created with jemalloc's own hooks and given ours after:
+ * its first metadata block (the arena itself, its locks and bins) is then
+ * local memory.  fork needs that: jemalloc's fork handlers take and reset
+ * those locks while the runtime cannot serve faults.
+ */
 int lg_alloc_init(unsigned *arena)
 {
-	extent_hooks_t *hp = &lg_hooks;
 	size_t sz = sizeof *arena;
-	int r = mallctl("arenas.create", arena, &sz, &hp, sizeof hp);
+	int r = mallctl("arenas.create", arena, &sz, NULL, 0);
 	if (r) {
 		lg_log(LG_ERROR, "alloc", "jemalloc arenas.create failed: %s", strerror(r));
+		return -r;
+	}
+	char name[64];
+	snprintf(name, sizeof name, "arena.%u.extent_hooks", *arena);
+	extent_hooks_t *hp = &lg_hooks;
+	r = mallctl(name, NULL, NULL, &hp, sizeof hp);
+	if (r) {
+		lg_log(LG_ERROR, "alloc", "jemalloc %s failed: %s", name, strerror(r));
 		return -r;
 	}
 	return 0;

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "common/util.h"
@@ -112,7 +113,11 @@ __attribute__((destructor(101))) static void lg_at_exit(void)
 	const char *st = lg_opt_s(&lg_rt.opts, LG_OPT_stats);
 	if (st[0]) {
 		if (strcmp(st, "1") == 0) {
-			lego_stats_print(stderr, 0);
+			FILE *f = fdopen(dup(lg_rt.err_fd), "w");
+			if (f) {
+				lego_stats_print(f, 0);
+				fclose(f);
+			}
 		} else {
 			FILE *f = fopen(st, "we");
 			if (f) {

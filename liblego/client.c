@@ -16,6 +16,7 @@ int lc_start(struct lc *c, const char *hostport, const char *key, int fabric,
 	pthread_mutex_init(&c->lock, NULL);
 	c->timeout_ns = timeout_ns;
 	snprintf(c->monitor_addr, sizeof c->monitor_addr, "%s", hostport);
+	snprintf(c->key, sizeof c->key, "%s", key);
 	int r = rpc_client_new(key, LEGO_ROLE_PROCESS, &c->cl);
 	if (r)
 		return r;
@@ -25,7 +26,7 @@ int lc_start(struct lc *c, const char *hostport, const char *key, int fabric,
 	c->links.fab = (enum lf_fabric_choice)fabric;
 	char name[300];
 	snprintf(name, sizeof name, "monitor %s", hostport);
-	r = rpc_links_peer_hostport(&c->links, hostport, &c->monitor, name);
+	r = rpc_links_peer_hostport(&c->links, hostport, &c->monitor, name, &c->monitor_node);
 	if (r)
 		return r;
 	r = rpc_peer_connect(&c->monitor, timeout_ns);
@@ -126,6 +127,7 @@ void lc_heartbeat(struct lc *c)
 {
 	static struct lego_p2mon_as_req req;
 	req.as = c->as;
+	req.pid = (uint32_t)getpid();
 	struct iovec iov = {&req, sizeof req};
 	rpc_call_async(&c->monitor, P2MON_HEARTBEAT, &iov, 1, c->timeout_ns, lc_hb_reply, c);
 }
@@ -144,4 +146,90 @@ void lc_stop(struct lc *c)
 			rpc_call(&c->mem[i].peer, X2X_BYE, NULL, 0, NULL, 0, NULL, to);
 	if (c->monitor.connected)
 		rpc_call(&c->monitor, X2X_BYE, NULL, 0, NULL, 0, NULL, to);
+}
+
+int lc_fork_register(struct lc *c, struct lego_as_ref *child)
+{
+	struct lego_p2mon_as_req req = {.as = c->as, .pid = (uint32_t)getpid()};
+	struct lego_p2mon_register_rep rep;
+	size_t rl = 0;
+	int r = rpc_call(&c->monitor, P2MON_FORK, &req, sizeof req, &rep, sizeof rep, &rl,
+			 c->timeout_ns);
+	if (r == 0 && rl < sizeof rep)
+		r = -EBADMSG;
+	if (r) {
+		lg_log(LG_WARN, "client", "monitor refused fork: %s", strerror(-r));
+		return r == -ENOMEM ? r : -EAGAIN;
+	}
+	*child = rep.as;
+	return 0;
+}
+
+int lc_fork_clone(struct lc *c, const struct lego_as_ref *child)
+{
+	struct lego_clone_req cr = {.parent = c->as, .child = *child};
+	int r;
+	for (int i = 0; i < c->nmem; i++) {
+		if (!c->mem[i].ok)
+			continue;
+		r = rpc_call(&c->mem[i].peer, P2M_CLONE, &cr, sizeof cr, NULL, 0, NULL, c->timeout_ns);
+		if (r) {
+			lg_log(LG_WARN, "client", "memnode %u cannot clone for fork: %s",
+			       c->mem[i].node_id, strerror(-r));
+			lc_fork_abandon(c, child);
+			return r == -ENOMEM ? r : -EAGAIN;
+		}
+	}
+	return 0;
+}
+
+void lc_fork_abandon(struct lc *c, const struct lego_as_ref *child)
+{
+	struct lego_p2mon_as_req req = {.as = *child};
+	for (int i = 0; i < c->nmem; i++)
+		if (c->mem[i].ok)
+			rpc_call(&c->mem[i].peer, P2M_AS_EXIT, &req, sizeof req, NULL, 0, NULL,
+				 c->timeout_ns);
+	rpc_call(&c->monitor, P2MON_EXIT, &req, sizeof req, NULL, 0, NULL, c->timeout_ns);
+}
+
+int lc_fork_child(struct lc *c, const struct lego_as_ref *child)
+{
+	/* the parent's client and endpoints are left as they are: closing
+	 * them here could tear down state the parent shares (shm regions) */
+	int r = rpc_client_new(c->key, LEGO_ROLE_PROCESS, &c->cl);
+	if (r)
+		return r;
+	c->links.cl = c->cl;
+	memset(c->links.ep, 0, sizeof c->links.ep);
+	pthread_mutex_init(&c->lock, NULL);
+	c->as = *child;
+	char name[300];
+	snprintf(name, sizeof name, "monitor %s", c->monitor_addr);
+	/* no name resolution here: the C library's resolver may keep state in
+	 * remote memory, which the child cannot read before it is connected */
+	r = rpc_links_peer_node(&c->links, &c->monitor_node, &c->monitor, name);
+	if (r == 0)
+		r = rpc_peer_connect(&c->monitor, c->timeout_ns);
+	if (r) {
+		lg_log(LG_ERROR, "client", "forked child cannot reach the monitor: %s", strerror(-r));
+		return r;
+	}
+	for (int i = 0; i < c->nmem; i++) {
+		if (!c->mem[i].ok)
+			continue;
+		snprintf(name, sizeof name, "memnode %u", c->mem[i].node_id);
+		r = rpc_links_peer_node(&c->links, &c->mem[i].addr, &c->mem[i].peer, name);
+		if (r == 0)
+			r = rpc_peer_connect(&c->mem[i].peer, c->timeout_ns);
+		if (r) {
+			lg_log(LG_ERROR, "client", "forked child cannot reach memnode %u: %s",
+			       c->mem[i].node_id, strerror(-r));
+			return r;
+		}
+	}
+	/* tell the monitor who we are (and start the lease) */
+	struct lego_p2mon_as_req req = {.as = *child, .pid = (uint32_t)getpid()};
+	return rpc_call(&c->monitor, P2MON_HEARTBEAT, &req, sizeof req, NULL, 0, NULL,
+			c->timeout_ns);
 }

@@ -29,6 +29,8 @@ struct lc {
 	struct rpc_links links;
 	struct rpc_peer monitor;
 	char monitor_addr[256];
+	struct lego_node_addr monitor_node; /* resolved, for a forked child */
+	char key[256];
 	struct lego_as_ref as;
 	uint32_t lease_ms;
 	uint32_t granule_order;
@@ -51,5 +53,17 @@ struct rpc_peer *lc_place(struct lc *c, uint64_t granule, int *err);
 
 /* Renew the lease (asynchronous; failure is logged).  */
 void lc_heartbeat(struct lc *c);
+
+/* fork, in the parent before it forks: register a child address space
+ * with the monitor (lc_fork_register), then have every memnode clone ours
+ * into it (lc_fork_clone).  0, or -errno with nothing left behind. */
+int lc_fork_register(struct lc *c, struct lego_as_ref *child);
+int lc_fork_clone(struct lc *c, const struct lego_as_ref *child);
+/* ... and if the fork failed: forget the child. */
+void lc_fork_abandon(struct lc *c, const struct lego_as_ref *child);
+/* In the child: new endpoints and connections (the parent's stay the
+ * parent's, untouched), then introduce ourselves as `child`.  0 or
+ * -errno. */
+int lc_fork_child(struct lc *c, const struct lego_as_ref *child);
 
 #endif

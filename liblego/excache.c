@@ -71,6 +71,8 @@ struct xc_fetch {
 
 struct xc_wb {
 	struct excache *xc;
+	_Atomic int nref;  /* the write, and its twin to a forked child's copy */
+	struct lego_lines_req twin_req;
 	uint32_t n;
 	uint64_t t0;
 	struct rpc_peer *peer;
@@ -115,6 +117,11 @@ struct excache {
 	_Atomic uint64_t wb_seq;
 	_Atomic int wb_error;
 	_Atomic uint32_t fetching; /* fetches on the wire: a thread waits for each */
+	/* a fork is under way: write-backs also go to the child's copy */
+	int twin_on; /* under vlock */
+	struct lego_as_ref twin;
+	_Atomic uint32_t twin_outstanding;
+	_Atomic int twin_error;
 	/* request objects */
 	atomic_flag plock;
 	struct xc_fetch *fetch_free;
@@ -561,6 +568,17 @@ static uint32_t xc_prefetch(struct excache *xc, const struct pf_plan *pl, int wr
 
 /* ---------------------------------------------------------- write-back */
 
+static void xc_wb_put(struct xc_wb *wb)
+{
+	struct excache *xc = wb->xc;
+	if (atomic_fetch_sub(&wb->nref, 1) != 1)
+		return;
+	xc_lock(&xc->plock);
+	wb->next = xc->wb_free;
+	xc->wb_free = wb;
+	xc_unlock(&xc->plock);
+}
+
 static void xc_wb_done(void *arg, int status, const void *body, size_t len)
 {
 	struct xc_wb *wb = arg;
@@ -597,10 +615,22 @@ static void xc_wb_done(void *arg, int status, const void *body, size_t len)
 		lg_stat_add(LEGO_STAT_BYTES_OUT, (uint64_t)wb->n * xc->line);
 		lg_lat_record(LEGO_LAT_WRITEBACK, lg_now_ns() - wb->t0);
 	}
-	xc_lock(&xc->plock);
-	wb->next = xc->wb_free;
-	xc->wb_free = wb;
-	xc_unlock(&xc->plock);
+	xc_wb_put(wb);
+}
+
+static void xc_wb_twin_done(void *arg, int status, const void *body, size_t len)
+{
+	struct xc_wb *wb = arg;
+	struct excache *xc = wb->xc;
+	(void)body, (void)len;
+	if (status) {
+		lg_log(LG_ERROR, "excache", "write-back to a forked child's copy on %s failed: %s",
+		       wb->peer->name, strerror(-status));
+		int zero = 0;
+		atomic_compare_exchange_strong(&xc->twin_error, &zero, status);
+	}
+	atomic_fetch_sub(&xc->twin_outstanding, 1);
+	xc_wb_put(wb);
 }
 
 void xc_writeback_kick(struct excache *xc, int force)
@@ -615,7 +645,11 @@ void xc_writeback_kick(struct excache *xc, int force)
 			return; /* all batches in flight; their completions kick again */
 		wb->n = 0;
 		wb->peer = NULL;
+		atomic_store(&wb->nref, 1);
 		xc_lock(&xc->vlock);
+		int twin = xc->twin_on;
+		if (twin)
+			wb->twin_req.as = xc->twin;
 		for (uint32_t i = 0; i < xc->nvic && wb->n < xc->wb_batch; i++) {
 			struct xc_victim *v = &xc->vic[i];
 			if (v->state != VS_PENDING)
@@ -644,6 +678,19 @@ void xc_writeback_kick(struct excache *xc, int force)
 				       {wb->refs, wb->n * sizeof wb->refs[0]},
 				       {wb->data, (size_t)wb->n * xc->line}};
 		lg_stat_add(LEGO_STAT_RPCS, 1);
+		if (twin) {
+			/* the same lines, into the child's copy: the clone was
+			 * taken before they were written back */
+			wb->twin_req.count = wb->n;
+			struct iovec tv[3] = {iov[0], iov[1], iov[2]};
+			tv[0].iov_base = &wb->twin_req;
+			atomic_fetch_add(&wb->nref, 1);
+			atomic_fetch_add(&xc->twin_outstanding, 1);
+			int t = rpc_call_async(wb->peer, P2M_WRITE, tv, 3, xc->timeout_ns,
+					       xc_wb_twin_done, wb);
+			if (t)
+				xc_wb_twin_done(wb, t, NULL, 0);
+		}
 		int r = rpc_call_async(wb->peer, P2M_WRITE, iov, 3, xc->timeout_ns, xc_wb_done, wb);
 		if (r)
 			xc_wb_done(wb, r, NULL, 0);
@@ -1000,6 +1047,123 @@ uint64_t xc_drop_lines(struct excache *xc, uint64_t first, uint64_t n)
 		rpc_client_progress(xc->lc->cl);
 	}
 	return sp_clear_written(xc->sp, first, n);
+}
+
+void xc_evict_lines(struct excache *xc, uint64_t first, uint64_t n)
+{
+	for (uint64_t l = first; l < first + n; l++) {
+		struct xc_set *s = xc_set_of(xc, l);
+		for (;;) {
+			xc_lock(&s->lock);
+			int w = xc_find(xc, s, l);
+			if (w < 0) {
+				xc_unlock(&s->lock);
+				break;
+			}
+			int busy = s->way[w].state == XC_FILLING || s->way[w].state == XC_EVICTING;
+			if (!busy && xc_evict(xc, &s->way[w]) == 0) {
+				xc_unlock(&s->lock);
+				break;
+			}
+			xc_unlock(&s->lock);
+			/* a fill in flight, or no victim slot: let them finish */
+			xc_writeback_kick(xc, 1);
+			rpc_client_progress(xc->lc->cl);
+		}
+	}
+	xc_writeback_kick(xc, 1);
+}
+
+void xc_twin(struct excache *xc, const struct lego_as_ref *child)
+{
+	xc_lock(&xc->vlock);
+	xc->twin_on = child != NULL;
+	if (child) {
+		xc->twin = *child;
+		atomic_store(&xc->twin_error, 0);
+	}
+	xc_unlock(&xc->vlock);
+}
+
+int xc_twin_wait(struct excache *xc)
+{
+	while (atomic_load(&xc->twin_outstanding))
+		if (rpc_client_progress(xc->lc->cl) == 0)
+			sched_yield();
+	return atomic_load(&xc->twin_error);
+}
+
+void xc_fork_lock(struct excache *xc)
+{
+	for (uint64_t si = 0; si < xc->nsets; si++)
+		xc_lock(&((struct xc_set *)(xc->sets + si * xc->set_stride))->lock);
+	xc_lock(&xc->vlock);
+	xc_lock(&xc->plock);
+	xc_lock(&xc->qlock);
+}
+
+void xc_fork_unlock(struct excache *xc)
+{
+	xc_unlock(&xc->qlock);
+	xc_unlock(&xc->plock);
+	xc_unlock(&xc->vlock);
+	for (uint64_t si = 0; si < xc->nsets; si++)
+		xc_unlock(&((struct xc_set *)(xc->sets + si * xc->set_stride))->lock);
+}
+
+void xc_fork_child(struct excache *xc, int uffd)
+{
+	xc->uffd = uffd;
+	uint64_t resident = 0;
+	for (uint64_t si = 0; si < xc->nsets; si++) {
+		struct xc_set *s = (struct xc_set *)(xc->sets + si * xc->set_stride);
+		atomic_store(&s->queued, 0);
+		for (uint32_t w = 0; w < xc->ways; w++) {
+			struct xc_way *way = &s->way[w];
+			if (way->state == XC_CLEAN || way->state == XC_DIRTY) {
+				/* the child's copy of a page lost its write-protection,
+				 * and may be newer than what the memnode has */
+				way->state = XC_DIRTY;
+				resident++;
+			} else {
+				/* a fetch in flight belongs to the parent */
+				way->state = XC_INVALID;
+			}
+			way->waiters = 0;
+		}
+	}
+	xc->rq_head = xc->rq_len = 0;
+	xc->twin_on = 0;
+	atomic_store(&xc->twin_outstanding, 0);
+	atomic_flag_clear(&xc->reclaiming);
+	/* what the parent had not written back yet, the child writes back
+	 * into its own address space */
+	uint32_t busy = 0;
+	for (uint32_t i = 0; i < xc->nvic; i++) {
+		if (xc->vic[i].state == VS_RESERVED)
+			xc->vic[i].state = VS_FREE;
+		else if (xc->vic[i].state != VS_FREE) {
+			xc->vic[i].state = VS_PENDING;
+			xc->vic[i].tries = 0;
+			busy++;
+		}
+	}
+	atomic_store(&xc->vbusy, busy);
+	atomic_store(&xc->vpending, busy);
+	atomic_store(&xc->fetching, 0);
+	atomic_store(&xc->wb_error, 0);
+	for (int i = 0; i < XC_WB_SLOTS; i++)
+		xc->wbs[i].next = i + 1 < XC_WB_SLOTS ? &xc->wbs[i + 1] : NULL;
+	xc->wb_free = &xc->wbs[0];
+	for (int i = 0; i < XC_FETCH_SLOTS; i++)
+		xc->fetches[i].next = i + 1 < XC_FETCH_SLOTS ? &xc->fetches[i + 1] : NULL;
+	xc->fetch_free = &xc->fetches[0];
+	pf_reset(xc->pf);
+	if (xc->pidfd >= 0)
+		close(xc->pidfd);
+	xc->pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+	lg_stats_reset();
+	lg_stat_add(LEGO_STAT_RESIDENT, resident);
 }
 
 uint64_t xc_resident(struct excache *xc)

@@ -105,6 +105,29 @@ int xc_flush(struct excache *xc);
  * written back (so the caller knows whether to free remotely). */
 uint64_t xc_drop_lines(struct excache *xc, uint64_t first, uint64_t n);
 
+/* Evict lines [first, first + n): dirty ones go to the victim buffer and
+ * are written back, all are dropped locally.  For a caller about to take
+ * the program's access to them away. */
+void xc_evict_lines(struct excache *xc, uint64_t first, uint64_t n);
+
+/* fork: from when the memnodes clone the address space until the fork
+ * itself, write-backs also go to the child's copy (child: its as_ref, or
+ * NULL to stop).  xc_twin_wait drives progress until those are
+ * acknowledged and returns the first error (0 if none). */
+struct lego_as_ref;
+void xc_twin(struct excache *xc, const struct lego_as_ref *child);
+int xc_twin_wait(struct excache *xc);
+
+/* fork: take every ExCache lock (runtime threads parked), and let go in
+ * the parent; in the child, xc_fork_child first turns the copy into the
+ * child's cache (on userfaultfd uffd): every resident line dirty (its
+ * write-protection did not survive the fork), fills in flight forgotten,
+ * the victim buffer all pending (written back to the child's own address
+ * space), counters reset.  Then xc_fork_unlock. */
+void xc_fork_lock(struct excache *xc);
+void xc_fork_unlock(struct excache *xc);
+void xc_fork_child(struct excache *xc, int uffd);
+
 /* Lines resident now, and victims not yet acknowledged. */
 uint64_t xc_resident(struct excache *xc);
 uint32_t xc_victims_busy(struct excache *xc);

@@ -28,6 +28,8 @@
 #include "common/util.h"
 #include "excache.h"
 #include "fabric/rpc.h"
+#include "park.h"
+#include "tls.h"
 
 #ifndef USERFAULTFD_IOC_NEW
 #define USERFAULTFD_IOC_NEW _IO(0xAA, 0x00)
@@ -103,6 +105,7 @@ static void *lg_fault_main(void *arg)
 	sigset_t all;
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	lg_enter(); /* a runtime thread, for good: its own memory is local */
 	/* Every application thread that faults waits on this one: when the
 	 * program keeps all CPUs busy, it must not wait behind them.  (Not
 	 * allowed without CAP_SYS_NICE or a raised RLIMIT_NICE; then it
@@ -112,6 +115,7 @@ static void *lg_fault_main(void *arg)
 	struct pollfd pfd[2] = {{f->uffd, POLLIN, 0}, {f->stop_fd, POLLIN, 0}};
 	uint64_t busy_until = 0;
 	while (!atomic_load_explicit(&f->stop, memory_order_relaxed)) {
+		lg_park_point(f->park);
 		if (rpc_client_progress(f->cl) > 0) {
 			busy_until = lg_now_ns() + 200000;
 			continue;
@@ -130,14 +134,29 @@ static void *lg_fault_main(void *arg)
 		}
 		xc_writeback_kick(f->xc, 1);
 		struct timespec ts = {0, 100000};
-		ppoll(pfd, 2, rpc_client_inflight(f->cl) ? &ts : NULL, NULL);
+		if (ppoll(pfd, 2, rpc_client_inflight(f->cl) ? &ts : NULL, NULL) > 0 &&
+		    (pfd[1].revents & POLLIN) && !atomic_load(&f->stop)) {
+			uint64_t v; /* a kick, not a stop: drain it */
+			ssize_t rr = read(f->stop_fd, &v, sizeof v);
+			(void)rr;
+		}
 	}
 	return NULL;
 }
 
-int lg_fault_start(struct lg_fault *f, int uffd, struct excache *xc, struct rpc_client *cl, int n)
+void lg_fault_kick(void *arg)
+{
+	struct lg_fault *f = arg;
+	uint64_t one = 1;
+	ssize_t w = write(f->stop_fd, &one, sizeof one);
+	(void)w;
+}
+
+int lg_fault_start(struct lg_fault *f, int uffd, struct excache *xc, struct rpc_client *cl,
+		   struct lg_park *park, int n)
 {
 	f->uffd = uffd;
+	f->park = park;
 	f->xc = xc;
 	f->cl = cl;
 	f->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

@@ -21,11 +21,14 @@ struct rpc_client;
 
 #define LG_FAULT_MAX_THREADS 16
 
+struct lg_park;
+
 struct lg_fault {
 	int uffd;
-	int stop_fd;
+	int stop_fd; /* written to stop, or to wake the threads to park */
 	struct excache *xc;
 	struct rpc_client *cl;
+	struct lg_park *park;
 	pthread_t thr[LG_FAULT_MAX_THREADS];
 	int nthr;
 	_Atomic int stop;
@@ -37,9 +40,11 @@ int lg_uffd_open(void);
 /* Register [base, base+size) for missing and write-protect faults. */
 int lg_uffd_register(int uffd, void *base, size_t size);
 
-/* Start n service threads.  0 or -errno. */
+/* Start n service threads (they park at `park` when asked).  0 or -errno. */
 int lg_fault_start(struct lg_fault *f, int uffd, struct excache *xc, struct rpc_client *cl,
-		   int n);
+		   struct lg_park *park, int n);
 void lg_fault_stop(struct lg_fault *f);
+/* Wake sleeping service threads (so they notice a park request). */
+void lg_fault_kick(void *f);
 
 #endif

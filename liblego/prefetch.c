@@ -45,6 +45,13 @@ int pf_init(struct pf_table **out, enum pf_mode mode, uint32_t max_window)
 
 void pf_free(struct pf_table *t) { lg_local_free(t, sizeof *t); }
 
+void pf_reset(struct pf_table *t)
+{
+	for (int i = 0; i < PF_STREAMS; i++)
+		t->s[i] = (struct pf_stream){0};
+	atomic_flag_clear(&t->lock);
+}
+
 static struct pf_stream *pf_stream_of(struct pf_table *t, uint32_t tid)
 {
 	struct pf_stream *old = &t->s[0];

@@ -26,6 +26,8 @@ struct pf_table;
 /* max_window: most lines asked for by one miss. */
 int pf_init(struct pf_table **out, enum pf_mode mode, uint32_t max_window);
 void pf_free(struct pf_table *t);
+/* Forget every stream (a forked child starts afresh). */
+void pf_reset(struct pf_table *t);
 
 struct pf_plan {
 	uint64_t first;  /* first line to prefetch */

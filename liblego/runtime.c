@@ -9,6 +9,7 @@
 #include "runtime.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -19,9 +20,12 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "heap.h"
 #include "stats.h"
+#include "tls.h"
+#include "vm.h"
 
-struct lg_rt lg_rt = {.lock = PTHREAD_MUTEX_INITIALIZER, .uffd = -1, .hk_fd = -1};
+struct lg_rt lg_rt = {.lock = PTHREAD_MUTEX_INITIALIZER, .uffd = -1, .hk_fd = -1, .err_fd = 2};
 
 static void *lg_housekeeping(void *arg)
 {
@@ -32,8 +36,14 @@ static void *lg_housekeeping(void *arg)
 	uint64_t hb_every = (uint64_t)rt->lc.lease_ms * 1000000ull / 4;
 	uint64_t next_hb = lg_now_ns() + hb_every;
 	struct pollfd p = {rt->hk_fd, POLLIN, 0};
+	lg_enter(); /* a runtime thread, for good */
 	while (!atomic_load(&rt->hk_stop)) {
-		poll(&p, 1, 50);
+		lg_park_point(&rt->park);
+		if (poll(&p, 1, 50) > 0) {
+			uint64_t v;
+			ssize_t rr = read(rt->hk_fd, &v, sizeof v);
+			(void)rr;
+		}
 		uint64_t now = lg_now_ns();
 		if (now >= next_hb) {
 			lc_heartbeat(&rt->lc);
@@ -75,6 +85,17 @@ static int lg_rt_start_locked(struct lg_rt *rt)
 	}
 	struct lg_opts *o = &rt->opts;
 	lg_set_level((int)lg_opt_u(o, LG_OPT_log_level));
+	/* Messages and counters go to the stderr we started with, even if the
+	 * program closes its own on the way out (coreutils do). */
+	int fd = fcntl(2, F_DUPFD_CLOEXEC, 100);
+	if (fd >= 0) {
+		lg_set_fd(fd);
+		rt->err_fd = fd;
+	}
+	/* transparent: auto means "loaded with LD_PRELOAD" */
+	int tr = (int)lg_opt_u(o, LG_OPT_transparent);
+	const char *pre = getenv("LD_PRELOAD");
+	rt->transparent = tr == 1 || (tr == 0 && pre && strstr(pre, "liblego"));
 	const char *mon = lg_opt_s(o, LG_OPT_monitor);
 	if (!mon[0]) {
 		r = lg_embed_start(&rt->embed, o);
@@ -110,17 +131,16 @@ static int lg_rt_start_locked(struct lg_rt *rt)
 	if (r)
 		return r;
 	rt->sp.xc = rt->xc;
-	r = lg_fault_start(&rt->fault, rt->uffd, rt->xc, rt->lc.cl,
-			   (int)lg_opt_u(o, LG_OPT_fault_threads));
+	rt->hk_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	r = lg_rt_start_threads(rt);
 	if (r)
 		return r;
-	rt->hk_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	r = pthread_create(&rt->hk, NULL, lg_housekeeping, rt);
-	if (r)
-		return -r;
-	pthread_setname_np(rt->hk, "lego-hk");
 	r = lg_alloc_init(&rt->arena);
 	if (r)
+		return r;
+	lg_heap_init();
+	rt->remote_min = lg_opt_u(o, LG_OPT_remote_min);
+	if (rt->transparent && (r = lg_vm_init(lg_opt_u(o, LG_OPT_brk_size))) != 0)
 		return r;
 	char a[32], b[32];
 	lg_log(LG_INFO, "runtime", "ExCache %s in %s lines, %u ways, %s eviction; monitor %s",
@@ -130,13 +150,40 @@ static int lg_rt_start_locked(struct lg_rt *rt)
 	return 0;
 }
 
+int lg_rt_start_threads(struct lg_rt *rt)
+{
+	atomic_store(&rt->hk_stop, 0);
+	int r = lg_fault_start(&rt->fault, rt->uffd, rt->xc, rt->lc.cl, &rt->park,
+			       (int)lg_opt_u(&rt->opts, LG_OPT_fault_threads));
+	if (r)
+		return r;
+	r = pthread_create(&rt->hk, NULL, lg_housekeeping, rt);
+	if (r)
+		return -r;
+	pthread_setname_np(rt->hk, "lego-hk");
+	return 0;
+}
+
+uint32_t lg_rt_nthreads(void) { return (uint32_t)lg_rt.fault.nthr + 1; }
+
+void lg_rt_kick(void *arg)
+{
+	struct lg_rt *rt = arg;
+	lg_fault_kick(&rt->fault);
+	uint64_t one = 1;
+	ssize_t w = write(rt->hk_fd, &one, sizeof one);
+	(void)w;
+}
+
 int lg_rt_start(void)
 {
 	struct lg_rt *rt = &lg_rt;
 	pthread_mutex_lock(&rt->lock);
 	int s = atomic_load(&rt->state);
 	if (s == LG_RT_NEW) {
+		lg_enter(); /* what start allocates is the runtime's: local */
 		int r = lg_rt_start_locked(rt);
+		lg_leave();
 		if (r) {
 			rt->err = r;
 			if (r != -EINVAL) /* configuration errors said so already */

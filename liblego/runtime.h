@@ -15,6 +15,7 @@
 #include "embed.h"
 #include "excache.h"
 #include "fault.h"
+#include "park.h"
 #include "space.h"
 
 enum lg_rt_state { LG_RT_NEW = 0, LG_RT_RUNNING = 1, LG_RT_OFF = 2, LG_RT_STOPPED = 3 };
@@ -31,8 +32,12 @@ struct lg_rt {
 	struct lg_embed embed;
 	int uffd;
 	unsigned arena; /* jemalloc arena whose extents are remote */
+	int transparent; /* the whole heap is remote (LD_PRELOAD or LEGO_TRANSPARENT=on) */
+	uint64_t remote_min;
+	struct lg_park park; /* fault and housekeeping threads, around fork */
 	pthread_t hk;
 	int hk_fd;
+	int err_fd; /* our copy of stderr */
 	_Atomic int hk_stop;
 };
 
@@ -54,5 +59,11 @@ void lg_rt_stop(void);
 
 /* Create the remote jemalloc arena (alloc.c). */
 int lg_alloc_init(unsigned *arena);
+
+/* Threads the runtime runs (they park around fork). */
+uint32_t lg_rt_nthreads(void);
+void lg_rt_kick(void *arg);
+/* (Re)start the fault and housekeeping threads. */
+int lg_rt_start_threads(struct lg_rt *rt);
 
 #endif

@@ -53,6 +53,11 @@ int sp_init(struct lg_space *sp, size_t size, uint32_t line_order, uint32_t gran
 	if (r < 0 && r > -4096)
 		return (int)r;
 	sp->committed = (_Atomic uint64_t *)r;
+	r = lg_sys_mmap(NULL, bm, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+			-1, 0);
+	if (r < 0 && r > -4096)
+		return (int)r;
+	sp->reserved = (_Atomic uint64_t *)r;
 	sp->ngran = size >> granule_order;
 	sp->gran = lg_local_alloc(sp->ngran * sizeof *sp->gran);
 	sp->capfree = 64;
@@ -73,6 +78,7 @@ void sp_destroy(struct lg_space *sp)
 	size_t lines = sp->size >> sp->line_order;
 	lg_sys_munmap((void *)sp->written, LG_ALIGN_UP((lines + 63) / 64 * 8, LG_PAGE_SIZE));
 	lg_sys_munmap((void *)sp->committed, LG_ALIGN_UP((lines + 63) / 64 * 8, LG_PAGE_SIZE));
+	lg_sys_munmap((void *)sp->reserved, LG_ALIGN_UP((lines + 63) / 64 * 8, LG_PAGE_SIZE));
 	lg_local_free(sp->gran, sp->ngran * sizeof *sp->gran);
 	lg_local_free(sp->free, sp->capfree * sizeof *sp->free);
 	sp->base = NULL;
@@ -166,6 +172,24 @@ void *sp_va_alloc(struct lg_space *sp, void *want, size_t size, size_t align)
 	return res;
 }
 
+void sp_va_claim(struct lg_space *sp, void *p, size_t size)
+{
+	uintptr_t a = (uintptr_t)p, e = a + LG_ALIGN_UP(size, LG_PAGE_SIZE);
+	pthread_mutex_lock(&sp->lock);
+	for (size_t i = 0; i < sp->nfree;) {
+		struct sp_range r = sp->free[i];
+		uintptr_t s = LG_MAX(r.start, a), t = LG_MIN(r.end, e);
+		if (s < t) {
+			size_t before = sp->nfree;
+			sp_carve(sp, i, s, t - s);
+			if (sp->nfree < before)
+				continue; /* range i is gone: look at the new i */
+		}
+		i++;
+	}
+	pthread_mutex_unlock(&sp->lock);
+}
+
 void sp_va_free(struct lg_space *sp, void *p, size_t size)
 {
 	uintptr_t a = (uintptr_t)p, e = a + LG_ALIGN_UP(size, LG_PAGE_SIZE);
@@ -190,6 +214,8 @@ void sp_va_free(struct lg_space *sp, void *p, size_t size)
 
 /* ------------------------------------------------- commit and release */
 
+static void sp_release(struct lg_space *sp, uintptr_t a, uintptr_t e);
+
 static int sp_reserve(struct lg_space *sp, struct rpc_peer *peer, int64_t delta)
 {
 	struct lego_reserve_req req = {.as = sp->lc->as, .delta = delta};
@@ -207,41 +233,6 @@ static int sp_reserve(struct lg_space *sp, struct rpc_peer *peer, int64_t delta)
 						  ((g + 1) << (sp)->granule_order)) - a_), 1); \
 	     a_ += n)
 
-static int sp_reserve_range(struct lg_space *sp, void *p, size_t len, int sign)
-{
-	uintptr_t done_to = (uintptr_t)p;
-	int r = 0;
-	SP_FOR_PIECES(sp, p, len, g, off, n)
-	{
-		struct sp_granule *gr = &sp->gran[g];
-		struct rpc_peer *peer = atomic_load(&gr->peer);
-		if (!peer) {
-			peer = lc_place(sp->lc, g, &r);
-			if (!peer)
-				break;
-			atomic_store_explicit(&gr->peer, peer, memory_order_release);
-		}
-		r = sp_reserve(sp, peer, sign * (int64_t)n);
-		if (r) {
-			if (r != -ENOMEM)
-				lg_log(LG_ERROR, "space", "reservation on %s failed: %s", peer->name,
-				       strerror(-r));
-			break;
-		}
-		if (sign > 0) {
-			gr->reserved += n;
-			lg_stat_add(LEGO_STAT_RESERVED, n);
-		} else {
-			gr->reserved -= LG_MIN(gr->reserved, n);
-			lg_stat_sub(LEGO_STAT_RESERVED, n);
-		}
-		done_to = off + n;
-	}
-	if (r && sign > 0 && done_to > (uintptr_t)p)
-		sp_reserve_range(sp, p, done_to - (uintptr_t)p, -1); /* undo */
-	return r;
-}
-
 /*
  * Protection changes cover whole lines: a line is installed with one
  * UFFDIO_COPY, which needs it inside one mapping.  Committing rounds out
@@ -257,26 +248,121 @@ static void sp_line_round(struct lg_space *sp, void *p, size_t len, int out, uin
 	*e = base + (out ? LG_ALIGN_UP(t, ls) : LG_ALIGN_DOWN(t, ls));
 }
 
-int sp_commit(struct lg_space *sp, void *p, size_t len)
+static uint64_t sp_count_bits(_Atomic uint64_t *bm, uint64_t first, uint64_t n)
 {
-	pthread_mutex_lock(&sp->lock);
-	int r = sp_reserve_range(sp, p, len, +1);
-	pthread_mutex_unlock(&sp->lock);
-	if (r)
-		return r;
+	uint64_t c = 0;
+	for (uint64_t l = first; l < first + n;) {
+		uint64_t bit = l % 64, cnt = LG_MIN(64 - bit, first + n - l);
+		uint64_t mask = (cnt == 64 ? ~0ull : ((1ull << cnt) - 1)) << bit;
+		c += (uint64_t)__builtin_popcountll(atomic_load(&bm[l / 64]) & mask);
+		l += cnt;
+	}
+	return c;
+}
+
+static inline uint64_t sp_line_idx(const struct lg_space *sp, uintptr_t a)
+{
+	return (a - (uintptr_t)sp->base) >> sp->line_order;
+}
+
+/* The memnode of granule g, placing it now if needed (sp->lock held). */
+static struct rpc_peer *sp_place(struct lg_space *sp, uint64_t g, int *err)
+{
+	struct rpc_peer *peer = atomic_load(&sp->gran[g].peer);
+	if (!peer) {
+		peer = lc_place(sp->lc, g, err);
+		if (peer)
+			atomic_store_explicit(&sp->gran[g].peer, peer, memory_order_release);
+	}
+	return peer;
+}
+
+static void sp_account(struct lg_space *sp, uint64_t g, int64_t bytes)
+{
+	if (bytes > 0) {
+		sp->gran[g].reserved += (uint64_t)bytes;
+		lg_stat_add(LEGO_STAT_RESERVED, (uint64_t)bytes);
+	} else {
+		uint64_t b = LG_MIN(sp->gran[g].reserved, (uint64_t)-bytes);
+		sp->gran[g].reserved -= b;
+		lg_stat_sub(LEGO_STAT_RESERVED, b);
+	}
+}
+
+/*
+ * Capacity is accounted per line, with a bitmap of the lines whose
+ * capacity is reserved: committing reserves the lines not reserved yet,
+ * decommitting releases the lines that were.  All RPCs of a commit happen
+ * before any bit changes, so a refusal is undone exactly.
+ */
+int sp_commit(struct lg_space *sp, void *p, size_t len, int reserve)
+{
 	uintptr_t a, e;
 	sp_line_round(sp, p, len, 1, &a, &e);
-	long m = lg_sys_mprotect((void *)a, e - a, PROT_READ | PROT_WRITE);
-	if (m == 0)
-		sp_bits(sp->committed, (a - (uintptr_t)sp->base) >> sp->line_order,
-			(e - a) >> sp->line_order, 1);
-	if (m < 0) {
-		pthread_mutex_lock(&sp->lock);
-		sp_reserve_range(sp, p, len, -1);
+	size_t ls = (size_t)1 << sp->line_order;
+	int r = 0;
+	uintptr_t done = a;
+	pthread_mutex_lock(&sp->lock);
+	SP_FOR_PIECES(sp, a, e - a, g, off, n)
+	{
+		struct rpc_peer *peer = sp_place(sp, g, &r);
+		if (!peer)
+			break;
+		uint64_t nl = n >> sp->line_order;
+		uint64_t fresh = reserve ? nl - sp_count_bits(sp->reserved, sp_line_idx(sp, off), nl) : 0;
+		if (fresh && (r = sp_reserve(sp, peer, (int64_t)(fresh * ls))) != 0) {
+			if (r != -ENOMEM)
+				lg_log(LG_ERROR, "space", "reservation on %s failed: %s", peer->name,
+				       strerror(-r));
+			break;
+		}
+		sp_account(sp, g, (int64_t)(fresh * ls));
+		done = off + n;
+	}
+	if (r) { /* undo the pieces reserved so far */
+		SP_FOR_PIECES(sp, a, done - a, g, off, n)
+		{
+			uint64_t nl = n >> sp->line_order;
+			uint64_t fresh = nl - sp_count_bits(sp->reserved, sp_line_idx(sp, off), nl);
+			if (reserve && fresh) {
+				sp_reserve(sp, atomic_load(&sp->gran[g].peer), -(int64_t)(fresh * ls));
+				sp_account(sp, g, -(int64_t)(fresh * ls));
+			}
+		}
 		pthread_mutex_unlock(&sp->lock);
+		return r;
+	}
+	if (reserve)
+		sp_bits(sp->reserved, sp_line_idx(sp, a), (e - a) >> sp->line_order, 1);
+	pthread_mutex_unlock(&sp->lock);
+	long m = lg_sys_mprotect((void *)a, e - a, PROT_READ | PROT_WRITE);
+	if (m < 0) {
+		sp_release(sp, a, e);
 		return (int)m;
 	}
+	/* accessible first, then known as such (prefetch trusts the bit) */
+	sp_bits(sp->committed, sp_line_idx(sp, a), (e - a) >> sp->line_order, 1);
 	return 0;
+}
+
+/* Release the reservations of the lines of [a, e) (line-aligned). */
+static void sp_release(struct lg_space *sp, uintptr_t a, uintptr_t e)
+{
+	size_t ls = (size_t)1 << sp->line_order;
+	pthread_mutex_lock(&sp->lock);
+	SP_FOR_PIECES(sp, a, e - a, g, off, n)
+	{
+		uint64_t held = sp_bits(sp->reserved, sp_line_idx(sp, off), n >> sp->line_order, 0);
+		struct rpc_peer *peer = atomic_load(&sp->gran[g].peer);
+		if (!held || !peer)
+			continue;
+		int r = sp_reserve(sp, peer, -(int64_t)(held * ls));
+		if (r) /* the lines are gone either way; only the accounting lags */
+			lg_log_rl(LG_WARN, "space", "releasing a reservation on %s failed: %s",
+				  peer->name, strerror(-r));
+		sp_account(sp, g, -(int64_t)(held * ls));
+	}
+	pthread_mutex_unlock(&sp->lock);
 }
 
 int sp_purge(struct lg_space *sp, void *p, size_t len)
@@ -323,17 +409,28 @@ int sp_decommit(struct lg_space *sp, void *p, size_t len)
 	sp_line_round(sp, p, len, 0, &a, &e);
 	/* not committed first, so prefetch stays out while the lines go */
 	if (e > a)
-		sp_bits(sp->committed, (a - (uintptr_t)sp->base) >> sp->line_order,
-			(e - a) >> sp->line_order, 0);
+		sp_bits(sp->committed, sp_line_idx(sp, a), (e - a) >> sp->line_order, 0);
 	sp_purge(sp, p, len);
-	if (e > a)
+	if (e > a) {
 		lg_sys_mprotect((void *)a, e - a, PROT_NONE);
-	pthread_mutex_lock(&sp->lock);
-	int r = sp_reserve_range(sp, p, len, -1);
-	pthread_mutex_unlock(&sp->lock);
-	if (r) /* the pages are gone either way; only the accounting lags */
-		lg_log_rl(LG_WARN, "space", "releasing a reservation failed: %s", strerror(-r));
+		sp_release(sp, a, e);
+	}
 	return 0;
+}
+
+void sp_access(struct lg_space *sp, void *p, size_t len, int readable)
+{
+	uintptr_t a, e;
+	sp_line_round(sp, p, len, 0, &a, &e);
+	if (e <= a)
+		return;
+	uint64_t first = sp_line_idx(sp, a), n = (e - a) >> sp->line_order;
+	if (readable) {
+		sp_bits(sp->committed, first, n, 1);
+		return;
+	}
+	sp_bits(sp->committed, first, n, 0); /* prefetch stays out */
+	xc_evict_lines(sp->xc, first, n);
 }
 
 uint64_t sp_reserved(struct lg_space *sp)

@@ -43,6 +43,7 @@ struct lg_space {
 	struct excache *xc;
 	_Atomic uint64_t *written;   /* one bit per line: ever written back */
 	_Atomic uint64_t *committed; /* one bit per line: accessible */
+	_Atomic uint64_t *reserved;  /* one bit per line: capacity reserved */
 	pthread_mutex_t lock;      /* VA ranges and granules */
 	struct sp_range *free;     /* free VA, sorted, coalesced */
 	size_t nfree, capfree;
@@ -102,10 +103,14 @@ uint64_t sp_clear_written(struct lg_space *sp, uint64_t first, uint64_t n);
  * NULL, else anywhere).  Not committed.  NULL when none is left. */
 void *sp_va_alloc(struct lg_space *sp, void *want, size_t size, size_t align);
 void sp_va_free(struct lg_space *sp, void *p, size_t size);
+/* Take [p, p+size) out of the free ranges, wherever parts of it are free
+ * (a MAP_FIXED mapping over it). */
+void sp_va_claim(struct lg_space *sp, void *p, size_t size);
 
-/* Make [p, p+len) usable: place granules, reserve capacity, allow access.
+/* Make [p, p+len) usable: place granules, reserve capacity (unless
+ * !reserve: overcommitted, like MAP_NORESERVE), allow access.
  * 0, -ENOMEM (no memnode has room), or another -errno. */
-int sp_commit(struct lg_space *sp, void *p, size_t len);
+int sp_commit(struct lg_space *sp, void *p, size_t len, int reserve);
 /* Drop the contents of [p, p+len), release its reservation, and make it
  * inaccessible (lines partly outside the range stay accessible).  0. */
 int sp_decommit(struct lg_space *sp, void *p, size_t len);
@@ -114,6 +119,11 @@ int sp_decommit(struct lg_space *sp, void *p, size_t len);
  * which must be an application thread (it may fault).  Keeps the
  * reservation.  0. */
 int sp_purge(struct lg_space *sp, void *p, size_t len);
+
+/* The program changed the protection of [p, p+len): readable lines may be
+ * prefetched again; unreadable ones are written back and dropped first
+ * (the runtime reads a dirty line to write it back). */
+void sp_access(struct lg_space *sp, void *p, size_t len, int readable);
 
 /* Bytes reserved on memnodes now. */
 uint64_t sp_reserved(struct lg_space *sp);

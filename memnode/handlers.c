@@ -120,6 +120,18 @@ static int h_as_exit(struct rpc_ctx *ctx)
 	return r == -EACCES ? r : 0;
 }
 
+static int h_clone(struct rpc_ctx *ctx)
+{
+	struct memnode *m = ctx->user;
+	struct lego_clone_req req;
+	memcpy(&req, ctx->body, sizeof req);
+	struct ms_as *parent;
+	int r = ms_as_get(m->store, &req.parent, &parent);
+	if (r)
+		return r;
+	return ms_as_clone(m->store, parent, &req.child);
+}
+
 #define P RPC_ROLE_BIT(LEGO_ROLE_PROCESS)
 const struct rpc_handler memnode_handlers[] = {
 	{P2M_READ, sizeof(struct lego_lines_req) + sizeof(struct lego_line_ref),
@@ -129,6 +141,7 @@ const struct rpc_handler memnode_handlers[] = {
 	{P2M_FREE, sizeof(struct lego_free_req), sizeof(struct lego_free_req), P, h_free},
 	{P2M_RESERVE, sizeof(struct lego_reserve_req), sizeof(struct lego_reserve_req), P, h_reserve},
 	{P2M_AS_EXIT, sizeof(struct lego_p2mon_as_req), sizeof(struct lego_p2mon_as_req), P, h_as_exit},
+	{P2M_CLONE, sizeof(struct lego_clone_req), sizeof(struct lego_clone_req), P, h_clone},
 };
 #undef P
 const size_t memnode_nhandlers = LG_ARRAY_SIZE(memnode_handlers);

@@ -126,7 +126,7 @@ int main(int argc, char **argv)
 	links.rx_bufs = 8;
 	links.rx_size = 64 * 1024;
 	links.fab = fab == LF_FAB_SHM ? LF_FAB_SHM : LF_FAB_TCP;
-	if (rpc_links_peer_hostport(&links, lg_opt_s(&O, LG_OPT_monitor), &m->mon, "monitor") < 0)
+	if (rpc_links_peer_hostport(&links, lg_opt_s(&O, LG_OPT_monitor), &m->mon, "monitor", NULL) < 0)
 		return 1;
 	/* The monitor may still be starting: keep trying for a while. */
 	uint64_t give_up = lg_now_ns() + 30ull * 1000000000ull;

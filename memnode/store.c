@@ -46,6 +46,8 @@ struct ms_store {
 	uint8_t secret[32];
 	int have_secret;
 	struct ms_tab as;
+	/* line buffers shared by forked address spaces: buffer -> extra owners */
+	struct ms_tab shared;
 	uint64_t as_created, as_freed, cap_rejects, enomem;
 };
 
@@ -141,13 +143,42 @@ static void tab_delete(struct ms_tab *t, struct ms_slot *slot)
 	}
 }
 
+/* A line buffer gets another owner (a clone). */
+static int ms_line_share(struct ms_store *st, void *buf)
+{
+	struct ms_slot *s = tab_insert(&st->shared, (uint64_t)(uintptr_t)buf);
+	if (!s)
+		return -ENOMEM;
+	s->seq++;
+	return 0;
+}
+
+static int ms_line_is_shared(const struct ms_store *st, void *buf)
+{
+	return tab_find(&st->shared, (uint64_t)(uintptr_t)buf) != NULL;
+}
+
+/* An owner lets go of a line buffer: the last one frees it. */
+static void ms_line_release(struct ms_store *st, void *buf, size_t ls)
+{
+	struct ms_slot *s = tab_find(&st->shared, (uint64_t)(uintptr_t)buf);
+	if (s) {
+		if (--s->seq == 0)
+			tab_delete(&st->shared, s);
+		return;
+	}
+	free(buf);
+	st->stored -= ls;
+}
+
 int ms_store_new(uint64_t capacity, struct ms_store **out)
 {
 	struct ms_store *st = calloc(1, sizeof *st);
 	if (!st)
 		return -ENOMEM;
 	st->capacity = capacity;
-	if (tab_init(&st->as, 64) < 0) {
+	if (tab_init(&st->as, 64) < 0 || tab_init(&st->shared, 64) < 0) {
+		free(st->as.s);
 		free(st);
 		return -ENOMEM;
 	}
@@ -158,12 +189,9 @@ int ms_store_new(uint64_t capacity, struct ms_store **out)
 static void ms_as_free_data(struct ms_store *st, struct ms_as *as)
 {
 	uint64_t ls = 1ull << as->line_order;
-	for (uint64_t i = 0; i <= as->lines.mask; i++) {
-		if (as->lines.s[i].key != TAB_EMPTY && as->lines.s[i].val) {
-			free(as->lines.s[i].val);
-			st->stored -= ls;
-		}
-	}
+	for (uint64_t i = 0; i <= as->lines.mask; i++)
+		if (as->lines.s[i].key != TAB_EMPTY && as->lines.s[i].val)
+			ms_line_release(st, as->lines.s[i].val, ls);
 	st->reserved -= LG_MIN(st->reserved, as->reserved);
 	free(as->lines.s);
 	free(as);
@@ -177,6 +205,7 @@ void ms_store_free(struct ms_store *st)
 		if (st->as.s[i].key != TAB_EMPTY)
 			ms_as_free_data(st, st->as.s[i].val);
 	free(st->as.s);
+	free(st->shared.s);
 	free(st);
 }
 
@@ -266,7 +295,7 @@ int ms_write_lines(struct ms_store *st, struct ms_as *as, const struct lego_line
 		if (refs[i].line == TAB_EMPTY)
 			return -EINVAL;
 		struct ms_slot *s = tab_find(&as->lines, refs[i].line);
-		if ((s && s->val) || ms_is_zero(data + i * ls, ls))
+		if ((s && s->val && !ms_line_is_shared(st, s->val)) || ms_is_zero(data + i * ls, ls))
 			continue;
 		int dup = 0;
 		for (uint32_t k = 0; k < i && !dup; k++)
@@ -292,12 +321,17 @@ int ms_write_lines(struct ms_store *st, struct ms_as *as, const struct lego_line
 		if (ms_is_zero(src, ls)) {
 			/* zeros cost no memory, but the slot keeps the sequence */
 			if (s->val) {
-				free(s->val);
+				ms_line_release(st, s->val, ls);
 				s->val = NULL;
-				st->stored -= ls;
 				as->ndata--;
 			}
 		} else {
+			if (s->val && ms_line_is_shared(st, s->val)) {
+				/* copy on write: a fork's clone keeps the old line */
+				ms_line_release(st, s->val, ls);
+				s->val = NULL;
+				as->ndata--;
+			}
 			if (!s->val) {
 				if (!(s->val = malloc(ls)))
 					return -ENOMEM;
@@ -321,8 +355,10 @@ uint64_t ms_free_lines(struct ms_store *st, struct ms_as *as, uint64_t first, ui
 		for (uint64_t l = first; l < first + nr; l++) {
 			struct ms_slot *s = tab_find(&as->lines, l);
 			if (s) {
-				freed += s->val != NULL;
-				free(s->val);
+				if (s->val) {
+					freed++;
+					ms_line_release(st, s->val, ls);
+				}
 				tab_delete(&as->lines, s);
 			}
 		}
@@ -331,15 +367,16 @@ uint64_t ms_free_lines(struct ms_store *st, struct ms_as *as, uint64_t first, ui
 		for (uint64_t i = 0; i <= as->lines.mask;) {
 			struct ms_slot *s = &as->lines.s[i];
 			if (s->key != TAB_EMPTY && s->key >= first && s->key - first < nr) {
-				freed += s->val != NULL;
-				free(s->val);
+				if (s->val) {
+					freed++;
+					ms_line_release(st, s->val, ls);
+				}
 				tab_delete(&as->lines, s); /* may shift a later entry into i */
 				continue;
 			}
 			i++;
 		}
 	}
-	st->stored -= freed * ls;
 	as->ndata -= freed;
 	return freed;
 }
@@ -379,6 +416,56 @@ void ms_as_destroy(struct ms_store *st, uint64_t as_id)
 	       (unsigned long long)as_id, (unsigned long long)as->ndata);
 	ms_as_free_data(st, as);
 	st->as_freed++;
+}
+
+int ms_as_clone(struct ms_store *st, struct ms_as *parent, const struct lego_as_ref *child_ref)
+{
+	if (child_ref->line_order != parent->line_order || child_ref->as_id == parent->id)
+		return -EINVAL;
+	/* The child may exist already: a write-back into it can come first
+	 * (the parent writes back into both copies from just before the
+	 * clone).  Lines it has with a newer sequence stay. */
+	struct ms_slot *cs0 = tab_find(&st->as, child_ref->as_id);
+	uint64_t had = cs0 ? ((struct ms_as *)cs0->val)->reserved : 0;
+	if (parent->reserved > had && st->reserved + parent->reserved - had > st->capacity) {
+		st->enomem++;
+		return -ENOMEM;
+	}
+	struct ms_as *child;
+	int r = ms_as_get(st, child_ref, &child);
+	if (r)
+		return r;
+	size_t ls = (size_t)1 << parent->line_order;
+	for (uint64_t i = 0; i <= parent->lines.mask; i++) {
+		struct ms_slot *ps = &parent->lines.s[i];
+		if (ps->key == TAB_EMPTY)
+			continue;
+		struct ms_slot *cs = tab_find(&child->lines, ps->key);
+		if (cs && cs->seq >= ps->seq)
+			continue; /* the child's copy is newer */
+		if (!cs && !(cs = tab_insert(&child->lines, ps->key)))
+			goto nomem;
+		if (ps->val && ms_line_share(st, ps->val) < 0)
+			goto nomem;
+		if (cs->val) {
+			ms_line_release(st, cs->val, ls);
+			child->ndata--;
+		}
+		cs->seq = ps->seq;
+		cs->val = ps->val;
+		child->ndata += ps->val != NULL;
+	}
+	if (parent->reserved > child->reserved) {
+		st->reserved += parent->reserved - child->reserved;
+		child->reserved = parent->reserved;
+	}
+	lg_log(LG_INFO, "memnode", "address space %llu cloned into %llu (%llu lines shared)",
+	       (unsigned long long)parent->id, (unsigned long long)child->id,
+	       (unsigned long long)child->ndata);
+	return 0;
+nomem:
+	ms_as_destroy(st, child_ref->as_id);
+	return -ENOMEM;
 }
 
 void ms_store_totals(const struct ms_store *st, struct ms_totals *t)

@@ -8,6 +8,9 @@
  * sequence number of its last write; an older or repeated write is ignored,
  * so a retried or duplicated write-back never undoes a newer one.
  *
+ * Address spaces cloned at fork share line buffers until one side writes
+ * (copy on write); stored bytes count buffers, not references.
+ *
  * Single-threaded: called from the memnode's event loop only.
  */
 #ifndef LEGO_MEMNODE_STORE_H
@@ -49,6 +52,12 @@ int ms_write_lines(struct ms_store *st, struct ms_as *as, const struct lego_line
 uint64_t ms_free_lines(struct ms_store *st, struct ms_as *as, uint64_t first, uint64_t nr);
 /* Change the reservation by delta bytes.  0 or -ENOMEM. */
 int ms_reserve(struct ms_store *st, struct ms_as *as, int64_t delta, uint64_t *reserved);
+/* Make child_ref's address space a copy of parent: lines are shared and
+ * copied on the first write to either; lines the child already holds with
+ * a newer sequence stay.  The reservation is copied too.  0, -EINVAL,
+ * -ENOMEM (capacity), -EACCES (capability). */
+int ms_as_clone(struct ms_store *st, struct ms_as *parent, const struct lego_as_ref *child_ref);
+
 /* Free an address space and everything in it (by id; no-op if unknown). */
 void ms_as_destroy(struct ms_store *st, uint64_t as_id);
 

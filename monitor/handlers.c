@@ -43,6 +43,31 @@ static int h_p_heartbeat(struct rpc_ctx *ctx)
 	if (!p)
 		return -ESRCH;
 	p->last_ns = lg_now_ns();
+	if (req.pid && p->pid != req.pid) /* a forked child introduces itself */
+		p->pid = req.pid;
+	return 0;
+}
+
+static int h_p_fork(struct rpc_ctx *ctx)
+{
+	struct monitor *m = ctx->user;
+	struct lego_p2mon_as_req req;
+	memcpy(&req, ctx->body, sizeof req);
+	struct mon_proc *p = mon_proc_find(&m->reg, &req.as);
+	if (!p)
+		return -ESRCH;
+	struct mon_proc *c = mon_proc_fork(&m->reg, p);
+	if (!c)
+		return -ENOMEM;
+	struct lego_p2mon_register_rep *rep = rpc_reply_alloc(ctx, sizeof *rep);
+	if (!rep)
+		return -ENOMEM;
+	memset(rep, 0, sizeof *rep);
+	mon_proc_cap(&m->reg, c, &rep->as);
+	rep->lease_ms = (uint32_t)(m->reg.lease_ns / 1000000);
+	rep->granule_order = m->reg.granule_order;
+	lg_log(LG_INFO, "monitor", "process %u forks: child address space %llu", p->pid,
+	       (unsigned long long)c->as_id);
 	return 0;
 }
 
@@ -139,6 +164,7 @@ const struct rpc_handler monitor_handlers[] = {
 	{P2MON_HEARTBEAT, SZ(struct lego_p2mon_as_req), P, h_p_heartbeat},
 	{P2MON_EXIT, SZ(struct lego_p2mon_as_req), P, h_p_exit},
 	{P2MON_PLACE, SZ(struct lego_p2mon_place_req), P, h_p_place},
+	{P2MON_FORK, SZ(struct lego_p2mon_as_req), P, h_p_fork},
 	{M2MON_REGISTER, SZ(struct lego_m2mon_register_req), M, h_m_register},
 	{M2MON_HEARTBEAT, SZ(struct lego_m2mon_heartbeat_req), M, h_m_heartbeat},
 };

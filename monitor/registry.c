@@ -100,6 +100,28 @@ struct mon_proc *mon_proc_register(struct mon_reg *r, uint32_t pid, const char *
 	return p;
 }
 
+struct mon_proc *mon_proc_fork(struct mon_reg *r, struct mon_proc *p)
+{
+	struct mon_proc *c = mon_proc_register(r, 0, p->host, p->line_order, p->quota);
+	if (!c)
+		return NULL;
+	if (p->nplaces) {
+		c->places = malloc(p->nplaces * sizeof *c->places);
+		if (!c->places) {
+			mon_proc_remove(r, c, "could not be created");
+			return NULL;
+		}
+		memcpy(c->places, p->places, p->nplaces * sizeof *c->places);
+		c->nplaces = c->cap_places = p->nplaces;
+		for (uint32_t k = 0; k < p->nplaces; k++) {
+			struct mon_node *n = mon_node_get(r, p->places[k].node);
+			if (n)
+				n->placed++;
+		}
+	}
+	return c;
+}
+
 void mon_proc_cap(struct mon_reg *r, const struct mon_proc *p, struct lego_as_ref *ref)
 {
 	memset(ref, 0, sizeof *ref);

@@ -63,6 +63,9 @@ struct mon_node *mon_node_get(struct mon_reg *r, uint32_t id);
 /* Processes */
 struct mon_proc *mon_proc_register(struct mon_reg *r, uint32_t pid, const char *host,
 				   uint32_t line_order, uint64_t quota);
+/* A child of p (fork): a new address space with p's placements. */
+struct mon_proc *mon_proc_fork(struct mon_reg *r, struct mon_proc *p);
+
 /* Process named by ref, if its capability verifies; else NULL. */
 struct mon_proc *mon_proc_find(struct mon_reg *r, const struct lego_as_ref *ref);
 void mon_proc_cap(struct mon_reg *r, const struct mon_proc *p, struct lego_as_ref *ref);

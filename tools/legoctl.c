@@ -118,7 +118,7 @@ int main(int argc, char **argv)
 				  .fab = (enum lf_fabric_choice)lg_opt_u(&o, LG_OPT_fabric)};
 	struct rpc_peer peer;
 	uint64_t to = lg_opt_u(&o, LG_OPT_rpc_timeout_ms) * 1000000ull;
-	int r = rpc_links_peer_hostport(&links, target, &peer, target);
+	int r = rpc_links_peer_hostport(&links, target, &peer, target, NULL);
 	if (r == 0)
 		r = rpc_peer_connect(&peer, to);
 	if (r) {

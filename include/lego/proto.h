@@ -49,6 +49,7 @@ enum lego_opcode {
 	P2MON_HEARTBEAT = 17,
 	P2MON_EXIT = 18,
 	P2MON_PLACE = 19,
+	P2MON_FORK = 20,
 
 	M2MON_REGISTER = 32,
 	M2MON_HEARTBEAT = 33,
@@ -58,6 +59,7 @@ enum lego_opcode {
 	P2M_FREE = 50,
 	P2M_RESERVE = 51,
 	P2M_AS_EXIT = 52,
+	P2M_CLONE = 53,
 
 	LEGO_OPCODE_MAX = 64
 };
@@ -145,9 +147,20 @@ struct lego_p2mon_register_rep {
 };
 _Static_assert(sizeof(struct lego_p2mon_register_rep) == 48, "reg rep size");
 
-struct lego_p2mon_as_req { /* HEARTBEAT and EXIT */
+struct lego_p2mon_as_req { /* HEARTBEAT, EXIT, FORK, P2M_AS_EXIT */
 	struct lego_as_ref as;
+	uint32_t pid; /* HEARTBEAT: the process's pid (a forked child's first
+			 heartbeat tells the monitor who it is) */
+	uint32_t pad;
 };
+_Static_assert(sizeof(struct lego_p2mon_as_req) == 48, "as_req size");
+
+/* P2M_CLONE: make `child` a copy-on-write copy of `parent` (fork). */
+struct lego_clone_req {
+	struct lego_as_ref parent;
+	struct lego_as_ref child;
+};
+_Static_assert(sizeof(struct lego_clone_req) == 80, "clone_req size");
 
 struct lego_p2mon_place_req {
 	struct lego_as_ref as;

@@ -159,7 +159,7 @@ int main(int argc, char **argv)
 	rpc_client_new("wrong key", LEGO_ROLE_TOOL, &badcl);
 	struct rpc_links bl = {.cl = badcl, .rx_bufs = 4, .rx_size = 65536, .fab = LF_FAB_TCP};
 	struct rpc_peer bp;
-	if (rpc_links_peer_hostport(&bl, target, &bp, "daemon") ||
+	if (rpc_links_peer_hostport(&bl, target, &bp, "daemon", NULL) ||
 	    rpc_peer_connect(&bp, to) != -EACCES) {
 		fprintf(stderr, "client with the wrong key was not refused\n");
 		return 1;
@@ -173,7 +173,7 @@ int main(int argc, char **argv)
 	rpc_client_new(key, LEGO_ROLE_PROCESS, &cl);
 	L = (struct rpc_links){.cl = cl, .rx_bufs = 4, .rx_size = 128 * 1024, .fab = LF_FAB_TCP};
 	struct rpc_peer p;
-	if (rpc_links_peer_hostport(&L, target, &p, "daemon") || rpc_peer_connect(&p, to)) {
+	if (rpc_links_peer_hostport(&L, target, &p, "daemon", NULL) || rpc_peer_connect(&p, to)) {
 		fprintf(stderr, "good client cannot connect\n");
 		return 1;
 	}

@@ -778,6 +778,98 @@ START_TEST(test_many_lines_sparse)
 }
 END_TEST
 
+/* --- clone (fork) ------------------------------------------------------- */
+
+START_TEST(test_clone_shares_until_written)
+{
+	struct ms_as *p = get_as(10);
+	uint64_t applied;
+	for (uint64_t l = 0; l < 8; l++)
+		ck_assert_int_eq(write1(p, l, 1, 100 + l, &applied), 0);
+	uint64_t reserved;
+	ck_assert_int_eq(ms_reserve(st, p, 1 << 20, &reserved), 0);
+	struct lego_as_ref cref = make_ref(secret, 11, 12, 0);
+	ck_assert_int_eq(ms_as_clone(st, p, &cref), 0);
+	struct ms_as *c = get_as(11);
+	/* same contents, no new memory for them */
+	for (uint64_t l = 0; l < 8; l++)
+		ck_assert(line_is(c, l, 100 + l));
+	ck_assert_uint_eq(totals().stored, 8 * LS);
+	ck_assert_uint_eq(totals().lines, 16);
+	ck_assert_uint_eq(totals().reserved, 2 << 20);
+	/* the child writes: its copy changes, the parent's does not */
+	ck_assert_int_eq(write1(c, 3, 2, 999, &applied), 0);
+	ck_assert(line_is(c, 3, 999));
+	ck_assert(line_is(p, 3, 103));
+	ck_assert_uint_eq(totals().stored, 9 * LS);
+	/* the parent writes another line: same, the other way */
+	ck_assert_int_eq(write1(p, 5, 2, 555, &applied), 0);
+	ck_assert(line_is(p, 5, 555));
+	ck_assert(line_is(c, 5, 105));
+	ck_assert_uint_eq(totals().stored, 10 * LS);
+	/* a zero write in the child leaves the parent's line */
+	ck_assert_int_eq(write1(c, 6, 2, 0, &applied), 0);
+	ck_assert(line_is_zero(c, 6));
+	ck_assert(line_is(p, 6, 106));
+	/* freeing in one keeps the other's data */
+	ck_assert_uint_eq(ms_free_lines(st, p, 0, 2), 2);
+	ck_assert(line_is_zero(p, 0));
+	ck_assert(line_is(c, 0, 100));
+	/* the parent exits: the child keeps everything it had */
+	ms_as_destroy(st, 10);
+	for (uint64_t l = 0; l < 8; l++)
+		if (l != 3 && l != 6)
+			ck_assert(line_is(c, l, 100 + l));
+	ck_assert(line_is(c, 3, 999));
+	ck_assert_uint_eq(totals().stored, 7 * LS); /* lines 0-5, 7 of the child */
+	ms_as_destroy(st, 11);
+	ck_assert_uint_eq(totals().stored, 0);
+	ck_assert_uint_eq(totals().reserved, 0);
+}
+END_TEST
+
+START_TEST(test_clone_merges_newer_child_lines)
+{
+	struct ms_as *p = get_as(30);
+	uint64_t applied;
+	ck_assert_int_eq(write1(p, 1, 5, 501, &applied), 0);
+	ck_assert_int_eq(write1(p, 2, 6, 502, &applied), 0);
+	/* a write-back into the child arrives before the clone: newer seq */
+	struct lego_as_ref cref = make_ref(secret, 31, 12, 0);
+	struct ms_as *c = NULL;
+	ck_assert_int_eq(ms_as_get(st, &cref, &c), 0);
+	ck_assert_int_eq(write1(c, 1, 9, 901, &applied), 0);
+	ck_assert_int_eq(write1(c, 3, 9, 903, &applied), 0);
+	ck_assert_int_eq(ms_as_clone(st, p, &cref), 0);
+	ck_assert(line_is(c, 1, 901)); /* newer than the parent's: kept */
+	ck_assert(line_is(c, 2, 502)); /* from the clone */
+	ck_assert(line_is(c, 3, 903));
+	ck_assert(line_is(p, 1, 501));
+	ck_assert_uint_eq(totals().lines, 5);
+}
+END_TEST
+
+START_TEST(test_clone_refusals)
+{
+	struct ms_as *p = get_as(20);
+	uint64_t reserved;
+	ck_assert_int_eq(ms_reserve(st, p, 700 << 20, &reserved), 0);
+	struct lego_as_ref cref = make_ref(secret, 21, 12, 0);
+	/* 1 GiB store, 700 MiB reserved: a clone needs another 700 */
+	ck_assert_int_eq(ms_as_clone(st, p, &cref), -ENOMEM);
+	ck_assert_int_eq(ms_reserve(st, p, -(400 << 20), &reserved), 0);
+	ck_assert_int_eq(ms_as_clone(st, p, &cref), 0);
+	ck_assert_uint_eq(totals().reserved, 600 << 20); /* once, however often */
+	ck_assert_int_eq(ms_as_clone(st, p, &cref), 0);
+	ck_assert_uint_eq(totals().reserved, 600 << 20);
+	struct lego_as_ref bad = make_ref(secret, 22, 12, 0);
+	bad.cap[0] ^= 1;
+	ck_assert_int_eq(ms_as_clone(st, p, &bad), -EACCES);
+	struct lego_as_ref other = make_ref(secret, 23, 13, 0);
+	ck_assert_int_eq(ms_as_clone(st, p, &other), -EINVAL);
+}
+END_TEST
+
 static Suite *store_suite(void)
 {
 	Suite *s = suite_create("store");
@@ -840,6 +932,13 @@ static Suite *store_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_as_destroy);
 	tcase_add_test(tc, test_many_as);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("clone");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_clone_shares_until_written);
+	tcase_add_test(tc, test_clone_refusals);
+	tcase_add_test(tc, test_clone_merges_newer_child_lines);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("many_lines");

@@ -276,7 +276,7 @@ START_TEST(test_opcode_name)
 		for (unsigned b = a + 1; b < LEGO_OPCODE_MAX; b++)
 			ck_assert_str_ne(na, lw_opcode_name(b));
 	}
-	ck_assert_int_eq(named, 16);
+	ck_assert_int_eq(named, 18);
 }
 END_TEST
 
@@ -304,7 +304,8 @@ START_TEST(test_struct_sizes)
 	ck_assert_uint_eq(sizeof(struct lego_p2mon_register_req), 80);
 	ck_assert_uint_eq(sizeof(struct lego_as_ref), 40);
 	ck_assert_uint_eq(sizeof(struct lego_p2mon_register_rep), 48);
-	ck_assert_uint_eq(sizeof(struct lego_p2mon_as_req), 40);
+	ck_assert_uint_eq(sizeof(struct lego_p2mon_as_req), 48);
+	ck_assert_uint_eq(sizeof(struct lego_clone_req), 80);
 	ck_assert_uint_eq(sizeof(struct lego_p2mon_place_req), 48);
 	ck_assert_uint_eq(sizeof(struct lego_p2mon_place_rep), 216);
 	ck_assert_uint_eq(sizeof(struct lego_m2mon_register_req), 216);

@@ -1,0 +1,160 @@
+/* Transparent-mode heap (see heap.h). */
+#define _GNU_SOURCE
+#include "heap.h"
+
+#include <jemalloc/jemalloc.h>
+#include <link.h>
+#include <string.h>
+#include <stdint.h>
+
+#include "common/util.h"
+
+#include "fork.h"
+#include "runtime.h"
+#include "tls.h"
+
+__thread int lg_tls_inside __attribute__((tls_model("initial-exec")));
+
+/*
+ * The C library's and the dynamic loader's own allocations stay local:
+ * locale data, stdio and directory buffers, resolver state, environment
+ * strings.  The kernel reads and writes many of them directly, and a
+ * forked child reads them before it can fetch remote memory (a new
+ * thread's start reads the locale).  A caller's return address inside
+ * their code tells.
+ */
+static uintptr_t lg_sys_lo[2], lg_sys_hi[2];
+
+static int lg_find_text(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	(void)size, (void)arg;
+	const char *n = info->dlpi_name ? info->dlpi_name : "";
+	int k = strstr(n, "/libc.so") ? 0 : strstr(n, "/ld-linux") ? 1 : -1;
+	if (k < 0)
+		return 0;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X)) {
+			lg_sys_lo[k] = info->dlpi_addr + ph->p_vaddr;
+			lg_sys_hi[k] = lg_sys_lo[k] + ph->p_memsz;
+		}
+	}
+	return 0;
+}
+
+void lg_heap_init(void) { dl_iterate_phdr(lg_find_text, NULL); }
+
+static inline int lg_from_system(const void *ret)
+{
+	uintptr_t a = (uintptr_t)ret;
+	return (a >= lg_sys_lo[0] && a < lg_sys_hi[0]) || (a >= lg_sys_lo[1] && a < lg_sys_hi[1]);
+}
+
+/* jemalloc flags for a request of n bytes made from code at `caller`. */
+static inline int lg_heap_flags(size_t n, const void *caller)
+{
+	static int registered;
+	if (lg_unlikely(!registered)) {
+		registered = 1; /* before jemalloc's first call registers its own */
+		lg_fork_register();
+	}
+	if (lg_inside())
+		return MALLOCX_TCACHE_NONE; /* the runtime's own: local */
+	if (!lg_rt.transparent ||
+	    atomic_load_explicit(&lg_rt.state, memory_order_acquire) != LG_RT_RUNNING)
+		return 0; /* Lego off: a plain local allocation */
+	if (n < lg_rt.remote_min || lg_from_system(caller))
+		return MALLOCX_TCACHE_NONE; /* stays local, kept out of the thread
+					     * cache, which holds remote memory */
+	return MALLOCX_ARENA(lg_rt.arena);
+}
+
+/* Flags to free p: remote memory may go to the thread cache; local memory
+ * must not (the cache serves remote requests). */
+static inline int lg_free_flags(void *p)
+{
+	if (atomic_load_explicit(&lg_rt.state, memory_order_acquire) == LG_RT_RUNNING &&
+	    lg_rt.transparent && !sp_contains(&lg_rt.sp, p))
+		return MALLOCX_TCACHE_NONE;
+	return 0;
+}
+
+void *lg_heap_malloc(size_t n, const void *caller)
+{
+	int fl = lg_heap_flags(n, caller);
+	lg_enter();
+	void *p = mallocx(n ? n : 1, fl);
+	lg_leave();
+	return p;
+}
+
+void *lg_heap_calloc(size_t n, size_t size, const void *caller)
+{
+	size_t total;
+	if (__builtin_mul_overflow(n, size, &total))
+		return NULL;
+	int fl = lg_heap_flags(total, caller);
+	lg_enter();
+	void *p = mallocx(total ? total : 1, fl | MALLOCX_ZERO);
+	lg_leave();
+	return p;
+}
+
+void lg_heap_free(void *p)
+{
+	if (!p)
+		return;
+	int fl = lg_free_flags(p);
+	lg_enter();
+	dallocx(p, fl);
+	lg_leave();
+}
+
+void *lg_heap_realloc(void *p, size_t n, const void *caller)
+{
+	if (!p)
+		return lg_heap_malloc(n, caller);
+	if (!n) {
+		lg_heap_free(p);
+		return NULL;
+	}
+	int want = lg_heap_flags(n, caller);
+	int want_remote = want == (int)MALLOCX_ARENA(lg_rt.arena) && !lg_inside() &&
+			  lg_rt.transparent && lg_rt.state == LG_RT_RUNNING;
+	int is_remote = lg_rt.sp.base && sp_contains(&lg_rt.sp, p);
+	if (want_remote == is_remote) { /* stays on its side: jemalloc resizes */
+		lg_enter();
+		void *q = rallocx(p, n, want);
+		lg_leave();
+		return q;
+	}
+	/* crosses between local and remote: a fresh block and a copy */
+	void *q = lg_heap_malloc(n, caller);
+	if (!q)
+		return NULL;
+	lg_enter();
+	size_t old = sallocx(p, 0);
+	lg_leave();
+	__builtin_memcpy(q, p, old < n ? old : n);
+	lg_heap_free(p);
+	return q;
+}
+
+void *lg_heap_aligned(size_t alignment, size_t n, const void *caller)
+{
+	int fl = lg_heap_flags(n, caller);
+	lg_enter();
+	void *p = mallocx(n ? n : 1, fl | MALLOCX_ALIGN(alignment));
+	lg_leave();
+	return p;
+}
+
+size_t lg_heap_usable_size(void *p)
+{
+	if (!p)
+		return 0;
+	lg_enter();
+	size_t s = sallocx(p, 0);
+	lg_leave();
+	return s;
+}

@@ -1,0 +1,33 @@
+/* Parking the runtime's threads around fork (see park.h). */
+#define _GNU_SOURCE
+#include "park.h"
+
+#include <sched.h>
+
+#include "common/util.h"
+
+void lg_park_point(struct lg_park *p)
+{
+	if (!atomic_load_explicit(&p->want, memory_order_acquire))
+		return;
+	atomic_fetch_add(&p->parked, 1);
+	while (atomic_load(&p->want))
+		lg_futex_wait(&p->want, 1, 0);
+	atomic_fetch_sub(&p->parked, 1);
+}
+
+void lg_park_all(struct lg_park *p, uint32_t n, void (*kick)(void *), void *arg)
+{
+	atomic_store(&p->want, 1);
+	while (atomic_load(&p->parked) < n) {
+		if (kick)
+			kick(arg);
+		sched_yield();
+	}
+}
+
+void lg_park_release(struct lg_park *p)
+{
+	atomic_store(&p->want, 0);
+	lg_futex_wake(&p->want, 1 << 30);
+}

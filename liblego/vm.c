@@ -1,0 +1,464 @@
+/*
+ * Transparent-mode memory mapping calls (see vm.h).
+ *
+ * Remote mappings are ranges of the remote address space taken from its
+ * allocator and committed (placed, reserved, made accessible); unmapping
+ * decommits them and gives the range back.  Ranges the kernel maps over
+ * remote memory with MAP_FIXED (a file, a shared mapping) are "foreign":
+ * kept in a small sorted list, handed to the kernel for mprotect and
+ * madvise, and replaced by a fresh PROT_NONE reservation, registered with
+ * the userfaultfd again, when unmapped.
+ *
+ * Lock order: vm.lock (foreign list, break) before the space's lock.
+ */
+#define _GNU_SOURCE
+#include "vm.h"
+
+#include <errno.h>
+#include <linux/mman.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "runtime.h"
+#include "tls.h"
+
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+#ifndef MREMAP_DONTUNMAP
+#define MREMAP_DONTUNMAP 4
+#endif
+
+#define VM_MAX_FOREIGN 256
+
+static struct {
+	pthread_mutex_t lock;
+	struct sp_range foreign[VM_MAX_FOREIGN];
+	int nforeign;
+	uintptr_t brk_base, brk_end, brk_cur, brk_committed;
+} vm = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static inline int vm_active(void)
+{
+	return lg_rt.transparent && !lg_inside() &&
+	       atomic_load_explicit(&lg_rt.state, memory_order_acquire) == LG_RT_RUNNING;
+}
+
+/* 0: [a, a+len) is outside the remote space; 1: inside; 2: partly. */
+static int vm_where(uintptr_t a, size_t len)
+{
+	uintptr_t b = (uintptr_t)lg_rt.sp.base, e = b + lg_rt.sp.size;
+	if (a + len <= b || a >= e)
+		return 0;
+	return a >= b && a + len <= e ? 1 : 2;
+}
+
+static inline size_t vm_line(void) { return (size_t)1 << lg_rt.sp.line_order; }
+
+/* ---------------------------------------------------------- foreign list */
+
+static void vm_foreign_add(uintptr_t a, uintptr_t e)
+{
+	if (vm.nforeign == VM_MAX_FOREIGN) {
+		lg_log_rl(LG_WARN, "vm", "too many foreign mappings inside remote memory");
+		return;
+	}
+	int i = 0;
+	while (i < vm.nforeign && vm.foreign[i].start < a)
+		i++;
+	memmove(&vm.foreign[i + 1], &vm.foreign[i], (size_t)(vm.nforeign - i) * sizeof vm.foreign[0]);
+	vm.foreign[i] = (struct sp_range){a, e};
+	vm.nforeign++;
+}
+
+/* Hand a range back to the remote space: unmapped by the kernel, it gets a
+ * PROT_NONE reservation registered with the userfaultfd again. */
+static void vm_restore(uintptr_t a, uintptr_t e)
+{
+	long r = lg_sys_mmap((void *)a, e - a, PROT_NONE,
+			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+	if (r < 0 && r > -4096) {
+		lg_log(LG_ERROR, "vm", "cannot restore remote range %p: %s", (void *)a,
+		       strerror((int)-r));
+		return;
+	}
+	lg_sys_madvise((void *)a, e - a, MADV_NOHUGEPAGE);
+	lg_uffd_register(lg_rt.uffd, (void *)a, e - a);
+}
+
+/* Remove [a, e) from the foreign list; what was foreign there is unmapped
+ * and restored.  Called with vm.lock held. */
+static void vm_foreign_clear(uintptr_t a, uintptr_t e)
+{
+	for (int i = 0; i < vm.nforeign;) {
+		struct sp_range f = vm.foreign[i];
+		uintptr_t s = LG_MAX(f.start, a), t = LG_MIN(f.end, e);
+		if (s >= t) {
+			i++;
+			continue;
+		}
+		lg_sys_munmap((void *)s, t - s);
+		vm_restore(s, t);
+		if (f.start < s && t < f.end) { /* split */
+			vm.foreign[i].end = s;
+			vm_foreign_add(t, f.end);
+			return;
+		}
+		if (f.start < s) {
+			vm.foreign[i].end = s;
+		} else if (t < f.end) {
+			vm.foreign[i].start = t;
+		} else {
+			memmove(&vm.foreign[i], &vm.foreign[i + 1],
+				(size_t)(vm.nforeign - i - 1) * sizeof vm.foreign[0]);
+			vm.nforeign--;
+			continue;
+		}
+		i++;
+	}
+}
+
+static int vm_is_foreign(uintptr_t a, uintptr_t e)
+{
+	for (int i = 0; i < vm.nforeign; i++)
+		if (vm.foreign[i].start < e && a < vm.foreign[i].end)
+			return 1;
+	return 0;
+}
+
+/* Empty [a, e): remote parts decommitted, foreign parts restored.  The
+ * address range stays allocated.  vm.lock held. */
+static void vm_clear(uintptr_t a, uintptr_t e)
+{
+	vm_foreign_clear(a, e);
+	sp_decommit(&lg_rt.sp, (void *)a, e - a);
+}
+
+/* Make [a, e) (already allocated) remote memory with protection prot. */
+static long vm_commit(uintptr_t a, uintptr_t e, int prot, int flags)
+{
+	int reserve = !(flags & MAP_NORESERVE) && prot != PROT_NONE;
+	int r = sp_commit(&lg_rt.sp, (void *)a, e - a, reserve);
+	if (r)
+		return r;
+	if (prot != (PROT_READ | PROT_WRITE))
+		lg_vm_mprotect((void *)a, e - a, prot);
+	return (long)a;
+}
+
+/* ------------------------------------------------------------------ mmap */
+
+long lg_vm_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	uintptr_t a = (uintptr_t)addr;
+	int fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE);
+	if (!len)
+		return -EINVAL;
+	if (!vm_active() || (!fixed && !(flags & MAP_ANONYMOUS)) || (fixed && !vm_where(a, len)))
+		return lg_sys_mmap(addr, len, prot, flags, fd, off);
+	int remote = (flags & MAP_ANONYMOUS) && (flags & MAP_TYPE) == MAP_PRIVATE &&
+		     !(flags & (MAP_GROWSDOWN | MAP_STACK | MAP_HUGETLB | MAP_32BIT)) &&
+		     len >= lg_rt.remote_min;
+	size_t span = LG_ALIGN_UP(len, vm_line());
+	if (!fixed) {
+		if (!remote)
+			return lg_sys_mmap(addr, len, prot, flags, fd, off);
+		lg_enter();
+		void *p = NULL;
+		if (vm_where(a, span) == 1 && (a & (vm_line() - 1)) == 0) /* a usable hint */
+			p = sp_va_alloc(&lg_rt.sp, addr, span, vm_line());
+		if (!p)
+			p = sp_va_alloc(&lg_rt.sp, NULL, span, vm_line());
+		long r = p ? vm_commit((uintptr_t)p, (uintptr_t)p + span, prot, flags) : -ENOMEM;
+		if (r < 0 && p)
+			sp_va_free(&lg_rt.sp, p, span);
+		lg_leave();
+		return r;
+	}
+	/* MAP_FIXED inside remote memory */
+	if ((a & (LG_PAGE_SIZE - 1)) || vm_where(a, len) != 1)
+		return -EINVAL;
+	span = LG_ALIGN_UP(len, LG_PAGE_SIZE);
+	lg_enter();
+	pthread_mutex_lock(&vm.lock);
+	long r;
+	void *claimed = (flags & MAP_FIXED_NOREPLACE) ? sp_va_alloc(&lg_rt.sp, addr, span, LG_PAGE_SIZE)
+						      : NULL;
+	if ((flags & MAP_FIXED_NOREPLACE) && (!claimed || vm_is_foreign(a, a + span))) {
+		if (claimed)
+			sp_va_free(&lg_rt.sp, claimed, span);
+		r = -EEXIST;
+	} else {
+		sp_va_claim(&lg_rt.sp, addr, span);
+		/* whatever was there goes, as the kernel would do; the range
+		 * is ours now (claimed, or already allocated by an earlier
+		 * mapping this one replaces) */
+		vm_clear(a, a + span);
+		if (remote) {
+			r = vm_commit(a, a + span, prot, flags);
+		} else {
+			r = lg_sys_mmap(addr, len, prot, (flags & ~MAP_FIXED_NOREPLACE) | MAP_FIXED, fd,
+					off);
+			if (r >= 0 || r < -4095)
+				vm_foreign_add(a, a + span);
+		}
+	}
+	pthread_mutex_unlock(&vm.lock);
+	lg_leave();
+	return r;
+}
+
+long lg_vm_munmap(void *addr, size_t len)
+{
+	uintptr_t a = (uintptr_t)addr;
+	int w = vm_where(a, len);
+	if (!vm_active() || !w || !len)
+		return lg_sys_munmap(addr, len);
+	if (a & (LG_PAGE_SIZE - 1))
+		return -EINVAL;
+	uintptr_t b = (uintptr_t)lg_rt.sp.base, e = b + lg_rt.sp.size;
+	uintptr_t s = LG_MAX(a, b), t = LG_MIN(LG_ALIGN_UP(a + len, LG_PAGE_SIZE), e);
+	if (w == 2) { /* the parts outside are the kernel's */
+		if (a < s)
+			lg_sys_munmap(addr, s - a);
+		if (a + len > t)
+			lg_sys_munmap((void *)t, a + len - t);
+	}
+	lg_enter();
+	pthread_mutex_lock(&vm.lock);
+	vm_clear(s, t);
+	sp_va_free(&lg_rt.sp, (void *)s, t - s);
+	pthread_mutex_unlock(&vm.lock);
+	lg_leave();
+	return 0;
+}
+
+/* ------------------------------------------------------------- mprotect */
+
+long lg_vm_mprotect(void *addr, size_t len, int prot)
+{
+	uintptr_t a = (uintptr_t)addr;
+	if (!vm_active() || vm_where(a, len) != 1 || (a & (LG_PAGE_SIZE - 1)))
+		return lg_sys_mprotect(addr, len, prot);
+	uintptr_t e = LG_ALIGN_UP(a + len, LG_PAGE_SIZE);
+	lg_enter();
+	pthread_mutex_lock(&vm.lock);
+	int foreign = vm_is_foreign(a, e);
+	pthread_mutex_unlock(&vm.lock);
+	long r;
+	if (foreign) {
+		r = lg_sys_mprotect(addr, len, prot);
+	} else if (prot & PROT_READ) {
+		r = lg_sys_mprotect(addr, len, prot);
+		if (r == 0)
+			sp_access(&lg_rt.sp, addr, e - a, 1);
+	} else {
+		/* the runtime can no longer read these lines: write back the
+		 * dirty ones and drop them all first */
+		sp_access(&lg_rt.sp, addr, e - a, 0);
+		r = lg_sys_mprotect(addr, len, prot);
+	}
+	lg_leave();
+	return r;
+}
+
+/* -------------------------------------------------------------- madvise */
+
+long lg_vm_madvise(void *addr, size_t len, int advice)
+{
+	uintptr_t a = (uintptr_t)addr;
+	if (!vm_active() || vm_where(a, len) != 1)
+		return lg_sys_madvise(addr, len, advice);
+	if (a & (LG_PAGE_SIZE - 1))
+		return -EINVAL;
+	pthread_mutex_lock(&vm.lock);
+	int foreign = vm_is_foreign(a, a + len);
+	pthread_mutex_unlock(&vm.lock);
+	if (foreign)
+		return lg_sys_madvise(addr, len, advice);
+	switch (advice) {
+	case MADV_DONTNEED:
+	case MADV_FREE:
+	case MADV_REMOVE:
+		/* the contents go (reads return zeros), here and on the memnode */
+		lg_enter();
+		sp_purge(&lg_rt.sp, addr, LG_ALIGN_UP(len, LG_PAGE_SIZE));
+		lg_leave();
+		return 0;
+	case MADV_NORMAL:
+	case MADV_RANDOM:
+	case MADV_SEQUENTIAL:
+	case MADV_WILLNEED:
+	case MADV_HUGEPAGE:
+	case MADV_NOHUGEPAGE:
+	case MADV_MERGEABLE:
+	case MADV_UNMERGEABLE:
+	case MADV_COLD:
+	case MADV_PAGEOUT:
+#ifdef MADV_POPULATE_READ
+	case MADV_POPULATE_READ:
+	case MADV_POPULATE_WRITE:
+#endif
+		return 0; /* hints: the ExCache decides what is resident */
+	default:
+		return lg_sys_madvise(addr, len, advice);
+	}
+}
+
+/* --------------------------------------------------------------- mremap */
+
+long lg_vm_mremap(void *old, size_t old_len, size_t new_len, int flags, void *new_addr)
+{
+	uintptr_t o = (uintptr_t)old;
+	if (!vm_active() || !vm_where(o, old_len ? old_len : 1)) {
+		if ((flags & MREMAP_FIXED) && vm_active() && vm_where((uintptr_t)new_addr, new_len))
+			return -EINVAL; /* a kernel mapping may not move into remote memory */
+		return lg_sys_mremap(old, old_len, new_len, flags, new_addr);
+	}
+	if ((o & (LG_PAGE_SIZE - 1)) || !new_len || !old_len || (flags & MREMAP_DONTUNMAP) ||
+	    ((flags & MREMAP_FIXED) && !(flags & MREMAP_MAYMOVE)))
+		return -EINVAL;
+	pthread_mutex_lock(&vm.lock);
+	int foreign = vm_is_foreign(o, o + old_len);
+	pthread_mutex_unlock(&vm.lock);
+	if (foreign)
+		return -EINVAL; /* moving kernel mappings inside remote memory: unsupported */
+	size_t ol = LG_ALIGN_UP(old_len, LG_PAGE_SIZE), nl = LG_ALIGN_UP(new_len, LG_PAGE_SIZE);
+	long r;
+	lg_enter();
+	if (!(flags & MREMAP_FIXED) && nl <= ol) { /* shrink in place */
+		if (nl < ol) {
+			pthread_mutex_lock(&vm.lock);
+			vm_clear(o + nl, o + ol);
+			sp_va_free(&lg_rt.sp, (void *)(o + nl), ol - nl);
+			pthread_mutex_unlock(&vm.lock);
+		}
+		r = (long)o;
+	} else if (!(flags & MREMAP_FIXED) && sp_va_alloc(&lg_rt.sp, (void *)(o + ol), nl - ol, LG_PAGE_SIZE)) {
+		/* grow in place */
+		r = vm_commit(o + ol, o + nl, PROT_READ | PROT_WRITE, 0);
+		if (r < 0)
+			sp_va_free(&lg_rt.sp, (void *)(o + ol), nl - ol);
+		else
+			r = (long)o;
+	} else if (!(flags & MREMAP_MAYMOVE)) {
+		r = -ENOMEM;
+	} else {
+		/* move: new range, copy through the cache, old range goes */
+		uintptr_t d;
+		if (flags & MREMAP_FIXED) {
+			d = (uintptr_t)new_addr;
+			if ((d & (LG_PAGE_SIZE - 1)) || vm_where(d, nl) != 1 ||
+			    (d < o + ol && o < d + nl)) {
+				lg_leave();
+				return -EINVAL;
+			}
+			pthread_mutex_lock(&vm.lock);
+			sp_va_claim(&lg_rt.sp, (void *)d, nl);
+			vm_clear(d, d + nl);
+			pthread_mutex_unlock(&vm.lock);
+		} else {
+			void *p = sp_va_alloc(&lg_rt.sp, NULL, LG_ALIGN_UP(nl, vm_line()), vm_line());
+			if (!p) {
+				lg_leave();
+				return -ENOMEM;
+			}
+			d = (uintptr_t)p;
+		}
+		r = vm_commit(d, d + nl, PROT_READ | PROT_WRITE, 0);
+		if (r >= 0) {
+			lg_leave(); /* the copy faults like the program's own accesses */
+			memcpy((void *)d, old, LG_MIN(ol, nl));
+			lg_enter();
+			pthread_mutex_lock(&vm.lock);
+			vm_clear(o, o + ol);
+			sp_va_free(&lg_rt.sp, old, ol);
+			pthread_mutex_unlock(&vm.lock);
+			r = (long)d;
+		} else if (!(flags & MREMAP_FIXED)) {
+			sp_va_free(&lg_rt.sp, (void *)d, nl);
+		}
+	}
+	lg_leave();
+	return r;
+}
+
+/* ---------------------------------------------------------- the break */
+
+int lg_vm_init(uint64_t brk_size)
+{
+	size_t g = (size_t)1 << lg_rt.sp.granule_order;
+	void *p = sp_va_alloc(&lg_rt.sp, NULL, brk_size, LG_MAX(g, vm_line()));
+	if (!p)
+		return -ENOMEM;
+	vm.brk_base = vm.brk_cur = vm.brk_committed = (uintptr_t)p;
+	vm.brk_end = (uintptr_t)p + brk_size;
+	return 0;
+}
+
+/* Move the break to b (vm.lock held): commit or decommit whole pages. */
+static long vm_set_break(uintptr_t b)
+{
+	if (b < vm.brk_base || b > vm.brk_end)
+		return -ENOMEM;
+	uintptr_t want = LG_ALIGN_UP(b, LG_PAGE_SIZE);
+	if (want > vm.brk_committed) {
+		int r = sp_commit(&lg_rt.sp, (void *)vm.brk_committed, want - vm.brk_committed, 1);
+		if (r)
+			return r;
+	} else if (want < vm.brk_committed) {
+		sp_decommit(&lg_rt.sp, (void *)want, vm.brk_committed - want);
+	}
+	vm.brk_committed = want;
+	vm.brk_cur = b;
+	return 0;
+}
+
+long lg_vm_brk(void *addr)
+{
+	if (!vm_active() || !vm.brk_base)
+		return -ENOSYS; /* the caller uses the kernel's break */
+	lg_enter();
+	pthread_mutex_lock(&vm.lock);
+	long r = vm_set_break((uintptr_t)addr);
+	pthread_mutex_unlock(&vm.lock);
+	lg_leave();
+	return r;
+}
+
+long lg_vm_sbrk(intptr_t incr)
+{
+	if (!vm_active() || !vm.brk_base)
+		return -ENOSYS;
+	lg_enter();
+	pthread_mutex_lock(&vm.lock);
+	uintptr_t old = vm.brk_cur;
+	long r = incr ? vm_set_break(old + (uintptr_t)incr) : 0;
+	pthread_mutex_unlock(&vm.lock);
+	lg_leave();
+	return r ? r : (long)old;
+}
+
+/* ----------------------------------------------------------------- fork */
+
+void lg_vm_fork_lock(void) { pthread_mutex_lock(&vm.lock); }
+void lg_vm_fork_unlock(void) { pthread_mutex_unlock(&vm.lock); }
+
+int lg_vm_register(int uffd)
+{
+	uintptr_t a = (uintptr_t)lg_rt.sp.base, e = a + lg_rt.sp.size;
+	for (int i = 0; i <= vm.nforeign; i++) {
+		uintptr_t t = i < vm.nforeign ? vm.foreign[i].start : e;
+		if (t > a) {
+			int r = lg_uffd_register(uffd, (void *)a, t - a);
+			if (r)
+				return r;
+		}
+		if (i < vm.nforeign)
+			a = vm.foreign[i].end;
+	}
+	return 0;
+}

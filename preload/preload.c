@@ -1,0 +1,266 @@
+/*
+ * The interposed calls: the malloc family, memory mappings, the program
+ * break and fork.  Thin shims: each forwards to liblego (heap.h, vm.h,
+ * fork.h), which decides, and turns its -errno results into the C
+ * library's conventions.  liblego.so exports them, so they take effect
+ * whether it is preloaded or linked; they change behaviour only in
+ * transparent mode (LD_PRELOAD, or LEGO_TRANSPARENT=on).
+ *
+ * The constructor starts the runtime when transparent mode applies, so the
+ * program's memory is remote from its first allocation after libc's own
+ * start-up; earlier allocations stay local and are freed as such.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "liblego/fork.h"
+#include "liblego/heap.h"
+#include "liblego/runtime.h"
+#include "liblego/vm.h"
+
+#define LG_EXPORT __attribute__((visibility("default")))
+
+/* Not all of these have prototypes in the C library's headers. */
+void *memalign(size_t alignment, size_t n);
+void *pvalloc(size_t n);
+size_t malloc_usable_size(void *p);
+void *__libc_malloc(size_t n);
+void __libc_free(void *p);
+void *__libc_calloc(size_t n, size_t s);
+void *__libc_realloc(void *p, size_t n);
+void *__libc_memalign(size_t a, size_t n);
+
+/* ------------------------------------------------------------ allocation */
+
+LG_EXPORT void *malloc(size_t n)
+{
+	void *p = lg_heap_malloc(n, __builtin_return_address(0));
+	if (!p)
+		errno = ENOMEM;
+	return p;
+}
+
+LG_EXPORT void free(void *p) { lg_heap_free(p); }
+
+LG_EXPORT void *calloc(size_t n, size_t size)
+{
+	void *p = lg_heap_calloc(n, size, __builtin_return_address(0));
+	if (!p)
+		errno = ENOMEM;
+	return p;
+}
+
+LG_EXPORT void *realloc(void *p, size_t n)
+{
+	void *q = lg_heap_realloc(p, n, __builtin_return_address(0));
+	if (!q && n)
+		errno = ENOMEM;
+	return q;
+}
+
+LG_EXPORT void *reallocarray(void *p, size_t n, size_t size)
+{
+	size_t total;
+	if (__builtin_mul_overflow(n, size, &total)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	void *q = lg_heap_realloc(p, total, __builtin_return_address(0));
+	if (!q && total)
+		errno = ENOMEM;
+	return q;
+}
+
+static inline int lg_pow2(size_t a) { return a && !(a & (a - 1)); }
+
+LG_EXPORT int posix_memalign(void **out, size_t alignment, size_t n)
+{
+	if (!lg_pow2(alignment) || alignment % sizeof(void *))
+		return EINVAL;
+	void *p = lg_heap_aligned(alignment, n, __builtin_return_address(0));
+	if (!p)
+		return ENOMEM;
+	*out = p;
+	return 0;
+}
+
+LG_EXPORT void *aligned_alloc(size_t alignment, size_t n)
+{
+	if (!lg_pow2(alignment)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	void *p = lg_heap_aligned(alignment, n, __builtin_return_address(0));
+	if (!p)
+		errno = ENOMEM;
+	return p;
+}
+
+LG_EXPORT void *memalign(size_t alignment, size_t n)
+{
+	/* glibc rounds a non-power-of-two alignment up */
+	size_t a = 1;
+	while (a < alignment && a)
+		a <<= 1;
+	if (!a) {
+		errno = EINVAL;
+		return NULL;
+	}
+	return aligned_alloc(a, n);
+}
+
+LG_EXPORT void *valloc(size_t n) { return aligned_alloc((size_t)sysconf(_SC_PAGESIZE), n); }
+
+LG_EXPORT void *pvalloc(size_t n)
+{
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+	size_t r = (n + pg - 1) & ~(pg - 1);
+	if (r < n) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return aligned_alloc(pg, r ? r : pg);
+}
+
+LG_EXPORT size_t malloc_usable_size(void *p) { return lg_heap_usable_size(p); }
+
+/* Callers of glibc's internal names get the same heap. */
+LG_EXPORT void *__libc_malloc(size_t n) { return malloc(n); }
+LG_EXPORT void __libc_free(void *p) { free(p); }
+LG_EXPORT void *__libc_calloc(size_t n, size_t s) { return calloc(n, s); }
+LG_EXPORT void *__libc_realloc(void *p, size_t n) { return realloc(p, n); }
+LG_EXPORT void *__libc_memalign(size_t a, size_t n) { return memalign(a, n); }
+
+/* -------------------------------------------------------------- mappings */
+
+static inline long lg_errno_long(long r)
+{
+	if (r < 0 && r > -4096) {
+		errno = (int)-r;
+		return -1;
+	}
+	return r;
+}
+
+LG_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	long r = lg_vm_mmap(addr, len, prot, flags, fd, off);
+	if (r < 0 && r > -4096) {
+		errno = (int)-r;
+		return MAP_FAILED;
+	}
+	return (void *)r;
+}
+
+LG_EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	return mmap(addr, len, prot, flags, fd, off);
+}
+
+LG_EXPORT int munmap(void *addr, size_t len)
+{
+	return (int)lg_errno_long(lg_vm_munmap(addr, len));
+}
+
+LG_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
+{
+	void *new_addr = NULL;
+	if (flags & MREMAP_FIXED) {
+		va_list ap;
+		va_start(ap, flags);
+		new_addr = va_arg(ap, void *);
+		va_end(ap);
+	}
+	long r = lg_vm_mremap(old, old_len, new_len, flags, new_addr);
+	if (r < 0 && r > -4096) {
+		errno = (int)-r;
+		return MAP_FAILED;
+	}
+	return (void *)r;
+}
+
+LG_EXPORT int mprotect(void *addr, size_t len, int prot)
+{
+	return (int)lg_errno_long(lg_vm_mprotect(addr, len, prot));
+}
+
+LG_EXPORT int madvise(void *addr, size_t len, int advice)
+{
+	return (int)lg_errno_long(lg_vm_madvise(addr, len, advice));
+}
+
+/* posix_madvise only gives hints (glibc ignores POSIX_MADV_DONTNEED). */
+LG_EXPORT int posix_madvise(void *addr, size_t len, int advice)
+{
+	if (advice == POSIX_MADV_DONTNEED)
+		return 0;
+	long r = lg_vm_madvise(addr, len, advice);
+	return r < 0 ? (int)-r : 0;
+}
+
+/* ------------------------------------------------------------- the break */
+
+LG_EXPORT int brk(void *addr)
+{
+	long r = lg_vm_brk(addr);
+	if (r == -ENOSYS) { /* not transparent: the kernel's break */
+		void *cur = (void *)syscall(SYS_brk, addr);
+		if (cur < addr) {
+			errno = ENOMEM;
+			return -1;
+		}
+		return 0;
+	}
+	return (int)lg_errno_long(r);
+}
+
+LG_EXPORT void *sbrk(intptr_t incr)
+{
+	long r = lg_vm_sbrk(incr);
+	if (r == -ENOSYS) {
+		static void *(*real)(intptr_t);
+		if (!real)
+			real = (void *(*)(intptr_t))dlsym(RTLD_NEXT, "sbrk");
+		return real ? real(incr) : (void *)-1;
+	}
+	if (r < 0 && r > -4096) {
+		errno = (int)-r;
+		return (void *)-1;
+	}
+	return (void *)r;
+}
+
+/* ------------------------------------------------------------------ fork */
+
+LG_EXPORT pid_t fork(void)
+{
+	static pid_t (*real)(void);
+	if (!real)
+		real = (pid_t(*)(void))dlsym(RTLD_NEXT, "fork");
+	pid_t r = lg_fork(real);
+	if (r < 0) {
+		errno = -r;
+		return -1;
+	}
+	return r;
+}
+
+/* ----------------------------------------------------------- start-up */
+
+__attribute__((constructor(200))) static void lg_preload_start(void)
+{
+	const char *pre = getenv("LD_PRELOAD");
+	const char *tr = getenv("LEGO_TRANSPARENT");
+	int want = tr ? (strcmp(tr, "on") == 0 || (strcmp(tr, "auto") == 0 && pre && strstr(pre, "liblego")))
+		      : (pre && strstr(pre, "liblego"));
+	if (want)
+		lg_rt_start(); /* a failure says why once, and leaves Lego off */
+}
