@@ -60,7 +60,7 @@ int main(int argc, char **argv)
 	struct lg_embed emb = {.parent_w = -1};
 	const char *mon = lg_opt_s(&o, LG_OPT_monitor);
 	if (!mon[0]) {
-		if (lg_embed_start(&emb, &o))
+		if (lg_embed_start(&emb, &o, 0))
 			return 1;
 		mon = emb.addr;
 	}

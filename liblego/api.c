@@ -104,14 +104,20 @@ const char *lego_strerror(int err)
 	return strerror(err);
 }
 
-/* Runs late (after the program's own destructors), so memory they touch
- * is still there. */
+/*
+ * At exit: the counters, if asked for.  The runtime keeps serving faults:
+ * destructors that run after this one (other libraries', in any order) may
+ * still touch remote memory.  The memory is freed once the process is
+ * gone: a monitor on the same host sees that at once, one elsewhere when
+ * the lease runs out.  lego_fini() frees it at once.
+ */
 __attribute__((destructor(101))) static void lg_at_exit(void)
 {
 	if (atomic_load(&lg_rt.state) != LG_RT_RUNNING)
 		return;
 	const char *st = lg_opt_s(&lg_rt.opts, LG_OPT_stats);
-	if (st[0]) {
+	int64_t only = lg_opt_i(&lg_rt.opts, LG_OPT_stats_pid);
+	if (st[0] && (!only || only == getpid())) {
 		if (strcmp(st, "1") == 0) {
 			FILE *f = fdopen(dup(lg_rt.err_fd), "w");
 			if (f) {
@@ -128,5 +134,4 @@ __attribute__((destructor(101))) static void lg_at_exit(void)
 			}
 		}
 	}
-	lg_rt_stop();
 }

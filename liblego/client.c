@@ -40,6 +40,7 @@ int lc_start(struct lc *c, const char *hostport, const char *key, int fabric,
 	req.pid = (uint32_t)getpid();
 	req.line_order = line_order;
 	gethostname(req.host, sizeof req.host - 1);
+	snprintf(req.host_id, sizeof req.host_id, "%s", lg_host_id());
 	struct lego_p2mon_register_rep rep;
 	size_t rl = 0;
 	r = rpc_call(&c->monitor, P2MON_REGISTER, &req, sizeof req, &rep, sizeof rep, &rl, timeout_ns);

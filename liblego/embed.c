@@ -141,7 +141,7 @@ static int lg_start_one(const char *bindir, const char *name, char *const extra[
 	return r;
 }
 
-int lg_embed_start(struct lg_embed *e, const struct lg_opts *o)
+int lg_embed_start(struct lg_embed *e, const struct lg_opts *o, int inherit)
 {
 	memset(e, 0, sizeof *e);
 	e->parent_w = -1;
@@ -181,6 +181,8 @@ int lg_embed_start(struct lg_embed *e, const struct lg_opts *o)
 	free(env);
 	close(lp[0]);
 	e->parent_w = lp[1];
+	if (inherit)
+		fcntl(lp[1], F_SETFD, 0);
 	if (r) {
 		lg_embed_stop(e);
 		return r;

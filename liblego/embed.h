@@ -17,9 +17,10 @@ struct lg_embed {
 	char addr[128]; /* monitor HOST:PORT */
 };
 
-/* Start both daemons; e->addr gets the monitor's address.  0 or -errno
- * (logged). */
-int lg_embed_start(struct lg_embed *e, const struct lg_opts *o);
+/* Start both daemons; e->addr gets the monitor's address.  With
+ * inherit, programs this process executes keep the lifeline too (they
+ * share the daemons, through LEGO_MONITOR).  0 or -errno (logged). */
+int lg_embed_start(struct lg_embed *e, const struct lg_opts *o, int inherit);
 /* Let the daemons go (they exit once no process holds the lifeline) and
  * reap them if they were ours. */
 void lg_embed_stop(struct lg_embed *e);

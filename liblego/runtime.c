@@ -98,10 +98,13 @@ static int lg_rt_start_locked(struct lg_rt *rt)
 	rt->transparent = tr == 1 || (tr == 0 && pre && strstr(pre, "liblego"));
 	const char *mon = lg_opt_s(o, LG_OPT_monitor);
 	if (!mon[0]) {
-		r = lg_embed_start(&rt->embed, o);
+		r = lg_embed_start(&rt->embed, o, rt->transparent);
 		if (r)
 			return r;
 		mon = rt->embed.addr;
+		/* programs it starts use the same daemons (and keep them up) */
+		if (rt->transparent)
+			setenv("LEGO_MONITOR", mon, 1);
 	}
 	uint32_t lo = (uint32_t)__builtin_ctzll(lg_opt_u(o, LG_OPT_excache_line));
 	uint64_t to = lg_opt_u(o, LG_OPT_rpc_timeout_ms) * 1000000ull;

@@ -19,7 +19,10 @@ static int h_p_register(struct rpc_ctx *ctx)
 	if (req.line_order < 12 || req.line_order > 21)
 		return -EINVAL;
 	req.host[LEGO_HOST_MAX - 1] = 0;
-	struct mon_proc *p = mon_proc_register(&m->reg, req.pid, req.host, req.line_order, req.quota);
+	req.host_id[sizeof req.host_id - 1] = 0;
+	int local = strcmp(req.host_id, lg_host_id()) == 0;
+	struct mon_proc *p = mon_proc_register(&m->reg, req.pid, req.host, local, req.line_order,
+					       req.quota);
 	if (!p)
 		return -ENOMEM;
 	struct lego_p2mon_register_rep *rep = rpc_reply_alloc(ctx, sizeof *rep);

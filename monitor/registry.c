@@ -3,6 +3,7 @@
 #include "registry.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,7 +77,7 @@ struct mon_node *mon_node_get(struct mon_reg *r, uint32_t id)
 }
 
 struct mon_proc *mon_proc_register(struct mon_reg *r, uint32_t pid, const char *host,
-				   uint32_t line_order, uint64_t quota)
+				   int local, uint32_t line_order, uint64_t quota)
 {
 	if (r->nprocs == r->cap_procs) {
 		uint32_t nc = r->cap_procs ? r->cap_procs * 2 : 16;
@@ -92,6 +93,7 @@ struct mon_proc *mon_proc_register(struct mon_reg *r, uint32_t pid, const char *
 	p->as_id = ++r->as_seq;
 	p->pid = pid;
 	snprintf(p->host, sizeof p->host, "%.*s", (int)strnlen(host, LEGO_HOST_MAX), host);
+	p->local = local;
 	p->line_order = line_order;
 	p->quota = quota;
 	p->last_ns = lg_now_ns();
@@ -102,7 +104,7 @@ struct mon_proc *mon_proc_register(struct mon_reg *r, uint32_t pid, const char *
 
 struct mon_proc *mon_proc_fork(struct mon_reg *r, struct mon_proc *p)
 {
-	struct mon_proc *c = mon_proc_register(r, 0, p->host, p->line_order, p->quota);
+	struct mon_proc *c = mon_proc_register(r, 0, p->host, p->local, p->line_order, p->quota);
 	if (!c)
 		return NULL;
 	if (p->nplaces) {
@@ -212,6 +214,13 @@ void mon_reg_tick(struct mon_reg *r, uint64_t now)
 			r->procs_expired++;
 			mon_proc_remove(r, p, "stopped renewing its lease");
 			continue; /* the array shifted */
+		}
+		/* a process on this host that is gone need not wait for its
+		 * lease (a reused pid just means waiting for the lease) */
+		if (p->local && p->pid && kill((pid_t)p->pid, 0) < 0 && errno == ESRCH) {
+			r->procs_exited++;
+			mon_proc_remove(r, p, "is gone");
+			continue;
 		}
 		i++;
 	}

@@ -33,6 +33,7 @@ struct mon_proc {
 	uint64_t as_id;
 	uint32_t pid;
 	char host[LEGO_HOST_MAX];
+	int local; /* on the monitor's host: its pid can be watched */
 	uint32_t line_order;
 	uint64_t quota;
 	uint64_t last_ns;
@@ -62,7 +63,7 @@ struct mon_node *mon_node_get(struct mon_reg *r, uint32_t id);
 
 /* Processes */
 struct mon_proc *mon_proc_register(struct mon_reg *r, uint32_t pid, const char *host,
-				   uint32_t line_order, uint64_t quota);
+				   int local, uint32_t line_order, uint64_t quota);
 /* A child of p (fork): a new address space with p's placements. */
 struct mon_proc *mon_proc_fork(struct mon_reg *r, struct mon_proc *p);
 

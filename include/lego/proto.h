@@ -126,9 +126,12 @@ struct lego_p2mon_register_req {
 	uint32_t pid;
 	uint32_t line_order;
 	uint64_t quota;   /* bytes, 0 = none */
-	char host[LEGO_HOST_MAX];
+	char host[LEGO_HOST_MAX]; /* host name, for people */
+	char host_id[40];         /* as in lego_node_addr: a monitor on the same
+				     host watches the pid and frees the memory
+				     as soon as the process is gone */
 };
-_Static_assert(sizeof(struct lego_p2mon_register_req) == 80, "reg size");
+_Static_assert(sizeof(struct lego_p2mon_register_req) == 120, "reg size");
 
 /* The capability a process shows memnodes for its address space. */
 struct lego_as_ref {

@@ -1,0 +1,213 @@
+/*
+ * lego-run: run an unmodified program with its memory on memnodes.
+ *
+ *   lego-run [--excache SIZE] [--line SIZE] [--ways N] [--evict fifo|lru]
+ *            [--monitor HOST:PORT] [--fabric PROV] [--stats[=FILE]]
+ *            [--] CMD [ARGS...]
+ *
+ * Sets the LEGO_* environment and LD_PRELOAD=liblego.so, and runs CMD.
+ * With no monitor given (here or in LEGO_MONITOR) it starts a private
+ * monitor and memnode first, shares them with everything CMD starts, and
+ * stops them after CMD exits.  The configuration is checked, and the
+ * monitor reached, before CMD starts: a problem is one message and exit
+ * status 2 (usage, configuration) or 1 (cluster).  Otherwise lego-run
+ * exits with CMD's status (128 + signal if CMD was killed).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/options.h"
+#include "common/util.h"
+#include "fabric/link.h"
+#include "liblego/embed.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: lego-run [--excache SIZE] [--line SIZE] [--ways N] [--evict fifo|lru]\n"
+		"                [--monitor HOST:PORT] [--fabric auto|tcp|shm|verbs]\n"
+		"                [--stats[=FILE]] [--] CMD [ARGS...]\n"
+		"Runs CMD with its heap and anonymous memory on Lego memnodes, keeping at most\n"
+		"SIZE of it locally (the ExCache).  Without a monitor (--monitor or\n"
+		"LEGO_MONITOR) it starts a private monitor and memnode for CMD.  Every\n"
+		"LEGO_* variable applies as well; see docs/options.md.\n");
+}
+
+/* The options lego-run takes, and the variable each one sets. */
+static const struct {
+	const char *flag, *var;
+	int has_value;
+} flags[] = {
+	{"excache", "LEGO_EXCACHE_SIZE", 1}, {"line", "LEGO_EXCACHE_LINE", 1},
+	{"ways", "LEGO_EXCACHE_WAYS", 1},    {"evict", "LEGO_EVICT", 1},
+	{"monitor", "LEGO_MONITOR", 1},      {"fabric", "LEGO_FABRIC", 1},
+	{"stats", "LEGO_STATS", 0},
+};
+
+static pid_t child_pid;
+
+static void forward(int sig)
+{
+	if (child_pid > 0)
+		kill(child_pid, sig);
+}
+
+/* liblego.so next to our binary (build tree or install), else where it
+ * was installed. */
+static int find_liblego(char *out, size_t len)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+	if (n > 0) {
+		self[n] = 0;
+		char *slash = strrchr(self, '/');
+		if (slash) {
+			*slash = 0;
+			const char *rel[] = {"../lib/liblego.so", "../lib64/liblego.so",
+					     "../lib/x86_64-linux-gnu/liblego.so"};
+			for (size_t i = 0; i < LG_ARRAY_SIZE(rel); i++) {
+				char cand[PATH_MAX + 64], real[PATH_MAX];
+				snprintf(cand, sizeof cand, "%s/%s", self, rel[i]);
+				if (realpath(cand, real) && access(real, R_OK) == 0 &&
+				    strlen(real) < len) {
+					strcpy(out, real);
+					return 0;
+				}
+			}
+		}
+	}
+	snprintf(out, len, "%s/liblego.so", LEGO_INSTALL_LIBDIR);
+	return access(out, R_OK) == 0 ? 0 : -ENOENT;
+}
+
+int main(int argc, char **argv)
+{
+	lg_set_prog("lego-run");
+	int i = 1;
+	for (; i < argc; i++) {
+		const char *a = argv[i];
+		if (strcmp(a, "--") == 0) {
+			i++;
+			break;
+		}
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			usage(stdout);
+			return 0;
+		}
+		if (strncmp(a, "--", 2) != 0)
+			break;
+		const char *eq = strchr(a, '=');
+		size_t nl = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+		size_t k = 0;
+		while (k < LG_ARRAY_SIZE(flags) &&
+		       !(strlen(flags[k].flag) == nl && strncmp(flags[k].flag, a + 2, nl) == 0))
+			k++;
+		if (k == LG_ARRAY_SIZE(flags)) {
+			fprintf(stderr, "lego-run: unknown option %s\n", a);
+			usage(stderr);
+			return 2;
+		}
+		const char *val;
+		if (eq)
+			val = eq + 1;
+		else if (!flags[k].has_value)
+			val = "1";
+		else if (i + 1 < argc)
+			val = argv[++i];
+		else {
+			fprintf(stderr, "lego-run: %s needs a value\n", a);
+			usage(stderr);
+			return 2;
+		}
+		setenv(flags[k].var, val, 1);
+	}
+	if (i >= argc) {
+		fprintf(stderr, "lego-run: no command given\n");
+		usage(stderr);
+		return 2;
+	}
+	/* Check the configuration CMD will see, now, with one clear message. */
+	struct lg_opts o;
+	char err[320];
+	if (lg_opts_load(&o, 'C', err, sizeof err) < 0) {
+		fprintf(stderr, "lego-run: %s\n", err);
+		return 2;
+	}
+	uint64_t line = lg_opt_u(&o, LG_OPT_excache_line);
+	if (line & (line - 1)) {
+		fprintf(stderr, "lego-run: --line %llu: not a power of two\n", (unsigned long long)line);
+		return 2;
+	}
+	lg_set_level((int)lg_opt_u(&o, LG_OPT_log_level));
+	char lib[PATH_MAX];
+	if (find_liblego(lib, sizeof lib) < 0) {
+		fprintf(stderr, "lego-run: cannot find liblego.so (looked next to lego-run and in %s)\n",
+			LEGO_INSTALL_LIBDIR);
+		return 1;
+	}
+	/* The cluster: given, or our own for CMD and everything it starts. */
+	struct lg_embed emb = {.parent_w = -1};
+	if (!lg_opt_s(&o, LG_OPT_monitor)[0]) {
+		if (lg_embed_start(&emb, &o, 0) < 0) {
+			fprintf(stderr, "lego-run: cannot start the embedded monitor and memnode\n");
+			return 1;
+		}
+		setenv("LEGO_MONITOR", emb.addr, 1);
+	} else {
+		struct rpc_client *cl;
+		struct rpc_peer p;
+		if (rpc_client_new(lg_opt_s(&o, LG_OPT_cluster_key), LEGO_ROLE_TOOL, &cl) < 0)
+			return 1;
+		struct rpc_links l = {.cl = cl, .rx_bufs = 4, .rx_size = 64 * 1024,
+				      .fab = (enum lf_fabric_choice)lg_opt_u(&o, LG_OPT_fabric)};
+		int r = rpc_links_peer_hostport(&l, lg_opt_s(&o, LG_OPT_monitor), &p, "monitor", NULL);
+		if (r == 0)
+			r = rpc_peer_connect(&p, lg_opt_u(&o, LG_OPT_rpc_timeout_ms) * 1000000ull);
+		if (r) {
+			fprintf(stderr, "lego-run: monitor %s: %s\n", lg_opt_s(&o, LG_OPT_monitor),
+				strerror(-r));
+			return 1;
+		}
+		rpc_call(&p, X2X_BYE, NULL, 0, NULL, 0, NULL, 1000000000ull);
+		rpc_links_close(&l);
+		rpc_client_free(cl);
+	}
+	const char *pre = getenv("LD_PRELOAD");
+	char preload[PATH_MAX * 2];
+	snprintf(preload, sizeof preload, "%s%s%s", lib, pre && *pre ? ":" : "", pre ? pre : "");
+	setenv("LD_PRELOAD", preload, 1);
+	fflush(NULL);
+	child_pid = fork();
+	if (child_pid < 0) {
+		fprintf(stderr, "lego-run: fork: %s\n", strerror(errno));
+		return 1;
+	}
+	if (child_pid == 0) {
+		char pid[32];
+		snprintf(pid, sizeof pid, "%d", (int)getpid());
+		setenv("LEGO_STATS_PID", pid, 1); /* counters from CMD itself */
+		execvp(argv[i], &argv[i]);
+		fprintf(stderr, "lego-run: %s: %s\n", argv[i], strerror(errno));
+		_exit(127);
+	}
+	struct sigaction sa = {0};
+	sa.sa_handler = forward;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGINT, SIG_IGN); /* the terminal sends it to CMD as well */
+	int st = 0;
+	while (waitpid(child_pid, &st, 0) < 0 && errno == EINTR)
+		;
+	lg_embed_stop(&emb);
+	if (WIFSIGNALED(st))
+		return 128 + WTERMSIG(st);
+	return WEXITSTATUS(st);
+}
