@@ -67,9 +67,12 @@ int main(int argc, char **argv)
 	uint64_t line = lg_opt_u(&o, LG_OPT_excache_line);
 	uint32_t lo = (uint32_t)__builtin_ctzll(line);
 	static struct lc lc;
-	if (lc_start(&lc, mon, lg_opt_s(&o, LG_OPT_cluster_key), (int)lg_opt_u(&o, LG_OPT_fabric), lo,
-		     5000000000ull))
+	int rs = lc_start(&lc, mon, lg_opt_s(&o, LG_OPT_cluster_key), (int)lg_opt_u(&o, LG_OPT_fabric),
+			 lo, 5000000000ull, 5000000000ull);
+	if (rs) {
+		fprintf(stderr, "rpc_bench: cannot reach the monitor at %s: %s\n", mon, strerror(-rs));
 		return 1;
+	}
 	int e = 0;
 	struct rpc_peer *p = lc_place(&lc, 0, &e);
 	if (!p)

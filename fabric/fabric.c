@@ -12,13 +12,17 @@
 #include "fabric.h"
 
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <rdma/fi_cm.h>
 #include <rdma/fi_domain.h>
 #include <rdma/fi_endpoint.h>
@@ -121,11 +125,51 @@ static void lf_tune_env(void)
 	setenv("FI_OFI_RXM_MSG_TX_SIZE", "128", 0);
 }
 
+/*
+ * Some providers' libraries install signal handlers when libfabric loads
+ * them (libpsm2 takes SIGSEGV, SIGBUS and more to print backtraces), which
+ * would change how the program dies.  The dispositions are put back as
+ * they were around the calls that load providers (raw rt_sigaction, so
+ * the restorer is kept exactly and transparent mode's sigaction is not in
+ * the way).
+ */
+struct lf_ksigaction {
+	void *handler;
+	unsigned long flags;
+	void *restorer;
+	uint64_t mask;
+};
+
+struct lf_sigs {
+	struct lf_ksigaction sa[32];
+};
+
+static void lf_sigs_save(struct lf_sigs *s)
+{
+	for (int sig = 1; sig < 32; sig++)
+		if (syscall(SYS_rt_sigaction, sig, NULL, &s->sa[sig], 8))
+			s->sa[sig].handler = (void *)-1L;
+}
+
+static void lf_sigs_restore(const struct lf_sigs *s)
+{
+	for (int sig = 1; sig < 32; sig++) {
+		struct lf_ksigaction now;
+		if (s->sa[sig].handler == (void *)-1L ||
+		    syscall(SYS_rt_sigaction, sig, NULL, &now, 8) ||
+		    memcmp(&now, &s->sa[sig], sizeof now) == 0)
+			continue;
+		syscall(SYS_rt_sigaction, sig, &s->sa[sig], NULL, 8);
+	}
+}
+
 static int lf_getinfo(enum lego_prov prov, const char *node, const char *service,
 		      uint64_t flags, struct fi_info **out)
 {
 	int r = -FI_ENODATA;
 	lf_tune_env();
+	struct lf_sigs sigs;
+	lf_sigs_save(&sigs);
 	for (int alt = 0; alt < 2; alt++) {
 		if (alt && prov != LEGO_PROV_TCP)
 			break;
@@ -135,8 +179,9 @@ static int lf_getinfo(enum lego_prov prov, const char *node, const char *service
 		r = fi_getinfo(LF_API, node, service, flags, h, out);
 		fi_freeinfo(h);
 		if (r == 0)
-			return 0;
+			break;
 	}
+	lf_sigs_restore(&sigs);
 	return r;
 }
 
@@ -173,7 +218,40 @@ static int lf_post(struct lf_ep *ep, struct lf_rxbuf *rb)
 		}                                                                        \
 	} while (0)
 
+static int lf_ep_open1(const struct lf_ep_conf *conf, struct lf_ep **out);
+
+/* The shm provider takes SIGINT, SIGBUS, SIGSEGV and SIGTERM when it opens
+ * an endpoint, to remove its files on the way out; Lego removes leftovers
+ * itself (link.c), and the program's signals stay the program's. */
 int lf_ep_open(const struct lf_ep_conf *conf, struct lf_ep **out)
+{
+	struct lf_sigs sigs;
+	lf_sigs_save(&sigs);
+	int r = lf_ep_open1(conf, out);
+	lf_sigs_restore(&sigs);
+	return r;
+}
+
+void lf_sigs_scrub(void)
+{
+	static const char *const libs[] = {"libinfinipath", "libpsm", "libfabric"};
+	for (int sig = 1; sig < 32; sig++) {
+		struct lf_ksigaction now;
+		Dl_info di;
+		if (syscall(SYS_rt_sigaction, sig, NULL, &now, 8) || now.handler == SIG_DFL ||
+		    now.handler == SIG_IGN || !dladdr(now.handler, &di) || !di.dli_fname)
+			continue;
+		for (size_t i = 0; i < LG_ARRAY_SIZE(libs); i++)
+			if (strstr(di.dli_fname, libs[i])) {
+				now.handler = SIG_DFL;
+				now.flags &= ~SA_SIGINFO;
+				syscall(SYS_rt_sigaction, sig, &now, NULL, 8);
+				break;
+			}
+	}
+}
+
+static int lf_ep_open1(const struct lf_ep_conf *conf, struct lf_ep **out)
 {
 	struct lf_ep *ep = calloc(1, sizeof *ep);
 	if (!ep)
@@ -342,7 +420,7 @@ int lf_sendv(struct lf_ep *ep, uint64_t dest, const struct iovec *iov, int n, st
 static int lf_sendv_locked(struct lf_ep *ep, uint64_t dest, const struct iovec *iov, int n,
 			   struct lf_tx *tx)
 {
-	uint64_t deadline = 0;
+	uint64_t deadline = tx->deadline;
 	for (;;) {
 		ssize_t r = fi_sendv(ep->ep, iov, NULL, (size_t)n, dest, &tx->fctx);
 		if (r == 0)

@@ -32,6 +32,8 @@ typedef void (*lf_recv_fn)(struct lf_ep *ep, void *msg, size_t len, void *arg);
 struct lf_tx {
 	struct fi_context2 fctx; /* must be first */
 	void (*done)(struct lf_tx *tx, int err);
+	uint64_t deadline; /* lg_now_ns() after which a send that cannot start
+			      gives up with -ETIMEDOUT; 0: in 10 s */
 };
 
 struct lf_ep_conf {
@@ -46,7 +48,14 @@ struct lf_ep_conf {
 	void *arg;
 };
 
-/* Open an endpoint.  0, or -errno with a log line naming the provider. */
+/* Reset to the default the signal handlers that libraries under
+ * libfabric (libinfinipath, libpsm2) install when they are loaded: they
+ * would print their own backtrace and exit 1 where the program would
+ * simply die of the signal.  Called when a Lego process starts. */
+void lf_sigs_scrub(void);
+
+/* Open an endpoint.  0, or -errno with a log line naming the provider.
+ * Signal dispositions are as they were before the call. */
 int lf_ep_open(const struct lf_ep_conf *conf, struct lf_ep **out);
 void lf_ep_close(struct lf_ep *ep);
 

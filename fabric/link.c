@@ -9,15 +9,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "common/log.h"
 #include "common/util.h"
 
-/* shm endpoints of processes that died without closing them (SIGKILL)
- * stay in /dev/shm; ours are named lego-c.<pid>.<n>, so remove those whose
- * process is gone. */
-static void links_gc_shm(void)
+/* shm endpoints of processes that died without closing them (SIGKILL,
+ * exec) stay in /dev/shm; ours are named lego-c.<pid>.<image>.<n>, where
+ * <image> is random per program image, so remove those whose process is
+ * gone, and our own pid's from the image before an exec. */
+static void links_gc_shm(unsigned image)
 {
 	DIR *d = opendir("/dev/shm");
 	if (!d)
@@ -25,9 +27,10 @@ static void links_gc_shm(void)
 	struct dirent *e;
 	while ((e = readdir(d))) {
 		int pid;
-		if (sscanf(e->d_name, "lego-c.%d.", &pid) != 1 || pid <= 0)
+		unsigned img;
+		if (sscanf(e->d_name, "lego-c.%d.%x.", &pid, &img) != 2 || pid <= 0)
 			continue;
-		if (kill(pid, 0) < 0 && errno == ESRCH)
+		if ((kill(pid, 0) < 0 && errno == ESRCH) || (pid == getpid() && img != image))
 			unlinkat(dirfd(d), e->d_name, 0);
 	}
 	closedir(d);
@@ -45,10 +48,16 @@ static int links_ep(struct rpc_links *l, enum lego_prov prov, const char *host,
 			       .on_recv = rpc_client_on_recv, .arg = l->cl};
 	if (prov == LEGO_PROV_SHM) {
 		/* named so that leftovers of killed processes can be found */
-		static unsigned seq;
-		if (seq == 0)
-			links_gc_shm();
-		snprintf(name, sizeof name, "lego-c.%d.%u", (int)getpid(), seq++);
+		static unsigned seq, image;
+		static pid_t image_pid;
+		if (image_pid != getpid()) { /* first use in this image, or a forked child */
+			if (getrandom(&image, sizeof image, GRND_NONBLOCK) != sizeof image)
+				image = (unsigned)lg_now_ns();
+			image_pid = getpid();
+			seq = 0;
+			links_gc_shm(image);
+		}
+		snprintf(name, sizeof name, "lego-c.%d.%08x.%u", (int)getpid(), image, seq++);
 		c.node = name;
 	} else {
 		c.node = host;

@@ -140,6 +140,7 @@ static void rpc_server_reply(struct rpc_server *s, struct lf_ep *ep, uint64_t de
 	h->status = status;
 	h->conn = req->conn;
 	t->tx.done = rpc_stx_done;
+	t->tx.deadline = 0;
 	struct iovec iov = {t->msg, t->len};
 	s->bytes_out += t->len;
 	if (lf_sendv(ep, dest, &iov, 1, &t->tx) != 0)
@@ -616,6 +617,7 @@ static int rpc_call_start(struct rpc_peer *p, uint16_t op, const struct iovec *i
 	c->peer = p;
 	c->deadline = lg_now_ns() + timeout_ns;
 	c->tx.done = rpc_call_sent;
+	c->tx.deadline = c->deadline;
 	atomic_fetch_add(&cl->n_calls, 1);
 	int r = lf_sendv(p->ep, p->fi_addr, c->iov, n + 1, &c->tx);
 	if (r == 0)

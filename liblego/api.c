@@ -5,7 +5,10 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -40,10 +43,27 @@ int lego_flush(void)
 	return r ? r : xc_flush(lg_rt.xc);
 }
 
+/* VmHWM of /proc/self/status, in bytes (0 if unreadable). */
+static uint64_t lg_peak_rss(void)
+{
+	char buf[4096];
+	int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	const char *h = strstr(buf, "VmHWM:");
+	return h ? strtoull(h + 6, NULL, 10) << 10 : 0;
+}
+
 int lego_stats(struct lego_stats *out)
 {
 	for (int i = 0; i < LEGO_STAT__COUNT; i++)
 		out->v[i] = atomic_load_explicit(&lg_stat[i], memory_order_relaxed);
+	out->v[LEGO_STAT_PEAK_RSS] = lg_peak_rss();
 	for (int i = 0; i < LEGO_LAT__COUNT; i++)
 		lg_lat_summary((enum lego_lat)i, &out->lat[i]);
 	return 0;

@@ -11,7 +11,7 @@
 #include "common/util.h"
 
 int lc_start(struct lc *c, const char *hostport, const char *key, int fabric,
-	     uint32_t line_order, uint64_t timeout_ns)
+	     uint32_t line_order, uint64_t timeout_ns, uint64_t connect_ns)
 {
 	pthread_mutex_init(&c->lock, NULL);
 	c->timeout_ns = timeout_ns;
@@ -29,12 +29,9 @@ int lc_start(struct lc *c, const char *hostport, const char *key, int fabric,
 	r = rpc_links_peer_hostport(&c->links, hostport, &c->monitor, name, &c->monitor_node);
 	if (r)
 		return r;
-	r = rpc_peer_connect(&c->monitor, timeout_ns);
-	if (r) {
-		lg_log(LG_ERROR, "client", "cannot connect to the monitor at %s: %s", hostport,
-		       strerror(-r));
-		return r;
-	}
+	r = rpc_peer_connect(&c->monitor, connect_ns);
+	if (r)
+		return r; /* the caller says so, in its own words */
 	struct lego_p2mon_register_req req;
 	memset(&req, 0, sizeof req);
 	req.pid = (uint32_t)getpid();

@@ -40,10 +40,11 @@ struct lc {
 	int nmem;
 };
 
-/* Connect to the monitor at hostport and register this process.
- * 0 or -errno (logged). */
+/* Connect to the monitor at hostport (waiting at most connect_ns for it)
+ * and register this process.  0 or -errno (logged, except a monitor that
+ * does not answer). */
 int lc_start(struct lc *c, const char *hostport, const char *key, int fabric,
-	     uint32_t line_order, uint64_t timeout_ns);
+	     uint32_t line_order, uint64_t timeout_ns, uint64_t connect_ns);
 /* Tell the monitor and memnodes we are gone (frees our memory). */
 void lc_stop(struct lc *c);
 

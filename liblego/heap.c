@@ -79,11 +79,16 @@ static inline int lg_free_flags(void *p)
 	return 0;
 }
 
+/* glibc aligns every block to 16 bytes and programs rely on it (SSE
+ * stores into malloc(8)); jemalloc's 8-byte class is only 8-aligned, so
+ * requests below 16 bytes are served from the 16-byte class. */
+static inline size_t lg_heap_size(size_t n) { return n < 16 ? 16 : n; }
+
 void *lg_heap_malloc(size_t n, const void *caller)
 {
 	int fl = lg_heap_flags(n, caller);
 	lg_enter();
-	void *p = mallocx(n ? n : 1, fl);
+	void *p = mallocx(lg_heap_size(n), fl);
 	lg_leave();
 	return p;
 }
@@ -95,7 +100,7 @@ void *lg_heap_calloc(size_t n, size_t size, const void *caller)
 		return NULL;
 	int fl = lg_heap_flags(total, caller);
 	lg_enter();
-	void *p = mallocx(total ? total : 1, fl | MALLOCX_ZERO);
+	void *p = mallocx(lg_heap_size(total), fl | MALLOCX_ZERO);
 	lg_leave();
 	return p;
 }
@@ -124,7 +129,7 @@ void *lg_heap_realloc(void *p, size_t n, const void *caller)
 	int is_remote = lg_rt.sp.base && sp_contains(&lg_rt.sp, p);
 	if (want_remote == is_remote) { /* stays on its side: jemalloc resizes */
 		lg_enter();
-		void *q = rallocx(p, n, want);
+		void *q = rallocx(p, lg_heap_size(n), want);
 		lg_leave();
 		return q;
 	}
@@ -144,7 +149,7 @@ void *lg_heap_aligned(size_t alignment, size_t n, const void *caller)
 {
 	int fl = lg_heap_flags(n, caller);
 	lg_enter();
-	void *p = mallocx(n ? n : 1, fl | MALLOCX_ALIGN(alignment));
+	void *p = mallocx(lg_heap_size(n), fl | MALLOCX_ALIGN(alignment));
 	lg_leave();
 	return p;
 }

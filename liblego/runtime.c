@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "fabric/fabric.h"
 #include "common/util.h"
 #include "heap.h"
 #include "stats.h"
@@ -85,6 +86,7 @@ static int lg_rt_start_locked(struct lg_rt *rt)
 	}
 	struct lg_opts *o = &rt->opts;
 	lg_set_level((int)lg_opt_u(o, LG_OPT_log_level));
+	lf_sigs_scrub();
 	/* Messages and counters go to the stderr we started with, even if the
 	 * program closes its own on the way out (coreutils do). */
 	int fd = fcntl(2, F_DUPFD_CLOEXEC, 100);
@@ -109,9 +111,13 @@ static int lg_rt_start_locked(struct lg_rt *rt)
 	uint32_t lo = (uint32_t)__builtin_ctzll(lg_opt_u(o, LG_OPT_excache_line));
 	uint64_t to = lg_opt_u(o, LG_OPT_rpc_timeout_ms) * 1000000ull;
 	r = lc_start(&rt->lc, mon, lg_opt_s(o, LG_OPT_cluster_key), (int)lg_opt_u(o, LG_OPT_fabric),
-		     lo, to);
-	if (r)
+		     lo, to, LG_MIN(to, lg_opt_u(o, LG_OPT_connect_timeout_ms) * 1000000ull));
+	if (r) {
+		lg_logf(LG_ERROR, "runtime", "cannot reach the monitor at %s (%s); Lego is off", mon,
+			strerror(-r));
+		rt->said = 1;
 		return r;
+	}
 	r = rt->uffd = lg_uffd_open();
 	if (r < 0)
 		return r;
@@ -189,7 +195,7 @@ int lg_rt_start(void)
 		lg_leave();
 		if (r) {
 			rt->err = r;
-			if (r != -EINVAL) /* configuration errors said so already */
+			if (r != -EINVAL && !rt->said) /* said so already */
 				lg_logf(LG_ERROR, "runtime", "start failed (%s); Lego is off",
 					strerror(-r));
 			if (rt->embed.mon_pid > 0)

@@ -23,6 +23,7 @@ enum lg_rt_state { LG_RT_NEW = 0, LG_RT_RUNNING = 1, LG_RT_OFF = 2, LG_RT_STOPPE
 struct lg_rt {
 	_Atomic int state;
 	int err; /* why it is off */
+	int said; /* the reason was logged already */
 	pthread_mutex_t lock;
 	struct lg_opts opts;
 	struct lc lc;

@@ -190,6 +190,21 @@ void sp_va_claim(struct lg_space *sp, void *p, size_t size)
 	pthread_mutex_unlock(&sp->lock);
 }
 
+int sp_va_is_free(struct lg_space *sp, const void *p)
+{
+	uintptr_t a = (uintptr_t)p;
+	if (pthread_mutex_trylock(&sp->lock))
+		return -1;
+	int r = 0;
+	for (size_t i = 0; i < sp->nfree && sp->free[i].start <= a; i++)
+		if (a < sp->free[i].end) {
+			r = 1;
+			break;
+		}
+	pthread_mutex_unlock(&sp->lock);
+	return r;
+}
+
 void sp_va_free(struct lg_space *sp, void *p, size_t size)
 {
 	uintptr_t a = (uintptr_t)p, e = a + LG_ALIGN_UP(size, LG_PAGE_SIZE);

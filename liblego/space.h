@@ -106,6 +106,9 @@ void sp_va_free(struct lg_space *sp, void *p, size_t size);
 /* Take [p, p+size) out of the free ranges, wherever parts of it are free
  * (a MAP_FIXED mapping over it). */
 void sp_va_claim(struct lg_space *sp, void *p, size_t size);
+/* Is p's page free address space (not allocated to any mapping)?  1 or
+ * 0; -1 when the answer would mean waiting (for use in signal handlers). */
+int sp_va_is_free(struct lg_space *sp, const void *p);
 
 /* Make [p, p+len) usable: place granules, reserve capacity (unless
  * !reserve: overcommitted, like MAP_NORESERVE), allow access.

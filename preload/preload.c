@@ -1,7 +1,7 @@
 /*
  * The interposed calls: the malloc family, memory mappings, the program
- * break and fork.  Thin shims: each forwards to liblego (heap.h, vm.h,
- * fork.h), which decides, and turns its -errno results into the C
+ * break, fork and the SIGSEGV action.  Thin shims: each forwards to
+ * liblego (heap.h, vm.h, fork.h, sig.h), which decides, and turns its -errno results into the C
  * library's conventions.  liblego.so exports them, so they take effect
  * whether it is preloaded or linked; they change behaviour only in
  * transparent mode (LD_PRELOAD, or LEGO_TRANSPARENT=on).
@@ -13,6 +13,7 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -24,6 +25,7 @@
 #include "liblego/fork.h"
 #include "liblego/heap.h"
 #include "liblego/runtime.h"
+#include "liblego/sig.h"
 #include "liblego/vm.h"
 
 #define LG_EXPORT __attribute__((visibility("default")))
@@ -37,6 +39,8 @@ void __libc_free(void *p);
 void *__libc_calloc(size_t n, size_t s);
 void *__libc_realloc(void *p, size_t n);
 void *__libc_memalign(size_t a, size_t n);
+int __sigaction(int sig, const struct sigaction *act, struct sigaction *old);
+sighandler_t bsd_signal(int sig, sighandler_t h);
 
 /* ------------------------------------------------------------ allocation */
 
@@ -92,21 +96,10 @@ LG_EXPORT int posix_memalign(void **out, size_t alignment, size_t n)
 	return 0;
 }
 
-LG_EXPORT void *aligned_alloc(size_t alignment, size_t n)
+/* glibc's memalign, and aligned_alloc up to glibc 2.37, round an alignment
+ * that is not a power of two up to the next one. */
+static void *lg_memalign(size_t alignment, size_t n, const void *caller)
 {
-	if (!lg_pow2(alignment)) {
-		errno = EINVAL;
-		return NULL;
-	}
-	void *p = lg_heap_aligned(alignment, n, __builtin_return_address(0));
-	if (!p)
-		errno = ENOMEM;
-	return p;
-}
-
-LG_EXPORT void *memalign(size_t alignment, size_t n)
-{
-	/* glibc rounds a non-power-of-two alignment up */
 	size_t a = 1;
 	while (a < alignment && a)
 		a <<= 1;
@@ -114,10 +107,26 @@ LG_EXPORT void *memalign(size_t alignment, size_t n)
 		errno = EINVAL;
 		return NULL;
 	}
-	return aligned_alloc(a, n);
+	void *p = lg_heap_aligned(a, n, caller);
+	if (!p)
+		errno = ENOMEM;
+	return p;
 }
 
-LG_EXPORT void *valloc(size_t n) { return aligned_alloc((size_t)sysconf(_SC_PAGESIZE), n); }
+LG_EXPORT void *aligned_alloc(size_t alignment, size_t n)
+{
+	return lg_memalign(alignment, n, __builtin_return_address(0));
+}
+
+LG_EXPORT void *memalign(size_t alignment, size_t n)
+{
+	return lg_memalign(alignment, n, __builtin_return_address(0));
+}
+
+LG_EXPORT void *valloc(size_t n)
+{
+	return lg_memalign((size_t)sysconf(_SC_PAGESIZE), n, __builtin_return_address(0));
+}
 
 LG_EXPORT void *pvalloc(size_t n)
 {
@@ -127,7 +136,7 @@ LG_EXPORT void *pvalloc(size_t n)
 		errno = ENOMEM;
 		return NULL;
 	}
-	return aligned_alloc(pg, r ? r : pg);
+	return lg_memalign(pg, r ? r : pg, __builtin_return_address(0));
 }
 
 LG_EXPORT size_t malloc_usable_size(void *p) { return lg_heap_usable_size(p); }
@@ -137,7 +146,10 @@ LG_EXPORT void *__libc_malloc(size_t n) { return malloc(n); }
 LG_EXPORT void __libc_free(void *p) { free(p); }
 LG_EXPORT void *__libc_calloc(size_t n, size_t s) { return calloc(n, s); }
 LG_EXPORT void *__libc_realloc(void *p, size_t n) { return realloc(p, n); }
-LG_EXPORT void *__libc_memalign(size_t a, size_t n) { return memalign(a, n); }
+LG_EXPORT void *__libc_memalign(size_t a, size_t n)
+{
+	return lg_memalign(a, n, __builtin_return_address(0));
+}
 
 /* -------------------------------------------------------------- mappings */
 
@@ -252,6 +264,40 @@ LG_EXPORT pid_t fork(void)
 	}
 	return r;
 }
+
+/* --------------------------------------------------------------- signals */
+
+LG_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+	int r = lg_sig_action(sig, act, old);
+	if (r) {
+		errno = -r;
+		return -1;
+	}
+	return 0;
+}
+
+LG_EXPORT int __sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+	return sigaction(sig, act, old);
+}
+
+/* glibc's signal(): BSD semantics */
+LG_EXPORT sighandler_t signal(int sig, sighandler_t h)
+{
+	struct sigaction act, old;
+	memset(&act, 0, sizeof act);
+	act.sa_handler = h;
+	sigemptyset(&act.sa_mask);
+	if (sigaddset(&act.sa_mask, sig) < 0)
+		return SIG_ERR;
+	act.sa_flags = SA_RESTART;
+	if (sigaction(sig, &act, &old) < 0)
+		return SIG_ERR;
+	return old.sa_handler;
+}
+
+LG_EXPORT sighandler_t bsd_signal(int sig, sighandler_t h) { return signal(sig, h); }
 
 /* ----------------------------------------------------------- start-up */
 

@@ -7,8 +7,8 @@ set -e
 PKGS="gcc make cmake pkg-config
       libfabric-dev libfabric-bin libjemalloc-dev libunwind-dev libssl-dev
       check libsubunit-dev
-      procps iproute2 util-linux
-      python3 python3-numpy"
+      procps iproute2 util-linux time
+      python3 python3-numpy sqlite3 redis-server redis-tools"
 
 missing=""
 for p in $PKGS; do

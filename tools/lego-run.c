@@ -120,7 +120,7 @@ int main(int argc, char **argv)
 			val = eq + 1;
 		else if (!flags[k].has_value)
 			val = "1";
-		else if (i + 1 < argc)
+		else if (i + 1 < argc && strcmp(argv[i + 1], "--") != 0)
 			val = argv[++i];
 		else {
 			fprintf(stderr, "lego-run: %s needs a value\n", a);

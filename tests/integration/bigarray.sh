@@ -48,5 +48,5 @@ run_one shm LEGO_MONITOR="$MON" LEGO_FABRIC=shm
 # Embedded default: the process starts its own monitor and memnode; the
 # monitor's address is in its log, and the monitor reports what the memnode
 # holds (refreshed by heartbeats).
-STORED_CMD='sleep 1; m=$(sed -n "s/.*embedded monitor \([0-9.:]*\).*/\1/p" "$T/embedded.log"); stat "$m" node.1.stored'
+STORED_CMD='sleep 1; m=$(sed -n "s/.*embedded monitor \([0-9.:]*\).*/\1/p" "$T/embedded.log"); node_stat "$m" node.1.stored'
 run_one embedded LEGO_LOG_LEVEL=info

@@ -8,5 +8,5 @@ start_memnode a --capacity 64M
 LEGO_MONITOR=$MON LEGO_EXCACHE_SIZE=8M "$BIN/lego-test-full_test" >"$T/out" 2>"$T/err.log" ||
 	fail "full_test: $(cat "$T/out")"
 cat "$T/out"
-[ "$(stat "$MEM_a" enomem)" -ge 1 ] || fail "memnode did not count the refusal"
+[ "$(node_stat "$MEM_a" enomem)" -ge 1 ] || fail "memnode did not count the refusal"
 pass "ENOMEM reaches the program; data intact"

@@ -8,17 +8,17 @@ LEGO_MONITOR=$MON LEGO_EXCACHE_SIZE=8M "$BIN/lego-test-lease_holder" 32 >"$T/out
 pid=$!
 PIDS="$PIDS $pid"
 wait_file "$T/out" 30 || fail "holder did not get ready"
-stored=$(stat "$MEM_a" stored)
+stored=$(node_stat "$MEM_a" stored)
 [ "$stored" -ge $((32 << 20)) ] || fail "memnode holds only $stored bytes"
 kill -9 $pid
 t0=$(date +%s%N)
 while :; do
-	s=$(stat "$MEM_a" stored); n=$(stat "$MEM_a" address_spaces)
+	s=$(node_stat "$MEM_a" stored); n=$(node_stat "$MEM_a" address_spaces)
 	[ "$s" -eq 0 ] && [ "$n" -eq 0 ] && break
 	ms=$((($(date +%s%N) - t0) / 1000000))
 	[ $ms -gt 10000 ] && fail "memory still held after $ms ms: stored $s"
 	sleep 0.2
 done
 ms=$((($(date +%s%N) - t0) / 1000000))
-[ "$(stat "$MEM_a" as_freed)" -ge 1 ] || fail "as_freed not counted"
+[ "$(node_stat "$MEM_a" as_freed)" -ge 1 ] || fail "as_freed not counted"
 pass "32 MiB of a SIGKILLed client freed $ms ms after the kill (stored was $stored)"

@@ -47,10 +47,50 @@ start_memnode() {
 	eval "MEM_$name=$(cat "$T/mem_$name.addr")"
 }
 
-# stat ADDR KEY: one counter of the daemon at ADDR.
-stat() {
+# node_stat ADDR KEY: one counter of the daemon at ADDR.
+node_stat() {
 	"$BIN/legoctl" stats "$1" | awk -v k="$2" '$1 == k { print $2 }'
 }
 
 # peak RSS (KiB) printed by a program as "peak RSS N KiB"
 peak_rss() { awk '/^peak RSS/ { print $3 }' "$1"; }
+
+LIBLEGO=$B/lib/liblego.so
+PY=/usr/bin/python3
+
+# Transparent-mode tests run an ordinary program under LD_PRELOAD; an
+# AddressSanitizer build of liblego cannot be preloaded into programs that
+# are not built with it.
+skip_if_sanitized() {
+	[ -n "${IT_SANITIZED:-}" ] && { echo "SKIP: preload under sanitizers"; exit 77; }
+	return 0
+}
+
+# NumPy comes with Debian's python3-numpy, for /usr/bin/python3
+have_numpy() { $PY -c 'import numpy' 2>/dev/null; }
+
+# json_stat FILE KEY: one counter from a LEGO_STATS=FILE (JSON) report.
+json_stat() { sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p" "$1"; }
+
+# vs_native NAME CMD...: run CMD natively, then under lego-run with an
+# ExCache of a quarter of its native peak RSS (stdin from $T/NAME.in when
+# that exists); the outputs must be equal byte for byte, the peak RSS under
+# Lego at most ExCache + 100 MiB, and most of the data must have gone to
+# the memnode.  Sets NPEAK, LPEAK, XC (MiB) and WB (MiB written back).
+vs_native() {
+	_n=$1; shift
+	_in=/dev/null; [ -f "$T/$_n.in" ] && _in=$T/$_n.in
+	/usr/bin/time -f %M -o "$T/$_n.npeak" "$@" <"$_in" >"$T/$_n.native" 2>"$T/$_n-native.log" ||
+		fail "$_n natively: $(tail -3 "$T/$_n-native.log")"
+	NPEAK=$(( $(tail -1 "$T/$_n.npeak") >> 10 ))
+	XC=$((NPEAK / 4))
+	"$BIN/lego-run" --excache ${XC}M --stats="$T/$_n.json" -- \
+		"$@" <"$_in" >"$T/$_n.lego" 2>"$T/$_n-lego.log" || fail "$_n under lego-run"
+	LPEAK=$(( $(json_stat "$T/$_n.json" mem.peak_rss_bytes) >> 20 ))
+	WB=$(( $(json_stat "$T/$_n.json" net.bytes_out) >> 20 ))
+	cmp -s "$T/$_n.native" "$T/$_n.lego" ||
+		fail "$_n: output differs from native: $(diff "$T/$_n.native" "$T/$_n.lego" | head -5)"
+	[ "$LPEAK" -le $((XC + 100)) ] || fail "$_n: peak RSS $LPEAK MiB > ExCache $XC MiB + 100 MiB"
+	[ "$WB" -ge $((NPEAK - XC - 100)) ] ||
+		fail "$_n: only $WB MiB written back (native peak $NPEAK MiB, ExCache $XC MiB)"
+}

@@ -301,7 +301,7 @@ START_TEST(test_struct_sizes)
 	ck_assert_uint_eq(sizeof(struct lego_hello_rep), 72);
 	ck_assert_uint_eq(sizeof(struct lego_auth_req), 32);
 	ck_assert_uint_eq(sizeof(struct lego_node_addr), 208);
-	ck_assert_uint_eq(sizeof(struct lego_p2mon_register_req), 80);
+	ck_assert_uint_eq(sizeof(struct lego_p2mon_register_req), 120);
 	ck_assert_uint_eq(sizeof(struct lego_as_ref), 40);
 	ck_assert_uint_eq(sizeof(struct lego_p2mon_register_rep), 48);
 	ck_assert_uint_eq(sizeof(struct lego_p2mon_as_req), 48);

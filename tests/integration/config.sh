@@ -1,0 +1,45 @@
+#!/bin/sh
+# Bad configuration: under LD_PRELOAD the program runs unmodified with Lego
+# off and one clear message; lego-run refuses with the message and a
+# non-zero status (2: usage or configuration, 1: cluster unreachable).
+. "$(dirname "$0")/lib.sh"
+skip_if_sanitized
+P="$PY -c print(sum(range(10**6)))"
+want=$($P)
+# VAR=VALUE  what the message must say
+while read -r setting says; do
+	out=$(env "$setting" LD_PRELOAD="$LIBLEGO" $P 2>"$T/err") || fail "$setting: the program failed"
+	[ "$out" = "$want" ] || fail "$setting: output '$out', natively '$want'"
+	[ "$(wc -l <"$T/err")" -eq 1 ] || fail "$setting: not one message: $(cat "$T/err")"
+	grep -q "$says" "$T/err" && grep -q "Lego is off" "$T/err" || fail "$setting: message: $(cat "$T/err")"
+done <<'CASES'
+LEGO_EXCACHE_SIZE=12Q not a size
+LEGO_EXCAHCE_SIZE=64M unknown Lego option
+LEGO_FABRIC=carrier-pigeon must be one of
+LEGO_EXCACHE_WAYS=0 LEGO_EXCACHE_WAYS
+LEGO_MONITOR=127.0.0.1:1 cannot reach the monitor
+CASES
+
+# lego-run: usage errors exit 2 with the usage; bad values exit 2 with the
+# message; an unreachable monitor exits 1; CMD never runs
+touch "$T/ran"; rm "$T/ran"
+expect() { # STATUS PATTERN ARGS...
+	st=$1; pat=$2; shift 2
+	"$BIN/lego-run" "$@" -- touch "$T/ran" 2>"$T/err"; r=$?
+	[ "$r" -eq "$st" ] || fail "lego-run $*: status $r, want $st: $(cat "$T/err")"
+	grep -q -- "$pat" "$T/err" || fail "lego-run $*: message: $(cat "$T/err")"
+	[ ! -e "$T/ran" ] || fail "lego-run $*: ran the command anyway"
+}
+expect 2 "usage: lego-run" --bogus
+expect 2 "usage: lego-run" --excache
+expect 2 "not a size" --excache 12Q
+expect 2 "must be one of" --evict random
+expect 2 "LEGO_EXCACHE_WAYS" --ways 0
+expect 1 "monitor 127.0.0.1:1" --monitor 127.0.0.1:1
+"$BIN/lego-run" 2>"$T/err"; [ $? -eq 2 ] && grep -q "usage" "$T/err" || fail "lego-run without a command"
+"$BIN/lego-run" -- "$T/no-such-program" 2>"$T/err"; r=$?
+[ "$r" -eq 127 ] && grep -q "no-such-program" "$T/err" || fail "lego-run of a missing program: status $r: $(cat "$T/err")"
+# and the exit status is the program's
+"$BIN/lego-run" -- sh -c 'exit 7'; r=$?
+[ "$r" -eq 7 ] || fail "lego-run passed exit status $r, want 7"
+pass "bad configuration: Lego off with one message under LD_PRELOAD; lego-run exits 2/1/127 with the message"

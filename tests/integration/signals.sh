@@ -1,0 +1,42 @@
+#!/bin/sh
+# Programs with their own fault handlers behave under Lego as natively:
+# tests/integration/prog_sighandler.c catches deliberate SIGSEGV/SIGBUS
+# faults (guard page repaired by the handler, read-only memory, NULL,
+# unmapped, past the end of a file, a read-only page of the remote heap)
+# and finally dies of SIGSEGV; `python3 -X faulthandler` reports a fatal
+# fault the same way.
+. "$(dirname "$0")/lib.sh"
+skip_if_sanitized
+P=$BIN/lego-test-prog_sighandler
+"$P" >"$T/native.out" 2>&1 || fail "native: $(cat "$T/native.out")"
+"$BIN/lego-run" --excache 4M -- "$P" >"$T/lego.out" 2>"$T/lego.log" || fail "under lego-run: $(cat "$T/lego.out")"
+diff "$T/native.out" "$T/lego.out" >"$T/diff" || fail "differs from native: $(cat "$T/diff")"
+
+# death by the default action: same status natively, under LD_PRELOAD
+# (embedded daemons) and through lego-run (128 + signal)
+"$P" die >/dev/null 2>&1; n=$?
+LD_PRELOAD=$LIBLEGO "$P" die >"$T/die.out" 2>"$T/die.log"; l=$?
+"$BIN/lego-run" -- "$P" die >/dev/null 2>>"$T/die.log"; r=$?
+[ "$n" -eq 139 ] && [ "$l" -eq 139 ] && [ "$r" -eq 139 ] ||
+	fail "deliberate SIGSEGV: status native $n, LD_PRELOAD $l, lego-run $r (want 139)"
+grep -q '^dying$' "$T/die.out" || fail "LD_PRELOAD run did not get to its crash"
+
+# Python's faulthandler: a fatal fault prints the Python traceback
+cat >"$T/crash.py" <<'PY'
+import ctypes, sys
+data = [str(i) * 3 for i in range(200000)]
+print(len(data), sum(map(len, data)), flush=True)
+def deep(n):
+    return deep(n - 1) if n else ctypes.string_at(0)
+deep(3)
+PY
+# (the shell's own "Segmentation fault" for the native run goes too)
+norm() { sed -e 's/0x[0-9a-f]*/ADDR/g' -e '/^Extension modules/d' -e '/^Segmentation fault$/d' "$1"; }
+$PY -X faulthandler "$T/crash.py" >"$T/py.native" 2>&1; pn=$?
+"$BIN/lego-run" --excache 8M -- $PY -X faulthandler "$T/crash.py" >"$T/py.lego" 2>&1; pl=$?
+[ "$pn" -eq 139 ] && [ "$pl" -eq 139 ] || fail "python faulthandler: status native $pn, lego $pl"
+norm "$T/py.native" >"$T/a"; norm "$T/py.lego" >"$T/b"
+diff "$T/a" "$T/b" >"$T/diff" || fail "faulthandler output differs: $(cat "$T/diff")"
+grep -q "Fatal Python error: Segmentation fault" "$T/b" || fail "no faulthandler report: $(cat "$T/b")"
+grep -q 'line 5 in deep' "$T/b" || fail "no traceback: $(cat "$T/b")"
+pass "own SIGSEGV/SIGBUS handlers, default-action death and python3 -X faulthandler behave as natively"
