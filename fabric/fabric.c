@@ -67,6 +67,17 @@ struct lf_ep {
 	uint8_t *rx_mem;
 	lf_recv_fn on_recv;
 	void *arg;
+	pthread_mutex_t plock;     /* sends waiting for room (lf_sendv_nb) */
+	struct lf_pending *pending;
+	_Atomic unsigned npending;
+};
+
+struct lf_pending {
+	struct lf_pending *next;
+	struct lf_tx *tx;
+	uint64_t dest;
+	struct iovec iov[4];
+	int n;
 };
 
 static const char *lf_prov_string(enum lego_prov p, int alt)
@@ -256,6 +267,7 @@ static int lf_ep_open1(const struct lf_ep_conf *conf, struct lf_ep **out)
 	struct lf_ep *ep = calloc(1, sizeof *ep);
 	if (!ep)
 		return -ENOMEM;
+	pthread_mutex_init(&ep->plock, NULL);
 	ep->prov = conf->prov;
 	ep->rx_fd = -1;
 	ep->on_recv = conf->on_recv;
@@ -322,6 +334,14 @@ void lf_ep_close(struct lf_ep *ep)
 {
 	if (!ep)
 		return;
+	while (ep->pending) {
+		struct lf_pending *pd = ep->pending;
+		ep->pending = pd->next;
+		if (pd->tx->done)
+			pd->tx->done(pd->tx, -ECANCELED);
+		free(pd);
+	}
+	pthread_mutex_destroy(&ep->plock);
 	if (ep->ep)
 		fi_close(&ep->ep->fid);
 	if (ep->av)
@@ -441,6 +461,87 @@ static int lf_sendv_locked(struct lf_ep *ep, uint64_t dest, const struct iovec *
 	}
 }
 
+int lf_sendv_nb(struct lf_ep *ep, uint64_t dest, const struct iovec *iov, int n,
+		struct lf_tx *tx)
+{
+	if (n > 4)
+		return -EINVAL;
+	pthread_rwlock_rdlock(&lf_fork_rw);
+	int r = 0;
+	if (!atomic_load(&ep->npending)) { /* else behind the others */
+		for (int tries = 0; tries < 2; tries++) {
+			ssize_t s = fi_sendv(ep->ep, iov, NULL, (size_t)n, dest, &tx->fctx);
+			if (s == 0)
+				goto out;
+			if (s != -FI_EAGAIN) {
+				lg_log_rl(LG_WARN, "fabric", "%s fi_sendv: %s", lf_prov_name(ep->prov),
+					  fi_strerror((int)-s));
+				r = (int)s;
+				goto out;
+			}
+			lf_reap_tx(ep);
+		}
+	}
+	struct lf_pending *pd = malloc(sizeof *pd);
+	if (!pd) {
+		r = -ENOMEM;
+		goto out;
+	}
+	*pd = (struct lf_pending){.tx = tx, .dest = dest, .n = n};
+	memcpy(pd->iov, iov, sizeof *iov * (size_t)n);
+	pthread_mutex_lock(&ep->plock);
+	struct lf_pending **tail = &ep->pending;
+	while (*tail)
+		tail = &(*tail)->next;
+	*tail = pd;
+	atomic_fetch_add(&ep->npending, 1);
+	pthread_mutex_unlock(&ep->plock);
+out:
+	pthread_rwlock_unlock(&lf_fork_rw);
+	return r;
+}
+
+/* Try the kept sends again, in order; give up those past their deadline.
+ * Returns how many left the list. */
+static int lf_retry_pending(struct lf_ep *ep)
+{
+	if (!atomic_load_explicit(&ep->npending, memory_order_relaxed))
+		return 0;
+	int done = 0;
+	uint64_t now = lg_now_ns();
+	struct lf_pending *give_up = NULL;
+	pthread_mutex_lock(&ep->plock);
+	for (struct lf_pending **pp = &ep->pending; *pp;) {
+		struct lf_pending *pd = *pp;
+		ssize_t s = fi_sendv(ep->ep, pd->iov, NULL, (size_t)pd->n, pd->dest, &pd->tx->fctx);
+		if (s == -FI_EAGAIN && now < pd->tx->deadline) {
+			pp = &pd->next;
+			continue;
+		}
+		*pp = pd->next;
+		atomic_fetch_sub(&ep->npending, 1);
+		done++;
+		if (s == 0) {
+			free(pd);
+		} else {
+			pd->next = give_up; /* told outside the lock */
+			give_up = pd;
+			pd->n = (int)(s == -FI_EAGAIN ? -ETIMEDOUT : s);
+		}
+	}
+	pthread_mutex_unlock(&ep->plock);
+	while (give_up) {
+		struct lf_pending *pd = give_up;
+		give_up = pd->next;
+		lg_log_rl(LG_WARN, "fabric", "%s: gave up a send to a peer that takes no messages (%s)",
+			  lf_prov_name(ep->prov), strerror(-pd->n));
+		if (pd->tx->done)
+			pd->tx->done(pd->tx, pd->n);
+		free(pd);
+	}
+	return done;
+}
+
 static int lf_progress_locked(struct lf_ep *ep);
 
 int lf_progress(struct lf_ep *ep)
@@ -454,7 +555,7 @@ int lf_progress(struct lf_ep *ep)
 static int lf_progress_locked(struct lf_ep *ep)
 {
 	struct fi_cq_msg_entry e[16];
-	int done = 0;
+	int done = lf_retry_pending(ep);
 	ssize_t n = fi_cq_read(ep->rxcq, e, LG_ARRAY_SIZE(e));
 	if (n > 0) {
 		for (ssize_t i = 0; i < n; i++) {

@@ -74,6 +74,15 @@ const char *lf_addr_str(struct lf_ep *ep, const void *addr, size_t len, char *bu
 int lf_av_insert(struct lf_ep *ep, const void *addr, size_t len, uint64_t *fi_addr);
 void lf_av_remove(struct lf_ep *ep, uint64_t fi_addr);
 
+/* Like lf_sendv, but never waits: when the provider cannot take the
+ * message now (the peer's queue is full: it is busy, or dead with requests
+ * in flight), it is kept and sent by a later lf_progress, or given up with
+ * tx->done(tx, -ETIMEDOUT) once tx->deadline (required) has passed.  For
+ * servers, whose one thread must keep serving every other peer meanwhile.
+ * 0 (sent or kept) or -errno; n <= 4. */
+int lf_sendv_nb(struct lf_ep *ep, uint64_t dest, const struct iovec *iov, int n,
+		struct lf_tx *tx);
+
 /* Queue a message made of iov[0..n) to dest.  The buffers must stay valid
  * until tx->done runs.  Retries while the provider's queue is full (making
  * progress on send completions only).  0 or -errno. */

@@ -64,18 +64,23 @@ struct rpc_server {
 	unsigned active;
 	uint64_t req[LEGO_OPCODE_MAX];
 	uint64_t rej[LW_REJECT__COUNT];
-	uint64_t bytes_in, bytes_out, nomem, handshakes, auth_fail;
+	uint64_t bytes_in, bytes_out, nomem, handshakes, auth_fail, dropped;
 };
+
+#define RPC_REPLY_WAIT_NS (2000ull * 1000000ull)
 
 struct rpc_stx { /* a reply in flight */
 	struct lf_tx tx;
+	struct rpc_server *s;
 	size_t len;
 	uint8_t msg[]; /* header + body */
 };
 
 static void rpc_stx_done(struct lf_tx *tx, int err)
 {
-	(void)err;
+	struct rpc_stx *t = (struct rpc_stx *)tx;
+	if (err && err != -ECANCELED && t->s) /* not at close: the server may be gone */
+		t->s->dropped++;
 	free(tx);
 }
 
@@ -139,12 +144,19 @@ static void rpc_server_reply(struct rpc_server *s, struct lf_ep *ep, uint64_t de
 	h->flags = LEGO_F_REPLY;
 	h->status = status;
 	h->conn = req->conn;
+	/* The server's one thread serves every peer: a reply the provider
+	 * cannot take now (that peer's queue is full: busy, or dead with
+	 * requests in flight) waits in the endpoint, and is dropped after
+	 * RPC_REPLY_WAIT_NS (the client, if alive, times out and retries). */
 	t->tx.done = rpc_stx_done;
-	t->tx.deadline = 0;
+	t->tx.deadline = lg_now_ns() + RPC_REPLY_WAIT_NS;
+	t->s = s;
 	struct iovec iov = {t->msg, t->len};
 	s->bytes_out += t->len;
-	if (lf_sendv(ep, dest, &iov, 1, &t->tx) != 0)
+	if (lf_sendv_nb(ep, dest, &iov, 1, &t->tx) != 0) {
+		s->dropped++;
 		free(t);
+	}
 }
 
 static struct rpc_sconn *rpc_sconn_alloc(struct rpc_server *s)
@@ -278,6 +290,7 @@ size_t rpc_server_stats(struct rpc_server *s, char *buf, size_t cap)
 	PUT("handshakes:%llu\n", (unsigned long long)s->handshakes);
 	PUT("bytes_in:%llu\n", (unsigned long long)s->bytes_in);
 	PUT("bytes_out:%llu\n", (unsigned long long)s->bytes_out);
+	PUT("replies_dropped:%llu\n", (unsigned long long)s->dropped);
 	uint64_t total = 0;
 	for (int i = 1; i < LW_REJECT__COUNT; i++) {
 		PUT("rejects.%s:%llu\n", lw_reject_names[i], (unsigned long long)s->rej[i]);

@@ -7,6 +7,7 @@
  */
 #define _GNU_SOURCE
 #include "runtime.h"
+#include "sig.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -203,6 +204,8 @@ int lg_rt_start(void)
 			atomic_store(&rt->state, LG_RT_OFF);
 		} else {
 			atomic_store_explicit(&rt->state, LG_RT_RUNNING, memory_order_release);
+			if (rt->transparent)
+				lg_sig_start();
 		}
 	}
 	s = atomic_load(&rt->state);

@@ -1,5 +1,5 @@
 /*
- * The program's SIGSEGV handler behind a trampoline (see sig.h).
+ * Signals in transparent mode (see sig.h).
  */
 #define _GNU_SOURCE
 #include "sig.h"
@@ -10,17 +10,24 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "common/util.h"
+#include "fabric/rpc.h"
 #include "runtime.h"
 #include "space.h"
 
 typedef int (*sigaction_fn)(int, const struct sigaction *, struct sigaction *);
 
+static const int lg_sig_managed[] = {SIGSEGV, SIGTERM, SIGINT, SIGHUP};
+
 static struct {
 	pthread_mutex_t lock;
 	sigaction_fn real;
-	int known;              /* `user` holds the program's action */
-	struct sigaction user;  /* what the program installed */
+	int known[32];              /* user[sig] holds the program's action */
+	struct sigaction user[32];  /* what the program installed */
 } sg = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static sigaction_fn lg_sig_real(void)
@@ -30,21 +37,66 @@ static sigaction_fn lg_sig_real(void)
 	return sg.real;
 }
 
+static int lg_sig_is_managed(int sig)
+{
+	for (size_t i = 0; i < LG_ARRAY_SIZE(lg_sig_managed); i++)
+		if (lg_sig_managed[i] == sig)
+			return 1;
+	return 0;
+}
+
 static void lg_sig_tramp(int sig, siginfo_t *si, void *uc)
 {
-	struct sigaction u = sg.user; /* the kernel blocks SIGSEGV meanwhile,
-				       * unless SA_NODEFER: a copy either way */
+	struct sigaction u = sg.user[sig]; /* a copy: SA_RESETHAND below */
 	if (si->si_code == SEGV_ACCERR && sp_contains(&lg_rt.sp, si->si_addr) &&
 	    sp_va_is_free(&lg_rt.sp, si->si_addr) == 1)
 		si->si_code = SEGV_MAPERR; /* not mapped, as the program knows it */
 	if (u.sa_flags & SA_RESETHAND) { /* the kernel reset it: so do we */
-		sg.user.sa_handler = SIG_DFL;
-		sg.user.sa_flags &= ~SA_SIGINFO;
+		sg.user[sig].sa_handler = SIG_DFL;
+		sg.user[sig].sa_flags &= ~SA_SIGINFO;
 	}
 	if (u.sa_flags & SA_SIGINFO)
 		u.sa_sigaction(sig, si, uc);
 	else if (u.sa_handler != SIG_DFL && u.sa_handler != SIG_IGN)
 		u.sa_handler(sig);
+}
+
+/* Default action of a terminating signal, after the requests in flight
+ * are answered.  Async-signal-safe: atomics, clock_gettime, nanosleep,
+ * raw rt_sigaction, raise. */
+static void lg_sig_quiesce(int sig)
+{
+	struct rpc_client *cl = lg_rt.lc.cl;
+	uint64_t end = lg_now_ns() + LG_SIG_QUIESCE_MS * 1000000ull;
+	while (cl && rpc_client_inflight(cl) && lg_now_ns() < end) {
+		struct timespec ts = {0, 1000000};
+		nanosleep(&ts, NULL);
+	}
+	struct lg_ksa {
+		void *h;
+		unsigned long flags;
+		void *restorer;
+		uint64_t mask;
+	} dfl = {0};
+	syscall(SYS_rt_sigaction, sig, &dfl, NULL, 8);
+	raise(sig); /* blocked while we run: delivered, by default, on return */
+}
+
+/* The action the kernel gets for the program's action `a` on sig. */
+static struct sigaction lg_sig_kernel_action(int sig, const struct sigaction *a)
+{
+	struct sigaction k = *a;
+	if (sig == SIGSEGV) {
+		if (a->sa_handler != SIG_DFL && a->sa_handler != SIG_IGN) {
+			k.sa_sigaction = lg_sig_tramp;
+			k.sa_flags |= SA_SIGINFO;
+		}
+	} else if (a->sa_handler == SIG_DFL && !(a->sa_flags & SA_SIGINFO)) {
+		k.sa_handler = lg_sig_quiesce;
+		k.sa_flags = SA_RESTART;
+		sigfillset(&k.sa_mask);
+	}
+	return k;
 }
 
 static int lg_sig_on(void)
@@ -53,34 +105,35 @@ static int lg_sig_on(void)
 	       atomic_load_explicit(&lg_rt.state, memory_order_acquire) == LG_RT_RUNNING;
 }
 
+/* With sg.lock held. */
+static int lg_sig_learn(sigaction_fn real, int sig)
+{
+	if (sg.known[sig])
+		return 0;
+	if (real(sig, NULL, &sg.user[sig]))
+		return -errno;
+	sg.known[sig] = 1;
+	return 0;
+}
+
 int lg_sig_action(int sig, const struct sigaction *act, struct sigaction *old)
 {
 	sigaction_fn real = lg_sig_real();
 	if (!real)
 		return -ENOSYS;
-	if (sig != SIGSEGV || (!lg_sig_on() && !sg.known))
+	if (sig <= 0 || sig >= 32 || !lg_sig_is_managed(sig) || (!lg_sig_on() && !sg.known[sig]))
 		return real(sig, act, old) ? -errno : 0;
 	pthread_mutex_lock(&sg.lock);
-	int r = 0;
-	if (!sg.known) {
-		if (real(SIGSEGV, NULL, &sg.user)) {
-			r = -errno;
-			goto out;
-		}
-		sg.known = 1;
-	}
-	struct sigaction was = sg.user;
+	int r = lg_sig_learn(real, sig);
+	if (r)
+		goto out;
+	struct sigaction was = sg.user[sig];
 	if (act) {
-		struct sigaction k = *act;
-		if (act->sa_handler != SIG_DFL && act->sa_handler != SIG_IGN) {
-			k.sa_sigaction = lg_sig_tramp;
-			k.sa_flags |= SA_SIGINFO;
-		}
-		/* the new action is recorded before the kernel may use it */
-		sg.user = *act;
-		if (real(SIGSEGV, &k, NULL)) {
+		struct sigaction k = lg_sig_kernel_action(sig, act);
+		sg.user[sig] = *act; /* recorded before the kernel may use it */
+		if (real(sig, &k, NULL)) {
 			r = -errno;
-			sg.user = was;
+			sg.user[sig] = was;
 			goto out;
 		}
 	}
@@ -89,4 +142,21 @@ int lg_sig_action(int sig, const struct sigaction *act, struct sigaction *old)
 out:
 	pthread_mutex_unlock(&sg.lock);
 	return r;
+}
+
+void lg_sig_start(void)
+{
+	sigaction_fn real = lg_sig_real();
+	if (!real)
+		return;
+	pthread_mutex_lock(&sg.lock);
+	for (size_t i = 0; i < LG_ARRAY_SIZE(lg_sig_managed); i++) {
+		int sig = lg_sig_managed[i];
+		if (sig == SIGSEGV || lg_sig_learn(real, sig))
+			continue;
+		struct sigaction k = lg_sig_kernel_action(sig, &sg.user[sig]);
+		if (k.sa_handler == lg_sig_quiesce)
+			real(sig, &k, NULL);
+	}
+	pthread_mutex_unlock(&sg.lock);
 }

@@ -1,21 +1,34 @@
 /*
- * The program's SIGSEGV handler in transparent mode.
+ * Signals in transparent mode.
  *
  * Lego itself takes no signal (userfaultfd serves its faults), so the
- * kernel delivers every fault the program causes, with the program's own
- * handler and siginfo.  One thing differs: remote address space that is
- * not mapped is kept reserved (PROT_NONE), so the kernel reports a touch of
- * it as SEGV_ACCERR where, natively, it would be SEGV_MAPERR.  A handler
- * the program installs for SIGSEGV is therefore called through a
- * trampoline that puts that si_code right; sigaction and signal report
- * the program's own handler back.  Everything else goes to the kernel.
+ * kernel delivers every signal to the program's own handlers.  Two things
+ * need help, and sigaction/signal are interposed for them; the program
+ * always reads back the action it installed.
+ *
+ * - SIGSEGV: remote address space that is not mapped is kept reserved
+ *   (PROT_NONE), so the kernel reports a touch of it as SEGV_ACCERR where,
+ *   natively, it would be SEGV_MAPERR.  The program's handler is called
+ *   through a trampoline that puts si_code right.
+ * - SIGTERM, SIGINT, SIGHUP left at their default action: the process
+ *   would die with messages half sent to or from a memnode, and the shm
+ *   provider does not recover from a peer that dies in the middle of a
+ *   large transfer.  Lego's handler waits (at most LG_SIG_QUIESCE_MS) for
+ *   the requests in flight, then dies of the signal exactly as the default
+ *   action would.
  */
 #ifndef LEGO_SIG_H
 #define LEGO_SIG_H
 
 #include <signal.h>
 
+#define LG_SIG_QUIESCE_MS 300
+
 /* sigaction(2) as the program sees it: 0 or -errno. */
 int lg_sig_action(int sig, const struct sigaction *act, struct sigaction *old);
+
+/* At runtime start (transparent mode): take over the default actions
+ * described above. */
+void lg_sig_start(void);
 
 #endif

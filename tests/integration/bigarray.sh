@@ -41,7 +41,7 @@ run_one() { # label, then env assignments
 
 start_monitor
 start_memnode a --capacity 4G
-STORED_CMD='stat $MEM_a stored'
+STORED_CMD='node_stat $MEM_a stored'
 run_one tcp LEGO_MONITOR="$MON" LEGO_FABRIC=tcp
 run_one shm LEGO_MONITOR="$MON" LEGO_FABRIC=shm
 

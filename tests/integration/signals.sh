@@ -4,7 +4,7 @@
 # faults (guard page repaired by the handler, read-only memory, NULL,
 # unmapped, past the end of a file, a read-only page of the remote heap)
 # and finally dies of SIGSEGV; `python3 -X faulthandler` reports a fatal
-# fault the same way.
+# fault the same way; SIGINT and SIGTERM look and act as natively.
 . "$(dirname "$0")/lib.sh"
 skip_if_sanitized
 P=$BIN/lego-test-prog_sighandler
@@ -39,4 +39,15 @@ norm "$T/py.native" >"$T/a"; norm "$T/py.lego" >"$T/b"
 diff "$T/a" "$T/b" >"$T/diff" || fail "faulthandler output differs: $(cat "$T/diff")"
 grep -q "Fatal Python error: Segmentation fault" "$T/b" || fail "no faulthandler report: $(cat "$T/b")"
 grep -q 'line 5 in deep' "$T/b" || fail "no traceback: $(cat "$T/b")"
+# terminating signals: Python sees SIGINT at its default and installs its
+# KeyboardInterrupt handler; SIGTERM kills with the native status
+out=$("$BIN/lego-run" -- $PY -c 'import os, signal
+print(signal.getsignal(signal.SIGTERM) == signal.SIG_DFL)
+try:
+    os.kill(os.getpid(), signal.SIGINT)
+except KeyboardInterrupt:
+    print("KeyboardInterrupt")' 2>&1)
+[ "$out" = "$(printf 'True\nKeyboardInterrupt')" ] || fail "SIGINT/SIGTERM as Python sees them: $out"
+"$BIN/lego-run" -- sh -c 'kill -TERM $$'; r=$?
+[ "$r" -eq 143 ] || fail "death by SIGTERM under lego-run: status $r, want 143"
 pass "own SIGSEGV/SIGBUS handlers, default-action death and python3 -X faulthandler behave as natively"
