@@ -11,7 +11,9 @@ pc=$(find "$T/prefix" -name lego.pc | head -1)
 # lego.pc names the configured prefix; point it at this one
 sed -i "s|^prefix=.*|prefix=$T/prefix|; s|^libdir=.*|libdir=\${prefix}/$(basename "$(dirname "$(dirname "$pc")")")|; s|^includedir=.*|includedir=\${prefix}/include|" "$pc"
 export PKG_CONFIG_PATH=$(dirname "$pc")
-cc -O2 -o "$T/app" "$SRC/examples/bigarray.c" $(pkg-config --cflags --libs lego) -lpthread \
+# a sanitizer build of liblego needs the sanitizer runtime in the program
+SAN=; [ -n "${IT_SANITIZED:-}" ] && SAN="-fsanitize=address,undefined"
+cc -O2 $SAN -o "$T/app" "$SRC/examples/bigarray.c" $(pkg-config --cflags --libs lego) -lpthread \
 	>"$T/cc.log" 2>&1 || fail "compile with pkg-config: $(cat "$T/cc.log")"
 LEGO_EXCACHE_SIZE=4M "$T/app" 32M 2 >"$T/app.out" 2>&1 || fail "installed app: $(cat "$T/app.out")"
 grep -q '^OK' "$T/app.out" || fail "installed app: $(cat "$T/app.out")"
