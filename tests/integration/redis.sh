@@ -7,7 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 skip_if_sanitized
 command -v redis-server >/dev/null || { echo "SKIP: no redis-server"; exit 77; }
-N=40000 SIZE=4096
+N=${REDIS_KEYS:-40000} SIZE=4096  # REDIS_KEYS=262144: the full GiB
 CHECK="$PY $(dirname "$0")/redis_check.py"
 free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
