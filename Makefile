@@ -38,6 +38,8 @@ test-asan: deps
 bench: deps
 	@$(MAKE) --no-print-directory build
 	@bench/run.sh $(BUILD)
+	@if [ "$$(id -u)" -eq 0 ]; then bench/compare.sh $(BUILD); \
+	else echo "bench: Lego vs Linux swap needs root (swap device, memory cgroup): skipped"; fi
 
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)

@@ -461,6 +461,8 @@ static int lf_sendv_locked(struct lf_ep *ep, uint64_t dest, const struct iovec *
 	}
 }
 
+#define LF_SEND_SPIN_NS 200000ull
+
 int lf_sendv_nb(struct lf_ep *ep, uint64_t dest, const struct iovec *iov, int n,
 		struct lf_tx *tx)
 {
@@ -469,7 +471,10 @@ int lf_sendv_nb(struct lf_ep *ep, uint64_t dest, const struct iovec *iov, int n,
 	pthread_rwlock_rdlock(&lf_fork_rw);
 	int r = 0;
 	if (!atomic_load(&ep->npending)) { /* else behind the others */
-		for (int tries = 0; tries < 2; tries++) {
+		/* a busy provider usually takes it within microseconds: keep
+		 * trying (reaping completions) for a short while first */
+		uint64_t until = 0;
+		for (;;) {
 			ssize_t s = fi_sendv(ep->ep, iov, NULL, (size_t)n, dest, &tx->fctx);
 			if (s == 0)
 				goto out;
@@ -479,7 +484,14 @@ int lf_sendv_nb(struct lf_ep *ep, uint64_t dest, const struct iovec *iov, int n,
 				r = (int)s;
 				goto out;
 			}
-			lf_reap_tx(ep);
+			if (lf_reap_tx(ep) > 0)
+				continue;
+			uint64_t t = lg_now_ns();
+			if (!until)
+				until = t + LF_SEND_SPIN_NS;
+			else if (t > until)
+				break;
+			lg_cpu_relax();
 		}
 	}
 	struct lf_pending *pd = malloc(sizeof *pd);

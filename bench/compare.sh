@@ -1,0 +1,143 @@
+#!/bin/sh
+# Lego against Linux swapping, side by side, in one run.
+#
+#   bench/compare.sh [BUILD]     (root: it sets up and removes a swap device
+#                                 and a memory cgroup itself)
+#
+# The workload (bench/workload.c, an ordinary program) runs with a working
+# set W under: native (all memory local); Lego with an ExCache of LOCAL over
+# shm (and tcp for the uniform read case); Linux swapping with a cgroup
+# memory limit of LOCAL and swap on a RAM-backed loop device, and on a swap
+# file on disk.  Patterns: seq, uniform, zipf(0.99); 0% and 50% writes; 1
+# and 2 threads.  Every system must print native's checksum.
+#
+# Prints a table of ops/s, page-GB/s (4 KiB per operation) and the ratios
+# to native and to RAM-backed swap; writes CSV and, with gnuplot, a PNG.
+# Also the floors measured in the same run and Lego's miss median as a
+# multiple of their sum.
+#
+# Environment: W (1G), LOCAL (256M), OPS (300000), OUT (bench/results),
+# SYSTEMS ("native lego-shm lego-tcp swap-ram swap-disk").
+set -u
+B=${1:-build}
+W=${W:-1G} LOCAL=${LOCAL:-256M} OPS=${OPS:-300000}
+OUT=${OUT:-bench/results}
+SYSTEMS=${SYSTEMS:-native lego-shm lego-tcp swap-ram swap-disk}
+WL=$B/bin/lego-bench-workload
+mkdir -p "$OUT"
+CSV=$OUT/compare.csv
+TMP=$(mktemp -d /tmp/lego-cmp.XXXXXX)
+CG=/sys/fs/cgroup/memory/lego-bench.$$
+SWAPDEV=""
+SWAPFILE=""
+
+bytes() { numfmt --from=iec "$1"; }
+
+cleanup() {
+	[ -n "$SWAPDEV" ] && swapoff "$SWAPDEV" 2>/dev/null
+	case "$SWAPDEV" in /dev/loop*) losetup -d "$SWAPDEV" 2>/dev/null ;; esac
+	[ -n "$SWAPFILE" ] && rm -f "$SWAPFILE"
+	[ -d "$CG" ] && rmdir "$CG" 2>/dev/null
+	rm -rf "$TMP"
+}
+trap cleanup EXIT INT TERM
+
+swap_up() { # ram|disk
+	swap_down
+	sz=$(( $(bytes "$W") * 3 / 2 ))
+	if [ "$1" = ram ]; then
+		SWAPFILE=/dev/shm/lego-bench-swap.$$
+		truncate -s "$sz" "$SWAPFILE" || return 1
+		SWAPDEV=$(losetup -f --show "$SWAPFILE") || return 1
+	else
+		SWAPFILE=/var/tmp/lego-bench-swap.$$
+		fallocate -l "$sz" "$SWAPFILE" && chmod 600 "$SWAPFILE" || return 1
+		SWAPDEV=$SWAPFILE
+	fi
+	mkswap "$SWAPDEV" >/dev/null && swapon -p 32767 "$SWAPDEV" || return 1
+	mkdir -p "$CG" && echo "$(bytes "$LOCAL")" >"$CG/memory.limit_in_bytes" &&
+		echo 100 >"$CG/memory.swappiness" 2>/dev/null
+	return 0
+}
+
+swap_down() {
+	[ -n "$SWAPDEV" ] && swapoff "$SWAPDEV" 2>/dev/null
+	case "$SWAPDEV" in /dev/loop*) losetup -d "$SWAPDEV" 2>/dev/null ;; esac
+	[ -n "$SWAPFILE" ] && rm -f "$SWAPFILE"
+	SWAPDEV="" SWAPFILE=""
+}
+
+# run SYSTEM ARGS...: one workload line on stdout
+run() {
+	sys=$1; shift
+	case $sys in
+	native) "$WL" --ws "$W" --ops "$OPS" "$@" ;;
+	lego-shm | lego-tcp)
+		"$B/bin/lego-run" --excache "$LOCAL" --fabric "${sys#lego-}" --stats="$TMP/stats.json" -- \
+			"$WL" --ws "$W" --ops "$OPS" "$@"
+		sed -n 's/.*"latency.miss":{"count":[0-9]*,"p50_ns":\([0-9]*\).*/\1/p' "$TMP/stats.json" >"$TMP/miss_p50" ;;
+	swap-*) sh -c 'echo $$ >"$1/cgroup.procs"; shift; exec "$@"' sh "$CG" \
+			"$WL" --ws "$W" --ops "$OPS" "$@" ;;
+	esac
+}
+
+CONFIGS="seq:0:1 uniform:0:1 zipf:0:1 seq:50:1 uniform:50:1 zipf:50:1 uniform:0:2 zipf:0:2 uniform:50:2"
+echo "system,pattern,writes,threads,ops_per_s,gb_per_s,checksum,checksum_ok" >"$CSV"
+{
+echo "== Lego vs Linux swap  $(date -u +%Y-%m-%dT%H:%MZ)  $(nproc) CPUs  W=$W local=$LOCAL ops=$OPS"
+echo "-- floors, this run"
+LEGO_EXCACHE_SIZE=64M "$B/bin/lego-bench-excache" --floors --ws 0 2>/dev/null | grep floor | tee "$TMP/floors"
+LEGO_FABRIC=shm "$B/bin/lego-bench-rpc" --count 3000 --batch 16 2>/dev/null | grep "read 1 x" | tee "$TMP/rpc"
+for sys in $SYSTEMS; do
+	case $sys in
+	swap-ram) swap_up ram || { echo "-- $sys: cannot set up swap (root needed); skipped"; continue; } ;;
+	swap-disk) swap_up disk || { echo "-- $sys: cannot set up swap on disk; skipped"; continue; } ;;
+	*) swap_down ;;
+	esac
+	for c in $CONFIGS; do
+		pat=${c%%:*} rest=${c#*:}; wr=${rest%%:*} th=${rest#*:}
+		[ "$sys" = lego-tcp ] && [ "$c" != uniform:0:1 ] && continue
+		line=$(run "$sys" --pattern "$pat" --writes "$wr" --threads "$th" 2>"$TMP/err" | grep '^workload')
+		if [ -z "$line" ]; then
+			echo "-- $sys $c: failed: $(tail -2 "$TMP/err")"; continue
+		fi
+		ops=$(echo "$line" | sed 's/.*ops_per_s=\([0-9]*\).*/\1/')
+		gbs=$(echo "$line" | sed 's/.*gb_per_s=\([0-9.]*\).*/\1/')
+		ck=$(echo "$line" | sed 's/.*checksum=\([0-9a-f]*\).*/\1/')
+		ref=$(awk -F, -v p="$pat" -v w="$wr" -v t="$th" '$1=="native" && $2==p && $3==w && $4==t {print $7}' "$CSV")
+		ok=yes; [ -n "$ref" ] && [ "$ref" != "$ck" ] && ok=NO
+		echo "$sys,$pat,$wr,$th,$ops,$gbs,$ck,$ok" >>"$CSV"
+		[ "$sys" = lego-shm ] && [ "$c" = uniform:0:1 ] && cp "$TMP/miss_p50" "$TMP/miss_uniform"
+		printf '   %-9s %-8s writes %2s%% threads %s: %10s ops/s %8s page-GB/s checksum %s\n' \
+			"$sys" "$pat" "$wr" "$th" "$ops" "$gbs" "$ok"
+	done
+done
+swap_down
+echo
+echo "-- ratios (ops/s): Lego over shm vs native and vs RAM-backed swap"
+awk -F, 'NR > 1 { k = $2 ":" $3 ":" $4; v[$1, k] = $5; keys[k] = 1 }
+	END {
+		printf "   %-16s %12s %12s %12s %10s %10s\n", "pattern:wr:thr", "native", "lego-shm", "swap-ram", "lego/nat", "lego/swap"
+		for (k in keys) {
+			n = v["native", k]; l = v["lego-shm", k]; s = v["swap-ram", k]
+			printf "   %-16s %12s %12s %12s %10s %10s\n", k, n, l, s,
+				(n && l) ? sprintf("%.3f", l / n) : "-", (s && l) ? sprintf("%.2fx", l / s) : "-"
+		}
+	}' "$CSV" | sort
+seg=$(awk '/SIGSEGV/ { print $(NF-5) }' "$TMP/floors")
+rpc=$(awk '{ print $7 }' "$TMP/rpc")
+if [ -s "$TMP/miss_uniform" ] && [ -n "$seg" ] && [ -n "$rpc" ]; then
+	awk -v m="$(cat "$TMP/miss_uniform")" -v s="$seg" -v r="$rpc" 'BEGIN {
+		printf "-- Lego miss median (uniform read, shm) %.1f us = %.2fx the floor sum (SIGSEGV+mprotect %.1f us + shm 4 KiB RPC %.1f us)\n",
+			m / 1000, m / 1000 / (s + r), s, r }'
+fi
+} 2>&1 | tee "$OUT/compare.txt"
+if command -v gnuplot >/dev/null; then
+	awk -F, 'NR > 1 && $1 != "lego-tcp" { print $1, $2 "/" $3 "%/" $4 "t", $5 }' "$CSV" >"$TMP/plot.dat"
+	gnuplot -e "set terminal png size 1200,600; set output '$OUT/compare.png'; set style data histograms;
+		set style fill solid; set logscale y; set ylabel 'ops/s'; set xtics rotate by -45;
+		set title 'Lego vs Linux swap, W=$W, local=$LOCAL';
+		plot for [s in 'native lego-shm swap-ram swap-disk'] '< grep \"^'.s.' \" $TMP/plot.dat' using 3:xtic(2) title s" 2>/dev/null &&
+		echo "(plot: $OUT/compare.png)"
+fi
+echo "(table: $OUT/compare.txt, data: $CSV)"
