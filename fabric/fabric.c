@@ -179,8 +179,6 @@ static int lf_getinfo(enum lego_prov prov, const char *node, const char *service
 {
 	int r = -FI_ENODATA;
 	lf_tune_env();
-	struct lf_sigs sigs;
-	lf_sigs_save(&sigs);
 	for (int alt = 0; alt < 2; alt++) {
 		if (alt && prov != LEGO_PROV_TCP)
 			break;
@@ -192,14 +190,16 @@ static int lf_getinfo(enum lego_prov prov, const char *node, const char *service
 		if (r == 0)
 			break;
 	}
-	lf_sigs_restore(&sigs);
 	return r;
 }
 
 int lf_prov_available(enum lego_prov prov, const char *node)
 {
 	struct fi_info *info = NULL;
+	struct lf_sigs sigs;
+	lf_sigs_save(&sigs); /* loading providers may install handlers */
 	int r = lf_getinfo(prov, node, NULL, node ? FI_SOURCE : 0, &info);
+	lf_sigs_restore(&sigs);
 	if (info)
 		fi_freeinfo(info);
 	return r == 0;
@@ -427,20 +427,22 @@ static int lf_reap_tx(struct lf_ep *ep)
 }
 
 static int lf_sendv_locked(struct lf_ep *ep, uint64_t dest, const struct iovec *iov, int n,
-			   struct lf_tx *tx);
+			   struct lf_tx *tx, uint64_t until, uint64_t wait_ns);
 
 int lf_sendv(struct lf_ep *ep, uint64_t dest, const struct iovec *iov, int n, struct lf_tx *tx)
 {
 	pthread_rwlock_rdlock(&lf_fork_rw);
-	int r = lf_sendv_locked(ep, dest, iov, n, tx);
+	int r = lf_sendv_locked(ep, dest, iov, n, tx, tx->deadline, 10ull * 1000000000ull);
 	pthread_rwlock_unlock(&lf_fork_rw);
 	return r;
 }
 
+/* Send, retrying while the provider's queue is full (reaping send
+ * completions meanwhile), until `until` (0: wait_ns after the first stall);
+ * then -ETIMEDOUT. */
 static int lf_sendv_locked(struct lf_ep *ep, uint64_t dest, const struct iovec *iov, int n,
-			   struct lf_tx *tx)
+			   struct lf_tx *tx, uint64_t until, uint64_t wait_ns)
 {
-	uint64_t deadline = tx->deadline;
 	for (;;) {
 		ssize_t r = fi_sendv(ep->ep, iov, NULL, (size_t)n, dest, &tx->fctx);
 		if (r == 0)
@@ -452,9 +454,9 @@ static int lf_sendv_locked(struct lf_ep *ep, uint64_t dest, const struct iovec *
 		}
 		if (lf_reap_tx(ep) == 0) {
 			uint64_t now = lg_now_ns();
-			if (!deadline)
-				deadline = now + 10ull * 1000000000ull;
-			else if (now > deadline)
+			if (!until)
+				until = now + wait_ns;
+			else if (now > until)
 				return -ETIMEDOUT;
 			lg_cpu_relax();
 		}
@@ -471,28 +473,11 @@ int lf_sendv_nb(struct lf_ep *ep, uint64_t dest, const struct iovec *iov, int n,
 	pthread_rwlock_rdlock(&lf_fork_rw);
 	int r = 0;
 	if (!atomic_load(&ep->npending)) { /* else behind the others */
-		/* a busy provider usually takes it within microseconds: keep
-		 * trying (reaping completions) for a short while first */
-		uint64_t until = 0;
-		for (;;) {
-			ssize_t s = fi_sendv(ep->ep, iov, NULL, (size_t)n, dest, &tx->fctx);
-			if (s == 0)
-				goto out;
-			if (s != -FI_EAGAIN) {
-				lg_log_rl(LG_WARN, "fabric", "%s fi_sendv: %s", lf_prov_name(ep->prov),
-					  fi_strerror((int)-s));
-				r = (int)s;
-				goto out;
-			}
-			if (lf_reap_tx(ep) > 0)
-				continue;
-			uint64_t t = lg_now_ns();
-			if (!until)
-				until = t + LF_SEND_SPIN_NS;
-			else if (t > until)
-				break;
-			lg_cpu_relax();
-		}
+		/* a busy provider usually takes it within microseconds */
+		r = lf_sendv_locked(ep, dest, iov, n, tx, 0, LF_SEND_SPIN_NS);
+		if (r != -ETIMEDOUT)
+			goto out;
+		r = 0;
 	}
 	struct lf_pending *pd = malloc(sizeof *pd);
 	if (!pd) {

@@ -747,6 +747,14 @@ int rpc_call(struct rpc_peer *p, uint16_t op, const void *body, size_t len, void
 	return s.status;
 }
 
+int rpc_call_fixed(struct rpc_peer *p, uint16_t op, const void *body, size_t len, void *rep,
+		   size_t replen, uint64_t timeout_ns)
+{
+	size_t rl = 0;
+	int r = rpc_call(p, op, body, len, rep, replen, &rl, timeout_ns);
+	return r == 0 && rl < replen ? -EBADMSG : r;
+}
+
 int rpc_peer_connect(struct rpc_peer *p, uint64_t timeout_ns)
 {
 	struct rpc_client *cl = p->cl;

@@ -120,6 +120,10 @@ int rpc_call_async(struct rpc_peer *p, uint16_t op, const struct iovec *iov, int
 int rpc_call(struct rpc_peer *p, uint16_t op, const void *body, size_t len, void *rep,
 	     size_t repcap, size_t *replen, uint64_t timeout_ns);
 
+/* rpc_call for a fixed-size reply: -EBADMSG if it is shorter than replen. */
+int rpc_call_fixed(struct rpc_peer *p, uint16_t op, const void *body, size_t len, void *rep,
+		   size_t replen, uint64_t timeout_ns);
+
 /* Reap completions on all endpoints and expire overdue requests.
  * Returns the number of events handled. */
 int rpc_client_progress(struct rpc_client *cl);

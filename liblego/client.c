@@ -39,10 +39,8 @@ int lc_start(struct lc *c, const char *hostport, const char *key, int fabric,
 	gethostname(req.host, sizeof req.host - 1);
 	snprintf(req.host_id, sizeof req.host_id, "%s", lg_host_id());
 	struct lego_p2mon_register_rep rep;
-	size_t rl = 0;
-	r = rpc_call(&c->monitor, P2MON_REGISTER, &req, sizeof req, &rep, sizeof rep, &rl, timeout_ns);
-	if (r == 0 && rl < sizeof rep)
-		r = -EBADMSG;
+	r = rpc_call_fixed(&c->monitor, P2MON_REGISTER, &req, sizeof req, &rep, sizeof rep,
+			   timeout_ns);
 	if (r) {
 		lg_log(LG_ERROR, "client", "monitor %s refused registration: %s", hostport,
 		       strerror(-r));
@@ -89,11 +87,8 @@ struct rpc_peer *lc_place(struct lc *c, uint64_t granule, int *err)
 {
 	struct lego_p2mon_place_req req = {.as = c->as, .granule = granule};
 	struct lego_p2mon_place_rep rep;
-	size_t rl = 0;
-	int r = rpc_call(&c->monitor, P2MON_PLACE, &req, sizeof req, &rep, sizeof rep, &rl,
-			 c->timeout_ns);
-	if (r == 0 && rl < sizeof rep)
-		r = -EBADMSG;
+	int r = rpc_call_fixed(&c->monitor, P2MON_PLACE, &req, sizeof req, &rep, sizeof rep,
+			       c->timeout_ns);
 	if (r) {
 		if (r != -ENOMEM)
 			lg_log(LG_ERROR, "client", "monitor could not place granule %llu: %s",
@@ -150,11 +145,8 @@ int lc_fork_register(struct lc *c, struct lego_as_ref *child)
 {
 	struct lego_p2mon_as_req req = {.as = c->as, .pid = (uint32_t)getpid()};
 	struct lego_p2mon_register_rep rep;
-	size_t rl = 0;
-	int r = rpc_call(&c->monitor, P2MON_FORK, &req, sizeof req, &rep, sizeof rep, &rl,
-			 c->timeout_ns);
-	if (r == 0 && rl < sizeof rep)
-		r = -EBADMSG;
+	int r = rpc_call_fixed(&c->monitor, P2MON_FORK, &req, sizeof req, &rep, sizeof rep,
+			       c->timeout_ns);
 	if (r) {
 		lg_log(LG_WARN, "client", "monitor refused fork: %s", strerror(-r));
 		return r == -ENOMEM ? r : -EAGAIN;

@@ -83,6 +83,7 @@ static int lg_rt_start_locked(struct lg_rt *rt)
 		r = lg_rt_check_opts(&rt->opts, err, sizeof err);
 	if (r) {
 		lg_logf(LG_ERROR, "config", "%s; Lego is off", err);
+		rt->said = 1;
 		return r;
 	}
 	struct lg_opts *o = &rt->opts;
@@ -196,7 +197,7 @@ int lg_rt_start(void)
 		lg_leave();
 		if (r) {
 			rt->err = r;
-			if (r != -EINVAL && !rt->said) /* said so already */
+			if (!rt->said)
 				lg_logf(LG_ERROR, "runtime", "start failed (%s); Lego is off",
 					strerror(-r));
 			if (rt->embed.mon_pid > 0)

@@ -10,9 +10,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "common/util.h"
 #include "fabric/rpc.h"
@@ -63,7 +61,7 @@ static void lg_sig_tramp(int sig, siginfo_t *si, void *uc)
 
 /* Default action of a terminating signal, after the requests in flight
  * are answered.  Async-signal-safe: atomics, clock_gettime, nanosleep,
- * raw rt_sigaction, raise. */
+ * sigaction, raise. */
 static void lg_sig_quiesce(int sig)
 {
 	struct rpc_client *cl = lg_rt.lc.cl;
@@ -72,13 +70,8 @@ static void lg_sig_quiesce(int sig)
 		struct timespec ts = {0, 1000000};
 		nanosleep(&ts, NULL);
 	}
-	struct lg_ksa {
-		void *h;
-		unsigned long flags;
-		void *restorer;
-		uint64_t mask;
-	} dfl = {0};
-	syscall(SYS_rt_sigaction, sig, &dfl, NULL, 8);
+	struct sigaction dfl = {.sa_handler = SIG_DFL};
+	sg.real(sig, &dfl, NULL); /* set before this handler was installed */
 	raise(sig); /* blocked while we run: delivered, by default, on return */
 }
 

@@ -32,13 +32,10 @@ static int mon_register(struct memnode *m)
 	req.capacity = lg_opt_u(&O, LG_OPT_capacity);
 	req.addr = m->node.addr;
 	struct lego_m2mon_register_rep rep;
-	size_t rl = 0;
 	uint64_t to = lg_opt_u(&O, LG_OPT_rpc_timeout_ms) * 1000000ull;
 	int r = m->mon.connected ? 0 : rpc_peer_connect(&m->mon, to);
 	if (r == 0)
-		r = rpc_call(&m->mon, M2MON_REGISTER, &req, sizeof req, &rep, sizeof rep, &rl, to);
-	if (r == 0 && rl < sizeof rep)
-		r = -EBADMSG;
+		r = rpc_call_fixed(&m->mon, M2MON_REGISTER, &req, sizeof req, &rep, sizeof rep, to);
 	if (r)
 		return r;
 	m->node_id = rep.node_id;

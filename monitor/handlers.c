@@ -11,6 +11,28 @@
 #include "common/util.h"
 #include "monitor.h"
 
+/* Reply with the address space of p: its capability, the lease and the
+ * granule size (registration and fork). */
+static int mon_reply_as(struct rpc_ctx *ctx, struct monitor *m, struct mon_proc *p)
+{
+	struct lego_p2mon_register_rep *rep = rpc_reply_alloc(ctx, sizeof *rep);
+	if (!rep)
+		return -ENOMEM;
+	memset(rep, 0, sizeof *rep);
+	mon_proc_cap(&m->reg, p, &rep->as);
+	rep->lease_ms = (uint32_t)(m->reg.lease_ns / 1000000);
+	rep->granule_order = m->reg.granule_order;
+	return 0;
+}
+
+/* The process whose address space a lego_p2mon_as_req names, or NULL. */
+static struct mon_proc *mon_req_proc(struct rpc_ctx *ctx, struct lego_p2mon_as_req *req)
+{
+	struct monitor *m = ctx->user;
+	memcpy(req, ctx->body, sizeof *req);
+	return mon_proc_find(&m->reg, &req->as);
+}
+
 static int h_p_register(struct rpc_ctx *ctx)
 {
 	struct monitor *m = ctx->user;
@@ -25,13 +47,9 @@ static int h_p_register(struct rpc_ctx *ctx)
 					       req.quota);
 	if (!p)
 		return -ENOMEM;
-	struct lego_p2mon_register_rep *rep = rpc_reply_alloc(ctx, sizeof *rep);
-	if (!rep)
-		return -ENOMEM;
-	memset(rep, 0, sizeof *rep);
-	mon_proc_cap(&m->reg, p, &rep->as);
-	rep->lease_ms = (uint32_t)(m->reg.lease_ns / 1000000);
-	rep->granule_order = m->reg.granule_order;
+	int r = mon_reply_as(ctx, m, p);
+	if (r)
+		return r;
 	lg_log(LG_INFO, "monitor", "process %u on %s registered: address space %llu", req.pid,
 	       req.host, (unsigned long long)p->as_id);
 	return 0;
@@ -39,10 +57,8 @@ static int h_p_register(struct rpc_ctx *ctx)
 
 static int h_p_heartbeat(struct rpc_ctx *ctx)
 {
-	struct monitor *m = ctx->user;
 	struct lego_p2mon_as_req req;
-	memcpy(&req, ctx->body, sizeof req);
-	struct mon_proc *p = mon_proc_find(&m->reg, &req.as);
+	struct mon_proc *p = mon_req_proc(ctx, &req);
 	if (!p)
 		return -ESRCH;
 	p->last_ns = lg_now_ns();
@@ -55,20 +71,15 @@ static int h_p_fork(struct rpc_ctx *ctx)
 {
 	struct monitor *m = ctx->user;
 	struct lego_p2mon_as_req req;
-	memcpy(&req, ctx->body, sizeof req);
-	struct mon_proc *p = mon_proc_find(&m->reg, &req.as);
+	struct mon_proc *p = mon_req_proc(ctx, &req);
 	if (!p)
 		return -ESRCH;
 	struct mon_proc *c = mon_proc_fork(&m->reg, p);
 	if (!c)
 		return -ENOMEM;
-	struct lego_p2mon_register_rep *rep = rpc_reply_alloc(ctx, sizeof *rep);
-	if (!rep)
-		return -ENOMEM;
-	memset(rep, 0, sizeof *rep);
-	mon_proc_cap(&m->reg, c, &rep->as);
-	rep->lease_ms = (uint32_t)(m->reg.lease_ns / 1000000);
-	rep->granule_order = m->reg.granule_order;
+	int r = mon_reply_as(ctx, m, c);
+	if (r)
+		return r;
 	lg_log(LG_INFO, "monitor", "process %u forks: child address space %llu", p->pid,
 	       (unsigned long long)c->as_id);
 	return 0;
@@ -78,8 +89,7 @@ static int h_p_exit(struct rpc_ctx *ctx)
 {
 	struct monitor *m = ctx->user;
 	struct lego_p2mon_as_req req;
-	memcpy(&req, ctx->body, sizeof req);
-	struct mon_proc *p = mon_proc_find(&m->reg, &req.as);
+	struct mon_proc *p = mon_req_proc(ctx, &req);
 	if (!p)
 		return -ESRCH;
 	m->reg.procs_exited++;
