@@ -7,8 +7,17 @@
 # The workload (bench/workload.c, an ordinary program) runs with a working
 # set W under: native (all memory local); Lego with an ExCache of LOCAL over
 # shm (and tcp for the uniform read case); Linux swapping with a cgroup
-# memory limit of LOCAL and swap on a RAM-backed loop device, and on a swap
-# file on disk.  Patterns: seq, uniform, zipf(0.99); 0% and 50% writes; 1
+# memory limit of LOCAL and swap on a RAM-backed device (zram), and on a
+# swap file on disk.
+#
+# Why zram and not a loop device over a file in /dev/shm: the loop device
+# charges its writes to the swapping process's memory cgroup, and the
+# file's own tmpfs pages are swappable, so reclaim (this VM runs DAMON
+# reclaim) can push them out to the very device they back.  The loop
+# worker then waits to swap in the page it is writing, forever: the
+# workload and the loop device were left in uninterruptible sleep here.
+# zram keeps its pages outside the LRU; it compresses them, which makes
+# it faster, not slower, than an uncompressed RAM disk.  Patterns: seq, uniform, zipf(0.99); 0% and 50% writes; 1
 # and 2 threads.  Every system must print native's checksum.
 #
 # Prints a table of ops/s, page-GB/s (4 KiB per operation) and the ratios
@@ -34,9 +43,7 @@ SWAPFILE=""
 bytes() { numfmt --from=iec "$1"; }
 
 cleanup() {
-	[ -n "$SWAPDEV" ] && swapoff "$SWAPDEV" 2>/dev/null
-	case "$SWAPDEV" in /dev/loop*) losetup -d "$SWAPDEV" 2>/dev/null ;; esac
-	[ -n "$SWAPFILE" ] && rm -f "$SWAPFILE"
+	swap_down
 	[ -d "$CG" ] && rmdir "$CG" 2>/dev/null
 	rm -rf "$TMP"
 }
@@ -46,9 +53,11 @@ swap_up() { # ram|disk
 	swap_down
 	sz=$(( $(bytes "$W") * 3 / 2 ))
 	if [ "$1" = ram ]; then
-		SWAPFILE=/dev/shm/lego-bench-swap.$$
-		truncate -s "$sz" "$SWAPFILE" || return 1
-		SWAPDEV=$(losetup -f --show "$SWAPFILE") || return 1
+		[ -w /sys/class/zram-control/hot_add ] || return 1
+		n=$(cat /sys/class/zram-control/hot_add) || return 1
+		SWAPDEV=/dev/zram$n
+		echo lz4 >/sys/block/zram$n/comp_algorithm 2>/dev/null
+		echo "$sz" >/sys/block/zram$n/disksize || return 1
 	else
 		SWAPFILE=/var/tmp/lego-bench-swap.$$
 		fallocate -l "$sz" "$SWAPFILE" && chmod 600 "$SWAPFILE" || return 1
@@ -62,7 +71,11 @@ swap_up() { # ram|disk
 
 swap_down() {
 	[ -n "$SWAPDEV" ] && swapoff "$SWAPDEV" 2>/dev/null
-	case "$SWAPDEV" in /dev/loop*) losetup -d "$SWAPDEV" 2>/dev/null ;; esac
+	case "$SWAPDEV" in /dev/zram*)
+		n=${SWAPDEV#/dev/zram}
+		echo 1 >/sys/block/zram$n/reset 2>/dev/null
+		echo "$n" >/sys/class/zram-control/hot_remove 2>/dev/null ;;
+	esac
 	[ -n "$SWAPFILE" ] && rm -f "$SWAPFILE"
 	SWAPDEV="" SWAPFILE=""
 }

@@ -96,14 +96,15 @@ void lego_stats_print(FILE *f, int json)
 		const struct lego_lat_summary *l = &st.lat[i];
 		if (json)
 			fprintf(f, ",\"%s\":{\"count\":%llu,\"p50_ns\":%llu,\"p99_ns\":%llu,"
-				"\"p999_ns\":%llu,\"max_ns\":%llu}",
+				"\"p999_ns\":%llu,\"max_ns\":%llu,\"mean_ns\":%llu}",
 				lg_lat_names[i], (unsigned long long)l->count,
 				(unsigned long long)l->p50_ns, (unsigned long long)l->p99_ns,
-				(unsigned long long)l->p999_ns, (unsigned long long)l->max_ns);
+				(unsigned long long)l->p999_ns, (unsigned long long)l->max_ns,
+				(unsigned long long)l->mean_ns);
 		else
-			fprintf(f, "%-28s n=%llu p50=%.1fus p99=%.1fus p99.9=%.1fus max=%.1fus\n",
+			fprintf(f, "%-28s n=%llu p50=%.1fus p99=%.1fus p99.9=%.1fus max=%.1fus mean=%.1fus\n",
 				lg_lat_names[i], (unsigned long long)l->count, l->p50_ns / 1e3,
-				l->p99_ns / 1e3, l->p999_ns / 1e3, l->max_ns / 1e3);
+				l->p99_ns / 1e3, l->p999_ns / 1e3, l->max_ns / 1e3, l->mean_ns / 1e3);
 	}
 	if (json)
 		fputs("}\n", f);

@@ -84,7 +84,6 @@ struct xc_wb {
 };
 
 #define XC_FETCH_SLOTS 256
-#define XC_RECLAIM_MAX 256
 
 struct xc_rvictim {
 	uint64_t set, line;
@@ -706,7 +705,7 @@ void xc_fault(struct excache *xc, uint64_t addr, int write, int wp, uint32_t tid
 	uint8_t *la = sp_line_addr(sp, line);
 	struct xc_set *s = xc_set_of(xc, line);
 	uint64_t t0 = lg_now_ns();
-	int fetch = 0;
+	int fetch = 0, batched = 0;
 	lg_stat_add(LEGO_STAT_FAULTS, 1);
 	for (;;) {
 		xc_lock(&s->lock);
@@ -733,6 +732,14 @@ void xc_fault(struct excache *xc, uint64_t addr, int write, int wp, uint32_t tid
 		for (uint32_t i = 0; i < xc->ways && v < 0; i++)
 			if (s->way[i].state == XC_INVALID)
 				v = (int)i;
+		if (v < 0 && !batched) {
+			/* A full set is on the reclaim queue: evict it together
+			 * with every other queued set, one TLB shoot-down for all. */
+			xc_unlock(&s->lock);
+			batched = 1;
+			xc_reclaim(xc, XC_RECLAIM_MAX, 1);
+			continue;
+		}
 		if (v < 0)
 			v = xc->pol->victim(s, xc->ways);
 		if (v >= 0 && s->way[v].state != XC_INVALID && xc_evict(xc, &s->way[v]) < 0) {
@@ -817,12 +824,13 @@ static int xc_rvictim_cmp(const void *a, const void *b)
  *   5. mark the ways free and wake any thread that faulted meanwhile.
  * A dirty line may still be written between 1 and 2; the copy in 3 sees it.
  */
-int xc_reclaim(struct excache *xc, int budget)
+int xc_reclaim(struct excache *xc, int budget, uint32_t min)
 {
 	int n = 0, dirty = 0;
 	if (budget > XC_RECLAIM_MAX)
 		budget = XC_RECLAIM_MAX;
-	if (!xc->rq_len || atomic_flag_test_and_set_explicit(&xc->reclaiming, memory_order_acquire))
+	if (!xc->rq_len || xc->rq_len < min ||
+	    atomic_flag_test_and_set_explicit(&xc->reclaiming, memory_order_acquire))
 		return 0;
 	struct xc_rvictim *rb = xc->rbatch;
 	while (n < budget) { /* 1 */

@@ -91,7 +91,12 @@ static void lg_fault_events(struct lg_fault *f, struct uffd_msg *msg, int n)
 
 /*
  * The loop, in order of urgency: replies (each may complete a fault), new
- * faults, reclaim (room for the next faults), write-backs.  After any
+ * faults, write-backs, and reclaim only when about to sleep.  While faults
+ * come, eviction happens in the fault path, in batches: the miss that finds
+ * its set full evicts every set queued so far with one shoot-down, while
+ * the application thread is blocked (so no other CPU runs this process
+ * and needs the shoot-down's interrupt, which costs tens of microseconds
+ * on a virtual machine).  After any
  * activity the thread keeps polling for 200 us, yielding the CPU on every
  * round: a program that faults tends to fault again soon, and waking a
  * sleeping thread costs far more than a fault on small virtual machines,
@@ -126,13 +131,13 @@ static void *lg_fault_main(void *arg)
 			busy_until = lg_now_ns() + 200000;
 			continue;
 		}
-		if (xc_reclaim(f->xc, 32) > 0)
-			continue;
 		if (xc_fetching(f->xc) || lg_now_ns() < busy_until) {
 			sched_yield();
 			continue;
 		}
 		xc_writeback_kick(f->xc, 1);
+		if (xc_reclaim(f->xc, XC_RECLAIM_MAX, 1) > 0)
+			continue; /* about to sleep: give every full set a free way */
 		struct timespec ts = {0, 100000};
 		if (ppoll(pfd, 2, rpc_client_inflight(f->cl) ? &ts : NULL, NULL) > 0 &&
 		    (pfd[1].revents & POLLIN) && !atomic_load(&f->stop)) {

@@ -13,6 +13,7 @@ _Atomic uint64_t lg_stat[LEGO_STAT__COUNT];
 
 static _Atomic uint64_t lat_hist[LEGO_LAT__COUNT][LAT_BUCKETS];
 static _Atomic uint64_t lat_max[LEGO_LAT__COUNT];
+static _Atomic uint64_t lat_sum[LEGO_LAT__COUNT];
 
 static unsigned lat_bucket(uint64_t ns)
 {
@@ -37,6 +38,7 @@ static uint64_t lat_bucket_top(unsigned b)
 void lg_lat_record(enum lego_lat which, uint64_t ns)
 {
 	atomic_fetch_add_explicit(&lat_hist[which][lat_bucket(ns)], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&lat_sum[which], ns, memory_order_relaxed);
 	uint64_t m = atomic_load_explicit(&lat_max[which], memory_order_relaxed);
 	while (ns > m &&
 	       !atomic_compare_exchange_weak_explicit(&lat_max[which], &m, ns, memory_order_relaxed,
@@ -56,6 +58,7 @@ void lg_lat_summary(enum lego_lat which, struct lego_lat_summary *out)
 	out->max_ns = atomic_load_explicit(&lat_max[which], memory_order_relaxed);
 	if (!total)
 		return;
+	out->mean_ns = atomic_load_explicit(&lat_sum[which], memory_order_relaxed) / total;
 	const double q[3] = {0.5, 0.99, 0.999};
 	uint64_t *dst[3] = {&out->p50_ns, &out->p99_ns, &out->p999_ns};
 	for (int k = 0; k < 3; k++) {
@@ -83,5 +86,6 @@ void lg_stats_reset(void)
 		for (int i = 0; i < LAT_BUCKETS; i++)
 			atomic_store(&lat_hist[w][i], 0);
 		atomic_store(&lat_max[w], 0);
+		atomic_store(&lat_sum[w], 0);
 	}
 }

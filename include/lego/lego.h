@@ -71,6 +71,7 @@ struct lego_lat_summary {
 	uint64_t p99_ns;
 	uint64_t p999_ns;
 	uint64_t max_ns;
+	uint64_t mean_ns; /* throughput depends on the mean, tails included */
 };
 
 struct lego_stats {

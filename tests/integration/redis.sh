@@ -27,7 +27,14 @@ run_redis() {
 	redis-benchmark -p "$port" -q -n 20000 -r 100000 -d 256 -t set,get -c 8 >"$T/$name.bench" 2>&1 ||
 		fail "$name: redis-benchmark failed"
 	$CHECK check "$port" $N $SIZE >"$T/$name.check" || fail "$name: $(cat "$T/$name.check")"
-	peak=$(awk '/^VmHWM/ { print int($2 / 1024) }' /proc/$(pgrep -n -P "$rpid" redis-server 2>/dev/null || echo "$rpid")/status 2>/dev/null)
+	# the server: $rpid itself, or lego-run's child (read from /proc rather
+	# than with pgrep, which reads every process's memory for its cmdline
+	# and blocks on a process stuck in the kernel)
+	spid=$rpid
+	for c in $(cat /proc/"$rpid"/task/*/children 2>/dev/null); do
+		[ "$(cat /proc/"$c"/comm 2>/dev/null)" = redis-server ] && spid=$c
+	done
+	peak=$(awk '/^VmHWM/ { print int($2 / 1024) }' /proc/"$spid"/status 2>/dev/null)
 	redis-cli -p "$port" shutdown nosave >/dev/null 2>&1
 	wait "$rpid"
 }

@@ -68,6 +68,7 @@ START_TEST(test_lat_single)
 	ck_assert_uint_eq(s.p50_ns, 12345);
 	ck_assert_uint_eq(s.p99_ns, 12345);
 	ck_assert_uint_eq(s.p999_ns, 12345);
+	ck_assert_uint_eq(s.mean_ns, 12345);
 }
 END_TEST
 
