@@ -17,8 +17,10 @@
 # worker then waits to swap in the page it is writing, forever: the
 # workload and the loop device were left in uninterruptible sleep here.
 # zram keeps its pages outside the LRU; it compresses them, which makes
-# it faster, not slower, than an uncompressed RAM disk.  Patterns: seq, uniform, zipf(0.99); 0% and 50% writes; 1
-# and 2 threads.  Every system must print native's checksum.
+# it faster, not slower, than an uncompressed RAM disk.
+#
+# Patterns: seq, uniform, zipf(0.99); 0% and 50% writes; 1 and 2 threads.
+# Every system must print native's checksum.
 #
 # Prints a table of ops/s, page-GB/s (4 KiB per operation) and the ratios
 # to native and to RAM-backed swap; writes CSV and, with gnuplot, a PNG.

@@ -84,6 +84,7 @@ struct xc_wb {
 };
 
 #define XC_FETCH_SLOTS 256
+#define XC_RECLAIM_MAX 256
 
 struct xc_rvictim {
 	uint64_t set, line;
@@ -737,7 +738,7 @@ void xc_fault(struct excache *xc, uint64_t addr, int write, int wp, uint32_t tid
 			 * with every other queued set, one TLB shoot-down for all. */
 			xc_unlock(&s->lock);
 			batched = 1;
-			xc_reclaim(xc, XC_RECLAIM_MAX, 1);
+			xc_reclaim(xc);
 			continue;
 		}
 		if (v < 0)
@@ -824,16 +825,13 @@ static int xc_rvictim_cmp(const void *a, const void *b)
  *   5. mark the ways free and wake any thread that faulted meanwhile.
  * A dirty line may still be written between 1 and 2; the copy in 3 sees it.
  */
-int xc_reclaim(struct excache *xc, int budget, uint32_t min)
+int xc_reclaim(struct excache *xc)
 {
 	int n = 0, dirty = 0;
-	if (budget > XC_RECLAIM_MAX)
-		budget = XC_RECLAIM_MAX;
-	if (!xc->rq_len || xc->rq_len < min ||
-	    atomic_flag_test_and_set_explicit(&xc->reclaiming, memory_order_acquire))
+	if (!xc->rq_len || atomic_flag_test_and_set_explicit(&xc->reclaiming, memory_order_acquire))
 		return 0;
 	struct xc_rvictim *rb = xc->rbatch;
-	while (n < budget) { /* 1 */
+	while (n < XC_RECLAIM_MAX) { /* 1 */
 		xc_lock(&xc->qlock);
 		if (!xc->rq_len) {
 			xc_unlock(&xc->qlock);

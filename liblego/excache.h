@@ -86,14 +86,11 @@ void xc_destroy(struct excache *xc);
  * progress call. */
 void xc_fault(struct excache *xc, uint64_t addr, int write, int wp, uint32_t tid);
 
-/* Reclaim: make sure sets that filled up have a free way again, evicting
- * up to `budget` lines in one batch (one TLB shoot-down for all), but only
- * once at least `min` sets are waiting: on a virtual machine a shoot-down
- * costs tens of microseconds, so lines are evicted in batches of many.
- * Returns lines evicted. */
-#define XC_RECLAIM_BATCH 64
-#define XC_RECLAIM_MAX 256
-int xc_reclaim(struct excache *xc, int budget, uint32_t min);
+/* Reclaim: give every set that filled up a free way again, evicting one
+ * line from each (at most 256) in one batch, with one TLB shoot-down for
+ * all.  Called by a miss that finds its set full, and by the fault service
+ * before it sleeps.  Returns lines evicted. */
+int xc_reclaim(struct excache *xc);
 
 /* Start write-backs of pending victims (all of them if force, else only
  * full batches).  Non-blocking. */

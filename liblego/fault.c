@@ -136,7 +136,7 @@ static void *lg_fault_main(void *arg)
 			continue;
 		}
 		xc_writeback_kick(f->xc, 1);
-		if (xc_reclaim(f->xc, XC_RECLAIM_MAX, 1) > 0)
+		if (xc_reclaim(f->xc) > 0)
 			continue; /* about to sleep: give every full set a free way */
 		struct timespec ts = {0, 100000};
 		if (ppoll(pfd, 2, rpc_client_inflight(f->cl) ? &ts : NULL, NULL) > 0 &&
