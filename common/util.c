@@ -234,3 +234,37 @@ size_t lg_bprintf(char *buf, size_t cap, size_t n, const char *fmt, ...)
 		return n;
 	return n + (size_t)r >= cap ? cap : n + (size_t)r;
 }
+
+void lg_fd_reserve(struct lg_fd_resv *r)
+{
+	r->mask = 0;
+	for (;;) {
+		long fd = syscall(SYS_openat, AT_FDCWD, "/dev/null", O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return;
+		if (fd >= LG_FD_LOW) {
+			syscall(SYS_close, fd);
+			return;
+		}
+		r->mask |= 1ull << fd;
+	}
+}
+
+void lg_fd_release(struct lg_fd_resv *r)
+{
+	for (int fd = 0; fd < LG_FD_LOW; fd++)
+		if (r->mask & (1ull << fd))
+			syscall(SYS_close, fd);
+	r->mask = 0;
+}
+
+int lg_fd_raise(int fd)
+{
+	if (fd < 0 || fd >= LG_FD_LOW)
+		return fd;
+	long h = syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, LG_FD_LOW);
+	if (h < 0)
+		return fd;
+	syscall(SYS_close, fd);
+	return (int)h;
+}

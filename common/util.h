@@ -64,6 +64,20 @@ void lg_local_free(void *p, size_t len);
 size_t lg_bprintf(char *buf, size_t cap, size_t n, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
+/* Descriptors the runtime opens are kept at or above LG_FD_LOW, out of the
+ * way of programs that use small fixed numbers (a shell's `exec 3>file`
+ * would otherwise replace a runtime descriptor).  lg_fd_reserve occupies
+ * the free numbers below it with /dev/null until lg_fd_release, so that
+ * whatever is opened meanwhile (also inside libfabric) lands above;
+ * lg_fd_raise moves one descriptor up (returns the new number, or fd). */
+#define LG_FD_LOW 64
+struct lg_fd_resv {
+	uint64_t mask;
+};
+void lg_fd_reserve(struct lg_fd_resv *r);
+void lg_fd_release(struct lg_fd_resv *r);
+int lg_fd_raise(int fd);
+
 /* Constant-time comparison; 0 when equal. */
 int lg_memeq_ct(const void *a, const void *b, size_t len);
 

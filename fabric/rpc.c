@@ -127,6 +127,18 @@ void *rpc_reply_alloc(struct rpc_ctx *ctx, size_t len)
 	return t->msg + sizeof(struct lego_hdr);
 }
 
+void *rpc_reply_body(const struct rpc_ctx *ctx)
+{
+	return ctx->rep_buf ? ((struct rpc_stx *)ctx->rep_buf)->msg + sizeof(struct lego_hdr) : NULL;
+}
+
+void rpc_reply_discard(struct rpc_ctx *ctx)
+{
+	free(ctx->rep_buf);
+	ctx->rep_buf = NULL;
+	ctx->rep_len = 0;
+}
+
 static void rpc_server_reply(struct rpc_server *s, struct lf_ep *ep, uint64_t dest,
 			     const struct lego_hdr *req, int status, struct rpc_ctx *ctx)
 {
@@ -199,7 +211,7 @@ static void rpc_handle_hello(struct rpc_server *s, struct lf_ep *ep, const struc
 	memcpy(&req, body, sizeof req);
 	if (req.addr_len == 0 || req.addr_len > LEGO_ADDR_MAX ||
 	    (req.role != LEGO_ROLE_PROCESS && req.role != LEGO_ROLE_MEMNODE &&
-	     req.role != LEGO_ROLE_TOOL)) {
+	     req.role != LEGO_ROLE_TOOL && req.role != LEGO_ROLE_STORENODE)) {
 		rpc_reject(s, LW_BODY, "unknown peer", h->opcode);
 		return;
 	}
@@ -735,9 +747,15 @@ static void rpc_sync_reply(void *arg, int status, const void *body, size_t len)
 int rpc_call(struct rpc_peer *p, uint16_t op, const void *body, size_t len, void *rep,
 	     size_t repcap, size_t *replen, uint64_t timeout_ns)
 {
-	struct rpc_sync s = {.rep = rep, .repcap = repcap};
 	struct iovec iov = {(void *)body, len};
-	int r = rpc_call_start(p, op, &iov, len ? 1 : 0, timeout_ns, rpc_sync_reply, &s, 1);
+	return rpc_callv(p, op, &iov, len ? 1 : 0, rep, repcap, replen, timeout_ns);
+}
+
+int rpc_callv(struct rpc_peer *p, uint16_t op, const struct iovec *iov, int n, void *rep,
+	      size_t repcap, size_t *replen, uint64_t timeout_ns)
+{
+	struct rpc_sync s = {.rep = rep, .repcap = repcap};
+	int r = rpc_call_start(p, op, iov, n, timeout_ns, rpc_sync_reply, &s, 1);
 	if (r)
 		return r;
 	/* The request expires on its own deadline; wait a little longer. */

@@ -44,6 +44,7 @@ struct rpc_ctx {
 
 #define RPC_ROLE_BIT(r) (1u << (r))
 #define RPC_ANY_ROLE (RPC_ROLE_BIT(LEGO_ROLE_PROCESS) | RPC_ROLE_BIT(LEGO_ROLE_MEMNODE) | \
+		      RPC_ROLE_BIT(LEGO_ROLE_STORENODE) | \
 		      RPC_ROLE_BIT(LEGO_ROLE_TOOL))
 
 /* A handler returns the reply status (0 or -errno). */
@@ -73,6 +74,10 @@ void rpc_server_free(struct rpc_server *srv);
 void rpc_server_on_recv(struct lf_ep *ep, void *msg, size_t len, void *arg);
 /* Reply body of `len` bytes, owned by the server; NULL if out of memory. */
 void *rpc_reply_alloc(struct rpc_ctx *ctx, size_t len);
+/* The reply body rpc_reply_alloc gave out (NULL if none), and dropping it
+ * (for code that serves requests outside the server: tests, tools). */
+void *rpc_reply_body(const struct rpc_ctx *ctx);
+void rpc_reply_discard(struct rpc_ctx *ctx);
 uint32_t rpc_sconn_role(const struct rpc_sconn *c);
 uint32_t rpc_sconn_id(const struct rpc_sconn *c);
 /* The server's counters as "key:value\n" text. */
@@ -119,6 +124,10 @@ int rpc_call_async(struct rpc_peer *p, uint16_t op, const struct iovec *iov, int
  * *replen gets the full length).  Returns the reply status or -errno. */
 int rpc_call(struct rpc_peer *p, uint16_t op, const void *body, size_t len, void *rep,
 	     size_t repcap, size_t *replen, uint64_t timeout_ns);
+
+/* rpc_call with the body gathered from iov[0..n) (n <= 3). */
+int rpc_callv(struct rpc_peer *p, uint16_t op, const struct iovec *iov, int n, void *rep,
+	      size_t repcap, size_t *replen, uint64_t timeout_ns);
 
 /* rpc_call for a fixed-size reply: -EBADMSG if it is shorter than replen. */
 int rpc_call_fixed(struct rpc_peer *p, uint16_t op, const void *body, size_t len, void *rep,

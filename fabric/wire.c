@@ -60,6 +60,22 @@ const char *lw_opcode_name(unsigned op)
 	case P2M_RESERVE: return "p2m_reserve";
 	case P2M_AS_EXIT: return "p2m_as_exit";
 	case P2M_CLONE: return "p2m_clone";
+	case S2MON_REGISTER: return "s2mon_register";
+	case S2MON_HEARTBEAT: return "s2mon_heartbeat";
+	case M2MON_STORE: return "m2mon_store";
+	case P2MON_FILES: return "p2mon_files";
+	case X2F_OPEN: return "f_open";
+	case X2F_STAT: return "f_stat";
+	case X2F_READ: return "f_read";
+	case X2F_WRITE: return "f_write";
+	case X2F_TRUNCATE: return "f_truncate";
+	case X2F_FSYNC: return "f_fsync";
+	case X2F_UNLINK: return "f_unlink";
+	case X2F_RMDIR: return "f_rmdir";
+	case X2F_MKDIR: return "f_mkdir";
+	case X2F_RENAME: return "f_rename";
+	case X2F_LIST: return "f_list";
+	case X2F_CLOSE: return "f_close";
 	}
 	return "?";
 }

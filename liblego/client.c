@@ -69,9 +69,12 @@ static struct lc_mem *lc_mem_get(struct lc *c, const struct lego_node_addr *a, i
 	m->addr = *a;
 	char name[64];
 	snprintf(name, sizeof name, "memnode %u", a->node_id);
+	struct lg_fd_resv fr;
+	lg_fd_reserve(&fr); /* a new endpoint's descriptors go above the program's */
 	int r = rpc_links_peer_node(&c->links, a, &m->peer, name);
 	if (r == 0)
 		r = rpc_peer_connect(&m->peer, c->timeout_ns);
+	lg_fd_release(&fr);
 	if (r) {
 		lg_log(LG_ERROR, "client", "cannot connect to memnode %u: %s", a->node_id,
 		       strerror(-r));
@@ -100,6 +103,34 @@ struct rpc_peer *lc_place(struct lc *c, uint64_t granule, int *err)
 	struct lc_mem *m = lc_mem_get(c, &rep.node, err);
 	pthread_mutex_unlock(&c->lock);
 	return m ? &m->peer : NULL;
+}
+
+int lc_file_call(struct lc *c, uint16_t op, const struct iovec *iov, int n, void *rep,
+		 size_t repcap, size_t *replen)
+{
+	pthread_mutex_lock(&c->lock);
+	struct lc_mem *m = c->files;
+	int r = 0;
+	if (!m) {
+		struct lego_p2mon_as_req req = {.as = c->as, .pid = (uint32_t)getpid()};
+		struct lego_node_addr a;
+		r = rpc_call_fixed(&c->monitor, P2MON_FILES, &req, sizeof req, &a, sizeof a,
+				   c->timeout_ns);
+		if (r == 0)
+			m = c->files = lc_mem_get(c, &a, &r);
+		else
+			lg_log_rl(LG_ERROR, "client", "no memnode serves files: %s", strerror(-r));
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (!m)
+		return r == -ENOMEM ? r : -EIO;
+	r = rpc_callv(&m->peer, op, iov, n, rep, repcap, replen, c->timeout_ns);
+	if (r == -ETIMEDOUT || r == -ECONNRESET) {
+		lg_log_rl(LG_ERROR, "client", "file request to %s failed: %s", m->peer.name,
+			  strerror(-r));
+		r = -EIO;
+	}
+	return r;
 }
 
 static void lc_hb_reply(void *arg, int status, const void *body, size_t len)

@@ -38,6 +38,7 @@ struct lc {
 	pthread_mutex_t lock;
 	struct lc_mem mem[LC_MAX_MEMNODES];
 	int nmem;
+	struct lc_mem *files; /* the memnode serving our files, once known */
 };
 
 /* Connect to the monitor at hostport (waiting at most connect_ns for it)
@@ -51,6 +52,14 @@ void lc_stop(struct lc *c);
 /* Memnode holding `granule`, asking the monitor to place it if needed.
  * Returns the peer (connected) or NULL with *err set. */
 struct rpc_peer *lc_place(struct lc *c, uint64_t granule, int *err);
+
+/* A file operation (docs/storage.md): send op with body iov[0..n) (n <= 3)
+ * to the memnode serving this process's files, found through the monitor
+ * on first use.  The reply body is copied into rep (up to repcap bytes,
+ * *replen gets its full length).  Returns the reply status or -errno;
+ * -EIO when no memnode or storenode can be reached. */
+int lc_file_call(struct lc *c, uint16_t op, const struct iovec *iov, int n, void *rep,
+		 size_t repcap, size_t *replen);
 
 /* Renew the lease (asynchronous; failure is logged).  */
 void lc_heartbeat(struct lc *c);

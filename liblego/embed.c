@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/sysinfo.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -110,8 +111,42 @@ static int lg_read_addr(int fd, char *buf, size_t len, int timeout_ms)
 	return -EOVERFLOW;
 }
 
-static int lg_start_one(const char *bindir, const char *name, char *const extra[], char **env,
-			int lifeline_r, pid_t *pid, char *addr, size_t addrlen)
+/* The embedded storenode's directory: LEGO_STORE_ROOT, or
+ * ~/.local/share/lego/store, created if missing.  0 or -errno (logged). */
+static int lg_embed_store_root(const struct lg_opts *o, char *root, size_t len)
+{
+	const char *want = lg_opt_s(o, LG_OPT_store_root);
+	const char *home = getenv("HOME");
+	if (want[0])
+		snprintf(root, len, "%s", want);
+	else if (home && home[0] == '/')
+		snprintf(root, len, "%s/.local/share/lego/store", home);
+	else
+		snprintf(root, len, "/var/lib/lego/store");
+	/* mkdir -p */
+	for (char *p = root + 1;; p++) {
+		if (*p == '/' || *p == 0) {
+			char c = *p;
+			*p = 0;
+			int r = mkdir(root, 0700);
+			*p = c;
+			if (r < 0 && errno != EEXIST) {
+				lg_log(LG_WARN, "embed", "cannot create the file store %s: %s; "
+				       "files under %s are unavailable (set LEGO_STORE_ROOT)", root,
+				       strerror(errno), lg_opt_s(o, LG_OPT_store_prefix));
+				return -errno;
+			}
+			if (!c)
+				break;
+		}
+	}
+	return 0;
+}
+
+/* Spawn one daemon; *rd gets the read end of the pipe it writes its
+ * address to (lg_wait_one reads it).  0 or -errno (logged). */
+static int lg_spawn_one(const char *bindir, const char *name, char *const extra[], char **env,
+			int lifeline_r, pid_t *pid, int *rd)
 {
 	int ap[2];
 	if (pipe2(ap, O_CLOEXEC) < 0)
@@ -129,16 +164,32 @@ static int lg_start_one(const char *bindir, const char *name, char *const extra[
 	argv[k] = NULL;
 	int r = lg_spawn(path, argv, env, lifeline_r, ap[1], pid);
 	close(ap[1]);
-	if (r == 0) {
-		r = lg_read_addr(ap[0], addr, addrlen, 15000);
-		if (r)
-			lg_log(LG_ERROR, "embed", "%s did not start (%s)", name,
-			       r == -EPIPE ? "it exited" : strerror(-r));
-	} else {
+	if (r) {
 		lg_log(LG_ERROR, "embed", "cannot start %s: %s", path, strerror(-r));
+		close(ap[0]);
+		return r;
 	}
-	close(ap[0]);
+	*rd = ap[0];
+	return 0;
+}
+
+/* Wait for a spawned daemon's address (it is ready then). */
+static int lg_wait_one(const char *name, int rd, char *addr, size_t addrlen)
+{
+	int r = lg_read_addr(rd, addr, addrlen, 15000);
+	if (r)
+		lg_log(LG_ERROR, "embed", "%s did not start (%s)", name,
+		       r == -EPIPE ? "it exited" : strerror(-r));
+	close(rd);
 	return r;
+}
+
+static int lg_start_one(const char *bindir, const char *name, char *const extra[], char **env,
+			int lifeline_r, pid_t *pid, char *addr, size_t addrlen)
+{
+	int rd;
+	int r = lg_spawn_one(bindir, name, extra, env, lifeline_r, pid, &rd);
+	return r ? r : lg_wait_one(name, rd, addr, addrlen);
 }
 
 int lg_embed_start(struct lg_embed *e, const struct lg_opts *o, int inherit)
@@ -174,9 +225,23 @@ int lg_embed_start(struct lg_embed *e, const struct lg_opts *o, int inherit)
 		snprintf(monarg, sizeof monarg, "--monitor=%s", e->addr);
 		snprintf(caparg, sizeof caparg, "--capacity=%llu", (unsigned long long)cap);
 		char *mem_extra[] = {monarg, caparg, fabarg, NULL};
-		char memaddr[128];
-		r = lg_start_one(bindir, "lego-memnode", mem_extra, env, lp[0], &e->mem_pid,
-				 memaddr, sizeof memaddr);
+		int mem_rd = -1, sto_rd = -1;
+		r = lg_spawn_one(bindir, "lego-memnode", mem_extra, env, lp[0], &e->mem_pid, &mem_rd);
+		/* Files are optional: without a store directory, Lego files fail
+		 * with EIO and the rest works.  Both start at once. */
+		char root[PATH_MAX], rootarg[PATH_MAX + 16], addr[128];
+		if (r == 0 && lg_opt_s(o, LG_OPT_store_prefix)[0] &&
+		    lg_embed_store_root(o, root, sizeof root) == 0) {
+			snprintf(rootarg, sizeof rootarg, "--root=%s", root);
+			char *sto_extra[] = {monarg, rootarg, fabarg, NULL};
+			if (lg_spawn_one(bindir, "lego-storenode", sto_extra, env, lp[0], &e->sto_pid,
+					 &sto_rd) < 0)
+				e->sto_pid = 0;
+		}
+		if (r == 0)
+			r = lg_wait_one("lego-memnode", mem_rd, addr, sizeof addr);
+		if (sto_rd >= 0 && lg_wait_one("lego-storenode", sto_rd, addr, sizeof addr) < 0)
+			e->sto_pid = 0; /* it exits with the lifeline, or has */
 	}
 	free(env);
 	close(lp[0]);
@@ -187,8 +252,8 @@ int lg_embed_start(struct lg_embed *e, const struct lg_opts *o, int inherit)
 		lg_embed_stop(e);
 		return r;
 	}
-	lg_log(LG_INFO, "embed", "embedded monitor %s (pid %d), memnode pid %d", e->addr,
-	       (int)e->mon_pid, (int)e->mem_pid);
+	lg_log(LG_INFO, "embed", "embedded monitor %s (pid %d), memnode pid %d, storenode pid %d",
+	       e->addr, (int)e->mon_pid, (int)e->mem_pid, (int)e->sto_pid);
 	return 0;
 }
 
@@ -210,6 +275,7 @@ void lg_embed_stop(struct lg_embed *e)
 		close(e->parent_w);
 	e->parent_w = -1;
 	lg_reap(e->mem_pid);
+	lg_reap(e->sto_pid);
 	lg_reap(e->mon_pid);
-	e->mon_pid = e->mem_pid = 0;
+	e->mon_pid = e->mem_pid = e->sto_pid = 0;
 }

@@ -1,6 +1,6 @@
 /*
  * The embedded default: with no monitor configured, a Lego process starts a
- * private lego-monitor and lego-memnode on this host (loopback and shm) and
+ * private lego-monitor, lego-memnode and lego-storenode on this host (loopback and shm) and
  * they exit when it and all processes forked from it are gone (they watch
  * a pipe whose write end only those processes hold).
  */
@@ -12,7 +12,7 @@
 #include "common/options.h"
 
 struct lg_embed {
-	pid_t mon_pid, mem_pid;
+	pid_t mon_pid, mem_pid, sto_pid; /* sto_pid 0: no file store */
 	int parent_w; /* our end of the lifeline pipe */
 	char addr[128]; /* monitor HOST:PORT */
 };

@@ -45,6 +45,7 @@ int lg_uffd_open(void)
 			close(dev);
 		}
 	}
+	fd = lg_fd_raise(fd);
 	if (fd < 0) {
 		int e = errno;
 		lg_log(LG_ERROR, "fault",

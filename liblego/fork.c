@@ -147,8 +147,8 @@ static void lg_fork_child(struct lg_rt *rt, const struct lego_as_ref *child)
 	rt->fault.nthr = 0;
 	close(rt->fault.stop_fd);
 	close(rt->hk_fd);
-	rt->hk_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	rt->embed.mon_pid = rt->embed.mem_pid = 0; /* the parent's to reap */
+	rt->hk_fd = lg_fd_raise(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+	rt->embed.mon_pid = rt->embed.mem_pid = rt->embed.sto_pid = 0; /* the parent's to reap */
 	pthread_mutex_unlock(&rt->sp.lock);
 	lg_vm_fork_unlock();
 	char **env = environ;
@@ -156,9 +156,12 @@ static void lg_fork_child(struct lg_rt *rt, const struct lego_as_ref *child)
 		environ = lg_env_copy;
 	locale_t cloc = newlocale(LC_ALL_MASK, "C", (locale_t)0);
 	locale_t oldloc = cloc ? uselocale(cloc) : (locale_t)0;
+	struct lg_fd_resv fr;
+	lg_fd_reserve(&fr);
 	int r = lc_fork_child(&rt->lc, child); /* also re-creates lc.lock */
 	if (r == 0)
 		r = lg_rt_start_threads(rt);
+	lg_fd_release(&fr);
 	if (cloc)
 		uselocale(oldloc);
 	environ = env;

@@ -193,7 +193,10 @@ int lg_rt_start(void)
 	int s = atomic_load(&rt->state);
 	if (s == LG_RT_NEW) {
 		lg_enter(); /* what start allocates is the runtime's: local */
+		struct lg_fd_resv fr;
+		lg_fd_reserve(&fr); /* our descriptors go above the program's */
 		int r = lg_rt_start_locked(rt);
+		lg_fd_release(&fr);
 		lg_leave();
 		if (r) {
 			rt->err = r;

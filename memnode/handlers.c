@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/log.h"
 #include "common/util.h"
 #include "memnode.h"
 
@@ -132,7 +133,58 @@ static int h_clone(struct rpc_ctx *ctx)
 	return ms_as_clone(m->store, parent, &req.child);
 }
 
+static int h_file(struct rpc_ctx *ctx)
+{
+	struct memnode *m = ctx->user;
+	return pgc_handle(m->pgc, ctx);
+}
+
+int memnode_store_call(void *user, uint16_t op, const struct iovec *iov, int n, void *rep,
+		       size_t repcap, size_t *replen)
+{
+	struct memnode *m = user;
+	uint64_t now = lg_now_ns();
+	if (!m->sto_ok) {
+		if (now < m->store_retry_ns)
+			return -EIO;
+		struct lego_node_addr a;
+		int r = rpc_call_fixed(&m->mon, M2MON_STORE, NULL, 0, &a, sizeof a,
+				       m->store_timeout_ns);
+		if (r == 0) {
+			/* shm when the storenode shares our host (the monitor
+			 * link is tcp unless the fabric option says shm) */
+			enum lf_fabric_choice mon_fab = m->links.fab;
+			m->links.fab = m->fab;
+			r = rpc_links_peer_node(&m->links, &a, &m->sto, "storenode");
+			m->links.fab = mon_fab;
+		}
+		if (r == 0)
+			r = rpc_peer_connect(&m->sto, m->store_timeout_ns);
+		if (r) {
+			lg_log_rl(LG_ERROR, "memnode", "no storenode for files: %s%s", strerror(-r),
+				  r == -ENOENT ? " (none registered with the monitor)" : "");
+			m->store_retry_ns = lg_now_ns() + 1000000000ull;
+			return -EIO;
+		}
+		lg_log(LG_INFO, "memnode", "connected to the storenode");
+		m->sto_ok = 1;
+	}
+	int r = rpc_callv(&m->sto, op, iov, n, rep, repcap, replen, m->store_timeout_ns);
+	if (r == -ETIMEDOUT || r == -ECONNRESET || r == -ECONNREFUSED || r == -EHOSTUNREACH) {
+		lg_log_rl(LG_ERROR, "memnode", "storenode %s failed: %s; file operations fail "
+			  "with EIO until it is back", lw_opcode_name(op), strerror(-r));
+		m->sto_ok = 0;
+		m->sto.connected = 0;
+		m->store_retry_ns = lg_now_ns() + 1000000000ull;
+		return -EIO;
+	}
+	return r;
+}
+
 #define P RPC_ROLE_BIT(LEGO_ROLE_PROCESS)
+#define FILE_OP(op, extra) \
+	{op, sizeof(struct lego_file_req), sizeof(struct lego_file_req) + 2 * LEGO_PATH_MAX + (extra), \
+	 P | RPC_ROLE_BIT(LEGO_ROLE_TOOL), h_file}
 const struct rpc_handler memnode_handlers[] = {
 	{P2M_READ, sizeof(struct lego_lines_req) + sizeof(struct lego_line_ref),
 	 sizeof(struct lego_lines_req) + LEGO_BATCH_MAX * sizeof(struct lego_line_ref), P, h_read},
@@ -142,6 +194,10 @@ const struct rpc_handler memnode_handlers[] = {
 	{P2M_RESERVE, sizeof(struct lego_reserve_req), sizeof(struct lego_reserve_req), P, h_reserve},
 	{P2M_AS_EXIT, sizeof(struct lego_p2mon_as_req), sizeof(struct lego_p2mon_as_req), P, h_as_exit},
 	{P2M_CLONE, sizeof(struct lego_clone_req), sizeof(struct lego_clone_req), P, h_clone},
+	FILE_OP(X2F_OPEN, 0), FILE_OP(X2F_STAT, 0), FILE_OP(X2F_READ, 0),
+	FILE_OP(X2F_WRITE, LEGO_FILE_IO_MAX), FILE_OP(X2F_TRUNCATE, 0), FILE_OP(X2F_FSYNC, 0),
+	FILE_OP(X2F_UNLINK, 0), FILE_OP(X2F_RMDIR, 0), FILE_OP(X2F_MKDIR, 0),
+	FILE_OP(X2F_RENAME, 0), FILE_OP(X2F_LIST, 0), FILE_OP(X2F_CLOSE, 0),
 };
 #undef P
 const size_t memnode_nhandlers = LG_ARRAY_SIZE(memnode_handlers);
@@ -163,12 +219,20 @@ size_t memnode_stats(void *user, char *buf, size_t cap)
 	struct memnode *m = user;
 	struct ms_totals t;
 	ms_store_totals(m->store, &t);
+	struct pgc_stats p = {0};
+	if (m->pgc)
+		pgc_get_stats(m->pgc, &p);
 	int n = snprintf(buf, cap,
 			 "role:memnode\nnode_id:%u\nregistered:%d\ncapacity:%llu\nreserved:%llu\n"
 			 "stored:%llu\nlines:%llu\naddress_spaces:%llu\nas_created:%llu\n"
 			 "as_freed:%llu\ncap_rejects:%llu\nenomem:%llu\nread_lines:%llu\n"
 			 "write_lines:%llu\nwrite_applied:%llu\nfree_lines:%llu\n"
-			 "heartbeat_failures:%llu\nrss:%llu\n",
+			 "heartbeat_failures:%llu\nrss:%llu\n"
+			 "pgcache.files:%llu\npgcache.bytes:%llu\npgcache.dirty:%llu\n"
+			 "pgcache.hits:%llu\npgcache.misses:%llu\npgcache.fills:%llu\n"
+			 "pgcache.writebacks:%llu\npgcache.writeback_bytes:%llu\n"
+			 "pgcache.writeback_errors:%llu\npgcache.dropped_bytes:%llu\n"
+			 "pgcache.evictions:%llu\npgcache.store_errors:%llu\nstore_connected:%d\n",
 			 m->node_id, m->registered, (unsigned long long)t.capacity,
 			 (unsigned long long)t.reserved, (unsigned long long)t.stored,
 			 (unsigned long long)t.lines, (unsigned long long)t.nr_as,
@@ -176,6 +240,13 @@ size_t memnode_stats(void *user, char *buf, size_t cap)
 			 (unsigned long long)t.cap_rejects, (unsigned long long)t.enomem,
 			 (unsigned long long)m->read_lines, (unsigned long long)m->write_lines,
 			 (unsigned long long)m->write_applied, (unsigned long long)m->free_lines,
-			 (unsigned long long)m->hb_failures, (unsigned long long)memnode_rss());
+			 (unsigned long long)m->hb_failures, (unsigned long long)memnode_rss(),
+			 (unsigned long long)p.files, (unsigned long long)p.bytes,
+			 (unsigned long long)p.dirty, (unsigned long long)p.hits,
+			 (unsigned long long)p.misses, (unsigned long long)p.fills,
+			 (unsigned long long)p.writebacks, (unsigned long long)p.wb_bytes,
+			 (unsigned long long)p.wb_errors, (unsigned long long)p.dropped,
+			 (unsigned long long)p.evictions, (unsigned long long)p.store_errors,
+			 m->sto_ok);
 	return n < 0 ? 0 : LG_MIN((size_t)n, cap);
 }

@@ -68,12 +68,20 @@ static void hb_reply(void *arg, int status, const void *body, size_t len)
 static void tick(void *user)
 {
 	struct memnode *m = user;
+	/* rpc_loop_run only receives: expire a heartbeat that was never
+	 * answered (a restarted monitor drops old sessions silently). */
+	rpc_client_progress(m->mon_cl);
 	if (!m->registered) {
 		if (mon_register(m) < 0)
 			lg_log_rl(LG_WARN, "memnode", "monitor %s unreachable; retrying",
 				  lg_opt_s(&O, LG_OPT_monitor));
 		return;
 	}
+	struct pgc_stats ps;
+	if (m->pgc)
+		pgc_get_stats(m->pgc, &ps);
+	if (m->pgc && ps.dirty && pgc_tick(m->pgc) < 0)
+		lg_log_rl(LG_WARN, "memnode", "file write-back is failing; dirty data is kept");
 	if (m->hb_inflight)
 		return;
 	static struct lego_m2mon_heartbeat_req req;
@@ -115,15 +123,23 @@ int main(int argc, char **argv)
 	if (lf_node_listen(&m->node, lg_opt_s(&O, LG_OPT_listen), fab, 64, LEGO_MSG_MAX,
 			   rpc_server_on_recv, m->srv) < 0)
 		return 1;
-	/* link to the monitor */
-	static struct rpc_links links;
+	/* link to the monitor (and the storenode) */
+	struct rpc_links *links = &m->links;
 	if (rpc_client_new(lg_opt_s(&O, LG_OPT_cluster_key), LEGO_ROLE_MEMNODE, &m->mon_cl) < 0)
 		return 1;
-	links.cl = m->mon_cl;
-	links.rx_bufs = 8;
-	links.rx_size = 64 * 1024;
-	links.fab = fab == LF_FAB_SHM ? LF_FAB_SHM : LF_FAB_TCP;
-	if (rpc_links_peer_hostport(&links, lg_opt_s(&O, LG_OPT_monitor), &m->mon, "monitor", NULL) < 0)
+	links->cl = m->mon_cl;
+	links->rx_bufs = 8;
+	links->rx_size = LEGO_MSG_MAX; /* storenode reads carry up to 1 MiB */
+	links->fab = fab == LF_FAB_SHM ? LF_FAB_SHM : LF_FAB_TCP;
+	m->fab = fab;
+	struct pgc_conf pc = {.size = lg_opt_u(&O, LG_OPT_pgcache_size),
+			      .dirty_max = lg_opt_u(&O, LG_OPT_pgcache_dirty),
+			      .expire_ns = lg_opt_u(&O, LG_OPT_pgcache_expire_ms) * 1000000ull,
+			      .call = memnode_store_call, .user = m};
+	m->store_timeout_ns = lg_opt_u(&O, LG_OPT_store_timeout_ms) * 1000000ull;
+	if (pgc_new(&pc, &m->pgc) < 0)
+		return 1;
+	if (rpc_links_peer_hostport(links, lg_opt_s(&O, LG_OPT_monitor), &m->mon, "monitor", NULL) < 0)
 		return 1;
 	/* The monitor may still be starting: keep trying for a while. */
 	uint64_t give_up = lg_now_ns() + 30ull * 1000000000ull;
@@ -148,13 +164,16 @@ int main(int argc, char **argv)
 	}
 	if (lg_opt_i(&O, LG_OPT_parent_fd) >= 0)
 		lf_watch_parent_fd((int)lg_opt_i(&O, LG_OPT_parent_fd), &stop);
-	struct lf_ep *eps[4];
+	struct lf_ep *eps[8];
 	int n = lf_node_eps(&m->node, eps);
-	for (size_t i = 0; i < LG_ARRAY_SIZE(links.ep); i++)
-		if (links.ep[i])
-			eps[n++] = links.ep[i];
+	for (size_t i = 0; i < LG_ARRAY_SIZE(links->ep); i++)
+		if (links->ep[i])
+			eps[n++] = links->ep[i];
 	rpc_loop_run(eps, n, &m->node.bell, &stop, tick, m, lg_opt_u(&O, LG_OPT_heartbeat_ms) * 1000000ull);
-	rpc_links_close(&links);
+	if (m->pgc && pgc_flush_all(m->pgc) < 0)
+		lg_log(LG_ERROR, "memnode", "exiting with file data the storenode has not stored");
+	pgc_free(m->pgc);
+	rpc_links_close(links);
 	lf_node_close(&m->node);
 	ms_store_free(m->store);
 	return 0;

@@ -47,6 +47,7 @@ static int h_p_register(struct rpc_ctx *ctx)
 					       req.quota);
 	if (!p)
 		return -ENOMEM;
+	memcpy(p->host_id, req.host_id, sizeof p->host_id);
 	int r = mon_reply_as(ctx, m, p);
 	if (r)
 		return r;
@@ -169,8 +170,86 @@ static int h_m_heartbeat(struct rpc_ctx *ctx)
 	return 0;
 }
 
+/* P2MON_FILES: which memnode serves this process's files (its page cache):
+ * the one on the process's host, else the lowest id. */
+static int h_p_files(struct rpc_ctx *ctx)
+{
+	struct monitor *m = ctx->user;
+	struct lego_p2mon_as_req req;
+	struct mon_proc *p = mon_req_proc(ctx, &req);
+	if (!p)
+		return -ESRCH;
+	struct mon_node *n = mon_files_node(&m->reg, p->host_id);
+	if (!n)
+		return -ENOENT;
+	struct lego_node_addr *rep = rpc_reply_alloc(ctx, sizeof *rep);
+	if (!rep)
+		return -ENOMEM;
+	*rep = n->addr;
+	return 0;
+}
+
+static int h_s_register(struct rpc_ctx *ctx)
+{
+	struct monitor *m = ctx->user;
+	struct lego_m2mon_register_req req;
+	memcpy(&req, ctx->body, sizeof req);
+	if (req.addr.net_len == 0 || req.addr.net_len > LEGO_ADDR_MAX)
+		return -EINVAL;
+	req.addr.shm[LEGO_HOST_MAX - 1] = 0;
+	req.addr.host_id[sizeof req.addr.host_id - 1] = 0;
+	struct mon_store *st = mon_store_register(&m->reg, &req.addr, req.capacity);
+	if (!st)
+		return -ENOMEM;
+	struct lego_m2mon_register_rep *rep = rpc_reply_alloc(ctx, sizeof *rep);
+	if (!rep)
+		return -ENOMEM;
+	memset(rep, 0, sizeof *rep); /* secret unused: storenodes check no capability */
+	rep->node_id = st->id;
+	rep->heartbeat_ms = m->heartbeat_ms;
+	char cap[32];
+	lg_log(LG_INFO, "monitor", "storenode %u registered (%s free, shm %s)%s", st->id,
+	       lg_format_size(req.capacity, cap, sizeof cap), st->addr.shm[0] ? st->addr.shm : "none",
+	       mon_store_serving(&m->reg) == st ? "; it serves files" : "");
+	return 0;
+}
+
+static int h_s_heartbeat(struct rpc_ctx *ctx)
+{
+	struct monitor *m = ctx->user;
+	struct lego_m2mon_heartbeat_req req;
+	memcpy(&req, ctx->body, sizeof req);
+	struct mon_store *st = mon_store_get(&m->reg, req.node_id);
+	if (!st)
+		return -ENOENT;
+	if (!st->up) {
+		lg_log(LG_WARN, "monitor", "storenode %u is back", st->id);
+		st->up = 1;
+	}
+	st->last_hb_ns = lg_now_ns();
+	st->capacity = req.capacity;
+	st->stored = req.stored;
+	return 0;
+}
+
+/* M2MON_STORE: the storenode that serves files. */
+static int h_m_store(struct rpc_ctx *ctx)
+{
+	struct monitor *m = ctx->user;
+	struct mon_store *st = mon_store_serving(&m->reg);
+	if (!st)
+		return -ENOENT;
+	struct lego_node_addr *rep = rpc_reply_alloc(ctx, sizeof *rep);
+	if (!rep)
+		return -ENOMEM;
+	*rep = st->addr;
+	return 0;
+}
+
 #define P RPC_ROLE_BIT(LEGO_ROLE_PROCESS)
 #define M RPC_ROLE_BIT(LEGO_ROLE_MEMNODE)
+#define S RPC_ROLE_BIT(LEGO_ROLE_STORENODE)
+#define T RPC_ROLE_BIT(LEGO_ROLE_TOOL)
 #define SZ(t) sizeof(t), sizeof(t)
 const struct rpc_handler monitor_handlers[] = {
 	{P2MON_REGISTER, SZ(struct lego_p2mon_register_req), P, h_p_register},
@@ -180,9 +259,15 @@ const struct rpc_handler monitor_handlers[] = {
 	{P2MON_FORK, SZ(struct lego_p2mon_as_req), P, h_p_fork},
 	{M2MON_REGISTER, SZ(struct lego_m2mon_register_req), M, h_m_register},
 	{M2MON_HEARTBEAT, SZ(struct lego_m2mon_heartbeat_req), M, h_m_heartbeat},
+	{P2MON_FILES, SZ(struct lego_p2mon_as_req), P, h_p_files},
+	{S2MON_REGISTER, SZ(struct lego_m2mon_register_req), S, h_s_register},
+	{S2MON_HEARTBEAT, SZ(struct lego_m2mon_heartbeat_req), S, h_s_heartbeat},
+	{M2MON_STORE, 0, 0, M | T, h_m_store},
 };
 #undef P
 #undef M
+#undef S
+#undef T
 #undef SZ
 const size_t monitor_nhandlers = LG_ARRAY_SIZE(monitor_handlers);
 
@@ -206,6 +291,17 @@ size_t monitor_stats(void *user, char *buf, size_t cap)
 		    nd->id, nd->up, nd->id, (unsigned long long)nd->capacity, nd->id,
 		    (unsigned long long)nd->reserved, nd->id, (unsigned long long)nd->stored, nd->id,
 		    (unsigned long long)nd->placed);
+	}
+	uint32_t sup = 0;
+	for (uint32_t i = 0; i < r->nstores; i++)
+		sup += r->stores[i].up;
+	struct mon_store *serving = mon_store_serving(r);
+	PUT("storenodes:%u\nstorenodes_up:%u\nstorenodes_down_events:%llu\nstorenode_serving:%u\n",
+	    r->nstores, sup, (unsigned long long)r->stores_down, serving ? serving->id : 0);
+	for (uint32_t i = 0; i < r->nstores; i++) {
+		struct mon_store *st = &r->stores[i];
+		PUT("store.%u.up:%d\nstore.%u.free:%llu\nstore.%u.used:%llu\n", st->id, st->up,
+		    st->id, (unsigned long long)st->capacity, st->id, (unsigned long long)st->stored);
 	}
 	for (uint32_t i = 0; i < r->nprocs; i++) {
 		struct mon_proc *p = r->procs[i];

@@ -76,6 +76,65 @@ struct mon_node *mon_node_get(struct mon_reg *r, uint32_t id)
 	return id >= 1 && id <= r->nnodes ? &r->nodes[id - 1] : NULL;
 }
 
+struct mon_store *mon_store_register(struct mon_reg *r, const struct lego_node_addr *a,
+				     uint64_t capacity)
+{
+	for (uint32_t i = 0; i < r->nstores; i++) {
+		struct mon_store *o = &r->stores[i];
+		if (o->up && o->addr.net_len == a->net_len &&
+		    memcmp(o->addr.net, a->net, a->net_len) == 0) {
+			lg_log(LG_WARN, "monitor", "storenode %u re-registered; old entry marked down",
+			       o->id);
+			o->up = 0;
+		}
+	}
+	if (r->nstores == r->cap_stores) {
+		uint32_t nc = r->cap_stores ? r->cap_stores * 2 : 4;
+		struct mon_store *ns = realloc(r->stores, nc * sizeof *ns);
+		if (!ns)
+			return NULL;
+		r->stores = ns;
+		r->cap_stores = nc;
+	}
+	struct mon_store *s = &r->stores[r->nstores];
+	memset(s, 0, sizeof *s);
+	s->id = ++r->nstores;
+	s->up = 1;
+	s->addr = *a;
+	s->addr.node_id = s->id;
+	s->capacity = capacity;
+	s->last_hb_ns = lg_now_ns();
+	return s;
+}
+
+struct mon_store *mon_store_get(struct mon_reg *r, uint32_t id)
+{
+	return id >= 1 && id <= r->nstores ? &r->stores[id - 1] : NULL;
+}
+
+struct mon_store *mon_store_serving(struct mon_reg *r)
+{
+	for (uint32_t i = 0; i < r->nstores; i++)
+		if (r->stores[i].up)
+			return &r->stores[i];
+	return NULL;
+}
+
+struct mon_node *mon_files_node(struct mon_reg *r, const char *host_id)
+{
+	struct mon_node *first = NULL;
+	for (uint32_t i = 0; i < r->nnodes; i++) { /* ids ascend with the index */
+		struct mon_node *n = &r->nodes[i];
+		if (!n->up)
+			continue;
+		if (host_id[0] && strncmp(n->addr.host_id, host_id, sizeof n->addr.host_id) == 0)
+			return n;
+		if (!first)
+			first = n;
+	}
+	return first;
+}
+
 struct mon_proc *mon_proc_register(struct mon_reg *r, uint32_t pid, const char *host,
 				   int local, uint32_t line_order, uint64_t quota)
 {
@@ -107,6 +166,7 @@ struct mon_proc *mon_proc_fork(struct mon_reg *r, struct mon_proc *p)
 	struct mon_proc *c = mon_proc_register(r, 0, p->host, p->local, p->line_order, p->quota);
 	if (!c)
 		return NULL;
+	memcpy(c->host_id, p->host_id, sizeof c->host_id);
 	if (p->nplaces) {
 		c->places = malloc(p->nplaces * sizeof *c->places);
 		if (!c->places) {
@@ -232,6 +292,15 @@ void mon_reg_tick(struct mon_reg *r, uint64_t now)
 			       (unsigned long long)((now - n->last_hb_ns) / 1000000));
 			n->up = 0;
 			r->nodes_down++;
+		}
+	}
+	for (uint32_t i = 0; i < r->nstores; i++) {
+		struct mon_store *s = &r->stores[i];
+		if (s->up && now - s->last_hb_ns > r->node_timeout_ns) {
+			lg_log(LG_WARN, "monitor", "storenode %u missed heartbeats for %llu ms: down",
+			       s->id, (unsigned long long)((now - s->last_hb_ns) / 1000000));
+			s->up = 0;
+			r->stores_down++;
 		}
 	}
 }

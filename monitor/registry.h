@@ -2,7 +2,9 @@
  * The monitor's registry: memnodes (address, capacity, heartbeats),
  * processes (address-space id, capability, lease) and where each granule
  * of each address space lives.  Placement picks the live memnode with the
- * most unreserved capacity.  Single-threaded (the monitor's event loop).
+ * most unreserved capacity.  Storenodes (address, heartbeats): the first
+ * one up serves the one storage namespace.  Single-threaded (the monitor's
+ * event loop).
  */
 #ifndef LEGO_MONITOR_REGISTRY_H
 #define LEGO_MONITOR_REGISTRY_H
@@ -29,10 +31,20 @@ struct mon_place {
 	uint32_t node;
 };
 
+/* A storenode; ids are their own sequence, from 1. */
+struct mon_store {
+	uint32_t id;
+	int up;
+	struct lego_node_addr addr;
+	uint64_t capacity, stored; /* bytes free and used under its root */
+	uint64_t last_hb_ns;
+};
+
 struct mon_proc {
 	uint64_t as_id;
 	uint32_t pid;
 	char host[LEGO_HOST_MAX];
+	char host_id[40]; /* as registered; forks inherit it (P2MON_FILES) */
 	int local; /* on the monitor's host: its pid can be watched */
 	uint32_t line_order;
 	uint64_t quota;
@@ -51,6 +63,9 @@ struct mon_reg {
 	uint32_t granule_order;
 	uint64_t lease_ns, node_timeout_ns;
 	uint64_t procs_registered, procs_exited, procs_expired, nodes_down;
+	struct mon_store *stores;
+	uint32_t nstores, cap_stores;
+	uint64_t stores_down;
 };
 
 int mon_reg_init(struct mon_reg *r, uint32_t granule_order, uint64_t lease_ns,
@@ -60,6 +75,18 @@ int mon_reg_init(struct mon_reg *r, uint32_t granule_order, uint64_t lease_ns,
 struct mon_node *mon_node_register(struct mon_reg *r, const struct lego_node_addr *a,
 				   uint64_t capacity);
 struct mon_node *mon_node_get(struct mon_reg *r, uint32_t id);
+
+/* Storenodes: register (a storenode re-registering from the same address
+ * replaces its old entry; NULL if out of memory), look up by id (NULL if
+ * unknown), and the one serving files: the first that is up, or NULL. */
+struct mon_store *mon_store_register(struct mon_reg *r, const struct lego_node_addr *a,
+				     uint64_t capacity);
+struct mon_store *mon_store_get(struct mon_reg *r, uint32_t id);
+struct mon_store *mon_store_serving(struct mon_reg *r);
+
+/* The memnode that serves a process's files: the live memnode on host_id,
+ * else the live memnode with the lowest id; NULL when none is up. */
+struct mon_node *mon_files_node(struct mon_reg *r, const char *host_id);
 
 /* Processes */
 struct mon_proc *mon_proc_register(struct mon_reg *r, uint32_t pid, const char *host,

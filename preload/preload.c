@@ -22,6 +22,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "liblego/file.h"
 #include "liblego/fork.h"
 #include "liblego/heap.h"
 #include "liblego/runtime.h"
@@ -164,7 +165,9 @@ static inline long lg_errno_long(long r)
 
 LG_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
-	long r = lg_vm_mmap(addr, len, prot, flags, fd, off);
+	long r = !(flags & MAP_ANONYMOUS) && lg_file_mmap_fd(fd)
+			 ? lg_file_mmap(addr, len, prot, flags, fd, off)
+			 : lg_vm_mmap(addr, len, prot, flags, fd, off);
 	if (r < 0 && r > -4096) {
 		errno = (int)-r;
 		return MAP_FAILED;

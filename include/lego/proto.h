@@ -61,7 +61,28 @@ enum lego_opcode {
 	P2M_AS_EXIT = 52,
 	P2M_CLONE = 53,
 
-	LEGO_OPCODE_MAX = 64
+	/* Storage (docs/storage.md). */
+	S2MON_REGISTER = 36,  /* storenode to monitor */
+	S2MON_HEARTBEAT = 37,
+	M2MON_STORE = 38,     /* memnode to monitor: which storenode serves files */
+	P2MON_FILES = 21,     /* process to monitor: which memnode serves my files */
+
+	/* File operations: a process sends them to its memnode (page cache),
+	 * which sends the same messages on to the storenode. */
+	X2F_OPEN = 64,
+	X2F_STAT = 65,
+	X2F_READ = 66,
+	X2F_WRITE = 67,
+	X2F_TRUNCATE = 68,
+	X2F_FSYNC = 69,
+	X2F_UNLINK = 70,
+	X2F_RMDIR = 71,
+	X2F_MKDIR = 72,
+	X2F_RENAME = 73,
+	X2F_LIST = 74,
+	X2F_CLOSE = 75,
+
+	LEGO_OPCODE_MAX = 96
 };
 
 /* hdr.flags */
@@ -83,7 +104,12 @@ struct lego_hdr {
 _Static_assert(sizeof(struct lego_hdr) == 48, "lego_hdr size");
 
 /* Peer roles, in HELLO. */
-enum lego_role { LEGO_ROLE_PROCESS = 1, LEGO_ROLE_MEMNODE = 2, LEGO_ROLE_TOOL = 3 };
+enum lego_role {
+	LEGO_ROLE_PROCESS = 1,
+	LEGO_ROLE_MEMNODE = 2,
+	LEGO_ROLE_TOOL = 3,
+	LEGO_ROLE_STORENODE = 4
+};
 
 /* Fabric providers, as sent on the wire. */
 enum lego_prov { LEGO_PROV_TCP = 1, LEGO_PROV_SHM = 2, LEGO_PROV_VERBS = 3 };
@@ -248,5 +274,78 @@ struct lego_reserve_rep {
 struct lego_count_rep {
 	uint64_t count;
 };
+
+/* ------------------------------------------------------------- storage */
+
+/* S2MON_REGISTER: a storenode announces itself (reply: lego_m2mon_register_rep,
+ * secret unused).  S2MON_HEARTBEAT: body lego_m2mon_heartbeat_req (capacity =
+ * bytes free under its root, stored = bytes used).  M2MON_STORE and
+ * P2MON_FILES: empty body (P2MON_FILES: lego_p2mon_as_req), reply
+ * lego_node_addr; -ENOENT when there is none. */
+
+#define LEGO_PATH_MAX 4095 /* bytes of a path on the wire, no NUL */
+
+/*
+ * Every X2F_ request: this header, then path_len bytes of path, then
+ * path2_len bytes of a second path (RENAME: the new name), then (WRITE) len
+ * bytes of data.  Paths are relative to the store's root ("" is the root
+ * itself), '/'-separated, without NUL; the storenode resolves them inside
+ * its root and refuses any that would leave it.
+ *
+ * ino names the file an earlier OPEN or STAT returned: READ, WRITE,
+ * TRUNCATE, FSYNC and CLOSE carry it, and the storenode refuses with -ESTALE
+ * when the path no longer names that file (renamed or deleted meanwhile).
+ */
+struct lego_file_req {
+	uint64_t ino;
+	uint64_t off;     /* READ/WRITE: offset; TRUNCATE: new length; LIST: resume cookie */
+	uint64_t len;     /* READ: bytes wanted; WRITE: bytes of data that follow */
+	uint32_t flags;   /* OPEN: Linux O_* flags; STAT: LEGO_F_NOFOLLOW; FSYNC: LEGO_F_DATASYNC */
+	uint32_t mode;    /* OPEN (with O_CREAT), MKDIR: permission bits */
+	uint16_t path_len;
+	uint16_t path2_len;
+	uint32_t pad;
+};
+_Static_assert(sizeof(struct lego_file_req) == 40, "file_req size");
+
+#define LEGO_F_NOFOLLOW 0x1u  /* STAT: lstat */
+#define LEGO_F_DATASYNC 0x1u  /* FSYNC: fdatasync */
+
+/* Reply of OPEN and STAT: the file's attributes (Linux values). */
+struct lego_fstat {
+	uint64_t ino;
+	uint64_t dev;
+	uint64_t size;
+	uint64_t blocks; /* 512-byte units */
+	uint64_t atime_ns, mtime_ns, ctime_ns;
+	uint32_t mode;   /* type and permission bits */
+	uint32_t nlink;
+	uint32_t uid, gid;
+	uint32_t blksize;
+	uint32_t pad;
+};
+_Static_assert(sizeof(struct lego_fstat) == 80, "fstat size");
+
+/* READ reply: the bytes read (fewer than asked at end of file).
+ * WRITE, UNLINK reply: lego_count_rep (bytes written; ino removed).
+ * TRUNCATE, FSYNC, RMDIR, MKDIR, RENAME, CLOSE: no body.
+ *
+ * LIST reply: lego_dirent records, each padded to 8 bytes, up to
+ * LEGO_LIST_MAX bytes; an empty reply is the end of the directory.
+ * A record's cookie resumes the listing after it. */
+struct lego_dirent {
+	uint64_t ino;
+	uint64_t cookie;
+	uint16_t reclen;   /* whole record, a multiple of 8 */
+	uint8_t type;      /* DT_* */
+	uint8_t pad;
+	uint16_t name_len; /* bytes of name, which follows (no NUL) */
+	uint16_t pad2;
+};
+_Static_assert(sizeof(struct lego_dirent) == 24, "dirent size");
+#define LEGO_LIST_MAX (60u * 1024)
+
+/* Largest READ or WRITE in one message. */
+#define LEGO_FILE_IO_MAX (1u << 20)
 
 #endif /* LEGO_PROTO_H */

@@ -47,6 +47,18 @@ start_memnode() {
 	eval "MEM_$name=$(cat "$T/mem_$name.addr")"
 }
 
+# start_storenode ROOT [extra flags]: sets STO (HOST:PORT) and STO_PID.
+start_storenode() {
+	_root=$1; shift
+	rm -f "$T/sto.addr"
+	"$BIN/lego-storenode" --monitor "$MON" --listen "${STO_LISTEN:-127.0.0.1:0}" --root "$_root" \
+		--addr-file "$T/sto.addr" "$@" >>"$T/storenode.log" 2>&1 &
+	PIDS="$PIDS $!"
+	STO_PID=$!
+	wait_file "$T/sto.addr" || fail "storenode did not start"
+	STO=$(cat "$T/sto.addr")
+}
+
 # node_stat ADDR KEY: one counter of the daemon at ADDR.
 node_stat() {
 	"$BIN/legoctl" stats "$1" | awk -v k="$2" '$1 == k { print $2 }'

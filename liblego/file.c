@@ -1,0 +1,1456 @@
+/*
+ * Lego files, client side (file.h, docs/storage.md "The client side").
+ *
+ * A Lego descriptor is a real descriptor on a placeholder file, one per
+ * inode, in lf.phdir (/run/lego/files, or $TMPDIR/lego-UID/files).  It is
+ * opened with the caller's access mode and status flags, so the kernel's
+ * open file description keeps what Linux keeps there: the offset (moved
+ * with lseek on the placeholder), O_APPEND, O_NONBLOCK, O_SYNC, and
+ * F_GETFL reports them; dup, fork and close-on-exec need nothing from us,
+ * and fcntl locks lock the placeholder.  The placeholder's contents, at
+ * LF_META_OFF (beyond any offset a stray write could reach), are
+ * "lego-fd 1\n<ino> <mode>\n<store path>": after exec, lg_file_init finds
+ * inherited descriptors in /proc/self/fd by their placeholder path and
+ * rebuilds their records from it.
+ *
+ * Per descriptor we keep a record (struct lf_file: store path, inode,
+ * type, access mode), shared by dup'ed descriptors and reference counted.
+ * The table is two-level, in local memory, and read without a lock: a
+ * NULL slot is the fast "not Lego" answer every read() and write() of
+ * the program gets.  Taking a reference on a record happens under
+ * lf.lock, so close cannot free one under a concurrent user.
+ *
+ * Data crosses the network only through local bounce buffers: the RPC
+ * layer may copy replies (and read request bodies) from other runtime
+ * threads, which must never touch the program's (remote) memory.
+ *
+ * Lock order: lf.lock is a leaf (no RPC, no allocation from the remote
+ * heap under it).  All placeholder work uses raw system calls, never the
+ * interposed functions, and keeps errno as it was.
+ *
+ * Limits: relative paths (against the working directory) are never
+ * Lego; ".." is resolved by the storenode, which refuses escapes; the
+ * offset update of read/write is not atomic between threads sharing one
+ * description; O_APPEND takes the size with a STAT and then writes (two
+ * processes appending at once can overwrite each other).
+ */
+#define _GNU_SOURCE
+#include "file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/close_range.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "lego/proto.h"
+#include "runtime.h"
+#include "tls.h"
+#include "vm.h"
+
+/* A raw system call: its value or -errno, errno left alone. */
+#define lf_sys(...)                                                            \
+	({                                                                     \
+		int e_ = errno;                                                \
+		long r_ = syscall(__VA_ARGS__);                                \
+		if (r_ == -1)                                                  \
+			r_ = -errno;                                           \
+		errno = e_;                                                    \
+		r_;                                                            \
+	})
+
+#define LF_CHUNK 1024 /* slots per table chunk */
+#define LF_NCHUNK 1024
+#define LF_FD_MAX (LF_CHUNK * LF_NCHUNK)
+#define LF_RW_MAX 0x7ffff000L /* Linux's largest read/write */
+#define LF_POOL 8
+#define LF_MAGIC "lego-fd 1\n"
+/* Where the placeholder keeps its contents: far beyond any offset a stray
+ * write through the descriptor (the C library's own stdio) could reach. */
+#define LF_META_OFF (1LL << 40) /* within ext4's 16 TiB limit */
+
+enum { LF_OFF = 0, LF_ON = 1, LF_DEAD = 2 /* transparent, but the runtime failed */ };
+
+struct lf_file {
+	_Atomic int ref;
+	int acc;       /* O_RDONLY, O_WRONLY, O_RDWR or O_PATH */
+	uint64_t ino;
+	uint32_t mode; /* type and permission bits at open */
+	uint16_t plen;
+	char path[];   /* store path, NUL-terminated */
+};
+
+struct lf_dir {
+	int fd;
+	int eof;
+	uint64_t cookie; /* resumes after the last entry returned */
+	uint32_t pos, len;
+	struct dirent ent;
+	uint8_t buf[LEGO_LIST_MAX];
+};
+
+static struct {
+	int mode;
+	int inited;
+	pid_t pid; /* a different getpid(): a vfork child sharing our memory */
+	char prefix[LEGO_PATH_MAX + 1]; /* normalized, no leading '/' */
+	char phdir[PATH_MAX + 64];
+	pthread_mutex_t lock;
+	_Atomic(struct lf_file *) *_Atomic chunk[LF_NCHUNK];
+	void *pool[LF_POOL];
+	int npool;
+	struct lf_dir **dirs;
+	int ndirs, capdirs;
+	_Atomic int ndirs_pub;
+	_Atomic int said;
+} lf = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* ----------------------------------------------------------------- paths */
+
+/* The next path component of *s after any slashes: its start (*c) and
+ * length (returned, 0 at the end); *s moves past it. */
+static size_t lf_comp(const char **s, const char **c)
+{
+	while (**s == '/')
+		(*s)++;
+	*c = *s;
+	while (**s && **s != '/')
+		(*s)++;
+	return (size_t)(*s - *c);
+}
+
+/* Append the components of s to out (n bytes so far), skipping empty and
+ * "." ones.  0 or -ENAMETOOLONG. */
+static int lf_append(char *out, size_t *n, const char *s)
+{
+	const char *c;
+	size_t l;
+	while ((l = lf_comp(&s, &c)) != 0) {
+		if (l == 1 && c[0] == '.')
+			continue;
+		if (*n + (*n ? 1 : 0) + l > LEGO_PATH_MAX)
+			return -ENAMETOOLONG;
+		if (*n)
+			out[(*n)++] = '/';
+		memcpy(out + *n, c, l);
+		*n += l;
+	}
+	out[*n] = 0;
+	return 0;
+}
+
+/* Absolute path p: 1 if it lies under the prefix (its store path into out,
+ * if out), 0 if not, or -ENAMETOOLONG. */
+static int lf_match(const char *p, char *out)
+{
+	const char *q = lf.prefix, *s = p, *c, *pc;
+	size_t pl;
+	while ((pl = lf_comp(&q, &pc)) != 0) {
+		size_t l;
+		do
+			l = lf_comp(&s, &c);
+		while (l == 1 && c[0] == '.');
+		if (l != pl || memcmp(c, pc, l) != 0)
+			return 0;
+	}
+	if (!out)
+		return 1;
+	size_t n = 0;
+	int r = lf_append(out, &n, s);
+	return r ? r : 1;
+}
+
+/* ----------------------------------------------------------- the table */
+
+static _Atomic(struct lf_file *) *lf_slot(int fd, int create)
+{
+	if (fd < 0 || fd >= LF_FD_MAX)
+		return NULL;
+	_Atomic(struct lf_file *) *c = atomic_load_explicit(&lf.chunk[fd / LF_CHUNK],
+							    memory_order_acquire);
+	if (!c && create) { /* under lf.lock */
+		c = lg_local_alloc(LF_CHUNK * sizeof *c);
+		if (c)
+			atomic_store_explicit(&lf.chunk[fd / LF_CHUNK], c, memory_order_release);
+	}
+	return c ? &c[fd % LF_CHUNK] : NULL;
+}
+
+static int lf_vforked(void) { return lf_sys(SYS_getpid) != lf.pid; }
+
+int lg_file_fd(int fd)
+{
+	if (lg_likely(lf.mode == LF_OFF) || fd < 0 || lg_inside())
+		return 0;
+	_Atomic(struct lf_file *) *s = lf_slot(fd, 0);
+	return s && atomic_load_explicit(s, memory_order_relaxed) != NULL;
+}
+
+static struct lf_file *lf_get(int fd)
+{
+	_Atomic(struct lf_file *) *s = lf_slot(fd, 0);
+	if (!s || !atomic_load_explicit(s, memory_order_relaxed))
+		return NULL;
+	pthread_mutex_lock(&lf.lock);
+	struct lf_file *e = atomic_load(s);
+	if (e)
+		atomic_fetch_add(&e->ref, 1);
+	pthread_mutex_unlock(&lf.lock);
+	return e;
+}
+
+static void lf_put(struct lf_file *e)
+{
+	if (e && atomic_fetch_sub(&e->ref, 1) == 1) {
+		lg_enter();
+		free(e);
+		lg_leave();
+	}
+}
+
+/* Install e (the caller's reference) at fd; returns what was there (its
+ * reference now the caller's), or e itself if fd is out of range. */
+static struct lf_file *lf_set(int fd, struct lf_file *e)
+{
+	pthread_mutex_lock(&lf.lock);
+	_Atomic(struct lf_file *) *s = lf_slot(fd, e != NULL);
+	struct lf_file *old = s ? atomic_exchange(s, e) : e;
+	pthread_mutex_unlock(&lf.lock);
+	return old;
+}
+
+static struct lf_file *lf_new(const char *path, uint64_t ino, uint32_t mode, int acc)
+{
+	size_t l = strlen(path);
+	lg_enter(); /* records stay local: they are read on every call */
+	struct lf_file *e = malloc(sizeof *e + l + 1);
+	lg_leave();
+	if (!e)
+		return NULL;
+	atomic_init(&e->ref, 1);
+	e->acc = acc;
+	e->ino = ino;
+	e->mode = mode;
+	e->plen = (uint16_t)l;
+	memcpy(e->path, path, l + 1);
+	return e;
+}
+
+void lg_file_fresh(int fd)
+{
+	if (lg_file_fd(fd) && !lf_vforked())
+		lf_put(lf_set(fd, NULL));
+}
+
+/* (dirfd, path) -> 1 and the store path in out, 0 if not Lego, -errno. */
+static int lf_resolve(int dirfd, const char *path, char *out)
+{
+	if (!path)
+		return -EFAULT;
+	if (path[0] == '/')
+		return lf_match(path, out);
+	if (dirfd == AT_FDCWD)
+		return 0;
+	struct lf_file *e = lf_get(dirfd);
+	if (!e)
+		return 0;
+	int r = 1;
+	if (!S_ISDIR(e->mode)) {
+		r = -ENOTDIR;
+	} else {
+		size_t n = 0;
+		int a = lf_append(out, &n, e->path);
+		if (a == 0)
+			a = lf_append(out, &n, path);
+		if (a)
+			r = a;
+	}
+	lf_put(e);
+	return r;
+}
+
+int lg_file_path(int dirfd, const char *path)
+{
+	if (lg_likely(lf.mode == LF_OFF) || !path || lg_inside())
+		return 0;
+	if (path[0] == '/')
+		return lf_match(path, NULL) != 0;
+	return dirfd != AT_FDCWD && lg_file_fd(dirfd);
+}
+
+/* ------------------------------------------------------- talking to the store */
+
+static void *lf_bounce_get(void)
+{
+	void *b = NULL;
+	pthread_mutex_lock(&lf.lock);
+	if (lf.npool)
+		b = lf.pool[--lf.npool];
+	pthread_mutex_unlock(&lf.lock);
+	return b ? b : lg_local_alloc(LEGO_FILE_IO_MAX);
+}
+
+static void lf_bounce_put(void *b)
+{
+	pthread_mutex_lock(&lf.lock);
+	if (lf.npool < LF_POOL) {
+		lf.pool[lf.npool++] = b;
+		b = NULL;
+	}
+	pthread_mutex_unlock(&lf.lock);
+	lg_local_free(b, LEGO_FILE_IO_MAX);
+}
+
+static int lf_ready(void)
+{
+	if (atomic_load_explicit(&lg_rt.state, memory_order_acquire) == LG_RT_RUNNING)
+		return 0;
+	if (!atomic_exchange(&lf.said, 1))
+		lg_logf(LG_ERROR, "file", "Lego is off (%s): operations on files under /%s fail "
+			"with EIO", strerror(lg_rt.err ? -lg_rt.err : ESHUTDOWN), lf.prefix);
+	return -EIO;
+}
+
+/* One X2F_ request: rq, then paths (rq->path_len + rq->path2_len bytes),
+ * then data.  The reply body goes to rep (local memory). */
+static int lf_call(uint16_t op, struct lego_file_req *rq, const char *paths, const void *data,
+		   void *rep, size_t cap, size_t *replen)
+{
+	int r = lf_ready();
+	if (r)
+		return r;
+	struct iovec iov[3];
+	int n = 0;
+	iov[n++] = (struct iovec){rq, sizeof *rq};
+	size_t pl = (size_t)rq->path_len + rq->path2_len;
+	if (pl)
+		iov[n++] = (struct iovec){(void *)paths, pl};
+	if (data && rq->len)
+		iov[n++] = (struct iovec){(void *)data, rq->len};
+	size_t rl = 0;
+	lg_enter();
+	r = lc_file_call(&lg_rt.lc, op, iov, n, rep, cap, &rl);
+	lg_leave();
+	if (replen)
+		*replen = rl;
+	return r;
+}
+
+/* STAT of a store path (nofollow: lstat). */
+static int lf_stat_wire(const char *wire, int nofollow, struct lego_fstat *f)
+{
+	struct lego_file_req rq = {.flags = nofollow ? LEGO_F_NOFOLLOW : 0,
+				   .path_len = (uint16_t)strlen(wire)};
+	size_t rl = 0;
+	int r = lf_call(X2F_STAT, &rq, wire, NULL, f, sizeof *f, &rl);
+	return r ? r : rl < sizeof *f ? -EIO : 0;
+}
+
+/* STAT of an open file: -ESTALE once its path names another inode. */
+static int lf_stat_file(const struct lf_file *e, struct lego_fstat *f)
+{
+	int r = lf_stat_wire(e->path, 0, f);
+	return r ? r : f->ino != e->ino ? -ESTALE : 0;
+}
+
+static int lf_simple(uint16_t op, const struct lf_file *e, uint64_t off, uint32_t flags)
+{
+	struct lego_file_req rq = {.ino = e->ino, .off = off, .flags = flags, .path_len = e->plen};
+	return lf_call(op, &rq, e->path, NULL, NULL, 0, NULL);
+}
+
+/* The process's umask, without changing it (from /proc; 022 if unknown). */
+static mode_t lf_umask(void)
+{
+	char buf[2048];
+	long fd = lf_sys(SYS_openat, AT_FDCWD, "/proc/self/status", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 022;
+	long n = lf_sys(SYS_read, (int)fd, buf, sizeof buf - 1);
+	lf_sys(SYS_close, (int)fd);
+	if (n <= 0)
+		return 022;
+	buf[n] = 0;
+	const char *u = strstr(buf, "Umask:");
+	return u ? (mode_t)strtoul(u + 6, NULL, 8) & 0777 : 022;
+}
+
+/* ------------------------------------------------------------ placeholders */
+
+static int lf_mkdir_checked(const char *d, mode_t m, int private_)
+{
+	long r = lf_sys(SYS_mkdir, d, m);
+	if (r && r != -EEXIST)
+		return (int)r;
+	struct stat st;
+	r = lf_sys(SYS_newfstatat, AT_FDCWD, d, &st, AT_SYMLINK_NOFOLLOW);
+	if (r)
+		return (int)r;
+	if (!S_ISDIR(st.st_mode) || (private_ && (st.st_uid != geteuid() || (st.st_mode & 077))))
+		return -EPERM;
+	return 0;
+}
+
+static int lf_writable(const char *d)
+{
+	long r = lf_sys(SYS_faccessat2, AT_FDCWD, d, W_OK | X_OK, AT_EACCESS);
+	if (r == -ENOSYS)
+		r = lf_sys(SYS_faccessat, AT_FDCWD, d, W_OK | X_OK);
+	return r == 0;
+}
+
+static int lf_phdir_init(void)
+{
+	if (lf_mkdir_checked("/run/lego", 0755, 0) == 0 &&
+	    lf_mkdir_checked("/run/lego/files", 0700, 0) == 0 &&
+	    lf_writable("/run/lego/files")) {
+		snprintf(lf.phdir, sizeof lf.phdir, "/run/lego/files");
+		return 0;
+	}
+	const char *t = secure_getenv("TMPDIR");
+	char d[PATH_MAX];
+	if (!t || t[0] != '/' || strlen(t) > sizeof d - 64)
+		t = "/tmp";
+	snprintf(d, sizeof d, "%s/lego-%u", t, (unsigned)geteuid());
+	int r = lf_mkdir_checked(d, 0700, 1);
+	if (r == 0) {
+		snprintf(lf.phdir, sizeof lf.phdir, "%s/files", d);
+		r = lf_mkdir_checked(lf.phdir, 0700, 1);
+	}
+	if (r) {
+		lf.phdir[0] = 0;
+		lg_logf(LG_ERROR, "file", "no directory for descriptor placeholders (/run/lego/files, "
+			"%s/files: %s); opening files under /%s fails with EIO", d, strerror(-r),
+			lf.prefix);
+	}
+	return r;
+}
+
+/* The descriptor for an open store file: placeholder with its contents up
+ * to date, reopened with the caller's access mode and status flags. */
+static int lf_ph_open(const struct lego_fstat *st, const char *wire, int flags)
+{
+	if (!lf.phdir[0])
+		return -EIO;
+	char ph[sizeof lf.phdir + 48];
+	snprintf(ph, sizeof ph, "%s/%llu-%llu", lf.phdir, (unsigned long long)st->dev,
+		 (unsigned long long)st->ino);
+	char want[LEGO_PATH_MAX + 64], have[sizeof want];
+	int wl = snprintf(want, sizeof want, LF_MAGIC "%llu %o\n%s", (unsigned long long)st->ino,
+			  (unsigned)st->mode, wire);
+	long fd = lf_sys(SYS_openat, AT_FDCWD, ph, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		lg_log_rl(LG_ERROR, "file", "placeholder %s: %s", ph, strerror((int)-fd));
+		return fd == -EMFILE || fd == -ENFILE || fd == -ENOMEM ? (int)fd : -EIO;
+	}
+	long hl = lf_sys(SYS_pread64, (int)fd, have, sizeof have, LF_META_OFF);
+	if (hl != wl || memcmp(have, want, (size_t)wl) != 0) {
+		lf_sys(SYS_pwrite64, (int)fd, want, (size_t)wl, LF_META_OFF);
+		lf_sys(SYS_ftruncate, (int)fd, LF_META_OFF + wl);
+	}
+	lf_sys(SYS_close, (int)fd); /* before the reopen: the caller gets the lowest number */
+	int acc = flags & O_ACCMODE;
+	int pf = (flags & O_PATH) ? O_PATH : acc | (flags & (O_APPEND | O_NONBLOCK | O_SYNC));
+	pf |= (flags & O_CLOEXEC) | O_NOFOLLOW;
+	fd = lf_sys(SYS_openat, AT_FDCWD, ph, pf);
+	return (int)fd;
+}
+
+static int lf_is_placeholder(const char *t)
+{
+	const char *name = strrchr(t, '/');
+	if (!name || name == t)
+		return 0;
+	size_t dl = (size_t)(name - t);
+	char own[32];
+	snprintf(own, sizeof own, "/lego-%u/files", (unsigned)geteuid());
+	size_t ol = strlen(own);
+	int dir_ok = (dl >= 11 && memcmp(name - 11, "/lego/files", 11) == 0) ||
+		     (dl >= ol && memcmp(name - ol, own, ol) == 0);
+	unsigned long long a, b;
+	char tail;
+	return dir_ok && sscanf(name + 1, "%llu-%llu%c", &a, &b, &tail) == 2;
+}
+
+/* A descriptor inherited across exec: rebuild its record. */
+static void lf_adopt(int fd, const char *target)
+{
+	long pfd = lf_sys(SYS_openat, AT_FDCWD, target, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (pfd < 0)
+		return;
+	char buf[LEGO_PATH_MAX + 64];
+	long n = lf_sys(SYS_pread64, (int)pfd, buf, sizeof buf - 1, LF_META_OFF);
+	lf_sys(SYS_close, (int)pfd);
+	size_t ml = sizeof LF_MAGIC - 1;
+	if (n < (long)ml || memcmp(buf, LF_MAGIC, ml) != 0)
+		return;
+	buf[n] = 0;
+	char *p = buf + ml, *nl = strchr(p, '\n');
+	unsigned long long ino;
+	unsigned mode;
+	if (!nl || sscanf(p, "%llu %o", &ino, &mode) != 2)
+		return;
+	long fl = lf_sys(SYS_fcntl, fd, F_GETFL);
+	if (fl < 0)
+		return;
+	int acc = (fl & O_PATH) ? O_PATH : (int)(fl & O_ACCMODE);
+	struct lf_file *e = lf_new(nl + 1, ino, mode, acc);
+	if (e)
+		lf_put(lf_set(fd, e));
+}
+
+static void lf_scan(void)
+{
+	long dfd = lf_sys(SYS_openat, AT_FDCWD, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return;
+	char buf[4096], target[PATH_MAX];
+	for (;;) {
+		long n = lf_sys(SYS_getdents64, (int)dfd, buf, sizeof buf);
+		if (n <= 0)
+			break;
+		for (long pos = 0; pos < n;) {
+			struct dirent64 *d = (struct dirent64 *)(buf + pos);
+			pos += d->d_reclen;
+			char *end;
+			long fd = strtol(d->d_name, &end, 10);
+			if (*end || end == d->d_name || fd == dfd)
+				continue;
+			long tl = lf_sys(SYS_readlinkat, (int)dfd, d->d_name, target, sizeof target - 1);
+			if (tl <= 0)
+				continue;
+			target[tl] = 0;
+			if (lf_is_placeholder(target))
+				lf_adopt((int)fd, target);
+		}
+	}
+	lf_sys(SYS_close, (int)dfd);
+}
+
+static void lf_atfork_prepare(void) { pthread_mutex_lock(&lf.lock); }
+static void lf_atfork_parent(void) { pthread_mutex_unlock(&lf.lock); }
+static void lf_atfork_child(void)
+{
+	pthread_mutex_init(&lf.lock, NULL);
+	lf.pid = (pid_t)lf_sys(SYS_getpid);
+}
+
+void lg_file_init(void)
+{
+	if (lf.inited)
+		return;
+	lf.inited = 1;
+	int s = atomic_load(&lg_rt.state);
+	if (!lg_rt.transparent || (s != LG_RT_RUNNING && s != LG_RT_OFF))
+		return;
+	const char *p = lg_opt_s(&lg_rt.opts, LG_OPT_store_prefix);
+	if (!p[0])
+		return;
+	size_t n = 0;
+	if (p[0] != '/' || lf_append(lf.prefix, &n, p) || n == 0) {
+		lg_logf(LG_ERROR, "config", "LEGO_STORE_PREFIX=%s: not an absolute path below / "
+			"(use e.g. /lego); Lego files are off", p);
+		return;
+	}
+	lf.pid = (pid_t)lf_sys(SYS_getpid);
+	lf_phdir_init();
+	pthread_atfork(lf_atfork_prepare, lf_atfork_parent, lf_atfork_child);
+	lf.mode = s == LG_RT_RUNNING ? LF_ON : LF_DEAD;
+	lf_scan();
+}
+
+int lg_file_active(void) { return lf.mode != LF_OFF; }
+
+void lg_file_exit(void)
+{
+	if (lf.mode != LF_ON || lf_vforked())
+		return;
+	for (int c = 0; c < LF_NCHUNK; c++) {
+		_Atomic(struct lf_file *) *ch = atomic_load(&lf.chunk[c]);
+		for (int i = 0; ch && i < LF_CHUNK; i++) {
+			struct lf_file *e = lf_get(c * LF_CHUNK + i);
+			if (e && e->acc != O_PATH && e->acc != O_RDONLY)
+				lf_simple(X2F_CLOSE, e, 0, 0);
+			lf_put(e);
+		}
+	}
+}
+
+/* ------------------------------------------------------------------- open */
+
+int lg_file_open(int dirfd, const char *path, int flags, mode_t mode)
+{
+	char wire[LEGO_PATH_MAX + 1];
+	int r = lf_resolve(dirfd, path, wire);
+	if (r <= 0)
+		return r ? r : -EBADF;
+	if ((flags & __O_TMPFILE) == __O_TMPFILE)
+		return -EOPNOTSUPP;
+	int acc = flags & O_ACCMODE;
+	if (acc == O_ACCMODE && !(flags & O_PATH))
+		return -EINVAL;
+	struct lego_fstat st;
+	if (flags & O_PATH) {
+		r = lf_stat_wire(wire, !!(flags & O_NOFOLLOW), &st);
+		if (r == 0 && (flags & O_DIRECTORY) && !S_ISDIR(st.mode))
+			r = -ENOTDIR;
+		acc = O_PATH;
+	} else {
+		struct lego_file_req rq = {.flags = (uint32_t)(flags & ~O_CLOEXEC),
+					   .path_len = (uint16_t)strlen(wire)};
+		if (flags & O_CREAT)
+			rq.mode = (uint32_t)(mode & 07777 & ~lf_umask());
+		size_t rl = 0;
+		r = lf_call(X2F_OPEN, &rq, wire, NULL, &st, sizeof st, &rl);
+		if (r == 0 && rl < sizeof st)
+			r = -EIO;
+		if (r == 0 && S_ISDIR(st.mode) && acc != O_RDONLY)
+			r = -EISDIR; /* the storenode refuses that too; be sure */
+	}
+	if (r)
+		return r;
+	struct lf_file *e = lf_new(wire, st.ino, st.mode, acc);
+	int fd = e ? lf_ph_open(&st, wire, flags) : -ENOMEM;
+	if (fd >= LF_FD_MAX) {
+		lf_sys(SYS_close, fd);
+		fd = -EMFILE;
+	}
+	if (fd < 0) {
+		if (acc != O_PATH) {
+			struct lego_file_req rq = {.ino = st.ino, .path_len = (uint16_t)strlen(wire)};
+			lf_call(X2F_CLOSE, &rq, wire, NULL, NULL, 0, NULL);
+		}
+		lf_put(e);
+		return fd;
+	}
+	lf_put(lf_set(fd, e)); /* a stale record there (closed behind us) goes */
+	return fd;
+}
+
+int lg_file_fopen_flags(const char *m, int *flags)
+{
+	int f;
+	switch (*m++) {
+	case 'r': f = O_RDONLY; break;
+	case 'w': f = O_WRONLY | O_CREAT | O_TRUNC; break;
+	case 'a': f = O_WRONLY | O_CREAT | O_APPEND; break;
+	default: return -EINVAL;
+	}
+	for (; *m && *m != ','; m++) {
+		if (*m == '+')
+			f = (f & ~O_ACCMODE) | O_RDWR;
+		else if (*m == 'x')
+			f |= O_EXCL;
+		else if (*m == 'e')
+			f |= O_CLOEXEC;
+	}
+	*flags = f;
+	return 0;
+}
+
+/* ------------------------------------------------------------ read, write */
+
+/* Read or write n bytes at off (-1: at the file offset, which moves). */
+static ssize_t lf_io(struct lf_file *e, int fd, void *buf, size_t n, int64_t off, int wr)
+{
+	if (e->acc == O_PATH || (wr ? e->acc == O_RDONLY : e->acc == O_WRONLY))
+		return -EBADF;
+	if (S_ISDIR(e->mode))
+		return -EISDIR;
+	long fl = 0;
+	if (wr && (fl = lf_sys(SYS_fcntl, fd, F_GETFL)) < 0)
+		return fl;
+	int at_pos = off < 0;
+	int64_t pos = off;
+	if (wr && (fl & O_APPEND)) {
+		struct lego_fstat st;
+		int r = lf_stat_file(e, &st);
+		if (r)
+			return r;
+		pos = (int64_t)st.size;
+	} else if (at_pos && (pos = lf_sys(SYS_lseek, fd, 0, SEEK_CUR)) < 0) {
+		return pos;
+	}
+	if (n > LF_RW_MAX)
+		n = LF_RW_MAX;
+	if (n > (uint64_t)(INT64_MAX - pos)) {
+		if (wr)
+			return -EFBIG;
+		n = (size_t)(INT64_MAX - pos);
+	}
+	if (n == 0)
+		return 0;
+	uint8_t *b = lf_bounce_get();
+	if (!b)
+		return -ENOMEM;
+	size_t done = 0;
+	int r = 0;
+	while (done < n) {
+		size_t c = LG_MIN(n - done, (size_t)LEGO_FILE_IO_MAX);
+		struct lego_file_req rq = {.ino = e->ino, .off = (uint64_t)pos + done, .len = c,
+					   .path_len = e->plen};
+		size_t got = 0;
+		if (wr) {
+			struct lego_count_rep cr = {0};
+			size_t rl = 0;
+			memcpy(b, (const uint8_t *)buf + done, c);
+			r = lf_call(X2F_WRITE, &rq, e->path, b, &cr, sizeof cr, &rl);
+			if (r == 0 && (rl < sizeof cr || cr.count > c))
+				r = -EIO;
+			got = r ? 0 : cr.count;
+		} else {
+			r = lf_call(X2F_READ, &rq, e->path, NULL, b, c, &got);
+			if (r == 0 && got > c)
+				r = -EIO;
+			if (r == 0)
+				memcpy((uint8_t *)buf + done, b, got);
+		}
+		if (r)
+			break;
+		done += got;
+		if (got < c)
+			break;
+	}
+	lf_bounce_put(b);
+	if (done == 0 && r)
+		return r;
+	if (at_pos && done)
+		lf_sys(SYS_lseek, fd, pos + (int64_t)done, SEEK_SET);
+	if (wr && done && (fl & O_DSYNC))
+		lf_simple(X2F_FSYNC, e, 0, (fl & O_SYNC) == O_SYNC ? 0 : LEGO_F_DATASYNC);
+	return (ssize_t)done;
+}
+
+static ssize_t lf_io_fd(int fd, void *buf, size_t n, int64_t off, int wr)
+{
+	struct lf_file *e = lf_get(fd);
+	if (!e)
+		return -EBADF;
+	ssize_t r = lf_io(e, fd, buf, n, off, wr);
+	lf_put(e);
+	return r;
+}
+
+ssize_t lg_file_read(int fd, void *buf, size_t n) { return lf_io_fd(fd, buf, n, -1, 0); }
+
+ssize_t lg_file_write(int fd, const void *buf, size_t n)
+{
+	return lf_io_fd(fd, (void *)buf, n, -1, 1);
+}
+
+ssize_t lg_file_pread(int fd, void *buf, size_t n, off_t off)
+{
+	return off < 0 ? -EINVAL : lf_io_fd(fd, buf, n, off, 0);
+}
+
+ssize_t lg_file_pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+	return off < 0 ? -EINVAL : lf_io_fd(fd, (void *)buf, n, off, 1);
+}
+
+static ssize_t lf_iov(int fd, const struct iovec *iov, int cnt, off_t off, int wr)
+{
+	if (cnt < 0 || cnt > IOV_MAX)
+		return -EINVAL;
+	struct lf_file *e = lf_get(fd);
+	if (!e)
+		return -EBADF;
+	ssize_t total = 0, r = 0;
+	for (int i = 0; i < cnt; i++) {
+		if (!iov[i].iov_len)
+			continue;
+		r = lf_io(e, fd, iov[i].iov_base, iov[i].iov_len, off < 0 ? -1 : off + total, wr);
+		if (r <= 0)
+			break;
+		total += r;
+		if ((size_t)r < iov[i].iov_len)
+			break;
+	}
+	lf_put(e);
+	return total ? total : r;
+}
+
+ssize_t lg_file_readv(int fd, const struct iovec *iov, int cnt, off_t off)
+{
+	return lf_iov(fd, iov, cnt, off, 0);
+}
+
+ssize_t lg_file_writev(int fd, const struct iovec *iov, int cnt, off_t off)
+{
+	return lf_iov(fd, iov, cnt, off, 1);
+}
+
+off_t lg_file_lseek(int fd, off_t off, int whence)
+{
+	struct lf_file *e = lf_get(fd);
+	if (!e)
+		return -EBADF;
+	long r;
+	struct lego_fstat st;
+	if (e->acc == O_PATH) {
+		r = -EBADF;
+	} else if (whence == SEEK_SET || whence == SEEK_CUR) {
+		r = lf_sys(SYS_lseek, fd, off, whence);
+	} else if (whence != SEEK_END && whence != SEEK_DATA && whence != SEEK_HOLE) {
+		r = -EINVAL;
+	} else if ((r = lf_stat_file(e, &st)) == 0) {
+		int64_t size = (int64_t)st.size, to;
+		if (whence == SEEK_END)
+			r = __builtin_add_overflow(size, off, &to) ? -EOVERFLOW : to < 0 ? -EINVAL : 0;
+		else if (off < 0 || off >= size)
+			r = -ENXIO;
+		else
+			to = whence == SEEK_DATA ? off : size;
+		if (r == 0)
+			r = lf_sys(SYS_lseek, fd, to, SEEK_SET);
+	}
+	lf_put(e);
+	return r;
+}
+
+/* ------------------------------------------------------ descriptors */
+
+/* The record at fd went (closed, or replaced by dup2): write-back. */
+static int lf_release(struct lf_file *e)
+{
+	int r = 0;
+	if (e && e->acc != O_PATH) {
+		r = lf_simple(X2F_CLOSE, e, 0, 0);
+		if (r == -ESTALE || r == -ENOENT)
+			r = 0; /* gone from the store: nothing to write back to */
+	}
+	lf_put(e);
+	return r;
+}
+
+int lg_file_close(int fd)
+{
+	if (lf_vforked()) /* the table is our parent's */
+		return (int)lf_sys(SYS_close, fd);
+	struct lf_file *e = lf_set(fd, NULL);
+	int r = e ? lf_release(e) : 0;
+	long c = lf_sys(SYS_close, fd);
+	return c && c != -EINTR ? (int)c : r;
+}
+
+int lg_file_close_range(unsigned first, unsigned last, int flags)
+{
+	if (!(flags & CLOSE_RANGE_CLOEXEC) && lf.mode != LF_OFF && first < LF_FD_MAX &&
+	    !lf_vforked()) {
+		unsigned hi = LG_MIN(last, (unsigned)LF_FD_MAX - 1);
+		for (unsigned fd = first; fd <= hi; fd++) {
+			if (fd % LF_CHUNK == 0 && !atomic_load(&lf.chunk[fd / LF_CHUNK])) {
+				fd += LF_CHUNK - 1; /* a whole chunk never used */
+				continue;
+			}
+			if (lg_file_fd((int)fd))
+				lg_file_close((int)fd);
+		}
+	}
+	return (int)lf_sys(SYS_close_range, first, last, flags);
+}
+
+int lg_file_dup(int oldfd, int newfd, int flags)
+{
+	long r;
+	if (newfd < 0)
+		r = lf_sys(SYS_fcntl, oldfd, flags & O_CLOEXEC ? F_DUPFD_CLOEXEC : F_DUPFD, 0);
+	else if (oldfd == newfd && flags == 0) /* dup2 to itself: just check */
+		r = lf_sys(SYS_fcntl, oldfd, F_GETFD) < 0 ? -EBADF : newfd;
+	else
+		r = lf_sys(SYS_dup3, oldfd, newfd, flags);
+	if (r < 0 || r == oldfd || lf_vforked())
+		return (int)r;
+	struct lf_file *e = lf_get(oldfd);
+	if (e && r >= LF_FD_MAX) {
+		lf_sys(SYS_close, (int)r);
+		lf_put(e);
+		return -EMFILE;
+	}
+	return lf_release(lf_set((int)r, e)), (int)r;
+}
+
+int lg_file_fcntl(int fd, int cmd, unsigned long arg)
+{
+	switch (cmd) {
+	case F_DUPFD:
+	case F_DUPFD_CLOEXEC: {
+		long r = lf_sys(SYS_fcntl, fd, cmd, arg);
+		if (r < 0 || lf_vforked())
+			return (int)r;
+		struct lf_file *e = lf_get(fd);
+		if (e && r >= LF_FD_MAX) {
+			lf_sys(SYS_close, (int)r);
+			lf_put(e);
+			return -EMFILE;
+		}
+		lf_put(lf_set((int)r, e));
+		return (int)r;
+	}
+	case F_SETFL:
+		arg &= ~(unsigned long)O_DIRECT; /* the placeholder's filesystem may refuse it */
+		break;
+	}
+	/* flags, descriptor flags and locks: the placeholder's */
+	return (int)lf_sys(SYS_fcntl, fd, cmd, arg);
+}
+
+/* ---------------------------------------------------------- attributes */
+
+static struct timespec lf_ts(uint64_t ns)
+{
+	return (struct timespec){.tv_sec = (time_t)(ns / 1000000000ull),
+				 .tv_nsec = (long)(ns % 1000000000ull)};
+}
+
+static void lf_fill_stat(struct stat *st, const struct lego_fstat *f)
+{
+	memset(st, 0, sizeof *st);
+	st->st_dev = f->dev;
+	st->st_ino = f->ino;
+	st->st_mode = f->mode;
+	st->st_nlink = f->nlink;
+	st->st_uid = f->uid;
+	st->st_gid = f->gid;
+	st->st_size = (off_t)f->size;
+	st->st_blksize = f->blksize;
+	st->st_blocks = (blkcnt_t)f->blocks;
+	st->st_atim = lf_ts(f->atime_ns);
+	st->st_mtim = lf_ts(f->mtime_ns);
+	st->st_ctim = lf_ts(f->ctime_ns);
+}
+
+static int lf_fstat_fd(int fd, struct lego_fstat *f)
+{
+	struct lf_file *e = lf_get(fd);
+	if (!e)
+		return -EBADF;
+	int r = lf_stat_file(e, f);
+	lf_put(e);
+	return r;
+}
+
+/* fstatat semantics into f. */
+static int lf_stat_at(int dirfd, const char *path, int flags, struct lego_fstat *f)
+{
+	if (flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | AT_NO_AUTOMOUNT |
+		      AT_STATX_SYNC_TYPE))
+		return -EINVAL;
+	if (path && !path[0]) {
+		if (!(flags & AT_EMPTY_PATH))
+			return -ENOENT;
+		return lf_fstat_fd(dirfd, f);
+	}
+	char wire[LEGO_PATH_MAX + 1];
+	int r = lf_resolve(dirfd, path, wire);
+	if (r <= 0)
+		return r ? r : -EBADF;
+	return lf_stat_wire(wire, !!(flags & AT_SYMLINK_NOFOLLOW), f);
+}
+
+int lg_file_fstat(int fd, struct stat *st)
+{
+	struct lego_fstat f;
+	int r = lf_fstat_fd(fd, &f);
+	if (r == 0)
+		lf_fill_stat(st, &f);
+	return r;
+}
+
+int lg_file_stat(int dirfd, const char *path, struct stat *st, int flags)
+{
+	struct lego_fstat f;
+	int r = lf_stat_at(dirfd, path, flags, &f);
+	if (r == 0)
+		lf_fill_stat(st, &f);
+	return r;
+}
+
+int lg_file_statx(int dirfd, const char *path, int flags, unsigned mask, struct statx *x)
+{
+	struct lego_fstat f;
+	int r = lf_stat_at(dirfd, path, flags, &f);
+	if (r)
+		return r;
+	memset(x, 0, sizeof *x);
+	x->stx_mask = STATX_BASIC_STATS;
+	x->stx_blksize = f.blksize;
+	x->stx_nlink = f.nlink;
+	x->stx_uid = f.uid;
+	x->stx_gid = f.gid;
+	x->stx_mode = (uint16_t)f.mode;
+	x->stx_ino = f.ino;
+	x->stx_size = f.size;
+	x->stx_blocks = f.blocks;
+	struct statx_timestamp *t[3] = {&x->stx_atime, &x->stx_mtime, &x->stx_ctime};
+	uint64_t ns[3] = {f.atime_ns, f.mtime_ns, f.ctime_ns};
+	for (int i = 0; i < 3; i++) {
+		t[i]->tv_sec = (int64_t)(ns[i] / 1000000000ull);
+		t[i]->tv_nsec = (uint32_t)(ns[i] % 1000000000ull);
+	}
+	x->stx_dev_major = major(f.dev);
+	x->stx_dev_minor = minor(f.dev);
+	return 0;
+}
+
+int lg_file_access(int dirfd, const char *path, int mode, int flags)
+{
+	if (mode & ~(R_OK | W_OK | X_OK) || flags & ~(AT_EACCESS | AT_SYMLINK_NOFOLLOW))
+		return -EINVAL;
+	struct lego_fstat f;
+	int r = lf_stat_at(dirfd, path, flags & AT_SYMLINK_NOFOLLOW, &f);
+	if (r || mode == F_OK)
+		return r;
+	/* The storenode acts as the files' owner: the owner's bits apply. */
+	uid_t uid = (flags & AT_EACCESS) ? geteuid() : getuid();
+	if (uid == 0)
+		return !(mode & X_OK) || (f.mode & 0111) || S_ISDIR(f.mode) ? 0 : -EACCES;
+	return ((f.mode >> 6) & (unsigned)mode) == (unsigned)mode ? 0 : -EACCES;
+}
+
+int lg_file_exists(int dirfd, const char *path, int flags)
+{
+	struct lego_fstat f;
+	return lf_stat_at(dirfd, path, flags & (AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH), &f);
+}
+
+/* ------------------------------------------------------ changes */
+
+int lg_file_fsync(int fd, int datasync)
+{
+	struct lf_file *e = lf_get(fd);
+	if (!e)
+		return -EBADF;
+	int r = e->acc == O_PATH ? -EBADF
+				 : lf_simple(X2F_FSYNC, e, 0, datasync ? LEGO_F_DATASYNC : 0);
+	lf_put(e);
+	return r;
+}
+
+int lg_file_ftruncate(int fd, off_t len)
+{
+	struct lf_file *e = lf_get(fd);
+	if (!e)
+		return -EBADF;
+	int r;
+	if (e->acc == O_PATH)
+		r = -EBADF;
+	else if (len < 0 || e->acc == O_RDONLY || !S_ISREG(e->mode))
+		r = -EINVAL;
+	else
+		r = lf_simple(X2F_TRUNCATE, e, (uint64_t)len, 0);
+	lf_put(e);
+	return r;
+}
+
+int lg_file_truncate(const char *path, off_t len)
+{
+	char wire[LEGO_PATH_MAX + 1];
+	int r = lf_resolve(AT_FDCWD, path, wire);
+	if (r <= 0)
+		return r ? r : -ENOENT;
+	if (len < 0)
+		return -EINVAL;
+	struct lego_fstat f;
+	if ((r = lf_stat_wire(wire, 0, &f)) != 0)
+		return r;
+	if (S_ISDIR(f.mode))
+		return -EISDIR;
+	struct lego_file_req rq = {.ino = f.ino, .off = (uint64_t)len,
+				   .path_len = (uint16_t)strlen(wire)};
+	return lf_call(X2F_TRUNCATE, &rq, wire, NULL, NULL, 0, NULL);
+}
+
+int lg_file_unlink(int dirfd, const char *path, int flags)
+{
+	if (flags & ~AT_REMOVEDIR)
+		return -EINVAL;
+	char wire[LEGO_PATH_MAX + 1];
+	int r = lf_resolve(dirfd, path, wire);
+	if (r <= 0)
+		return r ? r : -EBADF;
+	struct lego_file_req rq = {.path_len = (uint16_t)strlen(wire)};
+	struct lego_count_rep cr;
+	return lf_call(flags ? X2F_RMDIR : X2F_UNLINK, &rq, wire, NULL, &cr, sizeof cr, NULL);
+}
+
+int lg_file_rename(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
+		   unsigned flags)
+{
+	char paths[2 * LEGO_PATH_MAX + 2];
+	char *w2 = paths + LEGO_PATH_MAX + 1;
+	int a = lf_resolve(olddirfd, oldpath, paths);
+	int b = lf_resolve(newdirfd, newpath, w2);
+	if (a < 0 || b < 0)
+		return a < 0 ? a : b;
+	if (!a || !b)
+		return -EXDEV;
+	if (flags)
+		return -EINVAL; /* no RENAME_NOREPLACE/EXCHANGE in the store protocol */
+	size_t l1 = strlen(paths), l2 = strlen(w2);
+	memmove(paths + l1, w2, l2);
+	struct lego_file_req rq = {.path_len = (uint16_t)l1, .path2_len = (uint16_t)l2};
+	return lf_call(X2F_RENAME, &rq, paths, NULL, NULL, 0, NULL);
+}
+
+int lg_file_mkdir(int dirfd, const char *path, mode_t mode)
+{
+	char wire[LEGO_PATH_MAX + 1];
+	int r = lf_resolve(dirfd, path, wire);
+	if (r <= 0)
+		return r ? r : -EBADF;
+	struct lego_file_req rq = {.mode = (uint32_t)(mode & 07777 & ~lf_umask()),
+				   .path_len = (uint16_t)strlen(wire)};
+	return lf_call(X2F_MKDIR, &rq, wire, NULL, NULL, 0, NULL);
+}
+
+/* ------------------------------------------------------------ directories */
+
+/* The next record of a LIST reply at *pos, or NULL (end or malformed). */
+static const struct lego_dirent *lf_dirent(const uint8_t *b, uint32_t len, uint32_t *pos)
+{
+	const struct lego_dirent *d = (const void *)(b + *pos);
+	if (*pos + sizeof *d > len || d->reclen < sizeof *d || d->reclen % 8 ||
+	    *pos + d->reclen > len || d->name_len == 0 || d->name_len > NAME_MAX ||
+	    sizeof *d + d->name_len > d->reclen)
+		return NULL;
+	*pos += d->reclen;
+	return d;
+}
+
+/* LIST from cookie into buf (LEGO_LIST_MAX bytes, local). */
+static int lf_list(const struct lf_file *e, uint64_t cookie, void *buf, uint32_t *len)
+{
+	struct lego_file_req rq = {.ino = e->ino, .off = cookie, .len = LEGO_LIST_MAX,
+				   .path_len = e->plen};
+	size_t rl = 0;
+	int r = lf_call(X2F_LIST, &rq, e->path, NULL, buf, LEGO_LIST_MAX, &rl);
+	if (r == 0 && rl > LEGO_LIST_MAX)
+		r = -EIO;
+	*len = (uint32_t)rl;
+	return r;
+}
+
+ssize_t lg_file_getdents(int fd, void *buf, size_t len)
+{
+	struct lf_file *e = lf_get(fd);
+	if (!e)
+		return -EBADF;
+	long r = 0;
+	uint8_t *b = NULL;
+	long cookie = lf_sys(SYS_lseek, fd, 0, SEEK_CUR);
+	if (e->acc == O_PATH)
+		r = -EBADF;
+	else if (!S_ISDIR(e->mode))
+		r = -ENOTDIR;
+	else if (cookie < 0)
+		r = cookie;
+	else if (!(b = lf_bounce_get()))
+		r = -ENOMEM;
+	uint32_t n = 0, pos = 0;
+	if (r == 0)
+		r = lf_list(e, (uint64_t)cookie, b, &n);
+	size_t fill = 0;
+	uint64_t last = 0;
+	const struct lego_dirent *d;
+	while (r == 0 && (d = lf_dirent(b, n, &pos)) != NULL) {
+		size_t rl = LG_ALIGN_UP(offsetof(struct dirent64, d_name) + d->name_len + 1, 8);
+		if (fill + rl > len) {
+			if (fill == 0)
+				r = -EINVAL;
+			break;
+		}
+		struct dirent64 *o = (struct dirent64 *)((uint8_t *)buf + fill);
+		o->d_ino = d->ino;
+		o->d_off = (int64_t)d->cookie;
+		o->d_reclen = (unsigned short)rl;
+		o->d_type = d->type;
+		memcpy(o->d_name, d + 1, d->name_len);
+		memset(o->d_name + d->name_len, 0, rl - offsetof(struct dirent64, d_name) - d->name_len);
+		fill += rl;
+		last = d->cookie;
+	}
+	if (b)
+		lf_bounce_put(b);
+	if (r == 0 && fill)
+		lf_sys(SYS_lseek, fd, (int64_t)last, SEEK_SET);
+	lf_put(e);
+	return r ? r : (ssize_t)fill;
+}
+
+int lg_file_dir(DIR *d)
+{
+	if (lg_likely(!atomic_load_explicit(&lf.ndirs_pub, memory_order_relaxed)) || !d)
+		return 0;
+	int found = 0;
+	pthread_mutex_lock(&lf.lock);
+	for (int i = 0; i < lf.ndirs && !found; i++)
+		found = lf.dirs[i] == (struct lf_dir *)d;
+	pthread_mutex_unlock(&lf.lock);
+	return found;
+}
+
+static int lf_dir_register(struct lf_dir *d)
+{
+	int r = 0;
+	pthread_mutex_lock(&lf.lock);
+	if (lf.ndirs == lf.capdirs) {
+		int cap = lf.capdirs ? 2 * lf.capdirs : 64;
+		struct lf_dir **n = lg_local_alloc((size_t)cap * sizeof *n);
+		if (n) {
+			if (lf.dirs)
+				memcpy(n, lf.dirs, (size_t)lf.ndirs * sizeof *n);
+			lg_local_free(lf.dirs, (size_t)lf.capdirs * sizeof *n);
+			lf.dirs = n;
+			lf.capdirs = cap;
+		}
+	}
+	if (lf.ndirs < lf.capdirs) {
+		lf.dirs[lf.ndirs++] = d;
+		atomic_store(&lf.ndirs_pub, lf.ndirs);
+	} else {
+		r = -ENOMEM;
+	}
+	pthread_mutex_unlock(&lf.lock);
+	return r;
+}
+
+static void lf_dir_unregister(struct lf_dir *d)
+{
+	pthread_mutex_lock(&lf.lock);
+	for (int i = 0; i < lf.ndirs; i++) {
+		if (lf.dirs[i] == d) {
+			lf.dirs[i] = lf.dirs[--lf.ndirs];
+			break;
+		}
+	}
+	atomic_store(&lf.ndirs_pub, lf.ndirs);
+	pthread_mutex_unlock(&lf.lock);
+}
+
+int lg_file_fdopendir(int fd, DIR **out)
+{
+	struct lf_file *e = lf_get(fd);
+	if (!e)
+		return -EBADF;
+	int r = e->acc == O_PATH ? -EBADF : !S_ISDIR(e->mode) ? -ENOTDIR : 0;
+	lf_put(e);
+	if (r)
+		return r;
+	long cookie = lf_sys(SYS_lseek, fd, 0, SEEK_CUR);
+	struct lf_dir *d = lg_local_alloc(sizeof *d);
+	if (!d)
+		return -ENOMEM;
+	d->fd = fd;
+	d->cookie = cookie > 0 ? (uint64_t)cookie : 0;
+	if ((r = lf_dir_register(d)) != 0) {
+		lg_local_free(d, sizeof *d);
+		return r;
+	}
+	*out = (DIR *)d;
+	return 0;
+}
+
+int lg_file_opendir(const char *path, DIR **out)
+{
+	int fd = lg_file_open(AT_FDCWD, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+	if (fd < 0)
+		return fd;
+	int r = lg_file_fdopendir(fd, out);
+	if (r)
+		lg_file_close(fd);
+	return r;
+}
+
+int lg_file_readdir(DIR *dp, struct dirent **out)
+{
+	struct lf_dir *d = (struct lf_dir *)dp;
+	*out = NULL;
+	const struct lego_dirent *de = NULL;
+	while (!(de = lf_dirent(d->buf, d->len, &d->pos))) {
+		if (d->eof)
+			return 0;
+		struct lf_file *e = lf_get(d->fd);
+		if (!e)
+			return -EBADF;
+		int r = lf_list(e, d->cookie, d->buf, &d->len);
+		lf_put(e);
+		d->pos = 0;
+		if (r) {
+			d->len = 0;
+			return r;
+		}
+		if (d->len == 0)
+			d->eof = 1;
+		else if (!lf_dirent(d->buf, d->len, &(uint32_t){0}))
+			return -EIO; /* a reply we cannot parse: do not loop on it */
+	}
+	d->ent.d_ino = de->ino;
+	d->ent.d_off = (off_t)de->cookie;
+	d->ent.d_reclen = sizeof d->ent;
+	d->ent.d_type = de->type;
+	memcpy(d->ent.d_name, de + 1, de->name_len);
+	d->ent.d_name[de->name_len] = 0;
+	d->cookie = de->cookie;
+	*out = &d->ent;
+	return 0;
+}
+
+int lg_file_closedir(DIR *dp)
+{
+	struct lf_dir *d = (struct lf_dir *)dp;
+	lf_dir_unregister(d);
+	int r = lg_file_close(d->fd);
+	lg_local_free(d, sizeof *d);
+	return r;
+}
+
+int lg_file_dirfd(DIR *dp) { return ((struct lf_dir *)dp)->fd; }
+
+void lg_file_seekdir(DIR *dp, long pos)
+{
+	struct lf_dir *d = (struct lf_dir *)dp;
+	d->cookie = (uint64_t)pos;
+	d->pos = d->len = 0;
+	d->eof = 0;
+}
+
+void lg_file_rewinddir(DIR *dp) { lg_file_seekdir(dp, 0); }
+
+long lg_file_telldir(DIR *dp) { return (long)((struct lf_dir *)dp)->cookie; }
+
+/* --------------------------------------------------------------- copies */
+
+/* Read up to n bytes from fd (at *off if off, else at its offset). */
+static ssize_t lf_copy_in(int fd, void *b, size_t n, off_t *off)
+{
+	if (lg_file_fd(fd))
+		return off ? lg_file_pread(fd, b, n, *off) : lg_file_read(fd, b, n);
+	return off ? lf_sys(SYS_pread64, fd, b, n, *off) : lf_sys(SYS_read, fd, b, n);
+}
+
+/* Write all n bytes (short only on error or a full non-blocking fd). */
+static ssize_t lf_copy_out(int fd, const uint8_t *b, size_t n, off_t *off)
+{
+	int lego = lg_file_fd(fd);
+	size_t done = 0;
+	ssize_t r = 0;
+	while (done < n) {
+		off_t at = off ? *off + (off_t)done : -1;
+		if (lego)
+			r = off ? lg_file_pwrite(fd, b + done, n - done, at)
+				: lg_file_write(fd, b + done, n - done);
+		else
+			r = off ? lf_sys(SYS_pwrite64, fd, b + done, n - done, at)
+				: lf_sys(SYS_write, fd, b + done, n - done);
+		if (r <= 0)
+			break;
+		done += (size_t)r;
+	}
+	return done ? (ssize_t)done : r;
+}
+
+static ssize_t lf_copy(int in, off_t *off_in, int out, off_t *off_out, size_t n)
+{
+	n = LG_MIN(n, (size_t)LEGO_FILE_IO_MAX);
+	if (n == 0)
+		return 0;
+	uint8_t *b = lf_bounce_get();
+	if (!b)
+		return -ENOMEM;
+	ssize_t r = lf_copy_in(in, b, n, off_in);
+	if (r > 0) {
+		ssize_t w = lf_copy_out(out, b, (size_t)r, off_out);
+		if (w > 0 && w < r && !off_in) { /* give back what was not written */
+			off_t back = -(off_t)(r - w);
+			if (lg_file_fd(in))
+				lg_file_lseek(in, back, SEEK_CUR);
+			else
+				lf_sys(SYS_lseek, in, back, SEEK_CUR);
+		}
+		r = w;
+	}
+	lf_bounce_put(b);
+	if (r > 0) {
+		if (off_in)
+			*off_in += r;
+		if (off_out)
+			*off_out += r;
+	}
+	return r;
+}
+
+ssize_t lg_file_sendfile(int out, int in, off_t *off, size_t n)
+{
+	return lf_copy(in, off, out, NULL, n);
+}
+
+ssize_t lg_file_copy_range(int in, off_t *off_in, int out, off_t *off_out, size_t n,
+			   unsigned flags)
+{
+	if (flags)
+		return -EINVAL;
+	if ((off_in && *off_in < 0) || (off_out && *off_out < 0))
+		return -EINVAL;
+	return lf_copy(in, off_in, out, off_out, n);
+}
+
+/* ------------------------------------------------------------------ mmap */
+
+int lg_file_mmap_fd(int fd) { return lg_file_fd(fd); }
+
+long lg_file_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	struct lf_file *e = lf_get(fd);
+	if (!e)
+		return -EBADF;
+	long r = 0;
+	if ((flags & MAP_TYPE) != MAP_PRIVATE || S_ISDIR(e->mode))
+		r = -ENODEV;
+	else if (e->acc == O_PATH)
+		r = -EBADF;
+	else if (e->acc == O_WRONLY)
+		r = -EACCES;
+	else if (!len || off < 0 || (off & (LG_PAGE_SIZE - 1)))
+		r = -EINVAL;
+	if (r) {
+		lf_put(e);
+		return r;
+	}
+	int af = (flags & ~(MAP_TYPE | MAP_DENYWRITE | MAP_EXECUTABLE)) | MAP_PRIVATE | MAP_ANONYMOUS;
+	long a = lg_vm_mmap(addr, len, PROT_READ | PROT_WRITE, af, -1, 0);
+	if (a < 0 && a > -4096) {
+		lf_put(e);
+		return a;
+	}
+	size_t done = 0; /* past the end of the file: zeros (Linux: SIGBUS) */
+	while (done < len) {
+		ssize_t g = lf_io(e, fd, (uint8_t *)a + done, len - done, off + (off_t)done, 0);
+		if (g < 0) {
+			r = g;
+			break;
+		}
+		if (g == 0)
+			break;
+		done += (size_t)g;
+	}
+	lf_put(e);
+	if (r == 0 && prot != (PROT_READ | PROT_WRITE))
+		r = lg_vm_mprotect((void *)a, len, prot);
+	if (r) {
+		lg_vm_munmap((void *)a, len);
+		return r;
+	}
+	return a;
+}

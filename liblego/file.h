@@ -1,0 +1,127 @@
+/*
+ * Lego files on the client side (docs/storage.md, "The client side"): the
+ * decisions behind preload/file.c.  A path is a Lego path when it is
+ * absolute and lies under LEGO_STORE_PREFIX ("/lego" itself is the store's
+ * root), or is relative to a Lego directory descriptor; relative paths
+ * against the working directory are never Lego (there is no Lego cwd).
+ * A Lego descriptor is a real descriptor on a placeholder file (one per
+ * inode), so the kernel numbers, dups, forks and closes it on exec; the
+ * placeholder's open file description holds the offset and status flags.
+ *
+ * All of this is off unless the runtime runs in transparent mode with a
+ * non-empty prefix.  The predicates are cheap, take no lock on the
+ * non-Lego path and never start the runtime.  Every other call returns
+ * what the system call would, or -errno; preload/ turns that into errno.
+ * "dirfd" arguments follow the *at convention (AT_FDCWD allowed).
+ */
+#ifndef LEGO_FILE_H
+#define LEGO_FILE_H
+
+#include <dirent.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+/* Set up from the runtime's state (after it started, or failed to):
+ * choose the placeholder directory and find descriptors inherited across
+ * exec.  Idempotent. */
+void lg_file_init(void);
+
+/* 1 if file interposition is on (or Lego paths fail with EIO). */
+int lg_file_active(void);
+/* At exit: write back every Lego file still open for writing (X2F_CLOSE
+ * without closing), for close-to-open consistency with processes that
+ * exit without closing (shell redirections).  The caller flushes stdio
+ * first. */
+void lg_file_exit(void);
+
+/* 1 if fd is a Lego descriptor.  Lock-free, async-signal-safe. */
+int lg_file_fd(int fd);
+/* 1 if (dirfd, path) names something in the store (then the lg_file_ call
+ * decides, possibly with -ENAMETOOLONG, -ENOTDIR or -EIO).  Never fails. */
+int lg_file_path(int dirfd, const char *path);
+/* A real descriptor fd was just created outside this layer: forget any
+ * stale record of that number (its Lego file was closed behind our back). */
+void lg_file_fresh(int fd);
+
+/* open/openat: the new descriptor or -errno (mode used with O_CREAT). */
+int lg_file_open(int dirfd, const char *path, int flags, mode_t mode);
+/* fopen mode string to open flags; -EINVAL if it is not one. */
+int lg_file_fopen_flags(const char *mode, int *flags);
+
+ssize_t lg_file_read(int fd, void *buf, size_t n);
+ssize_t lg_file_write(int fd, const void *buf, size_t n);
+/* off < 0 is -EINVAL, as for the system calls. */
+ssize_t lg_file_pread(int fd, void *buf, size_t n, off_t off);
+ssize_t lg_file_pwrite(int fd, const void *buf, size_t n, off_t off);
+/* off == -1: at the file offset (readv/writev), else preadv/pwritev. */
+ssize_t lg_file_readv(int fd, const struct iovec *iov, int cnt, off_t off);
+ssize_t lg_file_writev(int fd, const struct iovec *iov, int cnt, off_t off);
+off_t lg_file_lseek(int fd, off_t off, int whence);
+
+/* close: X2F_CLOSE (write-back for close-to-open), then the placeholder;
+ * the descriptor is gone even when the write-back error is returned. */
+int lg_file_close(int fd);
+/* close_range(first, last, flags) and closefrom, for ranges holding Lego
+ * descriptors. */
+int lg_file_close_range(unsigned first, unsigned last, int flags);
+/* dup (newfd < 0), dup2 (flags 0), dup3; either fd may be Lego. */
+int lg_file_dup(int oldfd, int newfd, int flags);
+/* fcntl on a Lego descriptor: dup commands, flags, locks (on the
+ * placeholder: processes on one host exclude each other). */
+int lg_file_fcntl(int fd, int cmd, unsigned long arg);
+
+int lg_file_fstat(int fd, struct stat *st);
+/* fstatat: AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH. */
+int lg_file_stat(int dirfd, const char *path, struct stat *st, int flags);
+struct statx;
+int lg_file_statx(int dirfd, const char *path, int flags, unsigned mask, struct statx *stx);
+/* faccessat (AT_EACCESS and AT_SYMLINK_NOFOLLOW accepted; the check uses
+ * the effective ids, root passes except X_OK without any x bit). */
+int lg_file_access(int dirfd, const char *path, int mode, int flags);
+
+int lg_file_fsync(int fd, int datasync);
+int lg_file_ftruncate(int fd, off_t len);
+int lg_file_truncate(const char *path, off_t len);
+/* unlinkat (AT_REMOVEDIR: rmdir). */
+int lg_file_unlink(int dirfd, const char *path, int flags);
+/* renameat2: -EXDEV when only one side is Lego, -EINVAL for flags. */
+int lg_file_rename(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
+		   unsigned flags);
+int lg_file_mkdir(int dirfd, const char *path, mode_t mode);
+/* getdents64 on a Lego directory descriptor: bytes filled, 0 at the end. */
+ssize_t lg_file_getdents(int fd, void *buf, size_t len);
+
+/* Directory streams: Lego's own DIR objects, kept in a registry so that
+ * lg_file_dir() tells them apart from the C library's (cheap when none is
+ * open). */
+int lg_file_dir(DIR *d);
+int lg_file_opendir(const char *path, DIR **out);
+int lg_file_fdopendir(int fd, DIR **out);
+/* *out = the next entry, or NULL at the end (0 returned). */
+int lg_file_readdir(DIR *d, struct dirent **out);
+int lg_file_closedir(DIR *d);
+int lg_file_dirfd(DIR *d);
+void lg_file_rewinddir(DIR *d);
+long lg_file_telldir(DIR *d);
+void lg_file_seekdir(DIR *d, long pos);
+
+/* sendfile and copy_file_range when either side is Lego: copied through
+ * a local buffer, at most LEGO_FILE_IO_MAX bytes per call (callers loop). */
+ssize_t lg_file_sendfile(int out, int in, off_t *off, size_t n);
+ssize_t lg_file_copy_range(int in, off_t *off_in, int out, off_t *off_out, size_t n,
+			   unsigned flags);
+
+/* mmap of a Lego descriptor: lg_file_mmap_fd(fd) says whether mmap must
+ * come here; lg_file_mmap returns the address or -errno (MAP_SHARED:
+ * -ENODEV; MAP_PRIVATE: anonymous memory filled from the file). */
+int lg_file_mmap_fd(int fd);
+long lg_file_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+
+/* Operations on Lego paths the store cannot express (chmod, utimes):
+ * 0 if the path exists (the change is ignored), else -errno. */
+int lg_file_exists(int dirfd, const char *path, int flags);
+
+#endif

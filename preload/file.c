@@ -1,0 +1,963 @@
+/*
+ * The interposed file calls (docs/storage.md, "The client side").  Thin
+ * shims: each asks liblego/file.h whether the path, descriptor or DIR is
+ * Lego's; if so it forwards there and turns -errno into errno and the
+ * C library's failure value, otherwise it calls the C library's own
+ * function (dlsym(RTLD_NEXT)).  Nothing changes unless the runtime runs in
+ * transparent mode with a store prefix (lg_file_init decides, once).
+ *
+ * The C library's internal callers (its own fopen, scandir, glob, the
+ * dynamic loader) do not come through here: Lego files are reached by what
+ * programs call, and stdio on them goes through fopencookie.
+ */
+#undef _FORTIFY_SOURCE
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/uio.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+#include <utime.h>
+
+#include "liblego/file.h"
+
+#define LG_EXPORT __attribute__((visibility("default")))
+
+/* The C library's definition of fn. */
+#define REAL(fn)                                                               \
+	({                                                                     \
+		static __typeof__(&fn) real_;                                  \
+		if (!real_)                                                    \
+			real_ = (__typeof__(&fn))dlsym(RTLD_NEXT, #fn);        \
+		real_;                                                         \
+	})
+
+/* Names without prototypes in the C library's headers. */
+int __open_2(const char *path, int flags);
+int __open64_2(const char *path, int flags);
+int __openat_2(int dirfd, const char *path, int flags);
+int __openat64_2(int dirfd, const char *path, int flags);
+ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen);
+ssize_t __pread_chk(int fd, void *buf, size_t n, off_t off, size_t buflen);
+ssize_t __pread64_chk(int fd, void *buf, size_t n, off64_t off, size_t buflen);
+void __chk_fail(void) __attribute__((noreturn));
+int __xstat(int ver, const char *path, struct stat *st);
+int __xstat64(int ver, const char *path, struct stat64 *st);
+int __lxstat(int ver, const char *path, struct stat *st);
+int __lxstat64(int ver, const char *path, struct stat64 *st);
+int __fxstat(int ver, int fd, struct stat *st);
+int __fxstat64(int ver, int fd, struct stat64 *st);
+int __fxstatat(int ver, int dirfd, const char *path, struct stat *st, int flags);
+int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st, int flags);
+
+static inline int lg_ret(long r)
+{
+	if (r < 0) {
+		errno = (int)-r;
+		return -1;
+	}
+	return (int)r;
+}
+
+static inline long lg_retl(long r)
+{
+	if (r < 0) {
+		errno = (int)-r;
+		return -1;
+	}
+	return r;
+}
+
+#define LG_MODE_ARG(flags, mode)                                               \
+	do {                                                                   \
+		if ((flags) & O_CREAT || ((flags) & __O_TMPFILE) == __O_TMPFILE) { \
+			va_list ap;                                            \
+			va_start(ap, flags);                                   \
+			mode = va_arg(ap, mode_t);                             \
+			va_end(ap);                                            \
+		}                                                              \
+	} while (0)
+
+/* --------------------------------------------------------------------- open */
+
+static void lg_std_sync(int fd);
+
+static int lg_openat(int dirfd, const char *path, int flags, mode_t mode, int at)
+{
+	if (lg_file_path(dirfd, path)) {
+		int r = lg_ret(lg_file_open(dirfd, path, flags, mode));
+		if (r >= 0 && r <= 2) /* close(1); open(...) */
+			lg_std_sync(r);
+		return r;
+	}
+	int fd = at ? REAL(openat)(dirfd, path, flags, mode) : REAL(open)(path, flags, mode);
+	if (fd >= 0)
+		lg_file_fresh(fd);
+	return fd;
+}
+
+LG_EXPORT int open(const char *path, int flags, ...)
+{
+	mode_t mode = 0;
+	LG_MODE_ARG(flags, mode);
+	return lg_openat(AT_FDCWD, path, flags, mode, 0);
+}
+
+LG_EXPORT int open64(const char *path, int flags, ...)
+{
+	mode_t mode = 0;
+	LG_MODE_ARG(flags, mode);
+	return lg_openat(AT_FDCWD, path, flags, mode, 0);
+}
+
+LG_EXPORT int openat(int dirfd, const char *path, int flags, ...)
+{
+	mode_t mode = 0;
+	LG_MODE_ARG(flags, mode);
+	return lg_openat(dirfd, path, flags, mode, 1);
+}
+
+LG_EXPORT int openat64(int dirfd, const char *path, int flags, ...)
+{
+	mode_t mode = 0;
+	LG_MODE_ARG(flags, mode);
+	return lg_openat(dirfd, path, flags, mode, 1);
+}
+
+LG_EXPORT int __open_2(const char *path, int flags) { return lg_openat(AT_FDCWD, path, flags, 0, 0); }
+LG_EXPORT int __open64_2(const char *path, int flags) { return lg_openat(AT_FDCWD, path, flags, 0, 0); }
+LG_EXPORT int __openat_2(int dirfd, const char *path, int flags)
+{
+	return lg_openat(dirfd, path, flags, 0, 1);
+}
+LG_EXPORT int __openat64_2(int dirfd, const char *path, int flags)
+{
+	return lg_openat(dirfd, path, flags, 0, 1);
+}
+
+LG_EXPORT int creat(const char *path, mode_t mode)
+{
+	return lg_openat(AT_FDCWD, path, O_WRONLY | O_CREAT | O_TRUNC, mode, 0);
+}
+
+LG_EXPORT int creat64(const char *path, mode_t mode) { return creat(path, mode); }
+
+/* ------------------------------------------------------------ read, write */
+
+LG_EXPORT ssize_t read(int fd, void *buf, size_t n)
+{
+	if (lg_file_fd(fd))
+		return lg_retl(lg_file_read(fd, buf, n));
+	return REAL(read)(fd, buf, n);
+}
+
+LG_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
+{
+	if (n > buflen)
+		__chk_fail();
+	return read(fd, buf, n);
+}
+
+LG_EXPORT ssize_t write(int fd, const void *buf, size_t n)
+{
+	if (lg_file_fd(fd))
+		return lg_retl(lg_file_write(fd, buf, n));
+	return REAL(write)(fd, buf, n);
+}
+
+LG_EXPORT ssize_t pread(int fd, void *buf, size_t n, off_t off)
+{
+	if (lg_file_fd(fd))
+		return lg_retl(lg_file_pread(fd, buf, n, off));
+	return REAL(pread)(fd, buf, n, off);
+}
+
+LG_EXPORT ssize_t pread64(int fd, void *buf, size_t n, off64_t off) { return pread(fd, buf, n, off); }
+
+LG_EXPORT ssize_t __pread_chk(int fd, void *buf, size_t n, off_t off, size_t buflen)
+{
+	if (n > buflen)
+		__chk_fail();
+	return pread(fd, buf, n, off);
+}
+
+LG_EXPORT ssize_t __pread64_chk(int fd, void *buf, size_t n, off64_t off, size_t buflen)
+{
+	return __pread_chk(fd, buf, n, off, buflen);
+}
+
+LG_EXPORT ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+	if (lg_file_fd(fd))
+		return lg_retl(lg_file_pwrite(fd, buf, n, off));
+	return REAL(pwrite)(fd, buf, n, off);
+}
+
+LG_EXPORT ssize_t pwrite64(int fd, const void *buf, size_t n, off64_t off)
+{
+	return pwrite(fd, buf, n, off);
+}
+
+LG_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
+{
+	if (lg_file_fd(fd))
+		return lg_retl(lg_file_readv(fd, iov, cnt, -1));
+	return REAL(readv)(fd, iov, cnt);
+}
+
+LG_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
+{
+	if (lg_file_fd(fd))
+		return lg_retl(lg_file_writev(fd, iov, cnt, -1));
+	return REAL(writev)(fd, iov, cnt);
+}
+
+LG_EXPORT ssize_t preadv(int fd, const struct iovec *iov, int cnt, off_t off)
+{
+	if (lg_file_fd(fd))
+		return lg_retl(off < 0 ? -EINVAL : lg_file_readv(fd, iov, cnt, off));
+	return REAL(preadv)(fd, iov, cnt, off);
+}
+
+LG_EXPORT ssize_t preadv64(int fd, const struct iovec *iov, int cnt, off64_t off)
+{
+	return preadv(fd, iov, cnt, off);
+}
+
+LG_EXPORT ssize_t pwritev(int fd, const struct iovec *iov, int cnt, off_t off)
+{
+	if (lg_file_fd(fd))
+		return lg_retl(off < 0 ? -EINVAL : lg_file_writev(fd, iov, cnt, off));
+	return REAL(pwritev)(fd, iov, cnt, off);
+}
+
+LG_EXPORT ssize_t pwritev64(int fd, const struct iovec *iov, int cnt, off64_t off)
+{
+	return pwritev(fd, iov, cnt, off);
+}
+
+LG_EXPORT off_t lseek(int fd, off_t off, int whence)
+{
+	if (lg_file_fd(fd))
+		return lg_retl(lg_file_lseek(fd, off, whence));
+	return REAL(lseek)(fd, off, whence);
+}
+
+LG_EXPORT off64_t lseek64(int fd, off64_t off, int whence) { return lseek(fd, off, whence); }
+
+/* ------------------------------------------------------- standard streams */
+
+/* When descriptor 0, 1 or 2 is a Lego file (a shell's "cmd >/lego/f", or
+ * dup2 in the program), stdin/stdout/stderr are switched to a cookie stream
+ * on it: the C library's own stream would write to the placeholder with
+ * its internal write(), which nothing here can see.  Switched back when the
+ * descriptor is a kernel file again. */
+static FILE *lg_std_orig[3]; /* the C library's stream while ours stands in */
+
+static ssize_t lg_std_read(void *c, char *buf, size_t n)
+{
+	int fd = (int)(intptr_t)c;
+	return lg_file_fd(fd) ? lg_retl(lg_file_read(fd, buf, n)) : REAL(read)(fd, buf, n);
+}
+
+static ssize_t lg_std_write(void *c, const char *buf, size_t n)
+{
+	int fd = (int)(intptr_t)c;
+	ssize_t r = lg_file_fd(fd) ? lg_retl(lg_file_write(fd, buf, n)) : REAL(write)(fd, buf, n);
+	return r < 0 ? 0 : r; /* the C library's "nothing written" */
+}
+
+static int lg_std_seek(void *c, off64_t *pos, int whence)
+{
+	int fd = (int)(intptr_t)c;
+	off_t r = lg_file_fd(fd) ? lg_retl(lg_file_lseek(fd, *pos, whence))
+				 : REAL(lseek)(fd, *pos, whence);
+	if (r < 0)
+		return -1;
+	*pos = r;
+	return 0;
+}
+
+static int lg_std_close(void *c) { return 0; } /* the descriptor is not the stream's */
+
+static const cookie_io_functions_t lg_std_ck = {lg_std_read, lg_std_write, lg_std_seek,
+						lg_std_close};
+
+static FILE **lg_std_var(int fd) { return fd == 0 ? &stdin : fd == 1 ? &stdout : &stderr; }
+
+/* Before descriptor fd (0..2) changes: what its stream holds belongs to
+ * the old file. */
+static void lg_std_before(int fd, int from)
+{
+	if (fd >= 1 && fd <= 2 && (lg_std_orig[fd] || lg_file_fd(from)))
+		fflush(*lg_std_var(fd));
+}
+
+/* After: the stream to match what descriptor fd now is. */
+static void lg_std_sync(int fd)
+{
+	if (fd < 0 || fd > 2)
+		return;
+	FILE **v = lg_std_var(fd);
+	if (lg_file_fd(fd)) {
+		if (lg_std_orig[fd] || !*v || fileno(*v) != fd)
+			return; /* ours already, or the program's own choice */
+		FILE *f = fopencookie((void *)(intptr_t)fd, fd ? "w" : "r", lg_std_ck);
+		if (!f)
+			return;
+		f->_fileno = fd;
+		if (fd == 2)
+			setvbuf(f, NULL, _IONBF, 0);
+		lg_std_orig[fd] = *v;
+		*v = f;
+	} else if (lg_std_orig[fd]) {
+		FILE *f = *v;
+		*v = lg_std_orig[fd];
+		lg_std_orig[fd] = NULL;
+		fclose(f);
+	}
+}
+
+/* ------------------------------------------------------------ descriptors */
+
+LG_EXPORT int close(int fd)
+{
+	if (lg_file_fd(fd))
+		return lg_ret(lg_file_close(fd));
+	return REAL(close)(fd);
+}
+
+LG_EXPORT int close_range(unsigned first, unsigned last, int flags)
+{
+	return lg_ret(lg_file_close_range(first, last, flags));
+}
+
+LG_EXPORT void closefrom(int low)
+{
+	if (low < 0 || lg_file_close_range((unsigned)low, ~0u, 0) < 0)
+		REAL(closefrom)(low); /* its own fallback, without close_range */
+}
+
+LG_EXPORT int dup(int fd)
+{
+	if (lg_file_fd(fd))
+		return lg_ret(lg_file_dup(fd, -1, 0));
+	int r = REAL(dup)(fd);
+	if (r >= 0)
+		lg_file_fresh(r);
+	return r;
+}
+
+LG_EXPORT int dup2(int fd, int to)
+{
+	lg_std_before(to, fd);
+	int r = lg_file_fd(fd) || lg_file_fd(to) ? lg_ret(lg_file_dup(fd, to, 0))
+						 : REAL(dup2)(fd, to);
+	if (r >= 0)
+		lg_std_sync(r);
+	return r;
+}
+
+LG_EXPORT int dup3(int fd, int to, int flags)
+{
+	lg_std_before(to, fd);
+	int r = lg_file_fd(fd) || lg_file_fd(to) ? lg_ret(lg_file_dup(fd, to, flags))
+						 : REAL(dup3)(fd, to, flags);
+	if (r >= 0)
+		lg_std_sync(r);
+	return r;
+}
+
+/* Every fcntl command takes at most one argument, an int or a pointer:
+ * reading it as unsigned long is what the C library itself does. */
+static int lg_fcntl(int fd, int cmd, unsigned long arg)
+{
+	if (lg_file_fd(fd))
+		return lg_ret(lg_file_fcntl(fd, cmd, arg));
+	int r = REAL(fcntl)(fd, cmd, arg);
+	if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC))
+		lg_file_fresh(r);
+	return r;
+}
+
+LG_EXPORT int fcntl(int fd, int cmd, ...)
+{
+	va_list ap;
+	va_start(ap, cmd);
+	unsigned long arg = va_arg(ap, unsigned long);
+	va_end(ap);
+	return lg_fcntl(fd, cmd, arg);
+}
+
+LG_EXPORT int fcntl64(int fd, int cmd, ...)
+{
+	va_list ap;
+	va_start(ap, cmd);
+	unsigned long arg = va_arg(ap, unsigned long);
+	va_end(ap);
+	return lg_fcntl(fd, cmd, arg);
+}
+
+LG_EXPORT int fsync(int fd)
+{
+	if (lg_file_fd(fd))
+		return lg_ret(lg_file_fsync(fd, 0));
+	return REAL(fsync)(fd);
+}
+
+LG_EXPORT int fdatasync(int fd)
+{
+	if (lg_file_fd(fd))
+		return lg_ret(lg_file_fsync(fd, 1));
+	return REAL(fdatasync)(fd);
+}
+
+LG_EXPORT int ftruncate(int fd, off_t len)
+{
+	if (lg_file_fd(fd))
+		return lg_ret(lg_file_ftruncate(fd, len));
+	return REAL(ftruncate)(fd, len);
+}
+
+LG_EXPORT int ftruncate64(int fd, off64_t len) { return ftruncate(fd, len); }
+
+LG_EXPORT int fallocate(int fd, int mode, off_t off, off_t len)
+{
+	if (lg_file_fd(fd))
+		return lg_ret(-EOPNOTSUPP);
+	return REAL(fallocate)(fd, mode, off, len);
+}
+
+LG_EXPORT int fallocate64(int fd, int mode, off64_t off, off64_t len)
+{
+	return fallocate(fd, mode, off, len);
+}
+
+/* posix_fallocate returns the error number. */
+LG_EXPORT int posix_fallocate(int fd, off_t off, off_t len)
+{
+	if (lg_file_fd(fd))
+		return EOPNOTSUPP;
+	return REAL(posix_fallocate)(fd, off, len);
+}
+
+LG_EXPORT int posix_fallocate64(int fd, off64_t off, off64_t len)
+{
+	return posix_fallocate(fd, off, len);
+}
+
+/* ------------------------------------------------------------ attributes */
+
+LG_EXPORT int fstat(int fd, struct stat *st)
+{
+	if (lg_file_fd(fd))
+		return lg_ret(lg_file_fstat(fd, st));
+	return REAL(fstat)(fd, st);
+}
+
+LG_EXPORT int fstat64(int fd, struct stat64 *st) { return fstat(fd, (struct stat *)st); }
+
+LG_EXPORT int fstatat(int dirfd, const char *path, struct stat *st, int flags)
+{
+	if (lg_file_path(dirfd, path))
+		return lg_ret(lg_file_stat(dirfd, path, st, flags));
+	return REAL(fstatat)(dirfd, path, st, flags);
+}
+
+LG_EXPORT int fstatat64(int dirfd, const char *path, struct stat64 *st, int flags)
+{
+	return fstatat(dirfd, path, (struct stat *)st, flags);
+}
+
+LG_EXPORT int stat(const char *path, struct stat *st)
+{
+	if (lg_file_path(AT_FDCWD, path))
+		return lg_ret(lg_file_stat(AT_FDCWD, path, st, 0));
+	return REAL(stat)(path, st);
+}
+
+LG_EXPORT int stat64(const char *path, struct stat64 *st) { return stat(path, (struct stat *)st); }
+
+LG_EXPORT int lstat(const char *path, struct stat *st)
+{
+	if (lg_file_path(AT_FDCWD, path))
+		return lg_ret(lg_file_stat(AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW));
+	return REAL(lstat)(path, st);
+}
+
+LG_EXPORT int lstat64(const char *path, struct stat64 *st) { return lstat(path, (struct stat *)st); }
+
+/* The pre-2.33 names, for programs built against an older C library. */
+LG_EXPORT int __xstat(int ver, const char *path, struct stat *st)
+{
+	if (lg_file_path(AT_FDCWD, path))
+		return lg_ret(lg_file_stat(AT_FDCWD, path, st, 0));
+	return REAL(__xstat)(ver, path, st);
+}
+
+LG_EXPORT int __xstat64(int ver, const char *path, struct stat64 *st)
+{
+	return __xstat(ver, path, (struct stat *)st);
+}
+
+LG_EXPORT int __lxstat(int ver, const char *path, struct stat *st)
+{
+	if (lg_file_path(AT_FDCWD, path))
+		return lg_ret(lg_file_stat(AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW));
+	return REAL(__lxstat)(ver, path, st);
+}
+
+LG_EXPORT int __lxstat64(int ver, const char *path, struct stat64 *st)
+{
+	return __lxstat(ver, path, (struct stat *)st);
+}
+
+LG_EXPORT int __fxstat(int ver, int fd, struct stat *st)
+{
+	if (lg_file_fd(fd))
+		return lg_ret(lg_file_fstat(fd, st));
+	return REAL(__fxstat)(ver, fd, st);
+}
+
+LG_EXPORT int __fxstat64(int ver, int fd, struct stat64 *st)
+{
+	return __fxstat(ver, fd, (struct stat *)st);
+}
+
+LG_EXPORT int __fxstatat(int ver, int dirfd, const char *path, struct stat *st, int flags)
+{
+	if (lg_file_path(dirfd, path))
+		return lg_ret(lg_file_stat(dirfd, path, st, flags));
+	return REAL(__fxstatat)(ver, dirfd, path, st, flags);
+}
+
+LG_EXPORT int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st, int flags)
+{
+	return __fxstatat(ver, dirfd, path, (struct stat *)st, flags);
+}
+
+LG_EXPORT int statx(int dirfd, const char *path, int flags, unsigned mask, struct statx *stx)
+{
+	if (lg_file_path(dirfd, path))
+		return lg_ret(lg_file_statx(dirfd, path, flags, mask, stx));
+	return REAL(statx)(dirfd, path, flags, mask, stx);
+}
+
+LG_EXPORT int access(const char *path, int mode)
+{
+	if (lg_file_path(AT_FDCWD, path))
+		return lg_ret(lg_file_access(AT_FDCWD, path, mode, 0));
+	return REAL(access)(path, mode);
+}
+
+LG_EXPORT int faccessat(int dirfd, const char *path, int mode, int flags)
+{
+	if (lg_file_path(dirfd, path))
+		return lg_ret(lg_file_access(dirfd, path, mode, flags));
+	return REAL(faccessat)(dirfd, path, mode, flags);
+}
+
+/* The store keeps no modes, owners or times of our choosing: on a Lego
+ * path these succeed when it exists and change nothing. */
+LG_EXPORT int chmod(const char *path, mode_t mode)
+{
+	if (lg_file_path(AT_FDCWD, path))
+		return lg_ret(lg_file_exists(AT_FDCWD, path, 0));
+	return REAL(chmod)(path, mode);
+}
+
+LG_EXPORT int fchmod(int fd, mode_t mode)
+{
+	if (lg_file_fd(fd))
+		return lg_ret(lg_file_exists(fd, "", AT_EMPTY_PATH));
+	return REAL(fchmod)(fd, mode);
+}
+
+LG_EXPORT int fchmodat(int dirfd, const char *path, mode_t mode, int flags)
+{
+	if (lg_file_path(dirfd, path))
+		return lg_ret(lg_file_exists(dirfd, path, flags));
+	return REAL(fchmodat)(dirfd, path, mode, flags);
+}
+
+LG_EXPORT int utimensat(int dirfd, const char *path, const struct timespec ts[2], int flags)
+{
+	const char *p = path;
+	__asm__("" : "+r"(p)); /* declared nonnull, but NULL means dirfd itself */
+	if (p ? lg_file_path(dirfd, p) : lg_file_fd(dirfd))
+		return lg_ret(lg_file_exists(dirfd, p ? p : "", p ? flags : AT_EMPTY_PATH));
+	return REAL(utimensat)(dirfd, path, ts, flags);
+}
+
+LG_EXPORT int futimens(int fd, const struct timespec ts[2])
+{
+	if (lg_file_fd(fd))
+		return lg_ret(lg_file_exists(fd, "", AT_EMPTY_PATH));
+	return REAL(futimens)(fd, ts);
+}
+
+LG_EXPORT int utimes(const char *path, const struct timeval tv[2])
+{
+	if (lg_file_path(AT_FDCWD, path))
+		return lg_ret(lg_file_exists(AT_FDCWD, path, 0));
+	return REAL(utimes)(path, tv);
+}
+
+LG_EXPORT int utime(const char *path, const struct utimbuf *t)
+{
+	if (lg_file_path(AT_FDCWD, path))
+		return lg_ret(lg_file_exists(AT_FDCWD, path, 0));
+	return REAL(utime)(path, t);
+}
+
+/* No symbolic links can be read through the store: EINVAL (not a link)
+ * for what exists, as Linux says for regular files. */
+LG_EXPORT ssize_t readlinkat(int dirfd, const char *path, char *buf, size_t n)
+{
+	if (lg_file_path(dirfd, path)) {
+		int r = lg_file_exists(dirfd, path, AT_SYMLINK_NOFOLLOW);
+		return lg_retl(r ? r : -EINVAL);
+	}
+	return REAL(readlinkat)(dirfd, path, buf, n);
+}
+
+LG_EXPORT ssize_t readlink(const char *path, char *buf, size_t n)
+{
+	if (lg_file_path(AT_FDCWD, path))
+		return readlinkat(AT_FDCWD, path, buf, n);
+	return REAL(readlink)(path, buf, n);
+}
+
+/* No extended attributes (Python's shutil.copy2 expects ENOTSUP). */
+LG_EXPORT ssize_t listxattr(const char *path, char *list, size_t n)
+{
+	if (lg_file_path(AT_FDCWD, path))
+		return lg_retl(-ENOTSUP);
+	return REAL(listxattr)(path, list, n);
+}
+
+LG_EXPORT ssize_t llistxattr(const char *path, char *list, size_t n)
+{
+	if (lg_file_path(AT_FDCWD, path))
+		return lg_retl(-ENOTSUP);
+	return REAL(llistxattr)(path, list, n);
+}
+
+LG_EXPORT ssize_t flistxattr(int fd, char *list, size_t n)
+{
+	if (lg_file_fd(fd))
+		return lg_retl(-ENOTSUP);
+	return REAL(flistxattr)(fd, list, n);
+}
+
+LG_EXPORT ssize_t getxattr(const char *path, const char *name, void *v, size_t n)
+{
+	if (lg_file_path(AT_FDCWD, path))
+		return lg_retl(-ENOTSUP);
+	return REAL(getxattr)(path, name, v, n);
+}
+
+LG_EXPORT ssize_t lgetxattr(const char *path, const char *name, void *v, size_t n)
+{
+	if (lg_file_path(AT_FDCWD, path))
+		return lg_retl(-ENOTSUP);
+	return REAL(lgetxattr)(path, name, v, n);
+}
+
+LG_EXPORT ssize_t fgetxattr(int fd, const char *name, void *v, size_t n)
+{
+	if (lg_file_fd(fd))
+		return lg_retl(-ENOTSUP);
+	return REAL(fgetxattr)(fd, name, v, n);
+}
+
+/* ------------------------------------------------------------ names */
+
+LG_EXPORT int truncate(const char *path, off_t len)
+{
+	if (lg_file_path(AT_FDCWD, path))
+		return lg_ret(lg_file_truncate(path, len));
+	return REAL(truncate)(path, len);
+}
+
+LG_EXPORT int truncate64(const char *path, off64_t len) { return truncate(path, len); }
+
+LG_EXPORT int unlink(const char *path)
+{
+	if (lg_file_path(AT_FDCWD, path))
+		return lg_ret(lg_file_unlink(AT_FDCWD, path, 0));
+	return REAL(unlink)(path);
+}
+
+LG_EXPORT int unlinkat(int dirfd, const char *path, int flags)
+{
+	if (lg_file_path(dirfd, path))
+		return lg_ret(lg_file_unlink(dirfd, path, flags));
+	return REAL(unlinkat)(dirfd, path, flags);
+}
+
+LG_EXPORT int rmdir(const char *path)
+{
+	if (lg_file_path(AT_FDCWD, path))
+		return lg_ret(lg_file_unlink(AT_FDCWD, path, AT_REMOVEDIR));
+	return REAL(rmdir)(path);
+}
+
+LG_EXPORT int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
+			unsigned flags)
+{
+	if (lg_file_path(olddirfd, oldpath) || lg_file_path(newdirfd, newpath))
+		return lg_ret(lg_file_rename(olddirfd, oldpath, newdirfd, newpath, flags));
+	return REAL(renameat2)(olddirfd, oldpath, newdirfd, newpath, flags);
+}
+
+LG_EXPORT int renameat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath)
+{
+	if (lg_file_path(olddirfd, oldpath) || lg_file_path(newdirfd, newpath))
+		return lg_ret(lg_file_rename(olddirfd, oldpath, newdirfd, newpath, 0));
+	return REAL(renameat)(olddirfd, oldpath, newdirfd, newpath);
+}
+
+LG_EXPORT int rename(const char *oldpath, const char *newpath)
+{
+	if (lg_file_path(AT_FDCWD, oldpath) || lg_file_path(AT_FDCWD, newpath))
+		return lg_ret(lg_file_rename(AT_FDCWD, oldpath, AT_FDCWD, newpath, 0));
+	return REAL(rename)(oldpath, newpath);
+}
+
+LG_EXPORT int mkdir(const char *path, mode_t mode)
+{
+	if (lg_file_path(AT_FDCWD, path))
+		return lg_ret(lg_file_mkdir(AT_FDCWD, path, mode));
+	return REAL(mkdir)(path, mode);
+}
+
+LG_EXPORT int mkdirat(int dirfd, const char *path, mode_t mode)
+{
+	if (lg_file_path(dirfd, path))
+		return lg_ret(lg_file_mkdir(dirfd, path, mode));
+	return REAL(mkdirat)(dirfd, path, mode);
+}
+
+/* ------------------------------------------------------------ directories */
+
+LG_EXPORT ssize_t getdents64(int fd, void *buf, size_t len)
+{
+	if (lg_file_fd(fd))
+		return lg_retl(lg_file_getdents(fd, buf, len));
+	return REAL(getdents64)(fd, buf, len);
+}
+
+LG_EXPORT DIR *opendir(const char *path)
+{
+	if (lg_file_path(AT_FDCWD, path)) {
+		DIR *d = NULL;
+		int r = lg_file_opendir(path, &d);
+		return r ? (errno = -r, NULL) : d;
+	}
+	return REAL(opendir)(path);
+}
+
+LG_EXPORT DIR *fdopendir(int fd)
+{
+	if (lg_file_fd(fd)) {
+		DIR *d = NULL;
+		int r = lg_file_fdopendir(fd, &d);
+		return r ? (errno = -r, NULL) : d;
+	}
+	return REAL(fdopendir)(fd);
+}
+
+LG_EXPORT struct dirent *readdir(DIR *d)
+{
+	if (lg_file_dir(d)) {
+		struct dirent *e;
+		int r = lg_file_readdir(d, &e);
+		return r ? (errno = -r, NULL) : e; /* at the end errno stays */
+	}
+	return REAL(readdir)(d);
+}
+
+LG_EXPORT struct dirent64 *readdir64(DIR *d)
+{
+	if (lg_file_dir(d)) /* the same layout on 64-bit Linux */
+		return (struct dirent64 *)readdir(d);
+	return REAL(readdir64)(d);
+}
+
+LG_EXPORT int closedir(DIR *d)
+{
+	if (lg_file_dir(d))
+		return lg_ret(lg_file_closedir(d));
+	return REAL(closedir)(d);
+}
+
+LG_EXPORT int dirfd(DIR *d)
+{
+	if (lg_file_dir(d))
+		return lg_file_dirfd(d);
+	return REAL(dirfd)(d);
+}
+
+LG_EXPORT void rewinddir(DIR *d)
+{
+	if (lg_file_dir(d))
+		lg_file_rewinddir(d);
+	else
+		REAL(rewinddir)(d);
+}
+
+LG_EXPORT long telldir(DIR *d)
+{
+	if (lg_file_dir(d))
+		return lg_file_telldir(d);
+	return REAL(telldir)(d);
+}
+
+LG_EXPORT void seekdir(DIR *d, long pos)
+{
+	if (lg_file_dir(d))
+		lg_file_seekdir(d, pos);
+	else
+		REAL(seekdir)(d, pos);
+}
+
+/* ------------------------------------------------------------------ stdio */
+
+/* fopencookie's callbacks: the cookie is the descriptor. */
+static ssize_t lg_ck_read(void *c, char *buf, size_t n)
+{
+	return lg_retl(lg_file_read((int)(intptr_t)c, buf, n));
+}
+
+static ssize_t lg_ck_write(void *c, const char *buf, size_t n)
+{
+	ssize_t r = lg_file_write((int)(intptr_t)c, buf, n);
+	if (r < 0) {
+		errno = (int)-r;
+		return 0; /* the C library's "nothing written" */
+	}
+	return r;
+}
+
+static int lg_ck_seek(void *c, off64_t *pos, int whence)
+{
+	off_t r = lg_file_lseek((int)(intptr_t)c, *pos, whence);
+	if (r < 0) {
+		errno = (int)-r;
+		return -1;
+	}
+	*pos = r;
+	return 0;
+}
+
+static int lg_ck_close(void *c) { return lg_ret(lg_file_close((int)(intptr_t)c)); }
+
+static const cookie_io_functions_t lg_ck = {lg_ck_read, lg_ck_write, lg_ck_seek, lg_ck_close};
+
+/* A stream on Lego descriptor fd; fileno() gives fd. */
+static FILE *lg_stream(int fd, const char *mode)
+{
+	FILE *f = fopencookie((void *)(intptr_t)fd, mode, lg_ck);
+	if (f)
+		f->_fileno = fd;
+	return f;
+}
+
+LG_EXPORT FILE *fopen(const char *path, const char *mode)
+{
+	if (!lg_file_path(AT_FDCWD, path))
+		return REAL(fopen)(path, mode);
+	int flags, fd = lg_file_fopen_flags(mode, &flags);
+	if (fd == 0)
+		fd = lg_file_open(AT_FDCWD, path, flags, 0666);
+	if (fd < 0) {
+		errno = -fd;
+		return NULL;
+	}
+	FILE *f = lg_stream(fd, mode);
+	if (!f) {
+		lg_file_close(fd);
+		errno = ENOMEM;
+	}
+	return f;
+}
+
+LG_EXPORT FILE *fopen64(const char *path, const char *mode) { return fopen(path, mode); }
+
+LG_EXPORT FILE *fdopen(int fd, const char *mode)
+{
+	if (!lg_file_fd(fd))
+		return REAL(fdopen)(fd, mode);
+	int flags, r = lg_file_fopen_flags(mode, &flags);
+	FILE *f = r ? NULL : lg_stream(fd, mode);
+	if (!f)
+		errno = r ? -r : ENOMEM;
+	return f;
+}
+
+/* A stream cannot change its nature: reopening onto a Lego file is not
+ * supported (stdin and friends keep their kernel descriptors). */
+LG_EXPORT FILE *freopen(const char *path, const char *mode, FILE *f)
+{
+	if (path && lg_file_path(AT_FDCWD, path)) {
+		errno = EOPNOTSUPP;
+		return NULL;
+	}
+	return REAL(freopen)(path, mode, f);
+}
+
+LG_EXPORT FILE *freopen64(const char *path, const char *mode, FILE *f)
+{
+	return freopen(path, mode, f);
+}
+
+/* ------------------------------------------------------------------ copies */
+
+LG_EXPORT ssize_t sendfile(int out, int in, off_t *off, size_t n)
+{
+	if (lg_file_fd(in) || lg_file_fd(out))
+		return lg_retl(lg_file_sendfile(out, in, off, n));
+	return REAL(sendfile)(out, in, off, n);
+}
+
+LG_EXPORT ssize_t sendfile64(int out, int in, off64_t *off, size_t n)
+{
+	return sendfile(out, in, off, n);
+}
+
+LG_EXPORT ssize_t copy_file_range(int in, off64_t *off_in, int out, off64_t *off_out, size_t n,
+				  unsigned flags)
+{
+	if (lg_file_fd(in) || lg_file_fd(out))
+		return lg_retl(lg_file_copy_range(in, off_in, out, off_out, n, flags));
+	return REAL(copy_file_range)(in, off_in, out, off_out, n, flags);
+}
+
+/* ----------------------------------------------------------------- start-up */
+
+/* After preload.c's constructor (200) has started the runtime. */
+__attribute__((constructor(201))) static void lg_file_start(void)
+{
+	lg_file_init();
+	for (int fd = 0; fd <= 2; fd++) /* inherited across exec */
+		lg_std_sync(fd);
+}
+
+/* At exit (before the runtime's own destructor, 101): stdio buffers out,
+ * then what Lego files hold back to the store. */
+__attribute__((destructor(150))) static void lg_file_stop(void)
+{
+	if (!lg_file_active())
+		return;
+	fflush(NULL);
+	lg_file_exit();
+}

@@ -1,0 +1,604 @@
+/*
+ * lego-storenode request handlers: the X2F_* file operations on the files
+ * beneath the store root (docs/storage.md, include/lego/proto.h).
+ *
+ * Stateless: every request names its file by path, resolved anew beneath
+ * the root (resolve.h), and every descriptor a request opens is closed
+ * before its handler returns.  READ, WRITE, TRUNCATE, FSYNC and CLOSE with
+ * ino != 0 answer -ESTALE when the path no longer names that inode (also
+ * when it names nothing any more).
+ *
+ * The RPC server has checked header, session, role and the body's size
+ * limits from the table.  sn_run() then checks the body's layout (the
+ * paths and data add up to the body exactly) and the paths' syntax before
+ * an operation runs, and counts requests, refused paths and errors in one
+ * place.  Errors are the Linux errno values of the real system calls.
+ *
+ * Durability: created files and changed directories have their directory
+ * fsync'ed before the reply; FSYNC syncs the file and its directory.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "resolve.h"
+#include "storenode.h"
+
+/* A parsed X2F_* request; the pointers point into the request body. */
+struct sn_req {
+	struct lego_file_req f;
+	const char *path;  /* f.path_len bytes */
+	const char *path2; /* f.path2_len bytes (RENAME: the new name) */
+	const uint8_t *data; /* WRITE: f.len bytes */
+};
+
+typedef int (*sn_op_fn)(struct storenode *s, const struct sn_req *q, struct rpc_ctx *ctx);
+
+/* Largest body: both paths at the most their u16 lengths allow (so an
+ * overlong path is answered -ENAMETOOLONG, not -EBADMSG) and WRITE data. */
+#define SN_PATHS_MAX (2u * UINT16_MAX)
+#define SN_DENTS_BUF (64u * 1024)
+_Static_assert(LEGO_LIST_MAX + SN_DENTS_BUF <= LEGO_FILE_IO_MAX, "LIST staging fits io_buf");
+
+static const char *sn_op_name(uint16_t op)
+{
+	static const char *const names[] = {"OPEN",	"STAT",	 "READ",  "WRITE",
+					    "TRUNCATE", "FSYNC", "UNLINK", "RMDIR",
+					    "MKDIR",	"RENAME", "LIST",  "CLOSE"};
+	return op >= X2F_OPEN && op <= X2F_CLOSE ? names[op - X2F_OPEN] : "?";
+}
+
+static int sn_is_name_op(uint16_t op)
+{
+	return op == X2F_UNLINK || op == X2F_RMDIR || op == X2F_MKDIR || op == X2F_RENAME;
+}
+
+/* A wire path made printable for a log line. */
+static const char *sn_show(const char *p, size_t len, char *buf, size_t cap)
+{
+	size_t n = 0, i = 0;
+	for (; i < len && n + 4 < cap; i++)
+		buf[n++] = p[i] >= 0x20 && p[i] < 0x7f ? p[i] : '?';
+	if (i < len)
+		for (int k = 0; k < 3; k++)
+			buf[n++] = '.';
+	buf[n] = 0;
+	return buf;
+}
+
+/* Check that the paths and the data fill the body exactly. */
+static int sn_parse(const struct rpc_ctx *ctx, struct sn_req *q)
+{
+	uint16_t op = ctx->hdr->opcode;
+	memcpy(&q->f, ctx->body, sizeof q->f);
+	size_t rest = ctx->body_len - sizeof q->f;
+	uint64_t data = op == X2F_WRITE ? q->f.len : 0;
+	if (op == X2F_WRITE && q->f.len > LEGO_FILE_IO_MAX)
+		return -EBADMSG;
+	if (op != X2F_RENAME && q->f.path2_len)
+		return -EBADMSG;
+	if ((uint64_t)q->f.path_len + q->f.path2_len + data != rest)
+		return -EBADMSG;
+	q->path = (const char *)ctx->body + sizeof q->f;
+	q->path2 = q->path + q->f.path_len;
+	q->data = (const uint8_t *)q->path2 + q->f.path2_len;
+	return 0;
+}
+
+/* Parse, check the paths, run fn, count.  A path is "refused" when its
+ * syntax is rejected or resolving it would leave the root (-EXDEV). */
+static int sn_run(struct rpc_ctx *ctx, sn_op_fn fn)
+{
+	struct storenode *s = ctx->user;
+	uint16_t op = ctx->hdr->opcode;
+	struct sn_req q;
+	s->requests++;
+	int r = sn_parse(ctx, &q);
+	if (r) {
+		lg_log_rl(LG_WARN, "storenode", "malformed %s request from connection %u: path and "
+			  "data lengths do not add up to the body (%zu bytes)", sn_op_name(op),
+			  rpc_sconn_id(ctx->conn), ctx->body_len);
+		s->errors++;
+		return r;
+	}
+	const char *bad = q.path;
+	size_t bad_len = q.f.path_len;
+	r = sn_path_check(q.path, q.f.path_len, sn_is_name_op(op));
+	if (r == 0 && op == X2F_RENAME) {
+		bad = q.path2;
+		bad_len = q.f.path2_len;
+		r = sn_path_check(q.path2, q.f.path2_len, 1);
+	}
+	int refused = r != 0;
+	if (r == 0) {
+		bad = q.path;
+		bad_len = q.f.path_len;
+		r = fn(s, &q, ctx);
+		refused = r == -EXDEV;
+	}
+	if (r >= 0)
+		return r;
+	s->errors++;
+	if (r == -ESTALE)
+		s->stale++;
+	char shown[96];
+	if (refused) {
+		s->refused_paths++;
+		lg_log_rl(LG_WARN, "storenode", "%s \"%s\" from connection %u refused: %s%s",
+			  sn_op_name(op), sn_show(bad, bad_len, shown, sizeof shown),
+			  rpc_sconn_id(ctx->conn), strerror(-r),
+			  r == -EXDEV ? " (the path leaves the store root)" : "");
+	} else {
+		lg_log(LG_DEBUG, "storenode", "%s \"%s\": %s", sn_op_name(op),
+		       sn_show(q.path, q.f.path_len, shown, sizeof shown), strerror(-r));
+	}
+	return r;
+}
+
+/* ----------------------------------------------------------- helpers */
+
+static uint64_t sn_ns(struct timespec t)
+{
+	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
+/* Reply with st as a lego_fstat. */
+static int sn_reply_fstat(struct rpc_ctx *ctx, const struct stat *st)
+{
+	struct lego_fstat *o = rpc_reply_alloc(ctx, sizeof *o);
+	if (!o)
+		return -ENOMEM;
+	memset(o, 0, sizeof *o);
+	o->ino = st->st_ino;
+	o->dev = st->st_dev;
+	o->size = (uint64_t)st->st_size;
+	o->blocks = (uint64_t)st->st_blocks;
+	o->atime_ns = sn_ns(st->st_atim);
+	o->mtime_ns = sn_ns(st->st_mtim);
+	o->ctime_ns = sn_ns(st->st_ctim);
+	o->mode = st->st_mode;
+	o->nlink = (uint32_t)st->st_nlink;
+	o->uid = st->st_uid;
+	o->gid = st->st_gid;
+	o->blksize = (uint32_t)st->st_blksize;
+	return 0;
+}
+
+static int sn_reply_count(struct rpc_ctx *ctx, uint64_t count)
+{
+	struct lego_count_rep *rep = rpc_reply_alloc(ctx, sizeof *rep);
+	if (!rep)
+		return -ENOMEM;
+	rep->count = count;
+	return 0;
+}
+
+/* Open q's path with flags, fstat it into st and check q's inode.
+ * The descriptor, or -errno (-ESTALE: the path names another file, or with
+ * ino != 0 none at all). */
+static int sn_open_ino(struct storenode *s, const struct sn_req *q, int flags, struct stat *st)
+{
+	int fd = sn_resolve_open(s->root_fd, q->path, q->f.path_len, flags, 0);
+	if (fd < 0)
+		return fd == -ENOENT && q->f.ino ? -ESTALE : fd;
+	if (fstat(fd, st) < 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	if (q->f.ino && st->st_ino != q->f.ino) {
+		close(fd);
+		return -ESTALE;
+	}
+	return fd;
+}
+
+/* fsync a directory descriptor. */
+static int sn_fsync_dir(int dfd)
+{
+	return fsync(dfd) < 0 ? -errno : 0;
+}
+
+/* fsync the directory holding path's last component.  Nothing to do for
+ * the root itself or a path ending in "." or ".." (a directory that the
+ * caller synced itself). */
+static int sn_sync_parent(struct storenode *s, const char *path, size_t len)
+{
+	char name[NAME_MAX + 1];
+	int dfd = sn_resolve_parent(s->root_fd, path, len, name);
+	if (dfd == -EBUSY || dfd == -EINVAL)
+		return 0;
+	if (dfd < 0)
+		return dfd;
+	int r = sn_fsync_dir(dfd);
+	close(dfd);
+	return r;
+}
+
+static int sn_has_trailing_slash(const char *p, size_t len)
+{
+	return len && p[len - 1] == '/';
+}
+
+static uint8_t *sn_io_buf(struct storenode *s)
+{
+	if (!s->io_buf)
+		s->io_buf = malloc(LEGO_FILE_IO_MAX);
+	return s->io_buf;
+}
+
+/* -------------------------------------------------------- operations */
+
+/* OPEN: the kernel applies O_CREAT, O_EXCL, O_TRUNC, O_DIRECTORY,
+ * O_NOFOLLOW and the access mode; the other flags describe the client's
+ * descriptor and are ignored, except O_PATH and O_TMPFILE, which a
+ * stateless server cannot honour (-EINVAL). */
+static int op_open(struct storenode *s, const struct sn_req *q, struct rpc_ctx *ctx)
+{
+	uint32_t fl = q->f.flags;
+	if ((fl & O_ACCMODE) == O_ACCMODE || (fl & O_PATH) || (fl & O_TMPFILE) == O_TMPFILE)
+		return -EINVAL;
+	/* O_NONBLOCK: a FIFO must not stall the server's only thread */
+	int flags = (int)(fl & (O_ACCMODE | O_CREAT | O_EXCL | O_TRUNC | O_DIRECTORY | O_NOFOLLOW)) |
+		    O_NONBLOCK | O_NOCTTY;
+	const char *p = q->path;
+	size_t len = q->f.path_len;
+	int fd, created;
+	if ((flags & (O_CREAT | O_EXCL)) == O_CREAT) {
+		/* Only a file this open creates needs its directory synced:
+		 * try exclusively first to learn which case this is. */
+		fd = sn_resolve_open(s->root_fd, p, len, flags | O_EXCL, q->f.mode);
+		created = fd >= 0;
+		if (fd == -EEXIST) {
+			fd = sn_resolve_open(s->root_fd, p, len, flags & ~O_CREAT, 0);
+			if (fd == -ENOENT) { /* removed meanwhile, or a dangling symlink */
+				fd = sn_resolve_open(s->root_fd, p, len, flags, q->f.mode);
+				created = fd >= 0;
+			}
+		}
+	} else {
+		fd = sn_resolve_open(s->root_fd, p, len, flags, q->f.mode);
+		created = fd >= 0 && (flags & O_CREAT);
+	}
+	if (fd < 0)
+		return fd;
+	struct stat st;
+	int r = fstat(fd, &st) < 0 ? -errno : 0;
+	close(fd);
+	if (r == 0 && (flags & O_CREAT) && S_ISDIR(st.st_mode))
+		r = -EISDIR; /* as Linux: O_CREAT never opens a directory */
+	if (r == 0 && created)
+		r = sn_sync_parent(s, p, len);
+	return r ? r : sn_reply_fstat(ctx, &st);
+}
+
+static int op_stat(struct storenode *s, const struct sn_req *q, struct rpc_ctx *ctx)
+{
+	if (q->f.flags & ~LEGO_F_NOFOLLOW)
+		return -EINVAL;
+	int flags = O_PATH | (q->f.flags & LEGO_F_NOFOLLOW ? O_NOFOLLOW : 0);
+	int fd = sn_resolve_open(s->root_fd, q->path, q->f.path_len, flags, 0);
+	if (fd < 0)
+		return fd;
+	struct stat st;
+	int r = fstat(fd, &st) < 0 ? -errno : 0;
+	close(fd);
+	return r ? r : sn_reply_fstat(ctx, &st);
+}
+
+static int op_read(struct storenode *s, const struct sn_req *q, struct rpc_ctx *ctx)
+{
+	if (q->f.len > LEGO_FILE_IO_MAX || q->f.off > INT64_MAX)
+		return -EINVAL;
+	uint8_t *buf = sn_io_buf(s);
+	if (!buf)
+		return -ENOMEM;
+	struct stat st;
+	int fd = sn_open_ino(s, q, O_RDONLY | O_NONBLOCK | O_NOCTTY, &st);
+	if (fd < 0)
+		return fd;
+	/* Read into staging first: the reply's size must be known when it is
+	 * allocated, and a file may be shorter than fstat said a moment ago. */
+	size_t got = 0;
+	int r = 0;
+	while (got < q->f.len) {
+		ssize_t n = pread(fd, buf + got, q->f.len - got, (off_t)(q->f.off + got));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = -errno;
+			break;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	if (r && got == 0)
+		return r;
+	s->bytes_read += got;
+	if (got == 0)
+		return 0;
+	uint8_t *out = rpc_reply_alloc(ctx, got);
+	if (!out)
+		return -ENOMEM;
+	memcpy(out, buf, got);
+	return 0;
+}
+
+/* WRITE: all len bytes, or as many as went in before an error (then the
+ * count says how many; an error with nothing written is the reply). */
+static int op_write(struct storenode *s, const struct sn_req *q, struct rpc_ctx *ctx)
+{
+	if (q->f.off > INT64_MAX)
+		return -EINVAL;
+	if (q->f.off + q->f.len > INT64_MAX)
+		return -EFBIG;
+	struct stat st;
+	int fd = sn_open_ino(s, q, O_WRONLY | O_NONBLOCK | O_NOCTTY, &st);
+	if (fd < 0)
+		return fd;
+	size_t done = 0;
+	int r = 0;
+	while (done < q->f.len) {
+		ssize_t n = pwrite(fd, q->data + done, q->f.len - done, (off_t)(q->f.off + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			r = n < 0 ? -errno : -EIO;
+			break;
+		}
+		done += (size_t)n;
+	}
+	close(fd);
+	if (r && done == 0)
+		return r;
+	s->bytes_written += done;
+	return sn_reply_count(ctx, done);
+}
+
+static int op_truncate(struct storenode *s, const struct sn_req *q, struct rpc_ctx *ctx)
+{
+	if (q->f.off > INT64_MAX)
+		return -EINVAL;
+	struct stat st;
+	int fd = sn_open_ino(s, q, O_WRONLY | O_NONBLOCK | O_NOCTTY, &st);
+	if (fd < 0)
+		return fd;
+	int r = ftruncate(fd, (off_t)q->f.off) < 0 ? -errno : 0;
+	close(fd);
+	return r;
+}
+
+static int op_fsync(struct storenode *s, const struct sn_req *q, struct rpc_ctx *ctx)
+{
+	if (q->f.flags & ~LEGO_F_DATASYNC)
+		return -EINVAL;
+	struct stat st;
+	int fd = sn_open_ino(s, q, O_RDONLY | O_NONBLOCK | O_NOCTTY, &st);
+	if (fd == -EACCES) /* a write-only file */
+		fd = sn_open_ino(s, q, O_WRONLY | O_NONBLOCK | O_NOCTTY, &st);
+	if (fd < 0)
+		return fd;
+	int r = (q->f.flags & LEGO_F_DATASYNC ? fdatasync(fd) : fsync(fd)) < 0 ? -errno : 0;
+	close(fd);
+	return r ? r : sn_sync_parent(s, q->path, q->f.path_len);
+}
+
+/* CLOSE: nothing is open here; check that the file is still the same. */
+static int op_close(struct storenode *s, const struct sn_req *q, struct rpc_ctx *ctx)
+{
+	struct stat st;
+	int fd = sn_open_ino(s, q, O_PATH, &st);
+	if (fd < 0)
+		return fd;
+	close(fd);
+	return 0;
+}
+
+static int op_unlink(struct storenode *s, const struct sn_req *q, struct rpc_ctx *ctx)
+{
+	char name[NAME_MAX + 1];
+	int dfd = sn_resolve_parent(s->root_fd, q->path, q->f.path_len, name);
+	if (dfd < 0)
+		return dfd;
+	struct stat st;
+	int r = fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+	/* as Linux: "file/" names a directory, and a file is not one */
+	if (r == 0 && sn_has_trailing_slash(q->path, q->f.path_len) && !S_ISDIR(st.st_mode))
+		r = -ENOTDIR;
+	if (r == 0 && unlinkat(dfd, name, 0) < 0)
+		r = -errno;
+	if (r == 0)
+		r = sn_fsync_dir(dfd);
+	close(dfd);
+	return r ? r : sn_reply_count(ctx, st.st_ino);
+}
+
+static int op_rmdir(struct storenode *s, const struct sn_req *q, struct rpc_ctx *ctx)
+{
+	char name[NAME_MAX + 1];
+	int dfd = sn_resolve_parent(s->root_fd, q->path, q->f.path_len, name);
+	if (dfd < 0)
+		return dfd;
+	int r = unlinkat(dfd, name, AT_REMOVEDIR) < 0 ? -errno : 0;
+	if (r == 0)
+		r = sn_fsync_dir(dfd);
+	close(dfd);
+	return r;
+}
+
+static int op_mkdir(struct storenode *s, const struct sn_req *q, struct rpc_ctx *ctx)
+{
+	char name[NAME_MAX + 1];
+	int dfd = sn_resolve_parent(s->root_fd, q->path, q->f.path_len, name);
+	if (dfd < 0)
+		return dfd;
+	int r = mkdirat(dfd, name, q->f.mode & 07777) < 0 ? -errno : 0;
+	if (r == 0)
+		r = sn_fsync_dir(dfd);
+	close(dfd);
+	return r;
+}
+
+static int op_rename(struct storenode *s, const struct sn_req *q, struct rpc_ctx *ctx)
+{
+	char from[NAME_MAX + 1], to[NAME_MAX + 1];
+	int fdir = sn_resolve_parent(s->root_fd, q->path, q->f.path_len, from);
+	if (fdir < 0)
+		return fdir;
+	int tdir = sn_resolve_parent(s->root_fd, q->path2, q->f.path2_len, to);
+	if (tdir < 0) {
+		close(fdir);
+		return tdir;
+	}
+	int r = renameat(fdir, from, tdir, to) < 0 ? -errno : 0;
+	if (r == 0)
+		r = sn_fsync_dir(tdir);
+	struct stat a, b;
+	if (r == 0 && fstat(fdir, &a) == 0 && fstat(tdir, &b) == 0 &&
+	    (a.st_dev != b.st_dev || a.st_ino != b.st_ino))
+		r = sn_fsync_dir(fdir);
+	close(tdir);
+	close(fdir);
+	return r;
+}
+
+/* LIST: records from the position `off` (a cookie from an earlier reply,
+ * 0 = the start) until LEGO_LIST_MAX bytes or the end.  A cookie is the
+ * entry's d_off, the directory position just after it. */
+static int op_list(struct storenode *s, const struct sn_req *q, struct rpc_ctx *ctx)
+{
+	if (q->f.off > INT64_MAX)
+		return -EINVAL;
+	uint8_t *out = sn_io_buf(s);
+	if (!out)
+		return -ENOMEM;
+	uint8_t *dents = out + LEGO_LIST_MAX;
+	int fd = sn_resolve_open(s->root_fd, q->path, q->f.path_len,
+				 O_RDONLY | O_DIRECTORY | O_NONBLOCK, 0);
+	if (fd < 0)
+		return fd;
+	int r = 0;
+	if (q->f.off && lseek(fd, (off_t)q->f.off, SEEK_SET) < 0)
+		r = -errno;
+	size_t n = 0;
+	int full = 0;
+	while (r == 0 && !full) {
+		ssize_t got = getdents64(fd, dents, SN_DENTS_BUF);
+		if (got < 0) {
+			if (n == 0)
+				r = -errno;
+			break; /* what was read so far is a valid reply */
+		}
+		if (got == 0)
+			break;
+		for (size_t at = 0; at < (size_t)got;) {
+			struct dirent64 *d = (struct dirent64 *)(dents + at);
+			at += d->d_reclen;
+			size_t nl = strlen(d->d_name);
+			if ((nl == 1 && d->d_name[0] == '.') ||
+			    (nl == 2 && d->d_name[0] == '.' && d->d_name[1] == '.'))
+				continue;
+			size_t rec = LG_ALIGN_UP(sizeof(struct lego_dirent) + nl, (size_t)8);
+			if (n + rec > LEGO_LIST_MAX) {
+				full = 1; /* the next request resumes at the last cookie */
+				break;
+			}
+			struct lego_dirent de = {.ino = d->d_ino, .cookie = (uint64_t)d->d_off,
+						 .reclen = (uint16_t)rec, .type = d->d_type,
+						 .name_len = (uint16_t)nl};
+			memcpy(out + n, &de, sizeof de);
+			memcpy(out + n + sizeof de, d->d_name, nl);
+			memset(out + n + sizeof de + nl, 0, rec - sizeof de - nl);
+			n += rec;
+		}
+	}
+	close(fd);
+	if (r)
+		return r;
+	if (n == 0)
+		return 0; /* the end */
+	uint8_t *rep = rpc_reply_alloc(ctx, n);
+	if (!rep)
+		return -ENOMEM;
+	memcpy(rep, out, n);
+	return 0;
+}
+
+/* ------------------------------------------------------------- table */
+
+#define SN_HANDLER(name)                                                       \
+	static int h_##name(struct rpc_ctx *ctx) { return sn_run(ctx, op_##name); }
+SN_HANDLER(open)
+SN_HANDLER(stat)
+SN_HANDLER(read)
+SN_HANDLER(write)
+SN_HANDLER(truncate)
+SN_HANDLER(fsync)
+SN_HANDLER(unlink)
+SN_HANDLER(rmdir)
+SN_HANDLER(mkdir)
+SN_HANDLER(rename)
+SN_HANDLER(list)
+SN_HANDLER(close)
+#undef SN_HANDLER
+
+#define MT (RPC_ROLE_BIT(LEGO_ROLE_MEMNODE) | RPC_ROLE_BIT(LEGO_ROLE_TOOL))
+#define REQ sizeof(struct lego_file_req)
+#define F(op, fn) {op, REQ, REQ + SN_PATHS_MAX, MT, fn}
+const struct rpc_handler storenode_handlers[] = {
+	F(X2F_OPEN, h_open),
+	F(X2F_STAT, h_stat),
+	F(X2F_READ, h_read),
+	{X2F_WRITE, REQ, REQ + SN_PATHS_MAX + LEGO_FILE_IO_MAX, MT, h_write},
+	F(X2F_TRUNCATE, h_truncate),
+	F(X2F_FSYNC, h_fsync),
+	F(X2F_UNLINK, h_unlink),
+	F(X2F_RMDIR, h_rmdir),
+	F(X2F_MKDIR, h_mkdir),
+	F(X2F_RENAME, h_rename),
+	F(X2F_LIST, h_list),
+	F(X2F_CLOSE, h_close),
+};
+#undef F
+#undef REQ
+#undef MT
+const size_t storenode_nhandlers = LG_ARRAY_SIZE(storenode_handlers);
+
+int storenode_space(int fd, uint64_t *free_bytes, uint64_t *used_bytes)
+{
+	struct statvfs v;
+	if (fstatvfs(fd, &v) < 0)
+		return -errno;
+	*free_bytes = (uint64_t)v.f_bavail * v.f_frsize;
+	*used_bytes = (uint64_t)(v.f_blocks - v.f_bfree) * v.f_frsize;
+	return 0;
+}
+
+size_t storenode_stats(void *user, char *buf, size_t cap)
+{
+	struct storenode *s = user;
+	uint64_t fr = 0, used = 0;
+	storenode_space(s->root_fd, &fr, &used);
+	return lg_bprintf(buf, cap, 0,
+			  "role:storenode\nnode_id:%u\nregistered:%d\nroot:%s\nbytes_free:%llu\n"
+			  "bytes_used:%llu\nrequests:%llu\nerrors:%llu\nrefused_paths:%llu\n"
+			  "stale:%llu\nbytes_read:%llu\nbytes_written:%llu\n"
+			  "heartbeat_failures:%llu\n",
+			  s->node_id, s->registered, s->root, (unsigned long long)fr,
+			  (unsigned long long)used, (unsigned long long)s->requests,
+			  (unsigned long long)s->errors, (unsigned long long)s->refused_paths,
+			  (unsigned long long)s->stale, (unsigned long long)s->bytes_read,
+			  (unsigned long long)s->bytes_written,
+			  (unsigned long long)s->hb_failures);
+}

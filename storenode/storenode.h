@@ -1,0 +1,42 @@
+/*
+ * lego-storenode: state shared by its handlers and main loop.  The
+ * storenode keeps no per-client state (docs/storage.md): everything a
+ * request needs is in the request and under root_fd.
+ */
+#ifndef LEGO_STORENODE_H
+#define LEGO_STORENODE_H
+
+#include <limits.h>
+#include <stdint.h>
+
+#include "fabric/node.h"
+#include "fabric/rpc.h"
+
+struct storenode {
+	int root_fd; /* the store root, O_RDONLY | O_DIRECTORY */
+	char root[PATH_MAX];
+	struct rpc_server *srv;
+	struct lf_node node;
+	/* link to the monitor */
+	struct rpc_client *mon_cl;
+	struct rpc_peer mon;
+	uint32_t node_id;
+	int registered;
+	int hb_inflight;
+	uint64_t hb_failures;
+	uint8_t *io_buf; /* READ and LIST staging, allocated on first use */
+	/* counters */
+	uint64_t requests, errors, refused_paths, stale, bytes_read, bytes_written;
+};
+
+extern const struct rpc_handler storenode_handlers[];
+extern const size_t storenode_nhandlers;
+
+/* Append the storenode's counters as "key:value\n" lines (stats_fn). */
+size_t storenode_stats(void *user, char *buf, size_t cap);
+
+/* Bytes free (for unprivileged users) and used on the file system holding
+ * fd, from fstatvfs.  0 or -errno. */
+int storenode_space(int fd, uint64_t *free_bytes, uint64_t *used_bytes);
+
+#endif

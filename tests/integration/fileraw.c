@@ -1,0 +1,94 @@
+/*
+ * lego-test-fileraw HOST:PORT OP PATH [PATH2]: send one raw file request
+ * to a storenode (or memnode) as a tool and print the result as an errno
+ * name ("OK" on success).  Paths are given with C escapes (\0, \xNN) so
+ * that names with NUL bytes can be sent; "@N" stands for N bytes of 'a'.
+ * OP: open-creat, open, stat, lstat, mkdir, rmdir, unlink, rename, list,
+ * write (writes "x" at offset 0 of the path's file).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fabric/link.h"
+
+static size_t unescape(const char *s, char *out, size_t cap)
+{
+	size_t n = 0;
+	for (; *s && n < cap; s++) {
+		if (s[0] == '@') {
+			char *end;
+			size_t k = strtoul(s + 1, &end, 10);
+			k = k < cap - n ? k : cap - n;
+			memset(out + n, 'a', k);
+			n += k;
+			s = end - 1;
+		} else if (s[0] == '\\' && s[1] == '0') {
+			out[n++] = 0;
+			s++;
+		} else if (s[0] == '\\' && s[1] == 'x' && s[2] && s[3]) {
+			char hex[3] = {s[2], s[3], 0};
+			out[n++] = (char)strtoul(hex, NULL, 16);
+			s += 3;
+		} else {
+			out[n++] = *s;
+		}
+	}
+	return n;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 4)
+		return 2;
+	const char *ops[] = {"open-creat", "open", "stat", "lstat", "mkdir", "rmdir",
+			     "unlink", "rename", "list", "write"};
+	const uint16_t codes[] = {X2F_OPEN, X2F_OPEN, X2F_STAT, X2F_STAT, X2F_MKDIR, X2F_RMDIR,
+				  X2F_UNLINK, X2F_RENAME, X2F_LIST, X2F_WRITE};
+	int k = -1;
+	for (int i = 0; i < 10; i++)
+		if (strcmp(argv[2], ops[i]) == 0)
+			k = i;
+	if (k < 0)
+		return 2;
+	static char paths[3 * 8192];
+	struct lego_file_req req = {.mode = 0644};
+	size_t n1 = unescape(argv[3], paths, 8192);
+	size_t n2 = argc > 4 ? unescape(argv[4], paths + n1, 8192) : 0;
+	if (n1 > 0xffff || n2 > 0xffff)
+		return 2;
+	req.path_len = (uint16_t)n1;
+	req.path2_len = (uint16_t)n2;
+	if (k == 0)
+		req.flags = O_CREAT | O_RDWR;
+	if (k == 3)
+		req.flags = LEGO_F_NOFOLLOW;
+	if (k == 9)
+		req.len = 1;
+	struct rpc_client *cl;
+	if (rpc_client_new(getenv("LEGO_CLUSTER_KEY") ? getenv("LEGO_CLUSTER_KEY") : "",
+			   LEGO_ROLE_TOOL, &cl) < 0)
+		return 1;
+	struct rpc_links links = {.cl = cl, .rx_bufs = 4, .rx_size = LEGO_MSG_MAX,
+				  .fab = LF_FAB_TCP};
+	struct rpc_peer peer;
+	uint64_t to = 5000000000ull;
+	int r = rpc_links_peer_hostport(&links, argv[1], &peer, argv[1], NULL);
+	if (r == 0)
+		r = rpc_peer_connect(&peer, to);
+	if (r) {
+		fprintf(stderr, "cannot connect to %s: %s\n", argv[1], strerror(-r));
+		return 1;
+	}
+	struct iovec iov[3] = {{&req, sizeof req}, {paths, n1 + n2}, {"x", 1}};
+	static char rep[LEGO_LIST_MAX];
+	size_t rl = 0;
+	r = rpc_callv(&peer, codes[k], iov, k == 9 ? 3 : 2, rep, sizeof rep, &rl, to);
+	printf("%s\n", r == 0 ? "OK" : strerrorname_np(-r) ? strerrorname_np(-r) : "?");
+	rpc_call(&peer, X2X_BYE, NULL, 0, NULL, 0, NULL, to);
+	rpc_links_close(&links);
+	return 0;
+}

@@ -1,0 +1,85 @@
+#!/bin/sh
+# Lego files (docs/storage.md): a Python script doing file work under
+# /lego prints the same transcript as on a local directory; the data lands
+# in the storenode's directory; a second process on the same memnode sees
+# the first one's writes after close/open; shells, cat, ls and C stdio work
+# on /lego paths.
+. "$(dirname "$0")/lib.sh"
+skip_if_sanitized
+mkdir -p "$T/root" "$T/local"
+start_monitor
+start_memnode m
+start_storenode "$T/root"
+export LEGO_MONITOR=$MON
+RUN="$BIN/lego-run --"
+OPS=$IT_SRC/tests/integration/files_ops.py
+
+$PY "$OPS" "$T/local" >"$T/native.out" 2>"$T/native.log" || fail "files_ops natively"
+$RUN $PY "$OPS" /lego/t >"$T/lego.out" 2>"$T/lego.log" || fail "files_ops under lego-run: $(tail -5 "$T/lego.log")"
+cmp -s "$T/native.out" "$T/lego.out" ||
+	fail "transcripts differ: $(diff "$T/native.out" "$T/lego.out" | head -20)"
+[ -d "$T/root/t" ] || fail "the storenode root holds no t/"
+pass "python file operations on /lego: $(wc -l <"$T/lego.out") transcript lines equal to a local directory"
+
+# written through Lego, visible in the root after close, and to a second process
+$RUN $PY -c '
+import sys
+with open("/lego/t/shared.txt", "w") as f:
+    f.write("from the first process\n" * 3)
+' 2>"$T/p1.log" || fail "first writer: $(tail -3 "$T/p1.log")"
+[ "$(cat "$T/root/t/shared.txt")" = "$(printf 'from the first process\n%.0s' 1 2 3)" ] ||
+	fail "storenode file after close: $(head -c 200 "$T/root/t/shared.txt")"
+got=$($RUN $PY -c 'print(open("/lego/t/shared.txt").read().count("first"))' 2>"$T/p2.log")
+[ "$got" = 3 ] || fail "second process read '$got': $(tail -3 "$T/p2.log")"
+pass "close writes back to the storenode; a second process sees the data after open"
+
+# ordinary programs: shell redirection, cat, ls, C stdio
+$RUN sh -c 'echo one >/lego/t/sh.txt; echo two >>/lego/t/sh.txt; cat /lego/t/sh.txt' >"$T/sh.out" 2>"$T/sh.log" ||
+	fail "sh: $(tail -3 "$T/sh.log")"
+[ "$(cat "$T/sh.out")" = "$(printf 'one\ntwo')" ] || fail "sh/cat gave: $(cat "$T/sh.out")"
+$RUN ls /lego/t >"$T/ls.out" 2>"$T/ls.log" || fail "ls: $(tail -3 "$T/ls.log")"
+grep -qx shared.txt "$T/ls.out" && grep -qx sh.txt "$T/ls.out" || fail "ls /lego/t: $(cat "$T/ls.out")"
+"$BIN/lego-test-prog_stdio" "$T/local/stdio.txt" >/dev/null 2>&1 || fail "prog_stdio natively failed"
+$RUN "$BIN/lego-test-prog_stdio" /lego/t/stdio.txt >"$T/stdio.out" 2>"$T/stdio.log" ||
+	fail "C stdio: $(tail -3 "$T/stdio.log")"
+pass "sh redirections, cat, ls and C stdio (fopen/fprintf/fgets/fseek) on /lego"
+
+# mmap of a Lego file: MAP_PRIVATE is a copy of the file, MAP_SHARED is refused
+$RUN $PY -c '
+import mmap, os
+open("/lego/t/mm.txt", "w").write("hello mmap " * 1000)
+fd = os.open("/lego/t/mm.txt", os.O_RDONLY)
+m = mmap.mmap(fd, 0, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ)
+print(len(m), m[:11].decode(), m.find(b"mmap", 5000))
+try:
+    mmap.mmap(fd, 0, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ)
+except OSError as e:
+    print("shared", e.strerror)
+' >"$T/mm.out" 2>"$T/mm.log" || fail "mmap: $(tail -3 "$T/mm.log")"
+[ "$(cat "$T/mm.out")" = "$(printf '11000 hello mmap  5000\nshared No such device')" ] ||
+	fail "mmap gave: $(cat "$T/mm.out")"
+pass "mmap MAP_PRIVATE of a Lego file reads its contents; MAP_SHARED fails with ENODEV"
+
+# descriptors: shared offset across fork, inherited by exec unless O_CLOEXEC
+$RUN $PY -c '
+import os, subprocess, sys
+fd = os.open("/lego/t/fork.txt", os.O_CREAT | os.O_RDWR | os.O_TRUNC, 0o644)
+os.write(fd, b"parent ")
+pid = os.fork()
+if pid == 0:
+    os.write(fd, b"child ")
+    os._exit(0)
+os.waitpid(pid, 0)
+os.write(fd, b"parent-again")
+print(os.pread(fd, 100, 0).decode(), os.lseek(fd, 0, os.SEEK_CUR))
+keep = os.open("/lego/t/fork.txt", os.O_RDONLY)
+os.set_inheritable(keep, True)
+shut = os.open("/lego/t/fork.txt", os.O_RDONLY | os.O_CLOEXEC)
+code = "import os,sys; print(os.read(int(sys.argv[1]), 6).decode()); os.fstat(int(sys.argv[2]))"
+r = subprocess.run([sys.executable, "-c", code, str(keep), str(shut)], close_fds=False,
+                   capture_output=True, text=True)
+print(r.stdout.strip(), "EBADF" if "Bad file descriptor" in r.stderr else r.stderr)
+' >"$T/fork.out" 2>"$T/fork.log" || fail "fork/exec: $(tail -3 "$T/fork.log")"
+[ "$(cat "$T/fork.out")" = "$(printf 'parent child parent-again 25\nparent EBADF')" ] ||
+	fail "fork/exec gave: $(cat "$T/fork.out")"
+pass "a Lego descriptor shares its offset across fork, survives exec, and O_CLOEXEC closes it"

@@ -1,0 +1,102 @@
+"""File operations on a directory, printed as a transcript.
+
+Run once on a local directory and once on a Lego directory (/lego/...)
+under lego-run: the two transcripts must be equal.
+"""
+import errno
+import os
+import shutil
+import sys
+
+base = sys.argv[1]
+out = []
+
+
+def say(*a):
+    out.append(" ".join(str(x) for x in a))
+
+
+def err(fn, *a):
+    try:
+        fn(*a)
+        say(fn.__name__, "ok")
+    except OSError as e:
+        say(fn.__name__, errno.errorcode[e.errno])
+
+
+os.makedirs(base + "/d/sub", exist_ok=True)
+with open(base + "/d/a.txt", "w") as f:
+    f.write("hello\n")
+with open(base + "/d/a.txt", "a") as f:
+    f.write("world\n" * 1000)
+with open(base + "/d/a.txt") as f:
+    data = f.read()
+say("a.txt", len(data), data[:12].replace("\n", "|"), data.count("world"))
+st = os.stat(base + "/d/a.txt")
+say("stat", st.st_size, oct(st.st_mode & 0o170000))
+say("isdir", os.path.isdir(base + "/d/sub"), os.path.isfile(base + "/d/sub"))
+
+# binary data, seeks, partial overwrite, truncate
+blob = bytes((i * 7 + 3) % 256 for i in range(300000))
+with open(base + "/d/b.bin", "wb") as f:
+    f.write(blob)
+with open(base + "/d/b.bin", "r+b") as f:
+    f.seek(100000)
+    f.write(b"X" * 70000)
+    f.seek(0, os.SEEK_END)
+    say("end", f.tell())
+    f.truncate(250000)
+    f.seek(99990)
+    say("mid", f.read(20).hex())
+with open(base + "/d/b.bin", "rb") as f:
+    got = f.read()
+want = bytearray(blob)
+want[100000:170000] = b"X" * 70000
+say("b.bin", len(got), got == bytes(want[:250000]))
+
+# os-level calls: pread/pwrite, dup, fsync, lseek errors
+fd = os.open(base + "/d/c", os.O_CREAT | os.O_RDWR | os.O_TRUNC, 0o644)
+os.pwrite(fd, b"abcdef", 10)
+say("pread", os.pread(fd, 20, 0))
+fd2 = os.dup(fd)
+os.lseek(fd, 3, os.SEEK_SET)
+say("dup shares offset", os.lseek(fd2, 0, os.SEEK_CUR))
+os.fsync(fd)
+os.close(fd)
+os.close(fd2)
+err(os.lseek, fd, 0, 0)
+
+# directory listing, rename, copy, delete
+for i in range(50):
+    with open(base + "/d/sub/f%02d" % i, "w") as f:
+        f.write("x" * i)
+say("listdir", sorted(os.listdir(base + "/d")))
+say("sub", len(os.listdir(base + "/d/sub")), sum(os.path.getsize(base + "/d/sub/" + n) for n in os.listdir(base + "/d/sub")))
+say("scandir", sorted((e.name, e.is_dir()) for e in os.scandir(base + "/d")))
+os.rename(base + "/d/a.txt", base + "/d/renamed.txt")
+shutil.copyfile(base + "/d/renamed.txt", base + "/d/copy.txt")
+with open(base + "/d/copy.txt") as f:
+    say("copy", f.read() == data)
+shutil.copytree(base + "/d/sub", base + "/d/sub2")
+say("copytree", len(os.listdir(base + "/d/sub2")))
+
+# errors as Linux gives them
+err(os.mkdir, base + "/d/sub")
+err(os.rmdir, base + "/d/sub")
+err(os.unlink, base + "/d/nothere")
+err(os.open, base + "/d/nothere/x", os.O_RDONLY)
+err(os.open, base + "/d/renamed.txt", os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+err(os.open, base + "/d/renamed.txt/x", os.O_RDONLY)
+err(os.unlink, base + "/d/sub")
+err(os.read, 9999, 1)
+err(os.rmdir, base + "/d/renamed.txt")
+err(os.listdir, base + "/d/renamed.txt")
+
+shutil.rmtree(base + "/d/sub")
+shutil.rmtree(base + "/d/sub2")
+os.unlink(base + "/d/copy.txt")
+say("after delete", sorted(os.listdir(base + "/d")))
+say("exists", os.path.exists(base + "/d/sub"), os.path.exists(base + "/d/renamed.txt"))
+shutil.rmtree(base + "/d")
+say("gone", os.path.exists(base + "/d"))
+print("\n".join(out))
