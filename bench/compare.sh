@@ -27,8 +27,14 @@
 # Also the floors measured in the same run and Lego's miss median as a
 # multiple of their sum.
 #
+# Application: examples/train.py (NumPy, about 1 GiB of data) natively, under
+# Lego with an ExCache of a quarter of its native peak RSS, and under a
+# cgroup limit of the same size swapping to zram; wall time and the
+# ratios, and the outputs (losses, accuracy) must be equal.
+#
 # Environment: W (1G), LOCAL (256M), OPS (300000), OUT (bench/results),
-# SYSTEMS ("native lego-shm lego-tcp swap-ram swap-disk").
+# SYSTEMS ("native lego-shm lego-tcp swap-ram swap-disk"), TRAIN_SAMPLES
+# (1048576; 0 skips the application run).
 set -u
 B=${1:-build}
 W=${W:-1G} LOCAL=${LOCAL:-256M} OPS=${OPS:-300000}
@@ -105,6 +111,7 @@ LEGO_EXCACHE_SIZE=64M "$B/bin/lego-bench-excache" --floors --ws 0 2>/dev/null | 
 LEGO_FABRIC=shm "$B/bin/lego-bench-rpc" --count 3000 --batch 16 2>/dev/null | grep "read 1 x" | tee "$TMP/rpc"
 for sys in $SYSTEMS; do
 	case $sys in
+	none) continue ;; # SYSTEMS=none: the application run only
 	swap-ram) swap_up ram || { echo "-- $sys: cannot set up swap (root needed); skipped"; continue; } ;;
 	swap-disk) swap_up disk || { echo "-- $sys: cannot set up swap on disk; skipped"; continue; } ;;
 	*) swap_down ;;
@@ -128,6 +135,42 @@ for sys in $SYSTEMS; do
 	done
 done
 swap_down
+TRAIN_SAMPLES=${TRAIN_SAMPLES:-1048576}
+PY=/usr/bin/python3
+if [ "$TRAIN_SAMPLES" -gt 0 ] && $PY -c 'import numpy' 2>/dev/null; then
+	echo "-- application: examples/train.py --samples $TRAIN_SAMPLES, local memory = 1/4 of native peak"
+	TR="examples/train.py --samples $TRAIN_SAMPLES --timing"
+	strip() { sed -e 's/ ([0-9.]* s)//' -e '/^data generation/d' -e '/peak RSS/d' "$1"; }
+	since() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }'; }
+	t0=$(date +%s.%N); $PY $TR >"$TMP/tr.native"; tn=$(since "$t0")
+	peak=$(sed -n 's/.*peak RSS \([0-9]*\) MiB/\1/p' "$TMP/tr.native")
+	[ -n "$peak" ] || { echo "   train.py printed no peak RSS: $(tail -2 "$TMP/tr.native")"; peak=0; }
+	q=$((peak / 4))
+	t0=$(date +%s.%N)
+	"$B/bin/lego-run" --excache ${q}M -- $PY $TR >"$TMP/tr.lego" 2>"$TMP/tr.err"
+	tl=$(since "$t0")
+	ts=-
+	LOCAL_SAVE=$LOCAL; LOCAL=${q}M
+	if swap_up ram; then
+		t0=$(date +%s.%N)
+		sh -c 'echo $$ >"$1/cgroup.procs"; shift; exec "$@"' sh "$CG" $PY $TR >"$TMP/tr.swap" 2>>"$TMP/tr.err"
+		ts=$(since "$t0")
+		swap_down
+	fi
+	LOCAL=$LOCAL_SAVE
+	strip "$TMP/tr.native" >"$TMP/s1"
+	for f in lego swap; do
+		strip "$TMP/tr.$f" >"$TMP/s2" 2>/dev/null
+		eval "ok_$f=\$(cmp -s \"\$TMP/s1\" \"\$TMP/s2\" && echo same || echo DIFFERENT)"
+	done
+	printf '   native %.1f s (peak %s MiB); lego-shm %.1f s, output %s; swap-ram %s s, output %s\n' \
+		"$tn" "$peak" "$tl" "$ok_lego" "$ts" "$ok_swap"
+	awk -v n="$tn" -v l="$tl" -v s="$ts" 'BEGIN {
+		printf "   train.py: Lego/native time %.2fx", l / n
+		if (s != "-") printf ", Lego/swap time %.2fx (below 1: Lego faster)", l / s
+		printf "\n" }'
+	echo "train,$tn,$tl,$ts,$peak,$q,$ok_lego,$ok_swap" >"$OUT/compare-train.csv"
+fi
 echo
 echo "-- ratios (ops/s): Lego over shm vs native and vs RAM-backed swap"
 awk -F, 'NR > 1 { k = $2 ":" $3 ":" $4; v[$1, k] = $5; keys[k] = 1 }
