@@ -431,6 +431,8 @@ struct rpc_call {
 	uint32_t slot;
 	uint64_t req_id;
 	uint64_t deadline;
+	uint64_t start_ns; /* when it was sent (0: not yet), for the watchdog */
+	uint64_t line;     /* P2M_READ/WRITE: the first line, for the watchdog */
 	struct lego_hdr hdr;
 	struct iovec iov[4];
 	rpc_reply_fn fn;
@@ -509,6 +511,7 @@ static struct rpc_call *rpc_call_get(struct rpc_client *cl)
 static void rpc_call_put(struct rpc_call *c)
 {
 	struct rpc_client *cl = c->cl;
+	c->start_ns = 0;
 	atomic_fetch_sub(&cl->inflight, 1);
 	pthread_spin_lock(&cl->lock);
 	c->next_free = cl->free_head;
@@ -640,7 +643,20 @@ static int rpc_call_start(struct rpc_peer *p, uint16_t op, const struct iovec *i
 	c->fn = fn;
 	c->arg = arg;
 	c->peer = p;
-	c->deadline = lg_now_ns() + timeout_ns;
+	c->line = UINT64_MAX;
+	if ((op == P2M_READ || op == P2M_WRITE) && n >= 1) {
+		/* the first line_ref follows the lines_req, in iov[0] or iov[1] */
+		size_t at = sizeof(struct lego_lines_req);
+		const struct iovec *v = &iov[0];
+		if (v->iov_len <= at && n >= 2) {
+			at -= v->iov_len;
+			v = &iov[1];
+		}
+		if (v->iov_len >= at + sizeof(uint64_t))
+			memcpy(&c->line, (const uint8_t *)v->iov_base + at, sizeof c->line);
+	}
+	c->start_ns = lg_now_ns();
+	c->deadline = c->start_ns + timeout_ns;
 	c->tx.done = rpc_call_sent;
 	c->tx.deadline = c->deadline;
 	atomic_fetch_add(&cl->n_calls, 1);
@@ -693,6 +709,33 @@ int rpc_client_progress(struct rpc_client *cl)
 }
 
 unsigned rpc_client_inflight(struct rpc_client *cl) { return atomic_load(&cl->inflight); }
+
+void rpc_client_oldest(struct rpc_client *cl, uint64_t older_than_ns, struct rpc_wait *w)
+{
+	memset(w, 0, sizeof *w);
+	w->line = UINT64_MAX;
+	if (!atomic_load(&cl->inflight))
+		return;
+	uint64_t now = lg_now_ns();
+	for (unsigned i = 0; i < RPC_SLOTS; i++) {
+		struct rpc_call *c = &cl->calls[i];
+		uint32_t st = atomic_load_explicit(&c->state, memory_order_acquire);
+		uint64_t start = c->start_ns;
+		if (!(st & CS_INFLIGHT) || (st & CS_ANSWERED) || !start || start > now ||
+		    now - start < older_than_ns)
+			continue;
+		w->waiting++;
+		if (now - start <= w->age_ns)
+			continue;
+		/* a snapshot: the call may finish meanwhile; nothing here is
+		 * dereferenced but the peer, which outlives its calls */
+		w->age_ns = now - start;
+		w->opcode = c->hdr.opcode;
+		w->line = c->line;
+		struct rpc_peer *p = c->peer;
+		snprintf(w->peer, sizeof w->peer, "%.63s", p ? p->name : "?");
+	}
+}
 
 void rpc_client_get_stats(struct rpc_client *cl, struct rpc_client_stats *st)
 {

@@ -143,6 +143,18 @@ int rpc_client_wait(struct rpc_client *cl, _Atomic uint32_t *flag, uint64_t dead
 /* Requests in flight now. */
 unsigned rpc_client_inflight(struct rpc_client *cl);
 
+/* The watchdog's view: of the requests waiting for a reply longer than
+ * older_than_ns, how many, and the oldest (age_ns 0 when none).  A
+ * lock-free snapshot, safe from any thread. */
+struct rpc_wait {
+	unsigned waiting;
+	uint64_t age_ns;
+	uint16_t opcode;
+	uint64_t line; /* P2M_READ/WRITE: its first line, else UINT64_MAX */
+	char peer[64];
+};
+void rpc_client_oldest(struct rpc_client *cl, uint64_t older_than_ns, struct rpc_wait *w);
+
 struct rpc_client_stats {
 	uint64_t calls, errors, timeouts, stale;
 };

@@ -29,6 +29,25 @@
 
 struct lg_rt lg_rt = {.lock = PTHREAD_MUTEX_INITIALIZER, .uffd = -1, .hk_fd = -1, .err_fd = 2};
 
+/* The watchdog: name the node a request has waited on for over wd_ns.
+ * Returns how long until the next look (at most one line a second). */
+static uint64_t lg_watchdog(struct lg_rt *rt, uint64_t wd_ns)
+{
+	struct rpc_wait w;
+	rpc_client_oldest(rt->lc.cl, wd_ns, &w);
+	if (!w.waiting)
+		return 250000000ull;
+	char what[96] = "";
+	if (w.line != UINT64_MAX)
+		snprintf(what, sizeof what, " for line %llu (address %p)", (unsigned long long)w.line,
+			 (void *)(rt->sp.base + (w.line << rt->sp.line_order)));
+	lg_log(LG_WARN, "watchdog", "%s has not answered %s%s for %llu ms (%u request%s waiting "
+	       "over %llu ms)", w.peer, lw_opcode_name(w.opcode), what,
+	       (unsigned long long)(w.age_ns / 1000000), w.waiting, w.waiting == 1 ? "" : "s",
+	       (unsigned long long)(wd_ns / 1000000));
+	return 1000000000ull;
+}
+
 static void *lg_housekeeping(void *arg)
 {
 	struct lg_rt *rt = arg;
@@ -38,6 +57,7 @@ static void *lg_housekeeping(void *arg)
 	uint64_t hb_every = (uint64_t)rt->lc.lease_ms * 1000000ull / 4;
 	uint64_t next_hb = lg_now_ns() + hb_every;
 	struct pollfd p = {rt->hk_fd, POLLIN, 0};
+	uint64_t wd_ns = lg_opt_u(&rt->opts, LG_OPT_watchdog_ms) * 1000000ull, next_wd = 0;
 	lg_enter(); /* a runtime thread, for good */
 	while (!atomic_load(&rt->hk_stop)) {
 		lg_park_point(&rt->park);
@@ -54,6 +74,8 @@ static void *lg_housekeeping(void *arg)
 		/* lines left pending below a full batch go out here */
 		xc_writeback_kick(rt->xc, 1);
 		rpc_client_progress(rt->lc.cl);
+		if (wd_ns && now >= next_wd)
+			next_wd = now + lg_watchdog(rt, wd_ns);
 	}
 	return NULL;
 }
