@@ -7,6 +7,7 @@
  */
 #define _GNU_SOURCE
 #include "runtime.h"
+#include "trace.h"
 #include "sig.h"
 
 #include <errno.h>
@@ -118,6 +119,7 @@ static int lg_rt_start_locked(struct lg_rt *rt)
 		lg_set_fd(fd);
 		rt->err_fd = fd;
 	}
+	lg_trace_init(o, rt->err_fd);
 	/* transparent: auto means "loaded with LD_PRELOAD" */
 	int tr = (int)lg_opt_u(o, LG_OPT_transparent);
 	const char *pre = getenv("LD_PRELOAD");

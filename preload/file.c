@@ -28,6 +28,7 @@
 #include <utime.h>
 
 #include "liblego/file.h"
+#include "liblego/trace.h"
 
 #define LG_EXPORT __attribute__((visibility("default")))
 
@@ -93,7 +94,8 @@ static void lg_std_sync(int fd);
 static int lg_openat(int dirfd, const char *path, int flags, mode_t mode, int at)
 {
 	if (lg_file_path(dirfd, path)) {
-		int r = lg_ret(lg_file_open(dirfd, path, flags, mode));
+		int r = lg_ret(LG_TRACED("dsxx", lg_file_open(dirfd, path, flags, mode),
+				TL(dirfd), TL(path), TL(flags), TL(mode)));
 		if (r >= 0 && r <= 2) /* close(1); open(...) */
 			lg_std_sync(r);
 		return r;
@@ -155,7 +157,7 @@ LG_EXPORT int creat64(const char *path, mode_t mode) { return creat(path, mode);
 LG_EXPORT ssize_t read(int fd, void *buf, size_t n)
 {
 	if (lg_file_fd(fd))
-		return lg_retl(lg_file_read(fd, buf, n));
+		return lg_retl(LG_TRACED("dpd", lg_file_read(fd, buf, n), TL(fd), TL(buf), TL(n)));
 	return REAL(read)(fd, buf, n);
 }
 
@@ -169,14 +171,15 @@ LG_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
 LG_EXPORT ssize_t write(int fd, const void *buf, size_t n)
 {
 	if (lg_file_fd(fd))
-		return lg_retl(lg_file_write(fd, buf, n));
+		return lg_retl(LG_TRACED("dpd", lg_file_write(fd, buf, n), TL(fd), TL(buf), TL(n)));
 	return REAL(write)(fd, buf, n);
 }
 
 LG_EXPORT ssize_t pread(int fd, void *buf, size_t n, off_t off)
 {
 	if (lg_file_fd(fd))
-		return lg_retl(lg_file_pread(fd, buf, n, off));
+		return lg_retl(LG_TRACED("dpdd", lg_file_pread(fd, buf, n, off),
+				TL(fd), TL(buf), TL(n), TL(off)));
 	return REAL(pread)(fd, buf, n, off);
 }
 
@@ -197,7 +200,8 @@ LG_EXPORT ssize_t __pread64_chk(int fd, void *buf, size_t n, off64_t off, size_t
 LG_EXPORT ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
 {
 	if (lg_file_fd(fd))
-		return lg_retl(lg_file_pwrite(fd, buf, n, off));
+		return lg_retl(LG_TRACED("dpdd", lg_file_pwrite(fd, buf, n, off),
+				TL(fd), TL(buf), TL(n), TL(off)));
 	return REAL(pwrite)(fd, buf, n, off);
 }
 
@@ -209,14 +213,16 @@ LG_EXPORT ssize_t pwrite64(int fd, const void *buf, size_t n, off64_t off)
 LG_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 {
 	if (lg_file_fd(fd))
-		return lg_retl(lg_file_readv(fd, iov, cnt, -1));
+		return lg_retl(LG_TRACED("dpdd", lg_file_readv(fd, iov, cnt, -1),
+				TL(fd), TL(iov), TL(cnt), TL(-1)));
 	return REAL(readv)(fd, iov, cnt);
 }
 
 LG_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 {
 	if (lg_file_fd(fd))
-		return lg_retl(lg_file_writev(fd, iov, cnt, -1));
+		return lg_retl(LG_TRACED("dpdd", lg_file_writev(fd, iov, cnt, -1),
+				TL(fd), TL(iov), TL(cnt), TL(-1)));
 	return REAL(writev)(fd, iov, cnt);
 }
 
@@ -247,7 +253,8 @@ LG_EXPORT ssize_t pwritev64(int fd, const struct iovec *iov, int cnt, off64_t of
 LG_EXPORT off_t lseek(int fd, off_t off, int whence)
 {
 	if (lg_file_fd(fd))
-		return lg_retl(lg_file_lseek(fd, off, whence));
+		return lg_retl(LG_TRACED("ddd", lg_file_lseek(fd, off, whence),
+				TL(fd), TL(off), TL(whence)));
 	return REAL(lseek)(fd, off, whence);
 }
 
@@ -265,13 +272,15 @@ static FILE *lg_std_orig[3]; /* the C library's stream while ours stands in */
 static ssize_t lg_std_read(void *c, char *buf, size_t n)
 {
 	int fd = (int)(intptr_t)c;
-	return lg_file_fd(fd) ? lg_retl(lg_file_read(fd, buf, n)) : REAL(read)(fd, buf, n);
+	return lg_file_fd(fd) ? lg_retl(LG_TRACED("dpd", lg_file_read(fd, buf, n),
+			TL(fd), TL(buf), TL(n))) : REAL(read)(fd, buf, n);
 }
 
 static ssize_t lg_std_write(void *c, const char *buf, size_t n)
 {
 	int fd = (int)(intptr_t)c;
-	ssize_t r = lg_file_fd(fd) ? lg_retl(lg_file_write(fd, buf, n)) : REAL(write)(fd, buf, n);
+	ssize_t r = lg_file_fd(fd) ? lg_retl(LG_TRACED("dpd", lg_file_write(fd, buf, n),
+			TL(fd), TL(buf), TL(n))) : REAL(write)(fd, buf, n);
 	return r < 0 ? 0 : r; /* the C library's "nothing written" */
 }
 
@@ -331,13 +340,14 @@ static void lg_std_sync(int fd)
 LG_EXPORT int close(int fd)
 {
 	if (lg_file_fd(fd))
-		return lg_ret(lg_file_close(fd));
+		return lg_ret(LG_TRACED("d", lg_file_close(fd), TL(fd)));
 	return REAL(close)(fd);
 }
 
 LG_EXPORT int close_range(unsigned first, unsigned last, int flags)
 {
-	return lg_ret(lg_file_close_range(first, last, flags));
+	return lg_ret(LG_TRACED("ddx", lg_file_close_range(first, last, flags),
+			TL(first), TL(last), TL(flags)));
 }
 
 LG_EXPORT void closefrom(int low)
@@ -349,7 +359,7 @@ LG_EXPORT void closefrom(int low)
 LG_EXPORT int dup(int fd)
 {
 	if (lg_file_fd(fd))
-		return lg_ret(lg_file_dup(fd, -1, 0));
+		return lg_ret(LG_TRACED("ddd", lg_file_dup(fd, -1, 0), TL(fd), TL(-1), TL(0)));
 	int r = REAL(dup)(fd);
 	if (r >= 0)
 		lg_file_fresh(r);
@@ -381,7 +391,8 @@ LG_EXPORT int dup3(int fd, int to, int flags)
 static int lg_fcntl(int fd, int cmd, unsigned long arg)
 {
 	if (lg_file_fd(fd))
-		return lg_ret(lg_file_fcntl(fd, cmd, arg));
+		return lg_ret(LG_TRACED("dxx", lg_file_fcntl(fd, cmd, arg),
+				TL(fd), TL(cmd), TL(arg)));
 	int r = REAL(fcntl)(fd, cmd, arg);
 	if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC))
 		lg_file_fresh(r);
@@ -409,21 +420,21 @@ LG_EXPORT int fcntl64(int fd, int cmd, ...)
 LG_EXPORT int fsync(int fd)
 {
 	if (lg_file_fd(fd))
-		return lg_ret(lg_file_fsync(fd, 0));
+		return lg_ret(LG_TRACED("dd", lg_file_fsync(fd, 0), TL(fd), TL(0)));
 	return REAL(fsync)(fd);
 }
 
 LG_EXPORT int fdatasync(int fd)
 {
 	if (lg_file_fd(fd))
-		return lg_ret(lg_file_fsync(fd, 1));
+		return lg_ret(LG_TRACED("dd", lg_file_fsync(fd, 1), TL(fd), TL(1)));
 	return REAL(fdatasync)(fd);
 }
 
 LG_EXPORT int ftruncate(int fd, off_t len)
 {
 	if (lg_file_fd(fd))
-		return lg_ret(lg_file_ftruncate(fd, len));
+		return lg_ret(LG_TRACED("dd", lg_file_ftruncate(fd, len), TL(fd), TL(len)));
 	return REAL(ftruncate)(fd, len);
 }
 
@@ -459,7 +470,7 @@ LG_EXPORT int posix_fallocate64(int fd, off64_t off, off64_t len)
 LG_EXPORT int fstat(int fd, struct stat *st)
 {
 	if (lg_file_fd(fd))
-		return lg_ret(lg_file_fstat(fd, st));
+		return lg_ret(LG_TRACED("dp", lg_file_fstat(fd, st), TL(fd), TL(st)));
 	return REAL(fstat)(fd, st);
 }
 
@@ -468,7 +479,8 @@ LG_EXPORT int fstat64(int fd, struct stat64 *st) { return fstat(fd, (struct stat
 LG_EXPORT int fstatat(int dirfd, const char *path, struct stat *st, int flags)
 {
 	if (lg_file_path(dirfd, path))
-		return lg_ret(lg_file_stat(dirfd, path, st, flags));
+		return lg_ret(LG_TRACED("dspx", lg_file_stat(dirfd, path, st, flags),
+				TL(dirfd), TL(path), TL(st), TL(flags)));
 	return REAL(fstatat)(dirfd, path, st, flags);
 }
 
@@ -480,7 +492,8 @@ LG_EXPORT int fstatat64(int dirfd, const char *path, struct stat64 *st, int flag
 LG_EXPORT int stat(const char *path, struct stat *st)
 {
 	if (lg_file_path(AT_FDCWD, path))
-		return lg_ret(lg_file_stat(AT_FDCWD, path, st, 0));
+		return lg_ret(LG_TRACED("xspd", lg_file_stat(AT_FDCWD, path, st, 0),
+				TL(AT_FDCWD), TL(path), TL(st), TL(0)));
 	return REAL(stat)(path, st);
 }
 
@@ -489,7 +502,8 @@ LG_EXPORT int stat64(const char *path, struct stat64 *st) { return stat(path, (s
 LG_EXPORT int lstat(const char *path, struct stat *st)
 {
 	if (lg_file_path(AT_FDCWD, path))
-		return lg_ret(lg_file_stat(AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW));
+		return lg_ret(LG_TRACED("xspx", lg_file_stat(AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW),
+				TL(AT_FDCWD), TL(path), TL(st), TL(AT_SYMLINK_NOFOLLOW)));
 	return REAL(lstat)(path, st);
 }
 
@@ -499,7 +513,8 @@ LG_EXPORT int lstat64(const char *path, struct stat64 *st) { return lstat(path, 
 LG_EXPORT int __xstat(int ver, const char *path, struct stat *st)
 {
 	if (lg_file_path(AT_FDCWD, path))
-		return lg_ret(lg_file_stat(AT_FDCWD, path, st, 0));
+		return lg_ret(LG_TRACED("xspd", lg_file_stat(AT_FDCWD, path, st, 0),
+				TL(AT_FDCWD), TL(path), TL(st), TL(0)));
 	return REAL(__xstat)(ver, path, st);
 }
 
@@ -511,7 +526,8 @@ LG_EXPORT int __xstat64(int ver, const char *path, struct stat64 *st)
 LG_EXPORT int __lxstat(int ver, const char *path, struct stat *st)
 {
 	if (lg_file_path(AT_FDCWD, path))
-		return lg_ret(lg_file_stat(AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW));
+		return lg_ret(LG_TRACED("xspx", lg_file_stat(AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW),
+				TL(AT_FDCWD), TL(path), TL(st), TL(AT_SYMLINK_NOFOLLOW)));
 	return REAL(__lxstat)(ver, path, st);
 }
 
@@ -523,7 +539,7 @@ LG_EXPORT int __lxstat64(int ver, const char *path, struct stat64 *st)
 LG_EXPORT int __fxstat(int ver, int fd, struct stat *st)
 {
 	if (lg_file_fd(fd))
-		return lg_ret(lg_file_fstat(fd, st));
+		return lg_ret(LG_TRACED("dp", lg_file_fstat(fd, st), TL(fd), TL(st)));
 	return REAL(__fxstat)(ver, fd, st);
 }
 
@@ -535,7 +551,8 @@ LG_EXPORT int __fxstat64(int ver, int fd, struct stat64 *st)
 LG_EXPORT int __fxstatat(int ver, int dirfd, const char *path, struct stat *st, int flags)
 {
 	if (lg_file_path(dirfd, path))
-		return lg_ret(lg_file_stat(dirfd, path, st, flags));
+		return lg_ret(LG_TRACED("dspx", lg_file_stat(dirfd, path, st, flags),
+				TL(dirfd), TL(path), TL(st), TL(flags)));
 	return REAL(__fxstatat)(ver, dirfd, path, st, flags);
 }
 
@@ -547,21 +564,24 @@ LG_EXPORT int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *
 LG_EXPORT int statx(int dirfd, const char *path, int flags, unsigned mask, struct statx *stx)
 {
 	if (lg_file_path(dirfd, path))
-		return lg_ret(lg_file_statx(dirfd, path, flags, mask, stx));
+		return lg_ret(LG_TRACED("dsxxp", lg_file_statx(dirfd, path, flags, mask, stx),
+				TL(dirfd), TL(path), TL(flags), TL(mask), TL(stx)));
 	return REAL(statx)(dirfd, path, flags, mask, stx);
 }
 
 LG_EXPORT int access(const char *path, int mode)
 {
 	if (lg_file_path(AT_FDCWD, path))
-		return lg_ret(lg_file_access(AT_FDCWD, path, mode, 0));
+		return lg_ret(LG_TRACED("xsxd", lg_file_access(AT_FDCWD, path, mode, 0),
+				TL(AT_FDCWD), TL(path), TL(mode), TL(0)));
 	return REAL(access)(path, mode);
 }
 
 LG_EXPORT int faccessat(int dirfd, const char *path, int mode, int flags)
 {
 	if (lg_file_path(dirfd, path))
-		return lg_ret(lg_file_access(dirfd, path, mode, flags));
+		return lg_ret(LG_TRACED("dsxx", lg_file_access(dirfd, path, mode, flags),
+				TL(dirfd), TL(path), TL(mode), TL(flags)));
 	return REAL(faccessat)(dirfd, path, mode, flags);
 }
 
@@ -570,21 +590,24 @@ LG_EXPORT int faccessat(int dirfd, const char *path, int mode, int flags)
 LG_EXPORT int chmod(const char *path, mode_t mode)
 {
 	if (lg_file_path(AT_FDCWD, path))
-		return lg_ret(lg_file_exists(AT_FDCWD, path, 0));
+		return lg_ret(LG_TRACED("xsd", lg_file_exists(AT_FDCWD, path, 0),
+				TL(AT_FDCWD), TL(path), TL(0)));
 	return REAL(chmod)(path, mode);
 }
 
 LG_EXPORT int fchmod(int fd, mode_t mode)
 {
 	if (lg_file_fd(fd))
-		return lg_ret(lg_file_exists(fd, "", AT_EMPTY_PATH));
+		return lg_ret(LG_TRACED("dsx", lg_file_exists(fd, "", AT_EMPTY_PATH),
+				TL(fd), TL(""), TL(AT_EMPTY_PATH)));
 	return REAL(fchmod)(fd, mode);
 }
 
 LG_EXPORT int fchmodat(int dirfd, const char *path, mode_t mode, int flags)
 {
 	if (lg_file_path(dirfd, path))
-		return lg_ret(lg_file_exists(dirfd, path, flags));
+		return lg_ret(LG_TRACED("dsx", lg_file_exists(dirfd, path, flags),
+				TL(dirfd), TL(path), TL(flags)));
 	return REAL(fchmodat)(dirfd, path, mode, flags);
 }
 
@@ -593,28 +616,32 @@ LG_EXPORT int utimensat(int dirfd, const char *path, const struct timespec ts[2]
 	const char *p = path;
 	__asm__("" : "+r"(p)); /* declared nonnull, but NULL means dirfd itself */
 	if (p ? lg_file_path(dirfd, p) : lg_file_fd(dirfd))
-		return lg_ret(lg_file_exists(dirfd, p ? p : "", p ? flags : AT_EMPTY_PATH));
+		return lg_ret(LG_TRACED("dss", lg_file_exists(dirfd, p ? p : "", p ? flags : AT_EMPTY_PATH),
+				TL(dirfd), TL(p ? p : ""), TL(p ? flags : AT_EMPTY_PATH)));
 	return REAL(utimensat)(dirfd, path, ts, flags);
 }
 
 LG_EXPORT int futimens(int fd, const struct timespec ts[2])
 {
 	if (lg_file_fd(fd))
-		return lg_ret(lg_file_exists(fd, "", AT_EMPTY_PATH));
+		return lg_ret(LG_TRACED("dsx", lg_file_exists(fd, "", AT_EMPTY_PATH),
+				TL(fd), TL(""), TL(AT_EMPTY_PATH)));
 	return REAL(futimens)(fd, ts);
 }
 
 LG_EXPORT int utimes(const char *path, const struct timeval tv[2])
 {
 	if (lg_file_path(AT_FDCWD, path))
-		return lg_ret(lg_file_exists(AT_FDCWD, path, 0));
+		return lg_ret(LG_TRACED("xsd", lg_file_exists(AT_FDCWD, path, 0),
+				TL(AT_FDCWD), TL(path), TL(0)));
 	return REAL(utimes)(path, tv);
 }
 
 LG_EXPORT int utime(const char *path, const struct utimbuf *t)
 {
 	if (lg_file_path(AT_FDCWD, path))
-		return lg_ret(lg_file_exists(AT_FDCWD, path, 0));
+		return lg_ret(LG_TRACED("xsd", lg_file_exists(AT_FDCWD, path, 0),
+				TL(AT_FDCWD), TL(path), TL(0)));
 	return REAL(utime)(path, t);
 }
 
@@ -684,7 +711,7 @@ LG_EXPORT ssize_t fgetxattr(int fd, const char *name, void *v, size_t n)
 LG_EXPORT int truncate(const char *path, off_t len)
 {
 	if (lg_file_path(AT_FDCWD, path))
-		return lg_ret(lg_file_truncate(path, len));
+		return lg_ret(LG_TRACED("sd", lg_file_truncate(path, len), TL(path), TL(len)));
 	return REAL(truncate)(path, len);
 }
 
@@ -693,21 +720,24 @@ LG_EXPORT int truncate64(const char *path, off64_t len) { return truncate(path, 
 LG_EXPORT int unlink(const char *path)
 {
 	if (lg_file_path(AT_FDCWD, path))
-		return lg_ret(lg_file_unlink(AT_FDCWD, path, 0));
+		return lg_ret(LG_TRACED("xsd", lg_file_unlink(AT_FDCWD, path, 0),
+				TL(AT_FDCWD), TL(path), TL(0)));
 	return REAL(unlink)(path);
 }
 
 LG_EXPORT int unlinkat(int dirfd, const char *path, int flags)
 {
 	if (lg_file_path(dirfd, path))
-		return lg_ret(lg_file_unlink(dirfd, path, flags));
+		return lg_ret(LG_TRACED("dsx", lg_file_unlink(dirfd, path, flags),
+				TL(dirfd), TL(path), TL(flags)));
 	return REAL(unlinkat)(dirfd, path, flags);
 }
 
 LG_EXPORT int rmdir(const char *path)
 {
 	if (lg_file_path(AT_FDCWD, path))
-		return lg_ret(lg_file_unlink(AT_FDCWD, path, AT_REMOVEDIR));
+		return lg_ret(LG_TRACED("xsx", lg_file_unlink(AT_FDCWD, path, AT_REMOVEDIR),
+				TL(AT_FDCWD), TL(path), TL(AT_REMOVEDIR)));
 	return REAL(rmdir)(path);
 }
 
@@ -715,35 +745,40 @@ LG_EXPORT int renameat2(int olddirfd, const char *oldpath, int newdirfd, const c
 			unsigned flags)
 {
 	if (lg_file_path(olddirfd, oldpath) || lg_file_path(newdirfd, newpath))
-		return lg_ret(lg_file_rename(olddirfd, oldpath, newdirfd, newpath, flags));
+		return lg_ret(LG_TRACED("dsdsx", lg_file_rename(olddirfd, oldpath, newdirfd, newpath, flags),
+				TL(olddirfd), TL(oldpath), TL(newdirfd), TL(newpath), TL(flags)));
 	return REAL(renameat2)(olddirfd, oldpath, newdirfd, newpath, flags);
 }
 
 LG_EXPORT int renameat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath)
 {
 	if (lg_file_path(olddirfd, oldpath) || lg_file_path(newdirfd, newpath))
-		return lg_ret(lg_file_rename(olddirfd, oldpath, newdirfd, newpath, 0));
+		return lg_ret(LG_TRACED("dsdsd", lg_file_rename(olddirfd, oldpath, newdirfd, newpath, 0),
+				TL(olddirfd), TL(oldpath), TL(newdirfd), TL(newpath), TL(0)));
 	return REAL(renameat)(olddirfd, oldpath, newdirfd, newpath);
 }
 
 LG_EXPORT int rename(const char *oldpath, const char *newpath)
 {
 	if (lg_file_path(AT_FDCWD, oldpath) || lg_file_path(AT_FDCWD, newpath))
-		return lg_ret(lg_file_rename(AT_FDCWD, oldpath, AT_FDCWD, newpath, 0));
+		return lg_ret(LG_TRACED("xsxsd", lg_file_rename(AT_FDCWD, oldpath, AT_FDCWD, newpath, 0),
+				TL(AT_FDCWD), TL(oldpath), TL(AT_FDCWD), TL(newpath), TL(0)));
 	return REAL(rename)(oldpath, newpath);
 }
 
 LG_EXPORT int mkdir(const char *path, mode_t mode)
 {
 	if (lg_file_path(AT_FDCWD, path))
-		return lg_ret(lg_file_mkdir(AT_FDCWD, path, mode));
+		return lg_ret(LG_TRACED("xsx", lg_file_mkdir(AT_FDCWD, path, mode),
+				TL(AT_FDCWD), TL(path), TL(mode)));
 	return REAL(mkdir)(path, mode);
 }
 
 LG_EXPORT int mkdirat(int dirfd, const char *path, mode_t mode)
 {
 	if (lg_file_path(dirfd, path))
-		return lg_ret(lg_file_mkdir(dirfd, path, mode));
+		return lg_ret(LG_TRACED("dsx", lg_file_mkdir(dirfd, path, mode),
+				TL(dirfd), TL(path), TL(mode)));
 	return REAL(mkdirat)(dirfd, path, mode);
 }
 
@@ -752,7 +787,8 @@ LG_EXPORT int mkdirat(int dirfd, const char *path, mode_t mode)
 LG_EXPORT ssize_t getdents64(int fd, void *buf, size_t len)
 {
 	if (lg_file_fd(fd))
-		return lg_retl(lg_file_getdents(fd, buf, len));
+		return lg_retl(LG_TRACED("dpd", lg_file_getdents(fd, buf, len),
+				TL(fd), TL(buf), TL(len)));
 	return REAL(getdents64)(fd, buf, len);
 }
 
@@ -796,7 +832,7 @@ LG_EXPORT struct dirent64 *readdir64(DIR *d)
 LG_EXPORT int closedir(DIR *d)
 {
 	if (lg_file_dir(d))
-		return lg_ret(lg_file_closedir(d));
+		return lg_ret(LG_TRACED("p", lg_file_closedir(d), TL(d)));
 	return REAL(closedir)(d);
 }
 
@@ -835,7 +871,8 @@ LG_EXPORT void seekdir(DIR *d, long pos)
 /* fopencookie's callbacks: the cookie is the descriptor. */
 static ssize_t lg_ck_read(void *c, char *buf, size_t n)
 {
-	return lg_retl(lg_file_read((int)(intptr_t)c, buf, n));
+	return lg_retl(LG_TRACED("dpd", lg_file_read((int)(intptr_t)c, buf, n),
+			TL((int)(intptr_t)c), TL(buf), TL(n)));
 }
 
 static ssize_t lg_ck_write(void *c, const char *buf, size_t n)
@@ -859,7 +896,8 @@ static int lg_ck_seek(void *c, off64_t *pos, int whence)
 	return 0;
 }
 
-static int lg_ck_close(void *c) { return lg_ret(lg_file_close((int)(intptr_t)c)); }
+static int lg_ck_close(void *c) { return lg_ret(LG_TRACED("d", lg_file_close((int)(intptr_t)c),
+		TL((int)(intptr_t)c))); }
 
 static const cookie_io_functions_t lg_ck = {lg_ck_read, lg_ck_write, lg_ck_seek, lg_ck_close};
 
@@ -925,7 +963,8 @@ LG_EXPORT FILE *freopen64(const char *path, const char *mode, FILE *f)
 LG_EXPORT ssize_t sendfile(int out, int in, off_t *off, size_t n)
 {
 	if (lg_file_fd(in) || lg_file_fd(out))
-		return lg_retl(lg_file_sendfile(out, in, off, n));
+		return lg_retl(LG_TRACED("dddd", lg_file_sendfile(out, in, off, n),
+				TL(out), TL(in), TL(off), TL(n)));
 	return REAL(sendfile)(out, in, off, n);
 }
 
@@ -938,7 +977,8 @@ LG_EXPORT ssize_t copy_file_range(int in, off64_t *off_in, int out, off64_t *off
 				  unsigned flags)
 {
 	if (lg_file_fd(in) || lg_file_fd(out))
-		return lg_retl(lg_file_copy_range(in, off_in, out, off_out, n, flags));
+		return lg_retl(LG_TRACED("dpdpdx", lg_file_copy_range(in, off_in, out, off_out, n, flags),
+				TL(in), TL(off_in), TL(out), TL(off_out), TL(n), TL(flags)));
 	return REAL(copy_file_range)(in, off_in, out, off_out, n, flags);
 }
 

@@ -27,6 +27,7 @@
 #include "liblego/heap.h"
 #include "liblego/runtime.h"
 #include "liblego/sig.h"
+#include "liblego/trace.h"
 #include "liblego/vm.h"
 
 #define LG_EXPORT __attribute__((visibility("default")))
@@ -165,9 +166,11 @@ static inline long lg_errno_long(long r)
 
 LG_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
-	long r = !(flags & MAP_ANONYMOUS) && lg_file_mmap_fd(fd)
-			 ? lg_file_mmap(addr, len, prot, flags, fd, off)
-			 : lg_vm_mmap(addr, len, prot, flags, fd, off);
+	long r = LG_TRACED("pdxxdd",
+			   !(flags & MAP_ANONYMOUS) && lg_file_mmap_fd(fd)
+				   ? lg_file_mmap(addr, len, prot, flags, fd, off)
+				   : lg_vm_mmap(addr, len, prot, flags, fd, off),
+			   TL(addr), TL(len), TL(prot), TL(flags), TL(fd), TL(off));
 	if (r < 0 && r > -4096) {
 		errno = (int)-r;
 		return MAP_FAILED;
@@ -182,7 +185,7 @@ LG_EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_
 
 LG_EXPORT int munmap(void *addr, size_t len)
 {
-	return (int)lg_errno_long(lg_vm_munmap(addr, len));
+	return (int)lg_errno_long(LG_TRACED("pd", lg_vm_munmap(addr, len), TL(addr), TL(len)));
 }
 
 LG_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
@@ -194,7 +197,8 @@ LG_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...
 		new_addr = va_arg(ap, void *);
 		va_end(ap);
 	}
-	long r = lg_vm_mremap(old, old_len, new_len, flags, new_addr);
+	long r = LG_TRACED("pddxp", lg_vm_mremap(old, old_len, new_len, flags, new_addr), TL(old),
+			   TL(old_len), TL(new_len), TL(flags), TL(new_addr));
 	if (r < 0 && r > -4096) {
 		errno = (int)-r;
 		return MAP_FAILED;
@@ -204,12 +208,14 @@ LG_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...
 
 LG_EXPORT int mprotect(void *addr, size_t len, int prot)
 {
-	return (int)lg_errno_long(lg_vm_mprotect(addr, len, prot));
+	return (int)lg_errno_long(
+		LG_TRACED("pdx", lg_vm_mprotect(addr, len, prot), TL(addr), TL(len), TL(prot)));
 }
 
 LG_EXPORT int madvise(void *addr, size_t len, int advice)
 {
-	return (int)lg_errno_long(lg_vm_madvise(addr, len, advice));
+	return (int)lg_errno_long(
+		LG_TRACED("pdd", lg_vm_madvise(addr, len, advice), TL(addr), TL(len), TL(advice)));
 }
 
 /* posix_madvise only gives hints (glibc ignores POSIX_MADV_DONTNEED). */
@@ -225,7 +231,7 @@ LG_EXPORT int posix_madvise(void *addr, size_t len, int advice)
 
 LG_EXPORT int brk(void *addr)
 {
-	long r = lg_vm_brk(addr);
+	long r = LG_TRACED("p", lg_vm_brk(addr), TL(addr));
 	if (r == -ENOSYS) { /* not transparent: the kernel's break */
 		void *cur = (void *)syscall(SYS_brk, addr);
 		if (cur < addr) {
@@ -239,7 +245,7 @@ LG_EXPORT int brk(void *addr)
 
 LG_EXPORT void *sbrk(intptr_t incr)
 {
-	long r = lg_vm_sbrk(incr);
+	long r = LG_TRACED("d", lg_vm_sbrk(incr), TL(incr));
 	if (r == -ENOSYS) {
 		static void *(*real)(intptr_t);
 		if (!real)
