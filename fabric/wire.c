@@ -64,6 +64,8 @@ const char *lw_opcode_name(unsigned op)
 	case S2MON_HEARTBEAT: return "s2mon_heartbeat";
 	case M2MON_STORE: return "m2mon_store";
 	case P2MON_FILES: return "p2mon_files";
+	case P2MON_STATS: return "p2mon_stats";
+	case T2MON_PROCS: return "t2mon_procs";
 	case X2F_OPEN: return "f_open";
 	case X2F_STAT: return "f_stat";
 	case X2F_READ: return "f_read";

@@ -110,6 +110,27 @@ void lego_stats_print(FILE *f, int json)
 		fputs("}\n", f);
 }
 
+size_t lg_stats_text(char *buf, size_t cap)
+{
+	struct lego_stats st;
+	lego_stats(&st);
+	size_t n = lg_bprintf(buf, cap, 0, "excache.line_bytes:%llu\nexcache.capacity_bytes:%llu\n",
+			      (unsigned long long)lg_opt_u(&lg_rt.opts, LG_OPT_excache_line),
+			      (unsigned long long)lg_opt_u(&lg_rt.opts, LG_OPT_excache_size));
+	for (int i = 0; i < LEGO_STAT__COUNT; i++)
+		n = lg_bprintf(buf, cap, n, "%s:%llu\n", lg_stat_names[i],
+			       (unsigned long long)st.v[i]);
+	for (int i = 0; i < LEGO_LAT__COUNT; i++) {
+		const struct lego_lat_summary *l = &st.lat[i];
+		n = lg_bprintf(buf, cap, n, "%s.count:%llu\n%s.p50_ns:%llu\n%s.p99_ns:%llu\n"
+			       "%s.mean_ns:%llu\n", lg_lat_names[i], (unsigned long long)l->count,
+			       lg_lat_names[i], (unsigned long long)l->p50_ns, lg_lat_names[i],
+			       (unsigned long long)l->p99_ns, lg_lat_names[i],
+			       (unsigned long long)l->mean_ns);
+	}
+	return n;
+}
+
 const char *lego_strerror(int err)
 {
 	if (err < 0)

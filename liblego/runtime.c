@@ -49,6 +49,33 @@ static uint64_t lg_watchdog(struct lg_rt *rt, uint64_t wd_ns)
 	return 1000000000ull;
 }
 
+/* Every second: the counters to the monitor, for `legoctl stats PID` and
+ * `legoctl top` (one report in flight at a time). */
+static struct {
+	struct lego_p2mon_as_req req;
+	char text[LEGO_STATS_TEXT_MAX];
+} lg_report;
+static _Atomic int lg_report_busy;
+
+static void lg_report_done(void *arg, int status, const void *body, size_t len)
+{
+	(void)arg, (void)status, (void)body, (void)len;
+	atomic_store(&lg_report_busy, 0);
+}
+
+static void lg_report_stats(struct lg_rt *rt)
+{
+	if (atomic_exchange(&lg_report_busy, 1))
+		return;
+	lg_report.req.as = rt->lc.as;
+	lg_report.req.pid = (uint32_t)getpid();
+	size_t n = lg_stats_text(lg_report.text, sizeof lg_report.text);
+	struct iovec iov = {&lg_report, sizeof lg_report.req + n};
+	if (rpc_call_async(&rt->lc.monitor, P2MON_STATS, &iov, 1, rt->lc.timeout_ns, lg_report_done,
+			   NULL) < 0)
+		atomic_store(&lg_report_busy, 0);
+}
+
 static void *lg_housekeeping(void *arg)
 {
 	struct lg_rt *rt = arg;
@@ -59,6 +86,7 @@ static void *lg_housekeeping(void *arg)
 	uint64_t next_hb = lg_now_ns() + hb_every;
 	struct pollfd p = {rt->hk_fd, POLLIN, 0};
 	uint64_t wd_ns = lg_opt_u(&rt->opts, LG_OPT_watchdog_ms) * 1000000ull, next_wd = 0;
+	uint64_t next_report = 0;
 	lg_enter(); /* a runtime thread, for good */
 	while (!atomic_load(&rt->hk_stop)) {
 		lg_park_point(&rt->park);
@@ -77,6 +105,10 @@ static void *lg_housekeeping(void *arg)
 		rpc_client_progress(rt->lc.cl);
 		if (wd_ns && now >= next_wd)
 			next_wd = now + lg_watchdog(rt, wd_ns);
+		if (now >= next_report) {
+			lg_report_stats(rt);
+			next_report = now + 1000000000ull;
+		}
 	}
 	return NULL;
 }

@@ -58,6 +58,9 @@ static inline int lg_rt_ready(void)
 /* Free remote memory and stop the threads (process exit or lego_fini). */
 void lg_rt_stop(void);
 
+/* The process's counters as "key:value\n" lines (api.c); bytes written. */
+size_t lg_stats_text(char *buf, size_t cap);
+
 /* Create the remote jemalloc arena (alloc.c). */
 int lg_alloc_init(unsigned *arena);
 

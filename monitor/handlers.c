@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/log.h"
@@ -66,6 +67,57 @@ static int h_p_heartbeat(struct rpc_ctx *ctx)
 	if (req.pid && p->pid != req.pid) /* a forked child introduces itself */
 		p->pid = req.pid;
 	return 0;
+}
+
+static int h_p_stats(struct rpc_ctx *ctx)
+{
+	struct lego_p2mon_as_req req;
+	struct mon_proc *p = mon_req_proc(ctx, &req);
+	if (!p)
+		return -ESRCH;
+	size_t len = ctx->body_len - sizeof req;
+	char *t = realloc(p->stats, len + 1);
+	if (!t)
+		return -ENOMEM;
+	memcpy(t, ctx->body + sizeof req, len);
+	t[len] = 0;
+	p->stats = t;
+	p->stats_len = strnlen(t, len);
+	p->stats_ns = p->last_ns = lg_now_ns();
+	return 0;
+}
+
+static int h_t_procs(struct rpc_ctx *ctx)
+{
+	struct monitor *m = ctx->user;
+	struct lego_procs_req req;
+	memcpy(&req, ctx->body, sizeof req);
+	size_t cap = 0, n = 0;
+	for (uint32_t i = 0; i < m->reg.nprocs; i++)
+		if (!req.pid || m->reg.procs[i]->pid == req.pid)
+			cap += m->reg.procs[i]->stats_len + LEGO_HOST_MAX + 128;
+	if (req.pid && !cap)
+		return -ESRCH;
+	cap = LG_MIN(cap, (size_t)LEGO_MSG_PAYLOAD_MAX);
+	char *buf = malloc(cap + 1);
+	if (!buf)
+		return -ENOMEM;
+	uint64_t now = lg_now_ns();
+	for (uint32_t i = 0; i < m->reg.nprocs; i++) {
+		struct mon_proc *p = m->reg.procs[i];
+		if (req.pid && p->pid != req.pid)
+			continue;
+		n = lg_bprintf(buf, cap + 1, n, "%sproc:%u\nhost:%s\nas_id:%llu\nstats_age_ms:%lld\n%s",
+			       n ? "\n" : "", p->pid, p->host, (unsigned long long)p->as_id,
+			       p->stats ? (long long)((now - p->stats_ns) / 1000000) : -1LL,
+			       p->stats ? p->stats : "");
+	}
+	n = LG_MIN(n, cap);
+	void *out = n ? rpc_reply_alloc(ctx, n) : NULL;
+	if (out)
+		memcpy(out, buf, n);
+	free(buf);
+	return n && !out ? -ENOMEM : 0;
 }
 
 static int h_p_fork(struct rpc_ctx *ctx)
@@ -260,6 +312,9 @@ const struct rpc_handler monitor_handlers[] = {
 	{M2MON_REGISTER, SZ(struct lego_m2mon_register_req), M, h_m_register},
 	{M2MON_HEARTBEAT, SZ(struct lego_m2mon_heartbeat_req), M, h_m_heartbeat},
 	{P2MON_FILES, SZ(struct lego_p2mon_as_req), P, h_p_files},
+	{P2MON_STATS, sizeof(struct lego_p2mon_as_req),
+	 sizeof(struct lego_p2mon_as_req) + LEGO_STATS_TEXT_MAX, P, h_p_stats},
+	{T2MON_PROCS, SZ(struct lego_procs_req), RPC_ROLE_BIT(LEGO_ROLE_TOOL), h_t_procs},
 	{S2MON_REGISTER, SZ(struct lego_m2mon_register_req), S, h_s_register},
 	{S2MON_HEARTBEAT, SZ(struct lego_m2mon_heartbeat_req), S, h_s_heartbeat},
 	{M2MON_STORE, 0, 0, M | T, h_m_store},

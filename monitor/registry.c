@@ -231,6 +231,7 @@ void mon_proc_remove(struct mon_reg *r, struct mon_proc *p, const char *why)
 		}
 	}
 	free(p->places);
+	free(p->stats);
 	free(p);
 }
 

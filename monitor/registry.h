@@ -9,6 +9,7 @@
 #ifndef LEGO_MONITOR_REGISTRY_H
 #define LEGO_MONITOR_REGISTRY_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "lego/proto.h"
@@ -49,6 +50,9 @@ struct mon_proc {
 	uint32_t line_order;
 	uint64_t quota;
 	uint64_t last_ns;
+	char *stats;        /* last counters it sent (P2MON_STATS), or NULL */
+	size_t stats_len;
+	uint64_t stats_ns;
 	struct mon_place *places;
 	uint32_t nplaces, cap_places;
 };

@@ -1,17 +1,22 @@
 /*
  * legoctl: look at a running Lego cluster.
  *
- *   legoctl [--monitor HOST:PORT] [--json] stats [HOST:PORT]
+ *   legoctl [--monitor HOST:PORT] [--json] stats [HOST:PORT | PID]
+ *   legoctl [--monitor HOST:PORT] [--json] top [--once]
  *   legoctl options [--markdown]
  *
  * stats: the counters of the daemon at HOST:PORT (default: the monitor),
- * as "key: value" lines or one JSON object.  options: the option table.
+ * or of the running Lego process PID (as it last reported them to the
+ * monitor, at most a second ago), as "key: value" lines or one JSON object.
+ * top: a table of every Lego process the monitor knows, refreshed each
+ * second (--once: one table).  options: the option table.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "common/options.h"
@@ -23,6 +28,8 @@ static void usage(FILE *f)
 	fprintf(f, "usage: legoctl [--monitor HOST:PORT] [--fabric tcp|shm|auto] [--json] COMMAND\n"
 		   "commands:\n"
 		   "  stats [HOST:PORT]     counters of a daemon (default: the monitor)\n"
+		   "  stats PID             counters of a running Lego process (via the monitor)\n"
+		   "  top [--once]          every Lego process: memory, misses, fault latency\n"
 		   "  options [--markdown]  every Lego option, its variable and default\n");
 }
 
@@ -57,6 +64,77 @@ static int print_stats(const char *text, size_t len, int json)
 	if (json)
 		printf("}\n");
 	return 0;
+}
+
+/* Value of key in "key:value" lines (0 if absent). */
+static unsigned long long kv(const char *text, const char *key)
+{
+	size_t kl = strlen(key);
+	for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+		if (strncmp(p, key, kl) == 0 && p[kl] == ':')
+			return strtoull(p + kl + 1, NULL, 10);
+	return 0;
+}
+
+static const char *kvs(const char *text, const char *key, char *out, size_t cap)
+{
+	size_t kl = strlen(key);
+	out[0] = 0;
+	for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+		if (strncmp(p, key, kl) == 0 && p[kl] == ':') {
+			const char *e = strchr(p, '\n');
+			snprintf(out, cap, "%.*s", (int)((e ? e : p + strlen(p)) - (p + kl + 1)), p + kl + 1);
+			break;
+		}
+	return out;
+}
+
+/* One table of the processes in the monitor's reply (records separated by
+ * an empty line); rates against the previous table. */
+#define TOP_MAX 256
+static struct { unsigned long long pid, misses; } top_prev[TOP_MAX];
+static int top_nprev;
+
+static void print_top(char *text, int json, double secs)
+{
+	char name[LEGO_HOST_MAX + 1], sz1[32], sz2[32];
+	struct { unsigned long long pid, misses; } cur[TOP_MAX];
+	int ncur = 0;
+	if (json)
+		putchar('[');
+	else
+		printf("%8s %-16s %10s %10s %10s %12s %12s\n", "PID", "HOST", "LOCAL", "REMOTE",
+		       "MISSES/S", "MISS p50 us", "MISS mean us");
+	for (char *rec = text; rec && *rec && ncur < TOP_MAX;) {
+		char *end = strstr(rec, "\n\n");
+		if (end)
+			*end = 0;
+		unsigned long long pid = kv(rec, "proc"), misses = kv(rec, "excache.misses");
+		double rate = 0;
+		for (int i = 0; i < top_nprev; i++)
+			if (top_prev[i].pid == pid && secs > 0 && misses >= top_prev[i].misses)
+				rate = (double)(misses - top_prev[i].misses) / secs;
+		cur[ncur].pid = pid;
+		cur[ncur++].misses = misses;
+		unsigned long long local = kv(rec, "mem.resident_lines") * kv(rec, "excache.line_bytes");
+		unsigned long long remote = kv(rec, "mem.reserved_bytes");
+		double p50 = kv(rec, "latency.miss.p50_ns") / 1e3, mean = kv(rec, "latency.miss.mean_ns") / 1e3;
+		kvs(rec, "host", name, sizeof name);
+		if (json)
+			printf("%s{\"pid\":%llu,\"host\":\"%s\",\"local_bytes\":%llu,\"remote_bytes\":%llu,"
+			       "\"misses\":%llu,\"misses_per_s\":%.0f,\"miss_p50_us\":%.1f,\"miss_mean_us\":%.1f}",
+			       ncur > 1 ? "," : "", pid, name, local, remote, misses, rate, p50, mean);
+		else
+			printf("%8llu %-16.16s %10s %10s %10.0f %12.1f %12.1f\n", pid, name,
+			       lg_format_size(local, sz1, sizeof sz1), lg_format_size(remote, sz2, sizeof sz2),
+			       rate, p50, mean);
+		rec = end ? end + 2 : NULL;
+	}
+	if (json)
+		printf("]\n");
+	memcpy(top_prev, cur, sizeof cur[0] * (size_t)ncur);
+	top_nprev = ncur;
+	fflush(stdout);
 }
 
 int main(int argc, char **argv)
@@ -102,11 +180,17 @@ int main(int argc, char **argv)
 		lg_opts_print(stdout, 0, md);
 		return 0;
 	}
-	if (i >= argc || strcmp(argv[i], "stats") != 0 || argc - i > 2) {
+	int top = i < argc && strcmp(argv[i], "top") == 0;
+	int once = top && i + 1 < argc && strcmp(argv[i + 1], "--once") == 0;
+	if (i >= argc || (!top && strcmp(argv[i], "stats") != 0) || argc - i > 2 ||
+	    (top && argc - i == 2 && !once)) {
 		usage(stderr);
 		return 2;
 	}
-	const char *target = i + 1 < argc ? argv[i + 1] : lg_opt_s(&o, LG_OPT_monitor);
+	/* a process is asked about through the monitor */
+	const char *arg = !top && i + 1 < argc ? argv[i + 1] : NULL;
+	int by_pid = top || (arg && arg[strspn(arg, "0123456789")] == 0);
+	const char *target = arg && !by_pid ? arg : lg_opt_s(&o, LG_OPT_monitor);
 	if (!target[0]) {
 		fprintf(stderr, "legoctl: no address: give HOST:PORT or --monitor (LEGO_MONITOR)\n");
 		return 2;
@@ -125,14 +209,40 @@ int main(int argc, char **argv)
 		fprintf(stderr, "legoctl: cannot connect to %s: %s\n", target, strerror(-r));
 		return 1;
 	}
-	static char buf[64 * 1024];
+	static char buf[LEGO_MSG_PAYLOAD_MAX + 1];
 	size_t len = 0;
-	r = rpc_call(&peer, X2X_STATS, NULL, 0, buf, sizeof buf, &len, to);
-	if (r) {
-		fprintf(stderr, "legoctl: stats from %s: %s\n", target, strerror(-r));
-		return 1;
+	if (by_pid) {
+		struct lego_procs_req req = {.pid = top ? 0 : (uint32_t)strtoul(arg, NULL, 10)};
+		uint64_t last = 0;
+		for (;;) {
+			r = rpc_call(&peer, T2MON_PROCS, &req, sizeof req, buf, sizeof buf - 1, &len, to);
+			if (r) {
+				fprintf(stderr, "legoctl: %s%s from monitor %s: %s\n", top ? "processes" : "process ",
+					top ? "" : arg, target, r == -ESRCH ? "no such Lego process" : strerror(-r));
+				return 1;
+			}
+			buf[LG_MIN(len, sizeof buf - 1)] = 0;
+			if (!top) {
+				print_stats(buf, strlen(buf), json);
+				break;
+			}
+			uint64_t now = lg_now_ns();
+			if (!once && !json)
+				printf("\033[H\033[J");
+			print_top(buf, json, last ? (double)(now - last) / 1e9 : 0);
+			last = now;
+			if (once)
+				break;
+			sleep(1);
+		}
+	} else {
+		r = rpc_call(&peer, X2X_STATS, NULL, 0, buf, sizeof buf, &len, to);
+		if (r) {
+			fprintf(stderr, "legoctl: stats from %s: %s\n", target, strerror(-r));
+			return 1;
+		}
+		print_stats(buf, LG_MIN(len, sizeof buf), json);
 	}
-	print_stats(buf, LG_MIN(len, sizeof buf), json);
 	rpc_call(&peer, X2X_BYE, NULL, 0, NULL, 0, NULL, to);
 	rpc_links_close(&links);
 	return 0;

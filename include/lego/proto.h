@@ -66,6 +66,8 @@ enum lego_opcode {
 	S2MON_HEARTBEAT = 37,
 	M2MON_STORE = 38,     /* memnode to monitor: which storenode serves files */
 	P2MON_FILES = 21,     /* process to monitor: which memnode serves my files */
+	P2MON_STATS = 22,     /* process to monitor: its counters, every second */
+	T2MON_PROCS = 23,     /* tool to monitor: processes and their counters */
 
 	/* File operations: a process sends them to its memnode (page cache),
 	 * which sends the same messages on to the storenode. */
@@ -274,6 +276,18 @@ struct lego_reserve_rep {
 struct lego_count_rep {
 	uint64_t count;
 };
+
+/* P2MON_STATS: lego_p2mon_as_req, then the process's counters as
+ * "key:value\n" text (at most LEGO_STATS_TEXT_MAX bytes); no reply body.
+ * T2MON_PROCS: body lego_procs_req; reply: per process (or the one asked
+ * for), "proc:PID\nhost:NAME\nas_id:N\nstats_age_ms:N\n" then its last
+ * counters, records separated by an empty line.  -ESRCH: no such pid. */
+#define LEGO_STATS_TEXT_MAX (16u * 1024)
+struct lego_procs_req {
+	uint32_t pid; /* 0: all */
+	uint32_t pad;
+};
+_Static_assert(sizeof(struct lego_procs_req) == 8, "procs_req size");
 
 /* ------------------------------------------------------------- storage */
 
