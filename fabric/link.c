@@ -197,3 +197,11 @@ void rpc_links_close(struct rpc_links *l)
 		l->ep[i] = NULL;
 	}
 }
+
+int rpc_links_eps(const struct rpc_links *l, struct lf_ep **eps, int n)
+{
+	for (size_t i = 0; i < LG_ARRAY_SIZE(l->ep); i++)
+		if (l->ep[i])
+			eps[n++] = l->ep[i];
+	return n;
+}

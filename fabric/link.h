@@ -27,5 +27,7 @@ int rpc_links_peer_hostport(struct rpc_links *l, const char *hostport, struct rp
 int rpc_links_peer_node(struct rpc_links *l, const struct lego_node_addr *a,
 			struct rpc_peer *p, const char *name);
 void rpc_links_close(struct rpc_links *l);
+/* Append the links' open endpoints to eps[n..]; returns the new count. */
+int rpc_links_eps(const struct rpc_links *l, struct lf_ep **eps, int n);
 
 #endif

@@ -161,3 +161,26 @@ int lf_host_is_local(const char *host)
 	freeaddrinfo(res);
 	return local;
 }
+
+int lf_node_ready(struct lf_node *n, const char *who, const char *addr_file, int parent_fd,
+		  volatile int *stop)
+{
+	char hp[96];
+	lf_node_hostport(n, hp, sizeof hp);
+	if (addr_file[0] && lf_write_addr_file(addr_file, hp) < 0) {
+		lg_log(LG_ERROR, who, "cannot write %s", addr_file);
+		return -EIO;
+	}
+	if (parent_fd >= 0)
+		return lf_watch_parent_fd(parent_fd, stop);
+	return 0;
+}
+
+int lf_retry(int (*reg)(void *arg), void *arg, unsigned give_up_s, volatile int *stop)
+{
+	uint64_t give_up = lg_now_ns() + give_up_s * 1000000000ull;
+	int r;
+	while ((r = reg(arg)) < 0 && !*stop && r != -EACCES && lg_now_ns() < give_up)
+		usleep(100000);
+	return r;
+}

@@ -39,6 +39,14 @@ int lf_write_addr_file(const char *path, const char *hostport);
 /* Watch fd (>= 0) in a thread; set *stop when it reaches end of file,
  * i.e. when the embedding process and all its children are gone. */
 int lf_watch_parent_fd(int fd, volatile int *stop);
+/* A daemon is serving: write its HOST:PORT to addr_file (if not "") and,
+ * with parent_fd >= 0, watch that descriptor.  0 or -errno (logged). */
+int lf_node_ready(struct lf_node *n, const char *who, const char *addr_file, int parent_fd,
+		  volatile int *stop);
+/* Call reg(arg) until it returns 0, *stop is set, it says -EACCES, or
+ * give_up_s seconds have passed (the monitor may still be starting), every
+ * 100 ms.  Returns reg's last result. */
+int lf_retry(int (*reg)(void *arg), void *arg, unsigned give_up_s, volatile int *stop);
 
 /* Is HOST an address of this host (loopback or a local interface in this
  * network namespace)? */

@@ -25,8 +25,9 @@ static volatile int stop;
 static struct memnode M;
 static struct lg_opts O;
 
-static int mon_register(struct memnode *m)
+static int mon_register(void *arg)
 {
+	struct memnode *m = arg;
 	struct lego_m2mon_register_req req;
 	memset(&req, 0, sizeof req);
 	req.capacity = lg_opt_u(&O, LG_OPT_capacity);
@@ -141,34 +142,22 @@ int main(int argc, char **argv)
 		return 1;
 	if (rpc_links_peer_hostport(links, lg_opt_s(&O, LG_OPT_monitor), &m->mon, "monitor", NULL) < 0)
 		return 1;
-	/* The monitor may still be starting: keep trying for a while. */
-	uint64_t give_up = lg_now_ns() + 30ull * 1000000000ull;
-	int r;
-	while ((r = mon_register(m)) < 0 && !stop) {
-		if (r == -EACCES || lg_now_ns() > give_up) {
-			lg_log(LG_ERROR, "memnode", "cannot register with monitor %s: %s",
-			       lg_opt_s(&O, LG_OPT_monitor), strerror(-r));
-			return 1;
-		}
-		usleep(100000);
+	int r = lf_retry(mon_register, m, 30, &stop);
+	if (r < 0 && !stop) {
+		lg_log(LG_ERROR, "memnode", "cannot register with monitor %s: %s",
+		       lg_opt_s(&O, LG_OPT_monitor), strerror(-r));
+		return 1;
 	}
 	char hp[96];
 	lf_node_hostport(&m->node, hp, sizeof hp);
 	char cap[32];
 	lg_log(LG_INFO, "memnode", "memnode %u serving %s on %s", m->node_id,
 	       lg_format_size(lg_opt_u(&O, LG_OPT_capacity), cap, sizeof cap), hp);
-	if (lg_opt_s(&O, LG_OPT_addr_file)[0] &&
-	    lf_write_addr_file(lg_opt_s(&O, LG_OPT_addr_file), hp) < 0) {
-		lg_log(LG_ERROR, "memnode", "cannot write %s", lg_opt_s(&O, LG_OPT_addr_file));
+	if (lf_node_ready(&m->node, "memnode", lg_opt_s(&O, LG_OPT_addr_file),
+			  (int)lg_opt_i(&O, LG_OPT_parent_fd), &stop) < 0)
 		return 1;
-	}
-	if (lg_opt_i(&O, LG_OPT_parent_fd) >= 0)
-		lf_watch_parent_fd((int)lg_opt_i(&O, LG_OPT_parent_fd), &stop);
 	struct lf_ep *eps[8];
-	int n = lf_node_eps(&m->node, eps);
-	for (size_t i = 0; i < LG_ARRAY_SIZE(links->ep); i++)
-		if (links->ep[i])
-			eps[n++] = links->ep[i];
+	int n = rpc_links_eps(links, eps, lf_node_eps(&m->node, eps));
 	rpc_loop_run(eps, n, &m->node.bell, &stop, tick, m, lg_opt_u(&O, LG_OPT_heartbeat_ms) * 1000000ull);
 	if (m->pgc && pgc_flush_all(m->pgc) < 0)
 		lg_log(LG_ERROR, "memnode", "exiting with file data the storenode has not stored");

@@ -41,13 +41,9 @@ int main(int argc, char **argv)
 	char hp[96];
 	lf_node_hostport(&m.node, hp, sizeof hp);
 	lg_log(LG_INFO, "monitor", "listening on %s", hp);
-	if (lg_opt_s(&o, LG_OPT_addr_file)[0] &&
-	    lf_write_addr_file(lg_opt_s(&o, LG_OPT_addr_file), hp) < 0) {
-		lg_log(LG_ERROR, "monitor", "cannot write %s", lg_opt_s(&o, LG_OPT_addr_file));
+	if (lf_node_ready(&m.node, "monitor", lg_opt_s(&o, LG_OPT_addr_file),
+			  (int)lg_opt_i(&o, LG_OPT_parent_fd), &stop) < 0)
 		return 1;
-	}
-	if (lg_opt_i(&o, LG_OPT_parent_fd) >= 0)
-		lf_watch_parent_fd((int)lg_opt_i(&o, LG_OPT_parent_fd), &stop);
 	struct lf_ep *eps[2];
 	int n = lf_node_eps(&m.node, eps);
 	rpc_loop_run(eps, n, &m.node.bell, &stop, tick, &m, 100000000ull);

@@ -27,8 +27,9 @@ static volatile int stop;
 static struct storenode S;
 static struct lg_opts O;
 
-static int mon_register(struct storenode *s)
+static int mon_register(void *arg)
 {
+	struct storenode *s = arg;
 	struct lego_m2mon_register_req req;
 	memset(&req, 0, sizeof req);
 	uint64_t used = 0;
@@ -171,32 +172,20 @@ int main(int argc, char **argv)
 	links.fab = fab == LF_FAB_SHM ? LF_FAB_SHM : LF_FAB_TCP;
 	if (rpc_links_peer_hostport(&links, lg_opt_s(&O, LG_OPT_monitor), &s->mon, "monitor", NULL) < 0)
 		return 1;
-	/* The monitor may still be starting: keep trying for a while. */
-	uint64_t give_up = lg_now_ns() + 30ull * 1000000000ull;
-	int r;
-	while ((r = mon_register(s)) < 0 && !stop) {
-		if (r == -EACCES || lg_now_ns() > give_up) {
-			lg_log(LG_ERROR, "storenode", "cannot register with monitor %s: %s",
-			       lg_opt_s(&O, LG_OPT_monitor), strerror(-r));
-			return 1;
-		}
-		usleep(100000);
+	int r = lf_retry(mon_register, s, 30, &stop);
+	if (r < 0 && !stop) {
+		lg_log(LG_ERROR, "storenode", "cannot register with monitor %s: %s",
+		       lg_opt_s(&O, LG_OPT_monitor), strerror(-r));
+		return 1;
 	}
 	char hp[96];
 	lf_node_hostport(&s->node, hp, sizeof hp);
 	lg_log(LG_INFO, "storenode", "storenode %u serving %s on %s", s->node_id, s->root, hp);
-	if (lg_opt_s(&O, LG_OPT_addr_file)[0] &&
-	    lf_write_addr_file(lg_opt_s(&O, LG_OPT_addr_file), hp) < 0) {
-		lg_log(LG_ERROR, "storenode", "cannot write %s", lg_opt_s(&O, LG_OPT_addr_file));
+	if (lf_node_ready(&s->node, "storenode", lg_opt_s(&O, LG_OPT_addr_file),
+			  (int)lg_opt_i(&O, LG_OPT_parent_fd), &stop) < 0)
 		return 1;
-	}
-	if (lg_opt_i(&O, LG_OPT_parent_fd) >= 0)
-		lf_watch_parent_fd((int)lg_opt_i(&O, LG_OPT_parent_fd), &stop);
 	struct lf_ep *eps[4 + LG_ARRAY_SIZE(links.ep)];
-	int n = lf_node_eps(&s->node, eps);
-	for (size_t i = 0; i < LG_ARRAY_SIZE(links.ep); i++)
-		if (links.ep[i])
-			eps[n++] = links.ep[i];
+	int n = rpc_links_eps(&links, eps, lf_node_eps(&s->node, eps));
 	rpc_loop_run(eps, n, &s->node.bell, &stop, tick, s, lg_opt_u(&O, LG_OPT_heartbeat_ms) * 1000000ull);
 	rpc_links_close(&links);
 	lf_node_close(&s->node);
