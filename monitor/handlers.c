@@ -250,7 +250,7 @@ static int h_s_register(struct rpc_ctx *ctx)
 		return -EINVAL;
 	req.addr.shm[LEGO_HOST_MAX - 1] = 0;
 	req.addr.host_id[sizeof req.addr.host_id - 1] = 0;
-	struct mon_store *st = mon_store_register(&m->reg, &req.addr, req.capacity);
+	struct mon_node *st = mon_store_register(&m->reg, &req.addr, req.capacity);
 	if (!st)
 		return -ENOMEM;
 	struct lego_m2mon_register_rep *rep = rpc_reply_alloc(ctx, sizeof *rep);
@@ -271,7 +271,7 @@ static int h_s_heartbeat(struct rpc_ctx *ctx)
 	struct monitor *m = ctx->user;
 	struct lego_m2mon_heartbeat_req req;
 	memcpy(&req, ctx->body, sizeof req);
-	struct mon_store *st = mon_store_get(&m->reg, req.node_id);
+	struct mon_node *st = mon_store_get(&m->reg, req.node_id);
 	if (!st)
 		return -ENOENT;
 	if (!st->up) {
@@ -288,7 +288,7 @@ static int h_s_heartbeat(struct rpc_ctx *ctx)
 static int h_m_store(struct rpc_ctx *ctx)
 {
 	struct monitor *m = ctx->user;
-	struct mon_store *st = mon_store_serving(&m->reg);
+	struct mon_node *st = mon_store_serving(&m->reg);
 	if (!st)
 		return -ENOENT;
 	struct lego_node_addr *rep = rpc_reply_alloc(ctx, sizeof *rep);
@@ -350,11 +350,11 @@ size_t monitor_stats(void *user, char *buf, size_t cap)
 	uint32_t sup = 0;
 	for (uint32_t i = 0; i < r->nstores; i++)
 		sup += r->stores[i].up;
-	struct mon_store *serving = mon_store_serving(r);
+	struct mon_node *serving = mon_store_serving(r);
 	PUT("storenodes:%u\nstorenodes_up:%u\nstorenodes_down_events:%llu\nstorenode_serving:%u\n",
 	    r->nstores, sup, (unsigned long long)r->stores_down, serving ? serving->id : 0);
 	for (uint32_t i = 0; i < r->nstores; i++) {
-		struct mon_store *st = &r->stores[i];
+		struct mon_node *st = &r->stores[i];
 		PUT("store.%u.up:%d\nstore.%u.free:%llu\nstore.%u.used:%llu\n", st->id, st->up,
 		    st->id, (unsigned long long)st->capacity, st->id, (unsigned long long)st->stored);
 	}

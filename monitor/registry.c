@@ -39,36 +39,60 @@ static void mon_queue_free(struct mon_node *n, uint64_t as_id)
 			  "is freed when its memnode notices", n->id, (unsigned long long)as_id);
 }
 
-struct mon_node *mon_node_register(struct mon_reg *r, const struct lego_node_addr *a,
-				   uint64_t capacity)
+/* Add a node to a table (memnodes or storenodes); one restarting on the
+ * same address replaces its old entry.  NULL if out of memory. */
+static struct mon_node *mon_table_add(struct mon_node **tab, uint32_t *n, uint32_t *cap,
+				      const struct lego_node_addr *a, uint64_t capacity,
+				      const char *what)
 {
-	/* A memnode restarting on the same address replaces its old entry. */
-	for (uint32_t i = 0; i < r->nnodes; i++) {
-		struct mon_node *o = &r->nodes[i];
+	for (uint32_t i = 0; i < *n; i++) {
+		struct mon_node *o = &(*tab)[i];
 		if (o->up && o->addr.net_len == a->net_len &&
 		    memcmp(o->addr.net, a->net, a->net_len) == 0) {
-			lg_log(LG_WARN, "monitor", "memnode %u re-registered; old entry marked down",
+			lg_log(LG_WARN, "monitor", "%s %u re-registered; old entry marked down", what,
 			       o->id);
 			o->up = 0;
 		}
 	}
-	if (r->nnodes == r->cap_nodes) {
-		uint32_t nc = r->cap_nodes ? r->cap_nodes * 2 : 8;
-		struct mon_node *nn = realloc(r->nodes, nc * sizeof *nn);
-		if (!nn)
+	if (*n == *cap) {
+		uint32_t nc = *cap ? *cap * 2 : 8;
+		struct mon_node *nt = realloc(*tab, nc * sizeof *nt);
+		if (!nt)
 			return NULL;
-		r->nodes = nn;
-		r->cap_nodes = nc;
+		*tab = nt;
+		*cap = nc;
 	}
-	struct mon_node *n = &r->nodes[r->nnodes];
-	memset(n, 0, sizeof *n);
-	n->id = ++r->nnodes;
-	n->up = 1;
-	n->addr = *a;
-	n->addr.node_id = n->id;
-	n->capacity = capacity;
-	n->last_hb_ns = lg_now_ns();
-	return n;
+	struct mon_node *e = &(*tab)[*n];
+	memset(e, 0, sizeof *e);
+	e->id = ++*n;
+	e->up = 1;
+	e->addr = *a;
+	e->addr.node_id = e->id;
+	e->capacity = capacity;
+	e->last_hb_ns = lg_now_ns();
+	return e;
+}
+
+/* Mark the nodes of a table whose heartbeats stopped down. */
+static void mon_table_expire(struct mon_node *tab, uint32_t n, uint64_t now, uint64_t timeout,
+			     const char *what, uint64_t *down)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		struct mon_node *e = &tab[i];
+		if (e->up && now - e->last_hb_ns > timeout) {
+			lg_log(LG_WARN, "monitor", "%s %u (%s) missed heartbeats for %llu ms: down",
+			       what, e->id, e->addr.shm[0] ? e->addr.shm : "net",
+			       (unsigned long long)((now - e->last_hb_ns) / 1000000));
+			e->up = 0;
+			(*down)++;
+		}
+	}
+}
+
+struct mon_node *mon_node_register(struct mon_reg *r, const struct lego_node_addr *a,
+				   uint64_t capacity)
+{
+	return mon_table_add(&r->nodes, &r->nnodes, &r->cap_nodes, a, capacity, "memnode");
 }
 
 struct mon_node *mon_node_get(struct mon_reg *r, uint32_t id)
@@ -76,43 +100,18 @@ struct mon_node *mon_node_get(struct mon_reg *r, uint32_t id)
 	return id >= 1 && id <= r->nnodes ? &r->nodes[id - 1] : NULL;
 }
 
-struct mon_store *mon_store_register(struct mon_reg *r, const struct lego_node_addr *a,
-				     uint64_t capacity)
+struct mon_node *mon_store_register(struct mon_reg *r, const struct lego_node_addr *a,
+				    uint64_t capacity)
 {
-	for (uint32_t i = 0; i < r->nstores; i++) {
-		struct mon_store *o = &r->stores[i];
-		if (o->up && o->addr.net_len == a->net_len &&
-		    memcmp(o->addr.net, a->net, a->net_len) == 0) {
-			lg_log(LG_WARN, "monitor", "storenode %u re-registered; old entry marked down",
-			       o->id);
-			o->up = 0;
-		}
-	}
-	if (r->nstores == r->cap_stores) {
-		uint32_t nc = r->cap_stores ? r->cap_stores * 2 : 4;
-		struct mon_store *ns = realloc(r->stores, nc * sizeof *ns);
-		if (!ns)
-			return NULL;
-		r->stores = ns;
-		r->cap_stores = nc;
-	}
-	struct mon_store *s = &r->stores[r->nstores];
-	memset(s, 0, sizeof *s);
-	s->id = ++r->nstores;
-	s->up = 1;
-	s->addr = *a;
-	s->addr.node_id = s->id;
-	s->capacity = capacity;
-	s->last_hb_ns = lg_now_ns();
-	return s;
+	return mon_table_add(&r->stores, &r->nstores, &r->cap_stores, a, capacity, "storenode");
 }
 
-struct mon_store *mon_store_get(struct mon_reg *r, uint32_t id)
+struct mon_node *mon_store_get(struct mon_reg *r, uint32_t id)
 {
 	return id >= 1 && id <= r->nstores ? &r->stores[id - 1] : NULL;
 }
 
-struct mon_store *mon_store_serving(struct mon_reg *r)
+struct mon_node *mon_store_serving(struct mon_reg *r)
 {
 	for (uint32_t i = 0; i < r->nstores; i++)
 		if (r->stores[i].up)
@@ -285,23 +284,7 @@ void mon_reg_tick(struct mon_reg *r, uint64_t now)
 		}
 		i++;
 	}
-	for (uint32_t i = 0; i < r->nnodes; i++) {
-		struct mon_node *n = &r->nodes[i];
-		if (n->up && now - n->last_hb_ns > r->node_timeout_ns) {
-			lg_log(LG_WARN, "monitor", "memnode %u (%s) missed heartbeats for %llu ms: down",
-			       n->id, n->addr.shm[0] ? n->addr.shm : "net",
-			       (unsigned long long)((now - n->last_hb_ns) / 1000000));
-			n->up = 0;
-			r->nodes_down++;
-		}
-	}
-	for (uint32_t i = 0; i < r->nstores; i++) {
-		struct mon_store *s = &r->stores[i];
-		if (s->up && now - s->last_hb_ns > r->node_timeout_ns) {
-			lg_log(LG_WARN, "monitor", "storenode %u missed heartbeats for %llu ms: down",
-			       s->id, (unsigned long long)((now - s->last_hb_ns) / 1000000));
-			s->up = 0;
-			r->stores_down++;
-		}
-	}
+	mon_table_expire(r->nodes, r->nnodes, now, r->node_timeout_ns, "memnode", &r->nodes_down);
+	mon_table_expire(r->stores, r->nstores, now, r->node_timeout_ns, "storenode",
+			 &r->stores_down);
 }

@@ -33,13 +33,6 @@ struct mon_place {
 };
 
 /* A storenode; ids are their own sequence, from 1. */
-struct mon_store {
-	uint32_t id;
-	int up;
-	struct lego_node_addr addr;
-	uint64_t capacity, stored; /* bytes free and used under its root */
-	uint64_t last_hb_ns;
-};
 
 struct mon_proc {
 	uint64_t as_id;
@@ -67,7 +60,7 @@ struct mon_reg {
 	uint32_t granule_order;
 	uint64_t lease_ns, node_timeout_ns;
 	uint64_t procs_registered, procs_exited, procs_expired, nodes_down;
-	struct mon_store *stores;
+	struct mon_node *stores; /* storenodes (placement fields unused) */
 	uint32_t nstores, cap_stores;
 	uint64_t stores_down;
 };
@@ -83,10 +76,10 @@ struct mon_node *mon_node_get(struct mon_reg *r, uint32_t id);
 /* Storenodes: register (a storenode re-registering from the same address
  * replaces its old entry; NULL if out of memory), look up by id (NULL if
  * unknown), and the one serving files: the first that is up, or NULL. */
-struct mon_store *mon_store_register(struct mon_reg *r, const struct lego_node_addr *a,
+struct mon_node *mon_store_register(struct mon_reg *r, const struct lego_node_addr *a,
 				     uint64_t capacity);
-struct mon_store *mon_store_get(struct mon_reg *r, uint32_t id);
-struct mon_store *mon_store_serving(struct mon_reg *r);
+struct mon_node *mon_store_get(struct mon_reg *r, uint32_t id);
+struct mon_node *mon_store_serving(struct mon_reg *r);
 
 /* The memnode that serves a process's files: the live memnode on host_id,
  * else the live memnode with the lowest id; NULL when none is up. */

@@ -66,16 +66,7 @@ static int print_stats(const char *text, size_t len, int json)
 	return 0;
 }
 
-/* Value of key in "key:value" lines (0 if absent). */
-static unsigned long long kv(const char *text, const char *key)
-{
-	size_t kl = strlen(key);
-	for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
-		if (strncmp(p, key, kl) == 0 && p[kl] == ':')
-			return strtoull(p + kl + 1, NULL, 10);
-	return 0;
-}
-
+/* Value of key in "key:value" lines, into out ("" if absent). */
 static const char *kvs(const char *text, const char *key, char *out, size_t cap)
 {
 	size_t kl = strlen(key);
@@ -87,6 +78,13 @@ static const char *kvs(const char *text, const char *key, char *out, size_t cap)
 			break;
 		}
 	return out;
+}
+
+/* ... as a number (0 if absent). */
+static unsigned long long kv(const char *text, const char *key)
+{
+	char v[32];
+	return strtoull(kvs(text, key, v, sizeof v), NULL, 10);
 }
 
 /* One table of the processes in the monitor's reply (records separated by
