@@ -17,6 +17,7 @@
 #include "lego/lego.h"
 #include "runtime.h"
 #include "stats.h"
+#include "profile.h"
 
 static const char *const lg_stat_names[] = {
 #define N_(id, name, desc) name,
@@ -147,16 +148,17 @@ const char *lego_strerror(int err)
 }
 
 /*
- * At exit: the counters, if asked for.  The runtime keeps serving faults:
- * destructors that run after this one (other libraries', in any order) may
- * still touch remote memory.  The memory is freed once the process is
- * gone: a monitor on the same host sees that at once, one elsewhere when
- * the lease runs out.  lego_fini() frees it at once.
+ * At exit: the fault-site profile and the counters, if asked for.  The
+ * runtime keeps serving faults: destructors that run after this one (other
+ * libraries', in any order) may still touch remote memory.  The memory is
+ * freed once the process is gone: a monitor on the same host sees that at
+ * once, one elsewhere when the lease runs out.  lego_fini() frees it at once.
  */
 __attribute__((destructor(101))) static void lg_at_exit(void)
 {
 	if (atomic_load(&lg_rt.state) != LG_RT_RUNNING)
 		return;
+	lg_prof_report();
 	const char *st = lg_opt_s(&lg_rt.opts, LG_OPT_stats);
 	int64_t only = lg_opt_i(&lg_rt.opts, LG_OPT_stats_pid);
 	if (st[0] && (!only || only == getpid())) {

@@ -35,6 +35,7 @@
 #include "fabric/rpc.h"
 #include "space.h"
 #include "prefetch.h"
+#include "profile.h"
 #include "stats.h"
 
 /* Victim slot: FREE; RESERVED by reclaim, being filled; PENDING write-back;
@@ -61,6 +62,7 @@ struct xc_fetch {
 	int demand; /* lines[0] is a demand miss */
 	int pf_write; /* prefetched for a write stream: install them writable */
 	int tries;
+	uint32_t tid; /* the thread waiting for lines[0] (0: unknown) */
 	uint32_t n;
 	struct lego_lines_req req; /* req and refs are sent back to back */
 	struct lego_line_ref refs[LEGO_BATCH_MAX];
@@ -407,6 +409,8 @@ static void xc_fetch_done(void *arg, int status, const void *body, size_t len)
 		xc_fatal(xc, "cannot fetch line %llu from %s: %s",
 			 (unsigned long long)f->refs[0].line, f->peer->name, strerror(-status));
 	}
+	if (f->demand) /* before the wake: the thread takes the sample first */
+		lg_prof_miss(f->tid, lg_now_ns() - f->t0);
 	/* the demand line alone first (a thread waits for it), then runs of
 	 * adjacent prefetched lines with one copy each; a write stream gets
 	 * its lines writable, sparing a write-protect fault on each */
@@ -455,6 +459,7 @@ static struct xc_fetch *xc_fetch_new(struct excache *xc, struct rpc_peer *peer)
 	f->demand = 0;
 	f->write0 = 0;
 	f->pf_write = 0;
+	f->tid = 0;
 	f->t0 = lg_now_ns();
 	return f;
 }
@@ -767,6 +772,7 @@ void xc_fault(struct excache *xc, uint64_t addr, int write, int wp, uint32_t tid
 		f = xc_fetch_new(xc, sp_peer_of_line(sp, line));
 		f->t0 = t0;
 		f->demand = 1;
+		f->tid = tid;
 		f->write0 = write;
 		f->refs[f->n++] = (struct lego_line_ref){line, 0};
 	}

@@ -31,6 +31,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "profile.h"
 #include "runtime.h"
 #include "tls.h"
 #include "vm.h"
@@ -106,6 +107,7 @@ static void lg_atfork_parent(void)
 
 static void lg_atfork_child(void)
 {
+	lg_prof_fork_child(); /* the parent's samples are the parent's */
 	if (!lg_forking)
 		return;
 	lf_fork_child();

@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include "runtime.h"
 #include "trace.h"
+#include "profile.h"
 #include "sig.h"
 
 #include <errno.h>
@@ -152,6 +153,7 @@ static int lg_rt_start_locked(struct lg_rt *rt)
 		rt->err_fd = fd;
 	}
 	lg_trace_init(o, rt->err_fd);
+	lg_prof_init(o);
 	/* transparent: auto means "loaded with LD_PRELOAD" */
 	int tr = (int)lg_opt_u(o, LG_OPT_transparent);
 	const char *pre = getenv("LD_PRELOAD");

@@ -14,6 +14,7 @@
 
 #include "common/util.h"
 #include "fabric/rpc.h"
+#include "profile.h"
 #include "runtime.h"
 #include "space.h"
 
@@ -114,6 +115,13 @@ int lg_sig_action(int sig, const struct sigaction *act, struct sigaction *old)
 	sigaction_fn real = lg_sig_real();
 	if (!real)
 		return -ENOSYS;
+	if (lg_prof_owns_signal(sig, act != NULL)) { /* LEGO_PROFILE's: the program sees the default */
+		if (old) {
+			memset(old, 0, sizeof *old);
+			old->sa_handler = SIG_DFL;
+		}
+		return 0;
+	}
 	if (sig <= 0 || sig >= 32 || !lg_sig_is_managed(sig) || (!lg_sig_on() && !sg.known[sig]))
 		return real(sig, act, old) ? -errno : 0;
 	pthread_mutex_lock(&sg.lock);

@@ -1,0 +1,37 @@
+#!/bin/sh
+# LEGO_PROFILE: a program with one function reading remote memory at random
+# and one reading it in order, run unmodified under lego-run with a small
+# ExCache.  The report ranks the random one first, at its source file and
+# line; the folded stacks name both; the program's output is native's.
+# LEGO_PROFILE=1 writes the report to stderr and the stacks to
+# ./lego-profile.PID.folded.
+. "$(dirname "$0")/lib.sh"
+skip_if_sanitized
+P=$BIN/lego-test-prog_profile
+src=$(dirname "$0")/prog_profile.c
+line=$(grep -n 'PROFILE-RANDOM \*/' "$src" | cut -d: -f1)
+[ -n "$line" ] || fail "no PROFILE-RANDOM line in $src"
+native=$("$P" 64) || fail "native run"
+export LEGO_STORE_ROOT=$T/store
+LEGO_PROFILE=$T/prof.txt "$BIN/lego-run" --excache 8M -- "$P" 64 >"$T/out" 2>"$T/run.log" ||
+	fail "the program failed under lego-run: $(tail -3 "$T/run.log")"
+[ "$(cat "$T/out")" = "$native" ] || fail "output $(cat "$T/out"), native $native"
+[ -s "$T/prof.txt" ] || fail "no report in $T/prof.txt: $(tail -3 "$T/run.log")"
+rank() { sed -n "/$1/{n;n;p;}" "$T/prof.txt"; }
+for by in "by misses" "by time waiting"; do
+	first=$(rank "top call sites $by:")
+	echo "$first" | grep -Eq "^ +1 .* touch_random  .*prog_profile\.c:$line\$" ||
+		fail "first site $by is not touch_random at prog_profile.c:$line: $(cat "$T/prof.txt")"
+done
+grep -Eq " touch_seq  .*prog_profile\.c:[0-9]+" "$T/prof.txt" || fail "touch_seq not ranked: $(cat "$T/prof.txt")"
+sampled=$(sed -n 's/.*misses, \([0-9]*\) sampled.*/\1/p' "$T/prof.txt")
+[ "${sampled:-0}" -gt 100 ] || fail "only ${sampled:-0} samples: $(head -1 "$T/prof.txt")"
+grep -Eq "^_start;.*;main;touch_random [0-9]+\$" "$T/prof.txt.folded" || fail "no touch_random stack in the folded stacks"
+grep -Eq ";main;touch_seq [0-9]+\$" "$T/prof.txt.folded" || fail "no touch_seq stack in the folded stacks"
+# LEGO_PROFILE=1: the report on stderr, the stacks in the working directory
+mkdir "$T/cwd"
+(cd "$T/cwd" && LEGO_PROFILE=1 LEGO_PROFILE_PERIOD=2 "$BIN/lego-run" --excache 8M -- "$P" 32 \
+	>/dev/null 2>"$T/run1.log") || fail "LEGO_PROFILE=1 run: $(tail -3 "$T/run1.log")"
+grep -q "sampled (1 in 2)" "$T/run1.log" || fail "no report on stderr: $(tail -3 "$T/run1.log")"
+ls "$T"/cwd/lego-profile.*.folded >/dev/null 2>&1 || fail "no ./lego-profile.PID.folded"
+pass "LEGO_PROFILE: touch_random ranked first at prog_profile.c:$line by misses and by time ($sampled samples); folded stacks; LEGO_PROFILE=1 to stderr"
