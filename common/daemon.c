@@ -39,6 +39,18 @@ void lg_daemon_options(int argc, char **argv, char scope, const char *prog,
 	lg_set_level((int)lg_opt_u(o, LG_OPT_log_level));
 }
 
+const char *lg_daemon_metrics_addr(const struct lg_opts *o)
+{
+	const char *a = lg_opt_s(o, LG_OPT_metrics);
+	/* set_by 3: given as a flag */
+	if (a[0] && lg_opt_i(o, LG_OPT_parent_fd) >= 0 && o->set_by[LG_OPT_metrics] != 3) {
+		lg_log(LG_INFO, "metrics", "embedded: not serving metrics on %s (LEGO_METRICS "
+		       "applies to daemons started by hand)", a);
+		return "";
+	}
+	return a;
+}
+
 static volatile int *lg_stop_flag;
 
 static void lg_on_signal(int sig)

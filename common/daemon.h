@@ -10,6 +10,12 @@
 void lg_daemon_options(int argc, char **argv, char scope, const char *prog,
 		       const char *synopsis, struct lg_opts *o);
 
+/* The address to serve metrics on (--metrics), "" for none.  An embedded
+ * daemon (--parent-fd) takes it only from its command line, never from
+ * LEGO_METRICS or the config file: all three embedded daemons inherit
+ * those, and two of them would fail to bind the one address. */
+const char *lg_daemon_metrics_addr(const struct lg_opts *o);
+
 /* SIGTERM and SIGINT set *stop; SIGPIPE is ignored. */
 void lg_daemon_signals(volatile int *stop);
 

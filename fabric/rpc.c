@@ -325,16 +325,22 @@ uint64_t rpc_server_rejects(struct rpc_server *s)
 	return t;
 }
 
+size_t rpc_server_stats_all(void *srv, char *buf, size_t cap)
+{
+	struct rpc_server *s = srv;
+	size_t n = rpc_server_stats(s, buf, cap);
+	if (s->conf.stats_fn)
+		n += s->conf.stats_fn(s->conf.user, buf + n, cap - n);
+	return n;
+}
+
 static int rpc_handle_stats(struct rpc_ctx *ctx)
 {
-	struct rpc_server *s = ctx->srv;
 	size_t cap = 64 * 1024;
 	char *buf = rpc_reply_alloc(ctx, cap);
 	if (!buf)
 		return -ENOMEM;
-	size_t n = rpc_server_stats(s, buf, cap);
-	if (s->conf.stats_fn)
-		n += s->conf.stats_fn(s->conf.user, buf + n, cap - n);
+	size_t n = rpc_server_stats_all(ctx->srv, buf, cap);
 	ctx->rep_len = n;
 	((struct rpc_stx *)ctx->rep_buf)->len = sizeof(struct lego_hdr) + n;
 	return 0;
@@ -453,7 +459,10 @@ struct rpc_client {
 	_Atomic unsigned inflight;
 	_Atomic uint64_t next_expire_scan;
 	_Atomic uint64_t n_calls, n_errors, n_timeouts, n_stale;
+	rpc_observe_fn observe;
 };
+
+void rpc_client_observe(struct rpc_client *cl, rpc_observe_fn fn) { cl->observe = fn; }
 
 int rpc_client_new(const char *key, uint32_t role, struct rpc_client **out)
 {
@@ -555,6 +564,18 @@ static void rpc_call_answer(struct rpc_call *c, uint32_t gen, int status, const 
 		atomic_fetch_add(&c->cl->n_errors, 1);
 	if (status == -ETIMEDOUT)
 		atomic_fetch_add(&c->cl->n_timeouts, 1);
+	uint64_t ns = c->start_ns ? lg_now_ns() - c->start_ns : 0;
+	if (c->peer) {
+		struct rpc_peer *p = c->peer;
+		atomic_fetch_add_explicit(&p->n_calls, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&p->busy_ns, ns, memory_order_relaxed);
+		if (status < 0)
+			atomic_fetch_add_explicit(&p->n_errors, 1, memory_order_relaxed);
+		if (status == -ETIMEDOUT)
+			atomic_fetch_add_explicit(&p->n_timeouts, 1, memory_order_relaxed);
+	}
+	if (c->cl->observe && c->start_ns)
+		c->cl->observe(c->hdr.opcode, status, ns);
 	rpc_reply_fn fn = c->fn;
 	void *arg = c->arg;
 	/* The callback may start new calls; the slot stays ours until settled. */
@@ -874,6 +895,15 @@ int rpc_peer_connect(struct rpc_peer *p, uint64_t timeout_ns)
 /* How long the loop keeps polling after its last message. */
 #define RPC_LOOP_SPIN_NS 2000000ull
 
+static void (*rpc_pass_fn)(void *arg);
+static void *rpc_pass_arg;
+
+void rpc_loop_set_pass_hook(void (*fn)(void *arg), void *arg)
+{
+	rpc_pass_fn = fn;
+	rpc_pass_arg = arg;
+}
+
 void rpc_loop_run(struct lf_ep **eps, int n, struct lf_bell *bell, volatile int *stop,
 		  void (*tick)(void *user), void *user, uint64_t tick_ns)
 {
@@ -914,6 +944,8 @@ void rpc_loop_run(struct lf_ep **eps, int n, struct lf_bell *bell, volatile int 
 				idle[i] <<= 1;
 			}
 		}
+		if (rpc_pass_fn)
+			rpc_pass_fn(rpc_pass_arg);
 		uint64_t now = lg_now_ns();
 		if (tick && now >= next_tick) {
 			tick(user);

@@ -82,6 +82,10 @@ uint32_t rpc_sconn_role(const struct rpc_sconn *c);
 uint32_t rpc_sconn_id(const struct rpc_sconn *c);
 /* The server's counters as "key:value\n" text. */
 size_t rpc_server_stats(struct rpc_server *srv, char *buf, size_t cap);
+/* What a stats request returns: rpc_server_stats, then the daemon's
+ * stats_fn lines.  srv is the struct rpc_server *; void so that it can be
+ * a stats callback (lg_metrics).  Event-loop thread only. */
+size_t rpc_server_stats_all(void *srv, char *buf, size_t cap);
 /* Requests refused so far (all reasons). */
 uint64_t rpc_server_rejects(struct rpc_server *srv);
 
@@ -98,11 +102,16 @@ struct rpc_peer {
 	int connected;
 	struct lf_bell *bell; /* rung after each send, if the peer has one */
 	char name[64]; /* for messages: "memnode 2", "monitor 127.0.0.1:7000" */
+	/* answered requests: all, failed, timed out, and their total time */
+	_Atomic uint64_t n_calls, n_errors, n_timeouts, busy_ns;
 };
 
 typedef void (*rpc_reply_fn)(void *arg, int status, const void *body, size_t len);
 
 int rpc_client_new(const char *key, uint32_t role, struct rpc_client **out);
+/* fn(opcode, status, ns) for every answered request (latency counters). */
+typedef void (*rpc_observe_fn)(uint16_t opcode, int status, uint64_t ns);
+void rpc_client_observe(struct rpc_client *cl, rpc_observe_fn fn);
 void rpc_client_free(struct rpc_client *cl);
 /* Register an endpoint whose on_recv is rpc_client_on_recv (arg = client). */
 int rpc_client_add_ep(struct rpc_client *cl, struct lf_ep *ep);
@@ -167,5 +176,11 @@ void rpc_client_get_stats(struct rpc_client *cl, struct rpc_client_stats *st);
  * bell (which stands in for shm endpoints; NULL if none). */
 void rpc_loop_run(struct lf_ep **eps, int n, struct lf_bell *bell, volatile int *stop,
 		  void (*tick)(void *user), void *user, uint64_t tick_ns);
+
+/* Also call fn(arg) on every pass of rpc_loop_run (at least every 100 ms,
+ * busy or idle), for work another thread asks the loop to do
+ * (lg_metrics_poll); it must be cheap when there is none.  Set it before
+ * rpc_loop_run; NULL turns it off.  One per process: daemons run one loop. */
+void rpc_loop_set_pass_hook(void (*fn)(void *arg), void *arg);
 
 #endif

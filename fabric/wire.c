@@ -1,7 +1,13 @@
 /* Wire codec (see wire.h). */
 #include "wire.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+
+#include "common/util.h"
 
 const char *const lw_reject_names[LW_REJECT__COUNT] = {
 	[LW_OK] = "ok",           [LW_SHORT] = "short",     [LW_MAGIC] = "magic",
@@ -66,6 +72,9 @@ const char *lw_opcode_name(unsigned op)
 	case P2MON_FILES: return "p2mon_files";
 	case P2MON_STATS: return "p2mon_stats";
 	case T2MON_PROCS: return "t2mon_procs";
+	case T2MON_STATUS: return "t2mon_status";
+	case T2MON_NODES: return "t2mon_nodes";
+	case T2MON_PLACES: return "t2mon_places";
 	case X2F_OPEN: return "f_open";
 	case X2F_STAT: return "f_stat";
 	case X2F_READ: return "f_read";
@@ -80,4 +89,27 @@ const char *lw_opcode_name(unsigned op)
 	case X2F_CLOSE: return "f_close";
 	}
 	return "?";
+}
+
+/* "HOST:PORT" of a node's network address (a sockaddr for tcp), else its
+ * shm endpoint. */
+void lw_node_addr_str(const struct lego_node_addr *a, char *buf, size_t len)
+{
+	struct sockaddr_storage ss;
+	char h[INET6_ADDRSTRLEN];
+	memset(&ss, 0, sizeof ss);
+	memcpy(&ss, a->net, LG_MIN((size_t)a->net_len, sizeof ss));
+	if (a->net_len >= sizeof(struct sockaddr_in) && ss.ss_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const void *)&ss;
+		inet_ntop(AF_INET, &s4->sin_addr, h, sizeof h);
+		snprintf(buf, len, "%s:%u", h, ntohs(s4->sin_port));
+	} else if (a->net_len >= sizeof(struct sockaddr_in6) && ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)&ss;
+		inet_ntop(AF_INET6, &s6->sin6_addr, h, sizeof h);
+		snprintf(buf, len, "[%s]:%u", h, ntohs(s6->sin6_port));
+	} else if (a->shm[0]) {
+		snprintf(buf, len, "shm:%.*s", (int)strnlen(a->shm, sizeof a->shm), a->shm);
+	} else {
+		snprintf(buf, len, "-");
+	}
 }

@@ -36,4 +36,8 @@ void lw_hdr_init(struct lego_hdr *h, uint16_t opcode, uint32_t total_len, uint64
 /* Name of an opcode, "?" when unknown. */
 const char *lw_opcode_name(unsigned opcode);
 
+/* "HOST:PORT" of a node's network address (a sockaddr for tcp), else
+ * "shm:NAME", else "-". */
+void lw_node_addr_str(const struct lego_node_addr *a, char *buf, size_t len);
+
 #endif

@@ -32,7 +32,7 @@ static const char *const lg_stat_descs[] = {
 };
 
 static const char *const lg_lat_names[LEGO_LAT__COUNT] = {"latency.miss", "latency.zero_fill",
-							   "latency.writeback"};
+							   "latency.writeback", "latency.rpc"};
 
 int lego_init(void) { return lg_rt_start(); }
 
@@ -80,6 +80,28 @@ const char *lego_stat_desc(enum lego_stat s)
 	return (unsigned)s < LEGO_STAT__COUNT ? lg_stat_descs[s] : "?";
 }
 
+/* Per memnode: requests answered, failed, timed out, mean round trip. */
+static size_t lg_stats_per_node(char *buf, size_t cap)
+{
+	size_t n = 0;
+	if (atomic_load(&lg_rt.state) != LG_RT_RUNNING)
+		return 0;
+	for (int k = 0; k < lg_rt.lc.nmem && k < LC_MAX_MEMNODES; k++) {
+		const struct lc_mem *m = &lg_rt.lc.mem[k];
+		uint64_t calls = atomic_load(&m->peer.n_calls), busy = atomic_load(&m->peer.busy_ns);
+		size_t was = n;
+		n = lg_bprintf(buf, cap, n, "memnode.%u.rpcs:%llu\nmemnode.%u.rpc_errors:%llu\n"
+			       "memnode.%u.rpc_timeouts:%llu\nmemnode.%u.rpc_mean_ns:%llu\n",
+			       m->node_id, (unsigned long long)calls, m->node_id,
+			       (unsigned long long)atomic_load(&m->peer.n_errors), m->node_id,
+			       (unsigned long long)atomic_load(&m->peer.n_timeouts), m->node_id,
+			       (unsigned long long)(calls ? busy / calls : 0));
+		if (n >= cap) /* whole lines only */
+			return was;
+	}
+	return n;
+}
+
 void lego_stats_print(FILE *f, int json)
 {
 	struct lego_stats st;
@@ -92,6 +114,16 @@ void lego_stats_print(FILE *f, int json)
 				(unsigned long long)st.v[i]);
 		else
 			fprintf(f, "%-28s %llu\n", lg_stat_names[i], (unsigned long long)st.v[i]);
+	}
+	char per[4096];
+	size_t np = lg_stats_per_node(per, sizeof per);
+	for (const char *l = per; l < per + np;) { /* "key:value\n" lines */
+		const char *nl = memchr(l, '\n', (size_t)(per + np - l)), *c = memchr(l, ':', (size_t)(nl - l));
+		if (json)
+			fprintf(f, ",\"%.*s\":%.*s", (int)(c - l), l, (int)(nl - c - 1), c + 1);
+		else
+			fprintf(f, "%-28.*s %.*s\n", (int)(c - l), l, (int)(nl - c - 1), c + 1);
+		l = nl + 1;
 	}
 	for (int i = 0; i < LEGO_LAT__COUNT; i++) {
 		const struct lego_lat_summary *l = &st.lat[i];
@@ -129,7 +161,7 @@ size_t lg_stats_text(char *buf, size_t cap)
 			       (unsigned long long)l->p99_ns, lg_lat_names[i],
 			       (unsigned long long)l->mean_ns);
 	}
-	return n;
+	return n + lg_stats_per_node(buf + n, cap - n);
 }
 
 const char *lego_strerror(int err)

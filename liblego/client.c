@@ -9,6 +9,15 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "stats.h"
+#include "fabric/wire.h"
+
+/* Every request's round trip, for latency.rpc. */
+static void lc_observe(uint16_t opcode, int status, uint64_t ns)
+{
+	(void)opcode, (void)status;
+	lg_lat_record(LEGO_LAT_RPC, ns);
+}
 
 int lc_start(struct lc *c, const char *hostport, const char *key, int fabric,
 	     uint32_t line_order, uint64_t timeout_ns, uint64_t connect_ns)
@@ -20,6 +29,7 @@ int lc_start(struct lc *c, const char *hostport, const char *key, int fabric,
 	int r = rpc_client_new(key, LEGO_ROLE_PROCESS, &c->cl);
 	if (r)
 		return r;
+	rpc_client_observe(c->cl, lc_observe);
 	c->links.cl = c->cl;
 	c->links.rx_bufs = 32;
 	c->links.rx_size = LEGO_MSG_MAX;
@@ -133,11 +143,39 @@ int lc_file_call(struct lc *c, uint16_t op, const struct iovec *iov, int n, void
 	return r;
 }
 
+/*
+ * A memnode that held the only copy of some of our memory is down: the
+ * program cannot go on correctly (any fault there would hang, then fail),
+ * so it ends now, naming the node.  Exit status 69 (EX_UNAVAILABLE).
+ */
+static void lc_lost(struct lc *c, const struct lego_p2mon_hb_rep *rep)
+{
+	char names[512] = "";
+	size_t n = 0;
+	for (uint32_t i = 0; i < rep->nr_lost && i < LEGO_HB_LOST_MAX; i++) {
+		char addr[128] = "?";
+		for (int k = 0; k < c->nmem; k++)
+			if (c->mem[k].node_id == rep->lost[i])
+				lw_node_addr_str(&c->mem[k].addr, addr, sizeof addr);
+		n = lg_bprintf(names, sizeof names, n, "%smemnode %u (%s)", i ? ", " : "",
+			       rep->lost[i], addr);
+	}
+	lg_logf(LG_ERROR, "client",
+		"%s, which held this process's memory without a replica, is down (the monitor "
+		"has not heard from it for %u ms): that memory is lost; stopping the process",
+		names, rep->silent_ms);
+	_exit(69);
+}
+
 static void lc_hb_reply(void *arg, int status, const void *body, size_t len)
 {
 	struct lc *c = arg;
-	(void)body;
-	(void)len;
+	if (status == 0 && len >= sizeof(struct lego_p2mon_hb_rep)) {
+		struct lego_p2mon_hb_rep rep;
+		memcpy(&rep, body, sizeof rep);
+		if (rep.nr_lost)
+			lc_lost(c, &rep);
+	}
 	if (status == -ESRCH)
 		lg_log_rl(LG_ERROR, "client",
 			  "the monitor no longer knows this process (lease expired); "
@@ -221,6 +259,7 @@ int lc_fork_child(struct lc *c, const struct lego_as_ref *child)
 	int r = rpc_client_new(c->key, LEGO_ROLE_PROCESS, &c->cl);
 	if (r)
 		return r;
+	rpc_client_observe(c->cl, lc_observe);
 	c->links.cl = c->cl;
 	memset(c->links.ep, 0, sizeof c->links.ep);
 	pthread_mutex_init(&c->lock, NULL);

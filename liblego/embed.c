@@ -31,8 +31,11 @@ static int lg_find_bindir(const struct lg_opts *o, char *dir, size_t len)
 		snprintf(cand[nc++], sizeof cand[0], "%s", want);
 	Dl_info di;
 	if (dladdr((void *)lg_find_bindir, &di) && di.dli_fname) {
+		/* linked into the program (lego-run, liblego.a), dladdr names
+		 * the program as it was started, maybe a bare name from PATH */
+		const char *obj = strchr(di.dli_fname, '/') ? di.dli_fname : "/proc/self/exe";
 		char self[PATH_MAX];
-		if (realpath(di.dli_fname, self)) {
+		if (realpath(obj, self)) {
 			char *slash = strrchr(self, '/');
 			if (slash)
 				*slash = 0;

@@ -39,6 +39,7 @@ static int h_read(struct rpc_ctx *ctx)
 		ms_read_line(as, ref.line, out + i * ls);
 	}
 	m->read_lines += req.count;
+	m->read_bytes += req.count * ls;
 	return 0;
 }
 
@@ -65,6 +66,7 @@ static int h_write(struct rpc_ctx *ctx)
 	if (r)
 		return r;
 	m->write_lines += req.count;
+	m->write_bytes += req.count * ls;
 	m->write_applied += applied;
 	return 0;
 }

@@ -13,6 +13,7 @@
 
 #include "common/daemon.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/util.h"
 #include "fabric/link.h"
 #include "memnode.h"
@@ -93,6 +94,8 @@ static void tick(void *user)
 	req.capacity = t.capacity;
 	req.reserved = t.reserved;
 	req.stored = t.stored;
+	req.read_bytes = m->read_bytes;
+	req.write_bytes = m->write_bytes;
 	struct iovec iov = {&req, sizeof req};
 	if (rpc_call_async(&m->mon, M2MON_HEARTBEAT, &iov, 1,
 			   lg_opt_u(&O, LG_OPT_heartbeat_ms) * 2000000ull, hb_reply, m) == 0)
@@ -120,6 +123,10 @@ int main(int argc, char **argv)
 				     .stats_fn = memnode_stats};
 	if (rpc_server_new(&sc, &m->srv) < 0)
 		return 1;
+	struct lg_metrics *mx;
+	if (lg_metrics_start(lg_daemon_metrics_addr(&O), "memnode", rpc_server_stats_all,
+			     m->srv, &mx) < 0)
+		return 2;
 	enum lf_fabric_choice fab = (enum lf_fabric_choice)lg_opt_u(&O, LG_OPT_fabric);
 	if (lf_node_listen(&m->node, lg_opt_s(&O, LG_OPT_listen), fab, 64, LEGO_MSG_MAX,
 			   rpc_server_on_recv, m->srv) < 0)
@@ -158,7 +165,9 @@ int main(int argc, char **argv)
 		return 1;
 	struct lf_ep *eps[8];
 	int n = rpc_links_eps(links, eps, lf_node_eps(&m->node, eps));
+	rpc_loop_set_pass_hook(lg_metrics_poll, mx);
 	rpc_loop_run(eps, n, &m->node.bell, &stop, tick, m, lg_opt_u(&O, LG_OPT_heartbeat_ms) * 1000000ull);
+	lg_metrics_stop(mx);
 	if (m->pgc && pgc_flush_all(m->pgc) < 0)
 		lg_log(LG_ERROR, "memnode", "exiting with file data the storenode has not stored");
 	pgc_free(m->pgc);

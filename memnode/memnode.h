@@ -32,6 +32,7 @@ struct memnode {
 	uint64_t hb_failures;
 	/* counters */
 	uint64_t read_lines, write_lines, write_applied, free_lines, reserve_calls;
+	uint64_t read_bytes, write_bytes; /* reported to the monitor (placement) */
 };
 
 extern const struct rpc_handler memnode_handlers[];

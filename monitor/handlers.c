@@ -59,6 +59,7 @@ static int h_p_register(struct rpc_ctx *ctx)
 
 static int h_p_heartbeat(struct rpc_ctx *ctx)
 {
+	struct monitor *m = ctx->user;
 	struct lego_p2mon_as_req req;
 	struct mon_proc *p = mon_req_proc(ctx, &req);
 	if (!p)
@@ -66,6 +67,31 @@ static int h_p_heartbeat(struct rpc_ctx *ctx)
 	p->last_ns = lg_now_ns();
 	if (req.pid && p->pid != req.pid) /* a forked child introduces itself */
 		p->pid = req.pid;
+	/* granules with no copy on a memnode that is up: that memory is lost,
+	 * and the process must hear it now rather than hang on a fault */
+	struct lego_p2mon_hb_rep *rep = rpc_reply_alloc(ctx, sizeof *rep);
+	if (!rep)
+		return -ENOMEM;
+	memset(rep, 0, sizeof *rep);
+	for (uint32_t k = 0; k < p->nplaces; k++) {
+		const struct mon_place *pl = &p->places[k];
+		int alive = 0;
+		for (int j = 0; j < MON_REPLICAS_MAX && !alive; j++) {
+			const struct mon_node *n = mon_node_get(&m->reg, pl->node[j]);
+			alive = n && n->up;
+		}
+		const struct mon_node *n = mon_node_get(&m->reg, pl->node[0]);
+		if (alive || !n)
+			continue;
+		uint32_t i = 0;
+		while (i < rep->nr_lost && rep->lost[i] != n->id)
+			i++;
+		if (i == rep->nr_lost && rep->nr_lost < LEGO_HB_LOST_MAX) {
+			if (!rep->nr_lost)
+				rep->silent_ms = (uint32_t)((p->last_ns - n->last_hb_ns) / 1000000);
+			rep->lost[rep->nr_lost++] = n->id;
+		}
+	}
 	return 0;
 }
 
@@ -201,15 +227,7 @@ static int h_m_heartbeat(struct rpc_ctx *ctx)
 	struct mon_node *n = mon_node_get(&m->reg, req.node_id);
 	if (!n)
 		return -ENOENT;
-	if (!n->up) {
-		lg_log(LG_WARN, "monitor", "memnode %u is back", n->id);
-		n->up = 1;
-	}
-	n->last_hb_ns = lg_now_ns();
-	n->capacity = req.capacity;
-	n->reserved = req.reserved;
-	n->stored = req.stored;
-	n->nr_as = req.nr_as;
+	mon_node_heartbeat(n, &req, lg_now_ns());
 	struct lego_m2mon_heartbeat_rep *rep = rpc_reply_alloc(ctx, sizeof *rep);
 	if (!rep)
 		return -ENOMEM;
@@ -315,6 +333,9 @@ const struct rpc_handler monitor_handlers[] = {
 	{P2MON_STATS, sizeof(struct lego_p2mon_as_req),
 	 sizeof(struct lego_p2mon_as_req) + LEGO_STATS_TEXT_MAX, P, h_p_stats},
 	{T2MON_PROCS, SZ(struct lego_procs_req), RPC_ROLE_BIT(LEGO_ROLE_TOOL), h_t_procs},
+	{T2MON_STATUS, 0, 0, T, mon_view_status},
+	{T2MON_NODES, SZ(struct lego_nodes_req), T, mon_view_nodes},
+	{T2MON_PLACES, SZ(struct lego_places_req), T, mon_view_places},
 	{S2MON_REGISTER, SZ(struct lego_m2mon_register_req), S, h_s_register},
 	{S2MON_HEARTBEAT, SZ(struct lego_m2mon_heartbeat_req), S, h_s_heartbeat},
 	{M2MON_STORE, 0, 0, M | T, h_m_store},
@@ -336,16 +357,17 @@ size_t monitor_stats(void *user, char *buf, size_t cap)
 	for (uint32_t i = 0; i < r->nnodes; i++)
 		up += r->nodes[i].up;
 	PUT("role:monitor\nmemnodes:%u\nmemnodes_up:%u\nprocesses:%u\n", r->nnodes, up, r->nprocs);
+	PUT("placement:%s\n", mon_placement_name(r->placement));
 	PUT("processes_registered:%llu\nprocesses_exited:%llu\nprocesses_expired:%llu\n",
 	    (unsigned long long)r->procs_registered, (unsigned long long)r->procs_exited,
 	    (unsigned long long)r->procs_expired);
 	for (uint32_t i = 0; i < r->nnodes; i++) {
 		struct mon_node *nd = &r->nodes[i];
 		PUT("node.%u.up:%d\nnode.%u.capacity:%llu\nnode.%u.reserved:%llu\n"
-		    "node.%u.stored:%llu\nnode.%u.granules:%llu\n",
+		    "node.%u.stored:%llu\nnode.%u.granules:%llu\nnode.%u.traffic:%llu\n",
 		    nd->id, nd->up, nd->id, (unsigned long long)nd->capacity, nd->id,
 		    (unsigned long long)nd->reserved, nd->id, (unsigned long long)nd->stored, nd->id,
-		    (unsigned long long)nd->placed);
+		    (unsigned long long)nd->placed, nd->id, (unsigned long long)nd->traffic);
 	}
 	uint32_t sup = 0;
 	for (uint32_t i = 0; i < r->nstores; i++)

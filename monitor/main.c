@@ -6,6 +6,7 @@
 
 #include "common/daemon.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/util.h"
 #include "monitor.h"
 
@@ -28,12 +29,17 @@ int main(int argc, char **argv)
 			 lg_opt_u(&o, LG_OPT_lease_ms) * 1000000ull,
 			 lg_opt_u(&o, LG_OPT_node_timeout_ms) * 1000000ull) < 0)
 		return 1;
+	m.reg.placement = (uint32_t)lg_opt_u(&o, LG_OPT_placement);
 	struct rpc_server_conf sc = {.name = "monitor", .handlers = monitor_handlers,
 				     .nhandlers = monitor_nhandlers,
 				     .key = lg_opt_s(&o, LG_OPT_cluster_key), .user = &m,
 				     .stats_fn = monitor_stats};
 	if (rpc_server_new(&sc, &m.srv) < 0)
 		return 1;
+	struct lg_metrics *mx;
+	if (lg_metrics_start(lg_daemon_metrics_addr(&o), "monitor", rpc_server_stats_all,
+			     m.srv, &mx) < 0)
+		return 2;
 	if (lf_node_listen(&m.node, lg_opt_s(&o, LG_OPT_listen),
 			   (enum lf_fabric_choice)lg_opt_u(&o, LG_OPT_fabric), 32, 64 * 1024,
 			   rpc_server_on_recv, m.srv) < 0)
@@ -46,7 +52,9 @@ int main(int argc, char **argv)
 		return 1;
 	struct lf_ep *eps[2];
 	int n = lf_node_eps(&m.node, eps);
+	rpc_loop_set_pass_hook(lg_metrics_poll, mx);
 	rpc_loop_run(eps, n, &m.node.bell, &stop, tick, &m, 100000000ull);
+	lg_metrics_stop(mx);
 	lf_node_close(&m.node);
 	rpc_server_free(m.srv);
 	return 0;

@@ -27,6 +27,7 @@ int mon_reg_init(struct mon_reg *r, uint32_t granule_order, uint64_t lease_ns,
 	r->granule_order = granule_order;
 	r->lease_ns = lease_ns;
 	r->node_timeout_ns = node_timeout_ns;
+	r->start_ns = lg_now_ns();
 	return 0;
 }
 
@@ -98,6 +99,31 @@ struct mon_node *mon_node_register(struct mon_reg *r, const struct lego_node_add
 struct mon_node *mon_node_get(struct mon_reg *r, uint32_t id)
 {
 	return id >= 1 && id <= r->nnodes ? &r->nodes[id - 1] : NULL;
+}
+
+void mon_node_heartbeat(struct mon_node *n, const struct lego_m2mon_heartbeat_req *hb,
+			uint64_t now)
+{
+	if (!n->up) {
+		lg_log(LG_WARN, "monitor", "memnode %u is back", n->id);
+		n->up = 1;
+	}
+	/* The rate covers the interval between two reports; a counter that
+	 * went backwards (it cannot, short of a bug) starts over. */
+	uint64_t bytes = hb->read_bytes + hb->write_bytes;
+	uint64_t prev = n->read_bytes + n->write_bytes;
+	if (n->traffic_ns && now > n->traffic_ns)
+		n->traffic = bytes >= prev ? (uint64_t)((double)(bytes - prev) * 1e9 /
+							(double)(now - n->traffic_ns)) : 0;
+	n->read_bytes = hb->read_bytes;
+	n->write_bytes = hb->write_bytes;
+	n->traffic_ns = now;
+	n->last_hb_ns = now;
+	n->capacity = hb->capacity;
+	n->reserved = hb->reserved;
+	n->stored = hb->stored;
+	n->nr_as = hb->nr_as;
+	n->unreported = 0; /* `reserved` now counts what was placed before */
 }
 
 struct mon_node *mon_store_register(struct mon_reg *r, const struct lego_node_addr *a,
@@ -174,11 +200,12 @@ struct mon_proc *mon_proc_fork(struct mon_reg *r, struct mon_proc *p)
 		}
 		memcpy(c->places, p->places, p->nplaces * sizeof *c->places);
 		c->nplaces = c->cap_places = p->nplaces;
-		for (uint32_t k = 0; k < p->nplaces; k++) {
-			struct mon_node *n = mon_node_get(r, p->places[k].node);
-			if (n)
-				n->placed++;
-		}
+		for (uint32_t k = 0; k < p->nplaces; k++)
+			for (int j = 0; j < MON_REPLICAS_MAX; j++) {
+				struct mon_node *n = mon_node_get(r, p->places[k].node[j]);
+				if (n)
+					n->placed++;
+			}
 	}
 	return c;
 }
@@ -212,17 +239,20 @@ void mon_proc_remove(struct mon_reg *r, struct mon_proc *p, const char *why)
 {
 	lg_log(LG_INFO, "monitor", "process %u on %s (address space %llu) %s; freeing its memory",
 	       p->pid, p->host, (unsigned long long)p->as_id, why);
-	/* every memnode that holds a granule frees the address space */
-	for (uint32_t i = 0; i < r->nnodes; i++) {
-		struct mon_node *n = &r->nodes[i];
-		int holds = 0;
-		for (uint32_t k = 0; k < p->nplaces && !holds; k++)
-			holds = p->places[k].node == n->id;
-		if (holds) {
-			mon_queue_free(n, p->as_id);
-			n->placed -= LG_MIN(n->placed, p->nplaces);
+	/* every memnode that holds a granule (or a replica of one) frees the
+	 * address space, once: address-space ids never repeat, so freed_as
+	 * marks the nodes already queued without a pass to clear it */
+	for (uint32_t k = 0; k < p->nplaces; k++)
+		for (int j = 0; j < MON_REPLICAS_MAX; j++) {
+			struct mon_node *n = mon_node_get(r, p->places[k].node[j]);
+			if (!n)
+				continue;
+			n->placed -= n->placed ? 1 : 0;
+			if (n->freed_as != p->as_id) {
+				n->freed_as = p->as_id;
+				mon_queue_free(n, p->as_id);
+			}
 		}
-	}
 	for (uint32_t i = 0; i < r->nprocs; i++) {
 		if (r->procs[i] == p) {
 			r->procs[i] = r->procs[--r->nprocs];
@@ -232,38 +262,6 @@ void mon_proc_remove(struct mon_reg *r, struct mon_proc *p, const char *why)
 	free(p->places);
 	free(p->stats);
 	free(p);
-}
-
-struct mon_node *mon_place(struct mon_reg *r, struct mon_proc *p, uint64_t granule)
-{
-	for (uint32_t k = 0; k < p->nplaces; k++)
-		if (p->places[k].granule == granule)
-			return mon_node_get(r, p->places[k].node);
-	struct mon_node *best = NULL;
-	for (uint32_t i = 0; i < r->nnodes; i++) {
-		struct mon_node *n = &r->nodes[i];
-		if (!n->up)
-			continue;
-		uint64_t f = n->capacity > n->reserved ? n->capacity - n->reserved : 0;
-		uint64_t bf = best && best->capacity > best->reserved ? best->capacity - best->reserved : 0;
-		if (!best || f > bf)
-			best = n;
-	}
-	if (!best)
-		return NULL;
-	if (p->nplaces == p->cap_places) {
-		uint32_t nc = p->cap_places ? p->cap_places * 2 : 8;
-		struct mon_place *np = realloc(p->places, nc * sizeof *np);
-		if (!np)
-			return NULL;
-		p->places = np;
-		p->cap_places = nc;
-	}
-	p->places[p->nplaces++] = (struct mon_place){granule, best->id};
-	best->placed++;
-	lg_log(LG_INFO, "monitor", "granule %llu of address space %llu placed on memnode %u",
-	       (unsigned long long)granule, (unsigned long long)p->as_id, best->id);
-	return best;
 }
 
 void mon_reg_tick(struct mon_reg *r, uint64_t now)

@@ -1,10 +1,9 @@
 /*
- * The monitor's registry: memnodes (address, capacity, heartbeats),
- * processes (address-space id, capability, lease) and where each granule
- * of each address space lives.  Placement picks the live memnode with the
- * most unreserved capacity.  Storenodes (address, heartbeats): the first
- * one up serves the one storage namespace.  Single-threaded (the monitor's
- * event loop).
+ * The monitor's registry: memnodes (address, capacity, traffic,
+ * heartbeats), processes (address-space id, capability, lease) and where
+ * each granule of each address space lives (placement policies: place.h).
+ * Storenodes (address, heartbeats): the first one up serves the one
+ * storage namespace.  Single-threaded (the monitor's event loop).
  */
 #ifndef LEGO_MONITOR_REGISTRY_H
 #define LEGO_MONITOR_REGISTRY_H
@@ -22,14 +21,27 @@ struct mon_node {
 	uint32_t nr_as;
 	uint64_t last_hb_ns;
 	uint64_t placed; /* granules placed here */
+	/* bytes placed here since its last heartbeat: reservations its
+	 * reported `reserved` may not show yet (placement would otherwise pile
+	 * a burst of granules onto one node between two heartbeats) */
+	uint64_t unreported;
+	uint64_t read_bytes, write_bytes; /* as last reported (cumulative) */
+	uint64_t traffic;    /* bytes/s over the last heartbeat interval */
+	uint64_t traffic_ns; /* when read/write_bytes were reported; 0: never */
+	uint64_t freed_as;   /* scratch: last address space queued for freeing */
 	/* address spaces to free, sent with the next heartbeat reply */
 	uint64_t pending_free[LEGO_HB_FREE_MAX * 4];
 	uint32_t npending;
 };
 
+/* Where one granule lives.  node[0] holds the primary copy that processes
+ * read and write; node[1..] are for replicas (0: none).  Nothing fills in
+ * replicas yet, but everything that counts or frees placements walks the
+ * whole array, so replication only has to fill it. */
+#define MON_REPLICAS_MAX 2
 struct mon_place {
 	uint64_t granule;
-	uint32_t node;
+	uint32_t node[MON_REPLICAS_MAX];
 };
 
 /* A storenode; ids are their own sequence, from 1. */
@@ -46,7 +58,7 @@ struct mon_proc {
 	char *stats;        /* last counters it sent (P2MON_STATS), or NULL */
 	size_t stats_len;
 	uint64_t stats_ns;
-	struct mon_place *places;
+	struct mon_place *places; /* sorted by granule */
 	uint32_t nplaces, cap_places;
 };
 
@@ -58,6 +70,9 @@ struct mon_reg {
 	struct mon_proc **procs;
 	uint32_t nprocs, cap_procs;
 	uint32_t granule_order;
+	uint32_t placement; /* enum lego_placement */
+	uint32_t rr_last;   /* rr: id of the memnode placed on last */
+	uint64_t start_ns;
 	uint64_t lease_ns, node_timeout_ns;
 	uint64_t procs_registered, procs_exited, procs_expired, nodes_down;
 	struct mon_node *stores; /* storenodes (placement fields unused) */
@@ -72,6 +87,10 @@ int mon_reg_init(struct mon_reg *r, uint32_t granule_order, uint64_t lease_ns,
 struct mon_node *mon_node_register(struct mon_reg *r, const struct lego_node_addr *a,
 				   uint64_t capacity);
 struct mon_node *mon_node_get(struct mon_reg *r, uint32_t id);
+/* A memnode's heartbeat: up again if it was down, its figures, and its
+ * traffic rate since the previous heartbeat. */
+void mon_node_heartbeat(struct mon_node *n, const struct lego_m2mon_heartbeat_req *hb,
+			uint64_t now);
 
 /* Storenodes: register (a storenode re-registering from the same address
  * replaces its old entry; NULL if out of memory), look up by id (NULL if
@@ -96,10 +115,6 @@ struct mon_proc *mon_proc_find(struct mon_reg *r, const struct lego_as_ref *ref)
 void mon_proc_cap(struct mon_reg *r, const struct mon_proc *p, struct lego_as_ref *ref);
 /* Forget a process and queue its memory to be freed on every memnode. */
 void mon_proc_remove(struct mon_reg *r, struct mon_proc *p, const char *why);
-
-/* Memnode holding `granule` of p, placing it now if needed.  NULL when no
- * live memnode exists. */
-struct mon_node *mon_place(struct mon_reg *r, struct mon_proc *p, uint64_t granule);
 
 /* Expire leases and heartbeats. */
 void mon_reg_tick(struct mon_reg *r, uint64_t now);

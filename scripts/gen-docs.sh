@@ -29,4 +29,18 @@ SRC=$(cd "$(dirname "$0")/.." && pwd)
 	echo "| counter | meaning |"
 	echo "|---|---|"
 	sed -n 's/^[[:space:]]*X([A-Z_0-9]*, "\([^"]*\)", "\([^"]*\)").*/| `\1` | \2 |/p' "$SRC/include/lego/lego.h"
+	echo
+	echo "Latency histograms (\`enum lego_lat\`; log buckets, 8 per power of two), each"
+	echo "with count, p50, p99, p99.9, max and mean:"
+	echo
+	echo "| histogram | what is timed |"
+	echo "|---|---|"
+	sed -n 's|^[[:space:]]*LEGO_LAT_\([A-Z]*\), */\* \(.*\) \*/|\1 \2|p' "$SRC/include/lego/lego.h" |
+		while read -r id what; do
+			echo "| \`latency.$(echo "$id" | tr 'A-Z' 'a-z' | sed 's/^zero$/zero_fill/')\` | $what |"
+		done
+	echo
+	echo "Per memnode N the process talks to: \`memnode.N.rpcs\`, \`memnode.N.rpc_errors\`,"
+	echo "\`memnode.N.rpc_timeouts\` (answered requests, failed ones, timed-out ones) and"
+	echo "\`memnode.N.rpc_mean_ns\` (mean round trip)."
 } >"$OUT/counters.md"

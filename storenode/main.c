@@ -14,6 +14,7 @@
 
 #include "common/daemon.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/util.h"
 #include "fabric/link.h"
 #include "storenode.h"
@@ -158,6 +159,10 @@ int main(int argc, char **argv)
 				     .stats_fn = storenode_stats};
 	if (rpc_server_new(&sc, &s->srv) < 0)
 		return 1;
+	struct lg_metrics *mx;
+	if (lg_metrics_start(lg_daemon_metrics_addr(&O), "storenode", rpc_server_stats_all,
+			     s->srv, &mx) < 0)
+		return 2;
 	enum lf_fabric_choice fab = (enum lf_fabric_choice)lg_opt_u(&O, LG_OPT_fabric);
 	if (lf_node_listen(&s->node, lg_opt_s(&O, LG_OPT_listen), fab, 32, SN_RX_SIZE,
 			   rpc_server_on_recv, s->srv) < 0)
@@ -186,7 +191,9 @@ int main(int argc, char **argv)
 		return 1;
 	struct lf_ep *eps[4 + LG_ARRAY_SIZE(links.ep)];
 	int n = rpc_links_eps(&links, eps, lf_node_eps(&s->node, eps));
+	rpc_loop_set_pass_hook(lg_metrics_poll, mx);
 	rpc_loop_run(eps, n, &s->node.bell, &stop, tick, s, lg_opt_u(&O, LG_OPT_heartbeat_ms) * 1000000ull);
+	lg_metrics_stop(mx);
 	rpc_links_close(&links);
 	lf_node_close(&s->node);
 	rpc_server_free(s->srv);

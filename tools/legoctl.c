@@ -3,13 +3,15 @@
  *
  *   legoctl [--monitor HOST:PORT] [--json] stats [HOST:PORT | PID]
  *   legoctl [--monitor HOST:PORT] [--json] top [--once]
+ *   legoctl [--monitor HOST:PORT] [--json] status | nodes | procs [PID]
  *   legoctl options [--markdown]
  *
  * stats: the counters of the daemon at HOST:PORT (default: the monitor),
  * or of the running Lego process PID (as it last reported them to the
  * monitor, at most a second ago), as "key: value" lines or one JSON object.
  * top: a table of every Lego process the monitor knows, refreshed each
- * second (--once: one table).  options: the option table.
+ * second (--once: one table).  status, nodes, procs: the cluster as the
+ * monitor sees it (legoctl_views.c).  options: the option table.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -22,6 +24,7 @@
 #include "common/options.h"
 #include "common/util.h"
 #include "fabric/link.h"
+#include "legoctl.h"
 
 static void usage(FILE *f)
 {
@@ -30,6 +33,10 @@ static void usage(FILE *f)
 		   "  stats [HOST:PORT]     counters of a daemon (default: the monitor)\n"
 		   "  stats PID             counters of a running Lego process (via the monitor)\n"
 		   "  top [--once]          every Lego process: memory, misses, fault latency\n"
+		   "  status                the cluster: nodes up and down, processes, capacity\n"
+		   "  nodes                 every memnode and storenode: address, state, capacity,\n"
+		   "                        reserved, stored, granules placed, traffic\n"
+		   "  procs [PID]           every Lego process and where its memory lives\n"
 		   "  options [--markdown]  every Lego option, its variable and default\n");
 }
 
@@ -180,14 +187,17 @@ int main(int argc, char **argv)
 	}
 	int top = i < argc && strcmp(argv[i], "top") == 0;
 	int once = top && i + 1 < argc && strcmp(argv[i + 1], "--once") == 0;
-	if (i >= argc || (!top && strcmp(argv[i], "stats") != 0) || argc - i > 2 ||
-	    (top && argc - i == 2 && !once)) {
+	int view = i < argc && ctl_is_view(argv[i]);
+	const char *arg = !top && i + 1 < argc ? argv[i + 1] : NULL;
+	int numeric = arg && arg[0] && arg[strspn(arg, "0123456789")] == 0;
+	if (i >= argc || (!top && !view && strcmp(argv[i], "stats") != 0) || argc - i > 2 ||
+	    (top && argc - i == 2 && !once) ||
+	    (view && arg && (strcmp(argv[i], "procs") != 0 || !numeric))) {
 		usage(stderr);
 		return 2;
 	}
 	/* a process is asked about through the monitor */
-	const char *arg = !top && i + 1 < argc ? argv[i + 1] : NULL;
-	int by_pid = top || (arg && arg[strspn(arg, "0123456789")] == 0);
+	int by_pid = top || numeric;
 	const char *target = arg && !by_pid ? arg : lg_opt_s(&o, LG_OPT_monitor);
 	if (!target[0]) {
 		fprintf(stderr, "legoctl: no address: give HOST:PORT or --monitor (LEGO_MONITOR)\n");
@@ -196,7 +206,7 @@ int main(int argc, char **argv)
 	struct rpc_client *cl;
 	if (rpc_client_new(lg_opt_s(&o, LG_OPT_cluster_key), LEGO_ROLE_TOOL, &cl) < 0)
 		return 1;
-	struct rpc_links links = {.cl = cl, .rx_bufs = 4, .rx_size = 128 * 1024,
+	struct rpc_links links = {.cl = cl, .rx_bufs = 2, .rx_size = LEGO_MSG_MAX, /* top: every process */
 				  .fab = (enum lf_fabric_choice)lg_opt_u(&o, LG_OPT_fabric)};
 	struct rpc_peer peer;
 	uint64_t to = lg_opt_u(&o, LG_OPT_rpc_timeout_ms) * 1000000ull;
@@ -209,7 +219,10 @@ int main(int argc, char **argv)
 	}
 	static char buf[LEGO_MSG_PAYLOAD_MAX + 1];
 	size_t len = 0;
-	if (by_pid) {
+	int status = 0;
+	if (view) {
+		status = ctl_view(&peer, target, argv[i], arg, json, to);
+	} else if (by_pid) {
 		struct lego_procs_req req = {.pid = top ? 0 : (uint32_t)strtoul(arg, NULL, 10)};
 		uint64_t last = 0;
 		for (;;) {
@@ -243,5 +256,5 @@ int main(int argc, char **argv)
 	}
 	rpc_call(&peer, X2X_BYE, NULL, 0, NULL, 0, NULL, to);
 	rpc_links_close(&links);
-	return 0;
+	return status;
 }

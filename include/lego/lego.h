@@ -62,6 +62,7 @@ enum lego_lat {
 	LEGO_LAT_MISS,      /* remote line fetch, fault to line installed */
 	LEGO_LAT_ZERO,      /* zero-fill, fault to line installed */
 	LEGO_LAT_WRITEBACK, /* write-back request round trip */
+	LEGO_LAT_RPC,       /* any request's round trip (memnodes, monitor) */
 	LEGO_LAT__COUNT
 };
 

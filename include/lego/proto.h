@@ -25,7 +25,7 @@
 #include <stdint.h>
 
 #define LEGO_PROTO_MAGIC   0x4f47454cu /* "LEGO" */
-#define LEGO_PROTO_VERSION 1
+#define LEGO_PROTO_VERSION 2 /* 2: memnode heartbeats carry traffic */
 
 /* Largest line is 2 MiB; a message may carry one such line or a batch. */
 #define LEGO_MSG_PAYLOAD_MAX (2u << 20)
@@ -68,6 +68,9 @@ enum lego_opcode {
 	P2MON_FILES = 21,     /* process to monitor: which memnode serves my files */
 	P2MON_STATS = 22,     /* process to monitor: its counters, every second */
 	T2MON_PROCS = 23,     /* tool to monitor: processes and their counters */
+	T2MON_STATUS = 24,    /* tool to monitor: cluster summary (docs/cluster.md) */
+	T2MON_NODES = 25,     /* tool to monitor: memnodes and storenodes */
+	T2MON_PLACES = 26,    /* tool to monitor: where processes' memory lives */
 
 	/* File operations: a process sends them to its memnode (page cache),
 	 * which sends the same messages on to the storenode. */
@@ -186,6 +189,17 @@ struct lego_p2mon_as_req { /* HEARTBEAT, EXIT, FORK, P2M_AS_EXIT */
 };
 _Static_assert(sizeof(struct lego_p2mon_as_req) == 48, "as_req size");
 
+/* P2MON_HEARTBEAT reply: the memnodes that are down while holding the only
+ * copy of some of this process's granules (its memory there is lost), and
+ * how long the monitor has not heard from the first. */
+#define LEGO_HB_LOST_MAX 16
+struct lego_p2mon_hb_rep {
+	uint32_t nr_lost;
+	uint32_t silent_ms;
+	uint32_t lost[LEGO_HB_LOST_MAX];
+};
+_Static_assert(sizeof(struct lego_p2mon_hb_rep) == 72, "p hb rep size");
+
 /* P2M_CLONE: make `child` a copy-on-write copy of `parent` (fork). */
 struct lego_clone_req {
 	struct lego_as_ref parent;
@@ -224,8 +238,13 @@ struct lego_m2mon_heartbeat_req {
 	uint64_t capacity;
 	uint64_t reserved;
 	uint64_t stored;
+	/* bytes of lines processes read and wrote since the memnode started
+	 * (the monitor turns them into a rate for placement "traffic");
+	 * 0 from storenodes */
+	uint64_t read_bytes;
+	uint64_t write_bytes;
 };
-_Static_assert(sizeof(struct lego_m2mon_heartbeat_req) == 32, "m hb size");
+_Static_assert(sizeof(struct lego_m2mon_heartbeat_req) == 48, "m hb size");
 
 /* Reply: address spaces whose owner is gone; the memnode frees them. */
 #define LEGO_HB_FREE_MAX 64
@@ -288,6 +307,100 @@ struct lego_procs_req {
 	uint32_t pad;
 };
 _Static_assert(sizeof(struct lego_procs_req) == 8, "procs_req size");
+
+/*
+ * Cluster views for tools (legoctl status, nodes, procs).  Replies are at
+ * most LEGO_VIEW_MAX bytes; a list that does not fit says `more`, and the
+ * tool asks again from the last entry it got (`after`).
+ */
+#define LEGO_VIEW_MAX (60u * 1024)
+
+/* Placement policies of the monitor (the option's choices, in order). */
+enum lego_placement { LEGO_PLACE_FREE = 0, LEGO_PLACE_RR = 1, LEGO_PLACE_TRAFFIC = 2 };
+
+/* T2MON_STATUS: empty body; reply lego_mon_status. */
+struct lego_mon_status {
+	uint32_t memnodes, memnodes_up;
+	uint32_t storenodes, storenodes_up;
+	uint32_t processes;
+	uint32_t placement; /* enum lego_placement */
+	uint32_t granule_order;
+	uint32_t pad;
+	uint64_t capacity;  /* of the memnodes that are up */
+	uint64_t reserved;
+	uint64_t stored;
+	uint64_t granules;  /* placed, all processes */
+	uint64_t procs_registered, procs_exited, procs_expired;
+	uint64_t nodes_down; /* times a memnode was marked down */
+	uint64_t uptime_ms;
+};
+_Static_assert(sizeof(struct lego_mon_status) == 104, "mon_status size");
+
+/* T2MON_NODES: the nodes of one role with id > after, ascending; reply
+ * lego_nodes_rep then `count` lego_node_info. */
+struct lego_nodes_req {
+	uint32_t role;  /* LEGO_ROLE_MEMNODE or LEGO_ROLE_STORENODE */
+	uint32_t after; /* node id; 0 = from the start */
+};
+_Static_assert(sizeof(struct lego_nodes_req) == 8, "nodes_req size");
+
+struct lego_nodes_rep {
+	uint32_t total; /* nodes of that role */
+	uint32_t count; /* records in this reply */
+	uint32_t more;  /* 1: ask again with after = the last id */
+	uint32_t pad;
+};
+_Static_assert(sizeof(struct lego_nodes_rep) == 16, "nodes_rep size");
+
+struct lego_node_info {
+	uint32_t id;
+	uint32_t role;
+	uint32_t up;
+	uint32_t nr_as;     /* address spaces it holds */
+	uint64_t capacity;  /* storenodes: bytes free under the root */
+	uint64_t reserved;
+	uint64_t stored;
+	uint64_t granules;  /* placed on it (memnodes) */
+	uint64_t read_bytes, write_bytes; /* lines served, since it started */
+	uint64_t traffic;   /* bytes/s read + written, last heartbeat interval */
+	uint64_t hb_age_ms; /* since its last heartbeat */
+	char addr[64];      /* "HOST:PORT" (or "shm:NAME"), NUL-terminated */
+};
+_Static_assert(sizeof(struct lego_node_info) == 144, "node_info size");
+
+/* T2MON_PLACES: processes with as_id > after (pid 0: all, else that pid),
+ * in as_id order.  Reply lego_places_rep, then per process a
+ * lego_proc_place followed by nr_nodes lego_place_count (memnodes holding
+ * its granules, ascending id). */
+struct lego_places_req {
+	uint64_t after;
+	uint32_t pid;
+	uint32_t pad;
+};
+_Static_assert(sizeof(struct lego_places_req) == 16, "places_req size");
+
+struct lego_places_rep {
+	uint32_t total; /* processes that match */
+	uint32_t count; /* records in this reply */
+	uint32_t more;  /* 1: ask again with after = the last as_id */
+	uint32_t granule_order;
+};
+_Static_assert(sizeof(struct lego_places_rep) == 16, "places_rep size");
+
+struct lego_proc_place {
+	uint64_t as_id;
+	uint32_t pid;
+	uint32_t nr_nodes;  /* lego_place_count records that follow */
+	uint64_t granules;  /* placed, on all memnodes */
+	char host[LEGO_HOST_MAX];
+};
+_Static_assert(sizeof(struct lego_proc_place) == 88, "proc_place size");
+
+struct lego_place_count {
+	uint32_t node_id;
+	uint32_t granules;  /* primary copies on that memnode */
+};
+_Static_assert(sizeof(struct lego_place_count) == 8, "place_count size");
 
 /* ------------------------------------------------------------- storage */
 

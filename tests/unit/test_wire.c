@@ -168,7 +168,7 @@ static enum lw_reject ref_check(const uint8_t *m, size_t len)
 			 (uint32_t)m[31] << 24;
 	if (magic != 0x4f47454cu)
 		return LW_MAGIC;
-	if (version != 1)
+	if (version != 2)
 		return LW_VERSION;
 	if (hlen != len || len > LEGO_MSG_MAX)
 		return LW_LENGTH;
@@ -276,7 +276,7 @@ START_TEST(test_opcode_name)
 		for (unsigned b = a + 1; b < LEGO_OPCODE_MAX; b++)
 			ck_assert_str_ne(na, lw_opcode_name(b));
 	}
-	ck_assert_int_eq(named, 36);
+	ck_assert_int_eq(named, 39);
 }
 END_TEST
 
@@ -310,7 +310,7 @@ START_TEST(test_struct_sizes)
 	ck_assert_uint_eq(sizeof(struct lego_p2mon_place_rep), 216);
 	ck_assert_uint_eq(sizeof(struct lego_m2mon_register_req), 216);
 	ck_assert_uint_eq(sizeof(struct lego_m2mon_register_rep), 40);
-	ck_assert_uint_eq(sizeof(struct lego_m2mon_heartbeat_req), 32);
+	ck_assert_uint_eq(sizeof(struct lego_m2mon_heartbeat_req), 48);
 	ck_assert_uint_eq(sizeof(struct lego_m2mon_heartbeat_rep), 520);
 	ck_assert_uint_eq(sizeof(struct lego_line_ref), 16);
 	ck_assert_uint_eq(sizeof(struct lego_lines_req), 48);

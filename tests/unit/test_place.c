@@ -1,0 +1,478 @@
+/*
+ * Unit tests for the monitor's placement (monitor/place.h) and the
+ * registry's bookkeeping around it: each policy (free, rr, traffic)
+ * spreads a burst of placements, skips memnodes that are down and uses a
+ * memnode that registers at once; a placed granule stays put; traffic
+ * rates come from heartbeats; removing a process gives back exactly the
+ * granules it had on each memnode and queues one free per memnode.  And
+ * the tool views (monitor/views.c): status figures, per-process counts per
+ * memnode, and lists longer than one reply read in pages, each within
+ * LEGO_VIEW_MAX, every entry once.
+ */
+#define _GNU_SOURCE
+#include <check.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "monitor/monitor.h"
+
+#define GORDER 21 /* 2 MiB granules */
+#define GB (1ull << 30)
+
+static struct monitor mon;
+#define reg (mon.reg)
+
+static void setup(void)
+{
+	ck_assert_int_eq(mon_reg_init(&reg, GORDER, 5000000000ull, 3000000000ull), 0);
+}
+
+static void teardown(void)
+{
+	while (reg.nprocs)
+		mon_proc_remove(&reg, reg.procs[0], "test over");
+	free(reg.procs);
+	free(reg.nodes);
+	free(reg.stores);
+	memset(&reg, 0, sizeof reg);
+}
+
+/* A memnode at 10.0.<k>:7100 (only the bytes matter here). */
+static struct mon_node *add_node(uint16_t k, uint64_t capacity)
+{
+	struct lego_node_addr a;
+	memset(&a, 0, sizeof a);
+	a.net_prov = LEGO_PROV_TCP;
+	a.net_len = 16;
+	a.net[0] = 2; /* AF_INET */
+	a.net[4] = 10;
+	a.net[6] = (uint8_t)(k >> 8);
+	a.net[7] = (uint8_t)k;
+	struct mon_node *n = mon_node_register(&reg, &a, capacity);
+	ck_assert_ptr_nonnull(n);
+	return n;
+}
+
+static struct mon_proc *add_proc(uint32_t pid)
+{
+	struct mon_proc *p = mon_proc_register(&reg, pid, "host", 0, 12, 0);
+	ck_assert_ptr_nonnull(p);
+	return p;
+}
+
+/* Place granules [first, first + n) of p; returns the node id of each in
+ * ids (if given). */
+static void place_n(struct mon_proc *p, uint64_t first, unsigned n, uint32_t *ids)
+{
+	for (unsigned i = 0; i < n; i++) {
+		struct mon_node *nd = mon_place(&reg, p, first + i);
+		ck_assert_ptr_nonnull(nd);
+		if (ids)
+			ids[i] = nd->id;
+	}
+}
+
+/* A heartbeat from n with these figures, at time now. */
+static void beat(struct mon_node *n, uint64_t reserved, uint64_t bytes, uint64_t now)
+{
+	struct lego_m2mon_heartbeat_req hb = {.node_id = n->id, .capacity = n->capacity,
+					      .reserved = reserved, .read_bytes = bytes / 2,
+					      .write_bytes = bytes - bytes / 2};
+	mon_node_heartbeat(n, &hb, now);
+}
+
+START_TEST(test_free_spreads_burst)
+{
+	/* between two heartbeats, placements count as reserved already: a
+	 * burst goes round the equal nodes instead of onto the first */
+	reg.placement = LEGO_PLACE_FREE;
+	for (int i = 0; i < 3; i++)
+		add_node((uint16_t)(i + 1), 4 * GB);
+	struct mon_proc *p = add_proc(100);
+	place_n(p, 0, 30, NULL);
+	for (int i = 0; i < 3; i++)
+		ck_assert_uint_eq(reg.nodes[i].placed, 10);
+}
+END_TEST
+
+START_TEST(test_free_most_free)
+{
+	reg.placement = LEGO_PLACE_FREE;
+	struct mon_node *a = add_node(1, 4 * GB), *b = add_node(2, 4 * GB);
+	beat(a, 3 * GB, 0, lg_now_ns());
+	beat(b, 1 * GB, 0, lg_now_ns());
+	struct mon_proc *p = add_proc(100);
+	ck_assert_uint_eq(mon_place(&reg, p, 0)->id, b->id);
+	/* a larger node that registers now is the most free */
+	struct mon_node *c = add_node(3, 16 * GB);
+	ck_assert_uint_eq(mon_place(&reg, p, 1)->id, c->id);
+}
+END_TEST
+
+START_TEST(test_rr_order_down_and_join)
+{
+	reg.placement = LEGO_PLACE_RR;
+	for (int i = 0; i < 3; i++)
+		add_node((uint16_t)(i + 1), 4 * GB);
+	struct mon_proc *p = add_proc(100);
+	uint32_t ids[6];
+	place_n(p, 0, 6, ids);
+	uint32_t want[6] = {1, 2, 3, 1, 2, 3};
+	for (int i = 0; i < 6; i++)
+		ck_assert_uint_eq(ids[i], want[i]);
+	reg.nodes[1].up = 0; /* memnode 2 down: skipped */
+	place_n(p, 6, 4, ids);
+	uint32_t want2[4] = {1, 3, 1, 3};
+	for (int i = 0; i < 4; i++)
+		ck_assert_uint_eq(ids[i], want2[i]);
+	add_node(4, 4 * GB); /* joins: in the very next round */
+	place_n(p, 10, 3, ids);
+	uint32_t want3[3] = {4, 1, 3};
+	for (int i = 0; i < 3; i++)
+		ck_assert_uint_eq(ids[i], want3[i]);
+}
+END_TEST
+
+START_TEST(test_rr_skips_full)
+{
+	reg.placement = LEGO_PLACE_RR;
+	struct mon_node *a = add_node(1, 4 * GB), *b = add_node(2, 4 * GB);
+	beat(a, 4 * GB, 0, lg_now_ns()); /* full */
+	(void)b;
+	struct mon_proc *p = add_proc(100);
+	uint32_t ids[3];
+	place_n(p, 0, 3, ids);
+	for (int i = 0; i < 3; i++)
+		ck_assert_uint_eq(ids[i], 2);
+}
+END_TEST
+
+START_TEST(test_traffic_least)
+{
+	reg.placement = LEGO_PLACE_TRAFFIC;
+	struct mon_node *a = add_node(1, 4 * GB), *b = add_node(2, 4 * GB), *c = add_node(3, 4 * GB);
+	uint64_t t = lg_now_ns();
+	for (int i = 0; i < 3; i++)
+		beat(&reg.nodes[i], 0, 0, t);
+	/* over the next second: a moves 300 MB, b 100 MB, c 200 MB */
+	beat(a, 0, 300000000, t + 1000000000ull);
+	beat(b, 0, 100000000, t + 1000000000ull);
+	beat(c, 0, 200000000, t + 1000000000ull);
+	ck_assert_uint_eq(a->traffic, 300000000);
+	ck_assert_uint_eq(b->traffic, 100000000);
+	struct mon_proc *p = add_proc(100);
+	uint32_t ids[4];
+	place_n(p, 0, 4, ids);
+	for (int i = 0; i < 4; i++) /* the rates move only with heartbeats */
+		ck_assert_uint_eq(ids[i], b->id);
+	/* the next second b is busiest and a idle: a gets the next one */
+	beat(a, 0, 300000000, t + 2000000000ull);
+	beat(b, 0, 600000000, t + 2000000000ull);
+	beat(c, 0, 400000000, t + 2000000000ull);
+	ck_assert_uint_eq(a->traffic, 0);
+	ck_assert_uint_eq(mon_place(&reg, p, 4)->id, a->id);
+}
+END_TEST
+
+START_TEST(test_traffic_ties_spread_and_join)
+{
+	reg.placement = LEGO_PLACE_TRAFFIC;
+	for (int i = 0; i < 3; i++)
+		add_node((uint16_t)(i + 1), 4 * GB);
+	struct mon_proc *p = add_proc(100);
+	place_n(p, 0, 9, NULL); /* all idle: spread by placements so far */
+	for (int i = 0; i < 3; i++)
+		ck_assert_uint_eq(reg.nodes[i].placed, 3);
+	reg.nodes[0].up = 0;
+	struct mon_node *d = add_node(4, 4 * GB); /* never reported: rate 0, nothing unreported */
+	ck_assert_uint_eq(mon_place(&reg, p, 9)->id, d->id);
+	uint32_t ids[6];
+	place_n(p, 10, 6, ids);
+	for (int i = 0; i < 6; i++)
+		ck_assert_uint_ne(ids[i], 1);
+}
+END_TEST
+
+START_TEST(test_every_policy_down_and_none)
+{
+	for (uint32_t pol = LEGO_PLACE_FREE; pol <= LEGO_PLACE_TRAFFIC; pol++) {
+		teardown();
+		setup();
+		reg.placement = pol;
+		struct mon_node *a = add_node(1, 4 * GB), *b = add_node(2, 8 * GB);
+		struct mon_proc *p = add_proc(100);
+		b->up = 0;
+		uint32_t ids[4];
+		place_n(p, 0, 4, ids);
+		for (int i = 0; i < 4; i++)
+			ck_assert_uint_eq(ids[i], a->id);
+		/* a placed granule stays on its node, even one that is down */
+		a->up = 0;
+		ck_assert_uint_eq(mon_place(&reg, p, 2)->id, a->id);
+		/* nothing up: no placement */
+		ck_assert_ptr_null(mon_place(&reg, p, 100));
+		ck_assert_uint_eq(p->nplaces, 4);
+		/* a memnode joins: the next placement is its */
+		struct mon_node *c = add_node(3, 4 * GB);
+		ck_assert_uint_eq(mon_place(&reg, p, 100)->id, c->id);
+	}
+}
+END_TEST
+
+START_TEST(test_places_sorted)
+{
+	reg.placement = LEGO_PLACE_RR;
+	add_node(1, 4 * GB);
+	add_node(2, 4 * GB);
+	struct mon_proc *p = add_proc(100);
+	uint64_t gs[] = {50, 3, 70, 1, 60, 2};
+	uint32_t first[6];
+	for (int i = 0; i < 6; i++)
+		first[i] = mon_place(&reg, p, gs[i])->id;
+	for (uint32_t k = 1; k < p->nplaces; k++)
+		ck_assert_uint_lt(p->places[k - 1].granule, p->places[k].granule);
+	for (int i = 0; i < 6; i++) /* lookups find the same node */
+		ck_assert_uint_eq(mon_place(&reg, p, gs[i])->id, first[i]);
+	ck_assert_uint_eq(p->nplaces, 6);
+}
+END_TEST
+
+START_TEST(test_remove_counts)
+{
+	reg.placement = LEGO_PLACE_RR;
+	for (int i = 0; i < 3; i++)
+		add_node((uint16_t)(i + 1), 4 * GB);
+	struct mon_proc *p = add_proc(100), *q = add_proc(200);
+	place_n(p, 0, 7, NULL); /* 1 2 3 1 2 3 1 */
+	place_n(q, 0, 2, NULL); /* 2 3 */
+	ck_assert_uint_eq(reg.nodes[0].placed, 3);
+	ck_assert_uint_eq(reg.nodes[1].placed, 3);
+	ck_assert_uint_eq(reg.nodes[2].placed, 3);
+	uint64_t as = p->as_id;
+	mon_proc_remove(&reg, p, "exited");
+	ck_assert_uint_eq(reg.nodes[0].placed, 0);
+	ck_assert_uint_eq(reg.nodes[1].placed, 1);
+	ck_assert_uint_eq(reg.nodes[2].placed, 1);
+	for (int i = 0; i < 3; i++) { /* one free queued on each memnode */
+		ck_assert_uint_eq(reg.nodes[i].npending, 1);
+		ck_assert_uint_eq(reg.nodes[i].pending_free[0], as);
+	}
+	/* a fork's copy counts on the same nodes, and goes with the child */
+	struct mon_proc *c = mon_proc_fork(&reg, q);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_uint_eq(reg.nodes[1].placed, 2);
+	ck_assert_uint_eq(reg.nodes[2].placed, 2);
+	mon_proc_remove(&reg, c, "exited");
+	ck_assert_uint_eq(reg.nodes[0].placed, 0);
+	ck_assert_uint_eq(reg.nodes[1].placed, 1);
+	ck_assert_uint_eq(reg.nodes[2].placed, 1);
+	ck_assert_uint_eq(reg.nodes[0].npending, 1); /* the child had nothing on 1 */
+}
+END_TEST
+
+START_TEST(test_heartbeat_pending_and_back)
+{
+	reg.placement = LEGO_PLACE_FREE;
+	struct mon_node *a = add_node(1, 4 * GB);
+	struct mon_proc *p = add_proc(100);
+	place_n(p, 0, 3, NULL);
+	ck_assert_uint_eq(a->unreported, 3ull << GORDER);
+	a->up = 0;
+	beat(a, 3ull << GORDER, 0, lg_now_ns());
+	ck_assert_int_eq(a->up, 1); /* a heartbeat brings it back */
+	ck_assert_uint_eq(a->unreported, 0);
+	ck_assert_uint_eq(a->reserved, 3ull << GORDER);
+	ck_assert_str_eq(mon_placement_name(LEGO_PLACE_TRAFFIC), "traffic");
+	ck_assert_str_eq(mon_placement_name(99), "?");
+}
+END_TEST
+
+/* Call a view handler with body req; the reply body is copied to out
+ * (LEGO_VIEW_MAX bytes).  Returns the status; *len the reply's length. */
+static int call_view(int (*fn)(struct rpc_ctx *), const void *req, size_t reqlen, void *out,
+		     size_t *len)
+{
+	struct rpc_ctx ctx;
+	memset(&ctx, 0, sizeof ctx);
+	ctx.user = &mon;
+	ctx.body = req;
+	ctx.body_len = reqlen;
+	int r = fn(&ctx);
+	*len = ctx.rep_len;
+	ck_assert_uint_le(ctx.rep_len, LEGO_VIEW_MAX);
+	if (ctx.rep_buf)
+		memcpy(out, rpc_reply_body(&ctx), ctx.rep_len);
+	rpc_reply_discard(&ctx);
+	return r;
+}
+
+static uint8_t page[LEGO_VIEW_MAX];
+
+START_TEST(test_view_status_and_counts)
+{
+	reg.placement = LEGO_PLACE_RR;
+	for (int i = 0; i < 3; i++)
+		add_node((uint16_t)(i + 1), 4 * GB);
+	reg.nodes[2].up = 0;
+	struct mon_proc *p = add_proc(100);
+	place_n(p, 0, 5, NULL); /* 1 2 1 2 1 */
+	size_t len;
+	struct lego_mon_status st;
+	ck_assert_int_eq(call_view(mon_view_status, NULL, 0, &st, &len), 0);
+	ck_assert_uint_eq(len, sizeof st);
+	ck_assert_uint_eq(st.memnodes, 3);
+	ck_assert_uint_eq(st.memnodes_up, 2);
+	ck_assert_uint_eq(st.capacity, 8 * GB);
+	ck_assert_uint_eq(st.processes, 1);
+	ck_assert_uint_eq(st.granules, 5);
+	ck_assert_uint_eq(st.placement, LEGO_PLACE_RR);
+	ck_assert_uint_eq(st.granule_order, GORDER);
+
+	struct lego_places_req req = {.pid = 100};
+	ck_assert_int_eq(call_view(mon_view_places, &req, sizeof req, page, &len), 0);
+	struct lego_places_rep rep;
+	struct lego_proc_place pp;
+	struct lego_place_count c[2];
+	memcpy(&rep, page, sizeof rep);
+	ck_assert_uint_eq(rep.count, 1);
+	ck_assert_uint_eq(rep.more, 0);
+	memcpy(&pp, page + sizeof rep, sizeof pp);
+	ck_assert_uint_eq(pp.pid, 100);
+	ck_assert_uint_eq(pp.granules, 5);
+	ck_assert_uint_eq(pp.nr_nodes, 2);
+	ck_assert_uint_eq(len, sizeof rep + sizeof pp + sizeof c);
+	memcpy(c, page + sizeof rep + sizeof pp, sizeof c);
+	ck_assert_uint_eq(c[0].node_id, 1);
+	ck_assert_uint_eq(c[0].granules, 3);
+	ck_assert_uint_eq(c[1].node_id, 2);
+	ck_assert_uint_eq(c[1].granules, 2);
+
+	req.pid = 4242;
+	ck_assert_int_eq(call_view(mon_view_places, &req, sizeof req, page, &len), -ESRCH);
+	struct lego_nodes_req nr = {.role = 99};
+	ck_assert_int_eq(call_view(mon_view_nodes, &nr, sizeof nr, page, &len), -EINVAL);
+}
+END_TEST
+
+START_TEST(test_view_nodes_paged)
+{
+	enum { N = 1000 }; /* more than one reply holds */
+	for (int i = 0; i < N; i++)
+		add_node((uint16_t)(i + 1), 4 * GB);
+	struct lego_nodes_req req = {.role = LEGO_ROLE_MEMNODE};
+	uint32_t seen = 0, pages = 0;
+	struct lego_nodes_rep rep;
+	do {
+		size_t len;
+		ck_assert_int_eq(call_view(mon_view_nodes, &req, sizeof req, page, &len), 0);
+		memcpy(&rep, page, sizeof rep);
+		ck_assert_uint_eq(rep.total, N);
+		ck_assert_uint_eq(len, sizeof rep + rep.count * sizeof(struct lego_node_info));
+		for (uint32_t k = 0; k < rep.count; k++) {
+			struct lego_node_info in;
+			memcpy(&in, page + sizeof rep + k * sizeof in, sizeof in);
+			ck_assert_uint_eq(in.id, ++seen);
+			ck_assert_uint_eq(in.role, LEGO_ROLE_MEMNODE);
+			req.after = in.id;
+		}
+		pages++;
+	} while (rep.more);
+	ck_assert_uint_eq(seen, N);
+	ck_assert_uint_gt(pages, 1);
+}
+END_TEST
+
+START_TEST(test_view_places_paged)
+{
+	enum { P = 1500 }; /* more than one reply holds */
+	reg.placement = LEGO_PLACE_RR;
+	for (int i = 0; i < 3; i++)
+		add_node((uint16_t)(i + 1), 1024 * GB);
+	for (int i = 0; i < P; i++)
+		place_n(add_proc((uint32_t)(1000 + i)), 0, 4, NULL);
+	struct lego_places_req req = {0};
+	uint32_t seen = 0, pages = 0;
+	uint64_t last = 0;
+	struct lego_places_rep rep;
+	do {
+		size_t len;
+		ck_assert_int_eq(call_view(mon_view_places, &req, sizeof req, page, &len), 0);
+		memcpy(&rep, page, sizeof rep);
+		ck_assert_uint_eq(rep.total, P);
+		size_t at = sizeof rep;
+		for (uint32_t k = 0; k < rep.count; k++) {
+			struct lego_proc_place pp;
+			memcpy(&pp, page + at, sizeof pp);
+			at += sizeof pp + pp.nr_nodes * sizeof(struct lego_place_count);
+			ck_assert_uint_gt(pp.as_id, last); /* ascending, none twice */
+			last = req.after = pp.as_id;
+			ck_assert_uint_eq(pp.granules, 4);
+			ck_assert_uint_ge(pp.nr_nodes, 2);
+			seen++;
+		}
+		ck_assert_uint_eq(at, len);
+		pages++;
+	} while (rep.more);
+	ck_assert_uint_eq(seen, P);
+	ck_assert_uint_gt(pages, 1);
+}
+END_TEST
+
+static Suite *place_suite(void)
+{
+	Suite *s = suite_create("place");
+	TCase *tc;
+
+	tc = tcase_create("free");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_free_spreads_burst);
+	tcase_add_test(tc, test_free_most_free);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("rr");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_rr_order_down_and_join);
+	tcase_add_test(tc, test_rr_skips_full);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("traffic");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_traffic_least);
+	tcase_add_test(tc, test_traffic_ties_spread_and_join);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("down_and_join");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_every_policy_down_and_none);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("bookkeeping");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_places_sorted);
+	tcase_add_test(tc, test_remove_counts);
+	tcase_add_test(tc, test_heartbeat_pending_and_back);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("views");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_view_status_and_counts);
+	tcase_add_test(tc, test_view_nodes_paged);
+	tcase_add_test(tc, test_view_places_paged);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	lg_set_level(LG_ERROR); /* the tests take nodes down and fill free queues on purpose */
+	SRunner *sr = srunner_create(place_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
