@@ -39,6 +39,7 @@ bench: deps
 	@$(MAKE) --no-print-directory build
 	@bench/run.sh $(BUILD)
 	@bench/files.sh $(BUILD)
+	@bench/replicas.sh $(BUILD)
 	@if [ "$$(id -u)" -eq 0 ]; then bench/compare.sh $(BUILD); \
 	else echo "bench: Lego vs Linux swap needs root (swap device, memory cgroup): skipped"; fi
 

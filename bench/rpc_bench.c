@@ -74,7 +74,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	int e = 0;
-	struct rpc_peer *p = lc_place(&lc, 0, &e);
+	struct rpc_peer *mirror = NULL;
+	struct rpc_peer *p = lc_place(&lc, 0, &mirror, &e);
 	if (!p)
 		return 1;
 	struct lego_reserve_req rr = {.as = lc.as, .delta = (int64_t)(count + batch) * (int64_t)line};

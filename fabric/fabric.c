@@ -530,7 +530,7 @@ static int lf_retry_pending(struct lf_ep *ep)
 	while (give_up) {
 		struct lf_pending *pd = give_up;
 		give_up = pd->next;
-		lg_log_rl(LG_WARN, "fabric", "%s: gave up a send to a peer that takes no messages (%s)",
+		lg_log_rl(LG_INFO, "fabric", "%s: gave up a send to a peer that takes no messages (%s)",
 			  lf_prov_name(ep->prov), strerror(-pd->n));
 		if (pd->tx->done)
 			pd->tx->done(pd->tx, pd->n);

@@ -681,7 +681,12 @@ static int rpc_call_start(struct rpc_peer *p, uint16_t op, const struct iovec *i
 	c->tx.done = rpc_call_sent;
 	c->tx.deadline = c->deadline;
 	atomic_fetch_add(&cl->n_calls, 1);
-	int r = lf_sendv(p->ep, p->fi_addr, c->iov, n + 1, &c->tx);
+	/* Never wait long on one peer here: a request the provider cannot
+	 * take now (that peer's queue is full: busy, or dead) waits in the
+	 * endpoint, in order, and goes out from progress or fails at its
+	 * deadline, while requests to other peers (a replica, the monitor's
+	 * lease renewal) go on. */
+	int r = lf_sendv_nb(p->ep, p->fi_addr, c->iov, n + 1, &c->tx);
 	if (r == 0)
 		lf_bell_ring(p->bell);
 	if (r) {
@@ -727,6 +732,18 @@ int rpc_client_progress(struct rpc_client *cl)
 	    atomic_compare_exchange_strong(&cl->next_expire_scan, &next, now + 2000000ull))
 		rpc_client_expire(cl, now);
 	return n;
+}
+
+void rpc_peer_expire(struct rpc_peer *p)
+{
+	struct rpc_client *cl = p->cl;
+	for (uint32_t i = 0; i < RPC_SLOTS; i++) {
+		struct rpc_call *c = &cl->calls[i];
+		if ((atomic_load(&c->state) & (CS_INFLIGHT | CS_ANSWERED)) == CS_INFLIGHT &&
+		    c->peer == p)
+			c->deadline = 0;
+	}
+	atomic_store(&cl->next_expire_scan, 0);
 }
 
 unsigned rpc_client_inflight(struct rpc_client *cl) { return atomic_load(&cl->inflight); }

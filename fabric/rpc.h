@@ -104,6 +104,7 @@ struct rpc_peer {
 	char name[64]; /* for messages: "memnode 2", "monitor 127.0.0.1:7000" */
 	/* answered requests: all, failed, timed out, and their total time */
 	_Atomic uint64_t n_calls, n_errors, n_timeouts, busy_ns;
+	_Atomic int down; /* the cluster declared it dead: not to be used again */
 };
 
 typedef void (*rpc_reply_fn)(void *arg, int status, const void *body, size_t len);
@@ -122,6 +123,9 @@ int rpc_peer_init(struct rpc_peer *p, struct rpc_client *cl, struct lf_ep *ep,
 		  const void *addr, size_t len, const char *name);
 /* Handshake; 0, -EACCES (key mismatch), -EPROTONOSUPPORT, -ETIMEDOUT... */
 int rpc_peer_connect(struct rpc_peer *p, uint64_t timeout_ns);
+/* Let every request waiting on p time out at the next progress (p is
+ * known dead: its callers retry elsewhere now, not after their timeout). */
+void rpc_peer_expire(struct rpc_peer *p);
 
 /* Send op with body iov[0..n) (n <= 3); fn(arg, status, reply, len) runs
  * once from a progress call.  The iov buffers must stay valid until then.

@@ -34,9 +34,16 @@ int lc_start(struct lc *c, const char *hostport, const char *key, int fabric,
 	c->links.rx_bufs = 32;
 	c->links.rx_size = LEGO_MSG_MAX;
 	c->links.fab = (enum lf_fabric_choice)fabric;
+	/* The monitor on endpoints of its own: when a memnode dies, a
+	 * provider may hold sends on the endpoint that reached it (rxm keeps
+	 * the dead connection's queue) until long after the lease renewals
+	 * that tell us about the death must have gone out. */
+	c->mlinks = c->links;
+	c->mlinks.rx_bufs = 8;
+	c->mlinks.rx_size = 64 * 1024;
 	char name[300];
 	snprintf(name, sizeof name, "monitor %s", hostport);
-	r = rpc_links_peer_hostport(&c->links, hostport, &c->monitor, name, &c->monitor_node);
+	r = rpc_links_peer_hostport(&c->mlinks, hostport, &c->monitor, name, &c->monitor_node);
 	if (r)
 		return r;
 	r = rpc_peer_connect(&c->monitor, connect_ns);
@@ -46,6 +53,7 @@ int lc_start(struct lc *c, const char *hostport, const char *key, int fabric,
 	memset(&req, 0, sizeof req);
 	req.pid = (uint32_t)getpid();
 	req.line_order = line_order;
+	req.replicas = c->replicas;
 	gethostname(req.host, sizeof req.host - 1);
 	snprintf(req.host_id, sizeof req.host_id, "%s", lg_host_id());
 	struct lego_p2mon_register_rep rep;
@@ -96,7 +104,7 @@ static struct lc_mem *lc_mem_get(struct lc *c, const struct lego_node_addr *a, i
 	return m;
 }
 
-struct rpc_peer *lc_place(struct lc *c, uint64_t granule, int *err)
+struct rpc_peer *lc_place(struct lc *c, uint64_t granule, struct rpc_peer **mirror, int *err)
 {
 	struct lego_p2mon_place_req req = {.as = c->as, .granule = granule};
 	struct lego_p2mon_place_rep rep;
@@ -111,7 +119,14 @@ struct rpc_peer *lc_place(struct lc *c, uint64_t granule, int *err)
 	}
 	pthread_mutex_lock(&c->lock);
 	struct lc_mem *m = lc_mem_get(c, &rep.node, err);
+	struct lc_mem *r2 = m && rep.replica.node_id ? lc_mem_get(c, &rep.replica, err) : NULL;
 	pthread_mutex_unlock(&c->lock);
+	if (m && rep.replica.node_id && !r2)
+		return NULL; /* the replica's memnode cannot be reached */
+	*mirror = r2 ? &r2->peer : NULL;
+	if (c->replicas > 1 && !r2)
+		lg_log_rl(LG_WARN, "client", "granule %llu has one copy: the monitor knows no "
+			  "second memnode that is up", (unsigned long long)granule);
 	return m ? &m->peer : NULL;
 }
 
@@ -167,6 +182,24 @@ static void lc_lost(struct lc *c, const struct lego_p2mon_hb_rep *rep)
 	_exit(69);
 }
 
+/* Memnodes that died holding copies that have a live replica: stop using
+ * them for good (their copies miss every write from now on). */
+static void lc_down(struct lc *c, const struct lego_p2mon_hb_rep *rep)
+{
+	for (uint32_t i = 0; i < rep->nr_down && i < LEGO_HB_LOST_MAX; i++)
+		for (int k = 0; k < c->nmem; k++) {
+			struct lc_mem *m = &c->mem[k];
+			if (m->node_id != rep->down[i] || atomic_exchange(&m->peer.down, 1))
+				continue;
+			char addr[128];
+			lw_node_addr_str(&m->addr, addr, sizeof addr);
+			c->failover_ns = lg_now_ns();
+			lg_logf(LG_WARN, "client", "memnode %u (%s) is down: its granules go on with "
+				"their replicas, one copy each", m->node_id, addr);
+			rpc_peer_expire(&m->peer); /* waiting requests retry on the replicas */
+		}
+}
+
 static void lc_hb_reply(void *arg, int status, const void *body, size_t len)
 {
 	struct lc *c = arg;
@@ -175,6 +208,8 @@ static void lc_hb_reply(void *arg, int status, const void *body, size_t len)
 		memcpy(&rep, body, sizeof rep);
 		if (rep.nr_lost)
 			lc_lost(c, &rep);
+		if (rep.nr_down)
+			lc_down(c, &rep);
 	}
 	if (status == -ESRCH)
 		lg_log_rl(LG_ERROR, "client",
@@ -199,12 +234,12 @@ void lc_stop(struct lc *c)
 	struct lego_p2mon_as_req req = {.as = c->as};
 	uint64_t to = LG_MIN(c->timeout_ns, 2000000000ull);
 	for (int i = 0; i < c->nmem; i++)
-		if (c->mem[i].ok)
+		if (c->mem[i].ok && !atomic_load(&c->mem[i].peer.down))
 			rpc_call(&c->mem[i].peer, P2M_AS_EXIT, &req, sizeof req, NULL, 0, NULL, to);
 	if (c->monitor.connected)
 		rpc_call(&c->monitor, P2MON_EXIT, &req, sizeof req, NULL, 0, NULL, to);
 	for (int i = 0; i < c->nmem; i++)
-		if (c->mem[i].ok)
+		if (c->mem[i].ok && !atomic_load(&c->mem[i].peer.down))
 			rpc_call(&c->mem[i].peer, X2X_BYE, NULL, 0, NULL, 0, NULL, to);
 	if (c->monitor.connected)
 		rpc_call(&c->monitor, X2X_BYE, NULL, 0, NULL, 0, NULL, to);
@@ -229,7 +264,7 @@ int lc_fork_clone(struct lc *c, const struct lego_as_ref *child)
 	struct lego_clone_req cr = {.parent = c->as, .child = *child};
 	int r;
 	for (int i = 0; i < c->nmem; i++) {
-		if (!c->mem[i].ok)
+		if (!c->mem[i].ok || atomic_load(&c->mem[i].peer.down))
 			continue;
 		r = rpc_call(&c->mem[i].peer, P2M_CLONE, &cr, sizeof cr, NULL, 0, NULL, c->timeout_ns);
 		if (r) {
@@ -246,7 +281,7 @@ void lc_fork_abandon(struct lc *c, const struct lego_as_ref *child)
 {
 	struct lego_p2mon_as_req req = {.as = *child};
 	for (int i = 0; i < c->nmem; i++)
-		if (c->mem[i].ok)
+		if (c->mem[i].ok && !atomic_load(&c->mem[i].peer.down))
 			rpc_call(&c->mem[i].peer, P2M_AS_EXIT, &req, sizeof req, NULL, 0, NULL,
 				 c->timeout_ns);
 	rpc_call(&c->monitor, P2MON_EXIT, &req, sizeof req, NULL, 0, NULL, c->timeout_ns);
@@ -262,13 +297,15 @@ int lc_fork_child(struct lc *c, const struct lego_as_ref *child)
 	rpc_client_observe(c->cl, lc_observe);
 	c->links.cl = c->cl;
 	memset(c->links.ep, 0, sizeof c->links.ep);
+	c->mlinks.cl = c->cl;
+	memset(c->mlinks.ep, 0, sizeof c->mlinks.ep);
 	pthread_mutex_init(&c->lock, NULL);
 	c->as = *child;
 	char name[300];
 	snprintf(name, sizeof name, "monitor %s", c->monitor_addr);
 	/* no name resolution here: the C library's resolver may keep state in
 	 * remote memory, which the child cannot read before it is connected */
-	r = rpc_links_peer_node(&c->links, &c->monitor_node, &c->monitor, name);
+	r = rpc_links_peer_node(&c->mlinks, &c->monitor_node, &c->monitor, name);
 	if (r == 0)
 		r = rpc_peer_connect(&c->monitor, c->timeout_ns);
 	if (r) {

@@ -26,7 +26,8 @@ struct lc_mem {
 
 struct lc {
 	struct rpc_client *cl;
-	struct rpc_links links;
+	struct rpc_links links;  /* to the memnodes */
+	struct rpc_links mlinks; /* to the monitor (see lc_start) */
 	struct rpc_peer monitor;
 	char monitor_addr[256];
 	struct lego_node_addr monitor_node; /* resolved, for a forked child */
@@ -39,6 +40,8 @@ struct lc {
 	struct lc_mem mem[LC_MAX_MEMNODES];
 	int nmem;
 	struct lc_mem *files; /* the memnode serving our files, once known */
+	uint32_t replicas;    /* copies of each granule asked for (set before lc_start) */
+	uint64_t failover_ns; /* when a memnode was last declared down (0: never) */
 };
 
 /* Connect to the monitor at hostport (waiting at most connect_ns for it)
@@ -50,8 +53,9 @@ int lc_start(struct lc *c, const char *hostport, const char *key, int fabric,
 void lc_stop(struct lc *c);
 
 /* Memnode holding `granule`, asking the monitor to place it if needed.
- * Returns the peer (connected) or NULL with *err set. */
-struct rpc_peer *lc_place(struct lc *c, uint64_t granule, int *err);
+ * Returns the peer (connected) or NULL with *err set; *mirror gets the
+ * memnode of its second copy (replicas 2), or NULL. */
+struct rpc_peer *lc_place(struct lc *c, uint64_t granule, struct rpc_peer **mirror, int *err);
 
 /* A file operation (docs/storage.md): send op with body iov[0..n) (n <= 3)
  * to the memnode serving this process's files, found through the monitor

@@ -27,6 +27,7 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "client.h"
@@ -71,13 +72,25 @@ struct xc_fetch {
 
 #define XC_WB_SLOTS 8
 
+struct xc_wb;
+
+/* One copy's write of a batch (replicas 2: two, both must store it). */
+struct xc_wb_part {
+	struct xc_wb *wb;
+	struct rpc_peer *peer;
+};
+
 struct xc_wb {
 	struct excache *xc;
-	_Atomic int nref;  /* the write, and its twin to a forked child's copy */
+	_Atomic int nref;  /* the writes, and their twins to a forked child's copy */
+	_Atomic int parts; /* copies' writes not answered yet */
+	_Atomic int err;   /* the first failure among them */
+	struct xc_wb_part part[2];
 	struct lego_lines_req twin_req;
 	uint32_t n;
 	uint64_t t0;
-	struct rpc_peer *peer;
+	struct rpc_peer *peer;   /* the copy reads go to */
+	struct rpc_peer *mirror; /* the other live copy, or NULL */
 	struct lego_lines_req req;
 	struct lego_line_ref refs[LEGO_BATCH_MAX];
 	uint32_t slot[LEGO_BATCH_MAX];
@@ -124,6 +137,7 @@ struct excache {
 	struct lego_as_ref twin;
 	_Atomic uint32_t twin_outstanding;
 	_Atomic int twin_error;
+	_Atomic int failover_said; /* the first miss served by a replica was logged */
 	/* request objects */
 	atomic_flag plock;
 	struct xc_fetch *fetch_free;
@@ -391,6 +405,20 @@ static void xc_fetch_put(struct excache *xc, struct xc_fetch *f)
 
 static void xc_fetch_send(struct xc_fetch *f);
 
+/* Once: the first miss a replica served after its peer died (the miss may
+ * have been sent to the replica, or retried there), with the wall
+ * clock (to compare with when the memnode was killed) and the time since
+ * the process declared it down. */
+static void xc_failover_said(struct excache *xc, struct xc_fetch *f)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	uint64_t since = xc->lc->failover_ns ? lg_now_ns() - xc->lc->failover_ns : 0;
+	lg_logf(LG_WARN, "excache", "failover: first miss served by the replica on %s, %.1f ms "
+		"after its peer was declared down (at %lld.%03ld)", f->peer->name, since / 1e6,
+		(long long)ts.tv_sec, ts.tv_nsec / 1000000);
+}
+
 static void xc_fetch_done(void *arg, int status, const void *body, size_t len)
 {
 	struct xc_fetch *f = arg;
@@ -401,8 +429,13 @@ static void xc_fetch_done(void *arg, int status, const void *body, size_t len)
 	if (status) {
 		int retry = status == -ETIMEDOUT || status == -EAGAIN || status == -ECONNRESET;
 		if (retry && f->tries++ < (int)xc->retries) {
-			lg_log_rl(LG_WARN, "excache", "fetch of line %llu failed (%s); retrying",
-				  (unsigned long long)f->refs[0].line, strerror(-status));
+			struct rpc_peer *to = sp_peer_of_line(xc->sp, f->refs[0].line);
+			if (to != f->peer) { /* the memnode is down: its replica has it all */
+				f->peer = to;
+			} else {
+				lg_log_rl(LG_WARN, "excache", "fetch of line %llu failed (%s); retrying",
+					  (unsigned long long)f->refs[0].line, strerror(-status));
+			}
 			xc_fetch_send(f);
 			return;
 		}
@@ -424,6 +457,10 @@ static void xc_fetch_done(void *arg, int status, const void *body, size_t len)
 			       demand ? f->write0 : f->pf_write);
 		i = j;
 	}
+	if (lg_unlikely(xc->lc->failover_ns) && !atomic_load(&xc->failover_said) &&
+	    f->peer != sp_primary_of_line(xc->sp, f->refs[0].line) &&
+	    !atomic_exchange(&xc->failover_said, 1))
+		xc_failover_said(xc, f);
 	if (f->demand) {
 		lg_stat_add(LEGO_STAT_MISSES, 1);
 		lg_lat_record(LEGO_LAT_MISS, lg_now_ns() - f->t0);
@@ -552,7 +589,10 @@ static uint32_t xc_prefetch(struct excache *xc, const struct pf_plan *pl, int wr
 			zn++;
 			continue;
 		}
-		if (f && (f->peer != peer || f->n >= xc->wb_batch)) {
+		/* one granule per message: a retry after a memnode died goes
+		 * to the replica of that granule, which holds every line */
+		if (f && (f->peer != peer || f->n >= xc->wb_batch ||
+			  (line ^ f->refs[0].line) >> (xc->sp->granule_order - xc->lo))) {
 			xc_fetch_send(f);
 			f = NULL;
 		}
@@ -623,6 +663,21 @@ static void xc_wb_done(void *arg, int status, const void *body, size_t len)
 	xc_wb_put(wb);
 }
 
+/* One copy's answer.  A copy on a memnode the cluster declared down does
+ * not count (the other holds the data); the batch is done when every copy
+ * has answered, and failed if a live one failed. */
+static void xc_wb_part_done(void *arg, int status, const void *body, size_t len)
+{
+	struct xc_wb_part *pt = arg;
+	struct xc_wb *wb = pt->wb;
+	if (status && !atomic_load(&pt->peer->down)) {
+		int zero = 0;
+		atomic_compare_exchange_strong(&wb->err, &zero, status);
+	}
+	if (atomic_fetch_sub(&wb->parts, 1) == 1)
+		xc_wb_done(wb, atomic_load(&wb->err), body, len);
+}
+
 static void xc_wb_twin_done(void *arg, int status, const void *body, size_t len)
 {
 	struct xc_wb *wb = arg;
@@ -650,7 +705,9 @@ void xc_writeback_kick(struct excache *xc, int force)
 			return; /* all batches in flight; their completions kick again */
 		wb->n = 0;
 		wb->peer = NULL;
+		wb->mirror = NULL;
 		atomic_store(&wb->nref, 1);
+		atomic_store(&wb->err, 0);
 		xc_lock(&xc->vlock);
 		int twin = xc->twin_on;
 		if (twin)
@@ -660,10 +717,13 @@ void xc_writeback_kick(struct excache *xc, int force)
 			if (v->state != VS_PENDING)
 				continue;
 			struct rpc_peer *p = sp_peer_of_line(xc->sp, v->line);
-			if (!wb->peer)
+			struct rpc_peer *m = sp_mirror_of_line(xc->sp, v->line);
+			if (!wb->peer) {
 				wb->peer = p;
-			else if (p != wb->peer)
-				continue; /* one memnode per message */
+				wb->mirror = m;
+			} else if (p != wb->peer || m != wb->mirror) {
+				continue; /* one memnode (or pair) per message */
+			}
 			v->state = VS_WRITING;
 			wb->refs[wb->n] = (struct lego_line_ref){v->line, v->seq};
 			wb->slot[wb->n] = i;
@@ -683,7 +743,11 @@ void xc_writeback_kick(struct excache *xc, int force)
 				       {wb->refs, wb->n * sizeof wb->refs[0]},
 				       {wb->data, (size_t)wb->n * xc->line}};
 		lg_stat_add(LEGO_STAT_RPCS, 1);
-		if (twin) {
+		int ncopy = wb->mirror ? 2 : 1;
+		wb->part[0] = (struct xc_wb_part){wb, wb->peer};
+		wb->part[1] = (struct xc_wb_part){wb, wb->mirror};
+		atomic_store(&wb->parts, ncopy);
+		for (int c = 0; c < ncopy && twin; c++) {
 			/* the same lines, into the child's copy: the clone was
 			 * taken before they were written back */
 			wb->twin_req.count = wb->n;
@@ -691,14 +755,17 @@ void xc_writeback_kick(struct excache *xc, int force)
 			tv[0].iov_base = &wb->twin_req;
 			atomic_fetch_add(&wb->nref, 1);
 			atomic_fetch_add(&xc->twin_outstanding, 1);
-			int t = rpc_call_async(wb->peer, P2M_WRITE, tv, 3, xc->timeout_ns,
+			int t = rpc_call_async(wb->part[c].peer, P2M_WRITE, tv, 3, xc->timeout_ns,
 					       xc_wb_twin_done, wb);
 			if (t)
 				xc_wb_twin_done(wb, t, NULL, 0);
 		}
-		int r = rpc_call_async(wb->peer, P2M_WRITE, iov, 3, xc->timeout_ns, xc_wb_done, wb);
-		if (r)
-			xc_wb_done(wb, r, NULL, 0);
+		for (int c = 0; c < ncopy; c++) {
+			int r = rpc_call_async(wb->part[c].peer, P2M_WRITE, iov, 3, xc->timeout_ns,
+					       xc_wb_part_done, &wb->part[c]);
+			if (r)
+				xc_wb_part_done(&wb->part[c], r, NULL, 0);
+		}
 	}
 }
 

@@ -231,13 +231,39 @@ void sp_va_free(struct lg_space *sp, void *p, size_t size)
 
 static void sp_release(struct lg_space *sp, uintptr_t a, uintptr_t e);
 
-static int sp_reserve(struct lg_space *sp, struct rpc_peer *peer, int64_t delta)
+static int sp_reserve_one(struct lg_space *sp, struct rpc_peer *peer, int64_t delta)
 {
 	struct lego_reserve_req req = {.as = sp->lc->as, .delta = delta};
 	struct lego_reserve_rep rep;
 	size_t rl;
 	return rpc_call(peer, P2M_RESERVE, &req, sizeof req, &rep, sizeof rep, &rl,
 			sp->lc->timeout_ns);
+}
+
+/* Reserve (delta > 0) or release capacity for granule g on every live
+ * memnode holding a copy; a refused reservation is undone everywhere. */
+static int sp_reserve(struct lg_space *sp, uint64_t g, int64_t delta)
+{
+	struct rpc_peer *copy[2] = {atomic_load(&sp->gran[g].peer), atomic_load(&sp->gran[g].mirror)};
+	int r = 0, done = 0;
+	for (; done < 2 && !r; done++) {
+		if (!copy[done] || atomic_load(&copy[done]->down))
+			continue;
+		r = sp_reserve_one(sp, copy[done], delta);
+		if (r && delta < 0) { /* the lines are gone either way */
+			lg_log_rl(LG_WARN, "space", "releasing a reservation on %s failed: %s",
+				  copy[done]->name, strerror(-r));
+			r = 0;
+		} else if (r && r != -ENOMEM) {
+			lg_log(LG_ERROR, "space", "reservation on %s failed: %s", copy[done]->name,
+			       strerror(-r));
+		}
+	}
+	if (r && delta > 0) /* the copy that failed is copy[done - 1] */
+		for (int i = 0; i < done - 1; i++)
+			if (copy[i] && !atomic_load(&copy[i]->down))
+				sp_reserve_one(sp, copy[i], -delta);
+	return r;
 }
 
 /* Call fn on each granule piece of [p, p+len). */
@@ -285,9 +311,12 @@ static struct rpc_peer *sp_place(struct lg_space *sp, uint64_t g, int *err)
 {
 	struct rpc_peer *peer = atomic_load(&sp->gran[g].peer);
 	if (!peer) {
-		peer = lc_place(sp->lc, g, err);
-		if (peer)
+		struct rpc_peer *mirror = NULL;
+		peer = lc_place(sp->lc, g, &mirror, err);
+		if (peer) {
+			atomic_store_explicit(&sp->gran[g].mirror, mirror, memory_order_release);
 			atomic_store_explicit(&sp->gran[g].peer, peer, memory_order_release);
+		}
 	}
 	return peer;
 }
@@ -325,12 +354,8 @@ int sp_commit(struct lg_space *sp, void *p, size_t len, int reserve)
 			break;
 		uint64_t nl = n >> sp->line_order;
 		uint64_t fresh = reserve ? nl - sp_count_bits(sp->reserved, sp_line_idx(sp, off), nl) : 0;
-		if (fresh && (r = sp_reserve(sp, peer, (int64_t)(fresh * ls))) != 0) {
-			if (r != -ENOMEM)
-				lg_log(LG_ERROR, "space", "reservation on %s failed: %s", peer->name,
-				       strerror(-r));
+		if (fresh && (r = sp_reserve(sp, g, (int64_t)(fresh * ls))) != 0)
 			break;
-		}
 		sp_account(sp, g, (int64_t)(fresh * ls));
 		done = off + n;
 	}
@@ -340,7 +365,7 @@ int sp_commit(struct lg_space *sp, void *p, size_t len, int reserve)
 			uint64_t nl = n >> sp->line_order;
 			uint64_t fresh = nl - sp_count_bits(sp->reserved, sp_line_idx(sp, off), nl);
 			if (reserve && fresh) {
-				sp_reserve(sp, atomic_load(&sp->gran[g].peer), -(int64_t)(fresh * ls));
+				sp_reserve(sp, g, -(int64_t)(fresh * ls));
 				sp_account(sp, g, -(int64_t)(fresh * ls));
 			}
 		}
@@ -368,13 +393,9 @@ static void sp_release(struct lg_space *sp, uintptr_t a, uintptr_t e)
 	SP_FOR_PIECES(sp, a, e - a, g, off, n)
 	{
 		uint64_t held = sp_bits(sp->reserved, sp_line_idx(sp, off), n >> sp->line_order, 0);
-		struct rpc_peer *peer = atomic_load(&sp->gran[g].peer);
-		if (!held || !peer)
+		if (!held || !atomic_load(&sp->gran[g].peer))
 			continue;
-		int r = sp_reserve(sp, peer, -(int64_t)(held * ls));
-		if (r) /* the lines are gone either way; only the accounting lags */
-			lg_log_rl(LG_WARN, "space", "releasing a reservation on %s failed: %s",
-				  peer->name, strerror(-r));
+		sp_reserve(sp, g, -(int64_t)(held * ls)); /* failures only logged */
 		sp_account(sp, g, -(int64_t)(held * ls));
 	}
 	pthread_mutex_unlock(&sp->lock);
@@ -404,16 +425,20 @@ int sp_purge(struct lg_space *sp, void *p, size_t len)
 	/* free them on their memnodes, piece by piece */
 	SP_FOR_PIECES(sp, la, le - la, g, off, cnt)
 	{
-		struct rpc_peer *peer = atomic_load(&sp->gran[g].peer);
-		if (!peer)
-			continue;
+		struct rpc_peer *copy[2] = {atomic_load(&sp->gran[g].peer),
+					    atomic_load(&sp->gran[g].mirror)};
 		struct lego_free_req req = {.as = sp->lc->as,
 					    .first_line = (off - (uintptr_t)sp->base) >> sp->line_order,
 					    .nr_lines = cnt >> sp->line_order};
-		int r = rpc_call(peer, P2M_FREE, &req, sizeof req, NULL, 0, NULL, sp->lc->timeout_ns);
-		if (r)
-			lg_log_rl(LG_WARN, "space", "freeing lines on %s failed: %s", peer->name,
-				  strerror(-r));
+		for (int i = 0; i < 2; i++) {
+			if (!copy[i] || atomic_load(&copy[i]->down))
+				continue;
+			int r = rpc_call(copy[i], P2M_FREE, &req, sizeof req, NULL, 0, NULL,
+					 sp->lc->timeout_ns);
+			if (r)
+				lg_log_rl(LG_WARN, "space", "freeing lines on %s failed: %s",
+					  copy[i]->name, strerror(-r));
+		}
 	}
 	return 0;
 }

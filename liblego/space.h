@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fabric/rpc.h"
 #include "lego/proto.h"
 
 struct lc;
@@ -26,8 +27,9 @@ struct rpc_peer;
 struct excache;
 
 struct sp_granule {
-	struct rpc_peer *_Atomic peer; /* NULL until placed */
-	uint64_t reserved;             /* bytes reserved on its memnode */
+	struct rpc_peer *_Atomic peer;   /* NULL until placed */
+	struct rpc_peer *_Atomic mirror; /* the second copy's memnode, or NULL */
+	uint64_t reserved;               /* bytes reserved on its memnode(s) */
 };
 
 struct sp_range {
@@ -72,11 +74,46 @@ static inline uint8_t *sp_line_addr(const struct lg_space *sp, uint64_t line)
 	return sp->base + (line << sp->line_order);
 }
 
-/* Memnode of a line's granule (placed by commit), or NULL. */
+/*
+ * Memnode to read a line from (placed by commit), or NULL: the primary
+ * copy's, or, once that memnode is down, the replica's.  A memnode the
+ * cluster declared down is never used again by this process, even if it
+ * comes back: its copy missed the writes since.
+ */
 static inline struct rpc_peer *sp_peer_of_line(struct lg_space *sp, uint64_t line)
 {
 	uint64_t g = (line << sp->line_order) >> sp->granule_order;
+	if (g >= sp->ngran)
+		return NULL;
+	struct rpc_peer *p = atomic_load_explicit(&sp->gran[g].peer, memory_order_acquire);
+	if (p && atomic_load_explicit(&p->down, memory_order_relaxed)) {
+		struct rpc_peer *m = atomic_load_explicit(&sp->gran[g].mirror, memory_order_acquire);
+		if (m && !atomic_load_explicit(&m->down, memory_order_relaxed))
+			return m;
+	}
+	return p;
+}
+
+/* The memnode of a line's first copy (down or not), or NULL. */
+static inline struct rpc_peer *sp_primary_of_line(struct lg_space *sp, uint64_t line)
+{
+	uint64_t g = (line << sp->line_order) >> sp->granule_order;
 	return g < sp->ngran ? atomic_load_explicit(&sp->gran[g].peer, memory_order_acquire) : NULL;
+}
+
+/* The other live copy's memnode for a write-back of line, or NULL (no
+ * replica, or one of the two is down). */
+static inline struct rpc_peer *sp_mirror_of_line(struct lg_space *sp, uint64_t line)
+{
+	uint64_t g = (line << sp->line_order) >> sp->granule_order;
+	if (g >= sp->ngran)
+		return NULL;
+	struct rpc_peer *m = atomic_load_explicit(&sp->gran[g].mirror, memory_order_acquire);
+	struct rpc_peer *p = atomic_load_explicit(&sp->gran[g].peer, memory_order_relaxed);
+	if (!m || atomic_load_explicit(&m->down, memory_order_relaxed) ||
+	    atomic_load_explicit(&p->down, memory_order_relaxed))
+		return NULL;
+	return m;
 }
 
 static inline int sp_written(const struct lg_space *sp, uint64_t line)

@@ -49,12 +49,23 @@ static int h_p_register(struct rpc_ctx *ctx)
 	if (!p)
 		return -ENOMEM;
 	memcpy(p->host_id, req.host_id, sizeof p->host_id);
+	p->replicas = LG_MAX(LG_MIN(req.replicas, 2u), LG_MAX(m->reg.replicas, 1u));
 	int r = mon_reply_as(ctx, m, p);
 	if (r)
 		return r;
 	lg_log(LG_INFO, "monitor", "process %u on %s registered: address space %llu", req.pid,
 	       req.host, (unsigned long long)p->as_id);
 	return 0;
+}
+
+/* Add id to a LEGO_HB_LOST_MAX list once. */
+static void mon_id_add(uint32_t *ids, uint32_t *n, uint32_t id)
+{
+	for (uint32_t i = 0; i < *n; i++)
+		if (ids[i] == id)
+			return;
+	if (*n < LEGO_HB_LOST_MAX)
+		ids[(*n)++] = id;
 }
 
 static int h_p_heartbeat(struct rpc_ctx *ctx)
@@ -80,8 +91,16 @@ static int h_p_heartbeat(struct rpc_ctx *ctx)
 			const struct mon_node *n = mon_node_get(&m->reg, pl->node[j]);
 			alive = n && n->up;
 		}
+		if (alive) { /* copies on nodes that are down: the process drops them */
+			for (int j = 0; j < MON_REPLICAS_MAX; j++) {
+				const struct mon_node *d = mon_node_get(&m->reg, pl->node[j]);
+				if (d && !d->up)
+					mon_id_add(rep->down, &rep->nr_down, d->id);
+			}
+			continue;
+		}
 		const struct mon_node *n = mon_node_get(&m->reg, pl->node[0]);
-		if (alive || !n)
+		if (!n)
 			continue;
 		uint32_t i = 0;
 		while (i < rep->nr_lost && rep->lost[i] != n->id)
@@ -184,14 +203,18 @@ static int h_p_place(struct rpc_ctx *ctx)
 	struct mon_proc *p = mon_proc_find(&m->reg, &req.as);
 	if (!p)
 		return -ESRCH;
-	struct mon_node *n = mon_place(&m->reg, p, req.granule);
+	struct mon_node *two = NULL;
+	struct mon_node *n = mon_place(&m->reg, p, req.granule, &two);
 	if (!n)
 		return -ENOMEM;
 	struct lego_p2mon_place_rep *rep = rpc_reply_alloc(ctx, sizeof *rep);
 	if (!rep)
 		return -ENOMEM;
+	memset(rep, 0, sizeof *rep);
 	rep->granule = req.granule;
 	rep->node = n->addr;
+	if (two)
+		rep->replica = two->addr;
 	return 0;
 }
 

@@ -30,6 +30,7 @@ int main(int argc, char **argv)
 			 lg_opt_u(&o, LG_OPT_node_timeout_ms) * 1000000ull) < 0)
 		return 1;
 	m.reg.placement = (uint32_t)lg_opt_u(&o, LG_OPT_placement);
+	m.reg.replicas = (uint32_t)lg_opt_u(&o, LG_OPT_replicas);
 	struct rpc_server_conf sc = {.name = "monitor", .handlers = monitor_handlers,
 				     .nhandlers = monitor_nhandlers,
 				     .key = lg_opt_s(&o, LG_OPT_cluster_key), .user = &m,

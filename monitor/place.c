@@ -18,13 +18,15 @@
  */
 #include "place.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/log.h"
 #include "common/util.h"
 
-typedef struct mon_node *(*mon_pick_fn)(struct mon_reg *r);
+/* Pick among the nodes that are up, other than `not` (an id, 0: none). */
+typedef struct mon_node *(*mon_pick_fn)(struct mon_reg *r, uint32_t not);
 
 static uint64_t mon_free(const struct mon_node *n)
 {
@@ -33,26 +35,26 @@ static uint64_t mon_free(const struct mon_node *n)
 }
 
 /* Ties go to the lowest id (the table is in id order). */
-static struct mon_node *pick_free(struct mon_reg *r)
+static struct mon_node *pick_free(struct mon_reg *r, uint32_t not)
 {
 	struct mon_node *best = NULL;
 	for (uint32_t i = 0; i < r->nnodes; i++) {
 		struct mon_node *n = &r->nodes[i];
-		if (n->up && (!best || mon_free(n) > mon_free(best)))
+		if (n->up && n->id != not && (!best || mon_free(n) > mon_free(best)))
 			best = n;
 	}
 	return best;
 }
 
-static struct mon_node *pick_rr(struct mon_reg *r)
+static struct mon_node *pick_rr(struct mon_reg *r, uint32_t not)
 {
 	/* node id k sits at index k - 1: the one after rr_last is at rr_last */
 	for (uint32_t k = 0; k < r->nnodes; k++) {
 		struct mon_node *n = &r->nodes[(r->rr_last + k) % r->nnodes];
-		if (n->up && mon_free(n))
+		if (n->up && n->id != not && mon_free(n))
 			return n;
 	}
-	return pick_free(r);
+	return pick_free(r, not);
 }
 
 static int traffic_less(const struct mon_node *a, const struct mon_node *b)
@@ -64,15 +66,15 @@ static int traffic_less(const struct mon_node *a, const struct mon_node *b)
 	return mon_free(a) > mon_free(b);
 }
 
-static struct mon_node *pick_traffic(struct mon_reg *r)
+static struct mon_node *pick_traffic(struct mon_reg *r, uint32_t not)
 {
 	struct mon_node *best = NULL;
 	for (uint32_t i = 0; i < r->nnodes; i++) {
 		struct mon_node *n = &r->nodes[i];
-		if (n->up && mon_free(n) && (!best || traffic_less(n, best)))
+		if (n->up && n->id != not && mon_free(n) && (!best || traffic_less(n, best)))
 			best = n;
 	}
-	return best ? best : pick_free(r);
+	return best ? best : pick_free(r, not);
 }
 
 static const struct {
@@ -103,18 +105,27 @@ static uint32_t mon_place_idx(const struct mon_proc *p, uint64_t g)
 	return lo;
 }
 
-struct mon_node *mon_place(struct mon_reg *r, struct mon_proc *p, uint64_t granule)
+struct mon_node *mon_place(struct mon_reg *r, struct mon_proc *p, uint64_t granule,
+			   struct mon_node **replica)
 {
+	struct mon_node *dummy;
+	if (!replica)
+		replica = &dummy;
 	/* a placed granule stays where it is, even on a node that is down:
 	 * its data is there */
 	uint32_t k = mon_place_idx(p, granule);
-	if (k < p->nplaces && p->places[k].granule == granule)
+	if (k < p->nplaces && p->places[k].granule == granule) {
+		*replica = mon_node_get(r, p->places[k].node[1]);
 		return mon_node_get(r, p->places[k].node[0]);
+	}
 	mon_pick_fn pick = r->placement < LG_ARRAY_SIZE(mon_policies) ?
 			   mon_policies[r->placement].pick : pick_free;
-	struct mon_node *best = pick(r);
+	struct mon_node *best = pick(r, 0);
 	if (!best)
 		return NULL;
+	/* the replica: the same policy among the other nodes; with none, the
+	 * granule has one copy (the process is told, and warns) */
+	struct mon_node *second = p->replicas > 1 ? pick(r, best->id) : NULL;
 	if (p->nplaces == p->cap_places) {
 		uint32_t nc = p->cap_places ? p->cap_places * 2 : 8;
 		struct mon_place *np = realloc(p->places, nc * sizeof *np);
@@ -125,13 +136,26 @@ struct mon_node *mon_place(struct mon_reg *r, struct mon_proc *p, uint64_t granu
 	}
 	/* granules are mostly first used in ascending order: k is the end */
 	memmove(&p->places[k + 1], &p->places[k], (p->nplaces - k) * sizeof *p->places);
-	p->places[k] = (struct mon_place){.granule = granule, .node = {best->id}};
+	p->places[k] = (struct mon_place){.granule = granule,
+					  .node = {best->id, second ? second->id : 0}};
 	p->nplaces++;
 	best->placed++;
 	best->unreported += 1ull << r->granule_order;
+	if (second) {
+		second->placed++;
+		second->unreported += 1ull << r->granule_order;
+	}
 	r->rr_last = best->id;
-	lg_log(LG_INFO, "monitor", "granule %llu of address space %llu placed on memnode %u (%s)",
-	       (unsigned long long)granule, (unsigned long long)p->as_id, best->id,
+	char also[24] = "";
+	if (second)
+		snprintf(also, sizeof also, " and %u", second->id);
+	lg_log(LG_INFO, "monitor", "granule %llu of address space %llu placed on memnode %u%s (%s)",
+	       (unsigned long long)granule, (unsigned long long)p->as_id, best->id, also,
 	       mon_placement_name(r->placement));
+	*replica = second;
+	if (p->replicas > 1 && !second)
+		lg_log_rl(LG_WARN, "monitor", "address space %llu wants %u copies but only one "
+			  "memnode is up: granule %llu has one", (unsigned long long)p->as_id,
+			  p->replicas, (unsigned long long)granule);
 	return best;
 }

@@ -15,8 +15,11 @@
 
 /* Memnode holding the primary copy of `granule` of p, placing it now by
  * r->placement if it has no place yet.  NULL when no memnode is up (or
- * out of memory for the place table). */
-struct mon_node *mon_place(struct mon_reg *r, struct mon_proc *p, uint64_t granule);
+ * out of memory for the place table).  *replica (if not NULL) gets the
+ * node of its second copy (placed by the same policy among the other
+ * nodes when p->replicas is 2), or NULL. */
+struct mon_node *mon_place(struct mon_reg *r, struct mon_proc *p, uint64_t granule,
+			   struct mon_node **replica);
 
 /* Name of a policy (enum lego_placement): "free", "rr", "traffic", "?". */
 const char *mon_placement_name(uint32_t policy);

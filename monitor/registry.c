@@ -189,6 +189,8 @@ struct mon_proc *mon_proc_register(struct mon_reg *r, uint32_t pid, const char *
 struct mon_proc *mon_proc_fork(struct mon_reg *r, struct mon_proc *p)
 {
 	struct mon_proc *c = mon_proc_register(r, 0, p->host, p->local, p->line_order, p->quota);
+	if (c)
+		c->replicas = p->replicas;
 	if (!c)
 		return NULL;
 	memcpy(c->host_id, p->host_id, sizeof c->host_id);

@@ -35,9 +35,9 @@ struct mon_node {
 };
 
 /* Where one granule lives.  node[0] holds the primary copy that processes
- * read and write; node[1..] are for replicas (0: none).  Nothing fills in
- * replicas yet, but everything that counts or frees placements walks the
- * whole array, so replication only has to fill it. */
+ * read and write; node[1..] are for replicas (0: none).  A
+ * process that wants two copies (replicas 2) gets node[1] too; everything
+ * that counts or frees placements walks the whole array. */
 #define MON_REPLICAS_MAX 2
 struct mon_place {
 	uint64_t granule;
@@ -54,6 +54,7 @@ struct mon_proc {
 	int local; /* on the monitor's host: its pid can be watched */
 	uint32_t line_order;
 	uint64_t quota;
+	uint32_t replicas; /* copies of each granule: 1, or 2 on distinct memnodes */
 	uint64_t last_ns;
 	char *stats;        /* last counters it sent (P2MON_STATS), or NULL */
 	size_t stats_len;
@@ -71,6 +72,7 @@ struct mon_reg {
 	uint32_t nprocs, cap_procs;
 	uint32_t granule_order;
 	uint32_t placement; /* enum lego_placement */
+	uint32_t replicas;  /* copies every granule gets at least (1 or 2) */
 	uint32_t rr_last;   /* rr: id of the memnode placed on last */
 	uint64_t start_ns;
 	uint64_t lease_ns, node_timeout_ns;

@@ -25,7 +25,7 @@
 #include <stdint.h>
 
 #define LEGO_PROTO_MAGIC   0x4f47454cu /* "LEGO" */
-#define LEGO_PROTO_VERSION 2 /* 2: memnode heartbeats carry traffic */
+#define LEGO_PROTO_VERSION 3 /* 2: memnode heartbeats carry traffic; 3: replicas */
 
 /* Largest line is 2 MiB; a message may carry one such line or a batch. */
 #define LEGO_MSG_PAYLOAD_MAX (2u << 20)
@@ -161,8 +161,10 @@ struct lego_p2mon_register_req {
 	char host_id[40];         /* as in lego_node_addr: a monitor on the same
 				     host watches the pid and frees the memory
 				     as soon as the process is gone */
+	uint32_t replicas;        /* copies of each granule wanted (1 or 2) */
+	uint32_t pad;
 };
-_Static_assert(sizeof(struct lego_p2mon_register_req) == 120, "reg size");
+_Static_assert(sizeof(struct lego_p2mon_register_req) == 128, "reg size");
 
 /* The capability a process shows memnodes for its address space. */
 struct lego_as_ref {
@@ -191,14 +193,19 @@ _Static_assert(sizeof(struct lego_p2mon_as_req) == 48, "as_req size");
 
 /* P2MON_HEARTBEAT reply: the memnodes that are down while holding the only
  * copy of some of this process's granules (its memory there is lost), and
- * how long the monitor has not heard from the first. */
+ * how long the monitor has not heard from the first; and the memnodes that
+ * are down holding copies that have a live replica (the process stops
+ * using them and goes on with the replicas). */
 #define LEGO_HB_LOST_MAX 16
 struct lego_p2mon_hb_rep {
 	uint32_t nr_lost;
 	uint32_t silent_ms;
 	uint32_t lost[LEGO_HB_LOST_MAX];
+	uint32_t nr_down;
+	uint32_t pad;
+	uint32_t down[LEGO_HB_LOST_MAX];
 };
-_Static_assert(sizeof(struct lego_p2mon_hb_rep) == 72, "p hb rep size");
+_Static_assert(sizeof(struct lego_p2mon_hb_rep) == 144, "p hb rep size");
 
 /* P2M_CLONE: make `child` a copy-on-write copy of `parent` (fork). */
 struct lego_clone_req {
@@ -216,8 +223,9 @@ _Static_assert(sizeof(struct lego_p2mon_place_req) == 48, "place size");
 struct lego_p2mon_place_rep {
 	uint64_t granule;
 	struct lego_node_addr node;
+	struct lego_node_addr replica; /* node_id 0: none */
 };
-_Static_assert(sizeof(struct lego_p2mon_place_rep) == 216, "place rep size");
+_Static_assert(sizeof(struct lego_p2mon_place_rep) == 424, "place rep size");
 
 struct lego_m2mon_register_req {
 	uint64_t capacity;

@@ -70,7 +70,7 @@ static struct mon_proc *add_proc(uint32_t pid)
 static void place_n(struct mon_proc *p, uint64_t first, unsigned n, uint32_t *ids)
 {
 	for (unsigned i = 0; i < n; i++) {
-		struct mon_node *nd = mon_place(&reg, p, first + i);
+		struct mon_node *nd = mon_place(&reg, p, first + i, NULL);
 		ck_assert_ptr_nonnull(nd);
 		if (ids)
 			ids[i] = nd->id;
@@ -107,10 +107,10 @@ START_TEST(test_free_most_free)
 	beat(a, 3 * GB, 0, lg_now_ns());
 	beat(b, 1 * GB, 0, lg_now_ns());
 	struct mon_proc *p = add_proc(100);
-	ck_assert_uint_eq(mon_place(&reg, p, 0)->id, b->id);
+	ck_assert_uint_eq(mon_place(&reg, p, 0, NULL)->id, b->id);
 	/* a larger node that registers now is the most free */
 	struct mon_node *c = add_node(3, 16 * GB);
-	ck_assert_uint_eq(mon_place(&reg, p, 1)->id, c->id);
+	ck_assert_uint_eq(mon_place(&reg, p, 1, NULL)->id, c->id);
 }
 END_TEST
 
@@ -175,7 +175,7 @@ START_TEST(test_traffic_least)
 	beat(b, 0, 600000000, t + 2000000000ull);
 	beat(c, 0, 400000000, t + 2000000000ull);
 	ck_assert_uint_eq(a->traffic, 0);
-	ck_assert_uint_eq(mon_place(&reg, p, 4)->id, a->id);
+	ck_assert_uint_eq(mon_place(&reg, p, 4, NULL)->id, a->id);
 }
 END_TEST
 
@@ -190,7 +190,7 @@ START_TEST(test_traffic_ties_spread_and_join)
 		ck_assert_uint_eq(reg.nodes[i].placed, 3);
 	reg.nodes[0].up = 0;
 	struct mon_node *d = add_node(4, 4 * GB); /* never reported: rate 0, nothing unreported */
-	ck_assert_uint_eq(mon_place(&reg, p, 9)->id, d->id);
+	ck_assert_uint_eq(mon_place(&reg, p, 9, NULL)->id, d->id);
 	uint32_t ids[6];
 	place_n(p, 10, 6, ids);
 	for (int i = 0; i < 6; i++)
@@ -213,13 +213,13 @@ START_TEST(test_every_policy_down_and_none)
 			ck_assert_uint_eq(ids[i], a->id);
 		/* a placed granule stays on its node, even one that is down */
 		a->up = 0;
-		ck_assert_uint_eq(mon_place(&reg, p, 2)->id, a->id);
+		ck_assert_uint_eq(mon_place(&reg, p, 2, NULL)->id, a->id);
 		/* nothing up: no placement */
-		ck_assert_ptr_null(mon_place(&reg, p, 100));
+		ck_assert_ptr_null(mon_place(&reg, p, 100, NULL));
 		ck_assert_uint_eq(p->nplaces, 4);
 		/* a memnode joins: the next placement is its */
 		struct mon_node *c = add_node(3, 4 * GB);
-		ck_assert_uint_eq(mon_place(&reg, p, 100)->id, c->id);
+		ck_assert_uint_eq(mon_place(&reg, p, 100, NULL)->id, c->id);
 	}
 }
 END_TEST
@@ -233,11 +233,11 @@ START_TEST(test_places_sorted)
 	uint64_t gs[] = {50, 3, 70, 1, 60, 2};
 	uint32_t first[6];
 	for (int i = 0; i < 6; i++)
-		first[i] = mon_place(&reg, p, gs[i])->id;
+		first[i] = mon_place(&reg, p, gs[i], NULL)->id;
 	for (uint32_t k = 1; k < p->nplaces; k++)
 		ck_assert_uint_lt(p->places[k - 1].granule, p->places[k].granule);
 	for (int i = 0; i < 6; i++) /* lookups find the same node */
-		ck_assert_uint_eq(mon_place(&reg, p, gs[i])->id, first[i]);
+		ck_assert_uint_eq(mon_place(&reg, p, gs[i], NULL)->id, first[i]);
 	ck_assert_uint_eq(p->nplaces, 6);
 }
 END_TEST

@@ -168,7 +168,7 @@ static enum lw_reject ref_check(const uint8_t *m, size_t len)
 			 (uint32_t)m[31] << 24;
 	if (magic != 0x4f47454cu)
 		return LW_MAGIC;
-	if (version != 2)
+	if (version != LEGO_PROTO_VERSION)
 		return LW_VERSION;
 	if (hlen != len || len > LEGO_MSG_MAX)
 		return LW_LENGTH;
@@ -301,13 +301,13 @@ START_TEST(test_struct_sizes)
 	ck_assert_uint_eq(sizeof(struct lego_hello_rep), 72);
 	ck_assert_uint_eq(sizeof(struct lego_auth_req), 32);
 	ck_assert_uint_eq(sizeof(struct lego_node_addr), 208);
-	ck_assert_uint_eq(sizeof(struct lego_p2mon_register_req), 120);
+	ck_assert_uint_eq(sizeof(struct lego_p2mon_register_req), 128);
 	ck_assert_uint_eq(sizeof(struct lego_as_ref), 40);
 	ck_assert_uint_eq(sizeof(struct lego_p2mon_register_rep), 48);
 	ck_assert_uint_eq(sizeof(struct lego_p2mon_as_req), 48);
 	ck_assert_uint_eq(sizeof(struct lego_clone_req), 80);
 	ck_assert_uint_eq(sizeof(struct lego_p2mon_place_req), 48);
-	ck_assert_uint_eq(sizeof(struct lego_p2mon_place_rep), 216);
+	ck_assert_uint_eq(sizeof(struct lego_p2mon_place_rep), 424);
 	ck_assert_uint_eq(sizeof(struct lego_m2mon_register_req), 216);
 	ck_assert_uint_eq(sizeof(struct lego_m2mon_register_rep), 40);
 	ck_assert_uint_eq(sizeof(struct lego_m2mon_heartbeat_req), 48);
