@@ -266,7 +266,7 @@ LG_EXPORT pid_t fork(void)
 	static pid_t (*real)(void);
 	if (!real)
 		real = (pid_t(*)(void))dlsym(RTLD_NEXT, "fork");
-	pid_t r = lg_fork(real);
+	pid_t r = (pid_t)LG_TRACED("", lg_fork(real), 0); /* one line in each process */
 	if (r < 0) {
 		errno = -r;
 		return -1;

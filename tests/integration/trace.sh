@@ -1,7 +1,7 @@
 #!/bin/sh
 # LEGO_TRACE: python3 -c 'open("/lego/x","w").write("y")' under lego-run
 # traces the open, the write and the close with their results; a mapping
-# call is traced too; LEGO_TRACE=FILE appends to FILE.
+# call and a fork are traced too; LEGO_TRACE=FILE appends to FILE.
 . "$(dirname "$0")/lib.sh"
 skip_if_sanitized
 export LEGO_STORE_ROOT=$T/store
@@ -22,4 +22,12 @@ m = mmap.mmap(-1, 1 << 20)' 2>"$T/e.err" || fail "second run: $(tail -3 "$T/e.er
 grep -q '"/lego/nothere", 0x[0-9a-f]*, 0) = -1 ENOENT' "$T/trace.txt" || fail "no failed open in $T/trace.txt: $(head -3 "$T/trace.txt")"
 grep -Eq "mmap\(\(nil\), 1048576, 0x3, 0x22, -1, 0\) = 0x[0-9a-f]+" "$T/trace.txt" || fail "no mmap of 1 MiB traced"
 [ ! -s "$T/e.err" ] || fail "LEGO_TRACE=FILE wrote to stderr: $(head -2 "$T/e.err")"
-pass "LEGO_TRACE: open/write/close of /lego/x with results (fd $fd), a failed open with ENOENT, an anonymous mmap, to stderr or a file"
+# fork: one line in the parent (the child's pid) and one in the child (0)
+LEGO_TRACE=$T/fork.txt "$BIN/lego-run" -- $PY -c 'import os
+pid = os.fork()
+if pid == 0:
+    os._exit(0)
+os.waitpid(pid, 0)' 2>"$T/f.err" || fail "fork run: $(tail -3 "$T/f.err")"
+grep -Eq "fork\(\) = [1-9][0-9]* <" "$T/fork.txt" || fail "no fork() = PID in the parent: $(cat "$T/fork.txt")"
+grep -Eq "fork\(\) = 0 <" "$T/fork.txt" || fail "no fork() = 0 in the child: $(cat "$T/fork.txt")"
+pass "LEGO_TRACE: open/write/close of /lego/x with results (fd $fd), a failed open with ENOENT, an anonymous mmap, fork in parent and child, to stderr or a file"
