@@ -80,8 +80,9 @@ const char *lego_stat_desc(enum lego_stat s)
 	return (unsigned)s < LEGO_STAT__COUNT ? lg_stat_descs[s] : "?";
 }
 
-/* Per memnode: requests answered, failed, timed out, mean round trip. */
-static size_t lg_stats_per_node(char *buf, size_t cap)
+/* Per memnode: requests answered, failed, timed out, mean round trip; each
+ * as fmt(key, value), whole entries only. */
+static size_t lg_stats_per_node(char *buf, size_t cap, const char *fmt)
 {
 	size_t n = 0;
 	if (atomic_load(&lg_rt.state) != LG_RT_RUNNING)
@@ -89,15 +90,21 @@ static size_t lg_stats_per_node(char *buf, size_t cap)
 	for (int k = 0; k < lg_rt.lc.nmem && k < LC_MAX_MEMNODES; k++) {
 		const struct lc_mem *m = &lg_rt.lc.mem[k];
 		uint64_t calls = atomic_load(&m->peer.n_calls), busy = atomic_load(&m->peer.busy_ns);
-		size_t was = n;
-		n = lg_bprintf(buf, cap, n, "memnode.%u.rpcs:%llu\nmemnode.%u.rpc_errors:%llu\n"
-			       "memnode.%u.rpc_timeouts:%llu\nmemnode.%u.rpc_mean_ns:%llu\n",
-			       m->node_id, (unsigned long long)calls, m->node_id,
-			       (unsigned long long)atomic_load(&m->peer.n_errors), m->node_id,
-			       (unsigned long long)atomic_load(&m->peer.n_timeouts), m->node_id,
-			       (unsigned long long)(calls ? busy / calls : 0));
-		if (n >= cap) /* whole lines only */
-			return was;
+		const struct {
+			const char *name;
+			uint64_t v;
+		} kv[] = {{"rpcs", calls},
+			  {"rpc_errors", atomic_load(&m->peer.n_errors)},
+			  {"rpc_timeouts", atomic_load(&m->peer.n_timeouts)},
+			  {"rpc_mean_ns", calls ? busy / calls : 0}};
+		for (size_t i = 0; i < LG_ARRAY_SIZE(kv); i++) {
+			char key[48];
+			snprintf(key, sizeof key, "memnode.%u.%s", m->node_id, kv[i].name);
+			size_t was = n;
+			n = lg_bprintf(buf, cap, n, fmt, key, (unsigned long long)kv[i].v);
+			if (n >= cap)
+				return was;
+		}
 	}
 	return n;
 }
@@ -115,16 +122,9 @@ void lego_stats_print(FILE *f, int json)
 		else
 			fprintf(f, "%-28s %llu\n", lg_stat_names[i], (unsigned long long)st.v[i]);
 	}
-	char per[4096];
-	size_t np = lg_stats_per_node(per, sizeof per);
-	for (const char *l = per; l < per + np;) { /* "key:value\n" lines */
-		const char *nl = memchr(l, '\n', (size_t)(per + np - l)), *c = memchr(l, ':', (size_t)(nl - l));
-		if (json)
-			fprintf(f, ",\"%.*s\":%.*s", (int)(c - l), l, (int)(nl - c - 1), c + 1);
-		else
-			fprintf(f, "%-28.*s %.*s\n", (int)(c - l), l, (int)(nl - c - 1), c + 1);
-		l = nl + 1;
-	}
+	char per[8192];
+	lg_stats_per_node(per, sizeof per, json ? ",\"%s\":%llu" : "%-28s %llu\n");
+	fputs(per, f);
 	for (int i = 0; i < LEGO_LAT__COUNT; i++) {
 		const struct lego_lat_summary *l = &st.lat[i];
 		if (json)
@@ -161,7 +161,7 @@ size_t lg_stats_text(char *buf, size_t cap)
 			       (unsigned long long)l->p99_ns, lg_lat_names[i],
 			       (unsigned long long)l->mean_ns);
 	}
-	return n + lg_stats_per_node(buf + n, cap - n);
+	return n + lg_stats_per_node(buf + n, cap - n, "%s:%llu\n");
 }
 
 const char *lego_strerror(int err)

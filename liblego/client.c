@@ -72,11 +72,20 @@ int lc_start(struct lc *c, const char *hostport, const char *key, int fabric,
 	return 0;
 }
 
-static struct lc_mem *lc_mem_get(struct lc *c, const struct lego_node_addr *a, int *err)
+/* The connected memnode with this id, or NULL. */
+static struct lc_mem *lc_mem_find(struct lc *c, uint32_t node_id)
 {
 	for (int i = 0; i < c->nmem; i++)
-		if (c->mem[i].node_id == a->node_id && c->mem[i].ok)
+		if (c->mem[i].node_id == node_id && c->mem[i].ok)
 			return &c->mem[i];
+	return NULL;
+}
+
+static struct lc_mem *lc_mem_get(struct lc *c, const struct lego_node_addr *a, int *err)
+{
+	struct lc_mem *known = lc_mem_find(c, a->node_id);
+	if (known)
+		return known;
 	if (c->nmem >= LC_MAX_MEMNODES) {
 		*err = -ENOSPC;
 		return NULL;
@@ -169,9 +178,9 @@ static void lc_lost(struct lc *c, const struct lego_p2mon_hb_rep *rep)
 	size_t n = 0;
 	for (uint32_t i = 0; i < rep->nr_lost && i < LEGO_HB_LOST_MAX; i++) {
 		char addr[128] = "?";
-		for (int k = 0; k < c->nmem; k++)
-			if (c->mem[k].node_id == rep->lost[i])
-				lw_node_addr_str(&c->mem[k].addr, addr, sizeof addr);
+		const struct lc_mem *m = lc_mem_find(c, rep->lost[i]);
+		if (m)
+			lw_node_addr_str(&m->addr, addr, sizeof addr);
 		n = lg_bprintf(names, sizeof names, n, "%smemnode %u (%s)", i ? ", " : "",
 			       rep->lost[i], addr);
 	}
@@ -186,18 +195,17 @@ static void lc_lost(struct lc *c, const struct lego_p2mon_hb_rep *rep)
  * them for good (their copies miss every write from now on). */
 static void lc_down(struct lc *c, const struct lego_p2mon_hb_rep *rep)
 {
-	for (uint32_t i = 0; i < rep->nr_down && i < LEGO_HB_LOST_MAX; i++)
-		for (int k = 0; k < c->nmem; k++) {
-			struct lc_mem *m = &c->mem[k];
-			if (m->node_id != rep->down[i] || atomic_exchange(&m->peer.down, 1))
-				continue;
-			char addr[128];
-			lw_node_addr_str(&m->addr, addr, sizeof addr);
-			c->failover_ns = lg_now_ns();
-			lg_logf(LG_WARN, "client", "memnode %u (%s) is down: its granules go on with "
-				"their replicas, one copy each", m->node_id, addr);
-			rpc_peer_expire(&m->peer); /* waiting requests retry on the replicas */
-		}
+	for (uint32_t i = 0; i < rep->nr_down && i < LEGO_HB_LOST_MAX; i++) {
+		struct lc_mem *m = lc_mem_find(c, rep->down[i]);
+		if (!m || atomic_exchange(&m->peer.down, 1))
+			continue;
+		char addr[128];
+		lw_node_addr_str(&m->addr, addr, sizeof addr);
+		c->failover_ns = lg_now_ns();
+		lg_logf(LG_WARN, "client", "memnode %u (%s) is down: its granules go on with "
+			"their replicas, one copy each", m->node_id, addr);
+		rpc_peer_expire(&m->peer); /* waiting requests retry on the replicas */
+	}
 }
 
 static void lc_hb_reply(void *arg, int status, const void *body, size_t len)

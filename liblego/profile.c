@@ -312,28 +312,22 @@ static void prof_site_name(const struct prof_sym *s, char *buf, size_t len)
 		snprintf(buf, len, "0x%lx", (unsigned long)s->pc);
 }
 
-static void prof_rank(FILE *f, const char *title, struct prof_site *site, size_t n,
-		      uint64_t total, uint64_t total_wait)
+static void prof_rank(FILE *f, const char *title, const struct prof_site *site, size_t n,
+		      uint64_t total)
 {
 	fprintf(f, "%s\n  %4s %12s %6s %12s %9s  %s\n", title, "rank", "misses(est)", "share",
 		"wait ms(est)", "mean us", "site");
 	for (size_t i = 0; i < n && i < PROF_TOP; i++) {
-		char at[512];
+		char at[512], in[160] = "";
 		prof_site_name(site[i].at, at, sizeof at);
-		double share = total ? 100.0 * (double)site[i].samples / (double)total : 0;
 		if (site[i].at != site[i].top && site[i].top->func)
-			fprintf(f, "  %4zu %12llu %5.1f%% %12.1f %9.1f  %s  (in %s)\n", i + 1,
-				(unsigned long long)(site[i].samples * lg_prof_period), share,
-				(double)site[i].wait_ns * lg_prof_period / 1e6,
-				(double)site[i].wait_ns / (double)site[i].samples / 1e3, at,
-				site[i].top->func);
-		else
-			fprintf(f, "  %4zu %12llu %5.1f%% %12.1f %9.1f  %s\n", i + 1,
-				(unsigned long long)(site[i].samples * lg_prof_period), share,
-				(double)site[i].wait_ns * lg_prof_period / 1e6,
-				(double)site[i].wait_ns / (double)site[i].samples / 1e3, at);
+			snprintf(in, sizeof in, "  (in %s)", site[i].top->func);
+		fprintf(f, "  %4zu %12llu %5.1f%% %12.1f %9.1f  %s%s\n", i + 1,
+			(unsigned long long)(site[i].samples * lg_prof_period),
+			total ? 100.0 * (double)site[i].samples / (double)total : 0,
+			(double)site[i].wait_ns * lg_prof_period / 1e6,
+			(double)site[i].wait_ns / (double)site[i].samples / 1e3, at, in);
 	}
-	(void)total_wait;
 }
 
 /* Folded stacks: outermost frame first, ';' between frames, then the
@@ -442,9 +436,9 @@ static void prof_write(void)
 		site[j].wait_ns += atomic_load(&st[i]->wait_ns);
 	}
 	qsort(site, nsites, sizeof *site, prof_site_cmp_samples);
-	prof_rank(f, "top call sites by misses:", site, nsites, total, total_wait);
+	prof_rank(f, "top call sites by misses:", site, nsites, total);
 	qsort(site, nsites, sizeof *site, prof_site_cmp_wait);
-	prof_rank(f, "top call sites by time waiting:", site, nsites, total, total_wait);
+	prof_rank(f, "top call sites by time waiting:", site, nsites, total);
 	FILE *ff = fopen(folded, "we");
 	if (ff) {
 		prof_folded(ff, st, n, syms);

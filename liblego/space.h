@@ -74,6 +74,13 @@ static inline uint8_t *sp_line_addr(const struct lg_space *sp, uint64_t line)
 	return sp->base + (line << sp->line_order);
 }
 
+/* The granule holding line, or NULL beyond the address space. */
+static inline struct sp_granule *sp_granule_of_line(struct lg_space *sp, uint64_t line)
+{
+	uint64_t g = (line << sp->line_order) >> sp->granule_order;
+	return g < sp->ngran ? &sp->gran[g] : NULL;
+}
+
 /*
  * Memnode to read a line from (placed by commit), or NULL: the primary
  * copy's, or, once that memnode is down, the replica's.  A memnode the
@@ -82,12 +89,12 @@ static inline uint8_t *sp_line_addr(const struct lg_space *sp, uint64_t line)
  */
 static inline struct rpc_peer *sp_peer_of_line(struct lg_space *sp, uint64_t line)
 {
-	uint64_t g = (line << sp->line_order) >> sp->granule_order;
-	if (g >= sp->ngran)
+	struct sp_granule *g = sp_granule_of_line(sp, line);
+	if (!g)
 		return NULL;
-	struct rpc_peer *p = atomic_load_explicit(&sp->gran[g].peer, memory_order_acquire);
+	struct rpc_peer *p = atomic_load_explicit(&g->peer, memory_order_acquire);
 	if (p && atomic_load_explicit(&p->down, memory_order_relaxed)) {
-		struct rpc_peer *m = atomic_load_explicit(&sp->gran[g].mirror, memory_order_acquire);
+		struct rpc_peer *m = atomic_load_explicit(&g->mirror, memory_order_acquire);
 		if (m && !atomic_load_explicit(&m->down, memory_order_relaxed))
 			return m;
 	}
@@ -97,19 +104,19 @@ static inline struct rpc_peer *sp_peer_of_line(struct lg_space *sp, uint64_t lin
 /* The memnode of a line's first copy (down or not), or NULL. */
 static inline struct rpc_peer *sp_primary_of_line(struct lg_space *sp, uint64_t line)
 {
-	uint64_t g = (line << sp->line_order) >> sp->granule_order;
-	return g < sp->ngran ? atomic_load_explicit(&sp->gran[g].peer, memory_order_acquire) : NULL;
+	struct sp_granule *g = sp_granule_of_line(sp, line);
+	return g ? atomic_load_explicit(&g->peer, memory_order_acquire) : NULL;
 }
 
 /* The other live copy's memnode for a write-back of line, or NULL (no
  * replica, or one of the two is down). */
 static inline struct rpc_peer *sp_mirror_of_line(struct lg_space *sp, uint64_t line)
 {
-	uint64_t g = (line << sp->line_order) >> sp->granule_order;
-	if (g >= sp->ngran)
+	struct sp_granule *g = sp_granule_of_line(sp, line);
+	if (!g)
 		return NULL;
-	struct rpc_peer *m = atomic_load_explicit(&sp->gran[g].mirror, memory_order_acquire);
-	struct rpc_peer *p = atomic_load_explicit(&sp->gran[g].peer, memory_order_relaxed);
+	struct rpc_peer *m = atomic_load_explicit(&g->mirror, memory_order_acquire);
+	struct rpc_peer *p = atomic_load_explicit(&g->peer, memory_order_relaxed);
 	if (!m || atomic_load_explicit(&m->down, memory_order_relaxed) ||
 	    atomic_load_explicit(&p->down, memory_order_relaxed))
 		return NULL;

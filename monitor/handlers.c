@@ -102,14 +102,9 @@ static int h_p_heartbeat(struct rpc_ctx *ctx)
 		const struct mon_node *n = mon_node_get(&m->reg, pl->node[0]);
 		if (!n)
 			continue;
-		uint32_t i = 0;
-		while (i < rep->nr_lost && rep->lost[i] != n->id)
-			i++;
-		if (i == rep->nr_lost && rep->nr_lost < LEGO_HB_LOST_MAX) {
-			if (!rep->nr_lost)
-				rep->silent_ms = (uint32_t)((p->last_ns - n->last_hb_ns) / 1000000);
-			rep->lost[rep->nr_lost++] = n->id;
-		}
+		if (!rep->nr_lost)
+			rep->silent_ms = (uint32_t)((p->last_ns - n->last_hb_ns) / 1000000);
+		mon_id_add(rep->lost, &rep->nr_lost, n->id);
 	}
 	return 0;
 }
