@@ -46,6 +46,7 @@ enum { VS_FREE = 0, VS_RESERVED, VS_PENDING, VS_WRITING };
 struct xc_victim {
 	uint32_t state;
 	uint32_t tries;
+	uint64_t fail_ns; /* when its first write-back failed (0: none did) */
 	uint64_t line;
 	uint64_t seq;
 	uint8_t *data;
@@ -63,6 +64,8 @@ struct xc_fetch {
 	int demand; /* lines[0] is a demand miss */
 	int pf_write; /* prefetched for a write stream: install them writable */
 	int tries;
+	uint64_t fail_ns; /* when its first try failed (0: none did) */
+	uint64_t retry_ns; /* deferred: when to send again */
 	uint32_t tid; /* the thread waiting for lines[0] (0: unknown) */
 	uint32_t n;
 	struct lego_lines_req req; /* req and refs are sent back to back */
@@ -132,6 +135,8 @@ struct excache {
 	_Atomic uint64_t wb_seq;
 	_Atomic int wb_error;
 	_Atomic uint32_t fetching; /* fetches on the wire: a thread waits for each */
+	struct xc_fetch *fetch_later; /* under plock: failed at once, sent again by xc_tick */
+	_Atomic uint64_t wb_hold_ns; /* a write-back failed at once: none before this */
 	/* a fork is under way: write-backs also go to the child's copy */
 	int twin_on; /* under vlock */
 	struct lego_as_ref twin;
@@ -314,6 +319,7 @@ static int xc_victim_get(struct excache *xc)
 		if (xc->vic[i].state == VS_FREE) {
 			xc->vic[i].state = VS_PENDING;
 			xc->vic[i].tries = 0;
+			xc->vic[i].fail_ns = 0;
 			atomic_fetch_add(&xc->vbusy, 1);
 			return (int)i;
 		}
@@ -405,6 +411,75 @@ static void xc_fetch_put(struct excache *xc, struct xc_fetch *f)
 
 static void xc_fetch_send(struct xc_fetch *f);
 
+/* A request that failed in transit (the memnode did not answer, or the
+ * connection to it is broken), not one the memnode refused: worth another
+ * try until the cluster says that memnode is down (then its replica
+ * serves, or the process is told its memory is lost). */
+static int xc_transient(int status)
+{
+	switch (-status) {
+	case ETIMEDOUT: case EAGAIN: case ECONNRESET: case ECONNREFUSED: case ECONNABORTED:
+	case ENOTCONN: case EPIPE: case EHOSTUNREACH: case ENETUNREACH: case EHOSTDOWN:
+	case ESHUTDOWN: case EIO:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* After `tries` failed tries of one request, the first at *fail_ns (set
+ * now if 0): give up past the retry count and once the retries' worth of
+ * timeouts has passed, however fast the failures came; that is longer
+ * than the cluster takes to declare a memnode down. */
+static int xc_give_up(struct excache *xc, uint32_t tries, uint64_t *fail_ns)
+{
+	uint64_t now = lg_now_ns();
+	if (!*fail_ns)
+		*fail_ns = now;
+	return tries > xc->retries && now - *fail_ns >= xc->retries * xc->timeout_ns;
+}
+
+#define XC_RETRY_LATER_NS (100ull * 1000000) /* pause after a failure at once */
+
+/* Keep a fetch that failed at once (a broken connection fails every send
+ * immediately) for xc_tick to send again a little later.  It still
+ * counts as on the wire: its thread waits. */
+static void xc_fetch_later(struct excache *xc, struct xc_fetch *f)
+{
+	f->retry_ns = lg_now_ns() + XC_RETRY_LATER_NS;
+	atomic_fetch_add(&xc->fetching, 1);
+	xc_lock(&xc->plock);
+	f->next = xc->fetch_later;
+	xc->fetch_later = f;
+	xc_unlock(&xc->plock);
+}
+
+void xc_tick(struct excache *xc)
+{
+	uint64_t now = lg_now_ns();
+	struct xc_fetch *due = NULL;
+	xc_lock(&xc->plock);
+	for (struct xc_fetch **pp = &xc->fetch_later; *pp;) {
+		struct xc_fetch *f = *pp;
+		if (f->retry_ns > now) {
+			pp = &f->next;
+			continue;
+		}
+		*pp = f->next;
+		f->next = due;
+		due = f;
+	}
+	xc_unlock(&xc->plock);
+	while (due) {
+		struct xc_fetch *f = due;
+		due = f->next;
+		atomic_fetch_sub(&xc->fetching, 1);
+		f->peer = sp_peer_of_line(xc->sp, f->refs[0].line);
+		xc_fetch_send(f);
+	}
+	xc_writeback_kick(xc, 1);
+}
+
 /* Once: the first miss a replica served after its peer died (the miss may
  * have been sent to the replica, or retried there), with the wall
  * clock (to compare with when the memnode was killed) and the time since
@@ -427,14 +502,18 @@ static void xc_fetch_done(void *arg, int status, const void *body, size_t len)
 	if (status == 0 && len != (size_t)f->n * xc->line)
 		status = -EBADMSG;
 	if (status) {
-		int retry = status == -ETIMEDOUT || status == -EAGAIN || status == -ECONNRESET;
-		if (retry && f->tries++ < (int)xc->retries) {
+		if (xc_transient(status) && !xc_give_up(xc, (uint32_t)++f->tries, &f->fail_ns)) {
 			struct rpc_peer *to = sp_peer_of_line(xc->sp, f->refs[0].line);
 			if (to != f->peer) { /* the memnode is down: its replica has it all */
 				f->peer = to;
 			} else {
-				lg_log_rl(LG_WARN, "excache", "fetch of line %llu failed (%s); retrying",
-					  (unsigned long long)f->refs[0].line, strerror(-status));
+				lg_log_rl(LG_WARN, "excache", "fetch of line %llu from %s failed (%s); "
+					  "retrying", (unsigned long long)f->refs[0].line,
+					  f->peer->name, strerror(-status));
+				if (status != -ETIMEDOUT) { /* failed at once: not in a loop */
+					xc_fetch_later(xc, f);
+					return;
+				}
 			}
 			xc_fetch_send(f);
 			return;
@@ -493,6 +572,7 @@ static struct xc_fetch *xc_fetch_new(struct excache *xc, struct rpc_peer *peer)
 	f->peer = peer;
 	f->n = 0;
 	f->tries = 0;
+	f->fail_ns = 0;
 	f->demand = 0;
 	f->write0 = 0;
 	f->pf_write = 0;
@@ -641,7 +721,10 @@ static void xc_wb_done(void *arg, int status, const void *body, size_t len)
 		 * keeps only the newest sequence, so a resend is harmless. */
 		for (uint32_t i = 0; i < wb->n; i++) {
 			struct xc_victim *v = &xc->vic[wb->slot[i]];
-			if (++v->tries > xc->retries && status != -ENOMEM) {
+			int give_up = xc_transient(status)
+					      ? xc_give_up(xc, ++v->tries, &v->fail_ns)
+					      : ++v->tries > xc->retries && status != -ENOMEM;
+			if (give_up) {
 				xc_unlock(&xc->vlock);
 				xc_fatal(xc, "write-back to %s failed: %s", wb->peer->name,
 					 strerror(-status));
@@ -649,6 +732,8 @@ static void xc_wb_done(void *arg, int status, const void *body, size_t len)
 			v->state = VS_PENDING;
 			atomic_fetch_add(&xc->vpending, 1);
 		}
+		if (status != -ETIMEDOUT) /* failed at once: not in a loop */
+			atomic_store(&xc->wb_hold_ns, lg_now_ns() + XC_RETRY_LATER_NS);
 		atomic_store(&xc->wb_error, status);
 		lg_log_rl(LG_WARN, "excache", "write-back of %u lines to %s failed: %s; will retry",
 			  wb->n, wb->peer->name, strerror(-status));
@@ -695,6 +780,9 @@ static void xc_wb_twin_done(void *arg, int status, const void *body, size_t len)
 
 void xc_writeback_kick(struct excache *xc, int force)
 {
+	uint64_t hold = atomic_load_explicit(&xc->wb_hold_ns, memory_order_relaxed);
+	if (lg_unlikely(hold) && lg_now_ns() < hold)
+		return; /* the next pass of xc_tick sends them */
 	while (atomic_load(&xc->vpending) >= (force ? 1u : xc->wb_batch)) {
 		xc_lock(&xc->plock);
 		struct xc_wb *wb = xc->wb_free;
@@ -1224,6 +1312,7 @@ void xc_fork_child(struct excache *xc, int uffd)
 		else if (xc->vic[i].state != VS_FREE) {
 			xc->vic[i].state = VS_PENDING;
 			xc->vic[i].tries = 0;
+			xc->vic[i].fail_ns = 0;
 			busy++;
 		}
 	}
@@ -1237,6 +1326,8 @@ void xc_fork_child(struct excache *xc, int uffd)
 	for (int i = 0; i < XC_FETCH_SLOTS; i++)
 		xc->fetches[i].next = i + 1 < XC_FETCH_SLOTS ? &xc->fetches[i + 1] : NULL;
 	xc->fetch_free = &xc->fetches[0];
+	xc->fetch_later = NULL; /* the parent's, like those in flight */
+	atomic_store(&xc->wb_hold_ns, 0);
 	pf_reset(xc->pf);
 	if (xc->pidfd >= 0)
 		close(xc->pidfd);

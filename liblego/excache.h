@@ -96,6 +96,11 @@ int xc_reclaim(struct excache *xc);
  * full batches).  Non-blocking. */
 void xc_writeback_kick(struct excache *xc, int force);
 
+/* Housekeeping, every few tens of ms: send again the fetches that failed
+ * at once, and the write-backs left pending (below a batch, or held back
+ * after a failure). */
+void xc_tick(struct excache *xc);
+
 /* Write back every dirty line and wait until memnodes acknowledge.
  * Lines stay cached (clean).  0 or the first write-back error. */
 int xc_flush(struct excache *xc);

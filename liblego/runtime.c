@@ -101,8 +101,7 @@ static void *lg_housekeeping(void *arg)
 			lc_heartbeat(&rt->lc);
 			next_hb = now + hb_every;
 		}
-		/* lines left pending below a full batch go out here */
-		xc_writeback_kick(rt->xc, 1);
+		xc_tick(rt->xc);
 		rpc_client_progress(rt->lc.cl);
 		if (wd_ns && now >= next_wd)
 			next_wd = now + lg_watchdog(rt, wd_ns);
