@@ -3,6 +3,8 @@
 #include "daemon.h"
 
 #include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +39,55 @@ void lg_daemon_options(int argc, char **argv, char scope, const char *prog,
 		exit(2);
 	}
 	lg_set_level((int)lg_opt_u(o, LG_OPT_log_level));
+	lg_daemon_check_exposure(o, prog);
+}
+
+/* Whether every address HOST (of HOST:PORT) resolves to is a loopback one. */
+static int lg_loopback_only(const char *hostport)
+{
+	char host[256];
+	const char *colon = strrchr(hostport, ':');
+	size_t n = colon ? (size_t)(colon - hostport) : strlen(hostport);
+	if (n >= sizeof host)
+		return 0;
+	memcpy(host, hostport, n);
+	host[n] = 0;
+	if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
+		memmove(host, host + 1, n - 2);
+		host[n - 2] = 0;
+	}
+	if (!host[0])
+		return 0; /* every interface */
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+	if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res)
+		return 0;
+	int loop = 1;
+	for (struct addrinfo *a = res; a && loop; a = a->ai_next) {
+		if (a->ai_family == AF_INET)
+			loop = (ntohl(((struct sockaddr_in *)a->ai_addr)->sin_addr.s_addr) >> 24) == 127;
+		else if (a->ai_family == AF_INET6)
+			loop = IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)a->ai_addr)->sin6_addr);
+		else
+			loop = 0;
+	}
+	freeaddrinfo(res);
+	return loop;
+}
+
+void lg_daemon_check_exposure(const struct lg_opts *o, const char *prog)
+{
+	const char *listen = lg_opt_s(o, LG_OPT_listen);
+	if (lg_opt_s(o, LG_OPT_cluster_key)[0] || lg_loopback_only(listen))
+		return;
+	if (!lg_opt_u(o, LG_OPT_insecure)) {
+		fprintf(stderr, "%s: refusing to listen on %s without a cluster key: anyone who can "
+			"reach it could read and write the memory and files it holds.  Set "
+			"LEGO_CLUSTER_KEY (the same secret on every node and process), or give "
+			"--insecure on a network you trust\n", prog, listen);
+		exit(2);
+	}
+	lg_log(LG_WARN, prog, "listening on %s without a cluster key (--insecure): anyone who "
+	       "can reach it can use it", listen);
 }
 
 const char *lg_daemon_metrics_addr(const struct lg_opts *o)

@@ -10,6 +10,11 @@
 void lg_daemon_options(int argc, char **argv, char scope, const char *prog,
 		       const char *synopsis, struct lg_opts *o);
 
+/* A daemon listening beyond loopback needs a cluster key, or --insecure
+ * (then a warning); without either it exits 2 with the reason.  Called by
+ * lg_daemon_options. */
+void lg_daemon_check_exposure(const struct lg_opts *o, const char *prog);
+
 /* The address to serve metrics on (--metrics), "" for none.  An embedded
  * daemon (--parent-fd) takes it only from its command line, never from
  * LEGO_METRICS or the config file: all three embedded daemons inherit

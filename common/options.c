@@ -271,9 +271,12 @@ int lg_opts_parse_argv(struct lg_opts *o, char scope, int argc, char **argv, cha
 			snprintf(err, errlen, "unknown option --%.*s", (int)nl, a);
 			return -EINVAL;
 		}
+		const struct lg_opt_desc *d = &lg_opt_table[id];
 		const char *val;
 		if (eq) {
 			val = eq + 1;
+		} else if (d->type == LG_OPT_T_INT && d->min == 0 && d->max == 1) {
+			val = "1"; /* a switch: --insecure */
 		} else {
 			if (i + 1 >= argc) {
 				snprintf(err, errlen, "--%s needs a value", lg_opt_table[id].name);

@@ -464,6 +464,7 @@ static int lf_sendv_locked(struct lf_ep *ep, uint64_t dest, const struct iovec *
 }
 
 #define LF_SEND_SPIN_NS 200000ull
+#define LF_PENDING_MAX 4096u /* sends one endpoint keeps waiting for room */
 
 int lf_sendv_nb(struct lf_ep *ep, uint64_t dest, const struct iovec *iov, int n,
 		struct lf_tx *tx)
@@ -479,9 +480,12 @@ int lf_sendv_nb(struct lf_ep *ep, uint64_t dest, const struct iovec *iov, int n,
 			goto out;
 		r = 0;
 	}
-	struct lf_pending *pd = malloc(sizeof *pd);
+	/* bounded: a peer that takes no messages (hostile, or dead with a
+	 * full queue) cannot make us hold an unbounded number */
+	struct lf_pending *pd =
+		atomic_load(&ep->npending) < LF_PENDING_MAX ? malloc(sizeof *pd) : NULL;
 	if (!pd) {
-		r = -ENOMEM;
+		r = -ENOBUFS;
 		goto out;
 	}
 	*pd = (struct lf_pending){.tx = tx, .dest = dest, .n = n};

@@ -68,6 +68,8 @@ struct rpc_server {
 };
 
 #define RPC_REPLY_WAIT_NS (2000ull * 1000000ull)
+/* a daemon's loop that spends this long on one message or pass says so */
+#define RPC_SLOW_NS (500ull * 1000000ull)
 
 struct rpc_stx { /* a reply in flight */
 	struct lf_tx tx;
@@ -191,6 +193,16 @@ static void rpc_sconn_drop(struct rpc_server *s, struct rpc_sconn *c)
 	c->state = SC_FREE;
 	if (s->active)
 		s->active--;
+}
+
+void rpc_server_drop_conn(struct rpc_server *s, uint32_t id, uint32_t roles)
+{
+	if (id == 0 || id > s->nconns || s->conns[id].state == SC_FREE ||
+	    !(roles & RPC_ROLE_BIT(s->conns[id].role)))
+		return;
+	lg_log(LG_INFO, s->conf.name, "connection %u from %s dropped: its process is gone", id,
+	       s->conns[id].addr);
+	rpc_sconn_drop(s, &s->conns[id]);
 }
 
 static void rpc_reject(struct rpc_server *s, enum lw_reject why, const char *peer, unsigned op)
@@ -416,7 +428,12 @@ void rpc_server_on_recv(struct lf_ep *ep, void *msg, size_t len, void *arg)
 		rpc_server_reply(s, ep, c->fi_addr, h, -EPERM, NULL);
 		return;
 	}
+	uint64_t t0 = lg_now_ns();
 	int st = hd->fn(&ctx);
+	uint64_t took = lg_now_ns() - t0;
+	if (lg_unlikely(took > RPC_SLOW_NS)) /* every other peer waited that long */
+		lg_log_rl(LG_WARN, s->conf.name, "%s from %s took %llu ms to handle",
+			  lw_opcode_name(h->opcode), c->addr, (unsigned long long)(took / 1000000));
 	if (st < 0 && ctx.rep_buf) { /* error replies carry no body */
 		free(ctx.rep_buf);
 		ctx.rep_buf = NULL;
@@ -953,7 +970,13 @@ void rpc_loop_run(struct lf_ep **eps, int n, struct lf_bell *bell, volatile int 
 		for (int i = 0; i < n; i++) {
 			if (round & (idle[i] - 1))
 				continue;
+			uint64_t t0 = lg_now_ns();
 			int r = lf_progress(eps[i]);
+			uint64_t took = lg_now_ns() - t0;
+			if (lg_unlikely(took > RPC_SLOW_NS))
+				lg_log_rl(LG_WARN, "rpc", "one pass over the %s endpoint took %llu ms "
+					  "(%d messages)", lf_prov_name(lf_ep_prov(eps[i])),
+					  (unsigned long long)(took / 1000000), r);
 			if (r > 0) {
 				done += r;
 				idle[i] = 1;

@@ -54,6 +54,7 @@ int lc_start(struct lc *c, const char *hostport, const char *key, int fabric,
 	req.pid = (uint32_t)getpid();
 	req.line_order = line_order;
 	req.replicas = c->replicas;
+	req.quota = c->quota;
 	gethostname(req.host, sizeof req.host - 1);
 	snprintf(req.host_id, sizeof req.host_id, "%s", lg_host_id());
 	struct lego_p2mon_register_rep rep;
@@ -103,9 +104,14 @@ static struct lc_mem *lc_mem_get(struct lc *c, const struct lego_node_addr *a, i
 		r = rpc_peer_connect(&m->peer, c->timeout_ns);
 	lg_fd_release(&fr);
 	if (r) {
-		lg_log(LG_ERROR, "client", "cannot connect to memnode %u: %s", a->node_id,
-		       strerror(-r));
-		*err = r;
+		if (r == -EBUSY)
+			lg_log_rl(LG_ERROR, "client", "memnode %u refused this process: it holds as "
+				  "many connections as it accepts (its --max-clients); allocations "
+				  "placed there fail with ENOMEM", a->node_id);
+		else
+			lg_log_rl(LG_ERROR, "client", "cannot connect to memnode %u: %s",
+				  a->node_id, strerror(-r));
+		*err = r == -EBUSY ? -ENOMEM : r;
 		return NULL;
 	}
 	m->ok = 1;

@@ -41,6 +41,8 @@ struct lc {
 	int nmem;
 	struct lc_mem *files; /* the memnode serving our files, once known */
 	uint32_t replicas;    /* copies of each granule asked for (set before lc_start) */
+	uint64_t quota;       /* remote memory asked for at most, 0: any (set before lc_start);
+			       * as.quota is what the monitor granted */
 	uint64_t failover_ns; /* when a memnode was last declared down (0: never) */
 };
 

@@ -420,7 +420,7 @@ static int xc_transient(int status)
 	switch (-status) {
 	case ETIMEDOUT: case EAGAIN: case ECONNRESET: case ECONNREFUSED: case ECONNABORTED:
 	case ENOTCONN: case EPIPE: case EHOSTUNREACH: case ENETUNREACH: case EHOSTDOWN:
-	case ESHUTDOWN: case EIO:
+	case ESHUTDOWN: case EIO: case ENOBUFS:
 		return 1;
 	default:
 		return 0;

@@ -170,6 +170,7 @@ static int lg_rt_start_locked(struct lg_rt *rt)
 	uint32_t lo = (uint32_t)__builtin_ctzll(lg_opt_u(o, LG_OPT_excache_line));
 	uint64_t to = lg_opt_u(o, LG_OPT_rpc_timeout_ms) * 1000000ull;
 	rt->lc.replicas = (uint32_t)lg_opt_u(o, LG_OPT_replicas);
+	rt->lc.quota = lg_opt_u(o, LG_OPT_quota);
 	r = lc_start(&rt->lc, mon, lg_opt_s(o, LG_OPT_cluster_key), (int)lg_opt_u(o, LG_OPT_fabric),
 		     lo, to, LG_MIN(to, lg_opt_u(o, LG_OPT_connect_timeout_ms) * 1000000ull));
 	if (r) {

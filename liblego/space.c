@@ -325,10 +325,12 @@ static void sp_account(struct lg_space *sp, uint64_t g, int64_t bytes)
 {
 	if (bytes > 0) {
 		sp->gran[g].reserved += (uint64_t)bytes;
+		sp->reserved_bytes += (uint64_t)bytes;
 		lg_stat_add(LEGO_STAT_RESERVED, (uint64_t)bytes);
 	} else {
 		uint64_t b = LG_MIN(sp->gran[g].reserved, (uint64_t)-bytes);
 		sp->gran[g].reserved -= b;
+		sp->reserved_bytes -= b;
 		lg_stat_sub(LEGO_STAT_RESERVED, b);
 	}
 }
@@ -346,6 +348,7 @@ int sp_commit(struct lg_space *sp, void *p, size_t len, int reserve)
 	size_t ls = (size_t)1 << sp->line_order;
 	int r = 0;
 	uintptr_t done = a;
+	uint64_t quota = sp->lc->as.quota; /* the monitor's grant, signed: memnodes check it too */
 	pthread_mutex_lock(&sp->lock);
 	SP_FOR_PIECES(sp, a, e - a, g, off, n)
 	{
@@ -354,6 +357,11 @@ int sp_commit(struct lg_space *sp, void *p, size_t len, int reserve)
 			break;
 		uint64_t nl = n >> sp->line_order;
 		uint64_t fresh = reserve ? nl - sp_count_bits(sp->reserved, sp_line_idx(sp, off), nl) : 0;
+		if (fresh && quota && sp->reserved_bytes + fresh * ls > quota) {
+			r = -ENOMEM;
+			lg_stat_add(LEGO_STAT_QUOTA_REFUSALS, 1);
+			break;
+		}
 		if (fresh && (r = sp_reserve(sp, g, (int64_t)(fresh * ls))) != 0)
 			break;
 		sp_account(sp, g, (int64_t)(fresh * ls));
@@ -475,10 +483,8 @@ void sp_access(struct lg_space *sp, void *p, size_t len, int readable)
 
 uint64_t sp_reserved(struct lg_space *sp)
 {
-	uint64_t t = 0;
 	pthread_mutex_lock(&sp->lock);
-	for (size_t g = 0; g < sp->ngran; g++)
-		t += sp->gran[g].reserved;
+	uint64_t t = sp->reserved_bytes;
 	pthread_mutex_unlock(&sp->lock);
 	return t;
 }

@@ -51,6 +51,7 @@ struct lg_space {
 	size_t nfree, capfree;
 	struct sp_granule *gran;
 	size_t ngran;
+	uint64_t reserved_bytes; /* under lock: the sum of gran[].reserved (quota) */
 };
 
 /* Reserve `size` bytes of address space (rounded to granules).

@@ -26,6 +26,7 @@ static int h_read(struct rpc_ctx *ctx)
 	int r = ms_as_get(m->store, &req.as, &as);
 	if (r)
 		return r;
+	ms_as_set_owner(as, rpc_sconn_id(ctx->conn));
 	size_t ls = ms_as_line_size(as);
 	if ((size_t)req.count * ls > LEGO_MSG_PAYLOAD_MAX)
 		return -EMSGSIZE;
@@ -54,6 +55,7 @@ static int h_write(struct rpc_ctx *ctx)
 	int r = ms_as_get(m->store, &req.as, &as);
 	if (r)
 		return r;
+	ms_as_set_owner(as, rpc_sconn_id(ctx->conn));
 	size_t ls = ms_as_line_size(as);
 	size_t refs_len = (size_t)req.count * sizeof(struct lego_line_ref);
 	if (ctx->body_len != sizeof req + refs_len + req.count * ls)
@@ -80,6 +82,7 @@ static int h_free(struct rpc_ctx *ctx)
 	int r = ms_as_get(m->store, &req.as, &as);
 	if (r)
 		return r;
+	ms_as_set_owner(as, rpc_sconn_id(ctx->conn));
 	if (req.first_line + req.nr_lines < req.first_line)
 		return -EINVAL;
 	uint64_t n = ms_free_lines(m->store, as, req.first_line, req.nr_lines);
@@ -100,6 +103,7 @@ static int h_reserve(struct rpc_ctx *ctx)
 	int r = ms_as_get(m->store, &req.as, &as);
 	if (r)
 		return r;
+	ms_as_set_owner(as, rpc_sconn_id(ctx->conn));
 	m->reserve_calls++;
 	uint64_t reserved = 0;
 	r = ms_reserve(m->store, as, req.delta, &reserved);

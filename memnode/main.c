@@ -63,8 +63,13 @@ static void hb_reply(void *arg, int status, const void *body, size_t len)
 	}
 	struct lego_m2mon_heartbeat_rep rep;
 	memcpy(&rep, body, sizeof rep);
-	for (uint32_t i = 0; i < rep.nr_free && i < LEGO_HB_FREE_MAX; i++)
-		ms_as_destroy(m->store, rep.free_as[i]);
+	for (uint32_t i = 0; i < rep.nr_free && i < LEGO_HB_FREE_MAX; i++) {
+		/* the process is gone (it may have died without saying bye):
+		 * its connection goes too, or dead ones would fill the table */
+		uint32_t conn = ms_as_destroy(m->store, rep.free_as[i]);
+		if (conn && !ms_owner_in_use(m->store, conn))
+			rpc_server_drop_conn(m->srv, conn, RPC_ROLE_BIT(LEGO_ROLE_PROCESS));
+	}
 }
 
 static void tick(void *user)
@@ -120,7 +125,8 @@ int main(int argc, char **argv)
 	struct rpc_server_conf sc = {.name = "memnode", .handlers = memnode_handlers,
 				     .nhandlers = memnode_nhandlers,
 				     .key = lg_opt_s(&O, LG_OPT_cluster_key), .user = m,
-				     .stats_fn = memnode_stats};
+				     .stats_fn = memnode_stats,
+				     .max_conns = (unsigned)lg_opt_u(&O, LG_OPT_max_clients)};
 	if (rpc_server_new(&sc, &m->srv) < 0)
 		return 1;
 	struct lg_metrics *mx;

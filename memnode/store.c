@@ -38,6 +38,7 @@ struct ms_as {
 	uint64_t quota;
 	uint64_t reserved;
 	uint64_t ndata; /* lines holding data (others are zero, kept for their seq) */
+	uint32_t owner; /* the caller's tag: the connection that last used it */
 	struct ms_tab lines;
 };
 
@@ -405,17 +406,29 @@ int ms_reserve(struct ms_store *st, struct ms_as *as, int64_t delta, uint64_t *r
 	return 0;
 }
 
-void ms_as_destroy(struct ms_store *st, uint64_t as_id)
+void ms_as_set_owner(struct ms_as *as, uint32_t owner) { as->owner = owner; }
+
+int ms_owner_in_use(const struct ms_store *st, uint32_t owner)
+{
+	for (uint64_t i = 0; i <= st->as.mask; i++)
+		if (st->as.s[i].key != TAB_EMPTY && ((struct ms_as *)st->as.s[i].val)->owner == owner)
+			return 1;
+	return 0;
+}
+
+uint32_t ms_as_destroy(struct ms_store *st, uint64_t as_id)
 {
 	struct ms_slot *s = tab_find(&st->as, as_id);
 	if (!s)
-		return;
+		return 0;
 	struct ms_as *as = s->val;
+	uint32_t owner = as->owner;
 	tab_delete(&st->as, s);
 	lg_log(LG_INFO, "memnode", "address space %llu freed (%llu lines)",
 	       (unsigned long long)as_id, (unsigned long long)as->ndata);
 	ms_as_free_data(st, as);
 	st->as_freed++;
+	return owner;
 }
 
 int ms_as_clone(struct ms_store *st, struct ms_as *parent, const struct lego_as_ref *child_ref)

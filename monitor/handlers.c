@@ -44,11 +44,16 @@ static int h_p_register(struct rpc_ctx *ctx)
 	req.host[LEGO_HOST_MAX - 1] = 0;
 	req.host_id[sizeof req.host_id - 1] = 0;
 	int local = strcmp(req.host_id, lg_host_id()) == 0;
+	/* a process may ask for less than the cluster's quota, never more */
+	uint64_t quota = req.quota;
+	if (m->reg.quota && (!quota || quota > m->reg.quota))
+		quota = m->reg.quota;
 	struct mon_proc *p = mon_proc_register(&m->reg, req.pid, req.host, local, req.line_order,
-					       req.quota);
+					       quota);
 	if (!p)
 		return -ENOMEM;
 	memcpy(p->host_id, req.host_id, sizeof p->host_id);
+	p->conn = rpc_sconn_id(ctx->conn);
 	p->replicas = LG_MAX(LG_MIN(req.replicas, 2u), LG_MAX(m->reg.replicas, 1u));
 	int r = mon_reply_as(ctx, m, p);
 	if (r)
@@ -76,6 +81,7 @@ static int h_p_heartbeat(struct rpc_ctx *ctx)
 	if (!p)
 		return -ESRCH;
 	p->last_ns = lg_now_ns();
+	p->conn = rpc_sconn_id(ctx->conn);
 	if (req.pid && p->pid != req.pid) /* a forked child introduces itself */
 		p->pid = req.pid;
 	/* granules with no copy on a memnode that is up: that memory is lost,
@@ -186,6 +192,7 @@ static int h_p_exit(struct rpc_ctx *ctx)
 	if (!p)
 		return -ESRCH;
 	m->reg.procs_exited++;
+	p->conn = 0; /* it says bye on it next */
 	mon_proc_remove(&m->reg, p, "exited");
 	return 0;
 }

@@ -18,6 +18,11 @@ static void tick(void *user)
 	mon_reg_tick(&m->reg, lg_now_ns());
 }
 
+static void mon_conn_gone(void *srv, uint32_t conn)
+{
+	rpc_server_drop_conn(srv, conn, RPC_ROLE_BIT(LEGO_ROLE_PROCESS));
+}
+
 int main(int argc, char **argv)
 {
 	struct lg_opts o;
@@ -31,12 +36,16 @@ int main(int argc, char **argv)
 		return 1;
 	m.reg.placement = (uint32_t)lg_opt_u(&o, LG_OPT_placement);
 	m.reg.replicas = (uint32_t)lg_opt_u(&o, LG_OPT_replicas);
+	m.reg.quota = lg_opt_u(&o, LG_OPT_quota);
 	struct rpc_server_conf sc = {.name = "monitor", .handlers = monitor_handlers,
 				     .nhandlers = monitor_nhandlers,
 				     .key = lg_opt_s(&o, LG_OPT_cluster_key), .user = &m,
-				     .stats_fn = monitor_stats};
+				     .stats_fn = monitor_stats,
+				     .max_conns = (unsigned)lg_opt_u(&o, LG_OPT_max_clients)};
 	if (rpc_server_new(&sc, &m.srv) < 0)
 		return 1;
+	m.reg.conn_gone = mon_conn_gone;
+	m.reg.conn_gone_arg = m.srv;
 	struct lg_metrics *mx;
 	if (lg_metrics_start(lg_daemon_metrics_addr(&o), "monitor", rpc_server_stats_all,
 			     m.srv, &mx) < 0)

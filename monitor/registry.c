@@ -255,12 +255,17 @@ void mon_proc_remove(struct mon_reg *r, struct mon_proc *p, const char *why)
 				mon_queue_free(n, p->as_id);
 			}
 		}
+	int shared = 0;
 	for (uint32_t i = 0; i < r->nprocs; i++) {
 		if (r->procs[i] == p) {
 			r->procs[i] = r->procs[--r->nprocs];
-			break;
+			i--;
+		} else if (p->conn && r->procs[i]->conn == p->conn) {
+			shared = 1;
 		}
 	}
+	if (p->conn && !shared && r->conn_gone)
+		r->conn_gone(r->conn_gone_arg, p->conn);
 	free(p->places);
 	free(p->stats);
 	free(p);

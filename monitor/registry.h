@@ -56,6 +56,7 @@ struct mon_proc {
 	uint64_t quota;
 	uint32_t replicas; /* copies of each granule: 1, or 2 on distinct memnodes */
 	uint64_t last_ns;
+	uint32_t conn; /* the server connection it last spoke on (0: none yet) */
 	char *stats;        /* last counters it sent (P2MON_STATS), or NULL */
 	size_t stats_len;
 	uint64_t stats_ns;
@@ -73,6 +74,7 @@ struct mon_reg {
 	uint32_t granule_order;
 	uint32_t placement; /* enum lego_placement */
 	uint32_t replicas;  /* copies every granule gets at least (1 or 2) */
+	uint64_t quota;     /* remote memory a process may reserve at most (0: any) */
 	uint32_t rr_last;   /* rr: id of the memnode placed on last */
 	uint64_t start_ns;
 	uint64_t lease_ns, node_timeout_ns;
@@ -80,6 +82,10 @@ struct mon_reg {
 	struct mon_node *stores; /* storenodes (placement fields unused) */
 	uint32_t nstores, cap_stores;
 	uint64_t stores_down;
+	/* called with the connection of a removed process that no other
+	 * process speaks on: the server drops it (dead processes say no bye) */
+	void (*conn_gone)(void *arg, uint32_t conn);
+	void *conn_gone_arg;
 };
 
 int mon_reg_init(struct mon_reg *r, uint32_t granule_order, uint64_t lease_ns,

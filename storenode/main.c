@@ -156,7 +156,8 @@ int main(int argc, char **argv)
 	struct rpc_server_conf sc = {.name = "storenode", .handlers = storenode_handlers,
 				     .nhandlers = storenode_nhandlers,
 				     .key = lg_opt_s(&O, LG_OPT_cluster_key), .user = s,
-				     .stats_fn = storenode_stats};
+				     .stats_fn = storenode_stats,
+				     .max_conns = (unsigned)lg_opt_u(&O, LG_OPT_max_clients)};
 	if (rpc_server_new(&sc, &s->srv) < 0)
 		return 1;
 	struct lg_metrics *mx;

@@ -45,6 +45,7 @@ extern "C" {
 	X(RPC_TIMEOUTS, "net.rpc_timeouts", "requests that timed out")                 \
 	X(RPC_STALE, "net.rpc_stale_replies", "replies that matched no request")       \
 	X(RESERVED, "mem.reserved_bytes", "remote memory reserved (gauge)")            \
+	X(QUOTA_REFUSALS, "mem.quota_refusals", "allocations refused: over the process's quota") \
 	X(RESIDENT, "mem.resident_lines", "lines in the ExCache now (gauge)")          \
 	X(PEAK_RSS, "mem.peak_rss_bytes", "the process's peak resident memory (VmHWM)") \
 	X(ALLOCS, "api.allocs", "lego_alloc calls")                                    \

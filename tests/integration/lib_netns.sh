@@ -18,7 +18,13 @@
 #                        NS_PID and in lib.sh's PIDS, stopped at exit
 #   ns_name NAME         prints the namespace of host NAME
 #   ns_addr N            prints $NS_NET.N
+# LEGO_CLUSTER_KEY is exported (random if unset): daemons listening on
+# these addresses refuse to start without one.
 NS_NET=${NS_NET:-10.213.0}
+# daemons beyond loopback need a cluster key (or --insecure): the hosts
+# share one, random per test
+LEGO_CLUSTER_KEY=${LEGO_CLUSTER_KEY:-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')}
+export LEGO_CLUSTER_KEY
 NS_PRE=lego$$
 NS_LIST=""
 

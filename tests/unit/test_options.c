@@ -518,6 +518,27 @@ START_TEST(test_argv_forms)
 }
 END_TEST
 
+/* An INT option from 0 to 1 is a switch: the bare flag sets it and takes
+ * no value; =0 and =1 still work. */
+START_TEST(test_argv_switch)
+{
+	struct lg_opts o;
+	char err[256] = "";
+	char *argv[] = {"prog", "--insecure", "--listen", "h:1", NULL};
+	lg_opts_defaults(&o);
+	ck_assert_int_eq(lg_opt_u(&o, LG_OPT_insecure), 0);
+	int r = lg_opts_parse_argv(&o, 'N', 4, argv, err, sizeof err);
+	ck_assert_msg(r == 4, "returned %d (%s)", r, err);
+	ck_assert_int_eq(lg_opt_u(&o, LG_OPT_insecure), 1);
+	ck_assert_str_eq(lg_opt_s(&o, LG_OPT_listen), "h:1");
+	char *argv2[] = {"prog", "--insecure=0", NULL};
+	ck_assert_int_eq(lg_opts_parse_argv(&o, 'N', 2, argv2, err, sizeof err), 2);
+	ck_assert_int_eq(lg_opt_u(&o, LG_OPT_insecure), 0);
+	/* not a process option */
+	ck_assert_int_eq(lg_opts_parse_argv(&o, 'C', 2, argv, err, sizeof err), -EINVAL);
+}
+END_TEST
+
 START_TEST(test_argv_stops_at_nonflag)
 {
 	struct lg_opts o;
@@ -809,6 +830,7 @@ static Suite *options_suite(void)
 	tc = tcase_create("argv");
 	tcase_add_test(tc, test_argv_forms);
 	tcase_add_test(tc, test_argv_stops_at_nonflag);
+	tcase_add_test(tc, test_argv_switch);
 	tcase_add_test(tc, test_argv_errors);
 	suite_add_tcase(s, tc);
 
