@@ -19,29 +19,6 @@ static void lg_usage(FILE *f, const char *prog, const char *synopsis, char scope
 	lg_opts_print(f, scope, 0);
 }
 
-void lg_daemon_options(int argc, char **argv, char scope, const char *prog,
-		       const char *synopsis, struct lg_opts *o)
-{
-	char err[320];
-	lg_set_prog(prog);
-	if (lg_opts_load(o, scope, err, sizeof err) < 0) {
-		fprintf(stderr, "%s: %s\n", prog, err);
-		exit(2);
-	}
-	int i = lg_opts_parse_argv(o, scope, argc, argv, err, sizeof err);
-	if (i == -ENOENT) {
-		lg_usage(stdout, prog, synopsis, scope);
-		exit(0);
-	}
-	if (i < 0 || i < argc) {
-		fprintf(stderr, "%s: %s\n", prog, i < 0 ? err : "unexpected argument");
-		lg_usage(stderr, prog, synopsis, scope);
-		exit(2);
-	}
-	lg_set_level((int)lg_opt_u(o, LG_OPT_log_level));
-	lg_daemon_check_exposure(o, prog);
-}
-
 /* Whether every address HOST (of HOST:PORT) resolves to is a loopback one. */
 static int lg_loopback_only(const char *hostport)
 {
@@ -74,7 +51,8 @@ static int lg_loopback_only(const char *hostport)
 	return loop;
 }
 
-void lg_daemon_check_exposure(const struct lg_opts *o, const char *prog)
+/* Beyond loopback: a cluster key, or --insecure and a warning; else exit 2. */
+static void lg_daemon_check_exposure(const struct lg_opts *o, const char *prog)
 {
 	const char *listen = lg_opt_s(o, LG_OPT_listen);
 	if (lg_opt_s(o, LG_OPT_cluster_key)[0] || lg_loopback_only(listen))
@@ -88,6 +66,29 @@ void lg_daemon_check_exposure(const struct lg_opts *o, const char *prog)
 	}
 	lg_log(LG_WARN, prog, "listening on %s without a cluster key (--insecure): anyone who "
 	       "can reach it can use it", listen);
+}
+
+void lg_daemon_options(int argc, char **argv, char scope, const char *prog,
+		       const char *synopsis, struct lg_opts *o)
+{
+	char err[320];
+	lg_set_prog(prog);
+	if (lg_opts_load(o, scope, err, sizeof err) < 0) {
+		fprintf(stderr, "%s: %s\n", prog, err);
+		exit(2);
+	}
+	int i = lg_opts_parse_argv(o, scope, argc, argv, err, sizeof err);
+	if (i == -ENOENT) {
+		lg_usage(stdout, prog, synopsis, scope);
+		exit(0);
+	}
+	if (i < 0 || i < argc) {
+		fprintf(stderr, "%s: %s\n", prog, i < 0 ? err : "unexpected argument");
+		lg_usage(stderr, prog, synopsis, scope);
+		exit(2);
+	}
+	lg_set_level((int)lg_opt_u(o, LG_OPT_log_level));
+	lg_daemon_check_exposure(o, prog);
 }
 
 const char *lg_daemon_metrics_addr(const struct lg_opts *o)

@@ -6,14 +6,10 @@
 
 /* Load options for `scope` from file, environment and argv.  Prints usage
  * and exits 0 for --help, prints the error and usage and exits 2 for bad
- * input.  Sets the program name and log level. */
+ * input, or for --listen beyond loopback without a cluster key or
+ * --insecure (with it, a warning).  Sets the program name and log level. */
 void lg_daemon_options(int argc, char **argv, char scope, const char *prog,
 		       const char *synopsis, struct lg_opts *o);
-
-/* A daemon listening beyond loopback needs a cluster key, or --insecure
- * (then a warning); without either it exits 2 with the reason.  Called by
- * lg_daemon_options. */
-void lg_daemon_check_exposure(const struct lg_opts *o, const char *prog);
 
 /* The address to serve metrics on (--metrics), "" for none.  An embedded
  * daemon (--parent-fd) takes it only from its command line, never from

@@ -195,10 +195,10 @@ static void rpc_sconn_drop(struct rpc_server *s, struct rpc_sconn *c)
 		s->active--;
 }
 
-void rpc_server_drop_conn(struct rpc_server *s, uint32_t id, uint32_t roles)
+void rpc_server_drop_process(struct rpc_server *s, uint32_t id)
 {
 	if (id == 0 || id > s->nconns || s->conns[id].state == SC_FREE ||
-	    !(roles & RPC_ROLE_BIT(s->conns[id].role)))
+	    s->conns[id].role != LEGO_ROLE_PROCESS)
 		return;
 	lg_log(LG_INFO, s->conf.name, "connection %u from %s dropped: its process is gone", id,
 	       s->conns[id].addr);

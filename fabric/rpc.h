@@ -80,9 +80,9 @@ void *rpc_reply_body(const struct rpc_ctx *ctx);
 void rpc_reply_discard(struct rpc_ctx *ctx);
 uint32_t rpc_sconn_role(const struct rpc_sconn *c);
 uint32_t rpc_sconn_id(const struct rpc_sconn *c);
-/* Drop connection id if its peer's role is in roles (RPC_ROLE_BIT mask):
- * the daemon learnt that peer is gone without a bye. */
-void rpc_server_drop_conn(struct rpc_server *s, uint32_t id, uint32_t roles);
+/* Drop connection id if a process holds it: the daemon learnt that the
+ * process is gone without a bye. */
+void rpc_server_drop_process(struct rpc_server *s, uint32_t id);
 /* The server's counters as "key:value\n" text. */
 size_t rpc_server_stats(struct rpc_server *srv, char *buf, size_t cap);
 /* What a stats request returns: rpc_server_stats, then the daemon's

@@ -14,6 +14,18 @@
 #include "common/util.h"
 #include "memnode.h"
 
+/* The address space a request names (its capability checked), tagged
+ * with the connection using it: that connection is dropped when the
+ * monitor says the process is gone. */
+static int mn_as_get(struct rpc_ctx *ctx, const struct lego_as_ref *ref, struct ms_as **as)
+{
+	struct memnode *m = ctx->user;
+	int r = ms_as_get(m->store, ref, as);
+	if (r == 0)
+		ms_as_set_owner(*as, rpc_sconn_id(ctx->conn));
+	return r;
+}
+
 static int h_read(struct rpc_ctx *ctx)
 {
 	struct memnode *m = ctx->user;
@@ -23,10 +35,9 @@ static int h_read(struct rpc_ctx *ctx)
 	    ctx->body_len != sizeof req + (size_t)req.count * sizeof(struct lego_line_ref))
 		return -EBADMSG;
 	struct ms_as *as;
-	int r = ms_as_get(m->store, &req.as, &as);
+	int r = mn_as_get(ctx, &req.as, &as);
 	if (r)
 		return r;
-	ms_as_set_owner(as, rpc_sconn_id(ctx->conn));
 	size_t ls = ms_as_line_size(as);
 	if ((size_t)req.count * ls > LEGO_MSG_PAYLOAD_MAX)
 		return -EMSGSIZE;
@@ -52,10 +63,9 @@ static int h_write(struct rpc_ctx *ctx)
 	if (req.count == 0 || req.count > LEGO_BATCH_MAX)
 		return -EBADMSG;
 	struct ms_as *as;
-	int r = ms_as_get(m->store, &req.as, &as);
+	int r = mn_as_get(ctx, &req.as, &as);
 	if (r)
 		return r;
-	ms_as_set_owner(as, rpc_sconn_id(ctx->conn));
 	size_t ls = ms_as_line_size(as);
 	size_t refs_len = (size_t)req.count * sizeof(struct lego_line_ref);
 	if (ctx->body_len != sizeof req + refs_len + req.count * ls)
@@ -79,10 +89,9 @@ static int h_free(struct rpc_ctx *ctx)
 	struct lego_free_req req;
 	memcpy(&req, ctx->body, sizeof req);
 	struct ms_as *as;
-	int r = ms_as_get(m->store, &req.as, &as);
+	int r = mn_as_get(ctx, &req.as, &as);
 	if (r)
 		return r;
-	ms_as_set_owner(as, rpc_sconn_id(ctx->conn));
 	if (req.first_line + req.nr_lines < req.first_line)
 		return -EINVAL;
 	uint64_t n = ms_free_lines(m->store, as, req.first_line, req.nr_lines);
@@ -100,10 +109,9 @@ static int h_reserve(struct rpc_ctx *ctx)
 	struct lego_reserve_req req;
 	memcpy(&req, ctx->body, sizeof req);
 	struct ms_as *as;
-	int r = ms_as_get(m->store, &req.as, &as);
+	int r = mn_as_get(ctx, &req.as, &as);
 	if (r)
 		return r;
-	ms_as_set_owner(as, rpc_sconn_id(ctx->conn));
 	m->reserve_calls++;
 	uint64_t reserved = 0;
 	r = ms_reserve(m->store, as, req.delta, &reserved);

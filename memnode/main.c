@@ -68,7 +68,7 @@ static void hb_reply(void *arg, int status, const void *body, size_t len)
 		 * its connection goes too, or dead ones would fill the table */
 		uint32_t conn = ms_as_destroy(m->store, rep.free_as[i]);
 		if (conn && !ms_owner_in_use(m->store, conn))
-			rpc_server_drop_conn(m->srv, conn, RPC_ROLE_BIT(LEGO_ROLE_PROCESS));
+			rpc_server_drop_process(m->srv, conn);
 	}
 }
 

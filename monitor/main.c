@@ -18,10 +18,7 @@ static void tick(void *user)
 	mon_reg_tick(&m->reg, lg_now_ns());
 }
 
-static void mon_conn_gone(void *srv, uint32_t conn)
-{
-	rpc_server_drop_conn(srv, conn, RPC_ROLE_BIT(LEGO_ROLE_PROCESS));
-}
+static void mon_conn_gone(void *srv, uint32_t conn) { rpc_server_drop_process(srv, conn); }
 
 int main(int argc, char **argv)
 {
