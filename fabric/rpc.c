@@ -26,6 +26,7 @@
 
 #include "common/auth.h"
 #include "common/log.h"
+#include "common/stats_list.h"
 #include "common/util.h"
 
 /* ------------------------------------------------------------ handshake */
@@ -306,26 +307,44 @@ static void rpc_handle_auth(struct rpc_server *s, struct lego_hdr *h, const uint
 	rpc_server_reply(s, c->ep, c->fi_addr, h, 0, NULL);
 }
 
-size_t rpc_server_stats(struct rpc_server *s, char *buf, size_t cap)
+/* The F lines of RPC_SERVER_STATS_LIST. */
+static size_t rpc_stats_rejects_by_reason(const struct rpc_server *s, char *buf, size_t cap,
+					  size_t n)
 {
-	size_t n = 0;
-#define PUT(...) (n = lg_bprintf(buf, cap, n, __VA_ARGS__))
-	PUT("connections:%u\n", s->active);
-	PUT("handshakes:%llu\n", (unsigned long long)s->handshakes);
-	PUT("bytes_in:%llu\n", (unsigned long long)s->bytes_in);
-	PUT("bytes_out:%llu\n", (unsigned long long)s->bytes_out);
-	PUT("replies_dropped:%llu\n", (unsigned long long)s->dropped);
-	uint64_t total = 0;
-	for (int i = 1; i < LW_REJECT__COUNT; i++) {
-		PUT("rejects.%s:%llu\n", lw_reject_names[i], (unsigned long long)s->rej[i]);
-		total += s->rej[i];
-	}
-	PUT("rejects:%llu\n", (unsigned long long)total);
+	for (int i = 1; i < LW_REJECT__COUNT; i++)
+		n = lg_bprintf(buf, cap, n, "rejects.%s:%llu\n", lw_reject_names[i],
+			       (unsigned long long)s->rej[i]);
+	return n;
+}
+
+static size_t rpc_stats_requests_by_opcode(const struct rpc_server *s, char *buf, size_t cap,
+					   size_t n)
+{
 	for (int i = 0; i < LEGO_OPCODE_MAX; i++)
 		if (s->req[i])
-			PUT("requests.%s:%llu\n", lw_opcode_name((unsigned)i),
-			    (unsigned long long)s->req[i]);
-#undef PUT
+			n = lg_bprintf(buf, cap, n, "requests.%s:%llu\n",
+				       lw_opcode_name((unsigned)i), (unsigned long long)s->req[i]);
+	return n;
+}
+
+struct rpc_server_values {
+	RPC_SERVER_STATS_LIST(LG_STAT_FIELD_U, LG_STAT_NONE)
+};
+
+size_t rpc_server_stats(struct rpc_server *s, char *buf, size_t cap)
+{
+	struct rpc_server_values v = {
+		.connections = s->active,
+		.handshakes = s->handshakes,
+		.bytes_in = s->bytes_in,
+		.bytes_out = s->bytes_out,
+		.replies_dropped = s->dropped,
+		.rejects = rpc_server_rejects(s),
+	};
+	size_t n = 0;
+#define RPC_PUT_F(id, key, doc) n = rpc_stats_##id(s, buf, cap, n);
+	RPC_SERVER_STATS_LIST(LG_STAT_PUT_U, RPC_PUT_F)
+#undef RPC_PUT_F
 	return n;
 }
 

@@ -83,6 +83,20 @@ uint32_t rpc_sconn_id(const struct rpc_sconn *c);
 /* Drop connection id if a process holds it: the daemon learnt that the
  * process is gone without a bye. */
 void rpc_server_drop_process(struct rpc_server *s, uint32_t id);
+/* The server's counters, the first lines of every daemon's stats reply
+ * (common/stats_list.h says how to read the list).  Of the rejects, the
+ * reasons are lw_reject_names from 1; of the requests, only the opcodes
+ * received at least once, named by lw_opcode_name. */
+#define RPC_SERVER_STATS_LIST(X, F) \
+	X(connections, "connections", "connections open now (gauge)") \
+	X(handshakes, "handshakes", "handshakes completed: the peer knew the cluster key") \
+	X(bytes_in, "bytes_in", "bytes of messages received, refused ones included") \
+	X(bytes_out, "bytes_out", "bytes of replies handed to the fabric, dropped ones included") \
+	X(replies_dropped, "replies_dropped", "replies not sent: the peer took none for 2 s, or was gone") \
+	F(rejects_by_reason, "rejects.REASON", "messages refused, by reason (below)") \
+	X(rejects, "rejects", "messages refused, all reasons") \
+	F(requests_by_opcode, "requests.OPCODE", "requests with a valid header, by opcode (`requests.p2m_read`)")
+
 /* The server's counters as "key:value\n" text. */
 size_t rpc_server_stats(struct rpc_server *srv, char *buf, size_t cap);
 /* What a stats request returns: rpc_server_stats, then the daemon's

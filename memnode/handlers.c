@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/stats_list.h"
 #include "common/util.h"
 #include "memnode.h"
 
@@ -228,6 +229,10 @@ uint64_t memnode_rss(void)
 	return rss * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
+struct memnode_values {
+	MEMNODE_STATS_LIST(LG_STAT_FIELD_U, LG_STAT_FIELD_S)
+};
+
 size_t memnode_stats(void *user, char *buf, size_t cap)
 {
 	struct memnode *m = user;
@@ -236,31 +241,40 @@ size_t memnode_stats(void *user, char *buf, size_t cap)
 	struct pgc_stats p = {0};
 	if (m->pgc)
 		pgc_get_stats(m->pgc, &p);
-	int n = snprintf(buf, cap,
-			 "role:memnode\nnode_id:%u\nregistered:%d\ncapacity:%llu\nreserved:%llu\n"
-			 "stored:%llu\nlines:%llu\naddress_spaces:%llu\nas_created:%llu\n"
-			 "as_freed:%llu\ncap_rejects:%llu\nenomem:%llu\nread_lines:%llu\n"
-			 "write_lines:%llu\nwrite_applied:%llu\nfree_lines:%llu\n"
-			 "heartbeat_failures:%llu\nrss:%llu\n"
-			 "pgcache.files:%llu\npgcache.bytes:%llu\npgcache.dirty:%llu\n"
-			 "pgcache.hits:%llu\npgcache.misses:%llu\npgcache.fills:%llu\n"
-			 "pgcache.writebacks:%llu\npgcache.writeback_bytes:%llu\n"
-			 "pgcache.writeback_errors:%llu\npgcache.dropped_bytes:%llu\n"
-			 "pgcache.evictions:%llu\npgcache.store_errors:%llu\nstore_connected:%d\n",
-			 m->node_id, m->registered, (unsigned long long)t.capacity,
-			 (unsigned long long)t.reserved, (unsigned long long)t.stored,
-			 (unsigned long long)t.lines, (unsigned long long)t.nr_as,
-			 (unsigned long long)t.as_created, (unsigned long long)t.as_freed,
-			 (unsigned long long)t.cap_rejects, (unsigned long long)t.enomem,
-			 (unsigned long long)m->read_lines, (unsigned long long)m->write_lines,
-			 (unsigned long long)m->write_applied, (unsigned long long)m->free_lines,
-			 (unsigned long long)m->hb_failures, (unsigned long long)memnode_rss(),
-			 (unsigned long long)p.files, (unsigned long long)p.bytes,
-			 (unsigned long long)p.dirty, (unsigned long long)p.hits,
-			 (unsigned long long)p.misses, (unsigned long long)p.fills,
-			 (unsigned long long)p.writebacks, (unsigned long long)p.wb_bytes,
-			 (unsigned long long)p.wb_errors, (unsigned long long)p.dropped,
-			 (unsigned long long)p.evictions, (unsigned long long)p.store_errors,
-			 m->sto_ok);
-	return n < 0 ? 0 : LG_MIN((size_t)n, cap);
+	struct memnode_values v = {
+		.role = "memnode",
+		.node_id = m->node_id,
+		.registered = (uint64_t)m->registered,
+		.capacity = t.capacity,
+		.reserved = t.reserved,
+		.stored = t.stored,
+		.lines = t.lines,
+		.address_spaces = t.nr_as,
+		.as_created = t.as_created,
+		.as_freed = t.as_freed,
+		.cap_rejects = t.cap_rejects,
+		.enomem = t.enomem,
+		.read_lines = m->read_lines,
+		.write_lines = m->write_lines,
+		.write_applied = m->write_applied,
+		.free_lines = m->free_lines,
+		.heartbeat_failures = m->hb_failures,
+		.rss = memnode_rss(),
+		.pgcache_files = p.files,
+		.pgcache_bytes = p.bytes,
+		.pgcache_dirty = p.dirty,
+		.pgcache_hits = p.hits,
+		.pgcache_misses = p.misses,
+		.pgcache_fills = p.fills,
+		.pgcache_writebacks = p.writebacks,
+		.pgcache_writeback_bytes = p.wb_bytes,
+		.pgcache_writeback_errors = p.wb_errors,
+		.pgcache_dropped_bytes = p.dropped,
+		.pgcache_evictions = p.evictions,
+		.pgcache_store_errors = p.store_errors,
+		.store_connected = (uint64_t)m->sto_ok,
+	};
+	size_t n = 0;
+	MEMNODE_STATS_LIST(LG_STAT_PUT_U, LG_STAT_PUT_S)
+	return n;
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/stats_list.h"
 #include "common/util.h"
 #include "monitor.h"
 
@@ -372,45 +373,98 @@ const struct rpc_handler monitor_handlers[] = {
 #undef SZ
 const size_t monitor_nhandlers = LG_ARRAY_SIZE(monitor_handlers);
 
+/* The F lines of MONITOR_STATS_LIST, each a loop over its own list. */
+struct mon_node_values {
+	MONITOR_NODE_STATS_LIST(LG_STAT_FIELD_U)
+};
+
+static size_t mon_stats_nodes(const struct mon_reg *r, char *buf, size_t cap, size_t n)
+{
+	for (uint32_t i = 0; i < r->nnodes; i++) {
+		const struct mon_node *nd = &r->nodes[i];
+		uint32_t idx = nd->id;
+		struct mon_node_values v = {
+			.up = (uint64_t)nd->up,
+			.capacity = nd->capacity,
+			.reserved = nd->reserved,
+			.stored = nd->stored,
+			.granules = nd->placed,
+			.traffic = nd->traffic,
+		};
+		MONITOR_NODE_STATS_LIST(LG_STAT_PUT_IU)
+	}
+	return n;
+}
+
+struct mon_store_values {
+	MONITOR_STORE_STATS_LIST(LG_STAT_FIELD_U)
+};
+
+static size_t mon_stats_stores(const struct mon_reg *r, char *buf, size_t cap, size_t n)
+{
+	for (uint32_t i = 0; i < r->nstores; i++) {
+		const struct mon_node *st = &r->stores[i];
+		uint32_t idx = st->id;
+		struct mon_store_values v = {
+			.up = (uint64_t)st->up,
+			.free = st->capacity, /* a storenode reports its free space there */
+			.used = st->stored,
+		};
+		MONITOR_STORE_STATS_LIST(LG_STAT_PUT_IU)
+	}
+	return n;
+}
+
+struct mon_proc_values {
+	MONITOR_PROC_STATS_LIST(LG_STAT_FIELD_U, LG_STAT_FIELD_S)
+};
+
+static size_t mon_stats_procs(const struct mon_reg *r, char *buf, size_t cap, size_t n)
+{
+	for (uint32_t i = 0; i < r->nprocs; i++) {
+		const struct mon_proc *p = r->procs[i];
+		uint64_t idx = p->as_id;
+		struct mon_proc_values v = {
+			.pid = p->pid,
+			.host = p->host,
+			.granules = p->nplaces,
+		};
+		MONITOR_PROC_STATS_LIST(LG_STAT_PUT_IU, LG_STAT_PUT_IS)
+	}
+	return n;
+}
+
+struct mon_values {
+	MONITOR_STATS_LIST(LG_STAT_FIELD_U, LG_STAT_FIELD_S, LG_STAT_NONE)
+};
+
 size_t monitor_stats(void *user, char *buf, size_t cap)
 {
 	struct monitor *m = user;
 	struct mon_reg *r = &m->reg;
-	size_t n = 0;
-#define PUT(...) (n = lg_bprintf(buf, cap, n, __VA_ARGS__))
-	uint32_t up = 0;
+	uint32_t up = 0, sup = 0;
 	for (uint32_t i = 0; i < r->nnodes; i++)
 		up += r->nodes[i].up;
-	PUT("role:monitor\nmemnodes:%u\nmemnodes_up:%u\nprocesses:%u\n", r->nnodes, up, r->nprocs);
-	PUT("placement:%s\n", mon_placement_name(r->placement));
-	PUT("processes_registered:%llu\nprocesses_exited:%llu\nprocesses_expired:%llu\n",
-	    (unsigned long long)r->procs_registered, (unsigned long long)r->procs_exited,
-	    (unsigned long long)r->procs_expired);
-	for (uint32_t i = 0; i < r->nnodes; i++) {
-		struct mon_node *nd = &r->nodes[i];
-		PUT("node.%u.up:%d\nnode.%u.capacity:%llu\nnode.%u.reserved:%llu\n"
-		    "node.%u.stored:%llu\nnode.%u.granules:%llu\nnode.%u.traffic:%llu\n",
-		    nd->id, nd->up, nd->id, (unsigned long long)nd->capacity, nd->id,
-		    (unsigned long long)nd->reserved, nd->id, (unsigned long long)nd->stored, nd->id,
-		    (unsigned long long)nd->placed, nd->id, (unsigned long long)nd->traffic);
-	}
-	uint32_t sup = 0;
 	for (uint32_t i = 0; i < r->nstores; i++)
 		sup += r->stores[i].up;
 	struct mon_node *serving = mon_store_serving(r);
-	PUT("storenodes:%u\nstorenodes_up:%u\nstorenodes_down_events:%llu\nstorenode_serving:%u\n",
-	    r->nstores, sup, (unsigned long long)r->stores_down, serving ? serving->id : 0);
-	for (uint32_t i = 0; i < r->nstores; i++) {
-		struct mon_node *st = &r->stores[i];
-		PUT("store.%u.up:%d\nstore.%u.free:%llu\nstore.%u.used:%llu\n", st->id, st->up,
-		    st->id, (unsigned long long)st->capacity, st->id, (unsigned long long)st->stored);
-	}
-	for (uint32_t i = 0; i < r->nprocs; i++) {
-		struct mon_proc *p = r->procs[i];
-		PUT("proc.%llu.pid:%u\nproc.%llu.host:%s\nproc.%llu.granules:%u\n",
-		    (unsigned long long)p->as_id, p->pid, (unsigned long long)p->as_id, p->host,
-		    (unsigned long long)p->as_id, p->nplaces);
-	}
-#undef PUT
+	struct mon_values v = {
+		.role = "monitor",
+		.memnodes = r->nnodes,
+		.memnodes_up = up,
+		.processes = r->nprocs,
+		.placement = mon_placement_name(r->placement),
+		.processes_registered = r->procs_registered,
+		.processes_exited = r->procs_exited,
+		.processes_expired = r->procs_expired,
+		.storenodes = r->nstores,
+		.storenodes_up = sup,
+		.storenodes_down_events = r->stores_down,
+		.storenode_serving = serving ? serving->id : 0,
+	};
+	size_t n = 0;
+#define MON_PUT_F(id, key, doc) n = mon_stats_##id(r, buf, cap, n);
+	MONITOR_STATS_LIST(LG_STAT_PUT_U, LG_STAT_PUT_S, MON_PUT_F)
+#undef MON_PUT_F
 	return n;
 }

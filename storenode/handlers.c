@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/stats_list.h"
 #include "common/util.h"
 #include "resolve.h"
 #include "storenode.h"
@@ -585,20 +586,31 @@ int storenode_space(int fd, uint64_t *free_bytes, uint64_t *used_bytes)
 	return 0;
 }
 
+struct storenode_values {
+	STORENODE_STATS_LIST(LG_STAT_FIELD_U, LG_STAT_FIELD_S)
+};
+
 size_t storenode_stats(void *user, char *buf, size_t cap)
 {
 	struct storenode *s = user;
 	uint64_t fr = 0, used = 0;
 	storenode_space(s->root_fd, &fr, &used);
-	return lg_bprintf(buf, cap, 0,
-			  "role:storenode\nnode_id:%u\nregistered:%d\nroot:%s\nbytes_free:%llu\n"
-			  "bytes_used:%llu\nrequests:%llu\nerrors:%llu\nrefused_paths:%llu\n"
-			  "stale:%llu\nbytes_read:%llu\nbytes_written:%llu\n"
-			  "heartbeat_failures:%llu\n",
-			  s->node_id, s->registered, s->root, (unsigned long long)fr,
-			  (unsigned long long)used, (unsigned long long)s->requests,
-			  (unsigned long long)s->errors, (unsigned long long)s->refused_paths,
-			  (unsigned long long)s->stale, (unsigned long long)s->bytes_read,
-			  (unsigned long long)s->bytes_written,
-			  (unsigned long long)s->hb_failures);
+	struct storenode_values v = {
+		.role = "storenode",
+		.node_id = s->node_id,
+		.registered = (uint64_t)s->registered,
+		.root = s->root,
+		.bytes_free = fr,
+		.bytes_used = used,
+		.requests = s->requests,
+		.errors = s->errors,
+		.refused_paths = s->refused_paths,
+		.stale = s->stale,
+		.bytes_read = s->bytes_read,
+		.bytes_written = s->bytes_written,
+		.heartbeat_failures = s->hb_failures,
+	};
+	size_t n = 0;
+	STORENODE_STATS_LIST(LG_STAT_PUT_U, LG_STAT_PUT_S)
+	return n;
 }

@@ -32,6 +32,23 @@ struct storenode {
 extern const struct rpc_handler storenode_handlers[];
 extern const size_t storenode_nhandlers;
 
+/* The storenode's counters, after the RPC server's (common/stats_list.h
+ * says how to read the list).  Requests are file requests (X2F_*). */
+#define STORENODE_STATS_LIST(X, S) \
+	S(role, "role", "`storenode`") \
+	X(node_id, "node_id", "the id the monitor gave it (0 until registered)") \
+	X(registered, "registered", "1 while registered with the monitor (gauge)") \
+	S(root, "root", "the store root directory (`--root`)") \
+	X(bytes_free, "bytes_free", "bytes free on the root's file system (gauge)") \
+	X(bytes_used, "bytes_used", "bytes used on the root's file system (gauge)") \
+	X(requests, "requests", "file requests served") \
+	X(errors, "errors", "file requests that failed") \
+	X(refused_paths, "refused_paths", "requests refused for a path: bad syntax, or leaving the root") \
+	X(stale, "stale", "requests that failed with ESTALE: the path names another file now") \
+	X(bytes_read, "bytes_read", "bytes read from files") \
+	X(bytes_written, "bytes_written", "bytes written to files") \
+	X(heartbeat_failures, "heartbeat_failures", "heartbeats to the monitor that failed")
+
 /* Append the storenode's counters as "key:value\n" lines (stats_fn). */
 size_t storenode_stats(void *user, char *buf, size_t cap);
 
