@@ -119,6 +119,22 @@ static struct lc_mem *lc_mem_get(struct lc *c, const struct lego_node_addr *a, i
 	return m;
 }
 
+struct rpc_peer *lc_peer(struct lc *c, const struct lego_node_addr *a, int *err)
+{
+	pthread_mutex_lock(&c->lock);
+	struct lc_mem *m = lc_mem_get(c, a, err);
+	pthread_mutex_unlock(&c->lock);
+	return m ? &m->peer : NULL;
+}
+
+struct rpc_peer *lc_peer_find(struct lc *c, uint32_t node_id)
+{
+	pthread_mutex_lock(&c->lock);
+	struct lc_mem *m = lc_mem_find(c, node_id);
+	pthread_mutex_unlock(&c->lock);
+	return m ? &m->peer : NULL;
+}
+
 struct rpc_peer *lc_place(struct lc *c, uint64_t granule, struct rpc_peer **mirror, int *err)
 {
 	struct lego_p2mon_place_req req = {.as = c->as, .granule = granule};
@@ -202,9 +218,13 @@ static void lc_lost(struct lc *c, const struct lego_p2mon_hb_rep *rep)
 static void lc_down(struct lc *c, const struct lego_p2mon_hb_rep *rep)
 {
 	for (uint32_t i = 0; i < rep->nr_down && i < LEGO_HB_LOST_MAX; i++) {
-		struct lc_mem *m = lc_mem_find(c, rep->down[i]);
+		struct lc_mem *m = lc_mem_find(c, rep->down[i] & ~LEGO_HB_LEFT);
 		if (!m || atomic_exchange(&m->peer.down, 1))
 			continue;
+		if (rep->down[i] & LEGO_HB_LEFT) { /* drained: none of our granules is there */
+			lg_log(LG_INFO, "client", "memnode %u left the cluster (drained)", m->node_id);
+			continue;
+		}
 		char addr[128];
 		lw_node_addr_str(&m->addr, addr, sizeof addr);
 		c->failover_ns = lg_now_ns();
@@ -224,6 +244,8 @@ static void lc_hb_reply(void *arg, int status, const void *body, size_t len)
 			lc_lost(c, &rep);
 		if (rep.nr_down)
 			lc_down(c, &rep);
+		if (rep.moves && c->moves_kick)
+			c->moves_kick(c->moves_arg);
 	}
 	if (status == -ESRCH)
 		lg_log_rl(LG_ERROR, "client",

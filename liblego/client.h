@@ -44,6 +44,10 @@ struct lc {
 	uint64_t quota;       /* remote memory asked for at most, 0: any (set before lc_start);
 			       * as.quota is what the monitor granted */
 	uint64_t failover_ns; /* when a memnode was last declared down (0: never) */
+	/* the monitor has moves for us (P2MON_MOVES): moves_kick(moves_arg)
+	 * is called from the heartbeat's reply (liblego/move.c) */
+	void (*moves_kick)(void *arg);
+	void *moves_arg;
 };
 
 /* Connect to the monitor at hostport (waiting at most connect_ns for it)
@@ -58,6 +62,11 @@ void lc_stop(struct lc *c);
  * Returns the peer (connected) or NULL with *err set; *mirror gets the
  * memnode of its second copy (replicas 2), or NULL. */
 struct rpc_peer *lc_place(struct lc *c, uint64_t granule, struct rpc_peer **mirror, int *err);
+
+/* Memnode `a` (connecting to it if needed) for a move, or NULL with *err
+ * set; and the connected memnode with id node_id, or NULL. */
+struct rpc_peer *lc_peer(struct lc *c, const struct lego_node_addr *a, int *err);
+struct rpc_peer *lc_peer_find(struct lc *c, uint32_t node_id);
 
 /* A file operation (docs/storage.md): send op with body iov[0..n) (n <= 3)
  * to the memnode serving this process's files, found through the monitor

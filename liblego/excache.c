@@ -98,6 +98,7 @@ struct xc_wb {
 	struct lego_line_ref refs[LEGO_BATCH_MAX];
 	uint32_t slot[LEGO_BATCH_MAX];
 	uint8_t *data;
+	uint32_t epoch; /* xc->wb_epoch when it was filled (xc_retarget) */
 	struct xc_wb *next;
 };
 
@@ -143,6 +144,10 @@ struct excache {
 	_Atomic uint32_t twin_outstanding;
 	_Atomic int twin_error;
 	_Atomic int failover_said; /* the first miss served by a replica was logged */
+	/* write-back batches in flight by epoch: xc_retarget flips wb_epoch
+	 * (under vlock) and waits for the old epoch's to finish */
+	uint32_t wb_epoch;
+	_Atomic uint32_t wb_live[2];
 	/* request objects */
 	atomic_flag plock;
 	struct xc_fetch *fetch_free;
@@ -537,7 +542,8 @@ static void xc_fetch_done(void *arg, int status, const void *body, size_t len)
 		i = j;
 	}
 	if (lg_unlikely(xc->lc->failover_ns) && !atomic_load(&xc->failover_said) &&
-	    f->peer != sp_primary_of_line(xc->sp, f->refs[0].line) &&
+	    (f->peer != sp_primary_of_line(xc->sp, f->refs[0].line) ||
+	     atomic_load(&sp_granule_of_line(xc->sp, f->refs[0].line)->promoted)) &&
 	    !atomic_exchange(&xc->failover_said, 1))
 		xc_failover_said(xc, f);
 	if (f->demand) {
@@ -745,6 +751,7 @@ static void xc_wb_done(void *arg, int status, const void *body, size_t len)
 		lg_stat_add(LEGO_STAT_BYTES_OUT, (uint64_t)wb->n * xc->line);
 		lg_lat_record(LEGO_LAT_WRITEBACK, lg_now_ns() - wb->t0);
 	}
+	atomic_fetch_sub(&xc->wb_live[wb->epoch], 1);
 	xc_wb_put(wb);
 }
 
@@ -797,6 +804,8 @@ void xc_writeback_kick(struct excache *xc, int force)
 		atomic_store(&wb->nref, 1);
 		atomic_store(&wb->err, 0);
 		xc_lock(&xc->vlock);
+		wb->epoch = xc->wb_epoch;
+		atomic_fetch_add(&xc->wb_live[wb->epoch], 1);
 		int twin = xc->twin_on;
 		if (twin)
 			wb->twin_req.as = xc->twin;
@@ -1252,6 +1261,18 @@ void xc_twin(struct excache *xc, const struct lego_as_ref *child)
 	xc_unlock(&xc->vlock);
 }
 
+void xc_retarget(struct excache *xc, void (*fn)(void *), void *arg)
+{
+	xc_lock(&xc->vlock);
+	fn(arg);
+	uint32_t old = xc->wb_epoch;
+	xc->wb_epoch ^= 1;
+	xc_unlock(&xc->vlock);
+	while (atomic_load(&xc->wb_live[old]))
+		if (rpc_client_progress(xc->lc->cl) == 0)
+			sched_yield();
+}
+
 int xc_twin_wait(struct excache *xc)
 {
 	while (atomic_load(&xc->twin_outstanding))
@@ -1323,6 +1344,8 @@ void xc_fork_child(struct excache *xc, int uffd)
 	for (int i = 0; i < XC_WB_SLOTS; i++)
 		xc->wbs[i].next = i + 1 < XC_WB_SLOTS ? &xc->wbs[i + 1] : NULL;
 	xc->wb_free = &xc->wbs[0];
+	atomic_store(&xc->wb_live[0], 0); /* the batches in flight are the parent's */
+	atomic_store(&xc->wb_live[1], 0);
 	for (int i = 0; i < XC_FETCH_SLOTS; i++)
 		xc->fetches[i].next = i + 1 < XC_FETCH_SLOTS ? &xc->fetches[i + 1] : NULL;
 	xc->fetch_free = &xc->fetches[0];
@@ -1400,6 +1423,8 @@ int xc_init(struct excache **out, const struct xc_conf *conf, struct lg_space *s
 		xc->wbs[i].next = i + 1 < XC_WB_SLOTS ? &xc->wbs[i + 1] : NULL;
 	}
 	xc->wb_free = &xc->wbs[0];
+	atomic_store(&xc->wb_live[0], 0); /* the batches in flight are the parent's */
+	atomic_store(&xc->wb_live[1], 0);
 	for (int i = 0; i < XC_FETCH_SLOTS; i++) {
 		xc->fetches[i].xc = xc;
 		xc->fetches[i].next = i + 1 < XC_FETCH_SLOTS ? &xc->fetches[i + 1] : NULL;

@@ -121,6 +121,12 @@ void xc_evict_lines(struct excache *xc, uint64_t first, uint64_t n);
  * NULL to stop).  xc_twin_wait drives progress until those are
  * acknowledged and returns the first error (0 if none). */
 struct lego_as_ref;
+/* Change where lines are written back: fn(arg) runs under the lock that
+ * write-backs pick their memnodes under, then this waits until every
+ * write-back that picked before it has finished (stored, or failed and
+ * pending again, so it goes to the new memnodes).  One caller at a time. */
+void xc_retarget(struct excache *xc, void (*fn)(void *), void *arg);
+
 void xc_twin(struct excache *xc, const struct lego_as_ref *child);
 int xc_twin_wait(struct excache *xc);
 

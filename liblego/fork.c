@@ -40,6 +40,9 @@ extern char **environ;
 
 static pthread_mutex_t lg_fork_lock = PTHREAD_MUTEX_INITIALIZER;
 
+void lg_fork_hold(void) { pthread_mutex_lock(&lg_fork_lock); }
+void lg_fork_unhold(void) { pthread_mutex_unlock(&lg_fork_lock); }
+
 /*
  * The child sets itself up before it can read remote memory that is not
  * resident, so what that set-up reads must be local: the environment

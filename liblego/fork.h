@@ -27,4 +27,8 @@ pid_t lg_fork(pid_t (*real_fork)(void));
  * its first call into jemalloc. */
 void lg_fork_register(void);
 
+/* Keep lg_fork out while a granule copy is being moved (move.c). */
+void lg_fork_hold(void);
+void lg_fork_unhold(void);
+
 #endif

@@ -231,7 +231,7 @@ int lg_rt_start_threads(struct lg_rt *rt)
 	if (r)
 		return -r;
 	pthread_setname_np(rt->hk, "lego-hk");
-	return 0;
+	return lg_mover_start(&rt->mover, rt);
 }
 
 uint32_t lg_rt_nthreads(void) { return (uint32_t)lg_rt.fault.nthr + 1; }
@@ -290,6 +290,7 @@ void lg_rt_stop(void)
 	ssize_t w = write(rt->hk_fd, &one, sizeof one);
 	(void)w;
 	pthread_join(rt->hk, NULL);
+	lg_mover_stop(&rt->mover);
 	lc_stop(&rt->lc);
 	/* The remote memory is gone: stop serving faults, close the endpoints
 	 * (an shm endpoint left open stays behind in /dev/shm). */

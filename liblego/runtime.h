@@ -15,6 +15,7 @@
 #include "embed.h"
 #include "excache.h"
 #include "fault.h"
+#include "move.h"
 #include "park.h"
 #include "space.h"
 
@@ -37,6 +38,7 @@ struct lg_rt {
 	uint64_t remote_min;
 	struct lg_park park; /* fault and housekeeping threads, around fork */
 	pthread_t hk;
+	struct lg_mover mover; /* granule copies the monitor asks us to move */
 	int hk_fd;
 	int err_fd; /* our copy of stderr */
 	_Atomic int hk_stop;

@@ -231,7 +231,7 @@ void sp_va_free(struct lg_space *sp, void *p, size_t size)
 
 static void sp_release(struct lg_space *sp, uintptr_t a, uintptr_t e);
 
-static int sp_reserve_one(struct lg_space *sp, struct rpc_peer *peer, int64_t delta)
+int sp_reserve_on(struct lg_space *sp, struct rpc_peer *peer, int64_t delta)
 {
 	struct lego_reserve_req req = {.as = sp->lc->as, .delta = delta};
 	struct lego_reserve_rep rep;
@@ -249,7 +249,7 @@ static int sp_reserve(struct lg_space *sp, uint64_t g, int64_t delta)
 	for (; done < 2 && !r; done++) {
 		if (!copy[done] || atomic_load(&copy[done]->down))
 			continue;
-		r = sp_reserve_one(sp, copy[done], delta);
+		r = sp_reserve_on(sp, copy[done], delta);
 		if (r && delta < 0) { /* the lines are gone either way */
 			lg_log_rl(LG_WARN, "space", "releasing a reservation on %s failed: %s",
 				  copy[done]->name, strerror(-r));
@@ -262,7 +262,7 @@ static int sp_reserve(struct lg_space *sp, uint64_t g, int64_t delta)
 	if (r && delta > 0) /* the copy that failed is copy[done - 1] */
 		for (int i = 0; i < done - 1; i++)
 			if (copy[i] && !atomic_load(&copy[i]->down))
-				sp_reserve_one(sp, copy[i], -delta);
+				sp_reserve_on(sp, copy[i], -delta);
 	return r;
 }
 

@@ -29,7 +29,13 @@ struct excache;
 struct sp_granule {
 	struct rpc_peer *_Atomic peer;   /* NULL until placed */
 	struct rpc_peer *_Atomic mirror; /* the second copy's memnode, or NULL */
-	uint64_t reserved;               /* bytes reserved on its memnode(s) */
+	/* 1 while the mirror's copy is being made (move.c): write-backs go
+	 * to it, reads never do */
+	_Atomic int filling;
+	/* the first copy was on a memnode that died, and a move made the
+	 * replica the first copy (for the failover message) */
+	_Atomic int promoted;
+	uint64_t reserved;               /* bytes reserved on each copy's memnode */
 };
 
 struct sp_range {
@@ -84,7 +90,8 @@ static inline struct sp_granule *sp_granule_of_line(struct lg_space *sp, uint64_
 
 /*
  * Memnode to read a line from (placed by commit), or NULL: the primary
- * copy's, or, once that memnode is down, the replica's.  A memnode the
+ * copy's, or, once that memnode is down, the replica's (if it is
+ * complete: not while a move fills it).  A memnode the
  * cluster declared down is never used again by this process, even if it
  * comes back: its copy missed the writes since.
  */
@@ -96,7 +103,8 @@ static inline struct rpc_peer *sp_peer_of_line(struct lg_space *sp, uint64_t lin
 	struct rpc_peer *p = atomic_load_explicit(&g->peer, memory_order_acquire);
 	if (p && atomic_load_explicit(&p->down, memory_order_relaxed)) {
 		struct rpc_peer *m = atomic_load_explicit(&g->mirror, memory_order_acquire);
-		if (m && !atomic_load_explicit(&m->down, memory_order_relaxed))
+		if (m && !atomic_load_explicit(&m->down, memory_order_relaxed) &&
+		    !atomic_load_explicit(&g->filling, memory_order_relaxed))
 			return m;
 	}
 	return p;
@@ -172,6 +180,10 @@ int sp_purge(struct lg_space *sp, void *p, size_t len);
  * prefetched again; unreadable ones are written back and dropped first
  * (the runtime reads a dirty line to write it back). */
 void sp_access(struct lg_space *sp, void *p, size_t len, int readable);
+
+/* Reserve (delta > 0) or release capacity for this address space on one
+ * memnode.  0 or -errno. */
+int sp_reserve_on(struct lg_space *sp, struct rpc_peer *peer, int64_t delta);
 
 /* Bytes reserved on memnodes now. */
 uint64_t sp_reserved(struct lg_space *sp);

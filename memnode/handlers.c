@@ -42,14 +42,18 @@ static int h_read(struct rpc_ctx *ctx)
 	size_t ls = ms_as_line_size(as);
 	if ((size_t)req.count * ls > LEGO_MSG_PAYLOAD_MAX)
 		return -EMSGSIZE;
-	uint8_t *out = rpc_reply_alloc(ctx, req.count * ls);
+	/* with LEGO_LINES_SEQ the refs come back first, with their sequences */
+	size_t refs_len = req.flags & LEGO_LINES_SEQ ? req.count * sizeof(struct lego_line_ref) : 0;
+	uint8_t *out = rpc_reply_alloc(ctx, refs_len + req.count * ls);
 	if (!out)
 		return -ENOMEM;
 	const uint8_t *p = ctx->body + sizeof req;
 	for (uint32_t i = 0; i < req.count; i++) {
 		struct lego_line_ref ref;
 		memcpy(&ref, p + i * sizeof ref, sizeof ref);
-		ms_read_line(as, ref.line, out + i * ls);
+		ref.seq = ms_read_line(as, ref.line, out + refs_len + i * ls);
+		if (refs_len)
+			memcpy(out + i * sizeof ref, &ref, sizeof ref);
 	}
 	m->read_lines += req.count;
 	m->read_bytes += req.count * ls;

@@ -70,6 +70,11 @@ static void hb_reply(void *arg, int status, const void *body, size_t len)
 		if (conn && !ms_owner_in_use(m->store, conn))
 			rpc_server_drop_process(m->srv, conn);
 	}
+	if ((rep.flags & LEGO_HB_LEAVE) && !stop) {
+		lg_log(LG_INFO, "memnode", "drained: every granule it held has moved to other "
+		       "memnodes; leaving the cluster");
+		stop = 1;
+	}
 }
 
 static void tick(void *user)

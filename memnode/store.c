@@ -266,7 +266,7 @@ int ms_as_get(struct ms_store *st, const struct lego_as_ref *ref, struct ms_as *
 
 uint32_t ms_as_line_size(const struct ms_as *as) { return 1u << as->line_order; }
 
-void ms_read_line(struct ms_as *as, uint64_t line, void *dst)
+uint64_t ms_read_line(struct ms_as *as, uint64_t line, void *dst)
 {
 	struct ms_slot *s = tab_find(&as->lines, line);
 	size_t ls = (size_t)1 << as->line_order;
@@ -274,6 +274,7 @@ void ms_read_line(struct ms_as *as, uint64_t line, void *dst)
 		memcpy(dst, s->val, ls);
 	else
 		memset(dst, 0, ls);
+	return s ? s->seq : 0;
 }
 
 static int ms_is_zero(const uint8_t *p, size_t len)

@@ -42,8 +42,9 @@ int ms_as_get(struct ms_store *st, const struct lego_as_ref *ref, struct ms_as *
 
 uint32_t ms_as_line_size(const struct ms_as *as);
 
-/* Copy line `line` into dst (line size bytes); zeros if never written. */
-void ms_read_line(struct ms_as *as, uint64_t line, void *dst);
+/* Copy line `line` into dst (line size bytes); zeros if never written.
+ * Returns the sequence of its last write (0: never written). */
+uint64_t ms_read_line(struct ms_as *as, uint64_t line, void *dst);
 /* Store n lines; data holds n lines back to back.  0 or -ENOMEM (nothing
  * stored).  *applied gets the number actually stored (newer seq). */
 int ms_write_lines(struct ms_store *st, struct ms_as *as, const struct lego_line_ref *refs,

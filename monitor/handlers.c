@@ -113,6 +113,68 @@ static int h_p_heartbeat(struct rpc_ctx *ctx)
 			rep->silent_ms = (uint32_t)((p->last_ns - n->last_hb_ns) / 1000000);
 		mon_id_add(rep->lost, &rep->nr_lost, n->id);
 	}
+	for (uint32_t i = 0; i < p->ngone; i++)
+		mon_id_add(rep->down, &rep->nr_down, p->gone[i]);
+	/* memnodes that were drained: the process forgets them too (a fork
+	 * would ask them to clone its address space) */
+	for (uint32_t i = 0; i < m->reg.nnodes; i++)
+		if (m->reg.nodes[i].left)
+			mon_id_add(rep->down, &rep->nr_down, m->reg.nodes[i].id | LEGO_HB_LEFT);
+	rep->moves = mon_moves_pending(p);
+	return 0;
+}
+
+/* P2MON_MOVES: the moves planned for this process (move.c). */
+static int h_p_moves(struct rpc_ctx *ctx)
+{
+	struct monitor *m = ctx->user;
+	struct lego_p2mon_as_req req;
+	struct mon_proc *p = mon_req_proc(ctx, &req);
+	if (!p)
+		return -ESRCH;
+	uint32_t n = LG_MIN(mon_moves_pending(p), (uint32_t)LEGO_MOVES_MAX);
+	struct lego_moves_rep *rep = rpc_reply_alloc(ctx, sizeof *rep + n * sizeof(struct lego_move));
+	if (!rep)
+		return -ENOMEM;
+	memset(rep, 0, sizeof *rep + n * sizeof(struct lego_move));
+	struct lego_move *mv = (struct lego_move *)(rep + 1);
+	for (uint32_t k = 0; k < p->nplaces && rep->count < n; k++) {
+		const struct mon_place *pl = &p->places[k];
+		const struct mon_node *to = mon_node_get(&m->reg, pl->move_to);
+		if (!to)
+			continue;
+		mv[rep->count].granule = pl->granule;
+		mv[rep->count].from = pl->move_from;
+		mv[rep->count].to = to->addr;
+		rep->count++;
+	}
+	return 0;
+}
+
+static int h_p_moved(struct rpc_ctx *ctx)
+{
+	struct monitor *m = ctx->user;
+	struct lego_p2mon_moved_req req;
+	memcpy(&req, ctx->body, sizeof req);
+	struct mon_proc *p = mon_proc_find(&m->reg, &req.as);
+	if (!p)
+		return -ESRCH;
+	return mon_move_done(&m->reg, p, req.granule, req.from, req.to, req.status);
+}
+
+static int h_t_drain(struct rpc_ctx *ctx)
+{
+	struct monitor *m = ctx->user;
+	struct lego_drain_req req;
+	memcpy(&req, ctx->body, sizeof req);
+	struct lego_drain_rep rep = {0};
+	int r = mon_drain(&m->reg, req.node_id, &rep);
+	if (r)
+		return r;
+	void *out = rpc_reply_alloc(ctx, sizeof rep);
+	if (!out)
+		return -ENOMEM;
+	memcpy(out, &rep, sizeof rep);
 	return 0;
 }
 
@@ -154,10 +216,16 @@ static int h_t_procs(struct rpc_ctx *ctx)
 		struct mon_proc *p = m->reg.procs[i];
 		if (req.pid && p->pid != req.pid)
 			continue;
+		size_t was = n;
 		n = lg_bprintf(buf, cap + 1, n, "%sproc:%u\nhost:%s\nas_id:%llu\nstats_age_ms:%lld\n%s",
 			       n ? "\n" : "", p->pid, p->host, (unsigned long long)p->as_id,
 			       p->stats ? (long long)((now - p->stats_ns) / 1000000) : -1LL,
 			       p->stats ? p->stats : "");
+		if (n >= cap && was) { /* whole records only: the rest does not fit */
+			lg_log_rl(LG_WARN, "monitor", "process list cut at %zu bytes", was);
+			n = was;
+			break;
+		}
 	}
 	n = LG_MIN(n, cap);
 	void *out = n ? rpc_reply_alloc(ctx, n) : NULL;
@@ -263,6 +331,8 @@ static int h_m_heartbeat(struct rpc_ctx *ctx)
 	rep->nr_free = k;
 	memmove(n->pending_free, n->pending_free + k, (n->npending - k) * sizeof(uint64_t));
 	n->npending -= k;
+	if (n->left)
+		rep->flags |= LEGO_HB_LEAVE;
 	return 0;
 }
 
@@ -362,6 +432,9 @@ const struct rpc_handler monitor_handlers[] = {
 	{T2MON_STATUS, 0, 0, T, mon_view_status},
 	{T2MON_NODES, SZ(struct lego_nodes_req), T, mon_view_nodes},
 	{T2MON_PLACES, SZ(struct lego_places_req), T, mon_view_places},
+	{P2MON_MOVES, SZ(struct lego_p2mon_as_req), P, h_p_moves},
+	{P2MON_MOVED, SZ(struct lego_p2mon_moved_req), P, h_p_moved},
+	{T2MON_DRAIN, SZ(struct lego_drain_req), T, h_t_drain},
 	{S2MON_REGISTER, SZ(struct lego_m2mon_register_req), S, h_s_register},
 	{S2MON_HEARTBEAT, SZ(struct lego_m2mon_heartbeat_req), S, h_s_heartbeat},
 	{M2MON_STORE, 0, 0, M | T, h_m_store},

@@ -28,6 +28,12 @@
 /* Pick among the nodes that are up, other than `not` (an id, 0: none). */
 typedef struct mon_node *(*mon_pick_fn)(struct mon_reg *r, uint32_t not);
 
+/* Can n take new copies? */
+static int mon_takes(const struct mon_node *n)
+{
+	return n->up && !n->draining;
+}
+
 static uint64_t mon_free(const struct mon_node *n)
 {
 	uint64_t used = n->reserved + n->unreported;
@@ -40,7 +46,7 @@ static struct mon_node *pick_free(struct mon_reg *r, uint32_t not)
 	struct mon_node *best = NULL;
 	for (uint32_t i = 0; i < r->nnodes; i++) {
 		struct mon_node *n = &r->nodes[i];
-		if (n->up && n->id != not && (!best || mon_free(n) > mon_free(best)))
+		if (mon_takes(n) && n->id != not && (!best || mon_free(n) > mon_free(best)))
 			best = n;
 	}
 	return best;
@@ -51,7 +57,7 @@ static struct mon_node *pick_rr(struct mon_reg *r, uint32_t not)
 	/* node id k sits at index k - 1: the one after rr_last is at rr_last */
 	for (uint32_t k = 0; k < r->nnodes; k++) {
 		struct mon_node *n = &r->nodes[(r->rr_last + k) % r->nnodes];
-		if (n->up && n->id != not && mon_free(n))
+		if (mon_takes(n) && n->id != not && mon_free(n))
 			return n;
 	}
 	return pick_free(r, not);
@@ -71,7 +77,7 @@ static struct mon_node *pick_traffic(struct mon_reg *r, uint32_t not)
 	struct mon_node *best = NULL;
 	for (uint32_t i = 0; i < r->nnodes; i++) {
 		struct mon_node *n = &r->nodes[i];
-		if (n->up && n->id != not && mon_free(n) && (!best || traffic_less(n, best)))
+		if (mon_takes(n) && n->id != not && mon_free(n) && (!best || traffic_less(n, best)))
 			best = n;
 	}
 	return best ? best : pick_free(r, not);
@@ -85,6 +91,13 @@ static const struct {
 	[LEGO_PLACE_RR] = {"rr", pick_rr},
 	[LEGO_PLACE_TRAFFIC] = {"traffic", pick_traffic},
 };
+
+struct mon_node *mon_pick(struct mon_reg *r, uint32_t not)
+{
+	mon_pick_fn pick = r->placement < LG_ARRAY_SIZE(mon_policies) ?
+			   mon_policies[r->placement].pick : pick_free;
+	return pick(r, not);
+}
 
 const char *mon_placement_name(uint32_t policy)
 {
@@ -118,14 +131,13 @@ struct mon_node *mon_place(struct mon_reg *r, struct mon_proc *p, uint64_t granu
 		*replica = mon_node_get(r, p->places[k].node[1]);
 		return mon_node_get(r, p->places[k].node[0]);
 	}
-	mon_pick_fn pick = r->placement < LG_ARRAY_SIZE(mon_policies) ?
-			   mon_policies[r->placement].pick : pick_free;
-	struct mon_node *best = pick(r, 0);
+	struct mon_node *best = mon_pick(r, 0);
 	if (!best)
 		return NULL;
 	/* the replica: the same policy among the other nodes; with none, the
-	 * granule has one copy (the process is told, and warns) */
-	struct mon_node *second = p->replicas > 1 ? pick(r, best->id) : NULL;
+	 * granule has one copy (the process is told, and warns) until a
+	 * second memnode comes up (move.c adds it then) */
+	struct mon_node *second = p->replicas > 1 ? mon_pick(r, best->id) : NULL;
 	if (p->nplaces == p->cap_places) {
 		uint32_t nc = p->cap_places ? p->cap_places * 2 : 8;
 		struct mon_place *np = realloc(p->places, nc * sizeof *np);

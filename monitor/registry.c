@@ -40,6 +40,17 @@ static void mon_queue_free(struct mon_node *n, uint64_t as_id)
 			  "is freed when its memnode notices", n->id, (unsigned long long)as_id);
 }
 
+/* Queue as_id to be freed on n (if not NULL), once: address-space ids
+ * never repeat, so freed_as marks the nodes already queued without a pass
+ * to clear it. */
+static void mon_free_once(struct mon_node *n, uint64_t as_id)
+{
+	if (n && n->freed_as != as_id) {
+		n->freed_as = as_id;
+		mon_queue_free(n, as_id);
+	}
+}
+
 /* Add a node to a table (memnodes or storenodes); one restarting on the
  * same address replaces its old entry.  NULL if out of memory. */
 static struct mon_node *mon_table_add(struct mon_node **tab, uint32_t *n, uint32_t *cap,
@@ -81,10 +92,12 @@ static void mon_table_expire(struct mon_node *tab, uint32_t n, uint64_t now, uin
 	for (uint32_t i = 0; i < n; i++) {
 		struct mon_node *e = &tab[i];
 		if (e->up && now - e->last_hb_ns > timeout) {
+			e->up = 0;
+			if (e->left)
+				continue; /* drained and gone, as told */
 			lg_log(LG_WARN, "monitor", "%s %u (%s) missed heartbeats for %llu ms: down",
 			       what, e->id, e->addr.shm[0] ? e->addr.shm : "net",
 			       (unsigned long long)((now - e->last_hb_ns) / 1000000));
-			e->up = 0;
 			(*down)++;
 		}
 	}
@@ -104,7 +117,7 @@ struct mon_node *mon_node_get(struct mon_reg *r, uint32_t id)
 void mon_node_heartbeat(struct mon_node *n, const struct lego_m2mon_heartbeat_req *hb,
 			uint64_t now)
 {
-	if (!n->up) {
+	if (!n->up && !n->left) {
 		lg_log(LG_WARN, "monitor", "memnode %u is back", n->id);
 		n->up = 1;
 	}
@@ -201,6 +214,8 @@ struct mon_proc *mon_proc_fork(struct mon_reg *r, struct mon_proc *p)
 			return NULL;
 		}
 		memcpy(c->places, p->places, p->nplaces * sizeof *c->places);
+		memcpy(c->gone, p->gone, sizeof c->gone);
+		c->ngone = p->ngone;
 		c->nplaces = c->cap_places = p->nplaces;
 		for (uint32_t k = 0; k < p->nplaces; k++)
 			for (int j = 0; j < MON_REPLICAS_MAX; j++) {
@@ -242,19 +257,22 @@ void mon_proc_remove(struct mon_reg *r, struct mon_proc *p, const char *why)
 	lg_log(LG_INFO, "monitor", "process %u on %s (address space %llu) %s; freeing its memory",
 	       p->pid, p->host, (unsigned long long)p->as_id, why);
 	/* every memnode that holds a granule (or a replica of one) frees the
-	 * address space, once: address-space ids never repeat, so freed_as
-	 * marks the nodes already queued without a pass to clear it */
+	 * address space */
 	for (uint32_t k = 0; k < p->nplaces; k++)
 		for (int j = 0; j < MON_REPLICAS_MAX; j++) {
 			struct mon_node *n = mon_node_get(r, p->places[k].node[j]);
 			if (!n)
 				continue;
 			n->placed -= n->placed ? 1 : 0;
-			if (n->freed_as != p->as_id) {
-				n->freed_as = p->as_id;
-				mon_queue_free(n, p->as_id);
-			}
+			mon_free_once(n, p->as_id);
 		}
+	/* and the partial copies of moves under way, and the copies on
+	 * memnodes that died (they may come back) */
+	for (uint32_t k = 0; k < p->nplaces; k++)
+		if (p->places[k].move_to)
+			mon_free_once(mon_node_get(r, p->places[k].move_to), p->as_id);
+	for (uint32_t i = 0; i < p->ngone; i++)
+		mon_free_once(mon_node_get(r, p->gone[i]), p->as_id);
 	int shared = 0;
 	for (uint32_t i = 0; i < r->nprocs; i++) {
 		if (r->procs[i] == p) {
@@ -292,4 +310,5 @@ void mon_reg_tick(struct mon_reg *r, uint64_t now)
 	mon_table_expire(r->nodes, r->nnodes, now, r->node_timeout_ns, "memnode", &r->nodes_down);
 	mon_table_expire(r->stores, r->nstores, now, r->node_timeout_ns, "storenode",
 			 &r->stores_down);
+	mon_moves_plan(r, now);
 }

@@ -21,6 +21,9 @@ struct mon_node {
 	uint32_t nr_as;
 	uint64_t last_hb_ns;
 	uint64_t placed; /* granules placed here */
+	int draining;    /* legoctl drain: its copies move off, nothing new comes */
+	int left;        /* drained: told to leave (LEGO_HB_LEAVE) */
+	uint64_t moved_off; /* copies moved off it (drain) */
 	/* bytes placed here since its last heartbeat: reservations its
 	 * reported `reserved` may not show yet (placement would otherwise pile
 	 * a burst of granules onto one node between two heartbeats) */
@@ -37,12 +40,21 @@ struct mon_node {
 /* Where one granule lives.  node[0] holds the primary copy that processes
  * read and write; node[1..] are for replicas (0: none).  A
  * process that wants two copies (replicas 2) gets node[1] too; everything
- * that counts or frees placements walks the whole array. */
+ * that counts or frees placements walks the whole array.
+ *
+ * A move (move.c) is planned as move_to (0: none) and move_from (the copy
+ * that goes, 0: none, a copy is added); node[] changes only when the
+ * process reports the move done. */
 #define MON_REPLICAS_MAX 2
 struct mon_place {
 	uint64_t granule;
 	uint32_t node[MON_REPLICAS_MAX];
+	uint32_t move_from, move_to;
 };
+
+/* Memnodes a process was told to stop using (their copies were dropped
+ * when they died): every heartbeat reply repeats them. */
+#define MON_GONE_MAX 16
 
 /* A storenode; ids are their own sequence, from 1. */
 
@@ -62,6 +74,9 @@ struct mon_proc {
 	uint64_t stats_ns;
 	struct mon_place *places; /* sorted by granule */
 	uint32_t nplaces, cap_places;
+	uint32_t gone[MON_GONE_MAX]; /* see MON_GONE_MAX */
+	uint32_t ngone;
+	uint64_t move_retry_ns; /* a move failed: plan none before this */
 };
 
 struct mon_reg {
@@ -124,7 +139,25 @@ void mon_proc_cap(struct mon_reg *r, const struct mon_proc *p, struct lego_as_re
 /* Forget a process and queue its memory to be freed on every memnode. */
 void mon_proc_remove(struct mon_reg *r, struct mon_proc *p, const char *why);
 
-/* Expire leases and heartbeats. */
+/* Expire leases and heartbeats; plan moves (move.c). */
 void mon_reg_tick(struct mon_reg *r, uint64_t now);
+
+/* Moves (move.c).  Copies on memnodes that died are dropped where another
+ * copy lives, and the memnodes remembered in the process's `gone` list;
+ * then missing second copies and copies on draining memnodes get a move
+ * to a memnode picked by the placement policy; a draining memnode that
+ * holds nothing any more is told to leave. */
+void mon_moves_plan(struct mon_reg *r, uint64_t now);
+/* Moves planned for p and not reported yet. */
+uint32_t mon_moves_pending(const struct mon_proc *p);
+/* p reports a move: status 0 applies it to node[], else it is dropped
+ * (planned again after a pause); -ESTALE: p dropped its copy on `from`,
+ * so node[] does too.  -ENOENT if no such move is planned. */
+int mon_move_done(struct mon_reg *r, struct mon_proc *p, uint64_t granule, uint32_t from,
+		  uint32_t to, int status);
+/* Start draining memnode id (see lego_drain_req). */
+int mon_drain(struct mon_reg *r, uint32_t id, struct lego_drain_rep *rep);
+/* Granule copies on node id, over all processes. */
+uint64_t mon_node_copies(const struct mon_reg *r, uint32_t id);
 
 #endif

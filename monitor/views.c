@@ -84,7 +84,9 @@ int mon_view_nodes(struct rpc_ctx *ctx)
 		memset(&in, 0, sizeof in);
 		in.id = nd->id;
 		in.role = req.role;
-		in.up = (uint32_t)nd->up;
+		in.up = nd->left ? LEGO_NODE_LEFT
+			: !nd->up ? LEGO_NODE_DOWN
+			: nd->draining ? LEGO_NODE_DRAINING : LEGO_NODE_UP;
 		in.nr_as = nd->nr_as;
 		in.capacity = nd->capacity;
 		in.reserved = nd->reserved;
@@ -107,7 +109,8 @@ static int mon_by_as_id(const void *a, const void *b)
 }
 
 /* Append p's record at buf + len: its granule counts per memnode (primary
- * copies).  counts[] (one per memnode id) is zero on entry and on return.
+ * copies, and all copies).  counts[] (two per memnode id: primaries at
+ * [id], copies at [nnodes + 1 + id]) is zero on entry and on return.
  * Returns the new length, or 0 when the record does not fit in cap; the
  * first record of a reply (len == header) always goes in, its node list
  * cut to fit if need be (the granule total stays exact). */
@@ -120,25 +123,30 @@ static size_t mon_place_record(struct mon_reg *r, const struct mon_proc *p, uint
 	rec.pid = p->pid;
 	rec.granules = p->nplaces;
 	snprintf(rec.host, sizeof rec.host, "%s", p->host);
-	uint32_t nodes = 0;
-	for (uint32_t k = 0; k < p->nplaces; k++) {
-		uint32_t id = p->places[k].node[0];
-		if (id >= 1 && id <= r->nnodes && counts[id]++ == 0)
-			nodes++;
-	}
+	uint32_t nodes = 0, *copies = counts + r->nnodes + 1;
+	for (uint32_t k = 0; k < p->nplaces; k++)
+		for (int j = 0; j < MON_REPLICAS_MAX; j++) {
+			uint32_t id = p->places[k].node[j];
+			if (id < 1 || id > r->nnodes)
+				continue;
+			counts[id] += j == 0;
+			if (copies[id]++ == 0)
+				nodes++;
+		}
 	size_t need = sizeof rec + nodes * sizeof(struct lego_place_count);
 	int first = len == sizeof(struct lego_places_rep);
 	size_t at = len + sizeof rec;
 	for (uint32_t id = 1; id <= r->nnodes; id++) {
-		if (!counts[id])
+		if (!copies[id])
 			continue;
 		if ((first || len + need <= cap) && cap - at >= sizeof(struct lego_place_count)) {
-			struct lego_place_count c = {.node_id = id, .granules = counts[id]};
+			struct lego_place_count c = {.node_id = id, .granules = counts[id],
+						     .copies = copies[id]};
 			memcpy(buf + at, &c, sizeof c);
 			at += sizeof c;
 			rec.nr_nodes++;
 		}
-		counts[id] = 0;
+		counts[id] = copies[id] = 0;
 	}
 	if (!first && len + need > cap)
 		return 0;
@@ -154,7 +162,7 @@ int mon_view_places(struct rpc_ctx *ctx)
 	memcpy(&req, ctx->body, sizeof req);
 	struct lego_places_rep rep = {.granule_order = r->granule_order};
 	struct mon_proc **sel = malloc((r->nprocs + 1) * sizeof *sel);
-	uint32_t *counts = calloc(r->nnodes + 1, sizeof *counts);
+	uint32_t *counts = calloc(2 * (r->nnodes + 1), sizeof *counts);
 	uint8_t *buf = malloc(LEGO_VIEW_MAX);
 	int ret = -ENOMEM;
 	if (!sel || !counts || !buf)

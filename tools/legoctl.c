@@ -37,6 +37,8 @@ static void usage(FILE *f)
 		   "  nodes                 every memnode and storenode: address, state, capacity,\n"
 		   "                        reserved, stored, granules placed, traffic\n"
 		   "  procs [PID]           every Lego process and where its memory lives\n"
+		   "  drain NODE [--no-wait] move every granule copy off memnode NODE, then let\n"
+		   "                        it leave (waits until it has, printing progress)\n"
 		   "  options [--markdown]  every Lego option, its variable and default\n");
 }
 
@@ -190,15 +192,22 @@ int main(int argc, char **argv)
 	int view = i < argc && ctl_is_view(argv[i]);
 	const char *arg = !top && i + 1 < argc ? argv[i + 1] : NULL;
 	int numeric = arg && arg[0] && arg[strspn(arg, "0123456789")] == 0;
-	if (i >= argc || (!top && !view && strcmp(argv[i], "stats") != 0) || argc - i > 2 ||
+	int drain = i < argc && strcmp(argv[i], "drain") == 0;
+	int nowait = drain && argc - i == 3 && strcmp(argv[i + 2], "--no-wait") == 0;
+	if (drain && (!numeric || (argc - i != 2 && !nowait))) {
+		usage(stderr);
+		return 2;
+	}
+	if (i >= argc || (!top && !view && !drain && strcmp(argv[i], "stats") != 0) ||
+	    (argc - i > 2 && !nowait) ||
 	    (top && argc - i == 2 && !once) ||
 	    (view && arg && (strcmp(argv[i], "procs") != 0 || !numeric))) {
 		usage(stderr);
 		return 2;
 	}
 	/* a process is asked about through the monitor */
-	int by_pid = top || numeric;
-	const char *target = arg && !by_pid ? arg : lg_opt_s(&o, LG_OPT_monitor);
+	int by_pid = top || (numeric && !drain);
+	const char *target = arg && !by_pid && !drain ? arg : lg_opt_s(&o, LG_OPT_monitor);
 	if (!target[0]) {
 		fprintf(stderr, "legoctl: no address: give HOST:PORT or --monitor (LEGO_MONITOR)\n");
 		return 2;
@@ -222,6 +231,8 @@ int main(int argc, char **argv)
 	int status = 0;
 	if (view) {
 		status = ctl_view(&peer, target, argv[i], arg, json, to);
+	} else if (drain) {
+		status = ctl_drain(&peer, target, (uint32_t)strtoul(arg, NULL, 10), !nowait, json, to);
 	} else if (by_pid) {
 		struct lego_procs_req req = {.pid = top ? 0 : (uint32_t)strtoul(arg, NULL, 10)};
 		uint64_t last = 0;

@@ -16,4 +16,9 @@ int ctl_is_view(const char *cmd);
 int ctl_view(struct rpc_peer *mon, const char *target, const char *cmd, const char *arg,
 	     int json, uint64_t timeout_ns);
 
+/* legoctl drain NODE: start draining memnode `node` and, if wait, print
+ * its progress each second until it has left.  Returns the exit status. */
+int ctl_drain(struct rpc_peer *mon, const char *target, uint32_t node, int wait, int json,
+	      uint64_t timeout_ns);
+
 #endif

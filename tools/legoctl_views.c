@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/util.h"
 #include "lego/proto.h"
@@ -92,6 +93,14 @@ static int view_status(struct rpc_peer *mon, const char *target, int json, uint6
 
 static uint8_t page[LEGO_VIEW_MAX];
 
+static const char *node_state(uint32_t up)
+{
+	static const char *const names[] = {[LEGO_NODE_DOWN] = "down", [LEGO_NODE_UP] = "up",
+					    [LEGO_NODE_DRAINING] = "draining",
+					    [LEGO_NODE_LEFT] = "left"};
+	return up < LG_ARRAY_SIZE(names) ? names[up] : "?";
+}
+
 static void print_node(const struct lego_node_info *in, int json, int first)
 {
 	int mem = in->role == LEGO_ROLE_MEMNODE;
@@ -99,10 +108,11 @@ static void print_node(const struct lego_node_info *in, int json, int first)
 	if (json) {
 		printf("%s{\"id\":%u,\"role\":\"%s\",\"addr\":", first ? "" : ",", in->id, role);
 		json_str(in->addr, sizeof in->addr);
-		printf(",\"up\":%s,\"capacity\":%llu,\"reserved\":%llu,\"stored\":%llu,"
+		printf(",\"up\":%s,\"state\":\"%s\",\"capacity\":%llu,\"reserved\":%llu,\"stored\":%llu,"
 		       "\"granules\":%llu,\"address_spaces\":%u,\"read_bytes\":%llu,"
 		       "\"write_bytes\":%llu,\"traffic\":%llu,\"heartbeat_age_ms\":%llu}",
-		       in->up ? "true" : "false", (unsigned long long)in->capacity,
+		       in->up == LEGO_NODE_UP || in->up == LEGO_NODE_DRAINING ? "true" : "false",
+		       node_state(in->up), (unsigned long long)in->capacity,
 		       (unsigned long long)in->reserved, (unsigned long long)in->stored,
 		       (unsigned long long)in->granules, in->nr_as, (unsigned long long)in->read_bytes,
 		       (unsigned long long)in->write_bytes, (unsigned long long)in->traffic,
@@ -113,8 +123,8 @@ static void print_node(const struct lego_node_info *in, int json, int first)
 	char a[32], b[32], c[32], t[40], g[24];
 	snprintf(t, sizeof t, "%s/s", size_str(in->traffic, a, sizeof a));
 	snprintf(g, sizeof g, "%llu", (unsigned long long)in->granules);
-	printf("%4u %-9s %-22s %-5s %9s %9s %9s %9s %10s\n", in->id, role, in->addr,
-	       in->up ? "up" : "down", size_str(in->capacity, a, sizeof a),
+	printf("%4u %-9s %-22s %-8s %9s %9s %9s %9s %10s\n", in->id, role, in->addr,
+	       node_state(in->up), size_str(in->capacity, a, sizeof a),
 	       mem ? size_str(in->reserved, b, sizeof b) : "-", size_str(in->stored, c, sizeof c),
 	       mem ? g : "-", mem ? t : "-");
 }
@@ -126,7 +136,7 @@ static int view_nodes(struct rpc_peer *mon, const char *target, int json, uint64
 	if (json)
 		putchar('[');
 	else
-		printf("%4s %-9s %-22s %-5s %9s %9s %9s %9s %10s\n", "ID", "ROLE", "ADDRESS", "STATE",
+		printf("%4s %-9s %-22s %-8s %9s %9s %9s %9s %10s\n", "ID", "ROLE", "ADDRESS", "STATE",
 		       "CAPACITY", "RESERVED", "STORED", "GRANULES", "TRAFFIC");
 	for (size_t k = 0; k < LG_ARRAY_SIZE(roles); k++) {
 		struct lego_nodes_req req = {.role = roles[k]};
@@ -190,8 +200,12 @@ static int print_proc(size_t len, size_t *at, uint64_t gbytes, int json, int fir
 		memcpy(&c, page + *at, sizeof c);
 		*at += sizeof c;
 		if (json)
-			printf("%s{\"node\":%u,\"granules\":%u,\"bytes\":%llu}", k ? "," : "",
-			       c.node_id, c.granules, (unsigned long long)(c.granules * gbytes));
+			printf("%s{\"node\":%u,\"granules\":%u,\"copies\":%u,\"bytes\":%llu}",
+			       k ? "," : "", c.node_id, c.granules, c.copies,
+			       (unsigned long long)(c.granules * gbytes));
+		else if (c.copies != c.granules) /* replicas: primaries+replicas */
+			printf("%s%u:%u+%u %s", k ? "  " : "", c.node_id, c.granules,
+			       c.copies - c.granules, size_str(c.copies * gbytes, a, sizeof a));
 		else
 			printf("%s%u:%u %s", k ? "  " : "", c.node_id, c.granules,
 			       size_str(c.granules * gbytes, a, sizeof a));
@@ -251,4 +265,39 @@ int ctl_view(struct rpc_peer *mon, const char *target, const char *cmd, const ch
 	if (!strcmp(cmd, "nodes"))
 		return view_nodes(mon, target, json, timeout_ns);
 	return view_procs(mon, target, arg, json, timeout_ns);
+}
+
+int ctl_drain(struct rpc_peer *mon, const char *target, uint32_t node, int wait, int json,
+	      uint64_t timeout_ns)
+{
+	struct lego_drain_req req = {.node_id = node};
+	struct lego_drain_rep rep;
+	uint64_t t0 = lg_now_ns();
+	for (;;) {
+		int r = rpc_call_fixed(mon, T2MON_DRAIN, &req, sizeof req, &rep, sizeof rep, timeout_ns);
+		if (r) {
+			const char *why = r == -ENOENT	  ? "no such memnode"
+					  : r == -EHOSTDOWN ? "it is down (its copies are re-replicated "
+							      "from their replicas, not drained)"
+					  : r == -ENOSPC    ? "no other memnode is up to take its granules"
+							    : strerror(-r);
+			fprintf(stderr, "legoctl: drain memnode %u (monitor %s): %s\n", node, target, why);
+			return 1;
+		}
+		double secs = (double)(lg_now_ns() - t0) / 1e9;
+		int done = rep.state == LEGO_NODE_LEFT;
+		if (json && (done || !wait)) {
+			printf("{\"node\":%u,\"state\":\"%s\",\"remaining\":%llu,\"moved\":%llu,"
+			       "\"seconds\":%.1f}\n", node, node_state(rep.state),
+			       (unsigned long long)rep.remaining, (unsigned long long)rep.moved, secs);
+		} else if (!json) {
+			printf("memnode %u: %s, %llu granule copies to move, %llu moved (%.1f s)\n", node,
+			       done ? "drained, it has left the cluster" : "draining",
+			       (unsigned long long)rep.remaining, (unsigned long long)rep.moved, secs);
+			fflush(stdout);
+		}
+		if (done || !wait)
+			return 0;
+		sleep(1);
+	}
 }

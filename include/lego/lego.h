@@ -49,7 +49,9 @@ extern "C" {
 	X(RESIDENT, "mem.resident_lines", "lines in the ExCache now (gauge)")          \
 	X(PEAK_RSS, "mem.peak_rss_bytes", "the process's peak resident memory (VmHWM)") \
 	X(ALLOCS, "api.allocs", "lego_alloc calls")                                    \
-	X(FREES, "api.frees", "lego_free calls")
+	X(FREES, "api.frees", "lego_free calls")                                      \
+	X(MOVES, "mem.moves", "granule copies made on another memnode (re-replication, drain)") \
+	X(LINES_MOVED, "mem.lines_moved", "lines copied by those moves")
 
 enum lego_stat {
 #define LEGO_STAT_ENUM_(id, name, desc) LEGO_STAT_##id,

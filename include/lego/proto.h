@@ -25,7 +25,8 @@
 #include <stdint.h>
 
 #define LEGO_PROTO_MAGIC   0x4f47454cu /* "LEGO" */
-#define LEGO_PROTO_VERSION 3 /* 2: memnode heartbeats carry traffic; 3: replicas */
+#define LEGO_PROTO_VERSION 4 /* 2: memnode heartbeats carry traffic; 3: replicas;
+				   4: moving granules (drain, re-replication) */
 
 /* Largest line is 2 MiB; a message may carry one such line or a batch. */
 #define LEGO_MSG_PAYLOAD_MAX (2u << 20)
@@ -71,6 +72,9 @@ enum lego_opcode {
 	T2MON_STATUS = 24,    /* tool to monitor: cluster summary (docs/cluster.md) */
 	T2MON_NODES = 25,     /* tool to monitor: memnodes and storenodes */
 	T2MON_PLACES = 26,    /* tool to monitor: where processes' memory lives */
+	P2MON_MOVES = 27,     /* process to monitor: granule copies to move (docs/cluster.md) */
+	P2MON_MOVED = 28,     /* process to monitor: one move done (or failed) */
+	T2MON_DRAIN = 29,     /* tool to monitor: move everything off a memnode */
 
 	/* File operations: a process sends them to its memnode (page cache),
 	 * which sends the same messages on to the storenode. */
@@ -193,16 +197,18 @@ _Static_assert(sizeof(struct lego_p2mon_as_req) == 48, "as_req size");
 
 /* P2MON_HEARTBEAT reply: the memnodes that are down while holding the only
  * copy of some of this process's granules (its memory there is lost), and
- * how long the monitor has not heard from the first; and the memnodes that
+ * how long the monitor has not heard from the first; the memnodes that
  * are down holding copies that have a live replica (the process stops
- * using them and goes on with the replicas). */
+ * using them and goes on with the replicas); and how many granule copies
+ * the monitor wants the process to move (P2MON_MOVES). */
 #define LEGO_HB_LOST_MAX 16
+#define LEGO_HB_LEFT     0x80000000u /* in down[]: that memnode was drained and left */
 struct lego_p2mon_hb_rep {
 	uint32_t nr_lost;
 	uint32_t silent_ms;
 	uint32_t lost[LEGO_HB_LOST_MAX];
 	uint32_t nr_down;
-	uint32_t pad;
+	uint32_t moves;
 	uint32_t down[LEGO_HB_LOST_MAX];
 };
 _Static_assert(sizeof(struct lego_p2mon_hb_rep) == 144, "p hb rep size");
@@ -254,11 +260,14 @@ struct lego_m2mon_heartbeat_req {
 };
 _Static_assert(sizeof(struct lego_m2mon_heartbeat_req) == 48, "m hb size");
 
-/* Reply: address spaces whose owner is gone; the memnode frees them. */
+/* Reply: address spaces whose owner is gone; the memnode frees them.
+ * flags LEGO_HB_LEAVE: the memnode was drained (every granule moved
+ * elsewhere): it leaves the cluster (exits). */
 #define LEGO_HB_FREE_MAX 64
+#define LEGO_HB_LEAVE    0x1u
 struct lego_m2mon_heartbeat_rep {
 	uint32_t nr_free;
-	uint32_t pad;
+	uint32_t flags;
 	uint64_t free_as[LEGO_HB_FREE_MAX];
 };
 _Static_assert(sizeof(struct lego_m2mon_heartbeat_rep) == 520, "m hb rep");
@@ -272,13 +281,17 @@ _Static_assert(sizeof(struct lego_line_ref) == 16, "line_ref size");
 
 /*
  * P2M_READ: body = lego_lines_req + count line_refs.
- *   reply body = count lines of data, in request order.
+ *   reply body = count lines of data, in request order; with flags
+ *   LEGO_LINES_SEQ, count line_refs first, each with the sequence of the
+ *   line as stored (0: never written), then the data (a granule's copy
+ *   moves with its sequences, so a newer write-back always wins).
  * P2M_WRITE: body = lego_lines_req + count line_refs + count lines of data.
  */
+#define LEGO_LINES_SEQ 0x1u
 struct lego_lines_req {
 	struct lego_as_ref as;
 	uint32_t count;
-	uint32_t pad;
+	uint32_t flags;
 };
 _Static_assert(sizeof(struct lego_lines_req) == 48, "lines_req size");
 
@@ -379,7 +392,7 @@ _Static_assert(sizeof(struct lego_node_info) == 144, "node_info size");
 /* T2MON_PLACES: processes with as_id > after (pid 0: all, else that pid),
  * in as_id order.  Reply lego_places_rep, then per process a
  * lego_proc_place followed by nr_nodes lego_place_count (memnodes holding
- * its granules, ascending id). */
+ * copies of its granules, ascending id). */
 struct lego_places_req {
 	uint64_t after;
 	uint32_t pid;
@@ -407,8 +420,70 @@ _Static_assert(sizeof(struct lego_proc_place) == 88, "proc_place size");
 struct lego_place_count {
 	uint32_t node_id;
 	uint32_t granules;  /* primary copies on that memnode */
+	uint32_t copies;    /* copies of any kind (primary or replica) */
+	uint32_t pad;
 };
-_Static_assert(sizeof(struct lego_place_count) == 8, "place_count size");
+_Static_assert(sizeof(struct lego_place_count) == 16, "place_count size");
+
+/*
+ * Moving granule copies (docs/cluster.md "Moving granules").  The monitor
+ * plans a move when a copy sits on a memnode that died (re-replication:
+ * the process keeps two copies) or that is being drained; the process,
+ * the only one that knows which of its write-backs are in flight, copies
+ * the lines from a complete copy to the new memnode and reports.
+ *
+ * P2MON_MOVES: body lego_p2mon_as_req; reply lego_moves_rep then count
+ * lego_move (at most LEGO_MOVES_MAX; the heartbeat says when more wait).
+ * P2MON_MOVED: body lego_p2mon_moved_req; no reply body.
+ */
+#define LEGO_MOVES_MAX 32
+struct lego_move {
+	uint64_t granule;
+	uint32_t from; /* memnode whose copy goes */
+	uint32_t pad;
+	struct lego_node_addr to; /* memnode that gets a copy */
+};
+_Static_assert(sizeof(struct lego_move) == 224, "move size");
+
+struct lego_moves_rep {
+	uint32_t count;
+	uint32_t pad;
+};
+
+struct lego_p2mon_moved_req {
+	struct lego_as_ref as;
+	uint64_t granule;
+	uint32_t from, to;
+	int32_t status; /* 0: the copy on `to` is complete; else -errno */
+	uint32_t pad;
+};
+_Static_assert(sizeof(struct lego_p2mon_moved_req) == 64, "moved size");
+
+/* T2MON_DRAIN: start draining a memnode (again: no-op) and say how far
+ * it is.  Reply lego_drain_rep.  -ENOENT: no such memnode; -EHOSTDOWN: it
+ * is down (its copies are re-replicated, not drained); -ENOSPC: no other
+ * memnode is up to take its granules. */
+struct lego_drain_req {
+	uint32_t node_id;
+	uint32_t pad;
+};
+_Static_assert(sizeof(struct lego_drain_req) == 8, "drain_req size");
+
+struct lego_drain_rep {
+	uint32_t state;     /* LEGO_NODE_DRAINING or LEGO_NODE_LEFT */
+	uint32_t pad;
+	uint64_t remaining; /* granule copies still on it */
+	uint64_t moved;     /* copies moved off it so far */
+};
+_Static_assert(sizeof(struct lego_drain_rep) == 24, "drain_rep size");
+
+/* lego_node_info.up: a memnode's state. */
+enum lego_node_state {
+	LEGO_NODE_DOWN = 0,
+	LEGO_NODE_UP = 1,
+	LEGO_NODE_DRAINING = 2, /* up; its granules are moving off; no new ones */
+	LEGO_NODE_LEFT = 3      /* drained and told to leave */
+};
 
 /* ------------------------------------------------------------- storage */
 

@@ -89,13 +89,17 @@ static double run(void *(*fn)(void *), uint64_t *base, size_t first, size_t n, u
 	return now() - t0;
 }
 
-static void wait_line(const char *say)
+/* Say `say`, then wait for a line on stdin; 1 if it is "again". */
+static int wait_line(const char *say)
 {
 	char line[16];
 	printf("%s\n", say);
 	fflush(stdout);
-	if (!fgets(line, sizeof line, stdin))
+	if (!fgets(line, sizeof line, stdin)) {
 		fprintf(stderr, "cluster_fill: stdin closed; going on\n");
+		return 0;
+	}
+	return strncmp(line, "again", 5) == 0;
 }
 
 int main(int argc, char **argv)
@@ -137,7 +141,18 @@ int main(int argc, char **argv)
 	       nthreads, tw, mib / tw, tr, mib / tr);
 	printf("checksum %016" PRIx64 " expected %016" PRIx64 ", %" PRIu64 " bad words\n", sum, want,
 	       bad);
-	wait_line("paused");
+	/* "again": read everything back once more (while the cluster moves
+	 * the memory around, say) */
+	for (int n = 1; wait_line("paused"); n++) {
+		uint64_t s2 = 0, b2 = 0;
+		double t = run(reader, a, 0, half, &s2, &b2);
+		t += run(reader, b, half, half, &s2, &b2);
+		printf("reread %d: %.1f s, checksum %016" PRIx64 ", %" PRIu64 " bad words\n", n, t, s2,
+		       b2);
+		bad += b2;
+		if (s2 != want)
+			sum = 0;
+	}
 	lego_free(a);
 	lego_free(b);
 	int ok = bad == 0 && sum == want;

@@ -5,7 +5,10 @@
 # with a 2 GiB working set and a 128 MiB ExCache spreads its memory over
 # the three memnodes (legoctl --json procs) and its checksum verifies; a
 # fourth memnode that joins while the process runs, between its two
-# halves, receives placements of the second half.
+# halves, receives placements of the second half.  Then memnode 2 is
+# drained (legoctl drain) while the process reads everything back: its
+# granules move to the others, it leaves the cluster (exits by itself),
+# and the checksum still verifies.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_netns.sh"
 ns_require
@@ -29,9 +32,10 @@ ns_start mon "$T/monitor.log" "$BIN/lego-monitor" --listen "$MON" --addr-file "$
 	--placement free
 wait_file "$T/mon.addr" || fail "monitor did not start"
 
-start_mem() { # start_mem N: memnode N on host mN
+start_mem() { # start_mem N: memnode N on host mN (pid in MPID_N)
 	ns_start "m$1" "$T/memnode_m$1.log" "$BIN/lego-memnode" --monitor "$MON" \
 		--listen "$(ns_addr $((10 + $1))):7100" --capacity 2G --addr-file "$T/m$1.addr"
+	eval "MPID_$1=$NS_PID"
 	wait_file "$T/m$1.addr" || fail "memnode $1 did not start"
 }
 ctl() { ns_exec cl "$BIN/legoctl" --monitor "$MON" "$@"; }
@@ -111,10 +115,30 @@ D2=$(check_procs "$T/procs2.json" "1 2 3 4")
 ctl nodes >"$T/nodes.txt" 2>&1
 ctl procs >"$T/procs.txt" 2>&1
 ctl status >"$T/status.txt" 2>&1
+
+# drain memnode 2 while the workload reads everything back, then read it
+# all again from where it went
+ctl drain 2 >"$T/drain.txt" 2>&1 &
+DR=$!
+PIDS="$PIDS $DR"
+echo again >&9
+wait $DR || fail "legoctl drain 2: $(cat "$T/drain.txt")"
+until_wl "reread 1"
+echo again >&9
+until_wl "reread 2"
 echo >&9
 exec 9>&-
+grep -q 'drained, it has left the cluster' "$T/drain.txt" || fail "drain did not finish: $(cat "$T/drain.txt")"
+for _ in $(seq 50); do kill -0 "$MPID_2" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$MPID_2" 2>/dev/null && fail "memnode 2 was drained but did not leave: $(tail -3 "$T/memnode_m2.log")"
+ctl --json nodes | $PY -c 'import json, sys; n = {x["id"]: x["state"] for x in json.load(sys.stdin) if x["role"] == "memnode"}; sys.exit(0 if n[2] == "left" else "memnode 2 is %s" % n[2])' ||
+	fail "legoctl nodes does not show memnode 2 as left: $(ctl nodes 2>&1)"
 wait $WL || fail "workload exit status $?: $(cat "$T/wl.out")"
-grep -q '^OK' "$T/wl.out" || fail "checksum: $(cat "$T/wl.out")"
+grep -q '^OK' "$T/wl.out" || fail "checksum after the drain: $(cat "$T/wl.out")"
+grep -q '^reread 2: .* 0 bad words' "$T/wl.out" || fail "read back after the drain: $(cat "$T/wl.out")"
+moved=$(grep -c 'copy made on memnode' "$T/wl.log")
+[ "$moved" -gt 0 ] || fail "the drain moved nothing while the process ran: $(cat "$T/drain.txt")"
+DRAIN="memnode 2 drained mid-run: $moved granules moved by the process ($(tail -1 "$T/drain.txt" | sed 's/.*moved (\(.*\))/\1/'))"
 [ -f "$T/nodes_busy.txt" ] && sed 's/^/  /' "$T/nodes_busy.txt"
 sed 's/^/  /' "$T/status.txt" "$T/nodes.txt" "$T/procs.txt"
-pass "$(grep ^size "$T/wl.out"); $(grep ^checksum "$T/wl.out" | cut -d, -f1); granules per memnode: $D1 after the first half, $D2 after memnode 4 joined; $(($(date +%s) - T0)) s"
+pass "$(grep ^size "$T/wl.out"); $(grep ^checksum "$T/wl.out" | cut -d, -f1); granules per memnode: $D1 after the first half, $D2 after memnode 4 joined; $DRAIN; $(($(date +%s) - T0)) s"

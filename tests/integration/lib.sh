@@ -12,6 +12,7 @@ cleanup() {
 		for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
 		kill -9 "$p" 2>/dev/null
 	done
+	[ -n "${IT_KEEP:-}" ] && cp -r "$T" "$IT_KEEP" # IT_KEEP=DIR: keep the logs
 	rm -rf "$T"
 }
 trap cleanup EXIT INT TERM

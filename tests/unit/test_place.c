@@ -7,7 +7,9 @@
  * granules it had on each memnode and queues one free per memnode.  And
  * the tool views (monitor/views.c): status figures, per-process counts per
  * memnode, and lists longer than one reply read in pages, each within
- * LEGO_VIEW_MAX, every entry once.
+ * LEGO_VIEW_MAX, every entry once.  And moves (monitor/move.c):
+ * re-replication after a death (at once, or when a memnode joins), drain
+ * of sole copies and of replicas, failed moves, drain's refusals.
  */
 #define _GNU_SOURCE
 #include <check.h>
@@ -423,6 +425,191 @@ START_TEST(test_view_places_paged)
 }
 END_TEST
 
+/* ------------------------------------------------------------- moves */
+
+/* p's place of granule g. */
+static struct mon_place *place_of(struct mon_proc *p, uint64_t g)
+{
+	for (uint32_t k = 0; k < p->nplaces; k++)
+		if (p->places[k].granule == g)
+			return &p->places[k];
+	ck_abort_msg("granule %llu not placed", (unsigned long long)g);
+	return NULL;
+}
+
+/* Report every planned move of p done (status st). */
+static unsigned finish_moves(struct mon_proc *p, int st)
+{
+	unsigned n = 0;
+	for (uint32_t k = 0; k < p->nplaces; k++) {
+		struct mon_place *pl = &p->places[k];
+		if (!pl->move_to)
+			continue;
+		ck_assert_int_eq(mon_move_done(&reg, p, pl->granule, pl->move_from, pl->move_to, st), 0);
+		n++;
+	}
+	return n;
+}
+
+START_TEST(test_rereplicate_after_death)
+{
+	struct mon_node *a = add_node(1, 4 * GB), *b = add_node(2, 4 * GB), *c = add_node(3, 4 * GB);
+	struct mon_proc *p = add_proc(100);
+	p->replicas = 2;
+	place_n(p, 0, 6, NULL);
+	unsigned on_a = 0;
+	for (uint64_t g = 0; g < 6; g++) {
+		struct mon_place *pl = place_of(p, g);
+		ck_assert_uint_ne(pl->node[1], 0);
+		on_a += pl->node[0] == a->id || pl->node[1] == a->id;
+	}
+	ck_assert_uint_gt(on_a, 0);
+	a->up = 0;
+	mon_moves_plan(&reg, lg_now_ns());
+	/* a's copies are dropped (a goes on the gone list), each gets a move
+	 * to the memnode that does not hold its other copy */
+	ck_assert_uint_eq(p->ngone, 1);
+	ck_assert_uint_eq(p->gone[0], a->id);
+	ck_assert_uint_eq(mon_moves_pending(p), on_a);
+	for (uint64_t g = 0; g < 6; g++) {
+		struct mon_place *pl = place_of(p, g);
+		ck_assert_uint_ne(pl->node[0], a->id);
+		ck_assert_uint_ne(pl->node[1], a->id);
+		if (pl->move_to) {
+			ck_assert_uint_eq(pl->node[1], 0);
+			ck_assert_uint_eq(pl->move_from, 0);
+			ck_assert_uint_ne(pl->move_to, pl->node[0]);
+		}
+	}
+	/* planned once: a second tick adds nothing */
+	mon_moves_plan(&reg, lg_now_ns());
+	ck_assert_uint_eq(mon_moves_pending(p), on_a);
+	ck_assert_uint_eq(finish_moves(p, 0), on_a);
+	ck_assert_uint_eq(mon_moves_pending(p), 0);
+	for (uint64_t g = 0; g < 6; g++) {
+		struct mon_place *pl = place_of(p, g);
+		ck_assert_uint_ne(pl->node[1], 0);
+		ck_assert_uint_ne(pl->node[0], pl->node[1]);
+	}
+	ck_assert_uint_eq(a->placed, 0);
+	ck_assert_uint_eq(b->placed + c->placed, 12);
+	ck_assert_int_eq(mon_move_done(&reg, p, 0, 0, b->id, 0), -ENOENT); /* none planned */
+}
+END_TEST
+
+START_TEST(test_rereplicate_when_node_joins)
+{
+	struct mon_node *a = add_node(1, 4 * GB), *b = add_node(2, 4 * GB);
+	struct mon_proc *p = add_proc(100);
+	p->replicas = 2;
+	place_n(p, 0, 2, NULL);
+	b->up = 0;
+	mon_moves_plan(&reg, lg_now_ns());
+	ck_assert_uint_eq(mon_moves_pending(p), 0); /* nowhere to copy to */
+	ck_assert_uint_eq(place_of(p, 0)->node[0], a->id);
+	ck_assert_uint_eq(place_of(p, 0)->node[1], 0);
+	struct mon_node *c = add_node(3, 4 * GB);
+	mon_moves_plan(&reg, lg_now_ns());
+	ck_assert_uint_eq(mon_moves_pending(p), 2);
+	ck_assert_uint_eq(place_of(p, 1)->move_to, c->id);
+	/* the surviving copy dies too before the move is done: lost, no new
+	 * move, and the planned copy does not count */
+	a->up = 0;
+	mon_moves_plan(&reg, lg_now_ns());
+	ck_assert_uint_eq(place_of(p, 0)->node[0], a->id);
+}
+END_TEST
+
+START_TEST(test_drain_sole_copies)
+{
+	struct mon_node *a = add_node(1, 4 * GB), *b = add_node(2, 4 * GB);
+	struct mon_proc *p = add_proc(100);
+	place_n(p, 0, 4, NULL); /* replicas 1: two on each */
+	ck_assert_uint_eq(a->placed, 2);
+	struct lego_drain_rep rep;
+	ck_assert_int_eq(mon_drain(&reg, a->id, &rep), 0);
+	ck_assert_uint_eq(rep.state, LEGO_NODE_DRAINING);
+	ck_assert_uint_eq(rep.remaining, 2);
+	/* a draining memnode takes no new granules */
+	ck_assert_uint_eq(mon_place(&reg, p, 10, NULL)->id, b->id);
+	mon_moves_plan(&reg, lg_now_ns());
+	ck_assert_uint_eq(mon_moves_pending(p), 2);
+	for (uint32_t k = 0; k < p->nplaces; k++)
+		if (p->places[k].move_to) {
+			ck_assert_uint_eq(p->places[k].move_from, a->id);
+			ck_assert_uint_eq(p->places[k].move_to, b->id);
+		}
+	ck_assert_uint_eq(finish_moves(p, 0), 2);
+	for (uint32_t k = 0; k < p->nplaces; k++) {
+		ck_assert_uint_eq(p->places[k].node[0], b->id);
+		ck_assert_uint_eq(p->places[k].node[1], 0);
+	}
+	ck_assert_uint_eq(p->ngone, 0); /* a is alive: the process keeps using it elsewhere */
+	mon_moves_plan(&reg, lg_now_ns());
+	ck_assert_int_eq(a->left, 1);
+	ck_assert_int_eq(mon_drain(&reg, a->id, &rep), 0);
+	ck_assert_uint_eq(rep.state, LEGO_NODE_LEFT);
+	ck_assert_uint_eq(rep.remaining, 0);
+	ck_assert_uint_eq(rep.moved, 2);
+	/* its heartbeats stop: not counted as a failure; a late one does not
+	 * bring it back */
+	uint64_t down = reg.nodes_down, later = lg_now_ns() + 10000000000ull;
+	beat(b, 0, 0, later);
+	mon_reg_tick(&reg, later);
+	ck_assert_uint_eq(reg.nodes_down, down);
+	beat(a, 0, 0, lg_now_ns());
+	ck_assert_int_eq(a->up, 0);
+}
+END_TEST
+
+START_TEST(test_drain_replica_and_failures)
+{
+	struct mon_node *a = add_node(1, 4 * GB), *b = add_node(2, 4 * GB), *c = add_node(3, 4 * GB);
+	struct mon_proc *p = add_proc(100);
+	p->replicas = 2;
+	place_n(p, 0, 3, NULL);
+	ck_assert_int_eq(mon_drain(&reg, 99, &(struct lego_drain_rep){0}), -ENOENT);
+	struct lego_drain_rep rep;
+	ck_assert_int_eq(mon_drain(&reg, a->id, &rep), 0);
+	mon_moves_plan(&reg, lg_now_ns());
+	uint32_t n = mon_moves_pending(p);
+	ck_assert_uint_eq(n, rep.remaining);
+	/* a copy on a draining memnode moves to the one holding no copy */
+	for (uint32_t k = 0; k < p->nplaces; k++) {
+		struct mon_place *pl = &p->places[k];
+		if (!pl->move_to)
+			continue;
+		ck_assert_uint_eq(pl->move_from, a->id);
+		uint32_t other = pl->node[0] == a->id ? pl->node[1] : pl->node[0];
+		ck_assert_uint_ne(pl->move_to, other);
+		ck_assert_uint_ne(pl->move_to, a->id);
+	}
+	/* a failure: no move before the pause is over */
+	ck_assert_uint_eq(finish_moves(p, -EIO), n);
+	ck_assert_uint_eq(mon_moves_pending(p), 0);
+	mon_moves_plan(&reg, lg_now_ns());
+	ck_assert_uint_eq(mon_moves_pending(p), 0);
+	mon_moves_plan(&reg, lg_now_ns() + 2000000000ull);
+	ck_assert_uint_eq(mon_moves_pending(p), n);
+	/* ESTALE: the process dropped its copy on a; a second copy is added */
+	ck_assert_uint_eq(finish_moves(p, -ESTALE), n);
+	for (uint32_t k = 0; k < p->nplaces; k++) {
+		ck_assert_uint_ne(p->places[k].node[0], a->id);
+		ck_assert_uint_ne(p->places[k].node[1], a->id);
+	}
+	mon_moves_plan(&reg, lg_now_ns() + 4000000000ull);
+	ck_assert_uint_eq(mon_moves_pending(p), n);
+	ck_assert_uint_eq(finish_moves(p, 0), n);
+	mon_moves_plan(&reg, lg_now_ns() + 4000000000ull);
+	ck_assert_int_eq(a->left, 1);
+	ck_assert_uint_eq(b->placed + c->placed, 6);
+	/* refusals: a memnode that is down, and the last one up */
+	c->up = 0;
+	ck_assert_int_eq(mon_drain(&reg, c->id, &rep), -EHOSTDOWN);
+	ck_assert_int_eq(mon_drain(&reg, b->id, &rep), -ENOSPC);
+}
+END_TEST
+
 static Suite *place_suite(void)
 {
 	Suite *s = suite_create("place");
@@ -456,6 +643,14 @@ static Suite *place_suite(void)
 	tcase_add_test(tc, test_places_sorted);
 	tcase_add_test(tc, test_remove_counts);
 	tcase_add_test(tc, test_heartbeat_pending_and_back);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("moves");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_rereplicate_after_death);
+	tcase_add_test(tc, test_rereplicate_when_node_joins);
+	tcase_add_test(tc, test_drain_sole_copies);
+	tcase_add_test(tc, test_drain_replica_and_failures);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("views");
