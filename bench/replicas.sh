@@ -16,7 +16,7 @@ OUT=${BENCH_OUT:-bench/results}
 mkdir -p "$OUT"
 T=$(mktemp -d /tmp/lego-bench-rep.XXXXXX)
 PIDS=""
-trap 'for p in $PIDS; do kill $p 2>/dev/null; done; sleep 0.3; for p in $PIDS; do kill -9 $p 2>/dev/null; done; rm -rf "$T"' EXIT INT TERM
+trap 'for p in $PIDS; do kill $p 2>/dev/null || :; done; sleep 0.3; for p in $PIDS; do kill -9 $p 2>/dev/null || :; done; rm -rf "$T"' EXIT INT TERM
 wait_file() { n=0; while [ ! -s "$1" ]; do n=$((n + 1)); [ $n -gt 150 ] && { echo "bench: $1 did not appear" >&2; exit 1; }; sleep 0.1; done; }
 "$BIN/lego-monitor" --listen 127.0.0.1:0 --addr-file "$T/mon.addr" >"$T/mon.log" 2>&1 &
 PIDS="$PIDS $!"
