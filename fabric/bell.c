@@ -72,6 +72,16 @@ void lf_bell_close(struct lf_bell *b)
 	b->fifo = -1;
 }
 
+int lf_bell_stale(const struct lf_bell *b)
+{
+	char flag[128], fifo[128];
+	lf_bell_paths(b->name, flag, fifo, sizeof flag);
+	struct stat now, ours;
+	if (stat(fifo, &now) < 0 || fstat(b->fifo, &ours) < 0)
+		return 1;
+	return now.st_ino != ours.st_ino || now.st_dev != ours.st_dev;
+}
+
 void lf_bell_ring_slow(struct lf_bell *b)
 {
 	if (!atomic_exchange(b->sleeping, 0))

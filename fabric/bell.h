@@ -29,6 +29,9 @@ int lf_bell_create(struct lf_bell *b, const char *name);
 /* Client side: open it.  0 or -errno (then there is nothing to ring). */
 int lf_bell_open(struct lf_bell *b, const char *name);
 void lf_bell_close(struct lf_bell *b);
+/* Client side: has the daemon been restarted since we opened its bell
+ * (the FIFO under its name is another one)?  Then open it again. */
+int lf_bell_stale(const struct lf_bell *b);
 
 void lf_bell_ring_slow(struct lf_bell *b);
 /* Client, after sending: wake the daemon if it sleeps. */

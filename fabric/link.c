@@ -83,8 +83,12 @@ static struct lf_bell *links_bell(const char *name)
 	struct lf_bell *b = NULL;
 	pthread_mutex_lock(&lock);
 	for (size_t i = 0; i < LG_ARRAY_SIZE(bells) && !b; i++)
-		if (bells[i].sleeping && strcmp(bells[i].name, name) == 0)
-			b = &bells[i];
+		if (bells[i].sleeping && strcmp(bells[i].name, name) == 0) {
+			if (lf_bell_stale(&bells[i])) /* a restarted daemon: its new bell */
+				lf_bell_close(&bells[i]);
+			else
+				b = &bells[i];
+		}
 	for (size_t i = 0; i < LG_ARRAY_SIZE(bells) && !b; i++)
 		if (!bells[i].sleeping && lf_bell_open(&bells[i], name) == 0)
 			b = &bells[i];
@@ -188,6 +192,17 @@ int rpc_links_peer_node(struct rpc_links *l, const struct lego_node_addr *a,
 		lg_log(LG_ERROR, "link", "cannot reach %s over %s: %s", name, lf_prov_name(prov),
 		       strerror(-r));
 	return r;
+}
+
+void rpc_links_reset(struct rpc_links *l)
+{
+	for (size_t i = 0; i < LG_ARRAY_SIZE(l->ep); i++) {
+		if (!l->ep[i])
+			continue;
+		rpc_client_remove_ep(l->cl, l->ep[i]);
+		lf_ep_close(l->ep[i]);
+		l->ep[i] = NULL;
+	}
 }
 
 void rpc_links_close(struct rpc_links *l)

@@ -534,6 +534,15 @@ int rpc_client_add_ep(struct rpc_client *cl, struct lf_ep *ep)
 	return 0;
 }
 
+void rpc_client_remove_ep(struct rpc_client *cl, struct lf_ep *ep)
+{
+	for (int i = 0; i < cl->neps; i++)
+		if (cl->eps[i] == ep) {
+			cl->eps[i] = cl->eps[--cl->neps];
+			return;
+		}
+}
+
 static struct rpc_call *rpc_call_get(struct rpc_client *cl)
 {
 	pthread_spin_lock(&cl->lock);

@@ -133,6 +133,9 @@ void rpc_client_observe(struct rpc_client *cl, rpc_observe_fn fn);
 void rpc_client_free(struct rpc_client *cl);
 /* Register an endpoint whose on_recv is rpc_client_on_recv (arg = client). */
 int rpc_client_add_ep(struct rpc_client *cl, struct lf_ep *ep);
+/* Forget ep (before closing it); only when no other thread drives the
+ * client's progress. */
+void rpc_client_remove_ep(struct rpc_client *cl, struct lf_ep *ep);
 void rpc_client_on_recv(struct lf_ep *ep, void *msg, size_t len, void *arg);
 
 /* Prepare a peer at raw address addr on ep (no traffic yet). */

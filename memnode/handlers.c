@@ -170,12 +170,10 @@ int memnode_store_call(void *user, uint16_t op, const struct iovec *iov, int n, 
 		int r = rpc_call_fixed(&m->mon, M2MON_STORE, NULL, 0, &a, sizeof a,
 				       m->store_timeout_ns);
 		if (r == 0) {
-			/* shm when the storenode shares our host (the monitor
-			 * link is tcp unless the fabric option says shm) */
-			enum lf_fabric_choice mon_fab = m->links.fab;
-			m->links.fab = m->fab;
-			r = rpc_links_peer_node(&m->links, &a, &m->sto, "storenode");
-			m->links.fab = mon_fab;
+			/* a fresh endpoint: the old one would keep reaching the
+			 * region of a storenode restarted under the same name */
+			rpc_links_reset(&m->sto_links);
+			r = rpc_links_peer_node(&m->sto_links, &a, &m->sto, "storenode");
 		}
 		if (r == 0)
 			r = rpc_peer_connect(&m->sto, m->store_timeout_ns);

@@ -151,6 +151,10 @@ int main(int argc, char **argv)
 	links->rx_size = LEGO_MSG_MAX; /* storenode reads carry up to 1 MiB */
 	links->fab = fab == LF_FAB_SHM ? LF_FAB_SHM : LF_FAB_TCP;
 	m->fab = fab;
+	/* the storenode on endpoints of its own, made afresh on every
+	 * reconnection (memnode_store_call); shm when it shares our host */
+	m->sto_links = *links;
+	m->sto_links.fab = fab;
 	struct pgc_conf pc = {.size = lg_opt_u(&O, LG_OPT_pgcache_size),
 			      .dirty_max = lg_opt_u(&O, LG_OPT_pgcache_dirty),
 			      .expire_ns = lg_opt_u(&O, LG_OPT_pgcache_expire_ms) * 1000000ull,
@@ -182,6 +186,7 @@ int main(int argc, char **argv)
 	if (m->pgc && pgc_flush_all(m->pgc) < 0)
 		lg_log(LG_ERROR, "memnode", "exiting with file data the storenode has not stored");
 	pgc_free(m->pgc);
+	rpc_links_close(&m->sto_links);
 	rpc_links_close(links);
 	lf_node_close(&m->node);
 	ms_store_free(m->store);

@@ -18,7 +18,8 @@ struct memnode {
 	struct rpc_client *mon_cl;
 	struct lf_ep *mon_ep;
 	struct rpc_peer mon;
-	struct rpc_links links; /* to the monitor and the storenode */
+	struct rpc_links links; /* to the monitor */
+	struct rpc_links sto_links; /* to the storenode (memnode_store_call) */
 	enum lf_fabric_choice fab; /* the fabric option */
 	/* files: the page cache and the storenode behind it */
 	struct pgc *pgc;
