@@ -71,6 +71,10 @@ struct rpc_server {
 #define RPC_REPLY_WAIT_NS (2000ull * 1000000ull)
 /* a daemon's loop that spends this long on one message or pass says so */
 #define RPC_SLOW_NS (500ull * 1000000ull)
+/* A pass over an endpoint (the provider's own progress: a tcp connection
+ * being set up takes a few hundred ms under load) is worth a line only
+ * when it is longer still. */
+#define RPC_SLOW_PASS_NS (2000ull * 1000000ull)
 
 struct rpc_stx { /* a reply in flight */
 	struct lf_tx tx;
@@ -1001,7 +1005,7 @@ void rpc_loop_run(struct lf_ep **eps, int n, struct lf_bell *bell, volatile int 
 			uint64_t t0 = lg_now_ns();
 			int r = lf_progress(eps[i]);
 			uint64_t took = lg_now_ns() - t0;
-			if (lg_unlikely(took > RPC_SLOW_NS))
+			if (lg_unlikely(took > RPC_SLOW_PASS_NS))
 				lg_log_rl(LG_WARN, "rpc", "one pass over the %s endpoint took %llu ms "
 					  "(%d messages)", lf_prov_name(lf_ep_prov(eps[i])),
 					  (unsigned long long)(took / 1000000), r);

@@ -1,6 +1,7 @@
 /* LEGO_TRACE (see trace.h). */
 #define _GNU_SOURCE
 #include "trace.h"
+#include "tls.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -67,7 +68,9 @@ void lg_trace_emit(const char *call, const char *spec, long res, uint64_t t0, ..
 	} else {
 		n = lg_bprintf(buf, sizeof buf, n, ") = %ld <%.1f us>\n", res, us);
 	}
+	lg_enter(); /* our own write is not traced */
 	ssize_t w = write(lg_trace_fd, buf, n);
+	lg_leave();
 	(void)w;
 	errno = e;
 }

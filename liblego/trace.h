@@ -1,6 +1,6 @@
 /*
- * LEGO_TRACE: one line per call Lego handles (the Lego-file calls and the
- * memory calls of transparent mode), like strace:
+ * LEGO_TRACE: one line per call Lego intercepts (file calls, on Lego files
+ * and on others, and the memory calls of transparent mode), like strace:
  *
  *   lego[1234] open("/lego/x", 0x241, 0x1b6) = 3 <85.2 us>
  *   lego[1234] write(3, 0x7f..., 1) = 1 <14.1 us>
@@ -11,10 +11,12 @@
 #ifndef LEGO_TRACE_H
 #define LEGO_TRACE_H
 
+#include <errno.h>
 #include <stdint.h>
 
 #include "common/options.h"
 #include "common/util.h"
+#include "tls.h"
 
 extern int lg_trace_fd; /* -1: off */
 
@@ -33,13 +35,30 @@ static inline uint64_t lg_trace_t0(void)
 }
 
 /* Evaluate expr (a long result, -errno on failure) and trace it as a call
- * of the enclosing function (its name without a "lg_" prefix). */
+ * of the enclosing function (its name without a "lg_" prefix); calls the
+ * runtime makes itself (lg_inside) are not the program's: not traced. */
 #define LG_TRACED(spec, expr, ...)                                               \
 	({                                                                       \
 		uint64_t t0_ = lg_trace_t0();                                    \
 		long r_ = (long)(expr);                                          \
-		if (lg_unlikely(lg_trace_fd >= 0))                               \
+		if (lg_unlikely(lg_trace_fd >= 0) && !lg_inside())               \
 			lg_trace_emit(__func__, spec, r_, t0_, __VA_ARGS__);     \
+		r_;                                                              \
+	})
+
+/* The same for a call passed on to the C library (a file that is not a
+ * Lego file): expr returns -1 with errno on failure.  Calls the runtime
+ * makes itself (lg_inside) are not the program's: not traced. */
+#define LG_TRACED_LIBC(spec, expr, ...)                                          \
+	({                                                                       \
+		uint64_t t0_ = lg_trace_t0();                                    \
+		long r_ = (long)(expr);                                          \
+		if (lg_unlikely(lg_trace_fd >= 0) && !lg_inside()) {             \
+			int e_ = errno;                                          \
+			lg_trace_emit(__func__, spec, r_ == -1 ? -e_ : r_, t0_,  \
+				      __VA_ARGS__);                              \
+			errno = e_;                                              \
+		}                                                                \
 		r_;                                                              \
 	})
 

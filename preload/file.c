@@ -100,7 +100,9 @@ static int lg_openat(int dirfd, const char *path, int flags, mode_t mode, int at
 			lg_std_sync(r);
 		return r;
 	}
-	int fd = at ? REAL(openat)(dirfd, path, flags, mode) : REAL(open)(path, flags, mode);
+	int fd = (int)LG_TRACED_LIBC("dsxx", at ? REAL(openat)(dirfd, path, flags, mode)
+						: REAL(open)(path, flags, mode),
+				     TL(dirfd), TL(path), TL(flags), TL(mode));
 	if (fd >= 0)
 		lg_file_fresh(fd);
 	return fd;
@@ -158,7 +160,7 @@ LG_EXPORT ssize_t read(int fd, void *buf, size_t n)
 {
 	if (lg_file_fd(fd))
 		return lg_retl(LG_TRACED("dpd", lg_file_read(fd, buf, n), TL(fd), TL(buf), TL(n)));
-	return REAL(read)(fd, buf, n);
+	return LG_TRACED_LIBC("dpd", REAL(read)(fd, buf, n), TL(fd), TL(buf), TL(n));
 }
 
 LG_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
@@ -172,7 +174,7 @@ LG_EXPORT ssize_t write(int fd, const void *buf, size_t n)
 {
 	if (lg_file_fd(fd))
 		return lg_retl(LG_TRACED("dpd", lg_file_write(fd, buf, n), TL(fd), TL(buf), TL(n)));
-	return REAL(write)(fd, buf, n);
+	return LG_TRACED_LIBC("dpd", REAL(write)(fd, buf, n), TL(fd), TL(buf), TL(n));
 }
 
 LG_EXPORT ssize_t pread(int fd, void *buf, size_t n, off_t off)
@@ -180,7 +182,7 @@ LG_EXPORT ssize_t pread(int fd, void *buf, size_t n, off_t off)
 	if (lg_file_fd(fd))
 		return lg_retl(LG_TRACED("dpdd", lg_file_pread(fd, buf, n, off),
 				TL(fd), TL(buf), TL(n), TL(off)));
-	return REAL(pread)(fd, buf, n, off);
+	return LG_TRACED_LIBC("dpdd", REAL(pread)(fd, buf, n, off), TL(fd), TL(buf), TL(n), TL(off));
 }
 
 LG_EXPORT ssize_t pread64(int fd, void *buf, size_t n, off64_t off) { return pread(fd, buf, n, off); }
@@ -202,7 +204,8 @@ LG_EXPORT ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
 	if (lg_file_fd(fd))
 		return lg_retl(LG_TRACED("dpdd", lg_file_pwrite(fd, buf, n, off),
 				TL(fd), TL(buf), TL(n), TL(off)));
-	return REAL(pwrite)(fd, buf, n, off);
+	return LG_TRACED_LIBC("dpdd", REAL(pwrite)(fd, buf, n, off), TL(fd), TL(buf), TL(n),
+			      TL(off));
 }
 
 LG_EXPORT ssize_t pwrite64(int fd, const void *buf, size_t n, off64_t off)
@@ -215,7 +218,7 @@ LG_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 	if (lg_file_fd(fd))
 		return lg_retl(LG_TRACED("dpdd", lg_file_readv(fd, iov, cnt, -1),
 				TL(fd), TL(iov), TL(cnt), TL(-1)));
-	return REAL(readv)(fd, iov, cnt);
+	return LG_TRACED_LIBC("dpd", REAL(readv)(fd, iov, cnt), TL(fd), TL(iov), TL(cnt));
 }
 
 LG_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
@@ -223,7 +226,7 @@ LG_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 	if (lg_file_fd(fd))
 		return lg_retl(LG_TRACED("dpdd", lg_file_writev(fd, iov, cnt, -1),
 				TL(fd), TL(iov), TL(cnt), TL(-1)));
-	return REAL(writev)(fd, iov, cnt);
+	return LG_TRACED_LIBC("dpd", REAL(writev)(fd, iov, cnt), TL(fd), TL(iov), TL(cnt));
 }
 
 LG_EXPORT ssize_t preadv(int fd, const struct iovec *iov, int cnt, off_t off)
@@ -255,7 +258,7 @@ LG_EXPORT off_t lseek(int fd, off_t off, int whence)
 	if (lg_file_fd(fd))
 		return lg_retl(LG_TRACED("ddd", lg_file_lseek(fd, off, whence),
 				TL(fd), TL(off), TL(whence)));
-	return REAL(lseek)(fd, off, whence);
+	return LG_TRACED_LIBC("ddd", REAL(lseek)(fd, off, whence), TL(fd), TL(off), TL(whence));
 }
 
 LG_EXPORT off64_t lseek64(int fd, off64_t off, int whence) { return lseek(fd, off, whence); }
@@ -341,7 +344,7 @@ LG_EXPORT int close(int fd)
 {
 	if (lg_file_fd(fd))
 		return lg_ret(LG_TRACED("d", lg_file_close(fd), TL(fd)));
-	return REAL(close)(fd);
+	return (int)LG_TRACED_LIBC("d", REAL(close)(fd), TL(fd));
 }
 
 LG_EXPORT int close_range(unsigned first, unsigned last, int flags)
@@ -965,7 +968,7 @@ LG_EXPORT ssize_t sendfile(int out, int in, off_t *off, size_t n)
 	if (lg_file_fd(in) || lg_file_fd(out))
 		return lg_retl(LG_TRACED("dddd", lg_file_sendfile(out, in, off, n),
 				TL(out), TL(in), TL(off), TL(n)));
-	return REAL(sendfile)(out, in, off, n);
+	return LG_TRACED_LIBC("ddpd", REAL(sendfile)(out, in, off, n), TL(out), TL(in), TL(off), TL(n));
 }
 
 LG_EXPORT ssize_t sendfile64(int out, int in, off64_t *off, size_t n)
@@ -979,7 +982,8 @@ LG_EXPORT ssize_t copy_file_range(int in, off64_t *off_in, int out, off64_t *off
 	if (lg_file_fd(in) || lg_file_fd(out))
 		return lg_retl(LG_TRACED("dpdpdx", lg_file_copy_range(in, off_in, out, off_out, n, flags),
 				TL(in), TL(off_in), TL(out), TL(off_out), TL(n), TL(flags)));
-	return REAL(copy_file_range)(in, off_in, out, off_out, n, flags);
+	return LG_TRACED_LIBC("dpdpdx", REAL(copy_file_range)(in, off_in, out, off_out, n, flags),
+			      TL(in), TL(off_in), TL(out), TL(off_out), TL(n), TL(flags));
 }
 
 /* ----------------------------------------------------------------- start-up */
