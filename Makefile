@@ -4,14 +4,19 @@
 #   make test       same set-up, then every test (warnings are errors)
 #   make test-asan  the tests again under AddressSanitizer and UBSan
 #   make bench      benchmarks, side by side with native and the floors
+#   make fuzz       libFuzzer targets (clang), FUZZ_RUNS executions each
+#                   (default 10 million) or FUZZ_SECONDS seconds at most
 #   make install PREFIX=/usr/local
 BUILD   ?= build
 PREFIX  ?= /usr/local
 JOBS    ?= $(shell nproc)
 CMAKE_FLAGS ?=
 CTEST_FLAGS ?= --output-on-failure
+FUZZ_RUNS ?= 10000000
+FUZZ_SECONDS ?=
+FUZZERS ?= memnode monitor wire options
 
-.PHONY: all build deps demo test test-asan bench install clean
+.PHONY: all build deps demo test test-asan bench fuzz install clean
 
 all: build
 
@@ -44,8 +49,14 @@ bench: deps
 	@if [ "$$(id -u)" -eq 0 ]; then bench/compare.sh $(BUILD); \
 	else echo "bench: Lego vs Linux swap needs root (swap device, memory cgroup): skipped"; fi
 
+fuzz:
+	@scripts/deps.sh clang
+	cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DLEGO_FUZZ=ON -DLEGO_WERROR=ON $(CMAKE_FLAGS)
+	cmake --build build-fuzz -j $(JOBS) --target fuzzers
+	@FUZZ_RUNS=$(FUZZ_RUNS) FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh build-fuzz $(FUZZERS)
+
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)
 
 clean:
-	rm -rf $(BUILD) build-asan
+	rm -rf $(BUILD) build-asan build-fuzz

@@ -80,6 +80,11 @@ void *rpc_reply_body(const struct rpc_ctx *ctx);
 void rpc_reply_discard(struct rpc_ctx *ctx);
 uint32_t rpc_sconn_role(const struct rpc_sconn *c);
 uint32_t rpc_sconn_id(const struct rpc_sconn *c);
+/* For tests and fuzzers: a connection that has passed the handshake, for
+ * a peer of `role` with no endpoint: rpc_server_on_recv takes its messages
+ * with ep NULL, and drops (and frees) the replies.  0 with *id and
+ * *session to put in the headers, or -EBUSY when the table is full. */
+int rpc_server_test_conn(struct rpc_server *s, uint32_t role, uint32_t *id, uint64_t *session);
 /* Drop connection id if a process holds it: the daemon learnt that the
  * process is gone without a bye. */
 void rpc_server_drop_process(struct rpc_server *s, uint32_t id);
@@ -138,7 +143,9 @@ int rpc_client_add_ep(struct rpc_client *cl, struct lf_ep *ep);
 void rpc_client_remove_ep(struct rpc_client *cl, struct lf_ep *ep);
 void rpc_client_on_recv(struct lf_ep *ep, void *msg, size_t len, void *arg);
 
-/* Prepare a peer at raw address addr on ep (no traffic yet). */
+/* Prepare a peer at raw address addr on ep (no traffic yet).  For tests
+ * and fuzzers, a zeroed peer with cl set and ep NULL sends nothing: its
+ * requests wait for replies handed to rpc_client_on_recv, or time out. */
 int rpc_peer_init(struct rpc_peer *p, struct rpc_client *cl, struct lf_ep *ep,
 		  const void *addr, size_t len, const char *name);
 /* Handshake; 0, -EACCES (key mismatch), -EPROTONOSUPPORT, -ETIMEDOUT... */

@@ -399,7 +399,8 @@ int ms_reserve(struct ms_store *st, struct ms_as *as, int64_t delta, uint64_t *r
 		st->reserved += d;
 		as->reserved += d;
 	} else {
-		uint64_t d = LG_MIN((uint64_t)-delta, as->reserved);
+		/* negated as unsigned: -INT64_MIN (from the wire) is no int64_t */
+		uint64_t d = LG_MIN(0 - (uint64_t)delta, as->reserved);
 		as->reserved -= d;
 		st->reserved -= LG_MIN(d, st->reserved);
 	}

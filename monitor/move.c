@@ -164,7 +164,8 @@ int mon_move_done(struct mon_reg *r, struct mon_proc *p, uint64_t granule, uint3
 	for (uint32_t k = 0; k < p->nplaces && !pl; k++)
 		if (p->places[k].granule == granule)
 			pl = &p->places[k];
-	if (!pl || pl->move_to != to || pl->move_from != from)
+	/* to 0 matches every granule with no move planned: not a move */
+	if (!pl || !to || pl->move_to != to || pl->move_from != from)
 		return -ENOENT;
 	pl->move_to = pl->move_from = 0;
 	struct mon_node *t = mon_node_get(r, to);

@@ -31,6 +31,19 @@ int mon_reg_init(struct mon_reg *r, uint32_t granule_order, uint64_t lease_ns,
 	return 0;
 }
 
+void mon_reg_fini(struct mon_reg *r)
+{
+	for (uint32_t i = 0; i < r->nprocs; i++) {
+		free(r->procs[i]->places);
+		free(r->procs[i]->stats);
+		free(r->procs[i]);
+	}
+	free(r->procs);
+	free(r->nodes);
+	free(r->stores);
+	memset(r, 0, sizeof *r);
+}
+
 static void mon_queue_free(struct mon_node *n, uint64_t as_id)
 {
 	if (n->npending < LG_ARRAY_SIZE(n->pending_free))
@@ -125,9 +138,12 @@ void mon_node_heartbeat(struct mon_node *n, const struct lego_m2mon_heartbeat_re
 	 * went backwards (it cannot, short of a bug) starts over. */
 	uint64_t bytes = hb->read_bytes + hb->write_bytes;
 	uint64_t prev = n->read_bytes + n->write_bytes;
-	if (n->traffic_ns && now > n->traffic_ns)
-		n->traffic = bytes >= prev ? (uint64_t)((double)(bytes - prev) * 1e9 /
-							(double)(now - n->traffic_ns)) : 0;
+	if (n->traffic_ns && now > n->traffic_ns) {
+		double rate = bytes >= prev ? (double)(bytes - prev) * 1e9 /
+					      (double)(now - n->traffic_ns) : 0;
+		/* a memnode's figures come off the wire: any rate must fit */
+		n->traffic = rate < 0x1p64 ? (uint64_t)rate : UINT64_MAX;
+	}
 	n->read_bytes = hb->read_bytes;
 	n->write_bytes = hb->write_bytes;
 	n->traffic_ns = now;

@@ -105,6 +105,9 @@ struct mon_reg {
 
 int mon_reg_init(struct mon_reg *r, uint32_t granule_order, uint64_t lease_ns,
 		 uint64_t node_timeout_ns);
+/* Free everything the registry holds (tests and fuzzers; the monitor
+ * keeps its registry until it exits).  No conn_gone calls. */
+void mon_reg_fini(struct mon_reg *r);
 
 /* Memnodes */
 struct mon_node *mon_node_register(struct mon_reg *r, const struct lego_node_addr *a,

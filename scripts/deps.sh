@@ -1,14 +1,15 @@
 #!/bin/sh
 # Install the Debian packages Lego needs to build, test and benchmark.
 # As root, installs what is missing with apt-get; otherwise prints the
-# exact command to run.  Used by `make demo`, `make test` and `make bench`.
+# exact command to run.  Used by `make demo`, `make test` and `make bench`;
+# arguments are more packages (`make fuzz`: clang).
 set -e
 
 PKGS="gcc make cmake pkg-config
       libfabric-dev libfabric-bin libjemalloc-dev libunwind-dev libdw-dev libmicrohttpd-dev libssl-dev
       check libsubunit-dev
       procps iproute2 util-linux time
-      python3 python3-numpy sqlite3 redis-server redis-tools"
+      python3 python3-numpy sqlite3 redis-server redis-tools $*"
 
 missing=""
 for p in $PKGS; do

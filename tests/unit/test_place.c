@@ -9,7 +9,8 @@
  * memnode, and lists longer than one reply read in pages, each within
  * LEGO_VIEW_MAX, every entry once.  And moves (monitor/move.c):
  * re-replication after a death (at once, or when a memnode joins), drain
- * of sole copies and of replicas, failed moves, drain's refusals.
+ * of sole copies and of replicas, failed moves, drain's refusals, and a
+ * report of a move that was never planned.
  */
 #define _GNU_SOURCE
 #include <check.h>
@@ -497,6 +498,39 @@ START_TEST(test_rereplicate_after_death)
 }
 END_TEST
 
+/* A heartbeat whose byte counters jumped by more than a rate can hold
+ * (counters come off the wire) saturates the rate instead of converting
+ * an out-of-range double (undefined; fuzz_monitor). */
+START_TEST(test_heartbeat_rate_saturates)
+{
+	struct mon_node *a = add_node(1, 4 * GB);
+	beat(a, 0, 0, 1000);
+	beat(a, 0, UINT64_MAX - 1, 1001);
+	ck_assert_uint_eq(a->traffic, UINT64_MAX);
+	beat(a, 0, UINT64_MAX, 1000001001);
+	ck_assert_uint_eq(a->traffic, 1);
+}
+END_TEST
+
+/* A report of a move to memnode 0 for a granule with no move planned
+ * (move_to 0 as well) is no move: it once matched, and the monitor took
+ * memnode 0 (none) as the new copy's home and crashed (fuzz_monitor). */
+START_TEST(test_move_done_to_zero)
+{
+	struct mon_node *a = add_node(1, 4 * GB);
+	struct mon_proc *p = add_proc(100);
+	place_n(p, 0, 1, NULL);
+	ck_assert_int_eq(mon_move_done(&reg, p, 0, 0, 0, 0), -ENOENT);
+	ck_assert_int_eq(mon_move_done(&reg, p, 0, 0, 0, -EIO), -ENOENT);
+	ck_assert_int_eq(mon_move_done(&reg, p, 0, a->id, 0, -ESTALE), -ENOENT);
+	struct mon_place *pl = place_of(p, 0);
+	ck_assert_uint_eq(pl->node[0], a->id);
+	ck_assert_uint_eq(pl->node[1], 0);
+	ck_assert_uint_eq(a->placed, 1);
+	ck_assert_uint_eq(p->move_retry_ns, 0);
+}
+END_TEST
+
 START_TEST(test_rereplicate_when_node_joins)
 {
 	struct mon_node *a = add_node(1, 4 * GB), *b = add_node(2, 4 * GB);
@@ -643,6 +677,7 @@ static Suite *place_suite(void)
 	tcase_add_test(tc, test_places_sorted);
 	tcase_add_test(tc, test_remove_counts);
 	tcase_add_test(tc, test_heartbeat_pending_and_back);
+	tcase_add_test(tc, test_heartbeat_rate_saturates);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("moves");
@@ -651,6 +686,7 @@ static Suite *place_suite(void)
 	tcase_add_test(tc, test_rereplicate_when_node_joins);
 	tcase_add_test(tc, test_drain_sole_copies);
 	tcase_add_test(tc, test_drain_replica_and_failures);
+	tcase_add_test(tc, test_move_done_to_zero);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("views");

@@ -572,6 +572,21 @@ START_TEST(test_reserve_quota)
 }
 END_TEST
 
+/* INT64_MIN (a request can carry it) releases everything, without the
+ * undefined negation fuzz_memnode found. */
+START_TEST(test_reserve_int64_min)
+{
+	struct ms_as *a = get_as(7);
+	uint64_t res = 0;
+	ck_assert_int_eq(ms_reserve(st, a, 3 << 20, &res), 0);
+	ck_assert_int_eq(ms_reserve(st, a, INT64_MIN, &res), 0);
+	ck_assert_uint_eq(res, 0);
+	ck_assert_uint_eq(totals().reserved, 0);
+	ck_assert_int_eq(ms_reserve(st, a, INT64_MIN, &res), 0);
+	ck_assert_uint_eq(res, 0);
+}
+END_TEST
+
 /* --- freeing lines ----------------------------------------------------- */
 
 START_TEST(test_free_lines_range)
@@ -919,6 +934,7 @@ static Suite *store_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_reserve);
 	tcase_add_test(tc, test_reserve_quota);
+	tcase_add_test(tc, test_reserve_int64_min);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("free_lines");

@@ -1,0 +1,69 @@
+/*
+ * Driving a daemon's RPC server without a fabric: test connections
+ * (rpc_server_test_conn) of each role, and messages built as a peer would,
+ * their header valid unless the input asks for one corruption or another.
+ * Replies go nowhere (the server drops them: no endpoint).
+ */
+#ifndef LEGO_FUZZ_SERVER_H
+#define LEGO_FUZZ_SERVER_H
+
+#include "fabric/rpc.h"
+#include "fuzz_input.h"
+
+struct fz_conn {
+	uint32_t id;
+	uint64_t session;
+};
+
+/* The message buffer: header, then the body the harness writes at
+ * fz_body(). */
+static _Alignas(64) uint8_t fz_msg[LEGO_MSG_MAX + 64];
+
+static inline uint8_t *fz_body(void) { return fz_msg + sizeof(struct lego_hdr); }
+
+/* Open one test connection per entry of roles[]; abort if the table is
+ * too small (a harness bug). */
+static inline void fz_conns_open(struct rpc_server *srv, const uint32_t *roles, int n,
+				 struct fz_conn *out)
+{
+	for (int i = 0; i < n; i++)
+		FUZZ_CHECK(rpc_server_test_conn(srv, roles[i], &out[i].id, &out[i].session) == 0);
+}
+
+/* Hand opcode op with the blen-byte body at fz_body() to the server, as
+ * connection c sends it.  bad != 0 corrupts the header, the way its low
+ * four bits say (the rest is a parameter). */
+static inline void fz_send(struct rpc_server *srv, const struct fz_conn *c, uint16_t op,
+			   size_t blen, uint8_t bad)
+{
+	struct lego_hdr *h = (struct lego_hdr *)fz_msg;
+	size_t len = sizeof *h + blen;
+	static uint64_t req_id;
+	/* the handshake needs an endpoint to answer on: not here */
+	if (op == X2X_HELLO)
+		op = X2X_PING;
+	lw_hdr_init(h, op, (uint32_t)len, ++req_id);
+	h->conn = c->id;
+	h->session = c->session;
+	switch (bad & 15) {
+	case 0: break;
+	case 1: h->session ^= 1ull << (bad >> 4); break;
+	case 2: h->conn = bad >> 4; break; /* 0, another's, or none */
+	case 3: h->len += 1u + (bad >> 4); break;
+	case 4: h->flags = LEGO_F_REPLY; break;
+	case 5: h->flags = 1u << (bad >> 4); break;
+	case 6: h->version = (uint16_t)(LEGO_PROTO_VERSION + 1 + (bad >> 4)); break;
+	case 7: h->magic ^= 1u << (bad >> 4); break;
+	case 8: len = (bad >> 4) * 3u; break; /* shorter than a header */
+	case 9: h->opcode = (bad >> 4) & 1 ? 0 : (uint16_t)(LEGO_OPCODE_MAX + (bad >> 4)); break;
+	case 10: h->opcode = (uint16_t)(bad >> 4); break; /* a low opcode, HELLO aside */
+	default: len = len > sizeof *h ? len - 1 : len; break; /* one byte short */
+	}
+	if (h->opcode == X2X_HELLO) {
+		/* a HELLO (any version) wants to answer on an endpoint */
+		h->opcode = X2X_PING;
+	}
+	rpc_server_on_recv(NULL, fz_msg, len, srv);
+}
+
+#endif
