@@ -44,6 +44,11 @@ static int h_p_register(struct rpc_ctx *ctx)
 		return -EINVAL;
 	req.host[LEGO_HOST_MAX - 1] = 0;
 	req.host_id[sizeof req.host_id - 1] = 0;
+	/* the name goes into "key:value" lines (stats, legoctl procs): no
+	 * line breaks, nor other control characters, from the wire */
+	for (char *c = req.host; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
 	int local = strcmp(req.host_id, lg_host_id()) == 0;
 	/* a process may ask for less than the cluster's quota, never more */
 	uint64_t quota = req.quota;

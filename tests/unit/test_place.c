@@ -4,7 +4,8 @@
  * spreads a burst of placements, skips memnodes that are down and uses a
  * memnode that registers at once; a placed granule stays put; traffic
  * rates come from heartbeats; removing a process gives back exactly the
- * granules it had on each memnode and queues one free per memnode.  And
+ * granules it had on each memnode and queues one free per memnode; a
+ * registration's host name stays one line.  And
  * the tool views (monitor/views.c): status figures, per-process counts per
  * memnode, and lists longer than one reply read in pages, each within
  * LEGO_VIEW_MAX, every entry once.  And moves (monitor/move.c):
@@ -512,6 +513,37 @@ START_TEST(test_heartbeat_rate_saturates)
 }
 END_TEST
 
+/* A process's host name arrives in its registration and goes into the
+ * monitor's "key:value" stats lines: a line break in it would add lines
+ * of its own (found reading the code fuzz_monitor drives). */
+START_TEST(test_register_host_printable)
+{
+	struct rpc_server_conf sc = {.name = "monitor", .handlers = monitor_handlers,
+				     .nhandlers = monitor_nhandlers, .user = &mon};
+	struct rpc_server *srv;
+	ck_assert_int_eq(rpc_server_new(&sc, &srv), 0);
+	uint32_t id;
+	uint64_t session;
+	ck_assert_int_eq(rpc_server_test_conn(srv, LEGO_ROLE_PROCESS, &id, &session), 0);
+	struct lego_p2mon_register_req q;
+	memset(&q, 0, sizeof q);
+	q.pid = 7;
+	q.line_order = 12;
+	snprintf(q.host, sizeof q.host, "web\nproc.1.pid:2\r\x7f");
+	static _Alignas(8) uint8_t msg[sizeof(struct lego_hdr) + sizeof q];
+	struct lego_hdr h;
+	lw_hdr_init(&h, P2MON_REGISTER, sizeof msg, 1);
+	h.conn = id;
+	h.session = session;
+	memcpy(msg, &h, sizeof h);
+	memcpy(msg + sizeof h, &q, sizeof q);
+	rpc_server_on_recv(NULL, msg, sizeof msg, srv);
+	ck_assert_uint_eq(reg.nprocs, 1);
+	ck_assert_str_eq(reg.procs[0]->host, "web?proc.1.pid:2??");
+	rpc_server_free(srv);
+}
+END_TEST
+
 /* A report of a move to memnode 0 for a granule with no move planned
  * (move_to 0 as well) is no move: it once matched, and the monitor took
  * memnode 0 (none) as the new copy's home and crashed (fuzz_monitor). */
@@ -678,6 +710,7 @@ static Suite *place_suite(void)
 	tcase_add_test(tc, test_remove_counts);
 	tcase_add_test(tc, test_heartbeat_pending_and_back);
 	tcase_add_test(tc, test_heartbeat_rate_saturates);
+	tcase_add_test(tc, test_register_host_printable);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("moves");
