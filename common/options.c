@@ -192,9 +192,23 @@ static int lg_opts_load_file(struct lg_opts *o, const char *path, int must_exist
 	int lineno = 0, r = 0;
 	while (fgets(line, sizeof line, f)) {
 		lineno++;
+		size_t ll = strlen(line);
+		int cut = 0;
+		if (ll == sizeof line - 1 && line[ll - 1] != '\n') {
+			/* the rest of a long line must not read as a line of its
+			 * own: skip it (a comment may be long, a setting may not) */
+			for (int c; (c = getc(f)) != EOF && c != '\n';)
+				cut = 1;
+		}
 		char *s = lg_trim(line);
 		if (!*s || *s == '#')
 			continue;
+		if (cut) {
+			snprintf(err, errlen, "%s:%d: line longer than %d characters", path, lineno,
+				 (int)sizeof line - 2);
+			r = -EINVAL;
+			break;
+		}
 		char *eq = strchr(s, '=');
 		if (!eq) {
 			snprintf(err, errlen, "%s:%d: expected name = value", path, lineno);

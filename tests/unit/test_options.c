@@ -2,8 +2,8 @@
  * Unit tests for the option table and its parsers (common/options.h) and
  * the text helpers they rest on (common/util.h): defaults, lg_opts_set on
  * every option type with range and choice checks, lg_opts_load from the
- * environment and a LEGO_CONF file, lg_opts_parse_argv, lg_parse_size,
- * lg_format_size, lg_split_hostport and lg_opt_enum_name.
+ * environment and a LEGO_CONF file (long lines too), lg_opts_parse_argv,
+ * lg_parse_size, lg_format_size, lg_split_hostport and lg_opt_enum_name.
  */
 #define _GNU_SOURCE
 #include <check.h>
@@ -470,6 +470,39 @@ START_TEST(test_load_file_malformed)
 }
 END_TEST
 
+/* A line longer than the parser's buffer: its rest once read as a line
+ * of its own, so a long comment was an error (or set an option). */
+START_TEST(test_load_file_long_lines)
+{
+	struct lg_opts o;
+	char err[256] = "", conf[96], want[128];
+	static char text[2048];
+	clear_lego_env();
+	memset(text, 'x', 1000);
+	memcpy(text, "# ", 2);
+	snprintf(text + 1000, sizeof text - 1000, " excache_ways = 2\nexcache_ways = 4\n");
+	write_conf(conf, sizeof conf, text);
+	setenv("LEGO_CONF", conf, 1);
+	ck_assert_int_eq(lg_opts_load(&o, 'C', err, sizeof err), 0);
+	ck_assert_int_eq(lg_opt_u(&o, LG_OPT_excache_ways), 4);
+	/* a setting that long is refused, naming its line */
+	memcpy(text, "ex", 2);
+	snprintf(text + 1000, sizeof text - 1000, "= 2\n");
+	write_conf(conf, sizeof conf, text);
+	ck_assert_int_eq(lg_opts_load(&o, 'C', err, sizeof err), -EINVAL);
+	snprintf(want, sizeof want, "%s:1: line longer than", conf);
+	ck_assert_msg(strstr(err, want) != NULL, "'%s' does not say %s", err, want);
+	/* 510 characters and a newline still fit */
+	memset(text, ' ', 510);
+	memcpy(text, "excache_ways=8", 14);
+	snprintf(text + 510, sizeof text - 510, "\n");
+	write_conf(conf, sizeof conf, text);
+	ck_assert_int_eq(lg_opts_load(&o, 'C', err, sizeof err), 0);
+	unlink(conf);
+	ck_assert_int_eq(lg_opt_u(&o, LG_OPT_excache_ways), 8);
+}
+END_TEST
+
 START_TEST(test_load_file_missing)
 {
 	struct lg_opts o;
@@ -823,6 +856,7 @@ static Suite *options_suite(void)
 	tcase_add_unchecked_fixture(tc, conf_setup, conf_teardown);
 	tcase_add_test(tc, test_load_file);
 	tcase_add_test(tc, test_load_file_malformed);
+	tcase_add_test(tc, test_load_file_long_lines);
 	tcase_add_test(tc, test_load_file_missing);
 	tcase_add_test(tc, test_load_env_over_file);
 	suite_add_tcase(s, tc);
