@@ -6,7 +6,7 @@
 # size is `make bench`).
 . "$(dirname "$0")/lib.sh"
 skip_if_sanitized
-LOAD_N=${IT_LOAD_N:-32} LOAD_WS=4M LOAD_CACHE=1M LOAD_OPS=${IT_LOAD_OPS:-800} BENCH_OUT=$T \
+LOAD_N=${IT_LOAD_N:-32} LOAD_WS=4M LOAD_CACHE=1M LOAD_OPS=${IT_LOAD_OPS:-500} BENCH_OUT=$T \
 	"$IT_SRC/bench/load.sh" "$B" >"$T/load.out" 2>&1 || fail "$(cat "$T/load.out")"
 sed 's/^/  /' "$T/load.out"
 pass "$(sed -n 's/^processes *//p' "$T/load.out")"
