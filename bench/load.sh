@@ -18,21 +18,9 @@ OPS=${LOAD_OPS:-20000}
 FAB=${LOAD_FABRIC:-auto}
 OUT=${BENCH_OUT:-bench/results}
 mkdir -p "$OUT"
-T=$(mktemp -d /tmp/lego-bench-load.XXXXXX)
-PIDS=""
-trap 'for p in $PIDS; do kill $p 2>/dev/null || :; done; sleep 0.3; for p in $PIDS; do kill -9 $p 2>/dev/null || :; done; rm -rf "$T"' EXIT INT TERM
-wait_file() { n=0; while [ ! -s "$1" ]; do n=$((n + 1)); [ $n -gt 150 ] && { echo "load: $1 did not appear" >&2; exit 1; }; sleep 0.1; done; }
+. "$(dirname "$0")/lib.sh"
 export LEGO_FABRIC=$FAB
-"$BIN/lego-monitor" --listen 127.0.0.1:0 --addr-file "$T/mon.addr" >"$T/mon.log" 2>&1 &
-PIDS="$PIDS $!"
-wait_file "$T/mon.addr"
-MON=$(cat "$T/mon.addr")
-for m in a b; do
-	"$BIN/lego-memnode" --monitor "$MON" --listen 127.0.0.1:0 --capacity 8G \
-		--addr-file "$T/$m.addr" >"$T/$m.log" 2>&1 &
-	PIDS="$PIDS $!"
-	wait_file "$T/$m.addr"
-done
+bench_cluster 8G
 ARGS="--ws $WS --ops $OPS --pattern uniform --writes 50"
 want=$("$BIN/lego-bench-workload" $ARGS | sed -n 's/.*checksum=\([0-9a-f]*\).*/\1/p')
 t0=$(date +%s.%N)
