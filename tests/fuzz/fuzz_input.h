@@ -8,11 +8,26 @@
 #ifndef LEGO_FUZZ_INPUT_H
 #define LEGO_FUZZ_INPUT_H
 
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "common/log.h"
+#include "fabric/fabric.h"
+
+/* LLVMFuzzerInitialize of the targets that run Lego code: libinfinipath
+ * (under libfabric) catches signals and exits 1, and the fuzzer's own
+ * handlers must see them (lf_sigs_scrub, as every Lego program does at
+ * start); every log message is formatted, none printed. */
+static inline void fuzz_lego_init(void)
+{
+	lf_sigs_scrub();
+	lg_set_level(LG_INFO);
+	lg_set_fd(open("/dev/null", O_WRONLY | O_CLOEXEC));
+}
 
 struct fin {
 	const uint8_t *p;

@@ -448,13 +448,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	/* libinfinipath (under libfabric) catches signals and exits 1; the
-	 * fuzzer's own handlers must see them (lf_sigs_scrub, as every Lego
-	 * program does at start) */
-	lf_sigs_scrub();
-	/* every message formatted, none printed */
-	lg_set_level(LG_INFO);
-	lg_set_fd(open("/dev/null", O_WRONLY | O_CLOEXEC));
+	fuzz_lego_init();
 	return 0;
 }
 
