@@ -60,7 +60,7 @@ int main(int argc, char **argv)
 	struct lf_ep *eps[2];
 	int n = lf_node_eps(&m.node, eps);
 	rpc_loop_set_pass_hook(lg_metrics_poll, mx);
-	rpc_loop_run(eps, n, &m.node.bell, &stop, tick, &m, 100000000ull);
+	rpc_loop_run(eps, n, &m.node.bell, &stop, tick, &m, MON_TICK_NS);
 	lg_metrics_stop(mx);
 	lf_node_close(&m.node);
 	rpc_server_free(m.srv);

@@ -305,8 +305,26 @@ void mon_proc_remove(struct mon_reg *r, struct mon_proc *p, const char *why)
 	free(p);
 }
 
+/* The monitor did not run for `gap` ns: what it did not hear meanwhile
+ * does not count against anyone. */
+static void mon_reg_forgive(struct mon_reg *r, uint64_t now, uint64_t gap)
+{
+	lg_log(LG_WARN, "monitor", "the monitor did not run for %llu ms (a stalled or overloaded "
+	       "host); leases and heartbeats are extended by as much",
+	       (unsigned long long)(gap / 1000000));
+	for (uint32_t i = 0; i < r->nprocs; i++)
+		r->procs[i]->last_ns = LG_MIN(r->procs[i]->last_ns + gap, now);
+	for (uint32_t i = 0; i < r->nnodes; i++)
+		r->nodes[i].last_hb_ns = LG_MIN(r->nodes[i].last_hb_ns + gap, now);
+	for (uint32_t i = 0; i < r->nstores; i++)
+		r->stores[i].last_hb_ns = LG_MIN(r->stores[i].last_hb_ns + gap, now);
+}
+
 void mon_reg_tick(struct mon_reg *r, uint64_t now)
 {
+	if (r->last_tick_ns && now > r->last_tick_ns + MON_STALL_NS)
+		mon_reg_forgive(r, now, now - r->last_tick_ns - MON_TICK_NS);
+	r->last_tick_ns = now;
 	for (uint32_t i = 0; i < r->nprocs;) {
 		struct mon_proc *p = r->procs[i];
 		if (now - p->last_ns > r->lease_ns) {

@@ -92,6 +92,7 @@ struct mon_reg {
 	uint64_t quota;     /* remote memory a process may reserve at most (0: any) */
 	uint32_t rr_last;   /* rr: id of the memnode placed on last */
 	uint64_t start_ns;
+	uint64_t last_tick_ns; /* mon_reg_tick's last call (0: none yet) */
 	uint64_t lease_ns, node_timeout_ns;
 	uint64_t procs_registered, procs_exited, procs_expired, nodes_down;
 	struct mon_node *stores; /* storenodes (placement fields unused) */
@@ -142,7 +143,12 @@ void mon_proc_cap(struct mon_reg *r, const struct mon_proc *p, struct lego_as_re
 /* Forget a process and queue its memory to be freed on every memnode. */
 void mon_proc_remove(struct mon_reg *r, struct mon_proc *p, const char *why);
 
-/* Expire leases and heartbeats; plan moves (move.c). */
+/* Expire leases and heartbeats; plan moves (move.c).  Called every
+ * MON_TICK_NS; a longer gap means the monitor itself did not run (a
+ * stalled or starved host): leases and heartbeats are extended by the gap
+ * first, so nobody is declared gone for the monitor's own silence. */
+#define MON_TICK_NS  100000000ull
+#define MON_STALL_NS 1000000000ull
 void mon_reg_tick(struct mon_reg *r, uint64_t now);
 
 /* Moves (move.c).  Copies on memnodes that died are dropped where another

@@ -676,6 +676,27 @@ START_TEST(test_drain_replica_and_failures)
 }
 END_TEST
 
+START_TEST(test_monitor_stall_forgiven)
+{
+	/* the monitor's own silence (its host stalled) expires nobody; the
+	 * same time with the monitor ticking along expires them */
+	struct mon_node *a = add_node(1, 4 * GB);
+	struct mon_proc *p = add_proc(100);
+	uint64_t t = lg_now_ns();
+	p->last_ns = t;
+	a->last_hb_ns = t;
+	mon_reg_tick(&reg, t);
+	mon_reg_tick(&reg, t + 6000000000ull); /* lease 5 s, node timeout 3 s */
+	ck_assert_uint_eq(reg.nprocs, 1);
+	ck_assert_int_eq(a->up, 1);
+	uint64_t now = t + 6000000000ull;
+	for (int i = 1; i <= 60 && reg.nprocs; i++)
+		mon_reg_tick(&reg, now + (uint64_t)i * MON_TICK_NS);
+	ck_assert_uint_eq(reg.nprocs, 0);
+	ck_assert_int_eq(a->up, 0);
+}
+END_TEST
+
 static Suite *place_suite(void)
 {
 	Suite *s = suite_create("place");
@@ -719,6 +740,7 @@ static Suite *place_suite(void)
 	tcase_add_test(tc, test_rereplicate_when_node_joins);
 	tcase_add_test(tc, test_drain_sole_copies);
 	tcase_add_test(tc, test_drain_replica_and_failures);
+	tcase_add_test(tc, test_monitor_stall_forgiven);
 	tcase_add_test(tc, test_move_done_to_zero);
 	suite_add_tcase(s, tc);
 
