@@ -581,6 +581,10 @@ static struct rpc_call *rpc_call_get(struct rpc_client *cl)
 	if (gen >= (1u << (32 - RPC_GEN_SHIFT)))
 		gen = 1;
 	c->req_id = ((uint64_t)gen << 16) | c->slot;
+	/* no deadline until rpc_call_start sets it: another thread's expiry
+	 * scan must not time the call out with its previous use's deadline
+	 * (0 for a slot's first use) while it is being filled in */
+	c->deadline = UINT64_MAX;
 	atomic_store(&c->state, (gen << RPC_GEN_SHIFT) | CS_INFLIGHT);
 	atomic_fetch_add(&cl->inflight, 1);
 	return c;
