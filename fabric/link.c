@@ -194,20 +194,13 @@ int rpc_links_peer_node(struct rpc_links *l, const struct lego_node_addr *a,
 	return r;
 }
 
-void rpc_links_reset(struct rpc_links *l)
+void rpc_links_close(struct rpc_links *l)
 {
 	for (size_t i = 0; i < LG_ARRAY_SIZE(l->ep); i++) {
 		if (!l->ep[i])
 			continue;
-		rpc_client_remove_ep(l->cl, l->ep[i]);
-		lf_ep_close(l->ep[i]);
-		l->ep[i] = NULL;
-	}
-}
-
-void rpc_links_close(struct rpc_links *l)
-{
-	for (size_t i = 0; i < LG_ARRAY_SIZE(l->ep); i++) {
+		if (l->cl)
+			rpc_client_remove_ep(l->cl, l->ep[i]);
 		lf_ep_close(l->ep[i]);
 		l->ep[i] = NULL;
 	}

@@ -26,13 +26,12 @@ int rpc_links_peer_hostport(struct rpc_links *l, const char *hostport, struct rp
 /* Peer for a node the monitor described. */
 int rpc_links_peer_node(struct rpc_links *l, const struct lego_node_addr *a,
 			struct rpc_peer *p, const char *name);
+/* Close l's endpoints and take them out of its client (which must still
+ * exist), so a peer set up next gets a fresh one: an endpoint remembers a
+ * peer's address (libfabric's shm keeps its mapping of the peer's region),
+ * so a daemon restarted under the same name is only reached through a new
+ * endpoint.  Only when no other thread drives the client's progress. */
 void rpc_links_close(struct rpc_links *l);
-/* Close l's endpoints and take them out of its client, so the next peer
- * gets a fresh one: an endpoint remembers a peer's address (libfabric's
- * shm keeps its mapping of the peer's region), so a daemon restarted
- * under the same name is only reached through a new endpoint.  Only when
- * no other thread drives the client's progress. */
-void rpc_links_reset(struct rpc_links *l);
 /* Append the links' open endpoints to eps[n..]; returns the new count. */
 int rpc_links_eps(const struct rpc_links *l, struct lf_ep **eps, int n);
 

@@ -172,7 +172,7 @@ int memnode_store_call(void *user, uint16_t op, const struct iovec *iov, int n, 
 		if (r == 0) {
 			/* a fresh endpoint: the old one would keep reaching the
 			 * region of a storenode restarted under the same name */
-			rpc_links_reset(&m->sto_links);
+			rpc_links_close(&m->sto_links);
 			r = rpc_links_peer_node(&m->sto_links, &a, &m->sto, "storenode");
 		}
 		if (r == 0)

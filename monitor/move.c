@@ -43,16 +43,20 @@ static void mon_gone_add(struct mon_proc *p, uint32_t id)
 		p->gone[p->ngone++] = id;
 }
 
-/* Remove node id from pl->node[] (keeping the others first). */
-static void mon_place_drop(struct mon_place *pl, uint32_t id)
+/* Remove memnode id's copy from pl->node[] (keeping the others first)
+ * and from its count of placements.  1 if it had one, else 0. */
+static int mon_place_drop(struct mon_reg *r, struct mon_place *pl, uint32_t id)
 {
 	for (int j = 0; j < MON_REPLICAS_MAX; j++) {
 		if (pl->node[j] != id)
 			continue;
 		memmove(&pl->node[j], &pl->node[j + 1], (MON_REPLICAS_MAX - 1 - j) * sizeof pl->node[0]);
 		pl->node[MON_REPLICAS_MAX - 1] = 0;
-		return;
+		struct mon_node *n = mon_node_get(r, id);
+		n->placed -= n->placed ? 1 : 0;
+		return 1;
 	}
+	return 0;
 }
 
 /* Step 1 for one granule: drop copies on dead memnodes if a live one is
@@ -68,10 +72,8 @@ static void mon_drop_dead(struct mon_reg *r, struct mon_proc *p, struct mon_plac
 		uint32_t id = pl->node[j];
 		if (!id || mon_up(r, id))
 			continue;
-		struct mon_node *d = mon_node_get(r, id);
-		d->placed -= d->placed ? 1 : 0;
 		mon_gone_add(p, id);
-		mon_place_drop(pl, id);
+		mon_place_drop(r, pl, id);
 		lg_log(LG_INFO, "monitor", "granule %llu of address space %llu: copy on memnode %u "
 		       "dropped (down)", (unsigned long long)pl->granule,
 		       (unsigned long long)p->as_id, id);
@@ -96,9 +98,7 @@ static void mon_plan_one(struct mon_reg *r, struct mon_proc *p, struct mon_place
 	if (!ncopies || (keep && !mon_up(r, keep)))
 		return; /* nothing to copy from safely */
 	if (!from && !(p->replicas > 1 && ncopies < 2))
-		return;
-	if (!from && !mon_up(r, pl->node[0]))
-		return;
+		return; /* (its one copy is `keep`, checked up above) */
 	struct mon_node *to = mon_pick(r, keep);
 	if (!to) {
 		lg_log_rl(LG_WARN, "monitor", "granule %llu of address space %llu needs a copy on "
@@ -169,18 +169,11 @@ int mon_move_done(struct mon_reg *r, struct mon_proc *p, uint64_t granule, uint3
 		return -ENOENT;
 	pl->move_to = pl->move_from = 0;
 	struct mon_node *t = mon_node_get(r, to);
-	if (status == -ESTALE && from) {
-		/* the process gave up its copy on `from` (it missed writes while
-		 * the move ran): it is gone from node[] too, and a copy is
-		 * added again by the next plan */
-		for (int j = 0; j < MON_REPLICAS_MAX; j++)
-			if (pl->node[j] == from) {
-				struct mon_node *f = mon_node_get(r, from);
-				f->placed -= f->placed ? 1 : 0;
-				mon_place_drop(pl, from);
-				break;
-			}
-	}
+	/* -ESTALE: the process gave up its copy on `from` (it missed writes
+	 * while the move ran): it is gone from node[] too, and a copy is
+	 * added again by the next plan */
+	if (status == -ESTALE && from)
+		mon_place_drop(r, pl, from);
 	if (status) {
 		lg_log(LG_WARN, "monitor", "address space %llu could not move granule %llu to "
 		       "memnode %u: %s; trying again in a second", (unsigned long long)p->as_id,
@@ -190,16 +183,8 @@ int mon_move_done(struct mon_reg *r, struct mon_proc *p, uint64_t granule, uint3
 	}
 	/* as the process did: the copy that went (or one on a dead memnode,
 	 * which step 1 may not have dropped yet) leaves, the new one joins */
-	if (from) {
-		struct mon_node *f = mon_node_get(r, from);
-		for (int j = 0; j < MON_REPLICAS_MAX; j++)
-			if (pl->node[j] == from) {
-				f->placed -= f->placed ? 1 : 0;
-				f->moved_off++;
-				mon_place_drop(pl, from);
-				break;
-			}
-	}
+	if (from && mon_place_drop(r, pl, from))
+		mon_node_get(r, from)->moved_off++;
 	int j = 0;
 	while (j < MON_REPLICAS_MAX && pl->node[j])
 		j++;
