@@ -70,6 +70,9 @@ struct lf_ep {
 	pthread_mutex_t plock;     /* sends waiting for room (lf_sendv_nb) */
 	struct lf_pending *pending;
 	_Atomic unsigned npending;
+	pthread_mutex_t hlock;     /* messages held back by fault injection */
+	struct lf_held *held;
+	_Atomic unsigned nheld;
 };
 
 struct lf_pending {
@@ -230,6 +233,7 @@ static int lf_post(struct lf_ep *ep, struct lf_rxbuf *rb)
 	} while (0)
 
 static int lf_ep_open1(const struct lf_ep_conf *conf, struct lf_ep **out);
+static int lf_fx_release(struct lf_ep *ep, int all);
 
 /* The shm provider takes SIGINT, SIGBUS, SIGSEGV and SIGTERM when it opens
  * an endpoint, to remove its files on the way out; Lego removes leftovers
@@ -268,6 +272,7 @@ static int lf_ep_open1(const struct lf_ep_conf *conf, struct lf_ep **out)
 	if (!ep)
 		return -ENOMEM;
 	pthread_mutex_init(&ep->plock, NULL);
+	pthread_mutex_init(&ep->hlock, NULL);
 	ep->prov = conf->prov;
 	ep->rx_fd = -1;
 	ep->on_recv = conf->on_recv;
@@ -342,6 +347,8 @@ void lf_ep_close(struct lf_ep *ep)
 		free(pd);
 	}
 	pthread_mutex_destroy(&ep->plock);
+	lf_fx_release(ep, 1);
+	pthread_mutex_destroy(&ep->hlock);
 	if (ep->ep)
 		fi_close(&ep->ep->fid);
 	if (ep->av)
@@ -543,6 +550,169 @@ static int lf_retry_pending(struct lf_ep *ep)
 	return done;
 }
 
+/* ------------------------------------------------------ fault injection */
+
+/* What LEGO_FAULTS asks for, in parts per million of received messages. */
+static struct {
+	uint32_t drop, dup, corrupt, delay;
+	uint64_t delay_ns;
+	int on;
+} lf_fx;
+static _Atomic uint64_t lf_fx_seq, lf_fx_count;
+
+#define LF_HELD_MAX 1024u /* held messages per endpoint; past it, no delays */
+
+/* A held message: this record in the first page of a local mapping, the
+ * message at its end so that the payload is page-aligned, as received
+ * (local memory from mmap, not malloc: see rpc_rtx in rpc.c). */
+struct lf_held {
+	struct lf_held *next;
+	uint64_t due;
+	size_t len, size;
+	uint8_t *msg;
+};
+
+static uint64_t lf_fx_rand(void)
+{
+	uint64_t z = atomic_fetch_add_explicit(&lf_fx_seq, 0x9e3779b97f4a7c15ull,
+					       memory_order_relaxed);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull; /* splitmix64 */
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static int lf_fx_hit(uint32_t ppm) { return ppm && lf_fx_rand() % 1000000u < ppm; }
+
+/* "12.5" percent as parts per million; -1 if not a percentage. */
+static long lf_fx_ppm(const char *v, char **end)
+{
+	double d = strtod(v, end);
+	if (*end == v || d < 0 || d > 100)
+		return -1;
+	return (long)(d * 10000 + 0.5);
+}
+
+int lf_faults_set(const char *spec)
+{
+	lf_fx.on = 0;
+	lf_fx.drop = lf_fx.dup = lf_fx.corrupt = lf_fx.delay = 0;
+	lf_fx.delay_ns = 10ull * 1000000;
+	if (!spec || !*spec)
+		return 0;
+	char buf[256];
+	snprintf(buf, sizeof buf, "%s", spec);
+	char *save = NULL;
+	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(t, '='), *end;
+		long ppm = eq ? lf_fx_ppm(eq + 1, &end) : -1;
+		if (ppm >= 0 && !strncmp(t, "delay=", 6) && *end == ':') {
+			char *e2;
+			unsigned long ms = strtoul(end + 1, &e2, 10);
+			if (e2 == end + 1 || ms == 0 || ms > 60000)
+				ppm = -1;
+			lf_fx.delay_ns = ms * 1000000ull;
+			end = e2;
+		}
+		if (ppm < 0 || *end) {
+			lg_log(LG_ERROR, "fabric", "LEGO_FAULTS: cannot read \"%s\" (want drop=P,dup=P,"
+			       "corrupt=P,delay=P[:MS] with P a percentage)", t);
+			return -EINVAL;
+		}
+		size_t k = (size_t)(eq - t);
+		if (k == 4 && !strncmp(t, "drop", 4))
+			lf_fx.drop = (uint32_t)ppm;
+		else if (k == 3 && !strncmp(t, "dup", 3))
+			lf_fx.dup = (uint32_t)ppm;
+		else if (k == 7 && !strncmp(t, "corrupt", 7))
+			lf_fx.corrupt = (uint32_t)ppm;
+		else if (k == 5 && !strncmp(t, "delay", 5))
+			lf_fx.delay = (uint32_t)ppm;
+		else {
+			lg_log(LG_ERROR, "fabric", "LEGO_FAULTS: unknown fault \"%.*s\"", (int)k, t);
+			return -EINVAL;
+		}
+	}
+	lf_fx_seq = lg_now_ns() ^ ((uint64_t)getpid() << 32);
+	lf_fx.on = 1;
+	lg_log(LG_WARN, "fabric", "injecting faults into received messages: drop %.4g%%, "
+	       "duplicate %.4g%%, corrupt %.4g%%, delay %.4g%% by up to %llu ms",
+	       lf_fx.drop / 1e4, lf_fx.dup / 1e4, lf_fx.corrupt / 1e4, lf_fx.delay / 1e4,
+	       (unsigned long long)(lf_fx.delay_ns / 1000000));
+	return 0;
+}
+
+uint64_t lf_faults_injected(void) { return atomic_load(&lf_fx_count); }
+
+/* Hold a copy of msg until a random time within the delay; -1 if not. */
+static int lf_fx_hold(struct lf_ep *ep, const void *msg, size_t len)
+{
+	size_t size = LG_PAGE_SIZE + len;
+	struct lf_held *h = atomic_load(&ep->nheld) < LF_HELD_MAX ? lg_local_alloc(size) : NULL;
+	if (!h)
+		return -1;
+	h->size = size;
+	h->msg = (uint8_t *)h + LG_PAGE_SIZE - sizeof(struct lego_hdr);
+	memcpy(h->msg, msg, len);
+	h->len = len;
+	h->due = lg_now_ns() + lf_fx_rand() % lf_fx.delay_ns;
+	pthread_mutex_lock(&ep->hlock);
+	h->next = ep->held;
+	ep->held = h;
+	atomic_fetch_add(&ep->nheld, 1);
+	pthread_mutex_unlock(&ep->hlock);	return 0;
+}
+
+/* A received message, through the faults asked for: dropped, damaged (one
+ * bit flipped), held back, handed over, and maybe handed over again later. */
+static void lf_fx_recv(struct lf_ep *ep, uint8_t *msg, size_t len)
+{
+	if (lf_fx_hit(lf_fx.drop)) {
+		atomic_fetch_add(&lf_fx_count, 1);
+		return;
+	}
+	if (lf_fx_hit(lf_fx.dup)) {
+		atomic_fetch_add(&lf_fx_count, 1);
+		lf_fx_hold(ep, msg, len);
+	}
+	if (len && lf_fx_hit(lf_fx.corrupt)) {
+		atomic_fetch_add(&lf_fx_count, 1);
+		uint64_t bit = lf_fx_rand() % (len * 8);
+		msg[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+	}
+	if (lf_fx_hit(lf_fx.delay) && lf_fx_hold(ep, msg, len) == 0) {
+		atomic_fetch_add(&lf_fx_count, 1);
+		return;
+	}
+	ep->on_recv(ep, msg, len, ep->arg);
+}
+
+/* Hand over the held messages that are due; how many. */
+static int lf_fx_release(struct lf_ep *ep, int all)
+{
+	if (!atomic_load_explicit(&ep->nheld, memory_order_relaxed))
+		return 0;
+	int n = 0;
+	uint64_t now = lg_now_ns();
+	for (;;) {
+		struct lf_held *h = NULL;
+		pthread_mutex_lock(&ep->hlock);
+		for (struct lf_held **pp = &ep->held; *pp; pp = &(*pp)->next)
+			if (all || (*pp)->due <= now) {
+				h = *pp;
+				*pp = h->next;
+				atomic_fetch_sub(&ep->nheld, 1);
+				break;
+			}
+		pthread_mutex_unlock(&ep->hlock);
+		if (!h)
+			return n;
+		if (!all && ep->on_recv)
+			ep->on_recv(ep, h->msg, h->len, ep->arg);
+		lg_local_free(h, h->size);
+		n++;
+	}
+}
+
 static int lf_progress_locked(struct lf_ep *ep);
 
 int lf_progress(struct lf_ep *ep)
@@ -561,7 +731,9 @@ static int lf_progress_locked(struct lf_ep *ep)
 	if (n > 0) {
 		for (ssize_t i = 0; i < n; i++) {
 			struct lf_rxbuf *rb = e[i].op_context;
-			if (ep->on_recv)
+			if (lg_unlikely(lf_fx.on) && ep->on_recv)
+				lf_fx_recv(ep, rb->post, e[i].len);
+			else if (ep->on_recv)
 				ep->on_recv(ep, rb->post, e[i].len, ep->arg);
 			lf_post(ep, rb);
 		}
@@ -589,6 +761,8 @@ static int lf_progress_locked(struct lf_ep *ep)
 	int t = lf_reap_tx(ep);
 	if (t > 0)
 		done += t;
+	if (lg_unlikely(lf_fx.on))
+		done += lf_fx_release(ep, 0);
 	return done;
 }
 

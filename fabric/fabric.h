@@ -106,6 +106,16 @@ void lf_fork_prepare(void);
 void lf_fork_done(void);
 void lf_fork_child(void);
 
+/* Fault injection, for tests (LEGO_FAULTS): every message this process
+ * receives is dropped, duplicated (the copy handed over again within the
+ * delay), damaged (one bit flipped) or delayed (held back for a random
+ * time up to MS, default 10 ms; so messages also arrive out of order) with
+ * the given probabilities: "drop=1,dup=1,corrupt=0.1,delay=1:20" (percent).
+ * "" turns it off.  0, or -EINVAL with a log line. */
+int lf_faults_set(const char *spec);
+/* Received messages the injection dropped, duplicated, damaged or delayed. */
+uint64_t lf_faults_injected(void);
+
 /* Resolve a tcp HOST:PORT to a raw address for lf_av_insert. */
 int lf_resolve_tcp(const char *host, const char *port, void *addr, size_t *len);
 /* The shm endpoint name a daemon listening on tcp port `port` uses. */

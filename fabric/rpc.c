@@ -3,10 +3,15 @@
  *
  * Client request slots: a fixed array of calls; a request id is
  * (generation << 16 | slot).  A slot's state word packs the generation with
- * three bits (IN FLIGHT, ANSWERED, SENT); whoever sets the last of ANSWERED
- * and SENT frees the slot, and a reply or a timeout claims ANSWERED by
+ * bits: IN FLIGHT; ANSWERED, claimed by a reply or a timeout by
  * compare-and-swap against the generation it expects, so a late reply can
- * never complete a newer request in the same slot.
+ * never complete a newer request in the same slot; DONE once the callback
+ * has returned; SENT once the provider is done with the first send; COPY
+ * while a request is copied to be sent again.  Whoever sets the last of
+ * DONE and SENT frees the slot.  A request unanswered after its resend
+ * time is copied (the callback waits for the copy to finish, so the
+ * caller's buffers are still there) and the copy sent with its own
+ * completion; the server recognises the repeat by its id (proto.h).
  *
  * Lock order: the client's free-list spinlock is a leaf; no callback runs
  * under it.  The server is single-threaded (one event loop).
@@ -26,6 +31,7 @@
 
 #include "common/auth.h"
 #include "common/log.h"
+#include "common/options.h"
 #include "common/stats_list.h"
 #include "common/util.h"
 
@@ -42,7 +48,25 @@ static void rpc_session_of(const char *key, const uint8_t *cn, const uint8_t *sn
 
 /* ---------------------------------------------------------------- server */
 
-enum { SC_FREE = 0, SC_HELLO, SC_AUTHED };
+/* SC_CLOSED: said bye; kept (its address, its session) for a repeated
+ * bye until the slot is needed again. */
+enum { SC_FREE = 0, SC_HELLO, SC_AUTHED, SC_CLOSED };
+
+/* The newest request seen from one slot of a client (proto.h, "Request ids
+ * and repeats") and its reply, kept to answer a repeat. */
+struct rpc_seen {
+	uint32_t gen;    /* 0: none yet */
+	int32_t status;
+	uint32_t len;    /* reply body */
+	uint8_t kept;    /* the reply is here (else a repeat is served again or dropped) */
+	uint8_t *body;   /* malloc'd, len bytes (NULL when len is 0) */
+};
+#define RPC_SEEN_CHUNK 256u /* slots per lazily allocated piece of the table */
+/* Reply bodies larger than this are not kept: their requests change
+ * nothing (RPC_H_RERUN) or a repeat goes unanswered. */
+#define RPC_SEEN_BODY_MAX (16u * 1024)
+/* Bytes of kept replies a server holds at most, over all connections. */
+#define RPC_SEEN_BYTES_MAX (64ull << 20)
 
 struct rpc_sconn {
 	uint32_t state;
@@ -54,6 +78,7 @@ struct rpc_sconn {
 	uint8_t cn[LEGO_NONCE_LEN], sn[LEGO_NONCE_LEN];
 	uint64_t last_ns;
 	char addr[80];
+	struct rpc_seen *seen[LEGO_REQ_SLOTS / RPC_SEEN_CHUNK];
 };
 
 struct rpc_server {
@@ -66,6 +91,7 @@ struct rpc_server {
 	uint64_t req[LEGO_OPCODE_MAX];
 	uint64_t rej[LW_REJECT__COUNT];
 	uint64_t bytes_in, bytes_out, nomem, handshakes, auth_fail, dropped;
+	uint64_t repeats, stale_requests, seen_bytes;
 };
 
 #define RPC_REPLY_WAIT_NS (2000ull * 1000000ull)
@@ -110,10 +136,14 @@ int rpc_server_new(const struct rpc_server_conf *conf, struct rpc_server **out)
 	return 0;
 }
 
+static void rpc_seen_free(struct rpc_server *s, struct rpc_sconn *c);
+
 void rpc_server_free(struct rpc_server *s)
 {
 	if (!s)
 		return;
+	for (unsigned i = 1; i <= s->nconns; i++)
+		rpc_seen_free(s, &s->conns[i]);
 	free(s->conns);
 	free(s);
 }
@@ -163,6 +193,8 @@ static void rpc_server_reply(struct rpc_server *s, struct lf_ep *ep, uint64_t de
 	h->flags = LEGO_F_REPLY;
 	h->status = status;
 	h->conn = req->conn;
+	struct iovec body = {t->msg + sizeof *h, t->len - sizeof *h};
+	lw_seal(h, &body, 1);
 	/* The server's one thread serves every peer: a reply the provider
 	 * cannot take now (that peer's queue is full: busy, or dead with
 	 * requests in flight) waits in the endpoint, and is dropped after
@@ -179,27 +211,59 @@ static void rpc_server_reply(struct rpc_server *s, struct lf_ep *ep, uint64_t de
 	}
 }
 
-static struct rpc_sconn *rpc_sconn_alloc(struct rpc_server *s)
+static void rpc_seen_free(struct rpc_server *s, struct rpc_sconn *c)
 {
-	for (unsigned i = 1; i <= s->nconns; i++) {
-		if (s->conns[i].state == SC_FREE) {
-			memset(&s->conns[i], 0, sizeof s->conns[i]);
-			s->conns[i].id = i;
-			return &s->conns[i];
+	for (unsigned k = 0; k < LG_ARRAY_SIZE(c->seen); k++) {
+		if (!c->seen[k])
+			continue;
+		for (unsigned i = 0; i < RPC_SEEN_CHUNK; i++) {
+			s->seen_bytes -= c->seen[k][i].len;
+			free(c->seen[k][i].body);
 		}
+		free(c->seen[k]);
+		c->seen[k] = NULL;
 	}
-	return NULL;
 }
 
+/* Forget a connection now.  A closed one (bye) stopped counting before. */
 static void rpc_sconn_drop(struct rpc_server *s, struct rpc_sconn *c)
 {
 	if (c->state == SC_FREE)
 		return;
 	if (c->ep)
 		lf_av_remove(c->ep, c->fi_addr);
-	c->state = SC_FREE;
-	if (s->active)
+	rpc_seen_free(s, c);
+	if (c->state != SC_CLOSED && s->active)
 		s->active--;
+	c->state = SC_FREE;
+}
+
+/* A handshake left halfway this long ago is abandoned (or lost). */
+#define RPC_HELLO_ABANDON_NS (10ull * 1000000000ull)
+
+/* A free connection slot: a never used one, else the longest closed one,
+ * else one whose handshake was abandoned. */
+static struct rpc_sconn *rpc_sconn_alloc(struct rpc_server *s)
+{
+	struct rpc_sconn *pick = NULL, *closed = NULL, *hello = NULL;
+	uint64_t now = lg_now_ns();
+	for (unsigned i = 1; i <= s->nconns && !pick; i++) {
+		struct rpc_sconn *c = &s->conns[i];
+		if (c->state == SC_FREE)
+			pick = c;
+		else if (c->state == SC_CLOSED && (!closed || c->last_ns < closed->last_ns))
+			closed = c;
+		else if (c->state == SC_HELLO && now - c->last_ns > RPC_HELLO_ABANDON_NS)
+			hello = c;
+	}
+	pick = pick ? pick : closed ? closed : hello;
+	if (!pick)
+		return NULL;
+	rpc_sconn_drop(s, pick);
+	uint32_t id = (uint32_t)(pick - s->conns);
+	memset(pick, 0, sizeof *pick);
+	pick->id = id;
+	return pick;
 }
 
 int rpc_server_test_conn(struct rpc_server *s, uint32_t role, uint32_t *id, uint64_t *session)
@@ -237,6 +301,23 @@ static void rpc_reject(struct rpc_server *s, enum lw_reject why, const char *pee
 		  peer, op, lw_opcode_name(op), lw_reject_names[why]);
 }
 
+/* Answer connection c's hello h: its id, our nonce, our proof. */
+static void rpc_hello_reply(struct rpc_server *s, struct rpc_sconn *c, const struct lego_hdr *h)
+{
+	struct rpc_ctx ctx = {.srv = s};
+	struct lego_hello_rep *rep = rpc_reply_alloc(&ctx, sizeof *rep);
+	if (!rep) {
+		rpc_sconn_drop(s, c);
+		return;
+	}
+	memset(rep, 0, sizeof *rep);
+	rep->conn = c->id;
+	memcpy(rep->nonce, c->sn, LEGO_NONCE_LEN);
+	lg_hmac(s->key, strlen(s->key), "lego-s", c->cn, LEGO_NONCE_LEN, c->sn, LEGO_NONCE_LEN,
+		rep->proof);
+	rpc_server_reply(s, c->ep, c->fi_addr, h, 0, &ctx);
+}
+
 static void rpc_handle_hello(struct rpc_server *s, struct lf_ep *ep, const struct lego_hdr *h,
 			     const uint8_t *body, size_t blen)
 {
@@ -251,6 +332,21 @@ static void rpc_handle_hello(struct rpc_server *s, struct lf_ep *ep, const struc
 	     req.role != LEGO_ROLE_TOOL && req.role != LEGO_ROLE_STORENODE)) {
 		rpc_reject(s, LW_BODY, "unknown peer", h->opcode);
 		return;
+	}
+	if (h->version == LEGO_PROTO_VERSION) {
+		/* the client's nonce names its handshake: a hello sent again
+		 * (our answer was lost) gets the same answer, a late copy of
+		 * one already completed none */
+		for (unsigned i = 1; i <= s->nconns; i++) {
+			struct rpc_sconn *o = &s->conns[i];
+			if (o->state == SC_FREE || o->ep != ep ||
+			    memcmp(o->cn, req.nonce, LEGO_NONCE_LEN) != 0)
+				continue;
+			s->repeats++;
+			if (o->state == SC_HELLO)
+				rpc_hello_reply(s, o, h);
+			return;
+		}
 	}
 	uint64_t dest;
 	if (lf_av_insert(ep, req.addr, req.addr_len, &dest) != 0) {
@@ -284,28 +380,32 @@ static void rpc_handle_hello(struct rpc_server *s, struct lf_ep *ep, const struc
 	memcpy(c->cn, req.nonce, LEGO_NONCE_LEN);
 	lg_random(c->sn, LEGO_NONCE_LEN);
 	s->active++;
-	struct rpc_ctx ctx = {.srv = s};
-	struct lego_hello_rep *rep = rpc_reply_alloc(&ctx, sizeof *rep);
-	if (!rep) {
-		rpc_sconn_drop(s, c);
-		return;
-	}
-	memset(rep, 0, sizeof *rep);
-	rep->conn = c->id;
-	memcpy(rep->nonce, c->sn, LEGO_NONCE_LEN);
-	lg_hmac(s->key, strlen(s->key), "lego-s", c->cn, LEGO_NONCE_LEN, c->sn, LEGO_NONCE_LEN,
-		rep->proof);
-	rpc_server_reply(s, ep, dest, h, 0, &ctx);
+	rpc_hello_reply(s, c, h);
 }
 
 static void rpc_handle_auth(struct rpc_server *s, struct lego_hdr *h, const uint8_t *body,
 			    size_t blen)
 {
-	if (h->conn == 0 || h->conn > s->nconns || s->conns[h->conn].state != SC_HELLO) {
+	if (h->conn == 0 || h->conn > s->nconns ||
+	    (s->conns[h->conn].state != SC_HELLO && s->conns[h->conn].state != SC_AUTHED)) {
 		rpc_reject(s, LW_SESSION, "unknown peer", h->opcode);
 		return;
 	}
 	struct rpc_sconn *c = &s->conns[h->conn];
+	if (c->state == SC_AUTHED) {
+		/* sent again (our answer was lost): the same answer, if the
+		 * proof is the one that opened the connection */
+		uint8_t want[LG_MAC_LEN];
+		lg_hmac(s->key, strlen(s->key), "lego-c", c->sn, LEGO_NONCE_LEN, c->cn,
+			LEGO_NONCE_LEN, want);
+		if (blen < sizeof(struct lego_auth_req) || lg_memeq_ct(want, body, LG_MAC_LEN) != 0) {
+			rpc_reject(s, LW_AUTH, c->addr, h->opcode);
+			return;
+		}
+		s->repeats++;
+		rpc_server_reply(s, c->ep, c->fi_addr, h, 0, NULL);
+		return;
+	}
 	if (blen < sizeof(struct lego_auth_req)) {
 		rpc_reject(s, LW_BODY, c->addr, h->opcode);
 		rpc_sconn_drop(s, c);
@@ -363,6 +463,10 @@ size_t rpc_server_stats(struct rpc_server *s, char *buf, size_t cap)
 		.bytes_in = s->bytes_in,
 		.bytes_out = s->bytes_out,
 		.replies_dropped = s->dropped,
+		.repeats = s->repeats,
+		.stale_requests = s->stale_requests,
+		.kept_reply_bytes = s->seen_bytes,
+		.faults_injected = lf_faults_injected(),
 		.rejects = rpc_server_rejects(s),
 	};
 	size_t n = 0;
@@ -401,6 +505,88 @@ static int rpc_handle_stats(struct rpc_ctx *ctx)
 	return 0;
 }
 
+/* The table entry of the request's slot on connection c, allocated on
+ * first use; NULL when out of memory (then repeats are not recognised). */
+static struct rpc_seen *rpc_seen_slot(struct rpc_sconn *c, uint32_t slot)
+{
+	struct rpc_seen **chunk = &c->seen[slot / RPC_SEEN_CHUNK];
+	if (!*chunk)
+		*chunk = calloc(RPC_SEEN_CHUNK, sizeof **chunk);
+	return *chunk ? &(*chunk)[slot % RPC_SEEN_CHUNK] : NULL;
+}
+
+/* Is request h a repeat (proto.h, "Request ids and repeats")?  1 when it
+ * has been dealt with here: answered with the kept reply, or dropped (an
+ * older generation; a repeat whose reply was not kept and which must not
+ * run twice).  0 to serve it: *seen is then where to keep its reply (NULL:
+ * nowhere), or a request that changes nothing (rerun) is served again. */
+static int rpc_seen_check(struct rpc_server *s, struct rpc_sconn *c, const struct lego_hdr *h,
+			  int rerun, struct rpc_seen **seen)
+{
+	uint32_t slot = (uint32_t)(h->req_id & 0xffff);
+	uint64_t gen = h->req_id >> 16;
+	*seen = NULL;
+	if (slot >= LEGO_REQ_SLOTS || gen == 0 || gen >= (1u << 24)) {
+		rpc_reject(s, LW_REQID, c->addr, h->opcode);
+		return 1;
+	}
+	struct rpc_seen *e = rpc_seen_slot(c, slot);
+	if (!e)
+		return 0;
+	if (e->gen) {
+		uint32_t d = ((uint32_t)gen - e->gen) & 0xffffffu;
+		if (d >= 0x800000u) { /* older than one already served: moved on */
+			s->stale_requests++;
+			return 1;
+		}
+		if (d == 0) {
+			s->repeats++;
+			if (e->kept) {
+				struct rpc_ctx ctx = {.srv = s};
+				void *b = e->len ? rpc_reply_alloc(&ctx, e->len) : NULL;
+				if (e->len && !b)
+					return 1;
+				if (b)
+					memcpy(b, e->body, e->len);
+				rpc_server_reply(s, c->ep, c->fi_addr, h, e->status, &ctx);
+				return 1;
+			}
+			return !rerun;
+		}
+	}
+	e->gen = (uint32_t)gen;
+	e->kept = 0;
+	s->seen_bytes -= e->len;
+	e->len = 0;
+	free(e->body);
+	e->body = NULL;
+	*seen = e;
+	return 0;
+}
+
+/* Keep the reply (status, and the body rpc_reply_alloc gave ctx, if any)
+ * of the request whose table entry is e, for a repeat. */
+static void rpc_seen_keep(struct rpc_server *s, struct rpc_seen *e, int status,
+			  const struct rpc_ctx *ctx)
+{
+	if (!e)
+		return;
+	const struct rpc_stx *t = ctx ? (const struct rpc_stx *)ctx->rep_buf : NULL;
+	size_t len = t ? t->len - sizeof(struct lego_hdr) : 0;
+	if (len > RPC_SEEN_BODY_MAX || s->seen_bytes + len > RPC_SEEN_BYTES_MAX)
+		return; /* a repeat goes unanswered: the client gives up on it */
+	if (len) {
+		e->body = malloc(len);
+		if (!e->body)
+			return;
+		memcpy(e->body, t->msg + sizeof(struct lego_hdr), len);
+	}
+	e->len = (uint32_t)len;
+	e->status = status;
+	e->kept = 1;
+	s->seen_bytes += len;
+}
+
 void rpc_server_on_recv(struct lf_ep *ep, void *msg, size_t len, void *arg)
 {
 	struct rpc_server *s = arg;
@@ -431,8 +617,9 @@ void rpc_server_on_recv(struct lf_ep *ep, void *msg, size_t len, void *arg)
 		rpc_handle_auth(s, h, body, blen);
 		return;
 	}
-	if (h->conn == 0 || h->conn > s->nconns || s->conns[h->conn].state != SC_AUTHED ||
-	    s->conns[h->conn].ep != ep) {
+	if (h->conn == 0 || h->conn > s->nconns || s->conns[h->conn].ep != ep ||
+	    (s->conns[h->conn].state != SC_AUTHED &&
+	     (s->conns[h->conn].state != SC_CLOSED || h->opcode != X2X_BYE))) {
 		rpc_reject(s, LW_SESSION, "unknown peer", h->opcode);
 		return;
 	}
@@ -443,11 +630,24 @@ void rpc_server_on_recv(struct lf_ep *ep, void *msg, size_t len, void *arg)
 	}
 	c->last_ns = lg_now_ns();
 	if (h->opcode == X2X_BYE) {
-		lg_log(LG_INFO, s->conf.name, "connection %u from %s closed", c->id, c->addr);
+		if (c->state == SC_CLOSED) { /* sent again: our answer was lost */
+			s->repeats++;
+		} else {
+			lg_log(LG_INFO, s->conf.name, "connection %u from %s closed", c->id, c->addr);
+			rpc_seen_free(s, c);
+			c->state = SC_CLOSED;
+			if (s->active)
+				s->active--;
+		}
 		rpc_server_reply(s, ep, c->fi_addr, h, 0, NULL);
-		rpc_sconn_drop(s, c);
 		return;
 	}
+	const struct rpc_handler *hd = s->by_op[h->opcode];
+	int rerun = h->opcode == X2X_STATS || h->opcode == X2X_PING ||
+		    (hd && (hd->flags & RPC_H_RERUN));
+	struct rpc_seen *seen = NULL;
+	if (rpc_seen_check(s, c, h, rerun, &seen))
+		return; /* a repeat, answered or dropped */
 	struct rpc_ctx ctx = {.srv = s, .conn = c, .hdr = h, .body = body, .body_len = blen,
 			      .user = s->conf.user};
 	if (h->opcode == X2X_STATS || h->opcode == X2X_PING) {
@@ -455,19 +655,21 @@ void rpc_server_on_recv(struct lf_ep *ep, void *msg, size_t len, void *arg)
 		rpc_server_reply(s, ep, c->fi_addr, h, st, &ctx);
 		return;
 	}
-	const struct rpc_handler *hd = s->by_op[h->opcode];
 	if (!hd) {
 		rpc_reject(s, LW_OPCODE, c->addr, h->opcode);
+		rpc_seen_keep(s, seen, -EOPNOTSUPP, NULL);
 		rpc_server_reply(s, ep, c->fi_addr, h, -EOPNOTSUPP, NULL);
 		return;
 	}
 	if (blen < hd->min_body || blen > hd->max_body) {
 		rpc_reject(s, LW_BODY, c->addr, h->opcode);
+		rpc_seen_keep(s, seen, -EBADMSG, NULL);
 		rpc_server_reply(s, ep, c->fi_addr, h, -EBADMSG, NULL);
 		return;
 	}
 	if (!(hd->roles & RPC_ROLE_BIT(c->role))) {
 		rpc_reject(s, LW_SESSION, c->addr, h->opcode);
+		rpc_seen_keep(s, seen, -EPERM, NULL);
 		rpc_server_reply(s, ep, c->fi_addr, h, -EPERM, NULL);
 		return;
 	}
@@ -481,14 +683,31 @@ void rpc_server_on_recv(struct lf_ep *ep, void *msg, size_t len, void *arg)
 		free(ctx.rep_buf);
 		ctx.rep_buf = NULL;
 	}
+	if (!rerun)
+		rpc_seen_keep(s, seen, st, &ctx);
 	rpc_server_reply(s, ep, c->fi_addr, h, st, &ctx);
 }
 
 /* ---------------------------------------------------------------- client */
 
-#define RPC_SLOTS 4096u
+#define RPC_SLOTS ((uint32_t)LEGO_REQ_SLOTS)
 #define RPC_GEN_SHIFT 8
-enum { CS_INFLIGHT = 1, CS_ANSWERED = 2, CS_SENT = 4 };
+enum { CS_INFLIGHT = 1, CS_ANSWERED = 2, CS_SENT = 4, CS_COPY = 8, CS_DONE = 16 };
+
+/* A request unanswered this long is sent again (rpc_set_resend); each
+ * repeat waits twice as long, up to RPC_RESEND_MAX_NS. */
+static uint64_t rpc_resend_ns = 250ull * 1000000;
+#define RPC_RESEND_MAX_NS (2000ull * 1000000)
+/* More requests than this waiting on a peer that answers none: busy. */
+#define RPC_RESEND_BUSY 4u
+
+void rpc_set_resend(uint64_t ns) { rpc_resend_ns = ns; }
+
+int rpc_options_apply(const struct lg_opts *o)
+{
+	rpc_set_resend(lg_opt_u(o, LG_OPT_rpc_resend_ms) * 1000000ull);
+	return lf_faults_set(lg_opt_s(o, LG_OPT_faults));
+}
 
 struct rpc_call {
 	struct lf_tx tx; /* must be first */
@@ -499,8 +718,10 @@ struct rpc_call {
 	uint64_t deadline;
 	uint64_t start_ns; /* when it was sent (0: not yet), for the watchdog */
 	uint64_t line;     /* P2M_READ/WRITE: the first line, for the watchdog */
+	uint64_t resend_at, rto; /* next repeat, and the wait before it */
 	struct lego_hdr hdr;
 	struct iovec iov[4];
+	int niov;
 	rpc_reply_fn fn;
 	void *arg;
 	struct rpc_peer *peer;
@@ -518,7 +739,7 @@ struct rpc_client {
 	int free_head;
 	_Atomic unsigned inflight;
 	_Atomic uint64_t next_expire_scan;
-	_Atomic uint64_t n_calls, n_errors, n_timeouts, n_stale;
+	_Atomic uint64_t n_calls, n_errors, n_timeouts, n_stale, n_resends, n_corrupt;
 	rpc_observe_fn observe;
 };
 
@@ -585,6 +806,7 @@ static struct rpc_call *rpc_call_get(struct rpc_client *cl)
 	 * scan must not time the call out with its previous use's deadline
 	 * (0 for a slot's first use) while it is being filled in */
 	c->deadline = UINT64_MAX;
+	c->rto = 0;
 	atomic_store(&c->state, (gen << RPC_GEN_SHIFT) | CS_INFLIGHT);
 	atomic_fetch_add(&cl->inflight, 1);
 	return c;
@@ -614,12 +836,13 @@ static uint32_t rpc_call_mark(struct rpc_call *c, uint32_t gen, uint32_t b)
 	}
 }
 
-/* Both the answer and the send completion are in: the slot is free. */
+/* The callback has returned and the send completed: the slot is free. */
 static void rpc_call_settle(struct rpc_call *c, uint32_t prev, uint32_t bit)
 {
 	uint32_t now = prev | bit;
-	if ((now & (CS_ANSWERED | CS_SENT)) == (CS_ANSWERED | CS_SENT)) {
-		atomic_store(&c->state, now & ~(uint32_t)(CS_INFLIGHT | CS_ANSWERED | CS_SENT));
+	if ((now & (CS_DONE | CS_SENT)) == (CS_DONE | CS_SENT)) {
+		atomic_store(&c->state, now & ~(uint32_t)(CS_INFLIGHT | CS_ANSWERED | CS_SENT |
+							  CS_DONE));
 		rpc_call_put(c);
 	}
 }
@@ -640,6 +863,9 @@ static void rpc_call_answer(struct rpc_call *c, uint32_t gen, int status, const 
 	uint64_t ns = c->start_ns ? lg_now_ns() - c->start_ns : 0;
 	if (c->peer) {
 		struct rpc_peer *p = c->peer;
+		atomic_fetch_sub_explicit(&p->inflight, 1, memory_order_relaxed);
+		if (status != -ETIMEDOUT && c->start_ns)
+			atomic_store_explicit(&p->last_reply_ns, lg_now_ns(), memory_order_relaxed);
 		atomic_fetch_add_explicit(&p->n_calls, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(&p->busy_ns, ns, memory_order_relaxed);
 		if (status < 0)
@@ -649,11 +875,14 @@ static void rpc_call_answer(struct rpc_call *c, uint32_t gen, int status, const 
 	}
 	if (c->cl->observe && c->start_ns)
 		c->cl->observe(c->hdr.opcode, status, ns);
-	rpc_reply_fn fn = c->fn;
-	void *arg = c->arg;
+	/* a repeat being copied reads the caller's buffers: wait for it (no
+	 * new copy starts once ANSWERED is set) */
+	while (atomic_load(&c->state) & CS_COPY)
+		lg_cpu_relax();
 	/* The callback may start new calls; the slot stays ours until settled. */
-	fn(arg, status, body, len);
-	rpc_call_settle(c, prev, CS_ANSWERED);
+	c->fn(c->arg, status, body, len);
+	prev = rpc_call_mark(c, gen, CS_DONE);
+	rpc_call_settle(c, prev, CS_DONE);
 }
 
 static void rpc_call_sent(struct lf_tx *tx, int err)
@@ -676,8 +905,9 @@ void rpc_client_on_recv(struct lf_ep *ep, void *msg, size_t len, void *arg)
 	if (why == LW_VERSION && len >= sizeof *h && h->len == len && (h->flags & LEGO_F_REPLY))
 		why = LW_OK; /* a peer refusing our version says so in a reply */
 	if (why != LW_OK || !(h->flags & LEGO_F_REPLY)) {
-		atomic_fetch_add(&cl->n_stale, 1);
-		lg_log_rl(LG_WARN, "rpc", "dropped malformed reply (%s)", lw_reject_names[why]);
+		atomic_fetch_add(why == LW_CRC ? &cl->n_corrupt : &cl->n_stale, 1);
+		lg_log_rl(LG_WARN, "rpc", "dropped %s reply (%s)",
+			  why == LW_CRC ? "damaged" : "malformed", lw_reject_names[why]);
 		return;
 	}
 	uint32_t slot = (uint32_t)(h->req_id & 0xffff);
@@ -729,11 +959,13 @@ static int rpc_call_start(struct rpc_peer *p, uint16_t op, const struct iovec *i
 	c->iov[0].iov_len = sizeof c->hdr;
 	for (int i = 0; i < n; i++)
 		c->iov[i + 1] = iov[i];
+	c->niov = n + 1;
 	if (copy && n == 1 && iov[0].iov_len <= sizeof c->inl) {
 		/* the caller's buffer may be gone before the send completes */
 		memcpy(c->inl, iov[0].iov_base, iov[0].iov_len);
 		c->iov[1].iov_base = c->inl;
 	}
+	lw_seal(&c->hdr, c->iov + 1, n);
 	c->fn = fn;
 	c->arg = arg;
 	c->peer = p;
@@ -751,6 +983,15 @@ static int rpc_call_start(struct rpc_peer *p, uint16_t op, const struct iovec *i
 	}
 	c->start_ns = lg_now_ns();
 	c->deadline = c->start_ns + timeout_ns;
+	/* sent again after the resend time, or four times the peer's mean
+	 * answer time if longer (a loaded peer is not sent more work) */
+	uint64_t calls = atomic_load_explicit(&p->n_calls, memory_order_relaxed);
+	c->rto = rpc_resend_ns;
+	if (c->rto && calls)
+		c->rto = LG_MAX(c->rto, 4 * (atomic_load_explicit(&p->busy_ns, memory_order_relaxed) /
+					     calls));
+	c->resend_at = c->start_ns + c->rto;
+	atomic_fetch_add_explicit(&p->inflight, 1, memory_order_relaxed);
 	c->tx.done = rpc_call_sent;
 	c->tx.deadline = c->deadline;
 	atomic_fetch_add(&cl->n_calls, 1);
@@ -771,6 +1012,7 @@ static int rpc_call_start(struct rpc_peer *p, uint16_t op, const struct iovec *i
 		atomic_store(&c->state, s & ~(uint32_t)CS_INFLIGHT);
 		rpc_call_put(c);
 		atomic_fetch_add(&cl->n_errors, 1);
+		atomic_fetch_sub_explicit(&p->inflight, 1, memory_order_relaxed);
 		return r;
 	}
 	return 0;
@@ -782,16 +1024,84 @@ int rpc_call_async(struct rpc_peer *p, uint16_t op, const struct iovec *iov, int
 	return rpc_call_start(p, op, iov, n, timeout_ns, fn, arg, 0);
 }
 
+/* A request sent again.  Local memory from mmap, not malloc: in a
+ * transparent-mode process any thread may get here, malloc could hand out
+ * remote memory (which a peer reading it over shm would fault on), and the
+ * fault thread must not take the allocator's locks (a fork holds them). */
+struct rpc_rtx {
+	struct lf_tx tx;
+	size_t size;
+	uint8_t msg[];
+};
+
+static void rpc_rtx_done(struct lf_tx *tx, int err)
+{
+	(void)err; /* lost like the first: the next repeat, or the timeout */
+	struct rpc_rtx *t = (struct rpc_rtx *)tx;
+	lg_local_free(t, t->size);
+}
+
+/* Send c (state s: in flight, unanswered, first send completed) again:
+ * a copy, since the caller's buffers go away once it is answered. */
+static void rpc_call_resend(struct rpc_call *c, uint32_t s, uint64_t now)
+{
+	struct rpc_peer *p = c->peer;
+	if (!p || !p->ep || atomic_load(&p->down))
+		return;
+	/* A peer that has answered nothing since c went out, with many
+	 * requests waiting, is busy (or dead): copies would only add to its
+	 * queue (it_threads_fork once stalled that way while a memnode
+	 * cloned a forked address space).  Look again later. */
+	if (atomic_load_explicit(&p->last_reply_ns, memory_order_relaxed) < c->start_ns &&
+	    atomic_load_explicit(&p->inflight, memory_order_relaxed) > RPC_RESEND_BUSY) {
+		c->resend_at = now + c->rto;
+		return;
+	}
+	c->rto = LG_MIN(c->rto * 2, RPC_RESEND_MAX_NS);
+	c->resend_at = now + c->rto;
+	uint32_t want = s;
+	if (!atomic_compare_exchange_strong(&c->state, &want, s | CS_COPY))
+		return; /* answered meanwhile */
+	size_t len = c->hdr.len;
+	uint64_t deadline = c->deadline;
+	size_t size = sizeof(struct rpc_rtx) + len;
+	struct rpc_rtx *t = lg_local_alloc(size);
+	if (t) {
+		t->size = size;
+		size_t at = 0;
+		for (int i = 0; i < c->niov; i++) {
+			memcpy(t->msg + at, c->iov[i].iov_base, c->iov[i].iov_len);
+			at += c->iov[i].iov_len;
+		}
+	}
+	atomic_fetch_and(&c->state, ~(uint32_t)CS_COPY); /* c may be answered from here */
+	if (!t)
+		return;
+	t->tx.done = rpc_rtx_done;
+	t->tx.deadline = deadline;
+	struct iovec iov = {t->msg, len};
+	if (lf_sendv_nb(p->ep, p->fi_addr, &iov, 1, &t->tx) != 0) {
+		lg_local_free(t, size);
+		return;
+	}
+	atomic_fetch_add(&c->cl->n_resends, 1);
+	lf_bell_ring(p->bell);
+}
+
 static void rpc_client_expire(struct rpc_client *cl, uint64_t now)
 {
 	for (uint32_t i = 0; i < RPC_SLOTS; i++) {
 		struct rpc_call *c = &cl->calls[i];
 		uint32_t s = atomic_load(&c->state);
-		if ((s & (CS_INFLIGHT | CS_ANSWERED)) != CS_INFLIGHT || c->deadline > now)
+		if ((s & (CS_INFLIGHT | CS_ANSWERED)) != CS_INFLIGHT)
 			continue;
-		lg_log_rl(LG_WARN, "rpc", "%s request to %s timed out",
-			  lw_opcode_name(c->hdr.opcode), c->peer ? c->peer->name : "?");
-		rpc_call_answer(c, s >> RPC_GEN_SHIFT, -ETIMEDOUT, NULL, 0);
+		if (c->deadline <= now) {
+			lg_log_rl(LG_WARN, "rpc", "%s request to %s timed out",
+				  lw_opcode_name(c->hdr.opcode), c->peer ? c->peer->name : "?");
+			rpc_call_answer(c, s >> RPC_GEN_SHIFT, -ETIMEDOUT, NULL, 0);
+		} else if (c->rto && now >= c->resend_at && (s & CS_SENT) && !(s & CS_COPY)) {
+			rpc_call_resend(c, s, now);
+		}
 	}
 }
 
@@ -858,6 +1168,8 @@ void rpc_client_get_stats(struct rpc_client *cl, struct rpc_client_stats *st)
 	st->errors = atomic_load(&cl->n_errors);
 	st->timeouts = atomic_load(&cl->n_timeouts);
 	st->stale = atomic_load(&cl->n_stale);
+	st->resends = atomic_load(&cl->n_resends);
+	st->corrupt = atomic_load(&cl->n_corrupt);
 }
 
 int rpc_client_wait(struct rpc_client *cl, _Atomic uint32_t *flag, uint64_t deadline)

@@ -50,11 +50,17 @@ struct rpc_ctx {
 /* A handler returns the reply status (0 or -errno). */
 typedef int (*rpc_handler_fn)(struct rpc_ctx *ctx);
 
+/* rpc_handler.flags: the request changes nothing (a read), so a repeat of
+ * it (proto.h) is served again instead of answered from a kept reply:
+ * for requests whose replies are large. */
+#define RPC_H_RERUN 0x1u
+
 struct rpc_handler {
 	uint16_t opcode;
 	uint32_t min_body, max_body;
 	uint32_t roles; /* RPC_ROLE_BIT()s allowed to call it */
 	rpc_handler_fn fn;
+	uint32_t flags; /* RPC_H_* */
 };
 
 struct rpc_server_conf {
@@ -98,6 +104,10 @@ void rpc_server_drop_process(struct rpc_server *s, uint32_t id);
 	X(bytes_in, "bytes_in", "bytes of messages received, refused ones included") \
 	X(bytes_out, "bytes_out", "bytes of replies handed to the fabric, dropped ones included") \
 	X(replies_dropped, "replies_dropped", "replies not sent: the peer took none for 2 s, or was gone") \
+	X(repeats, "repeats", "requests received again (same id: the client sent it again, or the network doubled it), answered with the kept reply or served again, never applied twice") \
+	X(stale_requests, "stale_requests", "requests older than a newer one from the same slot: dropped") \
+	X(kept_reply_bytes, "kept_reply_bytes", "bytes of replies kept to answer repeats (gauge)") \
+	X(faults_injected, "faults_injected", "received messages dropped, doubled, damaged or delayed on purpose (LEGO_FAULTS)") \
 	F(rejects_by_reason, "rejects.REASON", "messages refused, by reason (below)") \
 	X(rejects, "rejects", "messages refused, all reasons") \
 	F(requests_by_opcode, "requests.OPCODE", "requests with a valid header, by opcode (`requests.p2m_read`)")
@@ -126,6 +136,9 @@ struct rpc_peer {
 	char name[64]; /* for messages: "memnode 2", "monitor 127.0.0.1:7000" */
 	/* answered requests: all, failed, timed out, and their total time */
 	_Atomic uint64_t n_calls, n_errors, n_timeouts, busy_ns;
+	/* for resends: requests in flight, and when its last reply came */
+	_Atomic uint32_t inflight;
+	_Atomic uint64_t last_reply_ns;
 	_Atomic int down; /* the cluster declared it dead: not to be used again */
 };
 
@@ -173,6 +186,17 @@ int rpc_callv(struct rpc_peer *p, uint16_t op, const struct iovec *iov, int n, v
 int rpc_call_fixed(struct rpc_peer *p, uint16_t op, const void *body, size_t len, void *rep,
 		   size_t replen, uint64_t timeout_ns);
 
+/* A request unanswered for ns is sent again (same id), then after 2 ns, 4 ns,
+ * ... (at most 2 s apart) until its timeout; 0: never.  Default 250 ms;
+ * a peer's requests wait at least four times its mean answer time.  For
+ * the whole process (LEGO_RPC_RESEND_MS, rpc_options_apply). */
+void rpc_set_resend(uint64_t ns);
+
+/* Apply the options every program using RPC shares: the resend time and
+ * fault injection (LEGO_FAULTS).  0, or -EINVAL with a log line. */
+struct lg_opts;
+int rpc_options_apply(const struct lg_opts *o);
+
 /* Reap completions on all endpoints and expire overdue requests.
  * Returns the number of events handled. */
 int rpc_client_progress(struct rpc_client *cl);
@@ -197,6 +221,8 @@ void rpc_client_oldest(struct rpc_client *cl, uint64_t older_than_ns, struct rpc
 
 struct rpc_client_stats {
 	uint64_t calls, errors, timeouts, stale;
+	uint64_t resends; /* requests sent again, unanswered after their resend time */
+	uint64_t corrupt; /* replies dropped: their CRC did not hold */
 };
 void rpc_client_get_stats(struct rpc_client *cl, struct rpc_client_stats *st);
 

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "lego/proto.h"
 
@@ -22,13 +23,23 @@ enum lw_reject {
 	LW_SESSION,     /* unknown connection or wrong session secret */
 	LW_AUTH,        /* handshake proof did not verify */
 	LW_FLAGS,       /* request with reply flag or unknown flags */
+	LW_CRC,         /* CRC32C differs: damaged on the way */
+	LW_REQID,       /* request id outside the scheme (proto.h) */
 	LW_REJECT__COUNT
 };
 
 extern const char *const lw_reject_names[LW_REJECT__COUNT];
 
-/* Check the header of a received message of `len` bytes. */
+/* Check the header of a received message of `len` bytes, and its CRC.
+ * A message of another protocol version is LW_VERSION only when it has no
+ * CRC (crc 0: an older peer) or a valid one, else LW_CRC (damaged). */
 enum lw_reject lw_check(const void *msg, size_t len);
+
+/* CRC32C of p[0..n) continued from crc (start with 0). */
+uint32_t lw_crc32c(uint32_t crc, const void *p, size_t n);
+/* Set h->crc for a message of header h then body[0..n).  Call last: the
+ * CRC covers every header field. */
+void lw_seal(struct lego_hdr *h, const struct iovec *body, int n);
 
 /* Fill a request or reply header for a message of total_len bytes. */
 void lw_hdr_init(struct lego_hdr *h, uint16_t opcode, uint32_t total_len, uint64_t req_id);

@@ -65,6 +65,17 @@ int lego_stats(struct lego_stats *out)
 	for (int i = 0; i < LEGO_STAT__COUNT; i++)
 		out->v[i] = atomic_load_explicit(&lg_stat[i], memory_order_relaxed);
 	out->v[LEGO_STAT_PEAK_RSS] = lg_peak_rss();
+	/* the RPC counters are the client's own */
+	int st = atomic_load_explicit(&lg_rt.state, memory_order_acquire);
+	if ((st == LG_RT_RUNNING || st == LG_RT_STOPPED) && lg_rt.lc.cl) {
+		struct rpc_client_stats rs;
+		rpc_client_get_stats(lg_rt.lc.cl, &rs);
+		out->v[LEGO_STAT_RPC_ERRORS] = rs.errors;
+		out->v[LEGO_STAT_RPC_TIMEOUTS] = rs.timeouts;
+		out->v[LEGO_STAT_RPC_STALE] = rs.stale;
+		out->v[LEGO_STAT_RPC_RESENDS] = rs.resends;
+		out->v[LEGO_STAT_RPC_DAMAGED] = rs.corrupt;
+	}
 	for (int i = 0; i < LEGO_LAT__COUNT; i++)
 		lg_lat_summary((enum lego_lat)i, &out->lat[i]);
 	return 0;

@@ -978,10 +978,23 @@ static void xc_drop_pages(struct excache *xc, struct iovec *iov, int n)
 		lg_sys_madvise(iov[done].iov_base, iov[done].iov_len, MADV_DONTNEED);
 }
 
-static int xc_rvictim_cmp(const void *a, const void *b)
+/* Sort a reclaim batch by line, in place.  Not qsort: glibc's qsort may
+ * call malloc, and this runs in the fault thread, which must not: a fork
+ * takes the allocator's locks, then waits for this thread to park (seen
+ * as a hang in it_threads_fork).  Shell sort with Ciura's gaps. */
+static void xc_rvictim_sort(struct xc_rvictim *v, int n)
 {
-	const struct xc_rvictim *x = a, *y = b;
-	return x->line < y->line ? -1 : x->line > y->line;
+	static const int gaps[] = {701, 301, 132, 57, 23, 10, 4, 1};
+	for (size_t g = 0; g < LG_ARRAY_SIZE(gaps); g++) {
+		int gap = gaps[g];
+		for (int i = gap; i < n; i++) {
+			struct xc_rvictim t = v[i];
+			int j = i;
+			for (; j >= gap && v[j - gap].line > t.line; j -= gap)
+				v[j] = v[j - gap];
+			v[j] = t;
+		}
+	}
 }
 
 /*
@@ -1046,7 +1059,7 @@ int xc_reclaim(struct excache *xc)
 		atomic_flag_clear_explicit(&xc->reclaiming, memory_order_release);
 		return 0;
 	}
-	qsort(rb, (size_t)n, sizeof *rb, xc_rvictim_cmp);
+	xc_rvictim_sort(rb, n);
 	for (int i = 0; i < n;) { /* 2 */
 		if (rb[i].slot < 0) {
 			i++;

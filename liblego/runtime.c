@@ -167,6 +167,9 @@ static int lg_rt_start_locked(struct lg_rt *rt)
 		if (rt->transparent)
 			setenv("LEGO_MONITOR", mon, 1);
 	}
+	r = rpc_options_apply(o);
+	if (r)
+		return r;
 	uint32_t lo = (uint32_t)__builtin_ctzll(lg_opt_u(o, LG_OPT_excache_line));
 	uint64_t to = lg_opt_u(o, LG_OPT_rpc_timeout_ms) * 1000000ull;
 	rt->lc.replicas = (uint32_t)lg_opt_u(o, LG_OPT_replicas);

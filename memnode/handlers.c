@@ -199,22 +199,26 @@ int memnode_store_call(void *user, uint16_t op, const struct iovec *iov, int n, 
 }
 
 #define P RPC_ROLE_BIT(LEGO_ROLE_PROCESS)
-#define FILE_OP(op, extra) \
+#define FILE_OP(op, extra, flags) \
 	{op, sizeof(struct lego_file_req), sizeof(struct lego_file_req) + 2 * LEGO_PATH_MAX + (extra), \
-	 P | RPC_ROLE_BIT(LEGO_ROLE_TOOL), h_file}
+	 P | RPC_ROLE_BIT(LEGO_ROLE_TOOL), h_file, flags}
 const struct rpc_handler memnode_handlers[] = {
 	{P2M_READ, sizeof(struct lego_lines_req) + sizeof(struct lego_line_ref),
-	 sizeof(struct lego_lines_req) + LEGO_BATCH_MAX * sizeof(struct lego_line_ref), P, h_read},
+	 sizeof(struct lego_lines_req) + LEGO_BATCH_MAX * sizeof(struct lego_line_ref), P, h_read,
+	 RPC_H_RERUN},
 	{P2M_WRITE, sizeof(struct lego_lines_req) + sizeof(struct lego_line_ref) + 4096,
-	 LEGO_MSG_MAX, P, h_write},
-	{P2M_FREE, sizeof(struct lego_free_req), sizeof(struct lego_free_req), P, h_free},
-	{P2M_RESERVE, sizeof(struct lego_reserve_req), sizeof(struct lego_reserve_req), P, h_reserve},
-	{P2M_AS_EXIT, sizeof(struct lego_p2mon_as_req), sizeof(struct lego_p2mon_as_req), P, h_as_exit},
-	{P2M_CLONE, sizeof(struct lego_clone_req), sizeof(struct lego_clone_req), P, h_clone},
-	FILE_OP(X2F_OPEN, 0), FILE_OP(X2F_STAT, 0), FILE_OP(X2F_READ, 0),
-	FILE_OP(X2F_WRITE, LEGO_FILE_IO_MAX), FILE_OP(X2F_TRUNCATE, 0), FILE_OP(X2F_FSYNC, 0),
-	FILE_OP(X2F_UNLINK, 0), FILE_OP(X2F_RMDIR, 0), FILE_OP(X2F_MKDIR, 0),
-	FILE_OP(X2F_RENAME, 0), FILE_OP(X2F_LIST, 0), FILE_OP(X2F_CLOSE, 0),
+	 LEGO_MSG_MAX, P, h_write, 0},
+	{P2M_FREE, sizeof(struct lego_free_req), sizeof(struct lego_free_req), P, h_free, 0},
+	{P2M_RESERVE, sizeof(struct lego_reserve_req), sizeof(struct lego_reserve_req), P, h_reserve,
+	 0},
+	{P2M_AS_EXIT, sizeof(struct lego_p2mon_as_req), sizeof(struct lego_p2mon_as_req), P,
+	 h_as_exit, 0},
+	{P2M_CLONE, sizeof(struct lego_clone_req), sizeof(struct lego_clone_req), P, h_clone, 0},
+	FILE_OP(X2F_OPEN, 0, 0), FILE_OP(X2F_STAT, 0, RPC_H_RERUN), FILE_OP(X2F_READ, 0, RPC_H_RERUN),
+	FILE_OP(X2F_WRITE, LEGO_FILE_IO_MAX, 0), FILE_OP(X2F_TRUNCATE, 0, 0),
+	FILE_OP(X2F_FSYNC, 0, 0), FILE_OP(X2F_UNLINK, 0, 0), FILE_OP(X2F_RMDIR, 0, 0),
+	FILE_OP(X2F_MKDIR, 0, 0), FILE_OP(X2F_RENAME, 0, 0), FILE_OP(X2F_LIST, 0, RPC_H_RERUN),
+	FILE_OP(X2F_CLOSE, 0, 0),
 };
 #undef P
 const size_t memnode_nhandlers = LG_ARRAY_SIZE(memnode_handlers);

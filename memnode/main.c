@@ -116,6 +116,8 @@ int main(int argc, char **argv)
 {
 	lg_daemon_options(argc, argv, 'M', "lego-memnode",
 			  "--monitor HOST:PORT [--listen HOST:PORT] [--capacity SIZE] [options]", &O);
+	if (rpc_options_apply(&O) != 0)
+		return 2;
 	lg_daemon_signals(&stop);
 	/* Processes wait on every request we serve; when we share a machine
 	 * with them, do not queue behind their threads (needs CAP_SYS_NICE). */

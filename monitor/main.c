@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/util.h"
+#include "fabric/rpc.h"
 #include "monitor.h"
 
 static volatile int stop;
@@ -24,6 +25,8 @@ int main(int argc, char **argv)
 {
 	struct lg_opts o;
 	lg_daemon_options(argc, argv, 'N', "lego-monitor", "[--listen HOST:PORT] [options]", &o);
+	if (rpc_options_apply(&o) != 0)
+		return 2;
 	lg_daemon_signals(&stop);
 	static struct monitor m;
 	m.heartbeat_ms = (uint32_t)lg_opt_u(&o, LG_OPT_heartbeat_ms);

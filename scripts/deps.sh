@@ -6,7 +6,7 @@
 set -e
 
 PKGS="gcc make cmake pkg-config
-      libfabric-dev libfabric-bin libjemalloc-dev libunwind-dev libdw-dev libmicrohttpd-dev libssl-dev
+      libfabric-dev libfabric-bin libisal-dev libjemalloc-dev libunwind-dev libdw-dev libmicrohttpd-dev libssl-dev
       check libsubunit-dev
       procps iproute2 util-linux time
       python3 python3-numpy sqlite3 redis-server redis-tools $*"

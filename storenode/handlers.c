@@ -556,20 +556,20 @@ SN_HANDLER(close)
 
 #define MT (RPC_ROLE_BIT(LEGO_ROLE_MEMNODE) | RPC_ROLE_BIT(LEGO_ROLE_TOOL))
 #define REQ sizeof(struct lego_file_req)
-#define F(op, fn) {op, REQ, REQ + SN_PATHS_MAX, MT, fn}
+#define F(op, fn, flags) {op, REQ, REQ + SN_PATHS_MAX, MT, fn, flags}
 const struct rpc_handler storenode_handlers[] = {
-	F(X2F_OPEN, h_open),
-	F(X2F_STAT, h_stat),
-	F(X2F_READ, h_read),
-	{X2F_WRITE, REQ, REQ + SN_PATHS_MAX + LEGO_FILE_IO_MAX, MT, h_write},
-	F(X2F_TRUNCATE, h_truncate),
-	F(X2F_FSYNC, h_fsync),
-	F(X2F_UNLINK, h_unlink),
-	F(X2F_RMDIR, h_rmdir),
-	F(X2F_MKDIR, h_mkdir),
-	F(X2F_RENAME, h_rename),
-	F(X2F_LIST, h_list),
-	F(X2F_CLOSE, h_close),
+	F(X2F_OPEN, h_open, 0),
+	F(X2F_STAT, h_stat, RPC_H_RERUN),
+	F(X2F_READ, h_read, RPC_H_RERUN),
+	{X2F_WRITE, REQ, REQ + SN_PATHS_MAX + LEGO_FILE_IO_MAX, MT, h_write, 0},
+	F(X2F_TRUNCATE, h_truncate, 0),
+	F(X2F_FSYNC, h_fsync, 0),
+	F(X2F_UNLINK, h_unlink, 0),
+	F(X2F_RMDIR, h_rmdir, 0),
+	F(X2F_MKDIR, h_mkdir, 0),
+	F(X2F_RENAME, h_rename, 0),
+	F(X2F_LIST, h_list, RPC_H_RERUN),
+	F(X2F_CLOSE, h_close, 0),
 };
 #undef F
 #undef REQ

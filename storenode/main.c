@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/util.h"
+#include "fabric/rpc.h"
 #include "fabric/link.h"
 #include "storenode.h"
 
@@ -144,6 +145,8 @@ int main(int argc, char **argv)
 {
 	lg_daemon_options(argc, root_alias(argc, argv), 'S', "lego-storenode",
 			  "--monitor HOST:PORT --root DIR [--listen HOST:PORT] [options]", &O);
+	if (rpc_options_apply(&O) != 0)
+		return 2;
 	lg_daemon_signals(&stop);
 	struct storenode *s = &S;
 	s->root_fd = -1;

@@ -212,6 +212,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "legoctl: no address: give HOST:PORT or --monitor (LEGO_MONITOR)\n");
 		return 2;
 	}
+	if (rpc_options_apply(&o) != 0)
+		return 2;
 	struct rpc_client *cl;
 	if (rpc_client_new(lg_opt_s(&o, LG_OPT_cluster_key), LEGO_ROLE_TOOL, &cl) < 0)
 		return 1;

@@ -44,6 +44,8 @@ extern "C" {
 	X(RPC_ERRORS, "net.rpc_errors", "requests that failed")                        \
 	X(RPC_TIMEOUTS, "net.rpc_timeouts", "requests that timed out")                 \
 	X(RPC_STALE, "net.rpc_stale_replies", "replies that matched no request")       \
+	X(RPC_RESENDS, "net.rpc_resends", "requests sent again: unanswered after their resend time") \
+	X(RPC_DAMAGED, "net.rpc_damaged_replies", "replies dropped because their CRC32C did not hold") \
 	X(RESERVED, "mem.reserved_bytes", "remote memory reserved (gauge)")            \
 	X(QUOTA_REFUSALS, "mem.quota_refusals", "allocations refused: over the process's quota") \
 	X(RESIDENT, "mem.resident_lines", "lines in the ExCache now (gauge)")          \

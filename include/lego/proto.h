@@ -18,6 +18,20 @@
  * client checks it and answers AUTH with HMAC(key, "C"|sn|cn).  Both sides
  * then derive the session secret HMAC(key, "K"|cn|sn), which every later
  * request carries in its header; the key itself never crosses the wire.
+ *
+ * Integrity: every message carries in hdr.crc the CRC32C (Castagnoli,
+ * as iSCSI) of the whole message computed with that field 0; a receiver
+ * drops a message whose CRC differs (counted as rejects.crc), as if lost.
+ *
+ * Request ids and repeats: a client numbers a request (generation << 16 |
+ * slot), slot < LEGO_REQ_SLOTS, generation 1 .. 2^24 - 1; each use of a
+ * slot takes the next generation (after 2^24 - 1 comes 1), and a slot is
+ * used again only once its previous request was answered or given up.  A
+ * request unanswered for a while is sent again with the same id.  So a
+ * server keeps, per connection and slot, the newest generation it has
+ * seen and that request's reply: a repeat of it is answered with the kept
+ * reply (requests that change nothing may instead be served again), an
+ * older generation is dropped, and no request is ever applied twice.
  */
 #ifndef LEGO_PROTO_H
 #define LEGO_PROTO_H
@@ -25,8 +39,9 @@
 #include <stdint.h>
 
 #define LEGO_PROTO_MAGIC   0x4f47454cu /* "LEGO" */
-#define LEGO_PROTO_VERSION 4 /* 2: memnode heartbeats carry traffic; 3: replicas;
-				   4: moving granules (drain, re-replication) */
+#define LEGO_PROTO_VERSION 5 /* 2: memnode heartbeats carry traffic; 3: replicas;
+				   4: moving granules (drain, re-replication);
+				   5: CRC32C in every header, requests repeated */
 
 /* Largest line is 2 MiB; a message may carry one such line or a batch. */
 #define LEGO_MSG_PAYLOAD_MAX (2u << 20)
@@ -38,6 +53,7 @@
 #define LEGO_MAC_LEN   32
 #define LEGO_CAP_LEN   16
 #define LEGO_BATCH_MAX 256 /* lines in one READ/WRITE request */
+#define LEGO_REQ_SLOTS 4096 /* request id slots of one client (see above) */
 
 enum lego_opcode {
 	X2X_HELLO = 1,
@@ -107,7 +123,7 @@ struct lego_hdr {
 	uint32_t conn;    /* server-assigned connection index (HELLO: 0) */
 	uint32_t flags;
 	uint64_t session; /* session secret (HELLO, AUTH: 0) */
-	uint32_t crc;     /* reserved (0) */
+	uint32_t crc;     /* CRC32C of the message, computed with this field 0 */
 	uint32_t pad;
 };
 _Static_assert(sizeof(struct lego_hdr) == 48, "lego_hdr size");

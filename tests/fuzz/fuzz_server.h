@@ -1,7 +1,8 @@
 /*
  * Driving a daemon's RPC server without a fabric: test connections
  * (rpc_server_test_conn) of each role, and messages built as a peer would,
- * their header valid unless the input asks for one corruption or another.
+ * their header valid (CRC included) unless the input asks for one corruption
+ * or another.
  * Replies go nowhere (the server drops them: no endpoint).
  */
 #ifndef LEGO_FUZZ_SERVER_H
@@ -38,11 +39,14 @@ static inline void fz_send(struct rpc_server *srv, const struct fz_conn *c, uint
 {
 	struct lego_hdr *h = (struct lego_hdr *)fz_msg;
 	size_t len = sizeof *h + blen;
-	static uint64_t req_id;
+	static uint64_t n;
 	/* the handshake needs an endpoint to answer on: not here */
 	if (op == X2X_HELLO)
 		op = X2X_PING;
-	lw_hdr_init(h, op, (uint32_t)len, ++req_id);
+	/* request ids as a client makes them (proto.h): each a new one */
+	n++;
+	lw_hdr_init(h, op, (uint32_t)len,
+		    (n / LEGO_REQ_SLOTS % 0xffffff + 1) << 16 | n % LEGO_REQ_SLOTS);
 	h->conn = c->id;
 	h->session = c->session;
 	switch (bad & 15) {
@@ -57,12 +61,18 @@ static inline void fz_send(struct rpc_server *srv, const struct fz_conn *c, uint
 	case 8: len = (bad >> 4) * 3u; break; /* shorter than a header */
 	case 9: h->opcode = (bad >> 4) & 1 ? 0 : (uint16_t)(LEGO_OPCODE_MAX + (bad >> 4)); break;
 	case 10: h->opcode = (uint16_t)(bad >> 4); break; /* a low opcode, HELLO aside */
+	case 11: h->req_id ^= 1ull << (bad >> 4 << 2); break; /* a repeat, or no such id */
+	case 12: break; /* damaged after the CRC, below */
 	default: len = len > sizeof *h ? len - 1 : len; break; /* one byte short */
 	}
 	if (h->opcode == X2X_HELLO) {
 		/* a HELLO (any version) wants to answer on an endpoint */
 		h->opcode = X2X_PING;
 	}
+	struct iovec body = {fz_body(), blen};
+	lw_seal(h, &body, 1);
+	if ((bad & 15) == 12) /* damaged on the way */
+		fz_msg[(bad >> 4) % len] ^= 0x20;
 	rpc_server_on_recv(NULL, fz_msg, len, srv);
 }
 

@@ -151,6 +151,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				h.flags |= (uint32_t)fin_u8(&f) << 1;
 			memcpy(msg, &h, sizeof h);
 			fin_bytes(&f, msg + sizeof h, blen);
+			if (!(how & 128)) { /* else as damaged on the way: no CRC */
+				struct iovec body = {msg + sizeof h, blen};
+				lw_seal((struct lego_hdr *)msg, &body, 1);
+			}
 			size_t len = sizeof h + blen;
 			if (how & 64)
 				len = fin_u8(&f) % (len + 1); /* cut short */

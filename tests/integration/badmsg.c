@@ -51,10 +51,18 @@ static void tx_done(struct lf_tx *t, int err)
 	((struct tx *)t)->done = 1;
 }
 
-/* Send raw bytes and wait up to 1 s for a reply; returns 1 if one came. */
-static int send_raw(const void *buf, size_t len)
+/* Send raw bytes (with a valid CRC when longer than a header, unless
+ * damage) and wait up to 1 s for a reply; returns 1 if one came. */
+static int send_raw_crc(void *buf, size_t len, int damage)
 {
 	struct tx t = {.tx.done = tx_done};
+	if (len >= sizeof(struct lego_hdr)) {
+		struct iovec body = {(uint8_t *)buf + sizeof(struct lego_hdr),
+				     len - sizeof(struct lego_hdr)};
+		lw_seal(buf, &body, 1);
+		if (damage)
+			((uint8_t *)buf)[len - 1] ^= 1;
+	}
 	struct iovec iov = {(void *)buf, len};
 	got_reply = 0;
 	if (lf_sendv(raw_ep, raw_dest, &iov, 1, &t.tx) != 0)
@@ -67,9 +75,11 @@ static int send_raw(const void *buf, size_t len)
 	return got_reply;
 }
 
+static int send_raw(void *buf, size_t len) { return send_raw_crc(buf, len, 0); }
+
 static void hdr(struct lego_hdr *h, uint16_t op, uint32_t len)
 {
-	lw_hdr_init(h, op, len, 0x1234);
+	lw_hdr_init(h, op, len, 1ull << 16 | 0x123);
 }
 
 int main(int argc, char **argv)
@@ -115,6 +125,9 @@ int main(int argc, char **argv)
 	/* 6. unknown opcode, no session */
 	hdr(h, 60, 48);
 	send_raw(buf, 48);
+	/* 6b. damaged on the way: the CRC does not hold */
+	hdr(h, X2X_PING, 64);
+	send_raw_crc(buf, 64, 1);
 	/* 7. wrong protocol version in HELLO: the daemon says so */
 	struct lego_hello_req hello;
 	memset(&hello, 0, sizeof hello);
@@ -198,7 +211,7 @@ int main(int argc, char **argv)
 	}
 	text[LG_MIN(tl, sizeof text - 1)] = 0;
 	const char *want[] = {"short", "magic", "version", "length", "opcode", "body",
-			      "session", "auth", "flags"};
+			      "session", "auth", "flags", "crc"};
 	int bad = 0;
 	for (size_t i = 0; i < LG_ARRAY_SIZE(want); i++) {
 		char k[64];

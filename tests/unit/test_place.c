@@ -532,17 +532,96 @@ START_TEST(test_register_host_printable)
 	snprintf(q.host, sizeof q.host, "web\nproc.1.pid:2\r\x7f");
 	static _Alignas(8) uint8_t msg[sizeof(struct lego_hdr) + sizeof q];
 	struct lego_hdr h;
-	lw_hdr_init(&h, P2MON_REGISTER, sizeof msg, 1);
+	lw_hdr_init(&h, P2MON_REGISTER, sizeof msg, 1ull << 16);
 	h.conn = id;
 	h.session = session;
 	memcpy(msg, &h, sizeof h);
 	memcpy(msg + sizeof h, &q, sizeof q);
+	struct iovec body = {msg + sizeof h, sizeof q};
+	lw_seal((struct lego_hdr *)msg, &body, 1);
 	rpc_server_on_recv(NULL, msg, sizeof msg, srv);
 	ck_assert_uint_eq(reg.nprocs, 1);
 	ck_assert_str_eq(reg.procs[0]->host, "web?proc.1.pid:2??");
 	rpc_server_free(srv);
 }
 END_TEST
+
+/* Send a P2MON_REGISTER of pid with request id (gen << 16 | slot). */
+static void send_register(struct rpc_server *srv, uint32_t id, uint64_t session, uint32_t pid,
+			  uint32_t gen, uint32_t slot, int damage)
+{
+	struct lego_p2mon_register_req q;
+	memset(&q, 0, sizeof q);
+	q.pid = pid;
+	q.line_order = 12;
+	static _Alignas(8) uint8_t msg[sizeof(struct lego_hdr) + sizeof q];
+	struct lego_hdr *h = (struct lego_hdr *)msg;
+	lw_hdr_init(h, P2MON_REGISTER, sizeof msg, (uint64_t)gen << 16 | slot);
+	h->conn = id;
+	h->session = session;
+	memcpy(msg + sizeof *h, &q, sizeof q);
+	struct iovec body = {msg + sizeof *h, sizeof q};
+	lw_seal(h, &body, 1);
+	if (damage)
+		msg[sizeof *h + 3] ^= 0x10;
+	rpc_server_on_recv(NULL, msg, sizeof msg, srv);
+}
+
+/* The value of "key:" in the server's stats text. */
+static unsigned long long srv_stat(struct rpc_server *srv, const char *key)
+{
+	static char buf[64 * 1024];
+	buf[0] = '\n';
+	rpc_server_stats(srv, buf + 1, sizeof buf - 1);
+	char k[64];
+	snprintf(k, sizeof k, "\n%s:", key);
+	const char *at = strstr(buf, k);
+	ck_assert_ptr_nonnull(at);
+	return strtoull(at + strlen(k), NULL, 10);
+}
+
+/* A request the network doubled or the client sent again (same id) is
+ * never applied twice: a registration here, which would add a second
+ * process.  An older generation from the same slot is dropped; a damaged
+ * one (CRC) is refused; ids outside the scheme are refused. */
+START_TEST(test_repeat_applied_once)
+{
+	struct rpc_server_conf sc = {.name = "monitor", .handlers = monitor_handlers,
+				     .nhandlers = monitor_nhandlers, .user = &mon};
+	struct rpc_server *srv;
+	ck_assert_int_eq(rpc_server_new(&sc, &srv), 0);
+	uint32_t id;
+	uint64_t session;
+	ck_assert_int_eq(rpc_server_test_conn(srv, LEGO_ROLE_PROCESS, &id, &session), 0);
+	send_register(srv, id, session, 7, 5, 3, 0);
+	ck_assert_uint_eq(reg.nprocs, 1);
+	send_register(srv, id, session, 7, 5, 3, 0); /* the same request again */
+	ck_assert_uint_eq(reg.nprocs, 1);
+	ck_assert_uint_eq(srv_stat(srv, "repeats"), 1);
+	send_register(srv, id, session, 8, 4, 3, 0); /* older than one served */
+	ck_assert_uint_eq(reg.nprocs, 1);
+	ck_assert_uint_eq(srv_stat(srv, "stale_requests"), 1);
+	send_register(srv, id, session, 9, 6, 3, 1); /* damaged on the way */
+	ck_assert_uint_eq(reg.nprocs, 1);
+	ck_assert_uint_eq(srv_stat(srv, "rejects.crc"), 1);
+	send_register(srv, id, session, 9, 0, 3, 0); /* generation 0: none */
+	send_register(srv, id, session, 9, 1, LEGO_REQ_SLOTS, 0); /* no such slot */
+	ck_assert_uint_eq(reg.nprocs, 1);
+	ck_assert_uint_eq(srv_stat(srv, "rejects.reqid"), 2);
+	/* new requests: the next generation of the slot, and another slot
+	 * (a fresh slot takes any generation; after 2^24 - 1 comes 1) */
+	send_register(srv, id, session, 9, 6, 3, 0);
+	ck_assert_uint_eq(reg.nprocs, 2);
+	send_register(srv, id, session, 10, 0xffffff, 4, 0);
+	send_register(srv, id, session, 11, 1, 4, 0);
+	ck_assert_uint_eq(reg.nprocs, 4);
+	send_register(srv, id, session, 11, 1, 4, 0);
+	ck_assert_uint_eq(reg.nprocs, 4);
+	ck_assert_uint_gt(srv_stat(srv, "kept_reply_bytes"), 0);
+	rpc_server_free(srv);
+}
+END_TEST
+
 
 /* A report of a move to memnode 0 for a granule with no move planned
  * (move_to 0 as well) is no move: it once matched, and the monitor took
@@ -732,6 +811,7 @@ static Suite *place_suite(void)
 	tcase_add_test(tc, test_heartbeat_pending_and_back);
 	tcase_add_test(tc, test_heartbeat_rate_saturates);
 	tcase_add_test(tc, test_register_host_printable);
+	tcase_add_test(tc, test_repeat_applied_once);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("moves");

@@ -1,7 +1,8 @@
 /*
  * Unit tests for the wire codec (fabric/wire.h) and the message layout
  * (include/lego/proto.h): lw_check on valid and malformed headers, a
- * random-bytes loop against an independent reference check, lw_hdr_init,
+ * random-bytes loop against an independent reference check (CRC32C
+ * included, from a bitwise reference), lw_hdr_init,
  * lw_opcode_name, the reject names, and the size and field offsets of every
  * wire struct.
  */
@@ -25,22 +26,48 @@ static struct lego_hdr *valid_msg(uint16_t opcode, uint32_t len)
 	return (struct lego_hdr *)msgbuf;
 }
 
+/* Set the CRC of the len-byte message at m (header, then body). */
+static void seal(void *m, size_t len)
+{
+	struct iovec b = {(uint8_t *)m + sizeof(struct lego_hdr), len - sizeof(struct lego_hdr)};
+	lw_seal(m, &b, 1);
+}
+
+/* CRC32C bit by bit (reflected polynomial 0x82f63b78), for reference. */
+static uint32_t ref_crc32c(const uint8_t *p, size_t n)
+{
+	uint32_t c = 0xffffffffu;
+	for (size_t i = 0; i < n; i++) {
+		c ^= p[i];
+		for (int k = 0; k < 8; k++)
+			c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
+	}
+	return ~c;
+}
+
 /* --- lw_check ---------------------------------------------------------- */
 
 START_TEST(test_check_valid)
 {
 	valid_msg(P2M_READ, sizeof(struct lego_hdr));
+	seal(msgbuf, sizeof(struct lego_hdr));
 	ck_assert_int_eq(lw_check(msgbuf, sizeof(struct lego_hdr)), LW_OK);
 	valid_msg(X2X_PING, 100);
+	seal(msgbuf, 100);
 	ck_assert_int_eq(lw_check(msgbuf, 100), LW_OK);
 	/* a reply is valid too */
 	struct lego_hdr *h = valid_msg(X2X_HELLO, 64);
 	h->flags = LEGO_F_REPLY;
 	h->status = -5;
+	seal(msgbuf, 64);
 	ck_assert_int_eq(lw_check(msgbuf, 64), LW_OK);
 	/* the largest opcode in range */
 	valid_msg(LEGO_OPCODE_MAX - 1, 48);
+	seal(msgbuf, 48);
 	ck_assert_int_eq(lw_check(msgbuf, 48), LW_OK);
+	/* without its CRC, no */
+	h->crc = 0;
+	ck_assert_int_eq(lw_check(msgbuf, 48), LW_CRC);
 }
 END_TEST
 
@@ -106,6 +133,7 @@ START_TEST(test_check_too_long)
 	ck_assert_int_eq(lw_check(m, big), LW_LENGTH);
 	/* exactly LEGO_MSG_MAX is fine */
 	lw_hdr_init((struct lego_hdr *)m, P2M_WRITE, LEGO_MSG_MAX, 1);
+	seal(m, LEGO_MSG_MAX);
 	ck_assert_int_eq(lw_check(m, LEGO_MSG_MAX), LW_OK);
 	free(m);
 	/* a received length that wraps the 32-bit field never matches */
@@ -148,6 +176,7 @@ START_TEST(test_check_unaligned)
 		lw_hdr_init(&h, P2M_FREE, 64, 7);
 		memset(raw, 0, sizeof raw);
 		memcpy(raw + off, &h, sizeof h);
+		seal(raw + off, 64);
 		ck_assert_int_eq(lw_check(raw + off, 64), LW_OK);
 	}
 }
@@ -166,17 +195,24 @@ static enum lw_reject ref_check(const uint8_t *m, size_t len)
 			(uint32_t)m[11] << 24;
 	uint32_t flags = (uint32_t)m[28] | (uint32_t)m[29] << 8 | (uint32_t)m[30] << 16 |
 			 (uint32_t)m[31] << 24;
+	uint32_t crc = (uint32_t)m[40] | (uint32_t)m[41] << 8 | (uint32_t)m[42] << 16 |
+		       (uint32_t)m[43] << 24;
+	uint8_t *z = malloc(len);
+	memcpy(z, m, len);
+	memset(z + 40, 0, 4);
+	int crc_ok = ref_crc32c(z, len) == crc;
+	free(z);
 	if (magic != 0x4f47454cu)
 		return LW_MAGIC;
 	if (version != LEGO_PROTO_VERSION)
-		return LW_VERSION;
+		return crc == 0 || (hlen == len && crc_ok) ? LW_VERSION : LW_CRC;
 	if (hlen != len || len > LEGO_MSG_MAX)
 		return LW_LENGTH;
 	if (flags & ~1u)
 		return LW_FLAGS;
 	if (opcode == 0 || opcode >= 96)
 		return LW_OPCODE;
-	return LW_OK;
+	return crc_ok ? LW_OK : LW_CRC;
 }
 
 START_TEST(test_check_fuzz)
@@ -204,9 +240,11 @@ START_TEST(test_check_fuzz)
 			lw_hdr_init(&h, (uint16_t)(y >> 8) % 110, (uint32_t)len, y);
 			h.flags = (y >> 20) & 3 ? (uint32_t)((y >> 22) & 1) : (uint32_t)(y >> 24);
 			memcpy(m, &h, sizeof h);
+			seal(m, len);
 			switch ((y >> 40) % 8) {
 			case 0: m[(y >> 44) % 48] ^= (uint8_t)(1u << ((y >> 50) % 8)); break;
 			case 1: m[8] ^= 1; break;
+			case 2: m[(y >> 44) % len] ^= (uint8_t)(1u << ((y >> 50) % 8)); break;
 			default: break;
 			}
 		}
@@ -244,8 +282,68 @@ START_TEST(test_hdr_init)
 	uint8_t *m = calloc(1, 4096 + 64);
 	ck_assert_ptr_nonnull(m);
 	memcpy(m, &h, sizeof h);
+	seal(m, 4096 + 64);
 	ck_assert_int_eq(lw_check(m, 4096 + 64), LW_OK);
 	free(m);
+}
+END_TEST
+
+/* --- CRC32C ------------------------------------------------------------ */
+
+START_TEST(test_crc32c)
+{
+	/* the check value of CRC32C (iSCSI, RFC 3720) */
+	ck_assert_uint_eq(lw_crc32c(0, "123456789", 9), 0xe3069283u);
+	ck_assert_uint_eq(lw_crc32c(0, "", 0), 0);
+	/* continued in pieces = at once = the bitwise reference */
+	static uint8_t b[10000];
+	for (size_t i = 0; i < sizeof b; i++)
+		b[i] = (uint8_t)(i * 7 + (i >> 5));
+	uint32_t whole = lw_crc32c(0, b, sizeof b);
+	ck_assert_uint_eq(whole, ref_crc32c(b, sizeof b));
+	uint32_t part = lw_crc32c(0, b, 1);
+	part = lw_crc32c(part, b + 1, 4095);
+	part = lw_crc32c(part, b + 4096, sizeof b - 4096);
+	ck_assert_uint_eq(part, whole);
+	/* lw_seal over pieces of a body = over the message at once */
+	uint8_t *m = calloc(1, 48 + sizeof b);
+	ck_assert_ptr_nonnull(m);
+	lw_hdr_init((struct lego_hdr *)m, P2M_WRITE, 48 + sizeof b, 9);
+	memcpy(m + 48, b, sizeof b);
+	struct iovec v[2] = {{b, 100}, {b + 100, sizeof b - 100}};
+	lw_seal((struct lego_hdr *)m, v, 2);
+	uint32_t got = ((struct lego_hdr *)m)->crc;
+	((struct lego_hdr *)m)->crc = 0;
+	ck_assert_uint_eq(got, ref_crc32c(m, 48 + sizeof b));
+	((struct lego_hdr *)m)->crc = got;
+	ck_assert_int_eq(lw_check(m, 48 + sizeof b), LW_OK);
+	/* any one bit flipped anywhere is caught */
+	for (size_t bit = 0; bit < (48 + sizeof b) * 8; bit += 97) {
+		m[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+		ck_assert_int_ne(lw_check(m, 48 + sizeof b), LW_OK);
+		m[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+	}
+	ck_assert_int_eq(lw_check(m, 48 + sizeof b), LW_OK);
+	free(m);
+}
+END_TEST
+
+START_TEST(test_check_crc_version)
+{
+	/* an older peer (no CRC) is told about versions; a version changed
+	 * on the way (the CRC no longer holds) is damage */
+	struct lego_hdr *h = valid_msg(X2X_HELLO, 64);
+	h->version = 4;
+	ck_assert_int_eq(lw_check(msgbuf, 64), LW_VERSION);
+	h = valid_msg(X2X_HELLO, 64);
+	seal(msgbuf, 64);
+	h->version ^= 1;
+	ck_assert_int_eq(lw_check(msgbuf, 64), LW_CRC);
+	/* a newer peer with a valid CRC: a version matter */
+	h = valid_msg(X2X_HELLO, 64);
+	h->version = LEGO_PROTO_VERSION + 1;
+	seal(msgbuf, 64);
+	ck_assert_int_eq(lw_check(msgbuf, 64), LW_VERSION);
 }
 END_TEST
 
@@ -397,6 +495,8 @@ static Suite *wire_suite(void)
 
 	tc = tcase_create("hdr_init");
 	tcase_add_test(tc, test_hdr_init);
+	tcase_add_test(tc, test_crc32c);
+	tcase_add_test(tc, test_check_crc_version);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("names");
