@@ -24,7 +24,7 @@ start_memnode m --capacity 1G
 start_storenode "$T/root"
 export LEGO_MONITOR=$MON
 WL=$BIN/lego-bench-workload
-ARGS="--ws 128M --ops ${IT_FAULTS_OPS:-12000} --pattern uniform --writes 50"
+ARGS="--ws 128M --ops ${IT_FAULTS_OPS:-8000} --pattern uniform --writes 50"
 want=$("$WL" $ARGS | sed -n 's/.*checksum=\([0-9a-f]*\).*/\1/p')
 [ -n "$want" ] || fail "the workload did not run natively"
 resends=0 damaged=0

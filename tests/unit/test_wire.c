@@ -172,11 +172,12 @@ START_TEST(test_check_unaligned)
 	/* lw_check copies the header: any alignment of the buffer works */
 	static uint8_t raw[64 + 8];
 	for (int off = 0; off < 8; off++) {
-		struct lego_hdr h;
-		lw_hdr_init(&h, P2M_FREE, 64, 7);
+		static _Alignas(8) uint8_t m[64];
+		memset(m, 0, sizeof m);
+		lw_hdr_init((struct lego_hdr *)m, P2M_FREE, 64, 7);
+		seal(m, 64); /* (an aligned header: lw_seal's is a struct) */
 		memset(raw, 0, sizeof raw);
-		memcpy(raw + off, &h, sizeof h);
-		seal(raw + off, 64);
+		memcpy(raw + off, m, sizeof m);
 		ck_assert_int_eq(lw_check(raw + off, 64), LW_OK);
 	}
 }
