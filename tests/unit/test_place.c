@@ -513,18 +513,25 @@ START_TEST(test_heartbeat_rate_saturates)
 }
 END_TEST
 
-/* A process's host name arrives in its registration and goes into the
- * monitor's "key:value" stats lines: a line break in it would add lines
- * of its own (found reading the code fuzz_monitor drives). */
-START_TEST(test_register_host_printable)
+/* The monitor's RPC server with one test connection of a process. */
+static struct rpc_server *mon_server(uint32_t *id, uint64_t *session)
 {
 	struct rpc_server_conf sc = {.name = "monitor", .handlers = monitor_handlers,
 				     .nhandlers = monitor_nhandlers, .user = &mon};
 	struct rpc_server *srv;
 	ck_assert_int_eq(rpc_server_new(&sc, &srv), 0);
+	ck_assert_int_eq(rpc_server_test_conn(srv, LEGO_ROLE_PROCESS, id, session), 0);
+	return srv;
+}
+
+/* A process's host name arrives in its registration and goes into the
+ * monitor's "key:value" stats lines: a line break in it would add lines
+ * of its own (found reading the code fuzz_monitor drives). */
+START_TEST(test_register_host_printable)
+{
 	uint32_t id;
 	uint64_t session;
-	ck_assert_int_eq(rpc_server_test_conn(srv, LEGO_ROLE_PROCESS, &id, &session), 0);
+	struct rpc_server *srv = mon_server(&id, &session);
 	struct lego_p2mon_register_req q;
 	memset(&q, 0, sizeof q);
 	q.pid = 7;
@@ -586,13 +593,9 @@ static unsigned long long srv_stat(struct rpc_server *srv, const char *key)
  * one (CRC) is refused; ids outside the scheme are refused. */
 START_TEST(test_repeat_applied_once)
 {
-	struct rpc_server_conf sc = {.name = "monitor", .handlers = monitor_handlers,
-				     .nhandlers = monitor_nhandlers, .user = &mon};
-	struct rpc_server *srv;
-	ck_assert_int_eq(rpc_server_new(&sc, &srv), 0);
 	uint32_t id;
 	uint64_t session;
-	ck_assert_int_eq(rpc_server_test_conn(srv, LEGO_ROLE_PROCESS, &id, &session), 0);
+	struct rpc_server *srv = mon_server(&id, &session);
 	send_register(srv, id, session, 7, 5, 3, 0);
 	ck_assert_uint_eq(reg.nprocs, 1);
 	send_register(srv, id, session, 7, 5, 3, 0); /* the same request again */
