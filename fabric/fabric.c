@@ -599,6 +599,10 @@ int lf_faults_set(const char *spec)
 	lf_fx.delay_ns = 10ull * 1000000;
 	if (!spec || !*spec)
 		return 0;
+	const struct { const char *name; uint32_t *ppm; } kinds[] = {
+		{"drop", &lf_fx.drop}, {"dup", &lf_fx.dup}, {"corrupt", &lf_fx.corrupt},
+		{"delay", &lf_fx.delay},
+	};
 	char buf[256];
 	snprintf(buf, sizeof buf, "%s", spec);
 	char *save = NULL;
@@ -618,19 +622,15 @@ int lf_faults_set(const char *spec)
 			       "corrupt=P,delay=P[:MS] with P a percentage)", t);
 			return -EINVAL;
 		}
-		size_t k = (size_t)(eq - t);
-		if (k == 4 && !strncmp(t, "drop", 4))
-			lf_fx.drop = (uint32_t)ppm;
-		else if (k == 3 && !strncmp(t, "dup", 3))
-			lf_fx.dup = (uint32_t)ppm;
-		else if (k == 7 && !strncmp(t, "corrupt", 7))
-			lf_fx.corrupt = (uint32_t)ppm;
-		else if (k == 5 && !strncmp(t, "delay", 5))
-			lf_fx.delay = (uint32_t)ppm;
-		else {
-			lg_log(LG_ERROR, "fabric", "LEGO_FAULTS: unknown fault \"%.*s\"", (int)k, t);
+		*eq = 0;
+		size_t k = 0;
+		while (k < LG_ARRAY_SIZE(kinds) && strcmp(t, kinds[k].name))
+			k++;
+		if (k == LG_ARRAY_SIZE(kinds)) {
+			lg_log(LG_ERROR, "fabric", "LEGO_FAULTS: unknown fault \"%s\"", t);
 			return -EINVAL;
 		}
+		*kinds[k].ppm = (uint32_t)ppm;
 	}
 	lf_fx_seq = lg_now_ns() ^ ((uint64_t)getpid() << 32);
 	lf_fx.on = 1;
@@ -659,7 +659,8 @@ static int lf_fx_hold(struct lf_ep *ep, const void *msg, size_t len)
 	h->next = ep->held;
 	ep->held = h;
 	atomic_fetch_add(&ep->nheld, 1);
-	pthread_mutex_unlock(&ep->hlock);	return 0;
+	pthread_mutex_unlock(&ep->hlock);
+	return 0;
 }
 
 /* A received message, through the faults asked for: dropped, damaged (one

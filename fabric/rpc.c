@@ -518,8 +518,9 @@ static struct rpc_seen *rpc_seen_slot(struct rpc_sconn *c, uint32_t slot)
 /* Is request h a repeat (proto.h, "Request ids and repeats")?  1 when it
  * has been dealt with here: answered with the kept reply, or dropped (an
  * older generation; a repeat whose reply was not kept and which must not
- * run twice).  0 to serve it: *seen is then where to keep its reply (NULL:
- * nowhere), or a request that changes nothing (rerun) is served again. */
+ * run twice).  0 to serve it: *seen is then where to keep its reply, NULL
+ * for nowhere (no memory; a request that changes nothing, rerun, keeps no
+ * reply and a repeat of it is served again). */
 static int rpc_seen_check(struct rpc_server *s, struct rpc_sconn *c, const struct lego_hdr *h,
 			  int rerun, struct rpc_seen **seen)
 {
@@ -560,12 +561,12 @@ static int rpc_seen_check(struct rpc_server *s, struct rpc_sconn *c, const struc
 	e->len = 0;
 	free(e->body);
 	e->body = NULL;
-	*seen = e;
+	*seen = rerun ? NULL : e;
 	return 0;
 }
 
 /* Keep the reply (status, and the body rpc_reply_alloc gave ctx, if any)
- * of the request whose table entry is e, for a repeat. */
+ * of the request whose table entry is e (NULL: none), for a repeat. */
 static void rpc_seen_keep(struct rpc_server *s, struct rpc_seen *e, int status,
 			  const struct rpc_ctx *ctx)
 {
@@ -585,6 +586,15 @@ static void rpc_seen_keep(struct rpc_server *s, struct rpc_seen *e, int status,
 	e->status = status;
 	e->kept = 1;
 	s->seen_bytes += len;
+}
+
+/* Answer request h of connection c with st (and ctx's body), kept in seen
+ * for a repeat. */
+static void rpc_answer(struct rpc_server *s, struct rpc_sconn *c, const struct lego_hdr *h,
+		       struct rpc_seen *seen, int st, struct rpc_ctx *ctx)
+{
+	rpc_seen_keep(s, seen, st, ctx);
+	rpc_server_reply(s, c->ep, c->fi_addr, h, st, ctx);
 }
 
 void rpc_server_on_recv(struct lf_ep *ep, void *msg, size_t len, void *arg)
@@ -657,20 +667,17 @@ void rpc_server_on_recv(struct lf_ep *ep, void *msg, size_t len, void *arg)
 	}
 	if (!hd) {
 		rpc_reject(s, LW_OPCODE, c->addr, h->opcode);
-		rpc_seen_keep(s, seen, -EOPNOTSUPP, NULL);
-		rpc_server_reply(s, ep, c->fi_addr, h, -EOPNOTSUPP, NULL);
+		rpc_answer(s, c, h, seen, -EOPNOTSUPP, NULL);
 		return;
 	}
 	if (blen < hd->min_body || blen > hd->max_body) {
 		rpc_reject(s, LW_BODY, c->addr, h->opcode);
-		rpc_seen_keep(s, seen, -EBADMSG, NULL);
-		rpc_server_reply(s, ep, c->fi_addr, h, -EBADMSG, NULL);
+		rpc_answer(s, c, h, seen, -EBADMSG, NULL);
 		return;
 	}
 	if (!(hd->roles & RPC_ROLE_BIT(c->role))) {
 		rpc_reject(s, LW_SESSION, c->addr, h->opcode);
-		rpc_seen_keep(s, seen, -EPERM, NULL);
-		rpc_server_reply(s, ep, c->fi_addr, h, -EPERM, NULL);
+		rpc_answer(s, c, h, seen, -EPERM, NULL);
 		return;
 	}
 	uint64_t t0 = lg_now_ns();
@@ -683,9 +690,7 @@ void rpc_server_on_recv(struct lf_ep *ep, void *msg, size_t len, void *arg)
 		free(ctx.rep_buf);
 		ctx.rep_buf = NULL;
 	}
-	if (!rerun)
-		rpc_seen_keep(s, seen, st, &ctx);
-	rpc_server_reply(s, ep, c->fi_addr, h, st, &ctx);
+	rpc_answer(s, c, h, seen, st, &ctx);
 }
 
 /* ---------------------------------------------------------------- client */

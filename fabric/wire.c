@@ -31,24 +31,26 @@ uint32_t lw_crc32c(uint32_t crc, const void *p, size_t n)
 	return ~crc;
 }
 
-void lw_seal(struct lego_hdr *h, const struct iovec *body, int n)
+/* CRC of header h (a copy: its crc field counts as 0) then body[0..n). */
+static uint32_t lw_msg_crc(struct lego_hdr h, const struct iovec *body, int n)
 {
-	h->crc = 0;
-	uint32_t crc = lw_crc32c(0, h, sizeof *h);
+	h.crc = 0;
+	uint32_t crc = lw_crc32c(0, &h, sizeof h);
 	for (int i = 0; i < n; i++)
 		crc = lw_crc32c(crc, body[i].iov_base, body[i].iov_len);
-	h->crc = crc;
+	return crc;
+}
+
+void lw_seal(struct lego_hdr *h, const struct iovec *body, int n)
+{
+	h->crc = lw_msg_crc(*h, body, n);
 }
 
 /* Does the CRC of the len-byte message whose header is h (a copy) hold? */
-static int lw_crc_ok(struct lego_hdr *h, const void *msg, size_t len)
+static int lw_crc_ok(const struct lego_hdr *h, const void *msg, size_t len)
 {
-	uint32_t want = h->crc;
-	h->crc = 0;
-	uint32_t crc = lw_crc32c(0, h, sizeof *h);
-	crc = lw_crc32c(crc, (const uint8_t *)msg + sizeof *h, len - sizeof *h);
-	h->crc = want;
-	return crc == want;
+	struct iovec body = {(uint8_t *)msg + sizeof *h, len - sizeof *h};
+	return lw_msg_crc(*h, &body, 1) == h->crc;
 }
 
 enum lw_reject lw_check(const void *msg, size_t len)
