@@ -510,19 +510,34 @@ out:
 }
 
 /* Try the kept sends again, in order; give up those past their deadline.
- * Returns how many left the list. */
+ * A send that still finds no room holds back the later ones to the same
+ * peer: a peer gets its messages in the order they were sent (a free must
+ * not overtake a write of the same line; the provider may have room for a
+ * small message and none for a large one).  Returns how many left the
+ * list. */
 static int lf_retry_pending(struct lf_ep *ep)
 {
 	if (!atomic_load_explicit(&ep->npending, memory_order_relaxed))
 		return 0;
-	int done = 0;
+	int done = 0, nheld = 0;
 	uint64_t now = lg_now_ns();
+	uint64_t held[16]; /* peers with a send still waiting this pass */
 	struct lf_pending *give_up = NULL;
 	pthread_mutex_lock(&ep->plock);
 	for (struct lf_pending **pp = &ep->pending; *pp;) {
 		struct lf_pending *pd = *pp;
+		int behind = 0;
+		for (int i = 0; i < nheld && !behind; i++)
+			behind = held[i] == pd->dest;
+		if (behind) {
+			pp = &pd->next;
+			continue;
+		}
 		ssize_t s = fi_sendv(ep->ep, pd->iov, NULL, (size_t)pd->n, pd->dest, &pd->tx->fctx);
 		if (s == -FI_EAGAIN && now < pd->tx->deadline) {
+			if (nheld == (int)LG_ARRAY_SIZE(held))
+				break; /* (rare) the rest waits for the next pass */
+			held[nheld++] = pd->dest;
 			pp = &pd->next;
 			continue;
 		}

@@ -697,7 +697,10 @@ void rpc_server_on_recv(struct lf_ep *ep, void *msg, size_t len, void *arg)
 
 #define RPC_SLOTS ((uint32_t)LEGO_REQ_SLOTS)
 #define RPC_GEN_SHIFT 8
-enum { CS_INFLIGHT = 1, CS_ANSWERED = 2, CS_SENT = 4, CS_COPY = 8, CS_DONE = 16 };
+enum { CS_INFLIGHT = 1, CS_ANSWERED = 2, CS_SENT = 4, CS_COPY = 8, CS_DONE = 16, CS_HELD = 32 };
+/* A peer that has not taken a request this long after its deadline is
+ * dead: its caller is told even though the send never finished. */
+#define RPC_HOLD_MAX_NS (10000ull * 1000000)
 
 /* A request unanswered this long is sent again (rpc_set_resend); each
  * repeat waits twice as long, up to RPC_RESEND_MAX_NS. */
@@ -729,6 +732,7 @@ struct rpc_call {
 	int niov;
 	rpc_reply_fn fn;
 	void *arg;
+	int held_status; /* CS_HELD: what the caller will be told */
 	struct rpc_peer *peer;
 	int next_free;
 	uint8_t inl[256]; /* small bodies of synchronous calls are copied here */
@@ -746,6 +750,7 @@ struct rpc_client {
 	_Atomic uint64_t next_expire_scan;
 	_Atomic uint64_t n_calls, n_errors, n_timeouts, n_stale, n_resends, n_corrupt;
 	rpc_observe_fn observe;
+	_Atomic int orphan; /* rpc_client_orphan */
 };
 
 void rpc_client_observe(struct rpc_client *cl, rpc_observe_fn fn) { cl->observe = fn; }
@@ -768,6 +773,20 @@ int rpc_client_new(const char *key, uint32_t role, struct rpc_client **out)
 	cl->free_head = 0;
 	*out = cl;
 	return 0;
+}
+
+void rpc_client_orphan(struct rpc_client *cl) { atomic_store(&cl->orphan, 1); }
+
+static void rpc_call_sent(struct lf_tx *tx, int err);
+
+void rpc_test_sends_done(struct rpc_client *cl)
+{
+	for (uint32_t i = 0; i < RPC_SLOTS; i++) {
+		struct rpc_call *c = &cl->calls[i];
+		uint32_t s = atomic_load(&c->state);
+		if ((s & CS_INFLIGHT) && !(s & CS_SENT) && c->peer && !c->peer->ep)
+			rpc_call_sent(&c->tx, 0);
+	}
 }
 
 void rpc_client_free(struct rpc_client *cl)
@@ -852,6 +871,46 @@ static void rpc_call_settle(struct rpc_call *c, uint32_t prev, uint32_t bit)
 	}
 }
 
+/* Tell the caller; the slot is free once the send has completed too. */
+static void rpc_call_finish(struct rpc_call *c, uint32_t gen, int status, const void *body,
+			    size_t len)
+{
+	/* a repeat being copied reads the caller's buffers: wait for it (no
+	 * new copy starts once ANSWERED is set) */
+	while (atomic_load(&c->state) & CS_COPY)
+		lg_cpu_relax();
+	/* The callback may start new calls; the slot stays ours until settled. */
+	c->fn(c->arg, status, body, len);
+	uint32_t prev = rpc_call_mark(c, gen, CS_DONE);
+	rpc_call_settle(c, prev, CS_DONE);
+}
+
+/* c failed without an answer (timed out) before the provider finished
+ * sending it: the provider may still read the caller's buffers (shm
+ * copies a large message out of this process's memory when the peer
+ * takes it), which the caller would reuse once told.  So it is told when
+ * the send is over (rpc_call_sent), or RPC_HOLD_MAX_NS after the
+ * deadline (rpc_client_expire).  1 if held. */
+static int rpc_call_hold(struct rpc_call *c, int status)
+{
+	c->held_status = status;
+	uint32_t s = atomic_load(&c->state);
+	while (!(s & CS_SENT))
+		if (atomic_compare_exchange_weak(&c->state, &s, s | CS_HELD))
+			return 1;
+	return 0;
+}
+
+/* Take a held call back to tell its caller: 1 for the one that did. */
+static int rpc_call_unhold(struct rpc_call *c)
+{
+	uint32_t s = atomic_load(&c->state);
+	while (s & CS_HELD)
+		if (atomic_compare_exchange_weak(&c->state, &s, s & ~(uint32_t)CS_HELD))
+			return 1;
+	return 0;
+}
+
 static void rpc_call_answer(struct rpc_call *c, uint32_t gen, int status, const void *body,
 			    size_t len)
 {
@@ -880,14 +939,9 @@ static void rpc_call_answer(struct rpc_call *c, uint32_t gen, int status, const 
 	}
 	if (c->cl->observe && c->start_ns)
 		c->cl->observe(c->hdr.opcode, status, ns);
-	/* a repeat being copied reads the caller's buffers: wait for it (no
-	 * new copy starts once ANSWERED is set) */
-	while (atomic_load(&c->state) & CS_COPY)
-		lg_cpu_relax();
-	/* The callback may start new calls; the slot stays ours until settled. */
-	c->fn(c->arg, status, body, len);
-	prev = rpc_call_mark(c, gen, CS_DONE);
-	rpc_call_settle(c, prev, CS_DONE);
+	if (!body && status < 0 && rpc_call_hold(c, status))
+		return;
+	rpc_call_finish(c, gen, status, body, len);
 }
 
 static void rpc_call_sent(struct lf_tx *tx, int err)
@@ -897,7 +951,9 @@ static void rpc_call_sent(struct lf_tx *tx, int err)
 	if (err)
 		rpc_call_answer(c, gen, err, NULL, 0);
 	uint32_t prev = rpc_call_mark(c, gen, CS_SENT);
-	if (prev)
+	if ((prev & CS_HELD) && rpc_call_unhold(c))
+		rpc_call_finish(c, gen, c->held_status, NULL, 0);
+	else if (prev)
 		rpc_call_settle(c, prev, CS_SENT);
 }
 
@@ -945,6 +1001,8 @@ static int rpc_call_start(struct rpc_peer *p, uint16_t op, const struct iovec *i
 	if (n > 3)
 		return -EINVAL;
 	struct rpc_client *cl = p->cl;
+	if (lg_unlikely(atomic_load_explicit(&cl->orphan, memory_order_relaxed)))
+		return -ECHILD;
 	struct rpc_call *c = rpc_call_get(cl);
 	if (!c)
 		return -EAGAIN;
@@ -1008,7 +1066,7 @@ static int rpc_call_start(struct rpc_peer *p, uint16_t op, const struct iovec *i
 	int r = 0;
 	if (p->ep)
 		r = lf_sendv_nb(p->ep, p->fi_addr, c->iov, n + 1, &c->tx);
-	else
+	else if (!p->test_hold)
 		rpc_call_sent(&c->tx, 0); /* a test peer: the reply comes from the test */
 	if (r == 0)
 		lf_bell_ring(p->bell);
@@ -1098,6 +1156,12 @@ static void rpc_client_expire(struct rpc_client *cl, uint64_t now)
 	for (uint32_t i = 0; i < RPC_SLOTS; i++) {
 		struct rpc_call *c = &cl->calls[i];
 		uint32_t s = atomic_load(&c->state);
+		if ((s & CS_HELD) && now > c->deadline + RPC_HOLD_MAX_NS && rpc_call_unhold(c)) {
+			lg_log_rl(LG_WARN, "rpc", "%s request to %s: the peer never took it",
+				  lw_opcode_name(c->hdr.opcode), c->peer ? c->peer->name : "?");
+			rpc_call_finish(c, s >> RPC_GEN_SHIFT, c->held_status, NULL, 0);
+			continue;
+		}
 		if ((s & (CS_INFLIGHT | CS_ANSWERED)) != CS_INFLIGHT)
 			continue;
 		if (c->deadline <= now) {
@@ -1112,6 +1176,8 @@ static void rpc_client_expire(struct rpc_client *cl, uint64_t now)
 
 int rpc_client_progress(struct rpc_client *cl)
 {
+	if (lg_unlikely(atomic_load_explicit(&cl->orphan, memory_order_relaxed)))
+		return 0;
 	int n = 0;
 	for (int i = 0; i < cl->neps; i++) {
 		int r = lf_progress(cl->eps[i]);
@@ -1131,9 +1197,10 @@ void rpc_peer_expire(struct rpc_peer *p)
 	struct rpc_client *cl = p->cl;
 	for (uint32_t i = 0; i < RPC_SLOTS; i++) {
 		struct rpc_call *c = &cl->calls[i];
-		if ((atomic_load(&c->state) & (CS_INFLIGHT | CS_ANSWERED)) == CS_INFLIGHT &&
+		uint32_t s = atomic_load(&c->state);
+		if (((s & (CS_INFLIGHT | CS_ANSWERED)) == CS_INFLIGHT || (s & CS_HELD)) &&
 		    c->peer == p)
-			c->deadline = 0;
+			c->deadline = 0; /* (a held call is let go at once) */
 	}
 	atomic_store(&cl->next_expire_scan, 0);
 }

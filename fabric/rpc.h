@@ -140,6 +140,9 @@ struct rpc_peer {
 	_Atomic uint32_t inflight;
 	_Atomic uint64_t last_reply_ns;
 	_Atomic int down; /* the cluster declared it dead: not to be used again */
+	/* a test peer (ep NULL): its sends complete at once, or, with
+	 * test_hold, when the test says so (rpc_test_sends_done) */
+	int test_hold;
 };
 
 typedef void (*rpc_reply_fn)(void *arg, int status, const void *body, size_t len);
@@ -149,6 +152,12 @@ int rpc_client_new(const char *key, uint32_t role, struct rpc_client **out);
 typedef void (*rpc_observe_fn)(uint16_t opcode, int status, uint64_t ns);
 void rpc_client_observe(struct rpc_client *cl, rpc_observe_fn fn);
 void rpc_client_free(struct rpc_client *cl);
+/* In a forked child, the parent's client: its endpoints are the parent's
+ * (the shm ones share memory with it), so from now on every call on it
+ * fails at once with -ECHILD and progress does nothing. */
+void rpc_client_orphan(struct rpc_client *cl);
+/* Tests: complete the held sends to test peers. */
+void rpc_test_sends_done(struct rpc_client *cl);
 /* Register an endpoint whose on_recv is rpc_client_on_recv (arg = client). */
 int rpc_client_add_ep(struct rpc_client *cl, struct lf_ep *ep);
 /* Forget ep (before closing it); only when no other thread drives the

@@ -1263,15 +1263,43 @@ void xc_evict_lines(struct excache *xc, uint64_t first, uint64_t n)
 	xc_writeback_kick(xc, 1);
 }
 
+struct xc_twin_arg {
+	struct excache *xc;
+	const struct lego_as_ref *child;
+};
+
+static void xc_twin_set(void *arg)
+{
+	struct xc_twin_arg *a = arg;
+	a->xc->twin_on = a->child != NULL;
+	if (a->child) {
+		a->xc->twin = *a->child;
+		atomic_store(&a->xc->twin_error, 0);
+	}
+}
+
 void xc_twin(struct excache *xc, const struct lego_as_ref *child)
 {
-	xc_lock(&xc->vlock);
-	xc->twin_on = child != NULL;
+	struct xc_twin_arg a = {xc, child};
 	if (child) {
-		xc->twin = *child;
-		atomic_store(&xc->twin_error, 0);
+		/* a batch made before may be sent after the clone: it must
+		 * have arrived before the clone is asked for */
+		xc_retarget(xc, xc_twin_set, &a);
+		return;
 	}
+	xc_lock(&xc->vlock);
+	xc_twin_set(&a);
 	xc_unlock(&xc->vlock);
+}
+
+int xc_twin_of(struct excache *xc, struct lego_as_ref *child)
+{
+	xc_lock(&xc->vlock);
+	int on = xc->twin_on;
+	if (on)
+		*child = xc->twin;
+	xc_unlock(&xc->vlock);
+	return on;
 }
 
 void xc_retarget(struct excache *xc, void (*fn)(void *), void *arg)
@@ -1363,7 +1391,9 @@ void xc_fork_child(struct excache *xc, int uffd)
 		xc->fetches[i].next = i + 1 < XC_FETCH_SLOTS ? &xc->fetches[i + 1] : NULL;
 	xc->fetch_free = &xc->fetches[0];
 	xc->fetch_later = NULL; /* the parent's, like those in flight */
-	atomic_store(&xc->wb_hold_ns, 0);
+	/* nothing goes out until the child has connections of its own
+	 * (xc_writeback_resume) */
+	atomic_store(&xc->wb_hold_ns, UINT64_MAX);
 	pf_reset(xc->pf);
 	if (xc->pidfd >= 0)
 		close(xc->pidfd);
@@ -1371,6 +1401,8 @@ void xc_fork_child(struct excache *xc, int uffd)
 	lg_stats_reset();
 	lg_stat_add(LEGO_STAT_RESIDENT, resident);
 }
+
+void xc_writeback_resume(struct excache *xc) { atomic_store(&xc->wb_hold_ns, 0); }
 
 uint64_t xc_resident(struct excache *xc)
 {

@@ -116,19 +116,23 @@ uint64_t xc_drop_lines(struct excache *xc, uint64_t first, uint64_t n);
  * the program's access to them away. */
 void xc_evict_lines(struct excache *xc, uint64_t first, uint64_t n);
 
-/* fork: from when the memnodes clone the address space until the fork
- * itself, write-backs also go to the child's copy (child: its as_ref, or
- * NULL to stop).  xc_twin_wait drives progress until those are
- * acknowledged and returns the first error (0 if none). */
-struct lego_as_ref;
 /* Change where lines are written back: fn(arg) runs under the lock that
  * write-backs pick their memnodes under, then this waits until every
  * write-back that picked before it has finished (stored, or failed and
  * pending again, so it goes to the new memnodes).  One caller at a time. */
 void xc_retarget(struct excache *xc, void (*fn)(void *), void *arg);
 
+/* fork: from when the memnodes clone the address space until the fork
+ * itself, write-backs also go to the child's copy (child: its as_ref, or
+ * NULL to stop).  Starting waits, like xc_retarget, for the write-backs
+ * that did not pick the twin: they must be stored before the clone.
+ * xc_twin_wait drives progress until the twins are acknowledged and
+ * returns the first error (0 if none); xc_twin_of gives the child's
+ * as_ref while twinning is on (1), else 0. */
+struct lego_as_ref;
 void xc_twin(struct excache *xc, const struct lego_as_ref *child);
 int xc_twin_wait(struct excache *xc);
+int xc_twin_of(struct excache *xc, struct lego_as_ref *child);
 
 /* fork: take every ExCache lock (runtime threads parked), and let go in
  * the parent; in the child, xc_fork_child first turns the copy into the
@@ -139,6 +143,8 @@ int xc_twin_wait(struct excache *xc);
 void xc_fork_lock(struct excache *xc);
 void xc_fork_unlock(struct excache *xc);
 void xc_fork_child(struct excache *xc, int uffd);
+/* The child's write-backs wait, from xc_fork_child until this. */
+void xc_writeback_resume(struct excache *xc);
 
 /* Lines resident now, and victims not yet acknowledged. */
 uint64_t xc_resident(struct excache *xc);

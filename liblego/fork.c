@@ -2,20 +2,21 @@
  * fork with remote memory (see fork.h).
  *
  * Order in the parent:
- *   fork(): the memnodes clone our address space into the child's (runtime
- *     threads keep serving faults; written-back victims are held, not
- *     freed, from the clone on);
+ *   fork(): write-backs and purges under way finish, later ones go to
+ *     both copies (xc_twin, sp_fork_hold); the memnodes clone our address
+ *     space into the child's (runtime threads keep serving faults);
  *   the C library runs the program's and jemalloc's prepare handlers
  *     (which may fault: the runtime still serves them), and ours last
- *     (registered before jemalloc's, so it runs after it): it takes the
- *     runtime's locks, parks the runtime threads at safe points, takes the
+ *     (registered before jemalloc's, so it runs after it): it waits for
+ *     the purges under way and keeps new ones out, takes the runtime's
+ *     locks, parks the runtime threads at safe points, takes the
  *     ExCache's spinlocks and the fabric lock;
  *   the fork system call;
  *   ours first among the parent and child handlers: the parent lets go of
  *     everything; the child opens and registers its own userfaultfd at
  *     once (an access to remote memory before that would read zeros);
- *   back in fork(): the parent stops holding victims; the child, now that
- *     jemalloc works again, sets up its own connections and threads.
+ *   back in fork(): the child, now that jemalloc works again, sets up its
+ *     own connections and threads.
  */
 #define _GNU_SOURCE
 #include "fork.h"
@@ -83,6 +84,7 @@ static void lg_atfork_prepare(void)
 	struct lg_rt *rt = &lg_rt;
 	if (!lg_forking)
 		return;
+	sp_fork_hold(&rt->sp); /* a purge under way ends first */
 	lg_vm_fork_lock();
 	pthread_mutex_lock(&rt->sp.lock);
 	pthread_mutex_lock(&rt->lc.lock);
@@ -106,6 +108,7 @@ static void lg_atfork_parent(void)
 	pthread_mutex_unlock(&rt->lc.lock);
 	pthread_mutex_unlock(&rt->sp.lock);
 	lg_vm_fork_unlock();
+	sp_fork_release(&rt->sp);
 }
 
 static void lg_atfork_child(void)
@@ -114,6 +117,10 @@ static void lg_atfork_child(void)
 	if (!lg_forking)
 		return;
 	lf_fork_child();
+	/* until lc_fork_child, nothing may use the parent's endpoints: a
+	 * purge or a lock wait here would otherwise send or poll on them */
+	rpc_client_orphan(lg_rt.lc.cl);
+	sp_fork_child(&lg_rt.sp);
 	if (lg_twin_error)
 		_exit(127); /* its copy is incomplete: the parent reports ENOMEM */
 	/* system calls only: jemalloc is still locked */
@@ -164,8 +171,10 @@ static void lg_fork_child(struct lg_rt *rt, const struct lego_as_ref *child)
 	struct lg_fd_resv fr;
 	lg_fd_reserve(&fr);
 	int r = lc_fork_child(&rt->lc, child); /* also re-creates lc.lock */
-	if (r == 0)
+	if (r == 0) {
+		xc_writeback_resume(rt->xc);
 		r = lg_rt_start_threads(rt);
+	}
 	lg_fd_release(&fr);
 	if (cloc)
 		uselocale(oldloc);
@@ -195,10 +204,13 @@ pid_t lg_fork(pid_t (*real_fork)(void))
 		pthread_mutex_unlock(&lg_fork_lock);
 		return r;
 	}
-	/* From now on write-backs go to both copies; the clone then takes the
-	 * rest (a write-back sent before it is in it: a memnode handles one
-	 * connection's requests in order, and keeps the newest of both). */
+	/* From now on write-backs and purges go to both copies; the clone
+	 * then takes the rest (the write-backs and purges begun before are
+	 * done before it is asked for, and a memnode keeps the newest of a
+	 * line's writes in both). */
+	sp_fork_hold(&rt->sp);
 	xc_twin(rt->xc, &child);
+	sp_fork_release(&rt->sp);
 	r = lc_fork_clone(&rt->lc, &child);
 	if (r) {
 		xc_twin(rt->xc, NULL);

@@ -67,7 +67,21 @@ int sp_init(struct lg_space *sp, size_t size, uint32_t line_order, uint32_t gran
 	sp->free[0] = (struct sp_range){base, base + size};
 	sp->nfree = 1;
 	pthread_mutex_init(&sp->lock, NULL);
+	sp_fork_child(sp);
 	return 0;
+}
+
+void sp_fork_hold(struct lg_space *sp) { pthread_rwlock_wrlock(&sp->purge_lock); }
+void sp_fork_release(struct lg_space *sp) { pthread_rwlock_unlock(&sp->purge_lock); }
+
+void sp_fork_child(struct lg_space *sp)
+{
+	/* a fork must not wait behind a stream of purges */
+	pthread_rwlockattr_t a;
+	pthread_rwlockattr_init(&a);
+	pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&sp->purge_lock, &a);
+	pthread_rwlockattr_destroy(&a);
 }
 
 void sp_destroy(struct lg_space *sp)
@@ -251,8 +265,9 @@ static int sp_reserve(struct lg_space *sp, uint64_t g, int64_t delta)
 			continue;
 		r = sp_reserve_on(sp, copy[done], delta);
 		if (r && delta < 0) { /* the lines are gone either way */
-			lg_log_rl(LG_WARN, "space", "releasing a reservation on %s failed: %s",
-				  copy[done]->name, strerror(-r));
+			if (r != -ECHILD)
+				lg_log_rl(LG_WARN, "space", "releasing a reservation on %s failed: %s",
+					  copy[done]->name, strerror(-r));
 			r = 0;
 		} else if (r && r != -ENOMEM) {
 			lg_log(LG_ERROR, "space", "reservation on %s failed: %s", copy[done]->name,
@@ -409,14 +424,42 @@ static void sp_release(struct lg_space *sp, uintptr_t a, uintptr_t e)
 	pthread_mutex_unlock(&sp->lock);
 }
 
-int sp_purge(struct lg_space *sp, void *p, size_t len)
+/* Frees lines [first, first + n) of one piece on its copies, and on the
+ * forked child's copies when a fork is between its clone and the fork
+ * itself (twin: the child's address space). */
+static void sp_free_remote(struct lg_space *sp, size_t g, uint64_t first, uint64_t n,
+			   const struct lego_as_ref *twin)
+{
+	struct rpc_peer *copy[2] = {atomic_load(&sp->gran[g].peer),
+				    atomic_load(&sp->gran[g].mirror)};
+	for (int i = 0; i < 2; i++) {
+		if (!copy[i] || atomic_load(&copy[i]->down))
+			continue;
+		for (int t = 0; t < 1 + (twin != NULL); t++) {
+			struct lego_free_req req = {.as = t ? *twin : sp->lc->as,
+						    .first_line = first,
+						    .nr_lines = n};
+			int r = rpc_call(copy[i], P2M_FREE, &req, sizeof req, NULL, 0, NULL,
+					 sp->lc->timeout_ns);
+			/* (-ECHILD: a forked child not connected yet; the lines
+			 * read as zeros, their written bits being clear) */
+			if (r && r != -ECHILD)
+				lg_log_rl(LG_WARN, "space", "freeing lines on %s%s failed: %s",
+					  copy[i]->name, t ? " (a forked child's copy)" : "",
+					  strerror(-r));
+		}
+	}
+}
+
+/* sp_purge under purge_lock (read). */
+static void sp_purge_locked(struct lg_space *sp, void *p, size_t len)
 {
 	uintptr_t a = (uintptr_t)p, e = a + len;
 	uintptr_t la, le;
 	sp_line_round(sp, p, len, 0, &la, &le);
 	if (la >= le) { /* inside one line: just zero it */
 		memset(p, 0, len);
-		return 0;
+		return;
 	}
 	/* Parts of lines shared with other data are zeroed in place (this
 	 * thread may fault them in); whole lines are dropped. */
@@ -428,26 +471,21 @@ int sp_purge(struct lg_space *sp, void *p, size_t len)
 	uint64_t n = (le - la) >> sp->line_order;
 	uint64_t was_written = xc_drop_lines(sp->xc, first, n);
 	lg_sys_madvise((void *)la, le - la, MADV_DONTNEED);
-	if (!was_written)
-		return 0;
+	if (!was_written) /* (a forked child's copy has only lines this one had) */
+		return;
 	/* free them on their memnodes, piece by piece */
+	struct lego_as_ref twin;
+	int twinned = xc_twin_of(sp->xc, &twin);
 	SP_FOR_PIECES(sp, la, le - la, g, off, cnt)
-	{
-		struct rpc_peer *copy[2] = {atomic_load(&sp->gran[g].peer),
-					    atomic_load(&sp->gran[g].mirror)};
-		struct lego_free_req req = {.as = sp->lc->as,
-					    .first_line = (off - (uintptr_t)sp->base) >> sp->line_order,
-					    .nr_lines = cnt >> sp->line_order};
-		for (int i = 0; i < 2; i++) {
-			if (!copy[i] || atomic_load(&copy[i]->down))
-				continue;
-			int r = rpc_call(copy[i], P2M_FREE, &req, sizeof req, NULL, 0, NULL,
-					 sp->lc->timeout_ns);
-			if (r)
-				lg_log_rl(LG_WARN, "space", "freeing lines on %s failed: %s",
-					  copy[i]->name, strerror(-r));
-		}
-	}
+	sp_free_remote(sp, g, (off - (uintptr_t)sp->base) >> sp->line_order,
+		       cnt >> sp->line_order, twinned ? &twin : NULL);
+}
+
+int sp_purge(struct lg_space *sp, void *p, size_t len)
+{
+	pthread_rwlock_rdlock(&sp->purge_lock);
+	sp_purge_locked(sp, p, len);
+	pthread_rwlock_unlock(&sp->purge_lock);
 	return 0;
 }
 
@@ -458,11 +496,13 @@ int sp_decommit(struct lg_space *sp, void *p, size_t len)
 	/* not committed first, so prefetch stays out while the lines go */
 	if (e > a)
 		sp_bits(sp->committed, sp_line_idx(sp, a), (e - a) >> sp->line_order, 0);
-	sp_purge(sp, p, len);
+	pthread_rwlock_rdlock(&sp->purge_lock);
+	sp_purge_locked(sp, p, len);
 	if (e > a) {
 		lg_sys_mprotect((void *)a, e - a, PROT_NONE);
 		sp_release(sp, a, e);
 	}
+	pthread_rwlock_unlock(&sp->purge_lock);
 	return 0;
 }
 

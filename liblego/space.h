@@ -53,6 +53,9 @@ struct lg_space {
 	_Atomic uint64_t *committed; /* one bit per line: accessible */
 	_Atomic uint64_t *reserved;  /* one bit per line: capacity reserved */
 	pthread_mutex_t lock;      /* VA ranges and granules */
+	/* read: a purge is under way (its local drop and remote free are
+	 * one step for a fork); write: a fork changes where purges go */
+	pthread_rwlock_t purge_lock;
 	struct sp_range *free;     /* free VA, sorted, coalesced */
 	size_t nfree, capfree;
 	struct sp_granule *gran;
@@ -175,6 +178,14 @@ int sp_decommit(struct lg_space *sp, void *p, size_t len);
  * which must be an application thread (it may fault).  Keeps the
  * reservation.  0. */
 int sp_purge(struct lg_space *sp, void *p, size_t len);
+
+/* fork: sp_fork_hold waits for the purges under way and keeps new ones
+ * out until sp_fork_release (sp_fork_child in the child), so a purge is
+ * wholly before or wholly after a change of the fork's twin (see
+ * xc_twin).  Not while holding sp->lock or an ExCache lock. */
+void sp_fork_hold(struct lg_space *sp);
+void sp_fork_release(struct lg_space *sp);
+void sp_fork_child(struct lg_space *sp);
 
 /* The program changed the protection of [p, p+len): readable lines may be
  * prefetched again; unreadable ones are written back and dropped first

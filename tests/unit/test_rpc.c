@@ -1,0 +1,136 @@
+/*
+ * The RPC client's bookkeeping, with test peers (no endpoint): a request
+ * that times out before its send has finished is reported only once the
+ * send is over (the provider may still read the caller's buffers), or at
+ * once when the peer is declared dead; a forked child's copy of its
+ * parent's client (rpc_client_orphan) sends and polls nothing.
+ */
+#define _GNU_SOURCE
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fabric/rpc.h"
+#include "lego/proto.h"
+
+struct answer {
+	int calls, status;
+};
+
+static void on_answer(void *arg, int status, const void *body, size_t len)
+{
+	(void)body, (void)len;
+	struct answer *a = arg;
+	a->calls++;
+	a->status = status;
+}
+
+static struct rpc_client *cl;
+static struct rpc_peer peer;
+
+static void setup(void)
+{
+	ck_assert_int_eq(rpc_client_new("", LEGO_ROLE_PROCESS, &cl), 0);
+	memset(&peer, 0, sizeof peer);
+	peer.cl = cl;
+	peer.test_hold = 1;
+	snprintf(peer.name, sizeof peer.name, "test peer");
+}
+
+static void teardown(void) { rpc_client_free(cl); }
+
+/* Drive progress until the request's deadline (1 ms) has passed and the
+ * expiry scan (every 2 ms) has looked at it. */
+static void run_past_deadline(void)
+{
+	struct timespec ts = {0, 5000000};
+	for (int i = 0; i < 3; i++) {
+		nanosleep(&ts, NULL);
+		rpc_client_progress(cl);
+	}
+}
+
+static int send_one(struct answer *a)
+{
+	struct lego_p2mon_as_req req = {.pid = 1};
+	struct iovec iov = {&req, sizeof req};
+	return rpc_call_async(&peer, P2MON_HEARTBEAT, &iov, 1, 1000000, on_answer, a);
+}
+
+START_TEST(test_timeout_waits_for_send)
+{
+	struct answer a = {0};
+	ck_assert_int_eq(send_one(&a), 0);
+	run_past_deadline();
+	ck_assert_int_eq(a.calls, 0); /* timed out, but still being sent */
+	ck_assert_uint_eq(rpc_client_inflight(cl), 1);
+	rpc_test_sends_done(cl);
+	ck_assert_int_eq(a.calls, 1);
+	ck_assert_int_eq(a.status, -ETIMEDOUT);
+	ck_assert_uint_eq(rpc_client_inflight(cl), 0);
+	struct rpc_client_stats st;
+	rpc_client_get_stats(cl, &st);
+	ck_assert_uint_eq(st.timeouts, 1);
+}
+END_TEST
+
+START_TEST(test_sent_then_timeout)
+{
+	struct answer a = {0};
+	ck_assert_int_eq(send_one(&a), 0);
+	rpc_test_sends_done(cl);
+	run_past_deadline();
+	ck_assert_int_eq(a.calls, 1); /* nothing held: told at the deadline */
+	ck_assert_int_eq(a.status, -ETIMEDOUT);
+	ck_assert_uint_eq(rpc_client_inflight(cl), 0);
+}
+END_TEST
+
+START_TEST(test_dead_peer_lets_go)
+{
+	struct answer a = {0};
+	ck_assert_int_eq(send_one(&a), 0);
+	run_past_deadline();
+	ck_assert_int_eq(a.calls, 0);
+	rpc_peer_expire(&peer); /* the cluster says it is dead */
+	rpc_client_progress(cl);
+	ck_assert_int_eq(a.calls, 1);
+	ck_assert_int_eq(a.status, -ETIMEDOUT);
+	/* the send ends later: the slot is free then, the caller not told twice */
+	ck_assert_uint_eq(rpc_client_inflight(cl), 1);
+	rpc_test_sends_done(cl);
+	ck_assert_int_eq(a.calls, 1);
+	ck_assert_uint_eq(rpc_client_inflight(cl), 0);
+}
+END_TEST
+
+START_TEST(test_orphan_sends_nothing)
+{
+	struct answer a = {0};
+	rpc_client_orphan(cl);
+	ck_assert_int_eq(send_one(&a), -ECHILD);
+	ck_assert_int_eq(rpc_client_progress(cl), 0);
+	ck_assert_uint_eq(rpc_client_inflight(cl), 0);
+	ck_assert_int_eq(a.calls, 0);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("rpc");
+	TCase *tc = tcase_create("client");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_timeout_waits_for_send);
+	tcase_add_test(tc, test_sent_then_timeout);
+	tcase_add_test(tc, test_dead_peer_lets_go);
+	tcase_add_test(tc, test_orphan_sends_nothing);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
