@@ -14,7 +14,7 @@ CMAKE_FLAGS ?=
 CTEST_FLAGS ?= --output-on-failure
 FUZZ_RUNS ?= 10000000
 FUZZ_SECONDS ?=
-FUZZERS ?= memnode monitor wire options
+FUZZERS ?= memnode storenode monitor wire options
 
 .PHONY: all build deps demo test test-asan bench fuzz install clean
 
