@@ -38,7 +38,7 @@ test: deps
 test-asan: deps
 	@$(MAKE) --no-print-directory build BUILD=build-asan \
 		CMAKE_FLAGS="$(CMAKE_FLAGS) -DLEGO_WERROR=ON -DLEGO_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug"
-	cd build-asan && ctest $(CTEST_FLAGS) -L "unit|integration"
+	cd build-asan && ctest $(CTEST_FLAGS) -L "unit|integration|fuzzsmoke"
 
 bench: deps
 	@$(MAKE) --no-print-directory build

@@ -20,6 +20,7 @@
 #include "rpc.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/prctl.h>
 #include <pthread.h>
@@ -28,6 +29,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include "common/auth.h"
 #include "common/log.h"
@@ -92,6 +95,7 @@ struct rpc_server {
 	uint64_t rej[LW_REJECT__COUNT];
 	uint64_t bytes_in, bytes_out, nomem, handshakes, auth_fail, dropped;
 	uint64_t repeats, stale_requests, seen_bytes;
+	int record_fd; /* conf.record_dir's file, or -1 */
 };
 
 #define RPC_REPLY_WAIT_NS (2000ull * 1000000ull)
@@ -132,8 +136,30 @@ int rpc_server_new(const struct rpc_server_conf *conf, struct rpc_server **out)
 	}
 	for (size_t i = 0; i < conf->nhandlers; i++)
 		s->by_op[conf->handlers[i].opcode] = &conf->handlers[i];
+	s->record_fd = -1;
+	if (conf->record_dir && conf->record_dir[0]) {
+		char path[4096];
+		snprintf(path, sizeof path, "%s/%s-%d.rec", conf->record_dir, conf->name,
+			 (int)getpid());
+		s->record_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		if (s->record_fd < 0)
+			lg_log(LG_WARN, conf->name, "cannot record requests to %s: %s", path,
+			       strerror(errno));
+	}
 	*out = s;
 	return 0;
+}
+
+/* One request, as rpc_server_conf.record_dir says: u16 opcode, u16 the
+ * peer's role, u32 body length, the body. */
+static void rpc_record(struct rpc_server *s, const struct rpc_sconn *c,
+		       const struct lego_hdr *h, const void *body, size_t blen)
+{
+	uint16_t head16[2] = {h->opcode, (uint16_t)c->role};
+	uint32_t len = (uint32_t)blen;
+	struct iovec iov[3] = {{head16, sizeof head16}, {&len, sizeof len}, {(void *)body, blen}};
+	if (writev(s->record_fd, iov, 3) < 0)
+		lg_log_rl(LG_WARN, s->conf.name, "recording a request failed: %s", strerror(errno));
 }
 
 static void rpc_seen_free(struct rpc_server *s, struct rpc_sconn *c);
@@ -144,6 +170,8 @@ void rpc_server_free(struct rpc_server *s)
 		return;
 	for (unsigned i = 1; i <= s->nconns; i++)
 		rpc_seen_free(s, &s->conns[i]);
+	if (s->record_fd >= 0)
+		close(s->record_fd);
 	free(s->conns);
 	free(s);
 }
@@ -639,6 +667,8 @@ void rpc_server_on_recv(struct lf_ep *ep, void *msg, size_t len, void *arg)
 		return;
 	}
 	c->last_ns = lg_now_ns();
+	if (lg_unlikely(s->record_fd >= 0))
+		rpc_record(s, c, h, body, blen);
 	if (h->opcode == X2X_BYE) {
 		if (c->state == SC_CLOSED) { /* sent again: our answer was lost */
 			s->repeats++;

@@ -72,6 +72,9 @@ struct rpc_server_conf {
 	void *user;
 	/* Append the daemon's own "key:value\n" lines to a stats reply. */
 	size_t (*stats_fn)(void *user, char *buf, size_t cap);
+	/* NULL or "", or a directory: every request of an authenticated peer
+	 * is appended to DIR/NAME-PID.rec (LEGO_RECORD, docs/fuzzing.md) */
+	const char *record_dir;
 };
 
 int rpc_server_new(const struct rpc_server_conf *conf, struct rpc_server **out);

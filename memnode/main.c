@@ -133,7 +133,8 @@ int main(int argc, char **argv)
 				     .nhandlers = memnode_nhandlers,
 				     .key = lg_opt_s(&O, LG_OPT_cluster_key), .user = m,
 				     .stats_fn = memnode_stats,
-				     .max_conns = (unsigned)lg_opt_u(&O, LG_OPT_max_clients)};
+				     .max_conns = (unsigned)lg_opt_u(&O, LG_OPT_max_clients),
+				     .record_dir = lg_opt_s(&O, LG_OPT_record)};
 	if (rpc_server_new(&sc, &m->srv) < 0)
 		return 1;
 	struct lg_metrics *mx;

@@ -41,7 +41,8 @@ int main(int argc, char **argv)
 				     .nhandlers = monitor_nhandlers,
 				     .key = lg_opt_s(&o, LG_OPT_cluster_key), .user = &m,
 				     .stats_fn = monitor_stats,
-				     .max_conns = (unsigned)lg_opt_u(&o, LG_OPT_max_clients)};
+				     .max_conns = (unsigned)lg_opt_u(&o, LG_OPT_max_clients),
+				     .record_dir = lg_opt_s(&o, LG_OPT_record)};
 	if (rpc_server_new(&sc, &m.srv) < 0)
 		return 1;
 	m.reg.conn_gone = mon_conn_gone;

@@ -3,7 +3,9 @@
 # with LEGO_FUZZ=ON) one after another, each for FUZZ_RUNS executions
 # (default 10 million), or at most FUZZ_SECONDS seconds when that is set.
 # Each keeps its corpus in tests/fuzz/corpus-NAME (not in git), so a run
-# starts from what earlier runs found.  Prints each target's executions,
+# starts from what earlier runs found, and also reads the seeds recorded
+# from real traffic by `make test` (it_record: build/fuzz-seeds/corpus-NAME,
+# or FUZZ_SEEDS=DIR).  Prints each target's executions,
 # speed, time and result; exits 1 if any crashed, leaked or broke an
 # invariant (its input is saved as build-fuzz/fuzz-NAME-crash-*).
 set -u
@@ -18,9 +20,11 @@ for t in "$@"; do
 	mkdir -p "$corpus"
 	set -- "-runs=$RUNS" -print_final_stats=1 "-artifact_prefix=$B/fuzz-$t-"
 	[ -n "$SECS" ] && set -- "$@" "-max_total_time=$SECS"
-	echo "fuzz: $t: $* $corpus (log $log)"
+	seeds=${FUZZ_SEEDS:-build/fuzz-seeds}/corpus-$t
+	[ -d "$seeds" ] || seeds=
+	echo "fuzz: $t: $* $corpus $seeds (log $log)"
 	t0=$(date +%s)
-	"$B/bin/fuzz-$t" "$@" "$corpus" >"$log" 2>&1
+	"$B/bin/fuzz-$t" "$@" "$corpus" $seeds >"$log" 2>&1
 	rc=$?
 	t1=$(date +%s)
 	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")

@@ -160,7 +160,8 @@ int main(int argc, char **argv)
 				     .nhandlers = storenode_nhandlers,
 				     .key = lg_opt_s(&O, LG_OPT_cluster_key), .user = s,
 				     .stats_fn = storenode_stats,
-				     .max_conns = (unsigned)lg_opt_u(&O, LG_OPT_max_clients)};
+				     .max_conns = (unsigned)lg_opt_u(&O, LG_OPT_max_clients),
+				     .record_dir = lg_opt_s(&O, LG_OPT_record)};
 	if (rpc_server_new(&sc, &s->srv) < 0)
 		return 1;
 	struct lg_metrics *mx;

@@ -458,7 +458,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	mn_start();
 	for (int msgs = 0; fin_left(&f) && msgs < 64; msgs++) {
 		uint8_t pick = fin_u8(&f), fl = fin_u8(&f);
-		uint16_t op = mn_ops[pick % LG_ARRAY_SIZE(mn_ops)];
+		uint16_t op = pick == FZ_PICK_RAW ? OP_RAW : mn_ops[pick % LG_ARRAY_SIZE(mn_ops)];
 		if (op == OP_FILE) { /* the byte read as flags said which */
 			op = X2F_OPEN + fl % (X2F_CLOSE - X2F_OPEN + 2);
 			if (op > X2F_CLOSE)
@@ -487,8 +487,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (fl & FZ_SHAPE) {
 			blen = mk_body(&f, op, body, fl & FZ_CAP);
 		} else {
-			blen = fin_u16(&f) % 4096;
-			fin_bytes(&f, body, blen);
+			blen = fz_raw_body(&f, 4096);
 			if (fl & FZ_CAP) {
 				fix_cap_at(body, blen, 0);
 				if (op == P2M_CLONE)

@@ -138,7 +138,7 @@ static size_t mk_register(struct fin *f, uint8_t *body)
 	memset(&q, 0, sizeof q);
 	uint8_t b = fin_u8(f);
 	q.pid = b & 3;
-	q.line_order = b & 0x80 ? fin_u32(f) : 12 + (b >> 2) % 10;
+	q.line_order = b & 0x80 ? fin_u32(f) : 12u + (b >> 2) % 10u;
 	q.quota = b & 0x40 ? (uint64_t)fin_u8(f) << 24 : 0;
 	q.replicas = fin_u8(f) % 4;
 	mk_str(f, q.host, sizeof q.host);
@@ -337,7 +337,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	mon_start(&f);
 	for (int msgs = 0; fin_left(&f) && msgs < 64; msgs++) {
 		uint8_t pick = fin_u8(&f), fl = fin_u8(&f);
-		uint16_t op = mon_ops[pick % LG_ARRAY_SIZE(mon_ops)];
+		uint16_t op = pick == FZ_PICK_RAW ? OP_RAW : mon_ops[pick % LG_ARRAY_SIZE(mon_ops)];
 		if (op == OP_TICK) {
 			static const uint64_t ahead[] = {0, NODE_TIMEOUT_NS + 1000000,
 							 LEASE_NS + 1000000, 1000000000ull};
@@ -353,8 +353,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (fl & FZ_SHAPE) {
 			blen = mk_body(&f, op, body, fl);
 		} else {
-			blen = fin_u16(&f) % 4096;
-			fin_bytes(&f, body, blen);
+			blen = fz_raw_body(&f, 4096);
 			struct mon_proc *p = proc_pick(fl >> 4);
 			if ((fl & FZ_CAP) && p && blen >= sizeof(struct lego_as_ref)) {
 				struct lego_as_ref ref;

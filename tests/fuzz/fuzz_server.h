@@ -22,6 +22,19 @@ static _Alignas(64) uint8_t fz_msg[LEGO_MSG_MAX + 64];
 
 static inline uint8_t *fz_body(void) { return fz_msg + sizeof(struct lego_hdr); }
 
+/* A pick byte (each message's first) of 0xff is always a raw message: an
+ * opcode byte and a raw body follow.  Seeds recorded from real traffic
+ * (scripts/fuzz-seeds.py) are made of those. */
+#define FZ_PICK_RAW 0xff
+
+/* A body of raw input bytes: u16 length (below max), then the bytes. */
+static inline size_t fz_raw_body(struct fin *f, size_t max)
+{
+	size_t blen = fin_u16(f) % max;
+	fin_bytes(f, fz_body(), blen);
+	return blen;
+}
+
 /* Open one test connection per entry of roles[]; abort if the table is
  * too small (a harness bug). */
 static inline void fz_conns_open(struct rpc_server *srv, const uint32_t *roles, int n,

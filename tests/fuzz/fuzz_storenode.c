@@ -54,7 +54,7 @@ static const uint32_t sn_roles[] = {LEGO_ROLE_MEMNODE, LEGO_ROLE_MEMNODE, LEGO_R
 				    LEGO_ROLE_PROCESS};
 #define NCONNS 4
 
-static char T[PATH_MAX], root[PATH_MAX], outside[PATH_MAX];
+static char T[PATH_MAX - 64], root[PATH_MAX], outside[PATH_MAX];
 static int root_fd = -1;
 static struct storenode S;
 static struct fz_conn conns[NCONNS];
@@ -299,7 +299,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	sn_start();
 	for (int steps = 0; fin_left(&f) && steps < 48; steps++) {
 		uint8_t pick = fin_u8(&f), fl = fin_u8(&f);
-		uint16_t op = sn_ops[pick % LG_ARRAY_SIZE(sn_ops)];
+		uint16_t op = pick == FZ_PICK_RAW ? OP_RAW : sn_ops[pick % LG_ARRAY_SIZE(sn_ops)];
 		if (op == OP_RESOLVE) {
 			resolve_one(&f, fl);
 			continue;
@@ -312,8 +312,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (fl & FZ_SHAPE) {
 			blen = mk_request(&f, op, fl, body);
 		} else {
-			blen = fin_u16(&f) % 8192;
-			fin_bytes(&f, body, blen);
+			blen = fz_raw_body(&f, 8192);
 		}
 		fz_send(S.srv, &conns[(fl >> 3) & 3], op, blen, bad);
 	}
