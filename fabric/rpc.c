@@ -82,6 +82,8 @@ struct rpc_sconn {
 	uint64_t last_ns;
 	char addr[80];
 	struct rpc_seen *seen[LEGO_REQ_SLOTS / RPC_SEEN_CHUNK];
+	uint32_t replies; /* replies to it the provider has not finished sending */
+	uint64_t epoch;   /* which use of the slot (rpc_stx.epoch) */
 };
 
 struct rpc_server {
@@ -94,9 +96,17 @@ struct rpc_server {
 	uint64_t req[LEGO_OPCODE_MAX];
 	uint64_t rej[LW_REJECT__COUNT];
 	uint64_t bytes_in, bytes_out, nomem, handshakes, auth_fail, dropped;
-	uint64_t repeats, stale_requests, seen_bytes;
+	uint64_t repeats, stale_requests, seen_bytes, over_limit, epochs;
 	int record_fd; /* conf.record_dir's file, or -1 */
+	/* tests: replies to test connections held as if in flight */
+	int test_hold;
+	struct rpc_stx *test_held;
 };
+
+/* Replies one connection may have in flight (not yet taken by the
+ * provider, or waiting for room): a peer that reads none cannot fill the
+ * endpoint's queue of waiting sends, which every peer shares. */
+#define RPC_CONN_REPLIES_MAX 256u
 
 #define RPC_REPLY_WAIT_NS (2000ull * 1000000ull)
 /* a daemon's loop that spends this long on one message or pass says so */
@@ -109,6 +119,9 @@ struct rpc_server {
 struct rpc_stx { /* a reply in flight */
 	struct lf_tx tx;
 	struct rpc_server *s;
+	uint32_t conn;  /* the connection it counts against (0: none) */
+	uint64_t epoch; /* and that connection's use of its slot */
+	struct rpc_stx *next; /* rpc_server_test_hold_replies */
 	size_t len;
 	uint8_t msg[]; /* header + body */
 };
@@ -116,8 +129,13 @@ struct rpc_stx { /* a reply in flight */
 static void rpc_stx_done(struct lf_tx *tx, int err)
 {
 	struct rpc_stx *t = (struct rpc_stx *)tx;
-	if (err && err != -ECANCELED && t->s) /* not at close: the server may be gone */
-		t->s->dropped++;
+	if (err != -ECANCELED && t->s) { /* not at close: the server may be gone */
+		if (err)
+			t->s->dropped++;
+		struct rpc_sconn *c = t->conn ? &t->s->conns[t->conn] : NULL;
+		if (c && c->epoch == t->epoch && c->replies)
+			c->replies--;
+	}
 	free(tx);
 }
 
@@ -172,6 +190,7 @@ void rpc_server_free(struct rpc_server *s)
 		rpc_seen_free(s, &s->conns[i]);
 	if (s->record_fd >= 0)
 		close(s->record_fd);
+	rpc_server_test_hold_replies(s, 0);
 	free(s->conns);
 	free(s);
 }
@@ -230,13 +249,33 @@ static void rpc_server_reply(struct rpc_server *s, struct lf_ep *ep, uint64_t de
 	t->tx.done = rpc_stx_done;
 	t->tx.deadline = lg_now_ns() + RPC_REPLY_WAIT_NS;
 	t->s = s;
+	t->conn = 0;
+	struct rpc_sconn *c = req->conn && req->conn <= s->nconns ? &s->conns[req->conn] : NULL;
+	if (c && c->state != SC_FREE && c->ep == ep && c->fi_addr == dest) {
+		if (c->replies >= RPC_CONN_REPLIES_MAX) {
+			s->over_limit++; /* the client times out and sends it again */
+			free(t);
+			return;
+		}
+		t->conn = c->id;
+		t->epoch = c->epoch;
+	}
 	struct iovec iov = {t->msg, t->len};
 	s->bytes_out += t->len;
+	if (!ep && s->test_hold && t->conn) { /* as if the provider had it */
+		t->next = s->test_held;
+		s->test_held = t;
+		c->replies++;
+		return;
+	}
 	/* no endpoint: a test connection (rpc_server_test_conn) */
 	if (!ep || lf_sendv_nb(ep, dest, &iov, 1, &t->tx) != 0) {
 		s->dropped++;
 		free(t);
+		return;
 	}
+	if (t->conn)
+		c->replies++;
 }
 
 static void rpc_seen_free(struct rpc_server *s, struct rpc_sconn *c)
@@ -291,6 +330,7 @@ static struct rpc_sconn *rpc_sconn_alloc(struct rpc_server *s)
 	uint32_t id = (uint32_t)(pick - s->conns);
 	memset(pick, 0, sizeof *pick);
 	pick->id = id;
+	pick->epoch = ++s->epochs;
 	return pick;
 }
 
@@ -310,6 +350,16 @@ int rpc_server_test_conn(struct rpc_server *s, uint32_t role, uint32_t *id, uint
 	*id = c->id;
 	*session = c->session;
 	return 0;
+}
+
+void rpc_server_test_hold_replies(struct rpc_server *s, int hold)
+{
+	s->test_hold = hold;
+	while (!hold && s->test_held) {
+		struct rpc_stx *t = s->test_held;
+		s->test_held = t->next;
+		rpc_stx_done(&t->tx, 0);
+	}
 }
 
 void rpc_server_drop_process(struct rpc_server *s, uint32_t id)
@@ -491,6 +541,7 @@ size_t rpc_server_stats(struct rpc_server *s, char *buf, size_t cap)
 		.bytes_in = s->bytes_in,
 		.bytes_out = s->bytes_out,
 		.replies_dropped = s->dropped,
+		.replies_over_limit = s->over_limit,
 		.repeats = s->repeats,
 		.stale_requests = s->stale_requests,
 		.kept_reply_bytes = s->seen_bytes,

@@ -94,6 +94,10 @@ uint32_t rpc_sconn_id(const struct rpc_sconn *c);
  * with ep NULL, and drops (and frees) the replies.  0 with *id and
  * *session to put in the headers, or -EBUSY when the table is full. */
 int rpc_server_test_conn(struct rpc_server *s, uint32_t role, uint32_t *id, uint64_t *session);
+/* For tests: hold == 1 keeps the replies to test connections as if the
+ * provider were still sending them (they count against the connection's
+ * limit); 0 lets the held ones complete. */
+void rpc_server_test_hold_replies(struct rpc_server *s, int hold);
 /* Drop connection id if a process holds it: the daemon learnt that the
  * process is gone without a bye. */
 void rpc_server_drop_process(struct rpc_server *s, uint32_t id);
@@ -107,6 +111,7 @@ void rpc_server_drop_process(struct rpc_server *s, uint32_t id);
 	X(bytes_in, "bytes_in", "bytes of messages received, refused ones included") \
 	X(bytes_out, "bytes_out", "bytes of replies handed to the fabric, dropped ones included") \
 	X(replies_dropped, "replies_dropped", "replies not sent: the peer took none for 2 s, or was gone") \
+	X(replies_over_limit, "replies_over_limit", "replies not sent: the connection already had 256 replies in flight (a peer that reads none cannot crowd out the others; it sends the request again)") \
 	X(repeats, "repeats", "requests received again (same id: the client sent it again, or the network doubled it), answered with the kept reply or served again, never applied twice") \
 	X(stale_requests, "stale_requests", "requests older than a newer one from the same slot: dropped") \
 	X(kept_reply_bytes, "kept_reply_bytes", "bytes of replies kept to answer repeats (gauge)") \

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/auth.h"
 #include "common/log.h"
@@ -80,6 +81,77 @@ static int send_raw(void *buf, size_t len) { return send_raw_crc(buf, len, 0); }
 static void hdr(struct lego_hdr *h, uint16_t op, uint32_t len)
 {
 	lw_hdr_init(h, op, len, 1ull << 16 | 0x123);
+}
+
+static int flood_ok;
+
+static void count_answer(void *arg, int status, const void *body, size_t len)
+{
+	(void)body, (void)len;
+	(*(int *)arg)++;
+	flood_ok += status == 0;
+}
+
+/* A counter from a stats reply, or -1. */
+static long stat_of(struct rpc_peer *p, const char *key)
+{
+	static char text[65536];
+	size_t tl = 0;
+	if (rpc_call(p, X2X_STATS, NULL, 0, text, sizeof text - 1, &tl, 3000000000ull))
+		return -1;
+	text[LG_MIN(tl, sizeof text - 1)] = 0;
+	char k[80];
+	snprintf(k, sizeof k, "\n%s:", key);
+	const char *at = strstr(text, k);
+	return at ? strtol(at + strlen(k), NULL, 10) : -1;
+}
+
+/* A client that asks for 1500 stats replies and reads none for half a
+ * second: another client (good) is served all along, and the flood is
+ * answered once it reads.  (Here the transport buffers every reply; a
+ * peer whose replies pile up in the daemon is limited to 256 in flight,
+ * replies_over_limit: test_rpc.) */
+static int flood(const char *target, const char *key, struct rpc_peer *good)
+{
+	enum { N = 1500 };
+	struct rpc_client *cl;
+	rpc_client_new(key, LEGO_ROLE_TOOL, &cl);
+	struct rpc_links l = {.cl = cl, .rx_bufs = 4, .rx_size = 65536, .fab = LF_FAB_TCP};
+	struct rpc_peer p;
+	if (rpc_links_peer_hostport(&l, target, &p, "daemon", NULL) || rpc_peer_connect(&p, 3000000000ull)) {
+		fprintf(stderr, "flood: cannot connect\n");
+		return 1;
+	}
+	long before = stat_of(good, "replies_over_limit");
+	int answers = 0, sent = 0;
+	for (int i = 0; i < N; i++)
+		sent += rpc_call_async(&p, X2X_STATS, NULL, 0, 20000000000ull, count_answer, &answers) == 0;
+	uint64_t worst = 0;
+	for (int i = 0; i < 5; i++) { /* half a second of pings while the flood waits */
+		uint64_t t0 = lg_now_ns();
+		if (rpc_call(good, X2X_PING, NULL, 0, NULL, 0, NULL, 3000000000ull) != 0) {
+			fprintf(stderr, "flood: the other client was not served\n");
+			return 1;
+		}
+		worst = LG_MAX(worst, lg_now_ns() - t0);
+		struct timespec ts = {0, 100000000};
+		nanosleep(&ts, NULL);
+	}
+	long after = stat_of(good, "replies_over_limit");
+	/* read what came, until every request is answered or timed out */
+	uint64_t end = lg_now_ns() + 30000000000ull;
+	while (answers < sent && lg_now_ns() < end)
+		rpc_client_progress(cl);
+	printf("flood: %d requests sent, %d answered (%d with a reply) or timed out; replies over "
+	       "the limit %ld, dropped %ld; the other client's slowest ping %.1f ms\n", sent, answers,
+	       flood_ok, after - before, stat_of(good, "replies_dropped"), (double)worst / 1e6);
+	rpc_links_close(&l);
+	rpc_client_free(cl);
+	if (answers < sent || flood_ok < sent - (after - before)) {
+		fprintf(stderr, "flood: not every request was answered\n");
+		return 1;
+	}
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -226,6 +298,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ping failed after the abuse\n");
 		return 1;
 	}
+	if (flood(target, key, &p))
+		bad = 1;
 	rpc_call(&p, X2X_BYE, NULL, 0, NULL, 0, NULL, to);
 	rpc_links_close(&L);
 	rpc_client_free(cl);

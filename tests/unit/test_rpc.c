@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "fabric/rpc.h"
+#include "fabric/wire.h"
 #include "lego/proto.h"
 
 struct answer {
@@ -118,6 +119,60 @@ START_TEST(test_orphan_sends_nothing)
 }
 END_TEST
 
+/* ------------------------------------------------------------- server */
+
+static unsigned long long srv_stat(struct rpc_server *srv, const char *key)
+{
+	static char buf[64 * 1024];
+	buf[0] = '\n';
+	rpc_server_stats(srv, buf + 1, sizeof buf - 1);
+	char k[64];
+	snprintf(k, sizeof k, "\n%s:", key);
+	const char *at = strstr(buf, k);
+	ck_assert_ptr_nonnull(at);
+	return strtoull(at + strlen(k), NULL, 10);
+}
+
+/* A ping from test connection (id, session), request n (a new id each). */
+static void ping(struct rpc_server *srv, uint32_t id, uint64_t session, uint32_t n)
+{
+	static _Alignas(64) struct lego_hdr h;
+	lw_hdr_init(&h, X2X_PING, sizeof h, (uint64_t)(n / LEGO_REQ_SLOTS + 1) << 16 |
+						   n % LEGO_REQ_SLOTS);
+	h.conn = id;
+	h.session = session;
+	lw_seal(&h, NULL, 0);
+	rpc_server_on_recv(NULL, &h, sizeof h, srv);
+}
+
+/* A peer that takes none of its replies gets at most 256 in flight; the
+ * rest are not sent (replies_over_limit), and another peer is not held
+ * back by it; once its replies go out, it gets replies again. */
+START_TEST(test_replies_in_flight_bounded)
+{
+	struct rpc_server_conf sc = {.name = "test"};
+	struct rpc_server *srv;
+	ck_assert_int_eq(rpc_server_new(&sc, &srv), 0);
+	uint32_t a, b;
+	uint64_t sa, sb;
+	ck_assert_int_eq(rpc_server_test_conn(srv, LEGO_ROLE_TOOL, &a, &sa), 0);
+	ck_assert_int_eq(rpc_server_test_conn(srv, LEGO_ROLE_TOOL, &b, &sb), 0);
+	rpc_server_test_hold_replies(srv, 1);
+	for (uint32_t i = 0; i < 300; i++)
+		ping(srv, a, sa, i);
+	ck_assert_uint_eq(srv_stat(srv, "replies_over_limit"), 300 - 256);
+	for (uint32_t i = 0; i < 100; i++)
+		ping(srv, b, sb, i);
+	ck_assert_uint_eq(srv_stat(srv, "replies_over_limit"), 300 - 256);
+	rpc_server_test_hold_replies(srv, 0); /* they went out */
+	rpc_server_test_hold_replies(srv, 1);
+	for (uint32_t i = 300; i < 400; i++)
+		ping(srv, a, sa, i);
+	ck_assert_uint_eq(srv_stat(srv, "replies_over_limit"), 300 - 256);
+	rpc_server_free(srv); /* (frees the held ones) */
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("rpc");
@@ -127,6 +182,9 @@ int main(void)
 	tcase_add_test(tc, test_sent_then_timeout);
 	tcase_add_test(tc, test_dead_peer_lets_go);
 	tcase_add_test(tc, test_orphan_sends_nothing);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("server");
+	tcase_add_test(tc, test_replies_in_flight_bounded);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
