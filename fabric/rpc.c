@@ -86,6 +86,19 @@ struct rpc_sconn {
 	uint64_t epoch;   /* which use of the slot (rpc_stx.epoch) */
 };
 
+/* The address of a peer the server is done with leaves the endpoint's
+ * address vector only this long after: removing a process that had just
+ * exited was suspected of leaving libfabric 1.17's shm endpoint unable to
+ * send to another peer (docs/architecture.md, failure handling).  At most
+ * RPC_FORGET_MAX wait; beyond that the oldest goes at once. */
+#define RPC_FORGET_NS (30000ull * 1000000)
+#define RPC_FORGET_MAX 512u
+
+struct rpc_forget {
+	struct lf_ep *ep;
+	uint64_t fi_addr, at_ns;
+};
+
 struct rpc_server {
 	struct rpc_server_conf conf;
 	char key[256];
@@ -101,6 +114,9 @@ struct rpc_server {
 	/* tests: replies to test connections held as if in flight */
 	int test_hold;
 	struct rpc_stx *test_held;
+	/* addresses to remove from their endpoint's address vector */
+	struct rpc_forget forget[RPC_FORGET_MAX];
+	unsigned nforget;
 };
 
 /* Replies one connection may have in flight (not yet taken by the
@@ -292,13 +308,50 @@ static void rpc_seen_free(struct rpc_server *s, struct rpc_sconn *c)
 	}
 }
 
+/* Remove the addresses that have waited RPC_FORGET_NS (all of them with
+ * force), unless a connection uses one again (the same peer came back). */
+static void rpc_forget_sweep(struct rpc_server *s, uint64_t now, int force)
+{
+	unsigned k = 0;
+	for (unsigned i = 0; i < s->nforget; i++) {
+		struct rpc_forget f = s->forget[i];
+		if (!force && now - f.at_ns < RPC_FORGET_NS) {
+			s->forget[k++] = f;
+			continue;
+		}
+		int used = 0;
+		for (unsigned j = 1; j <= s->nconns && !used; j++)
+			used = s->conns[j].state != SC_FREE && s->conns[j].ep == f.ep &&
+			       s->conns[j].fi_addr == f.fi_addr;
+		if (!used)
+			lf_av_remove(f.ep, f.fi_addr);
+	}
+	s->nforget = k;
+}
+
+/* The server is done with the peer at (ep, fi_addr): its address goes
+ * RPC_FORGET_NS from now. */
+static void rpc_forget(struct rpc_server *s, struct lf_ep *ep, uint64_t fi_addr)
+{
+	if (!ep)
+		return;
+	uint64_t now = lg_now_ns();
+	rpc_forget_sweep(s, now, 0);
+	if (s->nforget == RPC_FORGET_MAX) { /* the oldest, now */
+		struct rpc_forget old = s->forget[0];
+		memmove(s->forget, s->forget + 1, (RPC_FORGET_MAX - 1) * sizeof *s->forget);
+		s->nforget--;
+		lf_av_remove(old.ep, old.fi_addr);
+	}
+	s->forget[s->nforget++] = (struct rpc_forget){ep, fi_addr, now};
+}
+
 /* Forget a connection now.  A closed one (bye) stopped counting before. */
 static void rpc_sconn_drop(struct rpc_server *s, struct rpc_sconn *c)
 {
 	if (c->state == SC_FREE)
 		return;
-	if (c->ep)
-		lf_av_remove(c->ep, c->fi_addr);
+	rpc_forget(s, c->ep, c->fi_addr);
 	rpc_seen_free(s, c);
 	if (c->state != SC_CLOSED && s->active)
 		s->active--;
@@ -427,7 +480,12 @@ static void rpc_handle_hello(struct rpc_server *s, struct lf_ep *ep, const struc
 		}
 	}
 	uint64_t dest;
-	if (lf_av_insert(ep, req.addr, req.addr_len, &dest) != 0) {
+	int r = lf_av_insert(ep, req.addr, req.addr_len, &dest);
+	if (r != 0 && s->nforget) { /* the address vector may be full of old peers */
+		rpc_forget_sweep(s, lg_now_ns(), 1);
+		r = lf_av_insert(ep, req.addr, req.addr_len, &dest);
+	}
+	if (r != 0) {
 		rpc_reject(s, LW_BODY, "unreachable peer", h->opcode);
 		return;
 	}
@@ -438,7 +496,7 @@ static void rpc_handle_hello(struct rpc_server *s, struct lf_ep *ep, const struc
 		lg_log_rl(LG_WARN, s->conf.name, "peer %s speaks protocol version %u, we speak %u",
 			  astr, h->version, LEGO_PROTO_VERSION);
 		rpc_server_reply(s, ep, dest, h, -EPROTONOSUPPORT, NULL);
-		lf_av_remove(ep, dest);
+		rpc_forget(s, ep, dest);
 		return;
 	}
 	struct rpc_sconn *c = rpc_sconn_alloc(s);
@@ -446,7 +504,7 @@ static void rpc_handle_hello(struct rpc_server *s, struct lf_ep *ep, const struc
 		lg_log_rl(LG_WARN, s->conf.name, "connection table full (%u): refusing %s",
 			  s->nconns, astr);
 		rpc_server_reply(s, ep, dest, h, -EBUSY, NULL);
-		lf_av_remove(ep, dest);
+		rpc_forget(s, ep, dest);
 		return;
 	}
 	c->state = SC_HELLO;

@@ -63,14 +63,21 @@ static void lg_sig_tramp(int sig, siginfo_t *si, void *uc)
 /* Default action of a terminating signal, after the requests in flight
  * are answered.  Async-signal-safe: atomics, clock_gettime, nanosleep,
  * sigaction, raise. */
-static void lg_sig_quiesce(int sig)
+void lg_quiesce(void)
 {
+	if (atomic_load_explicit(&lg_rt.state, memory_order_acquire) != LG_RT_RUNNING)
+		return;
 	struct rpc_client *cl = lg_rt.lc.cl;
 	uint64_t end = lg_now_ns() + LG_SIG_QUIESCE_MS * 1000000ull;
 	while (cl && rpc_client_inflight(cl) && lg_now_ns() < end) {
 		struct timespec ts = {0, 1000000};
 		nanosleep(&ts, NULL);
 	}
+}
+
+static void lg_sig_quiesce(int sig)
+{
+	lg_quiesce();
 	struct sigaction dfl = {.sa_handler = SIG_DFL};
 	sg.real(sig, &dfl, NULL); /* set before this handler was installed */
 	raise(sig); /* blocked while we run: delivered, by default, on return */

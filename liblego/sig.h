@@ -16,6 +16,11 @@
  *   large transfer.  Lego's handler waits (at most LG_SIG_QUIESCE_MS) for
  *   the requests in flight, then dies of the signal exactly as the default
  *   action would.
+ *
+ * The same holds for _exit and _Exit (interposed in preload.c), which a
+ * forked child typically ends with while its runtime threads still have
+ * write-backs on the wire: a memnode that had yet to copy one out of the
+ * dead child's memory stopped serving every process (it_threads_fork).
  */
 #ifndef LEGO_SIG_H
 #define LEGO_SIG_H
@@ -30,5 +35,9 @@ int lg_sig_action(int sig, const struct sigaction *act, struct sigaction *old);
 /* At runtime start (transparent mode): take over the default actions
  * described above. */
 void lg_sig_start(void);
+
+/* Before the process ends: wait at most LG_SIG_QUIESCE_MS for the
+ * requests in flight to be answered.  Async-signal-safe. */
+void lg_quiesce(void);
 
 #endif

@@ -274,6 +274,22 @@ LG_EXPORT pid_t fork(void)
 	return r;
 }
 
+/* ------------------------------------------------------------------ exit */
+
+/* _exit and _Exit: let the requests in flight finish first (sig.h). */
+static __attribute__((noreturn)) void lg_exit_now(const char *name, int status)
+{
+	lg_quiesce();
+	void (*real)(int) = (void (*)(int))dlsym(RTLD_NEXT, name);
+	if (real)
+		real(status);
+	for (;;)
+		syscall(SYS_exit_group, status);
+}
+
+LG_EXPORT void _exit(int status) { lg_exit_now("_exit", status); }
+LG_EXPORT void _Exit(int status) { lg_exit_now("_Exit", status); }
+
 /* --------------------------------------------------------------- signals */
 
 LG_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
