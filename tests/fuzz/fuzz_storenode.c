@@ -307,13 +307,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (op == OP_RAW)
 			op = fin_u8(&f);
 		uint8_t bad = fl & FZ_BAD ? fin_u8(&f) : 0;
-		uint8_t *body = fz_body();
-		size_t blen;
-		if (fl & FZ_SHAPE) {
-			blen = mk_request(&f, op, fl, body);
-		} else {
-			blen = fz_raw_body(&f, 8192);
-		}
+		size_t blen = fl & FZ_SHAPE ? mk_request(&f, op, fl, fz_body()) : fz_raw_body(&f, 8192);
 		fz_send(S.srv, &conns[(fl >> 3) & 3], op, blen, bad);
 	}
 	sn_stop();

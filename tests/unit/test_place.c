@@ -24,6 +24,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "monitor/monitor.h"
+#include "srv_stat.h"
 
 #define GORDER 21 /* 2 MiB granules */
 #define GB (1ull << 30)
@@ -575,17 +576,6 @@ static void send_register(struct rpc_server *srv, uint32_t id, uint64_t session,
 }
 
 /* The value of "key:" in the server's stats text. */
-static unsigned long long srv_stat(struct rpc_server *srv, const char *key)
-{
-	static char buf[64 * 1024];
-	buf[0] = '\n';
-	rpc_server_stats(srv, buf + 1, sizeof buf - 1);
-	char k[64];
-	snprintf(k, sizeof k, "\n%s:", key);
-	const char *at = strstr(buf, k);
-	ck_assert_ptr_nonnull(at);
-	return strtoull(at + strlen(k), NULL, 10);
-}
 
 /* A request the network doubled or the client sent again (same id) is
  * never applied twice: a registration here, which would add a second

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "fabric/rpc.h"
+#include "srv_stat.h"
 #include "fabric/wire.h"
 #include "lego/proto.h"
 
@@ -121,17 +122,6 @@ END_TEST
 
 /* ------------------------------------------------------------- server */
 
-static unsigned long long srv_stat(struct rpc_server *srv, const char *key)
-{
-	static char buf[64 * 1024];
-	buf[0] = '\n';
-	rpc_server_stats(srv, buf + 1, sizeof buf - 1);
-	char k[64];
-	snprintf(k, sizeof k, "\n%s:", key);
-	const char *at = strstr(buf, k);
-	ck_assert_ptr_nonnull(at);
-	return strtoull(at + strlen(k), NULL, 10);
-}
 
 /* A ping from test connection (id, session), request n (a new id each). */
 static void ping(struct rpc_server *srv, uint32_t id, uint64_t session, uint32_t n)
