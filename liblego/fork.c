@@ -84,8 +84,10 @@ static void lg_atfork_prepare(void)
 	struct lg_rt *rt = &lg_rt;
 	if (!lg_forking)
 		return;
-	sp_fork_hold(&rt->sp); /* a purge under way ends first */
+	/* vm's lock first: munmap holds it while it purges; then a purge
+	 * under way ends (holding the purge lock, it may take sp.lock) */
 	lg_vm_fork_lock();
+	sp_fork_hold(&rt->sp);
 	pthread_mutex_lock(&rt->sp.lock);
 	pthread_mutex_lock(&rt->lc.lock);
 	lg_park_all(&rt->park, lg_rt_nthreads(), lg_rt_kick, rt);
@@ -107,8 +109,8 @@ static void lg_atfork_parent(void)
 	lg_park_release(&rt->park);
 	pthread_mutex_unlock(&rt->lc.lock);
 	pthread_mutex_unlock(&rt->sp.lock);
-	lg_vm_fork_unlock();
 	sp_fork_release(&rt->sp);
+	lg_vm_fork_unlock();
 }
 
 static void lg_atfork_child(void)

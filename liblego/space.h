@@ -182,7 +182,9 @@ int sp_purge(struct lg_space *sp, void *p, size_t len);
 /* fork: sp_fork_hold waits for the purges under way and keeps new ones
  * out until sp_fork_release (sp_fork_child in the child), so a purge is
  * wholly before or wholly after a change of the fork's twin (see
- * xc_twin).  Not while holding sp->lock or an ExCache lock. */
+ * xc_twin).  A purge may take sp->lock and runs under vm's lock when
+ * munmap asks for it: hold vm's lock, if any, before this, and take
+ * sp->lock or an ExCache lock only after. */
 void sp_fork_hold(struct lg_space *sp);
 void sp_fork_release(struct lg_space *sp);
 void sp_fork_child(struct lg_space *sp);
