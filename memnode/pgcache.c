@@ -617,7 +617,9 @@ static int pgc_write(struct pgc *c, struct rpc_ctx *ctx, const struct pgc_req *q
 	if (r)
 		return r;
 	uint64_t off = q->r.off, n = q->r.len;
-	if (off + n < off)
+	/* beyond the largest file Linux has (a signed 64-bit offset): the
+	 * write-back's offset and length would add up past 2^64 (fuzz_memnode) */
+	if (off > (uint64_t)INT64_MAX || n > (uint64_t)INT64_MAX - off)
 		return -EFBIG;
 	for (uint64_t i = off / PGC_BLOCK; n && i <= (off + n - 1) / PGC_BLOCK; i++) {
 		uint64_t bs = i * PGC_BLOCK;

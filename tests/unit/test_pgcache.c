@@ -310,6 +310,18 @@ START_TEST(bad_requests)
 }
 END_TEST
 
+/* A write past the largest file offset (a signed 64 bits) is refused; it
+ * once went into the cache and its write-back's offset and length added
+ * up past 2^64 (fuzz_memnode). */
+START_TEST(write_beyond_max_offset)
+{
+	ck_assert_int_eq(req(X2F_WRITE, INO, (uint64_t)INT64_MAX - 2, 5, 0, "hello", NULL, 0, NULL),
+			 -EFBIG);
+	ck_assert_int_eq(req(X2F_WRITE, INO, UINT64_MAX - 4095, 5, 0, "hello", NULL, 0, NULL),
+			 -EFBIG);
+}
+END_TEST
+
 static Suite *pgcache_suite(void)
 {
 	Suite *s = suite_create("pgcache");
@@ -322,6 +334,7 @@ static Suite *pgcache_suite(void)
 	tcase_add_test(tc, outage_keeps_dirty_data);
 	tcase_add_test(tc, file_gone_behind_the_cache);
 	tcase_add_test(tc, bad_requests);
+	tcase_add_test(tc, write_beyond_max_offset);
 	suite_add_tcase(s, tc);
 	return s;
 }
