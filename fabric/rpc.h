@@ -91,7 +91,9 @@ uint32_t rpc_sconn_role(const struct rpc_sconn *c);
 uint32_t rpc_sconn_id(const struct rpc_sconn *c);
 /* For tests and fuzzers: a connection that has passed the handshake, for
  * a peer of `role` with no endpoint: rpc_server_on_recv takes its messages
- * with ep NULL, and drops (and frees) the replies.  0 with *id and
+ * with ep NULL, and drops (and frees) the replies.  A HELLO with ep NULL
+ * opens a connection with no endpoint too, the server's nonce made of the
+ * connection id (zeros after it), so a test can complete the AUTH.  0 with *id and
  * *session to put in the headers, or -EBUSY when the table is full. */
 int rpc_server_test_conn(struct rpc_server *s, uint32_t role, uint32_t *id, uint64_t *session);
 /* For tests: hold == 1 keeps the replies to test connections as if the

@@ -8,7 +8,8 @@
  * operations meet the same address spaces, lines and files; then frees it
  * all.  A message is:
  *
- *   u8 opcode choice (mn_ops[]; OP_RAW: then u8 raw opcode; OP_FILE:
+ *   u8 opcode choice (mn_ops[]; OP_HANDSHAKE: a handshake, fz_handshake;
+ *   OP_RAW: then u8 raw opcode; OP_FILE:
  *   then u8 which file operation, or a page-cache tick)
  *   u8 flags: FZ_CAP, FZ_SHAPE, FZ_BAD, FZ_STOFAIL, connection (2 bits)
  *   [u8 header corruption, with FZ_BAD]
@@ -44,12 +45,12 @@ enum {
 /* Pseudo-operations besides messages.  OP_FILE: a file operation, the
  * next byte says which; one pick in five, as each input that has one pays
  * for a page cache. */
-enum { OP_RAW = 0xff00, OP_TICK, OP_MONFREE, OP_FILE };
+enum { OP_RAW = 0xff00, OP_TICK, OP_MONFREE, OP_FILE, OP_HANDSHAKE };
 
 static const uint16_t mn_ops[] = {
 	P2M_READ, P2M_WRITE, P2M_FREE, P2M_RESERVE, P2M_AS_EXIT, P2M_CLONE,
 	P2M_READ, P2M_WRITE, /* the busy ones, twice */
-	X2X_PING, X2X_STATS, X2X_BYE, OP_MONFREE, OP_RAW, OP_FILE, OP_FILE,
+	X2X_PING, X2X_STATS, X2X_BYE, OP_MONFREE, OP_RAW, OP_FILE, OP_FILE, OP_HANDSHAKE,
 };
 
 static const uint32_t mn_roles[] = {LEGO_ROLE_PROCESS, LEGO_ROLE_PROCESS, LEGO_ROLE_TOOL,
@@ -475,6 +476,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		if (op == OP_MONFREE) {
 			mn_monfree(1 + (fl & 3));
+			continue;
+		}
+		if (op == OP_HANDSHAKE) {
+			fz_handshake(M.srv, &f, "fuzz", NCONNS + 1);
 			continue;
 		}
 		if (op == OP_RAW)

@@ -9,7 +9,7 @@
  * the placement policy, replicas, quota and granule size; then each
  * message is:
  *
- *   u8 opcode choice (mon_ops[], or a raw opcode)
+ *   u8 opcode choice (mon_ops[], a raw opcode, or a handshake: fz_handshake)
  *   u8 flags: FZ_CAP, FZ_SHAPE, FZ_BAD, connection (3 bits)
  *   [u8 header corruption, with FZ_BAD]
  *   body: with FZ_SHAPE, well formed for the opcode from a few input bytes
@@ -40,7 +40,7 @@ enum {
 	/* 0x70: the connection, 0x80: for the op */
 };
 
-enum { OP_RAW = 0xff00, OP_TICK };
+enum { OP_RAW = 0xff00, OP_TICK, OP_HANDSHAKE };
 
 static const uint16_t mon_ops[] = {
 	P2MON_REGISTER, P2MON_HEARTBEAT, P2MON_EXIT, P2MON_PLACE, P2MON_FORK,
@@ -48,7 +48,7 @@ static const uint16_t mon_ops[] = {
 	M2MON_HEARTBEAT, M2MON_STORE, S2MON_REGISTER, S2MON_HEARTBEAT,
 	T2MON_PROCS, T2MON_STATUS, T2MON_NODES, T2MON_PLACES, T2MON_DRAIN,
 	P2MON_PLACE, P2MON_REGISTER, M2MON_HEARTBEAT, /* the busy ones, twice */
-	X2X_PING, X2X_STATS, X2X_BYE, OP_TICK, OP_TICK, OP_RAW,
+	X2X_PING, X2X_STATS, X2X_BYE, OP_TICK, OP_TICK, OP_RAW, OP_HANDSHAKE,
 };
 
 static const uint32_t mon_roles[] = {LEGO_ROLE_PROCESS, LEGO_ROLE_PROCESS, LEGO_ROLE_MEMNODE,
@@ -343,6 +343,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 							 LEASE_NS + 1000000, 1000000000ull};
 			mon_reg_tick(&M.reg, lg_now_ns() + ahead[fl & 3]);
 			mon_check();
+			continue;
+		}
+		if (op == OP_HANDSHAKE) {
+			fz_handshake(M.srv, &f, "fuzz", NCONNS + 1);
 			continue;
 		}
 		if (op == OP_RAW)

@@ -8,6 +8,7 @@
 #ifndef LEGO_FUZZ_SERVER_H
 #define LEGO_FUZZ_SERVER_H
 
+#include "common/auth.h"
 #include "fabric/rpc.h"
 #include "fuzz_input.h"
 
@@ -53,9 +54,6 @@ static inline void fz_send(struct rpc_server *srv, const struct fz_conn *c, uint
 	struct lego_hdr *h = (struct lego_hdr *)fz_msg;
 	size_t len = sizeof *h + blen;
 	static uint64_t n;
-	/* the handshake needs an endpoint to answer on: not here */
-	if (op == X2X_HELLO)
-		op = X2X_PING;
 	/* request ids as a client makes them (proto.h): each a new one */
 	n++;
 	lw_hdr_init(h, op, (uint32_t)len,
@@ -78,15 +76,46 @@ static inline void fz_send(struct rpc_server *srv, const struct fz_conn *c, uint
 	case 12: break; /* damaged after the CRC, below */
 	default: len = len > sizeof *h ? len - 1 : len; break; /* one byte short */
 	}
-	if (h->opcode == X2X_HELLO) {
-		/* a HELLO (any version) wants to answer on an endpoint */
-		h->opcode = X2X_PING;
-	}
 	struct iovec body = {fz_body(), blen};
 	lw_seal(h, &body, 1);
 	if ((bad & 15) == 12) /* damaged on the way */
 		fz_msg[(bad >> 4) % len] ^= 0x20;
 	rpc_server_on_recv(NULL, fz_msg, len, srv);
+}
+
+/* A handshake as a peer makes it, from input bytes: a HELLO (a role, an
+ * address of any length, a nonce; its header corrupted if the input says
+ * so), then, unless the input says not, an AUTH to connection first_free
+ * or the one after (the HELLO's, if the table had no gap) with the proof
+ * for key (rpc.h: a test handshake's server nonce is its connection id),
+ * or a wrong one. */
+static inline void fz_handshake(struct rpc_server *srv, struct fin *f, const char *key,
+				uint32_t first_free)
+{
+	uint8_t b = fin_u8(f);
+	struct lego_hello_req req;
+	memset(&req, 0, sizeof req);
+	req.role = 1u + b % 5u; /* 5: no such role */
+	req.prov = LEGO_PROV_TCP;
+	req.addr_len = b & 0x80 ? fin_u16(f) : 16;
+	fin_bytes(f, req.addr, sizeof req.addr);
+	fin_bytes(f, req.nonce, LEGO_NONCE_LEN);
+	memcpy(fz_body(), &req, sizeof req);
+	struct fz_conn none = {0, 0};
+	fz_send(srv, &none, X2X_HELLO, sizeof req, b & 0x40 ? fin_u8(f) : 0);
+	if (b & 0x20)
+		return;
+	uint32_t id = first_free + ((b >> 3) & 1u);
+	uint8_t sn[LEGO_NONCE_LEN] = {0};
+	memcpy(sn, &id, sizeof id);
+	struct lego_auth_req auth;
+	lg_hmac(key, strlen(key), "lego-c", sn, LEGO_NONCE_LEN, req.nonce, LEGO_NONCE_LEN,
+		auth.proof);
+	if (b & 0x10)
+		auth.proof[0] ^= 1; /* a peer without the key */
+	memcpy(fz_body(), &auth, sizeof auth);
+	struct fz_conn c = {id, 0};
+	fz_send(srv, &c, X2X_AUTH, sizeof auth, 0);
 }
 
 #endif

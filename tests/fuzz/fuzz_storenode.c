@@ -9,7 +9,8 @@
  * connections of the roles that may use it and of one that may not), and
  * runs up to 48 steps, each:
  *
- *   u8 step choice (sn_ops[]: a file request, a raw opcode, or OP_RESOLVE)
+ *   u8 step choice (sn_ops[]: a file request, a raw opcode, OP_RESOLVE, or a
+ *   handshake: fz_handshake)
  *   u8 flags: FZ_SHAPE, FZ_BAD, FZ_TWO, connection (2 bits), for the op
  *   [u8 header corruption, with FZ_BAD]
  *   with FZ_SHAPE, a well-formed request: offsets, lengths and flags from
@@ -42,12 +43,13 @@ enum {
 	/* 0x18: the connection; 0xe0: for the op */
 };
 
-enum { OP_RAW = 0xff00, OP_RESOLVE };
+enum { OP_RAW = 0xff00, OP_RESOLVE, OP_HANDSHAKE };
 
 static const uint16_t sn_ops[] = {
 	X2F_OPEN,  X2F_STAT,  X2F_READ,	 X2F_WRITE, X2F_TRUNCATE, X2F_FSYNC, X2F_UNLINK,
 	X2F_RMDIR, X2F_MKDIR, X2F_RENAME, X2F_LIST, X2F_CLOSE,	  X2X_PING,  X2X_STATS,
 	X2X_BYE,   OP_RAW,    OP_RESOLVE, OP_RESOLVE, X2F_OPEN, X2F_WRITE, X2F_READ,
+	OP_HANDSHAKE,
 };
 
 static const uint32_t sn_roles[] = {LEGO_ROLE_MEMNODE, LEGO_ROLE_MEMNODE, LEGO_ROLE_TOOL,
@@ -302,6 +304,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		uint16_t op = pick == FZ_PICK_RAW ? OP_RAW : sn_ops[pick % LG_ARRAY_SIZE(sn_ops)];
 		if (op == OP_RESOLVE) {
 			resolve_one(&f, fl);
+			continue;
+		}
+		if (op == OP_HANDSHAKE) {
+			fz_handshake(S.srv, &f, "", NCONNS + 1);
 			continue;
 		}
 		if (op == OP_RAW)

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/auth.h"
 #include "fabric/rpc.h"
 #include "srv_stat.h"
 #include "fabric/wire.h"
@@ -163,6 +164,67 @@ START_TEST(test_replies_in_flight_bounded)
 }
 END_TEST
 
+/* Handshake messages as a peer sends them, with no endpoint. */
+static void send_hello(struct rpc_server *srv, uint8_t nonce, uint64_t req_id)
+{
+	static _Alignas(64) uint8_t msg[sizeof(struct lego_hdr) + sizeof(struct lego_hello_req)];
+	struct lego_hdr *h = (struct lego_hdr *)msg;
+	struct lego_hello_req req = {.role = LEGO_ROLE_TOOL, .prov = LEGO_PROV_TCP, .addr_len = 16};
+	memset(req.nonce, nonce, sizeof req.nonce);
+	lw_hdr_init(h, X2X_HELLO, sizeof msg, req_id);
+	memcpy(msg + sizeof *h, &req, sizeof req);
+	struct iovec body = {msg + sizeof *h, sizeof req};
+	lw_seal(h, &body, 1);
+	rpc_server_on_recv(NULL, msg, sizeof msg, srv);
+}
+
+/* AUTH for connection id, whose client nonce was all `nonce` bytes, with
+ * the proof for key. */
+static void send_auth(struct rpc_server *srv, uint32_t id, uint8_t nonce, const char *key)
+{
+	uint8_t sn[LEGO_NONCE_LEN] = {0}, cn[LEGO_NONCE_LEN];
+	memcpy(sn, &id, sizeof id); /* (rpc.h: a test handshake's server nonce) */
+	memset(cn, nonce, sizeof cn);
+	struct lego_auth_req auth;
+	lg_hmac(key, strlen(key), "lego-c", sn, LEGO_NONCE_LEN, cn, LEGO_NONCE_LEN, auth.proof);
+	static _Alignas(64) uint8_t msg[sizeof(struct lego_hdr) + sizeof(struct lego_auth_req)];
+	struct lego_hdr *h = (struct lego_hdr *)msg;
+	lw_hdr_init(h, X2X_AUTH, sizeof msg, 2ull << 16 | id);
+	h->conn = id;
+	memcpy(msg + sizeof *h, &auth, sizeof auth);
+	struct iovec body = {msg + sizeof *h, sizeof auth};
+	lw_seal(h, &body, 1);
+	rpc_server_on_recv(NULL, msg, sizeof msg, srv);
+}
+
+/* A handshake with no endpoint (what fuzzers drive): a HELLO opens the
+ * next connection, the same HELLO again is a repeat, an AUTH with the
+ * proof for the key completes it; one with a wrong proof is refused and
+ * its connection dropped. */
+START_TEST(test_handshake_without_endpoint)
+{
+	struct rpc_server_conf sc = {.name = "test", .key = "k"};
+	struct rpc_server *srv;
+	ck_assert_int_eq(rpc_server_new(&sc, &srv), 0);
+	uint32_t a;
+	uint64_t sa;
+	ck_assert_int_eq(rpc_server_test_conn(srv, LEGO_ROLE_TOOL, &a, &sa), 0); /* id 1 */
+	send_hello(srv, 0x11, 1ull << 16 | 1);
+	send_hello(srv, 0x11, 1ull << 16 | 1); /* our answer was lost */
+	ck_assert_uint_eq(srv_stat(srv, "repeats"), 1);
+	ck_assert_uint_eq(srv_stat(srv, "connections"), 2);
+	send_auth(srv, 2, 0x11, "k");
+	ck_assert_uint_eq(srv_stat(srv, "handshakes"), 1);
+	send_hello(srv, 0x22, 1ull << 16 | 2);
+	ck_assert_uint_eq(srv_stat(srv, "connections"), 3);
+	send_auth(srv, 3, 0x22, "another key");
+	ck_assert_uint_eq(srv_stat(srv, "rejects.auth"), 1);
+	ck_assert_uint_eq(srv_stat(srv, "handshakes"), 1);
+	ck_assert_uint_eq(srv_stat(srv, "connections"), 2);
+	rpc_server_free(srv);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("rpc");
@@ -175,6 +237,7 @@ int main(void)
 	suite_add_tcase(s, tc);
 	tc = tcase_create("server");
 	tcase_add_test(tc, test_replies_in_flight_bounded);
+	tcase_add_test(tc, test_handshake_without_endpoint);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
