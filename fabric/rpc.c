@@ -278,20 +278,21 @@ static void rpc_server_reply(struct rpc_server *s, struct lf_ep *ep, uint64_t de
 	}
 	struct iovec iov = {t->msg, t->len};
 	s->bytes_out += t->len;
-	if (!ep && s->test_hold && t->conn) { /* as if the provider had it */
+	int sent;
+	if (ep) {
+		sent = lf_sendv_nb(ep, dest, &iov, 1, &t->tx) == 0;
+	} else if ((sent = s->test_hold && t->conn)) {
+		/* a test connection (rpc_server_test_conn) whose replies the
+		 * test holds as if the provider had them; else dropped */
 		t->next = s->test_held;
 		s->test_held = t;
-		c->replies++;
-		return;
 	}
-	/* no endpoint: a test connection (rpc_server_test_conn) */
-	if (!ep || lf_sendv_nb(ep, dest, &iov, 1, &t->tx) != 0) {
+	if (!sent) {
 		s->dropped++;
 		free(t);
-		return;
-	}
-	if (t->conn)
+	} else if (t->conn) {
 		c->replies++;
+	}
 }
 
 static void rpc_seen_free(struct rpc_server *s, struct rpc_sconn *c)

@@ -7,10 +7,10 @@
  *     space into the child's (runtime threads keep serving faults);
  *   the C library runs the program's and jemalloc's prepare handlers
  *     (which may fault: the runtime still serves them), and ours last
- *     (registered before jemalloc's, so it runs after it): it waits for
- *     the purges under way and keeps new ones out, takes the runtime's
- *     locks, parks the runtime threads at safe points, takes the
- *     ExCache's spinlocks and the fabric lock;
+ *     (registered before jemalloc's, so it runs after it): it takes vm's
+ *     lock, waits for the purges under way and keeps new ones out, takes
+ *     the runtime's locks, parks the runtime threads at safe points,
+ *     takes the ExCache's spinlocks and the fabric lock;
  *   the fork system call;
  *   ours first among the parent and child handlers: the parent lets go of
  *     everything; the child opens and registers its own userfaultfd at
