@@ -54,7 +54,9 @@ for d in monitor:$MON memnode:$MEM_m storenode:$STO; do
 	name=${d%%:*} addr=${d#*:}
 	"$BIN/legoctl" stats "$addr" >"$T/$name.stats" 2>&1 || fail "legoctl stats $name"
 	v() { awk -v k="$1" '$1 == k { print $2 }' "$T/$name.stats"; }
-	[ "$(v faults_injected)" -gt 0 ] || fail "$name injected no faults"
+	# the memnode gets thousands of messages; the monitor and the storenode
+	# a few hundred, so at these rates they may, by chance, see none
+	[ "$name" != memnode ] || [ "$(v faults_injected)" -gt 0 ] || fail "$name injected no faults"
 	echo "$name: faults_injected $(v faults_injected), rejects.crc $(v rejects.crc)," \
 	     "repeats $(v repeats), stale_requests $(v stale_requests)"
 done
