@@ -95,7 +95,9 @@ static void *run(void *arg)
 		}
 		uint64_t r = next(&rng);
 		uint64_t *word = &g.mem[(lo + page) * 512 + r % 512];
-		if ((int)(r >> 32) % 100 < g.writes)
+		/* unsigned: (int)(r >> 32) % 100 was negative half the time, so
+		 * "--writes 0" wrote on half the operations */
+		if ((r >> 32) % 100 < (uint64_t)g.writes)
 			*word += r | 1;
 		else
 			sum = sum * 31 + *word;
