@@ -315,6 +315,32 @@ static void xc_install_run(struct excache *xc, uint64_t first, uint32_t n, const
 	ioctl(xc->uffd, UFFDIO_WAKE, &r);
 }
 
+/*
+ * Install the demand line of a fetch, FILLING in its set: one UFFDIO_COPY
+ * that also wakes, with the set lock held across it and the state change,
+ * so no fault sees the line FILLING once it is mapped.  One system call
+ * less than xc_install_run on every miss; only for lines small enough that
+ * the copy holds the lock briefly.
+ */
+#define XC_INSTALL_LOCKED_MAX (64u * 1024)
+
+static void xc_install_demand(struct excache *xc, uint64_t line, const void *src, int writable)
+{
+	if (xc->line > XC_INSTALL_LOCKED_MAX) {
+		xc_install_run(xc, line, 1, src, writable);
+		return;
+	}
+	struct xc_set *s = xc_set_of(xc, line);
+	xc_lock(&s->lock);
+	xc_install(xc, sp_line_addr(xc->sp, line), src, writable);
+	int w = xc_find(xc, s, line);
+	if (w >= 0 && s->way[w].state == XC_FILLING) {
+		s->way[w].state = writable ? XC_DIRTY : XC_CLEAN;
+		xc_note_fill(xc, s, line);
+	}
+	xc_unlock(&s->lock);
+}
+
 /* ------------------------------------------------------- victim buffer */
 
 /* A free victim slot, marked busy; -1 if none. */
@@ -533,12 +559,15 @@ static void xc_fetch_done(void *arg, int status, const void *body, size_t len)
 	 * its lines writable, sparing a write-protect fault on each */
 	for (uint32_t i = 0; i < f->n;) {
 		uint32_t j = i + 1;
-		int demand = i == 0 && f->demand;
-		if (!demand)
-			while (j < f->n && f->refs[j].line == f->refs[j - 1].line + 1)
-				j++;
-		xc_install_run(xc, f->refs[i].line, j - i, (const uint8_t *)body + i * xc->line,
-			       demand ? f->write0 : f->pf_write);
+		const uint8_t *src = (const uint8_t *)body + i * xc->line;
+		if (i == 0 && f->demand) {
+			xc_install_demand(xc, f->refs[0].line, src, f->write0);
+			i = 1;
+			continue;
+		}
+		while (j < f->n && f->refs[j].line == f->refs[j - 1].line + 1)
+			j++;
+		xc_install_run(xc, f->refs[i].line, j - i, src, f->pf_write);
 		i = j;
 	}
 	if (lg_unlikely(xc->lc->failover_ns) && !atomic_load(&xc->failover_said) &&
@@ -617,14 +646,52 @@ static int xc_fill_local(struct excache *xc, struct xc_set *s, struct xc_way *wa
 	return 0;
 }
 
+static int xc_reclaim_sets(struct excache *xc, const uint64_t *want, int nwant);
+
+/*
+ * Make room for a stream's window: the sets of its lines that are full
+ * (and lack the line) each give up a victim, in one reclaim batch with the
+ * sets already queued.  A sequential scan otherwise finds the sets ahead
+ * of it full (the reclaim queue frees ways in the sets it filled longest
+ * ago, behind it), so most of its window found no way and came back as
+ * demand misses.  Returns whether it evicted anything.
+ */
+static int xc_prefetch_room(struct excache *xc, const struct pf_plan *pl)
+{
+	uint64_t want[XC_RECLAIM_MAX];
+	int nwant = 0;
+	uint64_t end = xc->sp->size >> xc->lo;
+	for (uint32_t k = 0; k < pl->count && nwant < XC_RECLAIM_MAX; k++) {
+		uint64_t line = pl->first + (uint64_t)(pl->stride * (int64_t)k);
+		if (line >= end || !sp_committed(xc->sp, line))
+			break;
+		struct xc_set *s = xc_set_of(xc, line);
+		xc_lock(&s->lock);
+		int full = xc_find(xc, s, line) < 0;
+		for (uint32_t i = 0; full && i < xc->ways; i++)
+			full = s->way[i].state != XC_INVALID && s->way[i].state != XC_EVICTING;
+		xc_unlock(&s->lock);
+		if (full)
+			want[nwant++] = xc_set_index(xc, line);
+	}
+	return nwant && xc_reclaim_sets(xc, want, nwant) > 0;
+}
+
 /* Prefetch the lines of a plan: each takes a free way if its set has one
- * (prefetch never evicts), lines needing the network join fetch batches.
- * `f` is the demand fetch (may be NULL), which the first lines join. */
+ * (after xc_prefetch_room), lines needing the network join fetch batches.
+ * `f` is the demand fetch (may be NULL), which the first lines join, or
+ * which goes alone first when room had to be made (the thread waits for
+ * it, not for the eviction). */
 static uint32_t xc_prefetch(struct excache *xc, const struct pf_plan *pl, int write,
 			    struct xc_fetch *f)
 {
 	uint64_t issued = 0, zfirst = 0;
 	uint32_t zn = 0, zmax = (uint32_t)(xc->zero_len / xc->line);
+	if (f) {
+		xc_fetch_send(f);
+		f = NULL;
+	}
+	xc_prefetch_room(xc, pl);
 	for (uint32_t k = 0; k < pl->count; k++) {
 		uint64_t line = pl->first + (uint64_t)(pl->stride * (int64_t)k);
 		if (line >= (xc->sp->size >> xc->lo))
@@ -1008,24 +1075,31 @@ static void xc_rvictim_sort(struct xc_rvictim *v, int n)
  *   5. mark the ways free and wake any thread that faulted meanwhile.
  * A dirty line may still be written between 1 and 2; the copy in 3 sees it.
  */
-int xc_reclaim(struct excache *xc)
+static int xc_reclaim_sets(struct excache *xc, const uint64_t *want, int nwant)
 {
 	int n = 0, dirty = 0;
-	if (!xc->rq_len || atomic_flag_test_and_set_explicit(&xc->reclaiming, memory_order_acquire))
+	if ((!xc->rq_len && !nwant) ||
+	    atomic_flag_test_and_set_explicit(&xc->reclaiming, memory_order_acquire))
 		return 0;
 	struct xc_rvictim *rb = xc->rbatch;
 	while (n < XC_RECLAIM_MAX) { /* 1 */
-		xc_lock(&xc->qlock);
-		if (!xc->rq_len) {
+		uint64_t si;
+		if (nwant) {
+			si = *want++; /* (if also queued, it is skipped there: it has room) */
+			nwant--;
+		} else {
+			xc_lock(&xc->qlock);
+			if (!xc->rq_len) {
+				xc_unlock(&xc->qlock);
+				break;
+			}
+			si = xc->rq[xc->rq_head];
+			xc->rq_head = (xc->rq_head + 1) % xc->nsets;
+			xc->rq_len--;
 			xc_unlock(&xc->qlock);
-			break;
+			atomic_store(&((struct xc_set *)(xc->sets + si * xc->set_stride))->queued, 0);
 		}
-		uint64_t si = xc->rq[xc->rq_head];
-		xc->rq_head = (xc->rq_head + 1) % xc->nsets;
-		xc->rq_len--;
-		xc_unlock(&xc->qlock);
 		struct xc_set *s = (struct xc_set *)(xc->sets + si * xc->set_stride);
-		atomic_store(&s->queued, 0);
 		xc_lock(&s->lock);
 		int busy = 0;
 		for (uint32_t i = 0; i < xc->ways && !busy; i++)
@@ -1115,6 +1189,8 @@ int xc_reclaim(struct excache *xc)
 		xc_writeback_kick(xc, 0);
 	return n;
 }
+
+int xc_reclaim(struct excache *xc) { return xc_reclaim_sets(xc, NULL, 0); }
 
 /* ------------------------------------------------------ flush and drop */
 

@@ -1,0 +1,33 @@
+#!/bin/sh
+# Prefetch: a program that reads its memory sequentially, twice over, with
+# a working set four times its ExCache (every page leaves the cache before
+# it is read again), must mostly find its pages prefetched: with
+# LEGO_PREFETCH=off every page read is a miss; with the default, at most
+# one page in 16 (a stream's window is up to 64 lines; the stream must make
+# room for it in sets that are full, or most of it finds no way and comes
+# back as demand misses, about one in 8).  Both print native's checksum.
+. "$(dirname "$0")/lib.sh"
+WL=$BIN/lego-bench-workload
+PAGES=8192 # 32 MiB of 4 KiB pages
+ARGS="--ws 32M --ops $((2 * PAGES)) --pattern seq --writes 0"
+want=$("$WL" $ARGS | sed -n 's/.*checksum=\([0-9a-f]*\).*/\1/p')
+[ -n "$want" ] || fail "the workload did not run natively"
+
+run() { # name, then env assignments: sets M (misses) and U (useful prefetches)
+	_n=$1; shift
+	env "$@" "$BIN/lego-run" --excache 8M --stats="$T/$_n.json" -- "$WL" $ARGS \
+		>"$T/$_n.out" 2>"$T/$_n.log" || fail "$_n: $(tail -5 "$T/$_n.log")"
+	got=$(sed -n 's/.*checksum=\([0-9a-f]*\).*/\1/p' "$T/$_n.out")
+	[ "$got" = "$want" ] || fail "$_n: checksum $got, native $want"
+	M=$(json_stat "$T/$_n.json" excache.misses)
+	U=$(json_stat "$T/$_n.json" excache.prefetch_useful)
+}
+
+run off LEGO_PREFETCH=off
+[ "$M" -ge $((2 * PAGES * 9 / 10)) ] ||
+	fail "prefetch off: $M misses for $((2 * PAGES)) pages read; the set-up is wrong"
+pass "prefetch off: $M misses for $((2 * PAGES)) pages read, checksum equals native"
+run auto
+[ "$M" -le $((2 * PAGES / 16)) ] ||
+	fail "prefetch on: $M misses for $((2 * PAGES)) pages read (more than 1 in 16)"
+pass "prefetch on: $M misses, $U useful prefetches for $((2 * PAGES)) pages read, checksum equals native"
