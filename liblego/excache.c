@@ -683,8 +683,9 @@ static int xc_prefetch_room(struct excache *xc, const struct pf_plan *pl)
  * which goes alone first when room had to be made (the thread waits for
  * it, not for the eviction). */
 static uint32_t xc_prefetch(struct excache *xc, const struct pf_plan *pl, int write,
-			    struct xc_fetch *f)
+			    struct xc_fetch *f, uint32_t tid)
 {
+	int unplaced = 0;
 	uint64_t issued = 0, zfirst = 0;
 	uint32_t zn = 0, zmax = (uint32_t)(xc->zero_len / xc->line);
 	if (f) {
@@ -712,8 +713,10 @@ static uint32_t xc_prefetch(struct excache *xc, const struct pf_plan *pl, int wr
 		for (uint32_t i = 0; w < 0 && i < xc->ways && v < 0; i++)
 			if (s->way[i].state == XC_INVALID)
 				v = (int)i;
-		if (v < 0) { /* present already, or no room without evicting */
+		if (v < 0) { /* present already, or no room (yet) */
 			xc_unlock(&s->lock);
+			if (w < 0 && !unplaced++)
+				pf_retreat(xc->pf, tid, line);
 			continue;
 		}
 		issued++;
@@ -1012,7 +1015,7 @@ void xc_fault(struct excache *xc, uint64_t addr, int write, int wp, uint32_t tid
 	pf_on_miss(xc->pf, tid, line, &pl);
 	lg_stat_add(LEGO_STAT_PREFETCH_USEFUL, pl.useful);
 	if (pl.count)
-		pf_issued(xc->pf, tid, xc_prefetch(xc, &pl, write, f));
+		pf_issued(xc->pf, tid, xc_prefetch(xc, &pl, write, f, tid));
 	else if (f)
 		xc_fetch_send(f);
 }

@@ -134,3 +134,17 @@ void pf_issued(struct pf_table *t, uint32_t tid, uint32_t n)
 			t->s[i].ahead += n;
 	atomic_flag_clear_explicit(&t->lock, memory_order_release);
 }
+
+void pf_retreat(struct pf_table *t, uint32_t tid, uint64_t line)
+{
+	if (t->mode == PF_OFF)
+		return;
+	while (atomic_flag_test_and_set_explicit(&t->lock, memory_order_acquire))
+		lg_cpu_relax();
+	for (int i = 0; i < PF_STREAMS; i++) {
+		struct pf_stream *s = &t->s[i];
+		if (s->tid == tid && s->stride && pf_span(line, s->next, s->stride))
+			s->next = line;
+	}
+	atomic_flag_clear_explicit(&t->lock, memory_order_release);
+}

@@ -42,5 +42,10 @@ void pf_on_miss(struct pf_table *t, uint32_t tid, uint64_t line, struct pf_plan 
 /* How many lines of that plan were really prefetched (the others were
  * present already or found no free way). */
 void pf_issued(struct pf_table *t, uint32_t tid, uint32_t n);
+/* `line` of that plan found no room (its set full, nothing evictable yet):
+ * the stream asks for it, and what follows, again at its next miss
+ * rather than leave the rest of the window to come back as demand misses
+ * one by one. */
+void pf_retreat(struct pf_table *t, uint32_t tid, uint64_t line);
 
 #endif
