@@ -67,6 +67,7 @@ struct xc_fetch {
 	uint64_t fail_ns; /* when its first try failed (0: none did) */
 	uint64_t retry_ns; /* deferred: when to send again */
 	uint32_t tid; /* the thread waiting for lines[0] (0: unknown) */
+	int32_t hold; /* refs[hold] is a stream's marker: kept, not installed (-1: none) */
 	uint32_t n;
 	struct lego_lines_req req; /* req and refs are sent back to back */
 	struct lego_line_ref refs[LEGO_BATCH_MAX];
@@ -103,6 +104,10 @@ struct xc_wb {
 };
 
 #define XC_FETCH_SLOTS 256
+#define XC_HELD_MAX 16
+#define XC_HELD_LINE_MAX (64u * 1024) /* larger lines hold no markers */
+#define XC_HELD_NONE UINT64_MAX
+#define XC_MARKER_MIN_WINDOW 8
 #define XC_RECLAIM_MAX 256
 
 struct xc_rvictim {
@@ -164,6 +169,12 @@ struct excache {
 	struct xc_rvictim *rbatch;
 	uint32_t wb_batch; /* lines per write-back or fetch message */
 	struct pf_table *pf;
+	/* held lines: stream markers (xc_held_put) */
+	atomic_flag hlock;
+	_Atomic uint32_t nheld;
+	uint32_t held_next;
+	uint64_t held_line[XC_HELD_MAX];
+	uint8_t *held_mem;
 	uint8_t *wb_mem;
 	size_t wb_bytes;
 };
@@ -339,6 +350,86 @@ static void xc_install_demand(struct excache *xc, uint64_t line, const void *src
 		xc_note_fill(xc, s, line);
 	}
 	xc_unlock(&s->lock);
+}
+
+/* -------------------------------------------------------- held lines */
+
+/*
+ * A stream's marker: one fetched line of each prefetch window is kept
+ * here instead of being installed.  The thread that reaches it faults; the
+ * fault is served from here, without the network, and counts as the
+ * stream's miss, so the next window is asked for while the thread still
+ * has half of this one to go.  (User space sees no reads of resident
+ * lines; without a marker the next window is asked for only when the
+ * thread has run off the end of this one and waits for the network.)
+ * A held line is a clean copy: dropping it loses nothing.
+ */
+static int xc_held_put(struct excache *xc, uint64_t line, const void *src)
+{
+	if (!xc->held_mem)
+		return 0;
+	xc_lock(&xc->hlock);
+	uint32_t i = xc->held_next++ % XC_HELD_MAX; /* the oldest goes if all are taken */
+	if (xc->held_line[i] == XC_HELD_NONE)
+		atomic_fetch_add(&xc->nheld, 1);
+	xc->held_line[i] = line;
+	memcpy(xc->held_mem + (size_t)i * xc->line, src, xc->line);
+	xc_unlock(&xc->hlock);
+	return 1;
+}
+
+/* Under the line's set lock: if `line` is held, install it and return 1. */
+static int xc_held_take(struct excache *xc, uint64_t line, uint8_t *la, int writable)
+{
+	if (!atomic_load_explicit(&xc->nheld, memory_order_relaxed))
+		return 0;
+	xc_lock(&xc->hlock);
+	for (uint32_t i = 0; i < XC_HELD_MAX; i++) {
+		if (xc->held_line[i] != line)
+			continue;
+		xc_install(xc, la, xc->held_mem + (size_t)i * xc->line, writable);
+		xc->held_line[i] = XC_HELD_NONE;
+		atomic_fetch_sub(&xc->nheld, 1);
+		xc_unlock(&xc->hlock);
+		return 1;
+	}
+	xc_unlock(&xc->hlock);
+	return 0;
+}
+
+/* Forget held lines in [first, first + n) (n = 0: all of them). */
+static void xc_held_drop(struct excache *xc, uint64_t first, uint64_t n)
+{
+	if (!atomic_load(&xc->nheld))
+		return;
+	xc_lock(&xc->hlock);
+	for (uint32_t i = 0; i < XC_HELD_MAX; i++) {
+		uint64_t l = xc->held_line[i];
+		if (l != XC_HELD_NONE && (!n || (l >= first && l - first < n))) {
+			xc->held_line[i] = XC_HELD_NONE;
+			atomic_fetch_sub(&xc->nheld, 1);
+		}
+	}
+	xc_unlock(&xc->hlock);
+}
+
+/* A fetched marker line, FILLING in its set: hold it and free its way
+ * (waking any thread that faulted on it meanwhile: it faults again and
+ * takes it from here), or install it if it cannot be held. */
+static void xc_hold_line(struct excache *xc, uint64_t line, const void *src, int writable)
+{
+	struct xc_set *s = xc_set_of(xc, line);
+	xc_lock(&s->lock);
+	int w = xc_find(xc, s, line);
+	if (w >= 0 && s->way[w].state == XC_FILLING && xc_held_put(xc, line, src)) {
+		s->way[w].state = XC_INVALID;
+		xc_unlock(&s->lock);
+		lg_stat_sub(LEGO_STAT_RESIDENT, 1);
+		xc_uffd_wake(xc, sp_line_addr(xc->sp, line));
+		return;
+	}
+	xc_unlock(&s->lock);
+	xc_install_run(xc, line, 1, src, writable);
 }
 
 /* ------------------------------------------------------- victim buffer */
@@ -565,7 +656,13 @@ static void xc_fetch_done(void *arg, int status, const void *body, size_t len)
 			i = 1;
 			continue;
 		}
-		while (j < f->n && f->refs[j].line == f->refs[j - 1].line + 1)
+		if ((int32_t)i == f->hold) {
+			xc_hold_line(xc, f->refs[i].line, src, f->pf_write);
+			i++;
+			continue;
+		}
+		while (j < f->n && f->refs[j].line == f->refs[j - 1].line + 1 &&
+		       (int32_t)j != f->hold)
 			j++;
 		xc_install_run(xc, f->refs[i].line, j - i, src, f->pf_write);
 		i = j;
@@ -612,6 +709,7 @@ static struct xc_fetch *xc_fetch_new(struct excache *xc, struct rpc_peer *peer)
 	f->write0 = 0;
 	f->pf_write = 0;
 	f->tid = 0;
+	f->hold = -1;
 	f->t0 = lg_now_ns();
 	return f;
 }
@@ -633,6 +731,12 @@ static int xc_fill_local(struct excache *xc, struct xc_set *s, struct xc_way *wa
 	if (xc_victim_refill(xc, line, la)) {
 		way->state = XC_DIRTY;
 		xc_note_fill(xc, s, line);
+		return 1;
+	}
+	if (xc_held_take(xc, line, la, write)) {
+		way->state = write ? XC_DIRTY : XC_CLEAN;
+		xc_note_fill(xc, s, line);
+		lg_stat_add(LEGO_STAT_PREFETCH_MARKERS, 1);
 		return 1;
 	}
 	if (!sp_written(xc->sp, line)) { /* p-local: never written back, so zeros */
@@ -730,6 +834,12 @@ static uint32_t xc_prefetch(struct excache *xc, const struct pf_plan *pl, int wr
 			xc_unlock(&s->lock);
 			continue;
 		}
+		if (xc_held_take(xc, line, sp_line_addr(xc->sp, line), write)) {
+			way->state = write ? XC_DIRTY : XC_CLEAN;
+			xc_note_fill(xc, s, line);
+			xc_unlock(&s->lock);
+			continue;
+		}
 		way->state = XC_FILLING;
 		xc_unlock(&s->lock);
 		if (!sp_written(xc->sp, line)) {
@@ -755,6 +865,9 @@ static uint32_t xc_prefetch(struct excache *xc, const struct pf_plan *pl, int wr
 		if (!f)
 			f = xc_fetch_new(xc, peer);
 		f->pf_write = write;
+		/* the marker: the line halfway through a window of 8 or more */
+		if (k == pl->count / 2 && pl->count >= XC_MARKER_MIN_WINDOW)
+			f->hold = (int32_t)f->n;
 		f->refs[f->n++] = (struct lego_line_ref){line, 0};
 	}
 	if (zn) {
@@ -1294,6 +1407,7 @@ uint64_t xc_drop_lines(struct excache *xc, uint64_t first, uint64_t n)
 			}
 		}
 	}
+	xc_held_drop(xc, first, n);
 	/* victims: cancel the unsent, wait for those on the wire */
 	for (;;) {
 		int wait = 0;
@@ -1319,6 +1433,7 @@ uint64_t xc_drop_lines(struct excache *xc, uint64_t first, uint64_t n)
 
 void xc_evict_lines(struct excache *xc, uint64_t first, uint64_t n)
 {
+	xc_held_drop(xc, first, n);
 	for (uint64_t l = first; l < first + n; l++) {
 		struct xc_set *s = xc_set_of(xc, l);
 		for (;;) {
@@ -1422,6 +1537,7 @@ void xc_fork_unlock(struct excache *xc)
 void xc_fork_child(struct excache *xc, int uffd)
 {
 	xc->uffd = uffd;
+	xc_held_drop(xc, 0, 0); /* clean copies; the child starts without them */
 	uint64_t resident = 0;
 	for (uint64_t si = 0; si < xc->nsets; si++) {
 		struct xc_set *s = (struct xc_set *)(xc->sets + si * xc->set_stride);
@@ -1530,6 +1646,10 @@ int xc_init(struct excache **out, const struct xc_conf *conf, struct lg_space *s
 	xc->rq = lg_local_alloc(xc->nsets * sizeof *xc->rq);
 	xc->riov = lg_local_alloc(XC_RECLAIM_MAX * sizeof *xc->riov);
 	xc->rbatch = lg_local_alloc(XC_RECLAIM_MAX * sizeof *xc->rbatch);
+	for (int i = 0; i < XC_HELD_MAX; i++)
+		xc->held_line[i] = XC_HELD_NONE;
+	if (xc->line <= XC_HELD_LINE_MAX) /* (else no markers: held_mem NULL) */
+		xc->held_mem = lg_local_alloc(XC_HELD_MAX * xc->line);
 	xc->pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
 	uint32_t pfw = (uint32_t)LG_MAX((uint64_t)1, conf->prefetch_bytes >> conf->line_order);
 	if (pf_init(&xc->pf, (enum pf_mode)conf->prefetch, LG_MIN(pfw, (uint32_t)LEGO_BATCH_MAX)) < 0)
@@ -1573,6 +1693,8 @@ void xc_destroy(struct excache *xc)
 	lg_local_free(xc->vic, xc->nvic * sizeof *xc->vic);
 	lg_local_free(xc->vic_mem, (size_t)xc->nvic * xc->line);
 	lg_local_free(xc->wb_mem, XC_WB_SLOTS * xc->wb_bytes);
+	if (xc->held_mem)
+		lg_local_free(xc->held_mem, XC_HELD_MAX * xc->line);
 	lg_local_free(xc->fetches, XC_FETCH_SLOTS * sizeof *xc->fetches);
 	lg_local_free(xc->rq, xc->nsets * sizeof *xc->rq);
 	lg_local_free(xc->riov, XC_RECLAIM_MAX * sizeof *xc->riov);

@@ -38,6 +38,7 @@ extern "C" {
 	X(VICTIM_STALLS, "excache.victim_stalls", "evictions that waited for a full victim buffer") \
 	X(PREFETCH_ISSUED, "excache.prefetch_issued", "lines prefetched")                \
 	X(PREFETCH_USEFUL, "excache.prefetch_useful", "prefetched lines the stream went on to use") \
+	X(PREFETCH_MARKERS, "excache.prefetch_markers", "faults on a stream's marker line, served locally") \
 	X(BYTES_IN, "net.bytes_in", "bytes of line data received")                     \
 	X(BYTES_OUT, "net.bytes_out", "bytes of line data sent")                       \
 	X(RPCS, "net.rpcs", "requests sent")                                           \

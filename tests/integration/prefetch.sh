@@ -5,7 +5,9 @@
 # LEGO_PREFETCH=off every page read is a miss; with the default, at most
 # one page in 16 (a stream's window is up to 64 lines; the stream must make
 # room for it in sets that are full, or most of it finds no way and comes
-# back as demand misses, about one in 8).  Both print native's checksum.
+# back as demand misses, about one in 8); and the stream's marker lines
+# (one fetched line per window kept aside) must be what its thread faults
+# on instead.  Both print native's checksum.
 . "$(dirname "$0")/lib.sh"
 WL=$BIN/lego-bench-workload
 PAGES=8192 # 32 MiB of 4 KiB pages
@@ -21,6 +23,7 @@ run() { # name, then env assignments: sets M (misses) and U (useful prefetches)
 	[ "$got" = "$want" ] || fail "$_n: checksum $got, native $want"
 	M=$(json_stat "$T/$_n.json" excache.misses)
 	U=$(json_stat "$T/$_n.json" excache.prefetch_useful)
+	K=$(json_stat "$T/$_n.json" excache.prefetch_markers)
 }
 
 run off LEGO_PREFETCH=off
@@ -30,4 +33,5 @@ pass "prefetch off: $M misses for $((2 * PAGES)) pages read, checksum equals nat
 run auto
 [ "$M" -le $((2 * PAGES / 16)) ] ||
 	fail "prefetch on: $M misses for $((2 * PAGES)) pages read (more than 1 in 16)"
-pass "prefetch on: $M misses, $U useful prefetches for $((2 * PAGES)) pages read, checksum equals native"
+[ "$K" -gt 0 ] || fail "prefetch on: no fault on a marker line ($M misses)"
+pass "prefetch on: $M misses, $K marker faults, $U useful prefetches for $((2 * PAGES)) pages read, checksum equals native"
