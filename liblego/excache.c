@@ -1074,6 +1074,7 @@ void xc_fault(struct excache *xc, uint64_t addr, int write, int wp, uint32_t tid
 				xc->pol->touch(way, atomic_fetch_add(&xc->tick, 1));
 				xc_uffd_wp(xc, la, 0); /* wakes the writer */
 				lg_stat_add(LEGO_STAT_WRITE_UPGRADES, 1);
+				pf_note_write(xc->pf, tid);
 			} else {
 				xc_uffd_wake(xc, la); /* fault raced with a fill */
 			}
@@ -1128,7 +1129,7 @@ void xc_fault(struct excache *xc, uint64_t addr, int write, int wp, uint32_t tid
 	pf_on_miss(xc->pf, tid, line, &pl);
 	lg_stat_add(LEGO_STAT_PREFETCH_USEFUL, pl.useful);
 	if (pl.count)
-		pf_issued(xc->pf, tid, xc_prefetch(xc, &pl, write, f, tid));
+		pf_issued(xc->pf, tid, xc_prefetch(xc, &pl, write || pl.write, f, tid));
 	else if (f)
 		xc_fetch_send(f);
 }

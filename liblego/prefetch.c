@@ -10,6 +10,9 @@
 
 #define PF_STREAMS 64
 #define PF_MAX_STRIDE 16
+#define PF_WRITE_PROBE 8      /* one window in 8 is write-protected */
+#define PF_WRITE_MIN_LINES 16 /* write-protected lines seen before judging */
+#define PF_WRITE_HISTORY 4096
 
 struct pf_stream {
 	uint32_t tid;
@@ -20,6 +23,11 @@ struct pf_stream {
 	uint64_t next;     /* first line not yet asked for */
 	uint64_t pf_lo;    /* prefetched lines [pf_lo, next) not yet passed */
 	uint64_t ahead;    /* of those, how many were really prefetched */
+	/* how much of what the stream installs write-protected it writes:
+	 * lines so installed, and write-protect faults on them (halved
+	 * together now and then, so the estimate follows the program) */
+	uint32_t ro_lines, ro_writes;
+	uint32_t plans;
 	uint64_t age;
 };
 
@@ -118,6 +126,18 @@ void pf_on_miss(struct pf_table *t, uint32_t tid, uint64_t line, struct pf_plan 
 			plan->stride = s->stride;
 			plan->count = (uint32_t)n;
 			s->next = want_end;
+			/* writable if a quarter or more of the lines it had
+			 * write-protected were written, but one window in
+			 * PF_WRITE_PROBE stays write-protected, to measure */
+			int probe = ++s->plans % PF_WRITE_PROBE == 0;
+			plan->write = !probe && s->ro_lines >= PF_WRITE_MIN_LINES &&
+				      (uint64_t)s->ro_writes * 4 >= s->ro_lines;
+			if (!plan->write)
+				s->ro_lines += (uint32_t)n;
+			if (s->ro_lines > PF_WRITE_HISTORY) {
+				s->ro_lines /= 2;
+				s->ro_writes /= 2;
+			}
 		}
 	}
 	atomic_flag_clear_explicit(&t->lock, memory_order_release);
@@ -146,5 +166,17 @@ void pf_retreat(struct pf_table *t, uint32_t tid, uint64_t line)
 		if (s->tid == tid && s->stride && pf_span(line, s->next, s->stride))
 			s->next = line;
 	}
+	atomic_flag_clear_explicit(&t->lock, memory_order_release);
+}
+
+void pf_note_write(struct pf_table *t, uint32_t tid)
+{
+	if (t->mode == PF_OFF)
+		return;
+	while (atomic_flag_test_and_set_explicit(&t->lock, memory_order_acquire))
+		lg_cpu_relax();
+	for (int i = 0; i < PF_STREAMS; i++)
+		if (t->s[i].tid == tid && t->s[i].ro_writes < t->s[i].ro_lines)
+			t->s[i].ro_writes++;
 	atomic_flag_clear_explicit(&t->lock, memory_order_release);
 }

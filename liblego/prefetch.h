@@ -35,10 +35,16 @@ struct pf_plan {
 	uint32_t count;  /* 0: nothing to do */
 	uint64_t useful; /* earlier prefetches this miss shows were used */
 	uint64_t wasted; /* ... or abandoned by a broken stream */
+	int write;       /* the stream writes much of what it reads: install writable */
 };
 
 /* A demand miss at `line` by thread `tid`. */
 void pf_on_miss(struct pf_table *t, uint32_t tid, uint64_t line, struct pf_plan *plan);
+/* Thread `tid` wrote to a line it had only read (a write-protect fault).
+ * A stream that writes a quarter or more of the lines it passes gets its
+ * windows installed writable: each such fault costs a round trip through
+ * the fault thread, more than writing back a line that was not written. */
+void pf_note_write(struct pf_table *t, uint32_t tid);
 /* How many lines of that plan were really prefetched (the others were
  * present already or found no free way). */
 void pf_issued(struct pf_table *t, uint32_t tid, uint32_t n);

@@ -7,13 +7,20 @@
 # room for it in sets that are full, or most of it finds no way and comes
 # back as demand misses, about one in 8); and the stream's marker lines
 # (one fetched line per window kept aside) must be what its thread faults
-# on instead.  Both print native's checksum.
+# on instead.  Then half the pages written as well: the stream must notice
+# that it writes what it reads and get its windows writable (all but one
+# window in 8, which stays write-protected to measure), so at most a
+# quarter of the pages take a write-protect fault (about half did).  All
+# runs print native's checksum.
 . "$(dirname "$0")/lib.sh"
 WL=$BIN/lego-bench-workload
 PAGES=8192 # 32 MiB of 4 KiB pages
+native() {
+	want=$("$WL" $ARGS | sed -n 's/.*checksum=\([0-9a-f]*\).*/\1/p')
+	[ -n "$want" ] || fail "the workload did not run natively"
+}
 ARGS="--ws 32M --ops $((2 * PAGES)) --pattern seq --writes 0"
-want=$("$WL" $ARGS | sed -n 's/.*checksum=\([0-9a-f]*\).*/\1/p')
-[ -n "$want" ] || fail "the workload did not run natively"
+native
 
 run() { # name, then env assignments: sets M (misses) and U (useful prefetches)
 	_n=$1; shift
@@ -24,6 +31,7 @@ run() { # name, then env assignments: sets M (misses) and U (useful prefetches)
 	M=$(json_stat "$T/$_n.json" excache.misses)
 	U=$(json_stat "$T/$_n.json" excache.prefetch_useful)
 	K=$(json_stat "$T/$_n.json" excache.prefetch_markers)
+	W=$(json_stat "$T/$_n.json" excache.write_upgrades)
 }
 
 run off LEGO_PREFETCH=off
@@ -35,3 +43,10 @@ run auto
 	fail "prefetch on: $M misses for $((2 * PAGES)) pages read (more than 1 in 16)"
 [ "$K" -gt 0 ] || fail "prefetch on: no fault on a marker line ($M misses)"
 pass "prefetch on: $M misses, $K marker faults, $U useful prefetches for $((2 * PAGES)) pages read, checksum equals native"
+
+ARGS="--ws 32M --ops $((2 * PAGES)) --pattern seq --writes 50"
+native
+run writes
+[ "$W" -le $((2 * PAGES / 4)) ] ||
+	fail "half the pages written: $W write-protect faults for $((2 * PAGES)) pages (more than 1 in 4)"
+pass "half the pages written: $W write-protect faults for $((2 * PAGES)) pages, checksum equals native"
