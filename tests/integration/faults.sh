@@ -23,21 +23,16 @@ start_monitor
 start_memnode m --capacity 1G
 start_storenode "$T/root"
 export LEGO_MONITOR=$MON
-WL=$BIN/lego-bench-workload
-ARGS="--ws 128M --ops ${IT_FAULTS_OPS:-8000} --pattern uniform --writes 50"
-want=$("$WL" $ARGS | sed -n 's/.*checksum=\([0-9a-f]*\).*/\1/p')
-[ -n "$want" ] || fail "the workload did not run natively"
+WL_ARGS="--ws 128M --ops ${IT_FAULTS_OPS:-8000} --pattern uniform --writes 50"
+wl_native
 resends=0 damaged=0
 for fab in tcp shm; do
-	LEGO_FABRIC=$fab LEGO_EXCACHE_SIZE=16M "$BIN/lego-run" --stats="$T/$fab.json" -- "$WL" $ARGS \
-		>"$T/$fab.out" 2>"$T/$fab.log" || fail "workload over $fab: $(tail -5 "$T/$fab.log")"
-	got=$(sed -n 's/.*checksum=\([0-9a-f]*\).*/\1/p' "$T/$fab.out")
-	[ "$got" = "$want" ] || fail "over $fab: checksum $got, native $want"
+	wl_lego "$fab" LEGO_FABRIC=$fab LEGO_EXCACHE_SIZE=16M
 	r=$(json_stat "$T/$fab.json" net.rpc_resends)
 	d=$(json_stat "$T/$fab.json" net.rpc_damaged_replies)
 	m=$(json_stat "$T/$fab.json" excache.misses)
 	resends=$((resends + r)) damaged=$((damaged + d))
-	pass "$fab: checksum $got equals native; $m misses, $r requests sent again, $d damaged replies dropped"
+	pass "$fab: checksum $WANT equals native; $m misses, $r requests sent again, $d damaged replies dropped"
 done
 
 # files: through the memnode's page cache to the storenode and back

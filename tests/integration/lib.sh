@@ -85,6 +85,22 @@ have_numpy() { $PY -c 'import numpy' 2>/dev/null; }
 # json_stat FILE KEY: one counter from a LEGO_STATS=FILE (JSON) report.
 json_stat() { sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p" "$1"; }
 
+# The comparison workload (bench/workload.c) with the arguments in WL_ARGS:
+# wl_native sets WANT to its checksum run natively; wl_lego NAME
+# [VAR=VALUE...] runs it under lego-run with those variables (stats in
+# $T/NAME.json, output in $T/NAME.out) and fails unless it prints WANT.
+wl_native() {
+	WANT=$("$BIN/lego-bench-workload" $WL_ARGS | sed -n 's/.*checksum=\([0-9a-f]*\).*/\1/p')
+	[ -n "$WANT" ] || fail "the workload did not run natively"
+}
+wl_lego() {
+	_n=$1; shift
+	env "$@" "$BIN/lego-run" --stats="$T/$_n.json" -- "$BIN/lego-bench-workload" $WL_ARGS \
+		>"$T/$_n.out" 2>"$T/$_n.log" || fail "workload $_n: $(tail -5 "$T/$_n.log")"
+	_got=$(sed -n 's/.*checksum=\([0-9a-f]*\).*/\1/p' "$T/$_n.out")
+	[ "$_got" = "$WANT" ] || fail "workload $_n: checksum $_got, native $WANT"
+}
+
 # vs_native NAME CMD...: run CMD natively, then under lego-run with an
 # ExCache of a quarter of its native peak RSS (stdin from $T/NAME.in when
 # that exists); the outputs must be equal byte for byte, the peak RSS under

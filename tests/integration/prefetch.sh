@@ -13,25 +13,16 @@
 # quarter of the pages take a write-protect fault (about half did).  All
 # runs print native's checksum.
 . "$(dirname "$0")/lib.sh"
-WL=$BIN/lego-bench-workload
 PAGES=8192 # 32 MiB of 4 KiB pages
-native() {
-	want=$("$WL" $ARGS | sed -n 's/.*checksum=\([0-9a-f]*\).*/\1/p')
-	[ -n "$want" ] || fail "the workload did not run natively"
-}
-ARGS="--ws 32M --ops $((2 * PAGES)) --pattern seq --writes 0"
-native
+WL_ARGS="--ws 32M --ops $((2 * PAGES)) --pattern seq --writes 0"
+wl_native
 
-run() { # name, then env assignments: sets M (misses) and U (useful prefetches)
-	_n=$1; shift
-	env "$@" "$BIN/lego-run" --excache 8M --stats="$T/$_n.json" -- "$WL" $ARGS \
-		>"$T/$_n.out" 2>"$T/$_n.log" || fail "$_n: $(tail -5 "$T/$_n.log")"
-	got=$(sed -n 's/.*checksum=\([0-9a-f]*\).*/\1/p' "$T/$_n.out")
-	[ "$got" = "$want" ] || fail "$_n: checksum $got, native $want"
-	M=$(json_stat "$T/$_n.json" excache.misses)
-	U=$(json_stat "$T/$_n.json" excache.prefetch_useful)
-	K=$(json_stat "$T/$_n.json" excache.prefetch_markers)
-	W=$(json_stat "$T/$_n.json" excache.write_upgrades)
+run() { # name, then env assignments: sets M, U, K, W from its stats
+	wl_lego "$@" LEGO_EXCACHE_SIZE=8M
+	M=$(json_stat "$T/$1.json" excache.misses)
+	U=$(json_stat "$T/$1.json" excache.prefetch_useful)
+	K=$(json_stat "$T/$1.json" excache.prefetch_markers)
+	W=$(json_stat "$T/$1.json" excache.write_upgrades)
 }
 
 run off LEGO_PREFETCH=off
@@ -44,8 +35,8 @@ run auto
 [ "$K" -gt 0 ] || fail "prefetch on: no fault on a marker line ($M misses)"
 pass "prefetch on: $M misses, $K marker faults, $U useful prefetches for $((2 * PAGES)) pages read, checksum equals native"
 
-ARGS="--ws 32M --ops $((2 * PAGES)) --pattern seq --writes 50"
-native
+WL_ARGS="--ws 32M --ops $((2 * PAGES)) --pattern seq --writes 50"
+wl_native
 run writes
 [ "$W" -le $((2 * PAGES / 4)) ] ||
 	fail "half the pages written: $W write-protect faults for $((2 * PAGES)) pages (more than 1 in 4)"
