@@ -13,6 +13,7 @@
 # quarter of the pages take a write-protect fault (about half did).  All
 # runs print native's checksum.
 . "$(dirname "$0")/lib.sh"
+skip_if_sanitized
 PAGES=8192 # 32 MiB of 4 KiB pages
 WL_ARGS="--ws 32M --ops $((2 * PAGES)) --pattern seq --writes 0"
 wl_native
