@@ -68,6 +68,7 @@ struct xc_fetch {
 	uint64_t retry_ns; /* deferred: when to send again */
 	uint32_t tid; /* the thread waiting for lines[0] (0: unknown) */
 	int32_t hold; /* refs[hold] is a stream's marker: kept, not installed (-1: none) */
+	uint64_t drop_seq; /* xc->drop_seq when it was made (xc_fetch_stale) */
 	uint32_t n;
 	struct lego_lines_req req; /* req and refs are sent back to back */
 	struct lego_line_ref refs[LEGO_BATCH_MAX];
@@ -169,6 +170,10 @@ struct excache {
 	struct xc_rvictim *rbatch;
 	uint32_t wb_batch; /* lines per write-back or fetch message */
 	struct pf_table *pf;
+	/* xc_drop_lines under way, and a count of their starts and ends:
+	 * prefetches made or answered across a drop are not installed */
+	_Atomic uint32_t dropping;
+	_Atomic uint64_t drop_seq;
 	/* held lines: stream markers (xc_held_put) */
 	atomic_flag hlock;
 	_Atomic uint32_t nheld;
@@ -350,6 +355,24 @@ static void xc_install_demand(struct excache *xc, uint64_t line, const void *src
 		xc_note_fill(xc, s, line);
 	}
 	xc_unlock(&s->lock);
+}
+
+/* A line FILLING for a prefetch that must not be installed: free its way
+ * and wake whoever faulted on it meanwhile (it faults again). */
+static void xc_discard_fill(struct excache *xc, uint64_t line)
+{
+	struct xc_set *s = xc_set_of(xc, line);
+	xc_lock(&s->lock);
+	int w = xc_find(xc, s, line), freed = 0;
+	if (w >= 0 && s->way[w].state == XC_FILLING) {
+		s->way[w].state = XC_INVALID;
+		freed = 1;
+	}
+	xc_unlock(&s->lock);
+	if (freed) {
+		lg_stat_sub(LEGO_STAT_RESIDENT, 1);
+		xc_uffd_wake(xc, sp_line_addr(xc->sp, line));
+	}
 }
 
 /* -------------------------------------------------------- held lines */
@@ -648,9 +671,18 @@ static void xc_fetch_done(void *arg, int status, const void *body, size_t len)
 	/* the demand line alone first (a thread waits for it), then runs of
 	 * adjacent prefetched lines with one copy each; a write stream gets
 	 * its lines writable, sparing a write-protect fault on each */
+	/* Prefetched lines made or answered while lines were being dropped
+	 * (MADV_DONTNEED, free) may hold what the drop removed: they are not
+	 * installed but freed (a thread waiting on one faults again). */
+	int stale = atomic_load(&xc->dropping) || atomic_load(&xc->drop_seq) != f->drop_seq;
 	for (uint32_t i = 0; i < f->n;) {
 		uint32_t j = i + 1;
 		const uint8_t *src = (const uint8_t *)body + i * xc->line;
+		if (stale && !(i == 0 && f->demand)) {
+			xc_discard_fill(xc, f->refs[i].line);
+			i++;
+			continue;
+		}
 		if (i == 0 && f->demand) {
 			xc_install_demand(xc, f->refs[0].line, src, f->write0);
 			i = 1;
@@ -710,6 +742,7 @@ static struct xc_fetch *xc_fetch_new(struct excache *xc, struct rpc_peer *peer)
 	f->pf_write = 0;
 	f->tid = 0;
 	f->hold = -1;
+	f->drop_seq = atomic_load(&xc->drop_seq);
 	f->t0 = lg_now_ns();
 	return f;
 }
@@ -809,9 +842,9 @@ static uint32_t xc_prefetch(struct excache *xc, const struct pf_plan *pl, int wr
 		/* Checked under the set lock: a decommit clears the bit before it
 		 * drops the range's lines (under these locks), so either it sees
 		 * this fill or this fill sees the bit gone. */
-		if (!sp_committed(xc->sp, line)) {
+		if (!sp_committed(xc->sp, line) || atomic_load(&xc->dropping)) {
 			xc_unlock(&s->lock);
-			break; /* beyond the memory the program may touch */
+			break; /* beyond the memory the program may touch, or a drop runs */
 		}
 		int w = xc_find(xc, s, line), v = -1;
 		for (uint32_t i = 0; w < 0 && i < xc->ways && v < 0; i++)
@@ -1360,6 +1393,8 @@ int xc_flush(struct excache *xc)
 	return atomic_load(&xc->wb_error);
 }
 
+static uint64_t xc_drop_lines_now(struct excache *xc, uint64_t first, uint64_t n);
+
 static void xc_drop_one(struct excache *xc, struct xc_set *s, uint32_t w)
 {
 	s->way[w].state = XC_INVALID;
@@ -1367,6 +1402,16 @@ static void xc_drop_one(struct excache *xc, struct xc_set *s, uint32_t w)
 }
 
 uint64_t xc_drop_lines(struct excache *xc, uint64_t first, uint64_t n)
+{
+	atomic_fetch_add(&xc->dropping, 1);
+	atomic_fetch_add(&xc->drop_seq, 1);
+	uint64_t r = xc_drop_lines_now(xc, first, n);
+	atomic_fetch_add(&xc->drop_seq, 1);
+	atomic_fetch_sub(&xc->dropping, 1);
+	return r;
+}
+
+static uint64_t xc_drop_lines_now(struct excache *xc, uint64_t first, uint64_t n)
 {
 	uint64_t end = first + n;
 	uint64_t total = xc->nsets * xc->ways;
