@@ -68,7 +68,7 @@ struct xc_fetch {
 	uint64_t retry_ns; /* deferred: when to send again */
 	uint32_t tid; /* the thread waiting for lines[0] (0: unknown) */
 	int32_t hold; /* refs[hold] is a stream's marker: kept, not installed (-1: none) */
-	uint64_t drop_seq; /* xc->drop_seq when it was made (xc_fetch_stale) */
+	uint64_t drop_seq; /* xc->drop_seq when it was made (see xc_fetch_done) */
 	uint32_t n;
 	struct lego_lines_req req; /* req and refs are sent back to back */
 	struct lego_line_ref refs[LEGO_BATCH_MAX];
@@ -670,8 +670,8 @@ static void xc_fetch_done(void *arg, int status, const void *body, size_t len)
 		lg_prof_miss(f->tid, lg_now_ns() - f->t0);
 	/* the demand line alone first (a thread waits for it), then runs of
 	 * adjacent prefetched lines with one copy each; a write stream gets
-	 * its lines writable, sparing a write-protect fault on each */
-	/* Prefetched lines made or answered while lines were being dropped
+	 * its lines writable, sparing a write-protect fault on each.
+	 * Prefetched lines made or answered while lines were being dropped
 	 * (MADV_DONTNEED, free) may hold what the drop removed: they are not
 	 * installed but freed (a thread waiting on one faults again). */
 	int stale = atomic_load(&xc->dropping) || atomic_load(&xc->drop_seq) != f->drop_seq;
@@ -754,6 +754,21 @@ static struct xc_fetch *xc_fetch_new(struct excache *xc, struct rpc_peer *peer)
  * victim buffer or with zeros when possible (returns 1, line resident), or
  * mark it FILLING for a fetch (returns 0).
  */
+/* Under the set lock, `way` just taken for `line`: install it from a copy
+ * kept here, the victim buffer's (newest, dirty; returns 1) or a held
+ * marker's (clean unless `write`; returns 2), if there is one. */
+static int xc_fill_kept(struct excache *xc, struct xc_set *s, struct xc_way *way, uint64_t line,
+			int write)
+{
+	uint8_t *la = sp_line_addr(xc->sp, line);
+	int r = xc_victim_refill(xc, line, la) ? 1 : xc_held_take(xc, line, la, write) ? 2 : 0;
+	if (r) {
+		way->state = r == 1 || write ? XC_DIRTY : XC_CLEAN;
+		xc_note_fill(xc, s, line);
+	}
+	return r;
+}
+
 static int xc_fill_local(struct excache *xc, struct xc_set *s, struct xc_way *way, uint64_t line,
 			 int write)
 {
@@ -761,17 +776,11 @@ static int xc_fill_local(struct excache *xc, struct xc_set *s, struct xc_way *wa
 	way->line = line;
 	xc->pol->fill(way, atomic_fetch_add(&xc->tick, 1));
 	lg_stat_add(LEGO_STAT_RESIDENT, 1);
-	if (xc_victim_refill(xc, line, la)) {
-		way->state = XC_DIRTY;
-		xc_note_fill(xc, s, line);
-		return 1;
-	}
-	if (xc_held_take(xc, line, la, write)) {
-		way->state = write ? XC_DIRTY : XC_CLEAN;
-		xc_note_fill(xc, s, line);
+	int kept = xc_fill_kept(xc, s, way, line, write);
+	if (kept == 2)
 		lg_stat_add(LEGO_STAT_PREFETCH_MARKERS, 1);
+	if (kept)
 		return 1;
-	}
 	if (!sp_written(xc->sp, line)) { /* p-local: never written back, so zeros */
 		xc_install(xc, la, xc->zero, write);
 		way->state = write ? XC_DIRTY : XC_CLEAN;
@@ -791,9 +800,9 @@ static int xc_reclaim_sets(struct excache *xc, const uint64_t *want, int nwant);
  * sets already queued.  A sequential scan otherwise finds the sets ahead
  * of it full (the reclaim queue frees ways in the sets it filled longest
  * ago, behind it), so most of its window found no way and came back as
- * demand misses.  Returns whether it evicted anything.
+ * demand misses.
  */
-static int xc_prefetch_room(struct excache *xc, const struct pf_plan *pl)
+static void xc_prefetch_room(struct excache *xc, const struct pf_plan *pl)
 {
 	uint64_t want[XC_RECLAIM_MAX];
 	int nwant = 0;
@@ -811,24 +820,20 @@ static int xc_prefetch_room(struct excache *xc, const struct pf_plan *pl)
 		if (full)
 			want[nwant++] = xc_set_index(xc, line);
 	}
-	return nwant && xc_reclaim_sets(xc, want, nwant) > 0;
+	if (nwant)
+		xc_reclaim_sets(xc, want, nwant);
 }
 
 /* Prefetch the lines of a plan: each takes a free way if its set has one
  * (after xc_prefetch_room), lines needing the network join fetch batches.
- * `f` is the demand fetch (may be NULL), which the first lines join, or
- * which goes alone first when room had to be made (the thread waits for
- * it, not for the eviction). */
-static uint32_t xc_prefetch(struct excache *xc, const struct pf_plan *pl, int write,
-			    struct xc_fetch *f, uint32_t tid)
+ * The demand miss, if any, has gone alone already: its thread waits for
+ * it, not for the eviction. */
+static uint32_t xc_prefetch(struct excache *xc, const struct pf_plan *pl, int write, uint32_t tid)
 {
 	int unplaced = 0;
 	uint64_t issued = 0, zfirst = 0;
 	uint32_t zn = 0, zmax = (uint32_t)(xc->zero_len / xc->line);
-	if (f) {
-		xc_fetch_send(f);
-		f = NULL;
-	}
+	struct xc_fetch *f = NULL;
 	xc_prefetch_room(xc, pl);
 	for (uint32_t k = 0; k < pl->count; k++) {
 		uint64_t line = pl->first + (uint64_t)(pl->stride * (int64_t)k);
@@ -861,15 +866,7 @@ static uint32_t xc_prefetch(struct excache *xc, const struct pf_plan *pl, int wr
 		way->line = line;
 		xc->pol->fill(way, atomic_fetch_add(&xc->tick, 1));
 		lg_stat_add(LEGO_STAT_RESIDENT, 1);
-		if (xc_victim_refill(xc, line, sp_line_addr(xc->sp, line))) {
-			way->state = XC_DIRTY;
-			xc_note_fill(xc, s, line);
-			xc_unlock(&s->lock);
-			continue;
-		}
-		if (xc_held_take(xc, line, sp_line_addr(xc->sp, line), write)) {
-			way->state = write ? XC_DIRTY : XC_CLEAN;
-			xc_note_fill(xc, s, line);
+		if (xc_fill_kept(xc, s, way, line, write)) {
 			xc_unlock(&s->lock);
 			continue;
 		}
@@ -1157,14 +1154,14 @@ void xc_fault(struct excache *xc, uint64_t addr, int write, int wp, uint32_t tid
 		f->write0 = write;
 		f->refs[f->n++] = (struct lego_line_ref){line, 0};
 	}
-	/* The demand line goes first; prefetches ride along in its message. */
+	/* The demand line goes first, alone; then the prefetches. */
+	if (f)
+		xc_fetch_send(f);
 	struct pf_plan pl;
 	pf_on_miss(xc->pf, tid, line, &pl);
 	lg_stat_add(LEGO_STAT_PREFETCH_USEFUL, pl.useful);
 	if (pl.count)
-		pf_issued(xc->pf, tid, xc_prefetch(xc, &pl, write || pl.write, f, tid));
-	else if (f)
-		xc_fetch_send(f);
+		pf_issued(xc->pf, tid, xc_prefetch(xc, &pl, write || pl.write, tid));
 }
 
 /* -------------------------------------------------------------- reclaim */
