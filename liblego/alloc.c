@@ -21,6 +21,7 @@
 #include "lego/lego.h"
 #include "runtime.h"
 #include "stats.h"
+#include "tls.h"
 
 static void *h_alloc(extent_hooks_t *h, void *new_addr, size_t size, size_t align, bool *zero,
 		     bool *commit, unsigned arena)
@@ -61,10 +62,21 @@ static bool h_commit(extent_hooks_t *h, void *addr, size_t size, size_t off, siz
 	return sp_commit(&lg_rt.sp, (uint8_t *)addr + off, len, 1) != 0;
 }
 
+/*
+ * Releasing remote memory takes requests to its memnode.  When jemalloc
+ * asks for it from inside Lego's own code (lg_nested: a flush of the
+ * thread cache set off by an allocation libfabric made while this thread
+ * was sending, or setting up a forked child's connections), the requests
+ * would re-enter the fabric path this thread is in the middle of, on a
+ * connection that may be half made: decline (true), and jemalloc keeps
+ * the pages as they are, committed and not known to be zero, to reuse.
+ */
 static bool h_decommit(extent_hooks_t *h, void *addr, size_t size, size_t off, size_t len,
 		       unsigned arena)
 {
 	(void)h, (void)size, (void)arena;
+	if (lg_nested())
+		return true;
 	return sp_decommit(&lg_rt.sp, (uint8_t *)addr + off, len) != 0;
 }
 
@@ -72,6 +84,8 @@ static bool h_purge(extent_hooks_t *h, void *addr, size_t size, size_t off, size
 		    unsigned arena)
 {
 	(void)h, (void)size, (void)arena;
+	if (lg_nested()) /* as h_decommit */
+		return true;
 	return sp_purge(&lg_rt.sp, (uint8_t *)addr + off, len) != 0;
 }
 
@@ -126,7 +140,9 @@ static void *lg_alloc_flags(size_t size, int extra)
 		errno = -r;
 		return NULL;
 	}
+	lg_enter(); /* what the hooks allocate (libfabric's buffers) stays local */
 	void *p = mallocx(size ? size : 1, lg_flags() | extra);
+	lg_leave();
 	if (!p) {
 		errno = ENOMEM;
 		return NULL;
@@ -166,7 +182,9 @@ void lego_free(void *p)
 		lg_log_rl(LG_ERROR, "alloc", "lego_free(%p): not memory from lego_alloc; ignored", p);
 		return;
 	}
+	lg_enter();
 	dallocx(p, lg_flags());
+	lg_leave();
 	lg_stat_add(LEGO_STAT_FREES, 1);
 }
 
@@ -182,7 +200,9 @@ void *lego_realloc(void *p, size_t size)
 		errno = EINVAL;
 		return NULL;
 	}
+	lg_enter();
 	void *q = rallocx(p, size, lg_flags());
+	lg_leave();
 	if (!q)
 		errno = ENOMEM;
 	return q;

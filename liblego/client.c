@@ -323,6 +323,22 @@ void lc_fork_abandon(struct lc *c, const struct lego_as_ref *child)
 	rpc_call(&c->monitor, P2MON_EXIT, &req, sizeof req, NULL, 0, NULL, c->timeout_ns);
 }
 
+/* A forked child's peer p, made and connected aside and then put in
+ * place: until then p is the parent's, on which every call fails at once
+ * (rpc_client_orphan), and not a half-made one that a call made meanwhile
+ * (by the allocator, say) would send on. */
+static int lc_fork_peer(struct rpc_links *l, const struct lego_node_addr *a, struct rpc_peer *p,
+			const char *name, uint64_t timeout_ns)
+{
+	struct rpc_peer np;
+	int r = rpc_links_peer_node(l, a, &np, name);
+	if (r == 0)
+		r = rpc_peer_connect(&np, timeout_ns);
+	if (r == 0)
+		memcpy(p, &np, sizeof np);
+	return r;
+}
+
 int lc_fork_child(struct lc *c, const struct lego_as_ref *child)
 {
 	/* the parent's client and endpoints are left as they are: closing
@@ -341,9 +357,7 @@ int lc_fork_child(struct lc *c, const struct lego_as_ref *child)
 	snprintf(name, sizeof name, "monitor %s", c->monitor_addr);
 	/* no name resolution here: the C library's resolver may keep state in
 	 * remote memory, which the child cannot read before it is connected */
-	r = rpc_links_peer_node(&c->mlinks, &c->monitor_node, &c->monitor, name);
-	if (r == 0)
-		r = rpc_peer_connect(&c->monitor, c->timeout_ns);
+	r = lc_fork_peer(&c->mlinks, &c->monitor_node, &c->monitor, name, c->timeout_ns);
 	if (r) {
 		lg_log(LG_ERROR, "client", "forked child cannot reach the monitor: %s", strerror(-r));
 		return r;
@@ -352,9 +366,7 @@ int lc_fork_child(struct lc *c, const struct lego_as_ref *child)
 		if (!c->mem[i].ok)
 			continue;
 		snprintf(name, sizeof name, "memnode %u", c->mem[i].node_id);
-		r = rpc_links_peer_node(&c->links, &c->mem[i].addr, &c->mem[i].peer, name);
-		if (r == 0)
-			r = rpc_peer_connect(&c->mem[i].peer, c->timeout_ns);
+		r = lc_fork_peer(&c->links, &c->mem[i].addr, &c->mem[i].peer, name, c->timeout_ns);
 		if (r) {
 			lg_log(LG_ERROR, "client", "forked child cannot reach memnode %u: %s",
 			       c->mem[i].node_id, strerror(-r));

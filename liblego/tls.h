@@ -16,5 +16,10 @@ extern __thread int lg_tls_inside __attribute__((tls_model("initial-exec")));
 static inline int lg_inside(void) { return lg_tls_inside != 0; }
 static inline void lg_enter(void) { lg_tls_inside++; }
 static inline void lg_leave(void) { lg_tls_inside--; }
+/* Inside twice: Lego code running because of Lego code, such as an
+ * allocation libfabric makes while this thread sends a request, and what
+ * the allocator does on that occasion (its thread cache flushes freed
+ * remote blocks back to the remote arena at times of its own choosing). */
+static inline int lg_nested(void) { return lg_tls_inside > 1; }
 
 #endif
