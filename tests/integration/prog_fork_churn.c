@@ -76,6 +76,17 @@ int main(int argc, char **argv)
 			}
 			set(i, (unsigned char)next());
 		}
+		/* a burst of one size, all freed: the allocator keeps them for
+		 * reuse and may give their pages back at any later call */
+		void *burst[64];
+		size_t bs = (size_t)256 << (r % 5);
+		for (int k = 0; k < 64; k++) {
+			burst[k] = malloc(bs);
+			if (burst[k])
+				memset(burst[k], k, bs);
+		}
+		for (int k = 0; k < 64; k++)
+			free(burst[k]);
 		fflush(stdout);
 		pid_t pid = fork();
 		if (pid < 0) {
