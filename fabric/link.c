@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -15,10 +16,29 @@
 #include "common/log.h"
 #include "common/util.h"
 
-/* shm endpoints of processes that died without closing them (SIGKILL,
- * exec) stay in /dev/shm; ours are named lego-c.<pid>.<image>.<n>, where
- * <image> is random per program image, so remove those whose process is
- * gone, and our own pid's from the image before an exec. */
+/* The process is gone, or has no memory any more (a zombie: exited, not
+ * yet reaped; its main thread alone having exited is not enough, the
+ * others keep the memory).  Unknown (another user's) counts as there. */
+static int links_pid_gone(int pid)
+{
+	if (kill(pid, 0) < 0)
+		return errno == ESRCH;
+	char path[32], c;
+	snprintf(path, sizeof path, "/proc/%d/maps", pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT;
+	ssize_t n = read(fd, &c, 1);
+	close(fd);
+	return n == 0;
+}
+
+/* shm endpoints of processes that ended without closing them stay in
+ * /dev/shm (SIGKILL, exec; and a normal exit: the runtime keeps its
+ * endpoints open to the end, for destructors that touch remote memory);
+ * ours are named lego-c.<pid>.<image>.<n>, where <image> is random per
+ * program image, so remove those whose process is gone, and (image not
+ * 0) our own pid's from the image before an exec. */
 static void links_gc_shm(unsigned image)
 {
 	DIR *d = opendir("/dev/shm");
@@ -30,7 +50,7 @@ static void links_gc_shm(unsigned image)
 		unsigned img;
 		if (sscanf(e->d_name, "lego-c.%d.%x.", &pid, &img) != 2 || pid <= 0)
 			continue;
-		if ((kill(pid, 0) < 0 && errno == ESRCH) || (pid == getpid() && img != image))
+		if ((pid != getpid() && links_pid_gone(pid)) || (image && pid == getpid() && img != image))
 			unlinkat(dirfd(d), e->d_name, 0);
 	}
 	closedir(d);
@@ -53,6 +73,7 @@ static int links_ep(struct rpc_links *l, enum lego_prov prov, const char *host,
 		if (image_pid != getpid()) { /* first use in this image, or a forked child */
 			if (getrandom(&image, sizeof image, GRND_NONBLOCK) != sizeof image)
 				image = (unsigned)lg_now_ns();
+			image |= 1; /* never 0: links_gc_shm(0) spares our own */
 			image_pid = getpid();
 			seq = 0;
 			links_gc_shm(image);
@@ -212,4 +233,13 @@ int rpc_links_eps(const struct rpc_links *l, struct lf_ep **eps, int n)
 		if (l->ep[i])
 			eps[n++] = l->ep[i];
 	return n;
+}
+
+void rpc_links_gc_shm(int pid)
+{
+	/* wait (at most 2 s) until that process has finished exiting: its
+	 * descriptors close before it becomes a zombie */
+	for (int i = 0; pid > 0 && i < 200 && !links_pid_gone(pid); i++)
+		usleep(10000);
+	links_gc_shm(0);
 }

@@ -32,6 +32,10 @@ int rpc_links_peer_node(struct rpc_links *l, const struct lego_node_addr *a,
  * so a daemon restarted under the same name is only reached through a new
  * endpoint.  Only when no other thread drives the client's progress. */
 void rpc_links_close(struct rpc_links *l);
+/* Remove the shm endpoint files (/dev/shm/lego-c.PID.*) of processes that
+ * are gone (zombies included), after waiting up to 2 s for `pid` (if > 0)
+ * to be gone.  The first shm link a process opens does this too. */
+void rpc_links_gc_shm(int pid);
 /* Append the links' open endpoints to eps[n..]; returns the new count. */
 int rpc_links_eps(const struct rpc_links *l, struct lf_ep **eps, int n);
 

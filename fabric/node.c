@@ -1,6 +1,7 @@
 /* Daemon endpoints and embedding plumbing (see node.h). */
 #define _GNU_SOURCE
 #include "node.h"
+#include "link.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -106,6 +107,7 @@ int lf_write_addr_file(const char *path, const char *hostport)
 
 struct lf_watch {
 	int fd;
+	int ppid; /* the embedding process */
 	volatile int *stop;
 };
 
@@ -122,6 +124,9 @@ static void *lf_watch_main(void *arg)
 			break;
 	}
 	lg_log(LG_INFO, "node", "embedding process gone; exiting");
+	/* its shm endpoint files (and its forked children's), which a Lego
+	 * process leaves behind at exit: an embedded daemon outlives it */
+	rpc_links_gc_shm(w->ppid);
 	*w->stop = 1;
 	free(w);
 	return NULL;
@@ -133,6 +138,7 @@ int lf_watch_parent_fd(int fd, volatile int *stop)
 	if (!w)
 		return -ENOMEM;
 	w->fd = fd;
+	w->ppid = (int)getppid();
 	w->stop = stop;
 	pthread_t t;
 	int r = pthread_create(&t, NULL, lf_watch_main, w);

@@ -37,6 +37,7 @@
 #include "common/options.h"
 #include "common/stats_list.h"
 #include "common/util.h"
+#include "link.h"
 
 /* ------------------------------------------------------------ handshake */
 
@@ -1517,6 +1518,7 @@ int rpc_peer_connect(struct rpc_peer *p, uint64_t timeout_ns)
 
 /* How long the loop keeps polling after its last message. */
 #define RPC_LOOP_SPIN_NS 2000000ull
+#define RPC_SHM_GC_NS (10000ull * 1000000ull)
 
 static void (*rpc_pass_fn)(void *arg);
 static void *rpc_pass_arg;
@@ -1530,7 +1532,7 @@ void rpc_loop_set_pass_hook(void (*fn)(void *arg), void *arg)
 void rpc_loop_run(struct lf_ep **eps, int n, struct lf_bell *bell, volatile int *stop,
 		  void (*tick)(void *user), void *user, uint64_t tick_ns)
 {
-	uint64_t next_tick = lg_now_ns() + tick_ns, last_work = 0;
+	uint64_t next_tick = lg_now_ns() + tick_ns, last_work = 0, next_gc = 0;
 	uint64_t backoff_ns = 0;
 	struct pollfd pfd[9];
 	int nfd = 0, unwaitable = 0;
@@ -1579,6 +1581,12 @@ void rpc_loop_run(struct lf_ep **eps, int n, struct lf_bell *bell, volatile int 
 		if (tick && now >= next_tick) {
 			tick(user);
 			next_tick = now + tick_ns;
+		}
+		if (lg_unlikely(now >= next_gc)) {
+			/* shm endpoint files that processes of this host left
+			 * (every Lego process leaves its own at exit) */
+			rpc_links_gc_shm(0);
+			next_gc = now + RPC_SHM_GC_NS;
 		}
 		if (done) {
 			backoff_ns = 0;

@@ -50,3 +50,14 @@ run_one shm LEGO_MONITOR="$MON" LEGO_FABRIC=shm
 # holds (refreshed by heartbeats).
 STORED_CMD='sleep 1; m=$(sed -n "s/.*embedded monitor \([0-9.:]*\).*/\1/p" "$T/embedded.log"); node_stat "$m" node.1.stored'
 run_one embedded LEGO_LOG_LEVEL=info
+
+# A process leaves its shm endpoint files (/dev/shm/lego-c.PID.*) at exit
+# (its runtime keeps them open for the last destructors); its embedded
+# daemons remove them once it is gone (external daemons within 10 s).
+n=0
+while ls /dev/shm/lego-c."$pid".* >/dev/null 2>&1; do
+	n=$((n + 1))
+	[ $n -gt 30 ] && fail "embedded: its shm endpoint files stayed: $(ls /dev/shm/lego-c."$pid".*)"
+	sleep 0.1
+done
+pass "embedded: its shm endpoint files are gone after it"
