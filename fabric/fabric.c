@@ -70,6 +70,8 @@ struct lf_ep {
 	pthread_mutex_t plock;     /* sends waiting for room (lf_sendv_nb) */
 	struct lf_pending *pending;
 	_Atomic unsigned npending;
+	struct lf_pending *pfree;  /* records for them, from pchunks */
+	struct lf_pchunk *pchunks;
 	pthread_mutex_t hlock;     /* messages held back by fault injection */
 	struct lf_held *held;
 	_Atomic unsigned nheld;
@@ -82,6 +84,42 @@ struct lf_pending {
 	struct iovec iov[4];
 	int n;
 };
+
+/* Records of waiting sends come from chunks of local memory kept per
+ * endpoint, not from malloc: the runtime's fault thread sends, and a
+ * fork holds the allocator's locks while it waits for that thread to
+ * park (it_multiprocessing hung so once sends had to wait). */
+#define LF_PCHUNK_BYTES 16384u
+struct lf_pchunk {
+	struct lf_pchunk *next;
+};
+
+/* With ep->plock held. */
+static struct lf_pending *lf_pending_get(struct lf_ep *ep)
+{
+	if (!ep->pfree) {
+		struct lf_pchunk *c = lg_local_alloc(LF_PCHUNK_BYTES);
+		if (!c)
+			return NULL;
+		c->next = ep->pchunks;
+		ep->pchunks = c;
+		struct lf_pending *r = (struct lf_pending *)(c + 1);
+		for (size_t i = 0; i < (LF_PCHUNK_BYTES - sizeof *c) / sizeof *r; i++) {
+			r[i].next = ep->pfree;
+			ep->pfree = &r[i];
+		}
+	}
+	struct lf_pending *pd = ep->pfree;
+	ep->pfree = pd->next;
+	return pd;
+}
+
+/* With ep->plock held. */
+static void lf_pending_put(struct lf_ep *ep, struct lf_pending *pd)
+{
+	pd->next = ep->pfree;
+	ep->pfree = pd;
+}
 
 static const char *lf_prov_string(enum lego_prov p, int alt)
 {
@@ -344,7 +382,11 @@ void lf_ep_close(struct lf_ep *ep)
 		ep->pending = pd->next;
 		if (pd->tx->done)
 			pd->tx->done(pd->tx, -ECANCELED);
-		free(pd);
+	}
+	while (ep->pchunks) {
+		struct lf_pchunk *c = ep->pchunks;
+		ep->pchunks = c->next;
+		lg_local_free(c, LF_PCHUNK_BYTES);
 	}
 	pthread_mutex_destroy(&ep->plock);
 	lf_fx_release(ep, 1);
@@ -489,15 +531,16 @@ int lf_sendv_nb(struct lf_ep *ep, uint64_t dest, const struct iovec *iov, int n,
 	}
 	/* bounded: a peer that takes no messages (hostile, or dead with a
 	 * full queue) cannot make us hold an unbounded number */
+	pthread_mutex_lock(&ep->plock);
 	struct lf_pending *pd =
-		atomic_load(&ep->npending) < LF_PENDING_MAX ? malloc(sizeof *pd) : NULL;
+		atomic_load(&ep->npending) < LF_PENDING_MAX ? lf_pending_get(ep) : NULL;
 	if (!pd) {
+		pthread_mutex_unlock(&ep->plock);
 		r = -ENOBUFS;
 		goto out;
 	}
 	*pd = (struct lf_pending){.tx = tx, .dest = dest, .n = n};
 	memcpy(pd->iov, iov, sizeof *iov * (size_t)n);
-	pthread_mutex_lock(&ep->plock);
 	struct lf_pending **tail = &ep->pending;
 	while (*tail)
 		tail = &(*tail)->next;
@@ -545,7 +588,7 @@ static int lf_retry_pending(struct lf_ep *ep)
 		atomic_fetch_sub(&ep->npending, 1);
 		done++;
 		if (s == 0) {
-			free(pd);
+			lf_pending_put(ep, pd);
 		} else {
 			pd->next = give_up; /* told outside the lock */
 			give_up = pd;
@@ -560,7 +603,9 @@ static int lf_retry_pending(struct lf_ep *ep)
 			  lf_prov_name(ep->prov), strerror(-pd->n));
 		if (pd->tx->done)
 			pd->tx->done(pd->tx, pd->n);
-		free(pd);
+		pthread_mutex_lock(&ep->plock);
+		lf_pending_put(ep, pd);
+		pthread_mutex_unlock(&ep->plock);
 	}
 	return done;
 }

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -77,6 +78,70 @@ static void lg_report_stats(struct lg_rt *rt)
 		atomic_store(&lg_report_busy, 0);
 }
 
+/* Read a small /proc file into buf (NUL-terminated); its length or -1.
+ * System calls only: the housekeeping thread must not allocate (a fork
+ * holds the allocator's locks while it waits for this thread to park). */
+static ssize_t lg_read_small(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, len - 1);
+	close(fd);
+	if (n >= 0)
+		buf[n] = 0;
+	return n;
+}
+
+_Atomic int lg_main_parked;
+
+/*
+ * The program's threads are all gone: its main thread left with
+ * pthread_exit (and is parked, or a zombie if it left some other way) and
+ * the others have ended since.  The C library would exit(0) when the last
+ * thread ends, but the runtime's threads count as threads, so the process
+ * would live on forever.  Known by every thread but the main one being
+ * one of ours (by the names they are given).
+ */
+static int lg_only_runtime_left(void)
+{
+	char buf[512];
+	if (!atomic_load(&lg_main_parked)) {
+		if (lg_read_small("/proc/self/stat", buf, sizeof buf) <= 0)
+			return 0;
+		const char *rp = strrchr(buf, ')'); /* "pid (comm) S ..." */
+		if (!rp || rp[1] != ' ' || rp[2] != 'Z')
+			return 0;
+	}
+	int d = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (d < 0)
+		return 0;
+	int only = 1;
+	char ents[2048];
+	long n;
+	while (only && (n = syscall(SYS_getdents64, d, ents, sizeof ents)) > 0)
+		for (long off = 0; only && off < n;) {
+			struct {
+				uint64_t ino;
+				int64_t off;
+				unsigned short reclen;
+				unsigned char type;
+				char name[];
+			} *e = (void *)(ents + off);
+			off += e->reclen;
+			int tid = atoi(e->name);
+			if (tid <= 0 || tid == getpid())
+				continue;
+			char path[64];
+			snprintf(path, sizeof path, "/proc/self/task/%d/comm", tid);
+			only = lg_read_small(path, buf, sizeof buf) > 0 &&
+			       (!strcmp(buf, "lego-fault\n") || !strcmp(buf, "lego-hk\n") ||
+				!strcmp(buf, "lego-move\n"));
+		}
+	close(d);
+	return only;
+}
+
 static void *lg_housekeeping(void *arg)
 {
 	struct lg_rt *rt = arg;
@@ -87,7 +152,7 @@ static void *lg_housekeeping(void *arg)
 	uint64_t next_hb = lg_now_ns() + hb_every;
 	struct pollfd p = {rt->hk_fd, POLLIN, 0};
 	uint64_t wd_ns = lg_opt_u(&rt->opts, LG_OPT_watchdog_ms) * 1000000ull, next_wd = 0;
-	uint64_t next_report = 0;
+	uint64_t next_report = 0, next_alone = 0;
 	lg_enter(); /* a runtime thread, for good */
 	while (!atomic_load(&rt->hk_stop)) {
 		lg_park_point(&rt->park);
@@ -108,6 +173,11 @@ static void *lg_housekeeping(void *arg)
 		if (now >= next_report) {
 			lg_report_stats(rt);
 			next_report = now + 1000000000ull;
+		}
+		if (now >= next_alone) {
+			if (lg_only_runtime_left())
+				exit(0); /* what the C library does after its last thread */
+			next_alone = now + 100000000ull;
 		}
 	}
 	return NULL;

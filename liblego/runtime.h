@@ -68,6 +68,9 @@ int lg_alloc_init(unsigned *arena);
 
 /* Threads the runtime runs (they park around fork). */
 uint32_t lg_rt_nthreads(void);
+/* The main thread called pthread_exit and is parked instead (preload.c);
+ * the process then ends with exit(0) once its last other thread ends. */
+extern _Atomic int lg_main_parked;
 void lg_rt_kick(void *arg);
 /* (Re)start the fault and housekeeping threads. */
 int lg_rt_start_threads(struct lg_rt *rt);

@@ -259,6 +259,30 @@ LG_EXPORT void *sbrk(intptr_t incr)
 	return (void *)r;
 }
 
+/* --------------------------------------------------------------- threads */
+
+/* pthread_exit on the main thread parks it instead: libfabric's shm
+ * provider reaches this process by its pid (process_vm_readv/writev),
+ * which fails once the main thread is gone, and the remote memory the
+ * other threads still use would become unreachable.  The process ends
+ * with exit(0) when its last other thread ends, as it would have (see
+ * runtime.c).  What differs: the main thread's cleanup handlers and
+ * thread-specific data destructors do not run, and joining it waits. */
+LG_EXPORT void pthread_exit(void *ret)
+{
+	static void (*real)(void *);
+	if (!real)
+		real = (void (*)(void *))dlsym(RTLD_NEXT, "pthread_exit");
+	if (gettid() == getpid() && atomic_load(&lg_rt.state) == LG_RT_RUNNING) {
+		atomic_store(&lg_main_parked, 1);
+		for (;;)
+			pause();
+	}
+	real(ret);
+	for (;;) /* (real does not return) */
+		syscall(SYS_exit, 0);
+}
+
 /* ------------------------------------------------------------------ fork */
 
 LG_EXPORT pid_t fork(void)
