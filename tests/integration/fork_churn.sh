@@ -9,15 +9,9 @@
 # child's checks hold, and the output equals native.
 . "$(dirname "$0")/lib.sh"
 skip_if_sanitized
-P=$BIN/lego-test-prog_fork_churn
 R=60
-"$P" $R >"$T/native.out" 2>"$T/native.log" || fail "native: $(cat "$T/native.out" "$T/native.log")"
-start_monitor
-start_memnode a --capacity 2G
-MALLOC_CONF=dirty_decay_ms:0,muzzy_decay_ms:0 LD_PRELOAD=$LIBLEGO LEGO_MONITOR=$MON \
-	LEGO_EXCACHE_SIZE=8M LEGO_STATS="$T/stats.json" \
-	"$P" $R >"$T/lego.out" 2>"$T/lego.log" || fail "under LD_PRELOAD: $(cat "$T/lego.out" "$T/lego.log" | tail -5)"
-diff "$T/native.out" "$T/lego.out" >"$T/diff" || fail "differs from native: $(cat "$T/diff")"
+preload_vs_native MALLOC_CONF=dirty_decay_ms:0,muzzy_decay_ms:0 LEGO_EXCACHE_SIZE=8M -- \
+	"$BIN/lego-test-prog_fork_churn" $R
 out=$(json_stat "$T/stats.json" net.bytes_out)
 [ "${out:-0}" -gt 0 ] || fail "nothing written back: the heap did not go remote"
 pass "$R forks of a churning heap, memory released at once: every child's checks hold, output equals native"

@@ -101,6 +101,23 @@ wl_lego() {
 	[ "$_got" = "$WANT" ] || fail "workload $_n: checksum $_got, native $WANT"
 }
 
+# preload_vs_native VAR=VALUE... -- PROG ARGS...: run PROG natively
+# (output in $T/native.out), then under LD_PRELOAD against a monitor and a
+# memnode started here, with those variables (output in $T/lego.out,
+# counters in $T/stats.json); fails unless both succeed and print the same.
+preload_vs_native() {
+	_env=""
+	while [ "$1" != "--" ]; do _env="$_env $1"; shift; done
+	shift
+	"$@" >"$T/native.out" 2>"$T/native.log" || fail "native: $(cat "$T/native.out" "$T/native.log" | tail -5)"
+	start_monitor
+	start_memnode a --capacity 2G
+	env $_env LD_PRELOAD="$LIBLEGO" LEGO_MONITOR="$MON" LEGO_STATS="$T/stats.json" \
+		"$@" >"$T/lego.out" 2>"$T/lego.log" ||
+		fail "under LD_PRELOAD: $(cat "$T/lego.out" "$T/lego.log" | tail -5)"
+	diff "$T/native.out" "$T/lego.out" >"$T/diff" || fail "differs from native: $(cat "$T/diff")"
+}
+
 # vs_native NAME CMD...: run CMD natively, then under lego-run with an
 # ExCache of a quarter of its native peak RSS (stdin from $T/NAME.in when
 # that exists); the outputs must be equal byte for byte, the peak RSS under
