@@ -749,11 +749,6 @@ static struct xc_fetch *xc_fetch_new(struct excache *xc, struct rpc_peer *peer)
 
 /* ----------------------------------------------------------------- fills */
 
-/*
- * Under the set lock, with `way` just taken for `line`: fill it from the
- * victim buffer or with zeros when possible (returns 1, line resident), or
- * mark it FILLING for a fetch (returns 0).
- */
 /* Under the set lock, `way` just taken for `line`: install it from a copy
  * kept here, the victim buffer's (newest, dirty; returns 1) or a held
  * marker's (clean unless `write`; returns 2), if there is one. */
@@ -769,6 +764,11 @@ static int xc_fill_kept(struct excache *xc, struct xc_set *s, struct xc_way *way
 	return r;
 }
 
+/*
+ * Under the set lock, with `way` just taken for `line`: fill it from the
+ * victim buffer or with zeros when possible (returns 1, line resident), or
+ * mark it FILLING for a fetch (returns 0).
+ */
 static int xc_fill_local(struct excache *xc, struct xc_set *s, struct xc_way *way, uint64_t line,
 			 int write)
 {

@@ -159,6 +159,7 @@ static void lg_fork_child(struct lg_rt *rt, const struct lego_as_ref *child)
 	atomic_store(&rt->park.want, 0);
 	atomic_store(&rt->park.parked, 0);
 	rt->fault.nthr = 0;
+	atomic_store(&lg_main_parked, 0); /* this thread is the child's main one */
 	close(rt->fault.stop_fd);
 	close(rt->hk_fd);
 	rt->hk_fd = lg_fd_raise(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));

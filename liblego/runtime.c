@@ -97,22 +97,15 @@ _Atomic int lg_main_parked;
 
 /*
  * The program's threads are all gone: its main thread left with
- * pthread_exit (and is parked, or a zombie if it left some other way) and
- * the others have ended since.  The C library would exit(0) when the last
- * thread ends, but the runtime's threads count as threads, so the process
- * would live on forever.  Known by every thread but the main one being
- * one of ours (by the names they are given).
+ * pthread_exit (and is parked, see preload.c) and the others have ended
+ * since.  The C library would exit(0) when the last thread ends, but the
+ * runtime's threads count as threads, so the process would live on
+ * forever.  Known by every thread but the main one being one of ours (by
+ * the names they are given).  Only asked once the main thread is parked.
  */
 static int lg_only_runtime_left(void)
 {
-	char buf[512];
-	if (!atomic_load(&lg_main_parked)) {
-		if (lg_read_small("/proc/self/stat", buf, sizeof buf) <= 0)
-			return 0;
-		const char *rp = strrchr(buf, ')'); /* "pid (comm) S ..." */
-		if (!rp || rp[1] != ' ' || rp[2] != 'Z')
-			return 0;
-	}
+	char buf[64];
 	int d = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (d < 0)
 		return 0;
@@ -174,7 +167,7 @@ static void *lg_housekeeping(void *arg)
 			lg_report_stats(rt);
 			next_report = now + 1000000000ull;
 		}
-		if (now >= next_alone) {
+		if (atomic_load(&lg_main_parked) && now >= next_alone) {
 			if (lg_only_runtime_left())
 				exit(0); /* what the C library does after its last thread */
 			next_alone = now + 100000000ull;
