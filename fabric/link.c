@@ -235,11 +235,4 @@ int rpc_links_eps(const struct rpc_links *l, struct lf_ep **eps, int n)
 	return n;
 }
 
-void rpc_links_gc_shm(int pid)
-{
-	/* wait (at most 2 s) until that process has finished exiting: its
-	 * descriptors close before it becomes a zombie */
-	for (int i = 0; pid > 0 && i < 200 && !links_pid_gone(pid); i++)
-		usleep(10000);
-	links_gc_shm(0);
-}
+void rpc_links_gc_shm(void) { links_gc_shm(0); }

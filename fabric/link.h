@@ -33,9 +33,9 @@ int rpc_links_peer_node(struct rpc_links *l, const struct lego_node_addr *a,
  * endpoint.  Only when no other thread drives the client's progress. */
 void rpc_links_close(struct rpc_links *l);
 /* Remove the shm endpoint files (/dev/shm/lego-c.PID.*) of processes that
- * are gone (zombies included), after waiting up to 2 s for `pid` (if > 0)
- * to be gone.  The first shm link a process opens does this too. */
-void rpc_links_gc_shm(int pid);
+ * are gone (zombies included).  The first shm link a process opens does
+ * this too. */
+void rpc_links_gc_shm(void);
 /* Append the links' open endpoints to eps[n..]; returns the new count. */
 int rpc_links_eps(const struct rpc_links *l, struct lf_ep **eps, int n);
 

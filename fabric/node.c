@@ -107,7 +107,6 @@ int lf_write_addr_file(const char *path, const char *hostport)
 
 struct lf_watch {
 	int fd;
-	int ppid; /* the embedding process */
 	volatile int *stop;
 };
 
@@ -124,9 +123,14 @@ static void *lf_watch_main(void *arg)
 			break;
 	}
 	lg_log(LG_INFO, "node", "embedding process gone; exiting");
-	/* its shm endpoint files (and its forked children's), which a Lego
-	 * process leaves behind at exit: an embedded daemon outlives it */
-	rpc_links_gc_shm(w->ppid);
+	/* The shm endpoint files a Lego process leaves at exit (its own and
+	 * its forked children's): an embedded daemon outlives it.  No waiting
+	 * for the embedding process: one that ends closes the lifeline after
+	 * its memory is gone (the kernel releases the memory before the
+	 * descriptors), so it counts as gone already; one still running
+	 * closed it on purpose (lego-run, which has no shm files and waits
+	 * for us; lego_fini, which removed its own). */
+	rpc_links_gc_shm();
 	*w->stop = 1;
 	free(w);
 	return NULL;
@@ -138,7 +142,6 @@ int lf_watch_parent_fd(int fd, volatile int *stop)
 	if (!w)
 		return -ENOMEM;
 	w->fd = fd;
-	w->ppid = (int)getppid();
 	w->stop = stop;
 	pthread_t t;
 	int r = pthread_create(&t, NULL, lf_watch_main, w);

@@ -1585,7 +1585,7 @@ void rpc_loop_run(struct lf_ep **eps, int n, struct lf_bell *bell, volatile int 
 		if (lg_unlikely(now >= next_gc)) {
 			/* shm endpoint files that processes of this host left
 			 * (every Lego process leaves its own at exit) */
-			rpc_links_gc_shm(0);
+			rpc_links_gc_shm();
 			next_gc = now + RPC_SHM_GC_NS;
 		}
 		if (done) {

@@ -40,6 +40,11 @@ expect 1 "monitor 127.0.0.1:1" --monitor 127.0.0.1:1
 "$BIN/lego-run" -- "$T/no-such-program" 2>"$T/err"; r=$?
 [ "$r" -eq 127 ] && grep -q "no-such-program" "$T/err" || fail "lego-run of a missing program: status $r: $(cat "$T/err")"
 # and the exit status is the program's
+# ...and ends with CMD: its embedded daemons exit at once (1.75 s in all
+# here; a daemon that waited for lego-run to end made it 3.7 s)
+_t0=$(date +%s%N)
 "$BIN/lego-run" -- sh -c 'exit 7'; r=$?
+_ms=$((($(date +%s%N) - _t0) / 1000000))
 [ "$r" -eq 7 ] || fail "lego-run passed exit status $r, want 7"
+[ "$_ms" -lt 3000 ] || fail "lego-run -- sh -c 'exit 7' took $_ms ms (want < 3000)"
 pass "bad configuration: Lego off with one message under LD_PRELOAD; lego-run exits 2/1/127 with the message"
