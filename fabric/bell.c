@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -16,37 +17,70 @@ static void lf_bell_paths(const char *name, char *flag, char *fifo, size_t len)
 	snprintf(fifo, len, "/dev/shm/%s.fifo", name);
 }
 
+/* Daemon side: open (or create) the flag file and hold a shared lock on
+ * it for as long as the daemon lives.  A clean-up (lf_bell_gc) removes a
+ * daemon's files only under an exclusive lock, so never a live one's; if
+ * one removed this file while we waited for the lock, make another. */
+static int lf_bell_lock(const char *flag)
+{
+	for (int tries = 0; tries < 100; tries++) {
+		int fd = open(flag, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd < 0)
+			return -errno;
+		struct stat ours, now;
+		if (flock(fd, LOCK_SH) == 0 && fstat(fd, &ours) == 0 && ours.st_nlink > 0 &&
+		    stat(flag, &now) == 0 && now.st_ino == ours.st_ino && now.st_dev == ours.st_dev)
+			return fd;
+		close(fd);
+	}
+	return -EAGAIN;
+}
+
 static int lf_bell_setup(struct lf_bell *b, const char *name, int create)
 {
 	memset(b, 0, sizeof *b);
-	b->fifo = -1;
+	b->fifo = b->lock = -1;
 	snprintf(b->name, sizeof b->name, "%s", name);
 	char flag[128], fifo[128];
 	lf_bell_paths(name, flag, fifo, sizeof flag);
+	int fd;
 	if (create) {
-		unlink(fifo);
-		if (mkfifo(fifo, 0600) < 0)
+		fd = lf_bell_lock(flag);
+		if (fd < 0)
+			return fd;
+		if (ftruncate(fd, 0) < 0 || ftruncate(fd, 4096) < 0 || (unlink(fifo) < 0 && errno != ENOENT) ||
+		    mkfifo(fifo, 0600) < 0) {
+			int e = errno;
+			unlink(flag); /* ours (locked): no bell, not a stale one */
+			close(fd);
+			return -e;
+		}
+	} else {
+		fd = open(flag, O_RDWR | O_CLOEXEC);
+		if (fd < 0)
 			return -errno;
 	}
-	int fd = open(flag, O_RDWR | O_CLOEXEC | (create ? O_CREAT | O_TRUNC : 0), 0600);
-	if (fd < 0)
-		return -errno;
-	if (create && ftruncate(fd, 4096) < 0) {
-		int e = errno;
+	void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	int e = errno;
+	if (p != MAP_FAILED) {
+		/* the daemon reads (O_RDWR: never end of file); clients write */
+		b->fifo = open(fifo, (create ? O_RDWR : O_WRONLY) | O_NONBLOCK | O_CLOEXEC);
+		e = errno;
+		if (b->fifo < 0)
+			munmap(p, 4096);
+	}
+	if (p == MAP_FAILED || b->fifo < 0) {
+		if (create) {
+			unlink(fifo);
+			unlink(flag);
+		}
 		close(fd);
 		return -e;
 	}
-	void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	close(fd);
-	if (p == MAP_FAILED)
-		return -errno;
-	/* the daemon reads (O_RDWR: never end of file); clients write */
-	b->fifo = open(fifo, (create ? O_RDWR : O_WRONLY) | O_NONBLOCK | O_CLOEXEC);
-	if (b->fifo < 0) {
-		int e = errno;
-		munmap(p, 4096);
-		return -e;
-	}
+	if (create)
+		b->lock = fd;
+	else
+		close(fd);
 	b->sleeping = p;
 	b->owner = create;
 	return 0;
@@ -68,8 +102,32 @@ void lf_bell_close(struct lf_bell *b)
 	}
 	munmap((void *)b->sleeping, 4096);
 	close(b->fifo);
+	if (b->lock >= 0)
+		close(b->lock);
 	b->sleeping = NULL;
-	b->fifo = -1;
+	b->fifo = b->lock = -1;
+}
+
+void lf_bell_gc(int dirfd, const char *bell_name)
+{
+	/* "lego.PORT.bell" -> "lego.PORT" */
+	size_t l = strlen(bell_name);
+	if (l <= 5 || l >= 80 || strcmp(bell_name + l - 5, ".bell") != 0)
+		return;
+	int fd = openat(dirfd, bell_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0)
+		return;
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+		/* no daemon holds it: it was killed (one that ends removes
+		 * its files); its shm endpoint too (16 MiB of memory) */
+		char base[80], fifo[96];
+		snprintf(base, sizeof base, "%.*s", (int)(l - 5), bell_name);
+		snprintf(fifo, sizeof fifo, "%s.fifo", base);
+		unlinkat(dirfd, base, 0);
+		unlinkat(dirfd, fifo, 0);
+		unlinkat(dirfd, bell_name, 0);
+	}
+	close(fd);
 }
 
 int lf_bell_stale(const struct lf_bell *b)

@@ -1,6 +1,7 @@
 /* Client-side links (see link.h). */
 #define _GNU_SOURCE
 #include "link.h"
+#include "bell.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -48,6 +49,10 @@ static void links_gc_shm(unsigned image)
 	while ((e = readdir(d))) {
 		int pid;
 		unsigned img;
+		if (strncmp(e->d_name, "lego.", 5) == 0) {
+			lf_bell_gc(dirfd(d), e->d_name); /* a daemon's, if killed */
+			continue;
+		}
 		if (sscanf(e->d_name, "lego-c.%d.%x.", &pid, &img) != 2 || pid <= 0)
 			continue;
 		if ((pid != getpid() && links_pid_gone(pid)) || (image && pid == getpid() && img != image))

@@ -50,18 +50,23 @@ int lf_node_listen(struct lf_node *n, const char *listen, enum lf_fabric_choice 
 		c.prov = LEGO_PROV_SHM;
 		c.node = name;
 		c.service = NULL;
+		/* the doorbell first: its lock tells a clean-up that the shm
+		 * endpoint made next is in use (lf_bell_gc) */
+		int rb = lf_bell_create(&n->bell, name);
 		r = lf_ep_open(&c, &n->shm);
 		if (r == 0) {
 			snprintf(n->addr.shm, sizeof n->addr.shm, "%s", name);
-			if (lf_bell_create(&n->bell, name) < 0)
-				lg_log(LG_WARN, "node", "no doorbell for %s: shm clients wait longer", name);
-		}
-		else if (fab == LF_FAB_SHM) {
+			if (rb < 0)
+				lg_log(LG_WARN, "node", "no doorbell for %s (%s): shm clients wait longer",
+				       name, strerror(-rb));
+		} else if (fab == LF_FAB_SHM) {
 			lf_node_close(n);
 			return r;
-		} else
+		} else {
+			lf_bell_close(&n->bell);
 			lg_log(LG_WARN, "node", "no shm endpoint (%s); local peers use %s",
 			       strerror(-r), lf_prov_name(prov));
+		}
 	}
 	return 0;
 }

@@ -3,7 +3,9 @@
 # (SIGKILL): the process ends within the detection time (the monitor's
 # node timeout, default 3 s, plus one lease renewal, 1.25 s) with exit
 # status 69 and a message naming the memnode; it never hangs.  Another
-# process whose memory is on a surviving memnode is unaffected.
+# process whose memory is on a surviving memnode is unaffected.  The killed
+# memnode's shm files (16 MiB of memory) go with the next Lego process's
+# start; the live one's stay and it goes on serving.
 . "$(dirname "$0")/lib.sh"
 skip_if_sanitized
 start_monitor
@@ -42,3 +44,16 @@ grep -q "memnode 1 (.*), which held .* is down .*memory is lost" "$T/wl.log" ||
 wait $RUN2 || fail "the process on memnode b failed: $(tail -3 "$T/wl2.log")"
 grep -q "checksum=" "$T/wl2.out" || fail "no result from the process on memnode b"
 pass "memnode killed: its process ended in $ms ms with status 69 and '$(grep -o 'memnode 1 ([^)]*)' "$T/wl.log" | head -1) ... is down'; a process on another memnode finished"
+
+# memnode a's shm endpoint, doorbell and FIFO stay behind (SIGKILL) until
+# a daemon's periodic clean-up (every 10 s) or a Lego process's start
+pa=${MEM_a##*:} pb=${MEM_b##*:}
+"$BIN/lego-run" --monitor "$MON" --excache 16M -- "$WL" --ws 32M --ops 20000 --pattern uniform \
+	--writes 50 >"$T/wl3.out" 2>"$T/wl3.log" || fail "a process after the clean-up: $(tail -3 "$T/wl3.log")"
+grep -q "checksum=" "$T/wl3.out" || fail "no result from the process after the clean-up"
+left=$(ls /dev/shm | grep -E "^lego\.$pa(\.|$)")
+[ -z "$left" ] || fail "memnode a's shm files stayed: $left"
+for f in lego.$pb lego.$pb.bell lego.$pb.fifo; do
+	[ -e "/dev/shm/$f" ] || fail "the live memnode b's /dev/shm/$f was removed"
+done
+pass "the killed memnode's shm files removed by the next process; the live memnode's kept and in use"
