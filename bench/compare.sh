@@ -30,11 +30,15 @@
 # Application: examples/train.py (NumPy, about 1 GiB of data) natively, under
 # Lego with an ExCache of a quarter of its native peak RSS, and under a
 # cgroup limit of the same size swapping to zram; wall time and the
-# ratios, and the outputs (losses, accuracy) must be equal.
+# ratios, and the outputs (losses, accuracy) must be equal.  And
+# redis-server with REDIS_KEYS (262144) values of 4 KiB (1 GiB): load time,
+# GET/s of random loaded keys and SET/s of new 4 KiB values
+# (redis-benchmark), the same three ways; every value must read back.
 #
 # Environment: W (1G), LOCAL (256M), OPS (300000), OUT (bench/results),
 # SYSTEMS ("native lego-shm lego-tcp swap-ram swap-disk"), TRAIN_SAMPLES
-# (1048576; 0 skips the application run).
+# (1048576; 0 skips the application run), REDIS_KEYS (262144; 0 skips
+# redis), REDIS_REQUESTS (100000 per redis-benchmark run).
 set -u
 B=${1:-build}
 W=${W:-1G} LOCAL=${LOCAL:-256M} OPS=${OPS:-300000}
@@ -137,11 +141,11 @@ done
 swap_down
 TRAIN_SAMPLES=${TRAIN_SAMPLES:-1048576}
 PY=/usr/bin/python3
+since() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }'; }
 if [ "$TRAIN_SAMPLES" -gt 0 ] && $PY -c 'import numpy' 2>/dev/null; then
 	echo "-- application: examples/train.py --samples $TRAIN_SAMPLES, local memory = 1/4 of native peak"
 	TR="examples/train.py --samples $TRAIN_SAMPLES --timing"
 	strip() { sed -e 's/ ([0-9.]* s)//' -e '/^data generation/d' -e '/peak RSS/d' "$1"; }
-	since() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }'; }
 	t0=$(date +%s.%N); $PY $TR >"$TMP/tr.native"; tn=$(since "$t0")
 	peak=$(sed -n 's/.*peak RSS \([0-9]*\) MiB/\1/p' "$TMP/tr.native")
 	[ -n "$peak" ] || { echo "   train.py printed no peak RSS: $(tail -2 "$TMP/tr.native")"; peak=0; }
@@ -170,6 +174,70 @@ if [ "$TRAIN_SAMPLES" -gt 0 ] && $PY -c 'import numpy' 2>/dev/null; then
 		if (s != "-") printf ", Lego/swap time %.2fx (below 1: Lego faster)", l / s
 		printf "\n" }'
 	echo "train,$tn,$tl,$ts,$peak,$q,$ok_lego,$ok_swap" >"$OUT/compare-train.csv"
+fi
+REDIS_KEYS=${REDIS_KEYS:-262144}
+if [ "$REDIS_KEYS" -gt 0 ] && command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null; then
+	echo "-- application: redis-server, $REDIS_KEYS values of 4 KiB, local memory = 1/4 of native peak"
+	echo "   load: SET every value (pipelined); get: redis-benchmark GET of random loaded keys;"
+	echo "   set: redis-benchmark SET of 4 KiB values to random new keys; then every loaded value read back"
+	RCHECK="$PY tests/integration/redis_check.py"
+	RN=${REDIS_REQUESTS:-100000}
+	# redis_run NAME PREFIX...: start redis-server under PREFIX, load,
+	# benchmark, check, stop; prints "NAME load_s get_rps set_rps peak_mib intact"
+	redis_run() {
+		_n=$1; shift
+		_port=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+		"$@" redis-server --port "$_port" --bind 127.0.0.1 --save "" --appendonly no \
+			--daemonize no --logfile "$TMP/$_n-redis.log" >"$TMP/$_n-redis.out" 2>&1 &
+		_rp=$!
+		_k=0
+		until redis-cli -p "$_port" ping >/dev/null 2>&1; do
+			_k=$((_k + 1)); [ $_k -gt 300 ] && { kill $_rp; echo "$_n - - - - failed-to-start"; return; }
+			sleep 0.1
+		done
+		_t0=$(date +%s.%N)
+		$RCHECK load "$_port" "$REDIS_KEYS" 4096 >"$TMP/$_n.load" 2>&1
+		_load=$(since "$_t0")
+		_get=$(redis-benchmark -p "$_port" -q -n "$RN" -r "$REDIS_KEYS" -c 8 GET 'k:__rand_int__' 2>&1 |
+			tr '\r' '\n' | sed -n 's/.*: \([0-9.]*\) requests per second.*/\1/p' | tail -1)
+		_set=$(redis-benchmark -p "$_port" -q -n "$RN" -r "$REDIS_KEYS" -c 8 -d 4096 -t set 2>&1 |
+			tr '\r' '\n' | sed -n 's/.*: \([0-9.]*\) requests per second.*/\1/p' | tail -1)
+		_ok=intact
+		$RCHECK check "$_port" "$REDIS_KEYS" 4096 >"$TMP/$_n.check" 2>&1 || _ok=DIFFERENT
+		_sp=$_rp # the server: $_rp, or lego-run's child
+		for _c in $(cat /proc/"$_rp"/task/*/children 2>/dev/null); do
+			[ "$(cat /proc/"$_c"/comm 2>/dev/null)" = redis-server ] && _sp=$_c
+		done
+		_peak=$(awk '/^VmHWM/ { print int($2 / 1024) }' /proc/"$_sp"/status 2>/dev/null)
+		redis-cli -p "$_port" shutdown nosave >/dev/null 2>&1
+		wait $_rp
+		echo "$_n $_load ${_get:--} ${_set:--} ${_peak:--} $_ok"
+	}
+	redis_run native env >"$TMP/r.native"
+	rpeak=$(awk '{ print $5 }' "$TMP/r.native")
+	case $rpeak in '' | - | *[!0-9]*) rpeak=0 ;; esac
+	rq=$((rpeak / 4))
+	if [ "$rq" -gt 0 ]; then
+		redis_run lego-shm "$B/bin/lego-run" --excache ${rq}M -- >"$TMP/r.lego"
+		LOCAL_SAVE=$LOCAL; LOCAL=${rq}M
+		if swap_up ram; then
+			redis_run swap-ram sh -c 'echo $$ >"$1/cgroup.procs"; shift; exec "$@"' sh "$CG" >"$TMP/r.swap"
+			swap_down
+		fi
+		LOCAL=$LOCAL_SAVE
+	fi
+	printf '   %-9s %8s %12s %12s %9s  %s\n' system "load s" "GET/s" "SET/s" "peak MiB" values
+	cat "$TMP"/r.native "$TMP"/r.lego "$TMP"/r.swap 2>/dev/null |
+		awk '{ printf "   %-9s %8s %12s %12s %9s  %s\n", $1, $2, $3, $4, $5, $6 }'
+	cat "$TMP"/r.native "$TMP"/r.lego "$TMP"/r.swap 2>/dev/null | awk -v local=$rq '
+		{ load[$1] = $2; get[$1] = $3; set[$1] = $4 }
+		function r(a, b) { return (a + 0 > 0 && b + 0 > 0) ? sprintf("%.2fx", a / b) : "-" }
+		END {
+			printf "   redis (local %d MiB): Lego/native GET %s SET %s load time %s; Lego/swap GET %s SET %s load time %s\n",
+				local, r(get["lego-shm"], get["native"]), r(set["lego-shm"], set["native"]),
+				r(load["lego-shm"], load["native"]), r(get["lego-shm"], get["swap-ram"]),
+				r(set["lego-shm"], set["swap-ram"]), r(load["lego-shm"], load["swap-ram"]) }'
+	cat "$TMP"/r.native "$TMP"/r.lego "$TMP"/r.swap 2>/dev/null | tr ' ' , >"$OUT/compare-redis.csv"
 fi
 echo
 echo "-- ratios (ops/s): Lego over shm vs native and vs RAM-backed swap"

@@ -3,7 +3,8 @@
 # peak: loaded with deterministic values, hammered by redis-benchmark
 # (random GET/SET on other keys), then every value read back must be the
 # one written.  The same run natively gives the native peak.
-# (160 MiB of values here; bench/ runs the full GiB.)
+# (160 MiB of values here; bench/compare.sh runs the full GiB against
+# native and Linux swap.)
 . "$(dirname "$0")/lib.sh"
 skip_if_sanitized
 command -v redis-server >/dev/null || { echo "SKIP: no redis-server"; exit 77; }

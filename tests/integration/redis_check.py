@@ -1,7 +1,10 @@
 """Load a redis server with deterministic values, or read every one back.
 
-    redis_check.py load  PORT N SIZE   SET k:0 .. k:N-1 (pipelined)
+    redis_check.py load  PORT N SIZE   SET k:000000000000 .. k:N-1 (pipelined)
     redis_check.py check PORT N SIZE   GET them all; exit 1 on any mismatch
+
+Keys have 12 digits, as redis-benchmark's __rand_int__ (bench/compare.sh
+reads them at random with GET k:__rand_int__).
 
 A tiny RESP client over a socket, so the test needs no redis module.
 """
@@ -65,12 +68,12 @@ def main():
     for base in range(0, n, batch):
         ks = range(base, min(n, base + batch))
         if what == "load":
-            s.sendall(b"".join(cmd(b"SET", b"k:%d" % i, value(i, size)) for i in ks))
+            s.sendall(b"".join(cmd(b"SET", b"k:%012d" % i, value(i, size)) for i in ks))
             for _ in ks:
                 if r.reply() != b"+OK":
                     bad += 1
         else:
-            s.sendall(b"".join(cmd(b"GET", b"k:%d" % i) for i in ks))
+            s.sendall(b"".join(cmd(b"GET", b"k:%012d" % i) for i in ks))
             for i in ks:
                 if r.reply() != value(i, size):
                     bad += 1
