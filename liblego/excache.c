@@ -1694,7 +1694,10 @@ int xc_init(struct excache **out, const struct xc_conf *conf, struct lg_space *s
 	if (xc->line <= XC_HELD_LINE_MAX) /* (else no markers: held_mem NULL) */
 		xc->held_mem = lg_local_alloc(XC_HELD_MAX * xc->line);
 	xc->pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
-	uint32_t pfw = (uint32_t)LG_MAX((uint64_t)1, conf->prefetch_bytes >> conf->line_order);
+	/* a window of at most an eighth of the ExCache: a small one would
+	 * evict its own prefetches before the stream reached them */
+	uint64_t pfw64 = LG_MIN(conf->prefetch_bytes, conf->size / 8) >> conf->line_order;
+	uint32_t pfw = (uint32_t)LG_MAX((uint64_t)1, pfw64);
 	if (pf_init(&xc->pf, (enum pf_mode)conf->prefetch, LG_MIN(pfw, (uint32_t)LEGO_BATCH_MAX)) < 0)
 		xc->pf = NULL;
 	if (!xc->sets || !xc->zero || !xc->vic || !xc->vic_mem || !xc->wb_mem || !xc->fetches ||
