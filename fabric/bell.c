@@ -43,47 +43,37 @@ static int lf_bell_setup(struct lf_bell *b, const char *name, int create)
 	snprintf(b->name, sizeof b->name, "%s", name);
 	char flag[128], fifo[128];
 	lf_bell_paths(name, flag, fifo, sizeof flag);
-	int fd;
-	if (create) {
-		fd = lf_bell_lock(flag);
-		if (fd < 0)
-			return fd;
-		if (ftruncate(fd, 0) < 0 || ftruncate(fd, 4096) < 0 || (unlink(fifo) < 0 && errno != ENOENT) ||
-		    mkfifo(fifo, 0600) < 0) {
-			int e = errno;
-			unlink(flag); /* ours (locked): no bell, not a stale one */
-			close(fd);
-			return -e;
-		}
-	} else {
-		fd = open(flag, O_RDWR | O_CLOEXEC);
-		if (fd < 0)
-			return -errno;
-	}
-	void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	int e = errno;
-	if (p != MAP_FAILED) {
-		/* the daemon reads (O_RDWR: never end of file); clients write */
-		b->fifo = open(fifo, (create ? O_RDWR : O_WRONLY) | O_NONBLOCK | O_CLOEXEC);
-		e = errno;
-		if (b->fifo < 0)
-			munmap(p, 4096);
-	}
-	if (p == MAP_FAILED || b->fifo < 0) {
-		if (create) {
-			unlink(fifo);
-			unlink(flag);
-		}
-		close(fd);
-		return -e;
-	}
+	int fd = create ? lf_bell_lock(flag) : open(flag, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return create ? fd : -errno;
+	void *p = MAP_FAILED;
+	if (create && (ftruncate(fd, 0) < 0 || ftruncate(fd, 4096) < 0 ||
+		       (unlink(fifo) < 0 && errno != ENOENT) || mkfifo(fifo, 0600) < 0))
+		goto fail;
+	p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		goto fail;
+	/* the daemon reads (O_RDWR: never end of file); clients write */
+	b->fifo = open(fifo, (create ? O_RDWR : O_WRONLY) | O_NONBLOCK | O_CLOEXEC);
+	if (b->fifo < 0)
+		goto fail;
 	if (create)
-		b->lock = fd;
+		b->lock = fd; /* held for the daemon's life */
 	else
 		close(fd);
 	b->sleeping = p;
 	b->owner = create;
 	return 0;
+fail:;
+	int e = errno;
+	if (p != MAP_FAILED)
+		munmap(p, 4096);
+	if (create) { /* ours (locked): no bell, not a stale one */
+		unlink(fifo);
+		unlink(flag);
+	}
+	close(fd);
+	return -e;
 }
 
 int lf_bell_create(struct lf_bell *b, const char *name) { return lf_bell_setup(b, name, 1); }

@@ -19,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -78,21 +77,6 @@ static void lg_report_stats(struct lg_rt *rt)
 		atomic_store(&lg_report_busy, 0);
 }
 
-/* Read a small /proc file into buf (NUL-terminated); its length or -1.
- * System calls only: the housekeeping thread must not allocate (a fork
- * holds the allocator's locks while it waits for this thread to park). */
-static ssize_t lg_read_small(const char *path, char *buf, size_t len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	ssize_t n = read(fd, buf, len - 1);
-	close(fd);
-	if (n >= 0)
-		buf[n] = 0;
-	return n;
-}
-
 _Atomic int lg_main_parked;
 
 /*
@@ -100,39 +84,32 @@ _Atomic int lg_main_parked;
  * pthread_exit (and is parked, see preload.c) and the others have ended
  * since.  The C library would exit(0) when the last thread ends, but the
  * runtime's threads count as threads, so the process would live on
- * forever.  Known by every thread but the main one being one of ours (by
- * the names they are given).  Only asked once the main thread is parked.
+ * forever.  Known by the process's thread count (/proc/self/stat) being
+ * the parked main thread plus the runtime's own.  Only asked once the main
+ * thread is parked.  System calls only: the housekeeping thread must not
+ * allocate (a fork holds the allocator's locks while it waits for this
+ * thread to park).
  */
-static int lg_only_runtime_left(void)
+static int lg_only_runtime_left(const struct lg_rt *rt)
 {
-	char buf[64];
-	int d = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (d < 0)
+	char buf[1024];
+	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
 		return 0;
-	int only = 1;
-	char ents[2048];
-	long n;
-	while (only && (n = syscall(SYS_getdents64, d, ents, sizeof ents)) > 0)
-		for (long off = 0; only && off < n;) {
-			struct {
-				uint64_t ino;
-				int64_t off;
-				unsigned short reclen;
-				unsigned char type;
-				char name[];
-			} *e = (void *)(ents + off);
-			off += e->reclen;
-			int tid = atoi(e->name);
-			if (tid <= 0 || tid == getpid())
-				continue;
-			char path[64];
-			snprintf(path, sizeof path, "/proc/self/task/%d/comm", tid);
-			only = lg_read_small(path, buf, sizeof buf) > 0 &&
-			       (!strcmp(buf, "lego-fault\n") || !strcmp(buf, "lego-hk\n") ||
-				!strcmp(buf, "lego-move\n"));
-		}
-	close(d);
-	return only;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	/* fields after the command's closing parenthesis: state is the 3rd
+	 * field of the line, num_threads the 20th */
+	char *p = strrchr(buf, ')');
+	for (int field = 2; p && field < 20; field++)
+		p = strchr(p + 1, ' ');
+	if (!p)
+		return 0;
+	long threads = strtol(p + 1, NULL, 10);
+	return threads == 1 + (long)lg_rt_nthreads() + (rt->mover.running ? 1 : 0);
 }
 
 static void *lg_housekeeping(void *arg)
@@ -168,7 +145,7 @@ static void *lg_housekeeping(void *arg)
 			next_report = now + 1000000000ull;
 		}
 		if (atomic_load(&lg_main_parked) && now >= next_alone) {
-			if (lg_only_runtime_left())
+			if (lg_only_runtime_left(rt))
 				exit(0); /* what the C library does after its last thread */
 			next_alone = now + 100000000ull;
 		}
