@@ -98,24 +98,42 @@ void lf_bell_close(struct lf_bell *b)
 	b->fifo = b->lock = -1;
 }
 
-void lf_bell_gc(int dirfd, const char *bell_name)
+/* "NAME.lN" (N digits): a lane of the daemon NAME (fabric.h) */
+static size_t lf_lane_base(const char *name)
 {
-	/* "lego.PORT.bell" -> "lego.PORT" */
-	size_t l = strlen(bell_name);
-	if (l <= 5 || l >= 80 || strcmp(bell_name + l - 5, ".bell") != 0)
+	const char *dot = strrchr(name, '.');
+	if (!dot || dot[1] != 'l' || !dot[2] || strspn(dot + 2, "0123456789") != strlen(dot + 2))
+		return 0;
+	return (size_t)(dot - name);
+}
+
+void lf_bell_gc(int dirfd, const char *name)
+{
+	/* "lego.PORT.bell", or a lane "lego.PORT.lN": the daemon "lego.PORT" */
+	size_t l = strlen(name), lane = lf_lane_base(name);
+	if (l >= 80 || (!lane && (l <= 5 || strcmp(name + l - 5, ".bell") != 0)))
 		return;
-	int fd = openat(dirfd, bell_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-	if (fd < 0)
+	char base[80], bell[96], fifo[96];
+	snprintf(base, sizeof base, "%.*s", (int)(lane ? lane : l - 5), name);
+	snprintf(bell, sizeof bell, "%s.bell", base);
+	int fd = openat(dirfd, bell, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0) {
+		/* a lane whose daemon's files went before it */
+		if (lane && errno == ENOENT && faccessat(dirfd, base, F_OK, 0) != 0)
+			unlinkat(dirfd, name, 0);
 		return;
+	}
 	if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
 		/* no daemon holds it: it was killed (one that ends removes
 		 * its files); its shm endpoint too (16 MiB of memory) */
-		char base[80], fifo[96];
-		snprintf(base, sizeof base, "%.*s", (int)(l - 5), bell_name);
-		snprintf(fifo, sizeof fifo, "%s.fifo", base);
-		unlinkat(dirfd, base, 0);
-		unlinkat(dirfd, fifo, 0);
-		unlinkat(dirfd, bell_name, 0);
+		if (lane) {
+			unlinkat(dirfd, name, 0);
+		} else {
+			snprintf(fifo, sizeof fifo, "%s.fifo", base);
+			unlinkat(dirfd, base, 0);
+			unlinkat(dirfd, fifo, 0);
+			unlinkat(dirfd, bell, 0);
+		}
 	}
 	close(fd);
 }

@@ -30,12 +30,13 @@ int lf_bell_create(struct lf_bell *b, const char *name);
 /* Client side: open it.  0 or -errno (then there is nothing to ring). */
 int lf_bell_open(struct lf_bell *b, const char *name);
 void lf_bell_close(struct lf_bell *b);
-/* Remove the files of the daemon whose flag file is `bell_name`
- * ("NAME.bell" in the directory dirfd): its flag, FIFO and shm endpoint
- * NAME, if no daemon holds the flag's lock (killed with SIGKILL: one that
- * ends removes its own).  A daemon takes the lock before it makes its shm
- * endpoint, so a live one's are never removed. */
-void lf_bell_gc(int dirfd, const char *bell_name);
+/* Remove the files of the daemon whose flag file is `name` ("NAME.bell"
+ * in the directory dirfd): its flag, FIFO and shm endpoint NAME, if no
+ * daemon holds the flag's lock (killed with SIGKILL: one that ends removes
+ * its own).  A daemon takes the lock before it makes its shm endpoint, so
+ * a live one's are never removed.  `name` may also be one of the daemon's
+ * lanes ("NAME.lN", fabric.h), removed on the same terms. */
+void lf_bell_gc(int dirfd, const char *name);
 /* Client side: has the daemon been restarted since we opened its bell
  * (the FIFO under its name is another one)?  Then open it again. */
 int lf_bell_stale(const struct lf_bell *b);

@@ -75,6 +75,28 @@ struct lf_ep {
 	pthread_mutex_t hlock;     /* messages held back by fault injection */
 	struct lf_held *held;
 	_Atomic unsigned nheld;
+	/* lanes (fabric.h): by peer, made on first use */
+	int lanes;
+	size_t inject_size;   /* longer messages go on the peer's lane */
+	char shm_name[LEGO_ADDR_MAX];
+	pthread_mutex_t llock;
+	struct lf_lane **lane; /* LF_LANES_MAX, by fi_addr */
+	unsigned lane_seq, nlanes;
+	uint64_t lane_retry_ns; /* after a lane could not be made, not before this */
+};
+
+/* shm address vectors hold at most 256 peers (SMR_MAX_PEERS); a peer
+ * beyond that has no lane */
+#define LF_LANES_MAX 256u
+/* A lane has the endpoint's queue sizes: libfabric 1.17 zero-fills an shm
+ * region from its name to its end (a power of two), so shorter queues
+ * would cost more memory, not less (measured: 3.8 MiB resident with the
+ * default 1024 receives, 7.9 MiB with 16). */
+
+struct lf_lane {
+	struct fid_ep *ep;
+	uint64_t dest;
+	struct lf_tx *inflight; /* sends the provider has, not finished */
 };
 
 struct lf_pending {
@@ -272,6 +294,7 @@ static int lf_post(struct lf_ep *ep, struct lf_rxbuf *rb)
 
 static int lf_ep_open1(const struct lf_ep_conf *conf, struct lf_ep **out);
 static int lf_fx_release(struct lf_ep *ep, int all);
+static void lf_lane_free(struct lf_ep *ep, struct lf_lane *l, int err);
 
 /* The shm provider takes SIGINT, SIGBUS, SIGSEGV and SIGTERM when it opens
  * an endpoint, to remove its files on the way out; Lego removes leftovers
@@ -311,6 +334,7 @@ static int lf_ep_open1(const struct lf_ep_conf *conf, struct lf_ep **out)
 		return -ENOMEM;
 	pthread_mutex_init(&ep->plock, NULL);
 	pthread_mutex_init(&ep->hlock, NULL);
+	pthread_mutex_init(&ep->llock, NULL);
 	ep->prov = conf->prov;
 	ep->rx_fd = -1;
 	ep->on_recv = conf->on_recv;
@@ -350,6 +374,11 @@ static int lf_ep_open1(const struct lf_ep_conf *conf, struct lf_ep **out)
 	LF_CK(fi_enable(ep->ep));
 	ep->name_len = sizeof ep->name;
 	LF_CK(fi_getname(&ep->ep->fid, ep->name, &ep->name_len));
+	if (conf->lanes && conf->prov == LEGO_PROV_SHM && conf->node) {
+		ep->lanes = 1;
+		ep->inject_size = ep->info->tx_attr->inject_size;
+		snprintf(ep->shm_name, sizeof ep->shm_name, "%s", conf->node);
+	}
 
 	ep->nrx = conf->rx_bufs ? conf->rx_bufs : 16;
 	ep->rx_size = conf->rx_size ? conf->rx_size : LEGO_MSG_MAX;
@@ -383,6 +412,11 @@ void lf_ep_close(struct lf_ep *ep)
 		if (pd->tx->done)
 			pd->tx->done(pd->tx, -ECANCELED);
 	}
+	for (unsigned i = 0; ep->lane && i < LF_LANES_MAX; i++)
+		if (ep->lane[i])
+			lf_lane_free(ep, ep->lane[i], -ECANCELED);
+	free(ep->lane);
+	pthread_mutex_destroy(&ep->llock);
 	while (ep->pchunks) {
 		struct lf_pchunk *c = ep->pchunks;
 		ep->pchunks = c->next;
@@ -443,10 +477,108 @@ int lf_av_insert(struct lf_ep *ep, const void *addr, size_t len, uint64_t *fi_ad
 	return 0;
 }
 
+static void lf_pending_drop(struct lf_ep *ep, uint64_t dest, int err);
+
 void lf_av_remove(struct lf_ep *ep, uint64_t fi_addr)
 {
+	lf_pending_drop(ep, fi_addr, -EPIPE);
+	lf_lane_close(ep, fi_addr);
 	fi_addr_t a = fi_addr;
 	fi_av_remove(ep->av, &a, 1, 0);
+}
+
+/* ---------------------------------------------------------------- lanes */
+
+/* The send-only endpoint for dest's large messages (fabric.h), made now
+ * if it has none; NULL if it cannot be (the message then goes from ep
+ * itself, as without lanes).  With ep->llock held. */
+static struct lf_lane *lf_lane_get(struct lf_ep *ep, uint64_t dest)
+{
+	if (dest >= LF_LANES_MAX)
+		return NULL;
+	if (!ep->lane && !(ep->lane = calloc(LF_LANES_MAX, sizeof *ep->lane)))
+		return NULL;
+	if (ep->lane[dest])
+		return ep->lane[dest];
+	if (lg_now_ns() < ep->lane_retry_ns)
+		return NULL;
+	struct lf_lane *l = calloc(1, sizeof *l);
+	char nm[LEGO_ADDR_MAX + 32];
+	snprintf(nm, sizeof nm, "fi_shm://%s.l%u", ep->shm_name, ep->lane_seq++);
+	int r = -ENOMEM;
+	if (l) {
+		struct lf_sigs sigs; /* as lf_ep_open */
+		lf_sigs_save(&sigs);
+		r = fi_endpoint(ep->domain, ep->info, &l->ep, NULL);
+		if (!r)
+			r = fi_setname(&l->ep->fid, nm, strlen(nm) + 1);
+		if (!r)
+			r = fi_ep_bind(l->ep, &ep->av->fid, 0);
+		if (!r)
+			r = fi_ep_bind(l->ep, &ep->txcq->fid, FI_TRANSMIT);
+		if (!r)
+			r = fi_ep_bind(l->ep, &ep->rxcq->fid, FI_RECV);
+		if (!r)
+			r = fi_enable(l->ep);
+		lf_sigs_restore(&sigs);
+	}
+	if (r) {
+		lg_log_rl(LG_WARN, "fabric", "no lane %s for a peer (%s): its large messages "
+			  "share the endpoint", nm, fi_strerror(r < 0 ? -r : r));
+		if (l && l->ep)
+			fi_close(&l->ep->fid);
+		free(l);
+		ep->lane_retry_ns = lg_now_ns() + 1000000000ull; /* not for every send */
+		return NULL;
+	}
+	l->dest = dest;
+	ep->lane[dest] = l;
+	ep->nlanes++;
+	return l;
+}
+
+/* The endpoint to send iov to dest from: dest's lane for a large message
+ * on an endpoint with lanes (tx then counts as on it), else ep's own. */
+static struct fid_ep *lf_route(struct lf_ep *ep, uint64_t dest, const struct iovec *iov, int n,
+			       struct lf_tx *tx)
+{
+	tx->lane = NULL;
+	if (!ep->lanes)
+		return ep->ep;
+	size_t len = 0;
+	for (int i = 0; i < n; i++)
+		len += iov[i].iov_len;
+	if (len <= ep->inject_size)
+		return ep->ep;
+	pthread_mutex_lock(&ep->llock);
+	struct lf_lane *l = lf_lane_get(ep, dest);
+	if (l) {
+		tx->lane = l;
+		tx->lprev = NULL;
+		tx->lnext = l->inflight;
+		if (l->inflight)
+			l->inflight->lprev = tx;
+		l->inflight = tx;
+	}
+	pthread_mutex_unlock(&ep->llock);
+	return l ? l->ep : ep->ep;
+}
+
+/* tx is no longer on its lane: finished, or not sent after all. */
+static void lf_unroute(struct lf_ep *ep, struct lf_tx *tx)
+{
+	struct lf_lane *l = tx->lane;
+	if (!l)
+		return;
+	pthread_mutex_lock(&ep->llock);
+	if (tx->lprev)
+		tx->lprev->lnext = tx->lnext;
+	else
+		l->inflight = tx->lnext;
+	if (tx->lnext)
+		tx->lnext->lprev = tx->lprev;
+	tx->lane = NULL;
+	pthread_mutex_unlock(&ep->llock);
 }
 
 static int lf_reap_tx(struct lf_ep *ep)
@@ -456,7 +588,10 @@ static int lf_reap_tx(struct lf_ep *ep)
 	if (n > 0) {
 		for (ssize_t i = 0; i < n; i++) {
 			struct lf_tx *tx = e[i].op_context;
-			if (tx && tx->done)
+			if (!tx)
+				continue;
+			lf_unroute(ep, tx);
+			if (tx->done)
 				tx->done(tx, 0);
 		}
 		return (int)n;
@@ -467,6 +602,8 @@ static int lf_reap_tx(struct lf_ep *ep)
 			lg_log_rl(LG_WARN, "fabric", "%s send failed: %s", lf_prov_name(ep->prov),
 				  fi_strerror(ee.err));
 			struct lf_tx *tx = ee.op_context;
+			if (tx)
+				lf_unroute(ep, tx);
 			if (tx && tx->done)
 				tx->done(tx, -(ee.err ? ee.err : EIO));
 			return 1;
@@ -474,6 +611,52 @@ static int lf_reap_tx(struct lf_ep *ep)
 	}
 	return n == -FI_EAGAIN ? 0 : (int)n;
 }
+
+/* Close lane l (out of ep's table already): what it still has is never
+ * finished, and its senders are told err. */
+static void lf_lane_free(struct lf_ep *ep, struct lf_lane *l, int err)
+{
+	fi_close(&l->ep->fid);
+	for (;;) {
+		pthread_mutex_lock(&ep->llock);
+		struct lf_tx *tx = l->inflight;
+		if (tx) {
+			l->inflight = tx->lnext;
+			if (tx->lnext)
+				tx->lnext->lprev = NULL;
+			tx->lane = NULL;
+		}
+		pthread_mutex_unlock(&ep->llock);
+		if (!tx)
+			break;
+		if (tx->done)
+			tx->done(tx, err);
+	}
+	free(l);
+}
+
+void lf_lane_close(struct lf_ep *ep, uint64_t fi_addr)
+{
+	if (!ep || !ep->lanes || fi_addr >= LF_LANES_MAX)
+		return;
+	pthread_mutex_lock(&ep->llock);
+	struct lf_lane *l = ep->lane ? ep->lane[fi_addr] : NULL;
+	if (l) {
+		ep->lane[fi_addr] = NULL;
+		ep->nlanes--;
+	}
+	pthread_mutex_unlock(&ep->llock);
+	if (!l)
+		return;
+	pthread_rwlock_rdlock(&lf_fork_rw);
+	/* the sends it finished first, as finished */
+	while (lf_reap_tx(ep) > 0)
+		;
+	lf_lane_free(ep, l, -EPIPE);
+	pthread_rwlock_unlock(&lf_fork_rw);
+}
+
+unsigned lf_lanes_open(const struct lf_ep *ep) { return ep ? ep->nlanes : 0; }
 
 static int lf_sendv_locked(struct lf_ep *ep, uint64_t dest, const struct iovec *iov, int n,
 			   struct lf_tx *tx, uint64_t until, uint64_t wait_ns);
@@ -492,21 +675,25 @@ int lf_sendv(struct lf_ep *ep, uint64_t dest, const struct iovec *iov, int n, st
 static int lf_sendv_locked(struct lf_ep *ep, uint64_t dest, const struct iovec *iov, int n,
 			   struct lf_tx *tx, uint64_t until, uint64_t wait_ns)
 {
+	struct fid_ep *fep = lf_route(ep, dest, iov, n, tx);
 	for (;;) {
-		ssize_t r = fi_sendv(ep->ep, iov, NULL, (size_t)n, dest, &tx->fctx);
+		ssize_t r = fi_sendv(fep, iov, NULL, (size_t)n, dest, &tx->fctx);
 		if (r == 0)
 			return 0;
 		if (r != -FI_EAGAIN) {
 			lg_log_rl(LG_WARN, "fabric", "%s fi_sendv: %s", lf_prov_name(ep->prov),
 				  fi_strerror((int)-r));
+			lf_unroute(ep, tx);
 			return (int)r;
 		}
 		if (lf_reap_tx(ep) == 0) {
 			uint64_t now = lg_now_ns();
 			if (!until)
 				until = now + wait_ns;
-			else if (now > until)
+			else if (now > until) {
+				lf_unroute(ep, tx);
 				return -ETIMEDOUT;
+			}
 			lg_cpu_relax();
 		}
 	}
@@ -576,7 +763,10 @@ static int lf_retry_pending(struct lf_ep *ep)
 			pp = &pd->next;
 			continue;
 		}
-		ssize_t s = fi_sendv(ep->ep, pd->iov, NULL, (size_t)pd->n, pd->dest, &pd->tx->fctx);
+		struct fid_ep *fep = lf_route(ep, pd->dest, pd->iov, pd->n, pd->tx);
+		ssize_t s = fi_sendv(fep, pd->iov, NULL, (size_t)pd->n, pd->dest, &pd->tx->fctx);
+		if (s)
+			lf_unroute(ep, pd->tx);
 		if (s == -FI_EAGAIN && now < pd->tx->deadline) {
 			if (nheld == (int)LG_ARRAY_SIZE(held))
 				break; /* (rare) the rest waits for the next pass */
@@ -608,6 +798,36 @@ static int lf_retry_pending(struct lf_ep *ep)
 		pthread_mutex_unlock(&ep->plock);
 	}
 	return done;
+}
+
+/* Give up the waiting sends to dest (err), which is going away. */
+static void lf_pending_drop(struct lf_ep *ep, uint64_t dest, int err)
+{
+	if (!atomic_load(&ep->npending))
+		return;
+	struct lf_pending *gone = NULL;
+	pthread_mutex_lock(&ep->plock);
+	for (struct lf_pending **pp = &ep->pending; *pp;) {
+		struct lf_pending *pd = *pp;
+		if (pd->dest != dest) {
+			pp = &pd->next;
+			continue;
+		}
+		*pp = pd->next;
+		atomic_fetch_sub(&ep->npending, 1);
+		pd->next = gone;
+		gone = pd;
+	}
+	pthread_mutex_unlock(&ep->plock);
+	while (gone) {
+		struct lf_pending *pd = gone;
+		gone = pd->next;
+		if (pd->tx->done)
+			pd->tx->done(pd->tx, err);
+		pthread_mutex_lock(&ep->plock);
+		lf_pending_put(ep, pd);
+		pthread_mutex_unlock(&ep->plock);
+	}
 }
 
 /* ------------------------------------------------------ fault injection */

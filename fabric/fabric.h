@@ -34,6 +34,9 @@ struct lf_tx {
 	void (*done)(struct lf_tx *tx, int err);
 	uint64_t deadline; /* lg_now_ns() after which a send that cannot start
 			      gives up with -ETIMEDOUT; 0: in 10 s */
+	/* the fabric's own: the lane a send went out on (below), if any */
+	struct lf_lane *lane;
+	struct lf_tx *lnext, *lprev;
 };
 
 struct lf_ep_conf {
@@ -46,6 +49,7 @@ struct lf_ep_conf {
 	size_t rx_size;      /* largest message accepted */
 	lf_recv_fn on_recv;
 	void *arg;
+	int lanes;           /* shm: each peer's large messages on a lane (below) */
 };
 
 /* Reset to the default the signal handlers that libraries under
@@ -70,8 +74,32 @@ int lf_ep_name(struct lf_ep *ep, void *buf, size_t *len);
 const char *lf_addr_str(struct lf_ep *ep, const void *addr, size_t len, char *buf,
 			size_t buflen);
 
+/*
+ * Lanes (shm).  libfabric's shm provider completes an endpoint's large
+ * sends (longer than its inject size, 4 KiB: the receiver copies them out)
+ * through one queue, strictly in order, and each receiver marks its entry
+ * done; a receiver killed before taking its message leaves its entry busy,
+ * and no later large send of that endpoint, to any peer, ever completes.
+ * An endpoint opened with conf.lanes sends each peer's large messages
+ * from a send-only endpoint of that peer's own (its lane, made on first
+ * use, named after the endpoint: NAME.lN), which shares the endpoint's
+ * address vector and completions; a dead peer then holds up only its own
+ * lane.  Daemons' endpoints have lanes (they send replies; a lane costs
+ * about 1 MiB of /dev/shm).  Messages to one peer still arrive in the
+ * order sent (one queue at the receiver), lane or not.
+ */
+
+/* Close peer fi_addr's lane, if it has one (the peer is gone, or done with
+ * us): the sends still on it are given up (done(tx, -EPIPE)).  Only when
+ * no other thread sends to that peer. */
+void lf_lane_close(struct lf_ep *ep, uint64_t fi_addr);
+/* Lanes open now (a gauge). */
+unsigned lf_lanes_open(const struct lf_ep *ep);
+
 /* Add a peer's raw address; *fi_addr receives its handle.  0 or -errno. */
 int lf_av_insert(struct lf_ep *ep, const void *addr, size_t len, uint64_t *fi_addr);
+/* Remove a peer: its lane closes, and its sends still waiting for room
+ * are given up (done(tx, -EPIPE)). */
 void lf_av_remove(struct lf_ep *ep, uint64_t fi_addr);
 
 /* Like lf_sendv, but never waits: when the provider cannot take the

@@ -50,6 +50,7 @@ int lf_node_listen(struct lf_node *n, const char *listen, enum lf_fabric_choice 
 		c.prov = LEGO_PROV_SHM;
 		c.node = name;
 		c.service = NULL;
+		c.lanes = 1; /* a process killed in a large reply stops only its own */
 		/* the doorbell first: its lock tells a clean-up that the shm
 		 * endpoint made next is in use (lf_bell_gc) */
 		int rb = lf_bell_create(&n->bell, name);

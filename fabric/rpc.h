@@ -118,6 +118,7 @@ void rpc_server_drop_process(struct rpc_server *s, uint32_t id);
 	X(stale_requests, "stale_requests", "requests older than a newer one from the same slot: dropped") \
 	X(kept_reply_bytes, "kept_reply_bytes", "bytes of replies kept to answer repeats (gauge)") \
 	X(faults_injected, "faults_injected", "received messages dropped, doubled, damaged or delayed on purpose (LEGO_FAULTS)") \
+	X(lanes, "lanes", "shm lanes open: peers whose replies over 4 KiB go from an endpoint of their own, so that one dying in the middle of one stops no other (gauge)") \
 	F(rejects_by_reason, "rejects.REASON", "messages refused, by reason (below)") \
 	X(rejects, "rejects", "messages refused, all reasons") \
 	F(requests_by_opcode, "requests.OPCODE", "requests with a valid header, by opcode (`requests.p2m_read`)")

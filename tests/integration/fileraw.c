@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fabric/link.h"
+#include "rawpeer.h"
 
 static size_t unescape(const char *s, char *out, size_t cap)
 {
@@ -75,7 +75,7 @@ static int one(struct rpc_peer *peer, const char *op, const char *p1, const char
 	struct iovec iov[3] = {{&req, sizeof req}, {paths, n1 + n2}, {"x", 1}};
 	static char rep[LEGO_LIST_MAX];
 	size_t rl = 0;
-	int r = rpc_callv(peer, codes[k], iov, k == 9 ? 3 : 2, rep, sizeof rep, &rl, 5000000000ull);
+	int r = rpc_callv(peer, codes[k], iov, k == 9 ? 3 : 2, rep, sizeof rep, &rl, RAWPEER_TIMEOUT_NS);
 	printf("%s\n", r == 0 ? "OK" : strerrorname_np(-r) ? strerrorname_np(-r) : "?");
 	fflush(stdout);
 	return 0;
@@ -86,21 +86,11 @@ int main(int argc, char **argv)
 	int batch = argc == 3 && strcmp(argv[2], "-") == 0;
 	if (argc < 4 && !batch)
 		return 2;
-	struct rpc_client *cl;
-	if (rpc_client_new(getenv("LEGO_CLUSTER_KEY") ? getenv("LEGO_CLUSTER_KEY") : "",
-			   LEGO_ROLE_TOOL, &cl) < 0)
-		return 1;
-	struct rpc_links links = {.cl = cl, .rx_bufs = 4, .rx_size = LEGO_MSG_MAX,
-				  .fab = LF_FAB_TCP};
+	struct rpc_links links;
 	struct rpc_peer peer;
-	uint64_t to = 5000000000ull;
-	int r = rpc_links_peer_hostport(&links, argv[1], &peer, argv[1], NULL);
-	if (r == 0)
-		r = rpc_peer_connect(&peer, to);
-	if (r) {
-		fprintf(stderr, "cannot connect to %s: %s\n", argv[1], strerror(-r));
+	if (rawpeer_connect(argv[1], LF_FAB_TCP, &links, &peer))
 		return 1;
-	}
+	uint64_t to = RAWPEER_TIMEOUT_NS;
 	int rc = 0;
 	if (!batch) {
 		rc = one(&peer, argv[2], argv[3], argc > 4 ? argv[4] : NULL);

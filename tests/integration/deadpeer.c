@@ -1,0 +1,68 @@
+/*
+ * lego-test-deadpeer HOST:PORT die|probe [N]: a tool that reaches a storenode
+ * or memnode on this host over shm and lists the store's root directory
+ * (make it hold enough names for a reply longer than shm's inject size,
+ * 4 KiB: the receiver copies such a reply out of the daemon and marks it
+ * taken).
+ *   die: asks for the list and is killed with SIGKILL before it takes the
+ *        reply.
+ *   probe [N]: asks for the list N times (default 2000), one after the
+ *        other, and prints how long that took; exit 1 if an answer did not
+ *        come within 5 s.  (A daemon whose large sends no longer complete
+ *        still sends the first few hundred: it stops at 256 replies in
+ *        flight per connection and 1024 per endpoint.)
+ * it_shm_deadpeer: with libfabric's shm provider, one such death used to
+ * stop every later large send of the daemon (docs/architecture.md).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "rawpeer.h"
+
+static void ignore(void *arg, int status, const void *body, size_t len)
+{
+	(void)arg, (void)status, (void)body, (void)len;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 3 || (strcmp(argv[2], "die") && strcmp(argv[2], "probe"))) {
+		fprintf(stderr, "usage: lego-test-deadpeer HOST:PORT die|probe [N]\n");
+		return 2;
+	}
+	struct rpc_links links;
+	struct rpc_peer peer;
+	if (rawpeer_connect(argv[1], LF_FAB_SHM, &links, &peer))
+		return 1;
+	uint64_t to = RAWPEER_TIMEOUT_NS;
+	int r;
+	struct lego_file_req req = {.path_len = 0}; /* "": the root */
+	if (strcmp(argv[2], "die") == 0) {
+		struct iovec iov = {&req, sizeof req};
+		if (rpc_call_async(&peer, X2F_LIST, &iov, 1, to, ignore, NULL) != 0)
+			return 1;
+		kill(getpid(), SIGKILL);
+	}
+	static char rep[LEGO_LIST_MAX];
+	size_t rl = 0;
+	long n = argc > 3 ? atol(argv[3]) : 2000;
+	uint64_t t0 = lg_now_ns();
+	for (long i = 0; i < n; i++) {
+		r = rpc_call(&peer, X2F_LIST, &req, sizeof req, rep, sizeof rep, &rl, to);
+		if (r) {
+			printf("list %ld of %ld: no answer: %s\n", i + 1, n, strerror(-r));
+			return 1;
+		}
+	}
+	printf("%ld lists of %zu bytes in %llu ms\n", n, rl,
+	       (unsigned long long)((lg_now_ns() - t0) / 1000000));
+	rpc_call(&peer, X2X_BYE, NULL, 0, NULL, 0, NULL, to);
+	rpc_links_close(&links);
+	return 0;
+}
