@@ -20,7 +20,7 @@
 /* The process is gone, or has no memory any more (a zombie: exited, not
  * yet reaped; its main thread alone having exited is not enough, the
  * others keep the memory).  Unknown (another user's) counts as there. */
-static int links_pid_gone(int pid)
+int rpc_links_pid_gone(int pid)
 {
 	if (kill(pid, 0) < 0)
 		return errno == ESRCH;
@@ -55,7 +55,7 @@ static void links_gc_shm(unsigned image)
 		}
 		if (sscanf(e->d_name, "lego-c.%d.%x.", &pid, &img) != 2 || pid <= 0)
 			continue;
-		if ((pid != getpid() && links_pid_gone(pid)) || (image && pid == getpid() && img != image))
+		if ((pid != getpid() && rpc_links_pid_gone(pid)) || (image && pid == getpid() && img != image))
 			unlinkat(dirfd(d), e->d_name, 0);
 	}
 	closedir(d);

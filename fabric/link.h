@@ -36,6 +36,9 @@ void rpc_links_close(struct rpc_links *l);
  * are gone (zombies included).  The first shm link a process opens does
  * this too. */
 void rpc_links_gc_shm(void);
+/* The process is gone, or a zombie (its memory is gone); another user's
+ * counts as there. */
+int rpc_links_pid_gone(int pid);
 /* Append the links' open endpoints to eps[n..]; returns the new count. */
 int rpc_links_eps(const struct rpc_links *l, struct lf_ep **eps, int n);
 

@@ -156,6 +156,9 @@ static void rpc_stx_done(struct lf_tx *tx, int err)
 	free(tx);
 }
 
+/* The servers of this process, for the loop's clean-up (rpc_loop_run). */
+static struct rpc_server *rpc_servers[8];
+
 int rpc_server_new(const struct rpc_server_conf *conf, struct rpc_server **out)
 {
 	struct rpc_server *s = calloc(1, sizeof *s);
@@ -181,6 +184,11 @@ int rpc_server_new(const struct rpc_server_conf *conf, struct rpc_server **out)
 			lg_log(LG_WARN, conf->name, "cannot record requests to %s: %s", path,
 			       strerror(errno));
 	}
+	for (size_t i = 0; i < LG_ARRAY_SIZE(rpc_servers); i++)
+		if (!rpc_servers[i]) {
+			rpc_servers[i] = s;
+			break;
+		}
 	*out = s;
 	return 0;
 }
@@ -203,6 +211,9 @@ void rpc_server_free(struct rpc_server *s)
 {
 	if (!s)
 		return;
+	for (size_t i = 0; i < LG_ARRAY_SIZE(rpc_servers); i++)
+		if (rpc_servers[i] == s)
+			rpc_servers[i] = NULL;
 	for (unsigned i = 1; i <= s->nconns; i++)
 		rpc_seen_free(s, &s->conns[i]);
 	if (s->record_fd >= 0)
@@ -426,6 +437,28 @@ void rpc_server_drop_process(struct rpc_server *s, uint32_t id)
 	lg_log(LG_INFO, s->conf.name, "connection %u from %s dropped: its process is gone", id,
 	       s->conns[id].addr);
 	rpc_sconn_drop(s, &s->conns[id]);
+}
+
+/* Drop the connections of tools on this host whose process is gone: a
+ * killed tool (legoctl) would hold its slot, and its lane, for good.  A
+ * process's connection goes when the monitor says its lease expired (its
+ * memory goes with it); a tool's has nothing else to tell. */
+static void rpc_servers_gc(void)
+{
+	for (size_t k = 0; k < LG_ARRAY_SIZE(rpc_servers); k++) {
+		struct rpc_server *s = rpc_servers[k];
+		for (unsigned i = 1; s && i <= s->nconns; i++) {
+			struct rpc_sconn *c = &s->conns[i];
+			int pid;
+			if ((c->state != SC_AUTHED && c->state != SC_HELLO) ||
+			    c->role != LEGO_ROLE_TOOL || !c->ep || lf_ep_prov(c->ep) != LEGO_PROV_SHM ||
+			    sscanf(c->addr, "fi_shm://lego-c.%d.", &pid) != 1 || !rpc_links_pid_gone(pid))
+				continue;
+			lg_log(LG_INFO, s->conf.name, "connection %u from %s dropped: the tool is gone",
+			       c->id, c->addr);
+			rpc_sconn_drop(s, c);
+		}
+	}
 }
 
 static void rpc_reject(struct rpc_server *s, enum lw_reject why, const char *peer, unsigned op)
@@ -1608,6 +1641,7 @@ void rpc_loop_run(struct lf_ep **eps, int n, struct lf_bell *bell, volatile int 
 			/* shm endpoint files that processes of this host left
 			 * (every Lego process leaves its own at exit) */
 			rpc_links_gc_shm();
+			rpc_servers_gc();
 			next_gc = now + RPC_SHM_GC_NS;
 		}
 		if (done) {

@@ -1,11 +1,12 @@
 /*
- * lego-test-deadpeer HOST:PORT die|probe [N]: a tool that reaches a storenode
+ * lego-test-deadpeer HOST:PORT die|hold|probe [N]: a tool that reaches a storenode
  * or memnode on this host over shm and lists the store's root directory
  * (make it hold enough names for a reply longer than shm's inject size,
  * 4 KiB: the receiver copies such a reply out of the daemon and marks it
  * taken).
  *   die: asks for the list and is killed with SIGKILL before it takes the
  *        reply.
+ *   hold: asks for the list once, then waits, connected, to be killed.
  *   probe [N]: asks for the list N times (default 2000), one after the
  *        other, and prints how long that took; exit 1 if an answer did not
  *        come within 5 s.  (A daemon whose large sends no longer complete
@@ -32,8 +33,9 @@ static void ignore(void *arg, int status, const void *body, size_t len)
 
 int main(int argc, char **argv)
 {
-	if (argc < 3 || (strcmp(argv[2], "die") && strcmp(argv[2], "probe"))) {
-		fprintf(stderr, "usage: lego-test-deadpeer HOST:PORT die|probe [N]\n");
+	int hold = argc >= 3 && strcmp(argv[2], "hold") == 0;
+	if (argc < 3 || (strcmp(argv[2], "die") && strcmp(argv[2], "probe") && !hold)) {
+		fprintf(stderr, "usage: lego-test-deadpeer HOST:PORT die|hold|probe [N]\n");
 		return 2;
 	}
 	struct rpc_links links;
@@ -51,7 +53,7 @@ int main(int argc, char **argv)
 	}
 	static char rep[LEGO_LIST_MAX];
 	size_t rl = 0;
-	long n = argc > 3 ? atol(argv[3]) : 2000;
+	long n = hold ? 1 : argc > 3 ? atol(argv[3]) : 2000;
 	uint64_t t0 = lg_now_ns();
 	for (long i = 0; i < n; i++) {
 		r = rpc_call(&peer, X2F_LIST, &req, sizeof req, rep, sizeof rep, &rl, to);
@@ -62,6 +64,9 @@ int main(int argc, char **argv)
 	}
 	printf("%ld lists of %zu bytes in %llu ms\n", n, rl,
 	       (unsigned long long)((lg_now_ns() - t0) / 1000000));
+	fflush(stdout);
+	while (hold)
+		pause();
 	rpc_call(&peer, X2X_BYE, NULL, 0, NULL, 0, NULL, to);
 	rpc_links_close(&links);
 	return 0;
