@@ -1028,6 +1028,15 @@ static int lf_progress_locked(struct lf_ep *ep)
 				 * arrived, whose declared length gives it away */
 				ep->on_recv(ep, rb->post, ee.len, ep->arg);
 				lf_post(ep, rb);
+			} else if (ee.err == FI_EIO && ep->prov == LEGO_PROV_SHM) {
+				/* shm copies a large message out of its sender's
+				 * memory: a sender killed before that is the usual
+				 * cause (its request is lost with it) */
+				lg_log_rl(LG_INFO, "fabric", "shm: a message could not be copied from "
+					  "its sender, which has probably exited (%s)",
+					  fi_strerror(ee.err));
+				if (rb)
+					lf_post(ep, rb);
 			} else if (ee.err != FI_ECANCELED) {
 				lg_log_rl(LG_WARN, "fabric", "%s receive failed: %s (%zu bytes)",
 					  lf_prov_name(ep->prov), fi_strerror(ee.err), ee.len);
