@@ -66,6 +66,7 @@ struct lf_ep {
 	size_t rx_size, rx_stride;
 	uint8_t *rx_mem;
 	lf_recv_fn on_recv;
+	lf_recv_data_fn on_data;
 	void *arg;
 	pthread_mutex_t plock;     /* sends waiting for room (lf_sendv_nb) */
 	struct lf_pending *pending;
@@ -338,6 +339,7 @@ static int lf_ep_open1(const struct lf_ep_conf *conf, struct lf_ep **out)
 	ep->prov = conf->prov;
 	ep->rx_fd = -1;
 	ep->on_recv = conf->on_recv;
+	ep->on_data = conf->on_data;
 	ep->arg = conf->arg;
 	int r;
 	uint64_t flags = (conf->node || conf->service) && !conf->peer_hint ? FI_SOURCE : 0;
@@ -352,9 +354,10 @@ static int lf_ep_open1(const struct lf_ep_conf *conf, struct lf_ep **out)
 	LF_CK(fi_fabric(ep->info->fabric_attr, &ep->fabric, NULL));
 	LF_CK(fi_domain(ep->fabric, ep->info, &ep->domain, NULL));
 	int can_wait = conf->prov != LEGO_PROV_SHM;
-	struct fi_cq_attr cqa = {.format = FI_CQ_FORMAT_MSG, .size = 0,
+	struct fi_cq_attr cqa = {.format = FI_CQ_FORMAT_DATA, .size = 0,
 				 .wait_obj = can_wait ? FI_WAIT_FD : FI_WAIT_NONE};
 	LF_CK(fi_cq_open(ep->domain, &cqa, &ep->rxcq, NULL));
+	cqa.format = FI_CQ_FORMAT_MSG;
 	cqa.wait_obj = FI_WAIT_NONE;
 	LF_CK(fi_cq_open(ep->domain, &cqa, &ep->txcq, NULL));
 	if (can_wait && fi_control(&ep->rxcq->fid, FI_GETWAIT, &ep->rx_fd) != 0)
@@ -661,8 +664,29 @@ unsigned lf_lanes_open(const struct lf_ep *ep) { return ep ? ep->nlanes : 0; }
 static int lf_sendv_locked(struct lf_ep *ep, uint64_t dest, const struct iovec *iov, int n,
 			   struct lf_tx *tx, uint64_t until, uint64_t wait_ns);
 
+/* One fi_sendv, or fi_sendmsg with the tx's data. */
+static ssize_t lf_post_send(struct fid_ep *fep, const struct iovec *iov, int n, uint64_t dest,
+			    struct lf_tx *tx)
+{
+	if (!tx->with_data)
+		return fi_sendv(fep, iov, NULL, (size_t)n, dest, &tx->fctx);
+	struct fi_msg m = {.msg_iov = iov, .iov_count = (size_t)n, .addr = dest,
+			   .context = &tx->fctx, .data = tx->data};
+	return fi_sendmsg(fep, &m, FI_REMOTE_CQ_DATA);
+}
+
+size_t lf_compact_size(const struct lf_ep *ep)
+{
+	return ep && ep->prov == LEGO_PROV_SHM && ep->info->domain_attr->cq_data_size >= 8
+		       ? ep->info->tx_attr->inject_size
+		       : 0;
+}
+
+int lf_takes_data(const struct lf_ep *ep) { return ep->on_data != NULL; }
+
 int lf_sendv(struct lf_ep *ep, uint64_t dest, const struct iovec *iov, int n, struct lf_tx *tx)
 {
+	tx->with_data = 0;
 	pthread_rwlock_rdlock(&lf_fork_rw);
 	int r = lf_sendv_locked(ep, dest, iov, n, tx, tx->deadline, 10ull * 1000000000ull);
 	pthread_rwlock_unlock(&lf_fork_rw);
@@ -677,7 +701,7 @@ static int lf_sendv_locked(struct lf_ep *ep, uint64_t dest, const struct iovec *
 {
 	struct fid_ep *fep = lf_route(ep, dest, iov, n, tx);
 	for (;;) {
-		ssize_t r = fi_sendv(fep, iov, NULL, (size_t)n, dest, &tx->fctx);
+		ssize_t r = lf_post_send(fep, iov, n, dest, tx);
 		if (r == 0)
 			return 0;
 		if (r != -FI_EAGAIN) {
@@ -702,8 +726,26 @@ static int lf_sendv_locked(struct lf_ep *ep, uint64_t dest, const struct iovec *
 #define LF_SEND_SPIN_NS 200000ull
 #define LF_PENDING_MAX 4096u /* sends one endpoint keeps waiting for room */
 
+static int lf_sendv_nb1(struct lf_ep *ep, uint64_t dest, const struct iovec *iov, int n,
+			struct lf_tx *tx);
+
 int lf_sendv_nb(struct lf_ep *ep, uint64_t dest, const struct iovec *iov, int n,
 		struct lf_tx *tx)
+{
+	tx->with_data = 0;
+	return lf_sendv_nb1(ep, dest, iov, n, tx);
+}
+
+int lf_sendv_nb_data(struct lf_ep *ep, uint64_t dest, const struct iovec *iov, int n,
+		     uint64_t data, struct lf_tx *tx)
+{
+	tx->with_data = 1;
+	tx->data = data;
+	return lf_sendv_nb1(ep, dest, iov, n, tx);
+}
+
+static int lf_sendv_nb1(struct lf_ep *ep, uint64_t dest, const struct iovec *iov, int n,
+			struct lf_tx *tx)
 {
 	if (n > 4)
 		return -EINVAL;
@@ -764,7 +806,7 @@ static int lf_retry_pending(struct lf_ep *ep)
 			continue;
 		}
 		struct fid_ep *fep = lf_route(ep, pd->dest, pd->iov, pd->n, pd->tx);
-		ssize_t s = fi_sendv(fep, pd->iov, NULL, (size_t)pd->n, pd->dest, &pd->tx->fctx);
+		ssize_t s = lf_post_send(fep, pd->iov, pd->n, pd->dest, pd->tx);
 		if (s)
 			lf_unroute(ep, pd->tx);
 		if (s == -FI_EAGAIN && now < pd->tx->deadline) {
@@ -923,6 +965,8 @@ int lf_faults_set(const char *spec)
 
 uint64_t lf_faults_injected(void) { return atomic_load(&lf_fx_count); }
 
+int lf_faults_on(void) { return lf_fx.on; }
+
 /* Hold a copy of msg until a random time within the delay; -1 if not. */
 static int lf_fx_hold(struct lf_ep *ep, const void *msg, size_t len)
 {
@@ -1006,13 +1050,15 @@ int lf_progress(struct lf_ep *ep)
 
 static int lf_progress_locked(struct lf_ep *ep)
 {
-	struct fi_cq_msg_entry e[16];
+	struct fi_cq_data_entry e[16];
 	int done = lf_retry_pending(ep);
 	ssize_t n = fi_cq_read(ep->rxcq, e, LG_ARRAY_SIZE(e));
 	if (n > 0) {
 		for (ssize_t i = 0; i < n; i++) {
 			struct lf_rxbuf *rb = e[i].op_context;
-			if (lg_unlikely(lf_fx.on) && ep->on_recv)
+			if ((e[i].flags & FI_REMOTE_CQ_DATA) && ep->on_data)
+				ep->on_data(ep, rb->post, e[i].len, e[i].data, ep->arg);
+			else if (lg_unlikely(lf_fx.on) && ep->on_recv)
 				lf_fx_recv(ep, rb->post, e[i].len);
 			else if (ep->on_recv)
 				ep->on_recv(ep, rb->post, e[i].len, ep->arg);

@@ -70,7 +70,8 @@ static int links_ep(struct rpc_links *l, enum lego_prov prov, const char *host,
 	}
 	char name[64];
 	struct lf_ep_conf c = {.prov = prov, .rx_bufs = l->rx_bufs, .rx_size = l->rx_size,
-			       .on_recv = rpc_client_on_recv, .arg = l->cl};
+			       .on_recv = rpc_client_on_recv, .on_data = rpc_client_on_data,
+			       .arg = l->cl};
 	if (prov == LEGO_PROV_SHM) {
 		/* named so that leftovers of killed processes can be found */
 		static unsigned seq, image;

@@ -175,6 +175,8 @@ int rpc_client_add_ep(struct rpc_client *cl, struct lf_ep *ep);
  * client's progress. */
 void rpc_client_remove_ep(struct rpc_client *cl, struct lf_ep *ep);
 void rpc_client_on_recv(struct lf_ep *ep, void *msg, size_t len, void *arg);
+/* on_data for the same endpoints: compact replies (proto.h, LEGO_F_COMPACT). */
+void rpc_client_on_data(struct lf_ep *ep, void *msg, size_t len, uint64_t data, void *arg);
 
 /* Prepare a peer at raw address addr on ep (no traffic yet).  For tests
  * and fuzzers, a zeroed peer with cl set and ep NULL sends nothing: its

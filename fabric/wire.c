@@ -70,7 +70,8 @@ enum lw_reject lw_check(const void *msg, size_t len)
 	}
 	if (h.len != len || len > LEGO_MSG_MAX)
 		return LW_LENGTH;
-	if (h.flags & ~LEGO_F_REPLY)
+	if (h.flags & ~(LEGO_F_REPLY | LEGO_F_COMPACT) ||
+	    (h.flags & (LEGO_F_REPLY | LEGO_F_COMPACT)) == (LEGO_F_REPLY | LEGO_F_COMPACT))
 		return LW_FLAGS;
 	if (h.opcode == 0 || h.opcode >= LEGO_OPCODE_MAX)
 		return LW_OPCODE;

@@ -39,9 +39,10 @@
 #include <stdint.h>
 
 #define LEGO_PROTO_MAGIC   0x4f47454cu /* "LEGO" */
-#define LEGO_PROTO_VERSION 5 /* 2: memnode heartbeats carry traffic; 3: replicas;
+#define LEGO_PROTO_VERSION 6 /* 2: memnode heartbeats carry traffic; 3: replicas;
 				   4: moving granules (drain, re-replication);
-				   5: CRC32C in every header, requests repeated */
+				   5: CRC32C in every header, requests repeated;
+				   6: compact replies (LEGO_F_COMPACT) */
 
 /* Largest line is 2 MiB; a message may carry one such line or a batch. */
 #define LEGO_MSG_PAYLOAD_MAX (2u << 20)
@@ -112,6 +113,12 @@ enum lego_opcode {
 
 /* hdr.flags */
 #define LEGO_F_REPLY 0x1u
+/* Request: a successful reply whose body is just longer than the
+ * endpoint's compact size less a header (fabric.h: shm, 4 KiB; a line's
+ * read) may come as the body alone, with (low 32 bits of req_id) << 32 |
+ * CRC32C of the body as the message's data.  So it fits shm's inline copy
+ * instead of a system call per reply. */
+#define LEGO_F_COMPACT 0x2u
 
 struct lego_hdr {
 	uint32_t magic;

@@ -1,9 +1,12 @@
 /*
- * Lanes (fabric.h), with two real shm endpoints in this process: a
- * "daemon" endpoint with lanes and a "client" endpoint.  The daemon's large
- * messages go on the client's lane and small ones from the endpoint itself,
- * and the client still gets them all in the order sent; closing the lane
- * removes its shm file, and a large message after that makes a new lane.
+ * Lanes and compact messages (fabric.h), with two real shm endpoints in
+ * this process: a "daemon" endpoint with lanes and a "client" endpoint.
+ * The daemon's large messages go on the client's lane and small ones from
+ * the endpoint itself, and the client still gets them all in the order
+ * sent; closing the lane removes its shm file, and a large message after
+ * that makes a new lane.  A message sent with data reaches on_data with
+ * it.  Then RPC over the two: replies of every size around the compact
+ * size come back whole, those that fit it as compact replies.
  */
 #define _GNU_SOURCE
 #include <check.h>
@@ -15,10 +18,22 @@
 
 #include "common/util.h"
 #include "fabric/fabric.h"
+#include "fabric/rpc.h"
+#include <pthread.h>
 
 #define NMSG 64
 
 static int got[NMSG], ngot;
+static void on_recv(struct lf_ep *ep, void *msg, size_t len, void *arg);
+static uint64_t got_data;
+static int ndata;
+
+static void on_data(struct lf_ep *ep, void *msg, size_t len, uint64_t data, void *arg)
+{
+	got_data = data;
+	ndata++;
+	on_recv(ep, msg, len, arg);
+}
 
 static void on_recv(struct lf_ep *ep, void *msg, size_t len, void *arg)
 {
@@ -57,14 +72,14 @@ static void setup(void)
 	struct lf_ep_conf d = {.prov = LEGO_PROV_SHM, .node = dname, .rx_bufs = 4,
 			       .rx_size = 64 * 1024, .on_recv = on_recv, .lanes = 1};
 	struct lf_ep_conf c = {.prov = LEGO_PROV_SHM, .node = cname, .rx_bufs = NMSG,
-			       .rx_size = 64 * 1024, .on_recv = on_recv};
+			       .rx_size = 64 * 1024, .on_recv = on_recv, .on_data = on_data};
 	ck_assert_int_eq(lf_ep_open(&d, &daemon_ep), 0);
 	ck_assert_int_eq(lf_ep_open(&c, &client_ep), 0);
 	uint8_t addr[LEGO_ADDR_MAX];
 	size_t len = sizeof addr;
 	ck_assert_int_eq(lf_ep_name(client_ep, addr, &len), 0);
 	ck_assert_int_eq(lf_av_insert(daemon_ep, addr, len, &to_client), 0);
-	ngot = 0;
+	ngot = ndata = 0;
 }
 
 static void teardown(void)
@@ -75,14 +90,15 @@ static void teardown(void)
 
 /* Send seq with len bytes from the daemon and wait for the send to finish
  * (driving both endpoints, as both processes would). */
-static void send_wait(uint32_t seq, size_t len)
+static void send_wait_data(uint32_t seq, size_t len, int with_data, uint64_t data)
 {
 	static uint8_t buf[16384];
 	memset(buf, (uint8_t)seq, len);
 	memcpy(buf, &seq, sizeof seq);
 	struct sent s = {.tx = {.done = sent_done, .deadline = lg_now_ns() + 2000000000ull}};
 	struct iovec iov = {buf, len};
-	ck_assert_int_eq(lf_sendv_nb(daemon_ep, to_client, &iov, 1, &s.tx), 0);
+	ck_assert_int_eq(with_data ? lf_sendv_nb_data(daemon_ep, to_client, &iov, 1, data, &s.tx)
+				   : lf_sendv_nb(daemon_ep, to_client, &iov, 1, &s.tx), 0);
 	for (uint64_t until = lg_now_ns() + 2000000000ull; !s.done && lg_now_ns() < until;) {
 		lf_progress(client_ep);
 		lf_progress(daemon_ep);
@@ -90,6 +106,8 @@ static void send_wait(uint32_t seq, size_t len)
 	ck_assert_int_eq(s.done, 1);
 	ck_assert_int_eq(s.err, 0);
 }
+
+static void send_wait(uint32_t seq, size_t len) { send_wait_data(seq, len, 0, 0); }
 
 static int lane_file(unsigned n)
 {
@@ -137,6 +155,107 @@ START_TEST(test_lane_close)
 }
 END_TEST
 
+START_TEST(test_data)
+{
+	ck_assert_uint_eq(lf_compact_size(daemon_ep), 4096);
+	send_wait_data(0, 4096, 1, 0x0123456789abcdefull);
+	send_wait(1, 100);
+	for (uint64_t until = lg_now_ns() + 1000000000ull; ngot < 2 && lg_now_ns() < until;)
+		lf_progress(client_ep);
+	ck_assert_int_eq(ngot, 2);
+	ck_assert_int_eq(ndata, 1); /* the second one had none */
+	ck_assert_uint_eq(got_data, 0x0123456789abcdefull);
+	ck_assert_uint_eq(lf_lanes_open(daemon_ep), 0);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ rpc */
+
+/* P2M_READ stands for any request here: the reply is the number of bytes
+ * the body asks for, byte i being (i * 7 + len) & 0xff. */
+static int h_bytes(struct rpc_ctx *ctx)
+{
+	uint32_t n;
+	memcpy(&n, ctx->body, sizeof n);
+	uint8_t *out = rpc_reply_alloc(ctx, n);
+	if (!out)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < n; i++)
+		out[i] = (uint8_t)(i * 7 + n);
+	return 0;
+}
+
+static const struct rpc_handler handlers[] = {
+	{P2M_READ, 4, 4, RPC_ROLE_BIT(LEGO_ROLE_TOOL), h_bytes, RPC_H_RERUN},
+};
+
+static volatile int srv_stop;
+static void *srv_loop(void *arg)
+{
+	struct lf_ep *eps[1] = {arg};
+	rpc_loop_run(eps, 1, NULL, &srv_stop, NULL, NULL, 1000000000ull);
+	return NULL;
+}
+
+static int ncompact;
+static void count_data(struct lf_ep *ep, void *msg, size_t len, uint64_t data, void *arg)
+{
+	ncompact++;
+	rpc_client_on_data(ep, msg, len, data, arg);
+}
+
+START_TEST(test_rpc_compact)
+{
+	char sname[64], cname[64];
+	snprintf(sname, sizeof sname, "lego-test-s.%d", (int)getpid());
+	snprintf(cname, sizeof cname, "lego-test-r.%d", (int)getpid());
+	struct rpc_server *srv;
+	struct rpc_server_conf sc = {.name = "test", .handlers = handlers, .nhandlers = 1, .key = ""};
+	ck_assert_int_eq(rpc_server_new(&sc, &srv), 0);
+	struct rpc_client *cl;
+	ck_assert_int_eq(rpc_client_new("", LEGO_ROLE_TOOL, &cl), 0);
+	struct lf_ep *sep, *cep;
+	struct lf_ep_conf s = {.prov = LEGO_PROV_SHM, .node = sname, .rx_bufs = 8,
+			       .rx_size = 64 * 1024, .on_recv = rpc_server_on_recv, .arg = srv,
+			       .lanes = 1};
+	struct lf_ep_conf c = {.prov = LEGO_PROV_SHM, .node = cname, .rx_bufs = 8,
+			       .rx_size = 64 * 1024, .on_recv = rpc_client_on_recv,
+			       .on_data = count_data, .arg = cl};
+	ck_assert_int_eq(lf_ep_open(&s, &sep), 0);
+	ck_assert_int_eq(lf_ep_open(&c, &cep), 0);
+	ck_assert_int_eq(rpc_client_add_ep(cl, cep), 0);
+	srv_stop = 0;
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, srv_loop, sep), 0);
+	uint8_t addr[LEGO_ADDR_MAX];
+	size_t alen = sizeof addr;
+	ck_assert_int_eq(lf_ep_name(sep, addr, &alen), 0);
+	struct rpc_peer p;
+	ck_assert_int_eq(rpc_peer_init(&p, cl, cep, addr, alen, "test server"), 0);
+	ck_assert_int_eq(rpc_peer_connect(&p, 5000000000ull), 0);
+	/* around the compact size (4096) less a header (48) */
+	static const uint32_t sizes[] = {0, 100, 4000, 4048, 4049, 4095, 4096, 4097, 8192, 4096};
+	static uint8_t rep[16384];
+	ncompact = 0;
+	for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+		size_t rl = 0;
+		ck_assert_int_eq(rpc_call(&p, P2M_READ, &sizes[k], 4, rep, sizeof rep, &rl,
+					  5000000000ull), 0);
+		ck_assert_uint_eq(rl, sizes[k]);
+		for (uint32_t i = 0; i < sizes[k]; i++)
+			ck_assert_uint_eq(rep[i], (uint8_t)(i * 7 + sizes[k]));
+	}
+	ck_assert_int_eq(ncompact, 4); /* 4049, 4095 and 4096 twice */
+	srv_stop = 1;
+	pthread_join(t, NULL);
+	rpc_client_remove_ep(cl, cep);
+	lf_ep_close(cep);
+	lf_ep_close(sep);
+	rpc_client_free(cl);
+	rpc_server_free(srv);
+}
+END_TEST
+
 int main(void)
 {
 	if (!lf_prov_available(LEGO_PROV_SHM, NULL)) {
@@ -148,7 +267,11 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_lane_order);
 	tcase_add_test(tc, test_lane_close);
+	tcase_add_test(tc, test_data);
 	suite_add_tcase(s, tc);
+	TCase *tr = tcase_create("rpc");
+	tcase_add_test(tr, test_rpc_compact);
+	suite_add_tcase(s, tr);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);

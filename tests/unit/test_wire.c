@@ -145,8 +145,13 @@ END_TEST
 START_TEST(test_check_flags)
 {
 	struct lego_hdr *h = valid_msg(X2X_PING, 48);
-	h->flags = 0x2;
+	h->flags = 0x4;
 	ck_assert_int_eq(lw_check(msgbuf, 48), LW_FLAGS);
+	h->flags = LEGO_F_REPLY | LEGO_F_COMPACT; /* compact is for requests */
+	ck_assert_int_eq(lw_check(msgbuf, 48), LW_FLAGS);
+	h->flags = LEGO_F_COMPACT;
+	lw_seal(h, NULL, 0);
+	ck_assert_int_eq(lw_check(msgbuf, 48), LW_OK);
 	h->flags = LEGO_F_REPLY | 0x80000000u;
 	ck_assert_int_eq(lw_check(msgbuf, 48), LW_FLAGS);
 	h->flags = 0xffffffffu;
@@ -209,7 +214,8 @@ static enum lw_reject ref_check(const uint8_t *m, size_t len)
 		return crc == 0 || (hlen == len && crc_ok) ? LW_VERSION : LW_CRC;
 	if (hlen != len || len > LEGO_MSG_MAX)
 		return LW_LENGTH;
-	if (flags & ~1u)
+	/* known: 1 (reply) and 2 (compact, requests only) */
+	if ((flags & ~3u) || flags == 3)
 		return LW_FLAGS;
 	if (opcode == 0 || opcode >= 96)
 		return LW_OPCODE;
