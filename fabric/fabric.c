@@ -82,7 +82,7 @@ struct lf_ep {
 	char shm_name[LEGO_ADDR_MAX];
 	pthread_mutex_t llock;
 	struct lf_lane **lane; /* LF_LANES_MAX, by fi_addr */
-	unsigned lane_seq, nlanes;
+	unsigned lane_seq;
 	uint64_t lane_retry_ns; /* after a lane could not be made, not before this */
 };
 
@@ -93,6 +93,8 @@ struct lf_ep {
  * region from its name to its end (a power of two), so shorter queues
  * would cost more memory, not less (measured: 3.8 MiB resident with the
  * default 1024 receives, 7.9 MiB with 16). */
+
+static _Atomic unsigned lf_nlanes; /* open, in this process */
 
 struct lf_lane {
 	struct fid_ep *ep;
@@ -536,7 +538,7 @@ static struct lf_lane *lf_lane_get(struct lf_ep *ep, uint64_t dest)
 	}
 	l->dest = dest;
 	ep->lane[dest] = l;
-	ep->nlanes++;
+	atomic_fetch_add(&lf_nlanes, 1);
 	return l;
 }
 
@@ -619,23 +621,14 @@ static int lf_reap_tx(struct lf_ep *ep)
  * finished, and its senders are told err. */
 static void lf_lane_free(struct lf_ep *ep, struct lf_lane *l, int err)
 {
-	fi_close(&l->ep->fid);
-	for (;;) {
-		pthread_mutex_lock(&ep->llock);
-		struct lf_tx *tx = l->inflight;
-		if (tx) {
-			l->inflight = tx->lnext;
-			if (tx->lnext)
-				tx->lnext->lprev = NULL;
-			tx->lane = NULL;
-		}
-		pthread_mutex_unlock(&ep->llock);
-		if (!tx)
-			break;
+	fi_close(&l->ep->fid); /* no send on it completes from now on */
+	for (struct lf_tx *tx; (tx = l->inflight);) {
+		lf_unroute(ep, tx);
 		if (tx->done)
 			tx->done(tx, err);
 	}
 	free(l);
+	atomic_fetch_sub(&lf_nlanes, 1);
 }
 
 void lf_lane_close(struct lf_ep *ep, uint64_t fi_addr)
@@ -644,10 +637,8 @@ void lf_lane_close(struct lf_ep *ep, uint64_t fi_addr)
 		return;
 	pthread_mutex_lock(&ep->llock);
 	struct lf_lane *l = ep->lane ? ep->lane[fi_addr] : NULL;
-	if (l) {
+	if (l)
 		ep->lane[fi_addr] = NULL;
-		ep->nlanes--;
-	}
 	pthread_mutex_unlock(&ep->llock);
 	if (!l)
 		return;
@@ -659,7 +650,7 @@ void lf_lane_close(struct lf_ep *ep, uint64_t fi_addr)
 	pthread_rwlock_unlock(&lf_fork_rw);
 }
 
-unsigned lf_lanes_open(const struct lf_ep *ep) { return ep ? ep->nlanes : 0; }
+unsigned lf_lanes_open(void) { return atomic_load(&lf_nlanes); }
 
 static int lf_sendv_locked(struct lf_ep *ep, uint64_t dest, const struct iovec *iov, int n,
 			   struct lf_tx *tx, uint64_t until, uint64_t wait_ns);
@@ -727,24 +718,6 @@ static int lf_sendv_locked(struct lf_ep *ep, uint64_t dest, const struct iovec *
 #define LF_PENDING_MAX 4096u /* sends one endpoint keeps waiting for room */
 
 static int lf_sendv_nb1(struct lf_ep *ep, uint64_t dest, const struct iovec *iov, int n,
-			struct lf_tx *tx);
-
-int lf_sendv_nb(struct lf_ep *ep, uint64_t dest, const struct iovec *iov, int n,
-		struct lf_tx *tx)
-{
-	tx->with_data = 0;
-	return lf_sendv_nb1(ep, dest, iov, n, tx);
-}
-
-int lf_sendv_nb_data(struct lf_ep *ep, uint64_t dest, const struct iovec *iov, int n,
-		     uint64_t data, struct lf_tx *tx)
-{
-	tx->with_data = 1;
-	tx->data = data;
-	return lf_sendv_nb1(ep, dest, iov, n, tx);
-}
-
-static int lf_sendv_nb1(struct lf_ep *ep, uint64_t dest, const struct iovec *iov, int n,
 			struct lf_tx *tx)
 {
 	if (n > 4)
@@ -779,6 +752,37 @@ static int lf_sendv_nb1(struct lf_ep *ep, uint64_t dest, const struct iovec *iov
 out:
 	pthread_rwlock_unlock(&lf_fork_rw);
 	return r;
+}
+
+int lf_sendv_nb(struct lf_ep *ep, uint64_t dest, const struct iovec *iov, int n,
+		struct lf_tx *tx)
+{
+	tx->with_data = 0;
+	return lf_sendv_nb1(ep, dest, iov, n, tx);
+}
+
+int lf_sendv_nb_data(struct lf_ep *ep, uint64_t dest, const struct iovec *iov, int n,
+		     uint64_t data, struct lf_tx *tx)
+{
+	tx->with_data = 1;
+	tx->data = data;
+	return lf_sendv_nb1(ep, dest, iov, n, tx);
+}
+
+/* Tell the senders of the waiting sends in list (taken off ep's list) that
+ * they are given up, each with its record's n as the error; outside
+ * ep->plock, which done() may need. */
+static void lf_pending_tell(struct lf_ep *ep, struct lf_pending *list)
+{
+	while (list) {
+		struct lf_pending *pd = list;
+		list = pd->next;
+		if (pd->tx->done)
+			pd->tx->done(pd->tx, pd->n);
+		pthread_mutex_lock(&ep->plock);
+		lf_pending_put(ep, pd);
+		pthread_mutex_unlock(&ep->plock);
+	}
 }
 
 /* Try the kept sends again, in order; give up those past their deadline.
@@ -828,17 +832,10 @@ static int lf_retry_pending(struct lf_ep *ep)
 		}
 	}
 	pthread_mutex_unlock(&ep->plock);
-	while (give_up) {
-		struct lf_pending *pd = give_up;
-		give_up = pd->next;
+	for (struct lf_pending *pd = give_up; pd; pd = pd->next)
 		lg_log_rl(LG_INFO, "fabric", "%s: gave up a send to a peer that takes no messages (%s)",
 			  lf_prov_name(ep->prov), strerror(-pd->n));
-		if (pd->tx->done)
-			pd->tx->done(pd->tx, pd->n);
-		pthread_mutex_lock(&ep->plock);
-		lf_pending_put(ep, pd);
-		pthread_mutex_unlock(&ep->plock);
-	}
+	lf_pending_tell(ep, give_up);
 	return done;
 }
 
@@ -857,19 +854,12 @@ static void lf_pending_drop(struct lf_ep *ep, uint64_t dest, int err)
 		}
 		*pp = pd->next;
 		atomic_fetch_sub(&ep->npending, 1);
+		pd->n = err;
 		pd->next = gone;
 		gone = pd;
 	}
 	pthread_mutex_unlock(&ep->plock);
-	while (gone) {
-		struct lf_pending *pd = gone;
-		gone = pd->next;
-		if (pd->tx->done)
-			pd->tx->done(pd->tx, err);
-		pthread_mutex_lock(&ep->plock);
-		lf_pending_put(ep, pd);
-		pthread_mutex_unlock(&ep->plock);
-	}
+	lf_pending_tell(ep, gone);
 }
 
 /* ------------------------------------------------------ fault injection */

@@ -636,25 +636,6 @@ static size_t rpc_stats_requests_by_opcode(const struct rpc_server *s, char *buf
 	return n;
 }
 
-/* Lanes open on the endpoints the server's connections use. */
-static uint64_t rpc_server_lanes(const struct rpc_server *s)
-{
-	struct lf_ep *seen[8];
-	unsigned n = 0;
-	uint64_t lanes = 0;
-	for (unsigned i = 1; i <= s->nconns; i++) {
-		struct lf_ep *ep = s->conns[i].state == SC_FREE ? NULL : s->conns[i].ep;
-		unsigned k = 0;
-		while (k < n && seen[k] != ep)
-			k++;
-		if (!ep || k < n || n == LG_ARRAY_SIZE(seen))
-			continue;
-		seen[n++] = ep;
-		lanes += lf_lanes_open(ep);
-	}
-	return lanes;
-}
-
 struct rpc_server_values {
 	RPC_SERVER_STATS_LIST(LG_STAT_FIELD_U, LG_STAT_NONE)
 };
@@ -672,7 +653,7 @@ size_t rpc_server_stats(struct rpc_server *s, char *buf, size_t cap)
 		.stale_requests = s->stale_requests,
 		.kept_reply_bytes = s->seen_bytes,
 		.faults_injected = lf_faults_injected(),
-		.lanes = rpc_server_lanes(s),
+		.lanes = lf_lanes_open(),
 		.rejects = rpc_server_rejects(s),
 	};
 	size_t n = 0;

@@ -123,7 +123,7 @@ START_TEST(test_lane_order)
 	static const size_t sizes[] = {16, 9000, 4096, 4097, 200, 16384};
 	for (int i = 0; i < NMSG; i++) {
 		send_wait((uint32_t)i, sizes[i % 6]);
-		ck_assert_uint_eq(lf_lanes_open(daemon_ep), i % 6 >= 1 || i >= 6 ? 1 : 0);
+		ck_assert_uint_eq(lf_lanes_open(), i % 6 >= 1 || i >= 6 ? 1 : 0);
 	}
 	for (uint64_t until = lg_now_ns() + 1000000000ull; ngot < NMSG && lg_now_ns() < until;)
 		lf_progress(client_ep);
@@ -137,16 +137,16 @@ END_TEST
 START_TEST(test_lane_close)
 {
 	send_wait(0, 100);
-	ck_assert_uint_eq(lf_lanes_open(daemon_ep), 0); /* small: no lane */
+	ck_assert_uint_eq(lf_lanes_open(), 0); /* small: no lane */
 	ck_assert(!lane_file(0));
 	send_wait(1, 8192);
-	ck_assert_uint_eq(lf_lanes_open(daemon_ep), 1);
+	ck_assert_uint_eq(lf_lanes_open(), 1);
 	ck_assert(lane_file(0));
 	lf_lane_close(daemon_ep, to_client);
-	ck_assert_uint_eq(lf_lanes_open(daemon_ep), 0);
+	ck_assert_uint_eq(lf_lanes_open(), 0);
 	ck_assert(!lane_file(0));
 	send_wait(2, 8192); /* a new one */
-	ck_assert_uint_eq(lf_lanes_open(daemon_ep), 1);
+	ck_assert_uint_eq(lf_lanes_open(), 1);
 	ck_assert(lane_file(1));
 	for (uint64_t until = lg_now_ns() + 1000000000ull; ngot < 3 && lg_now_ns() < until;)
 		lf_progress(client_ep);
@@ -165,7 +165,7 @@ START_TEST(test_data)
 	ck_assert_int_eq(ngot, 2);
 	ck_assert_int_eq(ndata, 1); /* the second one had none */
 	ck_assert_uint_eq(got_data, 0x0123456789abcdefull);
-	ck_assert_uint_eq(lf_lanes_open(daemon_ep), 0);
+	ck_assert_uint_eq(lf_lanes_open(), 0);
 }
 END_TEST
 
