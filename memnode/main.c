@@ -18,9 +18,12 @@
 #include "fabric/link.h"
 #include "memnode.h"
 
-/* jemalloc (the memnode's allocator): lines live in transparent huge pages,
- * so storing a new line rarely takes a page fault. */
-const char *malloc_conf = "thp:always,metadata_thp:auto";
+/* jemalloc (the memnode's allocator) takes the system's transparent huge
+ * page setting; it used to force them (thp:always, so a new line would
+ * rarely take a page fault).  Measured on a 2-vCPU VM (docs/lego-memnode.md):
+ * a fresh huge page costs ~10 us per 4 KiB to fault in, 2.6 ms at once in
+ * this one loop, against ~1.7 us for a small page, and write-backs waited
+ * behind it (mean 1.7 ms).  MALLOC_CONF=thp:always turns them back on. */
 
 static volatile int stop;
 static struct memnode M;
