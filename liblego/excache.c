@@ -958,7 +958,7 @@ static void xc_wb_done(void *arg, int status, const void *body, size_t len)
 			  wb->n, wb->peer->name, strerror(-status));
 	}
 	xc_unlock(&xc->vlock);
-	if (status == 0) {
+	if (status == 0 && wb->n) { /* (n 0: another kick took the pending lines first) */
 		lg_stat_add(LEGO_STAT_WRITEBACKS, wb->n);
 		lg_stat_add(LEGO_STAT_WRITEBACK_BATCHES, 1);
 		lg_stat_add(LEGO_STAT_BYTES_OUT, (uint64_t)wb->n * xc->line);
