@@ -165,6 +165,7 @@ struct excache {
 	atomic_flag reclaiming; /* one reclaimer at a time: it owns riov/rbatch */
 	uint32_t *rq;
 	uint64_t rq_head, rq_len;
+	uint32_t rq_cap; /* this many queued: the next miss reclaims */
 	int pidfd;
 	struct iovec *riov;
 	struct xc_rvictim *rbatch;
@@ -1116,9 +1117,10 @@ void xc_fault(struct excache *xc, uint64_t addr, int write, int wp, uint32_t tid
 		for (uint32_t i = 0; i < xc->ways && v < 0; i++)
 			if (s->way[i].state == XC_INVALID)
 				v = (int)i;
-		if (v < 0 && !batched) {
-			/* A full set is on the reclaim queue: evict it together
-			 * with every other queued set, one TLB shoot-down for all. */
+		if ((v < 0 || xc->rq_len >= xc->rq_cap) && !batched) {
+			/* A full set is on the reclaim queue (or rq_cap sets
+			 * are): evict it together with every other queued set,
+			 * one TLB shoot-down for all. */
 			xc_unlock(&s->lock);
 			batched = 1;
 			xc_reclaim(xc);
@@ -1668,7 +1670,14 @@ int xc_init(struct excache **out, const struct xc_conf *conf, struct lg_space *s
 	uint64_t lines = conf->size >> conf->line_order;
 	if (lines < xc->ways)
 		lines = xc->ways;
-	xc->nsets = lines / xc->ways;
+	/* Reclaim gives each set that fills up a free way again, so between
+	 * misses a set holds ways - 1 lines: sets for that many make the
+	 * budget the lines held.  (As many sets as ways fit in it left an
+	 * eighth of an 8-way cache empty.)  The sets full at once, waiting on
+	 * the reclaim queue, hold one line more each: at most rq_cap, plus
+	 * one prefetch window, before a miss reclaims. */
+	xc->nsets = xc->ways > 1 ? LG_MAX((uint64_t)1, lines / (xc->ways - 1)) : lines;
+	xc->rq_cap = (uint32_t)LG_MAX((uint64_t)1, LG_MIN((uint64_t)XC_RECLAIM_MAX, xc->nsets / 32));
 	xc->set_stride = LG_ALIGN_UP(sizeof(struct xc_set) + xc->ways * sizeof(struct xc_way), 64);
 	xc->sets = lg_local_alloc(xc->nsets * xc->set_stride);
 	xc->pol = conf->policy;
