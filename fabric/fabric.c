@@ -89,10 +89,6 @@ struct lf_ep {
 /* shm address vectors hold at most 256 peers (SMR_MAX_PEERS); a peer
  * beyond that has no lane */
 #define LF_LANES_MAX 256u
-/* A lane has the endpoint's queue sizes: libfabric 1.17 zero-fills an shm
- * region from its name to its end (a power of two), so shorter queues
- * would cost more memory, not less (measured: 3.8 MiB resident with the
- * default 1024 receives, 7.9 MiB with 16). */
 
 static _Atomic unsigned lf_nlanes; /* open, in this process */
 
@@ -514,6 +510,10 @@ static struct lf_lane *lf_lane_get(struct lf_ep *ep, uint64_t dest)
 	if (l) {
 		struct lf_sigs sigs; /* as lf_ep_open */
 		lf_sigs_save(&sigs);
+		/* the endpoint's queue sizes: libfabric 1.17 zero-fills an shm
+		 * region from its name to its end (a power of two), so shorter
+		 * queues would cost more memory, not less (measured: 3.8 MiB
+		 * resident with the default 1024 receives, 7.9 MiB with 16) */
 		r = fi_endpoint(ep->domain, ep->info, &l->ep, NULL);
 		if (!r)
 			r = fi_setname(&l->ep->fid, nm, strlen(nm) + 1);
@@ -673,7 +673,6 @@ size_t lf_compact_size(const struct lf_ep *ep)
 		       : 0;
 }
 
-int lf_takes_data(const struct lf_ep *ep) { return ep->on_data != NULL; }
 
 int lf_sendv(struct lf_ep *ep, uint64_t dest, const struct iovec *iov, int n, struct lf_tx *tx)
 {
@@ -955,7 +954,10 @@ int lf_faults_set(const char *spec)
 
 uint64_t lf_faults_injected(void) { return atomic_load(&lf_fx_count); }
 
-int lf_faults_on(void) { return lf_fx.on; }
+int lf_takes_compact(const struct lf_ep *ep)
+{
+	return lf_compact_size(ep) && ep->on_data && !lf_fx.on;
+}
 
 /* Hold a copy of msg until a random time within the delay; -1 if not. */
 static int lf_fx_hold(struct lf_ep *ep, const void *msg, size_t len)

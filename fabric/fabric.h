@@ -91,8 +91,8 @@ const char *lf_addr_str(struct lf_ep *ep, const void *addr, size_t len, char *bu
  * from a send-only endpoint of that peer's own (its lane, made on first
  * use, named after the endpoint: NAME.lN), which shares the endpoint's
  * address vector and completions; a dead peer then holds up only its own
- * lane.  Daemons' endpoints have lanes (they send replies; a lane costs
- * about 1 MiB of /dev/shm).  Messages to one peer still arrive in the
+ * lane.  Daemons' endpoints have lanes (they send replies; a lane is a
+ * 16 MiB region of /dev/shm, about 4 MiB of it resident).  Messages to one peer still arrive in the
  * order sent (one queue at the receiver), lane or not.
  */
 
@@ -118,10 +118,10 @@ void lf_av_remove(struct lf_ep *ep, uint64_t fi_addr);
 size_t lf_compact_size(const struct lf_ep *ep);
 int lf_sendv_nb_data(struct lf_ep *ep, uint64_t dest, const struct iovec *iov, int n,
 		     uint64_t data, struct lf_tx *tx);
-/* Does ep hand messages with data to an on_data of its own? */
-int lf_takes_data(const struct lf_ep *ep);
-/* Is fault injection (lf_faults_set) on? */
-int lf_faults_on(void);
+/* May a peer answer ep compactly: ep is shm, hands messages with data to
+ * an on_data of its own, and fault injection (lf_faults_set, which works
+ * on headers) is off? */
+int lf_takes_compact(const struct lf_ep *ep);
 
 /* Like lf_sendv, but never waits: when the provider cannot take the
  * message now (the peer's queue is full: it is busy, or dead with requests

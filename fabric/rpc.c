@@ -1233,8 +1233,8 @@ static int rpc_call_start(struct rpc_peer *p, uint16_t op, const struct iovec *i
 	lw_hdr_init(&c->hdr, op, (uint32_t)total, c->req_id);
 	c->hdr.conn = p->conn;
 	c->hdr.session = p->session;
-	if (p->ep && lf_compact_size(p->ep) && lf_takes_data(p->ep) && !lf_faults_on())
-		c->hdr.flags |= LEGO_F_COMPACT; /* (fault injection sees headers only) */
+	if (p->ep && lf_takes_compact(p->ep))
+		c->hdr.flags |= LEGO_F_COMPACT;
 	c->iov[0].iov_base = &c->hdr;
 	c->iov[0].iov_len = sizeof c->hdr;
 	for (int i = 0; i < n; i++)
