@@ -36,7 +36,8 @@ enum xc_state { XC_INVALID = 0, XC_FILLING, XC_CLEAN, XC_DIRTY, XC_EVICTING };
 struct xc_way {
 	uint64_t line;
 	uint64_t stamp;
-	uint32_t state;
+	uint16_t state;
+	uint16_t probe;   /* a read miss installed write-protected to measure (xc_read_writable) */
 	uint32_t waiters; /* faults seen while EVICTING: wake them after */
 };
 

@@ -54,7 +54,8 @@ extern "C" {
 	X(ALLOCS, "api.allocs", "lego_alloc calls")                                    \
 	X(FREES, "api.frees", "lego_free calls")                                      \
 	X(MOVES, "mem.moves", "granule copies made on another memnode (re-replication, drain)") \
-	X(LINES_MOVED, "mem.lines_moved", "lines copied by those moves")
+	X(LINES_MOVED, "mem.lines_moved", "lines copied by those moves")              \
+	X(WRITABLE_READS, "excache.writable_reads", "read misses installed writable: the program writes what it reads")
 
 enum lego_stat {
 #define LEGO_STAT_ENUM_(id, name, desc) LEGO_STAT_##id,
