@@ -27,6 +27,7 @@
 #include <rdma/fi_domain.h>
 #include <rdma/fi_endpoint.h>
 #include <rdma/fi_errno.h>
+#include <rdma/fi_rma.h>
 
 #include "common/log.h"
 #include "common/util.h"
@@ -84,6 +85,10 @@ struct lf_ep {
 	struct lf_lane **lane; /* LF_LANES_MAX, by fi_addr */
 	unsigned lane_seq;
 	uint64_t lane_retry_ns; /* after a lane could not be made, not before this */
+	/* one-sided reads (lf_read_nb): the provider's fast path is on; the
+	 * registration lf_rma_expose made */
+	int rma;
+	struct fid_mr *mr;
 };
 
 /* shm address vectors hold at most 256 peers (SMR_MAX_PEERS); a peer
@@ -178,6 +183,14 @@ static struct fi_info *lf_hints(enum lego_prov prov, int alt)
 	h->tx_attr->msg_order = FI_ORDER_SAS;
 	h->rx_attr->msg_order = FI_ORDER_SAS;
 	h->addr_format = prov == LEGO_PROV_SHM ? FI_ADDR_STR : FI_FORMAT_UNSPEC;
+	if (prov == LEGO_PROV_SHM && !alt) {
+		/* one-sided reads: shm serves fi_read of a registration
+		 * addressed by virtual address with process_vm_readv from the
+		 * reader, without the target's thread, when no RMA ordering is
+		 * asked for (lf_read_nb) */
+		h->caps |= FI_RMA | FI_READ | FI_REMOTE_READ;
+		h->domain_attr->mr_mode = FI_MR_VIRT_ADDR | FI_MR_PROV_KEY;
+	}
 	h->fabric_attr->prov_name = strdup(lf_prov_string(prov, alt));
 	return h;
 }
@@ -242,8 +255,8 @@ static int lf_getinfo(enum lego_prov prov, const char *node, const char *service
 	int r = -FI_ENODATA;
 	lf_tune_env();
 	for (int alt = 0; alt < 2; alt++) {
-		if (alt && prov != LEGO_PROV_TCP)
-			break;
+		if (alt && prov == LEGO_PROV_VERBS)
+			break; /* (tcp: without rxm; shm: without one-sided reads) */
 		struct fi_info *h = lf_hints(prov, alt);
 		if (!h)
 			return -ENOMEM;
@@ -349,6 +362,8 @@ static int lf_ep_open1(const struct lf_ep_conf *conf, struct lf_ep **out)
 		free(ep);
 		return r == -FI_ENODATA ? -ENODEV : r;
 	}
+	ep->rma = conf->prov == LEGO_PROV_SHM && (ep->info->caps & FI_RMA) &&
+		  (ep->info->domain_attr->mr_mode & FI_MR_VIRT_ADDR);
 	LF_CK(fi_fabric(ep->info->fabric_attr, &ep->fabric, NULL));
 	LF_CK(fi_domain(ep->fabric, ep->info, &ep->domain, NULL));
 	int can_wait = conf->prov != LEGO_PROV_SHM;
@@ -428,6 +443,8 @@ void lf_ep_close(struct lf_ep *ep)
 	pthread_mutex_destroy(&ep->hlock);
 	if (ep->ep)
 		fi_close(&ep->ep->fid);
+	if (ep->mr)
+		fi_close(&ep->mr->fid);
 	if (ep->av)
 		fi_close(&ep->av->fid);
 	if (ep->txcq)
@@ -586,6 +603,8 @@ static void lf_unroute(struct lf_ep *ep, struct lf_tx *tx)
 	pthread_mutex_unlock(&ep->llock);
 }
 
+static void lf_fx_read(struct lf_tx *tx);
+
 static int lf_reap_tx(struct lf_ep *ep)
 {
 	struct fi_cq_msg_entry e[16];
@@ -595,6 +614,8 @@ static int lf_reap_tx(struct lf_ep *ep)
 			struct lf_tx *tx = e[i].op_context;
 			if (!tx)
 				continue;
+			if (tx->rbuf)
+				lf_fx_read(tx);
 			lf_unroute(ep, tx);
 			if (tx->done)
 				tx->done(tx, 0);
@@ -666,6 +687,49 @@ static ssize_t lf_post_send(struct fid_ep *fep, const struct iovec *iov, int n, 
 	return fi_sendmsg(fep, &m, FI_REMOTE_CQ_DATA);
 }
 
+int lf_can_read(const struct lf_ep *ep) { return ep && ep->rma; }
+
+/* The range a user-space process can map on x86-64 and arm64 (47 bits;
+ * addresses above need a hint to mmap, which the memnode never gives). */
+#define LF_EXPOSE_LO 0x10000ull
+#define LF_EXPOSE_HI 0x7ffffffff000ull
+
+int lf_rma_expose(struct lf_ep *ep, uint64_t *key)
+{
+	if (!ep->rma)
+		return -ENOTSUP;
+	if (!ep->mr) {
+		pthread_rwlock_rdlock(&lf_fork_rw);
+		int r = fi_mr_reg(ep->domain, (void *)(uintptr_t)LF_EXPOSE_LO,
+				  LF_EXPOSE_HI - LF_EXPOSE_LO, FI_REMOTE_READ, 0, 0, 0, &ep->mr, NULL);
+		pthread_rwlock_unlock(&lf_fork_rw);
+		if (r) {
+			lg_log(LG_WARN, "fabric", "cannot register memory for one-sided reads: %s",
+			       fi_strerror(-r));
+			ep->mr = NULL;
+			ep->rma = 0;
+			return -ENOTSUP;
+		}
+	}
+	*key = fi_mr_key(ep->mr);
+	return 0;
+}
+
+int lf_read_nb(struct lf_ep *ep, uint64_t dest, void *buf, size_t len, uint64_t raddr,
+	       uint64_t key, struct lf_tx *tx)
+{
+	if (!ep->rma)
+		return -ENOTSUP;
+	tx->lane = NULL;
+	tx->with_data = 0;
+	tx->rbuf = buf;
+	tx->rlen = len;
+	pthread_rwlock_rdlock(&lf_fork_rw);
+	ssize_t r = fi_read(ep->ep, buf, len, NULL, dest, raddr, key, &tx->fctx);
+	pthread_rwlock_unlock(&lf_fork_rw);
+	return r == -FI_EAGAIN ? -EAGAIN : r ? -EIO : 0;
+}
+
 size_t lf_compact_size(const struct lf_ep *ep)
 {
 	return ep && ep->prov == LEGO_PROV_SHM && ep->info->domain_attr->cq_data_size >= 8
@@ -677,6 +741,7 @@ size_t lf_compact_size(const struct lf_ep *ep)
 int lf_sendv(struct lf_ep *ep, uint64_t dest, const struct iovec *iov, int n, struct lf_tx *tx)
 {
 	tx->with_data = 0;
+	tx->rbuf = NULL;
 	pthread_rwlock_rdlock(&lf_fork_rw);
 	int r = lf_sendv_locked(ep, dest, iov, n, tx, tx->deadline, 10ull * 1000000000ull);
 	pthread_rwlock_unlock(&lf_fork_rw);
@@ -757,6 +822,7 @@ int lf_sendv_nb(struct lf_ep *ep, uint64_t dest, const struct iovec *iov, int n,
 		struct lf_tx *tx)
 {
 	tx->with_data = 0;
+	tx->rbuf = NULL;
 	return lf_sendv_nb1(ep, dest, iov, n, tx);
 }
 
@@ -764,6 +830,7 @@ int lf_sendv_nb_data(struct lf_ep *ep, uint64_t dest, const struct iovec *iov, i
 		     uint64_t data, struct lf_tx *tx)
 {
 	tx->with_data = 1;
+	tx->rbuf = NULL;
 	tx->data = data;
 	return lf_sendv_nb1(ep, dest, iov, n, tx);
 }
@@ -957,6 +1024,17 @@ uint64_t lf_faults_injected(void) { return atomic_load(&lf_fx_count); }
 int lf_takes_compact(const struct lf_ep *ep)
 {
 	return lf_compact_size(ep) && ep->on_data && !lf_fx.on;
+}
+
+/* A one-sided read done: LEGO_FAULTS's corrupt damages what it read too
+ * (one bit), as it does received messages. */
+static void lf_fx_read(struct lf_tx *tx)
+{
+	if (!lf_fx.on || !tx->rlen || !lf_fx_hit(lf_fx.corrupt))
+		return;
+	atomic_fetch_add(&lf_fx_count, 1);
+	uint64_t bit = lf_fx_rand() % (tx->rlen * 8);
+	((uint8_t *)tx->rbuf)[bit / 8] ^= (uint8_t)(1u << (bit % 8));
 }
 
 /* Hold a copy of msg until a random time within the delay; -1 if not. */

@@ -43,6 +43,9 @@ struct lf_tx {
 	struct lf_tx *lnext, *lprev;
 	uint64_t data;
 	int with_data;
+	/* lf_read_nb's buffer (fault injection may damage what it read) */
+	void *rbuf;
+	size_t rlen;
 };
 
 struct lf_ep_conf {
@@ -122,6 +125,20 @@ int lf_sendv_nb_data(struct lf_ep *ep, uint64_t dest, const struct iovec *iov, i
  * an on_data of its own, and fault injection (lf_faults_set, which works
  * on headers) is off? */
 int lf_takes_compact(const struct lf_ep *ep);
+
+/* One-sided reads (shm only: its fast path reads with process_vm_readv
+ * from the reading process, no thread of the target involved).
+ * lf_can_read: ep can.  lf_rma_expose registers the calling process's
+ * whole user address space on ep for remote reads (shm pins nothing, and
+ * a process of the same user may read it with process_vm_readv anyway)
+ * and gives the key peers pass to lf_read_nb; -ENOTSUP if ep cannot.
+ * lf_read_nb reads len bytes at the peer's address raddr into buf; done
+ * then runs from lf_progress with 0 or -errno (a bad address: an error,
+ * never a signal).  -EAGAIN: the peer's queue is full, try a message. */
+int lf_can_read(const struct lf_ep *ep);
+int lf_rma_expose(struct lf_ep *ep, uint64_t *key);
+int lf_read_nb(struct lf_ep *ep, uint64_t dest, void *buf, size_t len, uint64_t raddr,
+	       uint64_t key, struct lf_tx *tx);
 
 /* Like lf_sendv, but never waits: when the provider cannot take the
  * message now (the peer's queue is full: it is busy, or dead with requests

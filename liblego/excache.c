@@ -34,6 +34,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "fabric/rpc.h"
+#include "fabric/wire.h"
 #include "space.h"
 #include "prefetch.h"
 #include "profile.h"
@@ -69,6 +70,13 @@ struct xc_fetch {
 	uint32_t tid; /* the thread waiting for lines[0] (0: unknown) */
 	int32_t hold; /* refs[hold] is a stream's marker: kept, not installed (-1: none) */
 	uint64_t drop_seq; /* xc->drop_seq when it was made (see xc_fetch_done) */
+	/* a one-sided read of lines[0] (xc_rma_read): into rbuf, which must
+	 * then hold contents whose CRC32C is rcrc */
+	struct lf_tx rtx;
+	uint8_t *rbuf;
+	uint32_t rcrc;
+	_Atomic int rstate; /* XC_RMA_IDLE, _READING, or _ABANDONED by xc_tick */
+	uint64_t rt0;
 	uint32_t n;
 	struct lego_lines_req req; /* req and refs are sent back to back */
 	struct lego_line_ref refs[LEGO_BATCH_MAX];
@@ -99,6 +107,10 @@ struct xc_wb {
 	struct lego_lines_req req;
 	struct lego_line_ref refs[LEGO_BATCH_MAX];
 	uint32_t slot[LEGO_BATCH_MAX];
+	uint32_t crc[LEGO_BATCH_MAX];   /* of each line's data (one-sided reads) */
+	uint64_t where[LEGO_BATCH_MAX]; /* the memnode's answer: where each line is */
+	uint64_t rkey;
+	int have_where;
 	uint8_t *data;
 	uint32_t epoch; /* xc->wb_epoch when it was filled (xc_retarget) */
 	struct xc_wb *next;
@@ -110,6 +122,33 @@ struct xc_wb {
 #define XC_HELD_NONE UINT64_MAX
 #define XC_MARKER_MIN_WINDOW 8
 #define XC_RECLAIM_MAX 256
+
+/*
+ * One-sided reads (docs/architecture.md): where the memnode holds a line
+ * this process wrote back, and the CRC32C of what it wrote.  A miss on
+ * the line reads it with fi_read and installs it only if the contents
+ * have that CRC; anything else (the line moved, a read error) falls back
+ * to a request.  Direct-mapped by line, XC_WHERE_PER_LINE entries per
+ * ExCache line.
+ */
+struct xc_where {
+	uint64_t line1; /* line + 1; 0: empty */
+	uint64_t addr;
+	uint64_t seq;   /* of the write-back that put it there */
+	uint32_t crc;
+	uint32_t peer;  /* index in xc->rpeer */
+};
+#define XC_WHERE_PER_LINE 4
+#define XC_RMA_PEERS 16
+#define XC_RMA_LINE_MAX (16u * 1024) /* larger lines: by request */
+/* shm's fast path completes a read inside fi_read; a read that failed
+ * there (the memnode gone, an address it unmapped) has no completion of
+ * its own in libfabric 1.17, only an error without context on the
+ * receive queue.  So a read unanswered this long is given up: the fetch
+ * goes by request, and the read's record stays out of use until (if
+ * ever) its completion comes. */
+#define XC_RMA_WAIT_NS (100ull * 1000000)
+enum { XC_RMA_IDLE = 0, XC_RMA_READING, XC_RMA_ABANDONED };
 
 struct xc_rvictim {
 	uint64_t set, line;
@@ -185,6 +224,15 @@ struct excache {
 	size_t wb_bytes;
 	/* do read misses' lines come in writable? (xc_read_writable) */
 	_Atomic uint32_t rw_misses, rw_probes, rw_written;
+	/* one-sided reads: on (LEGO_RMA and lines small enough), the table,
+	 * the memnodes it names and their keys, under wlock */
+	int rma;
+	atomic_flag wlock;
+	struct xc_where *where;
+	uint64_t where_mask;
+	struct rpc_peer *rpeer[XC_RMA_PEERS];
+	uint64_t rkey[XC_RMA_PEERS];
+	uint32_t nrpeer;
 };
 
 /* ------------------------------------------------------------- helpers */
@@ -612,6 +660,8 @@ static void xc_fetch_later(struct excache *xc, struct xc_fetch *f)
 	xc_unlock(&xc->plock);
 }
 
+static void xc_rma_sweep(struct excache *xc, uint64_t now);
+
 void xc_tick(struct excache *xc)
 {
 	uint64_t now = lg_now_ns();
@@ -635,6 +685,8 @@ void xc_tick(struct excache *xc)
 		f->peer = sp_peer_of_line(xc->sp, f->refs[0].line);
 		xc_fetch_send(f);
 	}
+	if (xc->rma)
+		xc_rma_sweep(xc, now);
 	xc_writeback_kick(xc, 1);
 }
 
@@ -739,6 +791,176 @@ static void xc_fetch_send(struct xc_fetch *f)
 		rpc_client_progress(xc->lc->cl); /* request slots are all in flight */
 	if (r)
 		xc_fetch_done(f, r, NULL, 0);
+}
+
+/* ------------------------------------------------------ one-sided reads */
+
+static inline void xc_wlock(struct excache *xc) { xc_lock(&xc->wlock); }
+static inline void xc_wunlock(struct excache *xc) { xc_unlock(&xc->wlock); }
+
+static struct xc_where *xc_where_of(struct excache *xc, uint64_t line)
+{
+	return &xc->where[line & xc->where_mask];
+}
+
+/* A memnode answered a write-back of `line` at sequence seq: it stored
+ * the data, whose CRC32C is crc, at addr (0: not there: all zeros, or a
+ * newer write-back was stored first).  Sequences only grow, so an entry
+ * is replaced only by a later write-back's answer: one overtaken on the
+ * way never puts back the address of older contents.  Under wlock. */
+static void xc_where_note(struct excache *xc, uint64_t line, uint64_t seq, uint64_t addr,
+			  uint32_t crc, uint32_t peer)
+{
+	struct xc_where *e = xc_where_of(xc, line);
+	if (seq <= e->seq)
+		return;
+	if (addr)
+		*e = (struct xc_where){line + 1, addr, seq, crc, peer};
+	else if (e->line1 == line + 1 || !e->line1)
+		*e = (struct xc_where){0, 0, seq, 0, 0};
+}
+
+/* The index of a memnode in xc->rpeer, with its key; -1 if full.  Under
+ * wlock. */
+static int xc_rma_peer(struct excache *xc, struct rpc_peer *p, uint64_t key)
+{
+	for (uint32_t i = 0; i < xc->nrpeer; i++)
+		if (xc->rpeer[i] == p) {
+			xc->rkey[i] = key;
+			return (int)i;
+		}
+	if (xc->nrpeer == XC_RMA_PEERS)
+		return -1;
+	xc->rpeer[xc->nrpeer] = p;
+	xc->rkey[xc->nrpeer] = key;
+	return (int)xc->nrpeer++;
+}
+
+/* Lines [first, first + n) were freed or dropped: forget where they were
+ * (their sequences stay, so an answer still on the way cannot bring an
+ * entry back). */
+static void xc_where_drop(struct excache *xc, uint64_t first, uint64_t n)
+{
+	if (!xc->rma)
+		return;
+	xc_wlock(xc);
+	if (n > xc->where_mask) {
+		for (uint64_t i = 0; i <= xc->where_mask; i++) {
+			struct xc_where *e = &xc->where[i];
+			if (e->line1 && e->line1 - 1 >= first && e->line1 - 1 - first < n)
+				e->line1 = 0;
+		}
+	} else {
+		for (uint64_t l = first; l < first + n; l++) {
+			struct xc_where *e = xc_where_of(xc, l);
+			if (e->line1 == l + 1)
+				e->line1 = 0;
+		}
+	}
+	xc_wunlock(xc);
+}
+
+/* f's one-sided read failed or found other contents: the entry it was
+ * made from (unless replaced since) goes, and the miss goes by request. */
+static void xc_where_forget(struct excache *xc, const struct xc_fetch *f)
+{
+	uint64_t line = f->refs[0].line;
+	lg_stat_add(LEGO_STAT_RMA_FALLBACKS, 1);
+	xc_wlock(xc);
+	struct xc_where *e = xc_where_of(xc, line);
+	if (e->line1 == line + 1 && e->crc == f->rcrc)
+		e->line1 = 0;
+	xc_wunlock(xc);
+}
+
+static void xc_rma_done(struct lf_tx *tx, int err)
+{
+	struct xc_fetch *f = (struct xc_fetch *)(void *)((uint8_t *)tx - offsetof(struct xc_fetch, rtx));
+	struct excache *xc = f->xc;
+	int reading = XC_RMA_READING;
+	if (!atomic_compare_exchange_strong(&f->rstate, &reading, XC_RMA_IDLE)) {
+		/* given up by xc_tick, which sent the fetch again by request */
+		atomic_store(&f->rstate, XC_RMA_IDLE);
+		xc_fetch_put(xc, f);
+		return;
+	}
+	if (!err && lw_crc32c(0, f->rbuf, xc->line) == f->rcrc) {
+		lg_stat_add(LEGO_STAT_RMA_READS, 1);
+		xc_fetch_done(f, 0, f->rbuf, xc->line);
+		return;
+	}
+	/* moved, or unreadable: forget it and ask the memnode */
+	xc_where_forget(xc, f);
+	atomic_fetch_sub(&xc->fetching, 1);
+	xc_fetch_send(f);
+}
+
+/* One-sided reads unanswered for XC_RMA_WAIT_NS: their fetches go again,
+ * by request, in fresh records (xc_tick). */
+static void xc_rma_sweep(struct excache *xc, uint64_t now)
+{
+	for (int i = 0; i < XC_FETCH_SLOTS; i++) {
+		struct xc_fetch *f = &xc->fetches[i];
+		int reading = XC_RMA_READING;
+		if (atomic_load(&f->rstate) != XC_RMA_READING || now - f->rt0 < XC_RMA_WAIT_NS)
+			continue;
+		struct xc_fetch *g = xc_fetch_get(xc);
+		if (!g)
+			return; /* all in use: the next tick */
+		if (!atomic_compare_exchange_strong(&f->rstate, &reading, XC_RMA_ABANDONED)) {
+			xc_fetch_put(xc, g); /* answered meanwhile */
+			continue;
+		}
+		uint64_t line = f->refs[0].line;
+		lg_log_rl(LG_WARN, "excache", "one-sided read of line %llu from %s unanswered for "
+			  "%llu ms; asking by message", (unsigned long long)line, f->peer->name,
+			  (unsigned long long)(XC_RMA_WAIT_NS / 1000000));
+		xc_where_forget(xc, f);
+		g->peer = sp_peer_of_line(xc->sp, line);
+		g->n = 1;
+		g->refs[0] = f->refs[0];
+		g->tries = 0;
+		g->fail_ns = 0;
+		g->demand = f->demand;
+		g->write0 = f->write0;
+		g->pf_write = 0;
+		g->tid = f->tid;
+		g->hold = -1;
+		g->drop_seq = f->drop_seq;
+		g->t0 = f->t0;
+		atomic_fetch_sub(&xc->fetching, 1); /* f's */
+		xc_fetch_send(g);
+	}
+}
+
+/* Start a fetch of one line as a one-sided read when the table knows
+ * where it is on that memnode; 0 if it does not (or cannot now). */
+static int xc_rma_read(struct xc_fetch *f)
+{
+	struct excache *xc = f->xc;
+	uint64_t line = f->refs[0].line;
+	struct rpc_peer *p = f->peer;
+	if (!lf_can_read(p->ep))
+		return 0;
+	xc_wlock(xc);
+	struct xc_where e = *xc_where_of(xc, line);
+	xc_wunlock(xc);
+	if (e.line1 != line + 1 || xc->rpeer[e.peer] != p)
+		return 0;
+	if (!f->rbuf && !(f->rbuf = lg_local_alloc(xc->line)))
+		return 0;
+	f->rcrc = e.crc;
+	f->rtx.done = xc_rma_done;
+	f->rtx.deadline = 0;
+	f->rt0 = lg_now_ns();
+	atomic_store(&f->rstate, XC_RMA_READING);
+	atomic_fetch_add(&xc->fetching, 1);
+	if (lf_read_nb(p->ep, p->fi_addr, f->rbuf, xc->line, e.addr, xc->rkey[e.peer], &f->rtx)) {
+		atomic_store(&f->rstate, XC_RMA_IDLE);
+		atomic_fetch_sub(&xc->fetching, 1);
+		return 0;
+	}
+	return 1;
 }
 
 static struct xc_fetch *xc_fetch_new(struct excache *xc, struct rpc_peer *peer)
@@ -979,6 +1201,16 @@ static void xc_wb_done(void *arg, int status, const void *body, size_t len)
 	if (status == 0) {
 		for (uint32_t i = 0; i < wb->n; i++)
 			sp_set_written(xc->sp, wb->refs[i].line);
+		if (wb->have_where) {
+			/* before the victims go: a miss until now was served
+			 * from them */
+			xc_wlock(xc);
+			int pi = xc_rma_peer(xc, wb->peer, wb->rkey);
+			for (uint32_t i = 0; pi >= 0 && i < wb->n; i++)
+				xc_where_note(xc, wb->refs[i].line, wb->refs[i].seq, wb->where[i],
+					      wb->crc[i], (uint32_t)pi);
+			xc_wunlock(xc);
+		}
 		for (uint32_t i = 0; i < wb->n; i++)
 			xc_victim_put(xc, wb->slot[i]);
 	} else {
@@ -1021,6 +1253,17 @@ static void xc_wb_part_done(void *arg, int status, const void *body, size_t len)
 {
 	struct xc_wb_part *pt = arg;
 	struct xc_wb *wb = pt->wb;
+	struct lego_where_rep wr;
+	if (status == 0 && pt == &wb->part[0] && (wb->req.flags & LEGO_LINES_WHERE) &&
+	    len == sizeof wr + (size_t)wb->n * sizeof(uint64_t)) {
+		/* where the copy that reads go to put each line */
+		memcpy(&wr, body, sizeof wr);
+		if (wr.count == wb->n) {
+			memcpy(wb->where, (const uint8_t *)body + sizeof wr, wb->n * sizeof(uint64_t));
+			wb->rkey = wr.key;
+			wb->have_where = 1;
+		}
+	}
 	if (status && !atomic_load(&pt->peer->down)) {
 		int zero = 0;
 		atomic_compare_exchange_strong(&wb->err, &zero, status);
@@ -1060,6 +1303,7 @@ void xc_writeback_kick(struct excache *xc, int force)
 		wb->n = 0;
 		wb->peer = NULL;
 		wb->mirror = NULL;
+		wb->have_where = 0;
 		atomic_store(&wb->nref, 1);
 		atomic_store(&wb->err, 0);
 		xc_lock(&xc->vlock);
@@ -1084,6 +1328,8 @@ void xc_writeback_kick(struct excache *xc, int force)
 			wb->refs[wb->n] = (struct lego_line_ref){v->line, v->seq};
 			wb->slot[wb->n] = i;
 			memcpy(wb->data + (size_t)wb->n * xc->line, v->data, xc->line);
+			if (xc->rma)
+				wb->crc[wb->n] = lw_crc32c(0, v->data, xc->line);
 			wb->n++;
 		}
 		atomic_fetch_sub(&xc->vpending, wb->n);
@@ -1094,6 +1340,7 @@ void xc_writeback_kick(struct excache *xc, int force)
 		}
 		wb->req.as = xc->lc->as;
 		wb->req.count = wb->n;
+		wb->req.flags = xc->rma && lf_can_read(wb->peer->ep) ? LEGO_LINES_WHERE : 0;
 		wb->t0 = lg_now_ns();
 		struct iovec iov[3] = {{&wb->req, sizeof wb->req},
 				       {wb->refs, wb->n * sizeof wb->refs[0]},
@@ -1207,7 +1454,7 @@ void xc_fault(struct excache *xc, uint64_t addr, int write, int wp, uint32_t tid
 		f->refs[f->n++] = (struct lego_line_ref){line, 0};
 	}
 	/* The demand line goes first, alone; then the prefetches. */
-	if (f)
+	if (f && !(xc->rma && xc_rma_read(f)))
 		xc_fetch_send(f);
 	struct pf_plan pl;
 	pf_on_miss(xc->pf, tid, line, &pl);
@@ -1454,6 +1701,7 @@ uint64_t xc_drop_lines(struct excache *xc, uint64_t first, uint64_t n)
 {
 	atomic_fetch_add(&xc->dropping, 1);
 	atomic_fetch_add(&xc->drop_seq, 1);
+	xc_where_drop(xc, first, n);
 	uint64_t r = xc_drop_lines_now(xc, first, n);
 	atomic_fetch_add(&xc->drop_seq, 1);
 	atomic_fetch_sub(&xc->dropping, 1);
@@ -1632,6 +1880,11 @@ void xc_fork_unlock(struct excache *xc)
 void xc_fork_child(struct excache *xc, int uffd)
 {
 	xc->uffd = uffd;
+	if (xc->rma) { /* the child's address space is a copy of its own */
+		memset(xc->where, 0, (xc->where_mask + 1) * sizeof *xc->where);
+		xc->nrpeer = 0;
+		atomic_flag_clear(&xc->wlock);
+	}
 	xc_held_drop(xc, 0, 0); /* clean copies; the child starts without them */
 	uint64_t resident = 0;
 	for (uint64_t si = 0; si < xc->nsets; si++) {
@@ -1677,8 +1930,10 @@ void xc_fork_child(struct excache *xc, int uffd)
 	xc->wb_free = &xc->wbs[0];
 	atomic_store(&xc->wb_live[0], 0); /* the batches in flight are the parent's */
 	atomic_store(&xc->wb_live[1], 0);
-	for (int i = 0; i < XC_FETCH_SLOTS; i++)
+	for (int i = 0; i < XC_FETCH_SLOTS; i++) {
 		xc->fetches[i].next = i + 1 < XC_FETCH_SLOTS ? &xc->fetches[i + 1] : NULL;
+		atomic_store(&xc->fetches[i].rstate, XC_RMA_IDLE); /* the parent's reads */
+	}
 	xc->fetch_free = &xc->fetches[0];
 	xc->fetch_later = NULL; /* the parent's, like those in flight */
 	/* nothing goes out until the child has connections of its own
@@ -1759,6 +2014,16 @@ int xc_init(struct excache **out, const struct xc_conf *conf, struct lg_space *s
 	uint32_t pfw = (uint32_t)LG_MAX((uint64_t)1, pfw64);
 	if (pf_init(&xc->pf, (enum pf_mode)conf->prefetch, LG_MIN(pfw, (uint32_t)LEGO_BATCH_MAX)) < 0)
 		xc->pf = NULL;
+	if (conf->rma && xc->line <= XC_RMA_LINE_MAX) {
+		/* XC_WHERE_PER_LINE entries per line held, a power of two */
+		uint64_t nw = 1;
+		while (nw < lines * XC_WHERE_PER_LINE)
+			nw <<= 1;
+		if ((xc->where = lg_local_alloc(nw * sizeof *xc->where)) != NULL) {
+			xc->where_mask = nw - 1;
+			xc->rma = 1;
+		}
+	}
 	if (!xc->sets || !xc->zero || !xc->vic || !xc->vic_mem || !xc->wb_mem || !xc->fetches ||
 	    !xc->rq || !xc->riov || !xc->rbatch || !xc->pf) {
 		xc_destroy(xc);
@@ -1800,7 +2065,12 @@ void xc_destroy(struct excache *xc)
 	lg_local_free(xc->wb_mem, XC_WB_SLOTS * xc->wb_bytes);
 	if (xc->held_mem)
 		lg_local_free(xc->held_mem, XC_HELD_MAX * xc->line);
+	for (int i = 0; xc->fetches && i < XC_FETCH_SLOTS; i++)
+		if (xc->fetches[i].rbuf)
+			lg_local_free(xc->fetches[i].rbuf, xc->line);
 	lg_local_free(xc->fetches, XC_FETCH_SLOTS * sizeof *xc->fetches);
+	if (xc->where)
+		lg_local_free(xc->where, (xc->where_mask + 1) * sizeof *xc->where);
 	lg_local_free(xc->rq, xc->nsets * sizeof *xc->rq);
 	lg_local_free(xc->riov, XC_RECLAIM_MAX * sizeof *xc->riov);
 	lg_local_free(xc->rbatch, XC_RECLAIM_MAX * sizeof *xc->rbatch);

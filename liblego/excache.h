@@ -74,6 +74,7 @@ struct xc_conf {
 	const struct xc_policy *policy;
 	int prefetch;            /* enum pf_mode */
 	uint64_t prefetch_bytes; /* most bytes one miss prefetches */
+	int rma;                 /* one-sided reads where the fabric allows */
 };
 
 /* Set up the cache over space sp; uffd is the registered userfaultfd.

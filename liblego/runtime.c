@@ -239,7 +239,8 @@ static int lg_rt_start_locked(struct lg_rt *rt)
 			      .retries = (uint32_t)lg_opt_u(o, LG_OPT_rpc_retries),
 			      .timeout_ns = to, .policy = pol,
 			      .prefetch = (int)lg_opt_u(o, LG_OPT_prefetch),
-			      .prefetch_bytes = lg_opt_u(o, LG_OPT_prefetch_window)};
+			      .prefetch_bytes = lg_opt_u(o, LG_OPT_prefetch_window),
+			      .rma = lg_opt_u(o, LG_OPT_rma) == 1};
 	r = xc_init(&rt->xc, &xcc, &rt->sp, rt->uffd);
 	if (r)
 		return r;

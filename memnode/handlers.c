@@ -77,9 +77,19 @@ static int h_write(struct rpc_ctx *ctx)
 		return -EBADMSG;
 	struct lego_line_ref refs[LEGO_BATCH_MAX];
 	memcpy(refs, ctx->body + sizeof req, refs_len);
-	uint64_t applied = 0;
-	r = ms_write_lines(m->store, as, refs, req.count, ctx->body + sizeof req + refs_len,
-			   &applied);
+	uint64_t applied = 0, *where = NULL;
+	if ((req.flags & LEGO_LINES_WHERE) && m->rma) {
+		/* where each line now is, for the client's one-sided reads */
+		uint8_t *out = rpc_reply_alloc(ctx, sizeof(struct lego_where_rep) +
+							    req.count * sizeof(uint64_t));
+		if (!out)
+			return -ENOMEM;
+		struct lego_where_rep wr = {req.count, m->rma_key};
+		memcpy(out, &wr, sizeof wr);
+		where = (uint64_t *)(void *)(out + sizeof wr);
+	}
+	r = ms_write_lines_at(m->store, as, refs, req.count, ctx->body + sizeof req + refs_len,
+			      &applied, where);
 	if (r)
 		return r;
 	m->write_lines += req.count;

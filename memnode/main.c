@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -24,6 +25,22 @@
  * a fresh huge page costs ~10 us per 4 KiB to fault in, 2.6 ms at once in
  * this one loop, against ~1.7 us for a small page, and write-backs waited
  * behind it (mean 1.7 ms).  MALLOC_CONF=thp:always turns them back on. */
+
+/* jemalloc's control call, where jemalloc is the allocator (not under
+ * the sanitizers, which bring their own) */
+extern int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen)
+	__attribute__((weak));
+
+/* One-sided reads need line buffers that stay mapped once an address was
+ * handed out (a stale address must read old bytes, which the client's
+ * CRC32C check then refuses, not fail): jemalloc with opt.retain, its
+ * default on 64-bit Linux, never unmaps what it once mapped. */
+static int memory_retained(void)
+{
+	bool retain = false;
+	size_t sz = sizeof retain;
+	return mallctl && mallctl("opt.retain", &retain, &sz, NULL, 0) == 0 && retain;
+}
 
 static volatile int stop;
 static struct memnode M;
@@ -148,6 +165,12 @@ int main(int argc, char **argv)
 	if (lf_node_listen(&m->node, lg_opt_s(&O, LG_OPT_listen), fab, 64, LEGO_MSG_MAX,
 			   rpc_server_on_recv, m->srv) < 0)
 		return 1;
+	/* shm clients may read lines one-sided; each read is checked against
+	 * what the client wrote (excache.c), so a line that moved is fetched
+	 * by request instead */
+	if (m->node.shm && lg_opt_u(&O, LG_OPT_rma) && memory_retained() &&
+	    lf_rma_expose(m->node.shm, &m->rma_key) == 0)
+		m->rma = 1;
 	/* link to the monitor (and the storenode) */
 	struct rpc_links *links = &m->links;
 	if (rpc_client_new(lg_opt_s(&O, LG_OPT_cluster_key), LEGO_ROLE_MEMNODE, &m->mon_cl) < 0)
@@ -179,8 +202,9 @@ int main(int argc, char **argv)
 	char hp[96];
 	lf_node_hostport(&m->node, hp, sizeof hp);
 	char cap[32];
-	lg_log(LG_INFO, "memnode", "memnode %u serving %s on %s", m->node_id,
-	       lg_format_size(lg_opt_u(&O, LG_OPT_capacity), cap, sizeof cap), hp);
+	lg_log(LG_INFO, "memnode", "memnode %u serving %s on %s%s", m->node_id,
+	       lg_format_size(lg_opt_u(&O, LG_OPT_capacity), cap, sizeof cap), hp,
+	       m->rma ? "; shm clients read lines one-sided" : "");
 	if (lf_node_ready(&m->node, "memnode", lg_opt_s(&O, LG_OPT_addr_file),
 			  (int)lg_opt_i(&O, LG_OPT_parent_fd), &stop) < 0)
 		return 1;

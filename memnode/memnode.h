@@ -28,6 +28,9 @@ struct memnode {
 	uint64_t store_retry_ns; /* no new attempt before this after a failure */
 	uint64_t store_timeout_ns;
 	uint32_t node_id;
+	/* one-sided reads allowed on the shm endpoint (lf_rma_expose) */
+	int rma;
+	uint64_t rma_key;
 	int registered;
 	int hb_inflight;
 	uint64_t hb_failures;

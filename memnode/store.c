@@ -289,6 +289,12 @@ static int ms_is_zero(const uint8_t *p, size_t len)
 int ms_write_lines(struct ms_store *st, struct ms_as *as, const struct lego_line_ref *refs,
 		   uint32_t n, const uint8_t *data, uint64_t *applied)
 {
+	return ms_write_lines_at(st, as, refs, n, data, applied, NULL);
+}
+
+int ms_write_lines_at(struct ms_store *st, struct ms_as *as, const struct lego_line_ref *refs,
+		      uint32_t n, const uint8_t *data, uint64_t *applied, uint64_t *where)
+{
 	size_t ls = (size_t)1 << as->line_order;
 	/* First pass: how much new memory does this need?  All or nothing.
 	 * A line named twice in one batch is charged once. */
@@ -313,6 +319,8 @@ int ms_write_lines(struct ms_store *st, struct ms_as *as, const struct lego_line
 		return -ENOMEM;
 	}
 	uint64_t done = 0;
+	if (where)
+		memset(where, 0, n * sizeof *where);
 	for (uint32_t i = 0; i < n; i++) {
 		const uint8_t *src = data + i * ls;
 		struct ms_slot *s = tab_find(&as->lines, refs[i].line);
@@ -341,6 +349,8 @@ int ms_write_lines(struct ms_store *st, struct ms_as *as, const struct lego_line
 				as->ndata++;
 			}
 			memcpy(s->val, src, ls);
+			if (where)
+				where[i] = (uint64_t)(uintptr_t)s->val;
 		}
 		s->seq = refs[i].seq;
 		done++;

@@ -49,6 +49,10 @@ uint64_t ms_read_line(struct ms_as *as, uint64_t line, void *dst);
  * stored).  *applied gets the number actually stored (newer seq). */
 int ms_write_lines(struct ms_store *st, struct ms_as *as, const struct lego_line_ref *refs,
 		   uint32_t n, const uint8_t *data, uint64_t *applied);
+/* The same; where[i] (where not NULL) gets the address line i is stored at
+ * when this write stored it, else 0 (zeros, or a newer write is stored). */
+int ms_write_lines_at(struct ms_store *st, struct ms_as *as, const struct lego_line_ref *refs,
+		      uint32_t n, const uint8_t *data, uint64_t *applied, uint64_t *where);
 /* Drop lines [first, first+nr); returns how many were stored. */
 uint64_t ms_free_lines(struct ms_store *st, struct ms_as *as, uint64_t first, uint64_t nr);
 /* Change the reservation by delta bytes.  0 or -ENOMEM. */

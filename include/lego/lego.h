@@ -55,7 +55,9 @@ extern "C" {
 	X(FREES, "api.frees", "lego_free calls")                                      \
 	X(MOVES, "mem.moves", "granule copies made on another memnode (re-replication, drain)") \
 	X(LINES_MOVED, "mem.lines_moved", "lines copied by those moves")              \
-	X(WRITABLE_READS, "excache.writable_reads", "read misses installed writable: the program writes what it reads")
+	X(WRITABLE_READS, "excache.writable_reads", "read misses installed writable: the program writes what it reads") \
+	X(RMA_READS, "excache.rma_reads", "misses served by a one-sided read of the memnode's memory") \
+	X(RMA_FALLBACKS, "excache.rma_fallbacks", "one-sided reads that failed or found other contents (then asked for)")
 
 enum lego_stat {
 #define LEGO_STAT_ENUM_(id, name, desc) LEGO_STAT_##id,

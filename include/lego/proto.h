@@ -311,6 +311,17 @@ _Static_assert(sizeof(struct lego_line_ref) == 16, "line_ref size");
  * P2M_WRITE: body = lego_lines_req + count line_refs + count lines of data.
  */
 #define LEGO_LINES_SEQ 0x1u
+/* P2M_WRITE with LEGO_LINES_WHERE (shm clients of a memnode that allows
+ * one-sided reads): the reply body is lego_where_rep and then count
+ * uint64_t, the memnode's address of each line as now stored (0: none:
+ * all zeros, or a newer write-back is stored), for fi_read with `key`.
+ * A memnode that does not allow them answers with lego_count_rep. */
+#define LEGO_LINES_WHERE 0x2u
+struct lego_where_rep {
+	uint64_t count;
+	uint64_t key;
+};
+_Static_assert(sizeof(struct lego_where_rep) == 16, "where_rep size");
 struct lego_lines_req {
 	struct lego_as_ref as;
 	uint32_t count;

@@ -2,9 +2,10 @@
  * Unit tests for the memnode page store (memnode/store.h): store creation
  * and totals, address-space lookup and capabilities (no secret, valid,
  * wrong, mismatched line order or quota), line reads and writes, write
- * sequence numbers, zero lines, capacity (all-or-nothing batches),
- * reservations, ms_free_lines on both of its paths, ms_as_destroy, and a
- * large table exercising growth and backward-shift deletion.
+ * sequence numbers, where lines are stored (one-sided reads), zero lines,
+ * capacity (all-or-nothing batches), reservations, ms_free_lines on both
+ * of its paths, ms_as_destroy, and a large table exercising growth and
+ * backward-shift deletion.
  */
 #define _GNU_SOURCE
 #include <check.h>
@@ -316,6 +317,49 @@ START_TEST(test_write_read)
 	ck_assert_int_eq(write1(other, 5, 1, 300, &applied), 0);
 	ck_assert(line_is(as, 5, 100));
 	ck_assert(line_is(other, 5, 300));
+}
+END_TEST
+
+/* ms_write_lines_at: where each line stored now is (one-sided reads):
+ * the same buffer while written in place, none for zeros or a stale
+ * write, and a new one after a fork's copy-on-write, the old address
+ * still holding the child's contents (why the client checks contents). */
+START_TEST(test_write_where)
+{
+	struct ms_as *p = get_as(31);
+	uint8_t buf[2 * LS];
+	fill_line(buf, 1, 1);
+	memset(buf + LS, 0, LS);
+	struct lego_line_ref refs[2] = {{1, 1}, {2, 1}};
+	uint64_t applied = 0, where[2] = {7, 7};
+	ck_assert_int_eq(ms_write_lines_at(st, p, refs, 2, buf, &applied, where), 0);
+	ck_assert_uint_eq(applied, 2);
+	ck_assert_uint_ne(where[0], 0);
+	ck_assert_uint_eq(where[1], 0); /* zeros are stored nowhere */
+	ck_assert_int_eq(memcmp((void *)(uintptr_t)where[0], buf, LS), 0);
+	uint64_t first = where[0];
+	fill_line(buf, 1, 2);
+	refs[0].seq = 2;
+	ck_assert_int_eq(ms_write_lines_at(st, p, refs, 1, buf, &applied, where), 0);
+	ck_assert_uint_eq(where[0], first); /* in place */
+	ck_assert_int_eq(memcmp((void *)(uintptr_t)first, buf, LS), 0);
+	refs[0].seq = 1; /* older than what is stored: not applied, no address */
+	ck_assert_int_eq(ms_write_lines_at(st, p, refs, 1, buf, &applied, where), 0);
+	ck_assert_uint_eq(applied, 0);
+	ck_assert_uint_eq(where[0], 0);
+	struct lego_as_ref cref = make_ref(secret, 32, 12, 0);
+	ck_assert_int_eq(ms_as_clone(st, p, &cref), 0);
+	fill_line(buf, 1, 3);
+	refs[0].seq = 3;
+	ck_assert_int_eq(ms_write_lines_at(st, p, refs, 1, buf, &applied, where), 0);
+	ck_assert_uint_ne(where[0], 0);
+	ck_assert_uint_ne(where[0], first); /* copy on write */
+	ck_assert_int_eq(memcmp((void *)(uintptr_t)where[0], buf, LS), 0);
+	uint8_t old[LS];
+	fill_line(old, 1, 2);
+	ck_assert_int_eq(memcmp((void *)(uintptr_t)first, old, LS), 0);
+	ck_assert(line_is(p, 1, 3));
+	ck_assert(line_is(get_as(32), 1, 2));
 }
 END_TEST
 
@@ -909,6 +953,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_read_unwritten);
 	tcase_add_test(tc, test_read_line_empty_marker);
 	tcase_add_test(tc, test_write_read);
+	tcase_add_test(tc, test_write_where);
 	tcase_add_test(tc, test_write_large_line);
 	suite_add_tcase(s, tc);
 

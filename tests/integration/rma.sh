@@ -1,0 +1,44 @@
+#!/bin/sh
+# One-sided reads (LEGO_RMA=on, shm; off by default).  A process reads the
+# lines it wrote back straight out of the memnode's memory with fi_read,
+# and installs what it read only if it has the CRC32C of what it wrote;
+# anything else is fetched by request.  Here, random reads and writes
+# (50%) over four times the ExCache, prefetch off:
+#   on:      most misses are one-sided reads, next to none fall back, and
+#            the checksum equals native's;
+#   off:     (the default) no one-sided read at all;
+#   damaged: LEGO_FAULTS's corrupt also flips a bit of what one-sided
+#            reads bring; each such read must be caught by its CRC32C and
+#            fetched by request, the checksum still native's;
+#   fork:    a program forking while its heap churns, process and memnode
+#            both on: every child's checks hold, output equal to native
+#            (a child starts without its parent's table; the parent's
+#            lines move on copy-on-write).
+. "$(dirname "$0")/lib.sh"
+skip_if_sanitized # (under the sanitizers the memnode has no jemalloc and offers none)
+XC_MIB=16
+ENV="LEGO_EXCACHE_SIZE=${XC_MIB}M LEGO_PREFETCH=off"
+WL_ARGS="--ws $((4 * XC_MIB))M --ops 40000 --pattern uniform --writes 50"
+wl_native
+
+wl_lego on $ENV LEGO_RMA=on
+R=$(json_stat "$T/on.json" excache.rma_reads)
+F=$(json_stat "$T/on.json" excache.rma_fallbacks)
+M=$(json_stat "$T/on.json" excache.misses)
+[ -n "$R" ] && [ -n "$F" ] || fail "no excache.rma_reads or _fallbacks in the stats"
+[ "$R" -ge $((M / 2)) ] || fail "LEGO_RMA=on: only $R of $M misses read one-sided"
+[ "$F" -le $((M / 100 + 1)) ] || fail "LEGO_RMA=on: $F one-sided reads fell back"
+
+wl_lego off $ENV
+R0=$(json_stat "$T/off.json" excache.rma_reads)
+[ "$R0" -eq 0 ] || fail "LEGO_RMA off: $R0 one-sided reads"
+
+wl_lego damaged $ENV LEGO_RMA=on LEGO_FAULTS=corrupt=0.5 LEGO_RPC_RESEND_MS=20
+RD=$(json_stat "$T/damaged.json" excache.rma_reads)
+FD=$(json_stat "$T/damaged.json" excache.rma_fallbacks)
+[ "$FD" -gt 0 ] || fail "corrupt=0.5%: no one-sided read was refused ($RD read)"
+
+export LEGO_RMA=on
+preload_vs_native LEGO_EXCACHE_SIZE=8M -- "$BIN/lego-test-prog_fork_churn" 30
+RF=$(json_stat "$T/stats.json" excache.rma_reads)
+pass "on: $R of $M misses one-sided, $F fell back; off: none; damaged: $FD of $((RD + FD)) refused by the CRC32C; fork churn under LEGO_RMA=on ($RF one-sided reads in the parent); checksums and outputs equal native"
