@@ -89,6 +89,11 @@ struct lf_ep {
 	 * registration lf_rma_expose made */
 	int rma;
 	struct fid_mr *mr;
+	/* one-sided reads of this endpoint's memory by peers, as counted by
+	 * the provider: lf_progress reports them as work done, so a server
+	 * keeps polling while clients read (NULL: not counted) */
+	struct fid_cntr *rd_cntr;
+	uint64_t rd_seen;
 };
 
 /* shm address vectors hold at most 256 peers (SMR_MAX_PEERS); a peer
@@ -188,7 +193,7 @@ static struct fi_info *lf_hints(enum lego_prov prov, int alt)
 		 * addressed by virtual address with process_vm_readv from the
 		 * reader, without the target's thread, when no RMA ordering is
 		 * asked for (lf_read_nb) */
-		h->caps |= FI_RMA | FI_READ | FI_REMOTE_READ;
+		h->caps |= FI_RMA | FI_READ | FI_REMOTE_READ | FI_RMA_EVENT;
 		h->domain_attr->mr_mode = FI_MR_VIRT_ADDR | FI_MR_PROV_KEY;
 	}
 	h->fabric_attr->prov_name = strdup(lf_prov_string(prov, alt));
@@ -387,6 +392,16 @@ static int lf_ep_open1(const struct lf_ep_conf *conf, struct lf_ep **out)
 	LF_CK(fi_ep_bind(ep->ep, &ep->av->fid, 0));
 	LF_CK(fi_ep_bind(ep->ep, &ep->txcq->fid, FI_TRANSMIT));
 	LF_CK(fi_ep_bind(ep->ep, &ep->rxcq->fid, FI_RECV));
+	if (ep->rma) {
+		struct fi_cntr_attr ca = {.events = FI_CNTR_EVENTS_COMP, .wait_obj = FI_WAIT_NONE};
+		if (fi_cntr_open(ep->domain, &ca, &ep->rd_cntr, NULL) != 0 ||
+		    fi_ep_bind(ep->ep, &ep->rd_cntr->fid, FI_REMOTE_READ) != 0) {
+			if (ep->rd_cntr)
+				fi_close(&ep->rd_cntr->fid);
+			ep->rd_cntr = NULL;
+			lg_log(LG_DEBUG, "fabric", "shm: remote reads not counted");
+		}
+	}
 	LF_CK(fi_enable(ep->ep));
 	ep->name_len = sizeof ep->name;
 	LF_CK(fi_getname(&ep->ep->fid, ep->name, &ep->name_len));
@@ -445,6 +460,8 @@ void lf_ep_close(struct lf_ep *ep)
 		fi_close(&ep->ep->fid);
 	if (ep->mr)
 		fi_close(&ep->mr->fid);
+	if (ep->rd_cntr)
+		fi_close(&ep->rd_cntr->fid);
 	if (ep->av)
 		fi_close(&ep->av->fid);
 	if (ep->txcq)
@@ -1122,6 +1139,13 @@ static int lf_progress_locked(struct lf_ep *ep)
 {
 	struct fi_cq_data_entry e[16];
 	int done = lf_retry_pending(ep);
+	if (ep->rd_cntr) {
+		uint64_t rd = fi_cntr_read(ep->rd_cntr);
+		if (rd != ep->rd_seen) {
+			done++; /* peers read us one-sided: busy, even without messages */
+			ep->rd_seen = rd;
+		}
+	}
 	ssize_t n = fi_cq_read(ep->rxcq, e, LG_ARRAY_SIZE(e));
 	if (n > 0) {
 		for (ssize_t i = 0; i < n; i++) {

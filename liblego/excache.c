@@ -75,7 +75,8 @@ struct xc_fetch {
 	struct lf_tx rtx;
 	uint8_t *rbuf;
 	uint32_t rcrc;
-	_Atomic int rstate; /* XC_RMA_IDLE, _READING, or _ABANDONED by xc_tick */
+	_Atomic int rstate; /* XC_RMA_IDLE, _READING; being given up by xc_tick
+			       (_SWEEPING), given up (_ABANDONED) */
 	uint64_t rt0;
 	uint32_t n;
 	struct lego_lines_req req; /* req and refs are sent back to back */
@@ -148,7 +149,7 @@ struct xc_where {
  * goes by request, and the read's record stays out of use until (if
  * ever) its completion comes. */
 #define XC_RMA_WAIT_NS (100ull * 1000000)
-enum { XC_RMA_IDLE = 0, XC_RMA_READING, XC_RMA_ABANDONED };
+enum { XC_RMA_IDLE = 0, XC_RMA_READING, XC_RMA_SWEEPING, XC_RMA_ABANDONED };
 
 struct xc_rvictim {
 	uint64_t set, line;
@@ -879,7 +880,11 @@ static void xc_rma_done(struct lf_tx *tx, int err)
 	struct excache *xc = f->xc;
 	int reading = XC_RMA_READING;
 	if (!atomic_compare_exchange_strong(&f->rstate, &reading, XC_RMA_IDLE)) {
-		/* given up by xc_tick, which sent the fetch again by request */
+		/* given up by xc_tick, which sends the fetch again by request
+		 * in another record: once it has copied this one, this one is
+		 * free (the copying makes no call that could land here) */
+		while (atomic_load(&f->rstate) == XC_RMA_SWEEPING)
+			lg_cpu_relax();
 		atomic_store(&f->rstate, XC_RMA_IDLE);
 		xc_fetch_put(xc, f);
 		return;
@@ -902,15 +907,17 @@ static void xc_rma_sweep(struct excache *xc, uint64_t now)
 	for (int i = 0; i < XC_FETCH_SLOTS; i++) {
 		struct xc_fetch *f = &xc->fetches[i];
 		int reading = XC_RMA_READING;
-		if (atomic_load(&f->rstate) != XC_RMA_READING || now - f->rt0 < XC_RMA_WAIT_NS)
+		if (atomic_load(&f->rstate) != XC_RMA_READING || f->rt0 > now ||
+		    now - f->rt0 < XC_RMA_WAIT_NS)
 			continue;
 		struct xc_fetch *g = xc_fetch_get(xc);
 		if (!g)
 			return; /* all in use: the next tick */
-		if (!atomic_compare_exchange_strong(&f->rstate, &reading, XC_RMA_ABANDONED)) {
+		if (!atomic_compare_exchange_strong(&f->rstate, &reading, XC_RMA_SWEEPING)) {
 			xc_fetch_put(xc, g); /* answered meanwhile */
 			continue;
 		}
+		/* f is ours until _ABANDONED: its completion waits for that */
 		uint64_t line = f->refs[0].line;
 		lg_log_rl(LG_WARN, "excache", "one-sided read of line %llu from %s unanswered for "
 			  "%llu ms; asking by message", (unsigned long long)line, f->peer->name,
@@ -928,6 +935,7 @@ static void xc_rma_sweep(struct excache *xc, uint64_t now)
 		g->hold = -1;
 		g->drop_seq = f->drop_seq;
 		g->t0 = f->t0;
+		atomic_store(&f->rstate, XC_RMA_ABANDONED);
 		atomic_fetch_sub(&xc->fetching, 1); /* f's */
 		xc_fetch_send(g);
 	}

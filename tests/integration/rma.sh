@@ -1,12 +1,12 @@
 #!/bin/sh
-# One-sided reads (LEGO_RMA=on, shm; off by default).  A process reads the
+# One-sided reads (LEGO_RMA, shm, on by default).  A process reads the
 # lines it wrote back straight out of the memnode's memory with fi_read,
 # and installs what it read only if it has the CRC32C of what it wrote;
 # anything else is fetched by request.  Here, random reads and writes
 # (50%) over four times the ExCache, prefetch off:
 #   on:      most misses are one-sided reads, next to none fall back, and
 #            the checksum equals native's;
-#   off:     (the default) no one-sided read at all;
+#   off:     no one-sided read at all;
 #   damaged: LEGO_FAULTS's corrupt also flips a bit of what one-sided
 #            reads bring; each such read must be caught by its CRC32C and
 #            fetched by request, the checksum still native's;
@@ -21,7 +21,7 @@ ENV="LEGO_EXCACHE_SIZE=${XC_MIB}M LEGO_PREFETCH=off"
 WL_ARGS="--ws $((4 * XC_MIB))M --ops 40000 --pattern uniform --writes 50"
 wl_native
 
-wl_lego on $ENV LEGO_RMA=on
+wl_lego on $ENV
 R=$(json_stat "$T/on.json" excache.rma_reads)
 F=$(json_stat "$T/on.json" excache.rma_fallbacks)
 M=$(json_stat "$T/on.json" excache.misses)
@@ -29,7 +29,7 @@ M=$(json_stat "$T/on.json" excache.misses)
 [ "$R" -ge $((M / 2)) ] || fail "LEGO_RMA=on: only $R of $M misses read one-sided"
 [ "$F" -le $((M / 100 + 1)) ] || fail "LEGO_RMA=on: $F one-sided reads fell back"
 
-wl_lego off $ENV
+wl_lego off $ENV LEGO_RMA=off
 R0=$(json_stat "$T/off.json" excache.rma_reads)
 [ "$R0" -eq 0 ] || fail "LEGO_RMA off: $R0 one-sided reads"
 
