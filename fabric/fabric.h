@@ -155,8 +155,10 @@ int lf_sendv_nb(struct lf_ep *ep, uint64_t dest, const struct iovec *iov, int n,
 int lf_sendv(struct lf_ep *ep, uint64_t dest, const struct iovec *iov, int n,
 	     struct lf_tx *tx);
 
-/* Reap completions: received messages go to on_recv, finished sends to
- * their done().  Returns the number handled or -errno. */
+/* Reap completions: received messages go to on_recv, finished sends and
+ * one-sided reads to their done().  Returns the number handled, plus one
+ * if peers read this endpoint's memory one-sided since the last call (the
+ * provider counts those: a server polls on while it is read), or -errno. */
 int lf_progress(struct lf_ep *ep);
 
 /* A file descriptor that becomes readable when a message arrives, or -1 if
