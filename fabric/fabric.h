@@ -133,8 +133,12 @@ int lf_takes_compact(const struct lf_ep *ep);
  * a process of the same user may read it with process_vm_readv anyway)
  * and gives the key peers pass to lf_read_nb; -ENOTSUP if ep cannot.
  * lf_read_nb reads len bytes at the peer's address raddr into buf; done
- * then runs from lf_progress with 0 or -errno (a bad address: an error,
- * never a signal).  -EAGAIN: the peer's queue is full, try a message. */
+ * then runs from lf_progress with 0 or -errno.  But a read that fails
+ * inside shm's fast path (the peer gone, an unmapped address) gets no
+ * completion in libfabric 1.17, only an error without context on the
+ * receive queue (logged by lf_progress): callers must time reads out and
+ * keep tx until a late done.  -EAGAIN: the peer's queue is full, send a
+ * message instead. */
 int lf_can_read(const struct lf_ep *ep);
 int lf_rma_expose(struct lf_ep *ep, uint64_t *key);
 int lf_read_nb(struct lf_ep *ep, uint64_t dest, void *buf, size_t len, uint64_t raddr,
