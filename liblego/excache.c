@@ -234,6 +234,7 @@ struct excache {
 	struct rpc_peer *rpeer[XC_RMA_PEERS];
 	uint64_t rkey[XC_RMA_PEERS];
 	uint32_t nrpeer;
+	uint8_t *rma_mem; /* the fetch records' rbuf */
 };
 
 /* ------------------------------------------------------------- helpers */
@@ -794,6 +795,22 @@ static void xc_fetch_send(struct xc_fetch *f)
 		xc_fetch_done(f, r, NULL, 0);
 }
 
+/* A fresh request record for peer, with no lines yet. */
+static void xc_fetch_init(struct excache *xc, struct xc_fetch *f, struct rpc_peer *peer)
+{
+	f->peer = peer;
+	f->n = 0;
+	f->tries = 0;
+	f->fail_ns = 0;
+	f->demand = 0;
+	f->write0 = 0;
+	f->pf_write = 0;
+	f->tid = 0;
+	f->hold = -1;
+	f->drop_seq = atomic_load(&xc->drop_seq);
+	f->t0 = lg_now_ns();
+}
+
 /* ------------------------------------------------------ one-sided reads */
 
 static inline void xc_wlock(struct excache *xc) { xc_lock(&xc->wlock); }
@@ -923,16 +940,11 @@ static void xc_rma_sweep(struct excache *xc, uint64_t now)
 			  "%llu ms; asking by message", (unsigned long long)line, f->peer->name,
 			  (unsigned long long)(XC_RMA_WAIT_NS / 1000000));
 		xc_where_forget(xc, f);
-		g->peer = sp_peer_of_line(xc->sp, line);
-		g->n = 1;
-		g->refs[0] = f->refs[0];
-		g->tries = 0;
-		g->fail_ns = 0;
+		xc_fetch_init(xc, g, sp_peer_of_line(xc->sp, line));
+		g->refs[g->n++] = f->refs[0];
 		g->demand = f->demand;
 		g->write0 = f->write0;
-		g->pf_write = 0;
 		g->tid = f->tid;
-		g->hold = -1;
 		g->drop_seq = f->drop_seq;
 		g->t0 = f->t0;
 		atomic_store(&f->rstate, XC_RMA_ABANDONED);
@@ -955,11 +967,8 @@ static int xc_rma_read(struct xc_fetch *f)
 	xc_wunlock(xc);
 	if (e.line1 != line + 1 || xc->rpeer[e.peer] != p)
 		return 0;
-	if (!f->rbuf && !(f->rbuf = lg_local_alloc(xc->line)))
-		return 0;
 	f->rcrc = e.crc;
 	f->rtx.done = xc_rma_done;
-	f->rtx.deadline = 0;
 	f->rt0 = lg_now_ns();
 	atomic_store(&f->rstate, XC_RMA_READING);
 	atomic_fetch_add(&xc->fetching, 1);
@@ -976,17 +985,7 @@ static struct xc_fetch *xc_fetch_new(struct excache *xc, struct rpc_peer *peer)
 	struct xc_fetch *f;
 	while (!(f = xc_fetch_get(xc)))
 		rpc_client_progress(xc->lc->cl);
-	f->peer = peer;
-	f->n = 0;
-	f->tries = 0;
-	f->fail_ns = 0;
-	f->demand = 0;
-	f->write0 = 0;
-	f->pf_write = 0;
-	f->tid = 0;
-	f->hold = -1;
-	f->drop_seq = atomic_load(&xc->drop_seq);
-	f->t0 = lg_now_ns();
+	xc_fetch_init(xc, f, peer);
 	return f;
 }
 
@@ -2027,10 +2026,12 @@ int xc_init(struct excache **out, const struct xc_conf *conf, struct lg_space *s
 		uint64_t nw = 1;
 		while (nw < lines * XC_WHERE_PER_LINE)
 			nw <<= 1;
-		if ((xc->where = lg_local_alloc(nw * sizeof *xc->where)) != NULL) {
-			xc->where_mask = nw - 1;
-			xc->rma = 1;
-		}
+		/* and a line's buffer per request record (pages are taken
+		 * only by the records demand misses use) */
+		xc->where = lg_local_alloc(nw * sizeof *xc->where);
+		xc->where_mask = nw - 1;
+		xc->rma_mem = lg_local_alloc((size_t)XC_FETCH_SLOTS * xc->line);
+		xc->rma = xc->where && xc->rma_mem;
 	}
 	if (!xc->sets || !xc->zero || !xc->vic || !xc->vic_mem || !xc->wb_mem || !xc->fetches ||
 	    !xc->rq || !xc->riov || !xc->rbatch || !xc->pf) {
@@ -2050,6 +2051,8 @@ int xc_init(struct excache **out, const struct xc_conf *conf, struct lg_space *s
 	for (int i = 0; i < XC_FETCH_SLOTS; i++) {
 		xc->fetches[i].xc = xc;
 		xc->fetches[i].next = i + 1 < XC_FETCH_SLOTS ? &xc->fetches[i + 1] : NULL;
+		if (xc->rma)
+			xc->fetches[i].rbuf = xc->rma_mem + (size_t)i * xc->line;
 	}
 	xc->fetch_free = &xc->fetches[0];
 	atomic_flag_clear(&xc->vlock);
@@ -2073,12 +2076,11 @@ void xc_destroy(struct excache *xc)
 	lg_local_free(xc->wb_mem, XC_WB_SLOTS * xc->wb_bytes);
 	if (xc->held_mem)
 		lg_local_free(xc->held_mem, XC_HELD_MAX * xc->line);
-	for (int i = 0; xc->fetches && i < XC_FETCH_SLOTS; i++)
-		if (xc->fetches[i].rbuf)
-			lg_local_free(xc->fetches[i].rbuf, xc->line);
 	lg_local_free(xc->fetches, XC_FETCH_SLOTS * sizeof *xc->fetches);
 	if (xc->where)
 		lg_local_free(xc->where, (xc->where_mask + 1) * sizeof *xc->where);
+	if (xc->rma_mem)
+		lg_local_free(xc->rma_mem, (size_t)XC_FETCH_SLOTS * xc->line);
 	lg_local_free(xc->rq, xc->nsets * sizeof *xc->rq);
 	lg_local_free(xc->riov, XC_RECLAIM_MAX * sizeof *xc->riov);
 	lg_local_free(xc->rbatch, XC_RECLAIM_MAX * sizeof *xc->rbatch);
