@@ -123,6 +123,9 @@ struct xc_wb {
 #define XC_HELD_NONE UINT64_MAX
 #define XC_MARKER_MIN_WINDOW 8
 #define XC_RECLAIM_MAX 256
+/* Reclaim ahead of misses once this fraction of rq_cap sets are queued
+ * (xc_reclaim_early): batches big enough to pay for one shoot-down. */
+#define XC_EARLY_DIV 4
 
 /*
  * One-sided reads (docs/architecture.md): where the memnode holds a line
@@ -1644,6 +1647,14 @@ static int xc_reclaim_sets(struct excache *xc, const uint64_t *want, int nwant)
 }
 
 int xc_reclaim(struct excache *xc) { return xc_reclaim_sets(xc, NULL, 0); }
+
+int xc_reclaim_early(struct excache *xc)
+{
+	if (atomic_load_explicit(&xc->fetching, memory_order_relaxed) ||
+	    xc->rq_len < LG_MAX(1u, xc->rq_cap / XC_EARLY_DIV))
+		return 0;
+	return xc_reclaim_sets(xc, NULL, 0);
+}
 
 /* ------------------------------------------------------ flush and drop */
 

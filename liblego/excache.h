@@ -94,6 +94,11 @@ void xc_fault(struct excache *xc, uint64_t addr, int write, int wp, uint32_t tid
  * before it sleeps.  Returns lines evicted. */
 int xc_reclaim(struct excache *xc);
 
+/* Reclaim ahead of misses: only when no fetch is outstanding (no thread
+ * waits on this one) and a quarter of the sets a miss would reclaim are
+ * queued, so the batch pays for its shoot-down.  Returns lines evicted. */
+int xc_reclaim_early(struct excache *xc);
+
 /* Start write-backs of pending victims (all of them if force, else only
  * full batches).  Non-blocking. */
 void xc_writeback_kick(struct excache *xc, int force);

@@ -92,17 +92,20 @@ static void lg_fault_events(struct lg_fault *f, struct uffd_msg *msg, int n)
 
 /*
  * The loop, in order of urgency: replies (each may complete a fault), new
- * faults, write-backs, and reclaim only when about to sleep.  While faults
- * come, eviction happens in the fault path, in batches: the miss that finds
- * its set full evicts every set queued so far with one shoot-down, while
- * the application thread is blocked (so no other CPU runs this process
- * and needs the shoot-down's interrupt, which costs tens of microseconds
- * on a virtual machine).  After any
- * activity the thread keeps polling for 200 us, yielding the CPU on every
- * round: a program that faults tends to fault again soon, and waking a
- * sleeping thread costs far more than a fault on small virtual machines,
- * while yielding leaves the CPU to the application or a co-located memnode
- * whenever they can run.  Then it sleeps in poll(2) on the userfaultfd
+ * faults, write-backs, reclaim.  While faults come, eviction happens in
+ * batches: the miss that finds its set full evicts every set queued so far
+ * with one shoot-down, while the application thread is blocked (so no
+ * other CPU runs this process and needs the shoot-down's interrupt, which
+ * costs tens of microseconds on a virtual machine).  After any activity
+ * the thread keeps polling for 200 us, yielding the CPU on every round: a
+ * program that faults tends to fault again soon, and waking a sleeping
+ * thread costs far more than a fault on small virtual machines, while
+ * yielding leaves the CPU to the application or a co-located memnode
+ * whenever they can run.  While it polls with no fetch outstanding, it
+ * evicts the queued sets once a quarter of a miss's batch is queued
+ * (xc_reclaim_early: such a batch pays for its interrupt), so misses find
+ * free ways instead of waiting for eviction.  Then it sleeps in poll(2) on
+ * the userfaultfd, having given every full set a free way
  * (waking every 100 us to reap replies if requests are outstanding).
  */
 static void *lg_fault_main(void *arg)
@@ -133,6 +136,8 @@ static void *lg_fault_main(void *arg)
 			continue;
 		}
 		if (xc_fetching(f->xc) || lg_now_ns() < busy_until) {
+			if (xc_reclaim_early(f->xc) > 0)
+				continue;
 			sched_yield();
 			continue;
 		}
