@@ -1653,7 +1653,9 @@ int xc_reclaim_early(struct excache *xc)
 	if (atomic_load_explicit(&xc->fetching, memory_order_relaxed) ||
 	    xc->rq_len < LG_MAX(1u, xc->rq_cap / XC_EARLY_DIV))
 		return 0;
-	return xc_reclaim_sets(xc, NULL, 0);
+	int n = xc_reclaim_sets(xc, NULL, 0);
+	lg_stat_add(LEGO_STAT_EVICT_EARLY, (uint64_t)n);
+	return n;
 }
 
 /* ------------------------------------------------------ flush and drop */

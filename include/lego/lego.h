@@ -57,7 +57,8 @@ extern "C" {
 	X(LINES_MOVED, "mem.lines_moved", "lines copied by those moves")              \
 	X(WRITABLE_READS, "excache.writable_reads", "read misses installed writable: the program writes what it reads") \
 	X(RMA_READS, "excache.rma_reads", "misses served by a one-sided read of the memnode's memory") \
-	X(RMA_FALLBACKS, "excache.rma_fallbacks", "one-sided reads that failed or found other contents (then asked for)")
+	X(RMA_FALLBACKS, "excache.rma_fallbacks", "one-sided reads that failed or found other contents (then asked for)") \
+	X(EVICT_EARLY, "excache.evictions_early", "lines evicted ahead of misses, while no fetch was outstanding")
 
 enum lego_stat {
 #define LEGO_STAT_ENUM_(id, name, desc) LEGO_STAT_##id,
