@@ -60,12 +60,31 @@ SWAPFILE=""
 
 bytes() { numfmt --from=iec "$1"; }
 
+# Stopped halfway (Ctrl-C, kill): the processes in the benchmark's
+# cgroup still hold swapped pages, and swapoff fails while they live, so
+# they are killed (by PID, from cgroup.procs) and waited for first.  The
+# runs happen in a subshell (the pipe into tee), so the swap device in use
+# is noted in $TMP for this shell's trap to find.
+cg_stop() {
+	[ -f "$CG/cgroup.procs" ] || return 0
+	for p in $(cat "$CG/cgroup.procs"); do kill -9 "$p" 2>/dev/null; done
+	n=0 # (cgroup files have no size: read them)
+	while [ -n "$(cat "$CG/cgroup.procs" 2>/dev/null)" ] && [ $n -lt 100 ]; do
+		sleep 0.1
+		n=$((n + 1))
+	done
+}
+
 cleanup() {
+	cg_stop
+	SWAPDEV=$(cat "$TMP/swapdev" 2>/dev/null) SWAPFILE=$(cat "$TMP/swapfile" 2>/dev/null)
 	swap_down
 	[ -d "$CG" ] && rmdir "$CG" 2>/dev/null
 	rm -rf "$TMP"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'cleanup; exit 130' INT
+trap 'cleanup; exit 143' TERM
 
 swap_up() { # ram|disk
 	swap_down
@@ -74,12 +93,15 @@ swap_up() { # ram|disk
 		[ -w /sys/class/zram-control/hot_add ] || return 1
 		n=$(cat /sys/class/zram-control/hot_add) || return 1
 		SWAPDEV=/dev/zram$n
+		echo "$SWAPDEV" >"$TMP/swapdev"
 		echo lz4 >/sys/block/zram$n/comp_algorithm 2>/dev/null
 		echo "$sz" >/sys/block/zram$n/disksize || return 1
 	else
 		SWAPFILE=/var/tmp/lego-bench-swap.$$
+		echo "$SWAPFILE" >"$TMP/swapfile"
 		fallocate -l "$sz" "$SWAPFILE" && chmod 600 "$SWAPFILE" || return 1
 		SWAPDEV=$SWAPFILE
+		echo "$SWAPDEV" >"$TMP/swapdev"
 	fi
 	mkswap "$SWAPDEV" >/dev/null && swapon -p 32767 "$SWAPDEV" || return 1
 	mkdir -p "$CG" && echo "$(bytes "$LOCAL")" >"$CG/memory.limit_in_bytes" &&
@@ -88,7 +110,14 @@ swap_up() { # ram|disk
 }
 
 swap_down() {
-	[ -n "$SWAPDEV" ] && swapoff "$SWAPDEV" 2>/dev/null
+	# a process just killed may still be freeing its swapped pages: swapoff
+	# fails until it has (a few seconds for 1 GiB)
+	n=0
+	while [ -n "$SWAPDEV" ] && grep -q "^$SWAPDEV " /proc/swaps && ! swapoff "$SWAPDEV" 2>/dev/null &&
+		[ $n -lt 100 ]; do
+		sleep 0.2
+		n=$((n + 1))
+	done
 	case "$SWAPDEV" in /dev/zram*)
 		n=${SWAPDEV#/dev/zram}
 		echo 1 >/sys/block/zram$n/reset 2>/dev/null
@@ -96,6 +125,7 @@ swap_down() {
 	esac
 	[ -n "$SWAPFILE" ] && rm -f "$SWAPFILE"
 	SWAPDEV="" SWAPFILE=""
+	rm -f "$TMP/swapdev" "$TMP/swapfile"
 }
 
 # run SYSTEM ARGS...: one workload line on stdout
