@@ -46,6 +46,7 @@ bench: deps
 	@bench/files.sh $(BUILD)
 	@bench/replicas.sh $(BUILD)
 	@bench/load.sh $(BUILD)
+	@bench/threads.sh $(BUILD)
 	@if [ "$$(id -u)" -eq 0 ]; then bench/compare.sh $(BUILD); \
 	else echo "bench: Lego vs Linux swap needs root (swap device, memory cgroup): skipped"; fi
 
