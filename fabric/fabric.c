@@ -77,6 +77,8 @@ struct lf_ep {
 	pthread_mutex_t hlock;     /* messages held back by fault injection */
 	struct lf_held *held;
 	_Atomic unsigned nheld;
+	struct lf_held *hfree;     /* records kept for reuse, under hlock */
+	unsigned nhfree;
 	/* lanes (fabric.h): by peer, made on first use */
 	int lanes;
 	size_t inject_size;   /* longer messages go on the peer's lane */
@@ -956,6 +958,11 @@ static struct {
 static _Atomic uint64_t lf_fx_seq, lf_fx_count;
 
 #define LF_HELD_MAX 1024u /* held messages per endpoint; past it, no delays */
+/* Records kept for reuse per endpoint: unmapping one would cost a TLB
+ * shoot-down that interrupts the program's running threads (tens of
+ * microseconds on a VM), a cost that delayed messages would otherwise add
+ * to every round trip of a multi-threaded program. */
+#define LF_HELD_KEEP 64u
 
 /* A held message: this record in the first page of a local mapping, the
  * message at its end so that the payload is page-aligned, as received
@@ -1058,10 +1065,23 @@ static void lf_fx_read(struct lf_tx *tx)
 static int lf_fx_hold(struct lf_ep *ep, const void *msg, size_t len)
 {
 	size_t size = LG_PAGE_SIZE + len;
-	struct lf_held *h = atomic_load(&ep->nheld) < LF_HELD_MAX ? lg_local_alloc(size) : NULL;
-	if (!h)
+	if (atomic_load(&ep->nheld) >= LF_HELD_MAX)
 		return -1;
-	h->size = size;
+	struct lf_held *h = NULL;
+	pthread_mutex_lock(&ep->hlock);
+	for (struct lf_held **pp = &ep->hfree; *pp; pp = &(*pp)->next)
+		if ((*pp)->size >= size) {
+			h = *pp;
+			*pp = h->next;
+			ep->nhfree--;
+			break;
+		}
+	pthread_mutex_unlock(&ep->hlock);
+	if (!h) {
+		if (!(h = lg_local_alloc(size)))
+			return -1;
+		h->size = size;
+	}
 	h->msg = (uint8_t *)h + LG_PAGE_SIZE - sizeof(struct lego_hdr);
 	memcpy(h->msg, msg, len);
 	h->len = len;
@@ -1098,9 +1118,18 @@ static void lf_fx_recv(struct lf_ep *ep, uint8_t *msg, size_t len)
 	ep->on_recv(ep, msg, len, ep->arg);
 }
 
-/* Hand over the held messages that are due; how many. */
+/* Hand over the held messages that are due; how many.  all: the endpoint
+ * closes: drop every held message and kept record. */
 static int lf_fx_release(struct lf_ep *ep, int all)
 {
+	if (all) { /* (closing: no other thread uses ep) */
+		while (ep->hfree) {
+			struct lf_held *h = ep->hfree;
+			ep->hfree = h->next;
+			lg_local_free(h, h->size);
+		}
+		ep->nhfree = 0;
+	}
 	if (!atomic_load_explicit(&ep->nheld, memory_order_relaxed))
 		return 0;
 	int n = 0;
@@ -1120,7 +1149,16 @@ static int lf_fx_release(struct lf_ep *ep, int all)
 			return n;
 		if (!all && ep->on_recv)
 			ep->on_recv(ep, h->msg, h->len, ep->arg);
-		lg_local_free(h, h->size);
+		pthread_mutex_lock(&ep->hlock);
+		int keep = !all && ep->nhfree < LF_HELD_KEEP;
+		if (keep) {
+			h->next = ep->hfree;
+			ep->hfree = h;
+			ep->nhfree++;
+		}
+		pthread_mutex_unlock(&ep->hlock);
+		if (!keep)
+			lg_local_free(h, h->size);
 		n++;
 	}
 }
