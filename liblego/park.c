@@ -26,6 +26,20 @@ void lg_park_all(struct lg_park *p, uint32_t n, void (*kick)(void *), void *arg)
 	}
 }
 
+int lg_park_all_for(struct lg_park *p, uint32_t n, void (*kick)(void *), void *arg, uint64_t ns)
+{
+	uint64_t end = lg_now_ns() + ns;
+	atomic_store(&p->want, 1);
+	while (atomic_load(&p->parked) < n) {
+		if (lg_now_ns() > end)
+			return -1;
+		if (kick)
+			kick(arg);
+		sched_yield();
+	}
+	return 0;
+}
+
 void lg_park_release(struct lg_park *p)
 {
 	atomic_store(&p->want, 0);

@@ -22,5 +22,8 @@ void lg_park_point(struct lg_park *p);
  * caller wakes sleeping ones with kick(arg) first). */
 void lg_park_all(struct lg_park *p, uint32_t n, void (*kick)(void *), void *arg);
 void lg_park_release(struct lg_park *p);
+/* lg_park_all for at most ns nanoseconds; 0 once n have parked, -1 if they
+ * had not by then.  Async-signal-safe (a dying process's last step). */
+int lg_park_all_for(struct lg_park *p, uint32_t n, void (*kick)(void *), void *arg, uint64_t ns);
 
 #endif

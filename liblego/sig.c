@@ -61,8 +61,14 @@ static void lg_sig_tramp(int sig, siginfo_t *si, void *uc)
 }
 
 /* Default action of a terminating signal, after the requests in flight
- * are answered.  Async-signal-safe: atomics, clock_gettime, nanosleep,
- * sigaction, raise. */
+ * are answered.  Then the runtime's threads are parked, where they hold
+ * nothing: a thread killed inside libfabric's shm provider can leave the
+ * spinlock of a peer's shared queue taken (a one-sided read holds the
+ * memnode's while it copies), and every other process using that memnode
+ * would spin on it for ever (seen: Python multiprocessing workers ended
+ * by Pool.terminate() hung the parent, it_multiprocessing).  Never
+ * released: the process dies next.  Async-signal-safe: atomics,
+ * clock_gettime, nanosleep, sched_yield, write, sigaction, raise. */
 void lg_quiesce(void)
 {
 	if (atomic_load_explicit(&lg_rt.state, memory_order_acquire) != LG_RT_RUNNING)
@@ -73,6 +79,7 @@ void lg_quiesce(void)
 		struct timespec ts = {0, 1000000};
 		nanosleep(&ts, NULL);
 	}
+	lg_park_all_for(&lg_rt.park, lg_rt_nthreads(), lg_rt_kick, &lg_rt, 100 * 1000000ull);
 }
 
 static void lg_sig_quiesce(int sig)
