@@ -1050,15 +1050,21 @@ int lf_takes_compact(const struct lf_ep *ep)
 	return lf_compact_size(ep) && ep->on_data && !lf_fx.on;
 }
 
-/* A one-sided read done: LEGO_FAULTS's corrupt damages what it read too
- * (one bit), as it does received messages. */
-static void lf_fx_read(struct lf_tx *tx)
+/* LEGO_FAULTS's corrupt: flip one bit of buf, sometimes. */
+static void lf_fx_corrupt(uint8_t *buf, size_t len)
 {
-	if (!lf_fx.on || !tx->rlen || !lf_fx_hit(lf_fx.corrupt))
+	if (!len || !lf_fx_hit(lf_fx.corrupt))
 		return;
 	atomic_fetch_add(&lf_fx_count, 1);
-	uint64_t bit = lf_fx_rand() % (tx->rlen * 8);
-	((uint8_t *)tx->rbuf)[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+	uint64_t bit = lf_fx_rand() % (len * 8);
+	buf[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+}
+
+/* A one-sided read done: damaged as received messages are. */
+static void lf_fx_read(struct lf_tx *tx)
+{
+	if (lf_fx.on)
+		lf_fx_corrupt(tx->rbuf, tx->rlen);
 }
 
 /* Hold a copy of msg until a random time within the delay; -1 if not. */
@@ -1106,11 +1112,7 @@ static void lf_fx_recv(struct lf_ep *ep, uint8_t *msg, size_t len)
 		atomic_fetch_add(&lf_fx_count, 1);
 		lf_fx_hold(ep, msg, len);
 	}
-	if (len && lf_fx_hit(lf_fx.corrupt)) {
-		atomic_fetch_add(&lf_fx_count, 1);
-		uint64_t bit = lf_fx_rand() % (len * 8);
-		msg[bit / 8] ^= (uint8_t)(1u << (bit % 8));
-	}
+	lf_fx_corrupt(msg, len);
 	if (lf_fx_hit(lf_fx.delay) && lf_fx_hold(ep, msg, len) == 0) {
 		atomic_fetch_add(&lf_fx_count, 1);
 		return;

@@ -18,20 +18,15 @@ void lg_park_point(struct lg_park *p)
 
 void lg_park_all(struct lg_park *p, uint32_t n, void (*kick)(void *), void *arg)
 {
-	atomic_store(&p->want, 1);
-	while (atomic_load(&p->parked) < n) {
-		if (kick)
-			kick(arg);
-		sched_yield();
-	}
+	lg_park_all_for(p, n, kick, arg, UINT64_MAX);
 }
 
 int lg_park_all_for(struct lg_park *p, uint32_t n, void (*kick)(void *), void *arg, uint64_t ns)
 {
-	uint64_t end = lg_now_ns() + ns;
+	uint64_t t0 = lg_now_ns();
 	atomic_store(&p->want, 1);
 	while (atomic_load(&p->parked) < n) {
-		if (lg_now_ns() > end)
+		if (lg_now_ns() - t0 > ns)
 			return -1;
 		if (kick)
 			kick(arg);
