@@ -62,6 +62,7 @@ static int lf_bell_setup(struct lf_bell *b, const char *name, int create)
 	else
 		close(fd);
 	b->sleeping = p;
+	b->reads = (_Atomic uint64_t *)(void *)((uint8_t *)p + 64); /* a line of its own */
 	b->owner = create;
 	return 0;
 fail:;

@@ -19,6 +19,7 @@
 
 struct lf_bell {
 	_Atomic uint32_t *sleeping; /* shared flag */
+	_Atomic uint64_t *reads;    /* shared: clients' one-sided reads of the daemon */
 	int fifo;
 	char name[80];
 	int owner;
@@ -47,6 +48,21 @@ static inline void lf_bell_ring(struct lf_bell *b)
 {
 	if (b && b->sleeping && atomic_load(b->sleeping))
 		lf_bell_ring_slow(b);
+}
+
+/* Client, after a one-sided read of the daemon's memory (no message, so
+ * nothing else tells it): count it.  The daemon counts a change of
+ * lf_bell_reads as work, so it keeps polling while clients read it; on a
+ * small virtual machine its vCPU halting in between makes every wake-up
+ * of the reading application slower (docs/architecture.md). */
+static inline void lf_bell_note_read(struct lf_bell *b)
+{
+	if (b && b->reads)
+		atomic_fetch_add_explicit(b->reads, 1, memory_order_relaxed);
+}
+static inline uint64_t lf_bell_reads(const struct lf_bell *b)
+{
+	return atomic_load_explicit(b->reads, memory_order_relaxed);
 }
 
 /* Daemon: announce sleep (then poll queues once more, then poll(2) with

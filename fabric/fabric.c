@@ -27,7 +27,6 @@
 #include <rdma/fi_domain.h>
 #include <rdma/fi_endpoint.h>
 #include <rdma/fi_errno.h>
-#include <rdma/fi_rma.h>
 
 #include "common/log.h"
 #include "common/util.h"
@@ -87,15 +86,12 @@ struct lf_ep {
 	struct lf_lane **lane; /* LF_LANES_MAX, by fi_addr */
 	unsigned lane_seq;
 	uint64_t lane_retry_ns; /* after a lane could not be made, not before this */
-	/* one-sided reads (lf_read_nb): the provider's fast path is on; the
-	 * registration lf_rma_expose made */
+	/* one-sided reads (lf_read_nb): possible (shm), and those done,
+	 * their completions not yet run (under rlock) */
 	int rma;
-	struct fid_mr *mr;
-	/* one-sided reads of this endpoint's memory by peers, as counted by
-	 * the provider: lf_progress reports them as work done, so a server
-	 * keeps polling while clients read (NULL: not counted) */
-	struct fid_cntr *rd_cntr;
-	uint64_t rd_seen;
+	pthread_mutex_t rlock;
+	struct lf_tx *rdone, **rdone_tail;
+	_Atomic unsigned nrdone;
 };
 
 /* shm address vectors hold at most 256 peers (SMR_MAX_PEERS); a peer
@@ -190,14 +186,6 @@ static struct fi_info *lf_hints(enum lego_prov prov, int alt)
 	h->tx_attr->msg_order = FI_ORDER_SAS;
 	h->rx_attr->msg_order = FI_ORDER_SAS;
 	h->addr_format = prov == LEGO_PROV_SHM ? FI_ADDR_STR : FI_FORMAT_UNSPEC;
-	if (prov == LEGO_PROV_SHM && !alt) {
-		/* one-sided reads: shm serves fi_read of a registration
-		 * addressed by virtual address with process_vm_readv from the
-		 * reader, without the target's thread, when no RMA ordering is
-		 * asked for (lf_read_nb) */
-		h->caps |= FI_RMA | FI_READ | FI_REMOTE_READ | FI_RMA_EVENT;
-		h->domain_attr->mr_mode = FI_MR_VIRT_ADDR | FI_MR_PROV_KEY;
-	}
 	h->fabric_attr->prov_name = strdup(lf_prov_string(prov, alt));
 	return h;
 }
@@ -262,8 +250,8 @@ static int lf_getinfo(enum lego_prov prov, const char *node, const char *service
 	int r = -FI_ENODATA;
 	lf_tune_env();
 	for (int alt = 0; alt < 2; alt++) {
-		if (alt && prov == LEGO_PROV_VERBS)
-			break; /* (tcp: without rxm; shm: without one-sided reads) */
+		if (alt && prov != LEGO_PROV_TCP)
+			break; /* (tcp: without rxm) */
 		struct fi_info *h = lf_hints(prov, alt);
 		if (!h)
 			return -ENOMEM;
@@ -369,8 +357,9 @@ static int lf_ep_open1(const struct lf_ep_conf *conf, struct lf_ep **out)
 		free(ep);
 		return r == -FI_ENODATA ? -ENODEV : r;
 	}
-	ep->rma = conf->prov == LEGO_PROV_SHM && (ep->info->caps & FI_RMA) &&
-		  (ep->info->domain_attr->mr_mode & FI_MR_VIRT_ADDR);
+	ep->rma = conf->prov == LEGO_PROV_SHM;
+	pthread_mutex_init(&ep->rlock, NULL);
+	ep->rdone_tail = &ep->rdone;
 	LF_CK(fi_fabric(ep->info->fabric_attr, &ep->fabric, NULL));
 	LF_CK(fi_domain(ep->fabric, ep->info, &ep->domain, NULL));
 	int can_wait = conf->prov != LEGO_PROV_SHM;
@@ -394,16 +383,6 @@ static int lf_ep_open1(const struct lf_ep_conf *conf, struct lf_ep **out)
 	LF_CK(fi_ep_bind(ep->ep, &ep->av->fid, 0));
 	LF_CK(fi_ep_bind(ep->ep, &ep->txcq->fid, FI_TRANSMIT));
 	LF_CK(fi_ep_bind(ep->ep, &ep->rxcq->fid, FI_RECV));
-	if (ep->rma) {
-		struct fi_cntr_attr ca = {.events = FI_CNTR_EVENTS_COMP, .wait_obj = FI_WAIT_NONE};
-		if (fi_cntr_open(ep->domain, &ca, &ep->rd_cntr, NULL) != 0 ||
-		    fi_ep_bind(ep->ep, &ep->rd_cntr->fid, FI_REMOTE_READ) != 0) {
-			if (ep->rd_cntr)
-				fi_close(&ep->rd_cntr->fid);
-			ep->rd_cntr = NULL;
-			lg_log(LG_DEBUG, "fabric", "shm: remote reads not counted");
-		}
-	}
 	LF_CK(fi_enable(ep->ep));
 	ep->name_len = sizeof ep->name;
 	LF_CK(fi_getname(&ep->ep->fid, ep->name, &ep->name_len));
@@ -458,12 +437,9 @@ void lf_ep_close(struct lf_ep *ep)
 	pthread_mutex_destroy(&ep->plock);
 	lf_fx_release(ep, 1);
 	pthread_mutex_destroy(&ep->hlock);
+	pthread_mutex_destroy(&ep->rlock);
 	if (ep->ep)
 		fi_close(&ep->ep->fid);
-	if (ep->mr)
-		fi_close(&ep->mr->fid);
-	if (ep->rd_cntr)
-		fi_close(&ep->rd_cntr->fid);
 	if (ep->av)
 		fi_close(&ep->av->fid);
 	if (ep->txcq)
@@ -708,45 +684,59 @@ static ssize_t lf_post_send(struct fid_ep *fep, const struct iovec *iov, int n, 
 
 int lf_can_read(const struct lf_ep *ep) { return ep && ep->rma; }
 
-/* The range a user-space process can map on x86-64 and arm64 (47 bits;
- * addresses above need a hint to mmap, which the memnode never gives). */
-#define LF_EXPOSE_LO 0x10000ull
-#define LF_EXPOSE_HI 0x7ffffffff000ull
-
-int lf_rma_expose(struct lf_ep *ep, uint64_t *key)
+/*
+ * A one-sided read from a process of this host: process_vm_readv, made by
+ * the reader, into buf.  Not the shm provider's fi_read, which makes the
+ * same copy while holding the spinlock of the target's shared queue: a
+ * reader killed there (SIGKILL, the OOM killer) left it taken, and the
+ * memnode, then every process using it, spun on it for good
+ * (tests/integration/kill_reads.sh).  This copy takes no lock the target
+ * or anyone else needs.  Its completion runs from lf_progress, like that
+ * of a send, so callers see no difference.
+ */
+int lf_read_nb(struct lf_ep *ep, int pid, void *buf, size_t len, uint64_t raddr,
+	       struct lf_tx *tx)
 {
-	if (!ep->rma)
+	if (!ep->rma || pid <= 0)
 		return -ENOTSUP;
-	if (!ep->mr) {
-		pthread_rwlock_rdlock(&lf_fork_rw);
-		int r = fi_mr_reg(ep->domain, (void *)(uintptr_t)LF_EXPOSE_LO,
-				  LF_EXPOSE_HI - LF_EXPOSE_LO, FI_REMOTE_READ, 0, 0, 0, &ep->mr, NULL);
-		pthread_rwlock_unlock(&lf_fork_rw);
-		if (r) {
-			lg_log(LG_WARN, "fabric", "cannot register memory for one-sided reads: %s",
-			       fi_strerror(-r));
-			ep->mr = NULL;
-			ep->rma = 0;
-			return -ENOTSUP;
-		}
-	}
-	*key = fi_mr_key(ep->mr);
-	return 0;
-}
-
-int lf_read_nb(struct lf_ep *ep, uint64_t dest, void *buf, size_t len, uint64_t raddr,
-	       uint64_t key, struct lf_tx *tx)
-{
-	if (!ep->rma)
-		return -ENOTSUP;
+	struct iovec l = {buf, len}, r = {(void *)(uintptr_t)raddr, len};
+	ssize_t got = process_vm_readv((pid_t)pid, &l, 1, &r, 1, 0);
 	tx->lane = NULL;
 	tx->with_data = 0;
 	tx->rbuf = buf;
 	tx->rlen = len;
-	pthread_rwlock_rdlock(&lf_fork_rw);
-	ssize_t r = fi_read(ep->ep, buf, len, NULL, dest, raddr, key, &tx->fctx);
-	pthread_rwlock_unlock(&lf_fork_rw);
-	return r == -FI_EAGAIN ? -EAGAIN : r ? -EIO : 0;
+	tx->rerr = got == (ssize_t)len ? 0 : got < 0 ? -errno : -EIO;
+	tx->rnext = NULL;
+	pthread_mutex_lock(&ep->rlock);
+	*ep->rdone_tail = tx;
+	ep->rdone_tail = &tx->rnext;
+	atomic_fetch_add(&ep->nrdone, 1);
+	pthread_mutex_unlock(&ep->rlock);
+	return 0;
+}
+
+/* Run the completions of the one-sided reads done (lf_read_nb). */
+static int lf_reap_reads(struct lf_ep *ep)
+{
+	if (!atomic_load_explicit(&ep->nrdone, memory_order_relaxed))
+		return 0;
+	pthread_mutex_lock(&ep->rlock);
+	struct lf_tx *tx = ep->rdone;
+	ep->rdone = NULL;
+	ep->rdone_tail = &ep->rdone;
+	atomic_store(&ep->nrdone, 0);
+	pthread_mutex_unlock(&ep->rlock);
+	int n = 0;
+	while (tx) {
+		struct lf_tx *next = tx->rnext;
+		if (!tx->rerr)
+			lf_fx_read(tx);
+		if (tx->done)
+			tx->done(tx, tx->rerr);
+		tx = next;
+		n++;
+	}
+	return n;
 }
 
 size_t lf_compact_size(const struct lf_ep *ep)
@@ -1178,14 +1168,7 @@ int lf_progress(struct lf_ep *ep)
 static int lf_progress_locked(struct lf_ep *ep)
 {
 	struct fi_cq_data_entry e[16];
-	int done = lf_retry_pending(ep);
-	if (ep->rd_cntr) {
-		uint64_t rd = fi_cntr_read(ep->rd_cntr);
-		if (rd != ep->rd_seen) {
-			done++; /* peers read us one-sided: busy, even without messages */
-			ep->rd_seen = rd;
-		}
-	}
+	int done = lf_retry_pending(ep) + lf_reap_reads(ep);
 	ssize_t n = fi_cq_read(ep->rxcq, e, LG_ARRAY_SIZE(e));
 	if (n > 0) {
 		for (ssize_t i = 0; i < n; i++) {

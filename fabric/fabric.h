@@ -43,9 +43,12 @@ struct lf_tx {
 	struct lf_tx *lnext, *lprev;
 	uint64_t data;
 	int with_data;
-	/* lf_read_nb's buffer (fault injection may damage what it read) */
+	/* lf_read_nb's buffer (fault injection may damage what it read),
+	 * its result, and the next read done */
 	void *rbuf;
 	size_t rlen;
+	int rerr;
+	struct lf_tx *rnext;
 };
 
 struct lf_ep_conf {
@@ -126,23 +129,17 @@ int lf_sendv_nb_data(struct lf_ep *ep, uint64_t dest, const struct iovec *iov, i
  * on headers) is off? */
 int lf_takes_compact(const struct lf_ep *ep);
 
-/* One-sided reads (shm only: its fast path reads with process_vm_readv
- * from the reading process, no thread of the target involved).
- * lf_can_read: ep can.  lf_rma_expose registers the calling process's
- * whole user address space on ep for remote reads (shm pins nothing, and
- * a process of the same user may read it with process_vm_readv anyway)
- * and gives the key peers pass to lf_read_nb; -ENOTSUP if ep cannot.
- * lf_read_nb reads len bytes at the peer's address raddr into buf; done
- * then runs from lf_progress with 0 or -errno.  But a read that fails
- * inside shm's fast path (the peer gone, an unmapped address) gets no
- * completion in libfabric 1.17, only an error without context on the
- * receive queue (logged by lf_progress): callers must time reads out and
- * keep tx until a late done.  -EAGAIN: the peer's queue is full, send a
- * message instead. */
+/* One-sided reads (shm only: the peer is a process of this host).
+ * lf_can_read: ep can.  lf_read_nb reads len bytes at address raddr of
+ * process pid (the peer, which says its pid) into buf, with
+ * process_vm_readv, no thread of the peer involved; done then runs from
+ * lf_progress with 0 or -errno (-EPERM: this host does not let the
+ * process read the peer's memory, see ptrace(2); -ESRCH: no such
+ * process; -EFAULT: the address is not mapped).  -ENOTSUP: ep cannot
+ * (and done never runs). */
 int lf_can_read(const struct lf_ep *ep);
-int lf_rma_expose(struct lf_ep *ep, uint64_t *key);
-int lf_read_nb(struct lf_ep *ep, uint64_t dest, void *buf, size_t len, uint64_t raddr,
-	       uint64_t key, struct lf_tx *tx);
+int lf_read_nb(struct lf_ep *ep, int pid, void *buf, size_t len, uint64_t raddr,
+	       struct lf_tx *tx);
 
 /* Like lf_sendv, but never waits: when the provider cannot take the
  * message now (the peer's queue is full: it is busy, or dead with requests

@@ -1625,10 +1625,15 @@ void rpc_loop_run(struct lf_ep **eps, int n, struct lf_bell *bell, volatile int 
 	else
 		bell = NULL;
 	int can_block = !unwaitable || bell;
+	uint64_t reads_seen = bell ? lf_bell_reads(bell) : 0;
 	prctl(PR_SET_TIMERSLACK, 1000); /* short sleeps must be short */
 	while (!*stop) {
 		int done = 0;
 		round++;
+		if (bell && lf_bell_reads(bell) != reads_seen) {
+			reads_seen = lf_bell_reads(bell);
+			done++; /* clients read us one-sided: busy, even without messages */
+		}
 		for (int i = 0; i < n; i++) {
 			if (round & (idle[i] - 1))
 				continue;

@@ -75,9 +75,6 @@ struct xc_fetch {
 	struct lf_tx rtx;
 	uint8_t *rbuf;
 	uint32_t rcrc;
-	_Atomic int rstate; /* XC_RMA_IDLE, _READING; being given up by xc_tick
-			       (_SWEEPING), given up (_ABANDONED) */
-	uint64_t rt0;
 	uint32_t n;
 	struct lego_lines_req req; /* req and refs are sent back to back */
 	struct lego_line_ref refs[LEGO_BATCH_MAX];
@@ -110,7 +107,7 @@ struct xc_wb {
 	uint32_t slot[LEGO_BATCH_MAX];
 	uint32_t crc[LEGO_BATCH_MAX];   /* of each line's data (one-sided reads) */
 	uint64_t where[LEGO_BATCH_MAX]; /* the memnode's answer: where each line is */
-	uint64_t rkey;
+	uint64_t rpid; /* the memnode's process, which where[] is in */
 	int have_where;
 	uint8_t *data;
 	uint32_t epoch; /* xc->wb_epoch when it was filled (xc_retarget) */
@@ -130,7 +127,7 @@ struct xc_wb {
 /*
  * One-sided reads (docs/architecture.md): where the memnode holds a line
  * this process wrote back, and the CRC32C of what it wrote.  A miss on
- * the line reads it with fi_read and installs it only if the contents
+ * the line reads it (lf_read_nb) and installs it only if the contents
  * have that CRC; anything else (the line moved, a read error) falls back
  * to a request.  Direct-mapped by line, XC_WHERE_PER_LINE entries per
  * ExCache line.
@@ -145,14 +142,6 @@ struct xc_where {
 #define XC_WHERE_PER_LINE 4
 #define XC_RMA_PEERS 16
 #define XC_RMA_LINE_MAX (16u * 1024) /* larger lines: by request */
-/* shm's fast path completes a read inside fi_read; a read that failed
- * there (the memnode gone, an address it unmapped) has no completion of
- * its own in libfabric 1.17, only an error without context on the
- * receive queue.  So a read unanswered this long is given up: the fetch
- * goes by request, and the read's record stays out of use until (if
- * ever) its completion comes. */
-#define XC_RMA_WAIT_NS (100ull * 1000000)
-enum { XC_RMA_IDLE = 0, XC_RMA_READING, XC_RMA_SWEEPING, XC_RMA_ABANDONED };
 
 struct xc_rvictim {
 	uint64_t set, line;
@@ -235,7 +224,7 @@ struct excache {
 	struct xc_where *where;
 	uint64_t where_mask;
 	struct rpc_peer *rpeer[XC_RMA_PEERS];
-	uint64_t rkey[XC_RMA_PEERS];
+	int rpid[XC_RMA_PEERS]; /* their processes; -1: may not be read here */
 	uint32_t nrpeer;
 	uint8_t *rma_mem; /* the fetch records' rbuf */
 };
@@ -665,8 +654,6 @@ static void xc_fetch_later(struct excache *xc, struct xc_fetch *f)
 	xc_unlock(&xc->plock);
 }
 
-static void xc_rma_sweep(struct excache *xc, uint64_t now);
-
 void xc_tick(struct excache *xc)
 {
 	uint64_t now = lg_now_ns();
@@ -690,8 +677,6 @@ void xc_tick(struct excache *xc)
 		f->peer = sp_peer_of_line(xc->sp, f->refs[0].line);
 		xc_fetch_send(f);
 	}
-	if (xc->rma)
-		xc_rma_sweep(xc, now);
 	xc_writeback_kick(xc, 1);
 }
 
@@ -841,20 +826,39 @@ static void xc_where_note(struct excache *xc, uint64_t line, uint64_t seq, uint6
 		*e = (struct xc_where){0, 0, seq, 0, 0};
 }
 
-/* The index of a memnode in xc->rpeer, with its key; -1 if full.  Under
- * wlock. */
-static int xc_rma_peer(struct excache *xc, struct rpc_peer *p, uint64_t key)
+/* The index of a memnode in xc->rpeer, with its process (a restarted
+ * memnode has another); -1 if full.  Under wlock. */
+static int xc_rma_peer(struct excache *xc, struct rpc_peer *p, int pid)
 {
 	for (uint32_t i = 0; i < xc->nrpeer; i++)
 		if (xc->rpeer[i] == p) {
-			xc->rkey[i] = key;
+			if (xc->rpid[i] >= 0)
+				xc->rpid[i] = pid;
 			return (int)i;
 		}
 	if (xc->nrpeer == XC_RMA_PEERS)
 		return -1;
 	xc->rpeer[xc->nrpeer] = p;
-	xc->rkey[xc->nrpeer] = key;
+	xc->rpid[xc->nrpeer] = pid;
 	return (int)xc->nrpeer++;
+}
+
+/* This host does not let the process read f's memnode (EPERM: ptrace
+ * rules, such as Yama's ptrace_scope, or another user's memnode): no more
+ * one-sided reads from it. */
+static void xc_rma_denied(struct excache *xc, const struct xc_fetch *f)
+{
+	int said = 0;
+	xc_wlock(xc);
+	for (uint32_t i = 0; i < xc->nrpeer; i++)
+		if (xc->rpeer[i] == f->peer) {
+			said = xc->rpid[i] < 0;
+			xc->rpid[i] = -1;
+		}
+	xc_wunlock(xc);
+	if (!said)
+		lg_logf(LG_WARN, "excache", "this host does not let the process read %s's memory "
+			"(see ptrace(2)); its misses go by message", f->peer->name);
 }
 
 /* Lines [first, first + n) were freed or dropped: forget where they were
@@ -898,62 +902,17 @@ static void xc_rma_done(struct lf_tx *tx, int err)
 {
 	struct xc_fetch *f = (struct xc_fetch *)(void *)((uint8_t *)tx - offsetof(struct xc_fetch, rtx));
 	struct excache *xc = f->xc;
-	int reading = XC_RMA_READING;
-	if (!atomic_compare_exchange_strong(&f->rstate, &reading, XC_RMA_IDLE)) {
-		/* given up by xc_tick, which sends the fetch again by request
-		 * in another record: once it has copied this one, this one is
-		 * free (the copying makes no call that could land here) */
-		while (atomic_load(&f->rstate) == XC_RMA_SWEEPING)
-			lg_cpu_relax();
-		atomic_store(&f->rstate, XC_RMA_IDLE);
-		xc_fetch_put(xc, f);
-		return;
-	}
 	if (!err && lw_crc32c(0, f->rbuf, xc->line) == f->rcrc) {
 		lg_stat_add(LEGO_STAT_RMA_READS, 1);
 		xc_fetch_done(f, 0, f->rbuf, xc->line);
 		return;
 	}
 	/* moved, or unreadable: forget it and ask the memnode */
+	if (err == -EPERM)
+		xc_rma_denied(xc, f);
 	xc_where_forget(xc, f);
 	atomic_fetch_sub(&xc->fetching, 1);
 	xc_fetch_send(f);
-}
-
-/* One-sided reads unanswered for XC_RMA_WAIT_NS: their fetches go again,
- * by request, in fresh records (xc_tick). */
-static void xc_rma_sweep(struct excache *xc, uint64_t now)
-{
-	for (int i = 0; i < XC_FETCH_SLOTS; i++) {
-		struct xc_fetch *f = &xc->fetches[i];
-		int reading = XC_RMA_READING;
-		if (atomic_load(&f->rstate) != XC_RMA_READING || f->rt0 > now ||
-		    now - f->rt0 < XC_RMA_WAIT_NS)
-			continue;
-		struct xc_fetch *g = xc_fetch_get(xc);
-		if (!g)
-			return; /* all in use: the next tick */
-		if (!atomic_compare_exchange_strong(&f->rstate, &reading, XC_RMA_SWEEPING)) {
-			xc_fetch_put(xc, g); /* answered meanwhile */
-			continue;
-		}
-		/* f is ours until _ABANDONED: its completion waits for that */
-		uint64_t line = f->refs[0].line;
-		lg_log_rl(LG_WARN, "excache", "one-sided read of line %llu from %s unanswered for "
-			  "%llu ms; asking by message", (unsigned long long)line, f->peer->name,
-			  (unsigned long long)(XC_RMA_WAIT_NS / 1000000));
-		xc_where_forget(xc, f);
-		xc_fetch_init(xc, g, sp_peer_of_line(xc->sp, line));
-		g->refs[g->n++] = f->refs[0];
-		g->demand = f->demand;
-		g->write0 = f->write0;
-		g->tid = f->tid;
-		g->drop_seq = f->drop_seq;
-		g->t0 = f->t0;
-		atomic_store(&f->rstate, XC_RMA_ABANDONED);
-		atomic_fetch_sub(&xc->fetching, 1); /* f's */
-		xc_fetch_send(g);
-	}
 }
 
 /* Start a fetch of one line as a one-sided read when the table knows
@@ -967,19 +926,18 @@ static int xc_rma_read(struct xc_fetch *f)
 		return 0;
 	xc_wlock(xc);
 	struct xc_where e = *xc_where_of(xc, line);
+	int pid = e.line1 == line + 1 && xc->rpeer[e.peer] == p ? xc->rpid[e.peer] : 0;
 	xc_wunlock(xc);
-	if (e.line1 != line + 1 || xc->rpeer[e.peer] != p)
+	if (pid <= 0)
 		return 0;
 	f->rcrc = e.crc;
 	f->rtx.done = xc_rma_done;
-	f->rt0 = lg_now_ns();
-	atomic_store(&f->rstate, XC_RMA_READING);
 	atomic_fetch_add(&xc->fetching, 1);
-	if (lf_read_nb(p->ep, p->fi_addr, f->rbuf, xc->line, e.addr, xc->rkey[e.peer], &f->rtx)) {
-		atomic_store(&f->rstate, XC_RMA_IDLE);
+	if (lf_read_nb(p->ep, pid, f->rbuf, xc->line, e.addr, &f->rtx)) {
 		atomic_fetch_sub(&xc->fetching, 1);
 		return 0;
 	}
+	lf_bell_note_read(p->bell);
 	return 1;
 }
 
@@ -1215,7 +1173,7 @@ static void xc_wb_done(void *arg, int status, const void *body, size_t len)
 			/* before the victims go: a miss until now was served
 			 * from them */
 			xc_wlock(xc);
-			int pi = xc_rma_peer(xc, wb->peer, wb->rkey);
+			int pi = xc_rma_peer(xc, wb->peer, (int)wb->rpid);
 			for (uint32_t i = 0; pi >= 0 && i < wb->n; i++)
 				xc_where_note(xc, wb->refs[i].line, wb->refs[i].seq, wb->where[i],
 					      wb->crc[i], (uint32_t)pi);
@@ -1270,7 +1228,7 @@ static void xc_wb_part_done(void *arg, int status, const void *body, size_t len)
 		memcpy(&wr, body, sizeof wr);
 		if (wr.count == wb->n) {
 			memcpy(wb->where, (const uint8_t *)body + sizeof wr, wb->n * sizeof(uint64_t));
-			wb->rkey = wr.key;
+			wb->rpid = wr.pid;
 			wb->have_where = 1;
 		}
 	}
@@ -1950,10 +1908,8 @@ void xc_fork_child(struct excache *xc, int uffd)
 	xc->wb_free = &xc->wbs[0];
 	atomic_store(&xc->wb_live[0], 0); /* the batches in flight are the parent's */
 	atomic_store(&xc->wb_live[1], 0);
-	for (int i = 0; i < XC_FETCH_SLOTS; i++) {
+	for (int i = 0; i < XC_FETCH_SLOTS; i++)
 		xc->fetches[i].next = i + 1 < XC_FETCH_SLOTS ? &xc->fetches[i + 1] : NULL;
-		atomic_store(&xc->fetches[i].rstate, XC_RMA_IDLE); /* the parent's reads */
-	}
 	xc->fetch_free = &xc->fetches[0];
 	xc->fetch_later = NULL; /* the parent's, like those in flight */
 	/* nothing goes out until the child has connections of its own

@@ -84,7 +84,7 @@ static int h_write(struct rpc_ctx *ctx)
 							    req.count * sizeof(uint64_t));
 		if (!out)
 			return -ENOMEM;
-		struct lego_where_rep wr = {req.count, m->rma_key};
+		struct lego_where_rep wr = {req.count, (uint64_t)getpid()};
 		memcpy(out, &wr, sizeof wr);
 		where = (uint64_t *)(void *)(out + sizeof wr);
 	}

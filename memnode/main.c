@@ -165,11 +165,10 @@ int main(int argc, char **argv)
 	if (lf_node_listen(&m->node, lg_opt_s(&O, LG_OPT_listen), fab, 64, LEGO_MSG_MAX,
 			   rpc_server_on_recv, m->srv) < 0)
 		return 1;
-	/* shm clients may read lines one-sided; each read is checked against
-	 * what the client wrote (excache.c), so a line that moved is fetched
-	 * by request instead */
-	if (m->node.shm && lg_opt_u(&O, LG_OPT_rma) && memory_retained() &&
-	    lf_rma_expose(m->node.shm, &m->rma_key) == 0)
+	/* shm clients may read lines one-sided, from this process's memory
+	 * (lf_read_nb); each read is checked against what the client wrote
+	 * (excache.c), so a line that moved is fetched by request instead */
+	if (m->node.shm && lg_opt_u(&O, LG_OPT_rma) && memory_retained())
 		m->rma = 1;
 	/* link to the monitor (and the storenode) */
 	struct rpc_links *links = &m->links;

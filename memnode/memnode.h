@@ -28,9 +28,8 @@ struct memnode {
 	uint64_t store_retry_ns; /* no new attempt before this after a failure */
 	uint64_t store_timeout_ns;
 	uint32_t node_id;
-	/* one-sided reads allowed on the shm endpoint (lf_rma_expose) */
+	/* shm clients may read lines out of this process (lf_read_nb) */
 	int rma;
-	uint64_t rma_key;
 	int registered;
 	int hb_inflight;
 	uint64_t hb_failures;

@@ -39,10 +39,11 @@
 #include <stdint.h>
 
 #define LEGO_PROTO_MAGIC   0x4f47454cu /* "LEGO" */
-#define LEGO_PROTO_VERSION 6 /* 2: memnode heartbeats carry traffic; 3: replicas;
+#define LEGO_PROTO_VERSION 7 /* 2: memnode heartbeats carry traffic; 3: replicas;
 				   4: moving granules (drain, re-replication);
 				   5: CRC32C in every header, requests repeated;
-				   6: compact replies (LEGO_F_COMPACT) */
+				   6: compact replies (LEGO_F_COMPACT);
+				   7: where replies name the memnode's pid */
 
 /* Largest line is 2 MiB; a message may carry one such line or a batch. */
 #define LEGO_MSG_PAYLOAD_MAX (2u << 20)
@@ -314,12 +315,13 @@ _Static_assert(sizeof(struct lego_line_ref) == 16, "line_ref size");
 /* P2M_WRITE with LEGO_LINES_WHERE (shm clients of a memnode that allows
  * one-sided reads): the reply body is lego_where_rep and then count
  * uint64_t, the memnode's address of each line as now stored (0: none:
- * all zeros, or a newer write-back is stored), for fi_read with `key`.
- * A memnode that does not allow them answers with lego_count_rep. */
+ * all zeros, or a newer write-back is stored), to be read there with
+ * process_vm_readv from the memnode's process, `pid`.  A memnode that does
+ * not allow them answers with lego_count_rep. */
 #define LEGO_LINES_WHERE 0x2u
 struct lego_where_rep {
 	uint64_t count;
-	uint64_t key;
+	uint64_t pid;
 };
 _Static_assert(sizeof(struct lego_where_rep) == 16, "where_rep size");
 struct lego_lines_req {

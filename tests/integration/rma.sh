@@ -1,6 +1,6 @@
 #!/bin/sh
 # One-sided reads (LEGO_RMA, shm, on by default).  A process reads the
-# lines it wrote back straight out of the memnode's memory with fi_read,
+# lines it wrote back straight out of the memnode's memory (process_vm_readv),
 # and installs what it read only if it has the CRC32C of what it wrote;
 # anything else is fetched by request.  Here, random reads and writes
 # (50%) over four times the ExCache, prefetch off:
