@@ -938,6 +938,7 @@ struct rpc_client {
 	int free_head;
 	_Atomic unsigned inflight;
 	_Atomic uint64_t next_expire_scan;
+	uint64_t last_scan; /* rpc_client_expire's last run */
 	_Atomic uint64_t n_calls, n_errors, n_timeouts, n_stale, n_resends, n_corrupt;
 	rpc_observe_fn observe;
 	_Atomic int orphan; /* rpc_client_orphan */
@@ -1368,11 +1369,30 @@ static void rpc_call_resend(struct rpc_call *c, uint32_t s, uint64_t now)
 	lf_bell_ring(p->bell);
 }
 
+/* The scans run every 2 ms while requests are in flight: a gap this long
+ * means this process did not run (stopped by SIGSTOP or ^Z, held by a
+ * debugger, a frozen cgroup, a starved or paused machine). */
+#define RPC_STALL_NS (1000ull * 1000000)
+
 static void rpc_client_expire(struct rpc_client *cl, uint64_t now)
 {
+	uint64_t gap = cl->last_scan && now > cl->last_scan + RPC_STALL_NS ? now - cl->last_scan : 0;
+	cl->last_scan = now;
+	if (gap)
+		lg_log_rl(LG_WARN, "rpc", "this process did not run for %llu ms (stopped, or "
+			  "starved of CPU): its requests' deadlines move on by as much",
+			  (unsigned long long)(gap / 1000000));
 	for (uint32_t i = 0; i < RPC_SLOTS; i++) {
 		struct rpc_call *c = &cl->calls[i];
 		uint32_t s = atomic_load(&c->state);
+		if (gap && (s & CS_INFLIGHT) && c->start_ns) {
+			/* the time it could not be answered in does not count
+			 * (a reply that came meanwhile is read at once) */
+			uint64_t d = LG_MIN(gap, now - c->start_ns);
+			c->deadline += d;
+			c->resend_at += d;
+			c->start_ns += d;
+		}
 		if ((s & CS_HELD) && now > c->deadline + RPC_HOLD_MAX_NS && rpc_call_unhold(c)) {
 			lg_log_rl(LG_WARN, "rpc", "%s request to %s: the peer never took it",
 				  lw_opcode_name(c->hdr.opcode), c->peer ? c->peer->name : "?");

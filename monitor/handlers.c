@@ -89,7 +89,12 @@ static int h_p_heartbeat(struct rpc_ctx *ctx)
 	p->last_ns = lg_now_ns();
 	p->conn = rpc_sconn_id(ctx->conn);
 	if (req.pid && p->pid != req.pid) /* a forked child introduces itself */
-		p->pid = req.pid;
+		mon_proc_set_pid(p, req.pid);
+	if (p->lapsed) {
+		lg_log(LG_INFO, "monitor", "process %u (address space %llu) renews its lease again",
+		       p->pid, (unsigned long long)p->as_id);
+		p->lapsed = 0;
+	}
 	/* granules with no copy on a memnode that is up: that memory is lost,
 	 * and the process must hear it now rather than hang on a fault */
 	struct lego_p2mon_hb_rep *rep = rpc_reply_alloc(ctx, sizeof *rep);

@@ -189,6 +189,39 @@ struct mon_node *mon_files_node(struct mon_reg *r, const char *host_id)
 	return first;
 }
 
+/* When process pid of this host started (field 22 of /proc/PID/stat, in
+ * clock ticks since boot); 0 if there is no such process. */
+static uint64_t mon_pid_start(uint32_t pid)
+{
+	char path[32], buf[1024];
+	snprintf(path, sizeof path, "/proc/%u/stat", pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return 0;
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	char *s = strrchr(buf, ')'); /* the name may hold spaces and parentheses */
+	unsigned long long start = 0;
+	if (!s || sscanf(s + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d "
+			 "%*d %*d %*d %llu", &start) != 1)
+		return 0;
+	return start;
+}
+
+void mon_proc_set_pid(struct mon_proc *p, uint32_t pid)
+{
+	p->pid = pid;
+	p->start = p->local && pid ? mon_pid_start(pid) : 0;
+}
+
+/* A process of this host that is still running (stopped, perhaps, or in a
+ * debugger): the same pid, started at the same time. */
+static int mon_proc_alive_here(const struct mon_proc *p)
+{
+	return p->local && p->pid && p->start && mon_pid_start(p->pid) == p->start;
+}
+
 struct mon_proc *mon_proc_register(struct mon_reg *r, uint32_t pid, const char *host,
 				   int local, uint32_t line_order, uint64_t quota)
 {
@@ -204,9 +237,9 @@ struct mon_proc *mon_proc_register(struct mon_reg *r, uint32_t pid, const char *
 	if (!p)
 		return NULL;
 	p->as_id = ++r->as_seq;
-	p->pid = pid;
 	snprintf(p->host, sizeof p->host, "%.*s", (int)strnlen(host, LEGO_HOST_MAX), host);
 	p->local = local;
+	mon_proc_set_pid(p, pid);
 	p->line_order = line_order;
 	p->quota = quota;
 	p->last_ns = lg_now_ns();
@@ -327,7 +360,17 @@ void mon_reg_tick(struct mon_reg *r, uint64_t now)
 	r->last_tick_ns = now;
 	for (uint32_t i = 0; i < r->nprocs;) {
 		struct mon_proc *p = r->procs[i];
-		if (now - p->last_ns > r->lease_ns) {
+		if (now - p->last_ns > r->lease_ns && mon_proc_alive_here(p)) {
+			/* Its memory is its own for as long as it lives: a
+			 * process stopped (^Z, SIGSTOP, a debugger) renews
+			 * nothing, and must find its memory when it goes on. */
+			if (!p->lapsed)
+				lg_log(LG_WARN, "monitor", "process %u (address space %llu) stopped "
+				       "renewing its lease but is still running on this host "
+				       "(stopped, or in a debugger?): its memory is kept until it "
+				       "exits", p->pid, (unsigned long long)p->as_id);
+			p->lapsed = 1;
+		} else if (now - p->last_ns > r->lease_ns) {
 			r->procs_expired++;
 			mon_proc_remove(r, p, "stopped renewing its lease");
 			continue; /* the array shifted */

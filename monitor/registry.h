@@ -64,6 +64,9 @@ struct mon_proc {
 	char host[LEGO_HOST_MAX];
 	char host_id[40]; /* as registered; forks inherit it (P2MON_FILES) */
 	int local; /* on the monitor's host: its pid can be watched */
+	uint64_t start; /* local: when its pid started (/proc), to tell it from a
+			   reused pid; 0: unknown */
+	int lapsed;     /* its lease lapsed while it was alive here */
 	uint32_t line_order;
 	uint64_t quota;
 	uint32_t replicas; /* copies of each granule: 1, or 2 on distinct memnodes */
@@ -134,6 +137,8 @@ struct mon_node *mon_files_node(struct mon_reg *r, const char *host_id);
 /* Processes */
 struct mon_proc *mon_proc_register(struct mon_reg *r, uint32_t pid, const char *host,
 				   int local, uint32_t line_order, uint64_t quota);
+/* The process is pid (a forked child says so in its first heartbeat). */
+void mon_proc_set_pid(struct mon_proc *p, uint32_t pid);
 /* A child of p (fork): a new address space with p's placements. */
 struct mon_proc *mon_proc_fork(struct mon_reg *r, struct mon_proc *p);
 

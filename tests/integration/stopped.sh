@@ -1,0 +1,55 @@
+#!/bin/sh
+# A process stopped for longer than its lease (^Z, SIGSTOP, a debugger)
+# keeps its memory and goes on when continued.  Before, the monitor
+# dropped it when its lease lapsed and the memnode freed its memory; on
+# SIGCONT its requests had timed out and it stopped ("remote memory of
+# this process is unreachable"), its data lost.  Now the monitor keeps a
+# lapsed process of its own host while the same process (pid and start
+# time) still runs, and a process that did not run does not count that
+# time against its requests (docs/architecture.md, "Failure handling").
+#
+#   stopped: random reads and writes through a small ExCache, stopped with
+#            SIGSTOP for 4 leases (lease 1 s), continued: the checksum
+#            equals native's, the monitor said why it kept it;
+#   killed:  a process stopped past its lease and then killed with
+#            SIGKILL: its memory is freed once it is gone (within 10 s).
+. "$(dirname "$0")/lib.sh"
+start_monitor --lease-ms 1000
+start_memnode a --capacity 1G
+export LEGO_MONITOR="$MON"
+WL_ARGS="--ws 64M --ops 400000 --pattern uniform --writes 50"
+wl_native
+
+LD_PRELOAD=$LIBLEGO LEGO_EXCACHE_SIZE=16M "$BIN/lego-bench-workload" $WL_ARGS \
+	>"$T/stopped.out" 2>"$T/stopped.log" &
+v=$!
+PIDS="$PIDS $v"
+sleep 1
+kill -STOP $v
+sleep 4
+grep -q "stopped renewing its lease but is still running" "$T/monitor.log" ||
+	fail "the monitor did not keep the stopped process: $(tail -3 "$T/monitor.log")"
+[ "$(node_stat "$MEM_a" address_spaces)" -ge 1 ] || fail "the memnode dropped the stopped process"
+kill -CONT $v
+wait $v || fail "the continued process failed: $(tail -3 "$T/stopped.log")"
+got=$(sed -n 's/.*checksum=\([0-9a-f]*\).*/\1/p' "$T/stopped.out")
+[ "$got" = "$WANT" ] || fail "checksum $got after the stop, native $WANT"
+
+# stopped past its lease, then killed: its memory goes once it is gone
+LEGO_EXCACHE_SIZE=8M "$BIN/lego-test-lease_holder" 32 >"$T/holder.out" 2>"$T/holder.log" &
+h=$!
+PIDS="$PIDS $h"
+wait_file "$T/holder.out" 30 || fail "holder did not get ready"
+kill -STOP $h
+sleep 3
+stored=$(node_stat "$MEM_a" stored)
+[ "$stored" -ge $((32 << 20)) ] || fail "a stopped holder's memory went: stored $stored"
+kill -9 $h
+t0=$(date +%s%N)
+while [ "$(node_stat "$MEM_a" stored)" -ne 0 ]; do
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	[ $ms -gt 10000 ] && fail "a killed holder's memory still held after $ms ms"
+	sleep 0.2
+done
+ms=$((($(date +%s%N) - t0) / 1000000))
+pass "stopped for 4 leases: memory kept, checksum equal to native's after SIGCONT; stopped then killed: 32 MiB freed $ms ms after the kill"
