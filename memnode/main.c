@@ -126,6 +126,7 @@ static void tick(void *user)
 	req.stored = t.stored;
 	req.read_bytes = m->read_bytes;
 	req.write_bytes = m->write_bytes;
+	req.pid = (uint32_t)getpid();
 	struct iovec iov = {&req, sizeof req};
 	if (rpc_call_async(&m->mon, M2MON_HEARTBEAT, &iov, 1,
 			   lg_opt_u(&O, LG_OPT_heartbeat_ms) * 2000000ull, hb_reply, m) == 0)

@@ -403,6 +403,7 @@ static int h_s_heartbeat(struct rpc_ctx *ctx)
 		st->up = 1;
 	}
 	st->last_hb_ns = lg_now_ns();
+	mon_node_alive(st, req.pid);
 	st->capacity = req.capacity;
 	st->stored = req.stored;
 	return 0;

@@ -64,6 +64,30 @@ static void mon_free_once(struct mon_node *n, uint64_t as_id)
 	}
 }
 
+/* When process pid of this host started (field 22 of /proc/PID/stat, in
+ * clock ticks since boot), and its state (field 3) in *state if not
+ * NULL; 0 if there is no such process. */
+static uint64_t mon_pid_start(uint32_t pid, char *state)
+{
+	char path[32], buf[1024];
+	snprintf(path, sizeof path, "/proc/%u/stat", pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return 0;
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	char *s = strrchr(buf, ')'); /* the name may hold spaces and parentheses */
+	char st = 0;
+	unsigned long long start = 0;
+	if (!s || sscanf(s + 1, " %c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d "
+			 "%*d %*d %*d %llu", &st, &start) != 2)
+		return 0;
+	if (state)
+		*state = st;
+	return start;
+}
+
 /* Add a node to a table (memnodes or storenodes); one restarting on the
  * same address replaces its old entry.  NULL if out of memory. */
 static struct mon_node *mon_table_add(struct mon_node **tab, uint32_t *n, uint32_t *cap,
@@ -104,7 +128,20 @@ static void mon_table_expire(struct mon_node *tab, uint32_t n, uint64_t now, uin
 {
 	for (uint32_t i = 0; i < n; i++) {
 		struct mon_node *e = &tab[i];
-		if (e->up && now - e->last_hb_ns > timeout) {
+		char st = 0;
+		if (e->up && now - e->last_hb_ns > timeout && e->start &&
+		    mon_pid_start(e->pid, &st) == e->start && (st == 'T' || st == 't')) {
+			/* stopped (SIGSTOP, a debugger), not dead: declared
+			 * down, every process whose only copy it holds would
+			 * stop, and its memory is intact.  (Running but silent,
+			 * it is declared down as any other.) */
+			if (!e->stalled)
+				lg_log(LG_WARN, "monitor", "%s %u (%s) missed heartbeats for %llu ms, "
+				       "but its process %u is stopped on this host: not declared "
+				       "down", what, e->id, e->addr.shm[0] ? e->addr.shm : "net",
+				       (unsigned long long)((now - e->last_hb_ns) / 1000000), e->pid);
+			e->stalled = 1;
+		} else if (e->up && now - e->last_hb_ns > timeout) {
 			e->up = 0;
 			if (e->left)
 				continue; /* drained and gone, as told */
@@ -127,6 +164,20 @@ struct mon_node *mon_node_get(struct mon_reg *r, uint32_t id)
 	return id >= 1 && id <= r->nnodes ? &r->nodes[id - 1] : NULL;
 }
 
+void mon_node_alive(struct mon_node *n, uint32_t pid)
+{
+	if (n->stalled) {
+		lg_log(LG_INFO, "monitor", "node %u heart-beats again", n->id);
+		n->stalled = 0;
+	}
+	if (pid != n->pid) {
+		n->pid = pid;
+		n->start = pid && strncmp(n->addr.host_id, lg_host_id(), sizeof n->addr.host_id) == 0
+				   ? mon_pid_start(pid, NULL)
+				   : 0;
+	}
+}
+
 void mon_node_heartbeat(struct mon_node *n, const struct lego_m2mon_heartbeat_req *hb,
 			uint64_t now)
 {
@@ -134,6 +185,7 @@ void mon_node_heartbeat(struct mon_node *n, const struct lego_m2mon_heartbeat_re
 		lg_log(LG_WARN, "monitor", "memnode %u is back", n->id);
 		n->up = 1;
 	}
+	mon_node_alive(n, hb->pid);
 	/* The rate covers the interval between two reports; a counter that
 	 * went backwards (it cannot, short of a bug) starts over. */
 	uint64_t bytes = hb->read_bytes + hb->write_bytes;
@@ -189,37 +241,17 @@ struct mon_node *mon_files_node(struct mon_reg *r, const char *host_id)
 	return first;
 }
 
-/* When process pid of this host started (field 22 of /proc/PID/stat, in
- * clock ticks since boot); 0 if there is no such process. */
-static uint64_t mon_pid_start(uint32_t pid)
-{
-	char path[32], buf[1024];
-	snprintf(path, sizeof path, "/proc/%u/stat", pid);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return 0;
-	size_t n = fread(buf, 1, sizeof buf - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	char *s = strrchr(buf, ')'); /* the name may hold spaces and parentheses */
-	unsigned long long start = 0;
-	if (!s || sscanf(s + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d "
-			 "%*d %*d %*d %llu", &start) != 1)
-		return 0;
-	return start;
-}
-
 void mon_proc_set_pid(struct mon_proc *p, uint32_t pid)
 {
 	p->pid = pid;
-	p->start = p->local && pid ? mon_pid_start(pid) : 0;
+	p->start = p->local && pid ? mon_pid_start(pid, NULL) : 0;
 }
 
 /* A process of this host that is still running (stopped, perhaps, or in a
  * debugger): the same pid, started at the same time. */
 static int mon_proc_alive_here(const struct mon_proc *p)
 {
-	return p->local && p->pid && p->start && mon_pid_start(p->pid) == p->start;
+	return p->local && p->pid && p->start && mon_pid_start(p->pid, NULL) == p->start;
 }
 
 struct mon_proc *mon_proc_register(struct mon_reg *r, uint32_t pid, const char *host,

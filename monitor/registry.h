@@ -20,6 +20,11 @@ struct mon_node {
 	uint64_t capacity, reserved, stored;
 	uint32_t nr_as;
 	uint64_t last_hb_ns;
+	/* its process, if on this host (its heartbeats say): pid and start
+	 * time; silent but stopped, it is not declared down (stalled) */
+	uint32_t pid;
+	uint64_t start;
+	int stalled;
 	uint64_t placed; /* granules placed here */
 	int draining;    /* legoctl drain: its copies move off, nothing new comes */
 	int left;        /* drained: told to leave (LEGO_HB_LEAVE) */
@@ -117,6 +122,8 @@ void mon_reg_fini(struct mon_reg *r);
 struct mon_node *mon_node_register(struct mon_reg *r, const struct lego_node_addr *a,
 				   uint64_t capacity);
 struct mon_node *mon_node_get(struct mon_reg *r, uint32_t id);
+/* A node's heartbeat came, from process pid (0: unknown). */
+void mon_node_alive(struct mon_node *n, uint32_t pid);
 /* A memnode's heartbeat: up again if it was down, its figures, and its
  * traffic rate since the previous heartbeat. */
 void mon_node_heartbeat(struct mon_node *n, const struct lego_m2mon_heartbeat_req *hb,

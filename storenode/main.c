@@ -94,6 +94,7 @@ static void tick(void *user)
 	memset(&req, 0, sizeof req);
 	req.node_id = s->node_id;
 	storenode_space(s->root_fd, &req.capacity, &req.stored);
+	req.pid = (uint32_t)getpid();
 	struct iovec iov = {&req, sizeof req};
 	if (rpc_call_async(&s->mon, S2MON_HEARTBEAT, &iov, 1,
 			   lg_opt_u(&O, LG_OPT_heartbeat_ms) * 2000000ull, hb_reply, s) == 0)

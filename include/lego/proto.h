@@ -43,7 +43,8 @@
 				   4: moving granules (drain, re-replication);
 				   5: CRC32C in every header, requests repeated;
 				   6: compact replies (LEGO_F_COMPACT);
-				   7: where replies name the memnode's pid */
+				   7: where replies name the memnode's pid,
+				      heartbeats the node's */
 
 /* Largest line is 2 MiB; a message may carry one such line or a batch. */
 #define LEGO_MSG_PAYLOAD_MAX (2u << 20)
@@ -281,8 +282,12 @@ struct lego_m2mon_heartbeat_req {
 	 * 0 from storenodes */
 	uint64_t read_bytes;
 	uint64_t write_bytes;
+	/* the node's process (0: unknown): a monitor of the same host does
+	 * not declare a node down that is only stopped */
+	uint32_t pid;
+	uint32_t pad;
 };
-_Static_assert(sizeof(struct lego_m2mon_heartbeat_req) == 48, "m hb size");
+_Static_assert(sizeof(struct lego_m2mon_heartbeat_req) == 56, "m hb size");
 
 /* Reply: address spaces whose owner is gone; the memnode frees them.
  * flags LEGO_HB_LEAVE: the memnode was drained (every granule moved

@@ -12,7 +12,12 @@
 #            SIGSTOP for 4 leases (lease 1 s), continued: the checksum
 #            equals native's, the monitor said why it kept it;
 #   killed:  a process stopped past its lease and then killed with
-#            SIGKILL: its memory is freed once it is gone (within 10 s).
+#            SIGKILL: its memory is freed once it is gone (within 10 s);
+#   memnode: the memnode stopped for 5 s (over the monitor's 3 s node
+#            timeout) under the same workload: the monitor does not
+#            declare it down (before, every process whose only copy it
+#            held stopped, its memory declared lost), the checksum
+#            equals native's.
 . "$(dirname "$0")/lib.sh"
 start_monitor --lease-ms 1000
 start_memnode a --capacity 1G
@@ -52,4 +57,18 @@ while [ "$(node_stat "$MEM_a" stored)" -ne 0 ]; do
 	sleep 0.2
 done
 ms=$((($(date +%s%N) - t0) / 1000000))
-pass "stopped for 4 leases: memory kept, checksum equal to native's after SIGCONT; stopped then killed: 32 MiB freed $ms ms after the kill"
+
+LD_PRELOAD=$LIBLEGO LEGO_EXCACHE_SIZE=16M "$BIN/lego-bench-workload" $WL_ARGS \
+	>"$T/mstop.out" 2>"$T/mstop.log" &
+v=$!
+PIDS="$PIDS $v"
+sleep 1
+kill -STOP "$MEMPID_a"
+sleep 5
+kill -CONT "$MEMPID_a"
+grep -q "is stopped on this host: not declared down" "$T/monitor.log" ||
+	fail "the monitor said nothing of the stopped memnode: $(tail -3 "$T/monitor.log")"
+wait $v || fail "the process failed while its memnode was stopped: $(tail -3 "$T/mstop.log")"
+got=$(sed -n 's/.*checksum=\([0-9a-f]*\).*/\1/p' "$T/mstop.out")
+[ "$got" = "$WANT" ] || fail "checksum $got with the memnode stopped, native $WANT"
+pass "stopped for 4 leases: memory kept, checksum equal to native's after SIGCONT; stopped then killed: 32 MiB freed $ms ms after the kill; memnode stopped 5 s: not declared down, checksum equal"

@@ -415,7 +415,7 @@ START_TEST(test_struct_sizes)
 	ck_assert_uint_eq(sizeof(struct lego_p2mon_place_rep), 424);
 	ck_assert_uint_eq(sizeof(struct lego_m2mon_register_req), 216);
 	ck_assert_uint_eq(sizeof(struct lego_m2mon_register_rep), 40);
-	ck_assert_uint_eq(sizeof(struct lego_m2mon_heartbeat_req), 48);
+	ck_assert_uint_eq(sizeof(struct lego_m2mon_heartbeat_req), 56);
 	ck_assert_uint_eq(sizeof(struct lego_m2mon_heartbeat_rep), 520);
 	ck_assert_uint_eq(sizeof(struct lego_line_ref), 16);
 	ck_assert_uint_eq(sizeof(struct lego_lines_req), 48);
