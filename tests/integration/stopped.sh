@@ -19,6 +19,7 @@
 #            held stopped, its memory declared lost), the checksum
 #            equals native's.
 . "$(dirname "$0")/lib.sh"
+skip_if_sanitized # (the workload runs under LD_PRELOAD)
 start_monitor --lease-ms 1000
 start_memnode a --capacity 1G
 export LEGO_MONITOR="$MON"
