@@ -707,11 +707,13 @@ int lf_read_nb(struct lf_ep *ep, int pid, void *buf, size_t len, uint64_t raddr,
 	tx->rlen = len;
 	tx->rerr = got == (ssize_t)len ? 0 : got < 0 ? -errno : -EIO;
 	tx->rnext = NULL;
+	pthread_rwlock_rdlock(&lf_fork_rw); /* (a fork copies the list whole) */
 	pthread_mutex_lock(&ep->rlock);
 	*ep->rdone_tail = tx;
 	ep->rdone_tail = &tx->rnext;
 	atomic_fetch_add(&ep->nrdone, 1);
 	pthread_mutex_unlock(&ep->rlock);
+	pthread_rwlock_unlock(&lf_fork_rw);
 	return 0;
 }
 
