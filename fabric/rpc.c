@@ -1376,22 +1376,23 @@ static void rpc_call_resend(struct rpc_call *c, uint32_t s, uint64_t now)
 
 static void rpc_client_expire(struct rpc_client *cl, uint64_t now)
 {
-	uint64_t gap = cl->last_scan && now > cl->last_scan + RPC_STALL_NS ? now - cl->last_scan : 0;
+	uint64_t last = cl->last_scan, stalled = 0;
 	cl->last_scan = now;
-	if (gap)
-		lg_log_rl(LG_WARN, "rpc", "this process did not run for %llu ms (stopped, or "
-			  "starved of CPU): its requests' deadlines move on by as much",
-			  (unsigned long long)(gap / 1000000));
 	for (uint32_t i = 0; i < RPC_SLOTS; i++) {
 		struct rpc_call *c = &cl->calls[i];
 		uint32_t s = atomic_load(&c->state);
-		if (gap && (s & CS_INFLIGHT) && c->start_ns) {
-			/* the time it could not be answered in does not count
-			 * (a reply that came meanwhile is read at once) */
-			uint64_t d = LG_MIN(gap, now - c->start_ns);
+		/* in flight since before the last scan, with none since for
+		 * longer than a scan could be late: the time it could not be
+		 * answered in does not count (a reply that came meanwhile is
+		 * read at once).  (Scans stop while nothing is in flight: a
+		 * request sent since the last one has waited only its age.) */
+		uint64_t since = LG_MAX(last, c->start_ns);
+		if ((s & CS_INFLIGHT) && c->start_ns && last && now > since + RPC_STALL_NS) {
+			uint64_t d = now - since;
 			c->deadline += d;
 			c->resend_at += d;
 			c->start_ns += d;
+			stalled = LG_MAX(stalled, d);
 		}
 		if ((s & CS_HELD) && now > c->deadline + RPC_HOLD_MAX_NS && rpc_call_unhold(c)) {
 			lg_log_rl(LG_WARN, "rpc", "%s request to %s: the peer never took it",
@@ -1409,6 +1410,10 @@ static void rpc_client_expire(struct rpc_client *cl, uint64_t now)
 			rpc_call_resend(c, s, now);
 		}
 	}
+	if (stalled)
+		lg_log_rl(LG_WARN, "rpc", "this process did not run for %llu ms (stopped, or "
+			  "starved of CPU): its requests' deadlines move on by as much",
+			  (unsigned long long)(stalled / 1000000));
 }
 
 int rpc_client_progress(struct rpc_client *cl)

@@ -275,6 +275,11 @@ struct mon_proc *mon_proc_register(struct mon_reg *r, uint32_t pid, const char *
 	p->line_order = line_order;
 	p->quota = quota;
 	p->last_ns = lg_now_ns();
+	/* an earlier image of this process (before an exec: same pid, same
+	 * start time) is gone: its lease decides, not its pid */
+	for (uint32_t i = 0; p->start && i < r->nprocs; i++)
+		if (r->procs[i]->pid == p->pid && r->procs[i]->start == p->start)
+			r->procs[i]->start = 0;
 	r->procs[r->nprocs++] = p;
 	r->procs_registered++;
 	return p;

@@ -13,6 +13,9 @@
 #            equals native's, the monitor said why it kept it;
 #   killed:  a process stopped past its lease and then killed with
 #            SIGKILL: its memory is freed once it is gone (within 10 s);
+#   exec:    a process that execs runs on as the same pid and start time;
+#            its old image's address space is not kept for it (it goes
+#            with its lease), while the new image's is;
 #   memnode: the memnode stopped for 5 s (over the monitor's 3 s node
 #            timeout) under the same workload: the monitor does not
 #            declare it down (before, every process whose only copy it
@@ -59,6 +62,18 @@ while [ "$(node_stat "$MEM_a" stored)" -ne 0 ]; do
 done
 ms=$((($(date +%s%N) - t0) / 1000000))
 
+# an exec: the old image goes with its lease, the running one stays
+LD_PRELOAD=$LIBLEGO sh -c 'exec sleep 5' &
+e=$!
+PIDS="$PIDS $e"
+sleep 0.7
+n0=$("$BIN/legoctl" --monitor "$MON" procs $e | awk -v p=$e '$1 == p' | wc -l)
+sleep 2.5
+n1=$("$BIN/legoctl" --monitor "$MON" procs $e | awk -v p=$e '$1 == p' | wc -l)
+[ "$n0" -eq 2 ] && [ "$n1" -eq 1 ] ||
+	fail "exec: $n0 address spaces for the pid before the old image's lease, $n1 after (want 2, 1)"
+wait $e
+
 LD_PRELOAD=$LIBLEGO LEGO_EXCACHE_SIZE=16M "$BIN/lego-bench-workload" $WL_ARGS \
 	>"$T/mstop.out" 2>"$T/mstop.log" &
 v=$!
@@ -72,4 +87,4 @@ grep -q "is stopped on this host: not declared down" "$T/monitor.log" ||
 wait $v || fail "the process failed while its memnode was stopped: $(tail -3 "$T/mstop.log")"
 got=$(sed -n 's/.*checksum=\([0-9a-f]*\).*/\1/p' "$T/mstop.out")
 [ "$got" = "$WANT" ] || fail "checksum $got with the memnode stopped, native $WANT"
-pass "stopped for 4 leases: memory kept, checksum equal to native's after SIGCONT; stopped then killed: 32 MiB freed $ms ms after the kill; memnode stopped 5 s: not declared down, checksum equal"
+pass "stopped for 4 leases: memory kept, checksum equal to native's after SIGCONT; stopped then killed: 32 MiB freed $ms ms after the kill; exec: the old image let go at its lease; memnode stopped 5 s: not declared down, checksum equal"
