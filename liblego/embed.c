@@ -83,7 +83,16 @@ static int lg_spawn(const char *path, char *const argv[], char **env, int lifeli
 	posix_spawn_file_actions_adddup2(&fa, lifeline_r, 3);
 	posix_spawn_file_actions_adddup2(&fa, addr_w, 4);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	int r = posix_spawn(pid, path, &fa, NULL, argv, env);
+	/* A process group of its own: the terminal's ^C, ^\ and ^Z are for
+	 * the program, which may catch ^C and go on using its memory (save
+	 * its work); a memnode killed by the same ^C took that memory with
+	 * it.  The daemon ends when the embedding process does (lifeline). */
+	posix_spawnattr_t at;
+	posix_spawnattr_init(&at);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP);
+	posix_spawnattr_setpgroup(&at, 0);
+	int r = posix_spawn(pid, path, &fa, &at, argv, env);
+	posix_spawnattr_destroy(&at);
 	posix_spawn_file_actions_destroy(&fa);
 	return -r;
 }

@@ -4,7 +4,11 @@
 # faults (guard page repaired by the handler, read-only memory, NULL,
 # unmapped, past the end of a file, a read-only page of the remote heap)
 # and finally dies of SIGSEGV; `python3 -X faulthandler` reports a fatal
-# fault the same way; SIGINT and SIGTERM look and act as natively.
+# fault the same way; SIGINT and SIGTERM look and act as natively.  ^C
+# as a terminal sends it, to the whole process group of lego-run: a
+# program that catches it and then reads all its remote memory (saving
+# its work) does so; before, the embedded memnode died of the same ^C and
+# the program hung in its next fault.
 . "$(dirname "$0")/lib.sh"
 skip_if_sanitized
 P=$BIN/lego-test-prog_sighandler
@@ -50,4 +54,29 @@ except KeyboardInterrupt:
 [ "$out" = "$(printf 'True\nKeyboardInterrupt')" ] || fail "SIGINT/SIGTERM as Python sees them: $out"
 "$BIN/lego-run" -- sh -c 'kill -TERM $$'; r=$?
 [ "$r" -eq 143 ] || fail "death by SIGTERM under lego-run: status $r, want 143"
-pass "own SIGSEGV/SIGBUS handlers, default-action death and python3 -X faulthandler behave as natively"
+cat >"$T/ctrlc.py" <<'PY'
+import sys, time
+data = [bytearray(4096) for _ in range(20000)]  # 80 MiB through 8 MiB
+for i, b in enumerate(data):
+    b[0] = i % 251
+open(sys.argv[1], "w").write("ready")
+try:
+    while True:
+        time.sleep(0.05)
+except KeyboardInterrupt:
+    print("saved", sum(b[0] for b in data), flush=True)
+PY
+want=$($PY -c 'print("saved", sum(i % 251 for i in range(20000)))')
+setsid sh -c 'echo $$ >"$1/grp"; exec "$2" --excache 8M -- "$3" "$1/ctrlc.py" "$1/ready"' \
+	sh "$T" "$BIN/lego-run" "$PY" >"$T/ctrlc.out" 2>"$T/ctrlc.log" &
+r=$!
+PIDS="$PIDS $r"
+wait_file "$T/ready" 60 || fail "the ^C program did not get ready: $(tail -3 "$T/ctrlc.log")"
+kill -INT -"$(cat "$T/grp")"
+n=0
+while kill -0 $r 2>/dev/null && [ $n -lt 300 ]; do sleep 0.1; n=$((n + 1)); done
+kill -0 $r 2>/dev/null && fail "^C to the process group: still running after 30 s"
+wait $r || fail "^C to the process group: status $? ($(tail -3 "$T/ctrlc.log"))"
+[ "$(cat "$T/ctrlc.out")" = "$want" ] || fail "^C: printed '$(cat "$T/ctrlc.out")', want '$want'"
+pass "own SIGSEGV/SIGBUS handlers, default-action death and python3 -X faulthandler behave as natively; ^C to lego-run's process group is the program's to handle"
+
