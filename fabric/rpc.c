@@ -1655,8 +1655,9 @@ void rpc_loop_run(struct lf_ep **eps, int n, struct lf_bell *bell, volatile int 
 	while (!*stop) {
 		int done = 0;
 		round++;
-		if (bell && lf_bell_reads(bell) != reads_seen) {
-			reads_seen = lf_bell_reads(bell);
+		uint64_t reads = bell ? lf_bell_reads(bell) : 0;
+		if (reads != reads_seen) {
+			reads_seen = reads;
 			done++; /* clients read us one-sided: busy, even without messages */
 		}
 		for (int i = 0; i < n; i++) {

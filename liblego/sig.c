@@ -63,10 +63,11 @@ static void lg_sig_tramp(int sig, siginfo_t *si, void *uc)
 /* Default action of a terminating signal, after the requests in flight
  * are answered.  Then the runtime's threads are parked, where they hold
  * nothing: a thread killed inside libfabric's shm provider can leave the
- * spinlock of a peer's shared queue taken (a one-sided read holds the
- * memnode's while it copies), and every other process using that memnode
- * would spin on it for ever (seen: Python multiprocessing workers ended
- * by Pool.terminate() hung the parent, it_multiprocessing).  Never
+ * spinlock of a peer's shared queue taken (a send holds the memnode's
+ * while it queues its message), and every other process using that
+ * memnode would spin on it for ever (seen: Python multiprocessing workers
+ * ended by Pool.terminate() hung the parent, it_multiprocessing, when
+ * one-sided reads still went through shm).  Never
  * released: the process dies next.  Async-signal-safe: atomics,
  * clock_gettime, nanosleep, sched_yield, write, sigaction, raise. */
 void lg_quiesce(void)

@@ -88,6 +88,13 @@ static uint64_t mon_pid_start(uint32_t pid, char *state)
 	return start;
 }
 
+/* Is the process that registered as pid, started at `start` (0: not on
+ * this host, or unknown), still there?  Its state in *state. */
+static int mon_pid_is(uint32_t pid, uint64_t start, char *state)
+{
+	return pid && start && mon_pid_start(pid, state) == start;
+}
+
 /* Add a node to a table (memnodes or storenodes); one restarting on the
  * same address replaces its old entry.  NULL if out of memory. */
 static struct mon_node *mon_table_add(struct mon_node **tab, uint32_t *n, uint32_t *cap,
@@ -128,9 +135,10 @@ static void mon_table_expire(struct mon_node *tab, uint32_t n, uint64_t now, uin
 {
 	for (uint32_t i = 0; i < n; i++) {
 		struct mon_node *e = &tab[i];
+		if (!e->up || now - e->last_hb_ns <= timeout)
+			continue;
 		char st = 0;
-		if (e->up && now - e->last_hb_ns > timeout && e->start &&
-		    mon_pid_start(e->pid, &st) == e->start && (st == 'T' || st == 't')) {
+		if (mon_pid_is(e->pid, e->start, &st) && (st == 'T' || st == 't')) {
 			/* stopped (SIGSTOP, a debugger), not dead: declared
 			 * down, every process whose only copy it holds would
 			 * stop, and its memory is intact.  (Running but silent,
@@ -141,15 +149,15 @@ static void mon_table_expire(struct mon_node *tab, uint32_t n, uint64_t now, uin
 				       "down", what, e->id, e->addr.shm[0] ? e->addr.shm : "net",
 				       (unsigned long long)((now - e->last_hb_ns) / 1000000), e->pid);
 			e->stalled = 1;
-		} else if (e->up && now - e->last_hb_ns > timeout) {
-			e->up = 0;
-			if (e->left)
-				continue; /* drained and gone, as told */
-			lg_log(LG_WARN, "monitor", "%s %u (%s) missed heartbeats for %llu ms: down",
-			       what, e->id, e->addr.shm[0] ? e->addr.shm : "net",
-			       (unsigned long long)((now - e->last_hb_ns) / 1000000));
-			(*down)++;
+			continue;
 		}
+		e->up = 0;
+		if (e->left)
+			continue; /* drained and gone, as told */
+		lg_log(LG_WARN, "monitor", "%s %u (%s) missed heartbeats for %llu ms: down", what,
+		       e->id, e->addr.shm[0] ? e->addr.shm : "net",
+		       (unsigned long long)((now - e->last_hb_ns) / 1000000));
+		(*down)++;
 	}
 }
 
@@ -245,13 +253,6 @@ void mon_proc_set_pid(struct mon_proc *p, uint32_t pid)
 {
 	p->pid = pid;
 	p->start = p->local && pid ? mon_pid_start(pid, NULL) : 0;
-}
-
-/* A process of this host that is still running (stopped, perhaps, or in a
- * debugger): the same pid, started at the same time. */
-static int mon_proc_alive_here(const struct mon_proc *p)
-{
-	return p->local && p->pid && p->start && mon_pid_start(p->pid, NULL) == p->start;
 }
 
 struct mon_proc *mon_proc_register(struct mon_reg *r, uint32_t pid, const char *host,
@@ -397,20 +398,22 @@ void mon_reg_tick(struct mon_reg *r, uint64_t now)
 	r->last_tick_ns = now;
 	for (uint32_t i = 0; i < r->nprocs;) {
 		struct mon_proc *p = r->procs[i];
-		if (now - p->last_ns > r->lease_ns && mon_proc_alive_here(p)) {
-			/* Its memory is its own for as long as it lives: a
-			 * process stopped (^Z, SIGSTOP, a debugger) renews
-			 * nothing, and must find its memory when it goes on. */
+		if (now - p->last_ns > r->lease_ns) {
+			if (!mon_pid_is(p->pid, p->start, NULL)) {
+				r->procs_expired++;
+				mon_proc_remove(r, p, "stopped renewing its lease");
+				continue; /* the array shifted */
+			}
+			/* Still running here: its memory is its own for as long
+			 * as it lives.  A process stopped (^Z, SIGSTOP, a
+			 * debugger) renews nothing, and must find its memory
+			 * when it goes on. */
 			if (!p->lapsed)
 				lg_log(LG_WARN, "monitor", "process %u (address space %llu) stopped "
 				       "renewing its lease but is still running on this host "
 				       "(stopped, or in a debugger?): its memory is kept until it "
 				       "exits", p->pid, (unsigned long long)p->as_id);
 			p->lapsed = 1;
-		} else if (now - p->last_ns > r->lease_ns) {
-			r->procs_expired++;
-			mon_proc_remove(r, p, "stopped renewing its lease");
-			continue; /* the array shifted */
 		}
 		/* a process on this host that is gone need not wait for its
 		 * lease (a reused pid just means waiting for the lease) */
