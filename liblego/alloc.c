@@ -15,6 +15,7 @@
 #include <jemalloc/jemalloc.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "common/log.h"
 #include "common/util.h"
@@ -31,7 +32,7 @@ static void *h_alloc(extent_hooks_t *h, void *new_addr, size_t size, size_t alig
 	void *p = sp_va_alloc(sp, new_addr, size, align);
 	if (!p)
 		return NULL;
-	if (sp_commit(sp, p, size, 1) != 0) {
+	if (sp_commit(sp, p, size, 1, PROT_READ | PROT_WRITE) != 0) {
 		sp_va_free(sp, p, size);
 		return NULL;
 	}
@@ -59,7 +60,7 @@ static bool h_commit(extent_hooks_t *h, void *addr, size_t size, size_t off, siz
 		     unsigned arena)
 {
 	(void)h, (void)size, (void)arena;
-	return sp_commit(&lg_rt.sp, (uint8_t *)addr + off, len, 1) != 0;
+	return sp_commit(&lg_rt.sp, (uint8_t *)addr + off, len, 1, PROT_READ | PROT_WRITE) != 0;
 }
 
 /*

@@ -292,24 +292,40 @@ static void xc_uffd_wake(struct excache *xc, uint8_t *la)
 	ioctl(xc->uffd, UFFDIO_WAKE, &r);
 }
 
+/* Write-protect (or release) [la, la+len).  A range with pages that are
+ * not the runtime's (a file mapped over part of a line over a page long)
+ * is done page by page, leaving those out. */
+static void xc_uffd_wp_range(struct excache *xc, uint8_t *la, size_t len, int protect)
+{
+	struct uffdio_writeprotect w = {{(uint64_t)(uintptr_t)la, len},
+					protect ? UFFDIO_WRITEPROTECT_MODE_WP : 0};
+	if (ioctl(xc->uffd, UFFDIO_WRITEPROTECT, &w) == 0)
+		return;
+	int e = errno;
+	for (size_t off = 0; e == ENOENT && len > LG_PAGE_SIZE && off < len; off += LG_PAGE_SIZE) {
+		w.range = (struct uffdio_range){(uint64_t)(uintptr_t)(la + off), LG_PAGE_SIZE};
+		if (ioctl(xc->uffd, UFFDIO_WRITEPROTECT, &w) != 0 && errno != ENOENT)
+			e = errno;
+	}
+	if (e != ENOENT || len <= LG_PAGE_SIZE)
+		lg_log_rl(LG_ERROR, "excache", "write-protect of %p failed: %s", (void *)la,
+			  strerror(e));
+}
+
 static void xc_uffd_wp(struct excache *xc, uint8_t *la, int protect)
 {
-	struct uffdio_writeprotect w = {{(uint64_t)(uintptr_t)la, xc->line},
-					protect ? UFFDIO_WRITEPROTECT_MODE_WP : 0};
-	if (ioctl(xc->uffd, UFFDIO_WRITEPROTECT, &w) != 0)
-		lg_log_rl(LG_ERROR, "excache", "write-protect of %p failed: %s", (void *)la,
-			  strerror(errno));
+	xc_uffd_wp_range(xc, la, xc->line, protect);
 }
 
 /* Install a whole line from src; writable (dirty) or write-protected. */
 static void xc_install(struct excache *xc, uint8_t *la, const void *src, int writable)
 {
-	size_t done = 0;
+	size_t done = 0, step = 0;
 	int cleared = 0;
 	while (done < xc->line) {
 		struct uffdio_copy c = {.dst = (uint64_t)(uintptr_t)(la + done),
 					.src = (uint64_t)(uintptr_t)((const uint8_t *)src + done),
-					.len = xc->line - done,
+					.len = step ? step : xc->line - done,
 					.mode = writable ? 0 : UFFDIO_COPY_MODE_WP};
 		if (ioctl(xc->uffd, UFFDIO_COPY, &c) == 0) {
 			done += (size_t)c.copy;
@@ -319,6 +335,16 @@ static void xc_install(struct excache *xc, uint8_t *la, const void *src, int wri
 			done += (size_t)c.copy;
 		if (errno == EAGAIN)
 			continue;
+		if (errno == ENOENT && xc->line > LG_PAGE_SIZE) {
+			/* the line spans mappings (the program changed the
+			 * protection of part of it, or mapped a file over
+			 * part): one copy per page, and a page not ours (no
+			 * userfaultfd there) left as it is */
+			if (step)
+				done += step;
+			step = LG_PAGE_SIZE;
+			continue;
+		}
 		if (errno == EEXIST && !cleared) {
 			/* pages left over from a range freed under a racing fault */
 			lg_sys_madvise(la, xc->line, MADV_DONTNEED);
@@ -533,6 +559,28 @@ static void xc_victim_put(struct excache *xc, uint32_t i)
 	atomic_fetch_sub(&xc->vbusy, 1);
 }
 
+/*
+ * Copy a dirty line out of the program's memory, to write it back.  A line
+ * that is not committed (a page of it PROT_NONE or write-only, or being
+ * made so: sp_access) is read the way a debugger reads (sp_mem_io), which
+ * ignores the protection; a plain copy would fault in the runtime.
+ * Failing that, the line cannot be saved: stop with the reason rather than
+ * lose it silently.
+ */
+static void xc_copy_out(struct excache *xc, void *dst, uint64_t line)
+{
+	uint8_t *la = sp_line_addr(xc->sp, line);
+	if (lg_likely(sp_committed(xc->sp, line))) {
+		memcpy(dst, la, xc->line);
+		return;
+	}
+	lg_stat_add(LEGO_STAT_COPY_PROTECTED, 1);
+	int r = sp_mem_io(xc->sp, la, dst, xc->line, 0);
+	if (r)
+		xc_fatal(xc, "cannot read line %llu at %p (protected by the program) to write it back: %s",
+			 (unsigned long long)line, (void *)la, strerror(-r));
+}
+
 /* Under the set lock: write-protect a dirty line, save it in a victim
  * slot, drop its pages. */
 static int xc_evict(struct excache *xc, struct xc_way *w)
@@ -546,7 +594,7 @@ static int xc_evict(struct excache *xc, struct xc_way *w)
 			return -EAGAIN;
 		}
 		xc_uffd_wp(xc, la, 1);
-		memcpy(xc->vic[v].data, la, xc->line);
+		xc_copy_out(xc, xc->vic[v].data, w->line);
 		xc->vic[v].line = w->line;
 		xc->vic[v].seq = atomic_fetch_add(&xc->wb_seq, 1) + 1;
 		atomic_fetch_add(&xc->vpending, 1);
@@ -1556,11 +1604,7 @@ static int xc_reclaim_sets(struct excache *xc, const uint64_t *want, int nwant)
 		int j = i + 1;
 		while (j < n && rb[j].slot >= 0 && rb[j].line == rb[j - 1].line + 1)
 			j++;
-		struct uffdio_writeprotect wp = {
-			{(uint64_t)(uintptr_t)sp_line_addr(xc->sp, rb[i].line), (uint64_t)(j - i) * xc->line},
-			UFFDIO_WRITEPROTECT_MODE_WP};
-		if (ioctl(xc->uffd, UFFDIO_WRITEPROTECT, &wp) != 0)
-			lg_log_rl(LG_ERROR, "excache", "write-protect failed: %s", strerror(errno));
+		xc_uffd_wp_range(xc, sp_line_addr(xc->sp, rb[i].line), (size_t)(j - i) * xc->line, 1);
 		i = j;
 	}
 	int niov = 0;
@@ -1568,7 +1612,7 @@ static int xc_reclaim_sets(struct excache *xc, const uint64_t *want, int nwant)
 		uint8_t *la = sp_line_addr(xc->sp, rb[i].line);
 		if (rb[i].slot >= 0) {
 			struct xc_victim *v = &xc->vic[rb[i].slot];
-			memcpy(v->data, la, xc->line);
+			xc_copy_out(xc, v->data, rb[i].line);
 			v->line = rb[i].line;
 			v->seq = atomic_fetch_add(&xc->wb_seq, 1) + 1;
 			xc_lock(&xc->vlock);
@@ -1636,7 +1680,7 @@ int xc_flush(struct excache *xc)
 				int v = xc_victim_get(xc);
 				if (v >= 0) {
 					xc_uffd_wp(xc, la, 1);
-					memcpy(xc->vic[v].data, la, xc->line);
+					xc_copy_out(xc, xc->vic[v].data, way->line);
 					xc->vic[v].line = way->line;
 					xc->vic[v].seq = atomic_fetch_add(&xc->wb_seq, 1) + 1;
 					atomic_fetch_add(&xc->vpending, 1);

@@ -6,8 +6,14 @@
 #include "space.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include "client.h"
 #include "common/log.h"
@@ -15,10 +21,13 @@
 #include "excache.h"
 #include "stats.h"
 
+static int sp_mem_open(struct stat *id);
+
 int sp_init(struct lg_space *sp, size_t size, uint32_t line_order, uint32_t granule_order,
 	    struct lc *lc)
 {
 	memset(sp, 0, sizeof *sp);
+	sp->mem_fd = -1;
 	size_t gsz = (size_t)1 << granule_order;
 	size = LG_ALIGN_UP(size, gsz);
 	/* reserve size + one granule so the base can be granule-aligned */
@@ -82,12 +91,66 @@ void sp_fork_child(struct lg_space *sp)
 	pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
 	pthread_rwlock_init(&sp->purge_lock, &a);
 	pthread_rwlockattr_destroy(&a);
+	/* (a forked child's copy of the descriptor is its parent's memory) */
+	if (sp->mem_fd >= 0)
+		close(sp->mem_fd);
+	sp->mem_fd = sp_mem_open(&sp->mem_id);
+}
+
+/* /proc/self/mem, open for reading and writing; *id says which file. */
+static int sp_mem_open(struct stat *id)
+{
+	int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/mem", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (syscall(SYS_fstat, fd, id) != 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+static int sp_mem_io_fd(int fd, uint8_t *p, uint8_t *buf, size_t n, int write)
+{
+	size_t done = 0;
+	while (done < n) {
+		long r = syscall(write ? SYS_pwrite64 : SYS_pread64, fd, buf + done, n - done,
+				 (off_t)(uintptr_t)(p + done));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return r < 0 ? -errno : -EIO;
+		done += (size_t)r;
+	}
+	return 0;
+}
+
+int sp_mem_io(struct lg_space *sp, void *p, void *buf, size_t n, int write)
+{
+	/* The program may have closed the descriptor (some close every fd)
+	 * and opened a file of its own under its number: check it is still
+	 * this file before writing through it, else use a fresh one. */
+	struct stat st;
+	if (sp->mem_fd >= 0 && syscall(SYS_fstat, sp->mem_fd, &st) == 0 && st.st_dev == sp->mem_id.st_dev &&
+	    st.st_ino == sp->mem_id.st_ino)
+		return sp_mem_io_fd(sp->mem_fd, p, buf, n, write);
+	struct stat id;
+	int fd = sp_mem_open(&id);
+	if (fd < 0)
+		return fd;
+	int r = sp_mem_io_fd(fd, p, buf, n, write);
+	close(fd);
+	return r;
 }
 
 void sp_destroy(struct lg_space *sp)
 {
 	if (!sp->base)
 		return;
+	if (sp->mem_fd >= 0)
+		close(sp->mem_fd);
+	sp->mem_fd = -1;
 	lg_sys_munmap(sp->base, sp->size);
 	size_t lines = sp->size >> sp->line_order;
 	lg_sys_munmap((void *)sp->written, LG_ALIGN_UP((lines + 63) / 64 * 8, LG_PAGE_SIZE));
@@ -356,7 +419,7 @@ static void sp_account(struct lg_space *sp, uint64_t g, int64_t bytes)
  * decommitting releases the lines that were.  All RPCs of a commit happen
  * before any bit changes, so a refusal is undone exactly.
  */
-int sp_commit(struct lg_space *sp, void *p, size_t len, int reserve)
+int sp_commit(struct lg_space *sp, void *p, size_t len, int reserve, int prot)
 {
 	uintptr_t a, e;
 	sp_line_round(sp, p, len, 1, &a, &e);
@@ -398,13 +461,38 @@ int sp_commit(struct lg_space *sp, void *p, size_t len, int reserve)
 	if (reserve)
 		sp_bits(sp->reserved, sp_line_idx(sp, a), (e - a) >> sp->line_order, 1);
 	pthread_mutex_unlock(&sp->lock);
-	long m = lg_sys_mprotect((void *)a, e - a, PROT_READ | PROT_WRITE);
+	long m;
+	if (prot == (PROT_READ | PROT_WRITE)) {
+		m = lg_sys_mprotect((void *)a, e - a, prot);
+	} else {
+		/* only its own pages: the rest of a line partly in it may be
+		 * the program's memory in use */
+		uintptr_t pa = LG_ALIGN_DOWN((uintptr_t)p, LG_PAGE_SIZE);
+		uintptr_t pe = LG_ALIGN_UP((uintptr_t)p + len, LG_PAGE_SIZE);
+		sp_line_round(sp, (void *)pa, pe - pa, 0, &a, &e);
+		if (!(prot & PROT_READ)) {
+			/* a line partly in it (lines over a page) is no longer
+			 * all readable; the lines wholly in it are fresh */
+			if (e <= a) {
+				sp_access(sp, (void *)pa, pe - pa, 0);
+			} else {
+				if (pa < a)
+					sp_access(sp, (void *)pa, a - pa, 0);
+				if (e < pe)
+					sp_access(sp, (void *)e, pe - e, 0);
+			}
+			e = a;
+		}
+		m = lg_sys_mprotect((void *)pa, pe - pa, prot);
+	}
 	if (m < 0) {
+		sp_line_round(sp, p, len, 1, &a, &e);
 		sp_release(sp, a, e);
 		return (int)m;
 	}
 	/* accessible first, then known as such (prefetch trusts the bit) */
-	sp_bits(sp->committed, sp_line_idx(sp, a), (e - a) >> sp->line_order, 1);
+	if (e > a)
+		sp_bits(sp->committed, sp_line_idx(sp, a), (e - a) >> sp->line_order, 1);
 	return 0;
 }
 
@@ -451,6 +539,81 @@ static void sp_free_remote(struct lg_space *sp, size_t g, uint64_t first, uint64
 	}
 }
 
+/* The protection of the page at a (/proc/self/maps), or -1. */
+static int sp_prot_of(uintptr_t a)
+{
+	int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	char buf[8192];
+	size_t have = 0;
+	int prot = -1;
+	for (;;) {
+		long r = syscall(SYS_read, fd, buf + have, sizeof buf - 1 - have);
+		if (r <= 0)
+			break;
+		have += (size_t)r;
+		buf[have] = 0;
+		char *s = buf, *nl;
+		while (prot < 0 && (nl = strchr(s, '\n'))) { /* "start-end rwxp ..." */
+			char *t;
+			uintptr_t lo = strtoul(s, &t, 16), hi = strtoul(t + 1, &t, 16);
+			if (lo <= a && a < hi)
+				prot = (t[1] == 'r' ? PROT_READ : 0) | (t[2] == 'w' ? PROT_WRITE : 0) |
+				       (t[3] == 'x' ? PROT_EXEC : 0);
+			s = nl + 1;
+		}
+		if (prot >= 0)
+			break;
+		have -= (size_t)(s - buf);
+		memmove(buf, s, have);
+	}
+	close(fd);
+	return prot;
+}
+
+/*
+ * Zero [x, x+n), part of a line that also holds other data (lines over a
+ * page), whatever its pages' protection: a JVM maps with MAP_FIXED over
+ * single pages of a PROT_NONE reservation.  A writable page is written
+ * through the kernel (process_vm_writev faults it in as an access would:
+ * this is an application thread); a protected one is written as a debugger
+ * writes if it is resident, else made writable for the moment.
+ */
+static void sp_zero_part(struct lg_space *sp, uintptr_t x, size_t n)
+{
+	static const uint8_t zeros[LG_PAGE_SIZE];
+	struct iovec liov[64];
+	for (int i = 0; i < 64; i++)
+		liov[i] = (struct iovec){(void *)zeros, LG_PAGE_SIZE};
+	pid_t pid = (pid_t)syscall(SYS_getpid);
+	while (n) {
+		size_t k = LG_MIN(n, 64 * LG_PAGE_SIZE);
+		struct iovec r = {(void *)x, k};
+		long w = syscall(SYS_process_vm_writev, pid, liov, (k + LG_PAGE_SIZE - 1) / LG_PAGE_SIZE,
+				 &r, 1, 0);
+		if (w > 0) {
+			x += (size_t)w;
+			n -= (size_t)w;
+			continue;
+		}
+		/* this page is not writable */
+		uintptr_t pg = LG_ALIGN_DOWN(x, LG_PAGE_SIZE);
+		k = LG_MIN(n, pg + LG_PAGE_SIZE - x);
+		if (sp_mem_io(sp, (void *)x, (void *)zeros, k, 1) != 0) {
+			int prot = sp_prot_of(x);
+			if (prot >= 0 && lg_sys_mprotect((void *)pg, LG_PAGE_SIZE, PROT_READ | PROT_WRITE) == 0) {
+				memset((void *)x, 0, k);
+				lg_sys_mprotect((void *)pg, LG_PAGE_SIZE, prot);
+			} else {
+				lg_log_rl(LG_ERROR, "space", "cannot clear %zu bytes at %p", k, (void *)x);
+			}
+		}
+		x += k;
+		n -= k;
+	}
+}
+
 /* sp_purge under purge_lock (read). */
 static void sp_purge_locked(struct lg_space *sp, void *p, size_t len)
 {
@@ -458,15 +621,15 @@ static void sp_purge_locked(struct lg_space *sp, void *p, size_t len)
 	uintptr_t la, le;
 	sp_line_round(sp, p, len, 0, &la, &le);
 	if (la >= le) { /* inside one line: just zero it */
-		memset(p, 0, len);
+		sp_zero_part(sp, a, len);
 		return;
 	}
 	/* Parts of lines shared with other data are zeroed in place (this
 	 * thread may fault them in); whole lines are dropped. */
 	if (a < la)
-		memset(p, 0, la - a);
+		sp_zero_part(sp, a, la - a);
 	if (le < e)
-		memset((void *)le, 0, e - le);
+		sp_zero_part(sp, le, e - le);
 	uint64_t first = (la - (uintptr_t)sp->base) >> sp->line_order;
 	uint64_t n = (le - la) >> sp->line_order;
 	uint64_t was_written = xc_drop_lines(sp->xc, first, n);
@@ -509,7 +672,7 @@ int sp_decommit(struct lg_space *sp, void *p, size_t len)
 void sp_access(struct lg_space *sp, void *p, size_t len, int readable)
 {
 	uintptr_t a, e;
-	sp_line_round(sp, p, len, 0, &a, &e);
+	sp_line_round(sp, p, len, !readable, &a, &e);
 	if (e <= a)
 		return;
 	uint64_t first = sp_line_idx(sp, a), n = (e - a) >> sp->line_order;

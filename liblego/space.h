@@ -18,6 +18,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "fabric/rpc.h"
 #include "lego/proto.h"
@@ -50,8 +51,10 @@ struct lg_space {
 	struct lc *lc;
 	struct excache *xc;
 	_Atomic uint64_t *written;   /* one bit per line: ever written back */
-	_Atomic uint64_t *committed; /* one bit per line: accessible */
+	_Atomic uint64_t *committed; /* one bit per line: all of it readable */
 	_Atomic uint64_t *reserved;  /* one bit per line: capacity reserved */
+	int mem_fd;                  /* /proc/self/mem (sp_mem_io) */
+	struct stat mem_id;          /* its device and inode */
 	pthread_mutex_t lock;      /* VA ranges and granules */
 	/* read: a purge is under way (its local drop and remote free are
 	 * one step for a fork); write: a fork changes where purges go */
@@ -145,8 +148,9 @@ static inline void sp_set_written(struct lg_space *sp, uint64_t line)
 	atomic_fetch_or_explicit(&sp->written[line / 64], 1ull << (line % 64), memory_order_release);
 }
 
-/* Is the line accessible to the program (committed)?  Prefetch stays in
- * committed lines. */
+/* Is the line committed: every page of it mapped and readable?  Prefetch
+ * stays in committed lines, and the runtime copies a dirty line that is
+ * not out by a way that ignores the protection (excache.c, xc_copy_out). */
 static inline int sp_committed(const struct lg_space *sp, uint64_t line)
 {
 	return (atomic_load_explicit(&sp->committed[line / 64], memory_order_acquire) >> (line % 64)) & 1;
@@ -167,9 +171,11 @@ void sp_va_claim(struct lg_space *sp, void *p, size_t size);
 int sp_va_is_free(struct lg_space *sp, const void *p);
 
 /* Make [p, p+len) usable: place granules, reserve capacity (unless
- * !reserve: overcommitted, like MAP_NORESERVE), allow access.
+ * !reserve: overcommitted, like MAP_NORESERVE), give it protection prot
+ * (PROT_READ | PROT_WRITE: its whole lines; anything else: its pages, the
+ * program's mmap of a reservation or of read-only memory).
  * 0, -ENOMEM (no memnode has room), or another -errno. */
-int sp_commit(struct lg_space *sp, void *p, size_t len, int reserve);
+int sp_commit(struct lg_space *sp, void *p, size_t len, int reserve, int prot);
 /* Drop the contents of [p, p+len), release its reservation, and make it
  * inaccessible (lines partly outside the range stay accessible).  0. */
 int sp_decommit(struct lg_space *sp, void *p, size_t len);
@@ -189,9 +195,17 @@ void sp_fork_hold(struct lg_space *sp);
 void sp_fork_release(struct lg_space *sp);
 void sp_fork_child(struct lg_space *sp);
 
-/* The program changed the protection of [p, p+len): readable lines may be
- * prefetched again; unreadable ones are written back and dropped first
- * (the runtime reads a dirty line to write it back). */
+/* Read (write 0) or write (1) n bytes of the program's memory at p whatever
+ * its protection, as a debugger does (/proc/self/mem): the runtime's way to
+ * lines the program made PROT_NONE or read-only.  A page not present is
+ * faulted in: not from the fault service thread.  0 or -errno. */
+int sp_mem_io(struct lg_space *sp, void *p, void *buf, size_t n, int write);
+
+/* The program changed the protection of [p, p+len): lines wholly inside
+ * it that became readable may be prefetched again; before it loses read
+ * access, every line with a page in it stops being committed and is
+ * written back and dropped (the runtime reads a dirty line to write it
+ * back). */
 void sp_access(struct lg_space *sp, void *p, size_t len, int readable);
 
 /* Reserve (delta > 0) or release capacity for this address space on one

@@ -141,12 +141,12 @@ static void vm_clear(uintptr_t a, uintptr_t e)
 static long vm_commit(uintptr_t a, uintptr_t e, int prot, int flags)
 {
 	int reserve = !(flags & MAP_NORESERVE) && prot != PROT_NONE;
-	int r = sp_commit(&lg_rt.sp, (void *)a, e - a, reserve);
-	if (r)
-		return r;
-	if (prot != (PROT_READ | PROT_WRITE))
-		lg_vm_mprotect((void *)a, e - a, prot);
-	return (long)a;
+	/* (not through lg_vm_mprotect, which passes calls made inside the
+	 * runtime, as this one is, straight to the kernel: a PROT_NONE
+	 * reservation then stayed committed, prefetch filled it, and the
+	 * runtime faulted reading those lines back) */
+	int r = sp_commit(&lg_rt.sp, (void *)a, e - a, reserve, prot);
+	return r ? r : (long)a;
 }
 
 /* ------------------------------------------------------------------ mmap */
@@ -191,6 +191,23 @@ long lg_vm_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 		if (claimed)
 			sp_va_free(&lg_rt.sp, claimed, span);
 		r = -EEXIST;
+	} else if (!remote && ((a | span) & (vm_line() - 1)) && (flags & MAP_TYPE) == MAP_PRIVATE &&
+		   (prot & PROT_WRITE)) {
+		/* A private, writable file mapping over part of a line: the
+		 * runtime drops lines whole, and would drop the copies the
+		 * program wrote of the file's pages with them.  (A read-only
+		 * or shared one loses nothing: its pages come back from the
+		 * file or the shared memory.) */
+		if (claimed)
+			sp_va_free(&lg_rt.sp, claimed, span);
+		static _Atomic int said;
+		if (!atomic_exchange(&said, 1))
+			lg_log(LG_WARN, "vm",
+			       "refused a writable private file mapping at %p (%zu bytes) over part of a "
+			       "%zu-byte line of remote memory (EINVAL); with LEGO_EXCACHE_LINE=4K (the "
+			       "default) such mappings work",
+			       addr, len, vm_line());
+		r = -EINVAL;
 	} else {
 		sp_va_claim(&lg_rt.sp, addr, span);
 		/* whatever was there goes, as the kernel would do; the range
@@ -406,7 +423,8 @@ static long vm_set_break(uintptr_t b)
 		return -ENOMEM;
 	uintptr_t want = LG_ALIGN_UP(b, LG_PAGE_SIZE);
 	if (want > vm.brk_committed) {
-		int r = sp_commit(&lg_rt.sp, (void *)vm.brk_committed, want - vm.brk_committed, 1);
+		int r = sp_commit(&lg_rt.sp, (void *)vm.brk_committed, want - vm.brk_committed, 1,
+				  PROT_READ | PROT_WRITE);
 		if (r)
 			return r;
 	} else if (want < vm.brk_committed) {

@@ -11,7 +11,7 @@
  * stops them after CMD exits.  The configuration is checked, and the
  * monitor reached, before CMD starts: a problem is one message and exit
  * status 2 (usage, configuration) or 1 (cluster).  Otherwise lego-run
- * exits with CMD's status (128 + signal if CMD was killed).
+ * exits with CMD's status, and dies of CMD's signal if CMD was killed.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -207,7 +208,20 @@ int main(int argc, char **argv)
 	while (waitpid(child_pid, &st, 0) < 0 && errno == EINTR)
 		;
 	lg_embed_stop(&emb);
-	if (WIFSIGNALED(st))
-		return 128 + WTERMSIG(st);
+	if (WIFSIGNALED(st)) {
+		/* die of the same signal, so that a shell reports it as it would
+		 * for CMD itself ("Segmentation fault") and a parent's waitpid
+		 * sees the same status; no core file of our own */
+		int sig = WTERMSIG(st);
+		struct rlimit none = {0, 0};
+		setrlimit(RLIMIT_CORE, &none);
+		signal(sig, SIG_DFL);
+		sigset_t one;
+		sigemptyset(&one);
+		sigaddset(&one, sig);
+		sigprocmask(SIG_UNBLOCK, &one, NULL);
+		raise(sig);
+		return 128 + sig; /* a signal whose default is not to end */
+	}
 	return WEXITSTATUS(st);
 }

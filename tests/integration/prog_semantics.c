@@ -695,6 +695,100 @@ static void t_mprotect(void)
 	munmap(p, MiB);
 }
 
+/*
+ * A reservation as a JVM or V8 makes one: a large PROT_NONE mapping whose
+ * parts are committed later with MAP_FIXED and uncommitted the same way.
+ * Streams that write up to the end of a committed part must not carry the
+ * runtime's prefetch into the reserved rest (it once installed writable
+ * lines there, which the runtime could not read back to evict: the program
+ * died of a SIGSEGV in the runtime's own thread).
+ */
+static void t_reserve(void)
+{
+	size_t n = 64 * MiB, part = 8 * MiB;
+	char *r = mmap(NULL, n, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	out("reserve PROT_NONE", r == MAP_FAILED ? ename(errno) : "ok", "ok");
+	if (r == MAP_FAILED)
+		return;
+	int ok = 1;
+	for (int k = 0; k < 2; k++) { /* two committed parts, a gap after each */
+		char *c = r + (size_t)k * 3 * part;
+		char *m = mmap(c, part, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+		ok &= m == c;
+		if (m != c)
+			break;
+		for (size_t i = 0; i < part; i += 64) /* every line written, in order */
+			*(uint64_t *)(c + i) = mix(i + (uint64_t)k);
+	}
+	yes("commit parts of a reservation", ok);
+	char *other = map(48 * MiB); /* pushes the parts out of the ExCache */
+	fill_sparse(other, 48 * MiB, 71);
+	for (int k = 0; ok && k < 2; k++) {
+		char *c = r + (size_t)k * 3 * part;
+		for (size_t i = 0; i < part; i += 64)
+			ok &= *(uint64_t *)(c + i) == mix(i + (uint64_t)k);
+	}
+	yes("committed parts read back", ok && same_sparse(other, 48 * MiB, 71, 0));
+	out("touch reserved gap", probe(r + part + 4096, 0, 0), "segv");
+	out("touch end of reservation", probe(r + n - 4096, 1, 1), "segv");
+	/* uncommit the first part as a JVM shrinking its heap does */
+	char *u = mmap(r, part, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE,
+		       -1, 0);
+	out("uncommit with MAP_FIXED PROT_NONE", u == r ? "ok" : ename(errno), "ok");
+	out("touch uncommitted part", probe(r + 4096, 0, 0), "segv");
+	fill_sparse(other, 48 * MiB, 72);
+	u = mmap(r, part, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	yes("committed again: zeros", u == r && zero(r, part));
+	yes("the other part intact", same_sparse(other, 48 * MiB, 72, 0) &&
+					  *(uint64_t *)(r + 3 * part + 64) == mix(64 + 1));
+	munmap(other, 48 * MiB);
+	out("munmap reservation", munmap(r, n) ? ename(errno) : "0", "0");
+
+	/* one page reserved, committed, written, protected and mapped over
+	 * again, as a JVM does with its polling pages (with lines over a page
+	 * it shares a line with nothing the program mapped) */
+	char *g = mmap(NULL, pg, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	char *gm = g == MAP_FAILED ? g : mmap(g, pg, PROT_READ | PROT_WRITE,
+					      MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	yes("a reserved page committed reads zero", gm == g && g != MAP_FAILED && zero(g, pg));
+	if (gm != g || g == MAP_FAILED)
+		return;
+	memset(g, 7, pg);
+	out("protect it", mprotect(g, pg, PROT_NONE) ? ename(errno) : "0", "0");
+	out("touch it", probe(g + 8, 0, 0), "segv");
+	gm = mmap(g, pg, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	yes("mapped over read-only: zeros", gm == g && zero(g, pg));
+	out("write to it", probe(g + 8, 1, 1), "segv");
+	out("munmap it", munmap(g, pg) ? ename(errno) : "0", "0");
+}
+
+/*
+ * A page made PROT_NONE inside data the program keeps writing around it
+ * (with lines over a page, the same line): what the runtime must write back
+ * then includes a page neither it nor the program may read.
+ */
+static void t_protect_page(void)
+{
+	size_t n = 4 * MiB;
+	char *p = map(n);
+	fill(p, n, 81);
+	int r = mprotect(p + 3 * pg, pg, PROT_NONE);
+	out("mprotect one page NONE", r ? ename(errno) : "0", "0");
+	for (int round = 0; round < 3; round++) {
+		for (size_t i = 0; i < n; i += 512) /* rewrite the rest, as it was */
+			if (i < 3 * pg || i >= 4 * pg)
+				p[i] = (char)pat(81, i);
+		char *other = map(48 * MiB); /* pushes p out of the ExCache */
+		fill_sparse(other, 48 * MiB, 82 + (uint64_t)round);
+		munmap(other, 48 * MiB);
+	}
+	out("read the protected page", probe(p + 3 * pg + 8, 0, 0), "segv");
+	r = mprotect(p + 3 * pg, pg, PROT_READ | PROT_WRITE);
+	yes("data intact around and in the protected page", r == 0 && same(p, n, 81, 0));
+	munmap(p, n);
+}
+
 static void t_brk(void)
 {
 	char *b0 = sbrk(0);
@@ -920,6 +1014,8 @@ int main(void)
 	t_madvise();
 	t_stream_drop();
 	t_mprotect();
+	t_reserve();
+	t_protect_page();
 	t_brk();
 	t_big();
 	t_files();

@@ -10,9 +10,21 @@ P=$BIN/lego-test-prog_semantics
 "$P" >"$T/native.out" 2>"$T/native.log" || fail "native run: $(tail -5 "$T/native.out")"
 start_monitor
 start_memnode a --capacity 2G
-LD_PRELOAD=$LIBLEGO LEGO_MONITOR=$MON LEGO_EXCACHE_SIZE=16M LEGO_STATS="$T/stats.json" \
-	"$P" >"$T/lego.out" 2>"$T/lego.log" || fail "under LD_PRELOAD: $(grep -v '^[a-zA-Z0-9 ]*: \(yes\|ok\|0\)$' "$T/lego.out" | tail)"
-diff "$T/native.out" "$T/lego.out" >"$T/diff" || fail "output differs from native: $(cat "$T/diff")"
-out=$(json_stat "$T/stats.json" net.bytes_out)
-[ "${out:-0}" -ge $((200 << 20)) ] || fail "only ${out:-0} bytes written back: the memory did not go remote"
-pass "$(wc -l <"$T/lego.out") semantic checks equal native; $((out >> 20)) MiB written back through a 16 MiB ExCache"
+# 4 KiB lines, then 64 KiB lines (a line is then 16 pages: protection,
+# madvise and MAP_FIXED split lines)
+msg=""
+for line in 4K 64K; do
+	LD_PRELOAD=$LIBLEGO LEGO_MONITOR=$MON LEGO_EXCACHE_SIZE=16M LEGO_EXCACHE_LINE=$line \
+		LEGO_STATS="$T/stats.$line.json" "$P" >"$T/lego.$line.out" 2>"$T/lego.$line.log" ||
+		fail "under LD_PRELOAD, $line lines: $(grep -v '^[a-zA-Z0-9 ]*: \(yes\|ok\|0\)$' "$T/lego.$line.out" | tail)"
+	diff "$T/native.out" "$T/lego.$line.out" >"$T/diff" ||
+		fail "output differs from native with $line lines: $(cat "$T/diff")"
+	out=$(json_stat "$T/stats.$line.json" net.bytes_out)
+	[ "${out:-0}" -ge $((200 << 20)) ] ||
+		fail "only ${out:-0} bytes written back with $line lines: the memory did not go remote"
+	# dirty lines the program made PROT_NONE were saved another way
+	pc=$(json_stat "$T/stats.$line.json" excache.protected_copies)
+	[ "${pc:-0}" -gt 0 ] || fail "with $line lines no dirty line was read back from PROT_NONE memory"
+	msg="$msg; $line lines: $((out >> 20)) MiB written back, $pc lines saved from PROT_NONE memory"
+done
+pass "$(wc -l <"$T/native.out") semantic checks equal native through a 16 MiB ExCache$msg"

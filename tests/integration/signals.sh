@@ -17,7 +17,7 @@ P=$BIN/lego-test-prog_sighandler
 diff "$T/native.out" "$T/lego.out" >"$T/diff" || fail "differs from native: $(cat "$T/diff")"
 
 # death by the default action: same status natively, under LD_PRELOAD
-# (embedded daemons) and through lego-run (128 + signal)
+# (embedded daemons) and through lego-run (which dies of the same signal)
 "$P" die >/dev/null 2>&1; n=$?
 LD_PRELOAD=$LIBLEGO "$P" die >"$T/die.out" 2>"$T/die.log"; l=$?
 "$BIN/lego-run" -- "$P" die >/dev/null 2>>"$T/die.log"; r=$?

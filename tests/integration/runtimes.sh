@@ -1,0 +1,39 @@
+#!/bin/sh
+# Managed runtimes under lego-run: a JVM (heap, card tables, guard pages
+# and polling pages made with PROT_NONE reservations, MAP_FIXED commits
+# and mprotect) and Node.js (V8's code range) with four times their
+# ExCache in arrays and objects: the output must equal the native run's and
+# the memory must have gone to the memnode.  The JVM also runs with the
+# serial collector and with 64 KiB lines (lines spanning several of its
+# mappings).  Skipped without java/javac or node.
+. "$(dirname "$0")/lib.sh"
+skip_if_sanitized
+D=$(dirname "$0")
+ran=""
+
+# lego NAME LEGO-RUN-ARGS... -- CMD...: run under lego-run, compare with
+# $T/native.out, check that at least 128 MiB were written back
+lego() {
+	name=$1; shift
+	"$BIN/lego-run" --stats="$T/$name.json" "$@" >"$T/$name.out" 2>"$T/$name.log" ||
+		fail "$name: status $? under lego-run: $(tail -n 3 "$T/$name.out" "$T/$name.log")"
+	diff "$T/native.out" "$T/$name.out" >"$T/diff" || fail "$name: output differs from native: $(cat "$T/diff")"
+	out=$(json_stat "$T/$name.json" net.bytes_out)
+	[ "${out:-0}" -ge $((128 << 20)) ] || fail "$name: only ${out:-0} bytes written back"
+	ran="$ran $name ($((out >> 20)) MiB out)"
+}
+
+if command -v java >/dev/null && command -v javac >/dev/null; then
+	javac -d "$T" "$D/Runtimes.java" || fail "javac"
+	J="java -Xmx1g -Xss1m -cp $T Runtimes 256"
+	$J >"$T/native.out" 2>"$T/native.log" || fail "java natively: $(tail -n 3 "$T/native.log")"
+	lego java-g1 --excache 64M -- $J
+	lego java-serial --excache 64M -- java -XX:+UseSerialGC -Xmx1g -cp "$T" Runtimes 256
+	lego java-64k --excache 64M --line 64K -- $J
+fi
+if command -v node >/dev/null; then
+	node "$D/runtimes.js" 256 >"$T/native.out" 2>"$T/native.log" || fail "node natively"
+	lego node --excache 64M -- node "$D/runtimes.js" 256
+fi
+[ -n "$ran" ] || { echo "SKIP: neither java and javac nor node"; exit 77; }
+pass "output equal to native's:$ran"
