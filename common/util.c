@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <linux/futex.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -235,9 +236,113 @@ size_t lg_bprintf(char *buf, size_t cap, size_t n, const char *fmt, ...)
 	return n + (size_t)r >= cap ? cap : n + (size_t)r;
 }
 
+/* ------------------------------------------------- the runtime's descriptors */
+
+#define LG_FD_OWN_MAX 512
+#define LG_FD_SCAN_MAX 65536 /* descriptors above are not looked for */
+static struct lg_fd_own_ent {
+	int fd;
+	dev_t dev;
+	ino_t ino;
+	mode_t mode;
+} lg_fd_own_tab[LG_FD_OWN_MAX];
+static int lg_fd_own_n;
+static pthread_mutex_t lg_fd_own_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int lg_fd_stat(int fd, struct stat *st) { return (int)syscall(SYS_fstat, fd, st); }
+
+static int lg_fd_same(const struct lg_fd_own_ent *e, const struct stat *st)
+{
+	return e->dev == st->st_dev && e->ino == st->st_ino && e->mode == st->st_mode;
+}
+
+void lg_fd_own(int fd)
+{
+	struct stat st;
+	if (fd < 0 || lg_fd_stat(fd, &st) != 0)
+		return;
+	pthread_mutex_lock(&lg_fd_own_lock);
+	int i = 0;
+	while (i < lg_fd_own_n && lg_fd_own_tab[i].fd != fd)
+		i++;
+	int n = lg_fd_own_n;
+	if (i == n) { /* a new entry, or the place of a stale one */
+		for (i = 0; i < n; i++) {
+			struct stat o;
+			if (lg_fd_stat(lg_fd_own_tab[i].fd, &o) != 0 || !lg_fd_same(&lg_fd_own_tab[i], &o))
+				break;
+		}
+	}
+	if (i < LG_FD_OWN_MAX) {
+		lg_fd_own_tab[i] = (struct lg_fd_own_ent){fd, st.st_dev, st.st_ino, st.st_mode};
+		if (i == n) /* the entry before the count that shows it */
+			__atomic_store_n(&lg_fd_own_n, n + 1, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&lg_fd_own_lock);
+}
+
+/* Readers take no lock: close(2) is async-signal-safe and so must be the
+ * interposed one (a stale entry being replaced at that moment is at worst
+ * not recognised). */
+int lg_fd_owned(int fd)
+{
+	int n = __atomic_load_n(&lg_fd_own_n, __ATOMIC_ACQUIRE);
+	for (int i = 0; fd >= 0 && i < n; i++) {
+		struct stat st;
+		if (lg_fd_own_tab[i].fd == fd && lg_fd_stat(fd, &st) == 0 &&
+		    lg_fd_same(&lg_fd_own_tab[i], &st))
+			return 1;
+	}
+	return 0;
+}
+
+int lg_fd_next_owned(int fd)
+{
+	int best = -1, n = __atomic_load_n(&lg_fd_own_n, __ATOMIC_ACQUIRE);
+	for (int i = 0; i < n; i++) {
+		int f = lg_fd_own_tab[i].fd;
+		struct stat st;
+		if (f >= fd && (best < 0 || f < best) && lg_fd_stat(f, &st) == 0 &&
+		    lg_fd_same(&lg_fd_own_tab[i], &st))
+			best = f;
+	}
+	return best;
+}
+
+/* The open descriptors >= LG_FD_LOW, as a bitmap of LG_FD_SCAN_MAX bits
+ * (NULL if /proc cannot be read or memory is short). */
+static uint64_t *lg_fd_scan(void)
+{
+	int d = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (d < 0)
+		return NULL;
+	uint64_t *bm = lg_local_alloc(LG_FD_SCAN_MAX / 8);
+	char buf[4096];
+	long n;
+	while (bm && (n = syscall(SYS_getdents64, d, buf, sizeof buf)) > 0) {
+		for (long off = 0; off < n;) {
+			struct {
+				uint64_t ino;
+				int64_t off;
+				unsigned short reclen;
+				unsigned char type;
+				char name[];
+			} *e = (void *)(buf + off);
+			char *end;
+			long fd = strtol(e->name, &end, 10);
+			if (end != e->name && !*end && fd >= LG_FD_LOW && fd < LG_FD_SCAN_MAX && fd != d)
+				bm[fd / 64] |= 1ull << (fd % 64);
+			off += e->reclen;
+		}
+	}
+	syscall(SYS_close, d);
+	return bm;
+}
+
 void lg_fd_reserve(struct lg_fd_resv *r)
 {
 	r->mask = 0;
+	r->before = lg_fd_scan();
 	for (;;) {
 		long fd = syscall(SYS_openat, AT_FDCWD, "/dev/null", O_RDONLY | O_CLOEXEC);
 		if (fd < 0)
@@ -256,15 +361,34 @@ void lg_fd_release(struct lg_fd_resv *r)
 		if (r->mask & (1ull << fd))
 			syscall(SYS_close, fd);
 	r->mask = 0;
+	/* what was opened meanwhile is the runtime's (another thread of the
+	 * program opening one at the same moment would be taken for ours: it
+	 * would then survive a closefrom, nothing worse) */
+	uint64_t *now = r->before ? lg_fd_scan() : NULL;
+	for (int w = 0; now && w < LG_FD_SCAN_MAX / 64; w++)
+		for (uint64_t m = now[w] & ~r->before[w]; m; m &= m - 1)
+			lg_fd_own(w * 64 + __builtin_ctzll(m));
+	if (now)
+		lg_local_free(now, LG_FD_SCAN_MAX / 8);
+	if (r->before)
+		lg_local_free(r->before, LG_FD_SCAN_MAX / 8);
+	r->before = NULL;
 }
 
 int lg_fd_raise(int fd)
 {
-	if (fd < 0 || fd >= LG_FD_LOW)
+	if (fd < 0)
 		return fd;
+	if (fd >= LG_FD_LOW) {
+		lg_fd_own(fd);
+		return fd;
+	}
 	long h = syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, LG_FD_LOW);
-	if (h < 0)
+	if (h < 0) {
+		lg_fd_own(fd);
 		return fd;
+	}
 	syscall(SYS_close, fd);
+	lg_fd_own((int)h);
 	return (int)h;
 }

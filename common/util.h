@@ -73,10 +73,21 @@ size_t lg_bprintf(char *buf, size_t cap, size_t n, const char *fmt, ...)
 #define LG_FD_LOW 64
 struct lg_fd_resv {
 	uint64_t mask;
+	uint64_t *before; /* descriptors open at lg_fd_reserve (a bitmap) */
 };
 void lg_fd_reserve(struct lg_fd_resv *r);
 void lg_fd_release(struct lg_fd_resv *r);
 int lg_fd_raise(int fd);
+
+/* The runtime's own descriptors (libfabric's among them) are recorded, with
+ * the identity of their files: those lg_fd_raise moves, lg_fd_own names,
+ * and every one opened between lg_fd_reserve and lg_fd_release.  A program
+ * that closes every descriptor (closefrom(3), a daemon starting) leaves
+ * them open: lg_fd_owned(fd) is 1 while fd is still that file.
+ * lg_fd_next_owned gives the smallest owned descriptor >= fd, or -1. */
+void lg_fd_own(int fd);
+int lg_fd_owned(int fd);
+int lg_fd_next_owned(int fd);
 
 /* Constant-time comparison; 0 when equal. */
 int lg_memeq_ct(const void *a, const void *b, size_t len);

@@ -1962,7 +1962,7 @@ void xc_fork_child(struct excache *xc, int uffd)
 	pf_reset(xc->pf);
 	if (xc->pidfd >= 0)
 		close(xc->pidfd);
-	xc->pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+	xc->pidfd = lg_fd_raise((int)syscall(SYS_pidfd_open, getpid(), 0));
 	lg_stats_reset();
 	lg_stat_add(LEGO_STAT_RESIDENT, resident);
 }
@@ -2027,7 +2027,7 @@ int xc_init(struct excache **out, const struct xc_conf *conf, struct lg_space *s
 		xc->held_line[i] = XC_HELD_NONE;
 	if (xc->line <= XC_HELD_LINE_MAX) /* (else no markers: held_mem NULL) */
 		xc->held_mem = lg_local_alloc(XC_HELD_MAX * xc->line);
-	xc->pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+	xc->pidfd = lg_fd_raise((int)syscall(SYS_pidfd_open, getpid(), 0));
 	/* a window of at most an eighth of the ExCache: a small one would
 	 * evict its own prefetches before the stream reached them */
 	uint64_t pfw64 = LG_MIN(conf->prefetch_bytes, conf->size / 8) >> conf->line_order;

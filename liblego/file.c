@@ -844,6 +844,17 @@ int lg_file_close(int fd)
 	return c && c != -EINTR ? (int)c : r;
 }
 
+int lg_fd_kept(int fd)
+{
+	if (lg_inside() || fd < LG_FD_LOW || !lg_fd_owned(fd))
+		return 0;
+	static _Atomic int said;
+	if (!atomic_exchange(&said, 1))
+		lg_log(LG_INFO, "file", "the program closes or replaces descriptor %d, which is "
+		       "Lego's own: it stays open (so do the others)", fd);
+	return 1;
+}
+
 int lg_file_close_range(unsigned first, unsigned last, int flags)
 {
 	if (!(flags & CLOSE_RANGE_CLOEXEC) && lf.mode != LF_OFF && first < LF_FD_MAX &&
@@ -858,7 +869,25 @@ int lg_file_close_range(unsigned first, unsigned last, int flags)
 				lg_file_close((int)fd);
 		}
 	}
-	return (int)lf_sys(SYS_close_range, first, last, flags);
+	if ((flags & CLOSE_RANGE_CLOEXEC) || lg_inside())
+		return (int)lf_sys(SYS_close_range, first, last, flags);
+	/* around the runtime's own descriptors */
+	long r = 0;
+	for (unsigned lo = first; r == 0 && lo <= last;) {
+		int k = last >= LG_FD_LOW ? lg_fd_next_owned((int)LG_MAX(lo, (unsigned)LG_FD_LOW)) : -1;
+		if (k < 0 || (unsigned)k > last) {
+			r = lf_sys(SYS_close_range, lo, last, flags);
+			break;
+		}
+		lg_fd_kept(k);
+		if ((unsigned)k > lo)
+			r = lf_sys(SYS_close_range, lo, (unsigned)k - 1, flags);
+		flags &= ~CLOSE_RANGE_UNSHARE; /* unshared once is enough */
+		if ((unsigned)k == ~0u)
+			break;
+		lo = (unsigned)k + 1;
+	}
+	return (int)r;
 }
 
 int lg_file_dup(int oldfd, int newfd, int flags)

@@ -64,9 +64,14 @@ off_t lg_file_lseek(int fd, off_t off, int whence);
 /* close: X2F_CLOSE (write-back for close-to-open), then the placeholder;
  * the descriptor is gone even when the write-back error is returned. */
 int lg_file_close(int fd);
-/* close_range(first, last, flags) and closefrom, for ranges holding Lego
- * descriptors. */
+/* close_range(first, last, flags) and closefrom: Lego files closed as by
+ * close, the runtime's own descriptors left open (lg_fd_kept). */
 int lg_file_close_range(unsigned first, unsigned last, int flags);
+/* Is fd one of the runtime's own descriptors (the userfaultfd, libfabric's
+ * endpoints, ...) that the program is closing or replacing (dup2)?  They
+ * stay: the program's memory depends on them.  Calls the runtime itself
+ * makes are not the program's. */
+int lg_fd_kept(int fd);
 /* dup (newfd < 0), dup2 (flags 0), dup3; either fd may be Lego. */
 int lg_file_dup(int oldfd, int newfd, int flags);
 /* fcntl on a Lego descriptor: dup commands, flags, locks (on the

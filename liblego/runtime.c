@@ -188,6 +188,7 @@ static int lg_rt_start_locked(struct lg_rt *rt)
 	 * program closes its own on the way out (coreutils do). */
 	int fd = fcntl(2, F_DUPFD_CLOEXEC, 100);
 	if (fd >= 0) {
+		lg_fd_own(fd);
 		lg_set_fd(fd);
 		rt->err_fd = fd;
 	}

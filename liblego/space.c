@@ -103,6 +103,7 @@ static int sp_mem_open(struct stat *id)
 	int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/mem", O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
+	fd = lg_fd_raise(fd);
 	if (syscall(SYS_fstat, fd, id) != 0) {
 		int e = errno;
 		close(fd);

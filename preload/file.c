@@ -342,6 +342,8 @@ static void lg_std_sync(int fd)
 
 LG_EXPORT int close(int fd)
 {
+	if (lg_fd_kept(fd))
+		return 0;
 	if (lg_file_fd(fd))
 		return lg_ret(LG_TRACED("d", lg_file_close(fd), TL(fd)));
 	return (int)LG_TRACED_LIBC("d", REAL(close)(fd), TL(fd));
@@ -371,6 +373,8 @@ LG_EXPORT int dup(int fd)
 
 LG_EXPORT int dup2(int fd, int to)
 {
+	if (fd != to && lg_fd_kept(to))
+		return errno = EBUSY, -1;
 	lg_std_before(to, fd);
 	int r = lg_file_fd(fd) || lg_file_fd(to) ? lg_ret(lg_file_dup(fd, to, 0))
 						 : REAL(dup2)(fd, to);
@@ -381,6 +385,8 @@ LG_EXPORT int dup2(int fd, int to)
 
 LG_EXPORT int dup3(int fd, int to, int flags)
 {
+	if (fd != to && lg_fd_kept(to))
+		return errno = EBUSY, -1;
 	lg_std_before(to, fd);
 	int r = lg_file_fd(fd) || lg_file_fd(to) ? lg_ret(lg_file_dup(fd, to, flags))
 						 : REAL(dup3)(fd, to, flags);

@@ -993,6 +993,33 @@ static void t_fork(void)
 	munmap(shared, 4096);
 }
 
+/*
+ * A program that closes every descriptor it did not open itself, as
+ * daemons do when they start: three ways (closefrom, close_range, close in
+ * a loop).  Its memory must stay: the runtime's own descriptors (the
+ * userfaultfd, libfabric's endpoints) stay open.  Last: nothing after it
+ * may rely on a descriptor.
+ */
+static void t_closefds(void)
+{
+	size_t n = 48 * MiB;
+	char *p = map(n);
+	fill_sparse(p, n, 91);
+	closefrom(3);
+	yes("data intact after closefrom(3)", same_sparse(p, n, 91, 0));
+	fill_sparse(p, n, 92);
+	close_range(3, ~0u, 0);
+	yes("data intact after close_range(3, ~0)", same_sparse(p, n, 92, 0));
+	fill_sparse(p, n, 93);
+	for (int fd = 3; fd < 4096; fd++)
+		close(fd);
+	yes("data intact after close(3..4095)", same_sparse(p, n, 93, 0));
+	int fd = open("/dev/null", O_RDONLY);
+	out("next descriptor opened", fd == 3 ? "3" : ename(errno), "3");
+	close(fd);
+	munmap(p, n);
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -1020,6 +1047,7 @@ int main(void)
 	t_big();
 	t_files();
 	t_fork();
+	t_closefds();
 	printf("failures: %d\n", failures);
 	return failures ? 1 : 0;
 }

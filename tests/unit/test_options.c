@@ -3,11 +3,13 @@
  * the text helpers they rest on (common/util.h): defaults, lg_opts_set on
  * every option type with range and choice checks, lg_opts_load from the
  * environment and a LEGO_CONF file (long lines too), lg_opts_parse_argv,
- * lg_parse_size, lg_format_size, lg_split_hostport and lg_opt_enum_name.
+ * lg_parse_size, lg_format_size, lg_split_hostport and lg_opt_enum_name, and
+ * the record of the runtime's own descriptors (lg_fd_own and the rest).
  */
 #define _GNU_SOURCE
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -812,6 +814,42 @@ START_TEST(test_print)
 }
 END_TEST
 
+/* The runtime's own descriptors: recorded with their file's identity, so
+ * a number reused for another file is not taken for one of them. */
+START_TEST(test_fd_owned)
+{
+	int fd = lg_fd_raise(open("/dev/null", O_RDONLY | O_CLOEXEC));
+	ck_assert_int_ge(fd, LG_FD_LOW);
+	ck_assert_int_eq(lg_fd_owned(fd), 1);
+	ck_assert_int_eq(lg_fd_next_owned(0), fd);
+	ck_assert_int_eq(lg_fd_next_owned(fd + 1), -1);
+	/* the number now names another file: not ours */
+	int pp[2];
+	ck_assert_int_eq(pipe(pp), 0);
+	ck_assert_int_eq(dup2(pp[0], fd), fd);
+	ck_assert_int_eq(lg_fd_owned(fd), 0);
+	ck_assert_int_eq(lg_fd_next_owned(0), -1);
+	close(fd);
+	ck_assert_int_eq(lg_fd_owned(fd), 0);
+
+	/* what a reservation window opens is ours; what was open before is not */
+	int before = fcntl(pp[1], F_DUPFD_CLOEXEC, 200);
+	ck_assert_int_ge(before, 200);
+	struct lg_fd_resv r;
+	lg_fd_reserve(&r);
+	int in = open("/dev/zero", O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(in, LG_FD_LOW); /* the numbers below are taken */
+	lg_fd_release(&r);
+	ck_assert_int_eq(lg_fd_owned(in), 1);
+	ck_assert_int_eq(lg_fd_owned(before), 0);
+	ck_assert_int_eq(lg_fd_next_owned(0), in);
+	close(in);
+	close(before);
+	close(pp[0]);
+	close(pp[1]);
+}
+END_TEST
+
 static Suite *options_suite(void)
 {
 	Suite *s = suite_create("options");
@@ -859,6 +897,10 @@ static Suite *options_suite(void)
 	tcase_add_test(tc, test_load_file_long_lines);
 	tcase_add_test(tc, test_load_file_missing);
 	tcase_add_test(tc, test_load_env_over_file);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("fd_owned");
+	tcase_add_test(tc, test_fd_owned);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("argv");
