@@ -287,18 +287,23 @@ void sp_va_free(struct lg_space *sp, void *p, size_t size)
 {
 	uintptr_t a = (uintptr_t)p, e = a + LG_ALIGN_UP(size, LG_PAGE_SIZE);
 	pthread_mutex_lock(&sp->lock);
+	/* Parts of [a, e) may be free already (a munmap over a hole an
+	 * earlier munmap made): the free ranges it touches or overlaps
+	 * become one with it.  (Inserting it beside them made two free
+	 * ranges overlap, and two later mappings share addresses.) */
 	size_t i = 0;
-	while (i < sp->nfree && sp->free[i].start < a)
+	while (i < sp->nfree && sp->free[i].end < a)
 		i++;
-	int merge_left = i > 0 && sp->free[i - 1].end == a;
-	int merge_right = i < sp->nfree && sp->free[i].start == e;
-	if (merge_left && merge_right) {
-		sp->free[i - 1].end = sp->free[i].end;
-		sp_free_remove(sp, i);
-	} else if (merge_left) {
-		sp->free[i - 1].end = e;
-	} else if (merge_right) {
-		sp->free[i].start = a;
+	size_t j = i;
+	while (j < sp->nfree && sp->free[j].start <= e) {
+		a = LG_MIN(a, sp->free[j].start);
+		e = LG_MAX(e, sp->free[j].end);
+		j++;
+	}
+	if (j > i) {
+		sp->free[i] = (struct sp_range){a, e};
+		while (j-- > i + 1)
+			sp_free_remove(sp, i + 1);
 	} else if (sp_free_insert(sp, i, (struct sp_range){a, e}) < 0) {
 		lg_log_rl(LG_WARN, "space", "lost track of %zu bytes of address space", size);
 	}

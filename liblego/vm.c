@@ -15,10 +15,14 @@
 #include "vm.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/mman.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "common/util.h"
@@ -149,6 +153,153 @@ static long vm_commit(uintptr_t a, uintptr_t e, int prot, int flags)
 	return r ? r : (long)a;
 }
 
+/* ---------------------------------------------------------------- mlock */
+
+/*
+ * Remote memory is not locked into local memory: the ExCache holds a
+ * bounded part of it and evicts by dropping pages, which the kernel refuses
+ * for locked ones (MADV_DONTNEED on a locked range fails).  mlockall
+ * (MCL_CURRENT) used to make the kernel fault in every committed line at
+ * once while no eviction could succeed: the program spun for ever.  So
+ * locking applies to the program's local memory (code, stacks, files,
+ * the runtime's own), with one warning; MCL_FUTURE locks local mappings
+ * made later (lg_vm_mmap).
+ */
+static _Atomic int vm_lock_future; /* MCL_FUTURE, MCL_ONFAULT: what mlockall asked */
+
+static long vm_sys_mlock2(uintptr_t a, size_t len, unsigned flags)
+{
+	long r = syscall(SYS_mlock2, a, len, flags);
+	return r < 0 ? -errno : 0;
+}
+
+static void vm_lock_said(void)
+{
+	static _Atomic int said;
+	if (!atomic_exchange(&said, 1))
+		lg_log(LG_WARN, "vm", "mlock of remote memory ignored: it lives on memnodes, with "
+		       "at most the ExCache's size here; local memory is locked as asked");
+}
+
+long lg_vm_mlock(const void *addr, size_t len, unsigned flags)
+{
+	uintptr_t a = (uintptr_t)addr, b = (uintptr_t)lg_rt.sp.base, e = b + lg_rt.sp.size;
+	if (!vm_active() || !vm_where(a, len))
+		return vm_sys_mlock2(a, len, flags);
+	vm_lock_said();
+	long r = a < b ? vm_sys_mlock2(a, b - a, flags) : 0;
+	if (r == 0 && a + len > e)
+		r = vm_sys_mlock2(e, a + len - e, flags);
+	return r;
+}
+
+long lg_vm_munlock(const void *addr, size_t len)
+{
+	uintptr_t a = (uintptr_t)addr, b = (uintptr_t)lg_rt.sp.base, e = b + lg_rt.sp.size;
+	if (!vm_active() || !vm_where(a, len))
+		return syscall(SYS_munlock, a, len) < 0 ? -errno : 0;
+	long r = a < b && syscall(SYS_munlock, a, b - a) < 0 ? -errno : 0;
+	if (r == 0 && a + len > e && syscall(SYS_munlock, e, a + len - e) < 0)
+		r = -errno;
+	return r;
+}
+
+/* The accessible mappings outside the remote range, from /proc/self/maps,
+ * read whole before any is locked (locking changes the list).  *n ranges, in memory
+ * from lg_local_alloc of *cap entries. */
+static struct sp_range *vm_local_maps(size_t *n, size_t *cap)
+{
+	uintptr_t b = (uintptr_t)lg_rt.sp.base, e = b + lg_rt.sp.size;
+	*n = 0;
+	*cap = 0;
+	int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	struct sp_range *v = NULL;
+	char buf[8192];
+	size_t have = 0;
+	long got;
+	while ((got = syscall(SYS_read, fd, buf + have, sizeof buf - 1 - have)) > 0) {
+		have += (size_t)got;
+		buf[have] = 0;
+		char *s = buf, *nl;
+		while ((nl = strchr(s, '\n'))) { /* "start-end perms ..." */
+			char *t;
+			uintptr_t lo = strtoul(s, &t, 16), hi = strtoul(t + 1, &t, 16);
+			int none = strncmp(t, " ---", 4) == 0; /* nothing to lock (guard pages) */
+			s = nl + 1;
+			if (hi <= lo || none || (lo < e && hi > b))
+				continue;
+			if (*n == *cap) {
+				size_t nc = *cap ? *cap * 2 : 1024;
+				struct sp_range *nv = lg_local_alloc(nc * sizeof *nv);
+				if (!nv)
+					break;
+				if (v) {
+					memcpy(nv, v, *n * sizeof *v);
+					lg_local_free(v, *cap * sizeof *v);
+				}
+				v = nv;
+				*cap = nc;
+			}
+			v[(*n)++] = (struct sp_range){lo, hi};
+		}
+		have -= (size_t)(s - buf);
+		memmove(buf, s, have);
+	}
+	close(fd);
+	return v;
+}
+
+long lg_vm_mlockall(int flags)
+{
+	if (!vm_active())
+		return syscall(SYS_mlockall, flags) < 0 ? -errno : 0;
+	if ((flags & ~(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT)) ||
+	    !(flags & (MCL_CURRENT | MCL_FUTURE)))
+		return -EINVAL;
+	vm_lock_said();
+	long r = 0;
+	if (flags & MCL_CURRENT) {
+		lg_enter();
+		size_t n, cap;
+		struct sp_range *v = vm_local_maps(&n, &cap);
+		for (size_t i = 0; i < n && r == 0; i++) {
+			long x = vm_sys_mlock2(v[i].start, v[i].end - v[i].start,
+					       flags & MCL_ONFAULT ? MLOCK_ONFAULT : 0);
+			if (x == -ENOMEM && syscall(SYS_msync, v[i].start, v[i].end - v[i].start,
+						    MS_ASYNC) != 0)
+				x = 0; /* unmapped since /proc listed it */
+			if (x == -ENOMEM || x == -EAGAIN || x == -EPERM) /* the limit */
+				r = x;
+			/* (others: [vsyscall] and the like, which mlockall skips) */
+		}
+		if (v)
+			lg_local_free(v, cap * sizeof *v);
+		lg_leave();
+	}
+	if (r == 0 && (flags & MCL_FUTURE))
+		atomic_store(&vm_lock_future, flags & (MCL_FUTURE | MCL_ONFAULT));
+	return r;
+}
+
+long lg_vm_munlockall(void)
+{
+	atomic_store(&vm_lock_future, 0);
+	return syscall(SYS_munlockall) < 0 ? -errno : 0;
+}
+
+/* A local mapping just made: locked if the program asked for MCL_FUTURE. */
+static long vm_local_made(long r, size_t len)
+{
+	int f = atomic_load_explicit(&vm_lock_future, memory_order_relaxed);
+	if (f && (r >= 0 || r < -4095) && vm_sys_mlock2((uintptr_t)r, len,
+							f & MCL_ONFAULT ? MLOCK_ONFAULT : 0) != 0)
+		lg_log_rl(LG_WARN, "vm", "cannot lock a new mapping (mlockall MCL_FUTURE): %s",
+			  strerror(errno));
+	return r;
+}
+
 /* ------------------------------------------------------------------ mmap */
 
 long lg_vm_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
@@ -157,15 +308,17 @@ long lg_vm_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 	int fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE);
 	if (!len)
 		return -EINVAL;
-	if (!vm_active() || (!fixed && !(flags & MAP_ANONYMOUS)) || (fixed && !vm_where(a, len)))
+	if (!vm_active())
 		return lg_sys_mmap(addr, len, prot, flags, fd, off);
+	if ((!fixed && !(flags & MAP_ANONYMOUS)) || (fixed && !vm_where(a, len)))
+		return vm_local_made(lg_sys_mmap(addr, len, prot, flags, fd, off), len);
 	int remote = (flags & MAP_ANONYMOUS) && (flags & MAP_TYPE) == MAP_PRIVATE &&
 		     !(flags & (MAP_GROWSDOWN | MAP_STACK | MAP_HUGETLB | MAP_32BIT)) &&
 		     len >= lg_rt.remote_min;
 	size_t span = LG_ALIGN_UP(len, vm_line());
 	if (!fixed) {
 		if (!remote)
-			return lg_sys_mmap(addr, len, prot, flags, fd, off);
+			return vm_local_made(lg_sys_mmap(addr, len, prot, flags, fd, off), len);
 		lg_enter();
 		void *p = NULL;
 		if (vm_where(a, span) == 1 && (a & (vm_line() - 1)) == 0) /* a usable hint */

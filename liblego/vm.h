@@ -25,6 +25,13 @@ long lg_vm_munmap(void *addr, size_t len);
 long lg_vm_mremap(void *old, size_t old_len, size_t new_len, int flags, void *new_addr);
 long lg_vm_mprotect(void *addr, size_t len, int prot);
 long lg_vm_madvise(void *addr, size_t len, int advice);
+/* mlock2 (flags 0 for mlock), munlock, mlockall, munlockall: local memory
+ * is locked as asked, remote memory never (it lives on memnodes and the
+ * ExCache must be able to evict it).  0 or -errno. */
+long lg_vm_mlock(const void *addr, size_t len, unsigned flags);
+long lg_vm_munlock(const void *addr, size_t len);
+long lg_vm_mlockall(int flags);
+long lg_vm_munlockall(void);
 
 /* The program break: brk(addr) -> 0 or -errno; sbrk(incr) -> the old
  * break, or -errno (as a negative number cast). */

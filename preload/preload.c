@@ -218,6 +218,32 @@ LG_EXPORT int madvise(void *addr, size_t len, int advice)
 		LG_TRACED("pdd", lg_vm_madvise(addr, len, advice), TL(addr), TL(len), TL(advice)));
 }
 
+LG_EXPORT int mlock(const void *addr, size_t len)
+{
+	return (int)lg_errno_long(LG_TRACED("pd", lg_vm_mlock(addr, len, 0), TL(addr), TL(len)));
+}
+
+LG_EXPORT int mlock2(const void *addr, size_t len, unsigned flags)
+{
+	return (int)lg_errno_long(
+		LG_TRACED("pdx", lg_vm_mlock(addr, len, flags), TL(addr), TL(len), TL(flags)));
+}
+
+LG_EXPORT int munlock(const void *addr, size_t len)
+{
+	return (int)lg_errno_long(LG_TRACED("pd", lg_vm_munlock(addr, len), TL(addr), TL(len)));
+}
+
+LG_EXPORT int mlockall(int flags)
+{
+	return (int)lg_errno_long(LG_TRACED("x", lg_vm_mlockall(flags), TL(flags)));
+}
+
+LG_EXPORT int munlockall(void)
+{
+	return (int)lg_errno_long(lg_vm_munlockall());
+}
+
 /* posix_madvise only gives hints (glibc ignores POSIX_MADV_DONTNEED). */
 LG_EXPORT int posix_madvise(void *addr, size_t len, int advice)
 {

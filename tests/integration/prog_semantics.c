@@ -431,6 +431,18 @@ static void t_munmap_middle(void)
 	q = map(8 * MiB);
 	yes("new mapping after munmap reads zero", zero(q, 8 * MiB));
 	munmap(q, 8 * MiB);
+
+	/* the munmaps above covered holes earlier ones made: the address
+	 * space they free must not be handed out twice (it was: two later
+	 * mappings shared addresses, and one overwrote the other) */
+	char *a1 = map(48 * MiB), *a2 = map(32 * MiB);
+	yes("mappings made after a munmap over a hole are apart",
+	    a1 + 48 * MiB <= a2 || a2 + 32 * MiB <= a1);
+	fill_sparse(a1, 48 * MiB, 23);
+	fill_sparse(a2, 32 * MiB, 24);
+	yes("and keep their data", same_sparse(a1, 48 * MiB, 23, 0) && same_sparse(a2, 32 * MiB, 24, 0));
+	munmap(a2, 32 * MiB);
+	munmap(a1, 48 * MiB);
 }
 
 static void t_mremap(void)
@@ -993,6 +1005,25 @@ static void t_fork(void)
 	munmap(shared, 4096);
 }
 
+/* mlock and mlockall on remote memory: the program's data stays intact and
+ * the ExCache still evicts (mlockall once made every committed line fault
+ * in at once, with no eviction possible: the program spun for ever). */
+static void t_mlock(void)
+{
+	size_t n = 48 * MiB, m = 32 * MiB;
+	char *p = map(n);
+	fill_sparse(p, n, 95);
+	out("mlock", mlock(p, MiB) ? ename(errno) : "0", "0");
+	out("munlock", munlock(p, MiB) ? ename(errno) : "0", "0");
+	out("mlockall", mlockall(MCL_CURRENT | MCL_FUTURE) ? ename(errno) : "0", "0");
+	char *q = map(m); /* made under MCL_FUTURE */
+	fill_sparse(q, m, 96);
+	yes("data intact under mlockall", same_sparse(p, n, 95, 0) && same_sparse(q, m, 96, 0));
+	out("munlockall", munlockall() ? ename(errno) : "0", "0");
+	munmap(q, m);
+	munmap(p, n);
+}
+
 /*
  * A program that closes every descriptor it did not open itself, as
  * daemons do when they start: three ways (closefrom, close_range, close in
@@ -1047,6 +1078,7 @@ int main(void)
 	t_big();
 	t_files();
 	t_fork();
+	t_mlock();
 	t_closefds();
 	printf("failures: %d\n", failures);
 	return failures ? 1 : 0;
