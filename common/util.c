@@ -281,6 +281,8 @@ void lg_fd_own(int fd)
 	pthread_mutex_unlock(&lg_fd_own_lock);
 }
 
+void lg_fd_own_fork_child(void) { pthread_mutex_init(&lg_fd_own_lock, NULL); }
+
 /* Readers take no lock: close(2) is async-signal-safe and so must be the
  * interposed one (a stale entry being replaced at that moment is at worst
  * not recognised). */

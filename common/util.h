@@ -88,6 +88,9 @@ int lg_fd_raise(int fd);
 void lg_fd_own(int fd);
 int lg_fd_owned(int fd);
 int lg_fd_next_owned(int fd);
+/* In a forked child: the record's lock may have been held by another
+ * thread of the parent. */
+void lg_fd_own_fork_child(void);
 
 /* Constant-time comparison; 0 when equal. */
 int lg_memeq_ct(const void *a, const void *b, size_t len);
