@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -170,6 +171,34 @@ static int lg_rt_check_opts(struct lg_opts *o, char *err, size_t len)
 	return 0;
 }
 
+/*
+ * The remote range is reserved address space, which an address-space limit
+ * (ulimit -v, RLIMIT_AS) counts: under one, LEGO_VM_SIZE shrinks to half of
+ * what the limit leaves, in whole granules, so Lego still starts (it used
+ * to turn itself off: "cannot reserve ... address space").
+ */
+static uint64_t lg_vm_size_fit(uint64_t want, uint32_t granule_order)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_AS, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+		return want;
+	char buf[128] = "";
+	int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		ssize_t n = read(fd, buf, sizeof buf - 1);
+		buf[n > 0 ? n : 0] = 0;
+		close(fd);
+	}
+	uint64_t used = strtoull(buf, NULL, 10) * LG_PAGE_SIZE, g = 1ull << granule_order;
+	uint64_t room = rl.rlim_cur > used ? LG_ALIGN_DOWN((rl.rlim_cur - used) / 2, g) : 0;
+	if (room >= want + g || room < 2 * g) /* (too little: the reservation fails, and says so) */
+		return want;
+	lg_log(LG_WARN, "runtime", "under an address-space limit of %llu MiB (ulimit -v), remote "
+	       "memory is at most %llu MiB", (unsigned long long)(rl.rlim_cur >> 20),
+	       (unsigned long long)((room - g) >> 20));
+	return room - g; /* sp_init reserves one granule more, to align */
+}
+
 static int lg_rt_start_locked(struct lg_rt *rt)
 {
 	char err[320];
@@ -226,7 +255,8 @@ static int lg_rt_start_locked(struct lg_rt *rt)
 	r = rt->uffd = lg_uffd_open();
 	if (r < 0)
 		return r;
-	r = sp_init(&rt->sp, lg_opt_u(o, LG_OPT_vm_size), lo, rt->lc.granule_order, &rt->lc);
+	r = sp_init(&rt->sp, lg_vm_size_fit(lg_opt_u(o, LG_OPT_vm_size), rt->lc.granule_order), lo,
+		    rt->lc.granule_order, &rt->lc);
 	if (r)
 		return r;
 	r = lg_uffd_register(rt->uffd, rt->sp.base, rt->sp.size);
@@ -255,7 +285,10 @@ static int lg_rt_start_locked(struct lg_rt *rt)
 		return r;
 	lg_heap_init();
 	rt->remote_min = lg_opt_u(o, LG_OPT_remote_min);
-	if (rt->transparent && (r = lg_vm_init(lg_opt_u(o, LG_OPT_brk_size))) != 0)
+	/* (at most a quarter of the remote range: a small one, under ulimit -v,
+	 * must leave room for mappings) */
+	uint64_t brk = LG_MIN(lg_opt_u(o, LG_OPT_brk_size), LG_ALIGN_DOWN(rt->sp.size / 4, LG_PAGE_SIZE));
+	if (rt->transparent && (r = lg_vm_init(brk)) != 0)
 		return r;
 	char a[32], b[32];
 	lg_log(LG_INFO, "runtime", "ExCache %s in %s lines, %u ways, %s eviction; monitor %s",

@@ -82,6 +82,19 @@ wait $AP || fail "the first process failed: $(tail -3 "$T/mq.log")"
 	fail "after the first process left, a new one was still refused: $(tail -3 "$T/third.log")"
 [ "$(chunks "$T/third.out")" = 2 ] || fail "third process: $(cat "$T/third.out")"
 pass "--max-clients 1: a second process is refused with a clear message, the first is unaffected, the slot is free again once it exits"
+
+# an address-space limit (ulimit -v) counts Lego's reserved range: Lego
+# shrinks it to fit (it used to turn itself off) and the memory still goes
+# to the memnode (an embedded one: the monitor above has a quota)
+(ulimit -v 8000000 && env -u LEGO_MONITOR LEGO_STATS="$T/as.json" "$BIN/lego-run" --excache 16M -- $PY -c \
+	'a = bytearray(200 << 20); a[::4096] = b"x" * len(a[::4096]); print(a.count(b"x"))' \
+	>"$T/as.out" 2>"$T/as.log") || fail "under ulimit -v: $(tail -3 "$T/as.log")"
+[ "$(cat "$T/as.out")" = 51200 ] || fail "under ulimit -v: $(cat "$T/as.out")"
+grep -q "under an address-space limit of .* remote memory is at most" "$T/as.log" ||
+	fail "no word of the limit: $(tail -3 "$T/as.log")"
+out=$(json_stat "$T/as.json" net.bytes_out)
+[ "${out:-0}" -ge $((100 << 20)) ] || fail "under ulimit -v only ${out:-0} bytes went to the memnode"
+pass "ulimit -v 8000000: remote memory shrunk to fit, with a warning; $((out >> 20)) MiB written back"
 unset LEGO_MONITOR
 
 # --- secure default, on an address beyond loopback (a namespace's own)
