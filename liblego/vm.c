@@ -167,6 +167,12 @@ static long vm_commit(uintptr_t a, uintptr_t e, int prot, int flags)
  */
 static _Atomic int vm_lock_future; /* MCL_FUTURE, MCL_ONFAULT: what mlockall asked */
 
+/* (remote memory exists in explicit mode too: lego_alloc's) */
+static inline int vm_lock_active(void)
+{
+	return !lg_inside() && atomic_load_explicit(&lg_rt.state, memory_order_acquire) == LG_RT_RUNNING;
+}
+
 static long vm_sys_mlock2(uintptr_t a, size_t len, unsigned flags)
 {
 	long r = syscall(SYS_mlock2, a, len, flags);
@@ -184,7 +190,7 @@ static void vm_lock_said(void)
 long lg_vm_mlock(const void *addr, size_t len, unsigned flags)
 {
 	uintptr_t a = (uintptr_t)addr, b = (uintptr_t)lg_rt.sp.base, e = b + lg_rt.sp.size;
-	if (!vm_active() || !vm_where(a, len))
+	if (!vm_lock_active() || !vm_where(a, len))
 		return vm_sys_mlock2(a, len, flags);
 	vm_lock_said();
 	long r = a < b ? vm_sys_mlock2(a, b - a, flags) : 0;
@@ -196,7 +202,7 @@ long lg_vm_mlock(const void *addr, size_t len, unsigned flags)
 long lg_vm_munlock(const void *addr, size_t len)
 {
 	uintptr_t a = (uintptr_t)addr, b = (uintptr_t)lg_rt.sp.base, e = b + lg_rt.sp.size;
-	if (!vm_active() || !vm_where(a, len))
+	if (!vm_lock_active() || !vm_where(a, len))
 		return syscall(SYS_munlock, a, len) < 0 ? -errno : 0;
 	long r = a < b && syscall(SYS_munlock, a, b - a) < 0 ? -errno : 0;
 	if (r == 0 && a + len > e && syscall(SYS_munlock, e, a + len - e) < 0)
@@ -253,7 +259,7 @@ static struct sp_range *vm_local_maps(size_t *n, size_t *cap)
 
 long lg_vm_mlockall(int flags)
 {
-	if (!vm_active())
+	if (!vm_lock_active())
 		return syscall(SYS_mlockall, flags) < 0 ? -errno : 0;
 	if ((flags & ~(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT)) ||
 	    !(flags & (MCL_CURRENT | MCL_FUTURE)))
