@@ -283,6 +283,34 @@ void lg_fd_own(int fd)
 
 void lg_fd_own_fork_child(void) { pthread_mutex_init(&lg_fd_own_lock, NULL); }
 
+int lg_maps_each(int (*fn)(uintptr_t lo, uintptr_t hi, int prot, void *arg), void *arg)
+{
+	int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	char buf[8192];
+	size_t have = 0;
+	int stop = 0;
+	long got;
+	while (!stop && (got = syscall(SYS_read, fd, buf + have, sizeof buf - 1 - have)) > 0) {
+		have += (size_t)got;
+		buf[have] = 0;
+		char *s = buf, *nl;
+		while (!stop && (nl = strchr(s, '\n'))) { /* "start-end rwxp ..." */
+			char *t;
+			uintptr_t lo = strtoul(s, &t, 16), hi = strtoul(t + 1, &t, 16);
+			int prot = (t[1] == 'r' ? PROT_READ : 0) | (t[2] == 'w' ? PROT_WRITE : 0) |
+				   (t[3] == 'x' ? PROT_EXEC : 0);
+			stop = fn(lo, hi, prot, arg);
+			s = nl + 1;
+		}
+		have -= (size_t)(s - buf);
+		memmove(buf, s, have);
+	}
+	syscall(SYS_close, fd);
+	return 0;
+}
+
 /* Readers take no lock: close(2) is async-signal-safe and so must be the
  * interposed one (a stale entry being replaced at that moment is at worst
  * not recognised). */

@@ -92,6 +92,11 @@ int lg_fd_next_owned(int fd);
  * thread of the parent. */
 void lg_fd_own_fork_child(void);
 
+/* Call fn(lo, hi, prot, arg) for each mapping in /proc/self/maps, in
+ * order, until it returns nonzero.  0, or -errno if the file cannot be
+ * opened. */
+int lg_maps_each(int (*fn)(uintptr_t lo, uintptr_t hi, int prot, void *arg), void *arg);
+
 /* Constant-time comparison; 0 when equal. */
 int lg_memeq_ct(const void *a, const void *b, size_t len);
 

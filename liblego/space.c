@@ -7,10 +7,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -21,7 +19,7 @@
 #include "excache.h"
 #include "stats.h"
 
-static int sp_mem_open(struct stat *id);
+static int sp_mem_open(void);
 
 int sp_init(struct lg_space *sp, size_t size, uint32_t line_order, uint32_t granule_order,
 	    struct lc *lc)
@@ -94,22 +92,15 @@ void sp_fork_child(struct lg_space *sp)
 	/* (a forked child's copy of the descriptor is its parent's memory) */
 	if (sp->mem_fd >= 0)
 		close(sp->mem_fd);
-	sp->mem_fd = sp_mem_open(&sp->mem_id);
+	sp->mem_fd = sp_mem_open();
 }
 
-/* /proc/self/mem, open for reading and writing; *id says which file. */
-static int sp_mem_open(struct stat *id)
+/* /proc/self/mem, open for reading and writing, recorded as the runtime's
+ * own descriptor (lg_fd_raise). */
+static int sp_mem_open(void)
 {
 	int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/mem", O_RDWR | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	fd = lg_fd_raise(fd);
-	if (syscall(SYS_fstat, fd, id) != 0) {
-		int e = errno;
-		close(fd);
-		return -e;
-	}
-	return fd;
+	return fd < 0 ? -errno : lg_fd_raise(fd);
 }
 
 static int sp_mem_io_fd(int fd, uint8_t *p, uint8_t *buf, size_t n, int write)
@@ -129,15 +120,12 @@ static int sp_mem_io_fd(int fd, uint8_t *p, uint8_t *buf, size_t n, int write)
 
 int sp_mem_io(struct lg_space *sp, void *p, void *buf, size_t n, int write)
 {
-	/* The program may have closed the descriptor (some close every fd)
-	 * and opened a file of its own under its number: check it is still
-	 * this file before writing through it, else use a fresh one. */
-	struct stat st;
-	if (sp->mem_fd >= 0 && syscall(SYS_fstat, sp->mem_fd, &st) == 0 && st.st_dev == sp->mem_id.st_dev &&
-	    st.st_ino == sp->mem_id.st_ino)
+	/* Still this file?  (A raw close(2) the runtime did not see, and a
+	 * file of the program's under the number, would otherwise be written
+	 * through.)  Else a fresh descriptor. */
+	if (sp->mem_fd >= 0 && lg_fd_owned(sp->mem_fd))
 		return sp_mem_io_fd(sp->mem_fd, p, buf, n, write);
-	struct stat id;
-	int fd = sp_mem_open(&id);
+	int fd = sp_mem_open();
 	if (fd < 0)
 		return fd;
 	int r = sp_mem_io_fd(fd, p, buf, n, write);
@@ -545,37 +533,25 @@ static void sp_free_remote(struct lg_space *sp, size_t g, uint64_t first, uint64
 	}
 }
 
+struct sp_prot_of {
+	uintptr_t a;
+	int prot;
+};
+
+static int sp_prot_hit(uintptr_t lo, uintptr_t hi, int prot, void *arg)
+{
+	struct sp_prot_of *q = arg;
+	if (lo <= q->a && q->a < hi)
+		q->prot = prot;
+	return q->prot >= 0;
+}
+
 /* The protection of the page at a (/proc/self/maps), or -1. */
 static int sp_prot_of(uintptr_t a)
 {
-	int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	char buf[8192];
-	size_t have = 0;
-	int prot = -1;
-	for (;;) {
-		long r = syscall(SYS_read, fd, buf + have, sizeof buf - 1 - have);
-		if (r <= 0)
-			break;
-		have += (size_t)r;
-		buf[have] = 0;
-		char *s = buf, *nl;
-		while (prot < 0 && (nl = strchr(s, '\n'))) { /* "start-end rwxp ..." */
-			char *t;
-			uintptr_t lo = strtoul(s, &t, 16), hi = strtoul(t + 1, &t, 16);
-			if (lo <= a && a < hi)
-				prot = (t[1] == 'r' ? PROT_READ : 0) | (t[2] == 'w' ? PROT_WRITE : 0) |
-				       (t[3] == 'x' ? PROT_EXEC : 0);
-			s = nl + 1;
-		}
-		if (prot >= 0)
-			break;
-		have -= (size_t)(s - buf);
-		memmove(buf, s, have);
-	}
-	close(fd);
-	return prot;
+	struct sp_prot_of q = {a, -1};
+	lg_maps_each(sp_prot_hit, &q);
+	return q.prot;
 }
 
 /*

@@ -18,7 +18,6 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/stat.h>
 
 #include "fabric/rpc.h"
 #include "lego/proto.h"
@@ -54,7 +53,6 @@ struct lg_space {
 	_Atomic uint64_t *committed; /* one bit per line: all of it readable */
 	_Atomic uint64_t *reserved;  /* one bit per line: capacity reserved */
 	int mem_fd;                  /* /proc/self/mem (sp_mem_io) */
-	struct stat mem_id;          /* its device and inode */
 	pthread_mutex_t lock;      /* VA ranges and granules */
 	/* read: a purge is under way (its local drop and remote free are
 	 * one step for a fork); write: a fork changes where purges go */

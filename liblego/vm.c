@@ -15,10 +15,8 @@
 #include "vm.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <linux/mman.h>
 #include <pthread.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -211,50 +209,33 @@ long lg_vm_munlock(const void *addr, size_t len)
 }
 
 /* The accessible mappings outside the remote range, from /proc/self/maps,
- * read whole before any is locked (locking changes the list).  *n ranges, in memory
- * from lg_local_alloc of *cap entries. */
-static struct sp_range *vm_local_maps(size_t *n, size_t *cap)
+ * gathered whole before any is locked (locking changes the list), in
+ * memory from lg_local_alloc. */
+struct vm_maps {
+	struct sp_range *v;
+	size_t n, cap;
+};
+
+static int vm_maps_add(uintptr_t lo, uintptr_t hi, int prot, void *arg)
 {
+	struct vm_maps *m = arg;
 	uintptr_t b = (uintptr_t)lg_rt.sp.base, e = b + lg_rt.sp.size;
-	*n = 0;
-	*cap = 0;
-	int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return NULL;
-	struct sp_range *v = NULL;
-	char buf[8192];
-	size_t have = 0;
-	long got;
-	while ((got = syscall(SYS_read, fd, buf + have, sizeof buf - 1 - have)) > 0) {
-		have += (size_t)got;
-		buf[have] = 0;
-		char *s = buf, *nl;
-		while ((nl = strchr(s, '\n'))) { /* "start-end perms ..." */
-			char *t;
-			uintptr_t lo = strtoul(s, &t, 16), hi = strtoul(t + 1, &t, 16);
-			int none = strncmp(t, " ---", 4) == 0; /* nothing to lock (guard pages) */
-			s = nl + 1;
-			if (hi <= lo || none || (lo < e && hi > b))
-				continue;
-			if (*n == *cap) {
-				size_t nc = *cap ? *cap * 2 : 1024;
-				struct sp_range *nv = lg_local_alloc(nc * sizeof *nv);
-				if (!nv)
-					break;
-				if (v) {
-					memcpy(nv, v, *n * sizeof *v);
-					lg_local_free(v, *cap * sizeof *v);
-				}
-				v = nv;
-				*cap = nc;
-			}
-			v[(*n)++] = (struct sp_range){lo, hi};
+	if (hi <= lo || !prot || (lo < e && hi > b)) /* (PROT_NONE: guard pages) */
+		return 0;
+	if (m->n == m->cap) {
+		size_t nc = m->cap ? m->cap * 2 : 1024;
+		struct sp_range *nv = lg_local_alloc(nc * sizeof *nv);
+		if (!nv)
+			return 1;
+		if (m->v) {
+			memcpy(nv, m->v, m->n * sizeof *nv);
+			lg_local_free(m->v, m->cap * sizeof *nv);
 		}
-		have -= (size_t)(s - buf);
-		memmove(buf, s, have);
+		m->v = nv;
+		m->cap = nc;
 	}
-	close(fd);
-	return v;
+	m->v[m->n++] = (struct sp_range){lo, hi};
+	return 0;
 }
 
 long lg_vm_mlockall(int flags)
@@ -268,9 +249,10 @@ long lg_vm_mlockall(int flags)
 	long r = 0;
 	if (flags & MCL_CURRENT) {
 		lg_enter();
-		size_t n, cap;
-		struct sp_range *v = vm_local_maps(&n, &cap);
-		for (size_t i = 0; i < n && r == 0; i++) {
+		struct vm_maps m = {0};
+		lg_maps_each(vm_maps_add, &m);
+		struct sp_range *v = m.v;
+		for (size_t i = 0; i < m.n && r == 0; i++) {
 			long x = vm_sys_mlock2(v[i].start, v[i].end - v[i].start,
 					       flags & MCL_ONFAULT ? MLOCK_ONFAULT : 0);
 			if (x == -ENOMEM && syscall(SYS_msync, v[i].start, v[i].end - v[i].start,
@@ -281,7 +263,7 @@ long lg_vm_mlockall(int flags)
 			/* (others: [vsyscall] and the like, which mlockall skips) */
 		}
 		if (v)
-			lg_local_free(v, cap * sizeof *v);
+			lg_local_free(v, m.cap * sizeof *v);
 		lg_leave();
 	}
 	if (r == 0 && (flags & MCL_FUTURE))
