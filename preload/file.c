@@ -27,6 +27,7 @@
 #include <unistd.h>
 #include <utime.h>
 
+#include "liblego/dio.h"
 #include "liblego/file.h"
 #include "liblego/trace.h"
 
@@ -160,6 +161,8 @@ LG_EXPORT ssize_t read(int fd, void *buf, size_t n)
 {
 	if (lg_file_fd(fd))
 		return lg_retl(LG_TRACED("dpd", lg_file_read(fd, buf, n), TL(fd), TL(buf), TL(n)));
+	if (lg_dio_needed(fd, &(struct iovec){buf, n}, 1))
+		return lg_retl(lg_dio_readv(fd, &(struct iovec){buf, n}, 1, -1, 0));
 	return LG_TRACED_LIBC("dpd", REAL(read)(fd, buf, n), TL(fd), TL(buf), TL(n));
 }
 
@@ -182,6 +185,8 @@ LG_EXPORT ssize_t pread(int fd, void *buf, size_t n, off_t off)
 	if (lg_file_fd(fd))
 		return lg_retl(LG_TRACED("dpdd", lg_file_pread(fd, buf, n, off),
 				TL(fd), TL(buf), TL(n), TL(off)));
+	if (lg_dio_needed(fd, &(struct iovec){buf, n}, 1))
+		return lg_retl(off < 0 ? -EINVAL : lg_dio_readv(fd, &(struct iovec){buf, n}, 1, off, 0));
 	return LG_TRACED_LIBC("dpdd", REAL(pread)(fd, buf, n, off), TL(fd), TL(buf), TL(n), TL(off));
 }
 
@@ -218,6 +223,8 @@ LG_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 	if (lg_file_fd(fd))
 		return lg_retl(LG_TRACED("dpdd", lg_file_readv(fd, iov, cnt, -1),
 				TL(fd), TL(iov), TL(cnt), TL(-1)));
+	if (lg_dio_needed(fd, iov, cnt))
+		return lg_retl(lg_dio_readv(fd, iov, cnt, -1, 0));
 	return LG_TRACED_LIBC("dpd", REAL(readv)(fd, iov, cnt), TL(fd), TL(iov), TL(cnt));
 }
 
@@ -233,12 +240,30 @@ LG_EXPORT ssize_t preadv(int fd, const struct iovec *iov, int cnt, off_t off)
 {
 	if (lg_file_fd(fd))
 		return lg_retl(off < 0 ? -EINVAL : lg_file_readv(fd, iov, cnt, off));
+	if (lg_dio_needed(fd, iov, cnt))
+		return lg_retl(off < 0 ? -EINVAL : lg_dio_readv(fd, iov, cnt, off, 0));
 	return REAL(preadv)(fd, iov, cnt, off);
 }
 
 LG_EXPORT ssize_t preadv64(int fd, const struct iovec *iov, int cnt, off64_t off)
 {
 	return preadv(fd, iov, cnt, off);
+}
+
+/* Lego files take no flags: RWF_* are hints or ask for what they always
+ * do (RWF_NOWAIT may fail with EAGAIN and they never need to). */
+LG_EXPORT ssize_t preadv2(int fd, const struct iovec *iov, int cnt, off_t off, int flags)
+{
+	if (lg_file_fd(fd))
+		return lg_retl(off < -1 ? -EINVAL : lg_file_readv(fd, iov, cnt, off));
+	if (lg_dio_needed(fd, iov, cnt))
+		return lg_retl(off < -1 ? -EINVAL : lg_dio_readv(fd, iov, cnt, off, flags));
+	return REAL(preadv2)(fd, iov, cnt, off, flags);
+}
+
+LG_EXPORT ssize_t preadv64v2(int fd, const struct iovec *iov, int cnt, off64_t off, int flags)
+{
+	return preadv2(fd, iov, cnt, off, flags);
 }
 
 LG_EXPORT ssize_t pwritev(int fd, const struct iovec *iov, int cnt, off_t off)
@@ -251,6 +276,27 @@ LG_EXPORT ssize_t pwritev(int fd, const struct iovec *iov, int cnt, off_t off)
 LG_EXPORT ssize_t pwritev64(int fd, const struct iovec *iov, int cnt, off64_t off)
 {
 	return pwritev(fd, iov, cnt, off);
+}
+
+LG_EXPORT ssize_t pwritev2(int fd, const struct iovec *iov, int cnt, off_t off, int flags)
+{
+	if (lg_file_fd(fd))
+		return lg_retl(off < -1 ? -EINVAL : lg_file_writev(fd, iov, cnt, off));
+	return REAL(pwritev2)(fd, iov, cnt, off, flags);
+}
+
+LG_EXPORT ssize_t pwritev64v2(int fd, const struct iovec *iov, int cnt, off64_t off, int flags)
+{
+	return pwritev2(fd, iov, cnt, off, flags);
+}
+
+/* libaio's io_submit (it returns the result or -errno; the C library has
+ * none).  A program linked with libaio calls this one first. */
+struct iocb;
+int io_submit(unsigned long ctx, long nr, struct iocb **cbs);
+LG_EXPORT int io_submit(unsigned long ctx, long nr, struct iocb **cbs)
+{
+	return (int)lg_dio_aio_submit(ctx, nr, cbs);
 }
 
 LG_EXPORT off_t lseek(int fd, off_t off, int whence)

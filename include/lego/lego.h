@@ -59,7 +59,8 @@ extern "C" {
 	X(RMA_READS, "excache.rma_reads", "misses served by a one-sided read of the memnode's memory") \
 	X(RMA_FALLBACKS, "excache.rma_fallbacks", "one-sided reads that failed or found other contents (then asked for)") \
 	X(EVICT_EARLY, "excache.evictions_early", "lines evicted ahead of misses, while no fetch was outstanding") \
-	X(COPY_PROTECTED, "excache.protected_copies", "dirty lines the program had made unreadable (mprotect), read through /proc/self/mem to be written back")
+	X(COPY_PROTECTED, "excache.protected_copies", "dirty lines the program had made unreadable (mprotect), read through /proc/self/mem to be written back") \
+	X(DIRECT_READS, "io.direct_reads", "O_DIRECT reads into remote memory, made through a local buffer")
 
 enum lego_stat {
 #define LEGO_STAT_ENUM_(id, name, desc) LEGO_STAT_##id,

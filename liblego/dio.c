@@ -1,0 +1,221 @@
+/* Direct I/O into remote memory (see dio.h). */
+#define _GNU_SOURCE
+#include "dio.h"
+
+#include <errno.h>
+#include <linux/aio_abi.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "runtime.h"
+#include "stats.h"
+
+/* Pieces of at most this much; a few buffers kept for them, so a
+ * database's stream of page reads does not map and first-touch a buffer
+ * each time (a first touch costs ~7 us a page here).  A call that finds
+ * them all taken maps one of its own. */
+#define DIO_PIECE ((size_t)1 << 20)
+#define DIO_BUFS 4
+
+static struct {
+	atomic_flag busy;
+	void *_Atomic mem;
+} dio_buf[DIO_BUFS];
+
+int lg_dio_needed(int fd, const struct iovec *iov, int cnt)
+{
+	if (atomic_load_explicit(&lg_rt.state, memory_order_acquire) != LG_RT_RUNNING || cnt <= 0 ||
+	    cnt > IOV_MAX)
+		return 0;
+	uintptr_t lo = (uintptr_t)lg_rt.sp.base, hi = lo + lg_rt.sp.size;
+	int remote = 0;
+	for (int i = 0; i < cnt && !remote; i++) {
+		uintptr_t a = (uintptr_t)iov[i].iov_base, e = a + iov[i].iov_len;
+		remote = iov[i].iov_len && a < hi && (e > lo || e < a);
+	}
+	if (!remote)
+		return 0;
+	int e = errno;
+	long fl = syscall(SYS_fcntl, fd, F_GETFL);
+	errno = e;
+	return fl != -1 && (fl & O_DIRECT);
+}
+
+/* A local buffer of DIO_PIECE bytes: *slot is its pool index, or -1 for
+ * one mapped for this call. */
+static void *dio_get(int *slot)
+{
+	for (int i = 0; i < DIO_BUFS; i++) {
+		if (atomic_flag_test_and_set_explicit(&dio_buf[i].busy, memory_order_acquire))
+			continue;
+		void *m = atomic_load_explicit(&dio_buf[i].mem, memory_order_relaxed);
+		if (!m) {
+			long r = lg_sys_mmap(NULL, DIO_PIECE, PROT_READ | PROT_WRITE,
+					     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			if (r < 0) {
+				atomic_flag_clear_explicit(&dio_buf[i].busy, memory_order_release);
+				break;
+			}
+			m = (void *)r;
+			atomic_store_explicit(&dio_buf[i].mem, m, memory_order_relaxed);
+		}
+		*slot = i;
+		return m;
+	}
+	*slot = -1;
+	long r = lg_sys_mmap(NULL, DIO_PIECE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+			     0);
+	return r < 0 ? NULL : (void *)r;
+}
+
+static void dio_put(void *m, int slot)
+{
+	if (slot >= 0)
+		atomic_flag_clear_explicit(&dio_buf[slot].busy, memory_order_release);
+	else
+		lg_sys_munmap(m, DIO_PIECE);
+}
+
+ssize_t lg_dio_readv(int fd, const struct iovec *iov, int cnt, off_t off, int flags)
+{
+	size_t total = 0;
+	for (int i = 0; i < cnt; i++) {
+		if (iov[i].iov_len > SSIZE_MAX - total)
+			return -EINVAL;
+		total += iov[i].iov_len;
+	}
+	int slot;
+	uint8_t *buf = dio_get(&slot);
+	if (!buf)
+		return -ENOMEM;
+	lg_stat_add(LEGO_STAT_DIRECT_READS, 1);
+	int e = errno;
+	size_t done = 0, vo = 0;
+	int vi = 0;
+	ssize_t err = 0;
+	while (done < total || total == 0) {
+		size_t n = total - done < DIO_PIECE ? total - done : DIO_PIECE;
+		struct iovec b = {buf, n};
+		long r = off < 0 && !flags ? syscall(SYS_read, fd, buf, n)
+					   : syscall(SYS_preadv2, fd, &b, 1, (long)off, 0L, flags);
+		if (r < 0) {
+			err = -errno;
+			break;
+		}
+		/* into the program's buffers: remote parts fault in as usual */
+		for (size_t c = 0; c < (size_t)r;) {
+			while (vo == iov[vi].iov_len) {
+				vi++;
+				vo = 0;
+			}
+			size_t k = iov[vi].iov_len - vo < (size_t)r - c ? iov[vi].iov_len - vo
+									: (size_t)r - c;
+			memcpy((uint8_t *)iov[vi].iov_base + vo, buf + c, k);
+			vo += k;
+			c += k;
+		}
+		done += (size_t)r;
+		if (off >= 0)
+			off += r;
+		if ((size_t)r < n || total == 0)
+			break;
+	}
+	dio_put(buf, slot);
+	errno = e;
+	return done ? (ssize_t)done : err;
+}
+
+/*
+ * Linux AIO.  An IOCB_CMD_PREAD(V) of a descriptor open with O_DIRECT into
+ * remote memory has the same problem, and its completion can be reaped
+ * where nothing here sees it (a program's own io_getevents system call, or
+ * the ring in its memory).  So such a read is made now, through
+ * lg_dio_readv, and the iocb submitted in its place, for the program's
+ * completion, is a write of as many bytes to /dev/null: it completes at
+ * once with that result and the program's iocb address and data.  The
+ * program's iocb is changed for the system call and restored after (the
+ * kernel copies it).  The price: such a read no longer overlaps the
+ * caller.  A read that fails here is submitted as it was.
+ */
+static _Atomic int dio_null = -1;
+
+static int dio_null_fd(void)
+{
+	int fd = atomic_load_explicit(&dio_null, memory_order_acquire);
+	if (fd >= 0)
+		return fd;
+	long r = syscall(SYS_openat, AT_FDCWD, "/dev/null", O_WRONLY | O_CLOEXEC);
+	if (r < 0)
+		return -1;
+	int nfd = lg_fd_raise((int)r);
+	lg_fd_own(nfd);
+	int want = -1;
+	if (!atomic_compare_exchange_strong(&dio_null, &want, nfd)) {
+		syscall(SYS_close, nfd); /* another thread was first */
+		return want;
+	}
+	return nfd;
+}
+
+#define DIO_AIO_BATCH 64
+
+long lg_dio_aio_submit(unsigned long ctx, long nr, struct iocb **cbs)
+{
+	int e = errno;
+	long done = 0;
+	while (done < nr || nr <= 0) {
+		long n = nr - done > DIO_AIO_BATCH ? DIO_AIO_BATCH : nr - done;
+		struct iocb saved[DIO_AIO_BATCH];
+		int which[DIO_AIO_BATCH], ns = 0;
+		for (long i = 0; i < n; i++) {
+			struct iocb *cb = cbs[done + i];
+			int vec = cb->aio_lio_opcode == IOCB_CMD_PREADV;
+			if ((cb->aio_lio_opcode != IOCB_CMD_PREAD && !vec) || cb->aio_offset < 0)
+				continue;
+			struct iovec one = {(void *)(uintptr_t)cb->aio_buf, cb->aio_nbytes};
+			const struct iovec *iov = vec ? (const struct iovec *)(uintptr_t)cb->aio_buf : &one;
+			int cnt = vec ? (int)cb->aio_nbytes : 1;
+			if ((vec && cb->aio_nbytes > IOV_MAX) || !lg_dio_needed((int)cb->aio_fildes, iov, cnt))
+				continue;
+			int nul = dio_null_fd();
+			if (nul < 0)
+				continue;
+			ssize_t r = lg_dio_readv((int)cb->aio_fildes, iov, cnt, (off_t)cb->aio_offset,
+						 (int)cb->aio_rw_flags);
+			if (r < 0)
+				continue;
+			saved[ns] = *cb;
+			which[ns++] = (int)i;
+			static const char dio_nothing;
+			cb->aio_lio_opcode = IOCB_CMD_PWRITE;
+			cb->aio_fildes = (uint32_t)nul;
+			cb->aio_buf = (uint64_t)(uintptr_t)&dio_nothing;
+			cb->aio_nbytes = (uint64_t)r;
+			cb->aio_offset = 0;
+			cb->aio_rw_flags = 0;
+			cb->aio_reqprio = 0;
+			cb->aio_flags &= ~(uint32_t)IOCB_FLAG_IOPRIO;
+		}
+		long r = syscall(SYS_io_submit, ctx, n, cbs + done);
+		if (r < 0)
+			r = -errno;
+		for (int k = 0; k < ns; k++)
+			*cbs[done + which[k]] = saved[k];
+		if (r < 0) {
+			errno = e;
+			return done ? done : r;
+		}
+		done += r;
+		if (r < n || nr <= 0)
+			break;
+	}
+	errno = e;
+	return done;
+}
