@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "log.h"
 
@@ -89,6 +90,13 @@ void lg_daemon_options(int argc, char **argv, char scope, const char *prog,
 	}
 	lg_set_level((int)lg_opt_u(o, LG_OPT_log_level));
 	lg_daemon_check_exposure(o, prog);
+	/* a connection takes at least one descriptor: use what the hard
+	 * limit allows (the soft one is often 1 024, as --max-clients) */
+	struct rlimit rl;
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
 }
 
 const char *lg_daemon_metrics_addr(const struct lg_opts *o)

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -339,7 +340,7 @@ int lg_fd_next_owned(int fd)
 	return best;
 }
 
-/* The open descriptors >= LG_FD_LOW, as a bitmap of LG_FD_SCAN_MAX bits
+/* The open descriptors >= lg_fd_low(), as a bitmap of LG_FD_SCAN_MAX bits
  * (NULL if /proc cannot be read or memory is short). */
 static uint64_t *lg_fd_scan(void)
 {
@@ -360,7 +361,7 @@ static uint64_t *lg_fd_scan(void)
 			} *e = (void *)(buf + off);
 			char *end;
 			long fd = strtol(e->name, &end, 10);
-			if (end != e->name && !*end && fd >= LG_FD_LOW && fd < LG_FD_SCAN_MAX && fd != d)
+			if (end != e->name && !*end && fd >= lg_fd_low() && fd < LG_FD_SCAN_MAX && fd != d)
 				bm[fd / 64] |= 1ull << (fd % 64);
 			off += e->reclen;
 		}
@@ -369,15 +370,30 @@ static uint64_t *lg_fd_scan(void)
 	return bm;
 }
 
+int lg_fd_low(void)
+{
+	static _Atomic int low;
+	int l = atomic_load_explicit(&low, memory_order_relaxed);
+	if (l)
+		return l;
+	struct rlimit rl;
+	l = LG_FD_LOW;
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < (rlim_t)(LG_FD_LOW + LG_FD_ROOM))
+		l = rl.rlim_cur > LG_FD_ROOM + 3 ? (int)rl.rlim_cur - LG_FD_ROOM : 3;
+	atomic_store_explicit(&low, l, memory_order_relaxed);
+	return l;
+}
+
 void lg_fd_reserve(struct lg_fd_resv *r)
 {
 	r->mask = 0;
 	r->before = lg_fd_scan();
+	int low = lg_fd_low();
 	for (;;) {
 		long fd = syscall(SYS_openat, AT_FDCWD, "/dev/null", O_RDONLY | O_CLOEXEC);
 		if (fd < 0)
 			return;
-		if (fd >= LG_FD_LOW) {
+		if (fd >= low) {
 			syscall(SYS_close, fd);
 			return;
 		}
@@ -387,7 +403,7 @@ void lg_fd_reserve(struct lg_fd_resv *r)
 
 void lg_fd_release(struct lg_fd_resv *r)
 {
-	for (int fd = 0; fd < LG_FD_LOW; fd++)
+	for (int fd = 0; fd < LG_FD_LOW; fd++) /* (lg_fd_low() <= LG_FD_LOW) */
 		if (r->mask & (1ull << fd))
 			syscall(SYS_close, fd);
 	r->mask = 0;
@@ -409,11 +425,11 @@ int lg_fd_raise(int fd)
 {
 	if (fd < 0)
 		return fd;
-	if (fd >= LG_FD_LOW) {
+	if (fd >= lg_fd_low()) {
 		lg_fd_own(fd);
 		return fd;
 	}
-	long h = syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, LG_FD_LOW);
+	long h = syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, lg_fd_low());
 	if (h < 0) {
 		lg_fd_own(fd);
 		return fd;

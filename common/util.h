@@ -64,13 +64,19 @@ void lg_local_free(void *p, size_t len);
 size_t lg_bprintf(char *buf, size_t cap, size_t n, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
-/* Descriptors the runtime opens are kept at or above LG_FD_LOW, out of the
- * way of programs that use small fixed numbers (a shell's `exec 3>file`
- * would otherwise replace a runtime descriptor).  lg_fd_reserve occupies
- * the free numbers below it with /dev/null until lg_fd_release, so that
- * whatever is opened meanwhile (also inside libfabric) lands above;
- * lg_fd_raise moves one descriptor up (returns the new number, or fd). */
+/* Descriptors the runtime opens are kept at or above lg_fd_low(), out of
+ * the way of programs that use small fixed numbers (a shell's `exec
+ * 3>file` would otherwise replace a runtime descriptor).  lg_fd_reserve
+ * occupies the free numbers below it with /dev/null until lg_fd_release,
+ * so that whatever is opened meanwhile (also inside libfabric) lands
+ * above; lg_fd_raise moves one descriptor up (returns the new number, or
+ * fd).  lg_fd_low() is LG_FD_LOW, or lower under a descriptor limit
+ * (RLIMIT_NOFILE, read once) that leaves fewer than LG_FD_ROOM numbers
+ * above it: the runtime's descriptors then take the top LG_FD_ROOM (with
+ * `ulimit -n 64` it could open none, and Lego turned itself off). */
 #define LG_FD_LOW 64
+#define LG_FD_ROOM 16
+int lg_fd_low(void);
 struct lg_fd_resv {
 	uint64_t mask;
 	uint64_t *before; /* descriptors open at lg_fd_reserve (a bitmap) */

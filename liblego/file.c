@@ -846,7 +846,7 @@ int lg_file_close(int fd)
 
 int lg_fd_kept(int fd)
 {
-	if (lg_inside() || fd < LG_FD_LOW || !lg_fd_owned(fd))
+	if (lg_inside() || fd < lg_fd_low() || !lg_fd_owned(fd))
 		return 0;
 	static _Atomic int said;
 	if (!atomic_exchange(&said, 1))
@@ -874,7 +874,8 @@ int lg_file_close_range(unsigned first, unsigned last, int flags)
 	/* around the runtime's own descriptors */
 	long r = 0;
 	for (unsigned lo = first; r == 0 && lo <= last;) {
-		int k = last >= LG_FD_LOW ? lg_fd_next_owned((int)LG_MAX(lo, (unsigned)LG_FD_LOW)) : -1;
+		unsigned low = (unsigned)lg_fd_low();
+		int k = last >= low ? lg_fd_next_owned((int)LG_MAX(lo, low)) : -1;
 		if (k < 0 || (unsigned)k > last) {
 			r = lf_sys(SYS_close_range, lo, last, flags);
 			break;

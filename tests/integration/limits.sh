@@ -95,6 +95,20 @@ grep -q "under an address-space limit of .* remote memory is at most" "$T/as.log
 out=$(json_stat "$T/as.json" net.bytes_out)
 [ "${out:-0}" -ge $((100 << 20)) ] || fail "under ulimit -v only ${out:-0} bytes went to the memnode"
 pass "ulimit -v 8000000: remote memory shrunk to fit, with a warning; $((out >> 20)) MiB written back"
+
+# a descriptor limit under 64 + 16 (ulimit -n 64): the runtime's
+# descriptors take the top 16 numbers; before, it filled every number
+# below 64 while starting and could then open nothing: "Too many open
+# files; Lego is off"
+(ulimit -n 64 && env -u LEGO_MONITOR LEGO_STATS="$T/nf.json" "$BIN/lego-run" --excache 16M -- $PY -c \
+	'import os
+fds = [os.open("/dev/null", os.O_RDONLY) for _ in range(30)]
+a = bytearray(200 << 20); a[::4096] = b"x" * len(a[::4096]); print(a.count(b"x"), len(fds))' \
+	>"$T/nf.out" 2>"$T/nf.log") || fail "under ulimit -n 64: $(tail -3 "$T/nf.log")"
+[ "$(cat "$T/nf.out")" = "51200 30" ] || fail "under ulimit -n 64: $(cat "$T/nf.out"; tail -3 "$T/nf.log")"
+out=$(json_stat "$T/nf.json" net.bytes_out)
+[ "${out:-0}" -ge $((100 << 20)) ] || fail "under ulimit -n 64 only ${out:-0} bytes went to the memnode"
+pass "ulimit -n 64: Lego runs with 30 files open, $((out >> 20)) MiB written back"
 unset LEGO_MONITOR
 
 # --- secure default, on an address beyond loopback (a namespace's own)
