@@ -425,6 +425,48 @@ long lg_vm_mprotect(void *addr, size_t len, int prot)
 
 /* -------------------------------------------------------------- madvise */
 
+/*
+ * MADV_WIPEONFORK (a child sees zeros there: a random generator's state
+ * must not be shared with a child, and BoringSSL detects forks that way)
+ * is the kernel's to carry out, on its own mappings; a forked child's
+ * remote memory is a copy of all of it.  So the range becomes a local
+ * (foreign) anonymous mapping with the same contents, readable and
+ * writable, and the kernel takes the advice.  Whole lines, all readable,
+ * only (eviction drops lines whole, and would drop the local pages too);
+ * otherwise the kernel gets the advice on the remote mapping as before.
+ * A write another thread makes to the range while it moves can be lost
+ * (programs give this advice on memory they have just mapped).
+ * (MADV_DONTFORK needs none of this: the kernel leaves the range out of
+ * the child either way; V8 gives it for half a gigabyte of reservation.)
+ */
+static long vm_madvise_wipe(uintptr_t a, size_t len, int advice)
+{
+	size_t span = LG_ALIGN_UP(len, LG_PAGE_SIZE);
+	int whole = !((a | span) & (vm_line() - 1));
+	for (uintptr_t x = a; whole && x < a + span; x += vm_line())
+		whole = sp_committed(&lg_rt.sp, sp_line_of(&lg_rt.sp, x));
+	if (!whole)
+		return lg_sys_madvise((void *)a, len, advice);
+	uint8_t *tmp = lg_local_alloc(span);
+	if (!tmp)
+		return -ENOMEM;
+	memcpy(tmp, (void *)a, span); /* (faults the lines in) */
+	lg_enter();
+	pthread_mutex_lock(&vm.lock);
+	vm_clear(a, a + span);
+	long r = lg_sys_mmap((void *)a, span, PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	if (r >= 0 || r < -4095) {
+		vm_foreign_add(a, a + span);
+		memcpy((void *)a, tmp, span);
+		r = lg_sys_madvise((void *)a, span, advice);
+	}
+	pthread_mutex_unlock(&vm.lock);
+	lg_leave();
+	lg_local_free(tmp, span);
+	return r;
+}
+
 long lg_vm_madvise(void *addr, size_t len, int advice)
 {
 	uintptr_t a = (uintptr_t)addr;
@@ -446,6 +488,8 @@ long lg_vm_madvise(void *addr, size_t len, int advice)
 		sp_purge(&lg_rt.sp, addr, LG_ALIGN_UP(len, LG_PAGE_SIZE));
 		lg_leave();
 		return 0;
+	case MADV_WIPEONFORK:
+		return vm_madvise_wipe(a, len, advice);
 	case MADV_NORMAL:
 	case MADV_RANDOM:
 	case MADV_SEQUENTIAL:

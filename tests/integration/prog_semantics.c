@@ -1025,6 +1025,52 @@ static void t_mlock(void)
 }
 
 /*
+ * Advice about forks: a child sees zeros in a MADV_WIPEONFORK range (a
+ * random generator's state, BoringSSL's fork detection) and has no
+ * MADV_DONTFORK range at all, even after the ExCache evicted them; the
+ * parent keeps both.  (Before, a child saw the parent's data in a
+ * MADV_WIPEONFORK range.)
+ */
+static void t_fork_advice(void)
+{
+	size_t n = MiB, big = 48 * MiB;
+	unsigned char *w = map(n), *d = map(n), *k = map(n), *b = map(big);
+	memset(w, 0x77, n);
+	memset(d, 0x55, n);
+	fill_sparse(k, n, 71);
+	out("madvise MADV_WIPEONFORK", madvise(w, n, MADV_WIPEONFORK) ? ename(errno) : "0", "0");
+	out("madvise MADV_DONTFORK", madvise(d, n, MADV_DONTFORK) ? ename(errno) : "0", "0");
+	fill_sparse(b, big, 72); /* evicts them, as far as they can be */
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid == 0) {
+		int bad = 0;
+		for (size_t i = 0; i < n; i++)
+			if (w[i])
+				bad |= 1;
+		if (strcmp(probe((volatile char *)d + 4096, 0, 0), "segv"))
+			bad |= 2;
+		if (!same_sparse(k, n, 71, 0) || !same_sparse(b, big, 72, 0))
+			bad |= 4;
+		_exit(bad);
+	}
+	int st = 0;
+	waitpid(pid, &st, 0);
+	int bad = WIFEXITED(st) ? WEXITSTATUS(st) : 8;
+	yes("child: MADV_WIPEONFORK range reads zeros", !(bad & 9));
+	yes("child: MADV_DONTFORK range not mapped", !(bad & 10));
+	yes("child: other memory intact", !(bad & 12));
+	int kept = 1;
+	for (size_t i = 0; i < n; i++)
+		kept &= w[i] == 0x77 && d[i] == 0x55;
+	yes("parent keeps both ranges", kept && same_sparse(k, n, 71, 0));
+	munmap(b, big);
+	munmap(k, n);
+	munmap(d, n);
+	munmap(w, n);
+}
+
+/*
  * A program that closes every descriptor it did not open itself, as
  * daemons do when they start: three ways (closefrom, close_range, close in
  * a loop).  Its memory must stay: the runtime's own descriptors (the
@@ -1079,6 +1125,7 @@ int main(void)
 	t_files();
 	t_fork();
 	t_mlock();
+	t_fork_advice();
 	t_closefds();
 	printf("failures: %d\n", failures);
 	return failures ? 1 : 0;
