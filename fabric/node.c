@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "node.h"
 #include "link.h"
+#include "rpc.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -111,6 +112,8 @@ int lf_write_addr_file(const char *path, const char *hostport)
 	return w == l ? 0 : -EIO;
 }
 
+#define LF_STUCK_S 10
+
 struct lf_watch {
 	int fd;
 	volatile int *stop;
@@ -139,7 +142,24 @@ static void *lf_watch_main(void *arg)
 	rpc_links_gc_shm();
 	*w->stop = 1;
 	free(w);
-	return NULL;
+	/* The loop ends at its next pass.  One that makes none is stuck:
+	 * seen, sending a reply to a process that died inside libfabric's shm
+	 * provider holding its own queue's lock (a crash, SIGKILL), which no
+	 * one will release: the daemon spun on it for ever, a whole CPU, after
+	 * lego-run had gone.  Its embedder is gone, and a stuck loop serves no
+	 * one, so it ends here. */
+	uint64_t seen = rpc_loop_passes();
+	for (int still = 0; still < LF_STUCK_S;) {
+		sleep(1);
+		uint64_t now = rpc_loop_passes();
+		if (!rpc_loop_running())
+			return NULL; /* ended: the daemon is on its way out */
+		still = now == seen ? still + 1 : 0;
+		seen = now;
+	}
+	lg_log(LG_ERROR, "node", "the event loop has made no pass for %d s (stuck sending to a dead "
+	       "process?); exiting", LF_STUCK_S);
+	_exit(1);
 }
 
 int lf_watch_parent_fd(int fd, volatile int *stop)

@@ -1618,6 +1618,11 @@ int rpc_peer_connect(struct rpc_peer *p, uint64_t timeout_ns)
 
 static void (*rpc_pass_fn)(void *arg);
 static void *rpc_pass_arg;
+static _Atomic uint64_t rpc_passes;
+static _Atomic int rpc_looping;
+
+uint64_t rpc_loop_passes(void) { return atomic_load_explicit(&rpc_passes, memory_order_relaxed); }
+int rpc_loop_running(void) { return atomic_load(&rpc_looping); }
 
 void rpc_loop_set_pass_hook(void (*fn)(void *arg), void *arg)
 {
@@ -1652,9 +1657,11 @@ void rpc_loop_run(struct lf_ep **eps, int n, struct lf_bell *bell, volatile int 
 	int can_block = !unwaitable || bell;
 	uint64_t reads_seen = bell ? lf_bell_reads(bell) : 0;
 	prctl(PR_SET_TIMERSLACK, 1000); /* short sleeps must be short */
+	atomic_store(&rpc_looping, 1);
 	while (!*stop) {
 		int done = 0;
 		round++;
+		atomic_fetch_add_explicit(&rpc_passes, 1, memory_order_relaxed);
 		uint64_t reads = bell ? lf_bell_reads(bell) : 0;
 		if (reads != reads_seen) {
 			reads_seen = reads;
@@ -1737,4 +1744,5 @@ void rpc_loop_run(struct lf_ep **eps, int n, struct lf_bell *bell, volatile int 
 		if (bell)
 			lf_bell_awake(bell);
 	}
+	atomic_store(&rpc_looping, 0);
 }

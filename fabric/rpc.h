@@ -262,4 +262,9 @@ void rpc_loop_run(struct lf_ep **eps, int n, struct lf_bell *bell, volatile int 
  * rpc_loop_run; NULL turns it off.  One per process: daemons run one loop. */
 void rpc_loop_set_pass_hook(void (*fn)(void *arg), void *arg);
 
+/* Passes rpc_loop_run has made (a loop that stops counting is stuck), and
+ * whether it runs. */
+uint64_t rpc_loop_passes(void);
+int rpc_loop_running(void);
+
 #endif
