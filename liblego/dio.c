@@ -9,7 +9,6 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -25,8 +24,8 @@
 #define DIO_BUFS 4
 
 static struct {
-	atomic_flag busy;
-	void *_Atomic mem;
+	atomic_flag busy; /* held: mem is the holder's (set once, under it) */
+	void *mem;
 } dio_buf[DIO_BUFS];
 
 int lg_dio_needed(int fd, const struct iovec *iov, int cnt)
@@ -55,24 +54,15 @@ static void *dio_get(int *slot)
 	for (int i = 0; i < DIO_BUFS; i++) {
 		if (atomic_flag_test_and_set_explicit(&dio_buf[i].busy, memory_order_acquire))
 			continue;
-		void *m = atomic_load_explicit(&dio_buf[i].mem, memory_order_relaxed);
-		if (!m) {
-			long r = lg_sys_mmap(NULL, DIO_PIECE, PROT_READ | PROT_WRITE,
-					     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-			if (r < 0) {
-				atomic_flag_clear_explicit(&dio_buf[i].busy, memory_order_release);
-				break;
-			}
-			m = (void *)r;
-			atomic_store_explicit(&dio_buf[i].mem, m, memory_order_relaxed);
+		if (!dio_buf[i].mem && !(dio_buf[i].mem = lg_local_alloc(DIO_PIECE))) {
+			atomic_flag_clear_explicit(&dio_buf[i].busy, memory_order_release);
+			break;
 		}
 		*slot = i;
-		return m;
+		return dio_buf[i].mem;
 	}
 	*slot = -1;
-	long r = lg_sys_mmap(NULL, DIO_PIECE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
-			     0);
-	return r < 0 ? NULL : (void *)r;
+	return lg_local_alloc(DIO_PIECE);
 }
 
 static void dio_put(void *m, int slot)
@@ -80,7 +70,7 @@ static void dio_put(void *m, int slot)
 	if (slot >= 0)
 		atomic_flag_clear_explicit(&dio_buf[slot].busy, memory_order_release);
 	else
-		lg_sys_munmap(m, DIO_PIECE);
+		lg_local_free(m, DIO_PIECE);
 }
 
 ssize_t lg_dio_readv(int fd, const struct iovec *iov, int cnt, off_t off, int flags)
@@ -154,8 +144,7 @@ static int dio_null_fd(void)
 	long r = syscall(SYS_openat, AT_FDCWD, "/dev/null", O_WRONLY | O_CLOEXEC);
 	if (r < 0)
 		return -1;
-	int nfd = lg_fd_raise((int)r);
-	lg_fd_own(nfd);
+	int nfd = lg_fd_raise((int)r); /* (recorded as the runtime's) */
 	int want = -1;
 	if (!atomic_compare_exchange_strong(&dio_null, &want, nfd)) {
 		syscall(SYS_close, nfd); /* another thread was first */
@@ -172,8 +161,10 @@ long lg_dio_aio_submit(unsigned long ctx, long nr, struct iocb **cbs)
 	long done = 0;
 	while (done < nr || nr <= 0) {
 		long n = nr - done > DIO_AIO_BATCH ? DIO_AIO_BATCH : nr - done;
-		struct iocb saved[DIO_AIO_BATCH];
-		int which[DIO_AIO_BATCH], ns = 0;
+		struct {
+			struct iocb *cb, was;
+		} saved[DIO_AIO_BATCH];
+		int ns = 0;
 		for (long i = 0; i < n; i++) {
 			struct iocb *cb = cbs[done + i];
 			int vec = cb->aio_lio_opcode == IOCB_CMD_PREADV;
@@ -191,8 +182,8 @@ long lg_dio_aio_submit(unsigned long ctx, long nr, struct iocb **cbs)
 						 (int)cb->aio_rw_flags);
 			if (r < 0)
 				continue;
-			saved[ns] = *cb;
-			which[ns++] = (int)i;
+			saved[ns].cb = cb;
+			saved[ns++].was = *cb;
 			static const char dio_nothing;
 			cb->aio_lio_opcode = IOCB_CMD_PWRITE;
 			cb->aio_fildes = (uint32_t)nul;
@@ -207,7 +198,7 @@ long lg_dio_aio_submit(unsigned long ctx, long nr, struct iocb **cbs)
 		if (r < 0)
 			r = -errno;
 		for (int k = 0; k < ns; k++)
-			*cbs[done + which[k]] = saved[k];
+			*saved[k].cb = saved[k].was;
 		if (r < 0) {
 			errno = e;
 			return done ? done : r;

@@ -139,6 +139,18 @@ static void vm_clear(uintptr_t a, uintptr_t e)
 	sp_decommit(&lg_rt.sp, (void *)a, e - a);
 }
 
+/* Map [a, a + span) (already allocated) as the kernel's: a foreign range.
+ * Returns what mmap(2) does; vm.lock held. */
+static long vm_map_foreign(uintptr_t a, size_t len, size_t span, int prot, int flags, int fd,
+			   off_t off)
+{
+	vm_clear(a, a + span);
+	long r = lg_sys_mmap((void *)a, len, prot, flags | MAP_FIXED, fd, off);
+	if (r >= 0 || r < -4095)
+		vm_foreign_add(a, a + span);
+	return r;
+}
+
 /* Make [a, e) (already allocated) remote memory with protection prot. */
 static long vm_commit(uintptr_t a, uintptr_t e, int prot, int flags)
 {
@@ -354,14 +366,11 @@ long lg_vm_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 		/* whatever was there goes, as the kernel would do; the range
 		 * is ours now (claimed, or already allocated by an earlier
 		 * mapping this one replaces) */
-		vm_clear(a, a + span);
 		if (remote) {
+			vm_clear(a, a + span);
 			r = vm_commit(a, a + span, prot, flags);
 		} else {
-			r = lg_sys_mmap(addr, len, prot, (flags & ~MAP_FIXED_NOREPLACE) | MAP_FIXED, fd,
-					off);
-			if (r >= 0 || r < -4095)
-				vm_foreign_add(a, a + span);
+			r = vm_map_foreign(a, len, span, prot, flags & ~MAP_FIXED_NOREPLACE, fd, off);
 		}
 	}
 	pthread_mutex_unlock(&vm.lock);
@@ -439,27 +448,25 @@ long lg_vm_mprotect(void *addr, size_t len, int prot)
  * (MADV_DONTFORK needs none of this: the kernel leaves the range out of
  * the child either way; V8 gives it for half a gigabyte of reservation.)
  */
-static long vm_madvise_wipe(uintptr_t a, size_t len, int advice)
+static long vm_madvise_wipe(uintptr_t a, size_t len)
 {
 	size_t span = LG_ALIGN_UP(len, LG_PAGE_SIZE);
 	int whole = !((a | span) & (vm_line() - 1));
 	for (uintptr_t x = a; whole && x < a + span; x += vm_line())
 		whole = sp_committed(&lg_rt.sp, sp_line_of(&lg_rt.sp, x));
 	if (!whole)
-		return lg_sys_madvise((void *)a, len, advice);
+		return lg_sys_madvise((void *)a, len, MADV_WIPEONFORK);
 	uint8_t *tmp = lg_local_alloc(span);
 	if (!tmp)
 		return -ENOMEM;
 	memcpy(tmp, (void *)a, span); /* (faults the lines in) */
 	lg_enter();
 	pthread_mutex_lock(&vm.lock);
-	vm_clear(a, a + span);
-	long r = lg_sys_mmap((void *)a, span, PROT_READ | PROT_WRITE,
-			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	long r = vm_map_foreign(a, span, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+				-1, 0);
 	if (r >= 0 || r < -4095) {
-		vm_foreign_add(a, a + span);
 		memcpy((void *)a, tmp, span);
-		r = lg_sys_madvise((void *)a, span, advice);
+		r = lg_sys_madvise((void *)a, span, MADV_WIPEONFORK);
 	}
 	pthread_mutex_unlock(&vm.lock);
 	lg_leave();
@@ -489,7 +496,7 @@ long lg_vm_madvise(void *addr, size_t len, int advice)
 		lg_leave();
 		return 0;
 	case MADV_WIPEONFORK:
-		return vm_madvise_wipe(a, len, advice);
+		return vm_madvise_wipe(a, len);
 	case MADV_NORMAL:
 	case MADV_RANDOM:
 	case MADV_SEQUENTIAL:
