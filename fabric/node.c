@@ -3,6 +3,7 @@
 #include "node.h"
 #include "link.h"
 #include "rpc.h"
+#include "shmlock.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -206,6 +207,11 @@ int lf_node_ready(struct lf_node *n, const char *who, const char *addr_file, int
 		lg_log(LG_ERROR, who, "cannot write %s", addr_file);
 		return -EIO;
 	}
+	/* a lock a dead process left taken (shmlock.h) */
+	int r = n->shm ? lf_shm_doctor_start() : 0;
+	if (r < 0 && r != -ENOTSUP)
+		lg_log(LG_WARN, who, "no shm doctor thread (%s): a lock a dead process left taken "
+		       "will stop this daemon", strerror(-r));
 	if (parent_fd >= 0)
 		return lf_watch_parent_fd(parent_fd, stop);
 	return 0;

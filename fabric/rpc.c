@@ -18,6 +18,7 @@
  */
 #define _GNU_SOURCE
 #include "rpc.h"
+#include "shmlock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -654,6 +655,7 @@ size_t rpc_server_stats(struct rpc_server *s, char *buf, size_t cap)
 		.kept_reply_bytes = s->seen_bytes,
 		.faults_injected = lf_faults_injected(),
 		.lanes = lf_lanes_open(),
+		.shm_locks_released = lf_shm_unwedged(),
 		.rejects = rpc_server_rejects(s),
 	};
 	size_t n = 0;

@@ -1,5 +1,5 @@
 /*
- * lego-test-deadpeer HOST:PORT die|hold|probe [N]: a tool that reaches a storenode
+ * lego-test-deadpeer HOST:PORT die|hold|probe|lockdie|ownlockdie [N]: a tool that reaches a storenode
  * or memnode on this host over shm and lists the store's root directory
  * (make it hold enough names for a reply longer than shm's inject size,
  * 4 KiB: the receiver copies such a reply out of the daemon and marks it
@@ -12,18 +12,27 @@
  *        come within 5 s.  (A daemon whose large sends no longer complete
  *        still sends the first few hundred: it stops at 256 replies in
  *        flight per connection and 1024 per endpoint.)
+ *   lockdie: takes the queue lock of the daemon's shm region, as a sender
+ *        does while it puts a message in, and is killed holding it.
+ *   ownlockdie: takes its own region's queue lock, as a receiver does
+ *        while it reads its queue, asks for the list, and is killed
+ *        holding it (the daemon's reply must take that lock).
  * it_shm_deadpeer: with libfabric's shm provider, one such death used to
- * stop every later large send of the daemon (docs/architecture.md).
+ * stop every later large send of the daemon (docs/architecture.md); and
+ * either lock death stopped the daemon for good (fabric/shmlock.h).
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "common/util.h"
+#include "fabric/shmlock.h"
 #include "rawpeer.h"
 
 static void ignore(void *arg, int status, const void *body, size_t len)
@@ -31,11 +40,40 @@ static void ignore(void *arg, int status, const void *body, size_t len)
 	(void)arg, (void)status, (void)body, (void)len;
 }
 
+/* Take the queue lock of the shm region at path (NULL: our own) and die
+ * of SIGKILL holding it, after sending req if iov is not NULL. */
+static int die_locked(const char *path, struct rpc_peer *peer, struct iovec *iov)
+{
+	struct lf_shm_region r[64];
+	int n = lf_shm_regions(r, 64);
+	if (n < 0) {
+		fprintf(stderr, "shm regions: %s\n", strerror(-n));
+		return 1;
+	}
+	for (int i = 0; i < n; i++) {
+		if (path ? strcmp(r[i].path, path) != 0 : !r[i].own)
+			continue;
+		volatile int *lock = lf_shm_map_lock(&r[i]);
+		if (!lock)
+			break;
+		pthread_spin_lock((pthread_spinlock_t *)(uintptr_t)lock);
+		if (iov && rpc_call_async(peer, X2F_LIST, iov, 1, RAWPEER_TIMEOUT_NS, ignore, NULL) != 0)
+			return 1;
+		usleep(200000); /* the daemon takes the lock to reply */
+		kill(getpid(), SIGKILL);
+	}
+	fprintf(stderr, "no shm region %s mapped here\n", path ? path : "of our own");
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
 	int hold = argc >= 3 && strcmp(argv[2], "hold") == 0;
-	if (argc < 3 || (strcmp(argv[2], "die") && strcmp(argv[2], "probe") && !hold)) {
-		fprintf(stderr, "usage: lego-test-deadpeer HOST:PORT die|hold|probe [N]\n");
+	int lockdie = argc >= 3 && strcmp(argv[2], "lockdie") == 0;
+	int ownlockdie = argc >= 3 && strcmp(argv[2], "ownlockdie") == 0;
+	if (argc < 3 || (strcmp(argv[2], "die") && strcmp(argv[2], "probe") && !hold && !lockdie &&
+			 !ownlockdie)) {
+		fprintf(stderr, "usage: lego-test-deadpeer HOST:PORT die|hold|probe|lockdie|ownlockdie [N]\n");
 		return 2;
 	}
 	struct rpc_links links;
@@ -45,6 +83,16 @@ int main(int argc, char **argv)
 	uint64_t to = RAWPEER_TIMEOUT_NS;
 	int r;
 	struct lego_file_req req = {.path_len = 0}; /* "": the root */
+	struct iovec liov = {&req, sizeof req};
+	if (lockdie) {
+		char name[64], path[96];
+		const char *port = strrchr(argv[1], ':');
+		lf_shm_name_for_port(port ? (unsigned)atoi(port + 1) : 0, name, sizeof name);
+		snprintf(path, sizeof path, "/dev/shm/%s", name);
+		return die_locked(path, &peer, NULL);
+	}
+	if (ownlockdie)
+		return die_locked(NULL, &peer, &liov);
 	if (strcmp(argv[2], "die") == 0) {
 		struct iovec iov = {&req, sizeof req};
 		if (rpc_call_async(&peer, X2F_LIST, &iov, 1, to, ignore, NULL) != 0)

@@ -11,6 +11,8 @@
 #define _GNU_SOURCE
 #include <check.h>
 #include <errno.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +21,7 @@
 #include "common/util.h"
 #include "fabric/fabric.h"
 #include "fabric/rpc.h"
+#include "fabric/shmlock.h"
 #include <pthread.h>
 
 #define NMSG 64
@@ -155,6 +158,55 @@ START_TEST(test_lane_close)
 }
 END_TEST
 
+/* The lock lf_shm_map_lock finds is the one the provider takes: while it
+ * is held, a send to its region waits. */
+static _Atomic int sender_done;
+
+static void *send_one(void *arg)
+{
+	static uint8_t buf[64];
+	struct sent *s = arg;
+	struct iovec iov = {buf, sizeof buf};
+	int r = lf_sendv_nb(daemon_ep, to_client, &iov, 1, &s->tx);
+	atomic_store(&sender_done, r == 0 ? 1 : -1);
+	return NULL;
+}
+
+START_TEST(test_shm_lock)
+{
+	struct lf_shm_region r[16];
+	int n = lf_shm_regions(r, 16);
+	ck_assert_int_ge(n, 2);
+	char cpath[96];
+	snprintf(cpath, sizeof cpath, "/dev/shm/lego-test-c.%d", (int)getpid());
+	int k = 0;
+	while (k < n && strcmp(r[k].path, cpath))
+		k++;
+	ck_assert_int_lt(k, n);
+	ck_assert(r[k].own);
+	ck_assert_int_eq(r[k].pid, getpid());
+	volatile int *lock = lf_shm_map_lock(&r[k]);
+	ck_assert(lock != NULL);
+	ck_assert_int_eq(*lock, 1);
+	pthread_spin_lock((pthread_spinlock_t *)(uintptr_t)lock);
+	struct sent s = {.tx = {.done = sent_done, .deadline = lg_now_ns() + 2000000000ull}};
+	pthread_t t;
+	atomic_store(&sender_done, 0);
+	ck_assert_int_eq(pthread_create(&t, NULL, send_one, &s), 0);
+	usleep(200000);
+	ck_assert_int_eq(atomic_load(&sender_done), 0); /* waiting for the lock */
+	pthread_spin_unlock((pthread_spinlock_t *)(uintptr_t)lock);
+	pthread_join(t, NULL);
+	ck_assert_int_eq(atomic_load(&sender_done), 1);
+	for (uint64_t until = lg_now_ns() + 1000000000ull; ngot < 1 && lg_now_ns() < until;) {
+		lf_progress(client_ep);
+		lf_progress(daemon_ep);
+	}
+	ck_assert_int_eq(ngot, 1);
+	lf_shm_unmap(lock);
+}
+END_TEST
+
 START_TEST(test_data)
 {
 	ck_assert_uint_eq(lf_compact_size(daemon_ep), 4096);
@@ -268,6 +320,7 @@ int main(void)
 	tcase_add_test(tc, test_lane_order);
 	tcase_add_test(tc, test_lane_close);
 	tcase_add_test(tc, test_data);
+	tcase_add_test(tc, test_shm_lock);
 	suite_add_tcase(s, tc);
 	TCase *tr = tcase_create("rpc");
 	tcase_add_test(tr, test_rpc_compact);

@@ -1,0 +1,313 @@
+/* Queue locks left taken by dead processes in libfabric's shm provider
+ * (see shmlock.h). */
+#define _GNU_SOURCE
+#include "shmlock.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <rdma/fabric.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+
+/* The head of libfabric 1.17's struct smr_region (prov/shm/src/
+ * smr_util.h): a version byte, the owner's pid, the owner's address of the
+ * region, the queue's pthread spinlock and the region's size.  Read, never
+ * written, except the lock; checked against a region of our own before use
+ * (lf_shm_regions). */
+#define SMR_V117 4
+#define SMR_OFF_PID 4
+#define SMR_OFF_BASE 16
+#define SMR_OFF_LOCK 24
+#define SMR_OFF_SIZE 40
+#define SMR_HEAD 64
+
+#define MAX_REGIONS 1024 /* 256 peers (shm's most) on an endpoint and its lanes */
+#define LF_TICK_MS 100
+#define LF_REFRESH_TICKS 10    /* look for new regions every second */
+#define LF_SUSPECT_TICKS 5     /* held at 5 ticks in a row: look closer */
+#define LF_HELD_MS 500         /* held at every millisecond of this */
+#define UNNAMED_HOLDER_MS 10000 /* see doctor_treat */
+
+static _Atomic unsigned long unwedged;
+
+unsigned long lf_shm_unwedged(void) { return atomic_load_explicit(&unwedged, memory_order_relaxed); }
+
+struct head {
+	uint8_t version;
+	int32_t pid;
+	uint64_t base;
+	uint64_t size;
+};
+
+static struct head head_of(const unsigned char *p)
+{
+	struct head h;
+	h.version = p[0];
+	memcpy(&h.pid, p + SMR_OFF_PID, sizeof h.pid);
+	memcpy(&h.base, p + SMR_OFF_BASE, sizeof h.base);
+	memcpy(&h.size, p + SMR_OFF_SIZE, sizeof h.size);
+	return h;
+}
+
+/* A second mapping of the region's first page, mapped at start: ours,
+ * which stays valid when the provider unmaps its own (a peer dropped), and
+ * which needs no file (a dead process's may have been removed).  NULL if
+ * start maps nothing shared any more, or no region of this length from
+ * pid (0: any) is there. */
+static unsigned char *map_head(unsigned long start, size_t len, pid_t pid)
+{
+	void *p = mremap((void *)start, 0, SMR_HEAD, MREMAP_MAYMOVE);
+	if (p == MAP_FAILED)
+		return NULL;
+	struct head h = head_of(p);
+	if (h.version != SMR_V117 || h.size != len || h.pid <= 0 || (pid && h.pid != pid)) {
+		munmap(p, SMR_HEAD);
+		return NULL;
+	}
+	return p;
+}
+
+/* One line of /proc/self/maps, if it maps the start of a region of the
+ * shm provider: mapped shared, writable, from offset 0 of a file in
+ * /dev/shm (maybe removed since), whose header says version 4 and the
+ * mapping's length.  Our own region also has our pid and its start in
+ * its header. */
+static int region_of(const char *line, struct lf_shm_region *r, int *own_ok)
+{
+	unsigned long start, end, off, ino;
+	char perms[8], dev[16];
+	int at = 0;
+	if (sscanf(line, "%lx-%lx %7s %lx %15s %lu %n", &start, &end, perms, &off, dev, &ino, &at) < 6 ||
+	    at == 0)
+		return 0;
+	const char *path = line + at;
+	if (strncmp(path, "/dev/shm/", 9) || strcmp(perms, "rw-s") || off != 0 || end - start < SMR_HEAD)
+		return 0;
+	size_t pl = LG_MIN(strcspn(path, "\n"), sizeof r->path - 1);
+	memcpy(r->path, path, pl);
+	r->path[pl] = 0;
+	r->ino = (ino_t)ino;
+	r->start = start;
+	r->len = end - start;
+	unsigned char *p = map_head(start, r->len, 0);
+	if (!p)
+		return 0;
+	struct head h = head_of(p);
+	munmap(p, SMR_HEAD);
+	r->pid = h.pid;
+	r->own = h.pid == getpid();
+	if (r->own && h.base == start)
+		*own_ok = 1;
+	return 1;
+}
+
+int lf_shm_regions(struct lf_shm_region *out, int max)
+{
+	uint32_t v = fi_version();
+	if (FI_MAJOR(v) != 1 || FI_MINOR(v) != 17)
+		return -ENOTSUP;
+	FILE *f = fopen("/proc/self/maps", "re");
+	if (!f)
+		return -errno;
+	char line[512];
+	int n = 0, own_ok = 0;
+	while (n < max && fgets(line, sizeof line, f))
+		n += region_of(line, &out[n], &own_ok);
+	fclose(f);
+	/* the layout is right only if one of our own regions says so */
+	return own_ok ? n : -ENOTSUP;
+}
+
+volatile int *lf_shm_map_lock(const struct lf_shm_region *r)
+{
+	unsigned char *p = map_head(r->start, r->len, r->pid);
+	return p ? (volatile int *)(void *)(p + SMR_OFF_LOCK) : NULL;
+}
+
+void lf_shm_unmap(volatile int *lock)
+{
+	if (lock)
+		munmap((char *)(uintptr_t)lock - SMR_OFF_LOCK, SMR_HEAD);
+}
+
+/* A process's state letter from /proc/PID/stat; 0 if it has gone. */
+static char proc_state(pid_t pid)
+{
+	char path[32], buf[256];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	const char *p = strrchr(buf, ')'); /* the name may hold anything */
+	return p && p[1] == ' ' ? p[2] : 0;
+}
+
+static int gone(char st) { return st == 0 || st == 'Z' || st == 'X' || st == 'x'; }
+static int stopped(char st) { return st == 'T' || st == 't'; }
+
+/* ------------------------------------------------------------ the doctor */
+
+/* The regions watched: our own mapping of each one's header (the
+ * provider may unmap its own at any time), and for how many ticks in a
+ * row its lock was seen held. */
+struct watched {
+	struct lf_shm_region r;
+	volatile int *lock;
+	unsigned held; /* ticks */
+	int seen;
+};
+
+static struct watched wr[MAX_REGIONS];
+static int nwr;
+
+static void doctor_refresh(void)
+{
+	struct lf_shm_region r[MAX_REGIONS];
+	int n = lf_shm_regions(r, MAX_REGIONS);
+	if (n < 0)
+		return;
+	for (int k = 0; k < nwr; k++)
+		wr[k].seen = 0;
+	for (int i = 0; i < n; i++) {
+		int k = 0;
+		while (k < nwr && (wr[k].r.ino != r[i].ino || wr[k].r.start != r[i].start))
+			k++;
+		if (k == nwr) {
+			volatile int *lock = lf_shm_map_lock(&r[i]);
+			if (!lock)
+				continue;
+			wr[nwr++] = (struct watched){.r = r[i], .lock = lock};
+		}
+		wr[k].seen = 1;
+	}
+	for (int k = 0; k < nwr;) {
+		if (wr[k].seen) {
+			k++;
+			continue;
+		}
+		lf_shm_unmap(wr[k].lock);
+		wr[k] = wr[--nwr];
+	}
+}
+
+/*
+ * Who may hold a region's lock: its owner (reading its queue) and whoever
+ * sends to it, each for the copy of at most 4 KiB.  Held without a break
+ * for half a second by a process still running is not plausible; but a
+ * process stopped (SIGSTOP, a debugger) inside the provider holds it
+ * legitimately, and releasing it would let two senders write one queue
+ * slot.  So, of the locks held throughout LF_HELD_MS:
+ *  1. one whose region's owner is gone is released: a dead receiver's
+ *     queue is written to but never read;
+ *  2. only when there was none (a thread of ours may hold another lock
+ *     while it spins on a dead receiver's: it lets go once that one is
+ *     released), another is released if no process whose region is mapped
+ *     here is stopped, and either one of them is gone (the holder, most
+ *     likely: a sender cannot be named) or the lock has been held for
+ *     UNNAMED_HOLDER_MS.
+ * A holder killed before it committed its message leaves that queue slot
+ * uncommitted, and the next sender writes over it; at worst one of the
+ * region's inject buffers is lost.
+ */
+static void doctor_treat(void)
+{
+	int any = 0;
+	for (int k = 0; k < nwr; k++)
+		any |= wr[k].held >= LF_SUSPECT_TICKS;
+	/* confirm: held at every millisecond */
+	for (unsigned t = 0; any && t < LF_HELD_MS; t++) {
+		usleep(1000);
+		any = 0;
+		for (int k = 0; k < nwr; k++) {
+			if (wr[k].held >= LF_SUSPECT_TICKS && *wr[k].lock > 0)
+				wr[k].held = 0;
+			any |= wr[k].held >= LF_SUSPECT_TICKS;
+		}
+	}
+	if (!any)
+		return;
+	int dead_owner = 0, some_gone = 0, some_stopped = 0;
+	for (int k = 0; k < nwr; k++) {
+		if (wr[k].r.own)
+			continue;
+		char st = proc_state(wr[k].r.pid);
+		some_gone |= gone(st);
+		some_stopped |= stopped(st);
+		dead_owner |= gone(st) && wr[k].held >= LF_SUSPECT_TICKS;
+	}
+	int released = 0;
+	for (int k = 0; k < nwr; k++) {
+		struct watched *w = &wr[k];
+		if (w->held < LF_SUSPECT_TICKS)
+			continue;
+		unsigned ms = w->held * LF_TICK_MS + LF_HELD_MS;
+		const char *why;
+		if (!w->r.own && gone(proc_state(w->r.pid)))
+			why = "its owner has gone";
+		else if (dead_owner || some_stopped)
+			continue;
+		else if (some_gone)
+			why = "a process of this host that used it has gone";
+		else if (ms >= UNNAMED_HOLDER_MS)
+			why = "no process can be named as its holder";
+		else
+			continue;
+		__atomic_store_n(w->lock, 1, __ATOMIC_RELEASE);
+		w->held = 0;
+		released++;
+		atomic_fetch_add_explicit(&unwedged, 1, memory_order_relaxed);
+		lg_log(LG_WARN, "fabric", "shm: the queue lock of %s (process %d%s) was held for %u ms; "
+		       "%s: released", w->r.path, (int)w->r.pid, w->r.own ? ", this one" : "", ms, why);
+	}
+	if (!released && some_stopped)
+		lg_log_rl(LG_WARN, "fabric", "shm: a queue lock has been held for over a second and a "
+			  "process of this host using it is stopped (SIGSTOP, a debugger): waiting");
+}
+
+static void *doctor_main(void *arg)
+{
+	(void)arg;
+	for (unsigned tick = 0;; tick++) {
+		if (tick % LF_REFRESH_TICKS == 0)
+			doctor_refresh();
+		int suspect = 0;
+		for (int k = 0; k < nwr; k++) {
+			wr[k].held = *wr[k].lock <= 0 ? wr[k].held + 1 : 0;
+			suspect |= wr[k].held >= LF_SUSPECT_TICKS;
+		}
+		if (suspect)
+			doctor_treat();
+		usleep(LF_TICK_MS * 1000);
+	}
+	return NULL;
+}
+
+int lf_shm_doctor_start(void)
+{
+	uint32_t v = fi_version();
+	if (FI_MAJOR(v) != 1 || FI_MINOR(v) != 17) {
+		lg_log(LG_INFO, "fabric", "libfabric %u.%u: its shm regions are not known here (only "
+		       "1.17's); a queue lock left by a dead process will not be released",
+		       FI_MAJOR(v), FI_MINOR(v));
+		return -ENOTSUP;
+	}
+	pthread_t t;
+	int r = pthread_create(&t, NULL, doctor_main, NULL);
+	if (r)
+		return -r;
+	pthread_detach(t);
+	return 0;
+}

@@ -1,0 +1,50 @@
+/*
+ * Queue locks left taken by dead processes in libfabric's shm provider.
+ *
+ * Each shm endpoint is a region in /dev/shm whose header holds a spinlock:
+ * a sender takes the receiver's to put a message in its queue, a receiver
+ * takes its own to read the queue.  A process that dies holding one (a
+ * SIGKILL or a crash inside the provider) leaves it taken, and the next
+ * process to take it spins for good: a daemon that did stopped serving
+ * every process of the host.  Every daemon with an shm endpoint runs a
+ * thread that looks at the locks of the regions mapped into it ten times a
+ * second; one held at five looks in a row, then at every millisecond of
+ * half a second, is released when its holder must be dead (see
+ * doctor_treat for which).  Only for libfabric 1.17, whose header layout is
+ * checked against this process's own region first.
+ */
+#ifndef LEGO_SHMLOCK_H
+#define LEGO_SHMLOCK_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+struct lf_shm_region {
+	char path[128]; /* /dev/shm/..., maybe " (deleted)" */
+	unsigned long start; /* where it is mapped here */
+	size_t len;
+	pid_t pid;   /* the region's owner */
+	int own;     /* owned by this process */
+	ino_t ino;
+};
+
+/* The shm regions of libfabric's shm provider mapped into this process
+ * (at most max, in out); -errno if /proc/self/maps cannot be read, or
+ * -ENOTSUP if this libfabric's region layout is not the one known here. */
+int lf_shm_regions(struct lf_shm_region *out, int max);
+
+/* Map region r's header a second time and return its lock word
+ * (unlocked: 1; see pthread_spin_unlock), or NULL if r is no longer
+ * mapped here; lf_shm_unmap(lock) when done. */
+volatile int *lf_shm_map_lock(const struct lf_shm_region *r);
+void lf_shm_unmap(volatile int *lock);
+
+/* Locks released so far in this process. */
+unsigned long lf_shm_unwedged(void);
+
+/* Start the thread that watches the locks of the regions mapped into this
+ * process and releases those dead processes left taken (one log line
+ * each).  0, -ENOTSUP for a libfabric other than 1.17, or -errno. */
+int lf_shm_doctor_start(void);
+
+#endif
