@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <rdma/fi_cm.h>
@@ -1263,6 +1264,16 @@ int lf_resolve_shm(const char *name, void *addr, size_t *len)
 		return -ENOSPC;
 	*len = (size_t)n + 1;
 	return 0;
+}
+
+int lf_shm_peer_ok(const char *name)
+{
+	char path[128];
+	snprintf(path, sizeof path, "/dev/shm/%s", name);
+	struct stat st;
+	if (stat(path, &st) != 0)
+		return -ENOENT;
+	return st.st_uid == geteuid() ? 0 : -EPERM;
 }
 
 unsigned lf_tcp_port(const void *addr, size_t len)

@@ -191,6 +191,14 @@ int lf_resolve_tcp(const char *host, const char *port, void *addr, size_t *len);
 void lf_shm_name_for_port(unsigned port, char *buf, size_t len);
 /* Raw shm address of the endpoint named `name`. */
 int lf_resolve_shm(const char *name, void *addr, size_t *len);
+/* Can this process talk over shm to the owner of endpoint `name`?  Each
+ * side must open the other's region (/dev/shm, mode 0600), so the owner
+ * must be this process's effective user: libfabric 1.17's shm provider
+ * crashes a process that cannot open a peer's region (a memnode of another
+ * user that root's legoctl reached died of SIGSEGV), and a process that
+ * cannot open the daemon's fails to connect.  0; -ENOENT (no such
+ * endpoint: the daemon has no shm, or is gone); -EPERM (another user's). */
+int lf_shm_peer_ok(const char *name);
 
 /* Port of a raw tcp address, or 0. */
 unsigned lf_tcp_port(const void *addr, size_t len);

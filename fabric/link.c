@@ -5,6 +5,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -123,6 +124,26 @@ static struct lf_bell *links_bell(const char *name)
 	return b;
 }
 
+/* May this process reach the daemon whose shm endpoint is `shm` over shm
+ * (lf_shm_peer_ok)?  One that belongs to another user it may not: say so,
+ * as an error when shm was asked for (must), else once as information
+ * (the caller goes over the network instead).  0 or -errno. */
+static int links_shm_ok(const char *shm, const char *name, int must)
+{
+	static _Atomic int said;
+	int r = lf_shm_peer_ok(shm);
+	if (r == -EPERM && must)
+		lg_log(LG_ERROR, "link", "%s: its shm endpoint %s belongs to another user, and "
+		       "libfabric's shm needs both ends to be the same user: use tcp", name, shm);
+	else if (r == -EPERM && !atomic_exchange(&said, 1))
+		lg_log(LG_INFO, "link", "%s: its shm endpoint %s belongs to another user; going "
+		       "over the network instead (libfabric's shm needs both ends to be the same "
+		       "user)", name, shm);
+	else if (r == -ENOENT && must)
+		lg_log(LG_ERROR, "link", "%s: no shm endpoint %s on this host", name, shm);
+	return r;
+}
+
 int rpc_links_peer_hostport(struct rpc_links *l, const char *hostport, struct rpc_peer *p,
 			    const char *name, struct lego_node_addr *out)
 {
@@ -131,40 +152,37 @@ int rpc_links_peer_hostport(struct rpc_links *l, const char *hostport, struct rp
 		lg_log(LG_ERROR, "link", "%s: expected HOST:PORT", hostport);
 		return -EINVAL;
 	}
+	char shm[64];
+	lf_shm_name_for_port((unsigned)strtoul(port, NULL, 10), shm, sizeof shm);
 	enum lego_prov prov;
+	int r = 0;
 	switch (l->fab) {
 	case LF_FAB_TCP: prov = LEGO_PROV_TCP; break;
-	case LF_FAB_SHM: prov = LEGO_PROV_SHM; break;
+	case LF_FAB_SHM:
+		prov = LEGO_PROV_SHM;
+		r = links_shm_ok(shm, name, 1);
+		break;
 	case LF_FAB_VERBS: prov = LEGO_PROV_VERBS; break;
 	default:
-		prov = lf_host_is_local(host) ? LEGO_PROV_SHM
+		prov = lf_host_is_local(host) && links_shm_ok(shm, name, 0) == 0 ? LEGO_PROV_SHM
 		       : lf_prov_available(LEGO_PROV_VERBS, NULL) ? LEGO_PROV_VERBS : LEGO_PROV_TCP;
 	}
 	struct lf_ep *ep;
 	uint8_t addr[LEGO_ADDR_MAX];
 	size_t alen = sizeof addr;
-	int r;
-	if (prov == LEGO_PROV_SHM) {
-		char shm[64];
-		unsigned long pn = strtoul(port, NULL, 10);
-		lf_shm_name_for_port((unsigned)pn, shm, sizeof shm);
-		r = lf_resolve_shm(shm, addr, &alen);
-	} else {
-		r = lf_resolve_tcp(host, port, addr, &alen);
-	}
+	if (r == 0)
+		r = prov == LEGO_PROV_SHM ? lf_resolve_shm(shm, addr, &alen)
+					  : lf_resolve_tcp(host, port, addr, &alen);
 	if (r == 0)
 		r = links_ep(l, prov, host, port, &ep);
 	if (r == 0)
 		r = rpc_peer_init(p, l->cl, ep, addr, alen, name);
-	if (r == 0 && prov == LEGO_PROV_SHM) {
-		char shm[64];
-		lf_shm_name_for_port((unsigned)strtoul(port, NULL, 10), shm, sizeof shm);
+	if (r == 0 && prov == LEGO_PROV_SHM)
 		p->bell = links_bell(shm);
-	}
 	if (r == 0 && out) { /* the same peer, for rpc_links_peer_node later */
 		memset(out, 0, sizeof *out);
 		if (prov == LEGO_PROV_SHM) {
-			lf_shm_name_for_port((unsigned)strtoul(port, NULL, 10), out->shm, sizeof out->shm);
+			snprintf(out->shm, sizeof out->shm, "%s", shm);
 			snprintf(out->host_id, sizeof out->host_id, "%s", lg_host_id());
 		} else {
 			out->net_prov = (uint16_t)prov;
@@ -182,12 +200,15 @@ int rpc_links_peer_node(struct rpc_links *l, const struct lego_node_addr *a,
 			struct rpc_peer *p, const char *name)
 {
 	int same_host = strncmp(a->host_id, lg_host_id(), sizeof a->host_id) == 0;
+	char shm[LEGO_HOST_MAX + 1];
+	snprintf(shm, sizeof shm, "%.*s", (int)sizeof a->shm, a->shm);
 	enum lego_prov prov = a->net_prov == LEGO_PROV_VERBS ? LEGO_PROV_VERBS : LEGO_PROV_TCP;
-	if (l->fab == LF_FAB_SHM || (l->fab == LF_FAB_AUTO && same_host && a->shm[0]))
+	if (l->fab == LF_FAB_SHM ||
+	    (l->fab == LF_FAB_AUTO && same_host && shm[0] && links_shm_ok(shm, name, 0) == 0))
 		prov = LEGO_PROV_SHM;
 	else if (l->fab == LF_FAB_TCP)
 		prov = LEGO_PROV_TCP;
-	if (prov == LEGO_PROV_SHM && !a->shm[0]) {
+	if (prov == LEGO_PROV_SHM && !shm[0]) {
 		lg_log(LG_ERROR, "link", "%s offers no shm endpoint", name);
 		return -EHOSTUNREACH;
 	}
@@ -196,9 +217,9 @@ int rpc_links_peer_node(struct rpc_links *l, const struct lego_node_addr *a,
 	int r;
 	struct lf_ep *ep;
 	if (prov == LEGO_PROV_SHM) {
-		char shm[LEGO_HOST_MAX + 1];
-		snprintf(shm, sizeof shm, "%.*s", (int)sizeof a->shm, a->shm);
-		r = lf_resolve_shm(shm, addr, &alen);
+		r = l->fab == LF_FAB_SHM ? links_shm_ok(shm, name, 1) : 0;
+		if (r == 0)
+			r = lf_resolve_shm(shm, addr, &alen);
 	} else {
 		if (a->net_len > sizeof addr || a->net_len == 0)
 			return -EINVAL;
@@ -210,11 +231,8 @@ int rpc_links_peer_node(struct rpc_links *l, const struct lego_node_addr *a,
 		r = links_ep(l, prov, NULL, NULL, &ep);
 	if (r == 0)
 		r = rpc_peer_init(p, l->cl, ep, addr, alen, name);
-	if (r == 0 && prov == LEGO_PROV_SHM) {
-		char shm[LEGO_HOST_MAX + 1];
-		snprintf(shm, sizeof shm, "%.*s", (int)sizeof a->shm, a->shm);
+	if (r == 0 && prov == LEGO_PROV_SHM)
 		p->bell = links_bell(shm);
-	}
 	if (r)
 		lg_log(LG_ERROR, "link", "cannot reach %s over %s: %s", name, lf_prov_name(prov),
 		       strerror(-r));
