@@ -199,6 +199,9 @@ static uint64_t lg_vm_size_fit(uint64_t want, uint32_t granule_order)
 	return room - g; /* sp_init reserves one granule more, to align */
 }
 
+static int lg_rt_start_registered(struct lg_rt *rt, struct lg_opts *o, uint32_t lo, uint64_t to,
+				  const char *mon);
+
 static int lg_rt_start_locked(struct lg_rt *rt)
 {
 	char err[320];
@@ -227,6 +230,12 @@ static int lg_rt_start_locked(struct lg_rt *rt)
 	int tr = (int)lg_opt_u(o, LG_OPT_transparent);
 	const char *pre = getenv("LD_PRELOAD");
 	rt->transparent = tr == 1 || (tr == 0 && pre && strstr(pre, "liblego"));
+	/* first what needs no one else: without userfaultfd (a user other
+	 * than root, by default) there is no point starting daemons or
+	 * registering */
+	r = rt->uffd = lg_uffd_open();
+	if (r < 0)
+		return r;
 	const char *mon = lg_opt_s(o, LG_OPT_monitor);
 	if (!mon[0]) {
 		r = lg_embed_start(&rt->embed, o, rt->transparent);
@@ -252,10 +261,17 @@ static int lg_rt_start_locked(struct lg_rt *rt)
 		rt->said = 1;
 		return r;
 	}
-	r = rt->uffd = lg_uffd_open();
-	if (r < 0)
-		return r;
-	r = sp_init(&rt->sp, lg_vm_size_fit(lg_opt_u(o, LG_OPT_vm_size), rt->lc.granule_order), lo,
+	r = lg_rt_start_registered(rt, o, lo, to, mon);
+	if (r)
+		lc_stop(&rt->lc); /* the monitor frees what it placed for us */
+	return r;
+}
+
+/* The rest of the start, once registered with the monitor. */
+static int lg_rt_start_registered(struct lg_rt *rt, struct lg_opts *o, uint32_t lo, uint64_t to,
+				  const char *mon)
+{
+	int r = sp_init(&rt->sp, lg_vm_size_fit(lg_opt_u(o, LG_OPT_vm_size), rt->lc.granule_order), lo,
 		    rt->lc.granule_order, &rt->lc);
 	if (r)
 		return r;

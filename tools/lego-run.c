@@ -29,6 +29,7 @@
 #include "common/util.h"
 #include "fabric/link.h"
 #include "liblego/embed.h"
+#include "liblego/fault.h"
 
 static void usage(FILE *f)
 {
@@ -154,6 +155,15 @@ int main(int argc, char **argv)
 			LEGO_INSTALL_LIBDIR);
 		return 1;
 	}
+	/* userfaultfd, which every Lego process needs (a user other than
+	 * root may not have it): say so now, before starting anything */
+	int ufd = lg_uffd_open();
+	if (ufd < 0) {
+		fprintf(stderr, "lego-run: Lego cannot run here without userfaultfd (see "
+			"docs/limits.md, \"Users other than root\"); %s not started\n", argv[i]);
+		return 1;
+	}
+	close(ufd);
 	/* The cluster: given, or our own for CMD and everything it starts. */
 	struct lg_embed emb = {.parent_w = -1};
 	if (!lg_opt_s(&o, LG_OPT_monitor)[0]) {

@@ -10,13 +10,13 @@
 # A memnode run as nobody; root's legoctl asks it for its counters, a
 # Lego process of root's keeps its memory there (native's checksum), and
 # the memnode is still running, uncrashed.  A legoctl run as nobody asks
-# root's monitor.
+# root's monitor.  And nobody, without userfaultfd, is told so.
 . "$(dirname "$0")/lib.sh"
 command -v setpriv >/dev/null || { echo "SKIP: no setpriv"; exit 77; }
 AS_NOBODY="setpriv --reuid=65534 --regid=65534 --clear-groups"
 mkdir -m 777 "$T/nobody"
 chmod 711 "$T"
-start_monitor
+start_monitor --log-level info
 $AS_NOBODY "$BIN/lego-memnode" --monitor "$MON" --listen 127.0.0.1:0 \
 	--addr-file "$T/nobody/mem.addr" --log-level info >"$T/memnode.log" 2>&1 &
 MEMPID=$!
@@ -50,6 +50,26 @@ if [ -z "${IT_SANITIZED:-}" ]; then
 	[ "$got" = "$native" ] || fail "checksum $got, native's $native"
 	[ "$(node_stat "$MEM" connections)" -ge 0 ] || fail "the memnode stopped answering"
 	pass "a Lego process of root's with its memory on nobody's memnode: checksum equal to native's"
+fi
+# Without userfaultfd (nobody, with /dev/userfaultfd root's and
+# vm.unprivileged_userfaultfd 0): lego-run refuses at once, starting
+# nothing; under LD_PRELOAD the program runs with Lego off, and registers
+# with no monitor (before: registered, then left the monitor saying it
+# had stopped renewing its lease).
+if [ "$(cat /proc/sys/vm/unprivileged_userfaultfd 2>/dev/null)" = 0 ] &&
+	! $AS_NOBODY test -w /dev/userfaultfd; then
+	out=$($AS_NOBODY env HOME="$T/nobody" "$BIN/lego-run" --excache 8M -- /bin/echo ran 2>&1)
+	st=$?
+	[ $st -eq 1 ] || fail "nobody's lego-run without userfaultfd: status $st, not 1: $out"
+	case $out in *"not started"*) ;; *) fail "lego-run did not say why: $out" ;; esac
+	case $out in *ran*) fail "lego-run ran the command without Lego: $out" ;; esac
+	before=$(grep -c "process [0-9]* on .* registered" "$T/monitor.log")
+	out=$($AS_NOBODY env LD_PRELOAD=$LIBLEGO LEGO_MONITOR=$MON /bin/echo ran 2>&1) ||
+		fail "nobody's program under LD_PRELOAD failed: $out"
+	case $out in *"Lego is off"*ran*) ;; *) fail "nobody's program under LD_PRELOAD said: $out" ;; esac
+	after=$(grep -c "process [0-9]* on .* registered" "$T/monitor.log")
+	[ "$after" -eq "$before" ] || fail "a process without userfaultfd registered with the monitor"
+	pass "without userfaultfd: lego-run refuses at once (status 1), a preloaded program runs with Lego off and never registers"
 fi
 kill -0 $MEMPID 2>/dev/null || fail "the memnode died: $(tail -5 "$T/memnode.log")"
 grep -q "terminated with signal" "$T/memnode.log" && fail "the memnode crashed: $(tail -5 "$T/memnode.log")"
