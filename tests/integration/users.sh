@@ -63,13 +63,16 @@ if [ "$(cat /proc/sys/vm/unprivileged_userfaultfd 2>/dev/null)" = 0 ] &&
 	[ $st -eq 1 ] || fail "nobody's lego-run without userfaultfd: status $st, not 1: $out"
 	case $out in *"not started"*) ;; *) fail "lego-run did not say why: $out" ;; esac
 	case $out in *ran*) fail "lego-run ran the command without Lego: $out" ;; esac
-	before=$(grep -c "process [0-9]* on .* registered" "$T/monitor.log")
-	out=$($AS_NOBODY env LD_PRELOAD=$LIBLEGO LEGO_MONITOR=$MON /bin/echo ran 2>&1) ||
-		fail "nobody's program under LD_PRELOAD failed: $out"
-	case $out in *"Lego is off"*ran*) ;; *) fail "nobody's program under LD_PRELOAD said: $out" ;; esac
-	after=$(grep -c "process [0-9]* on .* registered" "$T/monitor.log")
-	[ "$after" -eq "$before" ] || fail "a process without userfaultfd registered with the monitor"
-	pass "without userfaultfd: lego-run refuses at once (status 1), a preloaded program runs with Lego off and never registers"
+	pass "without userfaultfd: lego-run refuses at once (status 1)"
+	if [ -z "${IT_SANITIZED:-}" ]; then
+		before=$(grep -c "process [0-9]* on .* registered" "$T/monitor.log")
+		out=$($AS_NOBODY env LD_PRELOAD=$LIBLEGO LEGO_MONITOR=$MON /bin/echo ran 2>&1) ||
+			fail "nobody's program under LD_PRELOAD failed: $out"
+		case $out in *"Lego is off"*ran*) ;; *) fail "nobody's program under LD_PRELOAD said: $out" ;; esac
+		after=$(grep -c "process [0-9]* on .* registered" "$T/monitor.log")
+		[ "$after" -eq "$before" ] || fail "a process without userfaultfd registered with the monitor"
+		pass "without userfaultfd: a preloaded program runs with Lego off and never registers"
+	fi
 fi
 kill -0 $MEMPID 2>/dev/null || fail "the memnode died: $(tail -5 "$T/memnode.log")"
 grep -q "terminated with signal" "$T/memnode.log" && fail "the memnode crashed: $(tail -5 "$T/memnode.log")"
