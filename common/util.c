@@ -129,19 +129,28 @@ int lg_random(void *buf, size_t len)
 	return 0;
 }
 
+ssize_t lg_read_small(const char *path, char *buf, size_t cap)
+{
+	buf[0] = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = read(fd, buf, cap - 1);
+	int e = errno;
+	close(fd);
+	if (n < 0)
+		return -e;
+	buf[n] = 0;
+	return n;
+}
+
 const char *lg_host_id(void)
 {
 	static char id[40];
 	if (id[0])
 		return id;
-	char boot[64] = "";
-	int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		ssize_t n = read(fd, boot, sizeof boot - 1);
-		close(fd);
-		if (n > 0)
-			boot[n] = 0;
-	}
+	char boot[64];
+	lg_read_small("/proc/sys/kernel/random/boot_id", boot, sizeof boot);
 	char *nl = strchr(boot, '\n');
 	if (nl)
 		*nl = 0;

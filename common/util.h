@@ -40,6 +40,10 @@ int lg_random(void *buf, size_t len);
 /* A string that is the same for every process on this host and differs
  * between hosts (the boot id, made unique per network namespace). */
 const char *lg_host_id(void);
+/* Read up to cap - 1 bytes of a small file (/proc's) with one read into
+ * buf, NUL-terminated ("" on failure).  Bytes read, or -errno.  Only
+ * open, read and close: safe in a signal handler. */
+ssize_t lg_read_small(const char *path, char *buf, size_t cap);
 
 /* futex wait while *addr == val (timeout_ns 0 = forever); wake n waiters. */
 int lg_futex_wait(_Atomic uint32_t *addr, uint32_t val, uint64_t timeout_ns);

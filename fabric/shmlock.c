@@ -143,14 +143,8 @@ static char proc_state(pid_t pid)
 {
 	char path[32], buf[256];
 	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (lg_read_small(path, buf, sizeof buf) <= 0)
 		return 0;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
 	const char *p = strrchr(buf, ')'); /* the name may hold anything */
 	return p && p[1] == ' ' ? p[2] : 0;
 }

@@ -48,14 +48,8 @@ int lego_flush(void)
 static uint64_t lg_peak_rss(void)
 {
 	char buf[4096];
-	int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (lg_read_small("/proc/self/status", buf, sizeof buf) <= 0)
 		return 0;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
 	const char *h = strstr(buf, "VmHWM:");
 	return h ? strtoull(h + 6, NULL, 10) << 10 : 0;
 }

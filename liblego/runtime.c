@@ -94,14 +94,8 @@ _Atomic int lg_main_parked;
 static int lg_only_runtime_left(const struct lg_rt *rt)
 {
 	char buf[1024];
-	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (lg_read_small("/proc/self/stat", buf, sizeof buf) <= 0)
 		return 0;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
 	/* fields after the command's closing parenthesis: state is the 3rd
 	 * field of the line, num_threads the 20th */
 	char *p = strrchr(buf, ')');
@@ -182,13 +176,8 @@ static uint64_t lg_vm_size_fit(uint64_t want, uint32_t granule_order)
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_AS, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
 		return want;
-	char buf[128] = "";
-	int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		ssize_t n = read(fd, buf, sizeof buf - 1);
-		buf[n > 0 ? n : 0] = 0;
-		close(fd);
-	}
+	char buf[128];
+	lg_read_small("/proc/self/statm", buf, sizeof buf);
 	uint64_t used = strtoull(buf, NULL, 10) * LG_PAGE_SIZE, g = 1ull << granule_order;
 	uint64_t room = rl.rlim_cur > used ? LG_ALIGN_DOWN((rl.rlim_cur - used) / 2, g) : 0;
 	if (room >= want + g || room < 2 * g) /* (too little: the reservation fails, and says so) */
