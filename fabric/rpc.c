@@ -656,6 +656,7 @@ size_t rpc_server_stats(struct rpc_server *s, char *buf, size_t cap)
 		.faults_injected = lf_faults_injected(),
 		.lanes = lf_lanes_open(),
 		.shm_locks_released = lf_shm_unwedged(),
+		.shm_standins = lf_shm_standins(),
 		.rejects = rpc_server_rejects(s),
 	};
 	size_t n = 0;

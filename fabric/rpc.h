@@ -120,6 +120,7 @@ void rpc_server_drop_process(struct rpc_server *s, uint32_t id);
 	X(faults_injected, "faults_injected", "received messages dropped, doubled, damaged or delayed on purpose (LEGO_FAULTS)") \
 	X(lanes, "lanes", "shm lanes open: peers whose replies over 4 KiB go from an endpoint of their own, so that one dying in the middle of one stops no other (gauge)") \
 	X(shm_locks_released, "shm_locks_released", "queue locks of libfabric's shm provider that a dead process had left taken (killed inside the provider), released so this daemon and the host's other processes go on") \
+	X(shm_standins, "shm_standins", "shm regions of peers closed before their first message was read, stood in for so that libfabric does not crash the daemon (fabric/standin.c)") \
 	F(rejects_by_reason, "rejects.REASON", "messages refused, by reason (below)") \
 	X(rejects, "rejects", "messages refused, all reasons") \
 	F(requests_by_opcode, "requests.OPCODE", "requests with a valid header, by opcode (`requests.p2m_read`)")

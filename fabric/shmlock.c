@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -305,3 +306,50 @@ int lf_shm_doctor_start(void)
 	pthread_detach(t);
 	return 0;
 }
+
+/* ------------------------------------------------------- stand-in regions */
+
+/* See shmlock.h and fabric/standin.c. */
+static _Atomic unsigned long standins;
+
+unsigned long lf_shm_standins(void) { return atomic_load_explicit(&standins, memory_order_relaxed); }
+
+int lf_shm_standin_fd(const char *name, pid_t pid)
+{
+	struct lf_shm_region *r = calloc(MAX_REGIONS, sizeof *r);
+	if (!r)
+		return -ENOMEM;
+	int n = lf_shm_regions(r, MAX_REGIONS), k = 0;
+	while (k < n && !r[k].own)
+		k++;
+	unsigned char *src = k < n ? mremap((void *)r[k].start, 0, r[k].len, MREMAP_MAYMOVE) : MAP_FAILED;
+	size_t len = k < n ? r[k].len : 0;
+	free(r);
+	if (src == MAP_FAILED)
+		return k < n ? -errno : -ENOENT;
+	char path[128];
+	snprintf(path, sizeof path, "/dev/shm/%s", name);
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	int r2 = fd < 0 ? -errno : ftruncate(fd, (off_t)len) ? -errno : 0;
+	/* only the pages holding something: the rest stays a hole */
+	static const unsigned char zero[4096];
+	for (size_t o = 0; r2 == 0 && o < len; o += sizeof zero)
+		if (memcmp(src + o, zero, sizeof zero) &&
+		    pwrite(fd, src + o, sizeof zero, (off_t)o) != (ssize_t)sizeof zero)
+			r2 = -EIO;
+	munmap(src, len);
+	int32_t p = (int32_t)pid, unlocked = 1;
+	if (r2 == 0 && (pwrite(fd, &p, sizeof p, SMR_OFF_PID) != sizeof p ||
+			pwrite(fd, &unlocked, sizeof unlocked, SMR_OFF_LOCK) != sizeof unlocked))
+		r2 = -EIO;
+	if (r2 < 0) {
+		if (fd >= 0) {
+			unlink(path);
+			close(fd);
+		}
+		return r2;
+	}
+	atomic_fetch_add_explicit(&standins, 1, memory_order_relaxed);
+	return fd;
+}
+

@@ -41,6 +41,12 @@ void lf_shm_unmap(volatile int *lock);
 
 /* Locks released so far in this process. */
 unsigned long lf_shm_unwedged(void);
+/* Make /dev/shm/name a stand-in for a closed endpoint's region: a copy of
+ * one of this process's own regions with pid as its owner and its lock
+ * free (fabric/standin.c says why).  An open descriptor, or -errno. */
+int lf_shm_standin_fd(const char *name, pid_t pid);
+/* Stand-ins made so far in this process. */
+unsigned long lf_shm_standins(void);
 
 /* Start the thread that watches the locks of the regions mapped into this
  * process and releases those dead processes left taken (one log line

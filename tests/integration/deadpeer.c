@@ -1,5 +1,5 @@
 /*
- * lego-test-deadpeer HOST:PORT die|hold|probe|lockdie|ownlockdie [N]: a tool that reaches a storenode
+ * lego-test-deadpeer HOST:PORT die|hold|probe|lockdie|ownlockdie|quit [N]: a tool that reaches a storenode
  * or memnode on this host over shm and lists the store's root directory
  * (make it hold enough names for a reply longer than shm's inject size,
  * 4 KiB: the receiver copies such a reply out of the daemon and marks it
@@ -14,12 +14,15 @@
  *        flight per connection and 1024 per endpoint.)
  *   lockdie: takes the queue lock of the daemon's shm region, as a sender
  *        does while it puts a message in, and is killed holding it.
+ *   quit: sends a request and closes its endpoint at once, so that its
+ *        region is gone when the daemon reads the request.
  *   ownlockdie: takes its own region's queue lock, as a receiver does
  *        while it reads its queue, asks for the list, and is killed
  *        holding it (the daemon's reply must take that lock).
  * it_shm_deadpeer: with libfabric's shm provider, one such death used to
  * stop every later large send of the daemon (docs/architecture.md); and
- * either lock death stopped the daemon for good (fabric/shmlock.h).
+ * either lock death stopped the daemon for good, and a quit crashed it
+ * (fabric/shmlock.h, shmlock.c).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -71,6 +74,24 @@ int main(int argc, char **argv)
 	int hold = argc >= 3 && strcmp(argv[2], "hold") == 0;
 	int lockdie = argc >= 3 && strcmp(argv[2], "lockdie") == 0;
 	int ownlockdie = argc >= 3 && strcmp(argv[2], "ownlockdie") == 0;
+	if (argc >= 3 && strcmp(argv[2], "quit") == 0) {
+		/* first contact, then gone: the endpoint (its region removed)
+		 * closed before the daemon has read the request */
+		const char *key = getenv("LEGO_CLUSTER_KEY");
+		struct rpc_client *cl;
+		if (rpc_client_new(key ? key : "", LEGO_ROLE_TOOL, &cl) < 0)
+			return 1;
+		struct rpc_links l = {.cl = cl, .rx_bufs = 4, .rx_size = LEGO_MSG_MAX, .fab = LF_FAB_SHM};
+		struct rpc_peer q;
+		if (rpc_links_peer_hostport(&l, argv[1], &q, argv[1], NULL))
+			return 1;
+		struct lego_file_req qr = {.path_len = 0};
+		struct iovec qv = {&qr, sizeof qr};
+		if (rpc_call_async(&q, X2F_LIST, &qv, 1, RAWPEER_TIMEOUT_NS, ignore, NULL) != 0)
+			return 1;
+		rpc_links_close(&l);
+		return 0;
+	}
 	if (argc < 3 || (strcmp(argv[2], "die") && strcmp(argv[2], "probe") && !hold && !lockdie &&
 			 !ownlockdie)) {
 		fprintf(stderr, "usage: lego-test-deadpeer HOST:PORT die|hold|probe|lockdie|ownlockdie [N]\n");

@@ -12,7 +12,8 @@
 # and is killed holding it (a sender's death); another takes its own
 # region's lock, asks for something and is killed (the daemon's reply must
 # take that lock).  After each, a tool asks 200 times and must be answered,
-# and the daemon says what it released.  Meanwhile a Lego process works
+# and the daemon says what it released.  Then 30 tools each send a
+# request and close their endpoint at once.  Meanwhile a Lego process works
 # through the memnode, which stalls it for a moment, and ends with native's
 # checksum.
 . "$(dirname "$0")/lib.sh"
@@ -48,6 +49,14 @@ for d in "storenode $STO storenode" "memnode $MEM_a memnode_a"; do
 		pass "$1: a tool killed in $mode; answered again $((($(date +%s%N) - t0) / 1000000)) ms after the kill: $out"
 	done
 	[ "$(node_stat "$2" shm_locks_released)" -ge 2 ] || fail "$1: shm_locks_released says $(node_stat "$2" shm_locks_released)"
+	# a tool that sends and closes its endpoint at once: its region is
+	# gone when the daemon reads the request (the build before: the daemon
+	# died of SIGSEGV inside libfabric, within 3 such tools)
+	for k in $(seq 1 30); do "$DP" "$2" quit || fail "$1: quit tool $k: status $?"; done
+	out=$(timeout 30 "$DP" "$2" probe 200) || fail "$1 after 30 tools closed at once (status $?): $out"
+	grep -q "terminated with signal" "$T/$3.log" && fail "$1 crashed: $(tail -5 "$T/$3.log")"
+	[ "$(node_stat "$2" shm_standins)" -ge 1 ] || fail "$1: no stand-in made (shm_standins)"
+	pass "$1: 30 tools closed their endpoints right after their first request ($(node_stat "$2" shm_standins) stood in for); answered: $out"
 done
 grep "released" "$T/memnode_a.log" | sed 's/^/  /'
 if [ -n "${WLPID:-}" ]; then
