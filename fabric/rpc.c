@@ -86,6 +86,7 @@ struct rpc_sconn {
 	struct rpc_seen *seen[LEGO_REQ_SLOTS / RPC_SEEN_CHUNK];
 	uint32_t replies; /* replies to it the provider has not finished sending */
 	uint64_t epoch;   /* which use of the slot (rpc_stx.epoch) */
+	int forgotten;    /* its address handed to rpc_forget already (bye) */
 };
 
 /* The address of a peer the server is done with leaves the endpoint's
@@ -343,8 +344,8 @@ static void rpc_forget_sweep(struct rpc_server *s, uint64_t now, int force)
 		}
 		int used = 0;
 		for (unsigned j = 1; j <= s->nconns && !used; j++)
-			used = s->conns[j].state != SC_FREE && s->conns[j].ep == f.ep &&
-			       s->conns[j].fi_addr == f.fi_addr;
+			used = s->conns[j].state != SC_FREE && !s->conns[j].forgotten &&
+			       s->conns[j].ep == f.ep && s->conns[j].fi_addr == f.fi_addr;
 		if (!used)
 			lf_av_remove(f.ep, f.fi_addr);
 	}
@@ -374,7 +375,8 @@ static void rpc_sconn_drop(struct rpc_server *s, struct rpc_sconn *c)
 	if (c->state == SC_FREE)
 		return;
 	lf_lane_close(c->ep, c->fi_addr); /* its replies on their way are not wanted */
-	rpc_forget(s, c->ep, c->fi_addr);
+	if (!c->forgotten)
+		rpc_forget(s, c->ep, c->fi_addr);
 	rpc_seen_free(s, c);
 	if (c->state != SC_CLOSED && s->active)
 		s->active--;
@@ -467,6 +469,8 @@ static void rpc_servers_gc(void)
 			       c->id, c->addr);
 			rpc_sconn_drop(s, c);
 		}
+		if (s)
+			rpc_forget_sweep(s, lg_now_ns(), 0);
 	}
 }
 
@@ -839,6 +843,13 @@ void rpc_server_on_recv(struct lf_ep *ep, void *msg, size_t len, void *arg)
 			lf_lane_close(ep, c->fi_addr);
 			rpc_seen_free(s, c);
 			c->state = SC_CLOSED;
+			/* its address too, in RPC_FORGET_NS (a repeated bye is
+			 * still answered till then): over shm, the address
+			 * holds the peer's region mapped here, several MiB of
+			 * shared memory that live on after the peer (until
+			 * 2026-12-01, until the slot was needed again) */
+			rpc_forget(s, ep, c->fi_addr);
+			c->forgotten = 1;
 			if (s->active)
 				s->active--;
 		}
