@@ -25,13 +25,15 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/mman.h> /* shm_open */
 #include <sys/stat.h>
 
 #include "common/log.h"
 #include "shmlock.h"
 
-/* The region libfabric last opened in this thread (see stat below). */
+/* The region libfabric last opened in this thread, our own descriptor of
+ * it (see stat below). */
 static __thread int opened_fd = -1;
 static __thread char opened_name[96];
 
@@ -59,15 +61,18 @@ int shm_open(const char *name, int oflag, mode_t mode)
 			  "message was read: a stand-in takes what is sent there", name, pid);
 	}
 	if (fd >= 0) {
-		opened_fd = fd;
+		int d = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+		if (opened_fd >= 0)
+			close(opened_fd);
+		opened_fd = d;
 		strcpy(opened_name, name);
 	}
 	return fd;
 }
 
 /* libfabric checks the size of the region it has just opened by its path:
- * one closed in between (its file removed) is answered from the
- * descriptor, once. */
+ * one closed in between (its file removed) is answered from our
+ * descriptor of it, which goes then. */
 int stat(const char *restrict path, struct stat *restrict st)
 {
 	static int (*real)(const char *restrict, struct stat *restrict);
@@ -78,10 +83,13 @@ int stat(const char *restrict path, struct stat *restrict st)
 		return -1;
 	}
 	int r = real(path, st);
-	if (r == 0 || errno != ENOENT || opened_fd < 0 || strncmp(path, "/dev/shm/", 9) ||
-	    strcmp(path + 9, opened_name))
+	if (opened_fd < 0 || strncmp(path, "/dev/shm/", 9) || strcmp(path + 9, opened_name))
 		return r;
-	int fd = opened_fd;
+	if (r != 0 && errno == ENOENT)
+		r = fstat(opened_fd, st);
+	int e = errno;
+	close(opened_fd); /* needed no longer: it would keep the region alive */
 	opened_fd = -1;
-	return fstat(fd, st);
+	errno = e;
+	return r;
 }
