@@ -53,8 +53,8 @@ static void rpc_session_of(const char *key, const uint8_t *cn, const uint8_t *sn
 
 /* ---------------------------------------------------------------- server */
 
-/* SC_CLOSED: said bye; kept (its address, its session) for a repeated
- * bye until the slot is needed again. */
+/* SC_CLOSED: said bye; kept (its session) for a repeated bye until the
+ * slot is needed again, its address for RPC_FORGET_NS (rpc_forget). */
 enum { SC_FREE = 0, SC_HELLO, SC_AUTHED, SC_CLOSED };
 
 /* The newest request seen from one slot of a client (proto.h, "Request ids
@@ -86,7 +86,6 @@ struct rpc_sconn {
 	struct rpc_seen *seen[LEGO_REQ_SLOTS / RPC_SEEN_CHUNK];
 	uint32_t replies; /* replies to it the provider has not finished sending */
 	uint64_t epoch;   /* which use of the slot (rpc_stx.epoch) */
-	int forgotten;    /* its address handed to rpc_forget already (bye) */
 };
 
 /* The address of a peer the server is done with leaves the endpoint's
@@ -344,7 +343,7 @@ static void rpc_forget_sweep(struct rpc_server *s, uint64_t now, int force)
 		}
 		int used = 0;
 		for (unsigned j = 1; j <= s->nconns && !used; j++)
-			used = s->conns[j].state != SC_FREE && !s->conns[j].forgotten &&
+			used = s->conns[j].state != SC_FREE && s->conns[j].state != SC_CLOSED &&
 			       s->conns[j].ep == f.ep && s->conns[j].fi_addr == f.fi_addr;
 		if (!used)
 			lf_av_remove(f.ep, f.fi_addr);
@@ -375,7 +374,7 @@ static void rpc_sconn_drop(struct rpc_server *s, struct rpc_sconn *c)
 	if (c->state == SC_FREE)
 		return;
 	lf_lane_close(c->ep, c->fi_addr); /* its replies on their way are not wanted */
-	if (!c->forgotten)
+	if (c->state != SC_CLOSED) /* (a closed one's went at its bye) */
 		rpc_forget(s, c->ep, c->fi_addr);
 	rpc_seen_free(s, c);
 	if (c->state != SC_CLOSED && s->active)
@@ -458,7 +457,9 @@ static void rpc_servers_gc(void)
 {
 	for (size_t k = 0; k < LG_ARRAY_SIZE(rpc_servers); k++) {
 		struct rpc_server *s = rpc_servers[k];
-		for (unsigned i = 1; s && i <= s->nconns; i++) {
+		if (!s)
+			continue;
+		for (unsigned i = 1; i <= s->nconns; i++) {
 			struct rpc_sconn *c = &s->conns[i];
 			int pid;
 			if ((c->state != SC_AUTHED && c->state != SC_HELLO) ||
@@ -469,8 +470,7 @@ static void rpc_servers_gc(void)
 			       c->id, c->addr);
 			rpc_sconn_drop(s, c);
 		}
-		if (s)
-			rpc_forget_sweep(s, lg_now_ns(), 0);
+		rpc_forget_sweep(s, lg_now_ns(), 0); /* the addresses whose time is up */
 	}
 }
 
@@ -849,7 +849,6 @@ void rpc_server_on_recv(struct lf_ep *ep, void *msg, size_t len, void *arg)
 			 * shared memory that live on after the peer (until
 			 * 2026-12-01, until the slot was needed again) */
 			rpc_forget(s, ep, c->fi_addr);
-			c->forgotten = 1;
 			if (s->active)
 				s->active--;
 		}

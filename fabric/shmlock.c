@@ -76,12 +76,10 @@ static unsigned char *map_head(unsigned long start, size_t len, pid_t pid)
 	return p;
 }
 
-/* One line of /proc/self/maps, if it maps the start of a region of the
- * shm provider: mapped shared, writable, from offset 0 of a file in
- * /dev/shm (maybe removed since), whose header says version 4 and the
- * mapping's length.  Our own region also has our pid and its start in
- * its header. */
-static int region_of(const char *line, struct lf_shm_region *r, int *own_ok)
+/* One line of /proc/self/maps, if it maps the start of a file in
+ * /dev/shm (maybe removed since) shared and writable, as the shm provider
+ * maps a region: 1 with r's path, inode, start and length filled. */
+static int maps_region(const char *line, struct lf_shm_region *r)
 {
 	unsigned long start, end, off, ino;
 	char perms[8], dev[16];
@@ -98,16 +96,19 @@ static int region_of(const char *line, struct lf_shm_region *r, int *own_ok)
 	r->ino = (ino_t)ino;
 	r->start = start;
 	r->len = end - start;
-	unsigned char *p = map_head(start, r->len, 0);
-	if (!p)
-		return 0;
+	return 1;
+}
+
+/* The owner of r, whose header (version 4, r's length: map_head checked)
+ * is mapped at p.  Our own region also has its start in its header: that
+ * it does tells the layout is the one known here (*own_ok, if not NULL). */
+static void region_owner(struct lf_shm_region *r, const unsigned char *p, int *own_ok)
+{
 	struct head h = head_of(p);
-	munmap(p, SMR_HEAD);
 	r->pid = h.pid;
 	r->own = h.pid == getpid();
-	if (r->own && h.base == start)
+	if (own_ok && r->own && h.base == r->start)
 		*own_ok = 1;
-	return 1;
 }
 
 int lf_shm_regions(struct lf_shm_region *out, int max)
@@ -120,8 +121,13 @@ int lf_shm_regions(struct lf_shm_region *out, int max)
 		return -errno;
 	char line[512];
 	int n = 0, own_ok = 0;
-	while (n < max && fgets(line, sizeof line, f))
-		n += region_of(line, &out[n], &own_ok);
+	while (n < max && fgets(line, sizeof line, f)) {
+		unsigned char *p;
+		if (!maps_region(line, &out[n]) || !(p = map_head(out[n].start, out[n].len, 0)))
+			continue;
+		region_owner(&out[n++], p, &own_ok);
+		munmap(p, SMR_HEAD);
+	}
 	fclose(f);
 	/* the layout is right only if one of our own regions says so */
 	return own_ok ? n : -ENOTSUP;
@@ -163,31 +169,40 @@ struct watched {
 	volatile int *lock;
 	unsigned held; /* ticks */
 	int seen;
+	char st; /* its owner's state (proc_state), when treated */
 };
 
 static struct watched wr[MAX_REGIONS];
 static int nwr;
 
+/* Watch the regions mapped now, and only those: a new one's header is
+ * checked and mapped once, a known one (same file, same place) is not
+ * looked at again. */
 static void doctor_refresh(void)
 {
-	struct lf_shm_region r[MAX_REGIONS];
-	int n = lf_shm_regions(r, MAX_REGIONS);
-	if (n < 0)
+	FILE *f = fopen("/proc/self/maps", "re");
+	if (!f)
 		return;
 	for (int k = 0; k < nwr; k++)
 		wr[k].seen = 0;
-	for (int i = 0; i < n; i++) {
+	char line[512];
+	struct lf_shm_region r;
+	while (fgets(line, sizeof line, f)) {
+		if (!maps_region(line, &r))
+			continue;
 		int k = 0;
-		while (k < nwr && (wr[k].r.ino != r[i].ino || wr[k].r.start != r[i].start))
+		while (k < nwr && (wr[k].r.ino != r.ino || wr[k].r.start != r.start))
 			k++;
 		if (k == nwr) {
-			volatile int *lock = lf_shm_map_lock(&r[i]);
-			if (!lock)
+			unsigned char *p;
+			if (nwr == MAX_REGIONS || !(p = map_head(r.start, r.len, 0)))
 				continue;
-			wr[nwr++] = (struct watched){.r = r[i], .lock = lock};
+			region_owner(&r, p, NULL);
+			wr[nwr++] = (struct watched){.r = r, .lock = (volatile int *)(void *)(p + SMR_OFF_LOCK)};
 		}
 		wr[k].seen = 1;
 	}
+	fclose(f);
 	for (int k = 0; k < nwr;) {
 		if (wr[k].seen) {
 			k++;
@@ -236,12 +251,10 @@ static void doctor_treat(void)
 		return;
 	int dead_owner = 0, some_gone = 0, some_stopped = 0;
 	for (int k = 0; k < nwr; k++) {
-		if (wr[k].r.own)
-			continue;
-		char st = proc_state(wr[k].r.pid);
-		some_gone |= gone(st);
-		some_stopped |= stopped(st);
-		dead_owner |= gone(st) && wr[k].held >= LF_SUSPECT_TICKS;
+		wr[k].st = wr[k].r.own ? 'R' : proc_state(wr[k].r.pid);
+		some_gone |= gone(wr[k].st);
+		some_stopped |= stopped(wr[k].st);
+		dead_owner |= gone(wr[k].st) && wr[k].held >= LF_SUSPECT_TICKS;
 	}
 	int released = 0;
 	for (int k = 0; k < nwr; k++) {
@@ -250,7 +263,7 @@ static void doctor_treat(void)
 			continue;
 		unsigned ms = w->held * LF_TICK_MS + LF_HELD_MS;
 		const char *why;
-		if (!w->r.own && gone(proc_state(w->r.pid)))
+		if (gone(w->st))
 			why = "its owner has gone";
 		else if (dead_owner || some_stopped)
 			continue;
@@ -292,13 +305,20 @@ static void *doctor_main(void *arg)
 
 int lf_shm_doctor_start(void)
 {
-	uint32_t v = fi_version();
-	if (FI_MAJOR(v) != 1 || FI_MINOR(v) != 17) {
-		lg_log(LG_INFO, "fabric", "libfabric %u.%u: its shm regions are not known here (only "
-		       "1.17's); a queue lock left by a dead process will not be released",
+	/* the layout, once: checked against our own region */
+	struct lf_shm_region *reg = calloc(MAX_REGIONS, sizeof *reg);
+	if (!reg)
+		return -ENOMEM;
+	int n = lf_shm_regions(reg, MAX_REGIONS);
+	free(reg);
+	if (n == -ENOTSUP) {
+		uint32_t v = fi_version();
+		lg_log(LG_INFO, "fabric", "libfabric %u.%u: its shm regions are not the ones known "
+		       "here (1.17's); a queue lock left by a dead process will not be released",
 		       FI_MAJOR(v), FI_MINOR(v));
-		return -ENOTSUP;
 	}
+	if (n < 0)
+		return n;
 	pthread_t t;
 	int r = pthread_create(&t, NULL, doctor_main, NULL);
 	if (r)
