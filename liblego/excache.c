@@ -130,7 +130,11 @@ struct xc_wb {
  * the line reads it (lf_read_nb) and installs it only if the contents
  * have that CRC; anything else (the line moved, a read error) falls back
  * to a request.  Direct-mapped by line, XC_WHERE_PER_LINE entries per
- * ExCache line.
+ * ExCache line: a process whose remote memory is up to that many times
+ * its ExCache has every line it wrote back in the table.  32 bytes an
+ * entry, so the table's address space is an eighth of the ExCache's; its
+ * pages become resident only as written-back lines land in them (32 bytes
+ * per line of remote memory the process wrote).
  */
 struct xc_where {
 	uint64_t line1; /* line + 1; 0: empty */
@@ -139,7 +143,7 @@ struct xc_where {
 	uint32_t crc;
 	uint32_t peer;  /* index in xc->rpeer */
 };
-#define XC_WHERE_PER_LINE 4
+#define XC_WHERE_PER_LINE 16
 #define XC_RMA_PEERS 16
 #define XC_RMA_LINE_MAX (16u * 1024) /* larger lines: by request */
 
@@ -1903,7 +1907,8 @@ void xc_fork_child(struct excache *xc, int uffd)
 {
 	xc->uffd = uffd;
 	if (xc->rma) { /* the child's address space is a copy of its own */
-		memset(xc->where, 0, (xc->where_mask + 1) * sizeof *xc->where);
+		/* zeros without touching (or copying) the table's pages */
+		lg_sys_madvise(xc->where, (xc->where_mask + 1) * sizeof *xc->where, MADV_DONTNEED);
 		xc->nrpeer = 0;
 		atomic_flag_clear(&xc->wlock);
 	}
