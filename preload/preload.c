@@ -12,6 +12,7 @@
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <link.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -22,6 +23,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "common/log.h"
 #include "liblego/file.h"
 #include "liblego/fork.h"
 #include "liblego/heap.h"
@@ -46,30 +48,59 @@ sighandler_t bsd_signal(int sig, sighandler_t h);
 
 /* ------------------------------------------------------------ allocation */
 
-LG_EXPORT void *malloc(size_t n)
+static inline void *lg_nomem(void *p, size_t n)
 {
-	void *p = lg_heap_malloc(n, __builtin_return_address(0));
-	if (!p)
+	if (!p && n)
 		errno = ENOMEM;
 	return p;
+}
+
+LG_EXPORT void *malloc(size_t n)
+{
+	return lg_nomem(lg_heap_malloc(n, __builtin_return_address(0)), 1);
 }
 
 LG_EXPORT void free(void *p) { lg_heap_free(p); }
 
 LG_EXPORT void *calloc(size_t n, size_t size)
 {
-	void *p = lg_heap_calloc(n, size, __builtin_return_address(0));
-	if (!p)
-		errno = ENOMEM;
-	return p;
+	return lg_nomem(lg_heap_calloc(n, size, __builtin_return_address(0)), 1);
 }
 
 LG_EXPORT void *realloc(void *p, size_t n)
 {
-	void *q = lg_heap_realloc(p, n, __builtin_return_address(0));
-	if (!q && n)
-		errno = ENOMEM;
-	return q;
+	return lg_nomem(lg_heap_realloc(p, n, __builtin_return_address(0)), n);
+}
+
+/*
+ * The runtime's own allocations.  A program may define the malloc family
+ * itself (rustc and other Rust programs link jemalloc into the executable,
+ * whose definitions come before ours), and that allocator calls mmap while
+ * it holds its locks: a first mmap placed the new memory, which opened a
+ * connection to a memnode, which called calloc, which waited for the lock
+ * its own thread held, for good (cargo build, 2026-12-01).  So liblego.so
+ * is linked with --wrap for malloc, calloc, realloc and free: the calls in
+ * the runtime's own code come here, to the runtime's allocator, whoever
+ * else defines them.  (Memory the C library or libfabric allocates for the
+ * runtime, strdup's or getaddrinfo's, is freed by them, with theirs.)
+ */
+#define LG_WRAP __attribute__((visibility("hidden")))
+LG_WRAP void *__wrap_malloc(size_t n);
+LG_WRAP void __wrap_free(void *p);
+LG_WRAP void *__wrap_calloc(size_t n, size_t size);
+LG_WRAP void *__wrap_realloc(void *p, size_t n);
+LG_WRAP void *__wrap_malloc(size_t n)
+{
+	return lg_nomem(lg_heap_malloc(n, __builtin_return_address(0)), 1);
+}
+LG_WRAP void __wrap_free(void *p) { lg_heap_free(p); }
+LG_WRAP void *__wrap_calloc(size_t n, size_t size)
+{
+	return lg_nomem(lg_heap_calloc(n, size, __builtin_return_address(0)), 1);
+}
+LG_WRAP void *__wrap_realloc(void *p, size_t n)
+{
+	return lg_nomem(lg_heap_realloc(p, n, __builtin_return_address(0)), n);
 }
 
 LG_EXPORT void *reallocarray(void *p, size_t n, size_t size)
@@ -376,12 +407,50 @@ LG_EXPORT sighandler_t bsd_signal(int sig, sighandler_t h) { return signal(sig, 
 
 /* ----------------------------------------------------------- start-up */
 
+/*
+ * A program that defines the malloc family itself (rustc and other Rust
+ * programs link jemalloc into the executable; a preloaded tcmalloc) is not
+ * run under Lego.  Its definitions come before ours, so its heap would be
+ * remote through its own mmaps, but so would the memory libfabric
+ * allocates for the runtime (libfabric's calls reach the program's
+ * malloc, not ours), and the runtime then faults on its own structures:
+ * a forked child opening its endpoints before its fault service runs
+ * waited for good (cargo build, 2026-12-01).  1 (and the file that
+ * defines it in *who) if the malloc in use is not liblego's.
+ */
+static int lg_foreign_malloc(const char **who)
+{
+	Dl_info m, self;
+	const ElfW(Sym) *sym = NULL;
+	void *f = dlsym(RTLD_DEFAULT, "malloc");
+	if (!f || !dladdr1(f, &m, (void **)&sym, RTLD_DL_SYMENT) || !dladdr((void *)lg_nomem, &self) ||
+	    m.dli_fbase == self.dli_fbase)
+		return 0;
+	/* a program that takes malloc's address without PIC (python3, node)
+	 * has a canonical PLT entry for it: an undefined symbol with a value,
+	 * which calls ours */
+	if (!sym || sym->st_shndx == SHN_UNDEF)
+		return 0;
+	*who = m.dli_fname && *m.dli_fname ? m.dli_fname : "the program";
+	return 1;
+}
+
 __attribute__((constructor(200))) static void lg_preload_start(void)
 {
 	const char *pre = getenv("LD_PRELOAD");
 	const char *tr = getenv("LEGO_TRANSPARENT");
 	int want = tr ? (strcmp(tr, "on") == 0 || (strcmp(tr, "auto") == 0 && pre && strstr(pre, "liblego")))
 		      : (pre && strstr(pre, "liblego"));
+	const char *who;
+	if (want && lg_foreign_malloc(&who)) {
+		char exe[256] = "";
+		ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+		exe[n > 0 ? n : 0] = 0;
+		lg_log(LG_WARN, "runtime", "%s brings its own malloc (defined in %s): Lego is off for "
+		       "this process, its memory stays local (docs/limits.md, \"Programs with "
+		       "their own allocator\")", exe, strcmp(who, exe) ? who : "the program");
+		return;
+	}
 	if (want)
 		lg_rt_start(); /* a failure says why once, and leaves Lego off */
 }
