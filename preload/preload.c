@@ -80,28 +80,16 @@ LG_EXPORT void *realloc(void *p, size_t n)
  * connection to a memnode, which called calloc, which waited for the lock
  * its own thread held, for good (cargo build, 2026-12-01).  So liblego.so
  * is linked with --wrap for malloc, calloc, realloc and free: the calls in
- * the runtime's own code come here, to the runtime's allocator, whoever
- * else defines them.  (Memory the C library or libfabric allocates for the
- * runtime, strdup's or getaddrinfo's, is freed by them, with theirs.)
+ * the runtime's own code come to these hidden aliases of ours, whoever else
+ * defines them.  (Memory the C library or libfabric allocates for the
+ * runtime, strdup's or getaddrinfo's, is freed by them, with theirs; and
+ * libfabric's own calls cannot be redirected so: see lg_foreign_malloc.)
  */
-#define LG_WRAP __attribute__((visibility("hidden")))
-LG_WRAP void *__wrap_malloc(size_t n);
-LG_WRAP void __wrap_free(void *p);
-LG_WRAP void *__wrap_calloc(size_t n, size_t size);
-LG_WRAP void *__wrap_realloc(void *p, size_t n);
-LG_WRAP void *__wrap_malloc(size_t n)
-{
-	return lg_nomem(lg_heap_malloc(n, __builtin_return_address(0)), 1);
-}
-LG_WRAP void __wrap_free(void *p) { lg_heap_free(p); }
-LG_WRAP void *__wrap_calloc(size_t n, size_t size)
-{
-	return lg_nomem(lg_heap_calloc(n, size, __builtin_return_address(0)), 1);
-}
-LG_WRAP void *__wrap_realloc(void *p, size_t n)
-{
-	return lg_nomem(lg_heap_realloc(p, n, __builtin_return_address(0)), n);
-}
+#define LG_WRAP(f) __attribute__((visibility("hidden"), alias(#f), copy(f)))
+LG_WRAP(malloc) void *__wrap_malloc(size_t n);
+LG_WRAP(free) void __wrap_free(void *p);
+LG_WRAP(calloc) void *__wrap_calloc(size_t n, size_t size);
+LG_WRAP(realloc) void *__wrap_realloc(void *p, size_t n);
 
 LG_EXPORT void *reallocarray(void *p, size_t n, size_t size)
 {
