@@ -12,7 +12,7 @@ unset LEGO_MONITOR
 start_monitor
 for n in 1 2 3; do start_memnode "$n" --capacity 1G; done
 WL=$BIN/lego-bench-workload
-ARGS="--ws 256M --ops ${IT_DRAIN_OPS:-200000} --pattern uniform --writes 50"
+ARGS="--ws 256M --ops ${IT_DRAIN_OPS:-600000} --pattern uniform --writes 50"
 want=$("$WL" $ARGS | sed -n 's/.*checksum=\([0-9a-f]*\).*/\1/p')
 LEGO_MONITOR=$MON LEGO_EXCACHE_SIZE=32M "$BIN/lego-run" -- "$WL" $ARGS >"$T/wl.out" 2>"$T/wl.log" &
 RUNPID=$!
