@@ -72,25 +72,6 @@ LG_EXPORT void *realloc(void *p, size_t n)
 	return lg_nomem(lg_heap_realloc(p, n, __builtin_return_address(0)), n);
 }
 
-/*
- * The runtime's own allocations.  A program may define the malloc family
- * itself (rustc and other Rust programs link jemalloc into the executable,
- * whose definitions come before ours), and that allocator calls mmap while
- * it holds its locks: a first mmap placed the new memory, which opened a
- * connection to a memnode, which called calloc, which waited for the lock
- * its own thread held, for good (cargo build, 2026-12-01).  So liblego.so
- * is linked with --wrap for malloc, calloc, realloc and free: the calls in
- * the runtime's own code come to these hidden aliases of ours, whoever else
- * defines them.  (Memory the C library or libfabric allocates for the
- * runtime, strdup's or getaddrinfo's, is freed by them, with theirs; and
- * libfabric's own calls cannot be redirected so: see lg_foreign_malloc.)
- */
-#define LG_WRAP(f) __attribute__((visibility("hidden"), alias(#f), copy(f)))
-LG_WRAP(malloc) void *__wrap_malloc(size_t n);
-LG_WRAP(free) void __wrap_free(void *p);
-LG_WRAP(calloc) void *__wrap_calloc(size_t n, size_t size);
-LG_WRAP(realloc) void *__wrap_realloc(void *p, size_t n);
-
 LG_EXPORT void *reallocarray(void *p, size_t n, size_t size)
 {
 	size_t total;
@@ -399,28 +380,29 @@ LG_EXPORT sighandler_t bsd_signal(int sig, sighandler_t h) { return signal(sig, 
  * A program that defines the malloc family itself (rustc and other Rust
  * programs link jemalloc into the executable; a preloaded tcmalloc) is not
  * run under Lego.  Its definitions come before ours, so its heap would be
- * remote through its own mmaps, but so would the memory libfabric
- * allocates for the runtime (libfabric's calls reach the program's
- * malloc, not ours), and the runtime then faults on its own structures:
- * a forked child opening its endpoints before its fault service runs
- * waited for good (cargo build, 2026-12-01).  1 (and the file that
- * defines it in *who) if the malloc in use is not liblego's.
+ * remote through its own mmaps, which it makes holding its locks, and the
+ * runtime's and libfabric's allocations would reach that allocator too:
+ * from inside such an mmap (placing the memory opened a connection, whose
+ * calloc waited for the lock its own thread held), and into remote memory
+ * (a forked child opened its endpoints on memory it could not yet fault
+ * in).  cargo build hung both ways (2026-12-01).  The file that defines
+ * the malloc in use ("" for the program itself) if it is not liblego;
+ * NULL if it is.
  */
-static int lg_foreign_malloc(const char **who)
+static const char *lg_foreign_malloc(void)
 {
 	Dl_info m, self;
 	const ElfW(Sym) *sym = NULL;
 	void *f = dlsym(RTLD_DEFAULT, "malloc");
 	if (!f || !dladdr1(f, &m, (void **)&sym, RTLD_DL_SYMENT) || !dladdr((void *)lg_nomem, &self) ||
 	    m.dli_fbase == self.dli_fbase)
-		return 0;
+		return NULL;
 	/* a program that takes malloc's address without PIC (python3, node)
 	 * has a canonical PLT entry for it: an undefined symbol with a value,
 	 * which calls ours */
 	if (!sym || sym->st_shndx == SHN_UNDEF)
-		return 0;
-	*who = m.dli_fname && *m.dli_fname ? m.dli_fname : "the program";
-	return 1;
+		return NULL;
+	return m.dli_fname ? m.dli_fname : "";
 }
 
 __attribute__((constructor(200))) static void lg_preload_start(void)
@@ -429,14 +411,12 @@ __attribute__((constructor(200))) static void lg_preload_start(void)
 	const char *tr = getenv("LEGO_TRANSPARENT");
 	int want = tr ? (strcmp(tr, "on") == 0 || (strcmp(tr, "auto") == 0 && pre && strstr(pre, "liblego")))
 		      : (pre && strstr(pre, "liblego"));
-	const char *who;
-	if (want && lg_foreign_malloc(&who)) {
-		char exe[256] = "";
-		ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-		exe[n > 0 ? n : 0] = 0;
+	const char *who = want ? lg_foreign_malloc() : NULL;
+	if (who) {
 		lg_log(LG_WARN, "runtime", "%s brings its own malloc (defined in %s): Lego is off for "
 		       "this process, its memory stays local (docs/limits.md, \"Programs with "
-		       "their own allocator\")", exe, strcmp(who, exe) ? who : "the program");
+		       "their own allocator\")", program_invocation_name,
+		       *who && strcmp(who, program_invocation_name) ? who : "the program");
 		return;
 	}
 	if (want)
