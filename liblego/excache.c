@@ -123,6 +123,13 @@ struct xc_wb {
 /* Reclaim ahead of misses once this fraction of rq_cap sets are queued
  * (xc_reclaim_early): batches big enough to pay for one shoot-down. */
 #define XC_EARLY_DIV 4
+/* ...but each run of dirty victims costs a write-protect ioctl, with a
+ * shoot-down of its own that interrupts the running application.  Where
+ * one takes longer than this (on average; 1 us or less on one kind of VM
+ * here, 25-90 us on another), early batches take clean victims only and
+ * leave the dirty ones to the next miss's batch, which runs while the
+ * missing thread is blocked (docs/architecture.md, "Eviction is batched"). */
+#define XC_WP_DEAR_NS 10000ull
 
 /*
  * One-sided reads (docs/architecture.md): where the memnode holds a line
@@ -178,6 +185,9 @@ struct excache {
 	_Atomic uint64_t wb_seq;
 	_Atomic int wb_error;
 	_Atomic uint32_t fetching; /* fetches on the wire: a thread waits for each */
+	/* reclaim's write-protect ioctl, a moving average (1/8 weight) in ns
+	 * (xc_reclaim_early) */
+	_Atomic uint64_t wp_ns;
 	struct xc_fetch *fetch_later; /* under plock: failed at once, sent again by xc_tick */
 	_Atomic uint64_t wb_hold_ns; /* a write-back failed at once: none before this */
 	/* a fork is under way: write-backs also go to the child's copy */
@@ -1045,7 +1055,7 @@ static int xc_fill_local(struct excache *xc, struct xc_set *s, struct xc_way *wa
 	return 0;
 }
 
-static int xc_reclaim_sets(struct excache *xc, const uint64_t *want, int nwant);
+static int xc_reclaim_sets(struct excache *xc, const uint64_t *want, int nwant, int clean);
 
 /*
  * Should a read miss's line come in writable, as a write fault's does?
@@ -1111,7 +1121,7 @@ static void xc_prefetch_room(struct excache *xc, const struct pf_plan *pl)
 			want[nwant++] = xc_set_index(xc, line);
 	}
 	if (nwant)
-		xc_reclaim_sets(xc, want, nwant);
+		xc_reclaim_sets(xc, want, nwant, 0);
 }
 
 /* Prefetch the lines of a plan: each takes a free way if its set has one
@@ -1541,7 +1551,13 @@ static void xc_rvictim_sort(struct xc_rvictim *v, int n)
  *   5. mark the ways free and wake any thread that faulted meanwhile.
  * A dirty line may still be written between 1 and 2; the copy in 3 sees it.
  */
-static int xc_reclaim_sets(struct excache *xc, const uint64_t *want, int nwant)
+static void xc_ewma(_Atomic uint64_t *avg, uint64_t x)
+{
+	uint64_t a = atomic_load_explicit(avg, memory_order_relaxed);
+	atomic_store_explicit(avg, a ? a - a / 8 + x / 8 : x, memory_order_relaxed);
+}
+
+static int xc_reclaim_sets(struct excache *xc, const uint64_t *want, int nwant, int clean)
 {
 	int n = 0, dirty = 0;
 	if ((!xc->rq_len && !nwant) ||
@@ -1550,20 +1566,20 @@ static int xc_reclaim_sets(struct excache *xc, const uint64_t *want, int nwant)
 	struct xc_rvictim *rb = xc->rbatch;
 	while (n < XC_RECLAIM_MAX) { /* 1 */
 		uint64_t si;
+		int from_queue = !nwant;
 		if (nwant) {
 			si = *want++; /* (if also queued, it is skipped there: it has room) */
 			nwant--;
 		} else {
+			/* (only this function takes from the head: the
+			 * reclaiming flag makes a look, then a take, safe) */
 			xc_lock(&xc->qlock);
 			if (!xc->rq_len) {
 				xc_unlock(&xc->qlock);
 				break;
 			}
 			si = xc->rq[xc->rq_head];
-			xc->rq_head = (xc->rq_head + 1) % xc->nsets;
-			xc->rq_len--;
 			xc_unlock(&xc->qlock);
-			atomic_store(&((struct xc_set *)(xc->sets + si * xc->set_stride))->queued, 0);
 		}
 		struct xc_set *s = (struct xc_set *)(xc->sets + si * xc->set_stride);
 		xc_lock(&s->lock);
@@ -1571,6 +1587,17 @@ static int xc_reclaim_sets(struct excache *xc, const uint64_t *want, int nwant)
 		for (uint32_t i = 0; i < xc->ways && !busy; i++)
 			busy = s->way[i].state == XC_INVALID || s->way[i].state == XC_EVICTING;
 		int v = busy ? -1 : xc->pol->victim(s, xc->ways);
+		if (clean && v >= 0 && s->way[v].state == XC_DIRTY) {
+			xc_unlock(&s->lock); /* left queued, for a miss's batch */
+			break;
+		}
+		if (from_queue) {
+			xc_lock(&xc->qlock);
+			xc->rq_head = (xc->rq_head + 1) % xc->nsets;
+			xc->rq_len--;
+			xc_unlock(&xc->qlock);
+			atomic_store(&s->queued, 0);
+		}
 		if (v < 0) {
 			xc_unlock(&s->lock);
 			continue;
@@ -1600,6 +1627,8 @@ static int xc_reclaim_sets(struct excache *xc, const uint64_t *want, int nwant)
 		return 0;
 	}
 	xc_rvictim_sort(rb, n);
+	uint64_t t = lg_now_ns();
+	int runs = 0;
 	for (int i = 0; i < n;) { /* 2 */
 		if (rb[i].slot < 0) {
 			i++;
@@ -1610,7 +1639,10 @@ static int xc_reclaim_sets(struct excache *xc, const uint64_t *want, int nwant)
 			j++;
 		xc_uffd_wp_range(xc, sp_line_addr(xc->sp, rb[i].line), (size_t)(j - i) * xc->line, 1);
 		i = j;
+		runs++;
 	}
+	if (runs)
+		xc_ewma(&xc->wp_ns, (lg_now_ns() - t) / (uint64_t)runs);
 	int niov = 0;
 	for (int i = 0; i < n; i++) { /* 3, and the page ranges for 4 */
 		uint8_t *la = sp_line_addr(xc->sp, rb[i].line);
@@ -1652,14 +1684,15 @@ static int xc_reclaim_sets(struct excache *xc, const uint64_t *want, int nwant)
 	return n;
 }
 
-int xc_reclaim(struct excache *xc) { return xc_reclaim_sets(xc, NULL, 0); }
+int xc_reclaim(struct excache *xc) { return xc_reclaim_sets(xc, NULL, 0, 0); }
 
 int xc_reclaim_early(struct excache *xc)
 {
 	if (atomic_load_explicit(&xc->fetching, memory_order_relaxed) ||
 	    xc->rq_len < LG_MAX(1u, xc->rq_cap / XC_EARLY_DIV))
 		return 0;
-	int n = xc_reclaim_sets(xc, NULL, 0);
+	int n = xc_reclaim_sets(xc, NULL, 0,
+				atomic_load_explicit(&xc->wp_ns, memory_order_relaxed) > XC_WP_DEAR_NS);
 	lg_stat_add(LEGO_STAT_EVICT_EARLY, (uint64_t)n);
 	return n;
 }
