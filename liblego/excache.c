@@ -1550,6 +1550,8 @@ static void xc_rvictim_sort(struct xc_rvictim *v, int n)
  *   4. drop all the pages with one process_madvise;
  *   5. mark the ways free and wake any thread that faulted meanwhile.
  * A dirty line may still be written between 1 and 2; the copy in 3 sees it.
+ * With `clean`, 1 stops at the first queued set whose victim is dirty and
+ * leaves it queued (xc_reclaim_early, XC_WP_DEAR_NS).
  */
 static void xc_ewma(_Atomic uint64_t *avg, uint64_t x)
 {
