@@ -17,6 +17,7 @@
 #include "excache.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/userfaultfd.h>
 #include <sched.h>
 #include <stdarg.h>
@@ -25,6 +26,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -123,12 +125,13 @@ struct xc_wb {
 /* Reclaim ahead of misses once this fraction of rq_cap sets are queued
  * (xc_reclaim_early): batches big enough to pay for one shoot-down. */
 #define XC_EARLY_DIV 4
-/* ...but each run of dirty victims costs a write-protect ioctl, with a
- * shoot-down of its own that interrupts the running application.  Where
- * one takes longer than this (on average; 1 us or less on one kind of VM
- * here, 25-90 us on another), early batches take clean victims only and
- * leave the dirty ones to the next miss's batch, which runs while the
- * missing thread is blocked (docs/architecture.md, "Eviction is batched"). */
+/* ...but each run of dirty victims that cannot go through the pipe (see
+ * XC_PIPE_BYTES) costs a write-protect ioctl, with a shoot-down of its
+ * own that interrupts the running application.  Where one takes longer
+ * than this (on average; 1 us or less on one kind of VM here, 25-90 us on
+ * another), early batches leave such victims to the next miss's batch,
+ * which runs while the missing thread is blocked (docs/architecture.md,
+ * "Eviction is batched"). */
 #define XC_WP_DEAR_NS 10000ull
 
 /*
@@ -157,8 +160,26 @@ struct xc_where {
 struct xc_rvictim {
 	uint64_t set, line;
 	uint32_t way;
-	int slot; /* victim slot of a dirty line, or -1 */
+	int slot;       /* victim slot of a dirty line, or -1 */
+	uint32_t piped; /* bytes of it in the pipe (xc_pipe_ok) */
 };
+
+/*
+ * Dirty victims leave through a pipe where they can: vmsplice takes a
+ * reference to each page, the drop then unmaps them all with one
+ * shoot-down, and reading the pipe copies what the pages held at that
+ * moment, every write before the drop included.  No write-protect ioctl,
+ * so no shoot-down per run of dirty victims while the application runs
+ * (25-90 us each on one kind of VM here).  Only for a page this process
+ * alone maps: one still shared with a forked child would be copied on a
+ * write, which the pipe's reference would not see (xc_way.shared).  The
+ * pipe holds up to XC_PIPE_BYTES (less if the per-user pipe quota says
+ * so); the rest of a batch's dirty lines are write-protected as before.
+ */
+#define XC_PIPE_BYTES (1u << 20)
+#ifndef PR_GET_MEMORY_MERGE
+#define PR_GET_MEMORY_MERGE 68
+#endif
 
 struct excache {
 	struct lg_space *sp;
@@ -213,6 +234,9 @@ struct excache {
 	uint64_t rq_head, rq_len;
 	uint32_t rq_cap; /* this many queued: the next miss reclaims */
 	int pidfd;
+	int pipe_r, pipe_w; /* -1: none */
+	size_t pipe_cap;
+	uint8_t *pipe_junk; /* a line's bytes: where a victim spliced in part goes */
 	struct iovec *riov;
 	struct xc_rvictim *rbatch;
 	uint32_t wb_batch; /* lines per write-back or fetch message */
@@ -448,6 +472,7 @@ static void xc_take_way(struct excache *xc, struct xc_way *way, uint64_t line)
 {
 	way->line = line;
 	way->probe = 0;
+	way->shared = 0; /* (installed by a copy: this process's page alone) */
 	xc->pol->fill(way, atomic_fetch_add(&xc->tick, 1));
 	lg_stat_add(LEGO_STAT_RESIDENT, 1);
 }
@@ -1521,6 +1546,113 @@ static void xc_drop_pages(struct excache *xc, struct iovec *iov, int n)
 		lg_sys_madvise(iov[done].iov_base, iov[done].iov_len, MADV_DONTNEED);
 }
 
+static int xc_pipe_ok(const struct excache *xc, const struct xc_way *w)
+{
+	return xc->pipe_w >= 0 && !w->shared && sp_committed(xc->sp, w->line);
+}
+
+static void xc_pipe_open(struct excache *xc)
+{
+	int p[2];
+	xc->pipe_r = xc->pipe_w = -1;
+	xc->pipe_cap = 0;
+	if (syscall(SYS_pipe2, p, O_CLOEXEC | O_NONBLOCK) != 0)
+		return;
+	syscall(SYS_fcntl, p[1], F_SETPIPE_SZ, (int)XC_PIPE_BYTES); /* as much as is granted */
+	long cap = syscall(SYS_fcntl, p[1], F_GETPIPE_SZ);
+	if (cap < (long)xc->line) {
+		close(p[0]);
+		close(p[1]);
+		return;
+	}
+	xc->pipe_r = lg_fd_raise(p[0]);
+	xc->pipe_w = lg_fd_raise(p[1]);
+	xc->pipe_cap = (size_t)cap;
+}
+
+static void xc_pipe_close(struct excache *xc)
+{
+	if (xc->pipe_r >= 0)
+		close(xc->pipe_r);
+	if (xc->pipe_w >= 0)
+		close(xc->pipe_w);
+	xc->pipe_r = xc->pipe_w = -1;
+}
+
+/* Splice the batch's lines marked for the pipe (piped = line size), in
+ * order; each gets piped = the bytes of it that went in (a page that
+ * could not be taken stops it: what is left is write-protected). */
+static void xc_pipe_in(struct excache *xc, struct xc_rvictim *rb, int n)
+{
+	struct iovec *iov = xc->riov;
+	int niov = 0;
+	/* KSM shares pages too, copied on a write; it merges only what a
+	 * process asks for, and the runtime ignores MADV_MERGEABLE, so
+	 * only a process-wide prctl can turn it on */
+	int ksm = syscall(SYS_prctl, PR_GET_MEMORY_MERGE, 0, 0, 0, 0) > 0;
+	for (int i = 0; i < n; i++) {
+		if (ksm)
+			rb[i].piped = 0;
+		if (!rb[i].piped)
+			continue;
+		uint8_t *la = sp_line_addr(xc->sp, rb[i].line);
+		if (niov && (uint8_t *)iov[niov - 1].iov_base + iov[niov - 1].iov_len == la)
+			iov[niov - 1].iov_len += xc->line;
+		else
+			iov[niov++] = (struct iovec){la, xc->line};
+	}
+	size_t got = 0;
+	for (int k = 0; k < niov;) {
+		long r = syscall(SYS_vmsplice, xc->pipe_w, iov + k, (unsigned long)(niov - k),
+				 SPLICE_F_NONBLOCK);
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+		size_t b = (size_t)r;
+		while (k < niov && b >= iov[k].iov_len)
+			b -= iov[k++].iov_len;
+		if (b)
+			break;
+	}
+	for (int i = 0; i < n; i++) {
+		if (!rb[i].piped)
+			continue;
+		rb[i].piped = (uint32_t)LG_MIN(got, xc->line);
+		got -= rb[i].piped;
+	}
+}
+
+/* After the drop: read what the pipe took into the victim slots (a line
+ * that went in part is read into pipe_junk: it was copied by hand). */
+static void xc_pipe_out(struct excache *xc, struct xc_rvictim *rb, int n)
+{
+	struct iovec *iov = xc->riov;
+	int niov = 0;
+	size_t want = 0;
+	for (int i = 0; i < n; i++) {
+		if (!rb[i].piped)
+			continue;
+		int whole = rb[i].piped == xc->line;
+		iov[niov++] = (struct iovec){whole ? xc->vic[rb[i].slot].data : xc->pipe_junk,
+					     rb[i].piped};
+		want += rb[i].piped;
+	}
+	for (int k = 0; k < niov;) {
+		long r = syscall(SYS_readv, xc->pipe_r, iov + k, niov - k);
+		if (r <= 0)
+			xc_fatal(xc, "reading %zu bytes of evicted lines back from the pipe failed: %s",
+				 want, r < 0 ? strerror(errno) : "end of file");
+		size_t b = (size_t)r;
+		want -= b;
+		while (k < niov && b >= iov[k].iov_len)
+			b -= iov[k++].iov_len;
+		if (b) {
+			iov[k].iov_base = (uint8_t *)iov[k].iov_base + b;
+			iov[k].iov_len -= b;
+		}
+	}
+}
+
 /* Sort a reclaim batch by line, in place.  Not qsort: glibc's qsort may
  * call malloc, and this runs in the fault thread, which must not: a fork
  * takes the allocator's locks, then waits for this thread to park (seen
@@ -1544,15 +1676,30 @@ static void xc_rvictim_sort(struct xc_rvictim *v, int n)
  * Reclaim in five steps, so that neighbouring lines share system calls:
  *   1. pick one victim in each queued set, mark it EVICTING and, if dirty,
  *      reserve a victim slot for it;
- *   2. sort the batch by address and write-protect each run of adjacent
- *      dirty lines with one ioctl (writes after that fault and wait);
- *   3. copy the dirty lines to their slots, ready for write-back;
- *   4. drop all the pages with one process_madvise;
+ *   2. sort the batch by address; splice the dirty lines the pipe can
+ *      take into it with one vmsplice (XC_PIPE_BYTES), and write-protect
+ *      each run of adjacent other dirty lines with one ioctl (writes after
+ *      that fault and wait);
+ *   3. copy those other dirty lines to their slots, ready for write-back;
+ *   4. drop all the pages with one process_madvise, then read the spliced
+ *      lines, as the drop left them, into their slots;
  *   5. mark the ways free and wake any thread that faulted meanwhile.
- * A dirty line may still be written between 1 and 2; the copy in 3 sees it.
- * With `clean`, 1 stops at the first queued set whose victim is dirty and
- * leaves it queued (xc_reclaim_early, XC_WP_DEAR_NS).
+ * A dirty line may still be written between 1 and 2, and a spliced one
+ * until 4; the copy in 3, or the pipe, sees it.  With `clean`, 1 stops at
+ * the first queued set whose victim would need a write-protect and leaves
+ * it queued (xc_reclaim_early, XC_WP_DEAR_NS).
  */
+/* A RESERVED victim slot now holds `line`'s data: ready for write-back. */
+static void xc_victim_ready(struct excache *xc, struct xc_victim *v, uint64_t line)
+{
+	v->line = line;
+	v->seq = atomic_fetch_add(&xc->wb_seq, 1) + 1;
+	xc_lock(&xc->vlock);
+	v->state = VS_PENDING;
+	xc_unlock(&xc->vlock);
+	atomic_fetch_add(&xc->vpending, 1);
+}
+
 static void xc_ewma(_Atomic uint64_t *avg, uint64_t x)
 {
 	uint64_t a = atomic_load_explicit(avg, memory_order_relaxed);
@@ -1561,7 +1708,8 @@ static void xc_ewma(_Atomic uint64_t *avg, uint64_t x)
 
 static int xc_reclaim_sets(struct excache *xc, const uint64_t *want, int nwant, int clean)
 {
-	int n = 0, dirty = 0;
+	int n = 0, dirty = 0, npiped = 0;
+	size_t pipe_left = xc->pipe_cap;
 	if ((!xc->rq_len && !nwant) ||
 	    atomic_flag_test_and_set_explicit(&xc->reclaiming, memory_order_acquire))
 		return 0;
@@ -1589,7 +1737,9 @@ static int xc_reclaim_sets(struct excache *xc, const uint64_t *want, int nwant, 
 		for (uint32_t i = 0; i < xc->ways && !busy; i++)
 			busy = s->way[i].state == XC_INVALID || s->way[i].state == XC_EVICTING;
 		int v = busy ? -1 : xc->pol->victim(s, xc->ways);
-		if (clean && v >= 0 && s->way[v].state == XC_DIRTY) {
+		int pipe = v >= 0 && s->way[v].state == XC_DIRTY && pipe_left >= xc->line &&
+			   xc_pipe_ok(xc, &s->way[v]);
+		if (clean && v >= 0 && s->way[v].state == XC_DIRTY && !pipe) {
 			xc_unlock(&s->lock); /* left queued, for a miss's batch */
 			break;
 		}
@@ -1619,9 +1769,14 @@ static int xc_reclaim_sets(struct excache *xc, const uint64_t *want, int nwant, 
 			}
 			dirty++;
 		}
+		if (pipe) {
+			pipe_left -= xc->line;
+			npiped++;
+		}
 		w->state = XC_EVICTING;
 		w->waiters = 0;
-		rb[n++] = (struct xc_rvictim){si, w->line, (uint32_t)v, slot};
+		rb[n++] = (struct xc_rvictim){si, w->line, (uint32_t)v, slot,
+					      pipe ? (uint32_t)xc->line : 0};
 		xc_unlock(&s->lock);
 	}
 	if (!n) {
@@ -1629,15 +1784,18 @@ static int xc_reclaim_sets(struct excache *xc, const uint64_t *want, int nwant, 
 		return 0;
 	}
 	xc_rvictim_sort(rb, n);
+	if (npiped) /* 2 */
+		xc_pipe_in(xc, rb, n);
 	uint64_t t = lg_now_ns();
 	int runs = 0;
-	for (int i = 0; i < n;) { /* 2 */
-		if (rb[i].slot < 0) {
+	for (int i = 0; i < n;) {
+		if (rb[i].slot < 0 || rb[i].piped == xc->line) {
 			i++;
 			continue;
 		}
 		int j = i + 1;
-		while (j < n && rb[j].slot >= 0 && rb[j].line == rb[j - 1].line + 1)
+		while (j < n && rb[j].slot >= 0 && rb[j].piped < xc->line &&
+		       rb[j].line == rb[j - 1].line + 1)
 			j++;
 		xc_uffd_wp_range(xc, sp_line_addr(xc->sp, rb[i].line), (size_t)(j - i) * xc->line, 1);
 		i = j;
@@ -1648,15 +1806,9 @@ static int xc_reclaim_sets(struct excache *xc, const uint64_t *want, int nwant, 
 	int niov = 0;
 	for (int i = 0; i < n; i++) { /* 3, and the page ranges for 4 */
 		uint8_t *la = sp_line_addr(xc->sp, rb[i].line);
-		if (rb[i].slot >= 0) {
-			struct xc_victim *v = &xc->vic[rb[i].slot];
-			xc_copy_out(xc, v->data, rb[i].line);
-			v->line = rb[i].line;
-			v->seq = atomic_fetch_add(&xc->wb_seq, 1) + 1;
-			xc_lock(&xc->vlock);
-			v->state = VS_PENDING;
-			xc_unlock(&xc->vlock);
-			atomic_fetch_add(&xc->vpending, 1);
+		if (rb[i].slot >= 0 && rb[i].piped < xc->line) {
+			xc_copy_out(xc, xc->vic[rb[i].slot].data, rb[i].line);
+			xc_victim_ready(xc, &xc->vic[rb[i].slot], rb[i].line);
 		}
 		if (niov && (uint8_t *)xc->riov[niov - 1].iov_base + xc->riov[niov - 1].iov_len == la)
 			xc->riov[niov - 1].iov_len += xc->line;
@@ -1664,6 +1816,15 @@ static int xc_reclaim_sets(struct excache *xc, const uint64_t *want, int nwant, 
 			xc->riov[niov++] = (struct iovec){la, xc->line};
 	}
 	xc_drop_pages(xc, xc->riov, niov); /* 4 */
+	if (npiped) {
+		xc_pipe_out(xc, rb, n);
+		npiped = 0;
+		for (int i = 0; i < n; i++)
+			if (rb[i].piped == xc->line) {
+				xc_victim_ready(xc, &xc->vic[rb[i].slot], rb[i].line);
+				npiped++;
+			}
+	}
 	for (int i = 0; i < n; i++) { /* 5 */
 		struct xc_set *s = (struct xc_set *)(xc->sets + rb[i].set * xc->set_stride);
 		xc_lock(&s->lock);
@@ -1681,6 +1842,7 @@ static int xc_reclaim_sets(struct excache *xc, const uint64_t *want, int nwant, 
 	lg_stat_sub(LEGO_STAT_RESIDENT, (uint64_t)n);
 	lg_stat_add(LEGO_STAT_EVICT_DIRTY, (uint64_t)dirty);
 	lg_stat_add(LEGO_STAT_EVICT_CLEAN, (uint64_t)(n - dirty));
+	lg_stat_add(LEGO_STAT_EVICT_PIPED, (uint64_t)npiped);
 	if (dirty)
 		xc_writeback_kick(xc, 0);
 	return n;
@@ -1922,8 +2084,12 @@ int xc_twin_wait(struct excache *xc)
 
 void xc_fork_lock(struct excache *xc)
 {
-	for (uint64_t si = 0; si < xc->nsets; si++)
-		xc_lock(&((struct xc_set *)(xc->sets + si * xc->set_stride))->lock);
+	for (uint64_t si = 0; si < xc->nsets; si++) {
+		struct xc_set *s = (struct xc_set *)(xc->sets + si * xc->set_stride);
+		xc_lock(&s->lock);
+		for (uint32_t w = 0; w < xc->ways; w++) /* both sides' pages, copied on a write */
+			s->way[w].shared = 1;
+	}
 	xc_lock(&xc->vlock);
 	xc_lock(&xc->plock);
 	xc_lock(&xc->qlock);
@@ -2003,6 +2169,8 @@ void xc_fork_child(struct excache *xc, int uffd)
 	if (xc->pidfd >= 0)
 		close(xc->pidfd);
 	xc->pidfd = lg_fd_raise((int)syscall(SYS_pidfd_open, getpid(), 0));
+	xc_pipe_close(xc); /* the parent's: a pipe of the child's own */
+	xc_pipe_open(xc);
 	lg_stats_reset();
 	lg_stat_add(LEGO_STAT_RESIDENT, resident);
 }
@@ -2029,6 +2197,7 @@ int xc_init(struct excache **out, const struct xc_conf *conf, struct lg_space *s
 	xc->sp = sp;
 	xc->lc = sp->lc;
 	xc->uffd = uffd;
+	xc->pipe_r = xc->pipe_w = -1;
 	xc->lo = conf->line_order;
 	xc->line = (size_t)1 << conf->line_order;
 	xc->ways = conf->ways;
@@ -2068,6 +2237,8 @@ int xc_init(struct excache **out, const struct xc_conf *conf, struct lg_space *s
 	if (xc->line <= XC_HELD_LINE_MAX) /* (else no markers: held_mem NULL) */
 		xc->held_mem = lg_local_alloc(XC_HELD_MAX * xc->line);
 	xc->pidfd = lg_fd_raise((int)syscall(SYS_pidfd_open, getpid(), 0));
+	xc_pipe_open(xc);
+	xc->pipe_junk = lg_local_alloc(xc->line);
 	/* a window of at most an eighth of the ExCache: a small one would
 	 * evict its own prefetches before the stream reached them */
 	uint64_t pfw64 = LG_MIN(conf->prefetch_bytes, conf->size / 8) >> conf->line_order;
@@ -2087,7 +2258,7 @@ int xc_init(struct excache **out, const struct xc_conf *conf, struct lg_space *s
 		xc->rma = xc->where && xc->rma_mem;
 	}
 	if (!xc->sets || !xc->zero || !xc->vic || !xc->vic_mem || !xc->wb_mem || !xc->fetches ||
-	    !xc->rq || !xc->riov || !xc->rbatch || !xc->pf) {
+	    !xc->rq || !xc->riov || !xc->rbatch || !xc->pf || !xc->pipe_junk) {
 		xc_destroy(xc);
 		return -ENOMEM;
 	}
@@ -2139,6 +2310,9 @@ void xc_destroy(struct excache *xc)
 	lg_local_free(xc->rbatch, XC_RECLAIM_MAX * sizeof *xc->rbatch);
 	if (xc->pidfd >= 0)
 		close(xc->pidfd);
+	xc_pipe_close(xc);
+	if (xc->pipe_junk)
+		lg_local_free(xc->pipe_junk, xc->line);
 	if (xc->pf)
 		pf_free(xc->pf);
 	lg_local_free(xc, sizeof *xc);

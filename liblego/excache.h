@@ -37,7 +37,8 @@ struct xc_way {
 	uint64_t line;
 	uint64_t stamp;
 	uint16_t state;
-	uint16_t probe;   /* a read miss installed write-protected to measure (xc_read_writable) */
+	uint8_t probe;    /* a read miss installed write-protected to measure (xc_read_writable) */
+	uint8_t shared;   /* its page may still be shared with a forked process (xc_pipe_ok) */
 	uint32_t waiters; /* faults seen while EVICTING: wake them after */
 };
 

@@ -60,7 +60,8 @@ extern "C" {
 	X(RMA_FALLBACKS, "excache.rma_fallbacks", "one-sided reads that failed or found other contents (then asked for)") \
 	X(EVICT_EARLY, "excache.evictions_early", "lines evicted ahead of misses, while no fetch was outstanding") \
 	X(COPY_PROTECTED, "excache.protected_copies", "dirty lines the program had made unreadable (mprotect), read through /proc/self/mem to be written back") \
-	X(DIRECT_READS, "io.direct_reads", "O_DIRECT reads into remote memory, made through a local buffer")
+	X(DIRECT_READS, "io.direct_reads", "O_DIRECT reads into remote memory, made through a local buffer") \
+	X(EVICT_PIPED, "excache.evictions_piped", "dirty lines evicted through a pipe (vmsplice) instead of write-protected")
 
 enum lego_stat {
 #define LEGO_STAT_ENUM_(id, name, desc) LEGO_STAT_##id,
