@@ -1605,6 +1605,12 @@ static void xc_pipe_in(struct excache *xc, struct xc_rvictim *rb, int n)
 	for (int k = 0; k < niov;) {
 		long r = syscall(SYS_vmsplice, xc->pipe_w, iov + k, (unsigned long)(niov - k),
 				 SPLICE_F_NONBLOCK);
+		if (r < 0 && !got && errno != EFAULT && errno != EAGAIN) {
+			/* not allowed here (a seccomp filter, say): not again */
+			lg_log(LG_INFO, "excache", "vmsplice: %s; dirty lines are write-protected "
+			       "to be evicted", strerror(errno));
+			xc_pipe_close(xc);
+		}
 		if (r <= 0)
 			break;
 		got += (size_t)r;
