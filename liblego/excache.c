@@ -1520,6 +1520,25 @@ void xc_fault(struct excache *xc, uint64_t addr, int write, int wp, uint32_t tid
 
 /* -------------------------------------------------------------- reclaim */
 
+/* Append [la, la+len) to an iovec list, joining it to the last entry
+ * when they touch. */
+static void xc_iov_add(struct iovec *iov, int *n, uint8_t *la, size_t len)
+{
+	if (*n && (uint8_t *)iov[*n - 1].iov_base + iov[*n - 1].iov_len == la)
+		iov[*n - 1].iov_len += len;
+	else
+		iov[(*n)++] = (struct iovec){la, len};
+}
+
+/* A call did `bytes` of iov[*k..n): step *k past the entries it finished;
+ * returns how much of iov[*k] it did besides. */
+static size_t xc_iov_done(const struct iovec *iov, int n, int *k, size_t bytes)
+{
+	while (*k < n && bytes >= iov[*k].iov_len)
+		bytes -= iov[(*k)++].iov_len;
+	return *k < n ? bytes : 0;
+}
+
 /* Drop the pages of n lines with one system call where the kernel allows
  * (process_madvise on ourselves batches the TLB shoot-down), else one
  * madvise per line. */
@@ -1534,16 +1553,24 @@ static void xc_drop_pages(struct excache *xc, struct iovec *iov, int n)
 			xc->pidfd = -1; /* not supported: fall back */
 			break;
 		}
-		size_t bytes = (size_t)r;
-		while (done < n && bytes >= iov[done].iov_len)
-			bytes -= iov[done++].iov_len;
-		if (bytes && done < n) { /* a partial line: finish it by hand */
+		if (xc_iov_done(iov, n, &done, (size_t)r)) { /* a partial line: finish it by hand */
 			lg_sys_madvise(iov[done].iov_base, iov[done].iov_len, MADV_DONTNEED);
 			done++;
 		}
 	}
 	for (; done < n; done++)
 		lg_sys_madvise(iov[done].iov_base, iov[done].iov_len, MADV_DONTNEED);
+}
+
+/* A RESERVED victim slot now holds `line`'s data: ready for write-back. */
+static void xc_victim_ready(struct excache *xc, struct xc_victim *v, uint64_t line)
+{
+	v->line = line;
+	v->seq = atomic_fetch_add(&xc->wb_seq, 1) + 1;
+	xc_lock(&xc->vlock);
+	v->state = VS_PENDING;
+	xc_unlock(&xc->vlock);
+	atomic_fetch_add(&xc->vpending, 1);
 }
 
 static int xc_pipe_ok(const struct excache *xc, const struct xc_way *w)
@@ -1590,17 +1617,9 @@ static void xc_pipe_in(struct excache *xc, struct xc_rvictim *rb, int n)
 	 * process asks for, and the runtime ignores MADV_MERGEABLE, so
 	 * only a process-wide prctl can turn it on */
 	int ksm = syscall(SYS_prctl, PR_GET_MEMORY_MERGE, 0, 0, 0, 0) > 0;
-	for (int i = 0; i < n; i++) {
-		if (ksm)
-			rb[i].piped = 0;
-		if (!rb[i].piped)
-			continue;
-		uint8_t *la = sp_line_addr(xc->sp, rb[i].line);
-		if (niov && (uint8_t *)iov[niov - 1].iov_base + iov[niov - 1].iov_len == la)
-			iov[niov - 1].iov_len += xc->line;
-		else
-			iov[niov++] = (struct iovec){la, xc->line};
-	}
+	for (int i = 0; i < n; i++)
+		if (rb[i].piped && !ksm)
+			xc_iov_add(iov, &niov, sp_line_addr(xc->sp, rb[i].line), xc->line);
 	size_t got = 0;
 	for (int k = 0; k < niov;) {
 		long r = syscall(SYS_vmsplice, xc->pipe_w, iov + k, (unsigned long)(niov - k),
@@ -1614,11 +1633,8 @@ static void xc_pipe_in(struct excache *xc, struct xc_rvictim *rb, int n)
 		if (r <= 0)
 			break;
 		got += (size_t)r;
-		size_t b = (size_t)r;
-		while (k < niov && b >= iov[k].iov_len)
-			b -= iov[k++].iov_len;
-		if (b)
-			break;
+		if (xc_iov_done(iov, niov, &k, (size_t)r))
+			break; /* a page it could not take */
 	}
 	for (int i = 0; i < n; i++) {
 		if (!rb[i].piped)
@@ -1628,9 +1644,10 @@ static void xc_pipe_in(struct excache *xc, struct xc_rvictim *rb, int n)
 	}
 }
 
-/* After the drop: read what the pipe took into the victim slots (a line
- * that went in part is read into pipe_junk: it was copied by hand). */
-static void xc_pipe_out(struct excache *xc, struct xc_rvictim *rb, int n)
+/* After the drop: read what the pipe took into the victim slots, and make
+ * them ready for write-back; returns how many.  (A line that went in part
+ * is read into pipe_junk: it was copied by hand.) */
+static int xc_pipe_out(struct excache *xc, struct xc_rvictim *rb, int n)
 {
 	struct iovec *iov = xc->riov;
 	int niov = 0;
@@ -1648,15 +1665,20 @@ static void xc_pipe_out(struct excache *xc, struct xc_rvictim *rb, int n)
 		if (r <= 0)
 			xc_fatal(xc, "reading %zu bytes of evicted lines back from the pipe failed: %s",
 				 want, r < 0 ? strerror(errno) : "end of file");
-		size_t b = (size_t)r;
-		want -= b;
-		while (k < niov && b >= iov[k].iov_len)
-			b -= iov[k++].iov_len;
+		want -= (size_t)r;
+		size_t b = xc_iov_done(iov, niov, &k, (size_t)r);
 		if (b) {
 			iov[k].iov_base = (uint8_t *)iov[k].iov_base + b;
 			iov[k].iov_len -= b;
 		}
 	}
+	int ready = 0;
+	for (int i = 0; i < n; i++)
+		if (rb[i].piped == xc->line) {
+			xc_victim_ready(xc, &xc->vic[rb[i].slot], rb[i].line);
+			ready++;
+		}
+	return ready;
 }
 
 /* Sort a reclaim batch by line, in place.  Not qsort: glibc's qsort may
@@ -1695,17 +1717,6 @@ static void xc_rvictim_sort(struct xc_rvictim *v, int n)
  * the first queued set whose victim would need a write-protect and leaves
  * it queued (xc_reclaim_early, XC_WP_DEAR_NS).
  */
-/* A RESERVED victim slot now holds `line`'s data: ready for write-back. */
-static void xc_victim_ready(struct excache *xc, struct xc_victim *v, uint64_t line)
-{
-	v->line = line;
-	v->seq = atomic_fetch_add(&xc->wb_seq, 1) + 1;
-	xc_lock(&xc->vlock);
-	v->state = VS_PENDING;
-	xc_unlock(&xc->vlock);
-	atomic_fetch_add(&xc->vpending, 1);
-}
-
 static void xc_ewma(_Atomic uint64_t *avg, uint64_t x)
 {
 	uint64_t a = atomic_load_explicit(avg, memory_order_relaxed);
@@ -1816,21 +1827,11 @@ static int xc_reclaim_sets(struct excache *xc, const uint64_t *want, int nwant, 
 			xc_copy_out(xc, xc->vic[rb[i].slot].data, rb[i].line);
 			xc_victim_ready(xc, &xc->vic[rb[i].slot], rb[i].line);
 		}
-		if (niov && (uint8_t *)xc->riov[niov - 1].iov_base + xc->riov[niov - 1].iov_len == la)
-			xc->riov[niov - 1].iov_len += xc->line;
-		else
-			xc->riov[niov++] = (struct iovec){la, xc->line};
+		xc_iov_add(xc->riov, &niov, la, xc->line);
 	}
 	xc_drop_pages(xc, xc->riov, niov); /* 4 */
-	if (npiped) {
-		xc_pipe_out(xc, rb, n);
-		npiped = 0;
-		for (int i = 0; i < n; i++)
-			if (rb[i].piped == xc->line) {
-				xc_victim_ready(xc, &xc->vic[rb[i].slot], rb[i].line);
-				npiped++;
-			}
-	}
+	if (npiped)
+		npiped = xc_pipe_out(xc, rb, n);
 	for (int i = 0; i < n; i++) { /* 5 */
 		struct xc_set *s = (struct xc_set *)(xc->sets + rb[i].set * xc->set_stride);
 		xc_lock(&s->lock);
