@@ -116,60 +116,92 @@ int lf_write_addr_file(const char *path, const char *hostport)
 #define LF_STUCK_S 10
 
 struct lf_watch {
-	int fd;
-	volatile int *stop;
+	int fd, linger_fd;
+	volatile int *stop, *gone;
 };
+
+/* Block until fd reaches end of file (or cannot be read). */
+static void lf_wait_eof(int fd)
+{
+	char buf[64];
+	for (;;) {
+		struct pollfd p = {fd, POLLIN, 0};
+		if (poll(&p, 1, -1) < 0 && errno == EINTR)
+			continue;
+		ssize_t r = read(fd, buf, sizeof buf);
+		if (r == 0 || (r < 0 && errno != EINTR && errno != EAGAIN))
+			return;
+	}
+}
 
 static void *lf_watch_main(void *arg)
 {
 	struct lf_watch *w = arg;
-	char buf[64];
-	for (;;) {
-		struct pollfd p = {w->fd, POLLIN, 0};
-		if (poll(&p, 1, -1) < 0 && errno == EINTR)
-			continue;
-		ssize_t r = read(w->fd, buf, sizeof buf);
-		if (r == 0 || (r < 0 && errno != EINTR && errno != EAGAIN))
-			break;
-	}
-	lg_log(LG_INFO, "node", "embedding process gone; exiting");
+	lf_wait_eof(w->fd);
 	/* The shm endpoint files a Lego process leaves at exit (its own and
 	 * its forked children's): an embedded daemon outlives it.  No waiting
 	 * for the embedding process: one that ends closes the lifeline after
 	 * its memory is gone (the kernel releases the memory before the
 	 * descriptors), so it counts as gone already; one still running
 	 * closed it on purpose (lego-run, which has no shm files and waits
-	 * for us; lego_fini, which removed its own). */
+	 * for us; lego_fini, which removed its own).  (Only dead processes'
+	 * files go: the loop does the same every few seconds.) */
 	rpc_links_gc_shm();
-	*w->stop = 1;
+	/* Processes may still use the cluster: the embedder's children,
+	 * programs that outlived it, or the command of a lego-run that was
+	 * killed (SIGKILL, the OOM killer).  Their memory must outlive the
+	 * embedder.  The monitor knows them: it stops once none is left
+	 * (gone); the memnode and storenode end with the monitor (linger_fd,
+	 * whose other end only the monitor holds). */
+	volatile int *stop = w->stop;
+	int lingering = w->gone != NULL;
+	if (lingering) {
+		lg_log(LG_INFO, "node", "embedding process gone; staying while processes use "
+		       "the cluster");
+		*w->gone = 1;
+	} else {
+		if (w->linger_fd >= 0) {
+			lg_log(LG_INFO, "node", "embedding process gone; staying while the embedded "
+			       "monitor runs");
+			lf_wait_eof(w->linger_fd);
+		}
+		lg_log(LG_INFO, "node", "embedding process gone; exiting");
+		rpc_links_gc_shm();
+		*stop = 1;
+	}
 	free(w);
 	/* The loop ends at its next pass.  One that makes none is stuck:
 	 * seen, sending a reply to a process that died inside libfabric's shm
 	 * provider holding its own queue's lock (a crash, SIGKILL), which no
 	 * one will release: the daemon spun on it for ever, a whole CPU, after
 	 * lego-run had gone.  Its embedder is gone, and a stuck loop serves no
-	 * one, so it ends here. */
+	 * one, so it ends here.  (A monitor that stays for processes is given
+	 * longer: ending it ends their memory, see linger_fd.) */
+	int limit = lingering ? 6 * LF_STUCK_S : LF_STUCK_S;
 	uint64_t seen = rpc_loop_passes();
-	for (int still = 0; still < LF_STUCK_S;) {
+	for (int still = 0; still < limit;) {
 		sleep(1);
 		uint64_t now = rpc_loop_passes();
 		if (!rpc_loop_running())
 			return NULL; /* ended: the daemon is on its way out */
+		limit = lingering && !*stop ? 6 * LF_STUCK_S : LF_STUCK_S;
 		still = now == seen ? still + 1 : 0;
 		seen = now;
 	}
 	lg_log(LG_ERROR, "node", "the event loop has made no pass for %d s (stuck sending to a dead "
-	       "process?); exiting", LF_STUCK_S);
+	       "process?); exiting", limit);
 	_exit(1);
 }
 
-int lf_watch_parent_fd(int fd, volatile int *stop)
+int lf_watch_parent_fd(int fd, int linger_fd, volatile int *stop, volatile int *gone)
 {
 	struct lf_watch *w = malloc(sizeof *w);
 	if (!w)
 		return -ENOMEM;
 	w->fd = fd;
+	w->linger_fd = linger_fd;
 	w->stop = stop;
+	w->gone = gone;
 	pthread_t t;
 	int r = pthread_create(&t, NULL, lf_watch_main, w);
 	if (r) {
@@ -199,7 +231,7 @@ int lf_host_is_local(const char *host)
 }
 
 int lf_node_ready(struct lf_node *n, const char *who, const char *addr_file, int parent_fd,
-		  volatile int *stop)
+		  int linger_fd, volatile int *stop, volatile int *gone)
 {
 	char hp[96];
 	lf_node_hostport(n, hp, sizeof hp);
@@ -213,7 +245,7 @@ int lf_node_ready(struct lf_node *n, const char *who, const char *addr_file, int
 		lg_log(LG_WARN, who, "no shm doctor thread (%s): a lock a dead process left taken "
 		       "will stop this daemon", strerror(-r));
 	if (parent_fd >= 0)
-		return lf_watch_parent_fd(parent_fd, stop);
+		return lf_watch_parent_fd(parent_fd, linger_fd, stop, gone);
 	return 0;
 }
 

@@ -36,13 +36,17 @@ const char *lf_node_hostport(const struct lf_node *n, char *buf, size_t len);
 /* Write "HOST:PORT\n" to path (may be /dev/fd/N).  0 or -errno. */
 int lf_write_addr_file(const char *path, const char *hostport);
 
-/* Watch fd (>= 0) in a thread; set *stop when it reaches end of file,
- * i.e. when the embedding process and all its children are gone. */
-int lf_watch_parent_fd(int fd, volatile int *stop);
+/* Watch fd (>= 0), the embedding process's lifeline, in a thread.  At its
+ * end of file (the embedder and all its children have closed it): with
+ * gone, set *gone and leave *stop to the daemon (the monitor stops once no
+ * process uses the cluster); else, with linger_fd >= 0, wait for its end
+ * of file too (the embedded monitor holds its other end); then set *stop. */
+int lf_watch_parent_fd(int fd, int linger_fd, volatile int *stop, volatile int *gone);
 /* A daemon is serving: write its HOST:PORT to addr_file (if not "") and,
- * with parent_fd >= 0, watch that descriptor.  0 or -errno (logged). */
+ * with parent_fd >= 0, watch that descriptor as above.  0 or -errno
+ * (logged). */
 int lf_node_ready(struct lf_node *n, const char *who, const char *addr_file, int parent_fd,
-		  volatile int *stop);
+		  int linger_fd, volatile int *stop, volatile int *gone);
 /* Call reg(arg) until it returns 0, *stop is set, it says -EACCES, or
  * give_up_s seconds have passed (the monitor may still be starting), every
  * 100 ms.  Returns reg's last result. */

@@ -76,12 +76,14 @@ static char **lg_daemon_env(void)
 }
 
 static int lg_spawn(const char *path, char *const argv[], char **env, int lifeline_r,
-		    int addr_w, pid_t *pid)
+		    int addr_w, int linger, pid_t *pid)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, lifeline_r, 3);
 	posix_spawn_file_actions_adddup2(&fa, addr_w, 4);
+	if (linger >= 0)
+		posix_spawn_file_actions_adddup2(&fa, linger, 5);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	/* A process group of its own: the terminal's ^C, ^\ and ^Z are for
 	 * the program, which may catch ^C and go on using its memory (save
@@ -156,9 +158,11 @@ static int lg_embed_store_root(const struct lg_opts *o, char *root, size_t len)
 }
 
 /* Spawn one daemon; *rd gets the read end of the pipe it writes its
- * address to (lg_wait_one reads it).  0 or -errno (logged). */
+ * address to (lg_wait_one reads it).  linger (>= 0): an end of the
+ * monitor's pipe, its descriptor 5 (see lg_embed_start).  0 or -errno
+ * (logged). */
 static int lg_spawn_one(const char *bindir, const char *name, char *const extra[], char **env,
-			int lifeline_r, pid_t *pid, int *rd)
+			int lifeline_r, int linger, pid_t *pid, int *rd)
 {
 	int ap[2];
 	if (pipe2(ap, O_CLOEXEC) < 0)
@@ -174,7 +178,7 @@ static int lg_spawn_one(const char *bindir, const char *name, char *const extra[
 	for (int i = 0; extra[i] && k < 15; i++)
 		argv[k++] = extra[i];
 	argv[k] = NULL;
-	int r = lg_spawn(path, argv, env, lifeline_r, ap[1], pid);
+	int r = lg_spawn(path, argv, env, lifeline_r, ap[1], linger, pid);
 	close(ap[1]);
 	if (r) {
 		lg_log(LG_ERROR, "embed", "cannot start %s: %s", path, strerror(-r));
@@ -197,10 +201,10 @@ static int lg_wait_one(const char *name, int rd, char *addr, size_t addrlen)
 }
 
 static int lg_start_one(const char *bindir, const char *name, char *const extra[], char **env,
-			int lifeline_r, pid_t *pid, char *addr, size_t addrlen)
+			int lifeline_r, int linger, pid_t *pid, char *addr, size_t addrlen)
 {
 	int rd;
-	int r = lg_spawn_one(bindir, name, extra, env, lifeline_r, pid, &rd);
+	int r = lg_spawn_one(bindir, name, extra, env, lifeline_r, linger, pid, &rd);
 	return r ? r : lg_wait_one(name, rd, addr, addrlen);
 }
 
@@ -212,21 +216,37 @@ int lg_embed_start(struct lg_embed *e, const struct lg_opts *o, int inherit)
 	int r = lg_find_bindir(o, bindir, sizeof bindir);
 	if (r)
 		return r;
-	int lp[2];
+	/* Two pipes.  lp, the lifeline: we hold its write end (and, with
+	 * inherit, the programs we execute), the daemons its read end; when
+	 * every holder is gone the daemons see its end of file.  Processes
+	 * may still run then (a lego-run killed with SIGKILL leaves its
+	 * command running), so only the monitor, which knows them, decides
+	 * when to go; mp's write end is the monitor's alone (its descriptor
+	 * 5), so the memnode and storenode, reading mp, end with it. */
+	int lp[2], mp[2];
 	if (pipe2(lp, O_CLOEXEC) < 0)
 		return -errno;
+	if (pipe2(mp, O_CLOEXEC) < 0) {
+		int err = errno;
+		close(lp[0]);
+		close(lp[1]);
+		return -err;
+	}
 	char **env = lg_daemon_env();
 	if (!env) {
 		close(lp[0]);
 		close(lp[1]);
+		close(mp[0]);
+		close(mp[1]);
 		return -ENOMEM;
 	}
 	char fabric[32], monarg[200], caparg[64], fabarg[64];
 	lg_opt_enum_name(o, LG_OPT_fabric, fabric, sizeof fabric);
 	snprintf(fabarg, sizeof fabarg, "--fabric=%s", strcmp(fabric, "tcp") == 0 ? "tcp" : "auto");
 	char *mon_extra[] = {fabarg, NULL};
-	r = lg_start_one(bindir, "lego-monitor", mon_extra, env, lp[0], &e->mon_pid, e->addr,
+	r = lg_start_one(bindir, "lego-monitor", mon_extra, env, lp[0], mp[1], &e->mon_pid, e->addr,
 			 sizeof e->addr);
+	close(mp[1]);
 	if (r == 0) {
 		uint64_t cap = lg_opt_u(o, LG_OPT_embedded_capacity);
 		if (!cap) {
@@ -236,18 +256,19 @@ int lg_embed_start(struct lg_embed *e, const struct lg_opts *o, int inherit)
 		}
 		snprintf(monarg, sizeof monarg, "--monitor=%s", e->addr);
 		snprintf(caparg, sizeof caparg, "--capacity=%llu", (unsigned long long)cap);
-		char *mem_extra[] = {monarg, caparg, fabarg, NULL};
+		char *mem_extra[] = {monarg, caparg, fabarg, "--linger-fd=5", NULL};
 		int mem_rd = -1, sto_rd = -1;
-		r = lg_spawn_one(bindir, "lego-memnode", mem_extra, env, lp[0], &e->mem_pid, &mem_rd);
+		r = lg_spawn_one(bindir, "lego-memnode", mem_extra, env, lp[0], mp[0], &e->mem_pid,
+				 &mem_rd);
 		/* Files are optional: without a store directory, Lego files fail
 		 * with EIO and the rest works.  Both start at once. */
 		char root[PATH_MAX], rootarg[PATH_MAX + 16], addr[128];
 		if (r == 0 && lg_opt_s(o, LG_OPT_store_prefix)[0] &&
 		    lg_embed_store_root(o, root, sizeof root) == 0) {
 			snprintf(rootarg, sizeof rootarg, "--root=%s", root);
-			char *sto_extra[] = {monarg, rootarg, fabarg, NULL};
-			if (lg_spawn_one(bindir, "lego-storenode", sto_extra, env, lp[0], &e->sto_pid,
-					 &sto_rd) < 0)
+			char *sto_extra[] = {monarg, rootarg, fabarg, "--linger-fd=5", NULL};
+			if (lg_spawn_one(bindir, "lego-storenode", sto_extra, env, lp[0], mp[0],
+					 &e->sto_pid, &sto_rd) < 0)
 				e->sto_pid = 0;
 		}
 		if (r == 0)
@@ -257,6 +278,7 @@ int lg_embed_start(struct lg_embed *e, const struct lg_opts *o, int inherit)
 	}
 	free(env);
 	close(lp[0]);
+	close(mp[0]);
 	e->parent_w = lp[1];
 	if (inherit)
 		fcntl(lp[1], F_SETFD, 0);

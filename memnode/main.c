@@ -206,7 +206,8 @@ int main(int argc, char **argv)
 	       lg_format_size(lg_opt_u(&O, LG_OPT_capacity), cap, sizeof cap), hp,
 	       m->rma ? "; shm clients read lines one-sided" : "");
 	if (lf_node_ready(&m->node, "memnode", lg_opt_s(&O, LG_OPT_addr_file),
-			  (int)lg_opt_i(&O, LG_OPT_parent_fd), &stop) < 0)
+			  (int)lg_opt_i(&O, LG_OPT_parent_fd),
+			  (int)lg_opt_i(&O, LG_OPT_linger_fd), &stop, NULL) < 0)
 		return 1;
 	struct lf_ep *eps[8];
 	int n = rpc_links_eps(links, eps, lf_node_eps(&m->node, eps));

@@ -11,12 +11,27 @@
 #include "fabric/rpc.h"
 #include "monitor.h"
 
-static volatile int stop;
+static volatile int stop, parent_gone;
 
 static void tick(void *user)
 {
 	struct monitor *m = user;
 	mon_reg_tick(&m->reg, lg_now_ns());
+	/* Embedded: the embedder is gone (lego-run ended, or was killed);
+	 * the processes still registered keep the cluster, memory and all,
+	 * until the last one ends (says bye, dies, or its lease lapses). */
+	static uint32_t said = UINT32_MAX;
+	if (parent_gone && !stop) {
+		if (!m->reg.nprocs) {
+			lg_log(LG_INFO, "monitor", "embedding process gone and no process left; "
+			       "exiting");
+			stop = 1;
+		} else if (m->reg.nprocs != said) {
+			said = m->reg.nprocs;
+			lg_log(LG_INFO, "monitor", "embedding process gone; staying for the %u "
+			       "processes still registered", said);
+		}
+	}
 }
 
 static void mon_conn_gone(void *srv, uint32_t conn) { rpc_server_drop_process(srv, conn); }
@@ -59,7 +74,7 @@ int main(int argc, char **argv)
 	lf_node_hostport(&m.node, hp, sizeof hp);
 	lg_log(LG_INFO, "monitor", "listening on %s", hp);
 	if (lf_node_ready(&m.node, "monitor", lg_opt_s(&o, LG_OPT_addr_file),
-			  (int)lg_opt_i(&o, LG_OPT_parent_fd), &stop) < 0)
+			  (int)lg_opt_i(&o, LG_OPT_parent_fd), -1, &stop, &parent_gone) < 0)
 		return 1;
 	struct lf_ep *eps[2];
 	int n = lf_node_eps(&m.node, eps);

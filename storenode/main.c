@@ -193,7 +193,8 @@ int main(int argc, char **argv)
 	lf_node_hostport(&s->node, hp, sizeof hp);
 	lg_log(LG_INFO, "storenode", "storenode %u serving %s on %s", s->node_id, s->root, hp);
 	if (lf_node_ready(&s->node, "storenode", lg_opt_s(&O, LG_OPT_addr_file),
-			  (int)lg_opt_i(&O, LG_OPT_parent_fd), &stop) < 0)
+			  (int)lg_opt_i(&O, LG_OPT_parent_fd),
+			  (int)lg_opt_i(&O, LG_OPT_linger_fd), &stop, NULL) < 0)
 		return 1;
 	struct lf_ep *eps[4 + LG_ARRAY_SIZE(links.ep)];
 	int n = rpc_links_eps(&links, eps, lf_node_eps(&s->node, eps));
