@@ -193,6 +193,7 @@ struct excache {
 	uint8_t *sets;
 	const struct xc_policy *pol;
 	_Atomic uint64_t tick;
+	struct xc_ghost ghost; /* lines evicted lately; slot NULL: off */
 	uint32_t retries;
 	uint64_t timeout_ns;
 	uint8_t *zero; /* zero_len bytes of zeros: runs of zero lines come from here */
@@ -466,6 +467,15 @@ static void xc_install_demand(struct excache *xc, uint64_t line, const void *src
 	xc_unlock(&s->lock);
 }
 
+/* The way of set s (locked) to evict, or -1: the policy's pick, or with
+ * the ghost table the ghost walk (evict_ghost.c). */
+static int xc_pick_victim(struct excache *xc, struct xc_set *s)
+{
+	if (!xc->ghost.slot)
+		return xc->pol->victim(s, xc->ways);
+	return xc_ghost_victim(&xc->ghost, s, xc->ways, &xc->tick);
+}
+
 /* An INVALID way, under its set lock, now holds `line` (its state is up
  * to the caller). */
 static void xc_take_way(struct excache *xc, struct xc_way *way, uint64_t line)
@@ -473,6 +483,7 @@ static void xc_take_way(struct excache *xc, struct xc_way *way, uint64_t line)
 	way->line = line;
 	way->probe = 0;
 	way->shared = 0; /* (installed by a copy: this process's page alone) */
+	way->heat = xc->ghost.slot ? xc_ghost_take(&xc->ghost, line) : 0;
 	xc->pol->fill(way, atomic_fetch_add(&xc->tick, 1));
 	lg_stat_add(LEGO_STAT_RESIDENT, 1);
 }
@@ -1477,7 +1488,7 @@ void xc_fault(struct excache *xc, uint64_t addr, int write, int wp, uint32_t tid
 			continue;
 		}
 		if (v < 0)
-			v = xc->pol->victim(s, xc->ways);
+			v = xc_pick_victim(xc, s);
 		if (v >= 0 && s->way[v].state != XC_INVALID && xc_evict(xc, &s->way[v]) < 0) {
 			v = -1; /* victim buffer full */
 			lg_stat_add(LEGO_STAT_VICTIM_STALLS, 1);
@@ -1753,7 +1764,7 @@ static int xc_reclaim_sets(struct excache *xc, const uint64_t *want, int nwant, 
 		int busy = 0;
 		for (uint32_t i = 0; i < xc->ways && !busy; i++)
 			busy = s->way[i].state == XC_INVALID || s->way[i].state == XC_EVICTING;
-		int v = busy ? -1 : xc->pol->victim(s, xc->ways);
+		int v = busy ? -1 : xc_pick_victim(xc, s);
 		int pipe = v >= 0 && s->way[v].state == XC_DIRTY && pipe_left >= xc->line &&
 			   xc_pipe_ok(xc, &s->way[v]);
 		if (clean && v >= 0 && s->way[v].state == XC_DIRTY && !pipe) {
@@ -2246,6 +2257,8 @@ int xc_init(struct excache **out, const struct xc_conf *conf, struct lg_space *s
 	xc->pidfd = lg_fd_raise((int)syscall(SYS_pidfd_open, getpid(), 0));
 	xc_pipe_open(xc);
 	xc->pipe_junk = lg_local_alloc(xc->line);
+	if (conf->ghost)
+		xc_ghost_init(&xc->ghost, lines); /* (none: no ghosts, nothing else lost) */
 	/* a window of at most an eighth of the ExCache: a small one would
 	 * evict its own prefetches before the stream reached them */
 	uint64_t pfw64 = LG_MIN(conf->prefetch_bytes, conf->size / 8) >> conf->line_order;
@@ -2310,6 +2323,7 @@ void xc_destroy(struct excache *xc)
 	lg_local_free(xc->fetches, XC_FETCH_SLOTS * sizeof *xc->fetches);
 	if (xc->where)
 		lg_local_free(xc->where, (xc->where_mask + 1) * sizeof *xc->where);
+	xc_ghost_fini(&xc->ghost);
 	if (xc->rma_mem)
 		lg_local_free(xc->rma_mem, (size_t)XC_FETCH_SLOTS * xc->line);
 	lg_local_free(xc->rq, xc->nsets * sizeof *xc->rq);

@@ -36,7 +36,8 @@ enum xc_state { XC_INVALID = 0, XC_FILLING, XC_CLEAN, XC_DIRTY, XC_EVICTING };
 struct xc_way {
 	uint64_t line;
 	uint64_t stamp;
-	uint16_t state;
+	uint8_t state;
+	uint8_t heat;     /* ghost hits: level (high nibble), chances left (low) (xc_pick_victim) */
 	uint8_t probe;    /* a read miss installed write-protected to measure (xc_read_writable) */
 	uint8_t shared;   /* its page may still be shared with a forked process (xc_pipe_ok) */
 	uint32_t waiters; /* faults seen while EVICTING: wake them after */
@@ -65,6 +66,26 @@ extern const struct xc_policy xc_policy_lru;
 /* The evictable way with the oldest stamp, or -1 (shared by the policies). */
 int xc_oldest_way(const struct xc_set *s, uint32_t ways);
 
+/* The ghost table (evict_ghost.c): lines evicted lately, so that one
+ * missed again soon gets passed over by the policy's order. */
+struct xc_ghost {
+	_Atomic uint64_t *slot; /* NULL: off */
+	uint32_t bits;          /* 2^bits slots */
+};
+/* A slot per line the cache holds (rounded up).  0 or -ENOMEM (then off). */
+int xc_ghost_init(struct xc_ghost *g, uint64_t lines);
+void xc_ghost_fini(struct xc_ghost *g);
+/* The heat of `line`, being filled: if it was evicted lately, a level one
+ * above the one it left with (at most XC_GHOST_LEVEL_MAX) in the high
+ * nibble and as many chances in the low one; else 0. */
+#define XC_GHOST_LEVEL_MAX 3
+uint8_t xc_ghost_take(struct xc_ghost *g, uint64_t line);
+/* The way of set s (locked) to evict, or -1, in stamp order (both
+ * policies' order), passing over ways with chances left; the one picked
+ * goes in the table.  Passed ways lose a chance and get a new stamp from
+ * tick. */
+int xc_ghost_victim(struct xc_ghost *g, struct xc_set *s, uint32_t ways, _Atomic uint64_t *tick);
+
 struct xc_conf {
 	uint64_t size;       /* bytes of local memory for lines */
 	uint32_t line_order; /* log2 line size */
@@ -76,6 +97,7 @@ struct xc_conf {
 	int prefetch;            /* enum pf_mode */
 	uint64_t prefetch_bytes; /* most bytes one miss prefetches */
 	int rma;                 /* one-sided reads where the fabric allows */
+	int ghost;               /* keep the ghost table (xc_pick_victim) */
 };
 
 /* Set up the cache over space sp; uffd is the registered userfaultfd.

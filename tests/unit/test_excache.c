@@ -4,7 +4,10 @@
  * longest ago and ignores touches; LRU refreshes on touch; FILLING and
  * INVALID ways are never victims; no evictable way gives -1; only the
  * first `ways` ways count; and a one-set cache driven by each policy
- * evicts exactly what a reference FIFO or LRU model evicts.
+ * evicts exactly what a reference FIFO or LRU model evicts.  The ghost
+ * table (evict_ghost.c): a line evicted lately comes back one level up,
+ * once; the walk passes over ways with chances left, each losing one and
+ * going to the back, and ends when one runs out.
  */
 #define _GNU_SOURCE
 #include <check.h>
@@ -358,6 +361,94 @@ START_TEST(test_policies_differ)
 }
 END_TEST
 
+/* --- ghost table ------------------------------------------------------- */
+
+/* Set s's way i: line, stamp, heat, CLEAN. */
+static void ghost_way(struct xc_set *s, uint32_t i, uint64_t line, uint64_t stamp, uint8_t heat)
+{
+	s->way[i].line = line;
+	s->way[i].stamp = stamp;
+	s->way[i].heat = heat;
+	s->way[i].state = XC_CLEAN;
+}
+
+START_TEST(test_ghost_levels)
+{
+	struct xc_ghost g;
+	ck_assert_int_eq(xc_ghost_init(&g, 64), 0);
+	_Atomic uint64_t tick = 100;
+	struct xc_set *s = set_new(4);
+	for (uint32_t i = 0; i < 4; i++)
+		ghost_way(s, i, 10 + i, 1 + i, 0);
+	ck_assert_int_eq(xc_ghost_take(&g, 10), 0); /* never evicted */
+	ck_assert_int_eq(xc_ghost_victim(&g, s, 4, &tick), 0);
+	ck_assert_int_eq(xc_ghost_take(&g, 11), 0);     /* not that one */
+	ck_assert_int_eq(xc_ghost_take(&g, 10), 0x11);  /* back: level 1, one chance */
+	ck_assert_int_eq(xc_ghost_take(&g, 10), 0);     /* once */
+	/* evicted at level 2 (its chances spent): back at 3; at 3: stays 3 */
+	ghost_way(s, 0, 10, 1, 0x20);
+	ck_assert_int_eq(xc_ghost_victim(&g, s, 4, &tick), 0);
+	ck_assert_int_eq(xc_ghost_take(&g, 10), 0x33);
+	ghost_way(s, 0, 10, 1, 0x30);
+	ck_assert_int_eq(xc_ghost_victim(&g, s, 4, &tick), 0);
+	ck_assert_int_eq(xc_ghost_take(&g, 10), 0x33);
+	ck_assert_uint_eq(atomic_load(&tick), 100); /* no way passed over */
+	xc_ghost_fini(&g);
+	ck_assert_ptr_null(g.slot);
+	free(s);
+}
+END_TEST
+
+START_TEST(test_ghost_passes_hot)
+{
+	struct xc_ghost g;
+	ck_assert_int_eq(xc_ghost_init(&g, 64), 0);
+	_Atomic uint64_t tick = 100;
+	struct xc_set *s = set_new(4);
+	for (uint32_t i = 0; i < 4; i++)
+		ghost_way(s, i, 10 + i, 1 + i, 0);
+	s->way[0].heat = 0x11; /* the oldest, with a chance */
+	ck_assert_int_eq(xc_ghost_victim(&g, s, 4, &tick), 1);
+	ck_assert_int_eq(s->way[0].heat, 0x10);
+	ck_assert_uint_eq(s->way[0].stamp, 100); /* to the back */
+	/* then the order is 1 (gone), 2, 3, 0 */
+	s->way[1].state = XC_INVALID;
+	ck_assert_int_eq(xc_ghost_victim(&g, s, 4, &tick), 2);
+	s->way[2].state = XC_FILLING;
+	ck_assert_int_eq(xc_ghost_victim(&g, s, 4, &tick), 3);
+	s->way[3].state = XC_EVICTING;
+	ck_assert_int_eq(xc_ghost_victim(&g, s, 4, &tick), 0);
+	s->way[0].state = XC_INVALID;
+	ck_assert_int_eq(xc_ghost_victim(&g, s, 4, &tick), -1);
+	xc_ghost_fini(&g);
+	free(s);
+}
+END_TEST
+
+START_TEST(test_ghost_all_hot)
+{
+	struct xc_ghost g;
+	ck_assert_int_eq(xc_ghost_init(&g, 64), 0);
+	_Atomic uint64_t tick = 100;
+	struct xc_set *s = set_new(4);
+	/* stamps out of way order: the walk goes 2, 0, 3, 1, 2, 0, ... */
+	ghost_way(s, 0, 10, 2, 0x22);
+	ghost_way(s, 1, 11, 4, 0x11);
+	ghost_way(s, 2, 12, 1, 0x33);
+	ghost_way(s, 3, 13, 3, 0x11);
+	/* 2: 3->2, 0: 2->1, 3: 1->0, 1: 1->0, 2: 2->1, 0: 1->0, 3: none left */
+	ck_assert_int_eq(xc_ghost_victim(&g, s, 4, &tick), 3);
+	ck_assert_int_eq(s->way[0].heat, 0x20);
+	ck_assert_int_eq(s->way[1].heat, 0x10);
+	ck_assert_int_eq(s->way[2].heat, 0x31);
+	ck_assert_int_eq(s->way[3].heat, 0x10);
+	ck_assert_uint_eq(atomic_load(&tick), 106);
+	ck_assert_int_eq(xc_ghost_take(&g, 13), 0x22); /* left at level 1 */
+	xc_ghost_fini(&g);
+	free(s);
+}
+END_TEST
+
 static Suite *excache_suite(void)
 {
 	Suite *s = suite_create("excache");
@@ -388,6 +479,12 @@ static Suite *excache_suite(void)
 	tcase_add_test(tc, test_fifo_model);
 	tcase_add_test(tc, test_lru_model);
 	tcase_add_test(tc, test_policies_differ);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("ghost");
+	tcase_add_test(tc, test_ghost_levels);
+	tcase_add_test(tc, test_ghost_passes_hot);
+	tcase_add_test(tc, test_ghost_all_hot);
 	suite_add_tcase(s, tc);
 
 	return s;
