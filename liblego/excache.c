@@ -2229,7 +2229,9 @@ int xc_init(struct excache **out, const struct xc_conf *conf, struct lg_space *s
 	 * the reclaim queue, hold one line more each: at most rq_cap, plus
 	 * one prefetch window, before a miss reclaims. */
 	xc->nsets = xc->ways > 1 ? LG_MAX((uint64_t)1, lines / (xc->ways - 1)) : lines;
-	xc->rq_cap = (uint32_t)LG_MAX((uint64_t)1, LG_MIN((uint64_t)XC_RECLAIM_MAX, xc->nsets / 32));
+	/* a line per 224 held (a thirty-second of the sets of an 8-way
+	 * cache), whatever the ways: more ways must not mean smaller batches */
+	xc->rq_cap = (uint32_t)LG_MAX((uint64_t)1, LG_MIN((uint64_t)XC_RECLAIM_MAX, lines / 224));
 	xc->set_stride = LG_ALIGN_UP(sizeof(struct xc_set) + xc->ways * sizeof(struct xc_way), 64);
 	xc->sets = lg_local_alloc(xc->nsets * xc->set_stride);
 	xc->pol = conf->policy;

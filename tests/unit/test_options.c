@@ -95,7 +95,7 @@ START_TEST(test_defaults_values)
 	lg_opts_defaults(&o);
 	ck_assert_uint_eq(lg_opt_u(&o, LG_OPT_excache_size), 67108864ull);
 	ck_assert_uint_eq(lg_opt_u(&o, LG_OPT_excache_line), 4096);
-	ck_assert_int_eq(lg_opt_i(&o, LG_OPT_excache_ways), 8);
+	ck_assert_int_eq(lg_opt_i(&o, LG_OPT_excache_ways), 16);
 	ck_assert_uint_eq(lg_opt_u(&o, LG_OPT_evict), 0); /* fifo */
 	ck_assert_str_eq(lg_opt_s(&o, LG_OPT_monitor), "");
 	ck_assert_str_eq(lg_opt_s(&o, LG_OPT_listen), "127.0.0.1:0");
@@ -187,7 +187,7 @@ START_TEST(test_set_int_range)
 	ck_assert_ptr_nonnull(strstr(err, "out of range"));
 	ck_assert_ptr_nonnull(strstr(err, "1 to 64"));
 	ck_assert_int_eq(lg_opts_set(&o, "excache_ways", "65", 1, err, sizeof err), -EINVAL);
-	ck_assert_int_eq(lg_opt_i(&o, LG_OPT_excache_ways), 8);
+	ck_assert_int_eq(lg_opt_i(&o, LG_OPT_excache_ways), 16);
 	ck_assert_int_eq(lg_opts_set(&o, "excache_ways", "1", 1, err, sizeof err), 0);
 	ck_assert_int_eq(lg_opt_i(&o, LG_OPT_excache_ways), 1);
 	ck_assert_int_eq(lg_opts_set(&o, "excache_ways", "64", 1, err, sizeof err), 0);
@@ -209,7 +209,7 @@ START_TEST(test_set_int_bad)
 	ck_assert_int_eq(lg_opts_set(&o, "excache_ways", "", 1, err, sizeof err), -EINVAL);
 	ck_assert_int_eq(lg_opts_set(&o, "excache_ways", "99999999999999999999", 1, err,
 				     sizeof err), -EINVAL);
-	ck_assert_int_eq(lg_opt_i(&o, LG_OPT_excache_ways), 8);
+	ck_assert_int_eq(lg_opt_i(&o, LG_OPT_excache_ways), 16);
 }
 END_TEST
 
