@@ -145,9 +145,9 @@ static void *lf_watch_main(void *arg)
 	 * descriptors), so it counts as gone already; one still running
 	 * closed it on purpose (lego-run, which has no shm files and waits
 	 * for us; lego_fini, which removed its own).  (Only dead processes'
-	 * files go: the loop does the same every few seconds.) */
-	rpc_links_gc_shm();
-	/* Processes may still use the cluster: the embedder's children,
+	 * files go: the loop does the same every few seconds.)
+	 *
+	 * Processes may still use the cluster: the embedder's children,
 	 * programs that outlived it, or the command of a lego-run that was
 	 * killed (SIGKILL, the OOM killer).  Their memory must outlive the
 	 * embedder.  The monitor knows them: it stops once none is left
@@ -158,6 +158,7 @@ static void *lf_watch_main(void *arg)
 	if (lingering) {
 		lg_log(LG_INFO, "node", "embedding process gone; staying while processes use "
 		       "the cluster");
+		rpc_links_gc_shm();
 		*w->gone = 1;
 	} else {
 		if (w->linger_fd >= 0) {
@@ -177,16 +178,18 @@ static void *lf_watch_main(void *arg)
 	 * lego-run had gone.  Its embedder is gone, and a stuck loop serves no
 	 * one, so it ends here.  (A monitor that stays for processes is given
 	 * longer: ending it ends their memory, see linger_fd.) */
-	int limit = lingering ? 6 * LF_STUCK_S : LF_STUCK_S;
 	uint64_t seen = rpc_loop_passes();
-	for (int still = 0; still < limit;) {
+	int limit;
+	for (int still = 0;;) {
 		sleep(1);
 		uint64_t now = rpc_loop_passes();
 		if (!rpc_loop_running())
 			return NULL; /* ended: the daemon is on its way out */
-		limit = lingering && !*stop ? 6 * LF_STUCK_S : LF_STUCK_S;
 		still = now == seen ? still + 1 : 0;
 		seen = now;
+		limit = lingering && !*stop ? 6 * LF_STUCK_S : LF_STUCK_S;
+		if (still >= limit)
+			break;
 	}
 	lg_log(LG_ERROR, "node", "the event loop has made no pass for %d s (stuck sending to a dead "
 	       "process?); exiting", limit);

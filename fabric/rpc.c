@@ -1419,14 +1419,9 @@ static void rpc_client_expire(struct rpc_client *cl, uint64_t now)
 			/* One never sent is the provider's to give up on (at the
 			 * same deadline, said at info level): whoever is first,
 			 * the caller hears ETIMEDOUT and says what failed. */
-			if (s & CS_SENT)
-				lg_log_rl(LG_WARN, "rpc", "%s request to %s timed out",
-					  lw_opcode_name(c->hdr.opcode),
-					  c->peer ? c->peer->name : "?");
-			else
-				lg_log_rl(LG_INFO, "rpc", "%s request to %s timed out unsent",
-					  lw_opcode_name(c->hdr.opcode),
-					  c->peer ? c->peer->name : "?");
+			lg_log_rl((s & CS_SENT) ? LG_WARN : LG_INFO, "rpc", "%s request to %s timed out%s",
+				  lw_opcode_name(c->hdr.opcode), c->peer ? c->peer->name : "?",
+				  (s & CS_SENT) ? "" : " unsent");
 			rpc_call_answer(c, s >> RPC_GEN_SHIFT, -ETIMEDOUT, NULL, 0);
 		} else if (c->rto && now >= c->resend_at && (s & CS_SENT) && !(s & CS_COPY)) {
 			rpc_call_resend(c, s, now);

@@ -28,6 +28,26 @@ wait_file() {
 	done
 }
 
+# running PID: the process exists and is not a zombie (a daemon whose
+# parent was killed waits there for init to reap it).
+running() { kill -0 "$1" 2>/dev/null && [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" != Z ]; }
+
+# wait_gone SECONDS PID...: wait until none of the PIDs runs, SECONDS in
+# all; if one still does then, print it and return 1.
+wait_gone() {
+	t=0
+	limit=$(($1 * 10))
+	shift
+	for p in "$@"; do
+		while running "$p" && [ $t -lt $limit ]; do
+			sleep 0.1
+			t=$((t + 1))
+		done
+		running "$p" && { echo "$p"; return 1; }
+	done
+	return 0
+}
+
 # start_monitor [extra flags]: sets MON (HOST:PORT).
 start_monitor() {
 	"$BIN/lego-monitor" --listen 127.0.0.1:0 --addr-file "$T/mon.addr" "$@" >"$T/monitor.log" 2>&1 &

@@ -36,27 +36,12 @@ kill -9 $RUN
 wait $RUN 2>/dev/null
 touch "$T/go"
 # the command is no longer our child: wait for its pid to go
-n=0
-while kill -0 "$prog" 2>/dev/null && [ "$(cut -d' ' -f3 /proc/$prog/stat 2>/dev/null)" != Z ] &&
-	[ $n -lt 1200 ]; do
-	sleep 0.1
-	n=$((n + 1))
-done
-[ $n -lt 1200 ] || fail "the command still runs 120 s after lego-run was killed"
+wait_gone 120 "$prog" >/dev/null || fail "the command still runs 120 s after lego-run was killed"
 grep -q "^bad blocks 0$" "$T/prog.out" ||
 	fail "the command did not finish with its memory intact: $(cat "$T/prog.out"); $(grep -i "error\|unreachable" "$T/run.log" | tail -3)"
 grep -qi "unreachable\|lost" "$T/run.log" && fail "memory was reported lost: $(grep -i "unreachable\|lost" "$T/run.log" | tail -2)"
 grep -q "staying for the 1 processes still registered" "$T/run.log" ||
 	fail "the monitor did not say it stayed: $(grep monitor "$T/run.log" | tail -3)"
 # and the daemons, their command gone, end
-t=0
-for p in $pids; do
-	while kill -0 "$p" 2>/dev/null && [ "$(cut -d' ' -f3 /proc/$p/stat 2>/dev/null)" != Z ] &&
-		[ $t -lt 100 ]; do
-		sleep 0.1
-		t=$((t + 1))
-	done
-	kill -0 "$p" 2>/dev/null && [ "$(cut -d' ' -f3 /proc/$p/stat 2>/dev/null)" != Z ] &&
-		fail "daemon $p still running 10 s after the command ended"
-done
+left=$(wait_gone 10 $pids) || fail "daemon $left still running 10 s after the command ended"
 pass "lego-run killed with SIGKILL: its command checked and rewrote 96 MiB (8 MiB ExCache) afterwards, every block intact; the embedded daemons ended with it"

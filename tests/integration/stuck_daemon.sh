@@ -35,16 +35,8 @@ for run in 1 2 3; do
 	# been on, which is all this needs)
 	grep -q "client: registered as address space" "$T/run$run.log" ||
 		fail "run $run: Lego was not on: $(tail -3 "$T/run$run.log")"
-	t=0
-	for p in $pids; do
-		while kill -0 "$p" 2>/dev/null && [ "$(cut -d' ' -f3 /proc/$p/stat 2>/dev/null)" != Z ] &&
-			[ $t -lt 200 ]; do
-			sleep 0.1
-			t=$((t + 1))
-		done
-		kill -0 "$p" 2>/dev/null && [ "$(cut -d' ' -f3 /proc/$p/stat 2>/dev/null)" != Z ] &&
-			fail "run $run: daemon $p still running 20 s after lego-run ended: $(grep -i "lego-" "$T/run$run.log" | tail -3)"
-	done
+	left=$(wait_gone 20 $pids) ||
+		fail "run $run: daemon $left still running 20 s after lego-run ended: $(grep -i "lego-" "$T/run$run.log" | tail -3)"
 	grep -q "no pass for" "$T/run$run.log" && stuck=$((stuck + 1))
 	grep -q "was held for .*: released" "$T/run$run.log" && released=$((released + 1))
 done

@@ -372,14 +372,22 @@ static void ghost_way(struct xc_set *s, uint32_t i, uint64_t line, uint64_t stam
 	s->way[i].state = XC_CLEAN;
 }
 
-START_TEST(test_ghost_levels)
+/* A ghost table for 64 lines and a set of 4 CLEAN ways holding lines
+ * 10-13, stamped 1-4 (way 0 oldest), none hot. */
+static struct xc_set *ghost_setup(struct xc_ghost *g)
 {
-	struct xc_ghost g;
-	ck_assert_int_eq(xc_ghost_init(&g, 64), 0);
-	_Atomic uint64_t tick = 100;
+	ck_assert_int_eq(xc_ghost_init(g, 64), 0);
 	struct xc_set *s = set_new(4);
 	for (uint32_t i = 0; i < 4; i++)
 		ghost_way(s, i, 10 + i, 1 + i, 0);
+	return s;
+}
+
+START_TEST(test_ghost_levels)
+{
+	struct xc_ghost g;
+	_Atomic uint64_t tick = 100;
+	struct xc_set *s = ghost_setup(&g);
 	ck_assert_int_eq(xc_ghost_take(&g, 10), 0); /* never evicted */
 	ck_assert_int_eq(xc_ghost_victim(&g, s, 4, &tick), 0);
 	ck_assert_int_eq(xc_ghost_take(&g, 11), 0);     /* not that one */
@@ -402,11 +410,8 @@ END_TEST
 START_TEST(test_ghost_passes_hot)
 {
 	struct xc_ghost g;
-	ck_assert_int_eq(xc_ghost_init(&g, 64), 0);
 	_Atomic uint64_t tick = 100;
-	struct xc_set *s = set_new(4);
-	for (uint32_t i = 0; i < 4; i++)
-		ghost_way(s, i, 10 + i, 1 + i, 0);
+	struct xc_set *s = ghost_setup(&g);
 	s->way[0].heat = 0x11; /* the oldest, with a chance */
 	ck_assert_int_eq(xc_ghost_victim(&g, s, 4, &tick), 1);
 	ck_assert_int_eq(s->way[0].heat, 0x10);
@@ -428,9 +433,8 @@ END_TEST
 START_TEST(test_ghost_all_hot)
 {
 	struct xc_ghost g;
-	ck_assert_int_eq(xc_ghost_init(&g, 64), 0);
 	_Atomic uint64_t tick = 100;
-	struct xc_set *s = set_new(4);
+	struct xc_set *s = ghost_setup(&g);
 	/* stamps out of way order: the walk goes 2, 0, 3, 1, 2, 0, ... */
 	ghost_way(s, 0, 10, 2, 0x22);
 	ghost_way(s, 1, 11, 4, 0x11);
