@@ -34,7 +34,8 @@
 #define LF_TICK_MS 100
 #define LF_REFRESH_TICKS 10    /* look for new regions every second */
 #define LF_SUSPECT_TICKS 5     /* held at 5 ticks in a row: look closer */
-#define LF_HELD_MS 500         /* held at every millisecond of this */
+#define LF_HELD_MS 500         /* held at every look for this long */
+#define LF_HELD_LOOKS 50       /* and at this many looks at least */
 #define UNNAMED_HOLDER_MS 10000 /* see doctor_treat */
 
 static _Atomic unsigned long unwedged;
@@ -168,6 +169,7 @@ struct watched {
 	struct lf_shm_region r;
 	volatile int *lock;
 	unsigned held; /* ticks */
+	uint64_t since_ns; /* first seen held, this time */
 	int seen;
 	char st; /* its owner's state (proc_state), when treated */
 };
@@ -237,8 +239,15 @@ static void doctor_treat(void)
 	int any = 0;
 	for (int k = 0; k < nwr; k++)
 		any |= wr[k].held >= LF_SUSPECT_TICKS;
-	/* confirm: held at every millisecond */
-	for (unsigned t = 0; any && t < LF_HELD_MS; t++) {
+	/* confirm: held at every look, a millisecond apart, for LF_HELD_MS of
+	 * the clock and LF_HELD_LOOKS looks.  Bounded by the clock, not by a
+	 * count of sleeps: on a host whose CPUs are busy (the holder's victim
+	 * spins on one) a 1 ms sleep can last several, and 500 of them took
+	 * over 3 s, long enough for the monitor to declare a memnode whose
+	 * loop waited on the lock down. */
+	uint64_t t0 = lg_now_ns();
+	for (unsigned t = 0; any && (t < LF_HELD_LOOKS || lg_now_ns() - t0 < LF_HELD_MS * 1000000ull);
+	     t++) {
 		usleep(1000);
 		any = 0;
 		for (int k = 0; k < nwr; k++) {
@@ -249,6 +258,9 @@ static void doctor_treat(void)
 	}
 	if (!any)
 		return;
+	/* the regions mapped since the last refresh too: the dead holder's
+	 * own, mapped when its first message was read, names it as gone */
+	doctor_refresh();
 	int dead_owner = 0, some_gone = 0, some_stopped = 0;
 	for (int k = 0; k < nwr; k++) {
 		wr[k].st = wr[k].r.own ? 'R' : proc_state(wr[k].r.pid);
@@ -261,7 +273,7 @@ static void doctor_treat(void)
 		struct watched *w = &wr[k];
 		if (w->held < LF_SUSPECT_TICKS)
 			continue;
-		unsigned ms = w->held * LF_TICK_MS + LF_HELD_MS;
+		unsigned ms = (unsigned)((lg_now_ns() - w->since_ns) / 1000000);
 		const char *why;
 		if (gone(w->st))
 			why = "its owner has gone";
@@ -293,7 +305,10 @@ static void *doctor_main(void *arg)
 			doctor_refresh();
 		int suspect = 0;
 		for (int k = 0; k < nwr; k++) {
-			wr[k].held = *wr[k].lock <= 0 ? wr[k].held + 1 : 0;
+			if (*wr[k].lock > 0)
+				wr[k].held = 0;
+			else if (!wr[k].held++)
+				wr[k].since_ns = lg_now_ns();
 			suspect |= wr[k].held >= LF_SUSPECT_TICKS;
 		}
 		if (suspect)

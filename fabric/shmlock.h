@@ -8,9 +8,9 @@
  * process to take it spins for good: a daemon that did stopped serving
  * every process of the host.  Every daemon with an shm endpoint runs a
  * thread that looks at the locks of the regions mapped into it ten times a
- * second; one held at five looks in a row, then at every millisecond of
- * half a second, is released when its holder must be dead (see
- * doctor_treat for which).  Only for libfabric 1.17, whose header layout is
+ * second; one held at five looks in a row, then at every look, a
+ * millisecond apart, for half a second of the clock, is released when its
+ * holder must be dead (see doctor_treat for which).  Only for libfabric 1.17, whose header layout is
  * checked against this process's own region first.
  */
 #ifndef LEGO_SHMLOCK_H
