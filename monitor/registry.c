@@ -129,6 +129,10 @@ static struct mon_node *mon_table_add(struct mon_node **tab, uint32_t *n, uint32
 	return e;
 }
 
+/* A node whose process runs on this host but is silent: declared down
+ * after this many timeouts. */
+#define MON_RUNNING_GRACE 10
+
 /* Mark the nodes of a table whose heartbeats stopped down. */
 static void mon_table_expire(struct mon_node *tab, uint32_t n, uint64_t now, uint64_t timeout,
 			     const char *what, uint64_t *down)
@@ -137,17 +141,23 @@ static void mon_table_expire(struct mon_node *tab, uint32_t n, uint64_t now, uin
 		struct mon_node *e = &tab[i];
 		if (!e->up || now - e->last_hb_ns <= timeout)
 			continue;
+		/* On this host, its process says more than its silence: stopped
+		 * (SIGSTOP, a debugger) or running (a loop held up by a busy
+		 * host or a lock; a daemon whose loop makes no pass for 10 s
+		 * ends itself), it is not dead, and declared down, every process
+		 * whose only copy it holds would stop while its memory is
+		 * intact.  Stopped, never; running, not for ten timeouts. */
 		char st = 0;
-		if (mon_pid_is(e->pid, e->start, &st) && (st == 'T' || st == 't')) {
-			/* stopped (SIGSTOP, a debugger), not dead: declared
-			 * down, every process whose only copy it holds would
-			 * stop, and its memory is intact.  (Running but silent,
-			 * it is declared down as any other.) */
+		uint64_t silent_ms = (now - e->last_hb_ns) / 1000000;
+		if (mon_pid_is(e->pid, e->start, &st) && st != 'Z' && st != 'X' &&
+		    (st == 'T' || st == 't' || now - e->last_hb_ns <= MON_RUNNING_GRACE * timeout)) {
 			if (!e->stalled)
 				lg_log(LG_WARN, "monitor", "%s %u (%s) missed heartbeats for %llu ms, "
-				       "but its process %u is stopped on this host: not declared "
-				       "down", what, e->id, e->addr.shm[0] ? e->addr.shm : "net",
-				       (unsigned long long)((now - e->last_hb_ns) / 1000000), e->pid);
+				       "but its process %u is %s on this host: not declared down%s",
+				       what, e->id, e->addr.shm[0] ? e->addr.shm : "net",
+				       (unsigned long long)silent_ms, e->pid,
+				       st == 'T' || st == 't' ? "stopped" : "running",
+				       st == 'T' || st == 't' ? "" : " yet");
 			e->stalled = 1;
 			continue;
 		}
@@ -155,8 +165,7 @@ static void mon_table_expire(struct mon_node *tab, uint32_t n, uint64_t now, uin
 		if (e->left)
 			continue; /* drained and gone, as told */
 		lg_log(LG_WARN, "monitor", "%s %u (%s) missed heartbeats for %llu ms: down", what,
-		       e->id, e->addr.shm[0] ? e->addr.shm : "net",
-		       (unsigned long long)((now - e->last_hb_ns) / 1000000));
+		       e->id, e->addr.shm[0] ? e->addr.shm : "net", (unsigned long long)silent_ms);
 		(*down)++;
 	}
 }

@@ -21,7 +21,8 @@ struct mon_node {
 	uint32_t nr_as;
 	uint64_t last_hb_ns;
 	/* its process, if on this host (its heartbeats say): pid and start
-	 * time; silent but stopped, it is not declared down (stalled) */
+	 * time; silent but stopped or running, it is not declared down at
+	 * its timeout (stalled; see mon_table_expire) */
 	uint32_t pid;
 	uint64_t start;
 	int stalled;

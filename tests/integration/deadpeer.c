@@ -1,5 +1,5 @@
 /*
- * lego-test-deadpeer HOST:PORT die|hold|probe|lockdie|ownlockdie|quit [N]: a tool that reaches a storenode
+ * lego-test-deadpeer HOST:PORT die|hold|probe|lockdie|lockhold|ownlockdie|quit [N]: a tool that reaches a storenode
  * or memnode on this host over shm and lists the store's root directory
  * (make it hold enough names for a reply longer than shm's inject size,
  * 4 KiB: the receiver copies such a reply out of the daemon and marks it
@@ -14,6 +14,7 @@
  *        flight per connection and 1024 per endpoint.)
  *   lockdie: takes the queue lock of the daemon's shm region, as a sender
  *        does while it puts a message in, and is killed holding it.
+ *   lockhold MS: takes that lock, holds it MS ms, alive, and lets it go.
  *   quit: sends a request and closes its endpoint at once, so that its
  *        region is gone when the daemon reads the request.
  *   ownlockdie: takes its own region's queue lock, as a receiver does
@@ -44,8 +45,9 @@ static void ignore(void *arg, int status, const void *body, size_t len)
 }
 
 /* Take the queue lock of the shm region at path (NULL: our own) and die
- * of SIGKILL holding it, after sending req if iov is not NULL. */
-static int die_locked(const char *path, struct rpc_peer *peer, struct iovec *iov)
+ * of SIGKILL holding it, after sending req if iov is not NULL; or, if
+ * hold_ms > 0, let it go after hold_ms and return 0. */
+static int take_lock(const char *path, struct rpc_peer *peer, struct iovec *iov, long hold_ms)
 {
 	struct lf_shm_region r[64];
 	int n = lf_shm_regions(r, 64);
@@ -62,6 +64,12 @@ static int die_locked(const char *path, struct rpc_peer *peer, struct iovec *iov
 		pthread_spin_lock((pthread_spinlock_t *)(uintptr_t)lock);
 		if (iov && rpc_call_async(peer, X2F_LIST, iov, 1, RAWPEER_TIMEOUT_NS, ignore, NULL) != 0)
 			return 1;
+		if (hold_ms > 0) {
+			usleep((useconds_t)hold_ms * 1000);
+			pthread_spin_unlock((pthread_spinlock_t *)(uintptr_t)lock);
+			lf_shm_unmap(lock);
+			return 0;
+		}
 		usleep(200000); /* the daemon takes the lock to reply */
 		kill(getpid(), SIGKILL);
 	}
@@ -73,6 +81,7 @@ int main(int argc, char **argv)
 {
 	int hold = argc >= 3 && strcmp(argv[2], "hold") == 0;
 	int lockdie = argc >= 3 && strcmp(argv[2], "lockdie") == 0;
+	int lockhold = argc >= 4 && strcmp(argv[2], "lockhold") == 0;
 	int ownlockdie = argc >= 3 && strcmp(argv[2], "ownlockdie") == 0;
 	if (argc >= 3 && strcmp(argv[2], "quit") == 0) {
 		/* first contact, then gone: the endpoint (its region removed)
@@ -93,8 +102,9 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (argc < 3 || (strcmp(argv[2], "die") && strcmp(argv[2], "probe") && !hold && !lockdie &&
-			 !ownlockdie)) {
-		fprintf(stderr, "usage: lego-test-deadpeer HOST:PORT die|hold|probe|lockdie|ownlockdie [N]\n");
+			 !lockhold && !ownlockdie)) {
+		fprintf(stderr, "usage: lego-test-deadpeer HOST:PORT "
+			"die|hold|probe|lockdie|lockhold|ownlockdie|quit [N]\n");
 		return 2;
 	}
 	struct rpc_links links;
@@ -105,15 +115,15 @@ int main(int argc, char **argv)
 	int r;
 	struct lego_file_req req = {.path_len = 0}; /* "": the root */
 	struct iovec liov = {&req, sizeof req};
-	if (lockdie) {
+	if (lockdie || lockhold) {
 		char name[64], path[96];
 		const char *port = strrchr(argv[1], ':');
 		lf_shm_name_for_port(port ? (unsigned)atoi(port + 1) : 0, name, sizeof name);
 		snprintf(path, sizeof path, "/dev/shm/%s", name);
-		return die_locked(path, &peer, NULL);
+		return take_lock(path, &peer, NULL, lockhold ? atol(argv[3]) : 0);
 	}
 	if (ownlockdie)
-		return die_locked(NULL, &peer, &liov);
+		return take_lock(NULL, &peer, &liov, 0);
 	if (strcmp(argv[2], "die") == 0) {
 		struct iovec iov = {&req, sizeof req};
 		if (rpc_call_async(&peer, X2F_LIST, &iov, 1, to, ignore, NULL) != 0)

@@ -13,7 +13,8 @@
 # region's lock, asks for something and is killed (the daemon's reply must
 # take that lock).  After each, a tool asks 200 times and must be answered,
 # and the daemon says what it released.  Then 30 tools each send a
-# request and close their endpoint at once.  Meanwhile a Lego process works
+# request and close their endpoint at once.  A live tool holding the
+# memnode's lock for 5 s does not get it declared down.  Meanwhile a Lego process works
 # through the memnode, which stalls it for a moment, and ends with native's
 # checksum.
 . "$(dirname "$0")/lib.sh"
@@ -36,6 +37,17 @@ for d in "storenode $STO storenode" "memnode $MEM_a memnode_a"; do
 	n=0
 	[ "$1" = memnode ] && [ -n "${WLPID:-}" ] && kill -0 "$WLPID" 2>/dev/null &&
 		echo "(the Lego process is still working through the memnode)"
+	if [ "$1" = memnode ]; then
+		# a live tool holds the memnode's queue lock for 5 s: its loop
+		# waits, silent to the monitor past the 3 s node timeout, but
+		# its process runs here and its memory is intact: not down
+		# (before: declared down, and the Lego process stopped)
+		"$DP" "$2" lockhold 5000 || fail "lockhold tool: status $?"
+		grep -q "memnode 1 .* is running on this host: not declared down yet" "$T/monitor.log" ||
+			fail "the monitor said nothing of the memnode held up 5 s: $(tail -2 "$T/monitor.log")"
+		out=$(timeout 30 "$DP" "$2" probe 200) || fail "memnode after a 5 s lock hold (status $?): $out"
+		pass "memnode: its queue lock held 5 s by a live tool: not declared down; answered: $out"
+	fi
 	for mode in lockdie ownlockdie; do
 		t0=$(date +%s%N)
 		"$DP" "$2" $mode 2>"$T/dp.err"
@@ -59,6 +71,7 @@ for d in "storenode $STO storenode" "memnode $MEM_a memnode_a"; do
 	pass "$1: 30 tools closed their endpoints right after their first request ($(node_stat "$2" shm_standins) stood in for); answered: $out"
 done
 grep "released" "$T/memnode_a.log" | sed 's/^/  /'
+grep "missed heartbeats.*: down" "$T/monitor.log" && fail "a daemon was declared down"
 if [ -n "${WLPID:-}" ]; then
 	wait $WLPID || fail "the Lego process beside the deaths: $(tail -3 "$T/wl.log")"
 	got=$(sed -n 's/.*checksum=//p' "$T/wl.out")
