@@ -13,6 +13,11 @@
  * runs under Lego and runs under Linux swapping must print the same one.
  * GB/s counts a 4 KiB page per operation (what each operation makes the
  * memory system move when it misses).
+ *
+ * --stop-file PATH (one thread only) ends the operations early once PATH
+ * exists, looked at every 4096 operations; ops= then says how many were
+ * done, and a run with --ops that many prints the same checksum.  Tests
+ * use it to keep a process working until what they check is over.
  */
 #define _GNU_SOURCE
 #include <math.h>
@@ -23,6 +28,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 enum pattern { SEQ, UNIFORM, ZIPF };
 
@@ -31,6 +37,7 @@ static struct {
 	size_t w, pages;
 	uint64_t ops;
 	int threads, writes;
+	const char *stop_file;
 	uint64_t *mem;
 	double zeta_n, zipf_eta, zipf_alpha; /* Gray et al.'s zipf generator */
 } g = {.pat = UNIFORM, .w = (size_t)1 << 30, .ops = 2000000, .threads = 1};
@@ -86,6 +93,10 @@ static void *run(void *arg)
 	uint64_t ops = g.ops / (uint64_t)g.threads;
 	size_t seq = 0;
 	for (uint64_t i = 0; i < ops; i++) {
+		if (g.stop_file && i % 4096 == 0 && i && access(g.stop_file, F_OK) == 0) {
+			g.ops = i;
+			break;
+		}
 		size_t page;
 		switch (g.pat) {
 		case SEQ: page = seq++ % n; break;
@@ -139,13 +150,16 @@ int main(int argc, char **argv)
 			g.threads = atoi(v);
 		else if (!strcmp(a, "--writes"))
 			g.writes = atoi(v);
+		else if (!strcmp(a, "--stop-file"))
+			g.stop_file = v;
 		else {
 			fprintf(stderr, "usage: %s [--pattern seq|uniform|zipf] [--ws SIZE] [--ops N] "
-				"[--threads N] [--writes PCT]\n", argv[0]);
+				"[--threads N] [--writes PCT] [--stop-file PATH]\n", argv[0]);
 			return 2;
 		}
 	}
-	if (g.threads < 1 || g.threads > 64 || g.w < 4096 * (size_t)g.threads)
+	if (g.threads < 1 || g.threads > 64 || g.w < 4096 * (size_t)g.threads ||
+	    (g.stop_file && g.threads != 1))
 		return 2;
 	g.pages = g.w / 4096;
 	g.mem = mmap(NULL, g.pages * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

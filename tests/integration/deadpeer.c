@@ -120,7 +120,9 @@ int main(int argc, char **argv)
 		const char *port = strrchr(argv[1], ':');
 		lf_shm_name_for_port(port ? (unsigned)atoi(port + 1) : 0, name, sizeof name);
 		snprintf(path, sizeof path, "/dev/shm/%s", name);
-		return take_lock(path, &peer, NULL, lockhold ? atol(argv[3]) : 0);
+		r = take_lock(path, &peer, NULL, lockhold ? atol(argv[3]) : 0);
+		rpc_links_close(&links); /* lockhold: alive, and done */
+		return r;
 	}
 	if (ownlockdie)
 		return take_lock(NULL, &peer, &liov, 0);

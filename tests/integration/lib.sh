@@ -121,6 +121,17 @@ wl_lego() {
 	[ "$_got" = "$WANT" ] || fail "workload $_n: checksum $_got, native $WANT"
 }
 
+# wl_same OUT: the workload run whose output is OUT (started with
+# $WL_ARGS, --stop-file and more --ops than it got to) printed the
+# checksum of a native run of as many operations; sets OPS and GOT.
+wl_same() {
+	OPS=$(sed -n 's/.* ops=\([0-9]*\) .*/\1/p' "$1")
+	GOT=$(sed -n 's/.*checksum=\([0-9a-f]*\).*/\1/p' "$1")
+	[ -n "$OPS" ] && [ -n "$GOT" ] || fail "no workload line in $1: $(cat "$1")"
+	_want=$("$BIN/lego-bench-workload" $WL_ARGS --ops "$OPS" | sed -n 's/.*checksum=\([0-9a-f]*\).*/\1/p')
+	[ "$GOT" = "$_want" ] || fail "$1: checksum $GOT after $OPS operations, native $_want"
+}
+
 # preload_vs_native VAR=VALUE... -- PROG ARGS...: run PROG natively
 # (output in $T/native.out), then under LD_PRELOAD against a monitor and a
 # memnode started here, with those variables (output in $T/lego.out,

@@ -19,7 +19,7 @@
 skip_if_sanitized # (under the sanitizers the memnode has no jemalloc and offers none)
 XC_MIB=16
 ENV="LEGO_EXCACHE_SIZE=${XC_MIB}M LEGO_PREFETCH=off"
-WL_ARGS="--ws $((8 * XC_MIB))M --ops 40000 --pattern uniform --writes 50"
+WL_ARGS="--ws $((4 * XC_MIB))M --ops 20000 --pattern uniform --writes 50"
 wl_native
 
 wl_lego on $ENV
