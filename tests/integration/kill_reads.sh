@@ -11,7 +11,7 @@
 # Each round starts a process whose misses are all one-sided reads (32 MiB
 # of random reads through an 8 MiB ExCache, prefetch off: its table knows
 # where every line is), kills it with SIGKILL 0.6-1.2 s in, then a probe
-# process must do its own 4 000 reads and writes against the same
+# process must do its own 4 000 reads and writes (16 MiB) against the same
 # memnode within 30 s.  With the provider's fi_read, 5 of 53 such kills
 # wedged the memnode (runs stopped at rounds 8, 3, 5, 25 and 12): that
 # code would pass 30 rounds by chance about 1 time in 20.
@@ -40,7 +40,7 @@ while [ $i -lt "$ROUNDS" ]; do
 	sleep "$(awk -v s=$i 'BEGIN { srand(s); printf "%.2f", 0.6 + rand() * 0.6 }')"
 	kill -9 $v
 	wait $v 2>/dev/null
-	env $VICTIM "$WL" --ws 32M --ops 4000 --pattern uniform --writes 50 \
+	env $VICTIM "$WL" --ws 16M --ops 4000 --pattern uniform --writes 50 \
 		>"$T/probe.out" 2>"$T/probe.log" &
 	p=$!
 	PIDS="$PIDS $p"

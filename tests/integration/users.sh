@@ -42,7 +42,7 @@ pass "nobody's legoctl asked root's monitor over tcp"
 
 if [ -z "${IT_SANITIZED:-}" ]; then
 	WL=$BIN/lego-bench-workload
-	ARGS="--ws 48M --ops 100000 --pattern uniform --writes 50"
+	ARGS="--ws 48M --ops 30000 --pattern uniform --writes 50"
 	native=$("$WL" $ARGS | sed -n 's/.*checksum=//p')
 	LD_PRELOAD=$LIBLEGO LEGO_MONITOR=$MON LEGO_EXCACHE_SIZE=8M "$WL" $ARGS >"$T/wl.out" 2>"$T/wl.log" ||
 		fail "a Lego process with its memory on nobody's memnode: $(tail -3 "$T/wl.log")"
