@@ -85,6 +85,10 @@ static int lg_spawn(const char *path, char *const argv[], char **env, int lifeli
 	if (linger >= 0)
 		posix_spawn_file_actions_adddup2(&fa, linger, 5);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	/* nothing on the program's output (they log to its stderr): a shell
+	 * reading `$(cmd)` reads to the end, and daemons that outlive cmd a
+	 * moment (or longer, for its children) would hold that end back */
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
 	/* A process group of its own: the terminal's ^C, ^\ and ^Z are for
 	 * the program, which may catch ^C and go on using its memory (save
 	 * its work); a memnode killed by the same ^C took that memory with

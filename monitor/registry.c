@@ -89,10 +89,18 @@ static uint64_t mon_pid_start(uint32_t pid, char *state)
 }
 
 /* Is the process that registered as pid, started at `start` (0: not on
- * this host, or unknown), still there?  Its state in *state. */
+ * this host, or unknown), still there?  Its state in *state.  A zombie is
+ * not: it has exited, and its parent may not reap it before something the
+ * daemons hold ends (a shell reading `$(cmd)` to its end while embedded
+ * daemons kept cmd's output open waited for ever). */
 static int mon_pid_is(uint32_t pid, uint64_t start, char *state)
 {
-	return pid && start && mon_pid_start(pid, state) == start;
+	char st = 0;
+	if (!pid || !start || mon_pid_start(pid, &st) != start || st == 'Z' || st == 'X')
+		return 0;
+	if (state)
+		*state = st;
+	return 1;
 }
 
 /* Add a node to a table (memnodes or storenodes); one restarting on the
@@ -149,7 +157,7 @@ static void mon_table_expire(struct mon_node *tab, uint32_t n, uint64_t now, uin
 		 * intact.  Stopped, never; running, not for ten timeouts. */
 		char st = 0;
 		uint64_t silent_ms = (now - e->last_hb_ns) / 1000000;
-		if (mon_pid_is(e->pid, e->start, &st) && st != 'Z' && st != 'X' &&
+		if (mon_pid_is(e->pid, e->start, &st) &&
 		    (st == 'T' || st == 't' || now - e->last_hb_ns <= MON_RUNNING_GRACE * timeout)) {
 			if (!e->stalled)
 				lg_log(LG_WARN, "monitor", "%s %u (%s) missed heartbeats for %llu ms, "
@@ -424,9 +432,11 @@ void mon_reg_tick(struct mon_reg *r, uint64_t now)
 				       "exits", p->pid, (unsigned long long)p->as_id);
 			p->lapsed = 1;
 		}
-		/* a process on this host that is gone need not wait for its
-		 * lease (a reused pid just means waiting for the lease) */
-		if (p->local && p->pid && kill((pid_t)p->pid, 0) < 0 && errno == ESRCH) {
+		/* a process on this host that is gone (or a zombie, or its pid
+		 * reused) need not wait for its lease */
+		if (p->local && p->pid &&
+		    (p->start ? !mon_pid_is(p->pid, p->start, NULL)
+			      : kill((pid_t)p->pid, 0) < 0 && errno == ESRCH)) {
 			r->procs_exited++;
 			mon_proc_remove(r, p, "is gone");
 			continue;

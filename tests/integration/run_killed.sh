@@ -5,7 +5,8 @@
 # lego-run, their lifeline, and the command stopped about 30 s later:
 # "remote memory of this process is unreachable".)  A Python program
 # fills 96 MiB through an 8 MiB ExCache, waits until lego-run is gone,
-# then checks every byte, rewrites it and checks it again.
+# then checks every byte, rewrites it and checks it again.  And a program
+# under LD_PRELOAD inside a shell's `$(...)` ends, output and all.
 . "$(dirname "$0")/lib.sh"
 skip_if_sanitized
 cat >"$T/prog.py" <<'PY'
@@ -45,3 +46,26 @@ grep -q "staying for the 1 processes still registered" "$T/run.log" ||
 # and the daemons, their command gone, end
 left=$(wait_gone 10 $pids) || fail "daemon $left still running 10 s after the command ended"
 pass "lego-run killed with SIGKILL: its command checked and rewrote 96 MiB (8 MiB ExCache) afterwards, every block intact; the embedded daemons ended with it"
+
+# A program under LD_PRELOAD, with the embedded default, inside `$(...)`
+# of dash (Debian's sh): the shell reads the output to its end before it
+# reaps the program.  The daemons held that output open (their stdout,
+# and stderr with 2>&1), and the monitor took the unreaped program, a
+# zombie, for a process still running and kept the cluster for it: the
+# shell waited for ever.
+printf 'hello\n' >"$T/hello"
+for mode in stdout both; do
+	r="2>'$T/dash_$mode.log'"
+	[ $mode = both ] && r="2>&1"
+	timeout 30 env -u LEGO_MONITOR dash -c "x=\$(LD_PRELOAD='$LIBLEGO' LEGO_LOG_LEVEL=info cat '$T/hello' $r); printf '%s\n' \"\$x\"" \
+		>"$T/dash_$mode.out" 2>&1
+	st=$?
+	pids=$(cat "$T/dash_$mode.out" "$T/dash_$mode.log" 2>/dev/null |
+		sed -n 's/.*embedded monitor .* (pid \([0-9]*\)), memnode pid \([0-9]*\), storenode pid \([0-9]*\).*/\1 \2 \3/p')
+	PIDS="$PIDS $pids"
+	[ $st -eq 0 ] || fail "dash, x=\$(LD_PRELOAD=... cat ...${r:+ $mode}): status $st (124: still waiting after 30 s)"
+	[ -n "$pids" ] || fail "dash, $mode: Lego was not on: $(tail -3 "$T/dash_$mode.out")"
+	grep -qx hello "$T/dash_$mode.out" || fail "dash, $mode: the output did not come back: $(cat "$T/dash_$mode.out")"
+	left=$(wait_gone 10 $pids) || fail "dash, $mode: daemon $left still running 10 s after the program"
+done
+pass "x=\$(LD_PRELOAD=liblego.so cat FILE) in dash, with stderr apart and with 2>&1: the output comes back, the daemons end"
