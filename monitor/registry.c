@@ -151,10 +151,12 @@ static void mon_table_expire(struct mon_node *tab, uint32_t n, uint64_t now, uin
 			continue;
 		/* On this host, its process says more than its silence: stopped
 		 * (SIGSTOP, a debugger) or running (a loop held up by a busy
-		 * host or a lock; a daemon whose loop makes no pass for 10 s
-		 * ends itself), it is not dead, and declared down, every process
-		 * whose only copy it holds would stop while its memory is
-		 * intact.  Stopped, never; running, not for ten timeouts. */
+		 * host, or by a queue lock a dead process left, which the shm
+		 * doctor releases within about a second), it is not dead, and
+		 * declared down, every process whose only copy it holds would
+		 * stop while its memory is intact.  Stopped, never; running,
+		 * not for ten timeouts: silent that long, its loop is taken
+		 * for stuck for good. */
 		char st = 0;
 		uint64_t silent_ms = (now - e->last_hb_ns) / 1000000;
 		if (mon_pid_is(e->pid, e->start, &st) &&
