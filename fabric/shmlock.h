@@ -10,8 +10,9 @@
  * thread that looks at the locks of the regions mapped into it ten times a
  * second; one held at five looks in a row, then at every look, a
  * millisecond apart, for half a second of the clock, is released when its
- * holder must be dead (see doctor_treat for which).  Only for libfabric 1.17, whose header layout is
- * checked against this process's own region first.
+ * holder must be dead (see doctor_treat for which).  Only for libfabric
+ * 1.17, whose header layout is checked against this process's own region
+ * first.
  */
 #ifndef LEGO_SHMLOCK_H
 #define LEGO_SHMLOCK_H

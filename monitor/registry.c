@@ -158,24 +158,26 @@ static void mon_table_expire(struct mon_node *tab, uint32_t n, uint64_t now, uin
 		 * not for ten timeouts: silent that long, its loop is taken
 		 * for stuck for good. */
 		char st = 0;
-		uint64_t silent_ms = (now - e->last_hb_ns) / 1000000;
-		if (mon_pid_is(e->pid, e->start, &st) &&
-		    (st == 'T' || st == 't' || now - e->last_hb_ns <= MON_RUNNING_GRACE * timeout)) {
-			if (!e->stalled)
-				lg_log(LG_WARN, "monitor", "%s %u (%s) missed heartbeats for %llu ms, "
-				       "but its process %u is %s on this host: not declared down%s",
-				       what, e->id, e->addr.shm[0] ? e->addr.shm : "net",
-				       (unsigned long long)silent_ms, e->pid,
-				       st == 'T' || st == 't' ? "stopped" : "running",
-				       st == 'T' || st == 't' ? "" : " yet");
-			e->stalled = 1;
-			continue;
+		uint64_t silent = now - e->last_hb_ns;
+		if (mon_pid_is(e->pid, e->start, &st)) {
+			int stopped = st == 'T' || st == 't';
+			if (stopped || silent <= MON_RUNNING_GRACE * timeout) {
+				if (!e->stalled)
+					lg_log(LG_WARN, "monitor", "%s %u (%s) missed heartbeats for %llu "
+					       "ms, but its process %u is %s on this host: not declared "
+					       "down%s", what, e->id, e->addr.shm[0] ? e->addr.shm : "net",
+					       (unsigned long long)(silent / 1000000), e->pid,
+					       stopped ? "stopped" : "running", stopped ? "" : " yet");
+				e->stalled = 1;
+				continue;
+			}
 		}
 		e->up = 0;
 		if (e->left)
 			continue; /* drained and gone, as told */
 		lg_log(LG_WARN, "monitor", "%s %u (%s) missed heartbeats for %llu ms: down", what,
-		       e->id, e->addr.shm[0] ? e->addr.shm : "net", (unsigned long long)silent_ms);
+		       e->id, e->addr.shm[0] ? e->addr.shm : "net",
+		       (unsigned long long)(silent / 1000000));
 		(*down)++;
 	}
 }
@@ -434,11 +436,14 @@ void mon_reg_tick(struct mon_reg *r, uint64_t now)
 				       "exits", p->pid, (unsigned long long)p->as_id);
 			p->lapsed = 1;
 		}
-		/* a process on this host that is gone (or a zombie, or its pid
-		 * reused) need not wait for its lease */
+		/* a process on this host that is gone need not wait for its
+		 * lease: its pid no longer there (looked at every tick, one
+		 * system call), or, once it has missed a renewal, a zombie or
+		 * the pid of a later process (/proc, only then) */
+		int late = now - p->last_ns > r->lease_ns / 4; /* its interval */
 		if (p->local && p->pid &&
-		    (p->start ? !mon_pid_is(p->pid, p->start, NULL)
-			      : kill((pid_t)p->pid, 0) < 0 && errno == ESRCH)) {
+		    ((kill((pid_t)p->pid, 0) < 0 && errno == ESRCH) ||
+		     (late && p->start && !mon_pid_is(p->pid, p->start, NULL)))) {
 			r->procs_exited++;
 			mon_proc_remove(r, p, "is gone");
 			continue;
