@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysinfo.h>
 #include <sys/wait.h>
@@ -76,7 +77,7 @@ static char **lg_daemon_env(void)
 }
 
 static int lg_spawn(const char *path, char *const argv[], char **env, int lifeline_r,
-		    int addr_w, int linger, pid_t *pid)
+		    int addr_w, int linger, int mon_r, pid_t *pid)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawn_file_actions_init(&fa);
@@ -84,6 +85,8 @@ static int lg_spawn(const char *path, char *const argv[], char **env, int lifeli
 	posix_spawn_file_actions_adddup2(&fa, addr_w, 4);
 	if (linger >= 0)
 		posix_spawn_file_actions_adddup2(&fa, linger, 5);
+	if (mon_r >= 0)
+		posix_spawn_file_actions_adddup2(&fa, mon_r, 6);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	/* nothing on the program's output (they log to its stderr): a shell
 	 * reading `$(cmd)` reads to the end, and daemons that outlive cmd a
@@ -163,14 +166,24 @@ static int lg_embed_store_root(const struct lg_opts *o, char *root, size_t len)
 
 /* Spawn one daemon; *rd gets the read end of the pipe it writes its
  * address to (lg_wait_one reads it).  linger (>= 0): an end of the
- * monitor's pipe, its descriptor 5 (see lg_embed_start).  0 or -errno
+ * monitor's pipe, its descriptor 5 (see lg_embed_spawn).  mon_w (not
+ * NULL): the daemon learns the monitor's address later, from its
+ * descriptor 6 (--monitor-fd), whose other end *mon_w gets.  0 or -errno
  * (logged). */
 static int lg_spawn_one(const char *bindir, const char *name, char *const extra[], char **env,
-			int lifeline_r, int linger, pid_t *pid, int *rd)
+			int lifeline_r, int linger, int *mon_w, pid_t *pid, int *rd)
 {
-	int ap[2];
+	int ap[2], mp[2] = {-1, -1};
 	if (pipe2(ap, O_CLOEXEC) < 0)
 		return -errno;
+	/* a socket, not a pipe: a daemon that died before we write gives
+	 * EPIPE with MSG_NOSIGNAL, not a SIGPIPE in the program */
+	if (mon_w && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, mp) < 0) {
+		int err = errno;
+		close(ap[0]);
+		close(ap[1]);
+		return -err;
+	}
 	char path[PATH_MAX + 32];
 	snprintf(path, sizeof path, "%s/%s", bindir, name);
 	char *argv[16];
@@ -179,17 +192,25 @@ static int lg_spawn_one(const char *bindir, const char *name, char *const extra[
 	argv[k++] = "--listen=127.0.0.1:0";
 	argv[k++] = "--parent-fd=3";
 	argv[k++] = "--addr-file=/dev/fd/4";
+	if (mon_w)
+		argv[k++] = "--monitor-fd=6";
 	for (int i = 0; extra[i] && k < 15; i++)
 		argv[k++] = extra[i];
 	argv[k] = NULL;
-	int r = lg_spawn(path, argv, env, lifeline_r, ap[1], linger, pid);
+	int r = lg_spawn(path, argv, env, lifeline_r, ap[1], linger, mp[0], pid);
 	close(ap[1]);
+	if (mp[0] >= 0)
+		close(mp[0]);
 	if (r) {
 		lg_log(LG_ERROR, "embed", "cannot start %s: %s", path, strerror(-r));
 		close(ap[0]);
+		if (mp[1] >= 0)
+			close(mp[1]);
 		return r;
 	}
 	*rd = ap[0];
+	if (mon_w)
+		*mon_w = mp[1];
 	return 0;
 }
 
@@ -204,18 +225,22 @@ static int lg_wait_one(const char *name, int rd, char *addr, size_t addrlen)
 	return r;
 }
 
-static int lg_start_one(const char *bindir, const char *name, char *const extra[], char **env,
-			int lifeline_r, int linger, pid_t *pid, char *addr, size_t addrlen)
+static void lg_close_fd(int *fd)
 {
-	int rd;
-	int r = lg_spawn_one(bindir, name, extra, env, lifeline_r, linger, pid, &rd);
-	return r ? r : lg_wait_one(name, rd, addr, addrlen);
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
 }
 
-int lg_embed_start(struct lg_embed *e, const struct lg_opts *o, int inherit)
+/* All three daemons start at once (each spends a few hundred ms loading
+ * libfabric's providers and their libraries, see docs/lego-run.md): the
+ * memnode and the storenode are given the monitor's address once it
+ * listens (lg_embed_wait), on a socket they read just before they
+ * register. */
+int lg_embed_spawn(struct lg_embed *e, const struct lg_opts *o, int inherit)
 {
 	memset(e, 0, sizeof *e);
-	e->parent_w = -1;
+	e->parent_w = e->mon_rd = e->mem_rd = e->sto_rd = e->mem_mon_w = e->sto_mon_w = -1;
 	char bindir[PATH_MAX];
 	int r = lg_find_bindir(o, bindir, sizeof bindir);
 	if (r)
@@ -244,12 +269,12 @@ int lg_embed_start(struct lg_embed *e, const struct lg_opts *o, int inherit)
 		close(mp[1]);
 		return -ENOMEM;
 	}
-	char fabric[32], monarg[200], caparg[64], fabarg[64];
+	char fabric[32], caparg[64], fabarg[64];
 	lg_opt_enum_name(o, LG_OPT_fabric, fabric, sizeof fabric);
 	snprintf(fabarg, sizeof fabarg, "--fabric=%s", strcmp(fabric, "tcp") == 0 ? "tcp" : "auto");
 	char *mon_extra[] = {fabarg, NULL};
-	r = lg_start_one(bindir, "lego-monitor", mon_extra, env, lp[0], mp[1], &e->mon_pid, e->addr,
-			 sizeof e->addr);
+	r = lg_spawn_one(bindir, "lego-monitor", mon_extra, env, lp[0], mp[1], NULL, &e->mon_pid,
+			 &e->mon_rd);
 	close(mp[1]);
 	if (r == 0) {
 		uint64_t cap = lg_opt_u(o, LG_OPT_embedded_capacity);
@@ -258,27 +283,21 @@ int lg_embed_start(struct lg_embed *e, const struct lg_opts *o, int inherit)
 			sysinfo(&si);
 			cap = ((uint64_t)si.totalram + si.totalswap) * si.mem_unit;
 		}
-		snprintf(monarg, sizeof monarg, "--monitor=%s", e->addr);
 		snprintf(caparg, sizeof caparg, "--capacity=%llu", (unsigned long long)cap);
-		char *mem_extra[] = {monarg, caparg, fabarg, "--linger-fd=5", NULL};
-		int mem_rd = -1, sto_rd = -1;
-		r = lg_spawn_one(bindir, "lego-memnode", mem_extra, env, lp[0], mp[0], &e->mem_pid,
-				 &mem_rd);
+		char *mem_extra[] = {caparg, fabarg, "--linger-fd=5", NULL};
+		r = lg_spawn_one(bindir, "lego-memnode", mem_extra, env, lp[0], mp[0], &e->mem_mon_w,
+				 &e->mem_pid, &e->mem_rd);
 		/* Files are optional: without a store directory, Lego files fail
-		 * with EIO and the rest works.  Both start at once. */
-		char root[PATH_MAX], rootarg[PATH_MAX + 16], addr[128];
+		 * with EIO and the rest works. */
+		char root[PATH_MAX], rootarg[PATH_MAX + 16];
 		if (r == 0 && lg_opt_s(o, LG_OPT_store_prefix)[0] &&
 		    lg_embed_store_root(o, root, sizeof root) == 0) {
 			snprintf(rootarg, sizeof rootarg, "--root=%s", root);
-			char *sto_extra[] = {monarg, rootarg, fabarg, "--linger-fd=5", NULL};
+			char *sto_extra[] = {rootarg, fabarg, "--linger-fd=5", NULL};
 			if (lg_spawn_one(bindir, "lego-storenode", sto_extra, env, lp[0], mp[0],
-					 &e->sto_pid, &sto_rd) < 0)
+					 &e->sto_mon_w, &e->sto_pid, &e->sto_rd) < 0)
 				e->sto_pid = 0;
 		}
-		if (r == 0)
-			r = lg_wait_one("lego-memnode", mem_rd, addr, sizeof addr);
-		if (sto_rd >= 0 && lg_wait_one("lego-storenode", sto_rd, addr, sizeof addr) < 0)
-			e->sto_pid = 0; /* it exits with the lifeline, or has */
 	}
 	free(env);
 	close(lp[0]);
@@ -286,6 +305,39 @@ int lg_embed_start(struct lg_embed *e, const struct lg_opts *o, int inherit)
 	e->parent_w = lp[1];
 	if (inherit)
 		fcntl(lp[1], F_SETFD, 0);
+	if (r)
+		lg_embed_stop(e);
+	return r;
+}
+
+/* Send the monitor's address to a daemon started with --monitor-fd. */
+static void lg_tell_monitor(int *fd, const char *addr)
+{
+	if (*fd < 0)
+		return;
+	char line[sizeof ((struct lg_embed *)0)->addr + 2];
+	int n = snprintf(line, sizeof line, "%s\n", addr);
+	/* it may have died already: lg_wait_one says so */
+	if (send(*fd, line, (size_t)n, MSG_NOSIGNAL) != n)
+		lg_log(LG_DEBUG, "embed", "cannot pass the monitor's address: %s", strerror(errno));
+	lg_close_fd(fd);
+}
+
+int lg_embed_wait(struct lg_embed *e)
+{
+	char addr[128];
+	int r = lg_wait_one("lego-monitor", e->mon_rd, e->addr, sizeof e->addr);
+	e->mon_rd = -1;
+	if (r == 0) {
+		lg_tell_monitor(&e->mem_mon_w, e->addr);
+		lg_tell_monitor(&e->sto_mon_w, e->addr);
+		r = lg_wait_one("lego-memnode", e->mem_rd, addr, sizeof addr);
+		e->mem_rd = -1;
+	}
+	if (r == 0 && e->sto_rd >= 0 &&
+	    lg_wait_one("lego-storenode", e->sto_rd, addr, sizeof addr) < 0)
+		e->sto_pid = 0; /* it exits with the lifeline, or has */
+	e->sto_rd = -1;
 	if (r) {
 		lg_embed_stop(e);
 		return r;
@@ -293,6 +345,12 @@ int lg_embed_start(struct lg_embed *e, const struct lg_opts *o, int inherit)
 	lg_log(LG_INFO, "embed", "embedded monitor %s (pid %d), memnode pid %d, storenode pid %d",
 	       e->addr, (int)e->mon_pid, (int)e->mem_pid, (int)e->sto_pid);
 	return 0;
+}
+
+int lg_embed_start(struct lg_embed *e, const struct lg_opts *o, int inherit)
+{
+	int r = lg_embed_spawn(e, o, inherit);
+	return r ? r : lg_embed_wait(e);
 }
 
 /* Reap a daemon that exits within a second; one still serving processes
@@ -309,9 +367,14 @@ static void lg_reap(pid_t pid)
 
 void lg_embed_stop(struct lg_embed *e)
 {
-	if (e->parent_w >= 0)
-		close(e->parent_w);
-	e->parent_w = -1;
+	/* a daemon still waiting for the monitor's address ends at the
+	 * socket's end of file */
+	lg_close_fd(&e->mem_mon_w);
+	lg_close_fd(&e->sto_mon_w);
+	lg_close_fd(&e->mon_rd);
+	lg_close_fd(&e->mem_rd);
+	lg_close_fd(&e->sto_rd);
+	lg_close_fd(&e->parent_w);
 	lg_reap(e->mem_pid);
 	lg_reap(e->sto_pid);
 	lg_reap(e->mon_pid);

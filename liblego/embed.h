@@ -15,11 +15,20 @@ struct lg_embed {
 	pid_t mon_pid, mem_pid, sto_pid; /* sto_pid 0: no file store */
 	int parent_w; /* our end of the lifeline pipe */
 	char addr[128]; /* monitor HOST:PORT */
+	/* between lg_embed_spawn and lg_embed_wait: the pipes the daemons
+	 * write their addresses to, and the sockets that take the monitor's
+	 * to the memnode and the storenode (-1: none) */
+	int mon_rd, mem_rd, sto_rd, mem_mon_w, sto_mon_w;
 };
 
-/* Start both daemons; e->addr gets the monitor's address.  With
- * inherit, programs this process executes keep the lifeline too (they
- * share the daemons, through LEGO_MONITOR).  0 or -errno (logged). */
+/* Start the daemons; e->addr gets the monitor's address.  With inherit,
+ * programs this process executes keep the lifeline too (they share the
+ * daemons, through LEGO_MONITOR).  0 or -errno (logged).  In two halves so
+ * that the caller can do its own start-up while the daemons do theirs:
+ * lg_embed_spawn starts all three, lg_embed_wait waits until they serve
+ * (and stops them if one does not); lg_embed_start does both. */
+int lg_embed_spawn(struct lg_embed *e, const struct lg_opts *o, int inherit);
+int lg_embed_wait(struct lg_embed *e);
 int lg_embed_start(struct lg_embed *e, const struct lg_opts *o, int inherit);
 /* Let the daemons go (they exit once no process holds the lifeline) and
  * reap them if they were ours. */

@@ -227,7 +227,14 @@ static int lg_rt_start_locked(struct lg_rt *rt)
 		return r;
 	const char *mon = lg_opt_s(o, LG_OPT_monitor);
 	if (!mon[0]) {
-		r = lg_embed_start(&rt->embed, o, rt->transparent);
+		r = lg_embed_spawn(&rt->embed, o, rt->transparent);
+		if (r)
+			return r;
+		/* load libfabric's providers while the daemons load theirs
+		 * (a tenth of a second here, most of it in the verbs
+		 * provider's reading /proc/kallsyms) */
+		lf_prov_available(LEGO_PROV_SHM, NULL);
+		r = lg_embed_wait(&rt->embed);
 		if (r)
 			return r;
 		mon = rt->embed.addr;

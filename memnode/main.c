@@ -144,7 +144,7 @@ int main(int argc, char **argv)
 	 * with them, do not queue behind their threads (needs CAP_SYS_NICE). */
 	setpriority(PRIO_PROCESS, 0, -10);
 	struct memnode *m = &M;
-	if (!lg_opt_s(&O, LG_OPT_monitor)[0]) {
+	if (!lg_opt_s(&O, LG_OPT_monitor)[0] && lg_opt_i(&O, LG_OPT_monitor_fd) < 0) {
 		fprintf(stderr, "lego-memnode: --monitor HOST:PORT is required\n");
 		return 2;
 	}
@@ -191,7 +191,8 @@ int main(int argc, char **argv)
 	m->store_timeout_ns = lg_opt_u(&O, LG_OPT_store_timeout_ms) * 1000000ull;
 	if (pgc_new(&pc, &m->pgc) < 0)
 		return 1;
-	if (rpc_links_peer_hostport(links, lg_opt_s(&O, LG_OPT_monitor), &m->mon, "monitor", NULL) < 0)
+	const char *mon = lg_daemon_monitor(&O, &stop);
+	if (!mon || rpc_links_peer_hostport(links, mon, &m->mon, "monitor", NULL) < 0)
 		return 1;
 	int r = lf_retry(mon_register, m, 30, &stop);
 	if (r < 0 && !stop) {

@@ -151,7 +151,7 @@ int main(int argc, char **argv)
 	lg_daemon_signals(&stop);
 	struct storenode *s = &S;
 	s->root_fd = -1;
-	if (!lg_opt_s(&O, LG_OPT_monitor)[0]) {
+	if (!lg_opt_s(&O, LG_OPT_monitor)[0] && lg_opt_i(&O, LG_OPT_monitor_fd) < 0) {
 		fprintf(stderr, "lego-storenode: --monitor HOST:PORT is required\n");
 		return 2;
 	}
@@ -181,7 +181,8 @@ int main(int argc, char **argv)
 	links.rx_bufs = 8;
 	links.rx_size = 64 * 1024;
 	links.fab = fab == LF_FAB_SHM ? LF_FAB_SHM : LF_FAB_TCP;
-	if (rpc_links_peer_hostport(&links, lg_opt_s(&O, LG_OPT_monitor), &s->mon, "monitor", NULL) < 0)
+	const char *mon = lg_daemon_monitor(&O, &stop);
+	if (!mon || rpc_links_peer_hostport(&links, mon, &s->mon, "monitor", NULL) < 0)
 		return 1;
 	int r = lf_retry(mon_register, s, 30, &stop);
 	if (r < 0 && !stop) {
