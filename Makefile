@@ -11,7 +11,8 @@ BUILD   ?= build
 PREFIX  ?= /usr/local
 JOBS    ?= $(shell nproc)
 CMAKE_FLAGS ?=
-CTEST_FLAGS ?= --output-on-failure
+# two tests at a time where they allow it (tests/CMakeLists.txt, PROCESSORS)
+CTEST_FLAGS ?= --output-on-failure -j2
 FUZZ_RUNS ?= 10000000
 FUZZ_SECONDS ?=
 FUZZERS ?= memnode storenode monitor wire options

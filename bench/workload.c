@@ -18,6 +18,8 @@
  * exists, looked at every 4096 operations; ops= then says how many were
  * done, and a run with --ops that many prints the same checksum.  Tests
  * use it to keep a process working until what they check is over.
+ * --ready-file PATH is created once the memory is filled, as the
+ * operations begin (tests that act on a process in its steady state).
  */
 #define _GNU_SOURCE
 #include <math.h>
@@ -37,7 +39,7 @@ static struct {
 	size_t w, pages;
 	uint64_t ops;
 	int threads, writes;
-	const char *stop_file;
+	const char *stop_file, *ready_file;
 	uint64_t *mem;
 	double zeta_n, zipf_eta, zipf_alpha; /* Gray et al.'s zipf generator */
 } g = {.pat = UNIFORM, .w = (size_t)1 << 30, .ops = 2000000, .threads = 1};
@@ -152,9 +154,12 @@ int main(int argc, char **argv)
 			g.writes = atoi(v);
 		else if (!strcmp(a, "--stop-file"))
 			g.stop_file = v;
+		else if (!strcmp(a, "--ready-file"))
+			g.ready_file = v;
 		else {
 			fprintf(stderr, "usage: %s [--pattern seq|uniform|zipf] [--ws SIZE] [--ops N] "
-				"[--threads N] [--writes PCT] [--stop-file PATH]\n", argv[0]);
+				"[--threads N] [--writes PCT] [--stop-file PATH] [--ready-file PATH]\n",
+				argv[0]);
 			return 2;
 		}
 	}
@@ -171,6 +176,15 @@ int main(int argc, char **argv)
 		g.mem[i] = i * 0x9e3779b97f4a7c15ULL;
 	if (g.pat == ZIPF)
 		zipf_init(g.pages / (size_t)g.threads);
+	if (g.ready_file) {
+		FILE *f = fopen(g.ready_file, "w");
+		if (!f) {
+			perror(g.ready_file);
+			return 1;
+		}
+		fputs("filled\n", f);
+		fclose(f);
+	}
 	struct worker wk[64];
 	double t0 = now();
 	for (int i = 0; i < g.threads; i++) {

@@ -8,13 +8,16 @@
 # with process_vm_readv itself, outside the provider and any shared lock
 # (docs/architecture.md, "One-sided reads").
 #
-# Each round starts a process whose misses are all one-sided reads (32 MiB
-# of random reads through an 8 MiB ExCache, prefetch off: its table knows
-# where every line is), kills it with SIGKILL 0.6-1.2 s in, then a probe
-# process must do its own 4 000 reads and writes (16 MiB) against the same
-# memnode within 30 s.  With the provider's fi_read, 5 of 53 such kills
-# wedged the memnode (runs stopped at rounds 8, 3, 5, 25 and 12): that
-# code would pass 30 rounds by chance about 1 time in 20.
+# Each round starts a process whose misses are all one-sided reads (16 MiB
+# of random reads through a 4 MiB ExCache, prefetch off: its table knows
+# where every line is), kills it with SIGKILL 0.05-0.35 s after it has
+# filled its memory and begun reading, then a probe process must do its
+# own 2 000 reads and writes (8 MiB) against the same memnode within 30 s.
+# With the provider's fi_read, 5 of 53 such kills wedged the memnode (runs
+# stopped at rounds 8, 3, 5, 25 and 12) when the kill came 0.6-1.2 s after
+# the start, often still during the fill (a process start takes 0.3 s
+# here, the fill as much again): that code would pass 30 rounds by chance
+# about 1 time in 20, and fewer now that every kill lands among the reads.
 . "$(dirname "$0")/lib.sh"
 skip_if_sanitized # (under the sanitizers the memnode offers no one-sided reads)
 ROUNDS=${KILL_ROUNDS:-30}
@@ -22,10 +25,10 @@ start_monitor
 start_memnode a
 export LEGO_MONITOR="$MON"
 WL=$BIN/lego-bench-workload
-VICTIM="LD_PRELOAD=$LIBLEGO LEGO_EXCACHE_SIZE=8M LEGO_PREFETCH=off"
+VICTIM="LD_PRELOAD=$LIBLEGO LEGO_EXCACHE_SIZE=4M LEGO_PREFETCH=off"
 
 # the victims' reads are one-sided: the same run, not killed
-env $VICTIM LEGO_STATS="$T/whole.json" "$WL" --ws 32M --ops 30000 --pattern uniform \
+env $VICTIM LEGO_STATS="$T/whole.json" "$WL" --ws 16M --ops 20000 --pattern uniform \
 	>/dev/null 2>"$T/whole.log" || fail "a whole run failed: $(tail -3 "$T/whole.log")"
 M=$(json_stat "$T/whole.json" excache.misses)
 R=$(json_stat "$T/whole.json" excache.rma_reads)
@@ -34,13 +37,15 @@ R=$(json_stat "$T/whole.json" excache.rma_reads)
 i=0
 while [ $i -lt "$ROUNDS" ]; do
 	i=$((i + 1))
-	env $VICTIM "$WL" --ws 32M --ops 1000000000 --pattern uniform >/dev/null 2>&1 &
+	env $VICTIM "$WL" --ws 16M --ops 1000000000 --pattern uniform --ready-file "$T/ready$i" \
+		>/dev/null 2>&1 &
 	v=$!
 	PIDS="$PIDS $v"
-	sleep "$(awk -v s=$i 'BEGIN { srand(s); printf "%.2f", 0.6 + rand() * 0.6 }')"
+	wait_file "$T/ready$i" 30 || fail "round $i: the reader did not fill its memory in 30 s"
+	sleep "$(awk -v s=$i 'BEGIN { srand(s); printf "%.2f", 0.05 + rand() * 0.3 }')"
 	kill -9 $v
 	wait $v 2>/dev/null
-	env $VICTIM "$WL" --ws 16M --ops 4000 --pattern uniform --writes 50 \
+	env $VICTIM "$WL" --ws 8M --ops 2000 --pattern uniform --writes 50 \
 		>"$T/probe.out" 2>"$T/probe.log" &
 	p=$!
 	PIDS="$PIDS $p"
