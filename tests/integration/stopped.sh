@@ -69,12 +69,22 @@ ms=$((($(date +%s%N) - t0) / 1000000))
 LD_PRELOAD=$LIBLEGO sh -c 'exec sleep 5' &
 e=$!
 PIDS="$PIDS $e"
-sleep 0.7
-n0=$("$BIN/legoctl" --monitor "$MON" procs $e | awk -v p=$e '$1 == p' | wc -l)
+# both images are there from the new one's start (two process starts,
+# ~0.3 s each here, more on a busy machine) until the old one's lease
+# lapses (1 s after the exec): looked at until seen, not at a fixed time
+n0=0
+k=0
+while [ "$n0" -ne 2 ] && [ $k -lt 20 ]; do
+	sleep 0.1
+	k=$((k + 1))
+	n0=$("$BIN/legoctl" --monitor "$MON" procs $e 2>"$T/procs.err" | tee "$T/procs0" |
+		awk -v p=$e '$1 == p' | wc -l)
+done
 sleep 2.5
-n1=$("$BIN/legoctl" --monitor "$MON" procs $e | awk -v p=$e '$1 == p' | wc -l)
+n1=$("$BIN/legoctl" --monitor "$MON" procs $e 2>>"$T/procs.err" | tee "$T/procs1" |
+	awk -v p=$e '$1 == p' | wc -l)
 [ "$n0" -eq 2 ] && [ "$n1" -eq 1 ] ||
-	fail "exec: $n0 address spaces for the pid before the old image's lease, $n1 after (want 2, 1)"
+	fail "exec: $n0 address spaces for the pid before the old image's lease, $n1 after (want 2, 1); legoctl procs: $(cat "$T/procs0" "$T/procs1" "$T/procs.err")"
 wait $e
 
 LD_PRELOAD=$LIBLEGO LEGO_EXCACHE_SIZE=16M "$BIN/lego-bench-workload" $WL_ARGS $LONG "$T/stop2" \
