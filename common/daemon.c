@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -125,34 +124,20 @@ const char *lg_daemon_monitor(struct lg_opts *o, volatile int *stop)
 		return lg_opt_s(o, LG_OPT_monitor);
 	}
 	char line[256], err[320];
-	size_t got = 0;
-	uint64_t deadline = lg_now_ns() + 30000000000ull;
-	while (got + 1 < sizeof line && !*stop && lg_now_ns() < deadline) {
-		struct pollfd p = {fd, POLLIN, 0};
-		if (poll(&p, 1, 100) <= 0)
-			continue;
-		ssize_t r = read(fd, line + got, sizeof line - 1 - got);
-		if (r <= 0)
-			break;
-		got += (size_t)r;
-		line[got] = 0;
-		char *nl = strchr(line, '\n');
-		if (!nl)
-			continue;
-		*nl = 0;
-		close(fd);
-		o->num[LG_OPT_monitor_fd] = (uint64_t)-1;
-		if (lg_opts_set(o, "monitor", line, 3, err, sizeof err) < 0) {
-			lg_log(LG_ERROR, "monitor", "%s", err);
-			return NULL;
-		}
-		return lg_opt_s(o, LG_OPT_monitor);
-	}
+	int r = lg_read_line(fd, line, sizeof line, 30000, stop);
 	close(fd);
-	if (!*stop)
-		lg_log(LG_ERROR, "monitor", "no monitor address came on descriptor %d (%s)", fd,
-		       lg_now_ns() < deadline ? "it closed" : "30 s went by");
-	return NULL;
+	o->num[LG_OPT_monitor_fd] = (uint64_t)-1;
+	if (r) {
+		if (r != -EINTR)
+			lg_log(LG_ERROR, "monitor", "no monitor address came on descriptor %d (%s)", fd,
+			       r == -EPIPE ? "it closed" : r == -ETIMEDOUT ? "30 s went by" : strerror(-r));
+		return NULL;
+	}
+	if (lg_opts_set(o, "monitor", line, 3, err, sizeof err) < 0) {
+		lg_log(LG_ERROR, "monitor", "%s", err);
+		return NULL;
+	}
+	return lg_opt_s(o, LG_OPT_monitor);
 }
 
 static volatile int *lg_stop_flag;

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <linux/futex.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,6 +143,35 @@ ssize_t lg_read_small(const char *path, char *buf, size_t cap)
 		return -e;
 	buf[n] = 0;
 	return n;
+}
+
+int lg_read_line(int fd, char *buf, size_t len, int timeout_ms, volatile int *stop)
+{
+	size_t got = 0;
+	uint64_t deadline = lg_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+	buf[0] = 0;
+	while (got + 1 < len) {
+		if (stop && *stop)
+			return -EINTR;
+		uint64_t now = lg_now_ns();
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		int left = (int)((deadline - now + 999999) / 1000000);
+		struct pollfd p = {fd, POLLIN, 0};
+		if (poll(&p, 1, stop ? LG_MIN(left, 100) : left) <= 0)
+			continue;
+		ssize_t r = read(fd, buf + got, len - 1 - got);
+		if (r <= 0)
+			return -EPIPE;
+		got += (size_t)r;
+		buf[got] = 0;
+		char *nl = strchr(buf, '\n');
+		if (nl) {
+			*nl = 0;
+			return 0;
+		}
+	}
+	return -EOVERFLOW;
 }
 
 const char *lg_host_id(void)

@@ -44,6 +44,12 @@ const char *lg_host_id(void);
  * buf, NUL-terminated ("" on failure).  Bytes read, or -errno.  Only
  * open, read and close: safe in a signal handler. */
 ssize_t lg_read_small(const char *path, char *buf, size_t cap);
+/* Read one line ("HOST:PORT\n", say) from a pipe or socket into buf,
+ * without its newline, within timeout_ms, and (stop not NULL) until *stop
+ * is set.  0, or -EPIPE (end of file first), -ETIMEDOUT, -EINTR (stopped),
+ * -EOVERFLOW (no newline in len - 1 bytes).  Not async-signal-safe in
+ * spirit: it may wait. */
+int lg_read_line(int fd, char *buf, size_t len, int timeout_ms, volatile int *stop);
 
 /* futex wait while *addr == val (timeout_ns 0 = forever); wake n waiters. */
 int lg_futex_wait(_Atomic uint32_t *addr, uint32_t val, uint64_t timeout_ns);

@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,32 +105,6 @@ static int lg_spawn(const char *path, char *const argv[], char **env, int lifeli
 	return -r;
 }
 
-/* Read "HOST:PORT\n" from fd within timeout_ms. */
-static int lg_read_addr(int fd, char *buf, size_t len, int timeout_ms)
-{
-	size_t got = 0;
-	uint64_t deadline = lg_now_ns() + (uint64_t)timeout_ms * 1000000ull;
-	while (got + 1 < len) {
-		int left = (int)((deadline - lg_now_ns()) / 1000000);
-		if (lg_now_ns() >= deadline)
-			return -ETIMEDOUT;
-		struct pollfd p = {fd, POLLIN, 0};
-		if (poll(&p, 1, left) <= 0)
-			continue;
-		ssize_t r = read(fd, buf + got, len - 1 - got);
-		if (r <= 0)
-			return -EPIPE; /* the daemon exited before it was ready */
-		got += (size_t)r;
-		buf[got] = 0;
-		char *nl = strchr(buf, '\n');
-		if (nl) {
-			*nl = 0;
-			return 0;
-		}
-	}
-	return -EOVERFLOW;
-}
-
 /* The embedded storenode's directory: LEGO_STORE_ROOT, or
  * ~/.local/share/lego/store, created if missing.  0 or -errno (logged). */
 static int lg_embed_store_root(const struct lg_opts *o, char *root, size_t len)
@@ -217,7 +190,7 @@ static int lg_spawn_one(const char *bindir, const char *name, char *const extra[
 /* Wait for a spawned daemon's address (it is ready then). */
 static int lg_wait_one(const char *name, int rd, char *addr, size_t addrlen)
 {
-	int r = lg_read_addr(rd, addr, addrlen, 15000);
+	int r = lg_read_line(rd, addr, addrlen, 15000, NULL);
 	if (r)
 		lg_log(LG_ERROR, "embed", "%s did not start (%s)", name,
 		       r == -EPIPE ? "it exited" : strerror(-r));
@@ -311,12 +284,12 @@ int lg_embed_spawn(struct lg_embed *e, const struct lg_opts *o, int inherit)
 }
 
 /* Send the monitor's address to a daemon started with --monitor-fd. */
-static void lg_tell_monitor(int *fd, const char *addr)
+static void lg_tell_monitor(const struct lg_embed *e, int *fd)
 {
 	if (*fd < 0)
 		return;
-	char line[sizeof ((struct lg_embed *)0)->addr + 2];
-	int n = snprintf(line, sizeof line, "%s\n", addr);
+	char line[sizeof e->addr + 2];
+	int n = snprintf(line, sizeof line, "%s\n", e->addr);
 	/* it may have died already: lg_wait_one says so */
 	if (send(*fd, line, (size_t)n, MSG_NOSIGNAL) != n)
 		lg_log(LG_DEBUG, "embed", "cannot pass the monitor's address: %s", strerror(errno));
@@ -329,8 +302,8 @@ int lg_embed_wait(struct lg_embed *e)
 	int r = lg_wait_one("lego-monitor", e->mon_rd, e->addr, sizeof e->addr);
 	e->mon_rd = -1;
 	if (r == 0) {
-		lg_tell_monitor(&e->mem_mon_w, e->addr);
-		lg_tell_monitor(&e->sto_mon_w, e->addr);
+		lg_tell_monitor(e, &e->mem_mon_w);
+		lg_tell_monitor(e, &e->sto_mon_w);
 		r = lg_wait_one("lego-memnode", e->mem_rd, addr, sizeof addr);
 		e->mem_rd = -1;
 	}

@@ -829,6 +829,17 @@ START_TEST(test_daemon_monitor)
 	ck_assert_ptr_null(lg_daemon_monitor(&o, &stop));
 	ck_assert_uint_lt(lg_now_ns() - t0, 1000000000ull);
 	close(sp[1]);
+
+	/* lg_read_line's other ends: nothing within the time, a line too long */
+	char buf[8];
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+	t0 = lg_now_ns();
+	ck_assert_int_eq(lg_read_line(sp[0], buf, sizeof buf, 50, NULL), -ETIMEDOUT);
+	ck_assert_uint_ge(lg_now_ns() - t0, 50000000ull);
+	ck_assert_int_eq(write(sp[1], "127.0.0.1:1\n", 12), 12);
+	ck_assert_int_eq(lg_read_line(sp[0], buf, sizeof buf, 1000, NULL), -EOVERFLOW);
+	close(sp[0]);
+	close(sp[1]);
 }
 END_TEST
 
