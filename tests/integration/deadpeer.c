@@ -15,8 +15,9 @@
  *   lockdie: takes the queue lock of the daemon's shm region, as a sender
  *        does while it puts a message in, and is killed holding it.
  *   lockhold MS: takes that lock, holds it MS ms, alive, and lets it go.
- *   quit: sends a request and closes its endpoint at once, so that its
- *        region is gone when the daemon reads the request.
+ *   quit [N]: sends a request and closes its endpoint at once, so that its
+ *        region is gone when the daemon reads the request; N times
+ *        (default 1), each time with a new endpoint.
  *   ownlockdie: takes its own region's queue lock, as a receiver does
  *        while it reads its queue, asks for the list, and is killed
  *        holding it (the daemon's reply must take that lock).
@@ -85,20 +86,26 @@ int main(int argc, char **argv)
 	int ownlockdie = argc >= 3 && strcmp(argv[2], "ownlockdie") == 0;
 	if (argc >= 3 && strcmp(argv[2], "quit") == 0) {
 		/* first contact, then gone: the endpoint (its region removed)
-		 * closed before the daemon has read the request */
+		 * closed before the daemon has read the request; N times, each
+		 * with an endpoint of its own (a region of a new name) */
+		long times = argc > 3 ? atol(argv[3]) : 1;
 		const char *key = getenv("LEGO_CLUSTER_KEY");
-		struct rpc_client *cl;
-		if (rpc_client_new(key ? key : "", LEGO_ROLE_TOOL, &cl) < 0)
-			return 1;
-		struct rpc_links l = {.cl = cl, .rx_bufs = 4, .rx_size = LEGO_MSG_MAX, .fab = LF_FAB_SHM};
-		struct rpc_peer q;
-		if (rpc_links_peer_hostport(&l, argv[1], &q, argv[1], NULL))
-			return 1;
-		struct lego_file_req qr = {.path_len = 0};
-		struct iovec qv = {&qr, sizeof qr};
-		if (rpc_call_async(&q, X2F_LIST, &qv, 1, RAWPEER_TIMEOUT_NS, ignore, NULL) != 0)
-			return 1;
-		rpc_links_close(&l);
+		for (long i = 0; i < times; i++) {
+			struct rpc_client *cl;
+			if (rpc_client_new(key ? key : "", LEGO_ROLE_TOOL, &cl) < 0)
+				return 1;
+			struct rpc_links l = {.cl = cl, .rx_bufs = 4, .rx_size = LEGO_MSG_MAX,
+					      .fab = LF_FAB_SHM};
+			struct rpc_peer q;
+			if (rpc_links_peer_hostport(&l, argv[1], &q, argv[1], NULL))
+				return 1;
+			struct lego_file_req qr = {.path_len = 0};
+			struct iovec qv = {&qr, sizeof qr};
+			if (rpc_call_async(&q, X2F_LIST, &qv, 1, RAWPEER_TIMEOUT_NS, ignore, NULL) != 0)
+				return 1;
+			rpc_links_close(&l); /* (cl: its call still pending; the
+					      * process ends soon) */
+		}
 		return 0;
 	}
 	if (argc < 3 || (strcmp(argv[2], "die") && strcmp(argv[2], "probe") && !hold && !lockdie &&
