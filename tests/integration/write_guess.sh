@@ -11,7 +11,7 @@
 . "$(dirname "$0")/lib.sh"
 skip_if_sanitized
 XC_MIB=16
-OPS=60000
+OPS=20000
 ENV="LEGO_EXCACHE_SIZE=${XC_MIB}M LEGO_PREFETCH=off"
 
 WL_ARGS="--ws $((4 * XC_MIB))M --ops $OPS --pattern uniform --writes 0"
