@@ -14,7 +14,9 @@
  *        flight per connection and 1024 per endpoint.)
  *   lockdie: takes the queue lock of the daemon's shm region, as a sender
  *        does while it puts a message in, and is killed holding it.
- *   lockhold MS: takes that lock, holds it MS ms, alive, and lets it go.
+ *   lockhold MS: takes that lock, holds it MS ms, alive, and lets it go;
+ *        meanwhile it signals and rings the daemon, so that it comes to
+ *        the lock.
  *   quit [N]: sends a request and closes its endpoint at once, so that its
  *        region is gone when the daemon reads the request; N times
  *        (default 1), each time with a new endpoint.
@@ -37,6 +39,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "fabric/bell.h"
 #include "fabric/shmlock.h"
 #include "rawpeer.h"
 
@@ -66,9 +69,28 @@ static int take_lock(const char *path, struct rpc_peer *peer, struct iovec *iov,
 		if (iov && rpc_call_async(peer, X2F_LIST, iov, 1, RAWPEER_TIMEOUT_NS, ignore, NULL) != 0)
 			return 1;
 		if (hold_ms > 0) {
-			usleep((useconds_t)hold_ms * 1000);
+			/* make the daemon come to its queue, and so to the lock,
+			 * during the hold, as a sender does: the provider reads the
+			 * queue only once a sender has raised the region's signal
+			 * (the int after the lock in libfabric 1.17's struct
+			 * smr_region), and a daemon asleep on its bell waits for a
+			 * ring.  (Without this, whether it came to the lock was a
+			 * race: twice in CI its clients, stuck behind the lock too,
+			 * raised nothing for the whole hold.) */
+			volatile int *signal = lock + 1;
+			struct lf_bell bell;
+			const char *slash = strrchr(r[i].path, '/');
+			int rang = lf_bell_open(&bell, slash ? slash + 1 : r[i].path) == 0;
+			for (long t = 0; t < hold_ms; t += 10) {
+				__atomic_store_n(signal, 1, __ATOMIC_SEQ_CST);
+				if (rang)
+					lf_bell_ring(&bell);
+				usleep(10000);
+			}
 			pthread_spin_unlock((pthread_spinlock_t *)(uintptr_t)lock);
 			lf_shm_unmap(lock);
+			if (rang)
+				lf_bell_close(&bell);
 			return 0;
 		}
 		usleep(200000); /* the daemon takes the lock to reply */
