@@ -113,33 +113,6 @@ const char *lg_daemon_metrics_addr(const struct lg_opts *o)
 	return a;
 }
 
-const char *lg_daemon_monitor(struct lg_opts *o, volatile int *stop)
-{
-	int fd = (int)lg_opt_i(o, LG_OPT_monitor_fd);
-	if (fd < 0) {
-		if (!lg_opt_s(o, LG_OPT_monitor)[0]) {
-			lg_log(LG_ERROR, "monitor", "--monitor HOST:PORT is required");
-			return NULL;
-		}
-		return lg_opt_s(o, LG_OPT_monitor);
-	}
-	char line[256], err[320];
-	int r = lg_read_line(fd, line, sizeof line, 30000, stop);
-	close(fd);
-	o->num[LG_OPT_monitor_fd] = (uint64_t)-1;
-	if (r) {
-		if (r != -EINTR)
-			lg_log(LG_ERROR, "monitor", "no monitor address came on descriptor %d (%s)", fd,
-			       r == -EPIPE ? "it closed" : r == -ETIMEDOUT ? "30 s went by" : strerror(-r));
-		return NULL;
-	}
-	if (lg_opts_set(o, "monitor", line, 3, err, sizeof err) < 0) {
-		lg_log(LG_ERROR, "monitor", "%s", err);
-		return NULL;
-	}
-	return lg_opt_s(o, LG_OPT_monitor);
-}
-
 static volatile int *lg_stop_flag;
 
 static void lg_on_signal(int sig)

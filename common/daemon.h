@@ -17,12 +17,6 @@ void lg_daemon_options(int argc, char **argv, char scope, const char *prog,
  * those, and two of them would fail to bind the one address. */
 const char *lg_daemon_metrics_addr(const struct lg_opts *o);
 
-/* The monitor's address: --monitor, or with --monitor-fd the line read
- * from that descriptor (waiting for it up to 30 s, or until *stop), which
- * then becomes --monitor.  Returns it, or NULL (logged) when there is none:
- * neither option, the descriptor closed early, or the wait timed out. */
-const char *lg_daemon_monitor(struct lg_opts *o, volatile int *stop);
-
 /* SIGTERM and SIGINT set *stop; SIGPIPE is ignored. */
 void lg_daemon_signals(volatile int *stop);
 

@@ -9,7 +9,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "log.h"
 #include "util.h"
 
 const struct lg_opt_desc lg_opt_table[LG_OPT__COUNT] = {
@@ -361,4 +363,31 @@ void lg_opts_print(FILE *f, char scope, int markdown)
 				d->dflt[0] ? d->dflt : "empty", d->help);
 		}
 	}
+}
+
+const char *lg_opts_monitor(struct lg_opts *o, volatile int *stop)
+{
+	int fd = (int)lg_opt_i(o, LG_OPT_monitor_fd);
+	if (fd < 0) {
+		if (!lg_opt_s(o, LG_OPT_monitor)[0]) {
+			lg_log(LG_ERROR, "monitor", "--monitor HOST:PORT is required");
+			return NULL;
+		}
+		return lg_opt_s(o, LG_OPT_monitor);
+	}
+	char line[256], err[320];
+	int r = lg_read_line(fd, line, sizeof line, 30000, stop);
+	close(fd);
+	o->num[LG_OPT_monitor_fd] = (uint64_t)-1;
+	if (r) {
+		if (r != -EINTR)
+			lg_log(LG_ERROR, "monitor", "no monitor address came on descriptor %d (%s)", fd,
+			       r == -EPIPE ? "it closed" : r == -ETIMEDOUT ? "30 s went by" : strerror(-r));
+		return NULL;
+	}
+	if (lg_opts_set(o, "monitor", line, 3, err, sizeof err) < 0) {
+		lg_log(LG_ERROR, "monitor", "%s", err);
+		return NULL;
+	}
+	return lg_opt_s(o, LG_OPT_monitor);
 }

@@ -226,7 +226,20 @@ static int lg_rt_start_locked(struct lg_rt *rt)
 	if (r < 0)
 		return r;
 	const char *mon = lg_opt_s(o, LG_OPT_monitor);
-	if (!mon[0]) {
+	if (!mon[0] && lg_opt_i(o, LG_OPT_monitor_fd) >= 0) {
+		/* lego-run's command: its daemons start while the program
+		 * loads, and it passes their monitor's address here (it kills
+		 * the program if they do not start) */
+		unsetenv("LEGO_MONITOR_FD");
+		mon = lg_opts_monitor(o, NULL);
+		if (!mon) {
+			lg_logf(LG_ERROR, "runtime", "lego-run gave no monitor address; Lego is off");
+			rt->said = 1;
+			return -EPIPE;
+		}
+		if (rt->transparent)
+			setenv("LEGO_MONITOR", mon, 1);
+	} else if (!mon[0]) {
 		r = lg_embed_spawn(&rt->embed, o, rt->transparent);
 		if (r)
 			return r;

@@ -191,7 +191,7 @@ int main(int argc, char **argv)
 	m->store_timeout_ns = lg_opt_u(&O, LG_OPT_store_timeout_ms) * 1000000ull;
 	if (pgc_new(&pc, &m->pgc) < 0)
 		return 1;
-	const char *mon = lg_daemon_monitor(&O, &stop);
+	const char *mon = lg_opts_monitor(&O, &stop);
 	if (!mon || rpc_links_peer_hostport(links, mon, &m->mon, "monitor", NULL) < 0)
 		return 1;
 	int r = lf_retry(mon_register, m, 30, &stop);

@@ -181,7 +181,7 @@ int main(int argc, char **argv)
 	links.rx_bufs = 8;
 	links.rx_size = 64 * 1024;
 	links.fab = fab == LF_FAB_SHM ? LF_FAB_SHM : LF_FAB_TCP;
-	const char *mon = lg_daemon_monitor(&O, &stop);
+	const char *mon = lg_opts_monitor(&O, &stop);
 	if (!mon || rpc_links_peer_hostport(&links, mon, &s->mon, "monitor", NULL) < 0)
 		return 1;
 	int r = lf_retry(mon_register, s, 30, &stop);

@@ -9,18 +9,20 @@
  * With no monitor given (here or in LEGO_MONITOR) it starts a private
  * monitor and memnode first, shares them with everything CMD starts, and
  * stops them after CMD exits.  The configuration is checked, and the
- * monitor reached, before CMD starts: a problem is one message and exit
- * status 2 (usage, configuration) or 1 (cluster).  Otherwise lego-run
+ * monitor reached, before CMD's main runs: a problem is one message and
+ * exit status 2 (usage, configuration) or 1 (cluster).  Otherwise lego-run
  * exits with CMD's status, and dies of CMD's signal if CMD was killed.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -164,14 +166,24 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	close(ufd);
-	/* The cluster: given, or our own for CMD and everything it starts. */
+	/* The cluster: given, or our own for CMD and everything it starts.
+	 * Our own starts while CMD loads (each program that loads libfabric
+	 * spends ~0.3 s before its main here, see docs/lego-run.md): CMD's
+	 * runtime reads the monitor's address from a pipe (--monitor-fd)
+	 * before the program's main, and is killed if there is none. */
 	struct lg_embed emb = {.parent_w = -1};
+	int addr_w = -1, addr_r = -1;
 	if (!lg_opt_s(&o, LG_OPT_monitor)[0]) {
-		if (lg_embed_start(&emb, &o, 0) < 0) {
+		/* a socket, not a pipe: a CMD gone before we write gives EPIPE
+		 * (MSG_NOSIGNAL), not a SIGPIPE here */
+		int ap[2];
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ap) < 0 ||
+		    lg_embed_spawn(&emb, &o, 0) < 0) {
 			fprintf(stderr, "lego-run: cannot start the embedded monitor and memnode\n");
 			return 1;
 		}
-		setenv("LEGO_MONITOR", emb.addr, 1);
+		addr_r = ap[0];
+		addr_w = ap[1];
 	} else {
 		struct rpc_client *cl;
 		struct rpc_peer p;
@@ -199,12 +211,19 @@ int main(int argc, char **argv)
 	child_pid = fork();
 	if (child_pid < 0) {
 		fprintf(stderr, "lego-run: fork: %s\n", strerror(errno));
+		lg_embed_stop(&emb);
 		return 1;
 	}
 	if (child_pid == 0) {
 		char pid[32];
 		snprintf(pid, sizeof pid, "%d", (int)getpid());
 		setenv("LEGO_STATS_PID", pid, 1); /* counters from CMD itself */
+		if (addr_r >= 0) {
+			char fd[16];
+			snprintf(fd, sizeof fd, "%d", addr_r);
+			fcntl(addr_r, F_SETFD, 0);
+			setenv("LEGO_MONITOR_FD", fd, 1);
+		}
 		execvp(argv[i], &argv[i]);
 		fprintf(stderr, "lego-run: %s: %s\n", argv[i], strerror(errno));
 		_exit(127);
@@ -214,6 +233,24 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGINT, SIG_IGN); /* the terminal sends it to CMD as well */
+	if (addr_r >= 0) {
+		close(addr_r);
+		if (lg_embed_wait(&emb) < 0) {
+			/* CMD waits for the address in its runtime, before its main */
+			kill(child_pid, SIGKILL);
+			waitpid(child_pid, NULL, 0);
+			close(addr_w);
+			fprintf(stderr, "lego-run: cannot start the embedded monitor and memnode; %s "
+				"not run\n", argv[i]);
+			return 1;
+		}
+		char msg[sizeof emb.addr + 2];
+		int n = snprintf(msg, sizeof msg, "%s\n", emb.addr);
+		if (send(addr_w, msg, (size_t)n, MSG_NOSIGNAL) != n)
+			lg_log(LG_DEBUG, "lego-run", "cannot pass the monitor's address: %s",
+			       strerror(errno)); /* CMD has gone: its status says why */
+		close(addr_w);
+	}
 	int st = 0;
 	while (waitpid(child_pid, &st, 0) < 0 && errno == EINTR)
 		;

@@ -791,17 +791,17 @@ START_TEST(test_enum_name)
 }
 END_TEST
 
-/* --- lg_daemon_monitor: --monitor, or the address sent on --monitor-fd */
+/* --- lg_opts_monitor: --monitor, or the address sent on --monitor-fd */
 
 START_TEST(test_daemon_monitor)
 {
 	struct lg_opts o;
 	volatile int stop = 0;
 	lg_opts_defaults(&o);
-	ck_assert_ptr_null(lg_daemon_monitor(&o, &stop)); /* neither option */
+	ck_assert_ptr_null(lg_opts_monitor(&o, &stop)); /* neither option */
 	char err[256];
 	ck_assert_int_eq(lg_opts_set(&o, "monitor", "127.0.0.1:7000", 3, err, sizeof err), 0);
-	ck_assert_str_eq(lg_daemon_monitor(&o, &stop), "127.0.0.1:7000");
+	ck_assert_str_eq(lg_opts_monitor(&o, &stop), "127.0.0.1:7000");
 
 	/* the line, in two pieces, replaces --monitor; the descriptor is closed */
 	int sp[2];
@@ -809,7 +809,7 @@ START_TEST(test_daemon_monitor)
 	o.num[LG_OPT_monitor_fd] = (uint64_t)sp[0];
 	ck_assert_int_eq(write(sp[1], "127.0.0.1:", 10), 10);
 	ck_assert_int_eq(write(sp[1], "4242\nrest", 9), 9);
-	ck_assert_str_eq(lg_daemon_monitor(&o, &stop), "127.0.0.1:4242");
+	ck_assert_str_eq(lg_opts_monitor(&o, &stop), "127.0.0.1:4242");
 	ck_assert_int_eq(lg_opt_i(&o, LG_OPT_monitor_fd), -1);
 	ck_assert_int_eq(fcntl(sp[0], F_GETFD), -1);
 	close(sp[1]);
@@ -819,14 +819,14 @@ START_TEST(test_daemon_monitor)
 	o.num[LG_OPT_monitor_fd] = (uint64_t)sp[0];
 	ck_assert_int_eq(write(sp[1], "127.0.0.1", 9), 9);
 	close(sp[1]);
-	ck_assert_ptr_null(lg_daemon_monitor(&o, &stop));
+	ck_assert_ptr_null(lg_opts_monitor(&o, &stop));
 
 	/* a stop request ends the wait */
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
 	o.num[LG_OPT_monitor_fd] = (uint64_t)sp[0];
 	stop = 1;
 	uint64_t t0 = lg_now_ns();
-	ck_assert_ptr_null(lg_daemon_monitor(&o, &stop));
+	ck_assert_ptr_null(lg_opts_monitor(&o, &stop));
 	ck_assert_uint_lt(lg_now_ns() - t0, 1000000000ull);
 	close(sp[1]);
 
