@@ -13,7 +13,7 @@
 . "$(dirname "$0")/lib_netns.sh"
 ns_require
 SIZE=${IT_CLUSTER_SIZE:-2G}
-[ -n "${IT_SANITIZED:-}" ] && SIZE=512M # ASan: correctness only, smaller
+[ -n "${IT_SANITIZED:-}" ] && SIZE=256M # ASan: correctness only, smaller (16 granules)
 T0=$(date +%s)
 
 # Every Lego program here speaks tcp: on one machine `auto` would pick shm.
