@@ -8,7 +8,7 @@ $PY - "$T/sort.in" <<'PY'
 import random, sys
 random.seed(7)
 with open(sys.argv[1], "w") as f:
-    for i in range(200_000):
+    for i in range(100_000):
         f.write("%016x %s\n" % (random.getrandbits(64), "x" * random.randrange(60)))
 PY
 size=$(stat -c %s "$T/sort.in")
