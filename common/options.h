@@ -68,8 +68,9 @@ void lg_opts_print(FILE *f, char scope, int markdown);
 
 /* The monitor's address (daemons, and lego-run's command): --monitor, or
  * with --monitor-fd the line read from that descriptor (waiting for it up
- * to 30 s, or until *stop), which then becomes --monitor.  Returns it, or NULL (logged) when there is none:
- * neither option, the descriptor closed early, or the wait timed out. */
+ * to 30 s, or until *stop), which then becomes --monitor.  Returns it, or
+ * NULL (logged) when there is none: neither option, the descriptor closed
+ * early, or the wait timed out. */
 const char *lg_opts_monitor(struct lg_opts *o, volatile int *stop);
 
 #endif

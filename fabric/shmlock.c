@@ -27,6 +27,7 @@
 #define SMR_OFF_PID 4
 #define SMR_OFF_BASE 16
 #define SMR_OFF_LOCK 24
+#define SMR_OFF_SIGNAL 28 /* a sender raises it after queueing */
 #define SMR_OFF_SIZE 40
 #define SMR_HEAD 64
 
@@ -138,6 +139,13 @@ volatile int *lf_shm_map_lock(const struct lf_shm_region *r)
 {
 	unsigned char *p = map_head(r->start, r->len, r->pid);
 	return p ? (volatile int *)(void *)(p + SMR_OFF_LOCK) : NULL;
+}
+
+void lf_shm_raise_signal(volatile int *lock)
+{
+	__atomic_store_n((volatile int *)(void *)((char *)(uintptr_t)lock - SMR_OFF_LOCK +
+						 SMR_OFF_SIGNAL),
+			 1, __ATOMIC_SEQ_CST);
 }
 
 void lf_shm_unmap(volatile int *lock)

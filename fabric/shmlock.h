@@ -39,6 +39,10 @@ int lf_shm_regions(struct lf_shm_region *out, int max);
  * mapped here; lf_shm_unmap(lock) when done. */
 volatile int *lf_shm_map_lock(const struct lf_shm_region *r);
 void lf_shm_unmap(volatile int *lock);
+/* Raise the signal of the region whose lock lf_shm_map_lock gave, as a
+ * sender does after queueing: the owner's provider reads its queue (and
+ * takes the lock) only then.  For tests. */
+void lf_shm_raise_signal(volatile int *lock);
 
 /* Locks released so far in this process. */
 unsigned long lf_shm_unwedged(void);

@@ -283,14 +283,13 @@ int lg_embed_spawn(struct lg_embed *e, const struct lg_opts *o, int inherit)
 	return r;
 }
 
-/* Send the monitor's address to a daemon started with --monitor-fd. */
-static void lg_tell_monitor(const struct lg_embed *e, int *fd)
+void lg_embed_tell(const struct lg_embed *e, int *fd)
 {
 	if (*fd < 0)
 		return;
 	char line[sizeof e->addr + 2];
 	int n = snprintf(line, sizeof line, "%s\n", e->addr);
-	/* it may have died already: lg_wait_one says so */
+	/* it may have died already: its wait, or waitpid, says so */
 	if (send(*fd, line, (size_t)n, MSG_NOSIGNAL) != n)
 		lg_log(LG_DEBUG, "embed", "cannot pass the monitor's address: %s", strerror(errno));
 	lg_close_fd(fd);
@@ -302,8 +301,8 @@ int lg_embed_wait(struct lg_embed *e)
 	int r = lg_wait_one("lego-monitor", e->mon_rd, e->addr, sizeof e->addr);
 	e->mon_rd = -1;
 	if (r == 0) {
-		lg_tell_monitor(e, &e->mem_mon_w);
-		lg_tell_monitor(e, &e->sto_mon_w);
+		lg_embed_tell(e, &e->mem_mon_w);
+		lg_embed_tell(e, &e->sto_mon_w);
 		r = lg_wait_one("lego-memnode", e->mem_rd, addr, sizeof addr);
 		e->mem_rd = -1;
 	}

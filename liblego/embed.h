@@ -30,6 +30,10 @@ struct lg_embed {
 int lg_embed_spawn(struct lg_embed *e, const struct lg_opts *o, int inherit);
 int lg_embed_wait(struct lg_embed *e);
 int lg_embed_start(struct lg_embed *e, const struct lg_opts *o, int inherit);
+/* After lg_embed_wait: send the monitor's address ("HOST:PORT\n") on the
+ * socket *fd, to a daemon started with --monitor-fd or lego-run's command
+ * (LEGO_MONITOR_FD), and close it (*fd = -1; nothing if already -1). */
+void lg_embed_tell(const struct lg_embed *e, int *fd);
 /* Let the daemons go (they exit once no process holds the lifeline) and
  * reap them if they were ours. */
 void lg_embed_stop(struct lg_embed *e);

@@ -169,7 +169,7 @@ int main(int argc, char **argv)
 	/* The cluster: given, or our own for CMD and everything it starts.
 	 * Our own starts while CMD loads (each program that loads libfabric
 	 * spends ~0.3 s before its main here, see docs/lego-run.md): CMD's
-	 * runtime reads the monitor's address from a pipe (--monitor-fd)
+	 * runtime reads the monitor's address from a socket (--monitor-fd)
 	 * before the program's main, and is killed if there is none. */
 	struct lg_embed emb = {.parent_w = -1};
 	int addr_w = -1, addr_r = -1;
@@ -244,12 +244,7 @@ int main(int argc, char **argv)
 				"not run\n", argv[i]);
 			return 1;
 		}
-		char msg[sizeof emb.addr + 2];
-		int n = snprintf(msg, sizeof msg, "%s\n", emb.addr);
-		if (send(addr_w, msg, (size_t)n, MSG_NOSIGNAL) != n)
-			lg_log(LG_DEBUG, "lego-run", "cannot pass the monitor's address: %s",
-			       strerror(errno)); /* CMD has gone: its status says why */
-		close(addr_w);
+		lg_embed_tell(&emb, &addr_w); /* (CMD gone: its status says why) */
 	}
 	int st = 0;
 	while (waitpid(child_pid, &st, 0) < 0 && errno == EINTR)

@@ -71,18 +71,16 @@ static int take_lock(const char *path, struct rpc_peer *peer, struct iovec *iov,
 		if (hold_ms > 0) {
 			/* make the daemon come to its queue, and so to the lock,
 			 * during the hold, as a sender does: the provider reads the
-			 * queue only once a sender has raised the region's signal
-			 * (the int after the lock in libfabric 1.17's struct
-			 * smr_region), and a daemon asleep on its bell waits for a
-			 * ring.  (Without this, whether it came to the lock was a
-			 * race: twice in CI its clients, stuck behind the lock too,
+			 * queue only once a sender has raised the region's signal,
+			 * and a daemon asleep on its bell waits for a ring.
+			 * (Without this, whether it came to the lock was a race:
+			 * twice in CI its clients, stuck behind the lock too,
 			 * raised nothing for the whole hold.) */
-			volatile int *signal = lock + 1;
 			struct lf_bell bell;
 			const char *slash = strrchr(r[i].path, '/');
 			int rang = lf_bell_open(&bell, slash ? slash + 1 : r[i].path) == 0;
 			for (long t = 0; t < hold_ms; t += 10) {
-				__atomic_store_n(signal, 1, __ATOMIC_SEQ_CST);
+				lf_shm_raise_signal(lock);
 				if (rang)
 					lf_bell_ring(&bell);
 				usleep(10000);
