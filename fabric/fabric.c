@@ -10,6 +10,7 @@
  */
 #define _GNU_SOURCE
 #include "fabric.h"
+#include "bell.h"
 
 #include <arpa/inet.h>
 #include <dlfcn.h>
@@ -742,6 +743,8 @@ static int lf_reap_reads(struct lf_ep *ep)
 	return n;
 }
 
+unsigned lf_ep_pending(const struct lf_ep *ep) { return atomic_load(&ep->npending); }
+
 size_t lf_compact_size(const struct lf_ep *ep)
 {
 	return ep && ep->prov == LEGO_PROV_SHM && ep->info->domain_attr->cq_data_size >= 8
@@ -888,9 +891,12 @@ static int lf_retry_pending(struct lf_ep *ep)
 			continue;
 		}
 		struct fid_ep *fep = lf_route(ep, pd->dest, pd->iov, pd->n, pd->tx);
+		struct lf_bell *bell = pd->tx->bell; /* (tx may be done once posted) */
 		ssize_t s = lf_post_send(fep, pd->iov, pd->n, pd->dest, pd->tx);
 		if (s)
 			lf_unroute(ep, pd->tx);
+		else
+			lf_bell_ring(bell);
 		if (s == -FI_EAGAIN && now < pd->tx->deadline) {
 			if (nheld == (int)LG_ARRAY_SIZE(held))
 				break; /* (rare) the rest waits for the next pass */

@@ -37,6 +37,11 @@ struct lf_tx {
 	void (*done)(struct lf_tx *tx, int err);
 	uint64_t deadline; /* lg_now_ns() after which a send that cannot start
 			      gives up with -ETIMEDOUT; 0: in 10 s */
+	/* the peer's doorbell (bell.h), or NULL: a send the provider could
+	 * not take at once rings it when it goes out from progress, as the
+	 * sender rang it after the first try (the peer may have gone back to
+	 * sleep since: it had nothing to read then) */
+	struct lf_bell *bell;
 	/* the fabric's own: the lane a send went out on (below), if any; the
 	 * data of lf_sendv_nb_data */
 	struct lf_lane *lane;
@@ -161,6 +166,8 @@ int lf_sendv(struct lf_ep *ep, uint64_t dest, const struct iovec *iov, int n,
  * if peers read this endpoint's memory one-sided since the last call (the
  * provider counts those: a server polls on while it is read), or -errno. */
 int lf_progress(struct lf_ep *ep);
+/* Sends the provider could not take yet, kept to be retried by progress. */
+unsigned lf_ep_pending(const struct lf_ep *ep);
 
 /* A file descriptor that becomes readable when a message arrives, or -1 if
  * the provider has none (shm): then poll lf_progress instead.  Call

@@ -281,6 +281,7 @@ static void rpc_server_reply(struct rpc_server *s, struct lf_ep *ep, uint64_t de
 	 * RPC_REPLY_WAIT_NS (the client, if alive, times out and retries). */
 	t->tx.done = rpc_stx_done;
 	t->tx.deadline = lg_now_ns() + RPC_REPLY_WAIT_NS;
+	t->tx.bell = NULL; /* (clients poll) */
 	t->s = s;
 	t->conn = 0;
 	struct rpc_sconn *c = req->conn && req->conn <= s->nconns ? &s->conns[req->conn] : NULL;
@@ -949,6 +950,11 @@ struct rpc_client {
 	struct rpc_call calls[RPC_SLOTS];
 	pthread_spinlock_t lock;
 	int free_head;
+	/* slots [0, nslots) have been used: the rest are untouched, so a
+	 * process (or a forked child) does not write 2 MiB of slots it may
+	 * never need when it starts (a page fault each), and the scans stop
+	 * at the last slot ever used */
+	_Atomic uint32_t nslots;
 	_Atomic unsigned inflight;
 	_Atomic uint64_t next_expire_scan;
 	uint64_t last_scan; /* rpc_client_expire's last run */
@@ -959,6 +965,11 @@ struct rpc_client {
 
 void rpc_client_observe(struct rpc_client *cl, rpc_observe_fn fn) { cl->observe = fn; }
 
+static uint32_t rpc_nslots(struct rpc_client *cl)
+{
+	return atomic_load_explicit(&cl->nslots, memory_order_acquire);
+}
+
 int rpc_client_new(const char *key, uint32_t role, struct rpc_client **out)
 {
 	/* The runtime's own memory is local: this is large, so mmap it. */
@@ -968,13 +979,7 @@ int rpc_client_new(const char *key, uint32_t role, struct rpc_client **out)
 	snprintf(cl->key, sizeof cl->key, "%s", key ? key : "");
 	cl->role = role;
 	pthread_spin_init(&cl->lock, PTHREAD_PROCESS_PRIVATE);
-	for (uint32_t i = 0; i < RPC_SLOTS; i++) {
-		cl->calls[i].cl = cl;
-		cl->calls[i].slot = i;
-		cl->calls[i].next_free = i + 1 < RPC_SLOTS ? (int)i + 1 : -1;
-		atomic_init(&cl->calls[i].state, 1u << RPC_GEN_SHIFT);
-	}
-	cl->free_head = 0;
+	cl->free_head = -1; /* (lg_local_alloc's memory is zeroed: nslots 0) */
 	*out = cl;
 	return 0;
 }
@@ -985,7 +990,7 @@ static void rpc_call_sent(struct lf_tx *tx, int err);
 
 void rpc_test_sends_done(struct rpc_client *cl)
 {
-	for (uint32_t i = 0; i < RPC_SLOTS; i++) {
+	for (uint32_t i = 0, n = rpc_nslots(cl); i < n; i++) {
 		struct rpc_call *c = &cl->calls[i];
 		uint32_t s = atomic_load(&c->state);
 		if ((s & CS_INFLIGHT) && !(s & CS_SENT) && c->peer && !c->peer->ep)
@@ -1020,8 +1025,16 @@ static struct rpc_call *rpc_call_get(struct rpc_client *cl)
 {
 	pthread_spin_lock(&cl->lock);
 	int i = cl->free_head;
-	if (i >= 0)
+	if (i >= 0) {
 		cl->free_head = cl->calls[i].next_free;
+	} else if (atomic_load_explicit(&cl->nslots, memory_order_relaxed) < RPC_SLOTS) {
+		uint32_t n = atomic_load_explicit(&cl->nslots, memory_order_relaxed);
+		cl->calls[n].cl = cl;
+		cl->calls[n].slot = n;
+		atomic_init(&cl->calls[n].state, 1u << RPC_GEN_SHIFT);
+		atomic_store_explicit(&cl->nslots, n + 1, memory_order_release);
+		i = (int)n;
+	}
 	pthread_spin_unlock(&cl->lock);
 	if (i < 0)
 		return NULL;
@@ -1177,7 +1190,7 @@ void rpc_client_on_recv(struct lf_ep *ep, void *msg, size_t len, void *arg)
 	}
 	uint32_t slot = (uint32_t)(h->req_id & 0xffff);
 	uint32_t gen = (uint32_t)(h->req_id >> 16);
-	if (slot >= RPC_SLOTS) {
+	if (slot >= rpc_nslots(cl)) {
 		atomic_fetch_add(&cl->n_stale, 1);
 		return;
 	}
@@ -1200,7 +1213,7 @@ void rpc_client_on_data(struct lf_ep *ep, void *msg, size_t len, uint64_t data, 
 	}
 	uint32_t req = (uint32_t)(data >> 32);
 	uint32_t slot = req & 0xffff;
-	if (slot >= RPC_SLOTS) {
+	if (slot >= rpc_nslots(cl)) {
 		atomic_fetch_add(&cl->n_stale, 1);
 		return;
 	}
@@ -1288,6 +1301,7 @@ static int rpc_call_start(struct rpc_peer *p, uint16_t op, const struct iovec *i
 	atomic_fetch_add_explicit(&p->inflight, 1, memory_order_relaxed);
 	c->tx.done = rpc_call_sent;
 	c->tx.deadline = c->deadline;
+	c->tx.bell = p->bell;
 	atomic_fetch_add(&cl->n_calls, 1);
 	/* Never wait long on one peer here: a request the provider cannot
 	 * take now (that peer's queue is full: busy, or dead) waits in the
@@ -1373,6 +1387,7 @@ static void rpc_call_resend(struct rpc_call *c, uint32_t s, uint64_t now)
 		return;
 	t->tx.done = rpc_rtx_done;
 	t->tx.deadline = deadline;
+	t->tx.bell = p->bell;
 	struct iovec iov = {t->msg, len};
 	if (lf_sendv_nb(p->ep, p->fi_addr, &iov, 1, &t->tx) != 0) {
 		lg_local_free(t, size);
@@ -1391,7 +1406,7 @@ static void rpc_client_expire(struct rpc_client *cl, uint64_t now)
 {
 	uint64_t last = cl->last_scan, stalled = 0;
 	cl->last_scan = now;
-	for (uint32_t i = 0; i < RPC_SLOTS; i++) {
+	for (uint32_t i = 0, n = rpc_nslots(cl); i < n; i++) {
 		struct rpc_call *c = &cl->calls[i];
 		uint32_t s = atomic_load(&c->state);
 		/* in flight since before the last scan, with none since for
@@ -1454,7 +1469,7 @@ int rpc_client_progress(struct rpc_client *cl)
 void rpc_peer_expire(struct rpc_peer *p)
 {
 	struct rpc_client *cl = p->cl;
-	for (uint32_t i = 0; i < RPC_SLOTS; i++) {
+	for (uint32_t i = 0, n = rpc_nslots(cl); i < n; i++) {
 		struct rpc_call *c = &cl->calls[i];
 		uint32_t s = atomic_load(&c->state);
 		if (((s & (CS_INFLIGHT | CS_ANSWERED)) == CS_INFLIGHT || (s & CS_HELD)) &&
@@ -1473,7 +1488,7 @@ void rpc_client_oldest(struct rpc_client *cl, uint64_t older_than_ns, struct rpc
 	if (!atomic_load(&cl->inflight))
 		return;
 	uint64_t now = lg_now_ns();
-	for (unsigned i = 0; i < RPC_SLOTS; i++) {
+	for (uint32_t i = 0, n = rpc_nslots(cl); i < n; i++) {
 		struct rpc_call *c = &cl->calls[i];
 		uint32_t st = atomic_load_explicit(&c->state, memory_order_acquire);
 		uint64_t start = c->start_ns;

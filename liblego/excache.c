@@ -2122,6 +2122,29 @@ void xc_fork_unlock(struct excache *xc)
 		xc_unlock(&((struct xc_set *)(xc->sets + si * xc->set_stride))->lock);
 }
 
+/* A forked child's free list of n slots of `size` bytes (each with its
+ * list link at offset `link`): the slots not on it were the parent's
+ * requests in flight, which the child does not have; put them on it,
+ * writing only those (the others stay the parent's pages, uncopied). */
+_Static_assert(XC_WB_SLOTS <= XC_FETCH_SLOTS, "xc_free_others sizes its marks for the fetches");
+static void xc_free_others(void *slots, size_t size, unsigned n, void **head, size_t link)
+{
+	uint8_t on[XC_FETCH_SLOTS] = {0};
+	for (uint8_t *p = *head; p; p = *(void **)(p + link)) {
+		size_t i = (size_t)(p - (uint8_t *)slots) / size;
+		if (i >= n || on[i])
+			break; /* (cannot happen: the list is the runtime's own) */
+		on[i] = 1;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		if (on[i])
+			continue;
+		uint8_t *p = (uint8_t *)slots + i * size;
+		*(void **)(p + link) = *head;
+		*head = p;
+	}
+}
+
 void xc_fork_child(struct excache *xc, int uffd)
 {
 	xc->uffd = uffd;
@@ -2132,22 +2155,28 @@ void xc_fork_child(struct excache *xc, int uffd)
 		atomic_flag_clear(&xc->wlock);
 	}
 	xc_held_drop(xc, 0, 0); /* clean copies; the child starts without them */
+	/* The tables are the parent's pages, copied on write: below, only
+	 * what changes is written, so a page with nothing to change is not
+	 * copied (each copy is a page fault, ~10 us on a small VM). */
 	uint64_t resident = 0;
 	for (uint64_t si = 0; si < xc->nsets; si++) {
 		struct xc_set *s = (struct xc_set *)(xc->sets + si * xc->set_stride);
-		atomic_store(&s->queued, 0);
+		if (atomic_load(&s->queued))
+			atomic_store(&s->queued, 0);
 		for (uint32_t w = 0; w < xc->ways; w++) {
 			struct xc_way *way = &s->way[w];
 			if (way->state == XC_CLEAN || way->state == XC_DIRTY) {
 				/* the child's copy of a page lost its write-protection,
 				 * and may be newer than what the memnode has */
-				way->state = XC_DIRTY;
+				if (way->state != XC_DIRTY)
+					way->state = XC_DIRTY;
 				resident++;
-			} else {
+			} else if (way->state != XC_INVALID) {
 				/* a fetch in flight belongs to the parent */
 				way->state = XC_INVALID;
 			}
-			way->waiters = 0;
+			if (way->waiters)
+				way->waiters = 0;
 		}
 	}
 	xc->rq_head = xc->rq_len = 0;
@@ -2171,14 +2200,13 @@ void xc_fork_child(struct excache *xc, int uffd)
 	atomic_store(&xc->vpending, busy);
 	atomic_store(&xc->fetching, 0);
 	atomic_store(&xc->wb_error, 0);
-	for (int i = 0; i < XC_WB_SLOTS; i++)
-		xc->wbs[i].next = i + 1 < XC_WB_SLOTS ? &xc->wbs[i + 1] : NULL;
-	xc->wb_free = &xc->wbs[0];
-	atomic_store(&xc->wb_live[0], 0); /* the batches in flight are the parent's */
+	/* the batches in flight are the parent's: their slots are free here */
+	xc_free_others(xc->wbs, sizeof *xc->wbs, XC_WB_SLOTS, (void **)&xc->wb_free,
+		       offsetof(struct xc_wb, next));
+	atomic_store(&xc->wb_live[0], 0);
 	atomic_store(&xc->wb_live[1], 0);
-	for (int i = 0; i < XC_FETCH_SLOTS; i++)
-		xc->fetches[i].next = i + 1 < XC_FETCH_SLOTS ? &xc->fetches[i + 1] : NULL;
-	xc->fetch_free = &xc->fetches[0];
+	xc_free_others(xc->fetches, sizeof *xc->fetches, XC_FETCH_SLOTS,
+		       (void **)&xc->fetch_free, offsetof(struct xc_fetch, next));
 	xc->fetch_later = NULL; /* the parent's, like those in flight */
 	/* nothing goes out until the child has connections of its own
 	 * (xc_writeback_resume) */

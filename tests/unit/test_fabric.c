@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "fabric/bell.h"
 #include "fabric/fabric.h"
 #include "fabric/rpc.h"
 #include "fabric/shmlock.h"
@@ -256,6 +257,40 @@ static void count_data(struct lf_ep *ep, void *msg, size_t len, uint64_t data, v
 	rpc_client_on_data(ep, msg, len, data, arg);
 }
 
+/* A send the provider could not take at once (the first one to a new shm
+ * peer waits for the peers to exchange names) rings the peer's bell when
+ * progress sends it: the peer, woken by the sender's first ring and with
+ * nothing to read then, may be asleep again (a forked child's first
+ * requests waited up to 100 ms, the daemons' longest sleep). */
+START_TEST(test_pending_rings)
+{
+	char cname[64];
+	snprintf(cname, sizeof cname, "lego-test-c.%d", (int)getpid());
+	struct lf_bell rb, sb;
+	ck_assert_int_eq(lf_bell_create(&rb, cname), 0); /* the client's, asleep */
+	ck_assert_int_eq(lf_bell_open(&sb, cname), 0);   /* the daemon's view of it */
+	static uint8_t buf[64]; /* sequence 0, zeros */
+	struct sent s = {.tx = {.done = sent_done, .deadline = lg_now_ns() + 2000000000ull,
+				.bell = &sb}};
+	struct iovec iov = {buf, sizeof buf};
+	ck_assert_int_eq(lf_sendv_nb(daemon_ep, to_client, &iov, 1, &s.tx), 0);
+	unsigned kept = lf_ep_pending(daemon_ep);
+	lf_bell_arm(&rb);
+	for (uint64_t until = lg_now_ns() + 2000000000ull; ngot < 1 && lg_now_ns() < until;) {
+		lf_progress(client_ep);
+		lf_progress(daemon_ep);
+	}
+	ck_assert_int_eq(ngot, 1);
+	char c;
+	ssize_t rung = read(lf_bell_fd(&rb), &c, 1);
+	lf_bell_close(&sb);
+	lf_bell_close(&rb);
+	if (!kept) /* this provider took it at once: the sender's own ring is all */
+		return;
+	ck_assert_int_eq(rung, 1);
+}
+END_TEST
+
 START_TEST(test_rpc_compact)
 {
 	char sname[64], cname[64];
@@ -321,6 +356,7 @@ int main(void)
 	tcase_add_test(tc, test_lane_close);
 	tcase_add_test(tc, test_data);
 	tcase_add_test(tc, test_shm_lock);
+	tcase_add_test(tc, test_pending_rings);
 	suite_add_tcase(s, tc);
 	TCase *tr = tcase_create("rpc");
 	tcase_add_test(tr, test_rpc_compact);
