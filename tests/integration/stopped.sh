@@ -66,7 +66,7 @@ done
 ms=$((($(date +%s%N) - t0) / 1000000))
 
 # an exec: the old image goes with its lease, the running one stays
-LD_PRELOAD=$LIBLEGO sh -c 'exec sleep 5' &
+LD_PRELOAD=$LIBLEGO sh -c 'exec sleep 30' &
 e=$!
 PIDS="$PIDS $e"
 # both images are there from the new one's start (two process starts,
@@ -85,6 +85,7 @@ n1=$("$BIN/legoctl" --monitor "$MON" procs $e 2>>"$T/procs.err" | tee "$T/procs1
 	awk -v p=$e '$1 == p' | wc -l)
 [ "$n0" -eq 2 ] && [ "$n1" -eq 1 ] ||
 	fail "exec: $n0 address spaces for the pid before the old image's lease, $n1 after (want 2, 1); legoctl procs: $(cat "$T/procs0" "$T/procs1" "$T/procs.err")"
+kill $e # (done with it)
 wait $e
 
 LD_PRELOAD=$LIBLEGO LEGO_EXCACHE_SIZE=16M "$BIN/lego-bench-workload" $WL_ARGS $LONG "$T/stop2" \
