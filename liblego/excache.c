@@ -188,6 +188,7 @@ struct excache {
 	uint32_t lo;
 	size_t line;
 	uint64_t nsets;
+	atomic_flag *slock; /* the sets' locks, by struct xc_set's id */
 	uint32_t ways;
 	size_t set_stride;
 	uint8_t *sets;
@@ -277,6 +278,11 @@ static inline void xc_lock(atomic_flag *l)
 }
 
 static inline void xc_unlock(atomic_flag *l) { atomic_flag_clear_explicit(l, memory_order_release); }
+
+static inline atomic_flag *xc_slock(struct excache *xc, const struct xc_set *s)
+{
+	return &xc->slock[s->id];
+}
 
 static inline struct xc_set *xc_set_of(struct excache *xc, uint64_t line)
 {
@@ -429,13 +435,13 @@ static void xc_install_run(struct excache *xc, uint64_t first, uint32_t n, const
 	}
 	for (uint32_t i = 0; i < n; i++) {
 		struct xc_set *s = xc_set_of(xc, first + i);
-		xc_lock(&s->lock);
+		xc_lock(xc_slock(xc, s));
 		int w = xc_find(xc, s, first + i);
 		if (w >= 0 && s->way[w].state == XC_FILLING) {
 			s->way[w].state = writable ? XC_DIRTY : XC_CLEAN;
 			xc_note_fill(xc, s, first + i);
 		}
-		xc_unlock(&s->lock);
+		xc_unlock(xc_slock(xc, s));
 	}
 	struct uffdio_range r = {(uint64_t)(uintptr_t)la, len};
 	ioctl(xc->uffd, UFFDIO_WAKE, &r);
@@ -457,14 +463,14 @@ static void xc_install_demand(struct excache *xc, uint64_t line, const void *src
 		return;
 	}
 	struct xc_set *s = xc_set_of(xc, line);
-	xc_lock(&s->lock);
+	xc_lock(xc_slock(xc, s));
 	xc_install(xc, sp_line_addr(xc->sp, line), src, writable);
 	int w = xc_find(xc, s, line);
 	if (w >= 0 && s->way[w].state == XC_FILLING) {
 		s->way[w].state = writable ? XC_DIRTY : XC_CLEAN;
 		xc_note_fill(xc, s, line);
 	}
-	xc_unlock(&s->lock);
+	xc_unlock(xc_slock(xc, s));
 }
 
 /* The way of set s (locked) to evict, or -1: the policy's pick, or with
@@ -493,13 +499,13 @@ static void xc_take_way(struct excache *xc, struct xc_way *way, uint64_t line)
 static void xc_discard_fill(struct excache *xc, uint64_t line)
 {
 	struct xc_set *s = xc_set_of(xc, line);
-	xc_lock(&s->lock);
+	xc_lock(xc_slock(xc, s));
 	int w = xc_find(xc, s, line), freed = 0;
 	if (w >= 0 && s->way[w].state == XC_FILLING) {
 		s->way[w].state = XC_INVALID;
 		freed = 1;
 	}
-	xc_unlock(&s->lock);
+	xc_unlock(xc_slock(xc, s));
 	if (freed) {
 		lg_stat_sub(LEGO_STAT_RESIDENT, 1);
 		xc_uffd_wake(xc, sp_line_addr(xc->sp, line));
@@ -573,16 +579,16 @@ static void xc_held_drop(struct excache *xc, uint64_t first, uint64_t n)
 static void xc_hold_line(struct excache *xc, uint64_t line, const void *src, int writable)
 {
 	struct xc_set *s = xc_set_of(xc, line);
-	xc_lock(&s->lock);
+	xc_lock(xc_slock(xc, s));
 	int w = xc_find(xc, s, line);
 	if (w >= 0 && s->way[w].state == XC_FILLING && xc_held_put(xc, line, src)) {
 		s->way[w].state = XC_INVALID;
-		xc_unlock(&s->lock);
+		xc_unlock(xc_slock(xc, s));
 		lg_stat_sub(LEGO_STAT_RESIDENT, 1);
 		xc_uffd_wake(xc, sp_line_addr(xc->sp, line));
 		return;
 	}
-	xc_unlock(&s->lock);
+	xc_unlock(xc_slock(xc, s));
 	xc_install_run(xc, line, 1, src, writable);
 }
 
@@ -1148,11 +1154,11 @@ static void xc_prefetch_room(struct excache *xc, const struct pf_plan *pl)
 		if (line >= end || !sp_committed(xc->sp, line))
 			break;
 		struct xc_set *s = xc_set_of(xc, line);
-		xc_lock(&s->lock);
+		xc_lock(xc_slock(xc, s));
 		int full = xc_find(xc, s, line) < 0;
 		for (uint32_t i = 0; full && i < xc->ways; i++)
 			full = s->way[i].state != XC_INVALID && s->way[i].state != XC_EVICTING;
-		xc_unlock(&s->lock);
+		xc_unlock(xc_slock(xc, s));
 		if (full)
 			want[nwant++] = xc_set_index(xc, line);
 	}
@@ -1179,12 +1185,12 @@ static uint32_t xc_prefetch(struct excache *xc, const struct pf_plan *pl, int wr
 		if (!peer)
 			break;
 		struct xc_set *s = xc_set_of(xc, line);
-		xc_lock(&s->lock);
+		xc_lock(xc_slock(xc, s));
 		/* Checked under the set lock: a decommit clears the bit before it
 		 * drops the range's lines (under these locks), so either it sees
 		 * this fill or this fill sees the bit gone. */
 		if (!sp_committed(xc->sp, line) || atomic_load(&xc->dropping)) {
-			xc_unlock(&s->lock);
+			xc_unlock(xc_slock(xc, s));
 			break; /* beyond the memory the program may touch, or a drop runs */
 		}
 		int w = xc_find(xc, s, line), v = -1;
@@ -1192,7 +1198,7 @@ static uint32_t xc_prefetch(struct excache *xc, const struct pf_plan *pl, int wr
 			if (s->way[i].state == XC_INVALID)
 				v = (int)i;
 		if (v < 0) { /* present already, or no room (yet) */
-			xc_unlock(&s->lock);
+			xc_unlock(xc_slock(xc, s));
 			if (w < 0 && !unplaced++)
 				pf_retreat(xc->pf, tid, line);
 			continue;
@@ -1201,11 +1207,11 @@ static uint32_t xc_prefetch(struct excache *xc, const struct pf_plan *pl, int wr
 		struct xc_way *way = &s->way[v];
 		xc_take_way(xc, way, line);
 		if (xc_fill_kept(xc, s, way, line, write)) {
-			xc_unlock(&s->lock);
+			xc_unlock(xc_slock(xc, s));
 			continue;
 		}
 		way->state = XC_FILLING;
-		xc_unlock(&s->lock);
+		xc_unlock(xc_slock(xc, s));
 		if (!sp_written(xc->sp, line)) {
 			/* never written: zeros, installed in runs (writable for a
 			 * write stream, which will write them) */
@@ -1450,7 +1456,7 @@ void xc_fault(struct excache *xc, uint64_t addr, int write, int wp, uint32_t tid
 	int fetch = 0, batched = 0, guess = 0;
 	lg_stat_add(LEGO_STAT_FAULTS, 1);
 	for (;;) {
-		xc_lock(&s->lock);
+		xc_lock(xc_slock(xc, s));
 		int w = xc_find(xc, s, line);
 		if (w >= 0) {
 			struct xc_way *way = &s->way[w];
@@ -1470,7 +1476,7 @@ void xc_fault(struct excache *xc, uint64_t addr, int write, int wp, uint32_t tid
 			} else {
 				xc_uffd_wake(xc, la); /* fault raced with a fill */
 			}
-			xc_unlock(&s->lock);
+			xc_unlock(xc_slock(xc, s));
 			return;
 		}
 		/* Miss: find a way, evicting if the set is full. */
@@ -1482,7 +1488,7 @@ void xc_fault(struct excache *xc, uint64_t addr, int write, int wp, uint32_t tid
 			/* A full set is on the reclaim queue (or rq_cap sets
 			 * are): evict it together with every other queued set,
 			 * one TLB shoot-down for all. */
-			xc_unlock(&s->lock);
+			xc_unlock(xc_slock(xc, s));
 			batched = 1;
 			xc_reclaim(xc);
 			continue;
@@ -1496,7 +1502,7 @@ void xc_fault(struct excache *xc, uint64_t addr, int write, int wp, uint32_t tid
 		if (v < 0) {
 			/* every way is filling or the victim buffer is full: let
 			 * fills and write-backs finish, then look again */
-			xc_unlock(&s->lock);
+			xc_unlock(xc_slock(xc, s));
 			xc_writeback_kick(xc, 1);
 			rpc_client_progress(xc->lc->cl);
 			sched_yield();
@@ -1505,7 +1511,7 @@ void xc_fault(struct excache *xc, uint64_t addr, int write, int wp, uint32_t tid
 		fetch = !xc_fill_local(xc, s, &s->way[v], line, write);
 		if (fetch && !write)
 			guess = xc_read_writable(xc, &s->way[v]);
-		xc_unlock(&s->lock);
+		xc_unlock(xc_slock(xc, s));
 		if (!fetch)
 			lg_lat_record(LEGO_LAT_ZERO, lg_now_ns() - t0);
 		break;
@@ -1760,7 +1766,7 @@ static int xc_reclaim_sets(struct excache *xc, const uint64_t *want, int nwant, 
 			xc_unlock(&xc->qlock);
 		}
 		struct xc_set *s = (struct xc_set *)(xc->sets + si * xc->set_stride);
-		xc_lock(&s->lock);
+		xc_lock(xc_slock(xc, s));
 		int busy = 0;
 		for (uint32_t i = 0; i < xc->ways && !busy; i++)
 			busy = s->way[i].state == XC_INVALID || s->way[i].state == XC_EVICTING;
@@ -1768,7 +1774,7 @@ static int xc_reclaim_sets(struct excache *xc, const uint64_t *want, int nwant, 
 		int pipe = v >= 0 && s->way[v].state == XC_DIRTY && pipe_left >= xc->line &&
 			   xc_pipe_ok(xc, &s->way[v]);
 		if (clean && v >= 0 && s->way[v].state == XC_DIRTY && !pipe) {
-			xc_unlock(&s->lock); /* left queued, for a miss's batch */
+			xc_unlock(xc_slock(xc, s)); /* left queued, for a miss's batch */
 			break;
 		}
 		if (from_queue) {
@@ -1779,7 +1785,7 @@ static int xc_reclaim_sets(struct excache *xc, const uint64_t *want, int nwant, 
 			atomic_store(&s->queued, 0);
 		}
 		if (v < 0) {
-			xc_unlock(&s->lock);
+			xc_unlock(xc_slock(xc, s));
 			continue;
 		}
 		struct xc_way *w = &s->way[v];
@@ -1791,7 +1797,7 @@ static int xc_reclaim_sets(struct excache *xc, const uint64_t *want, int nwant, 
 				xc->vic[slot].state = VS_RESERVED;
 			xc_unlock(&xc->vlock);
 			if (slot < 0) {
-				xc_unlock(&s->lock);
+				xc_unlock(xc_slock(xc, s));
 				lg_stat_add(LEGO_STAT_VICTIM_STALLS, 1);
 				break; /* write-backs first; the set is queued again on its next fill */
 			}
@@ -1805,7 +1811,7 @@ static int xc_reclaim_sets(struct excache *xc, const uint64_t *want, int nwant, 
 		w->waiters = 0;
 		rb[n++] = (struct xc_rvictim){si, w->line, (uint32_t)v, slot,
 					      pipe ? (uint32_t)xc->line : 0};
-		xc_unlock(&s->lock);
+		xc_unlock(xc_slock(xc, s));
 	}
 	if (!n) {
 		atomic_flag_clear_explicit(&xc->reclaiming, memory_order_release);
@@ -1845,14 +1851,14 @@ static int xc_reclaim_sets(struct excache *xc, const uint64_t *want, int nwant, 
 		npiped = xc_pipe_out(xc, rb, n);
 	for (int i = 0; i < n; i++) { /* 5 */
 		struct xc_set *s = (struct xc_set *)(xc->sets + rb[i].set * xc->set_stride);
-		xc_lock(&s->lock);
+		xc_lock(xc_slock(xc, s));
 		struct xc_way *w = &s->way[rb[i].way];
 		uint32_t waiters = 0;
 		if (w->state == XC_EVICTING && w->line == rb[i].line) {
 			w->state = XC_INVALID;
 			waiters = w->waiters;
 		}
-		xc_unlock(&s->lock);
+		xc_unlock(xc_slock(xc, s));
 		if (waiters) /* they fault again and find the line gone */
 			xc_uffd_wake(xc, sp_line_addr(xc->sp, rb[i].line));
 	}
@@ -1888,10 +1894,10 @@ int xc_flush(struct excache *xc)
 		struct xc_set *s = (struct xc_set *)(xc->sets + si * xc->set_stride);
 		for (uint32_t w = 0; w < xc->ways; w++) {
 			for (;;) {
-				xc_lock(&s->lock);
+				xc_lock(xc_slock(xc, s));
 				struct xc_way *way = &s->way[w];
 				if (way->state != XC_DIRTY) {
-					xc_unlock(&s->lock);
+					xc_unlock(xc_slock(xc, s));
 					break;
 				}
 				uint8_t *la = sp_line_addr(xc->sp, way->line);
@@ -1906,7 +1912,7 @@ int xc_flush(struct excache *xc)
 					way->state = XC_CLEAN;
 				}
 				xc_unlock(&xc->vlock);
-				xc_unlock(&s->lock);
+				xc_unlock(xc_slock(xc, s));
 				if (v >= 0)
 					break;
 				xc_writeback_kick(xc, 1);
@@ -1958,13 +1964,13 @@ static uint64_t xc_drop_lines_now(struct excache *xc, uint64_t first, uint64_t n
 		for (uint64_t l = first; l < end; l++) {
 			struct xc_set *s = xc_set_of(xc, l);
 			for (;;) {
-				xc_lock(&s->lock);
+				xc_lock(xc_slock(xc, s));
 				int w = xc_find(xc, s, l);
 				int filling = w >= 0 && (s->way[w].state == XC_FILLING ||
 							 s->way[w].state == XC_EVICTING);
 				if (w >= 0 && !filling)
 					xc_drop_one(xc, s, (uint32_t)w);
-				xc_unlock(&s->lock);
+				xc_unlock(xc_slock(xc, s));
 				if (!filling)
 					break;
 				rpc_client_progress(xc->lc->cl);
@@ -1975,7 +1981,7 @@ static uint64_t xc_drop_lines_now(struct excache *xc, uint64_t first, uint64_t n
 			struct xc_set *s = (struct xc_set *)(xc->sets + si * xc->set_stride);
 			for (uint32_t w = 0; w < xc->ways; w++) {
 				for (;;) {
-					xc_lock(&s->lock);
+					xc_lock(xc_slock(xc, s));
 					struct xc_way *way = &s->way[w];
 					int in = way->state != XC_INVALID && way->line >= first &&
 						 way->line < end;
@@ -1983,7 +1989,7 @@ static uint64_t xc_drop_lines_now(struct excache *xc, uint64_t first, uint64_t n
 							     way->state == XC_EVICTING);
 					if (in && !filling)
 						xc_drop_one(xc, s, w);
-					xc_unlock(&s->lock);
+					xc_unlock(xc_slock(xc, s));
 					if (!filling)
 						break;
 					rpc_client_progress(xc->lc->cl);
@@ -2021,18 +2027,18 @@ void xc_evict_lines(struct excache *xc, uint64_t first, uint64_t n)
 	for (uint64_t l = first; l < first + n; l++) {
 		struct xc_set *s = xc_set_of(xc, l);
 		for (;;) {
-			xc_lock(&s->lock);
+			xc_lock(xc_slock(xc, s));
 			int w = xc_find(xc, s, l);
 			if (w < 0) {
-				xc_unlock(&s->lock);
+				xc_unlock(xc_slock(xc, s));
 				break;
 			}
 			int busy = s->way[w].state == XC_FILLING || s->way[w].state == XC_EVICTING;
 			if (!busy && xc_evict(xc, &s->way[w]) == 0) {
-				xc_unlock(&s->lock);
+				xc_unlock(xc_slock(xc, s));
 				break;
 			}
-			xc_unlock(&s->lock);
+			xc_unlock(xc_slock(xc, s));
 			/* a fill in flight, or no victim slot: let them finish */
 			xc_writeback_kick(xc, 1);
 			rpc_client_progress(xc->lc->cl);
@@ -2104,7 +2110,7 @@ void xc_fork_lock(struct excache *xc)
 {
 	for (uint64_t si = 0; si < xc->nsets; si++) {
 		struct xc_set *s = (struct xc_set *)(xc->sets + si * xc->set_stride);
-		xc_lock(&s->lock);
+		xc_lock(xc_slock(xc, s));
 		for (uint32_t w = 0; w < xc->ways; w++) /* both sides' pages, copied on a write */
 			s->way[w].shared = 1;
 	}
@@ -2119,7 +2125,7 @@ void xc_fork_unlock(struct excache *xc)
 	xc_unlock(&xc->plock);
 	xc_unlock(&xc->vlock);
 	for (uint64_t si = 0; si < xc->nsets; si++)
-		xc_unlock(&((struct xc_set *)(xc->sets + si * xc->set_stride))->lock);
+		xc_unlock(&xc->slock[si]);
 }
 
 /* A forked child's free list of n slots of `size` bytes (each with its
@@ -2262,6 +2268,7 @@ int xc_init(struct excache **out, const struct xc_conf *conf, struct lg_space *s
 	xc->rq_cap = (uint32_t)LG_MAX((uint64_t)1, LG_MIN((uint64_t)XC_RECLAIM_MAX, lines / 224));
 	xc->set_stride = LG_ALIGN_UP(sizeof(struct xc_set) + xc->ways * sizeof(struct xc_way), 64);
 	xc->sets = lg_local_alloc(xc->nsets * xc->set_stride);
+	xc->slock = lg_local_alloc(xc->nsets * sizeof *xc->slock);
 	xc->pol = conf->policy;
 	xc->retries = conf->retries;
 	xc->timeout_ns = conf->timeout_ns;
@@ -2307,7 +2314,7 @@ int xc_init(struct excache **out, const struct xc_conf *conf, struct lg_space *s
 		xc->rma_mem = lg_local_alloc((size_t)XC_FETCH_SLOTS * xc->line);
 		xc->rma = xc->where && xc->rma_mem;
 	}
-	if (!xc->sets || !xc->zero || !xc->vic || !xc->vic_mem || !xc->wb_mem || !xc->fetches ||
+	if (!xc->sets || !xc->slock || !xc->zero || !xc->vic || !xc->vic_mem || !xc->wb_mem || !xc->fetches ||
 	    !xc->rq || !xc->riov || !xc->rbatch || !xc->pf || !xc->pipe_junk) {
 		xc_destroy(xc);
 		return -ENOMEM;
@@ -2333,8 +2340,10 @@ int xc_init(struct excache **out, const struct xc_conf *conf, struct lg_space *s
 	atomic_flag_clear(&xc->plock);
 	atomic_flag_clear(&xc->qlock);
 	atomic_flag_clear(&xc->reclaiming);
-	for (uint64_t i = 0; i < xc->nsets; i++)
-		atomic_flag_clear(&((struct xc_set *)(xc->sets + i * xc->set_stride))->lock);
+	for (uint64_t i = 0; i < xc->nsets; i++) {
+		((struct xc_set *)(xc->sets + i * xc->set_stride))->id = (uint32_t)i;
+		atomic_flag_clear(&xc->slock[i]);
+	}
 	*out = xc;
 	return 0;
 }
@@ -2344,6 +2353,7 @@ void xc_destroy(struct excache *xc)
 	if (!xc)
 		return;
 	lg_local_free(xc->sets, xc->nsets * xc->set_stride);
+	lg_local_free(xc->slock, xc->nsets * sizeof *xc->slock);
 	lg_local_free(xc->zero, xc->zero_len);
 	lg_local_free(xc->vic, xc->nvic * sizeof *xc->vic);
 	lg_local_free(xc->vic_mem, (size_t)xc->nvic * xc->line);

@@ -22,7 +22,6 @@ static struct xc_set *set_new(uint32_t n)
 {
 	struct xc_set *s = calloc(1, sizeof(struct xc_set) + n * sizeof(struct xc_way));
 	ck_assert_ptr_nonnull(s);
-	atomic_flag_clear(&s->lock);
 	for (uint32_t i = 0; i < n; i++) {
 		s->way[i].state = XC_INVALID;
 		s->way[i].line = UINT64_MAX;
