@@ -21,8 +21,7 @@
 
 extern char **environ;
 
-/* Directory holding lego-monitor and lego-memnode. */
-static int lg_find_bindir(const struct lg_opts *o, char *dir, size_t len)
+int lg_embed_bindir(const struct lg_opts *o, char *dir, size_t len)
 {
 	const char *want = lg_opt_s(o, LG_OPT_bindir);
 	char cand[4][PATH_MAX + 16];
@@ -30,7 +29,7 @@ static int lg_find_bindir(const struct lg_opts *o, char *dir, size_t len)
 	if (want[0])
 		snprintf(cand[nc++], sizeof cand[0], "%s", want);
 	Dl_info di;
-	if (dladdr((void *)lg_find_bindir, &di) && di.dli_fname) {
+	if (dladdr((void *)lg_embed_bindir, &di) && di.dli_fname) {
 		/* linked into the program (lego-run, liblego.a), dladdr names
 		 * the program as it was started, maybe a bare name from PATH */
 		const char *obj = strchr(di.dli_fname, '/') ? di.dli_fname : "/proc/self/exe";
@@ -215,7 +214,7 @@ int lg_embed_spawn(struct lg_embed *e, const struct lg_opts *o, int inherit)
 	memset(e, 0, sizeof *e);
 	e->parent_w = e->mon_rd = e->mem_rd = e->sto_rd = e->mem_mon_w = e->sto_mon_w = -1;
 	char bindir[PATH_MAX];
-	int r = lg_find_bindir(o, bindir, sizeof bindir);
+	int r = lg_embed_bindir(o, bindir, sizeof bindir);
 	if (r)
 		return r;
 	/* Two pipes.  lp, the lifeline: we hold its write end (and, with

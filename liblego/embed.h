@@ -27,6 +27,10 @@ struct lg_embed {
  * that the caller can do its own start-up while the daemons do theirs:
  * lg_embed_spawn starts all three, lg_embed_wait waits until they serve
  * (and stops them if one does not); lg_embed_start does both. */
+/* The directory holding Lego's programs (lego-monitor, lego-memnode,
+ * legoctl): LEGO_BINDIR, next to the program or library this is linked
+ * into (or its ../bin), or the installed one.  0 or -ENOENT (logged). */
+int lg_embed_bindir(const struct lg_opts *o, char *dir, size_t len);
 int lg_embed_spawn(struct lg_embed *e, const struct lg_opts *o, int inherit);
 int lg_embed_wait(struct lg_embed *e);
 int lg_embed_start(struct lg_embed *e, const struct lg_opts *o, int inherit);

@@ -23,13 +23,13 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/log.h"
 #include "common/options.h"
 #include "common/util.h"
-#include "fabric/link.h"
 #include "liblego/embed.h"
 #include "liblego/fault.h"
 
@@ -55,6 +55,8 @@ static const struct {
 	{"monitor", "LEGO_MONITOR", 1},      {"fabric", "LEGO_FABRIC", 1},
 	{"stats", "LEGO_STATS", 0},
 };
+
+extern char **environ;
 
 static pid_t child_pid;
 
@@ -90,6 +92,36 @@ static int find_liblego(char *out, size_t len)
 	}
 	snprintf(out, len, "%s/liblego.so", LEGO_INSTALL_LIBDIR);
 	return access(out, R_OK) == 0 ? 0 : -ENOENT;
+}
+
+/* Does the cluster's monitor (LEGO_MONITOR, set from --monitor, with
+ * LEGO_FABRIC and the cluster key) answer?  legoctl asks it: it connects
+ * as every Lego process will, then says bye.  lego-run links no libfabric
+ * itself: loading it takes ~0.25 s before main on the machines here
+ * (libinfinipath calibrates a clock), and all of that was on the way to
+ * every command's start. */
+static int check_monitor(const struct lg_opts *o)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 16];
+	if (lg_embed_bindir(o, dir, sizeof dir) < 0)
+		return -ENOENT;
+	snprintf(path, sizeof path, "%s/legoctl", dir);
+	char *const args[] = {"legoctl", "status", NULL};
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0); /* its errors stay */
+	pid_t pid;
+	int r = posix_spawn(&pid, path, &fa, NULL, args, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (r) {
+		fprintf(stderr, "lego-run: cannot run %s: %s\n", path, strerror(r));
+		return -r;
+	}
+	int st;
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -EHOSTUNREACH;
 }
 
 int main(int argc, char **argv)
@@ -184,24 +216,10 @@ int main(int argc, char **argv)
 		}
 		addr_r = ap[0];
 		addr_w = ap[1];
-	} else {
-		struct rpc_client *cl;
-		struct rpc_peer p;
-		if (rpc_client_new(lg_opt_s(&o, LG_OPT_cluster_key), LEGO_ROLE_TOOL, &cl) < 0)
-			return 1;
-		struct rpc_links l = {.cl = cl, .rx_bufs = 4, .rx_size = 64 * 1024,
-				      .fab = (enum lf_fabric_choice)lg_opt_u(&o, LG_OPT_fabric)};
-		int r = rpc_links_peer_hostport(&l, lg_opt_s(&o, LG_OPT_monitor), &p, "monitor", NULL);
-		if (r == 0)
-			r = rpc_peer_connect(&p, lg_opt_u(&o, LG_OPT_rpc_timeout_ms) * 1000000ull);
-		if (r) {
-			fprintf(stderr, "lego-run: monitor %s: %s\n", lg_opt_s(&o, LG_OPT_monitor),
-				strerror(-r));
-			return 1;
-		}
-		rpc_call(&p, X2X_BYE, NULL, 0, NULL, 0, NULL, 1000000000ull);
-		rpc_links_close(&l);
-		rpc_client_free(cl);
+	} else if (check_monitor(&o) != 0) {
+		fprintf(stderr, "lego-run: monitor %s cannot be reached; %s not started\n",
+			lg_opt_s(&o, LG_OPT_monitor), argv[i]);
+		return 1;
 	}
 	const char *pre = getenv("LD_PRELOAD");
 	char preload[PATH_MAX * 2];

@@ -35,7 +35,7 @@ expect 2 "usage: lego-run" --excache
 expect 2 "not a size" --excache 12Q
 expect 2 "must be one of" --evict random
 expect 2 "LEGO_EXCACHE_WAYS" --ways 0
-expect 1 "monitor 127.0.0.1:1" --monitor 127.0.0.1:1
+expect 1 "monitor 127.0.0.1:1 cannot be reached; touch not started" --monitor 127.0.0.1:1
 # the embedded daemons start while CMD loads (CMD waits for the monitor's
 # address before its main): daemons that do not start stop CMD before it
 # runs (here a monitor that exits at once)

@@ -1,0 +1,52 @@
+/*
+ * Opening a userfaultfd (see fault.h), apart from the fault threads so that
+ * lego-run can check for it without linking the runtime and libfabric.
+ */
+#define _GNU_SOURCE
+#include "fault.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+
+#ifndef USERFAULTFD_IOC_NEW
+#define USERFAULTFD_IOC_NEW _IO(0xAA, 0x00)
+#endif
+
+int lg_uffd_open(void)
+{
+	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0) {
+		int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+		if (dev >= 0) {
+			fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
+			close(dev);
+		}
+	}
+	fd = lg_fd_raise(fd);
+	if (fd < 0) {
+		int e = errno;
+		lg_log(LG_ERROR, "fault",
+		       "userfaultfd is not available (%s): run as root, give this user access "
+		       "to /dev/userfaultfd, or set sysctl vm.unprivileged_userfaultfd=1",
+		       strerror(e));
+		return -e;
+	}
+	struct uffdio_api api = {.api = UFFD_API, .features = UFFD_FEATURE_PAGEFAULT_FLAG_WP |
+							UFFD_FEATURE_THREAD_ID};
+	if (ioctl(fd, UFFDIO_API, &api) != 0) {
+		int e = errno;
+		lg_log(LG_ERROR, "fault", "userfaultfd lacks write-protect support (%s); "
+		       "Linux 5.7 or later is needed", strerror(e));
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
