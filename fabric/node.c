@@ -169,6 +169,7 @@ static void *lf_watch_main(void *arg)
 		lg_log(LG_INFO, "node", "embedding process gone; exiting");
 		rpc_links_gc_shm();
 		*stop = 1;
+		rpc_loop_wake();
 	}
 	free(w);
 	/* The loop ends at its next pass.  One that makes none is stuck:

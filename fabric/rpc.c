@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <pthread.h>
 #include <sched.h>
@@ -1662,12 +1663,24 @@ void rpc_loop_set_pass_hook(void (*fn)(void *arg), void *arg)
 	rpc_pass_arg = arg;
 }
 
+/* The running loop's own eventfd, in its poll set: rpc_loop_wake. */
+static _Atomic int rpc_wake_fd = -1;
+
+void rpc_loop_wake(void)
+{
+	int fd = atomic_load(&rpc_wake_fd);
+	uint64_t one = 1;
+	if (fd >= 0 && write(fd, &one, sizeof one) < 0) {
+		/* (full: it is awake already) */
+	}
+}
+
 void rpc_loop_run(struct lf_ep **eps, int n, struct lf_bell *bell, volatile int *stop,
 		  void (*tick)(void *user), void *user, uint64_t tick_ns)
 {
 	uint64_t next_tick = lg_now_ns() + tick_ns, last_work = 0, next_gc = 0;
 	uint64_t backoff_ns = 0;
-	struct pollfd pfd[9];
+	struct pollfd pfd[10];
 	int nfd = 0, unwaitable = 0;
 	/* An endpoint that keeps coming up empty is polled less often: some
 	 * providers (tcp) make a system call per poll, which would slow the
@@ -1687,6 +1700,10 @@ void rpc_loop_run(struct lf_ep **eps, int n, struct lf_bell *bell, volatile int 
 	else
 		bell = NULL;
 	int can_block = !unwaitable || bell;
+	int wfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (wfd >= 0)
+		pfd[nfd++] = (struct pollfd){wfd, POLLIN, 0};
+	atomic_store(&rpc_wake_fd, wfd);
 	uint64_t reads_seen = bell ? lf_bell_reads(bell) : 0;
 	prctl(PR_SET_TIMERSLACK, 1000); /* short sleeps must be short */
 	atomic_store(&rpc_looping, 1);
@@ -1771,10 +1788,17 @@ void rpc_loop_run(struct lf_ep **eps, int n, struct lf_bell *bell, volatile int 
 			    (lf_wait_fd(eps[i]) >= 0 && lf_wait_arm(eps[i]) != 0))
 				armed = 0;
 		}
-		if (armed)
+		if (armed && !*stop)
 			poll(pfd, (nfds_t)nfd, (int)LG_MIN(until_tick / 1000000 + 1, 100));
 		if (bell)
 			lf_bell_awake(bell);
+		uint64_t woken;
+		if (wfd >= 0 && read(wfd, &woken, sizeof woken) < 0) {
+			/* (not woken) */
+		}
 	}
+	atomic_store(&rpc_wake_fd, -1);
+	if (wfd >= 0)
+		close(wfd);
 	atomic_store(&rpc_looping, 0);
 }

@@ -267,6 +267,9 @@ void rpc_loop_set_pass_hook(void (*fn)(void *arg), void *arg);
 /* Passes rpc_loop_run has made (a loop that stops counting is stuck), and
  * whether it runs. */
 uint64_t rpc_loop_passes(void);
+/* Wake the running loop from its sleep (after setting its stop flag from
+ * another thread: it would otherwise see it within 100 ms). */
+void rpc_loop_wake(void);
 int rpc_loop_running(void);
 
 #endif
