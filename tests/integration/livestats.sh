@@ -12,8 +12,12 @@ start_wl() { # start_wl NAME: a workload under lego-run; sets WLPID_NAME to the 
 		>"$T/$1.out" 2>"$T/$1.log" &
 	_r=$!
 	PIDS="$PIDS $_r"
+	# (lego-run's first child may be legoctl, its check of the monitor)
+	_c=""
 	for _ in $(seq 100); do
-		_c=$(cat /proc/$_r/task/*/children 2>/dev/null | awk '{ print $1 }')
+		for _k in $(cat /proc/$_r/task/*/children 2>/dev/null); do
+			case "$(cat /proc/$_k/comm 2>/dev/null)" in lego-bench-wor*) _c=$_k ;; esac
+		done
 		[ -n "$_c" ] && break
 		sleep 0.1
 	done
