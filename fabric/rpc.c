@@ -1026,10 +1026,10 @@ static struct rpc_call *rpc_call_get(struct rpc_client *cl)
 {
 	pthread_spin_lock(&cl->lock);
 	int i = cl->free_head;
+	uint32_t n;
 	if (i >= 0) {
 		cl->free_head = cl->calls[i].next_free;
-	} else if (atomic_load_explicit(&cl->nslots, memory_order_relaxed) < RPC_SLOTS) {
-		uint32_t n = atomic_load_explicit(&cl->nslots, memory_order_relaxed);
+	} else if ((n = atomic_load_explicit(&cl->nslots, memory_order_relaxed)) < RPC_SLOTS) {
 		cl->calls[n].cl = cl;
 		cl->calls[n].slot = n;
 		atomic_init(&cl->calls[n].state, 1u << RPC_GEN_SHIFT);
@@ -1700,7 +1700,7 @@ void rpc_loop_run(struct lf_ep **eps, int n, struct lf_bell *bell, volatile int 
 	else
 		bell = NULL;
 	int can_block = !unwaitable || bell;
-	int wfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	int wfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), wi = nfd;
 	if (wfd >= 0)
 		pfd[nfd++] = (struct pollfd){wfd, POLLIN, 0};
 	atomic_store(&rpc_wake_fd, wfd);
@@ -1788,14 +1788,15 @@ void rpc_loop_run(struct lf_ep **eps, int n, struct lf_bell *bell, volatile int 
 			    (lf_wait_fd(eps[i]) >= 0 && lf_wait_arm(eps[i]) != 0))
 				armed = 0;
 		}
-		if (armed && !*stop)
-			poll(pfd, (nfds_t)nfd, (int)LG_MIN(until_tick / 1000000 + 1, 100));
+		if (armed && !*stop &&
+		    poll(pfd, (nfds_t)nfd, (int)LG_MIN(until_tick / 1000000 + 1, 100)) > 0 &&
+		    wfd >= 0 && (pfd[wi].revents & POLLIN)) {
+			uint64_t woken; /* rpc_loop_wake's count, reset by reading it */
+			ssize_t r = read(wfd, &woken, sizeof woken);
+			(void)r;
+		}
 		if (bell)
 			lf_bell_awake(bell);
-		uint64_t woken;
-		if (wfd >= 0 && read(wfd, &woken, sizeof woken) < 0) {
-			/* (not woken) */
-		}
 	}
 	atomic_store(&rpc_wake_fd, -1);
 	if (wfd >= 0)
