@@ -32,6 +32,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "fiload.h"
 
 #define LF_API FI_VERSION(1, 17)
 
@@ -176,7 +177,7 @@ enum lego_prov lf_ep_prov(const struct lf_ep *ep) { return ep->prov; }
 
 static struct fi_info *lf_hints(enum lego_prov prov, int alt)
 {
-	struct fi_info *h = fi_allocinfo();
+	struct fi_info *h = lf_fi_dupinfo(NULL);
 	if (!h)
 		return NULL;
 	h->ep_attr->type = FI_EP_RDM;
@@ -208,44 +209,6 @@ static void lf_tune_env(void)
 	setenv("FI_OFI_RXM_MSG_TX_SIZE", "128", 0);
 }
 
-/*
- * Some providers' libraries install signal handlers when libfabric loads
- * them (libpsm2 takes SIGSEGV, SIGBUS and more to print backtraces), which
- * would change how the program dies.  The dispositions are put back as
- * they were around the calls that load providers (raw rt_sigaction, so
- * the restorer is kept exactly and transparent mode's sigaction is not in
- * the way).
- */
-struct lf_ksigaction {
-	void *handler;
-	unsigned long flags;
-	void *restorer;
-	uint64_t mask;
-};
-
-struct lf_sigs {
-	struct lf_ksigaction sa[32];
-};
-
-static void lf_sigs_save(struct lf_sigs *s)
-{
-	for (int sig = 1; sig < 32; sig++)
-		if (syscall(SYS_rt_sigaction, sig, NULL, &s->sa[sig], 8))
-			s->sa[sig].handler = (void *)-1L;
-}
-
-static void lf_sigs_restore(const struct lf_sigs *s)
-{
-	for (int sig = 1; sig < 32; sig++) {
-		struct lf_ksigaction now;
-		if (s->sa[sig].handler == (void *)-1L ||
-		    syscall(SYS_rt_sigaction, sig, NULL, &now, 8) ||
-		    memcmp(&now, &s->sa[sig], sizeof now) == 0)
-			continue;
-		syscall(SYS_rt_sigaction, sig, &s->sa[sig], NULL, 8);
-	}
-}
-
 static int lf_getinfo(enum lego_prov prov, const char *node, const char *service,
 		      uint64_t flags, struct fi_info **out)
 {
@@ -257,8 +220,8 @@ static int lf_getinfo(enum lego_prov prov, const char *node, const char *service
 		struct fi_info *h = lf_hints(prov, alt);
 		if (!h)
 			return -ENOMEM;
-		r = fi_getinfo(LF_API, node, service, flags, h, out);
-		fi_freeinfo(h);
+		r = lf_fi_getinfo(LF_API, node, service, flags, h, out);
+		lf_fi_freeinfo(h);
 		if (r == 0)
 			break;
 	}
@@ -273,7 +236,7 @@ int lf_prov_available(enum lego_prov prov, const char *node)
 	int r = lf_getinfo(prov, node, NULL, node ? FI_SOURCE : 0, &info);
 	lf_sigs_restore(&sigs);
 	if (info)
-		fi_freeinfo(info);
+		lf_fi_freeinfo(info);
 	return r == 0;
 }
 
@@ -284,7 +247,7 @@ static int lf_post(struct lf_ep *ep, struct lf_rxbuf *rb)
 		if (r == 0)
 			return 0;
 		if (r != -FI_EAGAIN) {
-			lg_log(LG_ERROR, "fabric", "fi_recv: %s", fi_strerror((int)-r));
+			lg_log(LG_ERROR, "fabric", "fi_recv: %s", lf_fi_strerror((int)-r));
 			return (int)r;
 		}
 		fi_cq_read(ep->rxcq, NULL, 0);
@@ -296,7 +259,7 @@ static int lf_post(struct lf_ep *ep, struct lf_rxbuf *rb)
 		r = (call);                                                              \
 		if (r) {                                                                 \
 			lg_log(LG_ERROR, "fabric", "%s: %s: %s", lf_prov_name(conf->prov), \
-			       #call, fi_strerror(-r));                                  \
+			       #call, lf_fi_strerror(-r));                               \
 			goto fail;                                                       \
 		}                                                                        \
 	} while (0)
@@ -355,14 +318,14 @@ static int lf_ep_open1(const struct lf_ep_conf *conf, struct lf_ep **out)
 	if (r) {
 		lg_log(LG_WARN, "fabric", "provider %s is not available%s%s: %s",
 		       lf_prov_name(conf->prov), conf->node ? " for " : "",
-		       conf->node ? conf->node : "", fi_strerror(-r));
+		       conf->node ? conf->node : "", lf_fi_strerror(-r));
 		free(ep);
 		return r == -FI_ENODATA ? -ENODEV : r;
 	}
 	ep->rma = conf->prov == LEGO_PROV_SHM;
 	pthread_mutex_init(&ep->rlock, NULL);
 	ep->rdone_tail = &ep->rdone;
-	LF_CK(fi_fabric(ep->info->fabric_attr, &ep->fabric, NULL));
+	LF_CK(lf_fi_fabric(ep->info->fabric_attr, &ep->fabric, NULL));
 	LF_CK(fi_domain(ep->fabric, ep->info, &ep->domain, NULL));
 	int can_wait = conf->prov != LEGO_PROV_SHM;
 	struct fi_cq_attr cqa = {.format = FI_CQ_FORMAT_DATA, .size = 0,
@@ -453,7 +416,7 @@ void lf_ep_close(struct lf_ep *ep)
 	if (ep->fabric)
 		fi_close(&ep->fabric->fid);
 	if (ep->info)
-		fi_freeinfo(ep->info);
+		lf_fi_freeinfo(ep->info);
 	if (ep->rx_mem)
 		lg_local_free(ep->rx_mem, ep->rx_stride * ep->nrx);
 	free(ep->rx);
@@ -543,7 +506,7 @@ static struct lf_lane *lf_lane_get(struct lf_ep *ep, uint64_t dest)
 	}
 	if (r) {
 		lg_log_rl(LG_WARN, "fabric", "no lane %s for a peer (%s): its large messages "
-			  "share the endpoint", nm, fi_strerror(r < 0 ? -r : r));
+			  "share the endpoint", nm, lf_fi_strerror(r < 0 ? -r : r));
 		if (l && l->ep)
 			fi_close(&l->ep->fid);
 		free(l);
@@ -623,7 +586,7 @@ static int lf_reap_tx(struct lf_ep *ep)
 		struct fi_cq_err_entry ee = {0};
 		if (fi_cq_readerr(ep->txcq, &ee, 0) == 1) {
 			lg_log_rl(LG_WARN, "fabric", "%s send failed: %s", lf_prov_name(ep->prov),
-				  fi_strerror(ee.err));
+				  lf_fi_strerror(ee.err));
 			struct lf_tx *tx = ee.op_context;
 			if (tx)
 				lf_unroute(ep, tx);
@@ -776,7 +739,7 @@ static int lf_sendv_locked(struct lf_ep *ep, uint64_t dest, const struct iovec *
 			return 0;
 		if (r != -FI_EAGAIN) {
 			lg_log_rl(LG_WARN, "fabric", "%s fi_sendv: %s", lf_prov_name(ep->prov),
-				  fi_strerror((int)-r));
+				  lf_fi_strerror((int)-r));
 			lf_unroute(ep, tx);
 			return (int)r;
 		}
@@ -1206,12 +1169,12 @@ static int lf_progress_locked(struct lf_ep *ep)
 				 * cause (its request is lost with it) */
 				lg_log_rl(LG_INFO, "fabric", "shm: a message could not be copied from "
 					  "its sender, which has probably exited (%s)",
-					  fi_strerror(ee.err));
+					  lf_fi_strerror(ee.err));
 				if (rb)
 					lf_post(ep, rb);
 			} else if (ee.err != FI_ECANCELED) {
 				lg_log_rl(LG_WARN, "fabric", "%s receive failed: %s (%zu bytes)",
-					  lf_prov_name(ep->prov), fi_strerror(ee.err), ee.len);
+					  lf_prov_name(ep->prov), lf_fi_strerror(ee.err), ee.len);
 				if (rb)
 					lf_post(ep, rb);
 			}

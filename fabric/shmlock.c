@@ -7,6 +7,8 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <rdma/fabric.h>
+
+#include "fiload.h"
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -17,6 +19,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "fiload.h"
 
 /* The head of libfabric 1.17's struct smr_region (prov/shm/src/
  * smr_util.h): a version byte, the owner's pid, the owner's address of the
@@ -115,7 +118,7 @@ static void region_owner(struct lf_shm_region *r, const unsigned char *p, int *o
 
 int lf_shm_regions(struct lf_shm_region *out, int max)
 {
-	uint32_t v = fi_version();
+	uint32_t v = lf_fi_version();
 	if (FI_MAJOR(v) != 1 || FI_MINOR(v) != 17)
 		return -ENOTSUP;
 	FILE *f = fopen("/proc/self/maps", "re");
@@ -335,7 +338,7 @@ int lf_shm_doctor_start(void)
 	int n = lf_shm_regions(reg, MAX_REGIONS);
 	free(reg);
 	if (n == -ENOTSUP) {
-		uint32_t v = fi_version();
+		uint32_t v = lf_fi_version();
 		lg_log(LG_INFO, "fabric", "libfabric %u.%u: its shm regions are not the ones known "
 		       "here (1.17's); a queue lock left by a dead process will not be released",
 		       FI_MAJOR(v), FI_MINOR(v));

@@ -193,6 +193,16 @@ const char *lego_strerror(int err)
  */
 __attribute__((destructor(101))) static void lg_at_exit(void)
 {
+	if (atomic_load(&lg_rt_deferred)) {
+		/* never started (runtime.h): there are no counters to print */
+		const char *st = lg_opt_s(&lg_rt.opts, LG_OPT_stats);
+		int64_t only = lg_opt_i(&lg_rt.opts, LG_OPT_stats_pid);
+		if (st[0] && (!only || only == getpid()))
+			lg_log(LG_WARN, "stats", "%s took less than LEGO_LOCAL_START and never started "
+			       "its runtime: all its memory was local, and there are no counters",
+			       program_invocation_short_name);
+		return;
+	}
 	if (atomic_load(&lg_rt.state) != LG_RT_RUNNING)
 		return;
 	lg_prof_report();

@@ -316,6 +316,8 @@ static int lf_ready(void)
 {
 	if (atomic_load_explicit(&lg_rt.state, memory_order_acquire) == LG_RT_RUNNING)
 		return 0;
+	if (atomic_load(&lg_rt_deferred) && lg_rt_start() == 0)
+		return 0; /* a Lego file is the first thing that needs it */
 	if (!atomic_exchange(&lf.said, 1))
 		lg_logf(LG_ERROR, "file", "Lego is off (%s): operations on files under /%s fail "
 			"with EIO", strerror(lg_rt.err ? -lg_rt.err : ESHUTDOWN), lf.prefix);
@@ -551,8 +553,8 @@ void lg_file_init(void)
 	if (lf.inited)
 		return;
 	lf.inited = 1;
-	int s = atomic_load(&lg_rt.state);
-	if (!lg_rt.transparent || (s != LG_RT_RUNNING && s != LG_RT_OFF))
+	int s = atomic_load(&lg_rt.state), later = atomic_load(&lg_rt_deferred);
+	if (!lg_rt.transparent || (s != LG_RT_RUNNING && s != LG_RT_OFF && !later))
 		return;
 	const char *p = lg_opt_s(&lg_rt.opts, LG_OPT_store_prefix);
 	if (!p[0])
@@ -566,7 +568,7 @@ void lg_file_init(void)
 	lf.pid = (pid_t)lf_sys(SYS_getpid);
 	lf_phdir_init();
 	pthread_atfork(lf_atfork_prepare, lf_atfork_parent, lf_atfork_child);
-	lf.mode = s == LG_RT_RUNNING ? LF_ON : LF_DEAD;
+	lf.mode = s == LG_RT_RUNNING || later ? LF_ON : LF_DEAD;
 	lf_scan();
 }
 

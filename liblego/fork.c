@@ -194,6 +194,18 @@ static void lg_fork_child(struct lg_rt *rt, const struct lego_as_ref *child)
 pid_t lg_fork(pid_t (*real_fork)(void))
 {
 	struct lg_rt *rt = &lg_rt;
+	if (atomic_load(&rt->state) != LG_RT_RUNNING && atomic_load(&lg_rt_deferred)) {
+		/* a start on demand under way in another thread ends first: the
+		 * child must not inherit it half done (nor its lock taken) */
+		pthread_mutex_lock(&rt->lock);
+		if (atomic_load(&rt->state) != LG_RT_RUNNING) {
+			pid_t p = real_fork();
+			int e = errno;
+			pthread_mutex_unlock(&rt->lock); /* (in both processes) */
+			return p < 0 ? -e : p;
+		}
+		pthread_mutex_unlock(&rt->lock); /* it started: as below */
+	}
 	if (atomic_load(&rt->state) != LG_RT_RUNNING) {
 		pid_t p = real_fork();
 		return p < 0 ? -errno : p;

@@ -50,6 +50,26 @@ static inline int lg_from_system(const void *ret)
 	return (a >= lg_sys_lo[0] && a < lg_sys_hi[0]) || (a >= lg_sys_lo[1] && a < lg_sys_hi[1]);
 }
 
+/* Before the runtime starts on demand (runtime.h): what the program takes
+ * and gives back, in jemalloc's size classes so that both agree. */
+static void lg_heap_charge(size_t n)
+{
+	lg_enter();
+	size_t c = nallocx(n < 16 ? 16 : n, 0);
+	lg_leave();
+	lg_rt_charge(c ? (int64_t)c : (int64_t)n);
+}
+
+static void lg_heap_credit(void *p)
+{
+	if (lg_inside())
+		return;
+	lg_enter();
+	size_t c = sallocx(p, 0);
+	lg_leave();
+	lg_rt_charge(-(int64_t)c);
+}
+
 /* jemalloc flags for a request of n bytes made from code at `caller`. */
 static inline int lg_heap_flags(size_t n, const void *caller)
 {
@@ -60,6 +80,8 @@ static inline int lg_heap_flags(size_t n, const void *caller)
 	}
 	if (lg_inside())
 		return MALLOCX_TCACHE_NONE; /* the runtime's own: local */
+	if (lg_unlikely(atomic_load_explicit(&lg_rt_deferred, memory_order_relaxed)))
+		lg_heap_charge(n); /* may start the runtime */
 	if (!lg_rt.transparent ||
 	    atomic_load_explicit(&lg_rt.state, memory_order_acquire) != LG_RT_RUNNING)
 		return 0; /* Lego off: a plain local allocation */
@@ -109,6 +131,8 @@ void lg_heap_free(void *p)
 {
 	if (!p)
 		return;
+	if (lg_unlikely(atomic_load_explicit(&lg_rt_deferred, memory_order_relaxed)))
+		lg_heap_credit(p);
 	int fl = lg_free_flags(p);
 	lg_enter();
 	dallocx(p, fl);
@@ -123,6 +147,8 @@ void *lg_heap_realloc(void *p, size_t n, const void *caller)
 		lg_heap_free(p);
 		return NULL;
 	}
+	if (lg_unlikely(atomic_load_explicit(&lg_rt_deferred, memory_order_relaxed)))
+		lg_heap_credit(p); /* (the new size is charged by lg_heap_flags) */
 	int want = lg_heap_flags(n, caller);
 	int want_remote = want == (int)MALLOCX_ARENA(lg_rt.arena) && !lg_inside() &&
 			  lg_rt.transparent && lg_rt.state == LG_RT_RUNNING;

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -222,7 +223,7 @@ static int lg_rt_start_locked(struct lg_rt *rt)
 	/* first what needs no one else: without userfaultfd (a user other
 	 * than root, by default) there is no point starting daemons or
 	 * registering */
-	r = rt->uffd = lg_uffd_open();
+	r = rt->uffd = rt->uffd_err ? rt->uffd_err : lg_uffd_open();
 	if (r < 0)
 		return r;
 	const char *mon = lg_opt_s(o, LG_OPT_monitor);
@@ -349,10 +350,9 @@ void lg_rt_kick(void *arg)
 	(void)w;
 }
 
-int lg_rt_start(void)
+/* lg_rt_start with rt->lock held. */
+static int lg_rt_start_held(struct lg_rt *rt)
 {
-	struct lg_rt *rt = &lg_rt;
-	pthread_mutex_lock(&rt->lock);
 	int s = atomic_load(&rt->state);
 	if (s == LG_RT_NEW) {
 		lg_enter(); /* what start allocates is the runtime's: local */
@@ -375,9 +375,106 @@ int lg_rt_start(void)
 				lg_sig_start();
 		}
 	}
+	/* only now: until the start is over, other threads' large requests
+	 * wait for it (lg_rt_start_now) */
+	atomic_store(&lg_rt_deferred, 0);
 	s = atomic_load(&rt->state);
-	pthread_mutex_unlock(&rt->lock);
 	return s == LG_RT_RUNNING ? 0 : (rt->err ? rt->err : -ESHUTDOWN);
+}
+
+int lg_rt_start(void)
+{
+	struct lg_rt *rt = &lg_rt;
+	pthread_mutex_lock(&rt->lock);
+	int r = lg_rt_start_held(rt);
+	pthread_mutex_unlock(&rt->lock);
+	return r;
+}
+
+/*
+ * The start on demand (LEGO_LOCAL_START).  Loading libfabric alone costs
+ * ~0.2 s before a program's main (constructors of the libraries it
+ * links), then come the providers, the monitor and the memnodes: ~0.4 s
+ * per process here, against a few milliseconds for `true`.  A shell
+ * script, make or a compiler driver starts hundreds of processes that
+ * each take a few MiB; `lego-run make` took 9 times as long as make.  So
+ * under a given monitor a process starts its runtime when it has taken
+ * room bytes of heap and anonymous mappings (what it frees counts back;
+ * each thread adds up its own and reports every 256 KiB, so the start
+ * may come up to that much per thread late).  What it took until then
+ * is ordinary local memory and stays so: at most a quarter of the
+ * ExCache more local memory than the ExCache alone.  Why a monitor must
+ * be given: without one the runtime starts its own daemons, which the
+ * program's children should share (it tells them the address); a
+ * program that forked first would have each child start its own.
+ */
+_Atomic int lg_rt_deferred;
+static _Atomic int64_t lg_rt_room;
+static int64_t lg_rt_room0;
+static __thread int64_t lg_charged __attribute__((tls_model("initial-exec")));
+#define LG_CHARGE_BATCH (256 << 10)
+
+int lg_rt_defer(void)
+{
+	struct lg_rt *rt = &lg_rt;
+	char err[320];
+	struct lg_opts *o = &rt->opts;
+	if (lg_opts_load(o, 'C', err, sizeof err) || lg_rt_check_opts(o, err, sizeof err))
+		return 0; /* the start says what is wrong */
+	uint64_t room = LG_MIN(lg_opt_u(o, LG_OPT_local_start), lg_opt_u(o, LG_OPT_excache_size) / 4);
+	/* (a trace or a profile is asked for from the start) */
+	if (!room || !lg_opt_s(o, LG_OPT_monitor)[0] || lg_opt_i(o, LG_OPT_monitor_fd) >= 0 ||
+	    lg_opt_s(o, LG_OPT_trace)[0] || lg_opt_s(o, LG_OPT_profile)[0])
+		return 0;
+	/* a process that cannot run Lego says so at once, as without a
+	 * deferred start */
+	int fd = lg_uffd_open();
+	if (fd < 0) {
+		rt->uffd_err = fd;
+		return 0;
+	}
+	close(fd);
+	rt->transparent = 1; /* (what the constructor checked) */
+	lg_set_level((int)lg_opt_u(o, LG_OPT_log_level));
+	lg_rt_room0 = (int64_t)LG_MIN(room, (uint64_t)INT64_MAX / 2);
+	atomic_store(&lg_rt_room, lg_rt_room0);
+	atomic_store(&lg_rt_deferred, 1);
+	return 1;
+}
+
+void lg_rt_start_now(int wait)
+{
+	struct lg_rt *rt = &lg_rt;
+	/* A thread that finds another starting it may hold a lock that one
+	 * waits for (the dynamic loader's, in a constructor's malloc), so
+	 * small requests do not wait: they stay local, and a later one finds
+	 * the runtime running.  Large ones (a thread of a program that fills
+	 * its memory in parallel) would make the local part unbounded: they
+	 * wait, for a while. */
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 10;
+	if (wait ? pthread_mutex_timedlock(&rt->lock, &until) : pthread_mutex_trylock(&rt->lock))
+		return;
+	if (atomic_load(&lg_rt_deferred)) {
+		lg_log(LG_DEBUG, "runtime", "%s: starting on demand, %lld bytes taken locally",
+		       program_invocation_short_name,
+		       (long long)(lg_rt_room0 - atomic_load(&lg_rt_room)));
+		lg_rt_start_held(rt);
+	}
+	pthread_mutex_unlock(&rt->lock);
+}
+
+void lg_rt_charge(int64_t bytes)
+{
+	int64_t c = lg_charged + bytes;
+	if (c < LG_CHARGE_BATCH && c > -LG_CHARGE_BATCH) {
+		lg_charged = c;
+		return;
+	}
+	lg_charged = 0;
+	if (atomic_fetch_sub(&lg_rt_room, c) - c < 0)
+		lg_rt_start_now(bytes >= LG_CHARGE_BATCH);
 }
 
 void lg_rt_stop(void)

@@ -9,6 +9,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 
 #include "client.h"
 #include "common/options.h"
@@ -33,6 +34,7 @@ struct lg_rt {
 	struct lg_fault fault;
 	struct lg_embed embed;
 	int uffd;
+	int uffd_err; /* lg_rt_defer found no userfaultfd: why (logged) */
 	unsigned arena; /* jemalloc arena whose extents are remote */
 	int transparent; /* the whole heap is remote (LD_PRELOAD or LEGO_TRANSPARENT=on) */
 	uint64_t remote_min;
@@ -48,6 +50,22 @@ extern struct lg_rt lg_rt;
 
 /* Start the runtime if needed.  0, or the -errno it failed with. */
 int lg_rt_start(void);
+
+/*
+ * Transparent mode's start on demand (LEGO_LOCAL_START, runtime.c).
+ * lg_rt_defer, from the constructor: 1 if the start waits for the program
+ * to take local_start bytes (options loaded and valid, a monitor given),
+ * 0 if it must start now.  While lg_rt_deferred is set, the program's
+ * allocations, frees (negative) and anonymous mappings are charged with
+ * lg_rt_charge, which starts the runtime once they reach it;
+ * lg_rt_start_now starts it at once (a call to brk).  If another thread
+ * is starting it, both return at once (lg_rt_start_now with wait: once it
+ * has started, or after 10 s); the memory asked for is then local.
+ */
+extern _Atomic int lg_rt_deferred;
+int lg_rt_defer(void);
+void lg_rt_charge(int64_t bytes);
+void lg_rt_start_now(int wait);
 
 static inline int lg_rt_ready(void)
 {

@@ -308,6 +308,10 @@ long lg_vm_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 	int fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE);
 	if (!len)
 		return -EINVAL;
+	if (lg_unlikely(atomic_load_explicit(&lg_rt_deferred, memory_order_relaxed)) &&
+	    !lg_inside() && (flags & MAP_ANONYMOUS) && (flags & MAP_TYPE) == MAP_PRIVATE &&
+	    !(flags & (MAP_GROWSDOWN | MAP_STACK | MAP_HUGETLB | MAP_32BIT)))
+		lg_rt_charge((int64_t)LG_MIN(len, (size_t)INT64_MAX / 4)); /* may start it */
 	if (!vm_active())
 		return lg_sys_mmap(addr, len, prot, flags, fd, off);
 	if ((!fixed && !(flags & MAP_ANONYMOUS)) || (fixed && !vm_where(a, len)))
@@ -627,8 +631,20 @@ static long vm_set_break(uintptr_t b)
 	return 0;
 }
 
+/* A program that moves the break before the runtime has started (on
+ * demand, runtime.h) starts it first: the emulated break must be the one
+ * its memory comes from.  A query (sbrk(0): binutils and gcc take one at
+ * start) does not; it sees the kernel's break, as before any start. */
+static void vm_brk_start(int moves)
+{
+	if (lg_unlikely(atomic_load_explicit(&lg_rt_deferred, memory_order_relaxed)) && moves &&
+	    !lg_inside())
+		lg_rt_start_now(1);
+}
+
 long lg_vm_brk(void *addr)
 {
+	vm_brk_start(addr != NULL);
 	if (!vm_active() || !vm.brk_base)
 		return -ENOSYS; /* the caller uses the kernel's break */
 	lg_enter();
@@ -641,6 +657,7 @@ long lg_vm_brk(void *addr)
 
 long lg_vm_sbrk(intptr_t incr)
 {
+	vm_brk_start(incr != 0);
 	if (!vm_active() || !vm.brk_base)
 		return -ENOSYS;
 	lg_enter();

@@ -8,7 +8,9 @@
  *
  * The constructor starts the runtime when transparent mode applies, so the
  * program's memory is remote from its first allocation after libc's own
- * start-up; earlier allocations stay local and are freed as such.
+ * start-up; earlier allocations stay local and are freed as such.  Under a
+ * given monitor the start waits until the program has taken
+ * LEGO_LOCAL_START bytes (runtime.h, lg_rt_defer).
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -299,6 +301,11 @@ LG_EXPORT void pthread_exit(void *ret)
 	static void (*real)(void *);
 	if (!real)
 		real = (void (*)(void *))dlsym(RTLD_NEXT, "pthread_exit");
+	/* (a runtime still to start on demand starts now: one that started
+	 * once the main thread had gone could not reach this process, and it
+	 * is what ends the process after the last thread) */
+	if (gettid() == getpid() && atomic_load(&lg_rt_deferred))
+		lg_rt_start();
 	if (gettid() == getpid() && atomic_load(&lg_rt.state) == LG_RT_RUNNING) {
 		atomic_store(&lg_main_parked, 1);
 		for (;;)
@@ -419,6 +426,6 @@ __attribute__((constructor(200))) static void lg_preload_start(void)
 		       *who && strcmp(who, program_invocation_name) ? who : "the program");
 		return;
 	}
-	if (want)
+	if (want && !lg_rt_defer())
 		lg_rt_start(); /* a failure says why once, and leaves Lego off */
 }

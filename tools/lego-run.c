@@ -198,24 +198,20 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	close(ufd);
-	/* The cluster: given, or our own for CMD and everything it starts.
-	 * Our own starts while CMD loads (each program that loads libfabric
-	 * spends ~0.3 s before its main here, see docs/lego-run.md): CMD's
-	 * runtime reads the monitor's address from a socket (--monitor-fd)
-	 * before the program's main, and is killed if there is none. */
+	/* The cluster: given, or our own for CMD and everything it starts,
+	 * serving before CMD starts.  CMD's runtime starts when CMD first
+	 * needs remote memory (LEGO_LOCAL_START), its children's likewise,
+	 * each with the address in LEGO_MONITOR; a short CMD never loads
+	 * libfabric at all (docs/lego-run.md). */
 	struct lg_embed emb = {.parent_w = -1};
-	int addr_w = -1, addr_r = -1;
 	if (!lg_opt_s(&o, LG_OPT_monitor)[0]) {
-		/* a socket, not a pipe: a CMD gone before we write gives EPIPE
-		 * (MSG_NOSIGNAL), not a SIGPIPE here */
-		int ap[2];
-		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ap) < 0 ||
-		    lg_embed_spawn(&emb, &o, 0) < 0) {
-			fprintf(stderr, "lego-run: cannot start the embedded monitor and memnode\n");
+		if (lg_embed_spawn(&emb, &o, 0) < 0 || lg_embed_wait(&emb) < 0) {
+			lg_embed_stop(&emb);
+			fprintf(stderr, "lego-run: cannot start the embedded monitor and memnode; %s "
+				"not run\n", argv[i]);
 			return 1;
 		}
-		addr_r = ap[0];
-		addr_w = ap[1];
+		setenv("LEGO_MONITOR", emb.addr, 1);
 	} else if (check_monitor(&o) != 0) {
 		fprintf(stderr, "lego-run: monitor %s cannot be reached; %s not started\n",
 			lg_opt_s(&o, LG_OPT_monitor), argv[i]);
@@ -236,12 +232,6 @@ int main(int argc, char **argv)
 		char pid[32];
 		snprintf(pid, sizeof pid, "%d", (int)getpid());
 		setenv("LEGO_STATS_PID", pid, 1); /* counters from CMD itself */
-		if (addr_r >= 0) {
-			char fd[16];
-			snprintf(fd, sizeof fd, "%d", addr_r);
-			fcntl(addr_r, F_SETFD, 0);
-			setenv("LEGO_MONITOR_FD", fd, 1);
-		}
 		execvp(argv[i], &argv[i]);
 		fprintf(stderr, "lego-run: %s: %s\n", argv[i], strerror(errno));
 		_exit(127);
@@ -251,19 +241,6 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGINT, SIG_IGN); /* the terminal sends it to CMD as well */
-	if (addr_r >= 0) {
-		close(addr_r);
-		if (lg_embed_wait(&emb) < 0) {
-			/* CMD waits for the address in its runtime, before its main */
-			kill(child_pid, SIGKILL);
-			waitpid(child_pid, NULL, 0);
-			close(addr_w);
-			fprintf(stderr, "lego-run: cannot start the embedded monitor and memnode; %s "
-				"not run\n", argv[i]);
-			return 1;
-		}
-		lg_embed_tell(&emb, &addr_w); /* (CMD gone: its status says why) */
-	}
 	int st = 0;
 	while (waitpid(child_pid, &st, 0) < 0 && errno == EINTR)
 		;

@@ -8,7 +8,9 @@ P="$PY -c print(sum(range(10**6)))"
 want=$($P)
 # VAR=VALUE  what the message must say
 while read -r setting says; do
-	out=$(env "$setting" LD_PRELOAD="$LIBLEGO" $P 2>"$T/err") || fail "$setting: the program failed"
+	# (LEGO_LOCAL_START=0: the start, which says what is wrong, before main)
+	out=$(env LEGO_LOCAL_START=0 "$setting" LD_PRELOAD="$LIBLEGO" $P 2>"$T/err") ||
+		fail "$setting: the program failed"
 	[ "$out" = "$want" ] || fail "$setting: output '$out', natively '$want'"
 	[ "$(wc -l <"$T/err")" -eq 1 ] || fail "$setting: not one message: $(cat "$T/err")"
 	grep -q "$says" "$T/err" && grep -q "Lego is off" "$T/err" || fail "$setting: message: $(cat "$T/err")"
@@ -19,6 +21,11 @@ LEGO_FABRIC=carrier-pigeon must be one of
 LEGO_EXCACHE_WAYS=0 LEGO_EXCACHE_WAYS
 LEGO_MONITOR=127.0.0.1:1 cannot reach the monitor
 CASES
+# started on demand, the runtime says so when the program needs it
+out=$(env LEGO_MONITOR=127.0.0.1:1 LD_PRELOAD="$LIBLEGO" $PY -c 'a = bytearray(64 << 20); print(len(a))' \
+	2>"$T/err") || fail "LEGO_MONITOR=127.0.0.1:1, 64 MiB: the program failed"
+[ "$out" = $((64 << 20)) ] && grep -q "cannot reach the monitor" "$T/err" ||
+	fail "LEGO_MONITOR=127.0.0.1:1, 64 MiB: output '$out', message: $(cat "$T/err")"
 
 # lego-run: usage errors exit 2 with the usage; bad values exit 2 with the
 # message; an unreachable monitor exits 1; CMD never runs
@@ -36,9 +43,8 @@ expect 2 "not a size" --excache 12Q
 expect 2 "must be one of" --evict random
 expect 2 "LEGO_EXCACHE_WAYS" --ways 0
 expect 1 "monitor 127.0.0.1:1 cannot be reached; touch not started" --monitor 127.0.0.1:1
-# the embedded daemons start while CMD loads (CMD waits for the monitor's
-# address before its main): daemons that do not start stop CMD before it
-# runs (here a monitor that exits at once)
+# CMD starts once the embedded daemons serve: daemons that do not start
+# stop lego-run before CMD runs (here a monitor that exits at once)
 mkdir "$T/bad-bin"
 for d in lego-monitor lego-memnode lego-storenode; do
 	printf '#!/bin/sh\nexit 1\n' >"$T/bad-bin/$d"

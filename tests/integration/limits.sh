@@ -59,6 +59,8 @@ rm -f "$T/mon.addr"
 start_monitor --quota 24M
 start_memnode b --max-clients 1
 export LEGO_MONITOR=$MON
+# (small processes here must connect: no start on demand)
+export LEGO_LOCAL_START=0
 LEGO_QUOTA=1G "$BIN/lego-run" -- $PY "$T/alloc.py" 64 3 >"$T/mq.out" 2>"$T/mq.log" &
 AP=$!
 PIDS="$PIDS $AP"

@@ -66,7 +66,7 @@ done
 ms=$((($(date +%s%N) - t0) / 1000000))
 
 # an exec: the old image goes with its lease, the running one stays
-LD_PRELOAD=$LIBLEGO sh -c 'exec sleep 30' &
+LD_PRELOAD=$LIBLEGO LEGO_LOCAL_START=0 sh -c 'exec sleep 30' & # (both images register)
 e=$!
 PIDS="$PIDS $e"
 # both images are there from the new one's start (two process starts,

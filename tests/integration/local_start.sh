@@ -1,0 +1,59 @@
+#!/bin/sh
+# The runtime's start on demand (LEGO_LOCAL_START, docs/lego-run.md "Short
+# processes"): under a monitor, a process that takes less than its room
+# (here a quarter of a 16 MiB ExCache: 4 MiB) never registers, whatever
+# it allocated and freed on the way; one that holds more, or moves the
+# program break, registers and its memory goes remote; LEGO_LOCAL_START=0
+# registers before main.  Outputs equal native.  Then libfabric is loaded
+# only when needed, and one without Lego's entry points is refused with
+# its name.
+. "$(dirname "$0")/lib.sh"
+skip_if_sanitized
+P=$BIN/lego-test-prog_local_start
+start_monitor
+start_memnode a --capacity 1G
+
+# lego CASE ARGS...: run P under Lego; $T/CASE.log and .out, .json
+lego() {
+	c=$1
+	shift
+	timeout 60 env LD_PRELOAD="$LIBLEGO" LEGO_MONITOR="$MON" LEGO_FABRIC=shm \
+		LEGO_EXCACHE_SIZE=16M LEGO_LOG_LEVEL=info LEGO_STATS="$T/$c.json" "$@" \
+		>"$T/$c.out" 2>"$T/$c.log" || fail "$c: exit status $?"
+}
+registered() { grep -q "registered as address space" "$T/$1.log"; }
+same() { "$P" "$@" >"$T/native.out" && cmp -s "$T/native.out" "$T/$c.out" ||
+	fail "$c: output $(cat "$T/$c.out") against native $(cat "$T/native.out")"; }
+
+lego query "$P" query
+same query
+registered query && fail "sbrk(0) alone started the runtime"
+lego churn "$P" churn 200
+same churn 200
+registered churn && fail "200 MiB taken and freed 1 MiB at a time started the runtime"
+lego brk "$P" brk
+same brk
+registered brk || fail "moving the break did not start the runtime: $(tail -3 "$T/brk.log")"
+lego hold "$P" hold 64
+same hold 64
+registered hold || fail "64 MiB held did not start the runtime: $(tail -3 "$T/hold.log")"
+out=$(json_stat "$T/hold.json" net.bytes_out)
+[ "${out:-0}" -ge $((32 << 20)) ] || fail "hold: only ${out:-0} bytes written back"
+lego zero env LEGO_LOCAL_START=0 "$P" query
+registered zero || fail "LEGO_LOCAL_START=0 did not start the runtime before main"
+
+# a process that does not start its runtime does not load libfabric
+lego maps sh -c 'cat /proc/$$/maps'
+grep -q libfabric "$T/maps.out" && fail "libfabric loaded in a process that never started"
+
+# a libfabric without the entry points Lego was built against: its name
+if command -v cc >/dev/null 2>&1; then
+	mkdir "$T/fake"
+	echo 'int lego_test_not_libfabric;' | cc -shared -x c - -o "$T/fake/libfabric.so.1" ||
+		fail "cannot build the stand-in library"
+	LD_LIBRARY_PATH=$T/fake timeout 30 "$BIN/legoctl" --monitor "$MON" status >"$T/fake.log" 2>&1 &&
+		fail "legoctl worked without libfabric's functions"
+	grep -q "libfabric.so.1 has no fi_getinfo@FABRIC_" "$T/fake.log" ||
+		fail "no message naming the missing function: $(tail -2 "$T/fake.log")"
+fi
+pass "sbrk(0) and 200 MiB churned in 1 MiB: no start; brk, 64 MiB held ($((out >> 20)) MiB written back) and LEGO_LOCAL_START=0: started; outputs equal native; libfabric loaded only on start, a wrong one named"
