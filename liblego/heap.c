@@ -173,7 +173,14 @@ void *lg_heap_realloc(void *p, size_t n, const void *caller)
 
 void *lg_heap_aligned(size_t alignment, size_t n, const void *caller)
 {
-	int fl = lg_heap_flags(n, caller);
+	size_t as = n; /* (charged as its aligned size class: what free credits) */
+	if (lg_unlikely(atomic_load_explicit(&lg_rt_deferred, memory_order_relaxed))) {
+		lg_enter();
+		as = nallocx(lg_heap_size(n), MALLOCX_ALIGN(alignment));
+		lg_leave();
+		as = LG_MAX(as, n);
+	}
+	int fl = lg_heap_flags(as, caller);
 	lg_enter();
 	void *p = mallocx(lg_heap_size(n), fl | MALLOCX_ALIGN(alignment));
 	lg_leave();

@@ -39,6 +39,10 @@ same hold 64
 registered hold || fail "64 MiB held did not start the runtime: $(tail -3 "$T/hold.log")"
 out=$(json_stat "$T/hold.json" net.bytes_out)
 [ "${out:-0}" -ge $((32 << 20)) ] || fail "hold: only ${out:-0} bytes written back"
+# 4 000 page-aligned blocks of 64 bytes hold 16 MiB: counted as pages
+lego align "$P" align 4000
+same align 4000
+registered align || fail "16 MiB in page-aligned 64-byte blocks did not start the runtime"
 lego zero env LEGO_LOCAL_START=0 "$P" query
 registered zero || fail "LEGO_LOCAL_START=0 did not start the runtime before main"
 
@@ -56,4 +60,4 @@ if command -v cc >/dev/null 2>&1; then
 	grep -q "libfabric.so.1 has no fi_getinfo@FABRIC_" "$T/fake.log" ||
 		fail "no message naming the missing function: $(tail -2 "$T/fake.log")"
 fi
-pass "sbrk(0) and 200 MiB churned in 1 MiB: no start; brk, 64 MiB held ($((out >> 20)) MiB written back) and LEGO_LOCAL_START=0: started; outputs equal native; libfabric loaded only on start, a wrong one named"
+pass "sbrk(0) and 200 MiB churned in 1 MiB: no start; brk, 64 MiB held ($((out >> 20)) MiB written back), 16 MiB of page-aligned blocks and LEGO_LOCAL_START=0: started; outputs equal native; libfabric loaded only on start, a wrong one named"

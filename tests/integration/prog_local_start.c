@@ -6,6 +6,8 @@
  *                                 held at a time)
  *   prog_local_start hold N      mallocs N MiB, writes every page, frees
  *                                 none
+ *   prog_local_start align N     N blocks of 64 bytes aligned to a page
+ *                                 (a page each), written, freed none
  * Prints a checksum of what it wrote, read back.
  */
 #include <stdint.h>
@@ -53,8 +55,15 @@ int main(int argc, char **argv)
 				return 1;
 			sum += fill(p, 1 << 20, (uint64_t)i);
 		}
+	} else if (strcmp(mode, "align") == 0) {
+		for (long i = 0; i < n; i++) {
+			void *p;
+			if (posix_memalign(&p, 4096, 64))
+				return 1;
+			sum += fill(p, 64, (uint64_t)i);
+		}
 	} else {
-		fprintf(stderr, "usage: %s query | brk | churn N | hold N\n", argv[0]);
+		fprintf(stderr, "usage: %s query | brk | churn N | hold N | align N\n", argv[0]);
 		return 2;
 	}
 	printf("%s %llu\n", mode, (unsigned long long)sum);
