@@ -442,8 +442,9 @@ int lg_rt_defer(void)
 	return 1;
 }
 
-void lg_rt_start_now(int wait)
+void lg_rt_start_now(int64_t bytes)
 {
+	int wait = bytes >= LG_CHARGE_BATCH;
 	struct lg_rt *rt = &lg_rt;
 	/* A thread that finds another starting it may hold a lock that one
 	 * waits for (the dynamic loader's, in a constructor's malloc), so
@@ -457,9 +458,14 @@ void lg_rt_start_now(int wait)
 	if (wait ? pthread_mutex_timedlock(&rt->lock, &until) : pthread_mutex_trylock(&rt->lock))
 		return;
 	if (atomic_load(&lg_rt_deferred)) {
-		lg_log(LG_DEBUG, "runtime", "%s: starting on demand, %lld bytes taken locally",
-		       program_invocation_short_name,
-		       (long long)(lg_rt_room0 - atomic_load(&lg_rt_room)));
+		long long before = lg_rt_room0 - atomic_load(&lg_rt_room);
+		if (bytes == INT64_MAX)
+			lg_log(LG_DEBUG, "runtime", "%s: starting on demand as it moves the break, "
+			       "%lld bytes taken before", program_invocation_short_name, before);
+		else
+			lg_log(LG_DEBUG, "runtime", "%s: starting on demand at a request of %lld "
+			       "bytes, %lld taken before it", program_invocation_short_name,
+			       (long long)bytes, before - bytes);
 		lg_rt_start_held(rt);
 	}
 	pthread_mutex_unlock(&rt->lock);
@@ -474,7 +480,7 @@ void lg_rt_charge(int64_t bytes)
 	}
 	lg_charged = 0;
 	if (atomic_fetch_sub(&lg_rt_room, c) - c < 0)
-		lg_rt_start_now(bytes >= LG_CHARGE_BATCH);
+		lg_rt_start_now(bytes);
 }
 
 void lg_rt_stop(void)

@@ -58,14 +58,15 @@ int lg_rt_start(void);
  * 0 if it must start now.  While lg_rt_deferred is set, the program's
  * allocations, frees (negative) and anonymous mappings are charged with
  * lg_rt_charge, which starts the runtime once they reach it;
- * lg_rt_start_now starts it at once (a call to brk).  If another thread
- * is starting it, both return at once (lg_rt_start_now with wait: once it
- * has started, or after 10 s); the memory asked for is then local.
+ * lg_rt_start_now starts it at once (brk: with INT64_MAX bytes).  If
+ * another thread is starting it, both return, for a request under 256 KiB
+ * at once, for a larger one once it has started or after 10 s; the
+ * memory asked for is then local.
  */
 extern _Atomic int lg_rt_deferred;
 int lg_rt_defer(void);
 void lg_rt_charge(int64_t bytes);
-void lg_rt_start_now(int wait);
+void lg_rt_start_now(int64_t bytes);
 
 static inline int lg_rt_ready(void)
 {

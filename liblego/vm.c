@@ -639,7 +639,7 @@ static void vm_brk_start(int moves)
 {
 	if (lg_unlikely(atomic_load_explicit(&lg_rt_deferred, memory_order_relaxed)) && moves &&
 	    !lg_inside())
-		lg_rt_start_now(1);
+		lg_rt_start_now(INT64_MAX); /* (waits, as for a large request) */
 }
 
 long lg_vm_brk(void *addr)
