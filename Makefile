@@ -49,6 +49,7 @@ bench: deps
 	@bench/load.sh $(BUILD)
 	@bench/threads.sh $(BUILD)
 	@bench/fork.sh $(BUILD)
+	@bench/start.sh $(BUILD)
 	@if [ "$$(id -u)" -eq 0 ]; then bench/compare.sh $(BUILD); \
 	else echo "bench: Lego vs Linux swap needs root (swap device, memory cgroup): skipped"; fi
 
