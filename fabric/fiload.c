@@ -2,7 +2,6 @@
 #define _GNU_SOURCE
 #include "fiload.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
@@ -10,10 +9,11 @@
 #include <unistd.h>
 #include <rdma/fi_errno.h>
 
+#include "common/dlib.h"
 #include "common/log.h"
 
-/* From CMakeLists.txt: the library's soname and, per entry point, the
- * version a link against it binds (its default, "@@"). */
+/* From CMakeLists.txt (lego_dlib): the soname and each entry point's
+ * version. */
 #ifndef LF_SONAME
 #error "LF_SONAME and LF_V_* come from CMakeLists.txt"
 #endif
@@ -49,40 +49,29 @@ void lf_sigs_restore(const struct lf_sigs *s)
 	}
 }
 
-static void *lf_sym(void *h, const char *name, const char *ver)
-{
-	void *f = dlvsym(h, name, ver);
-	if (!f)
-		lg_log(LG_ERROR, "fabric", "%s has no %s@%s (Lego was built against another "
-		       "libfabric; rebuild it against this one)", LF_SONAME, name, ver);
-	return f;
-}
+static struct lg_dlib lf_lib = LG_DLIB(LF_SONAME);
 
 static void lf_load_once(void)
 {
 	struct lf_sigs sigs;
 	lf_sigs_save(&sigs);
-	void *h = dlopen(LF_SONAME, RTLD_NOW | RTLD_LOCAL);
+	int r = lg_dlib_load(&lf_lib);
 	lf_sigs_restore(&sigs);
-	if (!h) {
-		lg_log(LG_ERROR, "fabric", "cannot load %s: %s (install libfabric: "
-		       "apt-get install libfabric1)", LF_SONAME, dlerror());
-		lf_loaded = -ENOENT;
+	if (r) {
+		lf_loaded = r;
 		return;
 	}
-	fi.getinfo = lf_sym(h, "fi_getinfo", LF_V_GETINFO);
-	fi.freeinfo = lf_sym(h, "fi_freeinfo", LF_V_FREEINFO);
-	fi.dupinfo = lf_sym(h, "fi_dupinfo", LF_V_DUPINFO);
-	fi.fabric = lf_sym(h, "fi_fabric", LF_V_FABRIC);
-	fi.strerror = lf_sym(h, "fi_strerror", LF_V_STRERROR);
-	fi.version = lf_sym(h, "fi_version", LF_V_VERSION);
+	fi.getinfo = lg_dlib_sym(&lf_lib, "fi_getinfo", LF_V_FI_GETINFO);
+	fi.freeinfo = lg_dlib_sym(&lf_lib, "fi_freeinfo", LF_V_FI_FREEINFO);
+	fi.dupinfo = lg_dlib_sym(&lf_lib, "fi_dupinfo", LF_V_FI_DUPINFO);
+	fi.fabric = lg_dlib_sym(&lf_lib, "fi_fabric", LF_V_FI_FABRIC);
+	fi.strerror = lg_dlib_sym(&lf_lib, "fi_strerror", LF_V_FI_STRERROR);
+	fi.version = lg_dlib_sym(&lf_lib, "fi_version", LF_V_FI_VERSION);
 	if (!fi.getinfo || !fi.freeinfo || !fi.dupinfo || !fi.fabric || !fi.strerror ||
 	    !fi.version) {
 		memset(&fi, 0, sizeof fi);
 		lf_loaded = -ENOSYS;
 	}
-	/* the library stays loaded for the life of the process: its providers
-	 * keep threads and atexit handlers */
 }
 
 int lf_load(void)

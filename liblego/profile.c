@@ -21,6 +21,64 @@
 #include "runtime.h"
 #include "sig.h"
 #include "tls.h"
+#include "common/dlib.h"
+
+/*
+ * libunwind and libdw, loaded when a profile is asked for (common/dlib.h):
+ * every process under Lego would load them otherwise.  Their functions,
+ * by the names their headers give them (libunwind's are macros for
+ * architecture-specific symbols, _ULx86_64_step and the like).
+ */
+#ifndef UNWIND_SONAME
+#error "UNWIND_SONAME, DW_SONAME and DW_V_* come from CMakeLists.txt"
+#endif
+#define PROF_STR1(x) #x
+#define PROF_STR(x) PROF_STR1(x)
+static struct lg_dlib prof_unwind_lib = LG_DLIB(UNWIND_SONAME), prof_dw_lib = LG_DLIB(DW_SONAME);
+static struct {
+	__typeof__(&unw_init_local2) init_local2;
+	__typeof__(&unw_get_reg) get_reg;
+	__typeof__(&unw_step) step;
+	__typeof__(&unw_set_caching_policy) set_caching_policy;
+	unw_addr_space_t *local_as;
+	__typeof__(&dwfl_begin) begin;
+	__typeof__(&dwfl_end) end;
+	__typeof__(&dwfl_report_begin) report_begin;
+	__typeof__(&dwfl_report_end) report_end;
+	__typeof__(&dwfl_linux_proc_report) linux_proc_report;
+	__typeof__(&dwfl_linux_proc_find_elf) linux_proc_find_elf;
+	__typeof__(&dwfl_standard_find_debuginfo) standard_find_debuginfo;
+	__typeof__(&dwfl_addrmodule) addrmodule;
+	__typeof__(&dwfl_module_info) module_info;
+	__typeof__(&dwfl_module_addrname) module_addrname;
+	__typeof__(&dwfl_module_getsrc) module_getsrc;
+	__typeof__(&dwfl_lineinfo) lineinfo;
+} pl;
+
+/* 0, or -ENOSYS with what is missing logged. */
+static int prof_libs_load(void)
+{
+#define PU(f, sym) (pl.f = lg_dlib_sym(&prof_unwind_lib, PROF_STR(sym), ""))
+#define PD(f, sym, v) (pl.f = lg_dlib_sym(&prof_dw_lib, #sym, v))
+	int ok = PU(init_local2, unw_init_local2) && PU(get_reg, unw_get_reg) &&
+		 PU(step, unw_step) && PU(set_caching_policy, unw_set_caching_policy) &&
+		 PU(local_as, unw_local_addr_space) &&
+		 PD(begin, dwfl_begin, DW_V_DWFL_BEGIN) && PD(end, dwfl_end, DW_V_DWFL_END) &&
+		 PD(report_begin, dwfl_report_begin, DW_V_DWFL_REPORT_BEGIN) &&
+		 PD(report_end, dwfl_report_end, DW_V_DWFL_REPORT_END) &&
+		 PD(linux_proc_report, dwfl_linux_proc_report, DW_V_DWFL_LINUX_PROC_REPORT) &&
+		 PD(linux_proc_find_elf, dwfl_linux_proc_find_elf, DW_V_DWFL_LINUX_PROC_FIND_ELF) &&
+		 PD(standard_find_debuginfo, dwfl_standard_find_debuginfo,
+		    DW_V_DWFL_STANDARD_FIND_DEBUGINFO) &&
+		 PD(addrmodule, dwfl_addrmodule, DW_V_DWFL_ADDRMODULE) &&
+		 PD(module_info, dwfl_module_info, DW_V_DWFL_MODULE_INFO) &&
+		 PD(module_addrname, dwfl_module_addrname, DW_V_DWFL_MODULE_ADDRNAME) &&
+		 PD(module_getsrc, dwfl_module_getsrc, DW_V_DWFL_MODULE_GETSRC) &&
+		 PD(lineinfo, dwfl_lineinfo, DW_V_DWFL_LINEINFO);
+#undef PU
+#undef PD
+	return ok ? 0 : -ENOSYS;
+}
 
 #define PROF_DEPTH 48        /* frames kept per stack */
 #define PROF_SLOTS 4096      /* distinct stacks (a power of two) */
@@ -113,13 +171,13 @@ static void prof_handler(int sig, siginfo_t *si, void *uc)
 	uintptr_t pc[PROF_DEPTH];
 	int n = 0;
 	unw_cursor_t c;
-	if (unw_init_local2(&c, (unw_context_t *)uc, UNW_INIT_SIGNAL_FRAME) == 0) {
+	if (pl.init_local2(&c, (unw_context_t *)uc, UNW_INIT_SIGNAL_FRAME) == 0) {
 		do {
 			unw_word_t ip;
-			if (unw_get_reg(&c, UNW_REG_IP, &ip) || !ip)
+			if (pl.get_reg(&c, UNW_REG_IP, &ip) || !ip)
 				break;
 			pc[n++] = (uintptr_t)ip;
-		} while (n < PROF_DEPTH && unw_step(&c) > 0);
+		} while (n < PROF_DEPTH && pl.step(&c) > 0);
 	}
 	if (n)
 		prof_add(pc, n, (uint64_t)(uintptr_t)si->si_value.sival_ptr);
@@ -167,6 +225,10 @@ int lg_prof_init(const struct lg_opts *o)
 	const char *want = lg_opt_s(o, LG_OPT_profile);
 	if (!want[0] || strcmp(want, "0") == 0)
 		return 0;
+	if (prof_libs_load()) {
+		lg_log(LG_ERROR, "profile", "no libunwind or libdw; no profile");
+		return -ENOSYS;
+	}
 	snprintf(prof.dest, sizeof prof.dest, "%s", want);
 	prof.only_pid = (int)lg_opt_i(o, LG_OPT_stats_pid);
 	prof.pid = getpid();
@@ -182,7 +244,7 @@ int lg_prof_init(const struct lg_opts *o)
 		       strerror(e));
 		return -e;
 	}
-	unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+	pl.set_caching_policy(*pl.local_as, UNW_CACHE_PER_THREAD);
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_sigaction = prof_handler;
@@ -244,13 +306,13 @@ static void prof_symbolize(Dwfl *d, uintptr_t pc, int caller, struct prof_sym *o
 	memset(out, 0, sizeof *out);
 	out->pc = pc;
 	Dwarf_Addr a = caller ? pc - 1 : pc;
-	Dwfl_Module *m = d ? dwfl_addrmodule(d, a) : NULL;
+	Dwfl_Module *m = d ? pl.addrmodule(d, a) : NULL;
 	if (!m)
 		return;
 	Dwarf_Addr start = 0;
-	out->module = prof_base(dwfl_module_info(m, NULL, &start, NULL, NULL, NULL, NULL, NULL));
+	out->module = prof_base(pl.module_info(m, NULL, &start, NULL, NULL, NULL, NULL, NULL));
 	out->off = (uintptr_t)(a - start);
-	out->func = dwfl_module_addrname(m, a);
+	out->func = pl.module_addrname(m, a);
 	if (out->func) { /* "memcpy@@GLIBC_2.14": the name is enough */
 		const char *at = strchr(out->func, '@');
 		if (at) {
@@ -263,10 +325,10 @@ static void prof_symbolize(Dwfl *d, uintptr_t pc, int caller, struct prof_sym *o
 			}
 		}
 	}
-	Dwfl_Line *l = dwfl_module_getsrc(m, a);
+	Dwfl_Line *l = pl.module_getsrc(m, a);
 	if (l) {
 		int line = 0;
-		const char *src = dwfl_lineinfo(l, NULL, &line, NULL, NULL, NULL);
+		const char *src = pl.lineinfo(l, NULL, &line, NULL, NULL, NULL);
 		if (src && line > 0) {
 			out->file = src;
 			out->line = line;
@@ -398,13 +460,14 @@ static void prof_write(void)
 		fclose(f);
 		goto out;
 	}
-	static const Dwfl_Callbacks cb = {.find_elf = dwfl_linux_proc_find_elf,
-					  .find_debuginfo = dwfl_standard_find_debuginfo};
-	Dwfl *d = dwfl_begin(&cb);
+	static Dwfl_Callbacks cb; /* (the Dwfl keeps a pointer to it) */
+	cb.find_elf = pl.linux_proc_find_elf;
+	cb.find_debuginfo = pl.standard_find_debuginfo;
+	Dwfl *d = pl.begin(&cb);
 	if (d) {
-		dwfl_report_begin(d);
-		if (dwfl_linux_proc_report(d, getpid()) != 0 || dwfl_report_end(d, NULL, NULL) != 0) {
-			dwfl_end(d);
+		pl.report_begin(d);
+		if (pl.linux_proc_report(d, getpid()) != 0 || pl.report_end(d, NULL, NULL) != 0) {
+			pl.end(d);
 			d = NULL;
 		}
 	}
@@ -449,7 +512,7 @@ static void prof_write(void)
 	}
 	fclose(f);
 	if (d)
-		dwfl_end(d);
+		pl.end(d);
 out:
 	if (syms)
 		for (size_t i = 0; i < PROF_SLOTS; i++)
