@@ -11,12 +11,8 @@
 #   bench/fork.sh [BUILD]   (BENCH_FORKS: forks per run, 30;
 #                            BENCH_ROUNDS: 3; BENCH_OUT)
 set -e
-B=${1:-build}
-BIN=$(cd "$B/bin" && pwd)
-LIB=$(cd "$B/lib" && pwd)/liblego.so
-OUT=${BENCH_OUT:-bench/results}
-mkdir -p "$OUT"
 . "$(dirname "$0")/lib.sh"
+bench_paths "${1:-build}"
 P=$BIN/lego-test-prog_fork_churn
 N=${BENCH_FORKS:-30}
 ROUNDS=${BENCH_ROUNDS:-3}

@@ -10,12 +10,8 @@
 #
 #   bench/start.sh [BUILD]   (BENCH_PROCS: 20; BENCH_ROUNDS: 3; BENCH_OUT)
 set -e
-B=${1:-build}
-BIN=$(cd "$B/bin" && pwd)
-LIB=$(cd "$B/lib" && pwd)/liblego.so
-OUT=${BENCH_OUT:-bench/results}
-mkdir -p "$OUT"
 . "$(dirname "$0")/lib.sh"
+bench_paths "${1:-build}"
 N=${BENCH_PROCS:-20}
 ROUNDS=${BENCH_ROUNDS:-3}
 CC=$(command -v cc || command -v gcc)

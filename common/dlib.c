@@ -7,23 +7,18 @@
 
 #include "log.h"
 
-static struct lg_dlib *lg_dlib_loading; /* (pthread_once takes no argument) */
 static pthread_mutex_t lg_dlib_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static void lg_dlib_open(void)
-{
-	struct lg_dlib *l = lg_dlib_loading;
-	l->h = dlopen(l->soname, RTLD_NOW | RTLD_LOCAL);
-	if (!l->h)
-		lg_log(LG_ERROR, "dlib", "cannot load %s: %s (Lego needs it installed, as it was "
-		       "when Lego was built)", l->soname, dlerror());
-}
 
 int lg_dlib_load(struct lg_dlib *l)
 {
 	pthread_mutex_lock(&lg_dlib_lock);
-	lg_dlib_loading = l;
-	pthread_once(&l->once, lg_dlib_open);
+	if (!l->tried) {
+		l->tried = 1;
+		l->h = dlopen(l->soname, RTLD_NOW | RTLD_LOCAL);
+		if (!l->h)
+			lg_log(LG_ERROR, "dlib", "cannot load %s: %s (Lego needs it installed, as it "
+			       "was when Lego was built)", l->soname, dlerror());
+	}
 	pthread_mutex_unlock(&lg_dlib_lock);
 	return l->h ? 0 : -ENOENT;
 }

@@ -13,11 +13,11 @@
 
 struct lg_dlib {
 	const char *soname;
-	pthread_once_t once;
+	int tried;
 	void *h; /* NULL: not loaded (logged once) */
 };
 
-#define LG_DLIB(soname) {(soname), PTHREAD_ONCE_INIT, NULL}
+#define LG_DLIB(soname) {(soname), 0, NULL}
 
 /* Load it (once; later calls return the first result): 0 or -ENOENT. */
 int lg_dlib_load(struct lg_dlib *l);

@@ -13,7 +13,6 @@
 #include "bell.h"
 
 #include <arpa/inet.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -23,7 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 #include <rdma/fi_cm.h>
 #include <rdma/fi_domain.h>
@@ -278,25 +276,6 @@ int lf_ep_open(const struct lf_ep_conf *conf, struct lf_ep **out)
 	int r = lf_ep_open1(conf, out);
 	lf_sigs_restore(&sigs);
 	return r;
-}
-
-void lf_sigs_scrub(void)
-{
-	static const char *const libs[] = {"libinfinipath", "libpsm", "libfabric"};
-	for (int sig = 1; sig < 32; sig++) {
-		struct lf_ksigaction now;
-		Dl_info di;
-		if (syscall(SYS_rt_sigaction, sig, NULL, &now, 8) || now.handler == SIG_DFL ||
-		    now.handler == SIG_IGN || !dladdr(now.handler, &di) || !di.dli_fname)
-			continue;
-		for (size_t i = 0; i < LG_ARRAY_SIZE(libs); i++)
-			if (strstr(di.dli_fname, libs[i])) {
-				now.handler = SIG_DFL;
-				now.flags &= ~SA_SIGINFO;
-				syscall(SYS_rt_sigaction, sig, &now, NULL, 8);
-				break;
-			}
-	}
 }
 
 static int lf_ep_open1(const struct lf_ep_conf *conf, struct lf_ep **out)

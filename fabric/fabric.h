@@ -70,12 +70,6 @@ struct lf_ep_conf {
 	lf_recv_data_fn on_data; /* messages sent with data (NULL: to on_recv, data lost) */
 };
 
-/* Reset to the default the signal handlers that libraries under
- * libfabric (libinfinipath, libpsm2) install when they are loaded: they
- * would print their own backtrace and exit 1 where the program would
- * simply die of the signal.  Called when a Lego process starts. */
-void lf_sigs_scrub(void);
-
 /* Open an endpoint.  0, or -errno with a log line naming the provider.
  * Signal dispositions are as they were before the call. */
 int lf_ep_open(const struct lf_ep_conf *conf, struct lf_ep **out);

@@ -7,8 +7,6 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <rdma/fabric.h>
-
-#include "fiload.h"
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>

@@ -205,7 +205,6 @@ static int lg_rt_start_locked(struct lg_rt *rt)
 	}
 	struct lg_opts *o = &rt->opts;
 	lg_set_level((int)lg_opt_u(o, LG_OPT_log_level));
-	lf_sigs_scrub();
 	/* Messages and counters go to the stderr we started with, even if the
 	 * program closes its own on the way out (coreutils do). */
 	int fd = fcntl(2, F_DUPFD_CLOEXEC, 100);
