@@ -353,6 +353,23 @@ int lf_shm_doctor_start(void)
 
 /* ------------------------------------------------------- stand-in regions */
 
+int lf_shm_lock_held(const char *name)
+{
+	char path[128];
+	unsigned char h[SMR_HEAD];
+	snprintf(path, sizeof path, "/dev/shm/%s", name);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -errno;
+	ssize_t got = pread(fd, h, sizeof h, 0);
+	close(fd);
+	if (got != (ssize_t)sizeof h || h[0] != SMR_V117)
+		return -EPROTO;
+	int32_t lock;
+	memcpy(&lock, h + SMR_OFF_LOCK, sizeof lock);
+	return lock <= 0; /* pthread_spin_unlock leaves 1 */
+}
+
 /* See shmlock.h and fabric/standin.c. */
 static _Atomic unsigned long standins;
 

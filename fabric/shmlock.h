@@ -44,6 +44,11 @@ void lf_shm_unmap(volatile int *lock);
  * takes the lock) only then.  For tests. */
 void lf_shm_raise_signal(volatile int *lock);
 
+/* Whether the queue lock of the region /dev/shm/name is held now: 1, 0,
+ * or -errno (-EPROTO: not a region of libfabric 1.17).  Read from the
+ * file; the caller needs no mapping of it.  For tests. */
+int lf_shm_lock_held(const char *name);
+
 /* Locks released so far in this process. */
 unsigned long lf_shm_unwedged(void);
 /* Make /dev/shm/name a stand-in for a closed endpoint's region: a copy of

@@ -1,5 +1,6 @@
 /*
- * lego-test-deadpeer HOST:PORT die|hold|probe|lockdie|lockhold|ownlockdie|quit [N]: a tool that reaches a storenode
+ * lego-test-deadpeer HOST:PORT die|hold|probe|lockdie|lockhold|ownlockdie|quit|lockfree [N]:
+ * a tool that reaches a storenode
  * or memnode on this host over shm and lists the store's root directory
  * (make it hold enough names for a reply longer than shm's inject size,
  * 4 KiB: the receiver copies such a reply out of the daemon and marks it
@@ -20,6 +21,10 @@
  *   quit [N]: sends a request and closes its endpoint at once, so that its
  *        region is gone when the daemon reads the request; N times
  *        (default 1), each time with a new endpoint.
+ *   lockfree: exit 0 if the queue lock of the daemon's shm region is free,
+ *        3 if it is held (a test stops the daemon with SIGSTOP only where
+ *        it does not hold it: senders would spin on it while it stays
+ *        stopped).
  *   ownlockdie: takes its own region's queue lock, as a receiver does
  *        while it reads its queue, asks for the list, and is killed
  *        holding it (the daemon's reply must take that lock).
@@ -104,6 +109,15 @@ int main(int argc, char **argv)
 	int lockdie = argc >= 3 && strcmp(argv[2], "lockdie") == 0;
 	int lockhold = argc >= 4 && strcmp(argv[2], "lockhold") == 0;
 	int ownlockdie = argc >= 3 && strcmp(argv[2], "ownlockdie") == 0;
+	if (argc >= 3 && strcmp(argv[2], "lockfree") == 0) {
+		char name[64];
+		const char *port = strrchr(argv[1], ':');
+		lf_shm_name_for_port(port ? (unsigned)atoi(port + 1) : 0, name, sizeof name);
+		int held = lf_shm_lock_held(name);
+		if (held < 0)
+			fprintf(stderr, "/dev/shm/%s: %s\n", name, strerror(-held));
+		return held < 0 ? 1 : held ? 3 : 0;
+	}
 	if (argc >= 3 && strcmp(argv[2], "quit") == 0) {
 		/* first contact, then gone: the endpoint (its region removed)
 		 * closed before the daemon has read the request; N times, each
@@ -131,7 +145,7 @@ int main(int argc, char **argv)
 	if (argc < 3 || (strcmp(argv[2], "die") && strcmp(argv[2], "probe") && !hold && !lockdie &&
 			 !lockhold && !ownlockdie)) {
 		fprintf(stderr, "usage: lego-test-deadpeer HOST:PORT "
-			"die|hold|probe|lockdie|lockhold|ownlockdie|quit [N]\n");
+			"die|hold|probe|lockdie|lockhold|ownlockdie|quit|lockfree [N]\n");
 		return 2;
 	}
 	struct rpc_links links;
