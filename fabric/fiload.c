@@ -2,8 +2,13 @@
 #define _GNU_SOURCE
 #include "fiload.h"
 
+#include <dlfcn.h>
 #include <errno.h>
+#include <glob.h>
+#include <libgen.h>
+#include <limits.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -51,10 +56,91 @@ void lf_sigs_restore(const struct lf_sigs *s)
 
 static struct lg_dlib lf_lib = LG_DLIB(LF_SONAME);
 
+/* Whether any of the glob patterns in pats (a NULL-ended list) matches. */
+static int any_path(const char *const *pats)
+{
+	for (; *pats; pats++) {
+		glob_t g;
+		int r = glob(*pats, GLOB_NOSORT, NULL, &g);
+		globfree(&g);
+		if (r == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* The directory of the PSM stand-ins (fabric/psmstandin.cmake): lego/
+ * beside the library this code is in (liblego.so), beside ../lib of the
+ * program (the build tree's daemons and tools), or in the install's
+ * libdir.  0 and dir filled, or -ENOENT. */
+static int standin_dir(char *dir, size_t len, const char *first)
+{
+	char self[PATH_MAX] = "", exe[PATH_MAX];
+	Dl_info di;
+	if (dladdr((void *)standin_dir, &di) && di.dli_fname && di.dli_fname[0] == '/')
+		snprintf(self, sizeof self, "%s", di.dli_fname);
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	exe[n > 0 ? n : 0] = '\0';
+	const char *fmt[] = {"%s/lego", "%s/../lib/lego", "%s/lego"};
+	const char *base[] = {self[0] ? dirname(self) : NULL, exe[0] ? dirname(exe) : NULL,
+			      LEGO_INSTALL_LIBDIR};
+	for (int i = 0; i < 3; i++) {
+		char p[PATH_MAX + 64];
+		if (!base[i])
+			continue;
+		snprintf(dir, len, fmt[i], base[i]);
+		snprintf(p, sizeof p, "%s/%s", dir, first);
+		if (access(p, R_OK) == 0)
+			return 0;
+	}
+	return -ENOENT;
+}
+
+/* On a host without Omni-Path or TrueScale devices, load the stand-ins
+ * for the PSM libraries before libfabric, which then binds to them (the
+ * dynamic loader takes an object already loaded under a soname for that
+ * soname): their constructors' clock calibration, 0.1 s each of usleep,
+ * is most of what a runtime's start costs, and libfabric's psm and psm2
+ * providers find no device there either way.  Kept only if libfabric
+ * then loads with them; else the real ones load as before. */
+static void load_standins(void)
+{
+	static const char *const devs[] = {"/dev/hfi1_*", "/dev/ipath*", NULL};
+	static void *h[4];
+	char list[] = LF_STANDINS, dir[PATH_MAX], *save = NULL;
+	int n = 0;
+	if (!list[0] || any_path(devs))
+		return;
+	char first[64];
+	snprintf(first, sizeof first, "%.*s", (int)strcspn(list, ":"), list);
+	if (standin_dir(dir, sizeof dir, first)) {
+		lg_log(LG_DEBUG, "fabric", "no PSM stand-ins found: libfabric loads the real "
+		       "libraries (0.1 s each)");
+		return;
+	}
+	for (char *so = strtok_r(list, ":", &save); so && n < 4; so = strtok_r(NULL, ":", &save)) {
+		char p[PATH_MAX + 64];
+		snprintf(p, sizeof p, "%s/%s", dir, so);
+		if (!(h[n] = dlopen(p, RTLD_NOW | RTLD_LOCAL)))
+			break;
+		n++;
+	}
+	void *lf = h[0] ? dlopen(LF_SONAME, RTLD_NOW | RTLD_LOCAL) : NULL;
+	if (lf) { /* (its reference is kept: lg_dlib_load's dlopen finds it loaded) */
+		lg_log(LG_DEBUG, "fabric", "libfabric loaded with the PSM stand-ins of %s", dir);
+		return;
+	}
+	lg_log(LG_DEBUG, "fabric", "libfabric does not load with the PSM stand-ins of %s (%s): "
+	       "loading the real ones", dir, dlerror());
+	while (n > 0)
+		dlclose(h[--n]);
+}
+
 static void lf_load_once(void)
 {
 	struct lf_sigs sigs;
 	lf_sigs_save(&sigs);
+	load_standins();
 	int r = lg_dlib_load(&lf_lib);
 	lf_sigs_restore(&sigs);
 	if (r) {

@@ -5,7 +5,8 @@
 # it allocated and freed on the way; one that holds more, or moves the
 # program break, registers and its memory goes remote; LEGO_LOCAL_START=0
 # registers before main.  Outputs equal native.  Then libfabric is loaded
-# only when needed, and one without Lego's entry points is refused with
+# only when needed, with the PSM stand-ins on a host without their devices
+# (fabric/fiload.c), and one without Lego's entry points is refused with
 # its name.
 . "$(dirname "$0")/lib.sh"
 skip_if_sanitized
@@ -50,6 +51,24 @@ registered zero || fail "LEGO_LOCAL_START=0 did not start the runtime before mai
 lego maps sh -c 'cat /proc/$$/maps'
 grep -q libfabric "$T/maps.out" && fail "libfabric loaded in a process that never started"
 
+# a process that starts loads libfabric with the PSM stand-ins (no
+# Omni-Path or TrueScale device here), not the real libpsm2 and
+# libpsm_infinipath, whose constructors sleep 0.1 s each
+psm="libpsm2.so.2 libpsm_infinipath.so.1"
+lego psm env LEGO_LOCAL_START=0 sh -c 'cat /proc/$$/maps'
+registered psm || fail "LEGO_LOCAL_START=0 did not start the runtime before main"
+if ls /dev/hfi1_* /dev/ipath* >/dev/null 2>&1; then
+	psm_said="(an Omni-Path or TrueScale device here: the real PSM libraries)"
+else
+	for so in $psm; do
+		objdump -p "$(ls /usr/lib/*/libfabric.so.1 | head -1)" | grep -q "NEEDED *$so" || continue
+		grep -q " $(dirname "$LIBLEGO")/lego/$so\$" "$T/psm.out" ||
+			fail "no stand-in for $so mapped: $(grep -E 'psm|infinipath' "$T/psm.out" | head -3)"
+		grep "/$so" "$T/psm.out" | grep -qv "/lego/$so" && fail "the real $so loaded too"
+	done
+	psm_said="libfabric loaded with the PSM stand-ins"
+fi
+
 # a libfabric without the entry points Lego was built against: its name
 if command -v cc >/dev/null 2>&1; then
 	mkdir "$T/fake"
@@ -60,4 +79,4 @@ if command -v cc >/dev/null 2>&1; then
 	grep -q "libfabric.so.1 has no fi_getinfo@FABRIC_" "$T/fake.log" ||
 		fail "no message naming the missing function: $(tail -2 "$T/fake.log")"
 fi
-pass "sbrk(0) and 200 MiB churned in 1 MiB: no start; brk, 64 MiB held ($((out >> 20)) MiB written back), 16 MiB of page-aligned blocks and LEGO_LOCAL_START=0: started; outputs equal native; libfabric loaded only on start, a wrong one named"
+pass "sbrk(0) and 200 MiB churned in 1 MiB: no start; brk, 64 MiB held ($((out >> 20)) MiB written back), 16 MiB of page-aligned blocks and LEGO_LOCAL_START=0: started; outputs equal native; libfabric loaded only on start, a wrong one named; $psm_said"
