@@ -78,5 +78,23 @@ if command -v cc >/dev/null 2>&1; then
 		fail "legoctl worked without libfabric's functions"
 	grep -q "libfabric.so.1 has no fi_getinfo@FABRIC_" "$T/fake.log" ||
 		fail "no message naming the missing function: $(tail -2 "$T/fake.log")"
+	# one that imports a PSM function the stand-ins lack: loaded with the
+	# real library (here a fake one beside it) once the stand-ins fail
+	if ! ls /dev/hfi1_* /dev/ipath* >/dev/null 2>&1; then
+		mkdir "$T/fake2"
+		printf 'PSM2_1.0 { global: *; };\n' >"$T/fake2/v.map"
+		echo 'long psm2_lego_test(void) { return 0; }' |
+			cc -shared -fPIC -x c - -o "$T/fake2/libpsm2.so.2" -Wl,-soname,libpsm2.so.2 \
+				-Wl,--version-script="$T/fake2/v.map" &&
+			echo 'long psm2_lego_test(void); long lego_test_f(void) { return psm2_lego_test(); }' |
+			cc -shared -fPIC -x c - -o "$T/fake2/libfabric.so.1" -Wl,-soname,libfabric.so.1 \
+				-L"$T/fake2" -l:libpsm2.so.2 || fail "cannot build the second stand-in library"
+		LD_LIBRARY_PATH=$T/fake2 LEGO_LOG_LEVEL=debug timeout 30 "$BIN/legoctl" --monitor "$MON" \
+			status >"$T/fake2.log" 2>&1 && fail "legoctl worked without libfabric's functions"
+		grep -q "does not load with the PSM stand-ins.*psm2_lego_test.*loading the real ones" \
+			"$T/fake2.log" && grep -q "libfabric.so.1 has no fi_getinfo@FABRIC_" "$T/fake2.log" ||
+			fail "libfabric not loaded with the real PSM library: $(head -3 "$T/fake2.log")"
+		psm_said="$psm_said (one that needs more: with the real ones)"
+	fi
 fi
 pass "sbrk(0) and 200 MiB churned in 1 MiB: no start; brk, 64 MiB held ($((out >> 20)) MiB written back), 16 MiB of page-aligned blocks and LEGO_LOCAL_START=0: started; outputs equal native; libfabric loaded only on start, a wrong one named; $psm_said"
