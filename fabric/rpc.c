@@ -387,8 +387,18 @@ static void rpc_sconn_drop(struct rpc_server *s, struct rpc_sconn *c)
 /* A handshake left halfway this long ago is abandoned (or lost). */
 #define RPC_HELLO_ABANDON_NS (10ull * 1000000000ull)
 
+/* Whether c is an open connection from a process of this host (shm, whose
+ * address names the pid: lego-c.<pid>.) that is gone. */
+static int rpc_sconn_gone(const struct rpc_sconn *c)
+{
+	int pid;
+	return (c->state == SC_AUTHED || c->state == SC_HELLO) && c->ep &&
+	       lf_ep_prov(c->ep) == LEGO_PROV_SHM &&
+	       sscanf(c->addr, "fi_shm://lego-c.%d.", &pid) == 1 && rpc_links_pid_gone(pid);
+}
+
 /* A free connection slot: a never used one, else the longest closed one,
- * else one whose handshake was abandoned. */
+ * else one whose handshake was abandoned, else one whose process is gone. */
 static struct rpc_sconn *rpc_sconn_alloc(struct rpc_server *s)
 {
 	struct rpc_sconn *pick = NULL, *closed = NULL, *hello = NULL;
@@ -403,6 +413,15 @@ static struct rpc_sconn *rpc_sconn_alloc(struct rpc_server *s)
 			hello = c;
 	}
 	pick = pick ? pick : closed ? closed : hello;
+	/* else one whose process is gone: a process does not say bye at exit
+	 * (destructors after ours may still touch remote memory), and the
+	 * monitor tells us it is gone only at its next tick */
+	for (unsigned i = 1; i <= s->nconns && !pick; i++)
+		if (rpc_sconn_gone(&s->conns[i])) {
+			pick = &s->conns[i];
+			lg_log(LG_INFO, s->conf.name, "connection %u from %s dropped: its process "
+			       "is gone, and a new peer needs the slot", pick->id, pick->addr);
+		}
 	if (!pick)
 		return NULL;
 	rpc_sconn_drop(s, pick);
@@ -453,8 +472,9 @@ void rpc_server_drop_process(struct rpc_server *s, uint32_t id)
 
 /* Drop the connections of tools on this host whose process is gone: a
  * killed tool (legoctl) would hold its slot, and its lane, for good.  A
- * process's connection goes when the monitor says its lease expired (its
- * memory goes with it); a tool's has nothing else to tell. */
+ * process's connection goes when the monitor says it is gone (its memory
+ * goes with it), or when its slot is needed; a tool's has nothing else to
+ * tell. */
 static void rpc_servers_gc(void)
 {
 	for (size_t k = 0; k < LG_ARRAY_SIZE(rpc_servers); k++) {
@@ -463,10 +483,7 @@ static void rpc_servers_gc(void)
 			continue;
 		for (unsigned i = 1; i <= s->nconns; i++) {
 			struct rpc_sconn *c = &s->conns[i];
-			int pid;
-			if ((c->state != SC_AUTHED && c->state != SC_HELLO) ||
-			    c->role != LEGO_ROLE_TOOL || !c->ep || lf_ep_prov(c->ep) != LEGO_PROV_SHM ||
-			    sscanf(c->addr, "fi_shm://lego-c.%d.", &pid) != 1 || !rpc_links_pid_gone(pid))
+			if (c->role != LEGO_ROLE_TOOL || !rpc_sconn_gone(c))
 				continue;
 			lg_log(LG_INFO, s->conf.name, "connection %u from %s dropped: the tool is gone",
 			       c->id, c->addr);
