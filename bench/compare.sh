@@ -25,7 +25,8 @@
 # Prints a table of ops/s, page-GB/s (4 KiB per operation) and the ratios
 # to native and to RAM-backed swap; writes CSV and, with gnuplot, a PNG.
 # Also the floors measured in the same run and Lego's miss median as a
-# multiple of their sum.
+# multiple of their sum, and of a userfaultfd miss with no fetch (the
+# mechanism Lego installs lines with) plus the shm RPC.
 #
 # Application: examples/train.py (NumPy, about 1 GiB of data) natively, under
 # Lego with an ExCache of a quarter of its native peak RSS, and under a
@@ -309,6 +310,10 @@ if [ -s "$TMP/miss_uniform" ] && [ -n "$seg" ] && [ -n "$rpc" ]; then
 	awk -v m="$m" -v s="$seg" -v r="$rpc" 'BEGIN {
 		printf "-- Lego miss median (uniform read, shm; median run) %.1f us = %.2fx the floor sum (SIGSEGV+mprotect %.1f us + shm 4 KiB RPC %.1f us)\n",
 			m / 1000, m / 1000 / (s + r), s, r }'
+	u=$(awk '/userfaultfd miss/ { print $(NF-5) }' "$TMP/floors")
+	[ -n "$u" ] && awk -v m="$m" -v u="$u" -v r="$rpc" 'BEGIN {
+		printf "-- the same miss = %.2fx a userfaultfd miss with no fetch (%.1f us) + the shm RPC: Lego adds %.1f us to the two\n",
+			m / 1000 / (u + r), u, m / 1000 - u - r }'
 fi
 } 2>&1 | tee "$OUT/compare.txt"
 if command -v gnuplot >/dev/null; then

@@ -8,16 +8,28 @@
  * working set defaults to 4x LEGO_EXCACHE_SIZE.  Prints, per phase, the
  * median and p99 in microseconds and throughput; --floors adds the raw
  * costs: first touch of an anonymous page, SIGSEGV + mprotect round trip,
- * and (via lego-bench-rpc) a 4 KiB RPC.
+ * and (via lego-bench-rpc) a 4 KiB RPC; and what a miss through
+ * userfaultfd costs without any fetch, as Lego installs a read line (a
+ * service thread copies the page in, write-protected, which wakes the
+ * faulting thread), whole and in its parts: the copy, the wake-up, and the
+ * first read of a page so installed.
  */
 #define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
 #include <lego/lego.h>
+#include <linux/userfaultfd.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -67,6 +79,8 @@ static size_t env_size(const char *name, size_t dflt)
 
 /* ------------------------------------------------------------- floors */
 
+static void uffd_floors(size_t n, uint64_t *ns);
+
 static volatile char *segv_page;
 static void on_segv(int sig, siginfo_t *si, void *uc)
 {
@@ -102,7 +116,163 @@ static void floors(void)
 	report("floor: SIGSEGV + mprotect round trip", ns, n);
 	sigaction(SIGSEGV, &old, NULL);
 	munmap(m, n * 4096);
+	uffd_floors(n, ns);
 	free(ns);
+}
+
+/* A userfaultfd as Lego's (uffd.c): non-blocking, write-protect faults
+ * reported; without write-protect support, missing faults only (*wp 0). */
+static int uffd_open(int *wp)
+{
+	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+#ifdef USERFAULTFD_IOC_NEW
+	if (fd < 0) {
+		int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+		if (dev >= 0) {
+			fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
+			close(dev);
+		}
+	}
+#endif
+	if (fd < 0)
+		return -1;
+	struct uffdio_api api = {.api = UFFD_API, .features = UFFD_FEATURE_PAGEFAULT_FLAG_WP};
+	*wp = 1;
+	if (ioctl(fd, UFFDIO_API, &api) != 0) {
+		/* the handshake is once per descriptor: a new one without */
+		close(fd);
+		fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+		api = (struct uffdio_api){.api = UFFD_API};
+		*wp = 0;
+		if (fd < 0 || ioctl(fd, UFFDIO_API, &api) != 0)
+			return -1;
+	}
+	return fd;
+}
+
+static char *uffd_region(int fd, int wp, size_t len)
+{
+	char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct uffdio_register r = {.range = {(uint64_t)(uintptr_t)m, len},
+				    .mode = UFFDIO_REGISTER_MODE_MISSING |
+					    (wp ? UFFDIO_REGISTER_MODE_WP : 0)};
+	if (m == MAP_FAILED || ioctl(fd, UFFDIO_REGISTER, &r) != 0)
+		return NULL;
+	return m;
+}
+
+/* The service thread: polls the descriptor, yielding between polls (as
+ * Lego's does while faults come), and copies a page in for each fault. */
+struct uffd_srv {
+	int fd, wp, split; /* split: copy without waking, then wake apart */
+	const char *page;
+	atomic_int stop;
+	uint64_t *copy_ns, *wake_ns;
+	size_t n, cap;
+};
+
+static void *uffd_serve(void *arg)
+{
+	struct uffd_srv *s = arg;
+	struct uffd_msg m;
+	while (!atomic_load(&s->stop)) {
+		if (read(s->fd, &m, sizeof m) != (ssize_t)sizeof m) {
+			sched_yield();
+			continue;
+		}
+		if (m.event != UFFD_EVENT_PAGEFAULT)
+			continue;
+		uint64_t at = m.arg.pagefault.address & ~4095ull, t0 = now_ns();
+		struct uffdio_copy c = {.dst = at, .src = (uint64_t)(uintptr_t)s->page, .len = 4096,
+					.mode = (s->wp ? UFFDIO_COPY_MODE_WP : 0) |
+						(s->split ? UFFDIO_COPY_MODE_DONTWAKE : 0)};
+		if (ioctl(s->fd, UFFDIO_COPY, &c) != 0 && errno != EEXIST) {
+			perror("UFFDIO_COPY");
+			exit(1);
+		}
+		uint64_t t1 = now_ns();
+		if (s->split) {
+			struct uffdio_range w = {at, 4096};
+			ioctl(s->fd, UFFDIO_WAKE, &w);
+		}
+		if (s->n < s->cap) {
+			s->copy_ns[s->n] = t1 - t0;
+			s->wake_ns[s->n++] = now_ns() - t1;
+		}
+	}
+	return NULL;
+}
+
+/* One pass: the main thread reads n fresh pages, one fault each. */
+static int uffd_pass(struct uffd_srv *s, char *m, size_t n, uint64_t *ns)
+{
+	pthread_t t;
+	atomic_store(&s->stop, 0);
+	s->n = 0;
+	if (pthread_create(&t, NULL, uffd_serve, s) != 0)
+		return -1;
+	uint64_t sum = 0;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t t0 = now_ns();
+		sum += *(volatile char *)(m + i * 4096);
+		ns[i] = now_ns() - t0;
+	}
+	atomic_store(&s->stop, 1);
+	pthread_join(t, NULL);
+	return sum == n * (uint64_t)s->page[0] ? 0 : -1;
+}
+
+static void uffd_floors(size_t n, uint64_t *ns)
+{
+	struct uffd_srv s = {.cap = n};
+	s.fd = uffd_open(&s.wp);
+	char *page = aligned_alloc(4096, 4096);
+	s.copy_ns = malloc(n * sizeof *s.copy_ns);
+	s.wake_ns = malloc(n * sizeof *s.wake_ns);
+	char *a = s.fd >= 0 ? uffd_region(s.fd, s.wp, n * 4096) : NULL;
+	char *b = a ? uffd_region(s.fd, s.wp, n * 4096) : NULL;
+	if (!b || !page || !s.copy_ns || !s.wake_ns) {
+		printf("  (no userfaultfd floors: %s)\n", strerror(errno));
+		goto out;
+	}
+	memset(page, 1, 4096);
+	s.page = page;
+	/* whole, as Lego's demand install: one copy that also wakes */
+	if (uffd_pass(&s, a, n, ns) != 0)
+		printf("  (userfaultfd floor: wrong data read)\n");
+	report("floor: userfaultfd miss, no fetch", ns, n);
+	/* its parts: the copy without waking, the wake-up apart */
+	s.split = 1;
+	if (uffd_pass(&s, b, n, ns) != 0)
+		printf("  (userfaultfd floor: wrong data read)\n");
+	size_t k = s.n;
+	report("floor part: UFFDIO_COPY (no wake)", s.copy_ns, k);
+	report("floor part: UFFDIO_WAKE", s.wake_ns, k);
+	munmap(a, n * 4096);
+	munmap(b, n * 4096);
+	/* the first read of a page installed with no one waiting for it */
+	a = uffd_region(s.fd, s.wp, n * 4096);
+	size_t i = 0;
+	for (; a && i < n; i++) {
+		struct uffdio_copy c = {.dst = (uint64_t)(uintptr_t)(a + i * 4096),
+					.src = (uint64_t)(uintptr_t)page, .len = 4096,
+					.mode = s.wp ? UFFDIO_COPY_MODE_WP : 0};
+		if (ioctl(s.fd, UFFDIO_COPY, &c) != 0)
+			break;
+		uint64_t t0 = now_ns();
+		(void)*(volatile char *)(a + i * 4096);
+		ns[i] = now_ns() - t0;
+	}
+	if (i)
+		report("floor part: first read after copy", ns, i);
+	if (a)
+		munmap(a, n * 4096);
+out:
+	if (s.fd >= 0)
+		close(s.fd);
+	free(s.copy_ns);
+	free(s.wake_ns);
+	free(page);
 }
 
 /* ------------------------------------------------------------- phases */
