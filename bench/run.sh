@@ -2,7 +2,8 @@
 # `make bench`: the foundation's figures in one run.  For each fabric (shm,
 # tcp): ExCache miss and hit costs and throughput with a working set of 4x
 # the ExCache, next to the floors measured in the same run (first-touch
-# page fault, SIGSEGV + mprotect round trip, 4 KiB RPC round trip).
+# page fault, SIGSEGV + mprotect round trip, a userfaultfd miss with no
+# fetch and its parts, 4 KiB RPC round trip).
 set -e
 B=${1:-build}
 CACHE=${BENCH_CACHE:-64M}
