@@ -120,6 +120,7 @@ struct rpc_server {
 	/* addresses to remove from their endpoint's address vector */
 	struct rpc_forget forget[RPC_FORGET_MAX];
 	unsigned nforget;
+	uint64_t gone_ns; /* the last look for a gone process's slot */
 };
 
 /* Replies one connection may have in flight (not yet taken by the
@@ -387,6 +388,11 @@ static void rpc_sconn_drop(struct rpc_server *s, struct rpc_sconn *c)
 /* A handshake left halfway this long ago is abandoned (or lost). */
 #define RPC_HELLO_ABANDON_NS (10ull * 1000000000ull)
 
+/* A full table is searched for a gone process's slot at most this often:
+ * each look costs a system call or two per connection, and hellos to a
+ * full table can come as fast as a peer sends them. */
+#define RPC_GONE_LOOK_NS (50ull * 1000000)
+
 /* Whether c is an open connection from a process of this host (shm, whose
  * address names the pid: lego-c.<pid>.) that is gone. */
 static int rpc_sconn_gone(const struct rpc_sconn *c)
@@ -416,12 +422,15 @@ static struct rpc_sconn *rpc_sconn_alloc(struct rpc_server *s)
 	/* else one whose process is gone: a process does not say bye at exit
 	 * (destructors after ours may still touch remote memory), and the
 	 * monitor tells us it is gone only at its next tick */
-	for (unsigned i = 1; i <= s->nconns && !pick; i++)
-		if (rpc_sconn_gone(&s->conns[i])) {
-			pick = &s->conns[i];
+	if (!pick && now - s->gone_ns >= RPC_GONE_LOOK_NS) {
+		s->gone_ns = now;
+		for (unsigned i = 1; i <= s->nconns && !pick; i++)
+			if (rpc_sconn_gone(&s->conns[i]))
+				pick = &s->conns[i];
+		if (pick)
 			lg_log(LG_INFO, s->conf.name, "connection %u from %s dropped: its process "
 			       "is gone, and a new peer needs the slot", pick->id, pick->addr);
-		}
+	}
 	if (!pick)
 		return NULL;
 	rpc_sconn_drop(s, pick);
