@@ -543,6 +543,7 @@ static void lf_unroute(struct lf_ep *ep, struct lf_tx *tx)
 }
 
 static void lf_fx_read(struct lf_tx *tx);
+static void lf_fx_damage(void *buf, size_t len);
 
 static int lf_reap_tx(struct lf_ep *ep)
 {
@@ -658,6 +659,21 @@ int lf_read_nb(struct lf_ep *ep, int pid, void *buf, size_t len, uint64_t raddr,
 	atomic_fetch_add(&ep->nrdone, 1);
 	pthread_mutex_unlock(&ep->rlock);
 	pthread_rwlock_unlock(&lf_fork_rw);
+	return 0;
+}
+
+int lf_readv(struct lf_ep *ep, int pid, void *buf, const struct iovec *from, int n)
+{
+	if (!ep->rma || pid <= 0)
+		return -ENOTSUP;
+	size_t len = 0;
+	for (int i = 0; i < n; i++)
+		len += from[i].iov_len;
+	struct iovec l = {buf, len};
+	ssize_t got = process_vm_readv((pid_t)pid, &l, 1, from, (unsigned long)n, 0);
+	if (got != (ssize_t)len)
+		return got < 0 ? -errno : -EIO;
+	lf_fx_damage(buf, len);
 	return 0;
 }
 
@@ -1001,12 +1017,14 @@ static void lf_fx_corrupt(uint8_t *buf, size_t len)
 	buf[bit / 8] ^= (uint8_t)(1u << (bit % 8));
 }
 
-/* A one-sided read done: damaged as received messages are. */
-static void lf_fx_read(struct lf_tx *tx)
+/* What a one-sided read brought: damaged as received messages are. */
+static void lf_fx_damage(void *buf, size_t len)
 {
 	if (lf_fx.on)
-		lf_fx_corrupt(tx->rbuf, tx->rlen);
+		lf_fx_corrupt(buf, len);
 }
+
+static void lf_fx_read(struct lf_tx *tx) { lf_fx_damage(tx->rbuf, tx->rlen); }
 
 /* Hold a copy of msg until a random time within the delay; -1 if not. */
 static int lf_fx_hold(struct lf_ep *ep, const void *msg, size_t len)

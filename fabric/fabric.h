@@ -139,6 +139,11 @@ int lf_takes_compact(const struct lf_ep *ep);
 int lf_can_read(const struct lf_ep *ep);
 int lf_read_nb(struct lf_ep *ep, int pid, void *buf, size_t len, uint64_t raddr,
 	       struct lf_tx *tx);
+/* The same, at once and gathered: the n ranges of process pid in `from`
+ * (at most IOV_MAX), back to back into buf; 0, or -errno as above (-EIO:
+ * fewer bytes, a range ends unmapped).  LEGO_FAULTS damages what it read
+ * as it does lf_read_nb's. */
+int lf_readv(struct lf_ep *ep, int pid, void *buf, const struct iovec *from, int n);
 
 /* Like lf_sendv, but never waits: when the provider cannot take the
  * message now (the peer's queue is full: it is busy, or dead with requests

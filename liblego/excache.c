@@ -156,6 +156,7 @@ struct xc_where {
 #define XC_WHERE_PER_LINE 16
 #define XC_RMA_PEERS 16
 #define XC_RMA_LINE_MAX (16u * 1024) /* larger lines: by request */
+#define XC_RMA_BATCH_BUFS 4 /* prefetch batches read one-sided at once */
 
 struct xc_rvictim {
 	uint64_t set, line;
@@ -267,6 +268,10 @@ struct excache {
 	int rpid[XC_RMA_PEERS]; /* their processes; -1: may not be read here */
 	uint32_t nrpeer;
 	uint8_t *rma_mem; /* the fetch records' rbuf */
+	/* buffers for one-sided prefetch batches (xc_rma_batch), and which
+	 * are free (bit i: buffer i) */
+	uint8_t *rma_bmem;
+	_Atomic uint32_t rma_bfree;
 };
 
 /* ------------------------------------------------------------- helpers */
@@ -1045,6 +1050,70 @@ static int xc_rma_read(struct xc_fetch *f)
 	return 1;
 }
 
+/*
+ * Read a prefetch batch f one-sided, when the table knows where every one
+ * of its lines is on f's memnode: one process_vm_readv for all of them,
+ * each line then checked against its CRC32C, and the batch installed here
+ * and now (its lines are FILLING; no thread waits for them).  0 if it
+ * cannot (a line not in the table, no free buffer, a read error or a line
+ * that moved: that one's entry goes): then the batch goes by request.
+ */
+static int xc_rma_batch(struct xc_fetch *f)
+{
+	struct excache *xc = f->xc;
+	struct rpc_peer *p = f->peer;
+	if (!xc->rma || !xc->rma_bmem || f->n * xc->line > XC_BATCH_BYTES || !lf_can_read(p->ep))
+		return 0;
+	struct iovec r[XC_BATCH_BYTES / LG_PAGE_SIZE]; /* (lines are pages or more) */
+	uint32_t crc[XC_BATCH_BYTES / LG_PAGE_SIZE];
+	int pid = 0;
+	xc_wlock(xc);
+	for (uint32_t i = 0; i < f->n; i++) {
+		uint64_t line = f->refs[i].line;
+		const struct xc_where *e = xc_where_of(xc, line);
+		int ep = e->line1 == line + 1 && xc->rpeer[e->peer] == p ? xc->rpid[e->peer] : 0;
+		if (ep <= 0 || (pid && ep != pid)) {
+			pid = 0;
+			break;
+		}
+		pid = ep;
+		r[i] = (struct iovec){(void *)(uintptr_t)e->addr, xc->line};
+		crc[i] = e->crc;
+	}
+	xc_wunlock(xc);
+	if (pid <= 0)
+		return 0;
+	uint32_t fr = atomic_load(&xc->rma_bfree), b;
+	do {
+		if (!fr)
+			return 0;
+		b = (uint32_t)__builtin_ctz(fr);
+	} while (!atomic_compare_exchange_weak(&xc->rma_bfree, &fr, fr & ~(1u << b)));
+	uint8_t *buf = xc->rma_bmem + (size_t)b * XC_BATCH_BYTES;
+	int err = lf_readv(p->ep, pid, buf, r, (int)f->n), ok = !err;
+	if (err == -EPERM)
+		xc_rma_denied(xc, f);
+	/* a line that moved goes from the table (unless replaced since);
+	 * after a read error (an address unmapped), every line of the batch */
+	for (uint32_t i = 0; i < f->n && err != -EPERM; i++)
+		if (err || lw_crc32c(0, buf + (size_t)i * xc->line, xc->line) != crc[i]) {
+			struct xc_where *e = xc_where_of(xc, f->refs[i].line);
+			lg_stat_add(LEGO_STAT_RMA_FALLBACKS, 1);
+			xc_wlock(xc);
+			if (e->line1 == f->refs[i].line + 1 && e->crc == crc[i])
+				e->line1 = 0;
+			xc_wunlock(xc);
+			ok = 0;
+		}
+	if (ok) {
+		lg_stat_add(LEGO_STAT_RMA_READS, f->n);
+		atomic_fetch_add(&xc->fetching, 1); /* (xc_fetch_done takes it back) */
+		xc_fetch_done(f, 0, buf, (size_t)f->n * xc->line);
+	}
+	atomic_fetch_or(&xc->rma_bfree, 1u << b);
+	return ok;
+}
+
 static struct xc_fetch *xc_fetch_new(struct excache *xc, struct rpc_peer *peer)
 {
 	struct xc_fetch *f;
@@ -1229,7 +1298,8 @@ static uint32_t xc_prefetch(struct excache *xc, const struct pf_plan *pl, int wr
 		 * to the replica of that granule, which holds every line */
 		if (f && (f->peer != peer || f->n >= xc->wb_batch ||
 			  (line ^ f->refs[0].line) >> (xc->sp->granule_order - xc->lo))) {
-			xc_fetch_send(f);
+			if (!xc_rma_batch(f))
+				xc_fetch_send(f);
 			f = NULL;
 		}
 		if (!f)
@@ -1244,7 +1314,7 @@ static uint32_t xc_prefetch(struct excache *xc, const struct pf_plan *pl, int wr
 		xc_install_run(xc, zfirst, zn, xc->zero, write);
 		lg_stat_add(LEGO_STAT_ZERO_FILLS, zn);
 	}
-	if (f)
+	if (f && !xc_rma_batch(f))
 		xc_fetch_send(f);
 	lg_stat_add(LEGO_STAT_PREFETCH_ISSUED, issued);
 	return (uint32_t)issued;
@@ -2313,6 +2383,8 @@ int xc_init(struct excache **out, const struct xc_conf *conf, struct lg_space *s
 		xc->where_mask = nw - 1;
 		xc->rma_mem = lg_local_alloc((size_t)XC_FETCH_SLOTS * xc->line);
 		xc->rma = xc->where && xc->rma_mem;
+		xc->rma_bmem = lg_local_alloc((size_t)XC_RMA_BATCH_BUFS * XC_BATCH_BYTES);
+		atomic_store(&xc->rma_bfree, xc->rma_bmem ? (1u << XC_RMA_BATCH_BUFS) - 1 : 0);
 	}
 	if (!xc->sets || !xc->slock || !xc->zero || !xc->vic || !xc->vic_mem || !xc->wb_mem || !xc->fetches ||
 	    !xc->rq || !xc->riov || !xc->rbatch || !xc->pf || !xc->pipe_junk) {
@@ -2366,6 +2438,8 @@ void xc_destroy(struct excache *xc)
 	xc_ghost_fini(&xc->ghost);
 	if (xc->rma_mem)
 		lg_local_free(xc->rma_mem, (size_t)XC_FETCH_SLOTS * xc->line);
+	if (xc->rma_bmem)
+		lg_local_free(xc->rma_bmem, (size_t)XC_RMA_BATCH_BUFS * XC_BATCH_BYTES);
 	lg_local_free(xc->rq, xc->nsets * sizeof *xc->rq);
 	lg_local_free(xc->riov, XC_RECLAIM_MAX * sizeof *xc->riov);
 	lg_local_free(xc->rbatch, XC_RECLAIM_MAX * sizeof *xc->rbatch);

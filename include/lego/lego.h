@@ -56,7 +56,7 @@ extern "C" {
 	X(MOVES, "mem.moves", "granule copies made on another memnode (re-replication, drain)") \
 	X(LINES_MOVED, "mem.lines_moved", "lines copied by those moves")              \
 	X(WRITABLE_READS, "excache.writable_reads", "read misses installed writable: the program writes what it reads") \
-	X(RMA_READS, "excache.rma_reads", "misses served by a one-sided read of the memnode's memory") \
+	X(RMA_READS, "excache.rma_reads", "lines read one-sided from the memnode's memory (misses and prefetches)") \
 	X(RMA_FALLBACKS, "excache.rma_fallbacks", "one-sided reads that failed or found other contents (then asked for)") \
 	X(EVICT_EARLY, "excache.evictions_early", "lines evicted ahead of misses, while no fetch was outstanding") \
 	X(COPY_PROTECTED, "excache.protected_copies", "dirty lines the program had made unreadable (mprotect), read through /proc/self/mem to be written back") \

@@ -11,6 +11,11 @@
 #   damaged: LEGO_FAULTS's corrupt also flips a bit of what one-sided
 #            reads bring; each such read must be caught by its CRC32C and
 #            fetched by request, the checksum still native's;
+#   batches: sequential reads with prefetch on: most prefetched lines come
+#            in batches read one-sided (one process_vm_readv a batch),
+#            the checksum native's; damaged as above, a batch with a
+#            line whose CRC32C fails goes by request, the checksum still
+#            native's;
 #   fork:    a program forking while its heap churns, process and memnode
 #            both on: every child's checks hold, output equal to native
 #            (a child starts without its parent's table; the parent's
@@ -39,7 +44,19 @@ RD=$(json_stat "$T/damaged.json" excache.rma_reads)
 FD=$(json_stat "$T/damaged.json" excache.rma_fallbacks)
 [ "$FD" -gt 0 ] || fail "corrupt=0.5%: no one-sided read was refused ($RD read)"
 
+WL_ARGS="--ws $((4 * XC_MIB))M --ops 40000 --pattern seq"
+wl_native
+wl_lego seq LEGO_EXCACHE_SIZE=${XC_MIB}M LEGO_RMA=on
+RS=$(json_stat "$T/seq.json" excache.rma_reads)
+PS=$(json_stat "$T/seq.json" excache.prefetch_issued)
+[ "${PS:-0}" -gt 0 ] && [ "${RS:-0}" -ge $((PS / 2)) ] ||
+	fail "sequential reads: only ${RS:-?} one-sided reads for ${PS:-?} prefetched lines"
+wl_lego seqdamaged LEGO_EXCACHE_SIZE=${XC_MIB}M LEGO_RMA=on LEGO_FAULTS=corrupt=0.5 \
+	LEGO_RPC_RESEND_MS=20
+FS=$(json_stat "$T/seqdamaged.json" excache.rma_fallbacks)
+[ "${FS:-0}" -gt 0 ] || fail "sequential reads, corrupt=0.5%: no one-sided read was refused"
+
 export LEGO_RMA=on
 preload_vs_native LEGO_EXCACHE_SIZE=8M -- "$BIN/lego-test-prog_fork_churn" 30
 RF=$(json_stat "$T/stats.json" excache.rma_reads)
-pass "on: $R of $M misses one-sided, $F fell back; off: none; damaged: $FD of $((RD + FD)) refused by the CRC32C; fork churn under LEGO_RMA=on ($RF one-sided reads in the parent); checksums and outputs equal native"
+pass "on: $R of $M misses one-sided, $F fell back; off: none; damaged: $FD of $((RD + FD)) refused by the CRC32C; sequential: $RS one-sided reads for $PS prefetched lines, $FS refused when damaged; fork churn under LEGO_RMA=on ($RF one-sided reads in the parent); checksums and outputs equal native"
