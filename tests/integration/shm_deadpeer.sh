@@ -48,9 +48,10 @@ PIDS="$PIDS $HOLD"
 wait_file "$T/hold.out" || fail "the holding tool did not list"
 
 if [ -z "${IT_SANITIZED:-}" ]; then
-	# lane l4 of the memnode
+	# lane l4 of the memnode: its replies of prefetched lines (LEGO_RMA=off:
+	# by request, not read one-sided)
 	WL=$BIN/lego-bench-workload
-	LD_PRELOAD=$LIBLEGO LEGO_MONITOR=$MON LEGO_EXCACHE_SIZE=16M LEGO_EXCACHE_LINE=4K \
+	LD_PRELOAD=$LIBLEGO LEGO_MONITOR=$MON LEGO_EXCACHE_SIZE=16M LEGO_EXCACHE_LINE=4K LEGO_RMA=off \
 		"$WL" --ws 256M --ops 100000000 --pattern seq --writes 50 >/dev/null 2>"$T/victim.log" &
 	v=$!
 	PIDS="$PIDS $v"
