@@ -16,7 +16,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
 #include <lego/lego.h>
 #include <linux/userfaultfd.h>
 #include <pthread.h>
@@ -29,9 +28,10 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "liblego/fault.h"
 
 static inline uint64_t now_ns(void)
 {
@@ -120,51 +120,24 @@ static void floors(void)
 	free(ns);
 }
 
-/* A userfaultfd as Lego's (uffd.c): non-blocking, write-protect faults
- * reported; without write-protect support, missing faults only (*wp 0). */
-static int uffd_open(int *wp)
-{
-	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
-#ifdef USERFAULTFD_IOC_NEW
-	if (fd < 0) {
-		int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
-		if (dev >= 0) {
-			fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
-			close(dev);
-		}
-	}
-#endif
-	if (fd < 0)
-		return -1;
-	struct uffdio_api api = {.api = UFFD_API, .features = UFFD_FEATURE_PAGEFAULT_FLAG_WP};
-	*wp = 1;
-	if (ioctl(fd, UFFDIO_API, &api) != 0) {
-		/* the handshake is once per descriptor: a new one without */
-		close(fd);
-		fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
-		api = (struct uffdio_api){.api = UFFD_API};
-		*wp = 0;
-		if (fd < 0 || ioctl(fd, UFFDIO_API, &api) != 0)
-			return -1;
-	}
-	return fd;
-}
-
-static char *uffd_region(int fd, int wp, size_t len)
+/* A mapping registered with userfaultfd fd as Lego registers its own
+ * (liblego/uffd.c, which opened fd too), or NULL. */
+static char *uffd_region(int fd, size_t len)
 {
 	char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	struct uffdio_register r = {.range = {(uint64_t)(uintptr_t)m, len},
-				    .mode = UFFDIO_REGISTER_MODE_MISSING |
-					    (wp ? UFFDIO_REGISTER_MODE_WP : 0)};
-	if (m == MAP_FAILED || ioctl(fd, UFFDIO_REGISTER, &r) != 0)
+	if (m == MAP_FAILED)
 		return NULL;
+	if (lg_uffd_register(fd, m, len) != 0) {
+		munmap(m, len);
+		return NULL;
+	}
 	return m;
 }
 
 /* The service thread: polls the descriptor, yielding between polls (as
  * Lego's does while faults come), and copies a page in for each fault. */
 struct uffd_srv {
-	int fd, wp, split; /* split: copy without waking, then wake apart */
+	int fd, split; /* split: copy without waking, then wake apart */
 	const char *page;
 	atomic_int stop;
 	uint64_t *copy_ns, *wake_ns;
@@ -184,7 +157,7 @@ static void *uffd_serve(void *arg)
 			continue;
 		uint64_t at = m.arg.pagefault.address & ~4095ull, t0 = now_ns();
 		struct uffdio_copy c = {.dst = at, .src = (uint64_t)(uintptr_t)s->page, .len = 4096,
-					.mode = (s->wp ? UFFDIO_COPY_MODE_WP : 0) |
+					.mode = UFFDIO_COPY_MODE_WP |
 						(s->split ? UFFDIO_COPY_MODE_DONTWAKE : 0)};
 		if (ioctl(s->fd, UFFDIO_COPY, &c) != 0 && errno != EEXIST) {
 			perror("UFFDIO_COPY");
@@ -225,14 +198,16 @@ static int uffd_pass(struct uffd_srv *s, char *m, size_t n, uint64_t *ns)
 static void uffd_floors(size_t n, uint64_t *ns)
 {
 	struct uffd_srv s = {.cap = n};
-	s.fd = uffd_open(&s.wp);
+	s.fd = lg_uffd_open();
 	char *page = aligned_alloc(4096, 4096);
 	s.copy_ns = malloc(n * sizeof *s.copy_ns);
 	s.wake_ns = malloc(n * sizeof *s.wake_ns);
-	char *a = s.fd >= 0 ? uffd_region(s.fd, s.wp, n * 4096) : NULL;
-	char *b = a ? uffd_region(s.fd, s.wp, n * 4096) : NULL;
+	char *a = s.fd >= 0 ? uffd_region(s.fd, n * 4096) : NULL;
+	char *b = a ? uffd_region(s.fd, n * 4096) : NULL;
 	if (!b || !page || !s.copy_ns || !s.wake_ns) {
-		printf("  (no userfaultfd floors: %s)\n", strerror(errno));
+		printf("  (no userfaultfd floors: %s)\n", s.fd < 0 ? strerror(-s.fd) : strerror(errno));
+		if (a)
+			munmap(a, n * 4096);
 		goto out;
 	}
 	memset(page, 1, 4096);
@@ -251,12 +226,12 @@ static void uffd_floors(size_t n, uint64_t *ns)
 	munmap(a, n * 4096);
 	munmap(b, n * 4096);
 	/* the first read of a page installed with no one waiting for it */
-	a = uffd_region(s.fd, s.wp, n * 4096);
+	a = uffd_region(s.fd, n * 4096);
 	size_t i = 0;
 	for (; a && i < n; i++) {
 		struct uffdio_copy c = {.dst = (uint64_t)(uintptr_t)(a + i * 4096),
 					.src = (uint64_t)(uintptr_t)page, .len = 4096,
-					.mode = s.wp ? UFFDIO_COPY_MODE_WP : 0};
+					.mode = UFFDIO_COPY_MODE_WP};
 		if (ioctl(s.fd, UFFDIO_COPY, &c) != 0)
 			break;
 		uint64_t t0 = now_ns();

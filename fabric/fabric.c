@@ -542,7 +542,6 @@ static void lf_unroute(struct lf_ep *ep, struct lf_tx *tx)
 	pthread_mutex_unlock(&ep->llock);
 }
 
-static void lf_fx_read(struct lf_tx *tx);
 static void lf_fx_damage(void *buf, size_t len);
 
 static int lf_reap_tx(struct lf_ep *ep)
@@ -555,7 +554,7 @@ static int lf_reap_tx(struct lf_ep *ep)
 			if (!tx)
 				continue;
 			if (tx->rbuf)
-				lf_fx_read(tx);
+				lf_fx_damage(tx->rbuf, tx->rlen);
 			lf_unroute(ep, tx);
 			if (tx->done)
 				tx->done(tx, 0);
@@ -692,7 +691,7 @@ static int lf_reap_reads(struct lf_ep *ep)
 	while (tx) {
 		struct lf_tx *next = tx->rnext;
 		if (!tx->rerr)
-			lf_fx_read(tx);
+			lf_fx_damage(tx->rbuf, tx->rlen);
 		if (tx->done)
 			tx->done(tx, tx->rerr);
 		tx = next;
@@ -1023,8 +1022,6 @@ static void lf_fx_damage(void *buf, size_t len)
 	if (lf_fx.on)
 		lf_fx_corrupt(buf, len);
 }
-
-static void lf_fx_read(struct lf_tx *tx) { lf_fx_damage(tx->rbuf, tx->rlen); }
 
 /* Hold a copy of msg until a random time within the delay; -1 if not. */
 static int lf_fx_hold(struct lf_ep *ep, const void *msg, size_t len)

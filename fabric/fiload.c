@@ -106,7 +106,7 @@ static int standin_dir(char *dir, size_t len, const char *first)
 static void load_standins(void)
 {
 	static const char *const devs[] = {"/dev/hfi1_*", "/dev/ipath*", NULL};
-	static void *h[4];
+	void *h[4] = {NULL};
 	char list[] = LF_STANDINS, dir[PATH_MAX], *save = NULL;
 	int n = 0;
 	if (!list[0] || any_path(devs))

@@ -994,15 +994,15 @@ static void xc_where_drop(struct excache *xc, uint64_t first, uint64_t n)
 	xc_wunlock(xc);
 }
 
-/* f's one-sided read failed or found other contents: the entry it was
- * made from (unless replaced since) goes, and the miss goes by request. */
-static void xc_where_forget(struct excache *xc, const struct xc_fetch *f)
+/* A one-sided read of line, made from an entry with that crc, failed or
+ * found other contents: the entry (unless replaced since) goes, and the
+ * line goes by request. */
+static void xc_where_forget(struct excache *xc, uint64_t line, uint32_t crc)
 {
-	uint64_t line = f->refs[0].line;
 	lg_stat_add(LEGO_STAT_RMA_FALLBACKS, 1);
 	xc_wlock(xc);
 	struct xc_where *e = xc_where_of(xc, line);
-	if (e->line1 == line + 1 && e->crc == f->rcrc)
+	if (e->line1 == line + 1 && e->crc == crc)
 		e->line1 = 0;
 	xc_wunlock(xc);
 }
@@ -1019,7 +1019,7 @@ static void xc_rma_done(struct lf_tx *tx, int err)
 	/* moved, or unreadable: forget it and ask the memnode */
 	if (err == -EPERM)
 		xc_rma_denied(xc, f);
-	xc_where_forget(xc, f);
+	xc_where_forget(xc, f->refs[0].line, f->rcrc);
 	atomic_fetch_sub(&xc->fetching, 1);
 	xc_fetch_send(f);
 }
@@ -1055,14 +1055,15 @@ static int xc_rma_read(struct xc_fetch *f)
  * of its lines is on f's memnode: one process_vm_readv for all of them,
  * each line then checked against its CRC32C, and the batch installed here
  * and now (its lines are FILLING; no thread waits for them).  0 if it
- * cannot (a line not in the table, no free buffer, a read error or a line
- * that moved: that one's entry goes): then the batch goes by request.
+ * cannot (a line not in the table, no free buffer (none at all if they
+ * could not be allocated), a read error or a line that moved: that one's
+ * entry goes): then the batch goes by request.
  */
 static int xc_rma_batch(struct xc_fetch *f)
 {
 	struct excache *xc = f->xc;
 	struct rpc_peer *p = f->peer;
-	if (!xc->rma || !xc->rma_bmem || f->n * xc->line > XC_BATCH_BYTES || !lf_can_read(p->ep))
+	if (!xc->rma || f->n * xc->line > XC_BATCH_BYTES || !lf_can_read(p->ep))
 		return 0;
 	struct iovec r[XC_BATCH_BYTES / LG_PAGE_SIZE]; /* (lines are pages or more) */
 	uint32_t crc[XC_BATCH_BYTES / LG_PAGE_SIZE];
@@ -1097,12 +1098,7 @@ static int xc_rma_batch(struct xc_fetch *f)
 	 * after a read error (an address unmapped), every line of the batch */
 	for (uint32_t i = 0; i < f->n && err != -EPERM; i++)
 		if (err || lw_crc32c(0, buf + (size_t)i * xc->line, xc->line) != crc[i]) {
-			struct xc_where *e = xc_where_of(xc, f->refs[i].line);
-			lg_stat_add(LEGO_STAT_RMA_FALLBACKS, 1);
-			xc_wlock(xc);
-			if (e->line1 == f->refs[i].line + 1 && e->crc == crc[i])
-				e->line1 = 0;
-			xc_wunlock(xc);
+			xc_where_forget(xc, f->refs[i].line, crc[i]);
 			ok = 0;
 		}
 	if (ok) {

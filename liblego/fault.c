@@ -32,19 +32,6 @@
 #include "tls.h"
 
 
-int lg_uffd_register(int uffd, void *base, size_t size)
-{
-	struct uffdio_register r = {.range = {(uint64_t)(uintptr_t)base, size},
-				    .mode = UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_WP};
-	if (ioctl(uffd, UFFDIO_REGISTER, &r) != 0) {
-		int e = errno;
-		lg_log(LG_ERROR, "fault", "userfaultfd register of %zu bytes failed: %s", size,
-		       strerror(e));
-		return -e;
-	}
-	return 0;
-}
-
 static void lg_fault_events(struct lg_fault *f, struct uffd_msg *msg, int n)
 {
 	for (int i = 0; i < n; i++) {

@@ -1,6 +1,8 @@
 /*
- * Opening a userfaultfd (see fault.h), apart from the fault threads so that
- * lego-run can check for it without linking the runtime and libfabric.
+ * Opening a userfaultfd and registering a range (see fault.h), apart from
+ * the fault threads so that lego-run can check for it, and
+ * lego-bench-excache measure it, without linking the runtime and
+ * libfabric.
  */
 #define _GNU_SOURCE
 #include "fault.h"
@@ -49,4 +51,17 @@ int lg_uffd_open(void)
 		return -e;
 	}
 	return fd;
+}
+
+int lg_uffd_register(int uffd, void *base, size_t size)
+{
+	struct uffdio_register r = {.range = {(uint64_t)(uintptr_t)base, size},
+				    .mode = UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_WP};
+	if (ioctl(uffd, UFFDIO_REGISTER, &r) != 0) {
+		int e = errno;
+		lg_log(LG_ERROR, "fault", "userfaultfd register of %zu bytes failed: %s", size,
+		       strerror(e));
+		return -e;
+	}
+	return 0;
 }

@@ -57,7 +57,8 @@ grep -q libfabric "$T/maps.out" && fail "libfabric loaded in a process that neve
 psm="libpsm2.so.2 libpsm_infinipath.so.1"
 lego psm env LEGO_LOCAL_START=0 sh -c 'cat /proc/$$/maps'
 registered psm || fail "LEGO_LOCAL_START=0 did not start the runtime before main"
-if ls /dev/hfi1_* /dev/ipath* >/dev/null 2>&1; then
+psm_dev=$(ls /dev/hfi1_* /dev/ipath* 2>/dev/null)
+if [ -n "$psm_dev" ]; then
 	psm_said="(an Omni-Path or TrueScale device here: the real PSM libraries)"
 else
 	for so in $psm; do
@@ -80,7 +81,7 @@ if command -v cc >/dev/null 2>&1; then
 		fail "no message naming the missing function: $(tail -2 "$T/fake.log")"
 	# one that imports a PSM function the stand-ins lack: loaded with the
 	# real library (here a fake one beside it) once the stand-ins fail
-	if ! ls /dev/hfi1_* /dev/ipath* >/dev/null 2>&1; then
+	if [ -z "$psm_dev" ]; then
 		mkdir "$T/fake2"
 		printf 'PSM2_1.0 { global: *; };\n' >"$T/fake2/v.map"
 		echo 'long psm2_lego_test(void) { return 0; }' |
