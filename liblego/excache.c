@@ -195,6 +195,7 @@ struct excache {
 	uint8_t *sets;
 	const struct xc_policy *pol;
 	_Atomic uint64_t tick;
+	_Atomic uint64_t pf_ns; /* when the last prefetch window was issued */
 	struct xc_ghost ghost; /* lines evicted lately; slot NULL: off */
 	uint32_t retries;
 	uint64_t timeout_ns;
@@ -1597,8 +1598,12 @@ void xc_fault(struct excache *xc, uint64_t addr, int write, int wp, uint32_t tid
 	struct pf_plan pl;
 	pf_on_miss(xc->pf, tid, line, &pl);
 	lg_stat_add(LEGO_STAT_PREFETCH_USEFUL, pl.useful);
-	if (pl.count)
-		pf_issued(xc->pf, tid, xc_prefetch(xc, &pl, write || pl.write, tid));
+	if (pl.count) {
+		uint32_t n = xc_prefetch(xc, &pl, write || pl.write, tid);
+		pf_issued(xc->pf, tid, n);
+		if (n)
+			atomic_store(&xc->pf_ns, lg_now_ns());
+	}
 }
 
 /* -------------------------------------------------------------- reclaim */
@@ -2304,6 +2309,12 @@ uint64_t xc_resident(struct excache *xc)
 uint32_t xc_victims_busy(struct excache *xc) { return atomic_load(&xc->vbusy); }
 
 uint32_t xc_fetching(struct excache *xc) { return atomic_load(&xc->fetching); }
+
+int xc_streaming(struct excache *xc, uint64_t now)
+{
+	uint64_t t = atomic_load(&xc->pf_ns);
+	return t && t + XC_STREAM_NS > now;
+}
 
 /* ------------------------------------------------------------ set-up */
 

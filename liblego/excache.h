@@ -185,6 +185,10 @@ uint64_t xc_resident(struct excache *xc);
 uint32_t xc_victims_busy(struct excache *xc);
 /* Fetches on the wire (each has a thread blocked on it). */
 uint32_t xc_fetching(struct excache *xc);
+/* Whether a prefetch window was issued in the last XC_STREAM_NS before
+ * `now`: a stream runs, and a second service thread has work. */
+#define XC_STREAM_NS 1000000
+int xc_streaming(struct excache *xc, uint64_t now);
 
 /* Index of the set holding `line` (exposed for tests). */
 uint64_t xc_set_index(const struct excache *xc, uint64_t line);

@@ -26,11 +26,14 @@ struct lg_park;
 struct lg_fault {
 	int uffd;
 	int stop_fd; /* written to stop, or to wake the threads to park */
+	int wake_fd; /* written to wake dozing helpers when a stream starts */
 	struct excache *xc;
 	struct rpc_client *cl;
 	struct lg_park *park;
 	pthread_t thr[LG_FAULT_MAX_THREADS];
 	int nthr;
+	_Atomic int started; /* threads so far; the first is the main one */
+	_Atomic int dozing;  /* helpers asleep until a stream starts */
 	_Atomic int stop;
 };
 
@@ -40,7 +43,9 @@ int lg_uffd_open(void);
 /* Register [base, base+size) for missing and write-protect faults. */
 int lg_uffd_register(int uffd, void *base, size_t size);
 
-/* Start n service threads (they park at `park` when asked).  0 or -errno. */
+/* Start n service threads (they park at `park` when asked).  The first
+ * serves every fault; the others, helpers, serve faults only while a
+ * prefetch stream runs (xc_streaming) and doze otherwise.  0 or -errno. */
 int lg_fault_start(struct lg_fault *f, int uffd, struct excache *xc, struct rpc_client *cl,
 		   struct lg_park *park, int n);
 void lg_fault_stop(struct lg_fault *f);

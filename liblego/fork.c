@@ -162,6 +162,7 @@ static void lg_fork_child(struct lg_rt *rt, const struct lego_as_ref *child)
 	rt->fault.nthr = 0;
 	atomic_store(&lg_main_parked, 0); /* this thread is the child's main one */
 	close(rt->fault.stop_fd);
+	close(rt->fault.wake_fd);
 	close(rt->hk_fd);
 	rt->hk_fd = lg_fd_raise(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
 	rt->embed.mon_pid = rt->embed.mem_pid = rt->embed.sto_pid = 0; /* the parent's to reap */
