@@ -60,6 +60,29 @@ static void lg_fault_drain(int fd)
 	(void)r;
 }
 
+/* Drain a kick.  A stop's write may have come with it (lg_fault_stop sets
+ * f->stop first): then it stays readable, or a thread asleep on stop_fd
+ * would sleep through the stop and lg_fault_stop wait for it for ever. */
+static void lg_fault_unkick(struct lg_fault *f)
+{
+	lg_fault_drain(f->stop_fd);
+	if (atomic_load(&f->stop))
+		lg_fault_kick(f);
+}
+
+/* Whether a helper that dozed now could leave work unfinished: requests or
+ * fetches in flight (it may have started them) while the first thread
+ * sleeps with no timeout, so that no thread would reap their replies and
+ * the threads waiting on them would wait for ever.  The first thread says
+ * it is idle before it looks at what is in flight; the fences make one of
+ * the two see the other. */
+static int lg_fault_orphans(struct lg_fault *f)
+{
+	atomic_thread_fence(memory_order_seq_cst);
+	return atomic_load(&f->main_idle) &&
+	       (rpc_client_inflight(f->cl) || xc_fetching(f->xc));
+}
+
 /*
  * A helper with no stream to serve sleeps until the main thread sees one
  * start (or a park or stop request).  Helpers serving random misses beside
@@ -78,8 +101,8 @@ static void lg_fault_doze(struct lg_fault *f)
 				lg_fault_drain(f->wake_fd);
 				lg_stat_add(LEGO_STAT_HELPER_WAKES, 1);
 			}
-			if ((pfd[1].revents & POLLIN) && !atomic_load(&f->stop))
-				lg_fault_drain(f->stop_fd); /* a kick, not a stop */
+			if (pfd[1].revents & POLLIN)
+				lg_fault_unkick(f);
 		}
 	}
 	atomic_fetch_sub(&f->dozing, 1);
@@ -122,9 +145,12 @@ static void *lg_fault_main(void *arg)
 	while (!atomic_load_explicit(&f->stop, memory_order_relaxed)) {
 		lg_park_point(f->park);
 		if (helper && !xc_streaming(f->xc, lg_now_ns())) {
-			lg_fault_doze(f);
-			busy_until = 0;
-			continue;
+			xc_writeback_kick(f->xc, 1); /* what it evicted goes now */
+			if (!lg_fault_orphans(f)) {
+				lg_fault_doze(f);
+				busy_until = 0;
+				continue;
+			}
 		}
 		if (rpc_client_progress(f->cl) > 0) {
 			busy_until = lg_now_ns() + 200000;
@@ -146,9 +172,15 @@ static void *lg_fault_main(void *arg)
 		if (xc_reclaim(f->xc) > 0)
 			continue; /* about to sleep: give every full set a free way */
 		struct timespec ts = {0, 100000};
-		if (ppoll(pfd, 2, rpc_client_inflight(f->cl) ? &ts : NULL, NULL) > 0 &&
-		    (pfd[1].revents & POLLIN) && !atomic_load(&f->stop))
-			lg_fault_drain(f->stop_fd); /* a kick, not a stop */
+		if (!helper) {
+			atomic_store(&f->main_idle, 1);
+			atomic_thread_fence(memory_order_seq_cst);
+		}
+		int out = rpc_client_inflight(f->cl) || xc_fetching(f->xc);
+		if (ppoll(pfd, 2, out ? &ts : NULL, NULL) > 0 && (pfd[1].revents & POLLIN))
+			lg_fault_unkick(f);
+		if (!helper)
+			atomic_store(&f->main_idle, 0);
 	}
 	return NULL;
 }
@@ -180,6 +212,7 @@ int lg_fault_start(struct lg_fault *f, int uffd, struct excache *xc, struct rpc_
 	atomic_store(&f->stop, 0);
 	atomic_store(&f->started, 0);
 	atomic_store(&f->dozing, 0);
+	atomic_store(&f->main_idle, 0);
 	if (n > LG_FAULT_MAX_THREADS)
 		n = LG_FAULT_MAX_THREADS;
 	/* A helper on a CPU it shares with the main thread only slows it

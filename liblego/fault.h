@@ -34,6 +34,7 @@ struct lg_fault {
 	int nthr;
 	_Atomic int started; /* threads so far; the first is the main one */
 	_Atomic int dozing;  /* helpers asleep until a stream starts */
+	_Atomic int main_idle; /* the first thread sleeps with no timeout */
 	_Atomic int stop;
 };
 
