@@ -1513,7 +1513,20 @@ void xc_writeback_kick(struct excache *xc, int force)
 
 /* --------------------------------------------------------------- faults */
 
-void xc_fault(struct excache *xc, uint64_t addr, int write, int wp, uint32_t tid)
+uint64_t xc_drop_seq(struct excache *xc) { return atomic_load(&xc->drop_seq); }
+
+/*
+ * A fault event read at drop sequence `drop_seq`.  With two service
+ * threads, an event can wait in one while the other resolves its fault
+ * (a prefetch) and the program goes on, even to free the memory: a late
+ * fill of a line whose range has been dropped since (or is being) would
+ * leave the line resident without its page once the range's pages go,
+ * and evicting it would fault in the runtime itself.  So a line that is
+ * not committed is not filled for an event older than a drop: whoever
+ * faulted is woken to fault again, if it still does.
+ */
+void xc_fault(struct excache *xc, uint64_t addr, int write, int wp, uint32_t tid,
+	      uint64_t drop_seq)
 {
 	struct lg_space *sp = xc->sp;
 	uint64_t line = sp_line_of(sp, addr);
@@ -1547,6 +1560,12 @@ void xc_fault(struct excache *xc, uint64_t addr, int write, int wp, uint32_t tid
 			return;
 		}
 		/* Miss: find a way, evicting if the set is full. */
+		if (!sp_committed(sp, line) &&
+		    (atomic_load(&xc->dropping) || atomic_load(&xc->drop_seq) != drop_seq)) {
+			xc_unlock(xc_slock(xc, s));
+			xc_uffd_wake(xc, la);
+			return;
+		}
 		int v = -1;
 		for (uint32_t i = 0; i < xc->ways && v < 0; i++)
 			if (s->way[i].state == XC_INVALID)

@@ -113,7 +113,10 @@ void xc_destroy(struct excache *xc);
  * was a write; wp: a write-protect fault).  Never blocks on the network: a
  * fetch (and any prefetch it triggers) is started and completes in a later
  * progress call. */
-void xc_fault(struct excache *xc, uint64_t addr, int write, int wp, uint32_t tid);
+void xc_fault(struct excache *xc, uint64_t addr, int write, int wp, uint32_t tid,
+	      uint64_t drop_seq);
+/* The drop sequence to pass to xc_fault for fault events read after this. */
+uint64_t xc_drop_seq(struct excache *xc);
 
 /* Reclaim: give every set that filled up a free way again, evicting one
  * line from each (at most 256) in one batch, with one TLB shoot-down for

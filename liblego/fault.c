@@ -35,14 +35,14 @@
 #include "tls.h"
 
 
-static void lg_fault_events(struct lg_fault *f, struct uffd_msg *msg, int n)
+static void lg_fault_events(struct lg_fault *f, struct uffd_msg *msg, int n, uint64_t drop_seq)
 {
 	for (int i = 0; i < n; i++) {
 		if (msg[i].event != UFFD_EVENT_PAGEFAULT)
 			continue;
 		uint64_t fl = msg[i].arg.pagefault.flags;
 		xc_fault(f->xc, msg[i].arg.pagefault.address, !!(fl & UFFD_PAGEFAULT_FLAG_WRITE),
-			 !!(fl & UFFD_PAGEFAULT_FLAG_WP), msg[i].arg.pagefault.feat.ptid);
+			 !!(fl & UFFD_PAGEFAULT_FLAG_WP), msg[i].arg.pagefault.feat.ptid, drop_seq);
 	}
 	/* After xc_fault's store of the window's time: a helper that counted
 	 * itself dozing before it looked at that time is seen here. */
@@ -156,9 +156,10 @@ static void *lg_fault_main(void *arg)
 			busy_until = lg_now_ns() + 200000;
 			continue;
 		}
+		uint64_t drop_seq = xc_drop_seq(f->xc); /* (before the read) */
 		ssize_t n = read(f->uffd, msg, sizeof msg);
 		if (n > 0) {
-			lg_fault_events(f, msg, (int)(n / (ssize_t)sizeof msg[0]));
+			lg_fault_events(f, msg, (int)(n / (ssize_t)sizeof msg[0]), drop_seq);
 			busy_until = lg_now_ns() + 200000;
 			continue;
 		}
