@@ -11,7 +11,7 @@
 # that it writes what it reads and get its windows writable (all but one
 # window in 8, which stays write-protected to measure), so at most a
 # quarter of the pages take a write-protect fault (about half did).  The
-# fault-service helper (LEGO_FAULT_THREADS=2, the default) serves streams
+# fault-service helper (LEGO_FAULT_THREADS=2) serves streams
 # only: woken when prefetching is on, never when it is off, and not started
 # in a process pinned to one CPU.  All runs print native's checksum.
 . "$(dirname "$0")/lib.sh"
@@ -30,12 +30,12 @@ run() { # name, then env assignments: sets M, U, K, W from its stats
 }
 CPUS=$(nproc)
 
-run off LEGO_PREFETCH=off
+run off LEGO_PREFETCH=off LEGO_FAULT_THREADS=2
 [ "$M" -ge $((2 * PAGES * 9 / 10)) ] ||
 	fail "prefetch off: $M misses for $((2 * PAGES)) pages read; the set-up is wrong"
 [ "$H" -eq 0 ] || fail "prefetch off: the fault-service helper woke $H times with no stream"
 pass "prefetch off: $M misses for $((2 * PAGES)) pages read, helper never woken, checksum equals native"
-run auto
+run auto LEGO_FAULT_THREADS=2
 [ "$M" -le $((2 * PAGES / 16)) ] ||
 	fail "prefetch on: $M misses for $((2 * PAGES)) pages read (more than 1 in 16)"
 [ "$K" -gt 0 ] || fail "prefetch on: no fault on a marker line ($M misses)"
