@@ -244,6 +244,11 @@ void lg_fault_stop(struct lg_fault *f)
 	(void)w;
 	for (int i = 0; i < f->nthr; i++)
 		pthread_join(f->thr[i], NULL);
+	lg_fault_forget(f);
+}
+
+void lg_fault_forget(struct lg_fault *f)
+{
 	f->nthr = 0;
 	close(f->stop_fd);
 	close(f->wake_fd);

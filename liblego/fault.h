@@ -50,6 +50,9 @@ int lg_uffd_register(int uffd, void *base, size_t size);
 int lg_fault_start(struct lg_fault *f, int uffd, struct excache *xc, struct rpc_client *cl,
 		   struct lg_park *park, int n);
 void lg_fault_stop(struct lg_fault *f);
+/* In a forked child: the parent's threads do not exist here; close their
+ * descriptors (lg_fault_start makes new ones). */
+void lg_fault_forget(struct lg_fault *f);
 /* Wake sleeping service threads (so they notice a park request). */
 void lg_fault_kick(void *f);
 

@@ -159,10 +159,8 @@ static void lg_fork_child(struct lg_rt *rt, const struct lego_as_ref *child)
 	/* the parent's threads do not exist here */
 	atomic_store(&rt->park.want, 0);
 	atomic_store(&rt->park.parked, 0);
-	rt->fault.nthr = 0;
+	lg_fault_forget(&rt->fault);
 	atomic_store(&lg_main_parked, 0); /* this thread is the child's main one */
-	close(rt->fault.stop_fd);
-	close(rt->fault.wake_fd);
 	close(rt->hk_fd);
 	rt->hk_fd = lg_fd_raise(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
 	rt->embed.mon_pid = rt->embed.mem_pid = rt->embed.sto_pid = 0; /* the parent's to reap */

@@ -22,6 +22,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "pattern.h"
+
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000
 #endif
@@ -98,45 +100,6 @@ static const char *probe(volatile char *p, int write, char v)
 
 /* ----------------------------------------------------------- patterns */
 
-static inline uint64_t mix(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdULL;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ULL;
-	x ^= x >> 33;
-	return x;
-}
-
-static inline unsigned char pat(uint64_t seed, size_t i)
-{
-	return (unsigned char)(mix(seed * 1000003u + i / 8) >> ((i % 8) * 8));
-}
-
-static void fill(void *p, size_t n, uint64_t seed)
-{
-	unsigned char *c = p;
-	for (size_t i = 0; i < n; i++)
-		c[i] = pat(seed, i);
-}
-
-/* 1 when [p, p+n) holds the pattern of seed from offset off on */
-static int same(const void *p, size_t n, uint64_t seed, size_t off)
-{
-	const unsigned char *c = p;
-	for (size_t i = 0; i < n; i++)
-		if (c[i] != pat(seed, off + i))
-			return 0;
-	return 1;
-}
-
-/* fast page-granular pattern for big ranges: one word per 512 bytes */
-static void fill_sparse(void *p, size_t n, uint64_t seed)
-{
-	for (size_t i = 0; i + 8 <= n; i += 512)
-		*(uint64_t *)((char *)p + i) = mix(seed + i);
-}
-
 static int same_sparse(const void *p, size_t n, uint64_t seed, size_t off)
 {
 	for (size_t i = 0; i + 8 <= n; i += 512)
@@ -152,16 +115,6 @@ static int zero(const void *p, size_t n)
 		if (c[i])
 			return 0;
 	return 1;
-}
-
-static void *map(size_t n)
-{
-	void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED) {
-		printf("mmap %zu failed: %s\n", n, strerror(errno));
-		exit(2);
-	}
-	return p;
 }
 
 static char label[256];
