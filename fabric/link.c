@@ -17,6 +17,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "shmlock.h"
 
 /* The process is gone, or has no memory any more (a zombie: exited, not
  * yet reaped; its main thread alone having exited is not enough, the
@@ -98,6 +99,12 @@ static int links_ep(struct rpc_links *l, enum lego_prov prov, const char *host,
 	r = rpc_client_add_ep(l->cl, l->ep[prov]);
 	if (r)
 		return r;
+	if (prov == LEGO_PROV_SHM && l->shm_doctor) {
+		int d = lf_shm_doctor_start(l->shm_doctor);
+		if (d < 0 && d != -ENOTSUP)
+			lg_log(LG_WARN, "fabric", "no shm doctor thread (%s): a queue lock a dead "
+			       "process left taken will stop this process", strerror(-d));
+	}
 	*out = l->ep[prov];
 	return 0;
 }

@@ -16,6 +16,9 @@ struct rpc_links {
 	unsigned rx_bufs;
 	size_t rx_size;
 	enum lf_fabric_choice fab;
+	/* set: the first shm endpoint starts this process's shm doctor
+	 * (shmlock.h), which runs it first in its thread */
+	void (*shm_doctor)(void);
 };
 
 /* Peer for a daemon known by HOST:PORT (the monitor).  No traffic yet.

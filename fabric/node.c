@@ -244,7 +244,7 @@ int lf_node_ready(struct lf_node *n, const char *who, const char *addr_file, int
 		return -EIO;
 	}
 	/* a lock a dead process left taken (shmlock.h) */
-	int r = n->shm ? lf_shm_doctor_start() : 0;
+	int r = n->shm ? lf_shm_doctor_start(NULL) : 0;
 	if (r < 0 && r != -ENOTSUP)
 		lg_log(LG_WARN, who, "no shm doctor thread (%s): a lock a dead process left taken "
 		       "will stop this daemon", strerror(-r));

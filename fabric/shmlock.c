@@ -7,12 +7,14 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <rdma/fabric.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -306,9 +308,15 @@ static void doctor_treat(void)
 			  "process of this host using it is stopped (SIGSTOP, a debugger): waiting");
 }
 
+static void (*doctor_init)(void);
+static _Atomic pid_t doctor_pid; /* the process whose doctor runs */
+
 static void *doctor_main(void *arg)
 {
 	(void)arg;
+	prctl(PR_SET_NAME, "lego-shmdoc");
+	if (doctor_init)
+		doctor_init();
 	for (unsigned tick = 0;; tick++) {
 		if (tick % LF_REFRESH_TICKS == 0)
 			doctor_refresh();
@@ -327,8 +335,16 @@ static void *doctor_main(void *arg)
 	return NULL;
 }
 
-int lf_shm_doctor_start(void)
+int lf_shm_doctor_running(void) { return atomic_load(&doctor_pid) == getpid(); }
+
+int lf_shm_doctor_start(void (*thread_init)(void))
 {
+	if (lf_shm_doctor_running())
+		return 0;
+	/* a forked child: the table is the parent's, copied at any point of
+	 * its doctor's work; its header mappings are left mapped (a few pages)
+	 * rather than unmapped through pointers that may be stale */
+	nwr = 0;
 	/* the layout, once: checked against our own region */
 	struct lf_shm_region *reg = calloc(MAX_REGIONS, sizeof *reg);
 	if (!reg)
@@ -343,11 +359,18 @@ int lf_shm_doctor_start(void)
 	}
 	if (n < 0)
 		return n;
+	doctor_init = thread_init;
+	/* no signal for it: they are the program's (it starts with all blocked) */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
 	pthread_t t;
 	int r = pthread_create(&t, NULL, doctor_main, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (r)
 		return -r;
 	pthread_detach(t);
+	atomic_store(&doctor_pid, getpid());
 	return 0;
 }
 

@@ -6,13 +6,15 @@
  * takes its own to read the queue.  A process that dies holding one (a
  * SIGKILL or a crash inside the provider) leaves it taken, and the next
  * process to take it spins for good: a daemon that did stopped serving
- * every process of the host.  Every daemon with an shm endpoint runs a
- * thread that looks at the locks of the regions mapped into it ten times a
- * second; one held at five looks in a row, then at every look, a
- * millisecond apart, for half a second of the clock, is released when its
- * holder must be dead (see doctor_treat for which).  Only for libfabric
- * 1.17, whose header layout is checked against this process's own region
- * first.
+ * every process of the host, and a Lego process whose memnode was killed
+ * holding its own region's lock spun in a write-back, renewed no lease and
+ * outlived the memory it had lost.  Every daemon and every Lego process
+ * with an shm endpoint runs a thread that looks at the locks of the
+ * regions mapped into it ten times a second; one held at five looks in a
+ * row, then at every look, a millisecond apart, for half a second of the
+ * clock, is released when its holder must be dead (see doctor_treat for
+ * which).  Only for libfabric 1.17, whose header layout is checked against
+ * this process's own region first.
  */
 #ifndef LEGO_SHMLOCK_H
 #define LEGO_SHMLOCK_H
@@ -60,7 +62,13 @@ unsigned long lf_shm_standins(void);
 
 /* Start the thread that watches the locks of the regions mapped into this
  * process and releases those dead processes left taken (one log line
- * each).  0, -ENOTSUP for a libfabric other than 1.17, or -errno. */
-int lf_shm_doctor_start(void);
+ * each), with every signal blocked; thread_init (may be NULL) runs first
+ * in it.  Once per process: again in the same process, 0 at once; in a
+ * forked child, a thread of the child's own.  0, -ENOTSUP for a libfabric
+ * other than 1.17 (or no shm region of this process's own to check the
+ * layout against), or -errno. */
+int lf_shm_doctor_start(void (*thread_init)(void));
+/* The doctor's thread runs in this process. */
+int lf_shm_doctor_running(void);
 
 #endif

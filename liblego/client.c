@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "stats.h"
+#include "tls.h"
 #include "fabric/wire.h"
 
 /* Every request's round trip, for latency.rpc. */
@@ -18,6 +19,10 @@ static void lc_observe(uint16_t opcode, int status, uint64_t ns)
 	(void)opcode, (void)status;
 	lg_lat_record(LEGO_LAT_RPC, ns);
 }
+
+/* The shm doctor's thread is a runtime thread: what it allocates stays
+ * local (tls.h). */
+static void lc_doctor_init(void) { lg_enter(); }
 
 int lc_start(struct lc *c, const char *hostport, const char *key, int fabric,
 	     uint32_t line_order, uint64_t timeout_ns, uint64_t connect_ns)
@@ -34,6 +39,7 @@ int lc_start(struct lc *c, const char *hostport, const char *key, int fabric,
 	c->links.rx_bufs = 32;
 	c->links.rx_size = LEGO_MSG_MAX;
 	c->links.fab = (enum lf_fabric_choice)fabric;
+	c->links.shm_doctor = lc_doctor_init; /* a memnode may die holding a queue lock */
 	/* The monitor on endpoints of its own: when a memnode dies, a
 	 * provider may hold sends on the endpoint that reached it (rxm keeps
 	 * the dead connection's queue) until long after the lease renewals

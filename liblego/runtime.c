@@ -25,6 +25,7 @@
 
 #include "common/log.h"
 #include "fabric/fabric.h"
+#include "fabric/shmlock.h"
 #include "common/util.h"
 #include "heap.h"
 #include "stats.h"
@@ -105,7 +106,8 @@ static int lg_only_runtime_left(const struct lg_rt *rt)
 	if (!p)
 		return 0;
 	long threads = strtol(p + 1, NULL, 10);
-	return threads == 1 + (long)lg_rt_nthreads() + (rt->mover.running ? 1 : 0);
+	return threads == 1 + (long)lg_rt_nthreads() + (rt->mover.running ? 1 : 0) +
+			  lf_shm_doctor_running();
 }
 
 static void *lg_housekeeping(void *arg)

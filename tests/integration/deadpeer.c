@@ -1,5 +1,6 @@
 /*
- * lego-test-deadpeer HOST:PORT die|hold|probe|lockdie|lockhold|ownlockdie|quit|lockfree [N]:
+ * lego-test-deadpeer HOST:PORT die|hold|probe|lockdie|lockkill|lockhold|ownlockdie|quit|lockfree
+ *                    [N]:
  * a tool that reaches a storenode
  * or memnode on this host over shm and lists the store's root directory
  * (make it hold enough names for a reply longer than shm's inject size,
@@ -15,6 +16,9 @@
  *        flight per connection and 1024 per endpoint.)
  *   lockdie: takes the queue lock of the daemon's shm region, as a sender
  *        does while it puts a message in, and is killed holding it.
+ *   lockkill PID: takes that lock and, holding it, kills PID (the daemon)
+ *        with SIGKILL, then itself: the daemon's death as if it had been
+ *        reading its queue (its processes' senders spin on the lock).
  *   lockhold MS: takes that lock, holds it MS ms, alive, and lets it go;
  *        meanwhile it signals and rings the daemon, so that it comes to
  *        the lock.
@@ -54,9 +58,11 @@ static void ignore(void *arg, int status, const void *body, size_t len)
 }
 
 /* Take the queue lock of the shm region at path (NULL: our own) and die
- * of SIGKILL holding it, after sending req if iov is not NULL; or, if
- * hold_ms > 0, let it go after hold_ms and return 0. */
-static int take_lock(const char *path, struct rpc_peer *peer, struct iovec *iov, long hold_ms)
+ * of SIGKILL holding it, after sending req if iov is not NULL, and after
+ * killing process victim if it is not 0; or, if hold_ms > 0, let it go
+ * after hold_ms and return 0. */
+static int take_lock(const char *path, struct rpc_peer *peer, struct iovec *iov, long hold_ms,
+		     pid_t victim)
 {
 	struct lf_shm_region r[64];
 	int n = lf_shm_regions(r, 64);
@@ -96,6 +102,10 @@ static int take_lock(const char *path, struct rpc_peer *peer, struct iovec *iov,
 				lf_bell_close(&bell);
 			return 0;
 		}
+		if (victim > 0 && kill(victim, SIGKILL) != 0) {
+			perror("kill");
+			return 1;
+		}
 		usleep(200000); /* the daemon takes the lock to reply */
 		kill(getpid(), SIGKILL);
 	}
@@ -107,6 +117,7 @@ int main(int argc, char **argv)
 {
 	int hold = argc >= 3 && strcmp(argv[2], "hold") == 0;
 	int lockdie = argc >= 3 && strcmp(argv[2], "lockdie") == 0;
+	int lockkill = argc >= 4 && strcmp(argv[2], "lockkill") == 0;
 	int lockhold = argc >= 4 && strcmp(argv[2], "lockhold") == 0;
 	int ownlockdie = argc >= 3 && strcmp(argv[2], "ownlockdie") == 0;
 	if (argc >= 3 && strcmp(argv[2], "lockfree") == 0) {
@@ -143,9 +154,9 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (argc < 3 || (strcmp(argv[2], "die") && strcmp(argv[2], "probe") && !hold && !lockdie &&
-			 !lockhold && !ownlockdie)) {
+			 !lockkill && !lockhold && !ownlockdie)) {
 		fprintf(stderr, "usage: lego-test-deadpeer HOST:PORT "
-			"die|hold|probe|lockdie|lockhold|ownlockdie|quit|lockfree [N]\n");
+			"die|hold|probe|lockdie|lockkill|lockhold|ownlockdie|quit|lockfree [N]\n");
 		return 2;
 	}
 	struct rpc_links links;
@@ -156,17 +167,18 @@ int main(int argc, char **argv)
 	int r;
 	struct lego_file_req req = {.path_len = 0}; /* "": the root */
 	struct iovec liov = {&req, sizeof req};
-	if (lockdie || lockhold) {
+	if (lockdie || lockkill || lockhold) {
 		char name[64], path[96];
 		const char *port = strrchr(argv[1], ':');
 		lf_shm_name_for_port(port ? (unsigned)atoi(port + 1) : 0, name, sizeof name);
 		snprintf(path, sizeof path, "/dev/shm/%s", name);
-		r = take_lock(path, &peer, NULL, lockhold ? atol(argv[3]) : 0);
+		r = take_lock(path, &peer, NULL, lockhold ? atol(argv[3]) : 0,
+			      lockkill ? (pid_t)atol(argv[3]) : 0);
 		rpc_links_close(&links); /* lockhold: alive, and done */
 		return r;
 	}
 	if (ownlockdie)
-		return take_lock(NULL, &peer, &liov, 0);
+		return take_lock(NULL, &peer, &liov, 0, 0);
 	if (strcmp(argv[2], "die") == 0) {
 		struct iovec iov = {&req, sizeof req};
 		if (rpc_call_async(&peer, X2F_LIST, &iov, 1, to, ignore, NULL) != 0)

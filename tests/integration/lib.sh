@@ -48,6 +48,23 @@ wait_gone() {
 	return 0
 }
 
+# threads PID: what a process that should have ended is doing, for a
+# failure message: each of its threads' name, state and kernel wait, and
+# (gdb, at most 15 s) its user-space stacks.  A process started by lego-run
+# is its child: both are shown.
+threads() {
+	for p in "$1" $(cat /proc/"$1"/task/*/children 2>/dev/null); do
+		[ -d "/proc/$p" ] || continue
+		echo "== process $p: $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | cut -c1-100)"
+		for t in /proc/"$p"/task/*; do
+			echo "-- thread ${t##*/} $(cat "$t/comm" 2>/dev/null) state $(cut -d' ' -f3 "$t/stat" 2>/dev/null) wchan $(cat "$t/wchan" 2>/dev/null)"
+			head -6 "$t/stack" 2>/dev/null | sed 's/^/   /'
+		done
+		command -v gdb >/dev/null && timeout 15 gdb -p "$p" -batch -nx -ex "thread apply all bt 12" 2>/dev/null |
+			grep -E '^(Thread|#)' | cut -c1-160
+	done
+}
+
 # start_monitor [extra flags]: sets MON (HOST:PORT).
 start_monitor() {
 	"$BIN/lego-monitor" --listen 127.0.0.1:0 --addr-file "$T/mon.addr" "$@" >"$T/monitor.log" 2>&1 &
