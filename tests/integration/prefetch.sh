@@ -11,7 +11,7 @@
 # that it writes what it reads and get its windows writable (all but one
 # window in 8, which stays write-protected to measure), so at most a
 # quarter of the pages take a write-protect fault (about half did).  The
-# fault-service helper (LEGO_FAULT_THREADS=2) serves streams
+# fault-service helper (LEGO_FAULT_THREADS=2, the default) serves streams
 # only: woken when prefetching is on, never when it is off, and not started
 # in a process pinned to one CPU.  All runs print native's checksum.
 . "$(dirname "$0")/lib.sh"
