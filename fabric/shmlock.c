@@ -337,10 +337,8 @@ static void *doctor_main(void *arg)
 
 int lf_shm_doctor_running(void) { return atomic_load(&doctor_pid) == getpid(); }
 
-int lf_shm_doctor_start(void (*thread_init)(void))
+static int doctor_spawn(void (*thread_init)(void))
 {
-	if (lf_shm_doctor_running())
-		return 0;
 	/* a forked child: the table is the parent's, copied at any point of
 	 * its doctor's work; its header mappings are left mapped (a few pages)
 	 * rather than unmapped through pointers that may be stale */
@@ -370,8 +368,22 @@ int lf_shm_doctor_start(void (*thread_init)(void))
 	if (r)
 		return -r;
 	pthread_detach(t);
-	atomic_store(&doctor_pid, getpid());
 	return 0;
+}
+
+int lf_shm_doctor_start(void (*thread_init)(void))
+{
+	/* claimed for this process first: two threads opening endpoints start
+	 * one doctor (a lock would stay taken in a child forked meanwhile) */
+	pid_t me = getpid(), cur = atomic_load(&doctor_pid);
+	do {
+		if (cur == me)
+			return 0;
+	} while (!atomic_compare_exchange_weak(&doctor_pid, &cur, me));
+	int r = doctor_spawn(thread_init);
+	if (r)
+		atomic_store(&doctor_pid, 0);
+	return r;
 }
 
 /* ------------------------------------------------------- stand-in regions */
