@@ -237,10 +237,15 @@ static void doctor_refresh(void)
  *     queue is written to but never read;
  *  2. only when there was none (a thread of ours may hold another lock
  *     while it spins on a dead receiver's: it lets go once that one is
- *     released), another is released if no process whose region is mapped
- *     here is stopped, and either one of them is gone (the holder, most
- *     likely: a sender cannot be named) or the lock has been held for
- *     UNNAMED_HOLDER_MS.
+ *     released), our own region's is released if no process whose region
+ *     is mapped here is stopped, and either one of them is gone (the
+ *     holder, most likely: a sender cannot be named) or the lock has been
+ *     held for UNNAMED_HOLDER_MS.  A live process's lock only by its own
+ *     doctor: every process that sends to a region watches its lock, and
+ *     a second doctor that released it after the first (its looks a
+ *     millisecond apart miss the moment it was free: a spinning sender
+ *     takes it at once) would let a second holder in.  A dead owner's
+ *     queue is never read, so two holders there harm no one.
  * A holder killed before it committed its message leaves that queue slot
  * uncommitted, and the next sender writes over it; at worst one of the
  * region's inject buffers is lost.
@@ -288,7 +293,7 @@ static void doctor_treat(void)
 		const char *why;
 		if (gone(w->st))
 			why = "its owner has gone";
-		else if (dead_owner || some_stopped)
+		else if (!w->r.own || dead_owner || some_stopped)
 			continue;
 		else if (some_gone)
 			why = "a process of this host that used it has gone";
