@@ -50,8 +50,9 @@ wait_gone() {
 
 # threads PID: what a process that should have ended is doing, for a
 # failure message: each of its threads' name, state and kernel wait, and
-# (gdb, at most 15 s) its user-space stacks.  A process started by lego-run
-# is its child: both are shown.
+# (gdb, at most 20 s: killed if a read of remote memory holds it) its
+# user-space stacks.  A process started by lego-run is its child: both
+# are shown.
 threads() {
 	for p in "$1" $(cat /proc/"$1"/task/*/children 2>/dev/null); do
 		[ -d "/proc/$p" ] || continue
@@ -60,7 +61,7 @@ threads() {
 			echo "-- thread ${t##*/} $(cat "$t/comm" 2>/dev/null) state $(cut -d' ' -f3 "$t/stat" 2>/dev/null) wchan $(cat "$t/wchan" 2>/dev/null)"
 			head -6 "$t/stack" 2>/dev/null | sed 's/^/   /'
 		done
-		command -v gdb >/dev/null && timeout 15 gdb -p "$p" -batch -nx -ex "thread apply all bt 12" 2>/dev/null |
+		command -v gdb >/dev/null && timeout -k 5 15 gdb -p "$p" -batch -nx -ex "thread apply all bt 12" 2>/dev/null |
 			grep -E '^(Thread|#)' | cut -c1-160
 	done
 }
