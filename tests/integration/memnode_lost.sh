@@ -33,16 +33,22 @@ start_monitor
 start_memnode a
 WL=$BIN/lego-bench-workload
 ARGS="--ws 256M --ops 100000000 --pattern uniform --writes 50"
-"$BIN/lego-run" --monitor "$MON" --excache 32M -- "$WL" $ARGS >"$T/wl.out" 2>"$T/wl.log" &
-RUNPID=$!
-PIDS="$PIDS $RUNPID"
-# its memory is on memnode a; wait until it is there, then start a second
-# memnode, for a second process placed there (the most free capacity)
-n=0
-until [ "$(node_stat "$MEM_a" write_lines)" -gt 1000 ] 2>/dev/null; do
-	n=$((n + 1)); [ $n -gt 150 ] && fail "no write-backs to memnode a: $(tail -3 "$T/wl.log")"
-	sleep 0.1
-done
+# start_busy NAME MEMADDR: a process working through the memnode at
+# MEMADDR (placed there: the most free capacity), its output in
+# $T/NAME.out and .log; waits until its memory is there; sets BUSY (pid)
+start_busy() {
+	"$BIN/lego-run" --monitor "$MON" --excache 32M -- "$WL" $ARGS >"$T/$1.out" 2>"$T/$1.log" &
+	BUSY=$!
+	PIDS="$PIDS $BUSY"
+	n=0
+	until [ "$(node_stat "$2" write_lines)" -gt 1000 ] 2>/dev/null; do
+		n=$((n + 1)); [ $n -gt 150 ] && fail "no write-backs to $2: $(tail -3 "$T/$1.log")"
+		sleep 0.1
+	done
+}
+start_busy wl "$MEM_a"
+RUNPID=$BUSY
+# then a second memnode, for a second process placed there
 start_memnode b --capacity 8G
 "$BIN/lego-run" --monitor "$MON" --excache 16M -- "$WL" --ws 64M --ops 100000 --pattern uniform \
 	--writes 50 >"$T/wl2.out" 2>"$T/wl2.log" &
@@ -73,14 +79,8 @@ pass "the killed memnode's shm files removed by the next process; the live memno
 # a memnode killed holding its own queue lock (lego-test-deadpeer takes it
 # and kills the memnode, then itself)
 start_memnode c --capacity 16G
-"$BIN/lego-run" --monitor "$MON" --excache 32M -- "$WL" $ARGS >"$T/wl4.out" 2>"$T/wl4.log" &
-RUN4=$!
-PIDS="$PIDS $RUN4"
-n=0
-until [ "$(node_stat "$MEM_c" write_lines)" -gt 1000 ] 2>/dev/null; do
-	n=$((n + 1)); [ $n -gt 150 ] && fail "no write-backs to memnode c: $(tail -3 "$T/wl4.log")"
-	sleep 0.1
-done
+start_busy wl4 "$MEM_c"
+RUN4=$BUSY
 "$BIN/lego-test-deadpeer" "$MEM_c" lockkill "$MEMPID_c" 2>"$T/deadpeer.log"
 ends_lost $RUN4 "$T/wl4.log" "its memnode died holding its lock"
 pc=${MEM_c##*:}
