@@ -1265,7 +1265,8 @@ int rpc_peer_init(struct rpc_peer *p, struct rpc_client *cl, struct lf_ep *ep, c
 }
 
 static int rpc_call_start(struct rpc_peer *p, uint16_t op, const struct iovec *iov, int n,
-			  uint64_t timeout_ns, rpc_reply_fn fn, void *arg, int copy)
+			  uint64_t timeout_ns, rpc_reply_fn fn, void *arg, int copy,
+			  const uint32_t *last_crc)
 {
 	if (n > 3)
 		return -EINVAL;
@@ -1299,7 +1300,10 @@ static int rpc_call_start(struct rpc_peer *p, uint16_t op, const struct iovec *i
 		memcpy(c->inl, iov[0].iov_base, iov[0].iov_len);
 		c->iov[1].iov_base = c->inl;
 	}
-	lw_seal(&c->hdr, c->iov + 1, n);
+	if (last_crc && n >= 1)
+		lw_seal_known(&c->hdr, c->iov + 1, n, *last_crc);
+	else
+		lw_seal(&c->hdr, c->iov + 1, n);
 	c->fn = fn;
 	c->arg = arg;
 	c->peer = p;
@@ -1356,7 +1360,13 @@ static int rpc_call_start(struct rpc_peer *p, uint16_t op, const struct iovec *i
 int rpc_call_async(struct rpc_peer *p, uint16_t op, const struct iovec *iov, int n,
 		   uint64_t timeout_ns, rpc_reply_fn fn, void *arg)
 {
-	return rpc_call_start(p, op, iov, n, timeout_ns, fn, arg, 0);
+	return rpc_call_start(p, op, iov, n, timeout_ns, fn, arg, 0, NULL);
+}
+
+int rpc_call_async_known(struct rpc_peer *p, uint16_t op, const struct iovec *iov, int n,
+			 uint32_t last_crc, uint64_t timeout_ns, rpc_reply_fn fn, void *arg)
+{
+	return rpc_call_start(p, op, iov, n, timeout_ns, fn, arg, 0, &last_crc);
 }
 
 /* A request sent again.  Local memory from mmap, not malloc: in a
@@ -1598,7 +1608,7 @@ int rpc_callv(struct rpc_peer *p, uint16_t op, const struct iovec *iov, int n, v
 	      size_t repcap, size_t *replen, uint64_t timeout_ns)
 {
 	struct rpc_sync s = {.rep = rep, .repcap = repcap};
-	int r = rpc_call_start(p, op, iov, n, timeout_ns, rpc_sync_reply, &s, 1);
+	int r = rpc_call_start(p, op, iov, n, timeout_ns, rpc_sync_reply, &s, 1, NULL);
 	if (r)
 		return r;
 	/* The request expires on its own deadline; wait a little longer. */

@@ -196,6 +196,11 @@ void rpc_peer_expire(struct rpc_peer *p);
  * 0, or -errno if nothing was sent (fn is then not called). */
 int rpc_call_async(struct rpc_peer *p, uint16_t op, const struct iovec *iov, int n,
 		   uint64_t timeout_ns, rpc_reply_fn fn, void *arg);
+/* rpc_call_async, given the CRC32C of iov[n - 1] (lw_crc32c): the body's
+ * largest part, whose CRC the caller has computed anyway, is not read
+ * again to seal the message. */
+int rpc_call_async_known(struct rpc_peer *p, uint16_t op, const struct iovec *iov, int n,
+			 uint32_t last_crc, uint64_t timeout_ns, rpc_reply_fn fn, void *arg);
 
 /* Synchronous call; the reply body is copied into rep (up to repcap bytes,
  * *replen gets the full length).  Returns the reply status or -errno. */

@@ -31,6 +31,53 @@ uint32_t lw_crc32c(uint32_t crc, const void *p, size_t n)
 	return ~crc;
 }
 
+/*
+ * CRC32C's polynomial arithmetic, for joining CRCs of pieces (the method
+ * of zlib's crc32_combine, for the Castagnoli polynomial; ISA-L has none).
+ * Bit 31 holds x^0: the reflected order the CRC itself uses.
+ */
+#define LW_CRC32C_POLY 0x82f63b78u
+
+/* a(x) * b(x) modulo the polynomial */
+static uint32_t lw_crc_mult(uint32_t a, uint32_t b)
+{
+	uint32_t p = 0;
+	for (uint32_t m = 1u << 31; a; m >>= 1) {
+		if (a & m) {
+			p ^= b;
+			a ^= m;
+		}
+		b = b & 1 ? (b >> 1) ^ LW_CRC32C_POLY : b >> 1;
+	}
+	return p;
+}
+
+uint32_t lw_crc32c_shift(size_t len)
+{
+	/* x^(8 len), by squaring: x^(2^k) for each bit k of 8 len */
+	uint32_t p = 1u << 31, sq = 1u << 30; /* x^0, x^1 */
+	for (uint64_t n = (uint64_t)len * 8; n; n >>= 1) {
+		if (n & 1)
+			p = lw_crc_mult(sq, p);
+		sq = lw_crc_mult(sq, sq);
+	}
+	return p;
+}
+
+uint32_t lw_crc32c_join(uint32_t crc1, uint32_t crc2, uint32_t shift2)
+{
+	return lw_crc_mult(shift2, crc1) ^ crc2;
+}
+
+void lw_crc32c_joiner_init(struct lw_crc_joiner *j, size_t len2)
+{
+	/* the product is linear in crc1: the sum of each byte's share */
+	uint32_t shift = lw_crc32c_shift(len2);
+	for (int k = 0; k < 4; k++)
+		for (uint32_t v = 0; v < 256; v++)
+			j->t[k][v] = lw_crc_mult(shift, v << (8 * k));
+}
+
 /* CRC of header h (a copy: its crc field counts as 0) then body[0..n). */
 static uint32_t lw_msg_crc(struct lego_hdr h, const struct iovec *body, int n)
 {
@@ -44,6 +91,12 @@ static uint32_t lw_msg_crc(struct lego_hdr h, const struct iovec *body, int n)
 void lw_seal(struct lego_hdr *h, const struct iovec *body, int n)
 {
 	h->crc = lw_msg_crc(*h, body, n);
+}
+
+void lw_seal_known(struct lego_hdr *h, const struct iovec *body, int n, uint32_t last_crc)
+{
+	uint32_t crc = lw_msg_crc(*h, body, n - 1);
+	h->crc = lw_crc32c_join(crc, last_crc, lw_crc32c_shift(body[n - 1].iov_len));
 }
 
 /* Does the CRC of the len-byte message whose header is h (a copy) hold? */

@@ -49,6 +49,7 @@ enum { VS_FREE = 0, VS_RESERVED, VS_PENDING, VS_WRITING };
 struct xc_victim {
 	uint32_t state;
 	uint32_t tries;
+	uint32_t named; /* line set and counted in the index (xc_victim_name) */
 	uint64_t fail_ns; /* when its first write-back failed (0: none did) */
 	uint64_t line;
 	uint64_t seq;
@@ -108,6 +109,7 @@ struct xc_wb {
 	struct lego_line_ref refs[LEGO_BATCH_MAX];
 	uint32_t slot[LEGO_BATCH_MAX];
 	uint32_t crc[LEGO_BATCH_MAX];   /* of each line's data (one-sided reads) */
+	uint32_t dcrc;                  /* of all of it: crc[] joined, to seal the message */
 	uint64_t where[LEGO_BATCH_MAX]; /* the memnode's answer: where each line is */
 	uint64_t rpid; /* the memnode's process, which where[] is in */
 	int have_where;
@@ -206,6 +208,12 @@ struct excache {
 	struct xc_victim *vic;
 	uint32_t nvic;
 	uint8_t *vic_mem;
+	struct lw_crc_joiner *line_join; /* appends a line's CRC32C to another's */
+	/* how many named victims' lines hash to each bucket (under vlock,
+	 * read without it): a miss whose bucket is 0 has no victim to
+	 * refill from and does not scan the buffer */
+	_Atomic uint32_t *vidx;
+	uint32_t vidx_bits;
 	_Atomic uint32_t vpending, vbusy; /* pending: not sent; busy: not free */
 	_Atomic uint64_t wb_seq;
 	_Atomic int wb_error;
@@ -615,9 +623,30 @@ static int xc_victim_get(struct excache *xc)
 	return -1;
 }
 
+static _Atomic uint32_t *xc_vidx_of(struct excache *xc, uint64_t line)
+{
+	return &xc->vidx[(line * 0x9e3779b97f4a7c15ull) >> (64 - xc->vidx_bits)];
+}
+
+/* Under vlock: slot v now holds `line`'s data. */
+static void xc_victim_name(struct excache *xc, struct xc_victim *v, uint64_t line)
+{
+	if (v->named)
+		atomic_fetch_sub_explicit(xc_vidx_of(xc, v->line), 1, memory_order_release);
+	v->line = line;
+	v->named = 1;
+	atomic_fetch_add_explicit(xc_vidx_of(xc, line), 1, memory_order_relaxed);
+}
+
 static void xc_victim_put(struct excache *xc, uint32_t i)
 {
-	xc->vic[i].state = VS_FREE;
+	struct xc_victim *v = &xc->vic[i];
+	if (v->named) /* release: whoever reads the count without the lock
+		       * sees what the write-back's completion did before
+		       * (the line marked written, where it is) */
+		atomic_fetch_sub_explicit(xc_vidx_of(xc, v->line), 1, memory_order_release);
+	v->named = 0;
+	v->state = VS_FREE;
 	atomic_fetch_sub(&xc->vbusy, 1);
 }
 
@@ -657,7 +686,7 @@ static int xc_evict(struct excache *xc, struct xc_way *w)
 		}
 		xc_uffd_wp(xc, la, 1);
 		xc_copy_out(xc, xc->vic[v].data, w->line);
-		xc->vic[v].line = w->line;
+		xc_victim_name(xc, &xc->vic[v], w->line);
 		xc->vic[v].seq = atomic_fetch_add(&xc->wb_seq, 1) + 1;
 		atomic_fetch_add(&xc->vpending, 1);
 		xc_unlock(&xc->vlock);
@@ -675,7 +704,12 @@ static int xc_evict(struct excache *xc, struct xc_way *w)
  * buffer, install it (dirty) and return 1. */
 static int xc_victim_refill(struct excache *xc, uint64_t line, uint8_t *la)
 {
-	if (!atomic_load(&xc->vbusy))
+	/* Without the lock: a victim of this line was named before the way
+	 * it left became free under this set's lock, which this thread holds
+	 * now, so its count is seen; a count of 0 means every victim of the
+	 * line has been written back, and (acquire) what followed is seen. */
+	if (!atomic_load(&xc->vbusy) ||
+	    !atomic_load_explicit(xc_vidx_of(xc, line), memory_order_acquire))
 		return 0;
 	xc_lock(&xc->vlock);
 	int best = -1;
@@ -1426,6 +1460,17 @@ static void xc_wb_twin_done(void *arg, int status, const void *body, size_t len)
 	xc_wb_put(wb);
 }
 
+/* Send a batch's P2M_WRITE (iov: request, line refs, data): with one-sided
+ * reads on, the data's CRC is its lines' CRCs joined, not read again. */
+static int xc_wb_send(struct excache *xc, struct xc_wb *wb, struct rpc_peer *peer,
+		      const struct iovec *iov, rpc_reply_fn fn, void *arg)
+{
+	if (xc->rma)
+		return rpc_call_async_known(peer, P2M_WRITE, iov, 3, wb->dcrc, xc->timeout_ns, fn,
+					    arg);
+	return rpc_call_async(peer, P2M_WRITE, iov, 3, xc->timeout_ns, fn, arg);
+}
+
 void xc_writeback_kick(struct excache *xc, int force)
 {
 	uint64_t hold = atomic_load_explicit(&xc->wb_hold_ns, memory_order_relaxed);
@@ -1467,8 +1512,11 @@ void xc_writeback_kick(struct excache *xc, int force)
 			wb->refs[wb->n] = (struct lego_line_ref){v->line, v->seq};
 			wb->slot[wb->n] = i;
 			memcpy(wb->data + (size_t)wb->n * xc->line, v->data, xc->line);
-			if (xc->rma)
-				wb->crc[wb->n] = lw_crc32c(0, v->data, xc->line);
+			if (xc->rma) {
+				uint32_t c = lw_crc32c(0, v->data, xc->line);
+				wb->crc[wb->n] = c;
+				wb->dcrc = wb->n ? lw_crc32c_join_fixed(xc->line_join, wb->dcrc, c) : c;
+			}
 			wb->n++;
 		}
 		atomic_fetch_sub(&xc->vpending, wb->n);
@@ -1497,14 +1545,13 @@ void xc_writeback_kick(struct excache *xc, int force)
 			tv[0].iov_base = &wb->twin_req;
 			atomic_fetch_add(&wb->nref, 1);
 			atomic_fetch_add(&xc->twin_outstanding, 1);
-			int t = rpc_call_async(wb->part[c].peer, P2M_WRITE, tv, 3, xc->timeout_ns,
-					       xc_wb_twin_done, wb);
+			int t = xc_wb_send(xc, wb, wb->part[c].peer, tv, xc_wb_twin_done, wb);
 			if (t)
 				xc_wb_twin_done(wb, t, NULL, 0);
 		}
 		for (int c = 0; c < ncopy; c++) {
-			int r = rpc_call_async(wb->part[c].peer, P2M_WRITE, iov, 3, xc->timeout_ns,
-					       xc_wb_part_done, &wb->part[c]);
+			int r = xc_wb_send(xc, wb, wb->part[c].peer, iov, xc_wb_part_done,
+					   &wb->part[c]);
 			if (r)
 				xc_wb_part_done(&wb->part[c], r, NULL, 0);
 		}
@@ -1672,9 +1719,9 @@ static void xc_drop_pages(struct excache *xc, struct iovec *iov, int n)
 /* A RESERVED victim slot now holds `line`'s data: ready for write-back. */
 static void xc_victim_ready(struct excache *xc, struct xc_victim *v, uint64_t line)
 {
-	v->line = line;
 	v->seq = atomic_fetch_add(&xc->wb_seq, 1) + 1;
 	xc_lock(&xc->vlock);
+	xc_victim_name(xc, v, line);
 	v->state = VS_PENDING;
 	xc_unlock(&xc->vlock);
 	atomic_fetch_add(&xc->vpending, 1);
@@ -1996,7 +2043,7 @@ int xc_flush(struct excache *xc)
 				if (v >= 0) {
 					xc_uffd_wp(xc, la, 1);
 					xc_copy_out(xc, xc->vic[v].data, way->line);
-					xc->vic[v].line = way->line;
+					xc_victim_name(xc, &xc->vic[v], way->line);
 					xc->vic[v].seq = atomic_fetch_add(&xc->wb_seq, 1) + 1;
 					atomic_fetch_add(&xc->vpending, 1);
 					way->state = XC_CLEAN;
@@ -2282,15 +2329,21 @@ void xc_fork_child(struct excache *xc, int uffd)
 	/* what the parent had not written back yet, the child writes back
 	 * into its own address space */
 	uint32_t busy = 0;
+	memset((void *)xc->vidx, 0, sizeof *xc->vidx << xc->vidx_bits);
 	for (uint32_t i = 0; i < xc->nvic; i++) {
-		if (xc->vic[i].state == VS_RESERVED)
-			xc->vic[i].state = VS_FREE;
-		else if (xc->vic[i].state != VS_FREE) {
-			xc->vic[i].state = VS_PENDING;
-			xc->vic[i].tries = 0;
-			xc->vic[i].fail_ns = 0;
-			busy++;
+		struct xc_victim *v = &xc->vic[i];
+		if (v->state == VS_RESERVED)
+			v->state = VS_FREE;
+		if (v->state == VS_FREE) {
+			v->named = 0;
+			continue;
 		}
+		v->state = VS_PENDING;
+		v->tries = 0;
+		v->fail_ns = 0;
+		busy++;
+		if (v->named)
+			atomic_fetch_add_explicit(xc_vidx_of(xc, v->line), 1, memory_order_relaxed);
 	}
 	atomic_store(&xc->vbusy, busy);
 	atomic_store(&xc->vpending, busy);
@@ -2375,6 +2428,12 @@ int xc_init(struct excache **out, const struct xc_conf *conf, struct lg_space *s
 	xc->nvic = (uint32_t)LG_MIN((uint64_t)conf->victim_lines, vmax);
 	xc->vic = lg_local_alloc(xc->nvic * sizeof *xc->vic);
 	xc->vic_mem = lg_local_alloc((size_t)xc->nvic * xc->line);
+	for (xc->vidx_bits = 6; (1u << xc->vidx_bits) < 4 * xc->nvic; xc->vidx_bits++)
+		; /* a quarter full at most */
+	xc->vidx = lg_local_alloc(sizeof *xc->vidx << xc->vidx_bits);
+	xc->line_join = lg_local_alloc(sizeof *xc->line_join);
+	if (xc->line_join)
+		lw_crc32c_joiner_init(xc->line_join, xc->line);
 	xc->wb_batch = (uint32_t)LG_MAX((size_t)1, LG_MIN((size_t)LEGO_BATCH_MAX, XC_BATCH_BYTES / xc->line));
 	xc->wb_batch = LG_MIN(xc->wb_batch, xc->nvic);
 	xc->wb_bytes = (size_t)xc->wb_batch * xc->line;
@@ -2412,8 +2471,9 @@ int xc_init(struct excache **out, const struct xc_conf *conf, struct lg_space *s
 		xc->rma_bmem = lg_local_alloc((size_t)XC_RMA_BATCH_BUFS * XC_BATCH_BYTES);
 		atomic_store(&xc->rma_bfree, xc->rma_bmem ? (1u << XC_RMA_BATCH_BUFS) - 1 : 0);
 	}
-	if (!xc->sets || !xc->slock || !xc->zero || !xc->vic || !xc->vic_mem || !xc->wb_mem || !xc->fetches ||
-	    !xc->rq || !xc->riov || !xc->rbatch || !xc->pf || !xc->pipe_junk) {
+	if (!xc->sets || !xc->slock || !xc->zero || !xc->vic || !xc->vic_mem || !xc->vidx ||
+	    !xc->line_join || !xc->wb_mem || !xc->fetches || !xc->rq || !xc->riov || !xc->rbatch ||
+	    !xc->pf || !xc->pipe_junk) {
 		xc_destroy(xc);
 		return -ENOMEM;
 	}
@@ -2455,6 +2515,8 @@ void xc_destroy(struct excache *xc)
 	lg_local_free(xc->zero, xc->zero_len);
 	lg_local_free(xc->vic, xc->nvic * sizeof *xc->vic);
 	lg_local_free(xc->vic_mem, (size_t)xc->nvic * xc->line);
+	lg_local_free(xc->vidx, sizeof *xc->vidx << xc->vidx_bits);
+	lg_local_free(xc->line_join, sizeof *xc->line_join);
 	lg_local_free(xc->wb_mem, XC_WB_SLOTS * xc->wb_bytes);
 	if (xc->held_mem)
 		lg_local_free(xc->held_mem, XC_HELD_MAX * xc->line);
