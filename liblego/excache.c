@@ -1662,10 +1662,10 @@ void xc_fault(struct excache *xc, uint64_t addr, int write, int wp, uint32_t tid
 	if (f && !(xc->rma && xc_rma_read(f)))
 		xc_fetch_send(f);
 	struct pf_plan pl;
-	pf_on_miss(xc->pf, tid, line, &pl);
+	pf_on_miss(xc->pf, tid, line, write, &pl);
 	lg_stat_add(LEGO_STAT_PREFETCH_USEFUL, pl.useful);
 	if (pl.count) {
-		uint32_t n = xc_prefetch(xc, &pl, write || pl.write, tid);
+		uint32_t n = xc_prefetch(xc, &pl, pl.write, tid);
 		pf_issued(xc->pf, tid, n);
 		if (n)
 			atomic_store(&xc->pf_ns, lg_now_ns());

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "common/util.h"
 
@@ -13,6 +14,7 @@
 #define PF_WRITE_PROBE 8      /* one window in 8 is write-protected */
 #define PF_WRITE_MIN_LINES 16 /* write-protected lines seen before judging */
 #define PF_WRITE_HISTORY 4096
+#define PF_RO_WINDOWS 4
 
 struct pf_stream {
 	uint32_t tid;
@@ -27,6 +29,14 @@ struct pf_stream {
 	 * lines so installed, and write-protect faults on them (halved
 	 * together now and then, so the estimate follows the program) */
 	uint32_t ro_lines, ro_writes;
+	/* the last write-protected windows (end, lines): those the stream has
+	 * not reached yet cannot have been written, and do not count */
+	struct {
+		uint64_t end;
+		uint32_t n;
+	} ro_win[PF_RO_WINDOWS];
+	uint64_t plan_end; /* the last plan's end, and whether it was */
+	int plan_ro;       /* write-protected (pf_issued counts its lines) */
 	uint32_t plans;
 	uint64_t age;
 };
@@ -83,7 +93,7 @@ static uint64_t pf_span(uint64_t a, uint64_t b, int64_t stride)
 	return 0;
 }
 
-void pf_on_miss(struct pf_table *t, uint32_t tid, uint64_t line, struct pf_plan *plan)
+void pf_on_miss(struct pf_table *t, uint32_t tid, uint64_t line, int write, struct pf_plan *plan)
 {
 	*plan = (struct pf_plan){0};
 	if (t->mode == PF_OFF)
@@ -106,6 +116,7 @@ void pf_on_miss(struct pf_table *t, uint32_t tid, uint64_t line, struct pf_plan 
 		s->ahead = 0;
 		s->stride = (d != 0 && d <= maxs && d >= -maxs && (d == 1 || t->mode == PF_AUTO)) ? d : 0;
 		s->conf = s->stride ? 1 : 0;
+		memset(s->ro_win, 0, sizeof s->ro_win);
 		s->window = 0;
 		s->next = s->pf_lo = line + (uint64_t)s->stride;
 	}
@@ -127,17 +138,27 @@ void pf_on_miss(struct pf_table *t, uint32_t tid, uint64_t line, struct pf_plan 
 			plan->count = (uint32_t)n;
 			s->next = want_end;
 			/* writable if a quarter or more of the lines it had
-			 * write-protected were written, but one window in
-			 * PF_WRITE_PROBE stays write-protected, to measure */
+			 * write-protected and has reached were written (a
+			 * window asked for ahead, not reached yet, would
+			 * otherwise count as unwritten: with windows doubling
+			 * at the start, the estimate never caught up in some
+			 * runs), but one window in PF_WRITE_PROBE stays
+			 * write-protected, to measure */
+			uint64_t ahead = 0;
+			for (int k = 0; k < PF_RO_WINDOWS; k++)
+				ahead += LG_MIN(s->ro_win[k].n,
+						pf_span(reached, s->ro_win[k].end, s->stride));
+			uint64_t seen = s->ro_lines - LG_MIN(ahead, (uint64_t)s->ro_lines);
 			int probe = ++s->plans % PF_WRITE_PROBE == 0;
-			plan->write = !probe && s->ro_lines >= PF_WRITE_MIN_LINES &&
-				      (uint64_t)s->ro_writes * 4 >= s->ro_lines;
-			if (!plan->write)
-				s->ro_lines += (uint32_t)n;
-			if (s->ro_lines > PF_WRITE_HISTORY) {
-				s->ro_lines /= 2;
-				s->ro_writes /= 2;
-			}
+			/* a write miss's window comes writable whatever the
+			 * estimate, and tells nothing of it: counted as
+			 * write-protected lines never written, a program's
+			 * first pass of writes (filling its memory) made its
+			 * first reads take thousands of write faults */
+			plan->write = write || (!probe && seen >= PF_WRITE_MIN_LINES &&
+						(uint64_t)s->ro_writes * 4 >= seen);
+			s->plan_ro = !plan->write;
+			s->plan_end = want_end;
 		}
 	}
 	atomic_flag_clear_explicit(&t->lock, memory_order_release);
@@ -149,9 +170,26 @@ void pf_issued(struct pf_table *t, uint32_t tid, uint32_t n)
 		return;
 	while (atomic_flag_test_and_set_explicit(&t->lock, memory_order_acquire))
 		lg_cpu_relax();
-	for (int i = 0; i < PF_STREAMS; i++)
-		if (t->s[i].tid == tid)
-			t->s[i].ahead += n;
+	for (int i = 0; i < PF_STREAMS; i++) {
+		struct pf_stream *s = &t->s[i];
+		if (s->tid != tid)
+			continue;
+		s->ahead += n;
+		/* Lines really installed write-protected, not those planned:
+		 * a window planned again over lines that found no way
+		 * (pf_retreat) counted them twice or more, and the share
+		 * written looked like a fifth when it was a half. */
+		if (s->plan_ro) {
+			s->ro_lines += n;
+			s->ro_win[s->plans % PF_RO_WINDOWS].end = s->plan_end;
+			s->ro_win[s->plans % PF_RO_WINDOWS].n = n;
+			if (s->ro_lines > PF_WRITE_HISTORY) {
+				s->ro_lines /= 2;
+				s->ro_writes /= 2;
+			}
+		}
+		s->plan_ro = 0;
+	}
 	atomic_flag_clear_explicit(&t->lock, memory_order_release);
 }
 

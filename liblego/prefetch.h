@@ -38,8 +38,8 @@ struct pf_plan {
 	int write;       /* the stream writes much of what it reads: install writable */
 };
 
-/* A demand miss at `line` by thread `tid`. */
-void pf_on_miss(struct pf_table *t, uint32_t tid, uint64_t line, struct pf_plan *plan);
+/* A demand miss at `line` by thread `tid`, a write fault if `write`. */
+void pf_on_miss(struct pf_table *t, uint32_t tid, uint64_t line, int write, struct pf_plan *plan);
 /* Thread `tid` wrote to a line it had only read (a write-protect fault).
  * A stream that writes a quarter or more of the lines it passes gets its
  * windows installed writable: each such fault costs a round trip through

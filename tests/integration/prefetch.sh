@@ -9,8 +9,11 @@
 # (one fetched line per window kept aside) must be what its thread faults
 # on instead.  Then half the pages written as well: the stream must notice
 # that it writes what it reads and get its windows writable (all but one
-# window in 8, which stays write-protected to measure), so at most a
-# quarter of the pages take a write-protect fault (about half did).  The
+# window in 8, which stays write-protected to measure), so at most one
+# page in 8 takes a write-protect fault (about half did with no estimate;
+# 14-32% while windows planned again over lines that found no way, and
+# the writable windows of the program's fill, counted as write-protected
+# lines never written; 6-9% since).  The
 # fault-service helper (LEGO_FAULT_THREADS=2, the default) serves streams
 # only: woken when prefetching is on, never when it is off, and not started
 # in a process pinned to one CPU.  All runs print native's checksum.
@@ -56,6 +59,6 @@ pass "pinned to one CPU: one service thread, $M misses, checksum equals native"
 WL_ARGS="--ws 32M --ops $((2 * PAGES)) --pattern seq --writes 50"
 wl_native
 run writes
-[ "$W" -le $((2 * PAGES / 4)) ] ||
-	fail "half the pages written: $W write-protect faults for $((2 * PAGES)) pages (more than 1 in 4)"
+[ "$W" -le $((2 * PAGES / 8)) ] ||
+	fail "half the pages written: $W write-protect faults for $((2 * PAGES)) pages (more than 1 in 8)"
 pass "half the pages written: $W write-protect faults for $((2 * PAGES)) pages, checksum equals native"
