@@ -46,7 +46,15 @@ void lf_bell_ring_slow(struct lf_bell *b);
 /* Client, after sending: wake the daemon if it sleeps. */
 static inline void lf_bell_ring(struct lf_bell *b)
 {
-	if (b && b->sleeping && atomic_load(b->sleeping))
+	if (!b || !b->sleeping)
+		return;
+	/* The daemon says it sleeps, then looks at its queue once more; we
+	 * put a message in the queue, then look whether it sleeps.  Each
+	 * side's store must be seen before its load, or both miss (the
+	 * daemon sleeps up to 100 ms on a message sent): the provider's
+	 * stores are plain ones, which x86 may let this load pass. */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(b->sleeping, memory_order_relaxed))
 		lf_bell_ring_slow(b);
 }
 
