@@ -139,10 +139,8 @@ void pf_on_miss(struct pf_table *t, uint32_t tid, uint64_t line, int write, stru
 			s->next = want_end;
 			/* writable if a quarter or more of the lines it had
 			 * write-protected and has reached were written (a
-			 * window asked for ahead, not reached yet, would
-			 * otherwise count as unwritten: with windows doubling
-			 * at the start, the estimate never caught up in some
-			 * runs), but one window in PF_WRITE_PROBE stays
+			 * window asked for ahead cannot have been written
+			 * yet), but one window in PF_WRITE_PROBE stays
 			 * write-protected, to measure */
 			uint64_t ahead = 0;
 			for (int k = 0; k < PF_RO_WINDOWS; k++)
