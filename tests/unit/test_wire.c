@@ -335,9 +335,10 @@ START_TEST(test_crc32c)
 }
 END_TEST
 
-/* Joined CRCs equal the CRC over the concatenation, for every split of a
- * buffer (lengths 0 to 10000 and the 4 KiB of a line), in any grouping;
- * and lw_seal_known seals exactly as lw_seal. */
+/* Joined CRCs equal the CRC over the concatenation: a buffer of 10 000
+ * bytes cut in two at ten places from 0 to 10 000 (around 4 KiB too), and
+ * cut into 4 KiB lines joined one by one, by polynomial and by table; and
+ * lw_seal_known seals exactly as lw_seal. */
 START_TEST(test_crc32c_join)
 {
 	static uint8_t b[10000];
