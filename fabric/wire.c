@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <isa-l/crc.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -52,15 +53,28 @@ static uint32_t lw_crc_mult(uint32_t a, uint32_t b)
 	return p;
 }
 
-uint32_t lw_crc32c_shift(size_t len)
+/* x^(8 * 2^k) for each bit k of a length in bytes, made once */
+static uint32_t lw_x8pow2[64];
+static pthread_once_t lw_x8pow2_once = PTHREAD_ONCE_INIT;
+
+static void lw_x8pow2_init(void)
 {
-	/* x^(8 len), by squaring: x^(2^k) for each bit k of 8 len */
-	uint32_t p = 1u << 31, sq = 1u << 30; /* x^0, x^1 */
-	for (uint64_t n = (uint64_t)len * 8; n; n >>= 1) {
-		if (n & 1)
-			p = lw_crc_mult(sq, p);
+	uint32_t sq = 1u << 23; /* x^8 (bit 31 is x^0) */
+	for (int k = 0; k < 64; k++) {
+		lw_x8pow2[k] = sq;
 		sq = lw_crc_mult(sq, sq);
 	}
+}
+
+uint32_t lw_crc32c_shift(size_t len)
+{
+	/* x^(8 len): a product over the bits of len (one for a power of
+	 * two, as a write-back's 64 KiB of lines) */
+	pthread_once(&lw_x8pow2_once, lw_x8pow2_init);
+	uint32_t p = 1u << 31; /* x^0 */
+	for (int k = 0; len; k++, len >>= 1)
+		if (len & 1)
+			p = lw_crc_mult(lw_x8pow2[k], p);
 	return p;
 }
 

@@ -49,7 +49,6 @@ enum { VS_FREE = 0, VS_RESERVED, VS_PENDING, VS_WRITING };
 struct xc_victim {
 	uint32_t state;
 	uint32_t tries;
-	uint32_t named; /* line set and counted in the index (xc_victim_name) */
 	uint64_t fail_ns; /* when its first write-back failed (0: none did) */
 	uint64_t line;
 	uint64_t seq;
@@ -209,9 +208,9 @@ struct excache {
 	uint32_t nvic;
 	uint8_t *vic_mem;
 	struct lw_crc_joiner *line_join; /* appends a line's CRC32C to another's */
-	/* how many named victims' lines hash to each bucket (under vlock,
-	 * read without it): a miss whose bucket is 0 has no victim to
-	 * refill from and does not scan the buffer */
+	/* how many PENDING and WRITING victims' lines hash to each bucket
+	 * (changed under vlock, read without it): a miss whose bucket is 0
+	 * has no victim to refill from and does not scan the buffer */
 	_Atomic uint32_t *vidx;
 	uint32_t vidx_bits;
 	_Atomic uint32_t vpending, vbusy; /* pending: not sent; busy: not free */
@@ -628,24 +627,22 @@ static _Atomic uint32_t *xc_vidx_of(struct excache *xc, uint64_t line)
 	return &xc->vidx[(line * 0x9e3779b97f4a7c15ull) >> (64 - xc->vidx_bits)];
 }
 
-/* Under vlock: slot v now holds `line`'s data. */
+/* Under vlock: slot v, just taken (PENDING) or RESERVED, now holds
+ * `line`'s data and is counted (xc_victim_put uncounts it). */
 static void xc_victim_name(struct excache *xc, struct xc_victim *v, uint64_t line)
 {
-	if (v->named)
-		atomic_fetch_sub_explicit(xc_vidx_of(xc, v->line), 1, memory_order_release);
 	v->line = line;
-	v->named = 1;
 	atomic_fetch_add_explicit(xc_vidx_of(xc, line), 1, memory_order_relaxed);
 }
 
+/* Under vlock: free a PENDING or WRITING slot (every one was named). */
 static void xc_victim_put(struct excache *xc, uint32_t i)
 {
 	struct xc_victim *v = &xc->vic[i];
-	if (v->named) /* release: whoever reads the count without the lock
-		       * sees what the write-back's completion did before
-		       * (the line marked written, where it is) */
-		atomic_fetch_sub_explicit(xc_vidx_of(xc, v->line), 1, memory_order_release);
-	v->named = 0;
+	/* release: whoever reads the count without the lock sees what the
+	 * write-back's completion did before (the line marked written,
+	 * where it is) */
+	atomic_fetch_sub_explicit(xc_vidx_of(xc, v->line), 1, memory_order_release);
 	v->state = VS_FREE;
 	atomic_fetch_sub(&xc->vbusy, 1);
 }
@@ -1666,7 +1663,7 @@ void xc_fault(struct excache *xc, uint64_t addr, int write, int wp, uint32_t tid
 	lg_stat_add(LEGO_STAT_PREFETCH_USEFUL, pl.useful);
 	if (pl.count) {
 		uint32_t n = xc_prefetch(xc, &pl, pl.write, tid);
-		pf_issued(xc->pf, tid, n);
+		pf_issued(xc->pf, tid, &pl, n);
 		if (n)
 			atomic_store(&xc->pf_ns, lg_now_ns());
 	}
@@ -2334,16 +2331,13 @@ void xc_fork_child(struct excache *xc, int uffd)
 		struct xc_victim *v = &xc->vic[i];
 		if (v->state == VS_RESERVED)
 			v->state = VS_FREE;
-		if (v->state == VS_FREE) {
-			v->named = 0;
+		if (v->state == VS_FREE)
 			continue;
-		}
 		v->state = VS_PENDING;
 		v->tries = 0;
 		v->fail_ns = 0;
 		busy++;
-		if (v->named)
-			atomic_fetch_add_explicit(xc_vidx_of(xc, v->line), 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(xc_vidx_of(xc, v->line), 1, memory_order_relaxed);
 	}
 	atomic_store(&xc->vbusy, busy);
 	atomic_store(&xc->vpending, busy);

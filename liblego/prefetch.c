@@ -35,8 +35,6 @@ struct pf_stream {
 		uint64_t end;
 		uint32_t n;
 	} ro_win[PF_RO_WINDOWS];
-	uint64_t plan_end; /* the last plan's end, and whether it was */
-	int plan_ro;       /* write-protected (pf_issued counts its lines) */
 	uint32_t plans;
 	uint64_t age;
 };
@@ -155,14 +153,12 @@ void pf_on_miss(struct pf_table *t, uint32_t tid, uint64_t line, int write, stru
 			 * first reads take thousands of write faults */
 			plan->write = write || (!probe && seen >= PF_WRITE_MIN_LINES &&
 						(uint64_t)s->ro_writes * 4 >= seen);
-			s->plan_ro = !plan->write;
-			s->plan_end = want_end;
 		}
 	}
 	atomic_flag_clear_explicit(&t->lock, memory_order_release);
 }
 
-void pf_issued(struct pf_table *t, uint32_t tid, uint32_t n)
+void pf_issued(struct pf_table *t, uint32_t tid, const struct pf_plan *pl, uint32_t n)
 {
 	if (t->mode == PF_OFF || !n)
 		return;
@@ -177,16 +173,16 @@ void pf_issued(struct pf_table *t, uint32_t tid, uint32_t n)
 		 * a window planned again over lines that found no way
 		 * (pf_retreat) counted them twice or more, and the share
 		 * written looked like a fifth when it was a half. */
-		if (s->plan_ro) {
+		if (!pl->write) {
 			s->ro_lines += n;
-			s->ro_win[s->plans % PF_RO_WINDOWS].end = s->plan_end;
+			s->ro_win[s->plans % PF_RO_WINDOWS].end =
+				pl->first + (uint64_t)(pl->stride * (int64_t)pl->count);
 			s->ro_win[s->plans % PF_RO_WINDOWS].n = n;
 			if (s->ro_lines > PF_WRITE_HISTORY) {
 				s->ro_lines /= 2;
 				s->ro_writes /= 2;
 			}
 		}
-		s->plan_ro = 0;
 	}
 	atomic_flag_clear_explicit(&t->lock, memory_order_release);
 }

@@ -45,9 +45,9 @@ void pf_on_miss(struct pf_table *t, uint32_t tid, uint64_t line, int write, stru
  * windows installed writable: each such fault costs a round trip through
  * the fault thread, more than writing back a line that was not written. */
 void pf_note_write(struct pf_table *t, uint32_t tid);
-/* How many lines of that plan were really prefetched (the others were
- * present already or found no free way). */
-void pf_issued(struct pf_table *t, uint32_t tid, uint32_t n);
+/* How many lines of plan `pl` (the last of thread `tid`) were really
+ * prefetched (the others were present already or found no free way). */
+void pf_issued(struct pf_table *t, uint32_t tid, const struct pf_plan *pl, uint32_t n);
 /* `line` of that plan found no room (its set full, nothing evictable yet):
  * the stream asks for it, and what follows, again at its next miss
  * rather than leave the rest of the window to come back as demand misses
