@@ -167,6 +167,11 @@ int main(int argc, char **argv)
 		printf("wpasync move unsupported (UFFDIO_MOVE: %s)\n", strerror(errno));
 		return 0;
 	}
+	if (mv.move != (int64_t)(n * ps)) {
+		fprintf(stderr, "lego-bench-wpasync: UFFDIO_MOVE moved %lld of %zu bytes\n",
+			(long long)mv.move, n * ps);
+		return 1;
+	}
 	long wm = written_pages(pm, stage, n, ps, seen);
 	printf("wpasync after UFFDIO_MOVE: written_reported=%ld of %zu (%s)\n", wm, nw,
 	       wm == (long)nw ? "kept" : "lost: a moved page reads as written");
