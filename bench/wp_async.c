@@ -86,6 +86,16 @@ static long written_pages(int pm, char *a, size_t n, size_t ps, uint8_t *out)
 	return total;
 }
 
+/* Pages whose reported state is not what main wrote (every other page,
+ * from the first). */
+static size_t not_as_written(const uint8_t *seen, size_t n)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		k += seen[i] != (i % 2 == 0);
+	return k;
+}
+
 int main(int argc, char **argv)
 {
 	size_t n = 65536, ps = (size_t)sysconf(_SC_PAGESIZE);
@@ -151,9 +161,7 @@ int main(int argc, char **argv)
 		printf("wpasync unsupported (PAGEMAP_SCAN: %s)\n", strerror((int)-w));
 		return 0;
 	}
-	size_t wrong = 0;
-	for (size_t i = 0; i < n; i++)
-		wrong += seen[i] != (i % 2 == 0);
+	size_t wrong = not_as_written(seen, n);
 	size_t nw = (n + 1) / 2;
 	printf("wpasync pages=%zu install_wp_us=%.2f first_write_us=%.2f second_write_us=%.3f "
 	       "scan_us_per_page=%.3f written_reported=%ld of %zu wrong=%zu\n",
@@ -173,9 +181,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	long wm = written_pages(pm, stage, n, ps, seen);
-	size_t differ = 0;
-	for (size_t i = 0; i < n; i++)
-		differ += seen[i] != (i % 2 == 0);
+	size_t differ = not_as_written(seen, n);
 	printf("wpasync after UFFDIO_MOVE: written_reported=%ld of %zu (%s, %zu pages differ)\n",
 	       wm, nw, differ ? "lost" : "kept", differ);
 	return wrong ? 1 : 0;

@@ -627,8 +627,9 @@ static _Atomic uint32_t *xc_vidx_of(struct excache *xc, uint64_t line)
 	return &xc->vidx[(line * 0x9e3779b97f4a7c15ull) >> (64 - xc->vidx_bits)];
 }
 
-/* Under vlock: slot v, just taken (PENDING) or RESERVED, now holds
- * `line`'s data and is counted (xc_victim_put uncounts it). */
+/* Under vlock (or alone, in a forked child): slot v, just taken (PENDING)
+ * or RESERVED, now holds `line`'s data and is counted (xc_victim_put
+ * uncounts it). */
 static void xc_victim_name(struct excache *xc, struct xc_victim *v, uint64_t line)
 {
 	v->line = line;
@@ -2337,7 +2338,7 @@ void xc_fork_child(struct excache *xc, int uffd)
 		v->tries = 0;
 		v->fail_ns = 0;
 		busy++;
-		atomic_fetch_add_explicit(xc_vidx_of(xc, v->line), 1, memory_order_relaxed);
+		xc_victim_name(xc, v, v->line); /* counted again: vidx was cleared */
 	}
 	atomic_store(&xc->vbusy, busy);
 	atomic_store(&xc->vpending, busy);
