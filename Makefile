@@ -50,6 +50,7 @@ bench: deps
 	@bench/threads.sh $(BUILD)
 	@bench/fork.sh $(BUILD)
 	@bench/start.sh $(BUILD)
+	@bench/frees.sh $(BUILD)
 	@if [ "$$(id -u)" -eq 0 ]; then bench/compare.sh $(BUILD); \
 	else echo "bench: Lego vs Linux swap needs root (swap device, memory cgroup): skipped"; fi
 

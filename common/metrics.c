@@ -54,11 +54,11 @@ struct lg_metrics {
 	uint64_t gen; /* refreshes so far; 0: no snapshot yet */
 };
 
-void lg_metrics_poll(void *arg)
+int lg_metrics_poll(void *arg)
 {
 	struct lg_metrics *m = arg;
 	if (!m || !atomic_load_explicit(&m->wanted, memory_order_acquire))
-		return;
+		return 0;
 	atomic_store_explicit(&m->wanted, 0, memory_order_relaxed);
 	size_t n = m->fill(m->user, m->scratch, LG_METRICS_TEXT_MAX);
 	pthread_mutex_lock(&m->lock);
@@ -70,6 +70,7 @@ void lg_metrics_poll(void *arg)
 	m->scratch = old;
 	pthread_cond_broadcast(&m->fresh);
 	pthread_mutex_unlock(&m->lock);
+	return 1;
 }
 
 /* A copy of a fresh snapshot (or, if the event loop does not answer in

@@ -40,9 +40,9 @@ int lg_metrics_start(const char *addr, const char *role, lg_metrics_fill_fn fill
 		     struct lg_metrics **out);
 
 /* Event-loop thread, on every pass: refresh the snapshot if a scrape is
- * waiting for one.  One atomic load otherwise.  arg is the struct
- * lg_metrics * (or NULL), void so it fits rpc_loop_set_pass_hook. */
-void lg_metrics_poll(void *arg);
+ * waiting for one (returns 1), else 0, after one atomic load.  arg is the
+ * struct lg_metrics * (or NULL), void so it fits rpc_loop_set_pass_hook. */
+int lg_metrics_poll(void *arg);
 
 /* Stop the HTTP server (waits for a scrape in progress, at most
  * LG_METRICS_WAIT_MS) and free m.  NULL is a no-op. */

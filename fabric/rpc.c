@@ -1685,7 +1685,7 @@ int rpc_peer_connect(struct rpc_peer *p, uint64_t timeout_ns)
 #define RPC_LOOP_SPIN_NS 2000000ull
 #define RPC_SHM_GC_NS (10000ull * 1000000ull)
 
-static void (*rpc_pass_fn)(void *arg);
+static int (*rpc_pass_fn)(void *arg);
 static void *rpc_pass_arg;
 static _Atomic uint64_t rpc_passes;
 static _Atomic int rpc_looping;
@@ -1693,7 +1693,7 @@ static _Atomic int rpc_looping;
 uint64_t rpc_loop_passes(void) { return atomic_load_explicit(&rpc_passes, memory_order_relaxed); }
 int rpc_loop_running(void) { return atomic_load(&rpc_looping); }
 
-void rpc_loop_set_pass_hook(void (*fn)(void *arg), void *arg)
+void rpc_loop_set_pass_hook(int (*fn)(void *arg), void *arg)
 {
 	rpc_pass_fn = fn;
 	rpc_pass_arg = arg;
@@ -1770,7 +1770,7 @@ void rpc_loop_run(struct lf_ep **eps, int n, struct lf_bell *bell, volatile int 
 			}
 		}
 		if (rpc_pass_fn)
-			rpc_pass_fn(rpc_pass_arg);
+			done += rpc_pass_fn(rpc_pass_arg);
 		uint64_t now = lg_now_ns();
 		if (tick && now >= next_tick) {
 			tick(user);

@@ -265,9 +265,12 @@ void rpc_loop_run(struct lf_ep **eps, int n, struct lf_bell *bell, volatile int 
 
 /* Also call fn(arg) on every pass of rpc_loop_run (at least every 100 ms,
  * busy or idle), for work another thread asks the loop to do
- * (lg_metrics_poll); it must be cheap when there is none.  Set it before
- * rpc_loop_run; NULL turns it off.  One per process: daemons run one loop. */
-void rpc_loop_set_pass_hook(void (*fn)(void *arg), void *arg);
+ * (lg_metrics_poll) or work the daemon does a piece at a time between
+ * requests (the memnode's freeing of large ranges); it must be cheap when
+ * there is none.  It returns how much it did: while that is not 0 the loop
+ * does not sleep.  Set it before rpc_loop_run; NULL turns it off.  One per
+ * process: daemons run one loop. */
+void rpc_loop_set_pass_hook(int (*fn)(void *arg), void *arg);
 
 /* Passes rpc_loop_run has made (a loop that stops counting is stuck), and
  * whether it runs. */

@@ -109,8 +109,8 @@ static int h_free(struct rpc_ctx *ctx)
 		return r;
 	if (req.first_line + req.nr_lines < req.first_line)
 		return -EINVAL;
-	uint64_t n = ms_free_lines(m->store, as, req.first_line, req.nr_lines);
-	m->free_lines += n;
+	/* the rest of a large range is freed between later requests */
+	uint64_t n = ms_free_lines_some(m->store, as, req.first_line, req.nr_lines, MS_FREE_NOW);
 	struct lego_count_rep *rep = rpc_reply_alloc(ctx, sizeof *rep);
 	if (!rep)
 		return -ENOMEM;
@@ -273,7 +273,8 @@ size_t memnode_stats(void *user, char *buf, size_t cap)
 		.read_lines = m->read_lines,
 		.write_lines = m->write_lines,
 		.write_applied = m->write_applied,
-		.free_lines = m->free_lines,
+		.free_lines = t.freed_lines,
+		.free_pending = t.free_pending,
 		.heartbeat_failures = m->hb_failures,
 		.rss = memnode_rss(),
 		.pgcache_files = p.files,

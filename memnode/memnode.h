@@ -34,7 +34,7 @@ struct memnode {
 	int hb_inflight;
 	uint64_t hb_failures;
 	/* counters */
-	uint64_t read_lines, write_lines, write_applied, free_lines, reserve_calls;
+	uint64_t read_lines, write_lines, write_applied, reserve_calls;
 	uint64_t read_bytes, write_bytes; /* reported to the monitor (placement) */
 };
 
@@ -65,6 +65,7 @@ int memnode_store_call(void *user, uint16_t op, const struct iovec *iov, int n, 
 	X(write_lines, "write_lines", "lines written by processes") \
 	X(write_applied, "write_applied", "written lines stored (not older than the copy held)") \
 	X(free_lines, "free_lines", "lines freed") \
+	X(free_pending, "free_pending", "lines of large frees still to walk, between requests (gauge)") \
 	X(heartbeat_failures, "heartbeat_failures", "heartbeats to the monitor that failed") \
 	X(rss, "rss", "the memnode's resident memory (gauge)") \
 	X(pgcache_files, "pgcache.files", "files the page cache holds: every file it opened (gauge)") \

@@ -384,6 +384,16 @@ static void t_munmap_middle(void)
 	q = map(8 * MiB);
 	yes("new mapping after munmap reads zero", zero(q, 8 * MiB));
 	munmap(q, 8 * MiB);
+	/* the same over more than a memnode frees before it answers (4 096
+	 * lines): the rest is freed while the new mapping is written */
+	q = map(64 * MiB);
+	fill_sparse(q, 64 * MiB, 25);
+	munmap(q, 64 * MiB);
+	q = map(64 * MiB);
+	yes("new mapping after a large munmap reads zero", zero(q, 64 * MiB));
+	fill_sparse(q, 64 * MiB, 26);
+	yes("and keeps what is written next", same_sparse(q, 64 * MiB, 26, 0));
+	munmap(q, 64 * MiB);
 
 	/* the munmaps above covered holes earlier ones made: the address
 	 * space they free must not be handed out twice (it was: two later

@@ -4,8 +4,9 @@
  * wrong, mismatched line order or quota), line reads and writes, write
  * sequence numbers, where lines are stored (one-sided reads), zero lines,
  * capacity (all-or-nothing batches), reservations, ms_free_lines on both
- * of its paths, ms_as_destroy, and a large table exercising growth and
- * backward-shift deletion.
+ * of its paths, frees left pending (ms_free_lines_some, ms_store_work)
+ * and every use that must see them as done, ms_as_destroy, and a large
+ * table exercising growth and backward-shift deletion.
  */
 #define _GNU_SOURCE
 #include <check.h>
@@ -99,6 +100,22 @@ static int write1(struct ms_as *as, uint64_t line, uint64_t seq, uint64_t versio
 		memset(buf, 0, sizeof buf);
 	*applied = 999;
 	return ms_write_lines(st, as, &ref, 1, buf, applied);
+}
+
+/* Tests of capacity run on a store of their own: st becomes a new store
+ * of `capacity` bytes until small_store_done(the store returned). */
+static struct ms_store *small_store(uint64_t capacity)
+{
+	struct ms_store *big = st;
+	ck_assert_int_eq(ms_store_new(capacity, &st), 0);
+	ms_store_set_secret(st, secret);
+	return big;
+}
+
+static void small_store_done(struct ms_store *big)
+{
+	ms_store_free(st);
+	st = big;
 }
 
 static struct ms_totals totals(void)
@@ -490,9 +507,7 @@ END_TEST
 
 START_TEST(test_capacity_write)
 {
-	struct ms_store *big = st;
-	ck_assert_int_eq(ms_store_new(4 * LS, &st), 0);
-	ms_store_set_secret(st, secret);
+	struct ms_store *big = small_store(4 * LS);
 	struct ms_as *as = get_as(7);
 	uint64_t applied;
 	for (uint64_t l = 0; l < 3; l++)
@@ -534,8 +549,7 @@ START_TEST(test_capacity_write)
 	ck_assert_int_eq(write1(as, 21, 1, 5, &applied), 0);
 	ck_assert(line_is(as, 21, 5));
 	ck_assert_uint_eq(totals().enomem, 2);
-	ms_store_free(st);
-	st = big;
+	small_store_done(big);
 }
 END_TEST
 
@@ -545,9 +559,7 @@ END_TEST
  * only a write that does not fit fails. */
 START_TEST(test_capacity_duplicate_line)
 {
-	struct ms_store *big = st;
-	ck_assert_int_eq(ms_store_new(1 * LS, &st), 0);
-	ms_store_set_secret(st, secret);
+	struct ms_store *big = small_store(1 * LS);
 	struct ms_as *as = get_as(7);
 	static uint8_t data[2 * LS];
 	struct lego_line_ref refs[2] = {{4, 1}, {4, 2}};
@@ -556,8 +568,7 @@ START_TEST(test_capacity_duplicate_line)
 	uint64_t applied = 0;
 	int r = ms_write_lines(st, as, refs, 2, data, &applied);
 	int ok = r == 0 && line_is(as, 4, 2);
-	ms_store_free(st);
-	st = big;
+	small_store_done(big);
 	ck_assert_msg(ok, "one line written twice in a batch refused (%d) in a one-line store", r);
 }
 END_TEST
@@ -566,9 +577,7 @@ END_TEST
 
 START_TEST(test_reserve)
 {
-	struct ms_store *big = st;
-	ck_assert_int_eq(ms_store_new(1 << 20, &st), 0);
-	ms_store_set_secret(st, secret);
+	struct ms_store *big = small_store(1 << 20);
 	struct ms_as *a = get_as(7), *b = get_as(8);
 	uint64_t res = 999;
 	ck_assert_int_eq(ms_reserve(st, a, 512 << 10, &res), 0);
@@ -596,8 +605,7 @@ START_TEST(test_reserve)
 	ck_assert_uint_eq(totals().reserved, 256 << 10);
 	ck_assert_int_eq(ms_reserve(st, b, 0, &res), 0);
 	ck_assert_uint_eq(res, 256 << 10);
-	ms_store_free(st);
-	st = big;
+	small_store_done(big);
 }
 END_TEST
 
@@ -709,6 +717,164 @@ START_TEST(test_free_lines_walk_many)
 	ck_assert_uint_eq(ms_free_lines(st, as, 0, UINT64_MAX), N - 500);
 	ck_assert_uint_eq(totals().lines, 0);
 	ck_assert_uint_eq(totals().stored, 0);
+}
+END_TEST
+
+/* --- frees finished between requests ------------------------------------ */
+
+/* Lines [lo, hi) of as written once, line l with version l + 1. */
+static void write_each(struct ms_as *as, uint64_t lo, uint64_t hi)
+{
+	uint64_t applied;
+	for (uint64_t l = lo; l < hi; l++)
+		ck_assert_int_eq(write1(as, l, 1, l + 1, &applied), 0);
+}
+
+/* Walk every pending free; returns the lines walked. */
+static uint64_t work_all(void)
+{
+	uint64_t n = 0, k;
+	while ((k = ms_store_work(st, 100)) > 0) {
+		ck_assert_uint_le(k, 100);
+		n += k;
+	}
+	return n;
+}
+
+START_TEST(test_free_pending)
+{
+	struct ms_as *as = get_as(7);
+	uint64_t applied;
+	enum { N = 1000 };
+	write_each(as, 0, N);
+	/* 10 lines now, the rest pending: every line already reads as freed */
+	ck_assert_uint_eq(ms_free_lines_some(st, as, 0, N, 10), 10);
+	struct ms_totals t = totals();
+	ck_assert_uint_eq(t.free_pending, N - 10);
+	ck_assert_uint_eq(t.lines, N - 10);
+	ck_assert_uint_eq(t.freed_lines, 10);
+	for (uint64_t l = 0; l < N; l++)
+		ck_assert(line_is_zero(as, l));
+	/* a write into the pending part frees up to it first and is kept */
+	ck_assert_int_eq(write1(as, 500, 1, 77, &applied), 0);
+	ck_assert_uint_eq(applied, 1);
+	t = totals();
+	ck_assert_uint_eq(t.free_pending, N - 501);
+	ck_assert_uint_eq(t.lines, N - 501 + 1);
+	ck_assert(line_is(as, 500, 77));
+	ck_assert(line_is_zero(as, 499));
+	ck_assert(line_is_zero(as, 501));
+	/* a write below the walk needs nothing settled */
+	ck_assert_int_eq(write1(as, 3, 2, 33, &applied), 0);
+	ck_assert_uint_eq(totals().free_pending, N - 501);
+	/* the walk finishes the rest and leaves the two new lines */
+	ck_assert_uint_eq(work_all(), N - 501);
+	t = totals();
+	ck_assert_uint_eq(t.free_pending, 0);
+	ck_assert_uint_eq(t.lines, 2);
+	ck_assert_uint_eq(t.stored, 2 * LS);
+	ck_assert_uint_eq(t.freed_lines, N);
+	ck_assert(line_is(as, 500, 77));
+	ck_assert(line_is(as, 3, 33));
+	ck_assert_uint_eq(ms_store_work(st, 100), 0);
+}
+END_TEST
+
+START_TEST(test_free_pending_overlap)
+{
+	/* A free over a line written after an earlier, pending free: the
+	 * later free drops it, the earlier one's walk must not matter. */
+	struct ms_as *as = get_as(7);
+	uint64_t applied;
+	write_each(as, 0, 300);
+	ck_assert_uint_eq(ms_free_lines_some(st, as, 0, 300, 10), 10);
+	ck_assert_int_eq(write1(as, 250, 2, 9, &applied), 0);
+	ck_assert_int_eq(write1(as, 260, 2, 9, &applied), 0);
+	/* (its count takes in 261-299: the first free had not reached them) */
+	ck_assert_uint_eq(ms_free_lines_some(st, as, 255, 100, 1000), 40);
+	ck_assert_uint_eq(totals().free_pending, 39); /* the first's rest, walked for nothing */
+	ck_assert(line_is(as, 250, 9));
+	ck_assert(line_is_zero(as, 260));
+	work_all();
+	ck_assert_uint_eq(totals().lines, 1);
+	ck_assert(line_is(as, 250, 9));
+	/* the range is cut to the lines ever stored: a free of everything
+	 * over a dense table walks only them, a piece at a time */
+	struct ms_as *b = get_as(8);
+	for (uint64_t l = 5000; l < 5400; l++)
+		ck_assert_int_eq(write1(b, l, 3, l, &applied), 0);
+	ck_assert_uint_eq(ms_free_lines_some(st, b, 0, UINT64_MAX, 100), 100);
+	ck_assert_uint_eq(totals().free_pending, 300);
+	ck_assert_uint_eq(work_all(), 300);
+	ck_assert_uint_eq(totals().lines, 1); /* as's line 250 */
+	ck_assert_uint_eq(totals().stored, LS);
+}
+END_TEST
+
+START_TEST(test_free_pending_many)
+{
+	/* More pending frees than an address space keeps: the oldest is
+	 * finished to make room, and all of them end up done. */
+	struct ms_as *as = get_as(7);
+	enum { R = 40, LEN = 50 };
+	write_each(as, 0, R * LEN);
+	for (uint64_t r = 0; r < R; r++)
+		ms_free_lines_some(st, as, r * LEN, LEN, 5);
+	ck_assert_uint_le(totals().free_pending, 16 * (LEN - 5));
+	for (uint64_t l = 0; l < R * LEN; l++)
+		ck_assert(line_is_zero(as, l));
+	work_all();
+	ck_assert_uint_eq(totals().lines, 0);
+	ck_assert_uint_eq(totals().freed_lines, R * LEN);
+}
+END_TEST
+
+START_TEST(test_free_pending_capacity)
+{
+	/* A write the capacity would refuse finishes pending frees first. */
+	struct ms_store *big = small_store(64 * LS);
+	struct ms_as *as = get_as(7);
+	uint64_t applied;
+	write_each(as, 0, 64);
+	ck_assert_int_eq(write1(as, 100, 1, 1, &applied), -ENOMEM);
+	ms_free_lines_some(st, as, 0, 64, 4);
+	ck_assert_uint_eq(totals().stored, 60 * LS);
+	for (uint64_t l = 100; l < 104; l++) /* these fit without it */
+		ck_assert_int_eq(write1(as, l, 1, 1, &applied), 0);
+	ck_assert_uint_eq(totals().free_pending, 60);
+	ck_assert_int_eq(write1(as, 104, 1, 1, &applied), 0);
+	struct ms_totals t = totals();
+	ck_assert_uint_eq(t.free_pending, 0);
+	ck_assert_uint_eq(t.stored, 5 * LS);
+	ck_assert_uint_eq(t.enomem, 1);
+	small_store_done(big);
+}
+END_TEST
+
+START_TEST(test_free_pending_clone_destroy)
+{
+	/* A clone copies the parent as after its frees; destroying an
+	 * address space drops its pending frees. */
+	struct ms_as *p = get_as(10);
+	write_each(p, 0, 200);
+	ms_free_lines_some(st, p, 0, 150, 10);
+	struct lego_as_ref cref = make_ref(secret, 11, 12, 0);
+	ck_assert_int_eq(ms_as_clone(st, p, &cref), 0);
+	struct ms_as *c = get_as(11);
+	ck_assert_uint_eq(totals().free_pending, 0);
+	for (uint64_t l = 0; l < 200; l++) {
+		if (l < 150)
+			ck_assert(line_is_zero(c, l));
+		else
+			ck_assert(line_is(c, l, l + 1));
+	}
+	ms_free_lines_some(st, c, 150, 50, 10);
+	ck_assert_uint_eq(totals().free_pending, 40);
+	ms_as_destroy(st, 11);
+	ck_assert_uint_eq(totals().free_pending, 0);
+	ck_assert_uint_eq(ms_store_work(st, 100), 0);
+	ck_assert(line_is(p, 199, 200));
+	ck_assert_uint_eq(totals().stored, 50 * LS);
 }
 END_TEST
 
@@ -987,6 +1153,11 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_free_lines_range);
 	tcase_add_test(tc, test_free_lines_walk);
 	tcase_add_test(tc, test_free_lines_walk_many);
+	tcase_add_test(tc, test_free_pending);
+	tcase_add_test(tc, test_free_pending_overlap);
+	tcase_add_test(tc, test_free_pending_many);
+	tcase_add_test(tc, test_free_pending_capacity);
+	tcase_add_test(tc, test_free_pending_clone_destroy);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("destroy");
