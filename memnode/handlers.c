@@ -275,6 +275,7 @@ size_t memnode_stats(void *user, char *buf, size_t cap)
 		.write_applied = m->write_applied,
 		.free_lines = t.freed_lines,
 		.free_pending = t.free_pending,
+		.line_pool = t.line_pool,
 		.heartbeat_failures = m->hb_failures,
 		.rss = memnode_rss(),
 		.pgcache_files = p.files,

@@ -61,11 +61,13 @@ static struct lg_opts O;
 static struct lg_metrics *MX;
 
 /* Every pass of the event loop: a scrape waiting, and a piece of the
- * large frees still pending (store.c) between requests. */
+ * large frees still pending and of the freed line buffers to give back
+ * (store.c), between requests. */
 static int memnode_pass(void *arg)
 {
 	struct memnode *m = arg;
-	return lg_metrics_poll(MX) + (ms_store_work(m->store, MS_FREE_PASS) > 0);
+	return lg_metrics_poll(MX) + (ms_store_work(m->store, MS_FREE_PASS) > 0) +
+	       (ms_store_trim(m->store, MS_FREE_PASS) > 0);
 }
 
 static int mon_register(void *arg)

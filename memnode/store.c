@@ -16,6 +16,14 @@
  * moves next past L (the walk never reaches a line written after the
  * free); a read of L reads zeros, as a freed line does; a clone, and a
  * write the capacity would refuse, settle everything first.
+ *
+ * A freed line buffer is kept in a pool of its size, for the next write
+ * of a new line, and given back to jemalloc only once the pool has gone
+ * unused for MS_POOL_KEEP_NS, MS_FREE_PASS buffers a pass.  Programs free
+ * large arrays and make new ones of the same size; giving back and taking
+ * again hundreds of thousands of buffers at once kept jemalloc's
+ * background thread busy on a mutex the event loop then waited for (16-76
+ * ms, docs/benchmarks.md).
  */
 #define _GNU_SOURCE
 #include "store.h"
@@ -73,7 +81,16 @@ struct ms_store {
 	uint64_t as_created, as_freed, cap_rejects, enomem;
 	uint64_t pending_lines; /* lines of pending ranges, all spaces */
 	uint64_t freed_lines;   /* stored lines a free has dropped */
+	/* freed line buffers by line order (12-21), and when one was last
+	 * taken or put */
+	struct ms_pool {
+		void **buf;
+		uint64_t n, cap;
+	} pool[10];
+	uint64_t pool_bytes, pool_used_ns;
 };
+
+#define MS_POOL_KEEP_NS (1000ull * 1000000)
 
 static inline uint64_t tab_hash(uint64_t k)
 {
@@ -193,7 +210,24 @@ static int ms_line_is_shared(const struct ms_store *st, void *buf)
 	return tab_find(&st->shared, (uint64_t)(uintptr_t)buf) != NULL;
 }
 
-/* An owner lets go of a line buffer: the last one frees it. */
+static struct ms_pool *ms_pool_of(struct ms_store *st, size_t ls)
+{
+	return &st->pool[__builtin_ctzll(ls) - 12];
+}
+
+/* A buffer for a new line of ls bytes: from the pool, else malloc'd. */
+static void *ms_line_alloc(struct ms_store *st, size_t ls)
+{
+	struct ms_pool *p = ms_pool_of(st, ls);
+	if (!p->n)
+		return malloc(ls);
+	st->pool_bytes -= ls;
+	st->pool_used_ns = lg_now_ns();
+	return p->buf[--p->n];
+}
+
+/* An owner lets go of a line buffer: the last one puts it in the pool
+ * (or frees it, when the pool cannot grow). */
 static void ms_line_release(struct ms_store *st, void *buf, size_t ls)
 {
 	struct ms_slot *s = tab_find(&st->shared, (uint64_t)(uintptr_t)buf);
@@ -202,8 +236,44 @@ static void ms_line_release(struct ms_store *st, void *buf, size_t ls)
 			tab_delete(&st->shared, s);
 		return;
 	}
-	free(buf);
 	st->stored -= ls;
+	struct ms_pool *p = ms_pool_of(st, ls);
+	if (p->n == p->cap) {
+		uint64_t cap = p->cap ? p->cap * 2 : 1024;
+		void **nb = realloc(p->buf, cap * sizeof *nb);
+		if (!nb) {
+			free(buf);
+			return;
+		}
+		p->buf = nb;
+		p->cap = cap;
+	}
+	p->buf[p->n++] = buf;
+	st->pool_bytes += ls;
+	st->pool_used_ns = lg_now_ns();
+}
+
+/* Give back up to `budget` pooled buffers, once the pools have gone
+ * unused for MS_POOL_KEEP_NS; returns how many. */
+static uint64_t ms_pool_trim(struct ms_store *st, uint64_t budget, int now)
+{
+	if (!st->pool_bytes || (!now && lg_now_ns() - st->pool_used_ns < MS_POOL_KEEP_NS))
+		return 0;
+	uint64_t done = 0;
+	for (size_t i = 0; i < LG_ARRAY_SIZE(st->pool) && done < budget; i++) {
+		struct ms_pool *p = &st->pool[i];
+		while (p->n && done < budget) {
+			free(p->buf[--p->n]);
+			st->pool_bytes -= (uint64_t)1 << (i + 12);
+			done++;
+		}
+		if (!p->n) {
+			free(p->buf);
+			p->buf = NULL;
+			p->cap = 0;
+		}
+	}
+	return done;
 }
 
 int ms_store_new(uint64_t capacity, struct ms_store **out)
@@ -241,6 +311,7 @@ void ms_store_free(struct ms_store *st)
 	for (uint64_t i = 0; i <= st->as.mask; i++)
 		if (st->as.s[i].key != TAB_EMPTY)
 			ms_as_free_data(st, st->as.s[i].val);
+	ms_pool_trim(st, UINT64_MAX, 1);
 	free(st->as.s);
 	free(st->shared.s);
 	free(st);
@@ -478,7 +549,7 @@ int ms_write_lines_at(struct ms_store *st, struct ms_as *as, const struct lego_l
 				as->ndata--;
 			}
 			if (!s->val) {
-				if (!(s->val = malloc(ls)))
+				if (!(s->val = ms_line_alloc(st, ls)))
 					return -ENOMEM;
 				st->stored += ls;
 				as->ndata++;
@@ -534,6 +605,8 @@ uint64_t ms_store_work(struct ms_store *st, uint64_t budget)
 	}
 	return done;
 }
+
+uint64_t ms_store_trim(struct ms_store *st, uint64_t budget) { return ms_pool_trim(st, budget, 0); }
 
 int ms_reserve(struct ms_store *st, struct ms_as *as, int64_t delta, uint64_t *reserved)
 {
@@ -654,4 +727,5 @@ void ms_store_totals(const struct ms_store *st, struct ms_totals *t)
 	t->enomem = st->enomem;
 	t->freed_lines = st->freed_lines;
 	t->free_pending = st->pending_lines;
+	t->line_pool = st->pool_bytes;
 }

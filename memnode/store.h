@@ -29,6 +29,7 @@ struct ms_totals {
 	uint64_t as_created, as_freed, cap_rejects, enomem;
 	uint64_t freed_lines;  /* stored lines dropped by frees */
 	uint64_t free_pending; /* lines of frees still to walk (ms_store_work) */
+	uint64_t line_pool;    /* bytes of freed line buffers kept for reuse */
 };
 
 int ms_store_new(uint64_t capacity, struct ms_store **out);
@@ -71,6 +72,10 @@ uint64_t ms_free_lines_some(struct ms_store *st, struct ms_as *as, uint64_t firs
 /* Walk up to about `budget` lines of pending frees; returns the lines
  * walked (0: none pending). */
 uint64_t ms_store_work(struct ms_store *st, uint64_t budget);
+/* Freed line buffers are kept for new lines (store.c); once none has been
+ * taken or given back for a second, free up to `budget` of them.  Returns
+ * how many. */
+uint64_t ms_store_trim(struct ms_store *st, uint64_t budget);
 /* Change the reservation by delta bytes.  0 or -ENOMEM. */
 int ms_reserve(struct ms_store *st, struct ms_as *as, int64_t delta, uint64_t *reserved);
 /* Make child_ref's address space a copy of parent: lines are shared and

@@ -5,8 +5,9 @@
  * sequence numbers, where lines are stored (one-sided reads), zero lines,
  * capacity (all-or-nothing batches), reservations, ms_free_lines on both
  * of its paths, frees left pending (ms_free_lines_some, ms_store_work)
- * and every use that must see them as done, ms_as_destroy, and a large
- * table exercising growth and backward-shift deletion.
+ * and every use that must see them as done, the pool of freed line
+ * buffers, ms_as_destroy, and a large table exercising growth and
+ * backward-shift deletion.
  */
 #define _GNU_SOURCE
 #include <check.h>
@@ -14,6 +15,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/auth.h"
 #include "common/log.h"
@@ -878,6 +880,36 @@ START_TEST(test_free_pending_clone_destroy)
 }
 END_TEST
 
+START_TEST(test_line_pool)
+{
+	/* Freed buffers wait in the pool for new lines, and go back to the
+	 * allocator once the pool has not been used for a second. */
+	struct ms_as *as = get_as(7);
+	uint64_t applied;
+	write_each(as, 0, 100);
+	ck_assert_uint_eq(ms_free_lines(st, as, 0, 100), 100);
+	struct ms_totals t = totals();
+	ck_assert_uint_eq(t.stored, 0);
+	ck_assert_uint_eq(t.line_pool, 100 * LS);
+	for (uint64_t l = 1000; l < 1060; l++)
+		ck_assert_int_eq(write1(as, l, 1, 7, &applied), 0);
+	t = totals();
+	ck_assert_uint_eq(t.stored, 60 * LS);
+	ck_assert_uint_eq(t.line_pool, 40 * LS);
+	for (uint64_t l = 1000; l < 1060; l++)
+		ck_assert(line_is(as, l, 7));
+	ck_assert_uint_eq(ms_store_trim(st, 30), 0); /* used just now */
+	usleep(1100 * 1000);
+	ck_assert_uint_eq(ms_store_trim(st, 30), 30);
+	ck_assert_uint_eq(ms_store_trim(st, 30), 10);
+	ck_assert_uint_eq(ms_store_trim(st, 30), 0);
+	ck_assert_uint_eq(totals().line_pool, 0);
+	/* (what is left in the pool at the end, ms_store_free frees) */
+	ck_assert_uint_eq(ms_free_lines(st, as, 1000, 10), 10);
+	ck_assert_uint_eq(totals().line_pool, 10 * LS);
+}
+END_TEST
+
 /* --- destroying address spaces ----------------------------------------- */
 
 START_TEST(test_as_destroy)
@@ -1158,6 +1190,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_free_pending_many);
 	tcase_add_test(tc, test_free_pending_capacity);
 	tcase_add_test(tc, test_free_pending_clone_destroy);
+	tcase_add_test(tc, test_line_pool);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("destroy");
