@@ -254,10 +254,10 @@ static void ms_line_release(struct ms_store *st, void *buf, size_t ls)
 }
 
 /* Give back up to `budget` pooled buffers, once the pools have gone
- * unused for MS_POOL_KEEP_NS; returns how many. */
-static uint64_t ms_pool_trim(struct ms_store *st, uint64_t budget, int now)
+ * unused for MS_POOL_KEEP_NS (or at once: force); returns how many. */
+static uint64_t ms_pool_trim(struct ms_store *st, uint64_t budget, int force)
 {
-	if (!st->pool_bytes || (!now && lg_now_ns() - st->pool_used_ns < MS_POOL_KEEP_NS))
+	if (!st->pool_bytes || (!force && lg_now_ns() - st->pool_used_ns < MS_POOL_KEEP_NS))
 		return 0;
 	uint64_t done = 0;
 	for (size_t i = 0; i < LG_ARRAY_SIZE(st->pool) && done < budget; i++) {
