@@ -58,7 +58,6 @@ static void purge_in_background(void)
 static volatile int stop;
 static struct memnode M;
 static struct lg_opts O;
-static struct lg_metrics *MX;
 
 /* Every pass of the event loop: a scrape waiting, and a piece of the
  * large frees still pending and of the freed line buffers to give back
@@ -66,7 +65,7 @@ static struct lg_metrics *MX;
 static int memnode_pass(void *arg)
 {
 	struct memnode *m = arg;
-	return lg_metrics_poll(MX) + (ms_store_work(m->store, MS_FREE_PASS) > 0) +
+	return lg_metrics_poll(m->mx) + (ms_store_work(m->store, MS_FREE_PASS) > 0) +
 	       (ms_store_trim(m->store, MS_FREE_PASS) > 0);
 }
 
@@ -185,7 +184,7 @@ int main(int argc, char **argv)
 	if (rpc_server_new(&sc, &m->srv) < 0)
 		return 1;
 	if (lg_metrics_start(lg_daemon_metrics_addr(&O), "memnode", rpc_server_stats_all,
-			     m->srv, &MX) < 0)
+			     m->srv, &m->mx) < 0)
 		return 2;
 	enum lf_fabric_choice fab = (enum lf_fabric_choice)lg_opt_u(&O, LG_OPT_fabric);
 	if (lf_node_listen(&m->node, lg_opt_s(&O, LG_OPT_listen), fab, 64, LEGO_MSG_MAX,
@@ -239,7 +238,7 @@ int main(int argc, char **argv)
 	int n = rpc_links_eps(links, eps, lf_node_eps(&m->node, eps));
 	rpc_loop_set_pass_hook(memnode_pass, m);
 	rpc_loop_run(eps, n, &m->node.bell, &stop, tick, m, lg_opt_u(&O, LG_OPT_heartbeat_ms) * 1000000ull);
-	lg_metrics_stop(MX);
+	lg_metrics_stop(m->mx);
 	if (m->pgc && pgc_flush_all(m->pgc) < 0)
 		lg_log(LG_ERROR, "memnode", "exiting with file data the storenode has not stored");
 	pgc_free(m->pgc);

@@ -33,6 +33,7 @@ struct memnode {
 	int registered;
 	int hb_inflight;
 	uint64_t hb_failures;
+	struct lg_metrics *mx; /* /metrics, or NULL */
 	/* counters */
 	uint64_t read_lines, write_lines, write_applied, reserve_calls;
 	uint64_t read_bytes, write_bytes; /* reported to the monitor (placement) */

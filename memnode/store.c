@@ -81,13 +81,14 @@ struct ms_store {
 	uint64_t as_created, as_freed, cap_rejects, enomem;
 	uint64_t pending_lines; /* lines of pending ranges, all spaces */
 	uint64_t freed_lines;   /* stored lines a free has dropped */
-	/* freed line buffers by line order (12-21), and when one was last
-	 * taken or put */
+	/* freed line buffers by line order (12-21); whether one was taken or
+	 * put since the last trim, and when a trim last saw that */
 	struct ms_pool {
 		void **buf;
 		uint64_t n, cap;
 	} pool[10];
-	uint64_t pool_bytes, pool_used_ns;
+	uint64_t pool_bytes, pool_seen_ns;
+	int pool_used;
 };
 
 #define MS_POOL_KEEP_NS (1000ull * 1000000)
@@ -222,7 +223,7 @@ static void *ms_line_alloc(struct ms_store *st, size_t ls)
 	if (!p->n)
 		return malloc(ls);
 	st->pool_bytes -= ls;
-	st->pool_used_ns = lg_now_ns();
+	st->pool_used = 1;
 	return p->buf[--p->n];
 }
 
@@ -250,15 +251,26 @@ static void ms_line_release(struct ms_store *st, void *buf, size_t ls)
 	}
 	p->buf[p->n++] = buf;
 	st->pool_bytes += ls;
-	st->pool_used_ns = lg_now_ns();
+	st->pool_used = 1;
 }
 
 /* Give back up to `budget` pooled buffers, once the pools have gone
- * unused for MS_POOL_KEEP_NS (or at once: force); returns how many. */
+ * unused for MS_POOL_KEEP_NS (or at once: force); returns how many.  The
+ * clock is read here, once a pass, not on every line taken or put. */
 static uint64_t ms_pool_trim(struct ms_store *st, uint64_t budget, int force)
 {
-	if (!st->pool_bytes || (!force && lg_now_ns() - st->pool_used_ns < MS_POOL_KEEP_NS))
+	if (!st->pool_bytes)
 		return 0;
+	if (!force) {
+		uint64_t now = lg_now_ns();
+		if (st->pool_used) {
+			st->pool_used = 0;
+			st->pool_seen_ns = now;
+			return 0;
+		}
+		if (now - st->pool_seen_ns < MS_POOL_KEEP_NS)
+			return 0;
+	}
 	uint64_t done = 0;
 	for (size_t i = 0; i < LG_ARRAY_SIZE(st->pool) && done < budget; i++) {
 		struct ms_pool *p = &st->pool[i];
@@ -413,6 +425,11 @@ static uint64_t ms_free_walk(struct ms_store *st, struct ms_as *as, uint64_t lo,
 	return freed;
 }
 
+static int ms_pending_covers(const struct ms_pending *p, uint64_t line)
+{
+	return p->next <= line && line < p->end;
+}
+
 /* Walk pending range i of as up to line `to` (exclusive); a range walked
  * to its end is removed.  Returns the lines walked. */
 static uint64_t ms_pending_step(struct ms_store *st, struct ms_as *as, uint32_t i, uint64_t to)
@@ -437,7 +454,7 @@ static void ms_settle_line(struct ms_store *st, struct ms_as *as, uint64_t line)
 	for (uint32_t i = 0; i < as->npending;) {
 		struct ms_pending *p = &as->pending[i];
 		uint32_t had = as->npending;
-		if (p->next <= line && line < p->end)
+		if (ms_pending_covers(p, line))
 			ms_pending_step(st, as, i, line + 1);
 		if (as->npending == had)
 			i++; /* (else the next range moved into slot i) */
@@ -453,7 +470,7 @@ static void ms_settle_as(struct ms_store *st, struct ms_as *as)
 static int ms_is_pending(const struct ms_as *as, uint64_t line)
 {
 	for (uint32_t i = 0; i < as->npending; i++)
-		if (as->pending[i].next <= line && line < as->pending[i].end)
+		if (ms_pending_covers(&as->pending[i], line))
 			return 1;
 	return 0;
 }

@@ -72,9 +72,9 @@ uint64_t ms_free_lines_some(struct ms_store *st, struct ms_as *as, uint64_t firs
 /* Walk up to about `budget` lines of pending frees; returns the lines
  * walked (0: none pending). */
 uint64_t ms_store_work(struct ms_store *st, uint64_t budget);
-/* Freed line buffers are kept for new lines (store.c); once none has been
- * taken or given back for a second, free up to `budget` of them.  Returns
- * how many. */
+/* Freed line buffers are kept for new lines (store.c); once no call of
+ * this has seen one taken or given back for a second, free up to `budget`
+ * of them.  Returns how many.  Called on every pass of the event loop. */
 uint64_t ms_store_trim(struct ms_store *st, uint64_t budget);
 /* Change the reservation by delta bytes.  0 or -ENOMEM. */
 int ms_reserve(struct ms_store *st, struct ms_as *as, int64_t delta, uint64_t *reserved);
