@@ -42,6 +42,10 @@
 # configuration's median with the lowest and highest run; every run's
 # checksum must equal native's.  The other systems run once.
 #
+# Lego's options come from the environment as for any Lego process, so
+# `LEGO_FAULT=sigbus sh bench/compare.sh` compares that mode (its train.py
+# and redis runs included; docs/architecture.md).
+#
 # Environment: W (1G), LOCAL (256M), OPS (300000), OUT (bench/results),
 # ROUNDS (3), SYSTEMS ("native lego-shm lego-tcp swap-ram swap-disk"), TRAIN_SAMPLES
 # (1048576; 0 skips the application run), REDIS_KEYS (262144; 0 skips
@@ -146,7 +150,7 @@ run() {
 CONFIGS="seq:0:1 uniform:0:1 zipf:0:1 seq:50:1 uniform:50:1 zipf:50:1 uniform:0:2 zipf:0:2 uniform:50:2"
 echo "system,pattern,writes,threads,ops_per_s,gb_per_s,checksum,checksum_ok,runs,ops_min,ops_max" >"$CSV"
 {
-echo "== Lego vs Linux swap  $(date -u +%Y-%m-%dT%H:%MZ)  $(nproc) CPUs  W=$W local=$LOCAL ops=$OPS"
+echo "== Lego vs Linux swap  $(date -u +%Y-%m-%dT%H:%MZ)  $(nproc) CPUs  W=$W local=$LOCAL ops=$OPS  LEGO_FAULT=${LEGO_FAULT:-uffd}"
 echo "-- floors, this run"
 LEGO_EXCACHE_SIZE=64M "$B/bin/lego-bench-excache" --floors --ws 0 2>/dev/null | grep floor | tee "$TMP/floors"
 LEGO_FABRIC=shm "$B/bin/lego-bench-rpc" --count 3000 --batch 16 2>/dev/null | grep "read 1 x" | tee "$TMP/rpc"
@@ -310,10 +314,14 @@ if [ -s "$TMP/miss_uniform" ] && [ -n "$seg" ] && [ -n "$rpc" ]; then
 	awk -v m="$m" -v s="$seg" -v r="$rpc" 'BEGIN {
 		printf "-- Lego miss median (uniform read, shm; median run) %.1f us = %.2fx the floor sum (SIGSEGV+mprotect %.1f us + shm 4 KiB RPC %.1f us)\n",
 			m / 1000, m / 1000 / (s + r), s, r }'
-	u=$(awk '/userfaultfd miss/ { print $(NF-5) }' "$TMP/floors")
-	[ -n "$u" ] && awk -v m="$m" -v u="$u" -v r="$rpc" 'BEGIN {
-		printf "-- the same miss = %.2fx a userfaultfd miss with no fetch (%.1f us) + the shm RPC: Lego adds %.1f us to the two\n",
-			m / 1000 / (u + r), u, m / 1000 - u - r }'
+	# (the mechanism Lego installs lines with: LEGO_FAULT's)
+	case ${LEGO_FAULT:-uffd} in
+	sigbus) u=$(awk '/userfaultfd SIGBUS miss, no fetch/ { print $(NF-5) }' "$TMP/floors") k="SIGBUS" ;;
+	*) u=$(awk '/userfaultfd miss, no fetch/ { print $(NF-5) }' "$TMP/floors") k="" ;;
+	esac
+	[ -n "$u" ] && awk -v m="$m" -v u="$u" -v r="$rpc" -v k="$k" 'BEGIN {
+		printf "-- the same miss = %.2fx a userfaultfd %smiss with no fetch (%.1f us) + the shm RPC: Lego adds %.1f us to the two\n",
+			m / 1000 / (u + r), k ? k " " : "", u, m / 1000 - u - r }'
 fi
 } 2>&1 | tee "$OUT/compare.txt"
 if command -v gnuplot >/dev/null; then

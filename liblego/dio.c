@@ -9,18 +9,20 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "common/util.h"
 #include "runtime.h"
+#include "space.h"
 #include "stats.h"
 
 /* Pieces of at most this much; a few buffers kept for them, so a
  * database's stream of page reads does not map and first-touch a buffer
  * each time (a first touch costs ~7 us a page here).  A call that finds
  * them all taken maps one of its own. */
-#define DIO_PIECE ((size_t)1 << 20)
+#define DIO_PIECE LG_DIO_PIECE
 #define DIO_BUFS 4
 
 static struct {
@@ -28,7 +30,8 @@ static struct {
 	void *mem;
 } dio_buf[DIO_BUFS];
 
-int lg_dio_needed(int fd, const struct iovec *iov, int cnt)
+/* The runtime runs and some of iov lies in remote memory. */
+static int dio_remote(const struct iovec *iov, int cnt)
 {
 	if (atomic_load_explicit(&lg_rt.state, memory_order_acquire) != LG_RT_RUNNING || cnt <= 0 ||
 	    cnt > IOV_MAX)
@@ -39,7 +42,12 @@ int lg_dio_needed(int fd, const struct iovec *iov, int cnt)
 		uintptr_t a = (uintptr_t)iov[i].iov_base, e = a + iov[i].iov_len;
 		remote = iov[i].iov_len && a < hi && (e > lo || e < a);
 	}
-	if (!remote)
+	return remote;
+}
+
+int lg_dio_needed(int fd, const struct iovec *iov, int cnt)
+{
+	if (!dio_remote(iov, cnt))
 		return 0;
 	int e = errno;
 	long fl = syscall(SYS_fcntl, fd, F_GETFL);
@@ -85,8 +93,10 @@ ssize_t lg_dio_readv(int fd, const struct iovec *iov, int cnt, off_t off, int fl
 	uint8_t *buf = dio_get(&slot);
 	if (!buf)
 		return -ENOMEM;
-	lg_stat_add(LEGO_STAT_DIRECT_READS, 1);
 	int e = errno;
+	int on = -1; /* whether to read on after a full piece (below) */
+	if (!lg_rt.fault.sigbus)
+		lg_stat_add(LEGO_STAT_DIRECT_READS, 1);
 	size_t done = 0, vo = 0;
 	int vi = 0;
 	ssize_t err = 0;
@@ -110,6 +120,82 @@ ssize_t lg_dio_readv(int fd, const struct iovec *iov, int cnt, off_t off, int fl
 			memcpy((uint8_t *)iov[vi].iov_base + vo, buf + c, k);
 			vo += k;
 			c += k;
+		}
+		done += (size_t)r;
+		if (off >= 0)
+			off += r;
+		if ((size_t)r < n || total == 0)
+			break;
+		/* read on only where one read would have: a file (O_DIRECT's
+		 * are), not a pipe or socket, where it could block */
+		struct stat st;
+		if (on < 0)
+			on = fstat(fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode));
+		if (!on)
+			break;
+	}
+	dio_put(buf, slot);
+	errno = e;
+	return done ? (ssize_t)done : err;
+}
+
+void *lg_dio_buf(int *slot) { return dio_get(slot); }
+
+void lg_dio_buf_put(void *buf, int slot) { dio_put(buf, slot); }
+
+int lg_dio_bounce(const struct iovec *iov, int cnt)
+{
+	if (!lg_rt.fault.sigbus || !dio_remote(iov, cnt))
+		return 0;
+	struct lg_space *sp = &lg_rt.sp;
+	for (int i = 0; i < cnt; i++) {
+		if (!iov[i].iov_len || !sp_contains(sp, iov[i].iov_base))
+			continue;
+		const char *a = iov[i].iov_base, *e = a + iov[i].iov_len - 1;
+		if (!sp_contains(sp, e))
+			return 0; /* (a buffer across the space's end) */
+		for (uint64_t l = sp_line_of(sp, (uint64_t)(uintptr_t)a);
+		     l <= sp_line_of(sp, (uint64_t)(uintptr_t)e); l++)
+			if (!sp_committed(sp, l))
+				return 0;
+	}
+	return 1;
+}
+
+ssize_t lg_dio_writev(int fd, const struct iovec *iov, int cnt, off_t off)
+{
+	size_t total = 0;
+	for (int i = 0; i < cnt; i++) {
+		if (iov[i].iov_len > SSIZE_MAX - total)
+			return -EINVAL;
+		total += iov[i].iov_len;
+	}
+	int slot;
+	uint8_t *buf = dio_get(&slot);
+	if (!buf)
+		return -ENOMEM;
+	int e = errno;
+	size_t done = 0, vo = 0;
+	int vi = 0;
+	ssize_t err = 0;
+	while (done < total || total == 0) {
+		size_t n = total - done < DIO_PIECE ? total - done : DIO_PIECE;
+		/* from the program's buffers: remote parts fault in as usual */
+		for (size_t c = 0; c < n;) {
+			while (vo == iov[vi].iov_len) {
+				vi++;
+				vo = 0;
+			}
+			size_t k = LG_MIN(iov[vi].iov_len - vo, n - c);
+			memcpy(buf + c, (const uint8_t *)iov[vi].iov_base + vo, k);
+			vo += k;
+			c += k;
+		}
+		long r = off < 0 ? syscall(SYS_write, fd, buf, n)
+				 : syscall(SYS_pwrite64, fd, buf, n, (long)off);
+		if (r < 0) {
+			err = -errno;
+			break;
 		}
 		done += (size_t)r;
 		if (off >= 0)

@@ -8,6 +8,12 @@
  * in remote memory are made into a local buffer and copied, which faults
  * the destination in the ordinary way.  Writes need nothing: a pinned
  * page the ExCache evicts keeps its contents until the device is done.
+ *
+ * In SIGBUS mode (LEGO_FAULT=sigbus) the kernel cannot fault remote
+ * memory in at all: read(2), write(2) and their kin on any descriptor
+ * that fail with EFAULT are made again through a local buffer when their
+ * buffers lie in remote memory.  (Nothing was transferred by the failed
+ * call: a call that moved some bytes returns their count.)
  */
 #ifndef LEGO_DIO_H
 #define LEGO_DIO_H
@@ -24,6 +30,23 @@ int lg_dio_needed(int fd, const struct iovec *iov, int cnt);
  * buffer, in pieces of at most 1 MiB.  Bytes read, or -errno; a later
  * piece's failure or short read ends the call with what was read. */
 ssize_t lg_dio_readv(int fd, const struct iovec *iov, int cnt, off_t off, int flags);
+
+/* After a call on iov failed with EFAULT: 1 if it should be made again
+ * through lg_dio_readv or lg_dio_writev.  That is in SIGBUS mode, where
+ * the kernel's own access to a remote line that is not resident fails,
+ * when some of iov lies in remote memory and all of that in lines the
+ * program may read (otherwise the EFAULT is the program's own). */
+int lg_dio_bounce(const struct iovec *iov, int cnt);
+
+/* write(2) (off == -1) or pwrite(2) from a local buffer that the program's
+ * buffers are copied into, in pieces of at most 1 MiB.  As lg_dio_readv. */
+ssize_t lg_dio_writev(int fd, const struct iovec *iov, int cnt, off_t off);
+
+/* A local buffer of LG_DIO_PIECE bytes (the pieces above), or NULL; give
+ * it back with lg_dio_buf_put(buf, *slot). */
+#define LG_DIO_PIECE ((size_t)1 << 20)
+void *lg_dio_buf(int *slot);
+void lg_dio_buf_put(void *buf, int slot);
 
 /* io_submit(2) as libaio's (the result or -errno), with every O_DIRECT
  * read into remote memory made at once through lg_dio_readv and a write

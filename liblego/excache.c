@@ -269,6 +269,7 @@ struct excache {
 	/* one-sided reads: on (LEGO_RMA and lines small enough), the table,
 	 * the memnodes it names and their keys, under wlock */
 	int rma;
+	int in_thread; /* conf->in_thread */
 	atomic_flag wlock;
 	struct xc_where *where;
 	uint64_t where_mask;
@@ -1079,7 +1080,11 @@ static int xc_rma_read(struct xc_fetch *f)
 		atomic_fetch_sub(&xc->fetching, 1);
 		return 0;
 	}
-	lf_bell_note_read(p->bell);
+	/* (the memnode polls while it sees reads, so that the vCPU of a
+	 * thread that sleeps on its miss is not the only one to halt; one
+	 * that serves its own miss does not sleep) */
+	if (!xc->in_thread)
+		lf_bell_note_read(p->bell);
 	return 1;
 }
 
@@ -2377,6 +2382,17 @@ uint32_t xc_victims_busy(struct excache *xc) { return atomic_load(&xc->vbusy); }
 
 uint32_t xc_fetching(struct excache *xc) { return atomic_load(&xc->fetching); }
 
+int xc_line_resident(struct excache *xc, uint64_t addr)
+{
+	uint64_t line = sp_line_of(xc->sp, addr);
+	struct xc_set *s = xc_set_of(xc, line);
+	xc_lock(xc_slock(xc, s));
+	int w = xc_find(xc, s, line);
+	int r = w >= 0 && (s->way[w].state == XC_CLEAN || s->way[w].state == XC_DIRTY);
+	xc_unlock(xc_slock(xc, s));
+	return r;
+}
+
 int xc_streaming(struct excache *xc, uint64_t now)
 {
 	uint64_t t = atomic_load(&xc->pf_ns);
@@ -2452,6 +2468,7 @@ int xc_init(struct excache **out, const struct xc_conf *conf, struct lg_space *s
 	uint32_t pfw = (uint32_t)LG_MAX((uint64_t)1, pfw64);
 	if (pf_init(&xc->pf, (enum pf_mode)conf->prefetch, LG_MIN(pfw, (uint32_t)LEGO_BATCH_MAX)) < 0)
 		xc->pf = NULL;
+	xc->in_thread = conf->in_thread;
 	if (conf->rma && xc->line <= XC_RMA_LINE_MAX) {
 		/* XC_WHERE_PER_LINE entries per line held, a power of two */
 		uint64_t nw = 1;

@@ -102,6 +102,9 @@ struct xc_conf {
 	uint64_t prefetch_bytes; /* most bytes one miss prefetches */
 	int rma;                 /* one-sided reads where the fabric allows */
 	int ghost;               /* keep the ghost table (xc_pick_victim) */
+	int in_thread;           /* misses are served on the faulting thread
+				  * (LEGO_FAULT=sigbus), which never sleeps
+				  * on one */
 };
 
 /* Set up the cache over space sp; uffd is the registered userfaultfd.
@@ -188,6 +191,9 @@ uint64_t xc_resident(struct excache *xc);
 uint32_t xc_victims_busy(struct excache *xc);
 /* Fetches on the wire (each has a thread blocked on it). */
 uint32_t xc_fetching(struct excache *xc);
+/* Whether addr's line is resident (clean or dirty), as a thread that
+ * serves its own miss (LEGO_FAULT=sigbus) waits for. */
+int xc_line_resident(struct excache *xc, uint64_t addr);
 /* Whether a prefetch window was issued in the last XC_STREAM_NS before
  * `now`: a stream runs, and a second service thread has work. */
 #define XC_STREAM_NS 1000000

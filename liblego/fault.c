@@ -24,6 +24,7 @@
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -31,6 +32,7 @@
 #include "excache.h"
 #include "fabric/rpc.h"
 #include "park.h"
+#include "space.h"
 #include "stats.h"
 #include "tls.h"
 
@@ -157,7 +159,7 @@ static void *lg_fault_main(void *arg)
 			continue;
 		}
 		uint64_t drop_seq = xc_drop_seq(f->xc); /* (before the read) */
-		ssize_t n = read(f->uffd, msg, sizeof msg);
+		ssize_t n = f->sigbus ? 0 : read(f->uffd, msg, sizeof msg); /* (none come then) */
 		if (n > 0) {
 			lg_fault_events(f, msg, (int)(n / (ssize_t)sizeof msg[0]), drop_seq);
 			busy_until = lg_now_ns() + 200000;
@@ -185,6 +187,74 @@ static void *lg_fault_main(void *arg)
 	}
 	return NULL;
 }
+
+/* ------------------------------------------------------- SIGBUS mode */
+
+/* The calling thread's id, for prefetch streams: gettid is a system
+ * call (about 1 us here), a miss need not pay it every time. */
+static __thread uint32_t lg_bus_tid __attribute__((tls_model("initial-exec")));
+
+void lg_fault_bus_forget_tid(void) { lg_bus_tid = 0; }
+
+int lg_fault_bus(struct lg_fault *f, struct lg_space *sp, void *addr, int write)
+{
+	if (!f->sigbus || !f->xc || !sp_contains(sp, addr))
+		return 0;
+	int e = errno;
+	for (;;) {
+		atomic_fetch_add(&f->bus_busy, 1);
+		if (!atomic_load(&f->bus_gate))
+			break;
+		atomic_fetch_sub(&f->bus_busy, 1); /* a fork or the end is under way */
+		for (int i = 0; atomic_load(&f->bus_gate); i++) {
+			struct timespec ts = {0, 100000};
+			if (i < 100)
+				sched_yield();
+			else
+				nanosleep(&ts, NULL);
+		}
+	}
+	lg_enter(); /* anything allocated here is local */
+	if (!lg_bus_tid)
+		lg_bus_tid = (uint32_t)gettid();
+	uint64_t a = (uint64_t)(uintptr_t)addr;
+	/* a write to a resident, write-protected line is a write-protect
+	 * fault; xc_fault tells the two apart by the line's state */
+	xc_fault(f->xc, a, write, write, lg_bus_tid, xc_drop_seq(f->xc));
+	/* Wait here, driving replies, while the line is being filled:
+	 * returning earlier only faults again.  After a while (a line
+	 * waiting for a write-back's room, say) fault again anyway: the
+	 * fault finds the line's state as it is then. */
+	uint64_t t0 = 0;
+	for (int i = 0; !xc_line_resident(f->xc, a); i++) {
+		rpc_client_progress(f->cl);
+		if (i < 64)
+			continue;
+		uint64_t now = lg_now_ns();
+		if (!t0)
+			t0 = now;
+		else if (now - t0 > 2000000)
+			break;
+		sched_yield();
+	}
+	/* what this miss left in flight (prefetches, write-backs) needs the
+	 * fault thread awake: it may be asleep with no timeout */
+	if (lg_fault_orphans(f))
+		lg_fault_kick(f);
+	lg_leave();
+	atomic_fetch_sub(&f->bus_busy, 1);
+	errno = e;
+	return 1;
+}
+
+void lg_fault_bus_hold(struct lg_fault *f)
+{
+	atomic_store(&f->bus_gate, 1);
+	while (atomic_load(&f->bus_busy))
+		sched_yield();
+}
+
+void lg_fault_bus_release(struct lg_fault *f) { atomic_store(&f->bus_gate, 0); }
 
 void lg_fault_kick(void *arg)
 {
@@ -214,8 +284,12 @@ int lg_fault_start(struct lg_fault *f, int uffd, struct excache *xc, struct rpc_
 	atomic_store(&f->started, 0);
 	atomic_store(&f->dozing, 0);
 	atomic_store(&f->main_idle, 0);
+	atomic_store(&f->bus_busy, 0);
+	atomic_store(&f->bus_gate, 0);
 	if (n > LG_FAULT_MAX_THREADS)
 		n = LG_FAULT_MAX_THREADS;
+	if (f->sigbus)
+		n = 1; /* helpers serve faults, and none come to them */
 	/* A helper on a CPU it shares with the main thread only slows it
 	 * (sequential reads pinned to one CPU: 97-99k pages/s with a helper,
 	 * 215-221k without): no more threads than CPUs the process may use. */

@@ -36,11 +36,18 @@ struct lg_fault {
 	_Atomic int dozing;  /* helpers asleep until a stream starts */
 	_Atomic int main_idle; /* the first thread sleeps with no timeout */
 	_Atomic int stop;
+	/* LEGO_FAULT=sigbus: application threads serve their own misses in
+	 * a SIGBUS handler (lg_fault_bus); the threads above drive the rest */
+	int sigbus;
+	_Atomic int bus_busy; /* threads inside lg_fault_bus */
+	_Atomic int bus_gate; /* a fork waits for them and holds new ones */
 };
 
 /* Open a userfaultfd with missing and write-protect support.  Returns the
  * descriptor or -errno with a message saying how to allow it. */
 int lg_uffd_open(void);
+/* The same; sigbus: in SIGBUS mode (LEGO_FAULT=sigbus, lg_fault_bus). */
+int lg_uffd_open_as(int sigbus);
 /* Register [base, base+size) for missing and write-protect faults. */
 int lg_uffd_register(int uffd, void *base, size_t size);
 
@@ -55,5 +62,22 @@ void lg_fault_stop(struct lg_fault *f);
 void lg_fault_forget(struct lg_fault *f);
 /* Wake sleeping service threads (so they notice a park request). */
 void lg_fault_kick(void *f);
+
+struct lg_space;
+/*
+ * SIGBUS mode: serve the miss at addr (a write if write) on the calling
+ * thread, which took SIGBUS for it; returns 0 if addr is not in sp
+ * (not Lego's fault), 1 once the line is resident or it is worth
+ * faulting again.  Async-signal-safe as far as the runtime goes: it
+ * takes no lock the interrupted program could hold (the runtime's own
+ * code never touches remote memory) and allocates nothing.
+ */
+int lg_fault_bus(struct lg_fault *f, struct lg_space *sp, void *addr, int write);
+/* Around fork: wait for the threads serving a miss, and hold new ones
+ * until lg_fault_bus_release (in the parent and in the child). */
+void lg_fault_bus_hold(struct lg_fault *f);
+void lg_fault_bus_release(struct lg_fault *f);
+/* A new thread id for the calling thread's misses (a forked child's). */
+void lg_fault_bus_forget_tid(void);
 
 #endif

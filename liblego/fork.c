@@ -84,6 +84,9 @@ static void lg_atfork_prepare(void)
 	struct lg_rt *rt = &lg_rt;
 	if (!lg_forking)
 		return;
+	/* before any lock: a thread serving its own miss (LEGO_FAULT=sigbus)
+	 * may take them; it ends, and others wait until the fork is over */
+	lg_fault_bus_hold(&rt->fault);
 	/* vm's lock first: munmap holds it while it purges; then a purge
 	 * under way ends (holding the purge lock, it may take sp.lock) */
 	lg_vm_fork_lock();
@@ -111,6 +114,7 @@ static void lg_atfork_parent(void)
 	pthread_mutex_unlock(&rt->sp.lock);
 	sp_fork_release(&rt->sp);
 	lg_vm_fork_unlock();
+	lg_fault_bus_release(&rt->fault);
 }
 
 static void lg_atfork_child(void)
@@ -127,7 +131,8 @@ static void lg_atfork_child(void)
 	if (lg_twin_error)
 		_exit(127); /* its copy is incomplete: the parent reports ENOMEM */
 	/* system calls only: jemalloc is still locked */
-	int uffd = lg_uffd_open();
+	lg_fault_bus_forget_tid();
+	int uffd = lg_uffd_open_as(lg_rt.fault.sigbus);
 	if (uffd >= 0 && lg_vm_register(uffd) != 0) {
 		close(uffd);
 		uffd = -1;

@@ -224,7 +224,14 @@ static int lg_rt_start_locked(struct lg_rt *rt)
 	/* first what needs no one else: without userfaultfd (a user other
 	 * than root, by default) there is no point starting daemons or
 	 * registering */
-	r = rt->uffd = rt->uffd_err ? rt->uffd_err : lg_uffd_open();
+	rt->fault.sigbus = lg_opt_u(o, LG_OPT_fault) == 1;
+#if !defined(__x86_64__)
+	if (rt->fault.sigbus) {
+		lg_log(LG_WARN, "runtime", "LEGO_FAULT=sigbus is for x86-64 only; using uffd");
+		rt->fault.sigbus = 0;
+	}
+#endif
+	r = rt->uffd = rt->uffd_err ? rt->uffd_err : lg_uffd_open_as(rt->fault.sigbus);
 	if (r < 0)
 		return r;
 	const char *mon = lg_opt_s(o, LG_OPT_monitor);
@@ -299,7 +306,8 @@ static int lg_rt_start_registered(struct lg_rt *rt, struct lg_opts *o, uint32_t 
 			      .prefetch = (int)lg_opt_u(o, LG_OPT_prefetch),
 			      .prefetch_bytes = lg_opt_u(o, LG_OPT_prefetch_window),
 			      .rma = lg_opt_u(o, LG_OPT_rma) == 1,
-			      .ghost = lg_opt_u(o, LG_OPT_excache_ghost) == 1};
+			      .ghost = lg_opt_u(o, LG_OPT_excache_ghost) == 1,
+			      .in_thread = rt->fault.sigbus};
 	r = xc_init(&rt->xc, &xcc, &rt->sp, rt->uffd);
 	if (r)
 		return r;
@@ -333,6 +341,11 @@ int lg_rt_start_threads(struct lg_rt *rt)
 			       (int)lg_opt_u(&rt->opts, LG_OPT_fault_threads));
 	if (r)
 		return r;
+	if (rt->fault.sigbus && (r = lg_sig_bus_start()) != 0) {
+		lg_logf(LG_ERROR, "runtime", "LEGO_FAULT=sigbus: cannot take SIGBUS (%s)",
+			strerror(-r));
+		return r;
+	}
 	r = pthread_create(&rt->hk, NULL, lg_housekeeping, rt);
 	if (r)
 		return -r;
@@ -499,6 +512,9 @@ void lg_rt_stop(void)
 	(void)w;
 	pthread_join(rt->hk, NULL);
 	lg_mover_stop(&rt->mover);
+	/* SIGBUS mode: misses served now end first, later ones wait for ever
+	 * (as a miss does in uffd mode with no fault thread) */
+	lg_fault_bus_hold(&rt->fault);
 	lc_stop(&rt->lc);
 	/* The remote memory is gone: stop serving faults, close the endpoints
 	 * (an shm endpoint left open stays behind in /dev/shm). */

@@ -11,9 +11,11 @@
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
+#include <ucontext.h>
 
 #include "common/util.h"
 #include "fabric/rpc.h"
+#include "fault.h"
 #include "profile.h"
 #include "runtime.h"
 #include "space.h"
@@ -36,8 +38,13 @@ static sigaction_fn lg_sig_real(void)
 	return sg.real;
 }
 
+/* LEGO_FAULT=sigbus: misses come as SIGBUS, served by lg_sig_bus */
+static int lg_sig_bus_on(void) { return lg_rt.fault.sigbus; }
+
 static int lg_sig_is_managed(int sig)
 {
+	if (sig == SIGBUS)
+		return lg_sig_bus_on();
 	for (size_t i = 0; i < LG_ARRAY_SIZE(lg_sig_managed); i++)
 		if (lg_sig_managed[i] == sig)
 			return 1;
@@ -57,6 +64,55 @@ static void lg_sig_tramp(int sig, siginfo_t *si, void *uc)
 	if (u.sa_flags & SA_SIGINFO)
 		u.sa_sigaction(sig, si, uc);
 	else if (u.sa_handler != SIG_DFL && u.sa_handler != SIG_IGN)
+		u.sa_handler(sig);
+}
+
+/* The error code of the fault that raised a signal says whether it was a
+ * write (x86-64: bit 1 of the page fault's error code); the kernel's
+ * SIGBUS for a userfaultfd miss carries nothing else that does. */
+static int lg_sig_fault_write(const void *ucv)
+{
+#if defined(__x86_64__)
+	const ucontext_t *uc = ucv;
+	return !!(uc->uc_mcontext.gregs[REG_ERR] & 2);
+#else
+	(void)ucv;
+	return 1;
+#endif
+}
+
+/*
+ * SIGBUS in SIGBUS mode: a miss on Lego memory is served here, on the
+ * faulting thread (lg_fault_bus), and the access is made again on return.
+ * Any other SIGBUS (a file mapping past its end, kill -BUS) goes to the
+ * program's action as it installed it; the default action is made the
+ * kernel's and the fault made again (or the signal raised again), so the
+ * process dies of it as it would without Lego.
+ */
+static void lg_sig_bus(int sig, siginfo_t *si, void *uc)
+{
+	if (si->si_code == BUS_ADRERR &&
+	    lg_fault_bus(&lg_rt.fault, &lg_rt.sp, si->si_addr, lg_sig_fault_write(uc)))
+		return;
+	struct sigaction u = sg.user[sig]; /* a copy: SA_RESETHAND below */
+	int sent = si->si_code <= 0, fn = (u.sa_flags & SA_SIGINFO) ||
+					    (u.sa_handler != SIG_DFL && u.sa_handler != SIG_IGN);
+	if (!fn && u.sa_handler == SIG_IGN && sent)
+		return; /* ignored, as natively (a fault's is not: it kills) */
+	if (!fn) { /* the default action: the kernel's, then the fault again */
+		struct sigaction dfl = {.sa_handler = SIG_DFL};
+		sg.real(sig, &dfl, NULL);
+		if (sent)
+			raise(sig); /* (unblocked: SA_NODEFER) */
+		return;
+	}
+	if (u.sa_flags & SA_RESETHAND) { /* for the program; ours stays for misses */
+		sg.user[sig].sa_handler = SIG_DFL;
+		sg.user[sig].sa_flags &= ~SA_SIGINFO;
+	}
+	if (u.sa_flags & SA_SIGINFO)
+		u.sa_sigaction(sig, si, uc);
+	else
 		u.sa_handler(sig);
 }
 
@@ -95,7 +151,13 @@ static void lg_sig_quiesce(int sig)
 static struct sigaction lg_sig_kernel_action(int sig, const struct sigaction *a)
 {
 	struct sigaction k = *a;
-	if (sig == SIGSEGV) {
+	if (sig == SIGBUS && lg_sig_bus_on()) {
+		/* ours whatever the program's: it is called from ours.  Not
+		 * deferred: a handler of the program's that touches remote
+		 * memory takes a miss of its own. */
+		k.sa_sigaction = lg_sig_bus;
+		k.sa_flags = (a->sa_flags & SA_ONSTACK) | SA_SIGINFO | SA_NODEFER | SA_RESTART;
+	} else if (sig == SIGSEGV) {
 		if (a->sa_handler != SIG_DFL && a->sa_handler != SIG_IGN) {
 			k.sa_sigaction = lg_sig_tramp;
 			k.sa_flags |= SA_SIGINFO;
@@ -105,6 +167,8 @@ static struct sigaction lg_sig_kernel_action(int sig, const struct sigaction *a)
 		k.sa_flags = SA_RESTART;
 		sigfillset(&k.sa_mask);
 	}
+	if (lg_sig_bus_on()) /* a miss while SIGBUS is blocked would kill */
+		sigdelset(&k.sa_mask, SIGBUS);
 	return k;
 }
 
@@ -137,8 +201,15 @@ int lg_sig_action(int sig, const struct sigaction *act, struct sigaction *old)
 		}
 		return 0;
 	}
-	if (sig <= 0 || sig >= 32 || !lg_sig_is_managed(sig) || (!lg_sig_on() && !sg.known[sig]))
+	if (sig <= 0 || sig >= 32 || !lg_sig_is_managed(sig) || (!lg_sig_on() && !sg.known[sig])) {
+		struct sigaction k;
+		if (act && lg_sig_bus_on()) { /* a miss while SIGBUS is blocked would kill */
+			k = *act;
+			sigdelset(&k.sa_mask, SIGBUS);
+			act = &k;
+		}
 		return real(sig, act, old) ? -errno : 0;
+	}
 	pthread_mutex_lock(&sg.lock);
 	int r = lg_sig_learn(real, sig);
 	if (r)
@@ -158,6 +229,32 @@ int lg_sig_action(int sig, const struct sigaction *act, struct sigaction *old)
 out:
 	pthread_mutex_unlock(&sg.lock);
 	return r;
+}
+
+int lg_sig_bus_start(void)
+{
+	sigaction_fn real = lg_sig_real();
+	if (!real)
+		return -ENOSYS;
+	pthread_mutex_lock(&sg.lock);
+	int r = lg_sig_learn(real, SIGBUS);
+	if (!r) {
+		struct sigaction k = lg_sig_kernel_action(SIGBUS, &sg.user[SIGBUS]);
+		r = real(SIGBUS, &k, NULL) ? -errno : 0;
+	}
+	pthread_mutex_unlock(&sg.lock);
+	return r;
+}
+
+int lg_sig_mask(int how, const sigset_t *set, sigset_t *copy, const sigset_t **out)
+{
+	*out = set;
+	if (!set || how == SIG_UNBLOCK || !lg_sig_bus_on() || !sigismember(set, SIGBUS))
+		return 0;
+	*copy = *set;
+	sigdelset(copy, SIGBUS);
+	*out = copy;
+	return 1;
 }
 
 void lg_sig_start(void)

@@ -32,6 +32,17 @@
 /* sigaction(2) as the program sees it: 0 or -errno. */
 int lg_sig_action(int sig, const struct sigaction *act, struct sigaction *old);
 
+/* LEGO_FAULT=sigbus (fault.h): install the SIGBUS handler that serves
+ * misses; the program's own SIGBUS action is called for its faults.  In
+ * this mode no action's mask and no thread's mask may block SIGBUS (a
+ * miss would kill the thread's process): sigaction and lg_sig_mask take
+ * it out.  0 or -errno. */
+int lg_sig_bus_start(void);
+
+/* For sigprocmask and pthread_sigmask: *out is set, or a copy of it
+ * without SIGBUS in SIGBUS mode (returns 1 then). */
+int lg_sig_mask(int how, const sigset_t *set, sigset_t *copy, const sigset_t **out);
+
 /* At runtime start (transparent mode): take over the default actions
  * described above. */
 void lg_sig_start(void);

@@ -22,7 +22,9 @@
 #define USERFAULTFD_IOC_NEW _IO(0xAA, 0x00)
 #endif
 
-int lg_uffd_open(void)
+int lg_uffd_open(void) { return lg_uffd_open_as(0); }
+
+int lg_uffd_open_as(int sigbus)
 {
 	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
@@ -43,6 +45,8 @@ int lg_uffd_open(void)
 	}
 	struct uffdio_api api = {.api = UFFD_API, .features = UFFD_FEATURE_PAGEFAULT_FLAG_WP |
 							UFFD_FEATURE_THREAD_ID};
+	if (sigbus) /* the faulting thread gets SIGBUS instead of waiting */
+		api.features |= UFFD_FEATURE_SIGBUS;
 	if (ioctl(fd, UFFDIO_API, &api) != 0) {
 		int e = errno;
 		lg_log(LG_ERROR, "fault", "userfaultfd lacks write-protect support (%s); "

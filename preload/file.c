@@ -19,6 +19,7 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -51,6 +52,8 @@ ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen);
 ssize_t __pread_chk(int fd, void *buf, size_t n, off_t off, size_t buflen);
 ssize_t __pread64_chk(int fd, void *buf, size_t n, off64_t off, size_t buflen);
 void __chk_fail(void) __attribute__((noreturn));
+size_t __fread_chk(void *p, size_t plen, size_t size, size_t n, FILE *f);
+size_t __fread_unlocked_chk(void *p, size_t plen, size_t size, size_t n, FILE *f);
 int __xstat(int ver, const char *path, struct stat *st);
 int __xstat64(int ver, const char *path, struct stat64 *st);
 int __lxstat(int ver, const char *path, struct stat *st);
@@ -157,13 +160,24 @@ LG_EXPORT int creat64(const char *path, mode_t mode) { return creat(path, mode);
 
 /* ------------------------------------------------------------ read, write */
 
+/* The result r of a call on iov, or, if it failed with EFAULT where only
+ * SIGBUS mode makes it fail (lg_dio_bounce), that of `again`: the call
+ * through a local buffer. */
+#define LG_BOUNCED(r, iov, cnt, again)                                             \
+	({                                                                       \
+		ssize_t lg_b_ = (r);                                               \
+		lg_b_ < 0 && errno == EFAULT && lg_dio_bounce(iov, cnt) ? lg_retl(again) : lg_b_; \
+	})
+
 LG_EXPORT ssize_t read(int fd, void *buf, size_t n)
 {
 	if (lg_file_fd(fd))
 		return lg_retl(LG_TRACED("dpd", lg_file_read(fd, buf, n), TL(fd), TL(buf), TL(n)));
-	if (lg_dio_needed(fd, &(struct iovec){buf, n}, 1))
-		return lg_retl(lg_dio_readv(fd, &(struct iovec){buf, n}, 1, -1, 0));
-	return LG_TRACED_LIBC("dpd", REAL(read)(fd, buf, n), TL(fd), TL(buf), TL(n));
+	struct iovec v = {buf, n};
+	if (lg_dio_needed(fd, &v, 1))
+		return lg_retl(lg_dio_readv(fd, &v, 1, -1, 0));
+	return LG_BOUNCED(LG_TRACED_LIBC("dpd", REAL(read)(fd, buf, n), TL(fd), TL(buf), TL(n)),
+			  &v, 1, lg_dio_readv(fd, &v, 1, -1, 0));
 }
 
 LG_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
@@ -177,7 +191,9 @@ LG_EXPORT ssize_t write(int fd, const void *buf, size_t n)
 {
 	if (lg_file_fd(fd))
 		return lg_retl(LG_TRACED("dpd", lg_file_write(fd, buf, n), TL(fd), TL(buf), TL(n)));
-	return LG_TRACED_LIBC("dpd", REAL(write)(fd, buf, n), TL(fd), TL(buf), TL(n));
+	struct iovec v = {(void *)buf, n};
+	return LG_BOUNCED(LG_TRACED_LIBC("dpd", REAL(write)(fd, buf, n), TL(fd), TL(buf), TL(n)),
+			  &v, 1, lg_dio_writev(fd, &v, 1, -1));
 }
 
 LG_EXPORT ssize_t pread(int fd, void *buf, size_t n, off_t off)
@@ -185,9 +201,12 @@ LG_EXPORT ssize_t pread(int fd, void *buf, size_t n, off_t off)
 	if (lg_file_fd(fd))
 		return lg_retl(LG_TRACED("dpdd", lg_file_pread(fd, buf, n, off),
 				TL(fd), TL(buf), TL(n), TL(off)));
-	if (lg_dio_needed(fd, &(struct iovec){buf, n}, 1))
-		return lg_retl(off < 0 ? -EINVAL : lg_dio_readv(fd, &(struct iovec){buf, n}, 1, off, 0));
-	return LG_TRACED_LIBC("dpdd", REAL(pread)(fd, buf, n, off), TL(fd), TL(buf), TL(n), TL(off));
+	struct iovec v = {buf, n};
+	if (lg_dio_needed(fd, &v, 1))
+		return lg_retl(off < 0 ? -EINVAL : lg_dio_readv(fd, &v, 1, off, 0));
+	return LG_BOUNCED(LG_TRACED_LIBC("dpdd", REAL(pread)(fd, buf, n, off), TL(fd), TL(buf),
+					 TL(n), TL(off)),
+			  &v, 1, lg_dio_readv(fd, &v, 1, off, 0));
 }
 
 LG_EXPORT ssize_t pread64(int fd, void *buf, size_t n, off64_t off) { return pread(fd, buf, n, off); }
@@ -209,8 +228,10 @@ LG_EXPORT ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
 	if (lg_file_fd(fd))
 		return lg_retl(LG_TRACED("dpdd", lg_file_pwrite(fd, buf, n, off),
 				TL(fd), TL(buf), TL(n), TL(off)));
-	return LG_TRACED_LIBC("dpdd", REAL(pwrite)(fd, buf, n, off), TL(fd), TL(buf), TL(n),
-			      TL(off));
+	struct iovec v = {(void *)buf, n};
+	return LG_BOUNCED(LG_TRACED_LIBC("dpdd", REAL(pwrite)(fd, buf, n, off), TL(fd), TL(buf),
+					 TL(n), TL(off)),
+			  &v, 1, lg_dio_writev(fd, &v, 1, off));
 }
 
 LG_EXPORT ssize_t pwrite64(int fd, const void *buf, size_t n, off64_t off)
@@ -225,7 +246,8 @@ LG_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 				TL(fd), TL(iov), TL(cnt), TL(-1)));
 	if (lg_dio_needed(fd, iov, cnt))
 		return lg_retl(lg_dio_readv(fd, iov, cnt, -1, 0));
-	return LG_TRACED_LIBC("dpd", REAL(readv)(fd, iov, cnt), TL(fd), TL(iov), TL(cnt));
+	return LG_BOUNCED(LG_TRACED_LIBC("dpd", REAL(readv)(fd, iov, cnt), TL(fd), TL(iov), TL(cnt)),
+			  iov, cnt, lg_dio_readv(fd, iov, cnt, -1, 0));
 }
 
 LG_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
@@ -233,7 +255,8 @@ LG_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 	if (lg_file_fd(fd))
 		return lg_retl(LG_TRACED("dpdd", lg_file_writev(fd, iov, cnt, -1),
 				TL(fd), TL(iov), TL(cnt), TL(-1)));
-	return LG_TRACED_LIBC("dpd", REAL(writev)(fd, iov, cnt), TL(fd), TL(iov), TL(cnt));
+	return LG_BOUNCED(LG_TRACED_LIBC("dpd", REAL(writev)(fd, iov, cnt), TL(fd), TL(iov), TL(cnt)),
+			  iov, cnt, lg_dio_writev(fd, iov, cnt, -1));
 }
 
 LG_EXPORT ssize_t preadv(int fd, const struct iovec *iov, int cnt, off_t off)
@@ -242,7 +265,8 @@ LG_EXPORT ssize_t preadv(int fd, const struct iovec *iov, int cnt, off_t off)
 		return lg_retl(off < 0 ? -EINVAL : lg_file_readv(fd, iov, cnt, off));
 	if (lg_dio_needed(fd, iov, cnt))
 		return lg_retl(off < 0 ? -EINVAL : lg_dio_readv(fd, iov, cnt, off, 0));
-	return REAL(preadv)(fd, iov, cnt, off);
+	return LG_BOUNCED(REAL(preadv)(fd, iov, cnt, off), iov, cnt,
+			  lg_dio_readv(fd, iov, cnt, off, 0));
 }
 
 LG_EXPORT ssize_t preadv64(int fd, const struct iovec *iov, int cnt, off64_t off)
@@ -258,7 +282,8 @@ LG_EXPORT ssize_t preadv2(int fd, const struct iovec *iov, int cnt, off_t off, i
 		return lg_retl(off < -1 ? -EINVAL : lg_file_readv(fd, iov, cnt, off));
 	if (lg_dio_needed(fd, iov, cnt))
 		return lg_retl(off < -1 ? -EINVAL : lg_dio_readv(fd, iov, cnt, off, flags));
-	return REAL(preadv2)(fd, iov, cnt, off, flags);
+	return LG_BOUNCED(REAL(preadv2)(fd, iov, cnt, off, flags), iov, cnt,
+			  lg_dio_readv(fd, iov, cnt, off, flags));
 }
 
 LG_EXPORT ssize_t preadv64v2(int fd, const struct iovec *iov, int cnt, off64_t off, int flags)
@@ -270,7 +295,8 @@ LG_EXPORT ssize_t pwritev(int fd, const struct iovec *iov, int cnt, off_t off)
 {
 	if (lg_file_fd(fd))
 		return lg_retl(off < 0 ? -EINVAL : lg_file_writev(fd, iov, cnt, off));
-	return REAL(pwritev)(fd, iov, cnt, off);
+	return LG_BOUNCED(REAL(pwritev)(fd, iov, cnt, off), iov, cnt,
+			  lg_dio_writev(fd, iov, cnt, off));
 }
 
 LG_EXPORT ssize_t pwritev64(int fd, const struct iovec *iov, int cnt, off64_t off)
@@ -963,6 +989,96 @@ static FILE *lg_stream(int fd, const char *mode)
 	if (f)
 		f->_fileno = fd;
 	return f;
+}
+
+/*
+ * fread and fwrite (and their unlocked and checked forms) read into and
+ * write from the program's buffer with the C library's own read(2) and
+ * write(2) when the request is large, which nothing here sees.  In SIGBUS
+ * mode those would fail with EFAULT on a remote line not resident, so a
+ * request whose buffer is remote goes through a local one (lg_dio_bounce
+ * says when), a piece at a time.  The stream's state (position, error,
+ * end of file) is the C library's, as without Lego.
+ */
+typedef size_t (*lg_stdio_fn)(void *, size_t, size_t, FILE *);
+#undef fread_unlocked /* (macros of the C library's headers) */
+#undef fwrite_unlocked
+
+static size_t lg_fread_via(lg_stdio_fn real, void *p, size_t size, size_t n, FILE *f)
+{
+	size_t want;
+	int slot;
+	uint8_t *b;
+	if (!size || !n || __builtin_mul_overflow(size, n, &want) ||
+	    !lg_dio_bounce(&(struct iovec){p, want}, 1) || !(b = lg_dio_buf(&slot)))
+		return real(p, size, n, f);
+	size_t done = 0;
+	while (done < want) {
+		size_t k = LG_MIN(want - done, LG_DIO_PIECE), r = real(b, 1, k, f);
+		memcpy((uint8_t *)p + done, b, r);
+		done += r;
+		if (r < k)
+			break;
+	}
+	lg_dio_buf_put(b, slot);
+	return done / size;
+}
+
+static size_t lg_fwrite_via(lg_stdio_fn real, const void *p, size_t size, size_t n, FILE *f)
+{
+	size_t want;
+	int slot;
+	uint8_t *b;
+	if (!size || !n || __builtin_mul_overflow(size, n, &want) ||
+	    !lg_dio_bounce(&(struct iovec){(void *)p, want}, 1) || !(b = lg_dio_buf(&slot)))
+		return real((void *)p, size, n, f);
+	size_t done = 0;
+	while (done < want) {
+		size_t k = LG_MIN(want - done, LG_DIO_PIECE);
+		memcpy(b, (const uint8_t *)p + done, k);
+		size_t r = real(b, 1, k, f);
+		done += r;
+		if (r < k)
+			break;
+	}
+	lg_dio_buf_put(b, slot);
+	return done / size;
+}
+
+LG_EXPORT size_t fread(void *p, size_t size, size_t n, FILE *f)
+{
+	return lg_fread_via((lg_stdio_fn)REAL(fread), p, size, n, f);
+}
+
+LG_EXPORT size_t fread_unlocked(void *p, size_t size, size_t n, FILE *f)
+{
+	return lg_fread_via((lg_stdio_fn)REAL(fread_unlocked), p, size, n, f);
+}
+
+LG_EXPORT size_t __fread_chk(void *p, size_t plen, size_t size, size_t n, FILE *f)
+{
+	size_t want;
+	if (__builtin_mul_overflow(size, n, &want) || want > plen)
+		__chk_fail();
+	return fread(p, size, n, f);
+}
+
+LG_EXPORT size_t __fread_unlocked_chk(void *p, size_t plen, size_t size, size_t n, FILE *f)
+{
+	size_t want;
+	if (__builtin_mul_overflow(size, n, &want) || want > plen)
+		__chk_fail();
+	return fread_unlocked(p, size, n, f);
+}
+
+LG_EXPORT size_t fwrite(const void *p, size_t size, size_t n, FILE *f)
+{
+	return lg_fwrite_via((lg_stdio_fn)REAL(fwrite), p, size, n, f);
+}
+
+LG_EXPORT size_t fwrite_unlocked(const void *p, size_t size, size_t n, FILE *f)
+{
+	return lg_fwrite_via((lg_stdio_fn)REAL(fwrite_unlocked), p, size, n, f);
 }
 
 LG_EXPORT FILE *fopen(const char *path, const char *mode)

@@ -381,6 +381,36 @@ LG_EXPORT sighandler_t signal(int sig, sighandler_t h)
 
 LG_EXPORT sighandler_t bsd_signal(int sig, sighandler_t h) { return signal(sig, h); }
 
+/* LEGO_FAULT=sigbus: a thread that blocks SIGBUS would be killed by its
+ * next miss, so SIGBUS stays unblocked (lg_sig_mask). */
+typedef int (*sigmask_fn)(int, const sigset_t *, sigset_t *);
+
+LG_EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
+{
+	static sigmask_fn real;
+	if (!real)
+		real = (sigmask_fn)dlsym(RTLD_NEXT, "pthread_sigmask");
+	sigset_t copy;
+	const sigset_t *s;
+	lg_sig_mask(how, set, &copy, &s);
+	return real ? real(how, s, old) : ENOSYS;
+}
+
+LG_EXPORT int sigprocmask(int how, const sigset_t *set, sigset_t *old)
+{
+	static sigmask_fn real;
+	if (!real)
+		real = (sigmask_fn)dlsym(RTLD_NEXT, "sigprocmask");
+	sigset_t copy;
+	const sigset_t *s;
+	lg_sig_mask(how, set, &copy, &s);
+	if (!real) {
+		errno = ENOSYS;
+		return -1;
+	}
+	return real(how, s, old);
+}
+
 /* ----------------------------------------------------------- start-up */
 
 /*

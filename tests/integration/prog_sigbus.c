@@ -1,0 +1,139 @@
+/*
+ * What a program does that LEGO_FAULT=sigbus must keep working: threads
+ * that block every signal (SIGBUS included) and then read and write
+ * their heap, a fork whose child reads the parent's data, and a thread
+ * that takes many misses while another one writes.  Prints values only,
+ * so the output natively and under Lego can be compared.
+ *
+ *   prog_sigbus [MiB]      the checks above, on MiB of heap (default 32)
+ *   prog_sigbus syscall    write(2) into a pipe from a heap buffer of 32 MiB,
+ *                          its first page long evicted under a small ExCache,
+ *                          through the C library's write() and then raw
+ *                          (syscall(2)): "ok" (read back equal) or the error
+ *
+ * Knows nothing about Lego.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static size_t n_words;
+static uint64_t *data;
+
+static uint64_t sum_range(size_t lo, size_t hi)
+{
+	uint64_t s = 0;
+	for (size_t i = lo; i < hi; i += 512) /* a word per 4 KiB page */
+		s += data[i] * (i + 1);
+	return s;
+}
+
+/* Blocks every signal, as many servers' worker threads do, then writes
+ * and reads its half of the heap. */
+static void *blocked_worker(void *arg)
+{
+	size_t half = (size_t)(uintptr_t)arg;
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	size_t lo = half * (n_words / 2), hi = lo + n_words / 2;
+	for (size_t i = lo; i < hi; i += 512)
+		data[i] = i ^ 0x5a5a;
+	return (void *)(uintptr_t)sum_range(lo, hi);
+}
+
+/* write(2) of a page into a pipe, through the C library's write() or
+ * raw: "ok" if it went and reads back equal, else the error. */
+static void pipe_write(const char *label, const char *page, int raw)
+{
+	int p[2];
+	if (pipe(p))
+		exit(2);
+	ssize_t w = raw ? syscall(SYS_write, p[1], page, 4096) : write(p[1], page, 4096);
+	char back[4096];
+	if (w == 4096 && read(p[0], back, sizeof back) == 4096 && memcmp(back, page, 4096) == 0)
+		printf("%s: ok\n", label);
+	else
+		printf("%s: %s\n", label, w < 0 ? strerror(errno) : "short or wrong");
+	close(p[0]);
+	close(p[1]);
+}
+
+static int syscall_check(void)
+{
+	size_t n = 32u << 20;
+	char *buf = malloc(n);
+	if (!buf)
+		return 2;
+	for (size_t i = 0; i < n; i += 4096)
+		buf[i] = (char)(i >> 12);
+	pipe_write("write", buf, 0); /* its first page: written 32 MiB ago */
+	for (size_t i = 0; i < n; i += 4096) /* (and again) */
+		buf[i] = (char)(i >> 11);
+	pipe_write("raw write", buf, 1);
+	/* read(2) into the first page, evicted again by the loop above */
+	int p[2];
+	char page[4096];
+	memset(page, 7, sizeof page);
+	if (pipe(p) || write(p[1], page, sizeof page) != (ssize_t)sizeof page)
+		return 2;
+	ssize_t r = read(p[0], buf, sizeof page);
+	printf("read: %s\n", r == (ssize_t)sizeof page && memcmp(buf, page, sizeof page) == 0 ? "ok"
+			      : r < 0 ? strerror(errno) : "short or wrong");
+	free(buf);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc > 1 && strcmp(argv[1], "syscall") == 0)
+		return syscall_check();
+	size_t mib = argc > 1 ? strtoul(argv[1], NULL, 10) : 32;
+	n_words = (mib << 20) / sizeof(uint64_t);
+	data = malloc(n_words * sizeof *data);
+	if (!data)
+		return 2;
+	/* 1. two threads with every signal blocked fill and sum the heap */
+	pthread_t t[2];
+	for (int i = 0; i < 2; i++)
+		pthread_create(&t[i], NULL, blocked_worker, (void *)(uintptr_t)i);
+	uint64_t s = 0;
+	for (int i = 0; i < 2; i++) {
+		void *r;
+		pthread_join(t[i], &r);
+		s += (uint64_t)(uintptr_t)r;
+	}
+	printf("blocked threads: %llu\n", (unsigned long long)s);
+	/* 2. the main thread, with SIGBUS blocked by sigprocmask too */
+	sigset_t bus;
+	sigemptyset(&bus);
+	sigaddset(&bus, SIGBUS);
+	sigprocmask(SIG_BLOCK, &bus, NULL);
+	printf("main, SIGBUS blocked: %llu\n", (unsigned long long)sum_range(0, n_words));
+	sigprocmask(SIG_UNBLOCK, &bus, NULL);
+	/* 3. a forked child reads it all, changes it, reads it again */
+	pid_t p = fork();
+	if (p == 0) {
+		uint64_t a = sum_range(0, n_words);
+		for (size_t i = 0; i < n_words; i += 512)
+			data[i] += 1;
+		uint64_t b = sum_range(0, n_words);
+		printf("child: %llu %llu\n", (unsigned long long)a, (unsigned long long)b);
+		_exit(0);
+	}
+	int st;
+	waitpid(p, &st, 0);
+	printf("child status: %d\n", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+	printf("parent after the child: %llu\n", (unsigned long long)sum_range(0, n_words));
+	free(data);
+	return 0;
+}
