@@ -2382,20 +2382,20 @@ uint32_t xc_victims_busy(struct excache *xc) { return atomic_load(&xc->vbusy); }
 
 uint32_t xc_fetching(struct excache *xc) { return atomic_load(&xc->fetching); }
 
-int xc_line_resident(struct excache *xc, uint64_t addr)
+int xc_line_state(struct excache *xc, uint64_t addr)
 {
 	/* Read without the set's lock, which a thread waiting for a line of
 	 * a prefetch window would otherwise take over and over while
 	 * another thread needs it to install the window: an answer that is
 	 * stale costs the caller one more fault (a line is CLEAN or DIRTY
-	 * only once installed). */
+	 * only once installed, and leaves the set only after EVICTING). */
 	uint64_t line = sp_line_of(xc->sp, addr);
 	const struct xc_set *s = xc_set_of(xc, line);
 	for (uint32_t i = 0; i < xc->ways; i++) {
 		uint8_t st = __atomic_load_n(&s->way[i].state, __ATOMIC_ACQUIRE);
-		if ((st == XC_CLEAN || st == XC_DIRTY) &&
-		    __atomic_load_n(&s->way[i].line, __ATOMIC_RELAXED) == line)
-			return 1;
+		if (st == XC_INVALID || __atomic_load_n(&s->way[i].line, __ATOMIC_RELAXED) != line)
+			continue;
+		return st == XC_CLEAN || st == XC_DIRTY ? 1 : -1;
 	}
 	return 0;
 }

@@ -191,9 +191,10 @@ uint64_t xc_resident(struct excache *xc);
 uint32_t xc_victims_busy(struct excache *xc);
 /* Fetches on the wire (each has a thread blocked on it). */
 uint32_t xc_fetching(struct excache *xc);
-/* Whether addr's line is resident (clean or dirty), as a thread that
- * serves its own miss (LEGO_FAULT=sigbus) waits for. */
-int xc_line_resident(struct excache *xc, uint64_t addr);
+/* addr's line, as a thread that serves its own miss (LEGO_FAULT=sigbus)
+ * waits for it: 1 resident (clean or dirty), -1 on its way in or out
+ * (filling, evicting), 0 not in the cache.  A hint, read without lock. */
+int xc_line_state(struct excache *xc, uint64_t addr);
 /* Whether a prefetch window was issued in the last XC_STREAM_NS before
  * `now`: a stream runs, and a second service thread has work. */
 #define XC_STREAM_NS 1000000

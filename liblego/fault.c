@@ -221,12 +221,13 @@ int lg_fault_bus(struct lg_fault *f, struct lg_space *sp, void *addr, int write)
 	/* a write to a resident, write-protected line is a write-protect
 	 * fault; xc_fault tells the two apart by the line's state */
 	xc_fault(f->xc, a, write, write, lg_bus_tid, xc_drop_seq(f->xc));
-	/* Wait here, driving replies, while the line is being filled:
-	 * returning earlier only faults again.  After a while (a line
-	 * waiting for a write-back's room, say) fault again anyway: the
+	/* Wait here, driving replies, while the line is being filled (by
+	 * this thread's fetch or another's) or evicted: returning earlier
+	 * only faults again.  A line not in the cache (its eviction over)
+	 * is faulted for again at once; after a while, anything is: the
 	 * fault finds the line's state as it is then. */
 	uint64_t t0 = 0;
-	for (int i = 0; !xc_line_resident(f->xc, a); i++) {
+	for (int i = 0; xc_line_state(f->xc, a) < 0; i++) {
 		rpc_client_progress(f->cl);
 		if (i < 64)
 			continue;
