@@ -1,8 +1,9 @@
 /*
  * What a program does that LEGO_FAULT=sigbus must keep working: threads
  * that block every signal (SIGBUS included) and then read and write
- * their heap, a fork whose child reads the parent's data, and a thread
- * that takes many misses while another one writes.  Prints values only,
+ * their heap, a fork whose child reads the parent's data, and a SIGBUS
+ * of the program's own (a file mapped over part of its memory, touched
+ * past its end), which its handler must see.  Prints values only,
  * so the output natively and under Lego can be compared.
  *
  *   prog_sigbus [MiB]      the checks above, on MiB of heap (default 32)
@@ -16,11 +17,13 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -65,6 +68,46 @@ static void pipe_write(const char *label, const char *page, int raw)
 		printf("%s: %s\n", label, w < 0 ? strerror(errno) : "short or wrong");
 	close(p[0]);
 	close(p[1]);
+}
+
+static sigjmp_buf jb;
+static volatile sig_atomic_t got_code;
+static void *volatile got_addr;
+
+static void on_bus(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig, (void)uc;
+	got_code = si->si_code;
+	got_addr = si->si_addr;
+	siglongjmp(jb, 1);
+}
+
+/* A file mapped (MAP_FIXED) over part of a heap-sized anonymous mapping,
+ * touched past its end: the program's own SIGBUS handler sees it. */
+static void file_past_end(void)
+{
+	struct sigaction sa = {0}, old;
+	sa.sa_sigaction = on_bus;
+	sa.sa_flags = SA_SIGINFO;
+	sigaction(SIGBUS, &sa, &old);
+	size_t n = 8u << 20;
+	char *m = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	memset(m, 5, n);
+	char path[] = "/tmp/prog_sigbus.XXXXXX";
+	int fd = mkstemp(path);
+	unlink(path);
+	if (m == MAP_FAILED || fd < 0 || write(fd, "x", 1) != 1)
+		exit(2);
+	char *f = mmap(m + (1u << 20), 8192, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 0);
+	close(fd);
+	got_code = 0;
+	if (sigsetjmp(jb, 1) == 0)
+		(void)*(volatile char *)(f + 4096 + 3);
+	printf("file past its end: %s, si_addr %s; first byte %c; around it %d %d\n",
+	       got_code == BUS_ADRERR ? "BUS_ADRERR" : got_code ? "other code" : "no signal",
+	       got_addr == f + 4096 + 3 ? "right" : "wrong", f[0], m[0], m[n - 1]);
+	sigaction(SIGBUS, &old, NULL);
+	munmap(m, n);
 }
 
 static int syscall_check(void)
@@ -135,5 +178,7 @@ int main(int argc, char **argv)
 	printf("child status: %d\n", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 	printf("parent after the child: %llu\n", (unsigned long long)sum_range(0, n_words));
 	free(data);
+	/* 4. the program's own SIGBUS, in the middle of remote memory */
+	file_past_end();
 	return 0;
 }
