@@ -52,7 +52,10 @@ int lg_dio_needed(int fd, const struct iovec *iov, int cnt)
 	int e = errno;
 	long fl = syscall(SYS_fcntl, fd, F_GETFL);
 	errno = e;
-	return fl != -1 && (fl & O_DIRECT);
+	if (fl == -1 || !(fl & O_DIRECT))
+		return 0;
+	lg_stat_add(LEGO_STAT_DIRECT_READS, 1);
+	return 1;
 }
 
 /* A local buffer of DIO_PIECE bytes: *slot is its pool index, or -1 for
@@ -95,8 +98,6 @@ ssize_t lg_dio_readv(int fd, const struct iovec *iov, int cnt, off_t off, int fl
 		return -ENOMEM;
 	int e = errno;
 	int on = -1; /* whether to read on after a full piece (below) */
-	if (!lg_rt.fault.sigbus)
-		lg_stat_add(LEGO_STAT_DIRECT_READS, 1);
 	size_t done = 0, vo = 0;
 	int vi = 0;
 	ssize_t err = 0;
@@ -159,6 +160,7 @@ int lg_dio_bounce(const struct iovec *iov, int cnt)
 			if (!sp_committed(sp, l))
 				return 0;
 	}
+	lg_stat_add(LEGO_STAT_BOUNCED, 1);
 	return 1;
 }
 

@@ -51,9 +51,10 @@ for a in "--pattern uniform --writes 50 --threads 2" "--pattern seq --writes 50"
 	[ -n "$want" ] && [ "$got" = "$want" ] || fail "workload $a: checksum '$got', native '$want'"
 done
 
-out=$(run_bus --excache 4M -- "$P" syscall 2>>"$T/p.log")
+out=$(run_bus --excache 4M --stats="$T/b.json" -- "$P" syscall 2>>"$T/p.log")
 [ "$out" = "$(printf 'write: ok\nraw write: Bad address\nread: ok')" ] ||
 	fail "write(2) from an evicted line in sigbus mode: '$out'"
+grep -q '"io.bounced":[1-9]' "$T/b.json" || fail "no call counted as bounced: $(cat "$T/b.json")"
 out=$(LEGO_FAULT=uffd "$BIN/lego-run" --excache 4M -- "$P" syscall 2>>"$T/p.log")
 [ "$out" = "$(printf 'write: ok\nraw write: ok\nread: ok')" ] ||
 	fail "write(2) from an evicted line in uffd mode: '$out'"
