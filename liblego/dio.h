@@ -35,7 +35,8 @@ ssize_t lg_dio_readv(int fd, const struct iovec *iov, int cnt, off_t off, int fl
  * through lg_dio_readv or lg_dio_writev.  That is in SIGBUS mode, where
  * the kernel's own access to a remote line that is not resident fails,
  * when some of iov lies in remote memory and all of that in lines the
- * program may read (otherwise the EFAULT is the program's own). */
+ * program may read (otherwise the EFAULT is the program's own).  Counts
+ * the call (io.bounced) when it says 1. */
 int lg_dio_bounce(const struct iovec *iov, int cnt);
 
 /* write(2) (off == -1) or pwrite(2) from a local buffer that the program's

@@ -66,15 +66,17 @@ void lg_fault_kick(void *f);
 struct lg_space;
 /*
  * SIGBUS mode: serve the miss at addr (a write if write) on the calling
- * thread, which took SIGBUS for it; returns 0 if addr is not in sp
- * (not Lego's fault), 1 once the line is resident or it is worth
- * faulting again.  Async-signal-safe as far as the runtime goes: it
+ * thread, which took SIGBUS for it; returns 0 if the SIGBUS is not a
+ * miss (addr not in sp, or the same address back three times in a row
+ * with its line resident: the program's own, a file mapped over its
+ * memory), 1 once the line is resident or it is worth faulting again.  Async-signal-safe as far as the runtime goes: it
  * takes no lock the interrupted program could hold (the runtime's own
  * code never touches remote memory) and allocates nothing.
  */
 int lg_fault_bus(struct lg_fault *f, struct lg_space *sp, void *addr, int write);
-/* Around fork: wait for the threads serving a miss, and hold new ones
- * until lg_fault_bus_release (in the parent and in the child). */
+/* Around fork, and at the runtime's end for good: wait for the threads
+ * serving a miss, and hold new ones until lg_fault_bus_release (the
+ * parent's; a forked child's lg_fault_start lets them go). */
 void lg_fault_bus_hold(struct lg_fault *f);
 void lg_fault_bus_release(struct lg_fault *f);
 /* A new thread id for the calling thread's misses (a forked child's). */
