@@ -84,7 +84,29 @@ static void dio_put(void *m, int slot)
 		lg_local_free(m, DIO_PIECE);
 }
 
-ssize_t lg_dio_readv(int fd, const struct iovec *iov, int cnt, off_t off, int flags)
+/* Copy n bytes between buf and the program's buffers, at iov[*vi] + *vo
+ * and on: into them (in) or out of them.  Remote parts fault in as usual. */
+static void dio_copy(const struct iovec *iov, int *vi, size_t *vo, uint8_t *buf, size_t n,
+		     int in)
+{
+	for (size_t c = 0; c < n;) {
+		while (*vo == iov[*vi].iov_len) {
+			(*vi)++;
+			*vo = 0;
+		}
+		size_t k = LG_MIN(iov[*vi].iov_len - *vo, n - c);
+		uint8_t *p = (uint8_t *)iov[*vi].iov_base + *vo;
+		if (in)
+			memcpy(p, buf + c, k);
+		else
+			memcpy(buf + c, p, k);
+		*vo += k;
+		c += k;
+	}
+}
+
+/* lg_dio_readv (out 0) and lg_dio_writev (out 1). */
+static ssize_t dio_rw(int fd, const struct iovec *iov, int cnt, off_t off, int flags, int out)
 {
 	size_t total = 0;
 	for (int i = 0; i < cnt; i++) {
@@ -97,31 +119,28 @@ ssize_t lg_dio_readv(int fd, const struct iovec *iov, int cnt, off_t off, int fl
 	if (!buf)
 		return -ENOMEM;
 	int e = errno;
-	int on = -1; /* whether to read on after a full piece (below) */
+	int on = out ? 1 : -1; /* go on after a full piece (reads: below) */
 	size_t done = 0, vo = 0;
 	int vi = 0;
 	ssize_t err = 0;
 	while (done < total || total == 0) {
 		size_t n = total - done < DIO_PIECE ? total - done : DIO_PIECE;
 		struct iovec b = {buf, n};
-		long r = off < 0 && !flags ? syscall(SYS_read, fd, buf, n)
-					   : syscall(SYS_preadv2, fd, &b, 1, (long)off, 0L, flags);
+		long r;
+		if (out) {
+			dio_copy(iov, &vi, &vo, buf, n, 0);
+			r = off < 0 ? syscall(SYS_write, fd, buf, n)
+				    : syscall(SYS_pwrite64, fd, buf, n, (long)off);
+		} else {
+			r = off < 0 && !flags ? syscall(SYS_read, fd, buf, n)
+					      : syscall(SYS_preadv2, fd, &b, 1, (long)off, 0L, flags);
+		}
 		if (r < 0) {
 			err = -errno;
 			break;
 		}
-		/* into the program's buffers: remote parts fault in as usual */
-		for (size_t c = 0; c < (size_t)r;) {
-			while (vo == iov[vi].iov_len) {
-				vi++;
-				vo = 0;
-			}
-			size_t k = iov[vi].iov_len - vo < (size_t)r - c ? iov[vi].iov_len - vo
-									: (size_t)r - c;
-			memcpy((uint8_t *)iov[vi].iov_base + vo, buf + c, k);
-			vo += k;
-			c += k;
-		}
+		if (!out)
+			dio_copy(iov, &vi, &vo, buf, (size_t)r, 1);
 		done += (size_t)r;
 		if (off >= 0)
 			off += r;
@@ -138,6 +157,11 @@ ssize_t lg_dio_readv(int fd, const struct iovec *iov, int cnt, off_t off, int fl
 	dio_put(buf, slot);
 	errno = e;
 	return done ? (ssize_t)done : err;
+}
+
+ssize_t lg_dio_readv(int fd, const struct iovec *iov, int cnt, off_t off, int flags)
+{
+	return dio_rw(fd, iov, cnt, off, flags, 0);
 }
 
 void *lg_dio_buf(int *slot) { return dio_get(slot); }
@@ -166,48 +190,7 @@ int lg_dio_bounce(const struct iovec *iov, int cnt)
 
 ssize_t lg_dio_writev(int fd, const struct iovec *iov, int cnt, off_t off)
 {
-	size_t total = 0;
-	for (int i = 0; i < cnt; i++) {
-		if (iov[i].iov_len > SSIZE_MAX - total)
-			return -EINVAL;
-		total += iov[i].iov_len;
-	}
-	int slot;
-	uint8_t *buf = dio_get(&slot);
-	if (!buf)
-		return -ENOMEM;
-	int e = errno;
-	size_t done = 0, vo = 0;
-	int vi = 0;
-	ssize_t err = 0;
-	while (done < total || total == 0) {
-		size_t n = total - done < DIO_PIECE ? total - done : DIO_PIECE;
-		/* from the program's buffers: remote parts fault in as usual */
-		for (size_t c = 0; c < n;) {
-			while (vo == iov[vi].iov_len) {
-				vi++;
-				vo = 0;
-			}
-			size_t k = LG_MIN(iov[vi].iov_len - vo, n - c);
-			memcpy(buf + c, (const uint8_t *)iov[vi].iov_base + vo, k);
-			vo += k;
-			c += k;
-		}
-		long r = off < 0 ? syscall(SYS_write, fd, buf, n)
-				 : syscall(SYS_pwrite64, fd, buf, n, (long)off);
-		if (r < 0) {
-			err = -errno;
-			break;
-		}
-		done += (size_t)r;
-		if (off >= 0)
-			off += r;
-		if ((size_t)r < n || total == 0)
-			break;
-	}
-	dio_put(buf, slot);
-	errno = e;
-	return done ? (ssize_t)done : err;
+	return dio_rw(fd, iov, cnt, off, 0, 1);
 }
 
 /*

@@ -33,6 +33,7 @@
 #include "fabric/rpc.h"
 #include "park.h"
 #include "space.h"
+#include "vm.h"
 #include "stats.h"
 #include "tls.h"
 
@@ -193,39 +194,15 @@ static void *lg_fault_main(void *arg)
 /* The calling thread's id, for prefetch streams: gettid is a system
  * call (about 1 us here), a miss need not pay it every time. */
 static __thread uint32_t lg_bus_tid __attribute__((tls_model("initial-exec")));
-/* The last fault's address and how many times in a row it came with its
- * line resident (lg_fault_bus_ours). */
-static __thread uintptr_t lg_bus_last __attribute__((tls_model("initial-exec")));
-static __thread uint32_t lg_bus_again __attribute__((tls_model("initial-exec")));
 
 void lg_fault_bus_forget_tid(void) { lg_bus_tid = 0; }
 
-/*
- * Whether a SIGBUS at addr in remote address space is a miss.  A page of
- * it can be something else: a file the program mapped over part of its
- * memory (MAP_FIXED), touched past its end.  Its line may then look
- * resident to the cache, and serving it would only make the access fault
- * again, for ever.  A line that another thread installed since the miss
- * looks the same once; so only the same address faulting three times in
- * a row with its line resident is the program's own.
- */
-static int lg_fault_bus_ours(struct lg_fault *f, uintptr_t a)
-{
-	if (a != lg_bus_last || xc_line_state(f->xc, a) != 1) {
-		lg_bus_last = a;
-		lg_bus_again = 0;
-		return 1;
-	}
-	if (++lg_bus_again < 3)
-		return 1;
-	lg_bus_last = 0;
-	return 0;
-}
-
 int lg_fault_bus(struct lg_fault *f, struct lg_space *sp, void *addr, int write)
 {
-	if (!f->sigbus || !f->xc || !sp_contains(sp, addr) ||
-	    !lg_fault_bus_ours(f, (uintptr_t)addr))
+	/* (a file the program mapped over its remote memory, touched past
+	 * its end, is the program's own SIGBUS; while the mapping list is
+	 * busy, it is served as a miss, which comes back until it is not) */
+	if (!f->sigbus || !f->xc || !sp_contains(sp, addr) || lg_vm_is_foreign(addr) == 1)
 		return 0;
 	int e = errno;
 	for (;;) {

@@ -67,9 +67,9 @@ struct lg_space;
 /*
  * SIGBUS mode: serve the miss at addr (a write if write) on the calling
  * thread, which took SIGBUS for it; returns 0 if the SIGBUS is not a
- * miss (addr not in sp, or the same address back three times in a row
- * with its line resident: the program's own, a file mapped over its
- * memory), 1 once the line is resident or it is worth faulting again.  Async-signal-safe as far as the runtime goes: it
+ * miss (addr not in sp, or in a file the program mapped over it,
+ * lg_vm_is_foreign), 1 once the line is resident or it is worth faulting
+ * again.  Async-signal-safe as far as the runtime goes: it
  * takes no lock the interrupted program could hold (the runtime's own
  * code never touches remote memory) and allocates nothing.
  */

@@ -246,15 +246,13 @@ int lg_sig_bus_start(void)
 	return r;
 }
 
-int lg_sig_mask(int how, const sigset_t *set, sigset_t *copy, const sigset_t **out)
+const sigset_t *lg_sig_mask(int how, const sigset_t *set, sigset_t *copy)
 {
-	*out = set;
 	if (!set || how == SIG_UNBLOCK || !lg_sig_bus_on() || !sigismember(set, SIGBUS))
-		return 0;
+		return set;
 	*copy = *set;
 	sigdelset(copy, SIGBUS);
-	*out = copy;
-	return 1;
+	return copy;
 }
 
 void lg_sig_start(void)

@@ -39,9 +39,9 @@ int lg_sig_action(int sig, const struct sigaction *act, struct sigaction *old);
  * it out.  0 or -errno. */
 int lg_sig_bus_start(void);
 
-/* For sigprocmask and pthread_sigmask: *out is set, or a copy of it
- * without SIGBUS in SIGBUS mode (returns 1 then). */
-int lg_sig_mask(int how, const sigset_t *set, sigset_t *copy, const sigset_t **out);
+/* For sigprocmask and pthread_sigmask: the set to give the C library,
+ * set itself or, in SIGBUS mode, *copy made of it without SIGBUS. */
+const sigset_t *lg_sig_mask(int how, const sigset_t *set, sigset_t *copy);
 
 /* At runtime start (transparent mode): take over the default actions
  * described above. */

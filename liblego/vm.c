@@ -91,6 +91,21 @@ static void vm_restore(uintptr_t a, uintptr_t e)
 	lg_uffd_register(lg_rt.uffd, (void *)a, e - a);
 }
 
+int lg_vm_is_foreign(const void *p)
+{
+	uintptr_t a = (uintptr_t)p;
+	if (pthread_mutex_trylock(&vm.lock))
+		return -1;
+	int r = 0;
+	for (int i = 0; i < vm.nforeign && vm.foreign[i].start <= a; i++)
+		if (a < vm.foreign[i].end) {
+			r = 1;
+			break;
+		}
+	pthread_mutex_unlock(&vm.lock);
+	return r;
+}
+
 /* Remove [a, e) from the foreign list; what was foreign there is unmapped
  * and restored.  Called with vm.lock held. */
 static void vm_foreign_clear(uintptr_t a, uintptr_t e)

@@ -38,6 +38,11 @@ long lg_vm_munlockall(void);
 long lg_vm_brk(void *addr);
 long lg_vm_sbrk(intptr_t incr);
 
+/* Is p in a foreign range (a file or shared mapping the program placed
+ * inside remote memory)?  1 or 0; -1 when the answer would mean waiting
+ * (for use in signal handlers). */
+int lg_vm_is_foreign(const void *p);
+
 /* Set up the break region (called at start in transparent mode). */
 int lg_vm_init(uint64_t brk_size);
 

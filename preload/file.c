@@ -1004,7 +1004,9 @@ typedef size_t (*lg_stdio_fn)(void *, size_t, size_t, FILE *);
 #undef fread_unlocked /* (macros of the C library's headers) */
 #undef fwrite_unlocked
 
-static size_t lg_fread_via(lg_stdio_fn real, void *p, size_t size, size_t n, FILE *f)
+/* fread (in 1) or fwrite (in 0) by real, through a local buffer when p is
+ * remote in SIGBUS mode. */
+static size_t lg_stdio_via(lg_stdio_fn real, void *p, size_t size, size_t n, FILE *f, int in)
 {
 	size_t want;
 	int slot;
@@ -1014,29 +1016,12 @@ static size_t lg_fread_via(lg_stdio_fn real, void *p, size_t size, size_t n, FIL
 		return real(p, size, n, f);
 	size_t done = 0;
 	while (done < want) {
-		size_t k = LG_MIN(want - done, LG_DIO_PIECE), r = real(b, 1, k, f);
-		memcpy((uint8_t *)p + done, b, r);
-		done += r;
-		if (r < k)
-			break;
-	}
-	lg_dio_buf_put(b, slot);
-	return done / size;
-}
-
-static size_t lg_fwrite_via(lg_stdio_fn real, const void *p, size_t size, size_t n, FILE *f)
-{
-	size_t want;
-	int slot;
-	uint8_t *b;
-	if (!size || !n || __builtin_mul_overflow(size, n, &want) ||
-	    !lg_dio_bounce(&(struct iovec){(void *)p, want}, 1) || !(b = lg_dio_buf(&slot)))
-		return real((void *)p, size, n, f);
-	size_t done = 0;
-	while (done < want) {
 		size_t k = LG_MIN(want - done, LG_DIO_PIECE);
-		memcpy(b, (const uint8_t *)p + done, k);
+		if (!in)
+			memcpy(b, (uint8_t *)p + done, k);
 		size_t r = real(b, 1, k, f);
+		if (in)
+			memcpy((uint8_t *)p + done, b, r);
 		done += r;
 		if (r < k)
 			break;
@@ -1047,12 +1032,12 @@ static size_t lg_fwrite_via(lg_stdio_fn real, const void *p, size_t size, size_t
 
 LG_EXPORT size_t fread(void *p, size_t size, size_t n, FILE *f)
 {
-	return lg_fread_via((lg_stdio_fn)REAL(fread), p, size, n, f);
+	return lg_stdio_via((lg_stdio_fn)REAL(fread), p, size, n, f, 1);
 }
 
 LG_EXPORT size_t fread_unlocked(void *p, size_t size, size_t n, FILE *f)
 {
-	return lg_fread_via((lg_stdio_fn)REAL(fread_unlocked), p, size, n, f);
+	return lg_stdio_via((lg_stdio_fn)REAL(fread_unlocked), p, size, n, f, 1);
 }
 
 LG_EXPORT size_t __fread_chk(void *p, size_t plen, size_t size, size_t n, FILE *f)
@@ -1073,12 +1058,12 @@ LG_EXPORT size_t __fread_unlocked_chk(void *p, size_t plen, size_t size, size_t 
 
 LG_EXPORT size_t fwrite(const void *p, size_t size, size_t n, FILE *f)
 {
-	return lg_fwrite_via((lg_stdio_fn)REAL(fwrite), p, size, n, f);
+	return lg_stdio_via((lg_stdio_fn)REAL(fwrite), (void *)p, size, n, f, 0);
 }
 
 LG_EXPORT size_t fwrite_unlocked(const void *p, size_t size, size_t n, FILE *f)
 {
-	return lg_fwrite_via((lg_stdio_fn)REAL(fwrite_unlocked), p, size, n, f);
+	return lg_stdio_via((lg_stdio_fn)REAL(fwrite_unlocked), (void *)p, size, n, f, 0);
 }
 
 LG_EXPORT FILE *fopen(const char *path, const char *mode)

@@ -388,27 +388,21 @@ typedef int (*sigmask_fn)(int, const sigset_t *, sigset_t *);
 LG_EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
 {
 	static sigmask_fn real;
-	if (!real)
-		real = (sigmask_fn)dlsym(RTLD_NEXT, "pthread_sigmask");
+	if (!real && !(real = (sigmask_fn)dlsym(RTLD_NEXT, "pthread_sigmask")))
+		return ENOSYS;
 	sigset_t copy;
-	const sigset_t *s;
-	lg_sig_mask(how, set, &copy, &s);
-	return real ? real(how, s, old) : ENOSYS;
+	return real(how, lg_sig_mask(how, set, &copy), old);
 }
 
+/* (the C library's is the same call, with errno) */
 LG_EXPORT int sigprocmask(int how, const sigset_t *set, sigset_t *old)
 {
-	static sigmask_fn real;
-	if (!real)
-		real = (sigmask_fn)dlsym(RTLD_NEXT, "sigprocmask");
-	sigset_t copy;
-	const sigset_t *s;
-	lg_sig_mask(how, set, &copy, &s);
-	if (!real) {
-		errno = ENOSYS;
+	int r = pthread_sigmask(how, set, old);
+	if (r) {
+		errno = r;
 		return -1;
 	}
-	return real(how, s, old);
+	return 0;
 }
 
 /* ----------------------------------------------------------- start-up */
