@@ -105,23 +105,48 @@ static void dio_copy(const struct iovec *iov, int *vi, size_t *vo, uint8_t *buf,
 	}
 }
 
-/* lg_dio_readv (out 0) and lg_dio_writev (out 1). */
-static ssize_t dio_rw(int fd, const struct iovec *iov, int cnt, off_t off, int flags, int out)
+/* Is fd a regular file or a block device, where a short count means the
+ * end of the data (fstat; errno kept)? */
+static int dio_is_file(int fd)
+{
+	int e = errno;
+	struct stat st;
+	int r = fstat(fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode));
+	errno = e;
+	return r;
+}
+
+/* The bytes iov holds, or SIZE_MAX if more than a call may move. */
+static size_t dio_total(const struct iovec *iov, int cnt)
 {
 	size_t total = 0;
 	for (int i = 0; i < cnt; i++) {
 		if (iov[i].iov_len > SSIZE_MAX - total)
-			return -EINVAL;
+			return SIZE_MAX;
 		total += iov[i].iov_len;
 	}
+	return total;
+}
+
+/* lg_dio_readv (out 0) and lg_dio_writev (out 1), from byte `done` of iov
+ * on (the bytes before it moved already; off, if not -1, is where byte
+ * `done` goes); what moved, `done` included, or -errno if nothing did. */
+static ssize_t dio_rw(int fd, const struct iovec *iov, int cnt, off_t off, int flags, int out,
+		      size_t done)
+{
+	size_t total = dio_total(iov, cnt);
+	if (total == SIZE_MAX)
+		return -EINVAL;
 	int slot;
 	uint8_t *buf = dio_get(&slot);
 	if (!buf)
 		return -ENOMEM;
 	int e = errno;
 	int on = out ? 1 : -1; /* go on after a full piece (reads: below) */
-	size_t done = 0, vo = 0;
+	size_t vo = done;
 	int vi = 0;
+	while (vi < cnt && vo >= iov[vi].iov_len && vo)
+		vo -= iov[vi++].iov_len;
 	ssize_t err = 0;
 	while (done < total || total == 0) {
 		size_t n = total - done < DIO_PIECE ? total - done : DIO_PIECE;
@@ -148,9 +173,8 @@ static ssize_t dio_rw(int fd, const struct iovec *iov, int cnt, off_t off, int f
 			break;
 		/* read on only where one read would have: a file (O_DIRECT's
 		 * are), not a pipe or socket, where it could block */
-		struct stat st;
 		if (on < 0)
-			on = fstat(fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode));
+			on = dio_is_file(fd);
 		if (!on)
 			break;
 	}
@@ -161,7 +185,7 @@ static ssize_t dio_rw(int fd, const struct iovec *iov, int cnt, off_t off, int f
 
 ssize_t lg_dio_readv(int fd, const struct iovec *iov, int cnt, off_t off, int flags)
 {
-	return dio_rw(fd, iov, cnt, off, flags, 0);
+	return dio_rw(fd, iov, cnt, off, flags, 0, 0);
 }
 
 void *lg_dio_buf(int *slot) { return dio_get(slot); }
@@ -190,7 +214,32 @@ int lg_dio_bounce(const struct iovec *iov, int cnt)
 
 ssize_t lg_dio_writev(int fd, const struct iovec *iov, int cnt, off_t off)
 {
-	return dio_rw(fd, iov, cnt, off, 0, 1);
+	return dio_rw(fd, iov, cnt, off, 0, 1, 0);
+}
+
+ssize_t lg_dio_after(ssize_t r, int fd, const struct iovec *iov, int cnt, off_t off, int flags,
+		     int out)
+{
+	if (r < 0)
+		return r == -EFAULT && lg_dio_bounce(iov, cnt) ? dio_rw(fd, iov, cnt, off, flags, out, 0)
+							      : r;
+	if (!lg_rt.fault.sigbus || !r || !dio_remote(iov, cnt))
+		return r;
+	size_t total = dio_total(iov, cnt);
+	if ((size_t)r >= total || total == SIZE_MAX)
+		return r;
+	/* the byte the kernel stopped at */
+	size_t at = (size_t)r;
+	int i = 0;
+	while (i < cnt && at >= iov[i].iov_len)
+		at -= iov[i++].iov_len;
+	struct lg_space *sp = &lg_rt.sp;
+	const uint8_t *a = (const uint8_t *)iov[i].iov_base + at;
+	if (!sp_contains(sp, a) || !sp_committed(sp, sp_line_of(sp, (uint64_t)(uintptr_t)a)) ||
+	    !dio_is_file(fd))
+		return r;
+	lg_stat_add(LEGO_STAT_BOUNCED, 1);
+	return dio_rw(fd, iov, cnt, off >= 0 ? off + r : off, flags, out, (size_t)r);
 }
 
 /*

@@ -10,10 +10,12 @@
  * page the ExCache evicts keeps its contents until the device is done.
  *
  * In SIGBUS mode (LEGO_FAULT=sigbus) the kernel cannot fault remote
- * memory in at all: read(2), write(2) and their kin on any descriptor
- * that fail with EFAULT are made again through a local buffer when their
- * buffers lie in remote memory.  (Nothing was transferred by the failed
- * call: a call that moved some bytes returns their count.)
+ * memory in at all: it stops at the first line that is not resident.
+ * read(2), write(2) and their kin on any descriptor that fail with EFAULT
+ * there are made again through a local buffer when their buffers lie in
+ * remote memory; on a regular file or a block device, a call that moved
+ * some bytes and stopped short at a remote line is finished through one
+ * (lg_dio_after).
  */
 #ifndef LEGO_DIO_H
 #define LEGO_DIO_H
@@ -38,6 +40,20 @@ ssize_t lg_dio_readv(int fd, const struct iovec *iov, int cnt, off_t off, int fl
  * program may read (otherwise the EFAULT is the program's own).  Counts
  * the call (io.bounced) when it says 1. */
 int lg_dio_bounce(const struct iovec *iov, int cnt);
+
+/* What a read(2) or write(2) kind of call on iov that gave r (bytes, or
+ * -errno) should give the program, in SIGBUS mode: EFAULT where
+ * lg_dio_bounce says so, the call made again through a local buffer; a
+ * short count on a regular file or block device whose next byte lies in
+ * a line of remote memory the program may read, the rest moved through a
+ * local buffer, from where the call stopped (off + r, or the file's
+ * position).  Programs take a short read of a file for its end (a JVM
+ * read class files whose tails were missing).  Pipes and sockets give
+ * short counts anyway; their next call fails with EFAULT and is made
+ * again.  Otherwise r.  off, flags and out as for lg_dio_readv (out 0)
+ * or lg_dio_writev (out 1). */
+ssize_t lg_dio_after(ssize_t r, int fd, const struct iovec *iov, int cnt, off_t off, int flags,
+		     int out);
 
 /* write(2) (off == -1) or pwrite(2) from a local buffer that the program's
  * buffers are copied into, in pieces of at most 1 MiB.  As lg_dio_readv. */

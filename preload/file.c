@@ -160,13 +160,14 @@ LG_EXPORT int creat64(const char *path, mode_t mode) { return creat(path, mode);
 
 /* ------------------------------------------------------------ read, write */
 
-/* The result r of a call on iov, or, if it failed with EFAULT where only
- * SIGBUS mode makes it fail (lg_dio_bounce), that of `again`: the call
- * through a local buffer. */
-#define LG_BOUNCED(r, iov, cnt, again)                                             \
-	({                                                                       \
-		ssize_t lg_b_ = (r);                                               \
-		lg_b_ < 0 && errno == EFAULT && lg_dio_bounce(iov, cnt) ? lg_retl(again) : lg_b_; \
+/* The result r of a call on iov, or what SIGBUS mode makes of it where it
+ * failed with EFAULT or stopped short at remote memory (lg_dio_after). */
+#define LG_BOUNCED(r, fd, iov, cnt, off, flags, out)                                    \
+	({                                                                              \
+		ssize_t lg_b_ = (r);                                                      \
+		lg_b_ < 0 && errno != EFAULT ? lg_b_                                      \
+			: lg_retl(lg_dio_after(lg_b_ < 0 ? -EFAULT : lg_b_, fd, iov, cnt, off, \
+					       flags, out));                                 \
 	})
 
 LG_EXPORT ssize_t read(int fd, void *buf, size_t n)
@@ -177,7 +178,7 @@ LG_EXPORT ssize_t read(int fd, void *buf, size_t n)
 	if (lg_dio_needed(fd, &v, 1))
 		return lg_retl(lg_dio_readv(fd, &v, 1, -1, 0));
 	return LG_BOUNCED(LG_TRACED_LIBC("dpd", REAL(read)(fd, buf, n), TL(fd), TL(buf), TL(n)),
-			  &v, 1, lg_dio_readv(fd, &v, 1, -1, 0));
+			  fd, &v, 1, -1, 0, 0);
 }
 
 LG_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
@@ -193,7 +194,7 @@ LG_EXPORT ssize_t write(int fd, const void *buf, size_t n)
 		return lg_retl(LG_TRACED("dpd", lg_file_write(fd, buf, n), TL(fd), TL(buf), TL(n)));
 	struct iovec v = {(void *)buf, n};
 	return LG_BOUNCED(LG_TRACED_LIBC("dpd", REAL(write)(fd, buf, n), TL(fd), TL(buf), TL(n)),
-			  &v, 1, lg_dio_writev(fd, &v, 1, -1));
+			  fd, &v, 1, -1, 0, 1);
 }
 
 LG_EXPORT ssize_t pread(int fd, void *buf, size_t n, off_t off)
@@ -206,7 +207,7 @@ LG_EXPORT ssize_t pread(int fd, void *buf, size_t n, off_t off)
 		return lg_retl(off < 0 ? -EINVAL : lg_dio_readv(fd, &v, 1, off, 0));
 	return LG_BOUNCED(LG_TRACED_LIBC("dpdd", REAL(pread)(fd, buf, n, off), TL(fd), TL(buf),
 					 TL(n), TL(off)),
-			  &v, 1, lg_dio_readv(fd, &v, 1, off, 0));
+			  fd, &v, 1, off, 0, 0);
 }
 
 LG_EXPORT ssize_t pread64(int fd, void *buf, size_t n, off64_t off) { return pread(fd, buf, n, off); }
@@ -231,7 +232,7 @@ LG_EXPORT ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
 	struct iovec v = {(void *)buf, n};
 	return LG_BOUNCED(LG_TRACED_LIBC("dpdd", REAL(pwrite)(fd, buf, n, off), TL(fd), TL(buf),
 					 TL(n), TL(off)),
-			  &v, 1, lg_dio_writev(fd, &v, 1, off));
+			  fd, &v, 1, off, 0, 1);
 }
 
 LG_EXPORT ssize_t pwrite64(int fd, const void *buf, size_t n, off64_t off)
@@ -247,7 +248,7 @@ LG_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 	if (lg_dio_needed(fd, iov, cnt))
 		return lg_retl(lg_dio_readv(fd, iov, cnt, -1, 0));
 	return LG_BOUNCED(LG_TRACED_LIBC("dpd", REAL(readv)(fd, iov, cnt), TL(fd), TL(iov), TL(cnt)),
-			  iov, cnt, lg_dio_readv(fd, iov, cnt, -1, 0));
+			  fd, iov, cnt, -1, 0, 0);
 }
 
 LG_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
@@ -256,7 +257,7 @@ LG_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 		return lg_retl(LG_TRACED("dpdd", lg_file_writev(fd, iov, cnt, -1),
 				TL(fd), TL(iov), TL(cnt), TL(-1)));
 	return LG_BOUNCED(LG_TRACED_LIBC("dpd", REAL(writev)(fd, iov, cnt), TL(fd), TL(iov), TL(cnt)),
-			  iov, cnt, lg_dio_writev(fd, iov, cnt, -1));
+			  fd, iov, cnt, -1, 0, 1);
 }
 
 LG_EXPORT ssize_t preadv(int fd, const struct iovec *iov, int cnt, off_t off)
@@ -265,8 +266,7 @@ LG_EXPORT ssize_t preadv(int fd, const struct iovec *iov, int cnt, off_t off)
 		return lg_retl(off < 0 ? -EINVAL : lg_file_readv(fd, iov, cnt, off));
 	if (lg_dio_needed(fd, iov, cnt))
 		return lg_retl(off < 0 ? -EINVAL : lg_dio_readv(fd, iov, cnt, off, 0));
-	return LG_BOUNCED(REAL(preadv)(fd, iov, cnt, off), iov, cnt,
-			  lg_dio_readv(fd, iov, cnt, off, 0));
+	return LG_BOUNCED(REAL(preadv)(fd, iov, cnt, off), fd, iov, cnt, off, 0, 0);
 }
 
 LG_EXPORT ssize_t preadv64(int fd, const struct iovec *iov, int cnt, off64_t off)
@@ -282,8 +282,7 @@ LG_EXPORT ssize_t preadv2(int fd, const struct iovec *iov, int cnt, off_t off, i
 		return lg_retl(off < -1 ? -EINVAL : lg_file_readv(fd, iov, cnt, off));
 	if (lg_dio_needed(fd, iov, cnt))
 		return lg_retl(off < -1 ? -EINVAL : lg_dio_readv(fd, iov, cnt, off, flags));
-	return LG_BOUNCED(REAL(preadv2)(fd, iov, cnt, off, flags), iov, cnt,
-			  lg_dio_readv(fd, iov, cnt, off, flags));
+	return LG_BOUNCED(REAL(preadv2)(fd, iov, cnt, off, flags), fd, iov, cnt, off, flags, 0);
 }
 
 LG_EXPORT ssize_t preadv64v2(int fd, const struct iovec *iov, int cnt, off64_t off, int flags)
@@ -295,8 +294,7 @@ LG_EXPORT ssize_t pwritev(int fd, const struct iovec *iov, int cnt, off_t off)
 {
 	if (lg_file_fd(fd))
 		return lg_retl(off < 0 ? -EINVAL : lg_file_writev(fd, iov, cnt, off));
-	return LG_BOUNCED(REAL(pwritev)(fd, iov, cnt, off), iov, cnt,
-			  lg_dio_writev(fd, iov, cnt, off));
+	return LG_BOUNCED(REAL(pwritev)(fd, iov, cnt, off), fd, iov, cnt, off, 0, 1);
 }
 
 LG_EXPORT ssize_t pwritev64(int fd, const struct iovec *iov, int cnt, off64_t off)

@@ -1,9 +1,12 @@
 /*
  * What a program does that LEGO_FAULT=sigbus must keep working: threads
  * that block every signal (SIGBUS included) and then read and write
- * their heap, a fork whose child reads the parent's data, and a SIGBUS
+ * their heap, a fork whose child reads the parent's data, a SIGBUS
  * of the program's own (a file mapped over part of its memory, touched
- * past its end), which its handler must see.  Prints values only,
+ * past its end), which its handler must see, and file reads and writes
+ * with buffers of which only the first page was touched (the kernel
+ * copies that page, then stops at one it cannot fault in; the program
+ * must still see the whole count and data).  Prints values only,
  * so the output natively and under Lego can be compared.
  *
  *   prog_sigbus [MiB]      the checks above, on MiB of heap (default 32)
@@ -24,7 +27,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -110,6 +115,67 @@ static void file_past_end(void)
 	munmap(m, n);
 }
 
+/* n bytes of fresh anonymous memory (remote under Lego, never touched)
+ * with only its first page written: byte i of it is (i * 7) ^ seed. */
+static uint8_t *fresh(size_t n, int seed)
+{
+	uint8_t *m = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		exit(2);
+	for (size_t i = 0; i < 4096; i++)
+		m[i] = (uint8_t)((i * 7) ^ (size_t)seed);
+	return m;
+}
+
+static uint64_t fnv(const uint8_t *p, size_t n)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 1099511628211ull;
+	return h;
+}
+
+/* pwrite, write, pread, read and preadv of a file from and into buffers
+ * touched on their first page only; counts, the file's size and
+ * position, and a hash of what was read. */
+static void file_io(void)
+{
+	size_t n = 256u << 10;
+	char path[] = "/tmp/prog_sigbus.XXXXXX";
+	int fd = mkstemp(path);
+	if (fd < 0)
+		exit(2);
+	unlink(path);
+	uint8_t *a = fresh(n, 1), *b = fresh(n, 2);
+	ssize_t w1 = pwrite(fd, a, n, 0);
+	ssize_t w2 = write(fd, b, n); /* (at the position: 0, so over it) */
+	ssize_t w3 = pwrite(fd, a, n, (off_t)n);
+	struct stat st;
+	fstat(fd, &st);
+	printf("file writes: %zd %zd %zd, size %lld, position %lld\n", w1, w2, w3,
+	       (long long)st.st_size, (long long)lseek(fd, 0, SEEK_CUR));
+	uint8_t *c = fresh(2 * n, 3);
+	ssize_t r1 = pread(fd, c, 2 * n, 0);
+	printf("pread: %zd, %016llx\n", r1, (unsigned long long)fnv(c, 2 * n));
+	uint8_t *d = fresh(2 * n, 4);
+	lseek(fd, 4096, SEEK_SET);
+	ssize_t r2 = read(fd, d, 2 * n); /* 4 KiB short of it: the file ends */
+	printf("read: %zd, position %lld, %016llx\n", r2, (long long)lseek(fd, 0, SEEK_CUR),
+	       (unsigned long long)fnv(d, 2 * n));
+	uint8_t *e = fresh(n, 5), *f = fresh(n, 6);
+	struct iovec v[2] = {{e, n}, {f + 4096, n - 4096}};
+	ssize_t r3 = preadv(fd, v, 2, 100);
+	printf("preadv: %zd, %016llx %016llx\n", r3, (unsigned long long)fnv(e, n),
+	       (unsigned long long)fnv(f, n));
+	close(fd);
+	munmap(a, n);
+	munmap(b, n);
+	munmap(c, 2 * n);
+	munmap(d, 2 * n);
+	munmap(e, n);
+	munmap(f, n);
+}
+
 static int syscall_check(void)
 {
 	size_t n = 32u << 20;
@@ -180,5 +246,7 @@ int main(int argc, char **argv)
 	free(data);
 	/* 4. the program's own SIGBUS, in the middle of remote memory */
 	file_past_end();
+	/* 5. files read into and written from buffers mostly not resident */
+	file_io();
 	return 0;
 }

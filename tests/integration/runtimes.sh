@@ -5,7 +5,10 @@
 # ExCache in arrays and objects: the output must equal the native run's and
 # the memory must have gone to the memnode.  The JVM also runs with the
 # serial collector and 64 KiB lines (lines spanning several of its
-# mappings).  Skipped without java/javac or node.
+# mappings), and in SIGBUS mode without its class-data archive (class
+# files then come from its modules file, read into its heap with pread:
+# the kernel stops at the first page it cannot fault in there, and the
+# read must still be whole).  Skipped without java/javac or node.
 . "$(dirname "$0")/lib.sh"
 skip_if_sanitized
 D=$(dirname "$0")
@@ -32,6 +35,9 @@ if command -v java >/dev/null && command -v javac >/dev/null; then
 	# with 4 KiB lines the serial one took 16.6 s here, G1 with 64 KiB
 	# lines 6.8 s)
 	lego java-serial-64k --excache 64M --line 64K -- java -XX:+UseSerialGC -Xmx1g -cp "$T" Runtimes 256
+	export LEGO_FAULT=sigbus
+	lego java-sigbus --excache 64M -- java -Xshare:off -Xmx1g -cp "$T" Runtimes 256
+	unset LEGO_FAULT
 fi
 if command -v node >/dev/null; then
 	node "$D/runtimes.js" 256 >"$T/native.out" 2>"$T/native.log" || fail "node natively"
