@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -154,8 +155,8 @@ static ssize_t dio_rw(int fd, const struct iovec *iov, int cnt, off_t off, int f
 		long r;
 		if (out) {
 			dio_copy(iov, &vi, &vo, buf, n, 0);
-			r = off < 0 ? syscall(SYS_write, fd, buf, n)
-				    : syscall(SYS_pwrite64, fd, buf, n, (long)off);
+			r = off < 0 && !flags ? syscall(SYS_write, fd, buf, n)
+					      : syscall(SYS_pwritev2, fd, &b, 1, (long)off, 0L, flags);
 		} else {
 			r = off < 0 && !flags ? syscall(SYS_read, fd, buf, n)
 					      : syscall(SYS_preadv2, fd, &b, 1, (long)off, 0L, flags);
@@ -191,6 +192,62 @@ ssize_t lg_dio_readv(int fd, const struct iovec *iov, int cnt, off_t off, int fl
 void *lg_dio_buf(int *slot) { return dio_get(slot); }
 
 void lg_dio_buf_put(void *buf, int slot) { dio_put(buf, slot); }
+
+ssize_t lg_dio_msg(int fd, struct msghdr *m, int flags, int out)
+{
+	size_t total = dio_total(m->msg_iov, (int)m->msg_iovlen);
+	if (total == SIZE_MAX)
+		return -EINVAL;
+	int slot;
+	uint8_t *buf = dio_get(&slot);
+	if (!buf)
+		return -ENOMEM;
+	int e = errno;
+	size_t done = 0, vo = 0, k;
+	int vi = 0;
+	long r;
+	struct msghdr mm = *m;
+	do {
+		k = LG_MIN(total - done, (size_t)DIO_PIECE);
+		struct iovec b = {buf, k};
+		mm.msg_iov = &b;
+		mm.msg_iovlen = 1;
+		if (out) {
+			dio_copy(m->msg_iov, &vi, &vo, buf, k, 0);
+			r = syscall(SYS_sendmsg, fd, &mm, flags);
+		} else {
+			r = syscall(SYS_recvmsg, fd, &mm, flags);
+			if (r >= 0) { /* (more than k: a datagram cut, MSG_TRUNC) */
+				dio_copy(m->msg_iov, &vi, &vo, buf, LG_MIN((size_t)r, k), 1);
+				m->msg_flags = mm.msg_flags;
+				if (!done) {
+					m->msg_namelen = mm.msg_namelen;
+					m->msg_controllen = mm.msg_controllen;
+				}
+			}
+		}
+		if (r < 0) {
+			r = -errno;
+			break;
+		}
+		done += (size_t)r;
+		/* the address and control data go with the first piece only */
+		mm.msg_control = NULL;
+		mm.msg_controllen = 0;
+		/* on where one call would have: a send of more than a piece
+		 * (a stream takes it in parts; a datagram that large fails at
+		 * once), a receive told to wait for all */
+	} while ((size_t)r == k && done < total && (out || (flags & MSG_WAITALL)));
+	dio_put(buf, slot);
+	errno = e;
+	return done ? (ssize_t)done : r;
+}
+
+int lg_dio_sigbus(void)
+{
+	return lg_rt.fault.sigbus &&
+	       atomic_load_explicit(&lg_rt.state, memory_order_acquire) == LG_RT_RUNNING;
+}
 
 int lg_dio_bounce(const struct iovec *iov, int cnt)
 {

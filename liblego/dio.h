@@ -41,6 +41,19 @@ ssize_t lg_dio_readv(int fd, const struct iovec *iov, int cnt, off_t off, int fl
  * the call (io.bounced) when it says 1. */
 int lg_dio_bounce(const struct iovec *iov, int cnt);
 
+/* sendmsg(2) (out 1) or recvmsg(2) (out 0) of m's data through a local
+ * buffer, a piece of at most 1 MiB at a time (more than one for a send,
+ * or a receive with MSG_WAITALL, of more than a piece): for socket calls
+ * whose buffers lie in remote memory in SIGBUS mode (lg_dio_bounce says
+ * when), always, since a datagram whose copy failed with EFAULT is gone.
+ * m's flags, name and control lengths are set as the call sets them.
+ * Bytes moved, or -errno. */
+struct msghdr;
+ssize_t lg_dio_msg(int fd, struct msghdr *m, int flags, int out);
+
+/* 1 if the runtime runs in SIGBUS mode. */
+int lg_dio_sigbus(void);
+
 /* What a read(2) or write(2) kind of call on iov that gave r (bytes, or
  * -errno) should give the program, in SIGBUS mode: EFAULT where
  * lg_dio_bounce says so, the call made again through a local buffer; a
@@ -50,8 +63,8 @@ int lg_dio_bounce(const struct iovec *iov, int cnt);
  * position).  Programs take a short read of a file for its end (a JVM
  * read class files whose tails were missing).  Pipes and sockets give
  * short counts anyway; their next call fails with EFAULT and is made
- * again.  Otherwise r.  off, flags and out as for lg_dio_readv (out 0)
- * or lg_dio_writev (out 1). */
+ * again.  Otherwise r.  off and flags as for lg_dio_readv (out 0) or
+ * pwritev2(2) (out 1). */
 ssize_t lg_dio_after(ssize_t r, int fd, const struct iovec *iov, int cnt, off_t off, int flags,
 		     int out);
 

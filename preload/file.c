@@ -16,11 +16,14 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/sendfile.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/uio.h>
@@ -52,6 +55,10 @@ ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen);
 ssize_t __pread_chk(int fd, void *buf, size_t n, off_t off, size_t buflen);
 ssize_t __pread64_chk(int fd, void *buf, size_t n, off64_t off, size_t buflen);
 void __chk_fail(void) __attribute__((noreturn));
+char *__getcwd_chk(char *buf, size_t size, size_t buflen);
+ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags);
+ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags,
+		       struct sockaddr *addr, socklen_t *alen);
 size_t __fread_chk(void *p, size_t plen, size_t size, size_t n, FILE *f);
 size_t __fread_unlocked_chk(void *p, size_t plen, size_t size, size_t n, FILE *f);
 int __xstat(int ver, const char *path, struct stat *st);
@@ -302,11 +309,92 @@ LG_EXPORT ssize_t pwritev64(int fd, const struct iovec *iov, int cnt, off64_t of
 	return pwritev(fd, iov, cnt, off);
 }
 
+/* ----------------------------------------------------------------- sockets */
+
+/*
+ * In SIGBUS mode the kernel cannot copy a socket's data into or out of
+ * remote memory that is not resident, and a datagram whose copy fails is
+ * gone, so these go through a local buffer whenever their data lies in
+ * remote memory (lg_dio_msg).  Otherwise, and in uffd mode, they are the
+ * C library's.
+ */
+static ssize_t lg_sock_via(int fd, void *buf, size_t n, int flags, struct sockaddr *addr,
+			   socklen_t *alen, int out)
+{
+	struct iovec v = {buf, n};
+	struct msghdr m = {.msg_name = addr, .msg_namelen = alen ? *alen : 0, .msg_iov = &v,
+			   .msg_iovlen = 1};
+	ssize_t r = lg_dio_msg(fd, &m, flags, out);
+	if (r >= 0 && alen && !out)
+		*alen = m.msg_namelen;
+	return lg_retl(r);
+}
+
+LG_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
+{
+	if (!lg_dio_bounce(&(struct iovec){buf, n}, 1))
+		return REAL(recv)(fd, buf, n, flags);
+	return lg_sock_via(fd, buf, n, flags, NULL, NULL, 0);
+}
+
+LG_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
+{
+	if (n > buflen)
+		__chk_fail();
+	return recv(fd, buf, n, flags);
+}
+
+LG_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr,
+			   socklen_t *alen)
+{
+	if (!lg_dio_bounce(&(struct iovec){buf, n}, 1))
+		return REAL(recvfrom)(fd, buf, n, flags, addr, alen);
+	return lg_sock_via(fd, buf, n, flags, addr, addr ? alen : NULL, 0);
+}
+
+LG_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags,
+				 struct sockaddr *addr, socklen_t *alen)
+{
+	if (n > buflen)
+		__chk_fail();
+	return recvfrom(fd, buf, n, flags, addr, alen);
+}
+
+LG_EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int flags)
+{
+	if (!m || m->msg_iovlen > INT_MAX || !lg_dio_bounce(m->msg_iov, (int)m->msg_iovlen))
+		return REAL(recvmsg)(fd, m, flags);
+	return lg_retl(lg_dio_msg(fd, m, flags, 0));
+}
+
+LG_EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
+{
+	if (!lg_dio_bounce(&(struct iovec){(void *)buf, n}, 1))
+		return REAL(send)(fd, buf, n, flags);
+	return lg_sock_via(fd, (void *)buf, n, flags, NULL, NULL, 1);
+}
+
+LG_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags,
+			 const struct sockaddr *addr, socklen_t alen)
+{
+	if (!lg_dio_bounce(&(struct iovec){(void *)buf, n}, 1))
+		return REAL(sendto)(fd, buf, n, flags, addr, alen);
+	return lg_sock_via(fd, (void *)buf, n, flags, (struct sockaddr *)addr, &alen, 1);
+}
+
+LG_EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
+{
+	if (!m || m->msg_iovlen > INT_MAX || !lg_dio_bounce(m->msg_iov, (int)m->msg_iovlen))
+		return REAL(sendmsg)(fd, m, flags);
+	struct msghdr c = *m;
+	return lg_retl(lg_dio_msg(fd, &c, flags, 1));
+}
+
 LG_EXPORT ssize_t pwritev2(int fd, const struct iovec *iov, int cnt, off_t off, int flags)
 {
 	if (lg_file_fd(fd))
 		return lg_retl(off < -1 ? -EINVAL : lg_file_writev(fd, iov, cnt, off));
-	return REAL(pwritev2)(fd, iov, cnt, off, flags);
+	return LG_BOUNCED(REAL(pwritev2)(fd, iov, cnt, off, flags), fd, iov, cnt, off, flags, 1);
 }
 
 LG_EXPORT ssize_t pwritev64v2(int fd, const struct iovec *iov, int cnt, off64_t off, int flags)
@@ -740,6 +828,37 @@ LG_EXPORT ssize_t readlink(const char *path, char *buf, size_t n)
 	if (lg_file_path(AT_FDCWD, path))
 		return readlinkat(AT_FDCWD, path, buf, n);
 	return REAL(readlink)(path, buf, n);
+}
+
+/*
+ * getcwd: in SIGBUS mode the kernel cannot write the path into remote
+ * memory that is not resident (Python's os.getcwd, on an import, failed
+ * with EFAULT), so it goes into a buffer on the stack and is copied; with
+ * no buffer the C library would allocate one (remote) and have the
+ * kernel fill it, so the copy is allocated here, as it would be there.
+ */
+LG_EXPORT char *getcwd(char *buf, size_t size)
+{
+	if (!(buf ? lg_dio_bounce(&(struct iovec){buf, size}, 1) : lg_dio_sigbus()))
+		return REAL(getcwd)(buf, size);
+	char tmp[PATH_MAX];
+	if (!REAL(getcwd)(tmp, sizeof tmp))
+		return NULL;
+	size_t len = strlen(tmp) + 1;
+	if ((buf || size) && size < len) {
+		errno = ERANGE;
+		return NULL;
+	}
+	if (!buf && !(buf = malloc(size ? size : len)))
+		return NULL;
+	return memcpy(buf, tmp, len);
+}
+
+LG_EXPORT char *__getcwd_chk(char *buf, size_t size, size_t buflen)
+{
+	if (size > buflen)
+		__chk_fail();
+	return getcwd(buf, size);
 }
 
 /* No extended attributes (Python's shutil.copy2 expects ENOTSUP). */

@@ -27,9 +27,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -176,6 +179,82 @@ static void file_io(void)
 	munmap(f, n);
 }
 
+/* Sends n bytes of m over fd in the background (a stream larger than a
+ * socket buffer needs a reader at the same time). */
+struct sender {
+	int fd;
+	const uint8_t *m;
+	size_t n;
+	ssize_t r;
+};
+
+static void *send_all(void *arg)
+{
+	struct sender *s = arg;
+	s->r = send(s->fd, s->m, s->n, 0);
+	return NULL;
+}
+
+/* send, recv, sendto, recvfrom, sendmsg and recvmsg (MSG_WAITALL, across
+ * 1 MiB pieces) with buffers touched on their first page only. */
+static void sockets(void)
+{
+	int sv[2], dv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) || socketpair(AF_UNIX, SOCK_DGRAM, 0, dv))
+		exit(2);
+	/* (data that never came fails the check rather than hang it) */
+	struct timeval tmo = {10, 0};
+	setsockopt(sv[1], SOL_SOCKET, SO_RCVTIMEO, &tmo, sizeof tmo);
+	setsockopt(dv[1], SOL_SOCKET, SO_RCVTIMEO, &tmo, sizeof tmo);
+	size_t n = 64u << 10, big = (3u << 20) + 100;
+	uint8_t *a = fresh(n, 7), *b = fresh(n, 8);
+	ssize_t s1 = send(sv[0], a, 8192, 0), r1 = recv(sv[1], b, 8192, 0);
+	printf("stream: sent %zd, received %zd, %016llx\n", s1, r1,
+	       (unsigned long long)fnv(b, 8192));
+	uint8_t *c = fresh(n, 9);
+	struct sockaddr_un from;
+	socklen_t flen = sizeof from;
+	ssize_t s2 = sendto(dv[0], a, 12000, 0, NULL, 0);
+	ssize_t r2 = recvfrom(dv[1], c, n, 0, (struct sockaddr *)&from, &flen);
+	ssize_t s3 = send(dv[0], a, 9000, 0), r3 = recv(dv[1], c + 4096, 100, MSG_TRUNC);
+	printf("datagrams: sent %zd, received %zd (address length %u), %016llx; cut: %zd of %zd\n",
+	       s2, r2, (unsigned)flen, (unsigned long long)fnv(c, 12000), r3, s3);
+	uint8_t *d = fresh(big, 10), *e = fresh(big, 11);
+	struct sender snd = {sv[0], d, big, 0};
+	pthread_t t;
+	pthread_create(&t, NULL, send_all, &snd);
+	struct iovec v[2] = {{e, 5000}, {e + 5000, big - 5000}};
+	struct msghdr m = {.msg_iov = v, .msg_iovlen = 2};
+	ssize_t r4 = recvmsg(sv[1], &m, MSG_WAITALL);
+	pthread_join(t, NULL);
+	printf("big stream: sent %zd, received %zd, %016llx\n", snd.r, r4,
+	       (unsigned long long)fnv(e, big));
+	struct iovec w[2] = {{a, 3000}, {d + 4000, 6000}};
+	struct msghdr wm = {.msg_iov = w, .msg_iovlen = 2};
+	ssize_t s5 = sendmsg(dv[0], &wm, 0), r5 = recv(dv[1], b, n, 0);
+	printf("sendmsg: %zd, received %zd, %016llx\n", s5, r5, (unsigned long long)fnv(b, 9000));
+	close(sv[0]);
+	close(sv[1]);
+	close(dv[0]);
+	close(dv[1]);
+	munmap(a, n);
+	munmap(b, n);
+	munmap(c, n);
+	munmap(d, big);
+	munmap(e, big);
+}
+
+/* getcwd into a buffer never touched, and into one it allocates. */
+static void cwd(void)
+{
+	char *b = (char *)fresh(8192, 0) + 4096, *own = getcwd(NULL, 0);
+	char *r = getcwd(b, 4096);
+	printf("getcwd: %s, %s\n", r == b && own && strcmp(b, own) == 0 ? "same" : "differs",
+	       getcwd(b, 1) == NULL && errno == ERANGE ? "ERANGE" : "no ERANGE");
+	free(own);
+	munmap(b - 4096, 8192);
+}
+
 static int syscall_check(void)
 {
 	size_t n = 32u << 20;
@@ -248,5 +327,8 @@ int main(int argc, char **argv)
 	file_past_end();
 	/* 5. files read into and written from buffers mostly not resident */
 	file_io();
+	/* 6. sockets and getcwd, the same */
+	sockets();
+	cwd();
 	return 0;
 }
