@@ -22,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/epoll.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -56,6 +58,9 @@ ssize_t __pread_chk(int fd, void *buf, size_t n, off_t off, size_t buflen);
 ssize_t __pread64_chk(int fd, void *buf, size_t n, off64_t off, size_t buflen);
 void __chk_fail(void) __attribute__((noreturn));
 char *__getcwd_chk(char *buf, size_t size, size_t buflen);
+int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen);
+int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *tmo, const sigset_t *ss,
+		size_t fdslen);
 ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags);
 ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags,
 		       struct sockaddr *addr, socklen_t *alen);
@@ -307,6 +312,92 @@ LG_EXPORT ssize_t pwritev(int fd, const struct iovec *iov, int cnt, off_t off)
 LG_EXPORT ssize_t pwritev64(int fd, const struct iovec *iov, int cnt, off64_t off)
 {
 	return pwritev(fd, iov, cnt, off);
+}
+
+/* ----------------------------------------------------------- event waits */
+
+/*
+ * epoll_wait and poll in SIGBUS mode: the kernel writes events into the
+ * program's array, and in remote memory that is not resident it cannot
+ * (EFAULT), so they go through an array on the stack (epoll: at most
+ * LG_EVENTS_VIA events a call, the rest on the next; poll: copied in
+ * and out, a local buffer for more than LG_EVENTS_VIA descriptors).
+ */
+#define LG_EVENTS_VIA 256
+
+static int lg_epoll_via(int epfd, struct epoll_event *ev, int max, int timeout,
+			const sigset_t *ss, int pwait)
+{
+	struct epoll_event b[LG_EVENTS_VIA];
+	int cap = max < LG_EVENTS_VIA ? max : LG_EVENTS_VIA;
+	int r = pwait ? REAL(epoll_pwait)(epfd, b, cap, timeout, ss)
+		      : REAL(epoll_wait)(epfd, b, cap, timeout);
+	if (r > 0)
+		memcpy(ev, b, (size_t)r * sizeof *b);
+	return r;
+}
+
+LG_EXPORT int epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout)
+{
+	if (max <= 0 || !lg_dio_bounce(&(struct iovec){ev, (size_t)max * sizeof *ev}, 1))
+		return REAL(epoll_wait)(epfd, ev, max, timeout);
+	return lg_epoll_via(epfd, ev, max, timeout, NULL, 0);
+}
+
+LG_EXPORT int epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout,
+			  const sigset_t *ss)
+{
+	if (max <= 0 || !lg_dio_bounce(&(struct iovec){ev, (size_t)max * sizeof *ev}, 1))
+		return REAL(epoll_pwait)(epfd, ev, max, timeout, ss);
+	return lg_epoll_via(epfd, ev, max, timeout, ss, 1);
+}
+
+static int lg_poll_via(struct pollfd *fds, nfds_t n, int timeout, const struct timespec *tmo,
+		       const sigset_t *ss, int pp)
+{
+	struct pollfd stack[LG_EVENTS_VIA], *b = stack;
+	int slot = -1;
+	if (n > LG_EVENTS_VIA && (n > LG_DIO_PIECE / sizeof *b || !(b = lg_dio_buf(&slot))))
+		return pp ? REAL(ppoll)(fds, n, tmo, ss) : REAL(poll)(fds, n, timeout);
+	memcpy(b, fds, n * sizeof *b);
+	int r = pp ? REAL(ppoll)(b, n, tmo, ss) : REAL(poll)(b, n, timeout);
+	int e = errno;
+	if (r >= 0)
+		for (nfds_t i = 0; i < n; i++)
+			fds[i].revents = b[i].revents;
+	if (b != stack)
+		lg_dio_buf_put(b, slot);
+	errno = e;
+	return r;
+}
+
+LG_EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
+{
+	if (!n || !lg_dio_bounce(&(struct iovec){fds, n * sizeof *fds}, 1))
+		return REAL(poll)(fds, n, timeout);
+	return lg_poll_via(fds, n, timeout, NULL, NULL, 0);
+}
+
+LG_EXPORT int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen)
+{
+	if (fdslen / sizeof *fds < n)
+		__chk_fail();
+	return poll(fds, n, timeout);
+}
+
+LG_EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *tmo, const sigset_t *ss)
+{
+	if (!n || !lg_dio_bounce(&(struct iovec){fds, n * sizeof *fds}, 1))
+		return REAL(ppoll)(fds, n, tmo, ss);
+	return lg_poll_via(fds, n, 0, tmo, ss, 1);
+}
+
+LG_EXPORT int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *tmo,
+			  const sigset_t *ss, size_t fdslen)
+{
+	if (fdslen / sizeof *fds < n)
+		__chk_fail();
+	return ppoll(fds, n, tmo, ss);
 }
 
 /* ----------------------------------------------------------------- sockets */
@@ -634,11 +725,30 @@ LG_EXPORT int posix_fallocate64(int fd, off64_t off, off64_t len)
 
 /* ------------------------------------------------------------ attributes */
 
+/* call, which has the kernel write *out; in SIGBUS mode, where out lies in
+ * remote memory (the kernel cannot fault it in: lg_dio_bounce), into a
+ * copy on the stack that is copied to out if the call returns 0. */
+#define LG_OUT_VIA(out, call)                                                  \
+	({                                                                     \
+		int lg_o_r_;                                                   \
+		if (lg_dio_bounce(&(struct iovec){(void *)(out), sizeof *(out)}, 1)) { \
+			__typeof__(*(out)) lg_o_l_, *lg_o_p_ = (out);          \
+			(out) = &lg_o_l_;                                      \
+			lg_o_r_ = (call);                                      \
+			(out) = lg_o_p_;                                       \
+			if (lg_o_r_ == 0)                                      \
+				memcpy(lg_o_p_, &lg_o_l_, sizeof lg_o_l_);    \
+		} else {                                                       \
+			lg_o_r_ = (call);                                      \
+		}                                                              \
+		lg_o_r_;                                                       \
+	})
+
 LG_EXPORT int fstat(int fd, struct stat *st)
 {
 	if (lg_file_fd(fd))
 		return lg_ret(LG_TRACED("dp", lg_file_fstat(fd, st), TL(fd), TL(st)));
-	return REAL(fstat)(fd, st);
+	return LG_OUT_VIA(st, REAL(fstat)(fd, st));
 }
 
 LG_EXPORT int fstat64(int fd, struct stat64 *st) { return fstat(fd, (struct stat *)st); }
@@ -648,7 +758,7 @@ LG_EXPORT int fstatat(int dirfd, const char *path, struct stat *st, int flags)
 	if (lg_file_path(dirfd, path))
 		return lg_ret(LG_TRACED("dspx", lg_file_stat(dirfd, path, st, flags),
 				TL(dirfd), TL(path), TL(st), TL(flags)));
-	return REAL(fstatat)(dirfd, path, st, flags);
+	return LG_OUT_VIA(st, REAL(fstatat)(dirfd, path, st, flags));
 }
 
 LG_EXPORT int fstatat64(int dirfd, const char *path, struct stat64 *st, int flags)
@@ -661,7 +771,7 @@ LG_EXPORT int stat(const char *path, struct stat *st)
 	if (lg_file_path(AT_FDCWD, path))
 		return lg_ret(LG_TRACED("xspd", lg_file_stat(AT_FDCWD, path, st, 0),
 				TL(AT_FDCWD), TL(path), TL(st), TL(0)));
-	return REAL(stat)(path, st);
+	return LG_OUT_VIA(st, REAL(stat)(path, st));
 }
 
 LG_EXPORT int stat64(const char *path, struct stat64 *st) { return stat(path, (struct stat *)st); }
@@ -671,7 +781,7 @@ LG_EXPORT int lstat(const char *path, struct stat *st)
 	if (lg_file_path(AT_FDCWD, path))
 		return lg_ret(LG_TRACED("xspx", lg_file_stat(AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW),
 				TL(AT_FDCWD), TL(path), TL(st), TL(AT_SYMLINK_NOFOLLOW)));
-	return REAL(lstat)(path, st);
+	return LG_OUT_VIA(st, REAL(lstat)(path, st));
 }
 
 LG_EXPORT int lstat64(const char *path, struct stat64 *st) { return lstat(path, (struct stat *)st); }
@@ -682,7 +792,7 @@ LG_EXPORT int __xstat(int ver, const char *path, struct stat *st)
 	if (lg_file_path(AT_FDCWD, path))
 		return lg_ret(LG_TRACED("xspd", lg_file_stat(AT_FDCWD, path, st, 0),
 				TL(AT_FDCWD), TL(path), TL(st), TL(0)));
-	return REAL(__xstat)(ver, path, st);
+	return LG_OUT_VIA(st, REAL(__xstat)(ver, path, st));
 }
 
 LG_EXPORT int __xstat64(int ver, const char *path, struct stat64 *st)
@@ -695,7 +805,7 @@ LG_EXPORT int __lxstat(int ver, const char *path, struct stat *st)
 	if (lg_file_path(AT_FDCWD, path))
 		return lg_ret(LG_TRACED("xspx", lg_file_stat(AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW),
 				TL(AT_FDCWD), TL(path), TL(st), TL(AT_SYMLINK_NOFOLLOW)));
-	return REAL(__lxstat)(ver, path, st);
+	return LG_OUT_VIA(st, REAL(__lxstat)(ver, path, st));
 }
 
 LG_EXPORT int __lxstat64(int ver, const char *path, struct stat64 *st)
@@ -707,7 +817,7 @@ LG_EXPORT int __fxstat(int ver, int fd, struct stat *st)
 {
 	if (lg_file_fd(fd))
 		return lg_ret(LG_TRACED("dp", lg_file_fstat(fd, st), TL(fd), TL(st)));
-	return REAL(__fxstat)(ver, fd, st);
+	return LG_OUT_VIA(st, REAL(__fxstat)(ver, fd, st));
 }
 
 LG_EXPORT int __fxstat64(int ver, int fd, struct stat64 *st)
@@ -720,7 +830,7 @@ LG_EXPORT int __fxstatat(int ver, int dirfd, const char *path, struct stat *st, 
 	if (lg_file_path(dirfd, path))
 		return lg_ret(LG_TRACED("dspx", lg_file_stat(dirfd, path, st, flags),
 				TL(dirfd), TL(path), TL(st), TL(flags)));
-	return REAL(__fxstatat)(ver, dirfd, path, st, flags);
+	return LG_OUT_VIA(st, REAL(__fxstatat)(ver, dirfd, path, st, flags));
 }
 
 LG_EXPORT int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st, int flags)
@@ -733,7 +843,7 @@ LG_EXPORT int statx(int dirfd, const char *path, int flags, unsigned mask, struc
 	if (lg_file_path(dirfd, path))
 		return lg_ret(LG_TRACED("dsxxp", lg_file_statx(dirfd, path, flags, mask, stx),
 				TL(dirfd), TL(path), TL(flags), TL(mask), TL(stx)));
-	return REAL(statx)(dirfd, path, flags, mask, stx);
+	return LG_OUT_VIA(stx, REAL(statx)(dirfd, path, flags, mask, stx));
 }
 
 LG_EXPORT int access(const char *path, int mode)
@@ -820,14 +930,19 @@ LG_EXPORT ssize_t readlinkat(int dirfd, const char *path, char *buf, size_t n)
 		int r = lg_file_exists(dirfd, path, AT_SYMLINK_NOFOLLOW);
 		return lg_retl(r ? r : -EINVAL);
 	}
-	return REAL(readlinkat)(dirfd, path, buf, n);
+	if (!lg_dio_bounce(&(struct iovec){buf, n}, 1))
+		return REAL(readlinkat)(dirfd, path, buf, n);
+	/* (SIGBUS mode, as LG_OUT_VIA) */
+	char tmp[PATH_MAX];
+	ssize_t r = REAL(readlinkat)(dirfd, path, tmp, LG_MIN(n, sizeof tmp));
+	if (r > 0)
+		memcpy(buf, tmp, (size_t)r);
+	return r;
 }
 
 LG_EXPORT ssize_t readlink(const char *path, char *buf, size_t n)
 {
-	if (lg_file_path(AT_FDCWD, path))
-		return readlinkat(AT_FDCWD, path, buf, n);
-	return REAL(readlink)(path, buf, n);
+	return readlinkat(AT_FDCWD, path, buf, n);
 }
 
 /*

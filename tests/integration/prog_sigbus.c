@@ -26,6 +26,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -255,6 +258,58 @@ static void cwd(void)
 	munmap(b - 4096, 8192);
 }
 
+/* The stat family, readlink, epoll_wait and poll writing into remote
+ * memory that is not resident: the same as into the stack. */
+static void outputs(void)
+{
+	struct stat want, *st = (struct stat *)(fresh(8192, 0) + 4096);
+	struct statx wantx, *stx = (struct statx *)(fresh(8192, 0) + 4096);
+	char lw[256], *lk = (char *)fresh(8192, 0) + 4096;
+	stat("/proc/self/exe", &want);
+	int s1 = stat("/proc/self/exe", st);
+	int same = s1 == 0 && st->st_ino == want.st_ino && st->st_size == want.st_size;
+	munmap((char *)st - 4096, 8192);
+	st = (struct stat *)(fresh(8192, 0) + 4096);
+	int s2 = fstat(1, st);
+	struct stat w1;
+	fstat(1, &w1);
+	same += s2 == 0 && st->st_ino == w1.st_ino && st->st_mode == w1.st_mode;
+	statx(AT_FDCWD, "/proc/self/exe", 0, STATX_SIZE | STATX_INO, &wantx);
+	int s3 = statx(AT_FDCWD, "/proc/self/exe", 0, STATX_SIZE | STATX_INO, stx);
+	same += s3 == 0 && stx->stx_ino == wantx.stx_ino && stx->stx_size == wantx.stx_size;
+	ssize_t n = readlink("/proc/self/exe", lw, sizeof lw), m = readlink("/proc/self/exe", lk, 256);
+	same += n > 0 && m == n && memcmp(lw, lk, (size_t)n) == 0;
+	printf("stat, fstat, statx, readlink: %d of 4 as into the stack (%d %d %d %zd)\n", same, s1,
+	       s2, s3, m);
+	int p[2], ep = epoll_create1(0);
+	if (pipe(p) || ep < 0 || write(p[1], "x", 1) != 1)
+		exit(2);
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 42};
+	epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &ev);
+	struct epoll_event *evs = (struct epoll_event *)fresh(8192, 0) + 400;
+	int e1 = epoll_wait(ep, evs, 64, 1000);
+	printf("epoll_wait: %d, %s\n", e1,
+	       e1 == 1 && evs[0].data.u64 == 42 && (evs[0].events & EPOLLIN) ? "right" : "wrong");
+	struct pollfd *pf = (struct pollfd *)(fresh(8192, 0) + 4096);
+	for (int i = 0; i < 4; i++)
+		pf[i] = (struct pollfd){i == 2 ? p[0] : -1, POLLIN, 0};
+	size_t big = 16u << 20; /* (past the ExCache of the test: pf goes out) */
+	uint8_t *t = malloc(big);
+	for (size_t i = 0; t && i < big; i += 4096)
+		t[i] = (uint8_t)i;
+	int q = poll(pf, 4, 1000);
+	printf("poll: %d, revents %d %d\n", q, pf[2].revents & POLLIN, pf[0].revents);
+	free(t);
+	munmap((char *)pf - 4096, 8192);
+	close(ep);
+	close(p[0]);
+	close(p[1]);
+	munmap((char *)st - 4096, 8192);
+	munmap((char *)stx - 4096, 8192);
+	munmap(lk - 4096, 8192);
+	munmap((char *)(evs - 400), 8192);
+}
+
 static int syscall_check(void)
 {
 	size_t n = 32u << 20;
@@ -330,5 +385,7 @@ int main(int argc, char **argv)
 	/* 6. sockets and getcwd, the same */
 	sockets();
 	cwd();
+	/* 7. the stat family, readlink, epoll_wait and poll, the same */
+	outputs();
 	return 0;
 }
