@@ -17,12 +17,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -314,6 +314,37 @@ LG_EXPORT ssize_t pwritev64(int fd, const struct iovec *iov, int cnt, off64_t of
 	return pwritev(fd, iov, cnt, off);
 }
 
+LG_EXPORT ssize_t pwritev2(int fd, const struct iovec *iov, int cnt, off_t off, int flags)
+{
+	if (lg_file_fd(fd))
+		return lg_retl(off < -1 ? -EINVAL : lg_file_writev(fd, iov, cnt, off));
+	return LG_BOUNCED(REAL(pwritev2)(fd, iov, cnt, off, flags), fd, iov, cnt, off, flags, 1);
+}
+
+LG_EXPORT ssize_t pwritev64v2(int fd, const struct iovec *iov, int cnt, off64_t off, int flags)
+{
+	return pwritev2(fd, iov, cnt, off, flags);
+}
+
+/* libaio's io_submit (it returns the result or -errno; the C library has
+ * none).  A program linked with libaio calls this one first. */
+struct iocb;
+int io_submit(unsigned long ctx, long nr, struct iocb **cbs);
+LG_EXPORT int io_submit(unsigned long ctx, long nr, struct iocb **cbs)
+{
+	return (int)lg_dio_aio_submit(ctx, nr, cbs);
+}
+
+LG_EXPORT off_t lseek(int fd, off_t off, int whence)
+{
+	if (lg_file_fd(fd))
+		return lg_retl(LG_TRACED("ddd", lg_file_lseek(fd, off, whence),
+				TL(fd), TL(off), TL(whence)));
+	return LG_TRACED_LIBC("ddd", REAL(lseek)(fd, off, whence), TL(fd), TL(off), TL(whence));
+}
+
+LG_EXPORT off64_t lseek64(int fd, off64_t off, int whence) { return lseek(fd, off, whence); }
+
 /* ----------------------------------------------------------- event waits */
 
 /*
@@ -480,37 +511,6 @@ LG_EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
 	struct msghdr c = *m;
 	return lg_retl(lg_dio_msg(fd, &c, flags, 1));
 }
-
-LG_EXPORT ssize_t pwritev2(int fd, const struct iovec *iov, int cnt, off_t off, int flags)
-{
-	if (lg_file_fd(fd))
-		return lg_retl(off < -1 ? -EINVAL : lg_file_writev(fd, iov, cnt, off));
-	return LG_BOUNCED(REAL(pwritev2)(fd, iov, cnt, off, flags), fd, iov, cnt, off, flags, 1);
-}
-
-LG_EXPORT ssize_t pwritev64v2(int fd, const struct iovec *iov, int cnt, off64_t off, int flags)
-{
-	return pwritev2(fd, iov, cnt, off, flags);
-}
-
-/* libaio's io_submit (it returns the result or -errno; the C library has
- * none).  A program linked with libaio calls this one first. */
-struct iocb;
-int io_submit(unsigned long ctx, long nr, struct iocb **cbs);
-LG_EXPORT int io_submit(unsigned long ctx, long nr, struct iocb **cbs)
-{
-	return (int)lg_dio_aio_submit(ctx, nr, cbs);
-}
-
-LG_EXPORT off_t lseek(int fd, off_t off, int whence)
-{
-	if (lg_file_fd(fd))
-		return lg_retl(LG_TRACED("ddd", lg_file_lseek(fd, off, whence),
-				TL(fd), TL(off), TL(whence)));
-	return LG_TRACED_LIBC("ddd", REAL(lseek)(fd, off, whence), TL(fd), TL(off), TL(whence));
-}
-
-LG_EXPORT off64_t lseek64(int fd, off64_t off, int whence) { return lseek(fd, off, whence); }
 
 /* ------------------------------------------------------- standard streams */
 
