@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/sendfile.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -974,6 +975,35 @@ LG_EXPORT char *__getcwd_chk(char *buf, size_t size, size_t buflen)
 	if (size > buflen)
 		__chk_fail();
 	return getcwd(buf, size);
+}
+
+/* getrandom and getentropy, the same way in SIGBUS mode (Python's
+ * os.urandom of 1 MiB failed with EFAULT): into a local buffer, at most
+ * 1 MiB a call (getrandom may return fewer bytes than asked). */
+LG_EXPORT ssize_t getrandom(void *buf, size_t n, unsigned flags)
+{
+	int slot;
+	uint8_t *b;
+	if (!lg_dio_bounce(&(struct iovec){buf, n}, 1) || !(b = lg_dio_buf(&slot)))
+		return REAL(getrandom)(buf, n, flags);
+	ssize_t r = REAL(getrandom)(b, LG_MIN(n, LG_DIO_PIECE), flags);
+	int e = errno;
+	if (r > 0)
+		memcpy(buf, b, (size_t)r);
+	lg_dio_buf_put(b, slot);
+	errno = e;
+	return r;
+}
+
+LG_EXPORT int getentropy(void *buf, size_t n)
+{
+	uint8_t b[256];
+	if (n > sizeof b || !lg_dio_bounce(&(struct iovec){buf, n}, 1))
+		return REAL(getentropy)(buf, n);
+	int r = REAL(getentropy)(b, n);
+	if (r == 0)
+		memcpy(buf, b, n);
+	return r;
 }
 
 /* No extended attributes (Python's shutil.copy2 expects ENOTSUP). */

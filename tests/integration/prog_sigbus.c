@@ -6,8 +6,11 @@
  * past its end), which its handler must see, and file reads and writes
  * with buffers of which only the first page was touched (the kernel
  * copies that page, then stops at one it cannot fault in; the program
- * must still see the whole count and data).  Prints values only,
- * so the output natively and under Lego can be compared.
+ * must still see the whole count and data), and with such buffers socket
+ * calls, getcwd, getrandom, getentropy, the stat family, readlink and
+ * epoll_wait, and poll with an array written long before (evicted
+ * since).  Prints values only, so the output natively and under Lego
+ * can be compared.
  *
  *   prog_sigbus [MiB]      the checks above, on MiB of heap (default 32)
  *   prog_sigbus syscall    write(2) into a pipe from a heap buffer of 32 MiB,
@@ -30,6 +33,7 @@
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -247,7 +251,8 @@ static void sockets(void)
 	munmap(e, big);
 }
 
-/* getcwd into a buffer never touched, and into one it allocates. */
+/* getcwd into a buffer never touched and into one it allocates;
+ * getrandom and getentropy into memory never touched. */
 static void cwd(void)
 {
 	char *b = (char *)fresh(8192, 0) + 4096, *own = getcwd(NULL, 0);
@@ -256,6 +261,16 @@ static void cwd(void)
 	       getcwd(b, 1) == NULL && errno == ERANGE ? "ERANGE" : "no ERANGE");
 	free(own);
 	munmap(b - 4096, 8192);
+	/* random bytes into memory never touched: how many came, and
+	 * whether the last 4 KiB are all zeros still (2^-32768) */
+	size_t n = 64u << 10;
+	uint8_t *g = fresh(n + 4096, 0) + 4096, z = 0;
+	ssize_t got = getrandom(g, n, 0);
+	for (size_t i = n - 4096; i < n; i++)
+		z |= g[i];
+	int ent = getentropy(g - 4096 + 8192 + 100, 256);
+	printf("getrandom: %zd, %s; getentropy: %d\n", got, z ? "filled" : "zeros", ent);
+	munmap(g - 4096, n + 4096);
 }
 
 /* The stat family, readlink, epoll_wait and poll writing into remote
