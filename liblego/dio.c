@@ -243,12 +243,6 @@ ssize_t lg_dio_msg(int fd, struct msghdr *m, int flags, int out)
 	return done ? (ssize_t)done : r;
 }
 
-int lg_dio_sigbus(void)
-{
-	return lg_rt.fault.sigbus &&
-	       atomic_load_explicit(&lg_rt.state, memory_order_acquire) == LG_RT_RUNNING;
-}
-
 int lg_dio_bounce(const struct iovec *iov, int cnt)
 {
 	if (!lg_rt.fault.sigbus || !dio_remote(iov, cnt))

@@ -51,9 +51,6 @@ int lg_dio_bounce(const struct iovec *iov, int cnt);
 struct msghdr;
 ssize_t lg_dio_msg(int fd, struct msghdr *m, int flags, int out);
 
-/* 1 if the runtime runs in SIGBUS mode. */
-int lg_dio_sigbus(void);
-
 /* What a read(2) or write(2) kind of call on iov that gave r (bytes, or
  * -errno) should give the program, in SIGBUS mode: EFAULT where
  * lg_dio_bounce says so, the call made again through a local buffer; a

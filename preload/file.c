@@ -21,7 +21,6 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/sendfile.h>
@@ -949,24 +948,21 @@ LG_EXPORT ssize_t readlink(const char *path, char *buf, size_t n)
 /*
  * getcwd: in SIGBUS mode the kernel cannot write the path into remote
  * memory that is not resident (Python's os.getcwd, on an import, failed
- * with EFAULT), so it goes into a buffer on the stack and is copied; with
- * no buffer the C library would allocate one (remote) and have the
- * kernel fill it, so the copy is allocated here, as it would be there.
+ * with EFAULT), so it goes into a buffer on the stack and is copied.
+ * (With no buffer the C library allocates one, locally: lg_heap_flags.)
  */
 LG_EXPORT char *getcwd(char *buf, size_t size)
 {
-	if (!(buf ? lg_dio_bounce(&(struct iovec){buf, size}, 1) : lg_dio_sigbus()))
+	if (!buf || !lg_dio_bounce(&(struct iovec){buf, size}, 1))
 		return REAL(getcwd)(buf, size);
 	char tmp[PATH_MAX];
 	if (!REAL(getcwd)(tmp, sizeof tmp))
 		return NULL;
 	size_t len = strlen(tmp) + 1;
-	if ((buf || size) && size < len) {
+	if (size < len) {
 		errno = ERANGE;
 		return NULL;
 	}
-	if (!buf && !(buf = malloc(size ? size : len)))
-		return NULL;
 	return memcpy(buf, tmp, len);
 }
 
