@@ -22,6 +22,8 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -29,8 +31,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/random.h>
@@ -209,7 +209,7 @@ static void sockets(void)
 	int sv[2], dv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) || socketpair(AF_UNIX, SOCK_DGRAM, 0, dv))
 		exit(2);
-	/* (data that never came fails the check rather than hang it) */
+	/* (data that never comes fails the check rather than hang it) */
 	struct timeval tmo = {10, 0};
 	setsockopt(sv[1], SOL_SOCKET, SO_RCVTIMEO, &tmo, sizeof tmo);
 	setsockopt(dv[1], SOL_SOCKET, SO_RCVTIMEO, &tmo, sizeof tmo);
@@ -253,7 +253,7 @@ static void sockets(void)
 
 /* getcwd into a buffer never touched and into one it allocates;
  * getrandom and getentropy into memory never touched. */
-static void cwd(void)
+static void cwd_random(void)
 {
 	char *b = (char *)fresh(8192, 0) + 4096, *own = getcwd(NULL, 0);
 	char *r = getcwd(b, 4096);
@@ -268,7 +268,7 @@ static void cwd(void)
 	ssize_t got = getrandom(g, n, 0);
 	for (size_t i = n - 4096; i < n; i++)
 		z |= g[i];
-	int ent = getentropy(g - 4096 + 8192 + 100, 256);
+	int ent = getentropy(g + 8192, 256); /* (outside the 4 KiB above) */
 	printf("getrandom: %zd, %s; getentropy: %d\n", got, z ? "filled" : "zeros", ent);
 	munmap(g - 4096, n + 4096);
 }
@@ -301,7 +301,7 @@ static void outputs(void)
 		exit(2);
 	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 42};
 	epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &ev);
-	struct epoll_event *evs = (struct epoll_event *)fresh(8192, 0) + 400;
+	struct epoll_event *evs = (struct epoll_event *)fresh(8192, 0) + 400; /* (page 2) */
 	int e1 = epoll_wait(ep, evs, 64, 1000);
 	printf("epoll_wait: %d, %s\n", e1,
 	       e1 == 1 && evs[0].data.u64 == 42 && (evs[0].events & EPOLLIN) ? "right" : "wrong");
@@ -397,9 +397,9 @@ int main(int argc, char **argv)
 	file_past_end();
 	/* 5. files read into and written from buffers mostly not resident */
 	file_io();
-	/* 6. sockets and getcwd, the same */
+	/* 6. sockets, getcwd and random bytes, the same */
 	sockets();
-	cwd();
+	cwd_random();
 	/* 7. the stat family, readlink, epoll_wait and poll, the same */
 	outputs();
 	return 0;
