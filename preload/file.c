@@ -25,6 +25,7 @@
 #include <sys/epoll.h>
 #include <sys/sendfile.h>
 #include <sys/random.h>
+#include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -429,6 +430,62 @@ LG_EXPORT int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *t
 	if (fdslen / sizeof *fds < n)
 		__chk_fail();
 	return ppoll(fds, n, tmo, ss);
+}
+
+/* select and pselect: the sets (and select's timeout, which Linux
+ * changes) through copies on the stack when any lies in remote memory. */
+static int lg_select_remote(int n, fd_set *r, fd_set *w, fd_set *x, void *tmo, size_t tlen)
+{
+	size_t len = n <= 0 ? 0 : ((size_t)n + 63) / 64 * 8;
+	if (len > sizeof(fd_set))
+		return 0;
+	struct iovec v[4] = {{r, r ? len : 0}, {w, w ? len : 0}, {x, x ? len : 0},
+			     {tmo, tmo ? tlen : 0}};
+	return lg_dio_bounce(v, 4);
+}
+
+static int lg_select_via(int n, fd_set *r, fd_set *w, fd_set *x, struct timeval *tv,
+			 const struct timespec *ts, const sigset_t *ss, int ps)
+{
+	size_t len = n <= 0 ? 0 : ((size_t)n + 63) / 64 * 8;
+	fd_set l[3];
+	fd_set *s[3] = {r, w, x}, *p[3];
+	for (int i = 0; i < 3; i++) {
+		p[i] = s[i] ? &l[i] : NULL;
+		if (s[i])
+			memcpy(&l[i], s[i], len);
+	}
+	struct timeval ltv;
+	struct timespec lts;
+	if (tv)
+		ltv = *tv;
+	if (ts)
+		lts = *ts;
+	int ret = ps ? REAL(pselect)(n, p[0], p[1], p[2], ts ? &lts : NULL, ss)
+		     : REAL(select)(n, p[0], p[1], p[2], tv ? &ltv : NULL);
+	int e = errno;
+	for (int i = 0; i < 3 && ret >= 0; i++)
+		if (s[i])
+			memcpy(s[i], &l[i], len);
+	if (tv && !ps)
+		*tv = ltv;
+	errno = e;
+	return ret;
+}
+
+LG_EXPORT int select(int n, fd_set *r, fd_set *w, fd_set *x, struct timeval *tv)
+{
+	if (!lg_select_remote(n, r, w, x, tv, sizeof *tv))
+		return REAL(select)(n, r, w, x, tv);
+	return lg_select_via(n, r, w, x, tv, NULL, NULL, 0);
+}
+
+LG_EXPORT int pselect(int n, fd_set *r, fd_set *w, fd_set *x, const struct timespec *ts,
+		      const sigset_t *ss)
+{
+	if (!lg_select_remote(n, r, w, x, (void *)ts, sizeof *ts))
+		return REAL(pselect)(n, r, w, x, ts, ss);
+	return lg_select_via(n, r, w, x, NULL, ts, ss, 1);
 }
 
 /* ----------------------------------------------------------------- sockets */
@@ -1128,7 +1185,18 @@ LG_EXPORT ssize_t getdents64(int fd, void *buf, size_t len)
 	if (lg_file_fd(fd))
 		return lg_retl(LG_TRACED("dpd", lg_file_getdents(fd, buf, len),
 				TL(fd), TL(buf), TL(len)));
-	return REAL(getdents64)(fd, buf, len);
+	int slot;
+	uint8_t *b;
+	if (!lg_dio_bounce(&(struct iovec){buf, len}, 1) || !(b = lg_dio_buf(&slot)))
+		return REAL(getdents64)(fd, buf, len);
+	/* (SIGBUS mode: as getrandom) */
+	ssize_t r = REAL(getdents64)(fd, b, LG_MIN(len, LG_DIO_PIECE));
+	int e = errno;
+	if (r > 0)
+		memcpy(buf, b, (size_t)r);
+	lg_dio_buf_put(b, slot);
+	errno = e;
+	return r;
 }
 
 LG_EXPORT DIR *opendir(const char *path)

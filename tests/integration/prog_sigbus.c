@@ -7,9 +7,9 @@
  * with buffers of which only the first page was touched (the kernel
  * copies that page, then stops at one it cannot fault in; the program
  * must still see the whole count and data), and with such buffers socket
- * calls, getcwd, getrandom, getentropy, the stat family, readlink and
- * epoll_wait, and poll with an array written long before (evicted
- * since).  Prints values only, so the output natively and under Lego
+ * calls, getcwd, getrandom, getentropy, the stat family, readlink,
+ * epoll_wait and getdents64, and poll and select with arrays written
+ * long before (evicted since).  Prints values only, so the output natively and under Lego
  * can be compared.
  *
  *   prog_sigbus [MiB]      the checks above, on MiB of heap (default 32)
@@ -21,6 +21,7 @@
  * Knows nothing about Lego.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -273,8 +274,9 @@ static void cwd_random(void)
 	munmap(g - 4096, n + 4096);
 }
 
-/* The stat family, readlink, epoll_wait and poll writing into remote
- * memory that is not resident: the same as into the stack. */
+/* The stat family, readlink, epoll_wait, poll, select and getdents64
+ * writing into remote memory that is not resident: the same as into the
+ * stack. */
 static void outputs(void)
 {
 	struct stat want, *st = (struct stat *)(fresh(8192, 0) + 4096);
@@ -314,6 +316,23 @@ static void outputs(void)
 		t[i] = (uint8_t)i;
 	int q = poll(pf, 4, 1000);
 	printf("poll: %d, revents %d %d\n", q, pf[2].revents & POLLIN, pf[0].revents);
+	fd_set *rs = (fd_set *)(fresh(8192, 0) + 4096);
+	struct timeval *tv = (struct timeval *)(fresh(8192, 0) + 4096);
+	FD_SET(p[0], rs);
+	for (size_t i = 0; t && i < big; i += 4096) /* (rs goes out again) */
+		t[i] = (uint8_t)(i + 1);
+	tv->tv_sec = 1;
+	int sel = select(p[0] + 1, rs, NULL, NULL, tv);
+	printf("select: %d, %s\n", sel, FD_ISSET(p[0], rs) ? "readable" : "not readable");
+	int dfd = open("/proc/self", O_RDONLY | O_DIRECTORY);
+	uint8_t *db = fresh(65536, 0) + 4096;
+	ssize_t dn = getdents64(dfd, db, 65536 - 4096);
+	printf("getdents64: %s\n", dn > 0 && memmem(db, (size_t)dn, "status", 7) ? "lists status"
+										 : "wrong");
+	close(dfd);
+	munmap(db - 4096, 65536);
+	munmap((char *)rs - 4096, 8192);
+	munmap((char *)tv - 4096, 8192);
 	free(t);
 	munmap((char *)pf - 4096, 8192);
 	close(ep);
@@ -400,7 +419,7 @@ int main(int argc, char **argv)
 	/* 6. sockets, getcwd and random bytes, the same */
 	sockets();
 	cwd_random();
-	/* 7. the stat family, readlink, epoll_wait and poll, the same */
+	/* 7. the stat family, readlink, epoll_wait, poll, select, getdents64 */
 	outputs();
 	return 0;
 }

@@ -8,8 +8,8 @@
 # writes.  The C library's read() into and write() from an evicted line go
 # through a local buffer, and so do fread and fwrite (sort, gzip, md5sum),
 # a file read or write the kernel cut short at a line it could not fault
-# in, socket calls, getcwd, getrandom, stat, readlink, epoll_wait and poll
-# (prog_sigbus again).
+# in, socket calls, getcwd, getrandom, stat, readlink, getdents64,
+# epoll_wait, poll and select (prog_sigbus again).
 # And the mode's documented limit: a system call made otherwise on a line
 # that is not resident fails with EFAULT (in uffd mode it succeeds).
 . "$(dirname "$0")/lib.sh"
@@ -61,4 +61,4 @@ grep -q '"io.bounced":[1-9]' "$T/b.json" || fail "no call counted as bounced: $(
 out=$(LEGO_FAULT=uffd "$BIN/lego-run" --excache 4M -- "$P" syscall 2>>"$T/p.log")
 [ "$out" = "$(printf 'write: ok\nraw write: ok\nread: ok')" ] ||
 	fail "write(2) from an evicted line in uffd mode: '$out'"
-pass "sigbus mode: blocked signals, fork, the program's own handlers, read/write (cut short too), fread/fwrite, sockets, getcwd, getrandom, stat, epoll_wait, poll and the workload as natively; a raw system call on an evicted line fails with EFAULT, as documented"
+pass "sigbus mode: blocked signals, fork, the program's own handlers, read/write (cut short too), fread/fwrite, sockets, getcwd, getrandom, stat, getdents64, epoll_wait, poll, select and the workload as natively; a raw system call on an evicted line fails with EFAULT, as documented"
