@@ -9,7 +9,8 @@
 # through a local buffer, and so do fread and fwrite (sort, gzip, md5sum),
 # a file read or write the kernel cut short at a line it could not fault
 # in, socket calls, getcwd, getrandom, stat, readlink, getdents64,
-# epoll_wait, poll and select (prog_sigbus again).
+# epoll_wait, poll and select (prog_sigbus again, and a Python program:
+# sigbus_py.py).
 # And the mode's documented limit: a system call made otherwise on a line
 # that is not resident fails with EFAULT (in uffd mode it succeeds).
 . "$(dirname "$0")/lib.sh"
@@ -44,6 +45,17 @@ want=$(sh -c "$tools" sh "$T/seq.txt")
 got=$(run_bus --excache 4M -- sh -c "$tools" sh "$T/seq.txt" 2>"$T/tools.log")
 [ "$got" = "$want" ] || fail "sort, gzip, md5sum in sigbus mode: '$got', natively '$want'"
 
+# a Python program handing its heap to the kernel in every way above,
+# asyncio over 127.0.0.1 included (sigbus_py.py), through an ExCache of
+# a third of its heap
+SPY=$IT_SRC/tests/integration/sigbus_py.py
+mkdir "$T/pn" "$T/pl"
+$PY "$SPY" "$T/pn" >"$T/py.native" 2>&1 || fail "sigbus_py.py natively: $(tail -3 "$T/py.native")"
+run_bus --excache 8M --stats="$T/py.json" -- $PY "$SPY" "$T/pl" >"$T/py.lego" 2>"$T/py.log" ||
+	fail "sigbus_py.py in sigbus mode: status $?: $(tail -3 "$T/py.lego" "$T/py.log")"
+diff "$T/py.native" "$T/py.lego" >"$T/diff" || fail "sigbus_py.py differs: $(cat "$T/diff")"
+grep -q '"io.bounced":[1-9]' "$T/py.json" || fail "sigbus_py.py: no call went through a local buffer"
+
 WL=$BIN/lego-bench-workload
 for a in "--pattern uniform --writes 50 --threads 2" "--pattern seq --writes 50"; do
 	# shellcheck disable=SC2086
@@ -61,4 +73,4 @@ grep -q '"io.bounced":[1-9]' "$T/b.json" || fail "no call counted as bounced: $(
 out=$(LEGO_FAULT=uffd "$BIN/lego-run" --excache 4M -- "$P" syscall 2>>"$T/p.log")
 [ "$out" = "$(printf 'write: ok\nraw write: ok\nread: ok')" ] ||
 	fail "write(2) from an evicted line in uffd mode: '$out'"
-pass "sigbus mode: blocked signals, fork, the program's own handlers, read/write (cut short too), fread/fwrite, sockets, getcwd, getrandom, stat, getdents64, epoll_wait, poll, select and the workload as natively; a raw system call on an evicted line fails with EFAULT, as documented"
+pass "sigbus mode: blocked signals, fork, the program's own handlers, read/write (cut short too), fread/fwrite, sockets, getcwd, getrandom, stat, getdents64, epoll_wait, poll, select, a Python program and the workload as natively; a raw system call on an evicted line fails with EFAULT, as documented"
