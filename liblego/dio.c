@@ -129,19 +129,25 @@ static size_t dio_total(const struct iovec *iov, int cnt)
 	return total;
 }
 
+/* A local buffer for moving the *total bytes of iov; NULL if they are more
+ * than a call may move (*total SIZE_MAX: EINVAL) or none could be had. */
+static uint8_t *dio_begin(const struct iovec *iov, int cnt, size_t *total, int *slot)
+{
+	*total = dio_total(iov, cnt);
+	return *total == SIZE_MAX ? NULL : dio_get(slot);
+}
+
 /* lg_dio_readv (out 0) and lg_dio_writev (out 1), from byte `done` of iov
  * on (the bytes before it moved already; off, if not -1, is where byte
  * `done` goes); what moved, `done` included, or -errno if nothing did. */
 static ssize_t dio_rw(int fd, const struct iovec *iov, int cnt, off_t off, int flags, int out,
 		      size_t done)
 {
-	size_t total = dio_total(iov, cnt);
-	if (total == SIZE_MAX)
-		return -EINVAL;
+	size_t total;
 	int slot;
-	uint8_t *buf = dio_get(&slot);
+	uint8_t *buf = dio_begin(iov, cnt, &total, &slot);
 	if (!buf)
-		return -ENOMEM;
+		return total == SIZE_MAX ? -EINVAL : -ENOMEM;
 	int e = errno;
 	int on = out ? 1 : -1; /* go on after a full piece (reads: below) */
 	size_t vo = done;
@@ -195,13 +201,11 @@ void lg_dio_buf_put(void *buf, int slot) { dio_put(buf, slot); }
 
 ssize_t lg_dio_msg(int fd, struct msghdr *m, int flags, int out)
 {
-	size_t total = dio_total(m->msg_iov, (int)m->msg_iovlen);
-	if (total == SIZE_MAX)
-		return -EINVAL;
+	size_t total;
 	int slot;
-	uint8_t *buf = dio_get(&slot);
+	uint8_t *buf = dio_begin(m->msg_iov, (int)m->msg_iovlen, &total, &slot);
 	if (!buf)
-		return -ENOMEM;
+		return total == SIZE_MAX ? -EINVAL : -ENOMEM;
 	int e = errno;
 	size_t done = 0, vo = 0, k;
 	int vi = 0;

@@ -801,6 +801,35 @@ LG_EXPORT int posix_fallocate64(int fd, off64_t off, off64_t len)
 		lg_o_r_;                                                       \
 	})
 
+/* call, which has the kernel write up to n bytes at buf and returns how
+ * many (or -1); in SIGBUS mode, where buf lies in remote memory, into a
+ * local buffer of at most LG_DIO_PIECE bytes (a shorter count, which
+ * these calls may give anyway), copied to buf. */
+#define LG_BUF_VIA(buf, n, call)                                               \
+	({                                                                     \
+		ssize_t lg_v_r_;                                               \
+		int lg_v_s_;                                                   \
+		uint8_t *lg_v_b_;                                              \
+		__typeof__(buf) lg_v_u_ = (buf);                               \
+		size_t lg_v_n_ = (n);                                          \
+		if (!lg_dio_bounce(&(struct iovec){(void *)lg_v_u_, lg_v_n_}, 1) || \
+		    !(lg_v_b_ = lg_dio_buf(&lg_v_s_))) {                       \
+			lg_v_r_ = (call);                                      \
+		} else {                                                       \
+			(buf) = (__typeof__(buf))lg_v_b_;                      \
+			(n) = LG_MIN(lg_v_n_, LG_DIO_PIECE);                   \
+			lg_v_r_ = (call);                                      \
+			(buf) = lg_v_u_;                                       \
+			(n) = lg_v_n_;                                         \
+			int lg_v_e_ = errno;                                   \
+			if (lg_v_r_ > 0)                                       \
+				memcpy((void *)lg_v_u_, lg_v_b_, (size_t)lg_v_r_); \
+			lg_dio_buf_put(lg_v_b_, lg_v_s_);                      \
+			errno = lg_v_e_;                                       \
+		}                                                              \
+		lg_v_r_;                                                       \
+	})
+
 LG_EXPORT int fstat(int fd, struct stat *st)
 {
 	if (lg_file_fd(fd))
@@ -987,14 +1016,7 @@ LG_EXPORT ssize_t readlinkat(int dirfd, const char *path, char *buf, size_t n)
 		int r = lg_file_exists(dirfd, path, AT_SYMLINK_NOFOLLOW);
 		return lg_retl(r ? r : -EINVAL);
 	}
-	if (!lg_dio_bounce(&(struct iovec){buf, n}, 1))
-		return REAL(readlinkat)(dirfd, path, buf, n);
-	/* (SIGBUS mode, as LG_OUT_VIA) */
-	char tmp[PATH_MAX];
-	ssize_t r = REAL(readlinkat)(dirfd, path, tmp, LG_MIN(n, sizeof tmp));
-	if (r > 0)
-		memcpy(buf, tmp, (size_t)r);
-	return r;
+	return LG_BUF_VIA(buf, n, REAL(readlinkat)(dirfd, path, buf, n));
 }
 
 LG_EXPORT ssize_t readlink(const char *path, char *buf, size_t n)
@@ -1031,21 +1053,10 @@ LG_EXPORT char *__getcwd_chk(char *buf, size_t size, size_t buflen)
 }
 
 /* getrandom and getentropy, the same way in SIGBUS mode (Python's
- * os.urandom of 1 MiB failed with EFAULT): into a local buffer, at most
- * 1 MiB a call (getrandom may return fewer bytes than asked). */
+ * os.urandom of 1 MiB failed with EFAULT): LG_BUF_VIA. */
 LG_EXPORT ssize_t getrandom(void *buf, size_t n, unsigned flags)
 {
-	int slot;
-	uint8_t *b;
-	if (!lg_dio_bounce(&(struct iovec){buf, n}, 1) || !(b = lg_dio_buf(&slot)))
-		return REAL(getrandom)(buf, n, flags);
-	ssize_t r = REAL(getrandom)(b, LG_MIN(n, LG_DIO_PIECE), flags);
-	int e = errno;
-	if (r > 0)
-		memcpy(buf, b, (size_t)r);
-	lg_dio_buf_put(b, slot);
-	errno = e;
-	return r;
+	return LG_BUF_VIA(buf, n, REAL(getrandom)(buf, n, flags));
 }
 
 LG_EXPORT int getentropy(void *buf, size_t n)
@@ -1185,18 +1196,7 @@ LG_EXPORT ssize_t getdents64(int fd, void *buf, size_t len)
 	if (lg_file_fd(fd))
 		return lg_retl(LG_TRACED("dpd", lg_file_getdents(fd, buf, len),
 				TL(fd), TL(buf), TL(len)));
-	int slot;
-	uint8_t *b;
-	if (!lg_dio_bounce(&(struct iovec){buf, len}, 1) || !(b = lg_dio_buf(&slot)))
-		return REAL(getdents64)(fd, buf, len);
-	/* (SIGBUS mode: as getrandom) */
-	ssize_t r = REAL(getdents64)(fd, b, LG_MIN(len, LG_DIO_PIECE));
-	int e = errno;
-	if (r > 0)
-		memcpy(buf, b, (size_t)r);
-	lg_dio_buf_put(b, slot);
-	errno = e;
-	return r;
+	return LG_BUF_VIA(buf, len, REAL(getdents64)(fd, buf, len));
 }
 
 LG_EXPORT DIR *opendir(const char *path)
