@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -27,6 +28,7 @@
 #include <rdma/fi_domain.h>
 #include <rdma/fi_endpoint.h>
 #include <rdma/fi_errno.h>
+#include <rdma/fi_rma.h>
 
 #include "common/log.h"
 #include "common/util.h"
@@ -90,9 +92,21 @@ struct lf_ep {
 	/* one-sided reads (lf_read_nb): possible (shm), and those done,
 	 * their completions not yet run (under rlock) */
 	int rma;
+	/* one-sided reads over the network (lf_read_key_nb, lf_expose): the
+	 * provider has FI_RMA; the domain's mr_mode; the registrations made
+	 * (closed before the domain, under rlock) */
+	int net_rma;
+	uint64_t mr_mode;
+	struct lf_mr *mrs;
 	pthread_mutex_t rlock;
 	struct lf_tx *rdone, **rdone_tail;
 	_Atomic unsigned nrdone;
+};
+
+/* A registration of this endpoint's memory for peers' one-sided reads */
+struct lf_mr {
+	struct lf_mr *next;
+	struct fid_mr *mr;
 };
 
 /* shm address vectors hold at most 256 peers (SMR_MAX_PEERS); a peer
@@ -173,7 +187,7 @@ const char *lf_prov_name(enum lego_prov p)
 
 enum lego_prov lf_ep_prov(const struct lf_ep *ep) { return ep->prov; }
 
-static struct fi_info *lf_hints(enum lego_prov prov, int alt)
+static struct fi_info *lf_hints(enum lego_prov prov, int alt, int rma)
 {
 	struct fi_info *h = lf_fi_dupinfo(NULL);
 	if (!h)
@@ -187,6 +201,13 @@ static struct fi_info *lf_hints(enum lego_prov prov, int alt)
 	h->tx_attr->msg_order = FI_ORDER_SAS;
 	h->rx_attr->msg_order = FI_ORDER_SAS;
 	h->addr_format = prov == LEGO_PROV_SHM ? FI_ADDR_STR : FI_FORMAT_UNSPEC;
+	if (rma) {
+		/* one-sided reads over the network (lf_read_key_nb): the
+		 * registration modes lf_expose handles; tcp needs none of
+		 * them, verbs all three */
+		h->caps |= FI_RMA | FI_READ | FI_REMOTE_READ;
+		h->domain_attr->mr_mode = FI_MR_VIRT_ADDR | FI_MR_ALLOCATED | FI_MR_PROV_KEY;
+	}
 	h->fabric_attr->prov_name = strdup(lf_prov_string(prov, alt));
 	return h;
 }
@@ -212,10 +233,12 @@ static int lf_getinfo(enum lego_prov prov, const char *node, const char *service
 {
 	int r = -FI_ENODATA;
 	lf_tune_env();
-	for (int alt = 0; alt < 2; alt++) {
+	/* a network provider with one-sided reads first, then without */
+	for (int i = prov == LEGO_PROV_SHM; i < 4; i++) {
+		int alt = i / 2, rma = !(i & 1);
 		if (alt && prov != LEGO_PROV_TCP)
 			break; /* (tcp: without rxm) */
-		struct fi_info *h = lf_hints(prov, alt);
+		struct fi_info *h = lf_hints(prov, alt, rma);
 		if (!h)
 			return -ENOMEM;
 		r = lf_fi_getinfo(LF_API, node, service, flags, h, out);
@@ -302,6 +325,9 @@ static int lf_ep_open1(const struct lf_ep_conf *conf, struct lf_ep **out)
 		return r == -FI_ENODATA ? -ENODEV : r;
 	}
 	ep->rma = conf->prov == LEGO_PROV_SHM;
+	ep->net_rma = conf->prov != LEGO_PROV_SHM && (ep->info->caps & FI_RMA) &&
+		      (ep->info->caps & FI_REMOTE_READ);
+	ep->mr_mode = (uint64_t)ep->info->domain_attr->mr_mode;
 	pthread_mutex_init(&ep->rlock, NULL);
 	ep->rdone_tail = &ep->rdone;
 	LF_CK(lf_fi_fabric(ep->info->fabric_attr, &ep->fabric, NULL));
@@ -381,9 +407,15 @@ void lf_ep_close(struct lf_ep *ep)
 	pthread_mutex_destroy(&ep->plock);
 	lf_fx_release(ep, 1);
 	pthread_mutex_destroy(&ep->hlock);
-	pthread_mutex_destroy(&ep->rlock);
 	if (ep->ep)
 		fi_close(&ep->ep->fid);
+	while (ep->mrs) {
+		struct lf_mr *m = ep->mrs;
+		ep->mrs = m->next;
+		fi_close(&m->mr->fid);
+		free(m);
+	}
+	pthread_mutex_destroy(&ep->rlock);
 	if (ep->av)
 		fi_close(&ep->av->fid);
 	if (ep->txcq)
@@ -659,6 +691,51 @@ int lf_read_nb(struct lf_ep *ep, int pid, void *buf, size_t len, uint64_t raddr,
 	pthread_mutex_unlock(&ep->rlock);
 	pthread_rwlock_unlock(&lf_fork_rw);
 	return 0;
+}
+
+int lf_can_read_net(const struct lf_ep *ep) { return ep && ep->net_rma; }
+
+int lf_expose(struct lf_ep *ep, void *addr, size_t len, uint64_t want_key, uint64_t *key)
+{
+	if (!ep->net_rma)
+		return -ENOTSUP;
+	struct lf_mr *m = calloc(1, sizeof *m);
+	if (!m)
+		return -ENOMEM;
+	pthread_rwlock_rdlock(&lf_fork_rw);
+	int r = fi_mr_reg(ep->domain, addr, len, FI_REMOTE_READ, 0, want_key, 0, &m->mr, NULL);
+	pthread_rwlock_unlock(&lf_fork_rw);
+	if (r) {
+		lg_log(LG_WARN, "fabric", "%s: cannot register %zu bytes for one-sided reads: %s",
+		       lf_prov_name(ep->prov), len, lf_fi_strerror(-r));
+		free(m);
+		return r < 0 ? r : -EIO;
+	}
+	*key = fi_mr_key(m->mr);
+	pthread_mutex_lock(&ep->rlock);
+	m->next = ep->mrs;
+	ep->mrs = m;
+	pthread_mutex_unlock(&ep->rlock);
+	return 0;
+}
+
+int lf_expose_virtual(const struct lf_ep *ep) { return (ep->mr_mode & FI_MR_VIRT_ADDR) != 0; }
+
+int lf_read_key_nb(struct lf_ep *ep, uint64_t dest, void *buf, size_t len, uint64_t raddr,
+		   uint64_t key, struct lf_tx *tx)
+{
+	if (!ep->net_rma)
+		return -ENOTSUP;
+	tx->lane = NULL;
+	tx->with_data = 0;
+	tx->rbuf = buf;
+	tx->rlen = len;
+	tx->rerr = 0;
+	tx->rnext = NULL;
+	pthread_rwlock_rdlock(&lf_fork_rw);
+	ssize_t r = fi_read(ep->ep, buf, len, NULL, dest, raddr, key, &tx->fctx);
+	pthread_rwlock_unlock(&lf_fork_rw);
+	return r == -FI_EAGAIN ? -EAGAIN : r ? -EIO : 0;
 }
 
 int lf_readv(struct lf_ep *ep, int pid, void *buf, const struct iovec *from, int n)
@@ -1135,6 +1212,20 @@ static int lf_progress_locked(struct lf_ep *ep)
 {
 	struct fi_cq_data_entry e[16];
 	int done = lf_retry_pending(ep) + lf_reap_reads(ep);
+	if (ep->mrs && ep->rx_fd >= 0) {
+		/* Peers read our memory one-sided: the provider serves their
+		 * reads in the call below and reports none of them (rxm has
+		 * no FI_RMA_EVENT).  Data waiting on its sockets says the
+		 * server is busy all the same, so it keeps polling: the wait
+		 * descriptor shows it, and is armed again (which clears what
+		 * it signalled) to show the next. */
+		struct pollfd pf = {ep->rx_fd, POLLIN, 0};
+		if (poll(&pf, 1, 0) > 0) {
+			struct fid *f = &ep->rxcq->fid;
+			fi_trywait(ep->fabric, &f, 1);
+			done++;
+		}
+	}
 	ssize_t n = fi_cq_read(ep->rxcq, e, LG_ARRAY_SIZE(e));
 	if (n > 0) {
 		for (ssize_t i = 0; i < n; i++) {

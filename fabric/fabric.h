@@ -145,6 +145,21 @@ int lf_read_nb(struct lf_ep *ep, int pid, void *buf, size_t len, uint64_t raddr,
  * as it does lf_read_nb's. */
 int lf_readv(struct lf_ep *ep, int pid, void *buf, const struct iovec *from, int n);
 
+/* One-sided reads over the network (a provider with FI_RMA: tcp through
+ * rxm, verbs).  The serving side registers memory with lf_expose (for
+ * remote reads only; want_key is the key asked for where the provider
+ * does not choose its own) and tells readers the key and, where
+ * lf_expose_virtual says so, the virtual address, else the offset from
+ * the registration's start.  lf_read_key_nb reads len bytes there from
+ * peer dest into buf; done then runs from lf_progress with 0 or -errno.
+ * -EAGAIN: the provider's queue is full now; -ENOTSUP: ep cannot.  A
+ * registration lives until the endpoint closes. */
+int lf_can_read_net(const struct lf_ep *ep);
+int lf_expose(struct lf_ep *ep, void *addr, size_t len, uint64_t want_key, uint64_t *key);
+int lf_expose_virtual(const struct lf_ep *ep);
+int lf_read_key_nb(struct lf_ep *ep, uint64_t dest, void *buf, size_t len, uint64_t raddr,
+		   uint64_t key, struct lf_tx *tx);
+
 /* Like lf_sendv, but never waits: when the provider cannot take the
  * message now (the peer's queue is full: it is busy, or dead with requests
  * in flight), it is kept and sent by a later lf_progress, or given up with

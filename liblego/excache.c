@@ -110,6 +110,7 @@ struct xc_wb {
 	uint32_t crc[LEGO_BATCH_MAX];   /* of each line's data (one-sided reads) */
 	uint32_t dcrc;                  /* of all of it: crc[] joined, to seal the message */
 	uint64_t where[LEGO_BATCH_MAX]; /* the memnode's answer: where each line is */
+	uint64_t wkey[LEGO_BATCH_MAX];  /* and its key, for reads over the network */
 	uint64_t rpid; /* the memnode's process, which where[] is in */
 	int have_where;
 	uint8_t *data;
@@ -139,14 +140,15 @@ struct xc_wb {
 /*
  * One-sided reads (docs/architecture.md): where the memnode holds a line
  * this process wrote back, and the CRC32C of what it wrote.  A miss on
- * the line reads it (lf_read_nb) and installs it only if the contents
- * have that CRC; anything else (the line moved, a read error) falls back
- * to a request.  Direct-mapped by line, XC_WHERE_PER_LINE entries per
- * ExCache line: a process whose remote memory is up to that many times
- * its ExCache has every line it wrote back in the table.  32 bytes an
- * entry, so the table's address space is an eighth of the ExCache's; its
- * pages become resident only as written-back lines land in them (32 bytes
- * per line of remote memory the process wrote).
+ * the line reads it (lf_read_nb on this host, lf_read_key_nb over the
+ * network) and installs it only if the contents have that CRC; anything
+ * else (the line moved, a read error) falls back to a request.
+ * Direct-mapped by line, XC_WHERE_PER_LINE entries per ExCache line: a
+ * process whose remote memory is up to that many times its ExCache has
+ * every line it wrote back in the table.  40 bytes an entry, so the
+ * table's address space is 5/32 of the ExCache's; its pages become
+ * resident only as written-back lines land in them (40 bytes per line of
+ * remote memory the process wrote).
  */
 struct xc_where {
 	uint64_t line1; /* line + 1; 0: empty */
@@ -154,6 +156,7 @@ struct xc_where {
 	uint64_t seq;   /* of the write-back that put it there */
 	uint32_t crc;
 	uint32_t peer;  /* index in xc->rpeer */
+	uint64_t key;   /* the registration's, for reads over the network */
 };
 #define XC_WHERE_PER_LINE 16
 #define XC_RMA_PEERS 16
@@ -959,15 +962,15 @@ static struct xc_where *xc_where_of(struct excache *xc, uint64_t line)
  * is replaced only by a later write-back's answer: one overtaken on the
  * way never puts back the address of older contents.  Under wlock. */
 static void xc_where_note(struct excache *xc, uint64_t line, uint64_t seq, uint64_t addr,
-			  uint32_t crc, uint32_t peer)
+			  uint64_t key, uint32_t crc, uint32_t peer)
 {
 	struct xc_where *e = xc_where_of(xc, line);
 	if (seq <= e->seq)
 		return;
 	if (addr)
-		*e = (struct xc_where){line + 1, addr, seq, crc, peer};
+		*e = (struct xc_where){line + 1, addr, seq, crc, peer, key};
 	else if (e->line1 == line + 1 || !e->line1)
-		*e = (struct xc_where){0, 0, seq, 0, 0};
+		*e = (struct xc_where){0, 0, seq, 0, 0, 0};
 }
 
 /* The index of a memnode in xc->rpeer, with its process (a restarted
@@ -1066,7 +1069,8 @@ static int xc_rma_read(struct xc_fetch *f)
 	struct excache *xc = f->xc;
 	uint64_t line = f->refs[0].line;
 	struct rpc_peer *p = f->peer;
-	if (!lf_can_read(p->ep))
+	int local = lf_can_read(p->ep);
+	if (!local && !lf_can_read_net(p->ep))
 		return 0;
 	xc_wlock(xc);
 	struct xc_where e = *xc_where_of(xc, line);
@@ -1077,14 +1081,15 @@ static int xc_rma_read(struct xc_fetch *f)
 	f->rcrc = e.crc;
 	f->rtx.done = xc_rma_done;
 	atomic_fetch_add(&xc->fetching, 1);
-	if (lf_read_nb(p->ep, pid, f->rbuf, xc->line, e.addr, &f->rtx)) {
+	if (local ? lf_read_nb(p->ep, pid, f->rbuf, xc->line, e.addr, &f->rtx)
+		  : lf_read_key_nb(p->ep, p->fi_addr, f->rbuf, xc->line, e.addr, e.key, &f->rtx)) {
 		atomic_fetch_sub(&xc->fetching, 1);
 		return 0;
 	}
 	/* (the memnode polls while it sees reads, so that the vCPU of a
 	 * thread that sleeps on its miss is not the only one to halt; one
 	 * that serves its own miss does not sleep) */
-	if (!xc->in_thread)
+	if (local && !xc->in_thread)
 		lf_bell_note_read(p->bell);
 	return 1;
 }
@@ -1385,7 +1390,7 @@ static void xc_wb_done(void *arg, int status, const void *body, size_t len)
 			int pi = xc_rma_peer(xc, wb->peer, (int)wb->rpid);
 			for (uint32_t i = 0; pi >= 0 && i < wb->n; i++)
 				xc_where_note(xc, wb->refs[i].line, wb->refs[i].seq, wb->where[i],
-					      wb->crc[i], (uint32_t)pi);
+					      wb->wkey[i], wb->crc[i], (uint32_t)pi);
 			xc_wunlock(xc);
 		}
 		for (uint32_t i = 0; i < wb->n; i++)
@@ -1431,12 +1436,24 @@ static void xc_wb_part_done(void *arg, int status, const void *body, size_t len)
 	struct xc_wb_part *pt = arg;
 	struct xc_wb *wb = pt->wb;
 	struct lego_where_rep wr;
+	int keys = (wb->req.flags & LEGO_LINES_KEYS) != 0;
 	if (status == 0 && pt == &wb->part[0] && (wb->req.flags & LEGO_LINES_WHERE) &&
-	    len == sizeof wr + (size_t)wb->n * sizeof(uint64_t)) {
+	    len == sizeof wr + (size_t)wb->n * (keys ? sizeof(struct lego_where_key) : sizeof(uint64_t))) {
 		/* where the copy that reads go to put each line */
 		memcpy(&wr, body, sizeof wr);
-		if (wr.count == wb->n) {
-			memcpy(wb->where, (const uint8_t *)body + sizeof wr, wb->n * sizeof(uint64_t));
+		const uint8_t *at = (const uint8_t *)body + sizeof wr;
+		if (wr.count == wb->n && keys) {
+			for (uint32_t i = 0; i < wb->n; i++) {
+				struct lego_where_key k;
+				memcpy(&k, at + i * sizeof k, sizeof k);
+				wb->where[i] = k.addr;
+				wb->wkey[i] = k.key;
+			}
+			wb->rpid = 1; /* (readable: no process to name) */
+			wb->have_where = 1;
+		} else if (wr.count == wb->n) {
+			memcpy(wb->where, at, wb->n * sizeof(uint64_t));
+			memset(wb->wkey, 0, wb->n * sizeof wb->wkey[0]);
 			wb->rpid = wr.pid;
 			wb->have_where = 1;
 		}
@@ -1531,7 +1548,10 @@ void xc_writeback_kick(struct excache *xc, int force)
 		}
 		wb->req.as = xc->lc->as;
 		wb->req.count = wb->n;
-		wb->req.flags = xc->rma && lf_can_read(wb->peer->ep) ? LEGO_LINES_WHERE : 0;
+		wb->req.flags = !xc->rma			   ? 0
+				: lf_can_read(wb->peer->ep)	   ? LEGO_LINES_WHERE
+				: lf_can_read_net(wb->peer->ep) ? LEGO_LINES_WHERE | LEGO_LINES_KEYS
+								   : 0;
 		wb->t0 = lg_now_ns();
 		struct iovec iov[3] = {{&wb->req, sizeof wb->req},
 				       {wb->refs, wb->n * sizeof wb->refs[0]},

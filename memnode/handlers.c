@@ -14,6 +14,7 @@
 #include "common/stats_list.h"
 #include "common/util.h"
 #include "memnode.h"
+#include "rmem.h"
 
 /* The address space a request names (its capability checked), tagged
  * with the connection using it: that connection is dropped when the
@@ -77,8 +78,20 @@ static int h_write(struct rpc_ctx *ctx)
 		return -EBADMSG;
 	struct lego_line_ref refs[LEGO_BATCH_MAX];
 	memcpy(refs, ctx->body + sizeof req, refs_len);
-	uint64_t applied = 0, *where = NULL;
-	if ((req.flags & LEGO_LINES_WHERE) && m->rma) {
+	uint64_t applied = 0, *where = NULL, at[LEGO_BATCH_MAX];
+	struct lego_where_key *keys = NULL;
+	if ((req.flags & LEGO_LINES_WHERE) && (req.flags & LEGO_LINES_KEYS) && m->rma_net) {
+		/* where each line now is and its registration's key, for the
+		 * client's one-sided reads over the network */
+		uint8_t *out = rpc_reply_alloc(ctx, sizeof(struct lego_where_rep) +
+							    req.count * sizeof *keys);
+		if (!out)
+			return -ENOMEM;
+		struct lego_where_rep wr = {req.count, 0};
+		memcpy(out, &wr, sizeof wr);
+		keys = (struct lego_where_key *)(void *)(out + sizeof wr);
+		where = at;
+	} else if ((req.flags & LEGO_LINES_WHERE) && !(req.flags & LEGO_LINES_KEYS) && m->rma) {
 		/* where each line now is, for the client's one-sided reads */
 		uint8_t *out = rpc_reply_alloc(ctx, sizeof(struct lego_where_rep) +
 							    req.count * sizeof(uint64_t));
@@ -92,6 +105,11 @@ static int h_write(struct rpc_ctx *ctx)
 			      &applied, where);
 	if (r)
 		return r;
+	for (uint32_t i = 0; keys && i < req.count; i++) {
+		keys[i] = (struct lego_where_key){0, 0};
+		if (at[i] && rmem_where((const void *)(uintptr_t)at[i], &keys[i].addr, &keys[i].key) != 0)
+			keys[i].addr = 0; /* (a buffer from before, or malloc'd) */
+	}
 	m->write_lines += req.count;
 	m->write_bytes += req.count * ls;
 	m->write_applied += applied;

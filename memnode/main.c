@@ -18,6 +18,7 @@
 #include "common/util.h"
 #include "fabric/link.h"
 #include "memnode.h"
+#include "rmem.h"
 
 /* jemalloc (the memnode's allocator) takes the system's transparent huge
  * page setting; it used to force them (thp:always, so a new line would
@@ -195,6 +196,13 @@ int main(int argc, char **argv)
 	 * (excache.c), so a line that moved is fetched by request instead */
 	if (m->node.shm && lg_opt_u(&O, LG_OPT_rma) && memory_retained())
 		m->rma = 1;
+	/* network clients too, where the provider reads one-sided (tcp
+	 * through rxm, verbs): from line buffers registered with it */
+	if (m->node.net && lg_opt_u(&O, LG_OPT_rma) &&
+	    rmem_open(m->node.net, lf_ep_prov(m->node.net) == LEGO_PROV_TCP) == 0) {
+		m->rma_net = 1;
+		ms_store_line_alloc(m->store, rmem_alloc);
+	}
 	/* link to the monitor (and the storenode) */
 	struct rpc_links *links = &m->links;
 	if (rpc_client_new(lg_opt_s(&O, LG_OPT_cluster_key), LEGO_ROLE_MEMNODE, &m->mon_cl) < 0)
@@ -229,7 +237,10 @@ int main(int argc, char **argv)
 	char cap[32];
 	lg_log(LG_INFO, "memnode", "memnode %u serving %s on %s%s", m->node_id,
 	       lg_format_size(lg_opt_u(&O, LG_OPT_capacity), cap, sizeof cap), hp,
-	       m->rma ? "; shm clients read lines one-sided" : "");
+	       m->rma && m->rma_net ? "; clients read lines one-sided"
+	       : m->rma		    ? "; shm clients read lines one-sided"
+	       : m->rma_net	    ? "; network clients read lines one-sided"
+				    : "");
 	if (lf_node_ready(&m->node, "memnode", lg_opt_s(&O, LG_OPT_addr_file),
 			  (int)lg_opt_i(&O, LG_OPT_parent_fd),
 			  (int)lg_opt_i(&O, LG_OPT_linger_fd), &stop, NULL) < 0)

@@ -28,8 +28,9 @@ struct memnode {
 	uint64_t store_retry_ns; /* no new attempt before this after a failure */
 	uint64_t store_timeout_ns;
 	uint32_t node_id;
-	/* shm clients may read lines out of this process (lf_read_nb) */
-	int rma;
+	/* shm clients may read lines out of this process (lf_read_nb);
+	 * network clients may read them with fi_read (rmem.h) */
+	int rma, rma_net;
 	int registered;
 	int hb_inflight;
 	uint64_t hb_failures;

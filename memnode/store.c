@@ -88,6 +88,7 @@ struct ms_store {
 		uint64_t n, cap;
 	} pool[10];
 	uint64_t pool_bytes, pool_seen_ns;
+	void *(*alloc)(size_t); /* new line buffers (ms_store_line_alloc) */
 	int pool_used;
 };
 
@@ -216,12 +217,15 @@ static struct ms_pool *ms_pool_of(struct ms_store *st, size_t ls)
 	return &st->pool[__builtin_ctzll(ls) - 12];
 }
 
-/* A buffer for a new line of ls bytes: from the pool, else malloc'd. */
+/* A buffer for a new line of ls bytes: from the pool, else st->alloc's
+ * (ms_store_line_alloc), else malloc'd. */
 static void *ms_line_alloc(struct ms_store *st, size_t ls)
 {
 	struct ms_pool *p = ms_pool_of(st, ls);
-	if (!p->n)
-		return malloc(ls);
+	if (!p->n) {
+		void *b = st->alloc ? st->alloc(ls) : NULL;
+		return b ? b : malloc(ls);
+	}
 	st->pool_bytes -= ls;
 	st->pool_used = 1;
 	return p->buf[--p->n];
@@ -622,6 +626,8 @@ uint64_t ms_store_work(struct ms_store *st, uint64_t budget)
 	}
 	return done;
 }
+
+void ms_store_line_alloc(struct ms_store *st, void *(*fn)(size_t)) { st->alloc = fn; }
 
 uint64_t ms_store_trim(struct ms_store *st, uint64_t budget) { return ms_pool_trim(st, budget, 0); }
 

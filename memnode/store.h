@@ -33,6 +33,10 @@ struct ms_totals {
 };
 
 int ms_store_new(uint64_t capacity, struct ms_store **out);
+/* New line buffers from fn (NULL: none there now; they are malloc'd
+ * then): memory registered for one-sided reads (rmem.h).  Freed with
+ * free(). */
+void ms_store_line_alloc(struct ms_store *st, void *(*fn)(size_t));
 void ms_store_free(struct ms_store *st);
 
 /* The capability secret the monitor handed us; until it is set, every

@@ -39,12 +39,13 @@
 #include <stdint.h>
 
 #define LEGO_PROTO_MAGIC   0x4f47454cu /* "LEGO" */
-#define LEGO_PROTO_VERSION 7 /* 2: memnode heartbeats carry traffic; 3: replicas;
+#define LEGO_PROTO_VERSION 8 /* 2: memnode heartbeats carry traffic; 3: replicas;
 				   4: moving granules (drain, re-replication);
 				   5: CRC32C in every header, requests repeated;
 				   6: compact replies (LEGO_F_COMPACT);
 				   7: where replies name the memnode's pid,
-				      heartbeats the node's */
+				      heartbeats the node's;
+				   8: where replies with keys (LEGO_LINES_KEYS) */
 
 /* Largest line is 2 MiB; a message may carry one such line or a batch. */
 #define LEGO_MSG_PAYLOAD_MAX (2u << 20)
@@ -329,6 +330,17 @@ struct lego_where_rep {
 	uint64_t pid;
 };
 _Static_assert(sizeof(struct lego_where_rep) == 16, "where_rep size");
+/* With LEGO_LINES_WHERE, from a client that reads over the network (a
+ * provider with FI_RMA): the reply body is lego_where_rep (pid 0) and then
+ * count lego_where_key, each line's registered address (the virtual
+ * address or the offset in its registration, as the provider addresses
+ * it; 0: none) and the registration's key, for fi_read. */
+#define LEGO_LINES_KEYS 0x4u
+struct lego_where_key {
+	uint64_t addr;
+	uint64_t key;
+};
+_Static_assert(sizeof(struct lego_where_key) == 16, "where_key size");
 struct lego_lines_req {
 	struct lego_as_ref as;
 	uint32_t count;

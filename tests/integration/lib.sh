@@ -123,6 +123,17 @@ have_numpy() { $PY -c 'import numpy' 2>/dev/null; }
 # json_stat FILE KEY: one counter from a LEGO_STATS=FILE (JSON) report.
 json_stat() { sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p" "$1"; }
 
+# rma_share FILE WHAT: the LEGO_STATS report FILE shows nine misses in ten
+# or more read one-sided and next to none falling back (sets R, F, M).
+rma_share() {
+	R=$(json_stat "$1" excache.rma_reads)
+	F=$(json_stat "$1" excache.rma_fallbacks)
+	M=$(json_stat "$1" excache.misses)
+	[ -n "$R" ] && [ -n "$F" ] && [ -n "$M" ] || fail "$2: no excache.rma_reads, _fallbacks or misses in the stats"
+	[ "$R" -ge $((M * 9 / 10)) ] || fail "$2: only $R of $M misses read one-sided"
+	[ "$F" -le $((M / 100 + 1)) ] || fail "$2: $F one-sided reads fell back"
+}
+
 # The comparison workload (bench/workload.c) with the arguments in WL_ARGS:
 # wl_native sets WANT to its checksum run natively; wl_lego NAME
 # [VAR=VALUE...] runs it under lego-run with those variables (stats in

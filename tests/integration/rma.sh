@@ -1,9 +1,11 @@
 #!/bin/sh
-# One-sided reads (LEGO_RMA, shm, on by default).  A process reads the
-# lines it wrote back straight out of the memnode's memory (process_vm_readv),
-# and installs what it read only if it has the CRC32C of what it wrote;
-# anything else is fetched by request.  Here, random reads and writes
-# (50%) over eight times the ExCache, prefetch off:
+# One-sided reads (LEGO_RMA, on by default).  A process reads the lines it
+# wrote back straight out of the memnode's memory (shm: process_vm_readv;
+# tcp, through rxm: fi_read of line buffers the memnode registered,
+# memnode/rmem.c), and installs what it read only if it has the CRC32C of
+# what it wrote; anything else is fetched by request.  Here, over shm and
+# then over tcp (127.0.0.1), random reads and writes (50%) over four times
+# the ExCache, prefetch off:
 #   on:      nine misses in ten or more are one-sided reads (the table of
 #            where lines are covers 16 times the ExCache), next to none
 #            fall back, and the checksum equals native's;
@@ -11,6 +13,7 @@
 #   damaged: LEGO_FAULTS's corrupt also flips a bit of what one-sided
 #            reads bring; each such read must be caught by its CRC32C and
 #            fetched by request, the checksum still native's;
+# then over shm only:
 #   batches: sequential reads with prefetch on: most prefetched lines come
 #            in batches read one-sided (one process_vm_readv a batch),
 #            the checksum native's; damaged as above, a batch with a
@@ -23,26 +26,26 @@
 . "$(dirname "$0")/lib.sh"
 skip_if_sanitized # (under the sanitizers the memnode has no jemalloc and offers none)
 XC_MIB=16
-ENV="LEGO_EXCACHE_SIZE=${XC_MIB}M LEGO_PREFETCH=off"
 WL_ARGS="--ws $((4 * XC_MIB))M --ops 20000 --pattern uniform --writes 50"
 wl_native
 
-wl_lego on $ENV
-R=$(json_stat "$T/on.json" excache.rma_reads)
-F=$(json_stat "$T/on.json" excache.rma_fallbacks)
-M=$(json_stat "$T/on.json" excache.misses)
-[ -n "$R" ] && [ -n "$F" ] || fail "no excache.rma_reads or _fallbacks in the stats"
-[ "$R" -ge $((M * 9 / 10)) ] || fail "LEGO_RMA=on: only $R of $M misses read one-sided"
-[ "$F" -le $((M / 100 + 1)) ] || fail "LEGO_RMA=on: $F one-sided reads fell back"
-
-wl_lego off $ENV LEGO_RMA=off
-R0=$(json_stat "$T/off.json" excache.rma_reads)
-[ "$R0" -eq 0 ] || fail "LEGO_RMA off: $R0 one-sided reads"
-
-wl_lego damaged $ENV LEGO_RMA=on LEGO_FAULTS=corrupt=0.5 LEGO_RPC_RESEND_MS=20
-RD=$(json_stat "$T/damaged.json" excache.rma_reads)
-FD=$(json_stat "$T/damaged.json" excache.rma_fallbacks)
-[ "$FD" -gt 0 ] || fail "corrupt=0.5%: no one-sided read was refused ($RD read)"
+# onoff FABRIC: the on, off and damaged runs over that fabric
+onoff() {
+	_env="LEGO_FABRIC=$1 LEGO_EXCACHE_SIZE=${XC_MIB}M LEGO_PREFETCH=off"
+	wl_lego "on-$1" $_env
+	rma_share "$T/on-$1.json" "$1, LEGO_RMA=on"
+	wl_lego "off-$1" $_env LEGO_RMA=off
+	R0=$(json_stat "$T/off-$1.json" excache.rma_reads)
+	[ "$R0" -eq 0 ] || fail "$1, LEGO_RMA off: $R0 one-sided reads"
+	wl_lego "damaged-$1" $_env LEGO_RMA=on LEGO_FAULTS=corrupt=0.5 LEGO_RPC_RESEND_MS=20
+	RD=$(json_stat "$T/damaged-$1.json" excache.rma_reads)
+	FD=$(json_stat "$T/damaged-$1.json" excache.rma_fallbacks)
+	[ "$FD" -gt 0 ] || fail "$1, corrupt=0.5%: no one-sided read was refused ($RD read)"
+	SAID="$SAID$1: on: $R of $M misses one-sided, $F fell back; off: none; damaged: $FD of $((RD + FD)) refused by the CRC32C; "
+}
+SAID=""
+onoff shm
+onoff tcp
 
 WL_ARGS="--ws $((4 * XC_MIB))M --ops 40000 --pattern seq"
 wl_native
@@ -59,4 +62,4 @@ FS=$(json_stat "$T/seqdamaged.json" excache.rma_fallbacks)
 export LEGO_RMA=on
 preload_vs_native LEGO_EXCACHE_SIZE=8M -- "$BIN/lego-test-prog_fork_churn" 30
 RF=$(json_stat "$T/stats.json" excache.rma_reads)
-pass "on: $R of $M misses one-sided, $F fell back; off: none; damaged: $FD of $((RD + FD)) refused by the CRC32C; sequential: $RS one-sided reads for $PS prefetched lines, $FS refused when damaged; fork churn under LEGO_RMA=on ($RF one-sided reads in the parent); checksums and outputs equal native"
+pass "${SAID}sequential (shm): $RS one-sided reads for $PS prefetched lines, $FS refused when damaged; fork churn under LEGO_RMA=on ($RF one-sided reads in the parent); checksums and outputs equal native"
