@@ -274,6 +274,7 @@ struct excache {
 	 * the memnodes it names and their keys, under wlock */
 	int rma;
 	int in_thread; /* conf->in_thread */
+	int rma_tcp;   /* one-sided reads over tcp too (conf->rma on) */
 	atomic_flag wlock;
 	struct xc_where *where;
 	uint64_t where_mask;
@@ -1062,6 +1063,15 @@ static void xc_rma_done(struct lf_tx *tx, int err)
 	xc_fetch_send(f);
 }
 
+/* Reads over the network from ep's memnode: where its provider reads
+ * one-sided, and not over tcp unless asked (LEGO_RMA=on: over tcp a read
+ * is a round trip through both tcp stacks like a request, and measured
+ * no faster, docs/benchmarks.md). */
+static int xc_rma_net(const struct excache *xc, const struct lf_ep *ep)
+{
+	return lf_can_read_net(ep) && (xc->rma_tcp || lf_ep_prov(ep) != LEGO_PROV_TCP);
+}
+
 /* Start a fetch of one line as a one-sided read when the table knows
  * where it is on that memnode; 0 if it does not (or cannot now). */
 static int xc_rma_read(struct xc_fetch *f)
@@ -1070,7 +1080,7 @@ static int xc_rma_read(struct xc_fetch *f)
 	uint64_t line = f->refs[0].line;
 	struct rpc_peer *p = f->peer;
 	int local = lf_can_read(p->ep);
-	if (!local && !lf_can_read_net(p->ep))
+	if (!local && !xc_rma_net(xc, p->ep))
 		return 0;
 	xc_wlock(xc);
 	struct xc_where e = *xc_where_of(xc, line);
@@ -1548,10 +1558,10 @@ void xc_writeback_kick(struct excache *xc, int force)
 		}
 		wb->req.as = xc->lc->as;
 		wb->req.count = wb->n;
-		wb->req.flags = !xc->rma			   ? 0
-				: lf_can_read(wb->peer->ep)	   ? LEGO_LINES_WHERE
-				: lf_can_read_net(wb->peer->ep) ? LEGO_LINES_WHERE | LEGO_LINES_KEYS
-								   : 0;
+		wb->req.flags = !xc->rma			       ? 0
+				: lf_can_read(wb->peer->ep)	       ? LEGO_LINES_WHERE
+				: xc_rma_net(xc, wb->peer->ep) ? LEGO_LINES_WHERE | LEGO_LINES_KEYS
+								       : 0;
 		wb->t0 = lg_now_ns();
 		struct iovec iov[3] = {{&wb->req, sizeof wb->req},
 				       {wb->refs, wb->n * sizeof wb->refs[0]},
@@ -2518,6 +2528,7 @@ int xc_init(struct excache **out, const struct xc_conf *conf, struct lg_space *s
 		xc->where_mask = nw - 1;
 		xc->rma_mem = lg_local_alloc((size_t)XC_FETCH_SLOTS * xc->line);
 		xc->rma = xc->where && xc->rma_mem;
+		xc->rma_tcp = conf->rma == 1;
 		xc->rma_bmem = lg_local_alloc((size_t)XC_RMA_BATCH_BUFS * XC_BATCH_BYTES);
 		atomic_store(&xc->rma_bfree, xc->rma_bmem ? (1u << XC_RMA_BATCH_BUFS) - 1 : 0);
 	}

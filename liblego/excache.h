@@ -100,7 +100,8 @@ struct xc_conf {
 	const struct xc_policy *policy;
 	int prefetch;            /* enum pf_mode */
 	uint64_t prefetch_bytes; /* most bytes one miss prefetches */
-	int rma;                 /* one-sided reads where the fabric allows */
+	int rma;                 /* one-sided reads where the fabric allows:
+				    0 off, 1 on, 2 auto (not over tcp) */
 	int ghost;               /* keep the ghost table (xc_pick_victim) */
 	int in_thread;           /* misses are served on the faulting thread
 				  * (LEGO_FAULT=sigbus), which never sleeps

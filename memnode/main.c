@@ -196,10 +196,13 @@ int main(int argc, char **argv)
 	 * (excache.c), so a line that moved is fetched by request instead */
 	if (m->node.shm && lg_opt_u(&O, LG_OPT_rma) && memory_retained())
 		m->rma = 1;
-	/* network clients too, where the provider reads one-sided (tcp
-	 * through rxm, verbs): from line buffers registered with it */
-	if (m->node.net && lg_opt_u(&O, LG_OPT_rma) &&
-	    rmem_open(m->node.net, lf_ep_prov(m->node.net) == LEGO_PROV_TCP) == 0) {
+	/* network clients too, where the provider reads one-sided (verbs;
+	 * tcp through rxm only with --rma on: there a read is a round trip
+	 * like a request, measured no faster): from line buffers registered
+	 * with it */
+	uint64_t rma = lg_opt_u(&O, LG_OPT_rma); /* 0 off, 1 on, 2 auto */
+	int tcp = m->node.net && lf_ep_prov(m->node.net) == LEGO_PROV_TCP;
+	if (m->node.net && rma && (!tcp || rma == 1) && rmem_open(m->node.net, tcp) == 0) {
 		m->rma_net = 1;
 		ms_store_line_alloc(m->store, rmem_alloc);
 	}

@@ -6,6 +6,7 @@
 # what it wrote; anything else is fetched by request.  Here, over shm and
 # then over tcp (127.0.0.1), random reads and writes (50%) over four times
 # the ExCache, prefetch off:
+#   auto:    the default: as on over shm, none over tcp;
 #   on:      nine misses in ten or more are one-sided reads (the table of
 #            where lines are covers 16 times the ExCache), next to none
 #            fall back, and the checksum equals native's;
@@ -29,10 +30,17 @@ XC_MIB=16
 WL_ARGS="--ws $((4 * XC_MIB))M --ops 20000 --pattern uniform --writes 50"
 wl_native
 
-# onoff FABRIC: the on, off and damaged runs over that fabric
+# onoff FABRIC: the auto (default), on, off and damaged runs over that fabric
 onoff() {
 	_env="LEGO_FABRIC=$1 LEGO_EXCACHE_SIZE=${XC_MIB}M LEGO_PREFETCH=off"
-	wl_lego "on-$1" $_env
+	wl_lego "auto-$1" $_env
+	RA=$(json_stat "$T/auto-$1.json" excache.rma_reads)
+	if [ "$1" = tcp ]; then
+		[ "$RA" -eq 0 ] || fail "tcp, LEGO_RMA auto: $RA one-sided reads"
+	else
+		rma_share "$T/auto-$1.json" "$1, LEGO_RMA auto"
+	fi
+	wl_lego "on-$1" $_env LEGO_RMA=on
 	rma_share "$T/on-$1.json" "$1, LEGO_RMA=on"
 	wl_lego "off-$1" $_env LEGO_RMA=off
 	R0=$(json_stat "$T/off-$1.json" excache.rma_reads)
@@ -41,7 +49,7 @@ onoff() {
 	RD=$(json_stat "$T/damaged-$1.json" excache.rma_reads)
 	FD=$(json_stat "$T/damaged-$1.json" excache.rma_fallbacks)
 	[ "$FD" -gt 0 ] || fail "$1, corrupt=0.5%: no one-sided read was refused ($RD read)"
-	SAID="$SAID$1: on: $R of $M misses one-sided, $F fell back; off: none; damaged: $FD of $((RD + FD)) refused by the CRC32C; "
+	SAID="$SAID$1: auto: $RA one-sided reads; on: $R of $M misses one-sided, $F fell back; off: none; damaged: $FD of $((RD + FD)) refused by the CRC32C; "
 }
 SAID=""
 onoff shm

@@ -10,7 +10,8 @@
 . "$(dirname "$0")/lib_netns.sh"
 skip_if_sanitized # (under the sanitizers the memnode has no jemalloc and offers none)
 ns_require
-export LEGO_FABRIC=tcp LEGO_LOG_LEVEL=info
+# (over tcp only when asked: LEGO_RMA=on, for the memnode and the process)
+export LEGO_FABRIC=tcp LEGO_LOG_LEVEL=info LEGO_RMA=on
 unset LEGO_MONITOR
 ns_switch
 ns_host mon 1
