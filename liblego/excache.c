@@ -245,6 +245,7 @@ struct excache {
 	/* reclaim: sets that filled up, and the batch being evicted */
 	atomic_flag qlock;
 	atomic_flag reclaiming; /* one reclaimer at a time: it owns riov/rbatch */
+	_Atomic int rbusy;      /* one is evicting (xc_fault waits for it) */
 	uint32_t *rq;
 	uint64_t rq_head, rq_len;
 	uint32_t rq_cap; /* this many queued: the next miss reclaims */
@@ -1614,7 +1615,7 @@ void xc_fault(struct excache *xc, uint64_t addr, int write, int wp, uint32_t tid
 	uint8_t *la = sp_line_addr(sp, line);
 	struct xc_set *s = xc_set_of(xc, line);
 	uint64_t t0 = lg_now_ns();
-	int fetch = 0, batched = 0, guess = 0;
+	int fetch = 0, batched = 0, guess = 0, waits = 0;
 	lg_stat_add(LEGO_STAT_FAULTS, 1);
 	for (;;) {
 		xc_lock(xc_slock(xc, s));
@@ -1657,7 +1658,17 @@ void xc_fault(struct excache *xc, uint64_t addr, int write, int wp, uint32_t tid
 			 * one TLB shoot-down for all. */
 			xc_unlock(xc_slock(xc, s));
 			batched = 1;
-			xc_reclaim(xc);
+			if (!xc_reclaim(xc) && v < 0 && waits < 4 && atomic_load(&xc->rbusy)) {
+				/* Another thread is evicting a batch, likely
+				 * with a line of this set in it: wait for it,
+				 * rather than drop a line alone (a shoot-down
+				 * of its own, which would interrupt that
+				 * thread's CPU), and look again. */
+				while (atomic_load(&xc->rbusy))
+					sched_yield();
+				waits++;
+				batched = 0;
+			}
 			continue;
 		}
 		if (v < 0)
@@ -1928,6 +1939,7 @@ static int xc_reclaim_sets(struct excache *xc, const uint64_t *want, int nwant, 
 	if ((!xc->rq_len && !nwant) ||
 	    atomic_flag_test_and_set_explicit(&xc->reclaiming, memory_order_acquire))
 		return 0;
+	atomic_store(&xc->rbusy, 1);
 	struct xc_rvictim *rb = xc->rbatch;
 	while (n < XC_RECLAIM_MAX) { /* 1 */
 		uint64_t si;
@@ -1995,6 +2007,7 @@ static int xc_reclaim_sets(struct excache *xc, const uint64_t *want, int nwant, 
 		xc_unlock(xc_slock(xc, s));
 	}
 	if (!n) {
+		atomic_store(&xc->rbusy, 0);
 		atomic_flag_clear_explicit(&xc->reclaiming, memory_order_release);
 		return 0;
 	}
@@ -2043,6 +2056,7 @@ static int xc_reclaim_sets(struct excache *xc, const uint64_t *want, int nwant, 
 		if (waiters) /* they fault again and find the line gone */
 			xc_uffd_wake(xc, sp_line_addr(xc->sp, rb[i].line));
 	}
+	atomic_store(&xc->rbusy, 0);
 	atomic_flag_clear_explicit(&xc->reclaiming, memory_order_release);
 	lg_stat_sub(LEGO_STAT_RESIDENT, (uint64_t)n);
 	lg_stat_add(LEGO_STAT_EVICT_DIRTY, (uint64_t)dirty);
@@ -2370,6 +2384,7 @@ void xc_fork_child(struct excache *xc, int uffd)
 	xc->twin_on = 0;
 	atomic_store(&xc->twin_outstanding, 0);
 	atomic_flag_clear(&xc->reclaiming);
+	atomic_store(&xc->rbusy, 0);
 	/* what the parent had not written back yet, the child writes back
 	 * into its own address space */
 	uint32_t busy = 0;
@@ -2559,6 +2574,7 @@ int xc_init(struct excache **out, const struct xc_conf *conf, struct lg_space *s
 	atomic_flag_clear(&xc->plock);
 	atomic_flag_clear(&xc->qlock);
 	atomic_flag_clear(&xc->reclaiming);
+	atomic_store(&xc->rbusy, 0);
 	for (uint64_t i = 0; i < xc->nsets; i++) {
 		((struct xc_set *)(xc->sets + i * xc->set_stride))->id = (uint32_t)i;
 		atomic_flag_clear(&xc->slock[i]);

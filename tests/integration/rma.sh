@@ -1,16 +1,17 @@
 #!/bin/sh
-# One-sided reads (LEGO_RMA, on by default).  A process reads the lines it
+# One-sided reads (LEGO_RMA: auto by default, that is over shm and verbs;
+# on: over tcp too).  A process reads the lines it
 # wrote back straight out of the memnode's memory (shm: process_vm_readv;
 # tcp, through rxm: fi_read of line buffers the memnode registered,
 # memnode/rmem.c), and installs what it read only if it has the CRC32C of
 # what it wrote; anything else is fetched by request.  Here, over shm and
 # then over tcp (127.0.0.1), random reads and writes (50%) over four times
 # the ExCache, prefetch off:
-#   auto:    the default: as on over shm, none over tcp;
-#   on:      nine misses in ten or more are one-sided reads (the table of
-#            where lines are covers 16 times the ExCache), next to none
-#            fall back, and the checksum equals native's;
-#   off:     no one-sided read at all;
+#   on:      (shm: auto, the default; tcp: on) nine misses in ten or more
+#            are one-sided reads (the table of where lines are covers 16
+#            times the ExCache), next to none fall back, and the checksum
+#            equals native's;
+#   off:     (shm: off; tcp: auto, the default) no one-sided read at all;
 #   damaged: LEGO_FAULTS's corrupt also flips a bit of what one-sided
 #            reads bring; each such read must be caught by its CRC32C and
 #            fetched by request, the checksum still native's;
@@ -30,30 +31,26 @@ XC_MIB=16
 WL_ARGS="--ws $((4 * XC_MIB))M --ops 20000 --pattern uniform --writes 50"
 wl_native
 
-# onoff FABRIC: the auto (default), on, off and damaged runs over that fabric
+# onoff FABRIC ON OFF: over that fabric, the runs whose LEGO_RMA is ON
+# (auto, the default, or on) must read nine misses in ten one-sided, and
+# those whose LEGO_RMA is OFF none; then the damaged run (with ON).
 onoff() {
-	_env="LEGO_FABRIC=$1 LEGO_EXCACHE_SIZE=${XC_MIB}M LEGO_PREFETCH=off"
-	wl_lego "auto-$1" $_env
-	RA=$(json_stat "$T/auto-$1.json" excache.rma_reads)
-	if [ "$1" = tcp ]; then
-		[ "$RA" -eq 0 ] || fail "tcp, LEGO_RMA auto: $RA one-sided reads"
-	else
-		rma_share "$T/auto-$1.json" "$1, LEGO_RMA auto"
-	fi
-	wl_lego "on-$1" $_env LEGO_RMA=on
-	rma_share "$T/on-$1.json" "$1, LEGO_RMA=on"
-	wl_lego "off-$1" $_env LEGO_RMA=off
-	R0=$(json_stat "$T/off-$1.json" excache.rma_reads)
-	[ "$R0" -eq 0 ] || fail "$1, LEGO_RMA off: $R0 one-sided reads"
-	wl_lego "damaged-$1" $_env LEGO_RMA=on LEGO_FAULTS=corrupt=0.5 LEGO_RPC_RESEND_MS=20
-	RD=$(json_stat "$T/damaged-$1.json" excache.rma_reads)
-	FD=$(json_stat "$T/damaged-$1.json" excache.rma_fallbacks)
-	[ "$FD" -gt 0 ] || fail "$1, corrupt=0.5%: no one-sided read was refused ($RD read)"
-	SAID="$SAID$1: auto: $RA one-sided reads; on: $R of $M misses one-sided, $F fell back; off: none; damaged: $FD of $((RD + FD)) refused by the CRC32C; "
+	_f=$1 _on=$2 _off=$3
+	_env="LEGO_FABRIC=$_f LEGO_EXCACHE_SIZE=${XC_MIB}M LEGO_PREFETCH=off"
+	wl_lego "on-$_f" $_env LEGO_RMA=$_on
+	rma_share "$T/on-$_f.json" "$_f, LEGO_RMA=$_on"
+	wl_lego "off-$_f" $_env LEGO_RMA=$_off
+	R0=$(json_stat "$T/off-$_f.json" excache.rma_reads)
+	[ "$R0" -eq 0 ] || fail "$_f, LEGO_RMA=$_off: $R0 one-sided reads"
+	wl_lego "damaged-$_f" $_env LEGO_RMA=$_on LEGO_FAULTS=corrupt=0.5 LEGO_RPC_RESEND_MS=20
+	RD=$(json_stat "$T/damaged-$_f.json" excache.rma_reads)
+	FD=$(json_stat "$T/damaged-$_f.json" excache.rma_fallbacks)
+	[ "$FD" -gt 0 ] || fail "$_f, corrupt=0.5%: no one-sided read was refused ($RD read)"
+	SAID="$SAID$_f: $_on: $R of $M misses one-sided, $F fell back; $_off: none; damaged: $FD of $((RD + FD)) refused by the CRC32C; "
 }
 SAID=""
-onoff shm
-onoff tcp
+onoff shm auto off
+onoff tcp on auto
 
 WL_ARGS="--ws $((4 * XC_MIB))M --ops 40000 --pattern seq"
 wl_native
