@@ -4,7 +4,9 @@
  * Tables are open-addressing hash tables keyed by a 64-bit id (line index
  * or address-space id) with linear probing and backward-shift deletion, so
  * they never fill with tombstones.  Line data is malloc'd at exactly the
- * line size (the memnode runs on jemalloc, whose size classes fit lines).
+ * line size (the memnode runs on jemalloc, whose size classes fit lines),
+ * or, where network clients read lines one-sided, taken from jemalloc's
+ * arena of registered memory (ms_store_line_alloc, rmem.c).
  *
  * Freeing a large range costs about 0.2 us a line (55 ms a GiB of 4 KiB
  * lines), and the memnode's one thread serves nobody meanwhile.  So a free
