@@ -19,8 +19,10 @@
  * free); a read of L reads zeros, as a freed line does; a clone, and a
  * write the capacity would refuse, settle everything first.
  *
- * A freed line buffer is kept in a pool of its size, for the next write
- * of a new line, and given back to jemalloc only once the pool has gone
+ * New lines take their buffers from a pool of their size, refilled a MiB
+ * at a time with pages populated at once (ms_pool_refill).  A freed line
+ * buffer goes back to the pool, for the next write of a new line, and is
+ * given back to jemalloc only once the pool has gone
  * unused for MS_POOL_KEEP_NS, MS_FREE_PASS buffers a pass.  Programs free
  * large arrays and make new ones of the same size; giving back and taking
  * again hundreds of thousands of buffers at once kept jemalloc's
@@ -33,6 +35,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "common/auth.h"
 #include "common/log.h"
@@ -92,6 +95,7 @@ struct ms_store {
 	uint64_t pool_bytes, pool_seen_ns;
 	void *(*alloc)(size_t); /* new line buffers (ms_store_line_alloc) */
 	int pool_used;
+	int no_populate; /* MADV_POPULATE_WRITE refused: not again */
 };
 
 #define MS_POOL_KEEP_NS (1000ull * 1000000)
@@ -219,15 +223,82 @@ static struct ms_pool *ms_pool_of(struct ms_store *st, size_t ls)
 	return &st->pool[__builtin_ctzll(ls) - 12];
 }
 
-/* A buffer for a new line of ls bytes: from the pool, else st->alloc's
- * (ms_store_line_alloc), else malloc'd. */
+/* Put a buffer of ls bytes in its pool; 0, or -1 if the pool cannot grow. */
+static int ms_pool_put(struct ms_store *st, void *buf, size_t ls)
+{
+	struct ms_pool *p = ms_pool_of(st, ls);
+	if (p->n == p->cap) {
+		uint64_t cap = p->cap ? p->cap * 2 : 1024;
+		void **nb = realloc(p->buf, cap * sizeof *nb);
+		if (!nb)
+			return -1;
+		p->buf = nb;
+		p->cap = cap;
+	}
+	p->buf[p->n++] = buf;
+	st->pool_bytes += ls;
+	st->pool_used = 1;
+	return 0;
+}
+
+static int ms_addr_cmp(const void *a, const void *b)
+{
+	uintptr_t x = (uintptr_t)*(void *const *)a, y = (uintptr_t)*(void *const *)b;
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Fill an empty pool with MS_REFILL_BYTES of new buffers whose pages are
+ * populated at once (MADV_POPULATE_WRITE over each run of adjacent
+ * buffers), so the first write of a new line does not take a page fault
+ * per page: on a 2-vCPU VM a first touch costs 9-13 us a page, populating
+ * 0.5-0.7 us (docs/benchmarks.md, "New lines' pages").  Where the kernel
+ * lacks it (before 5.14) the pages fault in as they did.
+ */
+#define MS_REFILL_BYTES (1u << 20)
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+static void ms_pool_refill(struct ms_store *st, size_t ls)
+{
+	void *b[MS_REFILL_BYTES / 4096];
+	size_t n = 0, want = LG_MAX((size_t)1, MS_REFILL_BYTES / ls);
+	for (; n < want; n++) {
+		void *x = st->alloc ? st->alloc(ls) : NULL;
+		if (!x && !(x = malloc(ls)))
+			break;
+		b[n] = x;
+	}
+	qsort(b, n, sizeof *b, ms_addr_cmp);
+	for (size_t i = 0; i < n;) {
+		size_t j = i + 1;
+		while (j < n && (uint8_t *)b[j - 1] + ls == b[j])
+			j++;
+		/* whole pages only: a buffer shares no page with others' data
+		 * (jemalloc's page-sized classes), but be safe */
+		uintptr_t lo = LG_ALIGN_UP((uintptr_t)b[i], LG_PAGE_SIZE);
+		uintptr_t hi = LG_ALIGN_DOWN((uintptr_t)b[j - 1] + ls, LG_PAGE_SIZE);
+		if (hi > lo && !st->no_populate &&
+		    madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE) != 0 &&
+		    (errno == EINVAL || errno == ENOSYS))
+			st->no_populate = 1;
+		i = j;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (ms_pool_put(st, b[i], ls) != 0)
+			free(b[i]);
+}
+
+/* A buffer for a new line of ls bytes: from the pool, refilled when
+ * empty (st->alloc's, ms_store_line_alloc, else malloc'd). */
 static void *ms_line_alloc(struct ms_store *st, size_t ls)
 {
 	struct ms_pool *p = ms_pool_of(st, ls);
-	if (!p->n) {
-		void *b = st->alloc ? st->alloc(ls) : NULL;
-		return b ? b : malloc(ls);
-	}
+	if (!p->n)
+		ms_pool_refill(st, ls);
+	if (!p->n)
+		return NULL;
 	st->pool_bytes -= ls;
 	st->pool_used = 1;
 	return p->buf[--p->n];
@@ -244,20 +315,8 @@ static void ms_line_release(struct ms_store *st, void *buf, size_t ls)
 		return;
 	}
 	st->stored -= ls;
-	struct ms_pool *p = ms_pool_of(st, ls);
-	if (p->n == p->cap) {
-		uint64_t cap = p->cap ? p->cap * 2 : 1024;
-		void **nb = realloc(p->buf, cap * sizeof *nb);
-		if (!nb) {
-			free(buf);
-			return;
-		}
-		p->buf = nb;
-		p->cap = cap;
-	}
-	p->buf[p->n++] = buf;
-	st->pool_bytes += ls;
-	st->pool_used = 1;
+	if (ms_pool_put(st, buf, ls) != 0)
+		free(buf);
 }
 
 /* Give back up to `budget` pooled buffers, once the pools have gone
