@@ -61,13 +61,13 @@ static struct memnode M;
 static struct lg_opts O;
 
 /* Every pass of the event loop: a scrape waiting, and a piece of the
- * large frees still pending and of the freed line buffers to give back
- * (store.c), between requests. */
+ * large frees still pending, of the freed line buffers to give back and
+ * of the buffers to get ready for new lines (store.c), between requests. */
 static int memnode_pass(void *arg)
 {
 	struct memnode *m = arg;
 	return lg_metrics_poll(m->mx) + (ms_store_work(m->store, MS_FREE_PASS) > 0) +
-	       (ms_store_trim(m->store, MS_FREE_PASS) > 0);
+	       (ms_store_trim(m->store, MS_FREE_PASS) > 0) + ms_store_prepare(m->store);
 }
 
 static int mon_register(void *arg)

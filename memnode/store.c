@@ -19,8 +19,12 @@
  * free); a read of L reads zeros, as a freed line does; a clone, and a
  * write the capacity would refuse, settle everything first.
  *
- * New lines take their buffers from a pool of their size, refilled a MiB
- * at a time with pages populated at once (ms_pool_refill).  A freed line
+ * New lines take their buffers from a pool of their size.  While new
+ * lines come, the event loop keeps MS_RESERVE_BYTES of them ready,
+ * populated and touched a piece a pass (ms_store_prepare): the memnode
+ * polls between messages anyway, and a first touch in the middle of a
+ * write-back cost 9-13 us a page on a VM here.  An empty pool is refilled
+ * a MiB at once, populated but not touched (ms_pool_refill).  A freed line
  * buffer goes back to the pool, for the next write of a new line, and is
  * given back to jemalloc only once the pool has gone
  * unused for MS_POOL_KEEP_NS, MS_FREE_PASS buffers a pass.  Programs free
@@ -96,6 +100,10 @@ struct ms_store {
 	void *(*alloc)(size_t); /* new line buffers (ms_store_line_alloc) */
 	int pool_used;
 	int no_populate; /* MADV_POPULATE_WRITE refused: not again */
+	/* new lines of this size were being stored, at new_ns, with their
+	 * pool at or under its reserve (ms_store_prepare) */
+	size_t new_ls;
+	uint64_t new_ns;
 };
 
 #define MS_POOL_KEEP_NS (1000ull * 1000000)
@@ -248,22 +256,27 @@ static int ms_addr_cmp(const void *a, const void *b)
 }
 
 /*
- * Fill an empty pool with MS_REFILL_BYTES of new buffers whose pages are
+ * Add `bytes` of new buffers of ls bytes to their pool, their pages
  * populated at once (MADV_POPULATE_WRITE over each run of adjacent
  * buffers), so the first write of a new line does not take a page fault
  * per page: on a 2-vCPU VM a first touch costs 9-13 us a page, populating
- * 0.5-0.7 us (docs/benchmarks.md, "New lines' pages").  Where the kernel
- * lacks it (before 5.14) the pages fault in as they did.
+ * 0.5-0.7 us (docs/benchmarks.md, "New lines' pages").  With `touch`, each
+ * page is also written once, which takes the hypervisor's own first-access
+ * cost (4-6 us there) too.  Where the kernel lacks MADV_POPULATE_WRITE
+ * (before 5.14) the pages fault in as they are written.
  */
-#define MS_REFILL_BYTES (1u << 20)
+#define MS_REFILL_BYTES (1u << 20) /* an empty pool, while a write waits */
+#define MS_RESERVE_BYTES (4u << 20) /* kept ready while new lines come */
+#define MS_PREPARE_BYTES (64u * 1024) /* prepared per pass of the loop */
+#define MS_PREPARE_NS (100ull * 1000000) /* ...until new lines stop this long */
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
 #endif
 
-static void ms_pool_refill(struct ms_store *st, size_t ls)
+static void ms_pool_refill(struct ms_store *st, size_t ls, size_t bytes, int touch)
 {
 	void *b[MS_REFILL_BYTES / 4096];
-	size_t n = 0, want = LG_MAX((size_t)1, MS_REFILL_BYTES / ls);
+	size_t n = 0, want = LG_MIN(LG_ARRAY_SIZE(b), LG_MAX((size_t)1, bytes / ls));
 	for (; n < want; n++) {
 		void *x = st->alloc ? st->alloc(ls) : NULL;
 		if (!x && !(x = malloc(ls)))
@@ -285,9 +298,12 @@ static void ms_pool_refill(struct ms_store *st, size_t ls)
 			st->no_populate = 1;
 		i = j;
 	}
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		for (size_t o = 0; touch && o < ls; o += LG_PAGE_SIZE)
+			((volatile uint8_t *)b[i])[o] = 0; /* (zero already) */
 		if (ms_pool_put(st, b[i], ls) != 0)
 			free(b[i]);
+	}
 }
 
 /* A buffer for a new line of ls bytes: from the pool, refilled when
@@ -295,8 +311,12 @@ static void ms_pool_refill(struct ms_store *st, size_t ls)
 static void *ms_line_alloc(struct ms_store *st, size_t ls)
 {
 	struct ms_pool *p = ms_pool_of(st, ls);
+	if (p->n * ls <= MS_RESERVE_BYTES) {
+		st->new_ls = ls;
+		st->new_ns = lg_now_ns();
+	}
 	if (!p->n)
-		ms_pool_refill(st, ls);
+		ms_pool_refill(st, ls, MS_REFILL_BYTES, 0);
 	if (!p->n)
 		return NULL;
 	st->pool_bytes -= ls;
@@ -691,6 +711,20 @@ uint64_t ms_store_work(struct ms_store *st, uint64_t budget)
 void ms_store_line_alloc(struct ms_store *st, void *(*fn)(size_t)) { st->alloc = fn; }
 
 uint64_t ms_store_trim(struct ms_store *st, uint64_t budget) { return ms_pool_trim(st, budget, 0); }
+
+int ms_store_prepare(struct ms_store *st)
+{
+	size_t ls = st->new_ls;
+	if (!ls)
+		return 0;
+	if (ms_pool_of(st, ls)->n * ls >= MS_RESERVE_BYTES ||
+	    lg_now_ns() - st->new_ns > MS_PREPARE_NS) {
+		st->new_ls = 0;
+		return 0;
+	}
+	ms_pool_refill(st, ls, MS_PREPARE_BYTES, 1);
+	return 1;
+}
 
 int ms_reserve(struct ms_store *st, struct ms_as *as, int64_t delta, uint64_t *reserved)
 {

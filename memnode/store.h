@@ -80,6 +80,11 @@ uint64_t ms_store_work(struct ms_store *st, uint64_t budget);
  * this has seen one taken or given back for a second, free up to `budget`
  * of them.  Returns how many.  Called on every pass of the event loop. */
 uint64_t ms_store_trim(struct ms_store *st, uint64_t budget);
+/* While new lines are being stored, get a piece more of buffers for
+ * them ready (pages populated and touched), up to a reserve of 4 MiB.
+ * Returns 1 if it did, 0 if nothing is to do.  Called on every pass of
+ * the event loop. */
+int ms_store_prepare(struct ms_store *st);
 /* Change the reservation by delta bytes.  0 or -ENOMEM. */
 int ms_reserve(struct ms_store *st, struct ms_as *as, int64_t delta, uint64_t *reserved);
 /* Make child_ref's address space a copy of parent: lines are shared and

@@ -917,6 +917,41 @@ START_TEST(test_line_pool)
 }
 END_TEST
 
+START_TEST(test_line_prepare)
+{
+	/* While new lines come, the loop gets 4 MiB of buffers ready for
+	 * them, 64 KiB a pass, and stops once they stop coming. */
+	struct ms_as *as = get_as(7);
+	uint64_t applied;
+	ck_assert_int_eq(ms_store_prepare(st), 0); /* nothing stored yet */
+	ck_assert_int_eq(write1(as, 0, 1, 1, &applied), 0);
+	uint64_t pool0 = totals().line_pool;
+	ck_assert_uint_eq(pool0, (1u << 20) - LS); /* the refill, less the line */
+	int passes = 0;
+	while (ms_store_prepare(st))
+		passes++;
+	ck_assert_int_eq(passes, (int)(((4u << 20) - pool0 + 65535) / 65536));
+	ck_assert_uint_ge(totals().line_pool, 4u << 20);
+	ck_assert_int_eq(ms_store_prepare(st), 0);
+	/* new lines in the ready buffers read back as written, a line
+	 * never written as zeros */
+	for (uint64_t l = 1; l < 300; l++)
+		ck_assert_int_eq(write1(as, l, 1, l, &applied), 0);
+	for (uint64_t l = 1; l < 300; l++)
+		ck_assert(line_is(as, l, l));
+	ck_assert(line_is_zero(as, 5000));
+	/* new lines stopped coming: nothing more after 100 ms */
+	while (ms_store_prepare(st))
+		;
+	for (uint64_t l = 300; l < 1400; l++)
+		ck_assert_int_eq(write1(as, l, 1, 2, &applied), 0);
+	usleep(150 * 1000);
+	uint64_t pool1 = totals().line_pool;
+	ck_assert_int_eq(ms_store_prepare(st), 0);
+	ck_assert_uint_eq(totals().line_pool, pool1);
+}
+END_TEST
+
 /* --- destroying address spaces ----------------------------------------- */
 
 START_TEST(test_as_destroy)
@@ -1198,6 +1233,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_free_pending_capacity);
 	tcase_add_test(tc, test_free_pending_clone_destroy);
 	tcase_add_test(tc, test_line_pool);
+	tcase_add_test(tc, test_line_prepare);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("destroy");
