@@ -68,7 +68,7 @@ int memnode_store_call(void *user, uint16_t op, const struct iovec *iov, int n, 
 	X(write_applied, "write_applied", "written lines stored (not older than the copy held)") \
 	X(free_lines, "free_lines", "lines freed") \
 	X(free_pending, "free_pending", "lines of large frees still to walk, between requests (gauge)") \
-	X(line_pool, "line_pool", "freed line buffers kept for new lines, given back after 1 s unused (gauge)") \
+	X(line_pool, "line_pool", "bytes of line buffers kept for new lines (freed ones, and about 4 MiB made ready while new lines come), given back after 1 s unused (gauge)") \
 	X(heartbeat_failures, "heartbeat_failures", "heartbeats to the monitor that failed") \
 	X(rss, "rss", "the memnode's resident memory (gauge)") \
 	X(pgcache_files, "pgcache.files", "files the page cache holds: every file it opened (gauge)") \

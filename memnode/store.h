@@ -29,7 +29,7 @@ struct ms_totals {
 	uint64_t as_created, as_freed, cap_rejects, enomem;
 	uint64_t freed_lines;  /* stored lines dropped by frees */
 	uint64_t free_pending; /* lines of frees still to walk (ms_store_work) */
-	uint64_t line_pool;    /* bytes of freed line buffers kept for reuse */
+	uint64_t line_pool;    /* bytes of line buffers kept for new lines */
 };
 
 int ms_store_new(uint64_t capacity, struct ms_store **out);
