@@ -35,6 +35,10 @@
 # redis-server with REDIS_KEYS (262144) values of 4 KiB (1 GiB): load time,
 # GET/s of random loaded keys and SET/s of new 4 KiB values
 # (redis-benchmark), the same three ways; every value must read back.
+# And xz -T2 -6 compressing XZ_MB (48) MB of text, whose match-finder
+# tables are read and written at random, with local memory XZ_LOCAL (75)
+# percent of its native peak: time, misses (Linux: major faults), and the
+# output's checksum against native's.
 #
 # Rounds: this VM's figures swing by up to a third from one run to the
 # next (docs/benchmarks.md), so the pair compared, lego-shm and swap-ram,
@@ -49,7 +53,8 @@
 # Environment: W (1G), LOCAL (256M), OPS (300000), OUT (bench/results),
 # ROUNDS (3), SYSTEMS ("native lego-shm lego-tcp swap-ram swap-disk"), TRAIN_SAMPLES
 # (1048576; 0 skips the application run), REDIS_KEYS (262144; 0 skips
-# redis), REDIS_REQUESTS (100000 per redis-benchmark run).
+# redis), REDIS_REQUESTS (100000 per redis-benchmark run), XZ_MB (48; 0
+# skips xz), XZ_LOCAL (75).
 set -u
 B=${1:-build}
 W=${W:-1G} LOCAL=${LOCAL:-256M} OPS=${OPS:-300000} ROUNDS=${ROUNDS:-3}
@@ -100,6 +105,9 @@ swap_up() { # ram|disk
 		SWAPDEV=/dev/zram$n
 		echo "$SWAPDEV" >"$TMP/swapdev"
 		echo lz4 >/sys/block/zram$n/comp_algorithm 2>/dev/null
+		# (zram takes memory only as pages come in: a size to spare
+		# costs nothing, and the applications' runs need more than W)
+		[ "$sz" -lt $((4 << 30)) ] && sz=$((4 << 30))
 		echo "$sz" >/sys/block/zram$n/disksize || return 1
 	else
 		SWAPFILE=/var/tmp/lego-bench-swap.$$
@@ -231,6 +239,54 @@ if [ "$TRAIN_SAMPLES" -gt 0 ] && $PY -c 'import numpy' 2>/dev/null; then
 		if (s != "-") printf ", Lego/swap time %.2fx (below 1: Lego faster)", l / s
 		printf "\n" }'
 	echo "train,$tn,$tl,$ts,$peak,$q,$ok_lego,$ok_swap" >"$OUT/compare-train.csv"
+fi
+XZ_MB=${XZ_MB:-48} XZ_LOCAL=${XZ_LOCAL:-75}
+if [ "$XZ_MB" -gt 0 ] && command -v xz >/dev/null && [ -x /usr/bin/time ]; then
+	echo "-- application: xz -T2 -6 of $XZ_MB MB of base64 text, local memory = $XZ_LOCAL% of native peak"
+	echo "   (two threads, each with ~94 MiB of match-finder tables read and written at random)"
+	head -c $((XZ_MB * 3 / 4 * 1000000)) /dev/urandom | base64 >"$TMP/xz.in"
+	# xz_run NAME PREFIX...: compress under PREFIX; prints
+	# "NAME seconds peak_kib major_faults exit md5"
+	xz_run() {
+		_n=$1; shift
+		/usr/bin/time -f '%e %M %F %x' -o "$TMP/$_n.time" "$@" xz -T2 -6 -c <"$TMP/xz.in" >"$TMP/$_n.xz" 2>"$TMP/$_n.err"
+		_md5=$(md5sum <"$TMP/$_n.xz" | cut -c1-12)
+		_t=$(tail -1 "$TMP/$_n.time")
+		# (time says so on a line of its own when a signal killed it)
+		grep -q '^Command terminated by signal' "$TMP/$_n.time" && _t="${_t% *} killed"
+		echo "$_n $_t $_md5"
+	}
+	xz_run native env >"$TMP/x.native"
+	xpeak=$(awk '{ print int($3 / 1024) }' "$TMP/x.native")
+	xq=$((xpeak * XZ_LOCAL / 100))
+	xz_run lego-shm "$B/bin/lego-run" --excache ${xq}M --stats="$TMP/x.stats" -- >"$TMP/x.lego"
+	xmiss=$(tr ',' '\n' <"$TMP/x.stats" 2>/dev/null | sed -n 's/.*"excache.misses":\([0-9]*\).*/\1/p')
+	LOCAL_SAVE=$LOCAL; LOCAL=${xq}M
+	if swap_up ram; then
+		xz_run swap-ram sh -c 'echo $$ >"$1/cgroup.procs"; shift; exec "$@"' sh "$CG" >"$TMP/x.swap"
+		swap_down
+	fi
+	LOCAL=$LOCAL_SAVE
+	xmd5=$(awk '{ print $6 }' "$TMP/x.native")
+	printf '   %-9s %9s %10s  %s\n' system seconds misses output
+	for f in native lego swap; do
+		[ -s "$TMP/x.$f" ] || continue
+		awk -v m="$xmd5" -v lm="${xmiss:--}" '{
+			miss = $1 == "lego-shm" ? lm : $1 == "native" ? "-" : $4
+			if ($5 == "killed") out = "killed by a signal (the memory cgroup OOM killer, if swap-ram)"
+			else if ($5 != 0) out = "exit " $5
+			else if ($1 == "native") out = "(the reference)"
+			else out = $6 == m ? "same as native" : "DIFFERENT"
+			printf "   %-9s %9s %10s  %s\n", $1, $2, miss, out }' "$TMP/x.$f"
+	done
+	echo "   (misses: Lego's excache.misses; for swap-ram, xz's major faults)"
+	cat "$TMP"/x.native "$TMP"/x.lego "$TMP"/x.swap 2>/dev/null | awk -v local=$xq '
+		{ t[$1] = $5 == 0 ? $2 : "" }
+		function r(a, b) { return (a + 0 > 0 && b + 0 > 0) ? sprintf("%.2fx", a / b) : "-" }
+		END { printf "   xz (local %d MiB): Lego/native time %s, Lego/swap time %s (below 1: Lego faster)\n",
+			local, r(t["lego-shm"], t["native"]), r(t["lego-shm"], t["swap-ram"]) }'
+	cat "$TMP"/x.native "$TMP"/x.lego "$TMP"/x.swap 2>/dev/null | tr ' ' , >"$OUT/compare-xz.csv"
+	rm -f "$TMP"/xz.in "$TMP"/*.xz
 fi
 REDIS_KEYS=${REDIS_KEYS:-262144}
 if [ "$REDIS_KEYS" -gt 0 ] && command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null; then

@@ -179,8 +179,9 @@ preload_vs_native() {
 }
 
 # vs_native NAME CMD...: run CMD natively, then under lego-run with an
-# ExCache of a quarter of its native peak RSS (stdin from $T/NAME.in when
-# that exists); the outputs must be equal byte for byte, the peak RSS under
+# ExCache of a quarter of its native peak RSS (VS_LOCAL_PCT percent if set;
+# stdin from $T/NAME.in when that exists); the outputs must be equal byte
+# for byte, the peak RSS under
 # Lego at most ExCache + 100 MiB, and most of the data must have gone to
 # the memnode.  Sets NPEAK, LPEAK, XC (MiB) and WB (MiB written back).
 vs_native() {
@@ -189,7 +190,7 @@ vs_native() {
 	/usr/bin/time -f %M -o "$T/$_n.npeak" "$@" <"$_in" >"$T/$_n.native" 2>"$T/$_n-native.log" ||
 		fail "$_n natively: $(tail -3 "$T/$_n-native.log")"
 	NPEAK=$(( $(tail -1 "$T/$_n.npeak") >> 10 ))
-	XC=$((NPEAK / 4))
+	XC=$((NPEAK * ${VS_LOCAL_PCT:-25} / 100))
 	"$BIN/lego-run" --excache ${XC}M --stats="$T/$_n.json" -- \
 		"$@" <"$_in" >"$T/$_n.lego" 2>"$T/$_n-lego.log" || fail "$_n under lego-run"
 	LPEAK=$(( $(json_stat "$T/$_n.json" mem.peak_rss_bytes) >> 20 ))
