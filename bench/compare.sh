@@ -260,7 +260,7 @@ if [ "$XZ_MB" -gt 0 ] && command -v xz >/dev/null && [ -x /usr/bin/time ]; then
 	xpeak=$(awk '{ print int($3 / 1024) }' "$TMP/x.native")
 	xq=$((xpeak * XZ_LOCAL / 100))
 	xz_run lego-shm "$B/bin/lego-run" --excache ${xq}M --stats="$TMP/x.stats" -- >"$TMP/x.lego"
-	xmiss=$(tr ',' '\n' <"$TMP/x.stats" 2>/dev/null | sed -n 's/.*"excache.misses":\([0-9]*\).*/\1/p')
+	xmiss=$(tr ',' '\n' 2>/dev/null <"$TMP/x.stats" | sed -n 's/.*"excache.misses":\([0-9]*\).*/\1/p')
 	LOCAL_SAVE=$LOCAL; LOCAL=${xq}M
 	if swap_up ram; then
 		xz_run swap-ram sh -c 'echo $$ >"$1/cgroup.procs"; shift; exec "$@"' sh "$CG" >"$TMP/x.swap"
