@@ -67,6 +67,11 @@ TMP=$(mktemp -d /tmp/lego-cmp.XXXXXX)
 CG=/sys/fs/cgroup/memory/lego-bench.$$
 SWAPDEV=""
 SWAPFILE=""
+# IN_CG CMD...: run CMD in the memory cgroup (an executable, so that
+# /usr/bin/time and the harness's helpers can put it in front of a command)
+IN_CG=$TMP/in-cg
+printf '#!/bin/sh\necho $$ >"%s/cgroup.procs" && exec "$@"\n' "$CG" >"$IN_CG"
+chmod +x "$IN_CG"
 
 bytes() { numfmt --from=iec "$1"; }
 
@@ -96,7 +101,7 @@ trap cleanup EXIT
 trap 'cleanup; exit 130' INT
 trap 'cleanup; exit 143' TERM
 
-swap_up() { # ram|disk
+swap_up() { # ram|disk [LIMIT (default LOCAL)]
 	swap_down
 	sz=$(( $(bytes "$W") * 3 / 2 ))
 	if [ "$1" = ram ]; then
@@ -117,7 +122,7 @@ swap_up() { # ram|disk
 		echo "$SWAPDEV" >"$TMP/swapdev"
 	fi
 	mkswap "$SWAPDEV" >/dev/null && swapon -p 32767 "$SWAPDEV" || return 1
-	mkdir -p "$CG" && echo "$(bytes "$LOCAL")" >"$CG/memory.limit_in_bytes" &&
+	mkdir -p "$CG" && echo "$(bytes "${2:-$LOCAL}")" >"$CG/memory.limit_in_bytes" &&
 		echo 100 >"$CG/memory.swappiness" 2>/dev/null
 	return 0
 }
@@ -150,8 +155,7 @@ run() {
 		"$B/bin/lego-run" --excache "$LOCAL" --fabric "${sys#lego-}" --stats="$TMP/stats.json" -- \
 			"$WL" --ws "$W" --ops "$OPS" "$@"
 		sed -n 's/.*"latency.miss":{"count":[0-9]*,"p50_ns":\([0-9]*\).*/\1/p' "$TMP/stats.json" >"$TMP/miss_p50" ;;
-	swap-*) sh -c 'echo $$ >"$1/cgroup.procs"; shift; exec "$@"' sh "$CG" \
-			"$WL" --ws "$W" --ops "$OPS" "$@" ;;
+	swap-*) "$IN_CG" "$WL" --ws "$W" --ops "$OPS" "$@" ;;
 	esac
 }
 
@@ -219,14 +223,12 @@ if [ "$TRAIN_SAMPLES" -gt 0 ] && $PY -c 'import numpy' 2>/dev/null; then
 	"$B/bin/lego-run" --excache ${q}M -- $PY $TR >"$TMP/tr.lego" 2>"$TMP/tr.err"
 	tl=$(since "$t0")
 	ts=-
-	LOCAL_SAVE=$LOCAL; LOCAL=${q}M
-	if swap_up ram; then
+	if swap_up ram ${q}M; then
 		t0=$(date +%s.%N)
-		sh -c 'echo $$ >"$1/cgroup.procs"; shift; exec "$@"' sh "$CG" $PY $TR >"$TMP/tr.swap" 2>>"$TMP/tr.err"
+		"$IN_CG" $PY $TR >"$TMP/tr.swap" 2>>"$TMP/tr.err"
 		ts=$(since "$t0")
 		swap_down
 	fi
-	LOCAL=$LOCAL_SAVE
 	strip "$TMP/tr.native" >"$TMP/s1"
 	for f in lego swap; do
 		strip "$TMP/tr.$f" >"$TMP/s2" 2>/dev/null
@@ -260,13 +262,11 @@ if [ "$XZ_MB" -gt 0 ] && command -v xz >/dev/null && [ -x /usr/bin/time ]; then
 	xpeak=$(awk '{ print int($3 / 1024) }' "$TMP/x.native")
 	xq=$((xpeak * XZ_LOCAL / 100))
 	xz_run lego-shm "$B/bin/lego-run" --excache ${xq}M --stats="$TMP/x.stats" -- >"$TMP/x.lego"
-	xmiss=$(tr ',' '\n' 2>/dev/null <"$TMP/x.stats" | sed -n 's/.*"excache.misses":\([0-9]*\).*/\1/p')
-	LOCAL_SAVE=$LOCAL; LOCAL=${xq}M
-	if swap_up ram; then
-		xz_run swap-ram sh -c 'echo $$ >"$1/cgroup.procs"; shift; exec "$@"' sh "$CG" >"$TMP/x.swap"
+	xmiss=$(sed -n 's/.*"excache.misses":\([0-9]*\).*/\1/p' "$TMP/x.stats" 2>/dev/null)
+	if swap_up ram ${xq}M; then
+		xz_run swap-ram "$IN_CG" >"$TMP/x.swap"
 		swap_down
 	fi
-	LOCAL=$LOCAL_SAVE
 	xmd5=$(awk '{ print $6 }' "$TMP/x.native")
 	printf '   %-9s %9s %10s  %s\n' system seconds misses output
 	for f in native lego swap; do
@@ -332,12 +332,10 @@ if [ "$REDIS_KEYS" -gt 0 ] && command -v redis-server >/dev/null && command -v r
 	rq=$((rpeak / 4))
 	if [ "$rq" -gt 0 ]; then
 		redis_run lego-shm "$B/bin/lego-run" --excache ${rq}M -- >"$TMP/r.lego"
-		LOCAL_SAVE=$LOCAL; LOCAL=${rq}M
-		if swap_up ram; then
-			redis_run swap-ram sh -c 'echo $$ >"$1/cgroup.procs"; shift; exec "$@"' sh "$CG" >"$TMP/r.swap"
+		if swap_up ram ${rq}M; then
+			redis_run swap-ram "$IN_CG" >"$TMP/r.swap"
 			swap_down
 		fi
-		LOCAL=$LOCAL_SAVE
 	fi
 	printf '   %-9s %8s %12s %12s %9s  %s\n' system "load s" "GET/s" "SET/s" "peak MiB" values
 	cat "$TMP"/r.native "$TMP"/r.lego "$TMP"/r.swap 2>/dev/null |

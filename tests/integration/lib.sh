@@ -181,9 +181,8 @@ preload_vs_native() {
 # vs_native NAME CMD...: run CMD natively, then under lego-run with an
 # ExCache of a quarter of its native peak RSS (VS_LOCAL_PCT percent if set;
 # stdin from $T/NAME.in when that exists); the outputs must be equal byte
-# for byte, the peak RSS under
-# Lego at most ExCache + 100 MiB, and most of the data must have gone to
-# the memnode.  Sets NPEAK, LPEAK, XC (MiB) and WB (MiB written back).
+# for byte, the peak RSS under Lego at most ExCache + 100 MiB, and most of
+# the data must have gone to the memnode.  Sets NPEAK, LPEAK, XC (MiB) and WB (MiB written back).
 vs_native() {
 	_n=$1; shift
 	_in=/dev/null; [ -f "$T/$_n.in" ] && _in=$T/$_n.in
