@@ -2456,6 +2456,13 @@ int xc_line_state(struct excache *xc, uint64_t addr)
 	return 0;
 }
 
+int xc_line_held(struct excache *xc, uint64_t line)
+{
+	/* a hashed count: a false yes costs a copy more */
+	return xc_line_state(xc, (uint64_t)(uintptr_t)sp_line_addr(xc->sp, line)) != 0 ||
+	       atomic_load_explicit(xc_vidx_of(xc, line), memory_order_acquire) != 0;
+}
+
 int xc_streaming(struct excache *xc, uint64_t now)
 {
 	uint64_t t = atomic_load(&xc->pf_ns);

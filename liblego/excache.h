@@ -200,6 +200,10 @@ int xc_line_state(struct excache *xc, uint64_t addr);
  * `now`: a stream runs, and a second service thread has work. */
 #define XC_STREAM_NS 1000000
 int xc_streaming(struct excache *xc, uint64_t now);
+/* Does this process hold the line's data locally: resident, being filled
+ * or evicted, or in the victim buffer (not yet written back)?  No locks:
+ * for core dumps (core.c). */
+int xc_line_held(struct excache *xc, uint64_t line);
 
 /* Index of the set holding `line` (exposed for tests). */
 uint64_t xc_set_index(const struct excache *xc, uint64_t line);

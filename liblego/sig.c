@@ -10,10 +10,14 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 #include <ucontext.h>
 
 #include "common/util.h"
+#include "core.h"
 #include "fabric/rpc.h"
 #include "fault.h"
 #include "profile.h"
@@ -22,7 +26,12 @@
 
 typedef int (*sigaction_fn)(int, const struct sigaction *, struct sigaction *);
 
-static const int lg_sig_managed[] = {SIGSEGV, SIGTERM, SIGINT, SIGHUP};
+/* SIGSEGV, SIGBUS and the other signals whose default action dumps core
+ * (but SIGTRAP, a debugger's), then those that only terminate */
+static const int lg_sig_managed[] = {SIGSEGV, SIGBUS, SIGABRT, SIGILL, SIGFPE, SIGQUIT, SIGSYS,
+				     SIGXCPU, SIGXFSZ, SIGTERM, SIGINT, SIGHUP};
+
+static int lg_sig_dumps(int sig) { return sig != SIGTERM && sig != SIGINT && sig != SIGHUP; }
 
 static struct {
 	pthread_mutex_t lock;
@@ -43,8 +52,6 @@ static int lg_sig_bus_on(void) { return lg_rt.fault.sigbus; }
 
 static int lg_sig_is_managed(int sig)
 {
-	if (sig == SIGBUS)
-		return lg_sig_bus_on();
 	for (size_t i = 0; i < LG_ARRAY_SIZE(lg_sig_managed); i++)
 		if (lg_sig_managed[i] == sig)
 			return 1;
@@ -82,6 +89,118 @@ static int lg_sig_fault_write(const void *ucv)
 }
 
 /*
+ * Dying of a signal.  The handler may run on an alternate signal stack
+ * the program allocated in remote memory (Python's faulthandler, Rust's
+ * runtime): once the runtime's threads are parked, a miss there would
+ * never be served, nor would the kernel's read of the signal frame on
+ * return (seen: it_signals hung in 1 run of 6).  On such a stack the part
+ * after the parking runs on a local stack of Lego's (x86-64; elsewhere on
+ * the handler's own) and never returns: it queues the signal again with
+ * its siginfo and unblocks it.  The core file then shows the crash below
+ * Lego's frames (lg_sig_switch keeps them unwindable).  On a local stack
+ * (a thread's own, or a local alternate stack) the handler returns, and
+ * the default action takes place where the signal came.
+ */
+static struct {
+	_Atomic long owner; /* the thread dying, or 0 */
+	int sig;
+	siginfo_t si;
+	int collected;
+	struct lg_core core;
+	uint8_t *stack; /* LG_SIG_STACK bytes, local */
+} dy;
+
+#define LG_SIG_STACK (64u << 10)
+
+/* After the collection, the runtime still running: park it, put the
+ * remote memory back. */
+static void lg_sig_settle(void)
+{
+	lg_quiesce();
+	if (dy.collected)
+		lg_core_restore(&dy.core);
+}
+
+static void lg_sig_finish(void *arg)
+{
+	(void)arg;
+	lg_sig_settle();
+	struct sigaction dfl = {.sa_handler = SIG_DFL};
+	sg.real(dy.sig, &dfl, NULL);
+	long pid = syscall(SYS_getpid), tid = syscall(SYS_gettid);
+	if (syscall(SYS_rt_tgsigqueueinfo, pid, tid, dy.sig, &dy.si) != 0)
+		syscall(SYS_tgkill, pid, tid, dy.sig);
+	uint64_t set = 1ull << (dy.sig - 1);
+	syscall(SYS_rt_sigprocmask, SIG_UNBLOCK, &set, NULL, sizeof set);
+	for (;;) { /* (dead by now) */
+		struct timespec ts = {1, 0};
+		nanosleep(&ts, NULL);
+	}
+}
+
+#if defined(__x86_64__)
+/* fn(arg) on the stack ending at top.  The old stack pointer stays in
+ * rbp, and the unwind information says so: a debugger reading the core
+ * file walks from fn's frames back to the handler and the crash. */
+void lg_sig_switch(void (*fn)(void *), void *arg, uint8_t *top);
+__asm__(".text\n"
+	".globl lg_sig_switch\n"
+	".hidden lg_sig_switch\n"
+	".type lg_sig_switch, @function\n"
+	"lg_sig_switch:\n"
+	".cfi_startproc\n"
+	"push %rbp\n"
+	".cfi_def_cfa_offset 16\n"
+	".cfi_offset %rbp, -16\n"
+	"mov %rsp, %rbp\n"
+	".cfi_def_cfa_register %rbp\n"
+	"mov %rdx, %rsp\n"
+	"and $-16, %rsp\n"
+	"mov %rdi, %rax\n"
+	"mov %rsi, %rdi\n"
+	"call *%rax\n"
+	"mov %rbp, %rsp\n"
+	"pop %rbp\n"
+	".cfi_def_cfa %rsp, 8\n"
+	"ret\n"
+	".cfi_endproc\n"
+	".size lg_sig_switch, .-lg_sig_switch\n");
+#endif
+
+/* Quiesce the runtime before sig's default action, after bringing the
+ * remote memory back for a core file (`dumps`).  Returns when the caller
+ * is to apply the default action itself: the handler's stack is local,
+ * or the runtime is not running, or this thread is dying already (a
+ * fault of its own on the way).  Another thread that gets here waits for
+ * the process to die. */
+static void lg_sig_die(int sig, const siginfo_t *si, int dumps)
+{
+	if (atomic_load_explicit(&lg_rt.state, memory_order_acquire) != LG_RT_RUNNING)
+		return;
+	long me = syscall(SYS_gettid), none = 0;
+	if (!atomic_compare_exchange_strong(&dy.owner, &none, me)) {
+		if (none == me)
+			return;
+		for (;;) {
+			struct timespec ts = {1, 0};
+			nanosleep(&ts, NULL);
+		}
+	}
+	dy.sig = sig;
+	dy.si = *si;
+	dy.collected = dumps && lg_core_collect(&dy.core);
+	if (!sp_contains(&lg_rt.sp, &me)) {
+		lg_sig_settle();
+		return;
+	}
+#if defined(__x86_64__)
+	if (dy.stack)
+		lg_sig_switch(lg_sig_finish, NULL, dy.stack + LG_SIG_STACK);
+#endif
+	lg_sig_finish(NULL);
+}
+
+/*
  * SIGBUS in SIGBUS mode: a miss on Lego memory is served here, on the
  * faulting thread (lg_fault_bus), and the access is made again on return.
  * Any other SIGBUS (a file mapping past its end, kill -BUS) goes to the
@@ -100,6 +219,7 @@ static void lg_sig_bus(int sig, siginfo_t *si, void *uc)
 	if (!fn && u.sa_handler == SIG_IGN && sent)
 		return; /* ignored, as natively (a fault's is not: it kills) */
 	if (!fn) { /* the default action: the kernel's, then the fault again */
+		lg_sig_die(sig, si, 1);
 		struct sigaction dfl = {.sa_handler = SIG_DFL};
 		sg.real(sig, &dfl, NULL);
 		if (sent)
@@ -139,11 +259,28 @@ void lg_quiesce(void)
 	lg_park_all_for(&lg_rt.park, lg_rt_nthreads(), lg_rt_kick, &lg_rt, 100 * 1000000ull);
 }
 
-static void lg_sig_quiesce(int sig)
+static void lg_sig_quiesce(int sig, siginfo_t *si, void *uc)
 {
-	lg_quiesce();
+	(void)uc;
+	lg_sig_die(sig, si, 0); /* (returns if the runtime is not running) */
 	struct sigaction dfl = {.sa_handler = SIG_DFL};
-	sg.real(sig, &dfl, NULL); /* set before this handler was installed */
+	sg.real(sig, &dfl, NULL);
+	raise(sig); /* blocked while we run: delivered, by default, on return */
+}
+
+/* Default action of a signal that dumps core: the remote memory is
+ * brought back first if the kernel is to write a core file (core.c), the
+ * runtime quiesced as for lg_sig_quiesce (lg_sig_die).  If the runtime
+ * is not running, a fault is made again and any other signal raised
+ * again. */
+static void lg_sig_core(int sig, siginfo_t *si, void *uc)
+{
+	(void)uc;
+	lg_sig_die(sig, si, 1);
+	struct sigaction dfl = {.sa_handler = SIG_DFL};
+	sg.real(sig, &dfl, NULL);
+	if (si->si_code > 0 && (sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE))
+		return;
 	raise(sig); /* blocked while we run: delivered, by default, on return */
 }
 
@@ -157,14 +294,16 @@ static struct sigaction lg_sig_kernel_action(int sig, const struct sigaction *a)
 		 * memory takes a miss of its own. */
 		k.sa_sigaction = lg_sig_bus;
 		k.sa_flags = (a->sa_flags & SA_ONSTACK) | SA_SIGINFO | SA_NODEFER | SA_RESTART;
-	} else if (sig == SIGSEGV) {
-		if (a->sa_handler != SIG_DFL && a->sa_handler != SIG_IGN) {
-			k.sa_sigaction = lg_sig_tramp;
-			k.sa_flags |= SA_SIGINFO;
-		}
-	} else if (a->sa_handler == SIG_DFL && !(a->sa_flags & SA_SIGINFO)) {
-		k.sa_handler = lg_sig_quiesce;
-		k.sa_flags = SA_RESTART;
+	} else if (sig == SIGSEGV && a->sa_handler != SIG_DFL && a->sa_handler != SIG_IGN) {
+		k.sa_sigaction = lg_sig_tramp;
+		k.sa_flags |= SA_SIGINFO;
+	} else if (lg_sig_dumps(sig) && a->sa_handler == SIG_DFL && !(a->sa_flags & SA_SIGINFO)) {
+		k.sa_sigaction = lg_sig_core;
+		k.sa_flags = SA_SIGINFO | SA_ONSTACK;
+		sigfillset(&k.sa_mask);
+	} else if (!lg_sig_dumps(sig) && a->sa_handler == SIG_DFL && !(a->sa_flags & SA_SIGINFO)) {
+		k.sa_sigaction = lg_sig_quiesce;
+		k.sa_flags = SA_SIGINFO | SA_RESTART;
 		sigfillset(&k.sa_mask);
 	}
 	if (lg_sig_bus_on()) /* a miss while SIGBUS is blocked would kill */
@@ -260,13 +399,24 @@ void lg_sig_start(void)
 	sigaction_fn real = lg_sig_real();
 	if (!real)
 		return;
+	/* below the remote range if it can be: a debugger takes a frame on
+	 * a higher stack than its callee's for a corrupt stack, and stops */
+	for (uintptr_t at = (uintptr_t)lg_rt.sp.base - 2 * LG_SIG_STACK; !dy.stack; at -= 16 * LG_SIG_STACK) {
+		int near = at > (64u << 20) && at < (uintptr_t)lg_rt.sp.base;
+		long m = lg_sys_mmap(near ? (void *)at : NULL, LG_SIG_STACK, PROT_READ | PROT_WRITE,
+				     MAP_PRIVATE | MAP_ANONYMOUS | (near ? MAP_FIXED_NOREPLACE : 0), -1, 0);
+		if (m >= 0 || m <= -4096)
+			dy.stack = (uint8_t *)m;
+		else if (!near || (uintptr_t)lg_rt.sp.base - at > (1u << 30))
+			break; /* (none: the handler's own stack) */
+	}
 	pthread_mutex_lock(&sg.lock);
 	for (size_t i = 0; i < LG_ARRAY_SIZE(lg_sig_managed); i++) {
 		int sig = lg_sig_managed[i];
-		if (sig == SIGSEGV || lg_sig_learn(real, sig))
-			continue;
+		if ((sig == SIGBUS && lg_sig_bus_on()) || lg_sig_learn(real, sig))
+			continue; /* (lg_sig_bus_start's) */
 		struct sigaction k = lg_sig_kernel_action(sig, &sg.user[sig]);
-		if (k.sa_handler == lg_sig_quiesce)
+		if (k.sa_sigaction == lg_sig_quiesce || k.sa_sigaction == lg_sig_core)
 			real(sig, &k, NULL);
 	}
 	pthread_mutex_unlock(&sg.lock);

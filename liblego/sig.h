@@ -2,7 +2,7 @@
  * Signals in transparent mode.
  *
  * Lego itself takes no signal (userfaultfd serves its faults), so the
- * kernel delivers every signal to the program's own handlers.  Two things
+ * kernel delivers every signal to the program's own handlers.  Three things
  * need help, and sigaction/signal are interposed for them; the program
  * always reads back the action it installed.
  *
@@ -16,6 +16,12 @@
  *   large transfer.  Lego's handler waits (at most LG_SIG_QUIESCE_MS) for
  *   the requests in flight, then dies of the signal exactly as the default
  *   action would.
+ *
+ * - The signals whose default action dumps core (SIGSEGV, SIGBUS, SIGABRT
+ *   and kin, core.h) left at their default: the core file would show
+ *   zeros where memory was remote.  Lego's handler brings the remote
+ *   memory back if a core file is to be written, quiesces as above, and
+ *   dies of the signal.
  *
  * The same holds for _exit and _Exit (interposed in preload.c), which a
  * forked child typically ends with while its runtime threads still have
