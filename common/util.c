@@ -241,6 +241,23 @@ long lg_sys_mremap(void *old, size_t old_len, size_t new_len, int flags, void *n
 	return r == -1 ? -errno : r;
 }
 
+long lg_sys_read_file(const char *path, char *buf, size_t cap)
+{
+	int e = errno;
+	long fd = syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC), n = -1;
+	if (fd >= 0) {
+		n = syscall(SYS_read, (int)fd, buf, cap - 1);
+		if (n < 0)
+			n = -errno;
+		syscall(SYS_close, (int)fd);
+	} else {
+		n = -errno;
+	}
+	buf[n > 0 ? n : 0] = 0;
+	errno = e;
+	return n;
+}
+
 void *lg_local_alloc(size_t len)
 {
 	len = LG_ALIGN_UP(len, LG_PAGE_SIZE);

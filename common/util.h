@@ -64,6 +64,10 @@ long lg_sys_munmap(void *addr, size_t len);
 long lg_sys_mprotect(void *addr, size_t len, int prot);
 long lg_sys_madvise(void *addr, size_t len, int advice);
 long lg_sys_mremap(void *old, size_t old_len, size_t new_len, int flags, void *new_addr);
+/* Read a small file (/proc) into buf with raw system calls, at most cap-1
+ * bytes, NUL-terminated (empty on error): bytes read or -errno; errno is
+ * left alone.  Async-signal-safe; cap > 0. */
+long lg_sys_read_file(const char *path, char *buf, size_t cap);
 
 /* Local memory for the runtime's own use (never remote): zeroed pages. */
 void *lg_local_alloc(size_t len);

@@ -75,12 +75,8 @@ static int lg_core_wanted(void)
 	struct rlimit rl;
 	if (syscall(SYS_getrlimit, RLIMIT_CORE, &rl) != 0)
 		return 0;
-	char pat[2] = {0, 0};
-	long fd = syscall(SYS_openat, AT_FDCWD, "/proc/sys/kernel/core_pattern", O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		syscall(SYS_read, (int)fd, pat, 1);
-		syscall(SYS_close, (int)fd);
-	}
+	char pat[2];
+	lg_sys_read_file("/proc/sys/kernel/core_pattern", pat, sizeof pat);
 	if (pat[0] == '|') /* a pipe: any limit but 1 (the kernel's recursion guard) */
 		return rl.rlim_cur != 1;
 	return rl.rlim_cur > 0 && pat[0] && pat[0] != '\n';
@@ -90,14 +86,8 @@ static int lg_core_wanted(void)
 static uint64_t lg_core_avail(void)
 {
 	char buf[4096];
-	long fd = syscall(SYS_openat, AT_FDCWD, "/proc/meminfo", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (lg_sys_read_file("/proc/meminfo", buf, sizeof buf) <= 0)
 		return 0;
-	long n = syscall(SYS_read, (int)fd, buf, sizeof buf - 1);
-	syscall(SYS_close, (int)fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
 	const char *p = strstr(buf, "MemAvailable:");
 	if (!p)
 		return 0;

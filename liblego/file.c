@@ -376,14 +376,8 @@ static int lf_simple(uint16_t op, const struct lf_file *e, uint64_t off, uint32_
 static mode_t lf_umask(void)
 {
 	char buf[2048];
-	long fd = lf_sys(SYS_openat, AT_FDCWD, "/proc/self/status", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (lg_sys_read_file("/proc/self/status", buf, sizeof buf) <= 0)
 		return 022;
-	long n = lf_sys(SYS_read, (int)fd, buf, sizeof buf - 1);
-	lf_sys(SYS_close, (int)fd);
-	if (n <= 0)
-		return 022;
-	buf[n] = 0;
 	const char *u = strstr(buf, "Umask:");
 	return u ? (mode_t)strtoul(u + 6, NULL, 8) & 0777 : 022;
 }
