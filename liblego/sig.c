@@ -58,15 +58,27 @@ static int lg_sig_is_managed(int sig)
 	return 0;
 }
 
+static struct sigaction lg_sig_kernel_action(int sig, const struct sigaction *a);
+
+/*
+ * In front of the program's handler of SIGSEGV, and of another signal
+ * that dumps core when the handler is SA_RESETHAND (crash reporters'
+ * habit).  The kernel's action leaves SA_RESETHAND out: the default
+ * action put back here is Lego's (lg_sig_core), so that the core file of
+ * the fault that comes again, or of the signal raised again, holds the
+ * remote memory.
+ */
 static void lg_sig_tramp(int sig, siginfo_t *si, void *uc)
 {
 	struct sigaction u = sg.user[sig]; /* a copy: SA_RESETHAND below */
-	if (si->si_code == SEGV_ACCERR && sp_contains(&lg_rt.sp, si->si_addr) &&
+	if (sig == SIGSEGV && si->si_code == SEGV_ACCERR && sp_contains(&lg_rt.sp, si->si_addr) &&
 	    sp_va_is_free(&lg_rt.sp, si->si_addr) == 1)
 		si->si_code = SEGV_MAPERR; /* not mapped, as the program knows it */
-	if (u.sa_flags & SA_RESETHAND) { /* the kernel reset it: so do we */
+	if (u.sa_flags & SA_RESETHAND) { /* as the kernel would have */
 		sg.user[sig].sa_handler = SIG_DFL;
 		sg.user[sig].sa_flags &= ~SA_SIGINFO;
+		struct sigaction k = lg_sig_kernel_action(sig, &sg.user[sig]);
+		sg.real(sig, &k, NULL);
 	}
 	if (u.sa_flags & SA_SIGINFO)
 		u.sa_sigaction(sig, si, uc);
@@ -294,9 +306,10 @@ static struct sigaction lg_sig_kernel_action(int sig, const struct sigaction *a)
 		 * memory takes a miss of its own. */
 		k.sa_sigaction = lg_sig_bus;
 		k.sa_flags = (a->sa_flags & SA_ONSTACK) | SA_SIGINFO | SA_NODEFER | SA_RESTART;
-	} else if (sig == SIGSEGV && a->sa_handler != SIG_DFL && a->sa_handler != SIG_IGN) {
+	} else if ((sig == SIGSEGV || (lg_sig_dumps(sig) && (a->sa_flags & SA_RESETHAND))) &&
+		   a->sa_handler != SIG_DFL && a->sa_handler != SIG_IGN) {
 		k.sa_sigaction = lg_sig_tramp;
-		k.sa_flags |= SA_SIGINFO;
+		k.sa_flags = (a->sa_flags | SA_SIGINFO) & ~SA_RESETHAND;
 	} else if (lg_sig_dumps(sig) && a->sa_handler == SIG_DFL && !(a->sa_flags & SA_SIGINFO)) {
 		k.sa_sigaction = lg_sig_core;
 		k.sa_flags = SA_SIGINFO | SA_ONSTACK;

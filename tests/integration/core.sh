@@ -5,7 +5,8 @@
 # the first keeps reading) with a 4 MiB ExCache and `ulimit -c
 # unlimited`; the core file must have every page's tag, in both fault
 # modes, and gdb's backtrace must reach the crash, also when the fault's
-# handler ran on an alternate signal stack in remote memory.  With LEGO_CORE=local it must lack most of them (the check can
+# handler ran on an alternate signal stack in remote memory; also after a
+# handler installed with SA_RESETHAND.  With LEGO_CORE=local it must lack most of them (the check can
 # fail), and with `ulimit -c 0` nothing is brought back.  Skipped when the
 # kernel's core_pattern does not write core files into the working
 # directory (a pipe, or another directory): the test does not change it.
@@ -46,14 +47,14 @@ PY
 }
 
 # crash NAME LIMIT WANT-STATUS [VAR=VALUE...]: run prog_core (MODE: NAME
-# for abort and altstack, else segv) under lego-run with a 4 MiB ExCache,
+# for abort, altstack and resethand, else segv) under lego-run with a 4 MiB ExCache,
 # in $T/NAME with `ulimit -c LIMIT`; sets n to the number of tags in its
 # core file (0 if none) and bt to gdb's backtrace of it (if gdb is here)
 crash() {
 	name=$1 limit=$2 want=$3
 	shift 3
 	mode=segv
-	case $name in abort | altstack) mode=$name ;; esac
+	case $name in abort | altstack | resethand) mode=$name ;; esac
 	mkdir -p "$T/$name"
 	(cd "$T/$name" && ulimit -c "$limit" &&
 		exec env "$@" "$BIN/lego-run" --excache 4M -- "$P" $MIB $MAGIC $mode) >"$T/$name.out" 2>"$T/$name.log"
@@ -76,6 +77,8 @@ crash altstack unlimited 139
 [ "$n" -eq $all ] || fail "SIGSEGV on a remote alternate signal stack: $n of $all pages in the core file"
 [ -z "$bt" ] || echo "$bt" | grep -q "^#[0-9].* in main .*prog_core.c" ||
 	fail "SIGSEGV on a remote alternate signal stack: the core's backtrace does not reach main: $bt"
+crash resethand unlimited 139
+[ "$n" -eq $all ] || fail "SIGSEGV after an SA_RESETHAND handler: $n of $all pages in the core file"
 crash abort unlimited 134
 [ "$n" -eq $all ] || fail "abort on a second thread: $n of $all pages in the core file"
 crash sigbus unlimited 139 LEGO_FAULT=sigbus
@@ -86,4 +89,4 @@ local_n=$n
 crash off 0 139
 [ "$n" -eq 0 ] || fail "ulimit -c 0: a core file"
 ! grep -q "bringing back" "$T/off.log" || fail "ulimit -c 0: memory brought back for no core file"
-pass "core files hold all $all tagged pages (SIGSEGV, on a remote alternate stack, abort on another thread, SIGBUS mode); $local_n without bringing the remote memory back"
+pass "core files hold all $all tagged pages (SIGSEGV, on a remote alternate stack, after an SA_RESETHAND handler, abort on another thread, SIGBUS mode); $local_n without bringing the remote memory back"

@@ -6,7 +6,9 @@
  * keeps reading the pages; "altstack" crashes as "segv" with a handler on
  * an alternate signal stack in mmap'd (so, under Lego, remote) memory,
  * which sets the default action back and returns, so that the fault
- * comes again, as language runtimes do.  core.sh counts the tags found in the core
+ * comes again, as language runtimes do; "resethand" with a handler
+ * installed SA_RESETHAND that only returns, as crash reporters do.
+ * core.sh counts the tags found in the core
  * file: every page's must be there.
  *
  * Knows nothing about Lego.
@@ -27,6 +29,8 @@ static void again(int sig)
 	signal(sig, SIG_DFL);
 }
 
+static void once(int sig) { (void)sig; }
+
 static void *aborter(void *arg)
 {
 	(void)arg;
@@ -36,7 +40,7 @@ static void *aborter(void *arg)
 int main(int argc, char **argv)
 {
 	if (argc != 4) {
-		fprintf(stderr, "usage: %s MIB MAGIC segv|abort|altstack\n", argv[0]);
+		fprintf(stderr, "usage: %s MIB MAGIC segv|abort|altstack|resethand\n", argv[0]);
 		return 2;
 	}
 	pages = strtoull(argv[1], NULL, 0) << 8;
@@ -56,6 +60,11 @@ int main(int argc, char **argv)
 		ss.ss_sp = mmap(NULL, ss.ss_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		struct sigaction sa = {.sa_handler = again, .sa_flags = SA_ONSTACK};
 		if (ss.ss_sp == MAP_FAILED || sigaltstack(&ss, NULL) || sigaction(SIGSEGV, &sa, NULL))
+			return 1;
+	}
+	if (!strcmp(argv[3], "resethand")) {
+		struct sigaction sa = {.sa_handler = once, .sa_flags = SA_RESETHAND};
+		if (sigaction(SIGSEGV, &sa, NULL))
 			return 1;
 	}
 	if (strcmp(argv[3], "abort")) {
