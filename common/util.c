@@ -132,16 +132,19 @@ int lg_random(void *buf, size_t len)
 
 ssize_t lg_read_small(const char *path, char *buf, size_t cap)
 {
-	buf[0] = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	ssize_t n = read(fd, buf, cap - 1);
+	/* raw calls: no interposed open (file.c) on the way, errno kept */
 	int e = errno;
-	close(fd);
-	if (n < 0)
-		return -e;
-	buf[n] = 0;
+	long fd = syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC), n;
+	if (fd >= 0) {
+		n = syscall(SYS_read, (int)fd, buf, cap - 1);
+		if (n < 0)
+			n = -errno;
+		syscall(SYS_close, (int)fd);
+	} else {
+		n = -errno;
+	}
+	buf[n > 0 ? n : 0] = 0;
+	errno = e;
 	return n;
 }
 
@@ -239,23 +242,6 @@ long lg_sys_mremap(void *old, size_t old_len, size_t new_len, int flags, void *n
 {
 	long r = syscall(SYS_mremap, old, old_len, new_len, flags, new_addr);
 	return r == -1 ? -errno : r;
-}
-
-long lg_sys_read_file(const char *path, char *buf, size_t cap)
-{
-	int e = errno;
-	long fd = syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC), n = -1;
-	if (fd >= 0) {
-		n = syscall(SYS_read, (int)fd, buf, cap - 1);
-		if (n < 0)
-			n = -errno;
-		syscall(SYS_close, (int)fd);
-	} else {
-		n = -errno;
-	}
-	buf[n > 0 ? n : 0] = 0;
-	errno = e;
-	return n;
 }
 
 void *lg_local_alloc(size_t len)

@@ -41,8 +41,9 @@ int lg_random(void *buf, size_t len);
  * between hosts (the boot id, made unique per network namespace). */
 const char *lg_host_id(void);
 /* Read up to cap - 1 bytes of a small file (/proc's) with one read into
- * buf, NUL-terminated ("" on failure).  Bytes read, or -errno.  Only
- * open, read and close: safe in a signal handler. */
+ * buf, NUL-terminated ("" on failure).  Bytes read, or -errno (errno
+ * itself left alone).  Raw openat, read and close: safe in a signal
+ * handler, and never through the interposed open of transparent mode. */
 ssize_t lg_read_small(const char *path, char *buf, size_t cap);
 /* Read one line ("HOST:PORT\n", say) from a pipe or socket into buf,
  * without its newline, within timeout_ms, and (stop not NULL) until *stop
@@ -64,10 +65,6 @@ long lg_sys_munmap(void *addr, size_t len);
 long lg_sys_mprotect(void *addr, size_t len, int prot);
 long lg_sys_madvise(void *addr, size_t len, int advice);
 long lg_sys_mremap(void *old, size_t old_len, size_t new_len, int flags, void *new_addr);
-/* Read a small file (/proc) into buf with raw system calls, at most cap-1
- * bytes, NUL-terminated (empty on error): bytes read or -errno; errno is
- * left alone.  Async-signal-safe; cap > 0. */
-long lg_sys_read_file(const char *path, char *buf, size_t cap);
 
 /* Local memory for the runtime's own use (never remote): zeroed pages. */
 void *lg_local_alloc(size_t len);

@@ -25,8 +25,6 @@
 #define _GNU_SOURCE
 #include "core.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <linux/userfaultfd.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -35,13 +33,11 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "common/util.h"
 #include "excache.h"
 #include "runtime.h"
-#include "sig.h"
 #include "space.h"
 #include "tls.h"
 
@@ -76,7 +72,7 @@ static int lg_core_wanted(void)
 	if (syscall(SYS_getrlimit, RLIMIT_CORE, &rl) != 0)
 		return 0;
 	char pat[2];
-	lg_sys_read_file("/proc/sys/kernel/core_pattern", pat, sizeof pat);
+	lg_read_small("/proc/sys/kernel/core_pattern", pat, sizeof pat);
 	if (pat[0] == '|') /* a pipe: any limit but 1 (the kernel's recursion guard) */
 		return rl.rlim_cur != 1;
 	return rl.rlim_cur > 0 && pat[0] && pat[0] != '\n';
@@ -86,7 +82,7 @@ static int lg_core_wanted(void)
 static uint64_t lg_core_avail(void)
 {
 	char buf[4096];
-	if (lg_sys_read_file("/proc/meminfo", buf, sizeof buf) <= 0)
+	if (lg_read_small("/proc/meminfo", buf, sizeof buf) <= 0)
 		return 0;
 	const char *p = strstr(buf, "MemAvailable:");
 	if (!p)
@@ -127,33 +123,32 @@ static void lg_core_each(struct lg_space *sp, int (*fn)(uint64_t, void *), void 
 
 struct lg_core_walk {
 	struct lg_space *sp;
-	uint64_t n, cap;   /* lines counted or copied; room for */
-	uint64_t *lines;   /* which line each copy is of */
-	uint8_t *data;     /* the copies, a line each */
+	struct lg_core c;  /* the copies so far (c.n: lines counted, then copied) */
+	uint64_t cap;      /* room for */
 	uint64_t skipped;  /* not readable here (SIGBUS mode, protected) */
 };
 
 static int lg_core_count(uint64_t line, void *arg)
 {
 	(void)line;
-	((struct lg_core_walk *)arg)->n++;
+	((struct lg_core_walk *)arg)->c.n++;
 	return 0;
 }
 
 static int lg_core_copy(uint64_t line, void *arg)
 {
 	struct lg_core_walk *w = arg;
-	if (w->n == w->cap)
+	if (w->c.n == w->cap)
 		return 1; /* lines got data since the count: the core has the rest as they are */
 	size_t len = (size_t)1 << w->sp->line_order;
-	uint8_t *la = sp_line_addr(w->sp, line), *dst = w->data + w->n * len;
+	uint8_t *la = sp_line_addr(w->sp, line), *dst = w->c.data + w->c.n * len;
 	if (sp_committed(w->sp, line))
 		memcpy(dst, la, len); /* a miss, served as any other */
 	else if (lg_rt.fault.sigbus || sp_mem_io(w->sp, la, dst, len, 0)) {
 		w->skipped++; /* the kernel cannot bring it in for us */
 		return 0;
 	}
-	w->lines[w->n++] = line;
+	w->c.lines[w->c.n++] = line;
 	return 0;
 }
 
@@ -172,23 +167,23 @@ static void lg_core_put(int uffd, uint8_t *la, const uint8_t *src, size_t len)
 	}
 }
 
-int lg_core_collect(struct lg_core *c)
+void lg_core_collect(struct lg_core *c)
 {
 	struct lg_space *sp = &lg_rt.sp;
 	memset(c, 0, sizeof *c);
 	if (!sp->xc || lg_inside() || !lg_core_wanted() || lg_opt_u(&lg_rt.opts, LG_OPT_core) != 1)
-		return 0; /* no core; a runtime thread failed (its locks may be
-			   * held: no reads); or LEGO_CORE=local */
+		return; /* no core; a runtime thread failed (its locks may be
+			 * held: no reads); or LEGO_CORE=local */
 	size_t len = (size_t)1 << sp->line_order;
 	struct lg_core_walk w = {.sp = sp};
 	lg_core_each(sp, lg_core_count, &w);
-	uint64_t need = w.n * (len + sizeof *w.lines), avail = lg_core_avail();
-	if (!w.n)
-		return 0;
+	uint64_t need = w.c.n * (len + sizeof *w.c.lines), avail = lg_core_avail();
+	if (!w.c.n)
+		return;
 	if (need + LG_CORE_SPARE > avail) {
 		lg_core_say("lego: the core file lacks the process's remote memory: ", need >> 20,
 			    " MiB would not fit in the memory available on this host\n");
-		return 0;
+		return;
 	}
 	lg_core_say("lego: bringing back ", need >> 20, " MiB of remote memory for the core file\n");
 	long m = lg_sys_mmap(NULL, need, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
@@ -196,29 +191,26 @@ int lg_core_collect(struct lg_core *c)
 	if (m < 0 && m > -4096) {
 		lg_core_say("lego: the core file lacks the process's remote memory: no room for its ",
 			    need >> 20, " MiB\n");
-		return 0;
+		return;
 	}
-	w.cap = w.n;
-	w.n = 0;
-	w.data = (uint8_t *)m;
-	w.lines = (uint64_t *)(w.data + w.cap * len);
+	w.cap = w.c.n;
+	w.c = (struct lg_core){.data = (uint8_t *)m, .lines = (uint64_t *)((uint8_t *)m + w.cap * len),
+			       .bytes = need};
 	lg_core_each(sp, lg_core_copy, &w);
 	if (w.skipped)
 		lg_core_say("lego: the core file lacks ", w.skipped,
 			    " remote lines the program made unreadable\n");
-	c->data = w.data;
-	c->lines = w.lines;
-	c->n = w.n;
-	c->bytes = need;
-	return 1;
+	*c = w.c;
 }
 
 void lg_core_restore(struct lg_core *c)
 {
+	if (!c->data)
+		return;
 	struct lg_space *sp = &lg_rt.sp;
 	size_t len = (size_t)1 << sp->line_order;
 	for (uint64_t i = 0; i < c->n; i++)
 		lg_core_put(lg_rt.uffd, sp_line_addr(sp, c->lines[i]), c->data + i * len, len);
 	lg_sys_munmap(c->data, c->bytes);
-	c->n = 0;
+	c->data = NULL;
 }

@@ -16,18 +16,18 @@
 
 /* What lg_core_collect copied. */
 struct lg_core {
-	uint8_t *data;   /* a line each */
+	uint8_t *data;   /* a line each; NULL: none */
 	uint64_t *lines; /* which */
 	uint64_t n, bytes;
 };
 
 /* In a fatal signal's handler, the runtime still running: if the kernel
  * will write a core file and LEGO_CORE is full, copy every line with data
- * into c (local memory) and return 1; else 0.  Async-signal-safe. */
-int lg_core_collect(struct lg_core *c);
+ * into c (local memory); else leave c empty.  Async-signal-safe. */
+void lg_core_collect(struct lg_core *c);
 
 /* With the runtime's threads parked: put back each collected line that is
- * not resident now, and free the copies. */
+ * not resident now, and free the copies (nothing if c is empty). */
 void lg_core_restore(struct lg_core *c);
 
 #endif

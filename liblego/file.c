@@ -376,7 +376,7 @@ static int lf_simple(uint16_t op, const struct lf_file *e, uint64_t off, uint32_
 static mode_t lf_umask(void)
 {
 	char buf[2048];
-	if (lg_sys_read_file("/proc/self/status", buf, sizeof buf) <= 0)
+	if (lg_read_small("/proc/self/status", buf, sizeof buf) <= 0)
 		return 022;
 	const char *u = strstr(buf, "Umask:");
 	return u ? (mode_t)strtoul(u + 6, NULL, 8) & 0777 : 022;

@@ -117,9 +117,7 @@ static struct {
 	_Atomic long owner; /* the thread dying, or 0 */
 	int sig;
 	siginfo_t si;
-	int collected;
-	struct lg_core core;
-	uint8_t *stack; /* LG_SIG_STACK bytes, local */
+	struct lg_core core; /* what lg_core_collect copied, if anything */
 } dy;
 
 #define LG_SIG_STACK (64u << 10)
@@ -129,8 +127,16 @@ static struct {
 static void lg_sig_settle(void)
 {
 	lg_quiesce();
-	if (dy.collected)
-		lg_core_restore(&dy.core);
+	lg_core_restore(&dy.core);
+}
+
+/* For the signal about to kill the process. */
+static void lg_sig_await_death(void)
+{
+	for (;;) {
+		struct timespec ts = {1, 0};
+		nanosleep(&ts, NULL);
+	}
 }
 
 static void lg_sig_finish(void *arg)
@@ -144,10 +150,7 @@ static void lg_sig_finish(void *arg)
 		syscall(SYS_tgkill, pid, tid, dy.sig);
 	uint64_t set = 1ull << (dy.sig - 1);
 	syscall(SYS_rt_sigprocmask, SIG_UNBLOCK, &set, NULL, sizeof set);
-	for (;;) { /* (dead by now) */
-		struct timespec ts = {1, 0};
-		nanosleep(&ts, NULL);
-	}
+	lg_sig_await_death(); /* (dead by now) */
 }
 
 #if defined(__x86_64__)
@@ -177,6 +180,23 @@ __asm__(".text\n"
 	"ret\n"
 	".cfi_endproc\n"
 	".size lg_sig_switch, .-lg_sig_switch\n");
+
+/* LG_SIG_STACK bytes of local memory for lg_sig_finish, or NULL; below
+ * the remote range if it can be: a debugger takes a caller's frame on a
+ * higher stack than its callee's for a corrupt stack, and stops there. */
+static uint8_t *lg_sig_stack(void)
+{
+	uintptr_t base = (uintptr_t)lg_rt.sp.base;
+	for (uintptr_t at = base - 2 * LG_SIG_STACK; at > (64u << 20) && base - at <= (1u << 30);
+	     at -= 16 * LG_SIG_STACK) {
+		long m = lg_sys_mmap((void *)at, LG_SIG_STACK, PROT_READ | PROT_WRITE,
+				     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+		if (m >= 0)
+			return (uint8_t *)m;
+	}
+	long m = lg_sys_mmap(NULL, LG_SIG_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return m >= 0 ? (uint8_t *)m : NULL;
+}
 #endif
 
 /* Quiesce the runtime before sig's default action, after bringing the
@@ -193,21 +213,20 @@ static void lg_sig_die(int sig, const siginfo_t *si, int dumps)
 	if (!atomic_compare_exchange_strong(&dy.owner, &none, me)) {
 		if (none == me)
 			return;
-		for (;;) {
-			struct timespec ts = {1, 0};
-			nanosleep(&ts, NULL);
-		}
+		lg_sig_await_death();
 	}
 	dy.sig = sig;
 	dy.si = *si;
-	dy.collected = dumps && lg_core_collect(&dy.core);
+	if (dumps)
+		lg_core_collect(&dy.core);
 	if (!sp_contains(&lg_rt.sp, &me)) {
 		lg_sig_settle();
 		return;
 	}
 #if defined(__x86_64__)
-	if (dy.stack)
-		lg_sig_switch(lg_sig_finish, NULL, dy.stack + LG_SIG_STACK);
+	uint8_t *stack = lg_sig_stack();
+	if (stack)
+		lg_sig_switch(lg_sig_finish, NULL, stack + LG_SIG_STACK);
 #endif
 	lg_sig_finish(NULL);
 }
@@ -412,17 +431,6 @@ void lg_sig_start(void)
 	sigaction_fn real = lg_sig_real();
 	if (!real)
 		return;
-	/* below the remote range if it can be: a debugger takes a frame on
-	 * a higher stack than its callee's for a corrupt stack, and stops */
-	for (uintptr_t at = (uintptr_t)lg_rt.sp.base - 2 * LG_SIG_STACK; !dy.stack; at -= 16 * LG_SIG_STACK) {
-		int near = at > (64u << 20) && at < (uintptr_t)lg_rt.sp.base;
-		long m = lg_sys_mmap(near ? (void *)at : NULL, LG_SIG_STACK, PROT_READ | PROT_WRITE,
-				     MAP_PRIVATE | MAP_ANONYMOUS | (near ? MAP_FIXED_NOREPLACE : 0), -1, 0);
-		if (m >= 0 || m <= -4096)
-			dy.stack = (uint8_t *)m;
-		else if (!near || (uintptr_t)lg_rt.sp.base - at > (1u << 30))
-			break; /* (none: the handler's own stack) */
-	}
 	pthread_mutex_lock(&sg.lock);
 	for (size_t i = 0; i < LG_ARRAY_SIZE(lg_sig_managed); i++) {
 		int sig = lg_sig_managed[i];
