@@ -22,7 +22,7 @@ const struct lg_opt_desc lg_opt_table[LG_OPT__COUNT] = {
 #undef OPT
 };
 
-static int lg_opt_find(const char *name, size_t len)
+int lg_opts_find(const char *name, size_t len)
 {
 	for (int i = 0; i < LG_OPT__COUNT; i++) {
 		const char *n = lg_opt_table[i].name;
@@ -162,7 +162,7 @@ void lg_opts_defaults(struct lg_opts *o)
 int lg_opts_set(struct lg_opts *o, const char *name, const char *value, int set_by,
 		char *err, size_t errlen)
 {
-	int id = lg_opt_find(name, strlen(name));
+	int id = lg_opts_find(name, strlen(name));
 	if (id < 0) {
 		snprintf(err, errlen, "unknown option '%s'", name);
 		return -ENOENT;
@@ -251,7 +251,7 @@ int lg_opts_load(struct lg_opts *o, char scope, char *err, size_t errlen)
 		size_t nl = (size_t)(eq - name);
 		if (nl == 4 && strncmp(name, "CONF", 4) == 0)
 			continue;
-		int id = lg_opt_find(name, nl);
+		int id = lg_opts_find(name, nl);
 		if (id < 0) {
 			/* Variables of later releases or of other tools are not ours
 			 * to reject, but a typo of ours should be loud. */
@@ -282,7 +282,7 @@ int lg_opts_parse_argv(struct lg_opts *o, char scope, int argc, char **argv, cha
 			return -ENOENT;
 		const char *eq = strchr(a, '=');
 		size_t nl = eq ? (size_t)(eq - a) : strlen(a);
-		int id = lg_opt_find(a, nl);
+		int id = lg_opts_find(a, nl);
 		if (id < 0 || !strchr(lg_opt_table[id].scope, scope)) {
 			snprintf(err, errlen, "unknown option --%.*s", (int)nl, a);
 			return -EINVAL;

@@ -40,6 +40,10 @@ struct lg_opts {
 
 void lg_opts_defaults(struct lg_opts *o);
 
+/* The option called by the first len characters of name (lower or upper
+ * case, '-' or '_' between words), or -1. */
+int lg_opts_find(const char *name, size_t len);
+
 /* Set option `name` (lower case, '-' or '_') from text.  `origin` names the
  * source in the message ("LEGO_X=", "--x ").  0, -ENOENT (unknown name) or
  * -EINVAL; err gets a message for a person. */

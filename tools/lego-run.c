@@ -3,7 +3,10 @@
  *
  *   lego-run [--excache SIZE] [--line SIZE] [--ways N] [--evict fifo|lru]
  *            [--monitor HOST:PORT] [--fabric PROV] [--stats[=FILE]]
- *            [--] CMD [ARGS...]
+ *            [--OPTION VALUE ...] [--] CMD [ARGS...]
+ *
+ * --OPTION is any option a Lego process reads (docs/options.md), by its
+ * name: --prefetch off sets LEGO_PREFETCH=off.
  *
  * Sets the LEGO_* environment and LD_PRELOAD=liblego.so, and runs CMD.
  * With no monitor given (here or in LEGO_MONITOR) it starts a private
@@ -14,6 +17,7 @@
  * exits with CMD's status, and dies of CMD's signal if CMD was killed.
  */
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -38,14 +42,16 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: lego-run [--excache SIZE] [--line SIZE] [--ways N] [--evict fifo|lru]\n"
 		"                [--monitor HOST:PORT] [--fabric auto|tcp|shm|verbs]\n"
-		"                [--stats[=FILE]] [--] CMD [ARGS...]\n"
+		"                [--stats[=FILE]] [--OPTION VALUE ...] [--] CMD [ARGS...]\n"
 		"Runs CMD with its heap and anonymous memory on Lego memnodes, keeping at most\n"
 		"SIZE of it locally (the ExCache).  Without a monitor (--monitor or\n"
-		"LEGO_MONITOR) it starts a private monitor and memnode for CMD.  Every\n"
-		"LEGO_* variable applies as well; see docs/options.md.\n");
+		"LEGO_MONITOR) it starts a private monitor and memnode for CMD.  --OPTION is\n"
+		"any option a Lego process reads, by its name (--prefetch off, --excache-line 2M);\n"
+		"every LEGO_* variable applies as well; see docs/options.md.\n");
 }
 
-/* The options lego-run takes, and the variable each one sets. */
+/* lego-run's own short names, and the variable each one sets; every other
+ * option of a Lego process goes by its own name (set_option). */
 static const struct {
 	const char *flag, *var;
 	int has_value;
@@ -57,6 +63,29 @@ static const struct {
 };
 
 extern char **environ;
+
+/* The option --name (nl characters) if a Lego process reads it, else -1.
+ * LEGO_STATS_PID and LEGO_MONITOR_FD are lego-run's to set for CMD. */
+static int process_option(const char *name, size_t nl)
+{
+	int id = lg_opts_find(name, nl);
+	if (id < 0 || !strchr(lg_opt_table[id].scope, 'C') || id == LG_OPT_stats_pid ||
+	    id == LG_OPT_monitor_fd)
+		return -1;
+	return id;
+}
+
+/* LEGO_<NAME>=val for option id (checked with the rest of the
+ * configuration once the flags are read). */
+static void set_option(int id, const char *val)
+{
+	char var[80] = "LEGO_";
+	size_t n = strlen(var);
+	for (const char *c = lg_opt_table[id].name; *c && n + 1 < sizeof var; c++)
+		var[n++] = (char)toupper((unsigned char)*c);
+	var[n] = 0;
+	setenv(var, val, 1);
+}
 
 static pid_t child_pid;
 
@@ -146,7 +175,8 @@ int main(int argc, char **argv)
 		while (k < LG_ARRAY_SIZE(flags) &&
 		       !(strlen(flags[k].flag) == nl && strncmp(flags[k].flag, a + 2, nl) == 0))
 			k++;
-		if (k == LG_ARRAY_SIZE(flags)) {
+		int id = k < LG_ARRAY_SIZE(flags) ? -1 : process_option(a + 2, nl);
+		if (k == LG_ARRAY_SIZE(flags) && id < 0) {
 			fprintf(stderr, "lego-run: unknown option %s\n", a);
 			usage(stderr);
 			return 2;
@@ -154,7 +184,7 @@ int main(int argc, char **argv)
 		const char *val;
 		if (eq)
 			val = eq + 1;
-		else if (!flags[k].has_value)
+		else if (k < LG_ARRAY_SIZE(flags) && !flags[k].has_value)
 			val = "1";
 		else if (i + 1 < argc && strcmp(argv[i + 1], "--") != 0)
 			val = argv[++i];
@@ -163,7 +193,10 @@ int main(int argc, char **argv)
 			usage(stderr);
 			return 2;
 		}
-		setenv(flags[k].var, val, 1);
+		if (k < LG_ARRAY_SIZE(flags))
+			setenv(flags[k].var, val, 1);
+		else
+			set_option(id, val);
 	}
 	if (i >= argc) {
 		fprintf(stderr, "lego-run: no command given\n");

@@ -43,6 +43,16 @@ expect 2 "not a size" --excache 12Q
 expect 2 "must be one of" --evict random
 expect 2 "LEGO_EXCACHE_WAYS" --ways 0
 expect 1 "monitor 127.0.0.1:1 cannot be reached; touch not started" --monitor 127.0.0.1:1
+# any option of a Lego process by its name; a daemon's or lego-run's own is
+# not one (its checks come with the rest of the configuration)
+expect 2 "must be one of" --prefetch sometimes
+expect 2 "LEGO_EXCACHE_LINE" --excache-line=3K
+expect 2 "unknown option --capacity" --capacity 1G
+expect 2 "unknown option --stats-pid" --stats-pid 1
+expect 2 "needs a value" --watchdog-ms
+got=$(LEGO_PREFETCH=seq "$BIN/lego-run" --prefetch off --excache_line=64K --RPC-TIMEOUT-MS 7000 -- \
+	sh -c 'echo "$LEGO_PREFETCH $LEGO_EXCACHE_LINE $LEGO_RPC_TIMEOUT_MS"' 2>"$T/err")
+[ "$got" = "off 64K 7000" ] || fail "lego-run --prefetch off ...: CMD saw '$got': $(cat "$T/err")"
 # CMD starts once the embedded daemons serve: daemons that do not start
 # stop lego-run before CMD runs (here a monitor that exits at once)
 mkdir "$T/bad-bin"
