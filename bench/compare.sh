@@ -31,7 +31,11 @@
 # Application: examples/train.py (NumPy, about 1 GiB of data) natively, under
 # Lego with an ExCache of a quarter of its native peak RSS, and under a
 # cgroup limit of the same size swapping to zram; wall time and the
-# ratios, and the outputs (losses, accuracy) must be equal.  And
+# ratios, and the outputs (losses, accuracy) must be equal.  Once more
+# under Lego with TRAIN_LINE (2M) lines and an ExCache of TRAIN_LINE_LOCAL
+# (70) percent of that quarter, which keeps the process's peak RSS at the
+# default run's (larger lines keep a larger victim buffer and write-back
+# buffers beside the ExCache); each Lego run's peak RSS is printed.  And
 # redis-server with REDIS_KEYS (262144) values of 4 KiB (1 GiB): load time,
 # GET/s of random loaded keys and SET/s of new 4 KiB values
 # (redis-benchmark), the same three ways; every value must read back.
@@ -52,7 +56,8 @@
 #
 # Environment: W (1G), LOCAL (256M), OPS (300000), OUT (bench/results),
 # ROUNDS (3), SYSTEMS ("native lego-shm lego-tcp swap-ram swap-disk"), TRAIN_SAMPLES
-# (1048576; 0 skips the application run), REDIS_KEYS (262144; 0 skips
+# (1048576; 0 skips the application run), TRAIN_LINE (2M; empty skips
+# that run), TRAIN_LINE_LOCAL (70), REDIS_KEYS (262144; 0 skips
 # redis), REDIS_REQUESTS (100000 per redis-benchmark run), XZ_MB (48; 0
 # skips xz), XZ_LOCAL (75).
 set -u
@@ -209,6 +214,7 @@ sort -t, -k1,4 -k5,5n "$TMP/runs" | awk -F, -v OFS=, '
 	{ n++; ops[n] = $5; if ($8 != "yes") all = "NO"; row[n] = $1 OFS $2 OFS $3 OFS $4 OFS $5 OFS $6 OFS $7 }
 	END { flush() }' >>"$CSV"
 TRAIN_SAMPLES=${TRAIN_SAMPLES:-1048576}
+TRAIN_LINE=${TRAIN_LINE-2M} TRAIN_LINE_LOCAL=${TRAIN_LINE_LOCAL:-70}
 PY=/usr/bin/python3
 since() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }'; }
 if [ "$TRAIN_SAMPLES" -gt 0 ] && $PY -c 'import numpy' 2>/dev/null; then
@@ -222,6 +228,14 @@ if [ "$TRAIN_SAMPLES" -gt 0 ] && $PY -c 'import numpy' 2>/dev/null; then
 	t0=$(date +%s.%N)
 	"$B/bin/lego-run" --excache ${q}M -- $PY $TR >"$TMP/tr.lego" 2>"$TMP/tr.err"
 	tl=$(since "$t0")
+	# large lines, with a smaller ExCache so that the process's peak RSS
+	# (ExCache, victim buffer and the rest) stays at the default run's
+	tb=- qb=$((q * TRAIN_LINE_LOCAL / 100))
+	if [ -n "$TRAIN_LINE" ]; then
+		t0=$(date +%s.%N)
+		"$B/bin/lego-run" --excache ${qb}M --line "$TRAIN_LINE" -- $PY $TR >"$TMP/tr.big" 2>>"$TMP/tr.err"
+		tb=$(since "$t0")
+	fi
 	ts=-
 	if swap_up ram ${q}M; then
 		t0=$(date +%s.%N)
@@ -230,17 +244,28 @@ if [ "$TRAIN_SAMPLES" -gt 0 ] && $PY -c 'import numpy' 2>/dev/null; then
 		swap_down
 	fi
 	strip "$TMP/tr.native" >"$TMP/s1"
-	for f in lego swap; do
+	for f in lego swap big; do
 		strip "$TMP/tr.$f" >"$TMP/s2" 2>/dev/null
 		eval "ok_$f=\$(cmp -s \"\$TMP/s1\" \"\$TMP/s2\" && echo same || echo DIFFERENT)"
 	done
-	printf '   native %.1f s (peak %s MiB); lego-shm %.1f s, output %s; swap-ram %s s, output %s\n' \
-		"$tn" "$peak" "$tl" "$ok_lego" "$ts" "$ok_swap"
+	rss() { sed -n 's/.*peak RSS \([0-9]*\) MiB/\1/p' "$1" 2>/dev/null; }
+	rl=$(rss "$TMP/tr.lego") rb=$(rss "$TMP/tr.big")
+	printf '   native %.1f s (peak %s MiB); lego-shm %.1f s (peak RSS %s MiB), output %s; swap-ram %s s, output %s\n' \
+		"$tn" "$peak" "$tl" "${rl:-?}" "$ok_lego" "$ts" "$ok_swap"
 	awk -v n="$tn" -v l="$tl" -v s="$ts" 'BEGIN {
 		printf "   train.py: Lego/native time %.2fx", l / n
 		if (s != "-") printf ", Lego/swap time %.2fx (below 1: Lego faster)", l / s
 		printf "\n" }'
-	echo "train,$tn,$tl,$ts,$peak,$q,$ok_lego,$ok_swap" >"$OUT/compare-train.csv"
+	if [ "$tb" != - ]; then
+		printf '   lego-shm, %s lines, ExCache %s MiB: %.1f s (peak RSS %s MiB), output %s\n' \
+			"$TRAIN_LINE" "$qb" "$tb" "${rb:-?}" "$ok_big"
+		awk -v n="$tn" -v l="$tb" -v s="$ts" 'BEGIN {
+			printf "   train.py, %s lines: Lego/native time %.2fx", "'"$TRAIN_LINE"'", l / n
+			if (s != "-") printf ", Lego/swap time %.2fx", l / s
+			printf "\n" }'
+	fi
+	echo "train,$tn,$tl,$ts,$peak,$q,$ok_lego,$ok_swap,${rl:-},$TRAIN_LINE,$qb,$tb,${rb:-},${ok_big:-}" \
+		>"$OUT/compare-train.csv"
 fi
 XZ_MB=${XZ_MB:-48} XZ_LOCAL=${XZ_LOCAL:-75}
 if [ "$XZ_MB" -gt 0 ] && command -v xz >/dev/null && [ -x /usr/bin/time ]; then
