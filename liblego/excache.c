@@ -205,6 +205,8 @@ struct excache {
 	uint32_t retries;
 	uint64_t timeout_ns;
 	uint8_t *zero; /* zero_len bytes of zeros: runs of zero lines come from here */
+	int huge;      /* lines are huge pages' size and LEGO_HUGE_PAGES is on */
+	_Atomic uint32_t huge_skip; /* runs left to install without collapsing */
 	size_t zero_len;
 	/* victim buffer */
 	atomic_flag vlock;
@@ -425,6 +427,62 @@ static void xc_install(struct excache *xc, uint8_t *la, const void *src, int wri
 }
 
 /*
+ * Transparent huge pages for 2 MiB lines (LEGO_HUGE_PAGES).  A line
+ * installed by UFFDIO_COPY is 512 small pages, and on a PVM guest the
+ * program's first access to each one takes a fault hidden in the
+ * hypervisor (2.5-3.9 us); MADV_COLLAPSE (Linux 6.1) makes the run one
+ * huge page per line before anyone is woken.  The kernel does not collapse
+ * write-protected pages, so a clean run is copied in writable, collapsed,
+ * then write-protected and compared with what was fetched: another thread
+ * that wrote to it in between took no fault (the pages were mapped), and
+ * the comparison makes the run dirty instead of losing its write.  A
+ * collapse that fails or takes over XC_HUGE_SLOW_NS (no huge page free
+ * without compaction) turns collapsing off for the next XC_HUGE_BACKOFF
+ * runs.
+ */
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25 /* (Linux 6.1; not in glibc 2.36's headers) */
+#endif
+#define XC_HUGE_SLOW_NS (20u * 1000 * 1000)
+#define XC_HUGE_BACKOFF 64u
+
+static int xc_huge_try(struct excache *xc)
+{
+	if (!xc->huge)
+		return 0;
+	uint32_t k = atomic_load_explicit(&xc->huge_skip, memory_order_relaxed);
+	while (k > 0)
+		if (atomic_compare_exchange_weak(&xc->huge_skip, &k, k - 1))
+			return 0;
+	return 1;
+}
+
+/* The run [la, la+len) was copied in writable from src, nobody woken yet.
+ * Collapse it; a clean run is then write-protected.  Returns whether the
+ * run is dirty. */
+static int xc_huge_collapse(struct excache *xc, uint8_t *la, size_t len, const void *src,
+			    int writable)
+{
+	uint64_t t0 = lg_now_ns();
+	long r = lg_sys_madvise(la, len, MADV_COLLAPSE);
+	if (r == 0)
+		lg_stat_add(LEGO_STAT_HUGE_LINES, len >> xc->lo);
+	if (r != 0 || lg_now_ns() - t0 > XC_HUGE_SLOW_NS) {
+		atomic_store(&xc->huge_skip, XC_HUGE_BACKOFF);
+		lg_log_rl(LG_INFO, "excache", "huge page for the line at %p: %s", (void *)la,
+			  r ? strerror((int)-r) : "slow");
+	}
+	if (writable)
+		return 1;
+	struct uffdio_writeprotect w = {{(uint64_t)(uintptr_t)la, len}, UFFDIO_WRITEPROTECT_MODE_WP};
+	if (ioctl(xc->uffd, UFFDIO_WRITEPROTECT, &w) == 0 && memcmp(la, src, len) == 0)
+		return 0;
+	/* written meanwhile (or not protected): dirty, so writable */
+	xc_uffd_wp_range(xc, la, len, 0);
+	return 1;
+}
+
+/*
  * Install n adjacent lines, already FILLING in their sets, from src with
  * one UFFDIO_COPY, then set their states and wake whoever faulted on them.
  * The copy does not wake: a thread that faulted after the copy but before
@@ -436,23 +494,29 @@ static void xc_install_run(struct excache *xc, uint64_t first, uint32_t n, const
 {
 	uint8_t *la = sp_line_addr(xc->sp, first);
 	size_t len = (size_t)n * xc->line, done = 0;
+	int huge = xc_huge_try(xc);
 	while (done < len) {
 		struct uffdio_copy c = {.dst = (uint64_t)(uintptr_t)(la + done),
 					.src = (uint64_t)(uintptr_t)((const uint8_t *)src + done),
 					.len = len - done,
 					.mode = UFFDIO_COPY_MODE_DONTWAKE |
-						(writable ? 0 : UFFDIO_COPY_MODE_WP)};
+						(writable || huge ? 0 : UFFDIO_COPY_MODE_WP)};
 		int r = ioctl(xc->uffd, UFFDIO_COPY, &c);
 		if (c.copy > 0)
 			done += (size_t)c.copy;
 		if (r == 0 || errno == EAGAIN)
 			continue;
-		/* EEXIST and the like: fall back to line by line, which copes */
+		/* EEXIST and the like: fall back to line by line, which copes
+		 * (writable if part was copied so: then the run is dirty) */
 		size_t l0 = done / xc->line;
+		writable |= huge;
+		huge = 0;
 		for (size_t l = l0; l < n; l++)
 			xc_install(xc, la + l * xc->line, (const uint8_t *)src + l * xc->line, writable);
 		break;
 	}
+	if (huge)
+		writable = xc_huge_collapse(xc, la, len, src, writable);
 	for (uint32_t i = 0; i < n; i++) {
 		struct xc_set *s = xc_set_of(xc, first + i);
 		xc_lock(xc_slock(xc, s));
@@ -2539,6 +2603,7 @@ int xc_init(struct excache **out, const struct xc_conf *conf, struct lg_space *s
 	if (pf_init(&xc->pf, (enum pf_mode)conf->prefetch, LG_MIN(pfw, (uint32_t)LEGO_BATCH_MAX)) < 0)
 		xc->pf = NULL;
 	xc->in_thread = conf->in_thread;
+	xc->huge = conf->huge && conf->line_order == SP_HUGE_ORDER;
 	if (conf->rma && xc->line <= XC_RMA_LINE_MAX) {
 		/* XC_WHERE_PER_LINE entries per line held, a power of two */
 		uint64_t nw = 1;

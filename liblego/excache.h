@@ -103,6 +103,7 @@ struct xc_conf {
 	int rma;                 /* one-sided reads where the fabric allows:
 				    0 off, 1 on, 2 auto (not over tcp) */
 	int ghost;               /* keep the ghost table (xc_pick_victim) */
+	int huge;                /* 2 MiB lines as transparent huge pages */
 	int in_thread;           /* misses are served on the faulting thread
 				  * (LEGO_FAULT=sigbus), which never sleeps
 				  * on one */

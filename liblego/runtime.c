@@ -307,6 +307,7 @@ static int lg_rt_start_registered(struct lg_rt *rt, struct lg_opts *o, uint32_t 
 			      .prefetch_bytes = lg_opt_u(o, LG_OPT_prefetch_window),
 			      .rma = (int)lg_opt_u(o, LG_OPT_rma),
 			      .ghost = lg_opt_u(o, LG_OPT_excache_ghost) == 1,
+			      .huge = lg_opt_u(o, LG_OPT_huge_pages) == 1,
 			      .in_thread = rt->fault.sigbus};
 	r = xc_init(&rt->xc, &xcc, &rt->sp, rt->uffd);
 	if (r)

@@ -21,6 +21,14 @@
 
 static int sp_mem_open(void);
 
+void sp_thp_mark(const struct lg_space *sp, void *a, size_t len)
+{
+	/* no transparent huge pages where lines are installed page by page:
+	 * khugepaged would join lines that are then dropped one by one */
+	if (sp->line_order < SP_HUGE_ORDER)
+		lg_sys_madvise(a, len, MADV_NOHUGEPAGE);
+}
+
 int sp_init(struct lg_space *sp, size_t size, uint32_t line_order, uint32_t granule_order,
 	    struct lc *lc)
 {
@@ -46,8 +54,7 @@ int sp_init(struct lg_space *sp, size_t size, uint32_t line_order, uint32_t gran
 	sp->line_order = line_order;
 	sp->granule_order = granule_order;
 	sp->lc = lc;
-	/* no transparent huge pages: lines are installed page by page */
-	lg_sys_madvise(sp->base, size, MADV_NOHUGEPAGE);
+	sp_thp_mark(sp, sp->base, size);
 	size_t lines = size >> line_order;
 	size_t bm = LG_ALIGN_UP((lines + 63) / 64 * 8, LG_PAGE_SIZE);
 	r = lg_sys_mmap(NULL, bm, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,

@@ -64,6 +64,14 @@ struct lg_space {
 	uint64_t reserved_bytes; /* under lock: the sum of gran[].reserved (quota) */
 };
 
+/* Lines of this order (2 MiB, a PMD on x86-64) may be mapped as
+ * transparent huge pages (LEGO_HUGE_PAGES, excache.c); smaller lines'
+ * ranges are marked MADV_NOHUGEPAGE, their pages installed one by one. */
+#define SP_HUGE_ORDER 21
+
+/* Mark a new remote range of sp as such (MADV_NOHUGEPAGE for small lines). */
+void sp_thp_mark(const struct lg_space *sp, void *a, size_t len);
+
 /* Reserve `size` bytes of address space (rounded to granules).
  * 0 or -errno. */
 int sp_init(struct lg_space *sp, size_t size, uint32_t line_order, uint32_t granule_order,

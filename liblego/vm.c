@@ -87,7 +87,7 @@ static void vm_restore(uintptr_t a, uintptr_t e)
 		       strerror((int)-r));
 		return;
 	}
-	lg_sys_madvise((void *)a, e - a, MADV_NOHUGEPAGE);
+	sp_thp_mark(&lg_rt.sp, (void *)a, e - a);
 	lg_uffd_register(lg_rt.uffd, (void *)a, e - a);
 }
 
