@@ -18,6 +18,11 @@ case $pat in
 "|"* | */* | "") echo "SKIP: core_pattern is '$pat', not a file in the working directory"; exit 77 ;;
 esac
 MIB=16 MAGIC=0x4c65676f436f7265
+# one monitor and memnode for every lego-run here (each embedded start
+# costs about 0.6 s more)
+start_monitor
+start_memnode a --capacity 2G
+export LEGO_MONITOR="$MON"
 
 # tags FILE: how many distinct pages' tags FILE holds
 tags() {

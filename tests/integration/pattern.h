@@ -1,8 +1,10 @@
 /*
  * Data patterns and an anonymous mapping for the prog_*.c test programs:
  * a byte pattern per seed (fill, same), a sparse one of a word per 512
- * bytes for big ranges (fill_sparse), and map(), which exits with status
- * 2 if mmap fails.  Header-only; knows nothing about Lego.
+ * bytes for big ranges (fill_sparse), map(), which exits with status 2 if
+ * mmap fails, and tally_map(), zeroed memory that is never remote under
+ * Lego (a shared memfd mapping: a file), for counts to check remote memory
+ * against.  Header-only; knows nothing about Lego.
  */
 #ifndef LEGO_TEST_PATTERN_H
 #define LEGO_TEST_PATTERN_H
@@ -13,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 static inline uint64_t mix(uint64_t x)
 {
@@ -60,6 +63,21 @@ static inline void *map(size_t n)
 		printf("mmap %zu failed: %s\n", n, strerror(errno));
 		exit(2);
 	}
+	return p;
+}
+
+static inline void *tally_map(size_t n)
+{
+	int fd = memfd_create("tally", 0);
+	void *p = MAP_FAILED;
+	if (fd >= 0 && ftruncate(fd, (off_t)n) == 0)
+		p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		printf("tally of %zu bytes: %s\n", n, strerror(errno));
+		exit(2);
+	}
+	if (fd >= 0)
+		close(fd);
 	return p;
 }
 

@@ -24,6 +24,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "pattern.h"
+
 enum { PAGE = 4096 };
 
 static uint8_t *region;
@@ -66,16 +68,11 @@ int main(int argc, char **argv)
 	adds = atol(argv[3]);
 	region = mmap(NULL, npages * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
 		      -1, 0);
-	int fd = memfd_create("tally", 0);
-	if (region == MAP_FAILED || fd < 0 || ftruncate(fd, (off_t)(npages * sizeof *tally)) != 0) {
+	if (region == MAP_FAILED) {
 		perror("set-up");
 		return 1;
 	}
-	tally = mmap(NULL, npages * sizeof *tally, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (tally == MAP_FAILED) {
-		perror("mmap tally");
-		return 1;
-	}
+	tally = tally_map(npages * sizeof *tally);
 	for (size_t pg = 0; pg < npages; pg++) /* every page written: all dirty */
 		*(uint32_t *)(region + pg * PAGE) = 0;
 	long bad = 0;

@@ -29,6 +29,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pattern.h"
+
 enum { PAGE = 4096 };
 
 static uint8_t *region;
@@ -96,16 +98,11 @@ int main(int argc, char **argv)
 	adds = atol(argv[3]);
 	npages = size / PAGE;
 	region = malloc(size);
-	int fd = memfd_create("tally", 0);
-	if (!region || fd < 0 || ftruncate(fd, (off_t)(npages * sizeof *tally)) != 0) {
-		perror("setup");
+	if (!region) {
+		perror("malloc");
 		return 2;
 	}
-	tally = mmap(NULL, npages * sizeof *tally, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (tally == MAP_FAILED) {
-		perror("mmap");
-		return 2;
-	}
+	tally = tally_map(npages * sizeof *tally);
 	for (size_t p = 0; p < npages; p++)
 		for (size_t o = 0; o < PAGE; o += 8)
 			*(uint64_t *)(region + p * PAGE + o) = p * 31 + o;

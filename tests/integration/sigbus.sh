@@ -16,6 +16,11 @@
 . "$(dirname "$0")/lib.sh"
 skip_if_sanitized
 export LEGO_LOCAL_START=0 # (the heap is remote from the start)
+# one monitor and memnode for every lego-run here (each embedded start
+# costs about 0.6 s more)
+start_monitor
+start_memnode a --capacity 2G
+export LEGO_MONITOR="$MON"
 P=$BIN/lego-test-prog_sigbus
 S=$BIN/lego-test-prog_sighandler
 run_bus() { LEGO_FAULT=sigbus "$BIN/lego-run" "$@"; }
