@@ -252,17 +252,17 @@ if [ "$TRAIN_SAMPLES" -gt 0 ] && $PY -c 'import numpy' 2>/dev/null; then
 	rl=$(rss "$TMP/tr.lego") rb=$(rss "$TMP/tr.big")
 	printf '   native %.1f s (peak %s MiB); lego-shm %.1f s (peak RSS %s MiB), output %s; swap-ram %s s, output %s\n' \
 		"$tn" "$peak" "$tl" "${rl:-?}" "$ok_lego" "$ts" "$ok_swap"
-	awk -v n="$tn" -v l="$tl" -v s="$ts" 'BEGIN {
-		printf "   train.py: Lego/native time %.2fx", l / n
-		if (s != "-") printf ", Lego/swap time %.2fx (below 1: Lego faster)", l / s
-		printf "\n" }'
+	ratios() { # LABEL LEGO-TIME
+		awk -v w="$1" -v n="$tn" -v l="$2" -v s="$ts" 'BEGIN {
+			printf "   train.py%s: Lego/native time %.2fx", w, l / n
+			if (s != "-") printf ", Lego/swap time %.2fx (below 1: Lego faster)", l / s
+			printf "\n" }'
+	}
+	ratios "" "$tl"
 	if [ "$tb" != - ]; then
 		printf '   lego-shm, %s lines, ExCache %s MiB: %.1f s (peak RSS %s MiB), output %s\n' \
 			"$TRAIN_LINE" "$qb" "$tb" "${rb:-?}" "$ok_big"
-		awk -v n="$tn" -v l="$tb" -v s="$ts" 'BEGIN {
-			printf "   train.py, %s lines: Lego/native time %.2fx", "'"$TRAIN_LINE"'", l / n
-			if (s != "-") printf ", Lego/swap time %.2fx", l / s
-			printf "\n" }'
+		ratios ", $TRAIN_LINE lines" "$tb"
 	fi
 	echo "train,$tn,$tl,$ts,$peak,$q,$ok_lego,$ok_swap,${rl:-},$TRAIN_LINE,$qb,$tb,${rb:-},${ok_big:-}" \
 		>"$OUT/compare-train.csv"

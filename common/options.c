@@ -73,14 +73,19 @@ const char *lg_opt_enum_name(const struct lg_opts *o, enum lg_opt_id id, char *b
 	return buf;
 }
 
+const char *lg_opts_env_name(const char *name, char *buf, size_t len)
+{
+	size_t n = (size_t)snprintf(buf, len, "LEGO_");
+	for (const char *p = name; *p && n + 1 < len; p++)
+		buf[n++] = (char)toupper((unsigned char)*p);
+	buf[n] = 0;
+	return buf;
+}
+
 static const char *lg_origin(int set_by, const char *name, char *buf, size_t len)
 {
 	if (set_by == 2) {
-		size_t n = 0;
-		n += (size_t)snprintf(buf, len, "LEGO_");
-		for (const char *p = name; *p && n + 1 < len; p++)
-			buf[n++] = (char)toupper((unsigned char)*p);
-		buf[n] = 0;
+		lg_opts_env_name(name, buf, len);
 	} else if (set_by == 3) {
 		snprintf(buf, len, "--%s", name);
 	} else {
@@ -307,13 +312,6 @@ int lg_opts_parse_argv(struct lg_opts *o, char scope, int argc, char **argv, cha
 	return i;
 }
 
-static void lg_upper(char *dst, const char *src)
-{
-	while (*src)
-		*dst++ = (char)toupper((unsigned char)*src++);
-	*dst = 0;
-}
-
 void lg_opts_print(FILE *f, char scope, int markdown)
 {
 	static const char *const tn[] = {"size", "int", "string", "enum"};
@@ -325,8 +323,8 @@ void lg_opts_print(FILE *f, char scope, int markdown)
 		const struct lg_opt_desc *d = &lg_opt_table[i];
 		if (scope && !strchr(d->scope, scope))
 			continue;
-		char up[64], flag[64];
-		lg_upper(up, d->name);
+		char env[72], flag[64];
+		lg_opts_env_name(d->name, env, sizeof env);
 		snprintf(flag, sizeof flag, "--%s", d->name);
 		for (char *p = flag + 2; *p; p++)
 			if (*p == '_')
@@ -356,7 +354,7 @@ void lg_opts_print(FILE *f, char scope, int markdown)
 					strcat(who, ", ");
 				strcat(who, w);
 			}
-			fprintf(f, "| `%s` | `LEGO_%s` | %s | `%s` | %s | %s |\n", flag, up, ty,
+			fprintf(f, "| `%s` | `%s` | %s | `%s` | %s | %s |\n", flag, env, ty,
 				d->dflt[0] ? d->dflt : "\"\"", who, d->help);
 		} else {
 			fprintf(f, "  %-24s %s (default %s)\n      %s\n", flag, ty,

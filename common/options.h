@@ -44,6 +44,9 @@ void lg_opts_defaults(struct lg_opts *o);
  * case, '-' or '_' between words), or -1. */
 int lg_opts_find(const char *name, size_t len);
 
+/* "LEGO_<NAME>" for option name into buf; returns buf. */
+const char *lg_opts_env_name(const char *name, char *buf, size_t len);
+
 /* Set option `name` (lower case, '-' or '_') from text.  `origin` names the
  * source in the message ("LEGO_X=", "--x ").  0, -ENOENT (unknown name) or
  * -EINVAL; err gets a message for a person. */

@@ -17,7 +17,6 @@
  * exits with CMD's status, and dies of CMD's signal if CMD was killed.
  */
 #define _GNU_SOURCE
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -51,7 +50,7 @@ static void usage(FILE *f)
 }
 
 /* lego-run's own short names, and the variable each one sets; every other
- * option of a Lego process goes by its own name (set_option). */
+ * option of a Lego process goes by its own name (process_option). */
 static const struct {
 	const char *flag, *var;
 	int has_value;
@@ -75,17 +74,6 @@ static int process_option(const char *name, size_t nl)
 	return id;
 }
 
-/* LEGO_<NAME>=val for option id (checked with the rest of the
- * configuration once the flags are read). */
-static void set_option(int id, const char *val)
-{
-	char var[80] = "LEGO_";
-	size_t n = strlen(var);
-	for (const char *c = lg_opt_table[id].name; *c && n + 1 < sizeof var; c++)
-		var[n++] = (char)toupper((unsigned char)*c);
-	var[n] = 0;
-	setenv(var, val, 1);
-}
 
 static pid_t child_pid;
 
@@ -193,10 +181,10 @@ int main(int argc, char **argv)
 			usage(stderr);
 			return 2;
 		}
-		if (k < LG_ARRAY_SIZE(flags))
-			setenv(flags[k].var, val, 1);
-		else
-			set_option(id, val);
+		char var[80]; /* (checked with the rest of the configuration below) */
+		setenv(k < LG_ARRAY_SIZE(flags) ? flags[k].var
+						: lg_opts_env_name(lg_opt_table[id].name, var, sizeof var),
+		       val, 1);
 	}
 	if (i >= argc) {
 		fprintf(stderr, "lego-run: no command given\n");

@@ -77,8 +77,7 @@ static inline void *tally_map(size_t n)
 		printf("tally of %zu bytes: %s\n", n, strerror(errno));
 		exit(2);
 	}
-	if (fd >= 0)
-		close(fd);
+	close(fd);
 	return p;
 }
 

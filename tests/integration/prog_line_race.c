@@ -103,11 +103,11 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	tally = tally_map(npages * sizeof *tally);
-	for (size_t p = 0; p < npages; p++)
+	for (size_t p = 0; p < npages; p++) {
 		for (size_t o = 0; o < PAGE; o += 8)
 			*(uint64_t *)(region + p * PAGE + o) = p * 31 + o;
-	for (size_t p = 0; p < npages; p++)
-		*(uint32_t *)(region + p * PAGE + 64) = 0;
+		*(uint32_t *)(region + p * PAGE + 64) = 0; /* the counter */
+	}
 	atomic_store(&writing, 1);
 	pthread_t r, w[16];
 	if (nw < 1 || nw > 16)
