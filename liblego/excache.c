@@ -1671,6 +1671,28 @@ uint64_t xc_drop_seq(struct excache *xc) { return atomic_load(&xc->drop_seq); }
  * not committed is not filled for an event older than a drop: whoever
  * faulted is woken to fault again, if it still does.
  */
+/*
+ * Under the set lock, a fault on a resident line: mostly one that raced with
+ * the line's fill (the page is there now), but a page of a resident line can
+ * also be missing, dropped behind the runtime's back (a madvise(2) made with
+ * syscall(2), not through the C library), and waking the thread alone would
+ * only fault again, for ever.  Linux gives zeros there, so the page is
+ * filled with zeros, and the line becomes dirty so that its memnode's copy
+ * gets them too.  (A page that is there: EEXIST, nothing changes.)
+ */
+static void xc_fill_hole(struct excache *xc, struct xc_way *way, uint8_t *la, uint64_t addr)
+{
+	struct uffdio_zeropage z = {.range = {addr & ~(uint64_t)(LG_PAGE_SIZE - 1), LG_PAGE_SIZE},
+				    .mode = UFFDIO_ZEROPAGE_MODE_DONTWAKE};
+	if (ioctl(xc->uffd, UFFDIO_ZEROPAGE, &z) != 0)
+		return;
+	lg_stat_add(LEGO_STAT_HOLES, 1);
+	if (way->state == XC_CLEAN) {
+		way->state = XC_DIRTY;
+		xc_uffd_wp(xc, la, 0);
+	}
+}
+
 void xc_fault(struct excache *xc, uint64_t addr, int write, int wp, uint32_t tid,
 	      uint64_t drop_seq)
 {
@@ -1700,7 +1722,9 @@ void xc_fault(struct excache *xc, uint64_t addr, int write, int wp, uint32_t tid
 				lg_stat_add(LEGO_STAT_WRITE_UPGRADES, 1);
 				pf_note_write(xc->pf, tid);
 			} else {
-				xc_uffd_wake(xc, la); /* fault raced with a fill */
+				/* the fault raced with a fill, or hit a hole */
+				xc_fill_hole(xc, way, la, addr);
+				xc_uffd_wake(xc, la);
 			}
 			xc_unlock(xc_slock(xc, s));
 			return;

@@ -192,6 +192,7 @@ static void lg_fork_child(struct lg_rt *rt, const struct lego_as_ref *child)
 			(int)getpid(), strerror(-r));
 		_exit(127);
 	}
+	lg_vm_fork_child_wipe();
 	xc_writeback_kick(rt->xc, 1);
 }
 

@@ -34,12 +34,17 @@
 #define MREMAP_DONTUNMAP 4
 #endif
 
-#define VM_MAX_FOREIGN 256
+/* A sorted list of disjoint ranges, in local memory that grows as needed
+ * (a forked child has a copy). */
+struct vm_list {
+	struct sp_range *r;
+	int n, cap;
+};
 
 static struct {
 	pthread_mutex_t lock;
-	struct sp_range foreign[VM_MAX_FOREIGN];
-	int nforeign;
+	struct vm_list foreign; /* the kernel's mappings inside remote memory */
+	struct vm_list wipe;    /* remote ranges a forked child sees zeros in */
 	uintptr_t brk_base, brk_end, brk_cur, brk_committed;
 } vm = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -60,26 +65,95 @@ static int vm_where(uintptr_t a, size_t len)
 
 static inline size_t vm_line(void) { return (size_t)1 << lg_rt.sp.line_order; }
 
-/* ---------------------------------------------------------- foreign list */
+/* ----------------------------------------------------------- range lists */
 
-static void vm_foreign_add(uintptr_t a, uintptr_t e)
+/* Add [a, e), which overlaps no range of l, merged with a range it touches.
+ * -ENOMEM when the list cannot grow.  vm.lock held. */
+static int vm_list_add(struct vm_list *l, uintptr_t a, uintptr_t e)
 {
-	if (vm.nforeign == VM_MAX_FOREIGN) {
-		lg_log_rl(LG_WARN, "vm", "too many foreign mappings inside remote memory");
-		return;
-	}
 	int i = 0;
-	while (i < vm.nforeign && vm.foreign[i].start < a)
+	while (i < l->n && l->r[i].start < a)
 		i++;
-	memmove(&vm.foreign[i + 1], &vm.foreign[i], (size_t)(vm.nforeign - i) * sizeof vm.foreign[0]);
-	vm.foreign[i] = (struct sp_range){a, e};
-	vm.nforeign++;
+	int left = i > 0 && l->r[i - 1].end == a, right = i < l->n && l->r[i].start == e;
+	if (left && right) {
+		l->r[i - 1].end = l->r[i].end;
+		memmove(&l->r[i], &l->r[i + 1], (size_t)(l->n - i - 1) * sizeof *l->r);
+		l->n--;
+		return 0;
+	}
+	if (left || right) {
+		if (left)
+			l->r[i - 1].end = e;
+		else
+			l->r[i].start = a;
+		return 0;
+	}
+	if (l->n == l->cap) {
+		int cap = l->cap ? 2 * l->cap : 64;
+		struct sp_range *r = lg_local_alloc((size_t)cap * sizeof *r);
+		if (!r)
+			return -ENOMEM;
+		if (l->n)
+			memcpy(r, l->r, (size_t)l->n * sizeof *r);
+		lg_local_free(l->r, (size_t)l->cap * sizeof *r);
+		l->r = r;
+		l->cap = cap;
+	}
+	memmove(&l->r[i + 1], &l->r[i], (size_t)(l->n - i) * sizeof *l->r);
+	l->r[i] = (struct sp_range){a, e};
+	l->n++;
+	return 0;
 }
+
+/* Take [a, e) out of l, calling cut (if not NULL) on each piece taken out.
+ * vm.lock held. */
+static void vm_list_cut(struct vm_list *l, uintptr_t a, uintptr_t e,
+			void (*cut)(uintptr_t s, uintptr_t t))
+{
+	for (int i = 0; i < l->n;) {
+		struct sp_range f = l->r[i];
+		uintptr_t s = LG_MAX(f.start, a), t = LG_MIN(f.end, e);
+		if (s >= t) {
+			i++;
+			continue;
+		}
+		if (cut)
+			cut(s, t);
+		if (f.start < s && t < f.end) { /* split: no room, no merge */
+			l->r[i].end = s;
+			if (vm_list_add(l, t, f.end) != 0)
+				lg_log_rl(LG_WARN, "vm", "range list full: [%p, %p) forgotten", (void *)t,
+					  (void *)f.end);
+			return;
+		}
+		if (f.start < s) {
+			l->r[i].end = s;
+		} else if (t < f.end) {
+			l->r[i].start = t;
+		} else {
+			memmove(&l->r[i], &l->r[i + 1], (size_t)(l->n - i - 1) * sizeof *l->r);
+			l->n--;
+			continue;
+		}
+		i++;
+	}
+}
+
+static int vm_list_overlaps(const struct vm_list *l, uintptr_t a, uintptr_t e)
+{
+	for (int i = 0; i < l->n && l->r[i].start < e; i++)
+		if (a < l->r[i].end)
+			return 1;
+	return 0;
+}
+
+/* ---------------------------------------------------------- foreign list */
 
 /* Hand a range back to the remote space: unmapped by the kernel, it gets a
  * PROT_NONE reservation registered with the userfaultfd again. */
 static void vm_restore(uintptr_t a, uintptr_t e)
 {
+	lg_sys_munmap((void *)a, e - a);
 	long r = lg_sys_mmap((void *)a, e - a, PROT_NONE,
 			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
 	if (r < 0 && r > -4096) {
@@ -96,61 +170,19 @@ int lg_vm_is_foreign(const void *p)
 	uintptr_t a = (uintptr_t)p;
 	if (pthread_mutex_trylock(&vm.lock))
 		return -1;
-	int r = 0;
-	for (int i = 0; i < vm.nforeign && vm.foreign[i].start <= a; i++)
-		if (a < vm.foreign[i].end) {
-			r = 1;
-			break;
-		}
+	int r = vm_list_overlaps(&vm.foreign, a, a + 1);
 	pthread_mutex_unlock(&vm.lock);
 	return r;
 }
 
-/* Remove [a, e) from the foreign list; what was foreign there is unmapped
- * and restored.  Called with vm.lock held. */
-static void vm_foreign_clear(uintptr_t a, uintptr_t e)
-{
-	for (int i = 0; i < vm.nforeign;) {
-		struct sp_range f = vm.foreign[i];
-		uintptr_t s = LG_MAX(f.start, a), t = LG_MIN(f.end, e);
-		if (s >= t) {
-			i++;
-			continue;
-		}
-		lg_sys_munmap((void *)s, t - s);
-		vm_restore(s, t);
-		if (f.start < s && t < f.end) { /* split */
-			vm.foreign[i].end = s;
-			vm_foreign_add(t, f.end);
-			return;
-		}
-		if (f.start < s) {
-			vm.foreign[i].end = s;
-		} else if (t < f.end) {
-			vm.foreign[i].start = t;
-		} else {
-			memmove(&vm.foreign[i], &vm.foreign[i + 1],
-				(size_t)(vm.nforeign - i - 1) * sizeof vm.foreign[0]);
-			vm.nforeign--;
-			continue;
-		}
-		i++;
-	}
-}
-
-static int vm_is_foreign(uintptr_t a, uintptr_t e)
-{
-	for (int i = 0; i < vm.nforeign; i++)
-		if (vm.foreign[i].start < e && a < vm.foreign[i].end)
-			return 1;
-	return 0;
-}
+static int vm_is_foreign(uintptr_t a, uintptr_t e) { return vm_list_overlaps(&vm.foreign, a, e); }
 
 /* Empty [a, e): remote parts decommitted, foreign parts restored.  The
  * address range stays allocated.  vm.lock held. */
 static void vm_clear(uintptr_t a, uintptr_t e)
 {
-	vm_foreign_clear(a, e);
+	vm_list_cut(&vm.foreign, a, e, vm_restore);
+	vm_list_cut(&vm.wipe, a, e, NULL);
 	sp_decommit(&lg_rt.sp, (void *)a, e - a);
 }
 
@@ -161,8 +193,8 @@ static long vm_map_foreign(uintptr_t a, size_t len, size_t span, int prot, int f
 {
 	vm_clear(a, a + span);
 	long r = lg_sys_mmap((void *)a, len, prot, flags | MAP_FIXED, fd, off);
-	if (r >= 0 || r < -4095)
-		vm_foreign_add(a, a + span);
+	if ((r >= 0 || r < -4095) && vm_list_add(&vm.foreign, a, a + span) != 0)
+		lg_log_rl(LG_WARN, "vm", "cannot note a foreign mapping inside remote memory");
 	return r;
 }
 
@@ -455,42 +487,56 @@ long lg_vm_mprotect(void *addr, size_t len, int prot)
 
 /*
  * MADV_WIPEONFORK (a child sees zeros there: a random generator's state
- * must not be shared with a child, and BoringSSL detects forks that way)
- * is the kernel's to carry out, on its own mappings; a forked child's
- * remote memory is a copy of all of it.  So the range becomes a local
- * (foreign) anonymous mapping with the same contents, readable and
- * writable, and the kernel takes the advice.  Whole lines, all readable,
- * only (eviction drops lines whole, and would drop the local pages too);
- * otherwise the kernel gets the advice on the remote mapping as before.
- * A write another thread makes to the range while it moves can be lost
- * (programs give this advice on memory they have just mapped).
- * (MADV_DONTFORK needs none of this: the kernel leaves the range out of
- * the child either way; V8 gives it for half a gigabyte of reservation.)
+ * must not be shared with a child, and BoringSSL detects forks that way):
+ * a forked child's remote memory is a copy of the parent's, made by the
+ * memnodes, and its resident lines are the kernel's copies, so the kernel
+ * cannot carry it out (it would leave holes in resident lines and the
+ * parent's data in the rest).  The ranges are kept in a list instead, and
+ * a child purges them before fork() returns in it (lg_vm_fork_child_wipe):
+ * whole lines dropped, parts of lines zeroed, any line size.  Unmapping,
+ * mapping over, a shrinking break and MADV_KEEPONFORK take ranges out; a
+ * move (mremap) takes them along.  (MADV_DONTFORK needs none of this: the
+ * kernel leaves the range out of the child either way; V8 gives it for
+ * half a gigabyte of reservation.)
  */
-static long vm_madvise_wipe(uintptr_t a, size_t len)
+static long vm_madvise_fork(uintptr_t a, size_t len, int wipe)
 {
-	size_t span = LG_ALIGN_UP(len, LG_PAGE_SIZE);
-	int whole = !((a | span) & (vm_line() - 1));
-	for (uintptr_t x = a; whole && x < a + span; x += vm_line())
-		whole = sp_committed(&lg_rt.sp, sp_line_of(&lg_rt.sp, x));
-	if (!whole)
-		return lg_sys_madvise((void *)a, len, MADV_WIPEONFORK);
-	uint8_t *tmp = lg_local_alloc(span);
-	if (!tmp)
-		return -ENOMEM;
-	memcpy(tmp, (void *)a, span); /* (faults the lines in) */
-	lg_enter();
+	uintptr_t e = a + LG_ALIGN_UP(len, LG_PAGE_SIZE);
 	pthread_mutex_lock(&vm.lock);
-	long r = vm_map_foreign(a, span, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-				-1, 0);
-	if (r >= 0 || r < -4095) {
-		memcpy((void *)a, tmp, span);
-		r = lg_sys_madvise((void *)a, span, MADV_WIPEONFORK);
-	}
+	vm_list_cut(&vm.wipe, a, e, NULL);
+	long r = wipe ? vm_list_add(&vm.wipe, a, e) : 0;
 	pthread_mutex_unlock(&vm.lock);
-	lg_leave();
-	lg_local_free(tmp, span);
 	return r;
+}
+
+/* A mapping [o, o + ol) moved (or grown in place) to [d, d + nl): its
+ * wipe-on-fork ranges go along, and a part it grew by has the advice its
+ * last page has, as the kernel's mapping would (vm.lock held). */
+static void vm_wipe_move(uintptr_t o, size_t ol, uintptr_t d, size_t nl)
+{
+	int grown = nl > ol && vm_list_overlaps(&vm.wipe, o + ol - 1, o + ol);
+	size_t len = LG_MIN(ol, nl);
+	for (uintptr_t x = o; d != o;) {
+		int i = 0;
+		while (i < vm.wipe.n && vm.wipe.r[i].end <= x)
+			i++;
+		if (i == vm.wipe.n || vm.wipe.r[i].start >= o + len)
+			break;
+		uintptr_t s = LG_MAX(vm.wipe.r[i].start, x), t = LG_MIN(vm.wipe.r[i].end, o + len);
+		if (vm_list_add(&vm.wipe, s - o + d, t - o + d) != 0)
+			lg_log_rl(LG_WARN, "vm", "wipe-on-fork list full: a moved range loses it");
+		x = t;
+	}
+	if (grown && vm_list_add(&vm.wipe, d + ol, d + nl) != 0)
+		lg_log_rl(LG_WARN, "vm", "wipe-on-fork list full: a grown range lacks it");
+}
+
+void lg_vm_fork_child_wipe(void)
+{
+	pthread_mutex_lock(&vm.lock);
+	for (int i = 0; i < vm.wipe.n; i++)
+		sp_purge(&lg_rt.sp, (void *)vm.wipe.r[i].start, vm.wipe.r[i].end - vm.wipe.r[i].start);
+	pthread_mutex_unlock(&vm.lock);
 }
 
 long lg_vm_madvise(void *addr, size_t len, int advice)
@@ -515,7 +561,8 @@ long lg_vm_madvise(void *addr, size_t len, int advice)
 		lg_leave();
 		return 0;
 	case MADV_WIPEONFORK:
-		return vm_madvise_wipe(a, len);
+	case MADV_KEEPONFORK:
+		return vm_madvise_fork(a, len, advice == MADV_WIPEONFORK);
 	case MADV_NORMAL:
 	case MADV_RANDOM:
 	case MADV_SEQUENTIAL:
@@ -568,10 +615,14 @@ long lg_vm_mremap(void *old, size_t old_len, size_t new_len, int flags, void *ne
 	} else if (!(flags & MREMAP_FIXED) && sp_va_alloc(&lg_rt.sp, (void *)(o + ol), nl - ol, LG_PAGE_SIZE)) {
 		/* grow in place */
 		r = vm_commit(o + ol, o + nl, PROT_READ | PROT_WRITE, 0);
-		if (r < 0)
+		if (r < 0) {
 			sp_va_free(&lg_rt.sp, (void *)(o + ol), nl - ol);
-		else
+		} else {
 			r = (long)o;
+			pthread_mutex_lock(&vm.lock);
+			vm_wipe_move(o, ol, o, nl);
+			pthread_mutex_unlock(&vm.lock);
+		}
 	} else if (!(flags & MREMAP_MAYMOVE)) {
 		r = -ENOMEM;
 	} else {
@@ -602,6 +653,7 @@ long lg_vm_mremap(void *old, size_t old_len, size_t new_len, int flags, void *ne
 			memcpy((void *)d, old, LG_MIN(ol, nl));
 			lg_enter();
 			pthread_mutex_lock(&vm.lock);
+			vm_wipe_move(o, ol, d, nl);
 			vm_clear(o, o + ol);
 			sp_va_free(&lg_rt.sp, old, ol);
 			pthread_mutex_unlock(&vm.lock);
@@ -627,6 +679,21 @@ int lg_vm_init(uint64_t brk_size)
 	return 0;
 }
 
+/* The break moves by pages, and lines may be larger: the pages of the
+ * break's last line above it are made inaccessible, as the kernel's would
+ * be, that line handled as any line the program made partly inaccessible
+ * (sp_access: written back and dropped, then read by sp_mem_io when it is
+ * written back).  With 4 KiB lines there are none.  vm.lock held. */
+static void vm_brk_tail(uintptr_t want)
+{
+	uintptr_t base = (uintptr_t)lg_rt.sp.base;
+	uintptr_t le = base + LG_ALIGN_UP(want - base, vm_line());
+	if (le == want)
+		return;
+	sp_access(&lg_rt.sp, (void *)want, le - want, 0);
+	lg_sys_mprotect((void *)want, le - want, PROT_NONE);
+}
+
 /* Move the break to b (vm.lock held): commit or decommit whole pages. */
 static long vm_set_break(uintptr_t b)
 {
@@ -639,8 +706,14 @@ static long vm_set_break(uintptr_t b)
 		if (r)
 			return r;
 	} else if (want < vm.brk_committed) {
-		sp_decommit(&lg_rt.sp, (void *)want, vm.brk_committed - want);
+		/* to the end of the last line: one the break leaves whole goes */
+		uintptr_t base = (uintptr_t)lg_rt.sp.base;
+		uintptr_t end = base + LG_ALIGN_UP(vm.brk_committed - base, vm_line());
+		sp_decommit(&lg_rt.sp, (void *)want, end - want);
+		vm_list_cut(&vm.wipe, want, vm.brk_committed, NULL);
 	}
+	if (want != vm.brk_committed)
+		vm_brk_tail(want);
 	vm.brk_committed = want;
 	vm.brk_cur = b;
 	return 0;
@@ -692,15 +765,15 @@ void lg_vm_fork_unlock(void) { pthread_mutex_unlock(&vm.lock); }
 int lg_vm_register(int uffd)
 {
 	uintptr_t a = (uintptr_t)lg_rt.sp.base, e = a + lg_rt.sp.size;
-	for (int i = 0; i <= vm.nforeign; i++) {
-		uintptr_t t = i < vm.nforeign ? vm.foreign[i].start : e;
+	for (int i = 0; i <= vm.foreign.n; i++) {
+		uintptr_t t = i < vm.foreign.n ? vm.foreign.r[i].start : e;
 		if (t > a) {
 			int r = lg_uffd_register(uffd, (void *)a, t - a);
 			if (r)
 				return r;
 		}
-		if (i < vm.nforeign)
-			a = vm.foreign[i].end;
+		if (i < vm.foreign.n)
+			a = vm.foreign.r[i].end;
 	}
 	return 0;
 }

@@ -51,5 +51,8 @@ int lg_vm_init(uint64_t brk_size);
 void lg_vm_fork_lock(void);
 void lg_vm_fork_unlock(void);
 int lg_vm_register(int uffd);
+/* In a forked child whose runtime runs: zeros in the parent's
+ * MADV_WIPEONFORK ranges of remote memory. */
+void lg_vm_fork_child_wipe(void);
 
 #endif
