@@ -171,6 +171,32 @@ struct xc_rvictim {
 };
 
 /*
+ * Holes: a page of a resident line dropped behind the runtime's back (a
+ * madvise(2) made with syscall(2), as the Go runtime makes them).  A
+ * program thread that meets one faults and gets zeros (xc_fill_hole), but
+ * a runtime thread that reads a dirty line to evict it (a copy, vmsplice)
+ * faults in the kernel and waits for the fault service, which may be that
+ * very thread, or waiting for it: the process hung.  So each such read is
+ * a section (xc_read_begin/end), published in a reader slot; the
+ * housekeeping thread fills with zeros the holes of lines whose section
+ * has lasted over XC_RESCUE_NS, which wakes the reader.  Once a process has
+ * shown holes, every section fills its lines' holes first (mincore, ~0.7 us
+ * on this VM: not paid by processes that never drop pages that way).  A
+ * section ends before its lines' pages are dropped, and waits out a rescue
+ * under way, so a rescue never fills a page the eviction dropped.
+ */
+#define XC_READERS 8
+#define XC_RESCUE_NS 10000000ull
+
+struct xc_reader {
+	_Atomic int on; /* 0 free, 1 being set up, 2 published */
+	uint64_t t0;
+	uint64_t line;                /* a line, or: */
+	const struct xc_rvictim *rb; /* the dirty lines of a batch */
+	int n;
+};
+
+/*
  * Dirty victims leave through a pipe where they can: vmsplice takes a
  * reference to each page, the drop then unmaps them all with one
  * shoot-down, and reading the pipe copies what the pages held at that
@@ -257,6 +283,9 @@ struct excache {
 	uint8_t *pipe_junk; /* a line's bytes: where a victim spliced in part goes */
 	struct iovec *riov;
 	struct xc_rvictim *rbatch;
+	struct xc_reader rd[XC_READERS];
+	_Atomic int rescuing; /* the housekeeping thread fills holes */
+	_Atomic int holes_seen;
 	uint32_t wb_batch; /* lines per write-back or fetch message */
 	struct pf_table *pf;
 	/* xc_drop_lines under way, and a count of their starts and ends:
@@ -719,6 +748,108 @@ static void xc_victim_put(struct excache *xc, uint32_t i)
 	atomic_fetch_sub(&xc->vbusy, 1);
 }
 
+/* Fill the holes of a resident line with zeros, waking whoever waits on
+ * them; returns how many. */
+static uint32_t xc_line_holes_fill(struct excache *xc, uint64_t line)
+{
+	uint8_t *la = sp_line_addr(xc->sp, line);
+	unsigned char vec[128];
+	uint32_t n = 0;
+	for (size_t off = 0; off < xc->line; off += sizeof vec * LG_PAGE_SIZE) {
+		size_t k = LG_MIN(xc->line - off, sizeof vec * LG_PAGE_SIZE);
+		if (mincore(la + off, k, vec) != 0)
+			break;
+		for (size_t i = 0; i < k / LG_PAGE_SIZE; i++) {
+			struct uffdio_zeropage z = {
+				.range = {(uint64_t)(uintptr_t)(la + off + i * LG_PAGE_SIZE), LG_PAGE_SIZE}};
+			if (!(vec[i] & 1) && ioctl(xc->uffd, UFFDIO_ZEROPAGE, &z) == 0)
+				n++;
+		}
+	}
+	if (n) {
+		lg_stat_add(LEGO_STAT_HOLES, n);
+		atomic_store(&xc->holes_seen, 1);
+	}
+	return n;
+}
+
+/* The lines of a read section: one line, or a batch's piped ones. */
+static uint32_t xc_read_fill(struct excache *xc, uint64_t line, const struct xc_rvictim *rb, int n)
+{
+	uint32_t holes = 0;
+	if (!rb)
+		return xc_line_holes_fill(xc, line);
+	for (int i = 0; i < n; i++)
+		if (rb[i].piped)
+			holes += xc_line_holes_fill(xc, rb[i].line);
+	return holes;
+}
+
+/* Before reading dirty lines out of the program's memory (see "Holes");
+ * returns the reader slot to end, or -1 (all taken: read unwatched). */
+static __thread int xc_tls_reading __attribute__((tls_model("initial-exec")));
+
+static int xc_read_begin(struct excache *xc, uint64_t line, const struct xc_rvictim *rb, int n)
+{
+	xc_tls_reading++;
+	if (lg_unlikely(atomic_load_explicit(&xc->holes_seen, memory_order_relaxed)))
+		xc_read_fill(xc, line, rb, n);
+	for (int i = 0; i < XC_READERS; i++) {
+		struct xc_reader *r = &xc->rd[i];
+		int free = 0;
+		if (atomic_load_explicit(&r->on, memory_order_relaxed) ||
+		    !atomic_compare_exchange_strong(&r->on, &free, 1))
+			continue;
+		r->t0 = lg_now_ns();
+		r->line = line;
+		r->rb = rb;
+		r->n = n;
+		atomic_store(&r->on, 2);
+		return i;
+	}
+	return -1;
+}
+
+/* After the read, before the lines' pages are dropped. */
+static void xc_read_end(struct excache *xc, int i)
+{
+	xc_tls_reading--;
+	if (i < 0)
+		return;
+	atomic_store(&xc->rd[i].on, 0); /* (sequentially consistent: then...) */
+	while (atomic_load(&xc->rescuing))
+		sched_yield();
+}
+
+int xc_own_read_fault(struct excache *xc, uint64_t addr)
+{
+	if (!xc_tls_reading)
+		return 0;
+	struct uffdio_zeropage z = {.range = {addr & ~(uint64_t)(LG_PAGE_SIZE - 1), LG_PAGE_SIZE}};
+	if (ioctl(xc->uffd, UFFDIO_ZEROPAGE, &z) == 0) {
+		lg_stat_add(LEGO_STAT_HOLES, 1);
+		atomic_store(&xc->holes_seen, 1);
+	}
+	return 1;
+}
+
+/* The housekeeping thread: a read section that has lasted too long has
+ * met a hole; fill its lines' holes, which wakes the reader. */
+static void xc_read_rescue(struct excache *xc, uint64_t now)
+{
+	for (int i = 0; i < XC_READERS; i++) {
+		struct xc_reader *r = &xc->rd[i];
+		if (atomic_load(&r->on) != 2)
+			continue;
+		atomic_store(&xc->rescuing, 1); /* (...a reader ending now waits) */
+		if (atomic_load(&r->on) == 2 && now - r->t0 > XC_RESCUE_NS &&
+		    xc_read_fill(xc, r->line, r->rb, r->n))
+			lg_log_rl(LG_INFO, "excache", "pages dropped behind the runtime's back (a madvise "
+				  "made with syscall(2)) met while evicting: filled with zeros");
+		atomic_store(&xc->rescuing, 0);
+	}
+}
+
 /*
  * Copy a dirty line out of the program's memory, to write it back.  A line
  * that is not committed (a page of it PROT_NONE or write-only, or being
@@ -730,12 +861,15 @@ static void xc_victim_put(struct excache *xc, uint32_t i)
 static void xc_copy_out(struct excache *xc, void *dst, uint64_t line)
 {
 	uint8_t *la = sp_line_addr(xc->sp, line);
+	int rd = xc_read_begin(xc, line, NULL, 0);
 	if (lg_likely(sp_committed(xc->sp, line))) {
 		memcpy(dst, la, xc->line);
+		xc_read_end(xc, rd);
 		return;
 	}
 	lg_stat_add(LEGO_STAT_COPY_PROTECTED, 1);
 	int r = sp_mem_io(xc->sp, la, dst, xc->line, 0);
+	xc_read_end(xc, rd);
 	if (r)
 		xc_fatal(xc, "cannot read line %llu at %p (protected by the program) to write it back: %s",
 			 (unsigned long long)line, (void *)la, strerror(-r));
@@ -870,6 +1004,7 @@ static void xc_fetch_later(struct excache *xc, struct xc_fetch *f)
 void xc_tick(struct excache *xc)
 {
 	uint64_t now = lg_now_ns();
+	xc_read_rescue(xc, now);
 	struct xc_fetch *due = NULL;
 	xc_lock(&xc->plock);
 	for (struct xc_fetch **pp = &xc->fetch_later; *pp;) {
@@ -1673,12 +1808,11 @@ uint64_t xc_drop_seq(struct excache *xc) { return atomic_load(&xc->drop_seq); }
  */
 /*
  * Under the set lock, a fault on a resident line: mostly one that raced with
- * the line's fill (the page is there now), but a page of a resident line can
- * also be missing, dropped behind the runtime's back (a madvise(2) made with
- * syscall(2), not through the C library), and waking the thread alone would
- * only fault again, for ever.  Linux gives zeros there, so the page is
- * filled with zeros, and the line becomes dirty so that its memnode's copy
- * gets them too.  (A page that is there: EEXIST, nothing changes.)
+ * the line's fill (the page is there now), but it may be a hole (above),
+ * and waking the thread alone would only fault again, for ever.  Linux
+ * gives zeros there, so the page is filled with zeros, and the line
+ * becomes dirty so that its memnode's copy gets them too.  (A page that is
+ * there: EEXIST, nothing changes.)
  */
 static void xc_fill_hole(struct excache *xc, struct xc_way *way, uint8_t *la, uint64_t addr)
 {
@@ -1687,6 +1821,7 @@ static void xc_fill_hole(struct excache *xc, struct xc_way *way, uint8_t *la, ui
 	if (ioctl(xc->uffd, UFFDIO_ZEROPAGE, &z) != 0)
 		return;
 	lg_stat_add(LEGO_STAT_HOLES, 1);
+	atomic_store(&xc->holes_seen, 1);
 	if (way->state == XC_CLEAN) {
 		way->state = XC_DIRTY;
 		xc_uffd_wp(xc, la, 0);
@@ -2100,8 +2235,11 @@ static int xc_reclaim_sets(struct excache *xc, const uint64_t *want, int nwant, 
 		return 0;
 	}
 	xc_rvictim_sort(rb, n);
-	if (npiped) /* 2 */
+	if (npiped) { /* 2 */
+		int rd = xc_read_begin(xc, 0, rb, n);
 		xc_pipe_in(xc, rb, n);
+		xc_read_end(xc, rd);
+	}
 	uint64_t t = lg_now_ns();
 	int runs = 0;
 	for (int i = 0; i < n;) {

@@ -120,6 +120,9 @@ void xc_destroy(struct excache *xc);
  * progress call. */
 void xc_fault(struct excache *xc, uint64_t addr, int write, int wp, uint32_t tid,
 	      uint64_t drop_seq);
+/* LEGO_FAULT=sigbus: a fault this thread took reading a dirty line to
+ * evict it is a hole (excache.c, "Holes"): filled with zeros, returns 1. */
+int xc_own_read_fault(struct excache *xc, uint64_t addr);
 /* The drop sequence to pass to xc_fault for fault events read after this. */
 uint64_t xc_drop_seq(struct excache *xc);
 

@@ -218,6 +218,11 @@ int lg_fault_bus(struct lg_fault *f, struct lg_space *sp, void *addr, int write)
 				nanosleep(&ts, NULL);
 		}
 	}
+	if (xc_own_read_fault(f->xc, (uint64_t)(uintptr_t)addr)) {
+		atomic_fetch_sub(&f->bus_busy, 1);
+		errno = e;
+		return 1;
+	}
 	lg_enter(); /* anything allocated here is local */
 	if (!lg_bus_tid)
 		lg_bus_tid = (uint32_t)gettid();

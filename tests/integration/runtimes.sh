@@ -8,7 +8,10 @@
 # mappings), and in SIGBUS mode without its class-data archive (class
 # files then come from its modules file, read into its heap with pread:
 # the kernel stops at the first page it cannot fault in there, and the
-# read must still be whole).  Skipped without java/javac or node.
+# read must still be whole).  And a Go program linked with the C library
+# (cgo), whose runtime gives memory back with madvise made through raw
+# system calls (excache.c, "Holes").  Each skipped without java/javac,
+# node or go.
 . "$(dirname "$0")/lib.sh"
 skip_if_sanitized
 D=$(dirname "$0")
@@ -43,5 +46,18 @@ if command -v node >/dev/null; then
 	node "$D/runtimes.js" 256 >"$T/native.out" 2>"$T/native.log" || fail "node natively"
 	lego node --excache 64M -- node "$D/runtimes.js" 256
 fi
-[ -n "$ran" ] || { echo "SKIP: neither java and javac nor node"; exit 77; }
+if command -v go >/dev/null; then
+	# (its exit is a raw exit_group: no destructor runs, so no counters;
+	# its own peak resident memory shows where the heap went)
+	(cd "$D/gomem" && GOCACHE="$T/gocache" GOPATH="$T/gopath" GOFLAGS=-mod=mod GOTOOLCHAIN=local \
+		go build -o "$T/gomem" .) >"$T/go-build.log" 2>&1 || fail "go build: $(tail -3 "$T/go-build.log")"
+	"$T/gomem" 256 >"$T/native.out" 2>"$T/go-native.hwm" || fail "gomem natively"
+	"$BIN/lego-run" --excache 64M -- "$T/gomem" 256 >"$T/go.out" 2>"$T/go.log" ||
+		fail "go: status $? under lego-run: $(tail -n 3 "$T/go.out" "$T/go.log")"
+	diff "$T/native.out" "$T/go.out" >"$T/diff" || fail "go: output differs from native: $(cat "$T/diff")"
+	nh=$(($(tail -1 "$T/go-native.hwm") >> 10)) lh=$(($(tail -1 "$T/go.log") >> 10))
+	[ "$lh" -le $((64 + 100)) ] || fail "go: peak resident memory $lh MiB under lego-run (natively $nh MiB)"
+	ran="$ran go (peak $lh MiB, natively $nh)"
+fi
+[ -n "$ran" ] || { echo "SKIP: none of java and javac, node, go"; exit 77; }
 pass "output equal to native's:$ran"

@@ -1,0 +1,32 @@
+#!/bin/sh
+# Pages dropped behind Lego's back (excache.c, "Holes"): prog_holes drops
+# pages of lines the ExCache holds dirty with madvise made through
+# syscall(2), as the Go runtime does, and goes on until those lines are
+# evicted; every page must end as natively (zeros where dropped) and the
+# process must finish.  It hung for good before (an eviction that read
+# such a line waited in the kernel for the fault service: itself).  Both
+# fault modes, 4 KiB and 64 KiB lines, one thread and two (drops racing
+# the writes and evictions).
+. "$(dirname "$0")/lib.sh"
+skip_if_sanitized
+P=$BIN/lego-test-prog_holes
+"$P" 64 3 2 >"$T/native.out" 2>"$T/native.log" || fail "natively: $(cat "$T/native.out")"
+start_monitor
+start_memnode a --capacity 2G
+msg=""
+for c in uffd:4K:1 uffd:64K:2 sigbus:4K:2; do
+	mode=${c%%:*}; rest=${c#*:}; line=${rest%:*}; th=${rest#*:}
+	LEGO_MONITOR=$MON timeout 120 "$BIN/lego-run" --local-start 0 --excache 16M --line "$line" \
+		--fault "$mode" --log-level info --stats="$T/$c.json" -- \
+		"$P" 64 3 "$th" >"$T/$c.out" 2>"$T/$c.log" ||
+		fail "$c (fault mode, line, threads): status $? $(cat "$T/$c.out")"
+	# (one thread or two: the same pages dropped)
+	diff "$T/native.out" "$T/$c.out" >"$T/diff" || fail "$c differs from native: $(cat "$T/diff")"
+	h=$(json_stat "$T/$c.json" excache.holes)
+	[ "${h:-0}" -gt 0 ] || fail "$c: no hole counted"
+	msg="$msg; $c: $h holes"
+done
+# the first hole an eviction met, before any was known, was rescued
+grep -q "behind the runtime's back" "$T/uffd:4K:1.log" ||
+	fail "uffd:4K:1: no eviction was rescued from a hole: $(tail -5 "$T/uffd:4K:1.log")"
+pass "every page as natively, $(awk '{n += $5} END {print n}' "$T/native.out") pages dropped in each run$msg"
