@@ -178,8 +178,9 @@ struct xc_rvictim {
  * faults in the kernel and waits for the fault service, which may be that
  * very thread, or waiting for it: the process hung.  So each such read is
  * a section (xc_read_begin/end), published in a reader slot; the
- * housekeeping thread fills with zeros the holes of lines whose section
- * has lasted over XC_RESCUE_NS, which wakes the reader.  Once a process has
+ * housekeeping thread (or a thread waiting for the runtime's threads to
+ * park, for a fork) fills with zeros the holes of lines whose section has
+ * lasted over XC_RESCUE_NS, which wakes the reader.  Once a process has
  * shown holes, every section fills its lines' holes first (mincore, ~0.7 us
  * on this VM: not paid by processes that never drop pages that way).  A
  * section ends before its lines' pages are dropped, and waits out a rescue
@@ -833,10 +834,9 @@ int xc_own_read_fault(struct excache *xc, uint64_t addr)
 	return 1;
 }
 
-/* The housekeeping thread: a read section that has lasted too long has
- * met a hole; fill its lines' holes, which wakes the reader. */
-static void xc_read_rescue(struct excache *xc, uint64_t now)
+void xc_rescue_reads(struct excache *xc)
 {
+	uint64_t now = lg_now_ns();
 	for (int i = 0; i < XC_READERS; i++) {
 		struct xc_reader *r = &xc->rd[i];
 		if (atomic_load(&r->on) != 2)
@@ -1004,7 +1004,7 @@ static void xc_fetch_later(struct excache *xc, struct xc_fetch *f)
 void xc_tick(struct excache *xc)
 {
 	uint64_t now = lg_now_ns();
-	xc_read_rescue(xc, now);
+	xc_rescue_reads(xc);
 	struct xc_fetch *due = NULL;
 	xc_lock(&xc->plock);
 	for (struct xc_fetch **pp = &xc->fetch_later; *pp;) {

@@ -123,6 +123,11 @@ void xc_fault(struct excache *xc, uint64_t addr, int write, int wp, uint32_t tid
 /* LEGO_FAULT=sigbus: a fault this thread took reading a dirty line to
  * evict it is a hole (excache.c, "Holes"): filled with zeros, returns 1. */
 int xc_own_read_fault(struct excache *xc, uint64_t addr);
+/* A read of a dirty line (to evict it) that has lasted over 10 ms has met
+ * a hole: fill its lines' holes, which lets it go on.  Called by the
+ * housekeeping thread (xc_tick), and by a thread waiting for the runtime's
+ * threads to park (a fork), which waits for that reader too. */
+void xc_rescue_reads(struct excache *xc);
 /* The drop sequence to pass to xc_fault for fault events read after this. */
 uint64_t xc_drop_seq(struct excache *xc);
 

@@ -359,6 +359,8 @@ uint32_t lg_rt_nthreads(void) { return (uint32_t)lg_rt.fault.nthr + 1; }
 void lg_rt_kick(void *arg)
 {
 	struct lg_rt *rt = arg;
+	if (rt->xc) /* (a parking thread stuck on a hole: housekeeping may be parked) */
+		xc_rescue_reads(rt->xc);
 	lg_fault_kick(&rt->fault);
 	uint64_t one = 1;
 	ssize_t w = write(rt->hk_fd, &one, sizeof one);

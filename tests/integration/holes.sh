@@ -6,7 +6,10 @@
 # process must finish.  It hung for good before (an eviction that read
 # such a line waited in the kernel for the fault service: itself).  Both
 # fault modes, 4 KiB and 64 KiB lines, one thread and two (drops racing
-# the writes and evictions).
+# the writes and evictions), and a fork every 2 MiB (a fork waits for the
+# runtime's threads to park, housekeeping first, while one of them may be
+# stuck on a hole: 2 runs of 3 hung so before the parking thread rescued
+# it).
 . "$(dirname "$0")/lib.sh"
 skip_if_sanitized
 P=$BIN/lego-test-prog_holes
@@ -14,12 +17,14 @@ P=$BIN/lego-test-prog_holes
 start_monitor
 start_memnode a --capacity 2G
 msg=""
-for c in uffd:4K:1 uffd:64K:2 sigbus:4K:2; do
-	mode=${c%%:*}; rest=${c#*:}; line=${rest%:*}; th=${rest#*:}
+for c in uffd:4K:1:0 uffd:64K:2:0 sigbus:4K:2:0 uffd:4K:1:2; do
+	IFS=: read -r mode line th forks <<EOF
+$c
+EOF
 	LEGO_MONITOR=$MON timeout 120 "$BIN/lego-run" --local-start 0 --excache 16M --line "$line" \
 		--fault "$mode" --log-level info --stats="$T/$c.json" -- \
-		"$P" 64 3 "$th" >"$T/$c.out" 2>"$T/$c.log" ||
-		fail "$c (fault mode, line, threads): status $? $(cat "$T/$c.out")"
+		"$P" 64 3 "$th" "$forks" >"$T/$c.out" 2>"$T/$c.log" ||
+		fail "$c (fault mode, line, threads, forks): status $? $(cat "$T/$c.out")"
 	# (one thread or two: the same pages dropped)
 	diff "$T/native.out" "$T/$c.out" >"$T/diff" || fail "$c differs from native: $(cat "$T/diff")"
 	h=$(json_stat "$T/$c.json" excache.holes)
@@ -27,6 +32,6 @@ for c in uffd:4K:1 uffd:64K:2 sigbus:4K:2; do
 	msg="$msg; $c: $h holes"
 done
 # the first hole an eviction met, before any was known, was rescued
-grep -q "behind the runtime's back" "$T/uffd:4K:1.log" ||
-	fail "uffd:4K:1: no eviction was rescued from a hole: $(tail -5 "$T/uffd:4K:1.log")"
+grep -q "behind the runtime's back" "$T/uffd:4K:1:0.log" ||
+	fail "uffd:4K:1:0: no eviction was rescued from a hole: $(tail -5 "$T/uffd:4K:1:0.log")"
 pass "every page as natively, $(awk '{n += $5} END {print n}' "$T/native.out") pages dropped in each run$msg"

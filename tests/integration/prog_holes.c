@@ -6,13 +6,16 @@
  * last), and the process must finish: it used to hang for good the first
  * time an eviction read such a line.
  *
- *   prog_holes [MiB [rounds [threads]]]   (default 64 4 1)
+ *   prog_holes [MiB [rounds [threads [forks]]]]   (default 64 4 1 0)
  *
  * Each round writes every page with a value of its own, 1 MiB at a time,
  * and drops about one page in five of each MiB: with one thread right
  * after writing it, with two a second thread drops them while the first
  * writes the next MiB (drops racing evictions).  Then it checks every
- * page.  Prints one line per round; the output is the same natively.
+ * page.  With forks, it also forks a child (which exits at once) every
+ * so many MiB: a fork waits for the runtime's threads, one of which may be
+ * stuck on a hole.  Prints one line per round; the output is the same
+ * natively.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -22,6 +25,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define PG 4096
@@ -65,6 +69,7 @@ int main(int argc, char **argv)
 {
 	size_t mib = argc > 1 ? strtoul(argv[1], NULL, 10) : 64;
 	int rounds = argc > 2 ? atoi(argv[2]) : 4, threads = argc > 3 ? atoi(argv[3]) : 1;
+	int forks = argc > 4 ? atoi(argv[4]) : 0;
 	size_t len = mib << 20;
 	npages = len / PG;
 	mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -88,8 +93,18 @@ int main(int argc, char **argv)
 				/* drops stay near the writes: into lines still held */
 				while (c + 1 - atomic_load(&done) > 4)
 					sched_yield();
-			} else
+			} else {
 				drop_chunk(c);
+			}
+			if (forks && c % (size_t)forks == 0) {
+				pid_t pid = fork();
+				if (pid == 0)
+					_exit(0);
+				if (pid < 0 || waitpid(pid, NULL, 0) != pid) {
+					perror("fork");
+					return 1;
+				}
+			}
 		}
 		if (threads > 1)
 			pthread_join(t, NULL);
