@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,38 +115,113 @@ static size_t lg_stats_per_node(char *buf, size_t cap, const char *fmt)
 	return n;
 }
 
-void lego_stats_print(FILE *f, int json)
+/* The counters as lego_stats_print prints them, into buf; at_exit (JSON
+ * only, when not -1): whether they are the process's last (see
+ * lg_stats_snapshot). */
+static size_t lg_stats_format(char *buf, size_t cap, int json, int at_exit)
 {
 	struct lego_stats st;
 	lego_stats(&st);
-	if (json)
-		fputc('{', f);
+	size_t n = 0;
+	if (json && at_exit >= 0)
+		n = lg_bprintf(buf, cap, n, "{\"stats.at_exit\":%d,", at_exit);
+	else if (json)
+		n = lg_bprintf(buf, cap, n, "{");
 	for (int i = 0; i < LEGO_STAT__COUNT; i++) {
 		if (json)
-			fprintf(f, "%s\"%s\":%llu", i ? "," : "", lg_stat_names[i],
-				(unsigned long long)st.v[i]);
+			n = lg_bprintf(buf, cap, n, "%s\"%s\":%llu", i ? "," : "", lg_stat_names[i],
+				       (unsigned long long)st.v[i]);
 		else
-			fprintf(f, "%-28s %llu\n", lg_stat_names[i], (unsigned long long)st.v[i]);
+			n = lg_bprintf(buf, cap, n, "%-28s %llu\n", lg_stat_names[i],
+				       (unsigned long long)st.v[i]);
 	}
-	char per[8192];
-	lg_stats_per_node(per, sizeof per, json ? ",\"%s\":%llu" : "%-28s %llu\n");
-	fputs(per, f);
+	if (n < cap)
+		n += lg_stats_per_node(buf + n, cap - n, json ? ",\"%s\":%llu" : "%-28s %llu\n");
 	for (int i = 0; i < LEGO_LAT__COUNT; i++) {
 		const struct lego_lat_summary *l = &st.lat[i];
 		if (json)
-			fprintf(f, ",\"%s\":{\"count\":%llu,\"p50_ns\":%llu,\"p99_ns\":%llu,"
-				"\"p999_ns\":%llu,\"max_ns\":%llu,\"mean_ns\":%llu}",
-				lg_lat_names[i], (unsigned long long)l->count,
-				(unsigned long long)l->p50_ns, (unsigned long long)l->p99_ns,
-				(unsigned long long)l->p999_ns, (unsigned long long)l->max_ns,
-				(unsigned long long)l->mean_ns);
+			n = lg_bprintf(buf, cap, n,
+				       ",\"%s\":{\"count\":%llu,\"p50_ns\":%llu,\"p99_ns\":%llu,"
+				       "\"p999_ns\":%llu,\"max_ns\":%llu,\"mean_ns\":%llu}",
+				       lg_lat_names[i], (unsigned long long)l->count,
+				       (unsigned long long)l->p50_ns, (unsigned long long)l->p99_ns,
+				       (unsigned long long)l->p999_ns, (unsigned long long)l->max_ns,
+				       (unsigned long long)l->mean_ns);
 		else
-			fprintf(f, "%-28s n=%llu p50=%.1fus p99=%.1fus p99.9=%.1fus max=%.1fus mean=%.1fus\n",
-				lg_lat_names[i], (unsigned long long)l->count, l->p50_ns / 1e3,
-				l->p99_ns / 1e3, l->p999_ns / 1e3, l->max_ns / 1e3, l->mean_ns / 1e3);
+			n = lg_bprintf(buf, cap, n,
+				       "%-28s n=%llu p50=%.1fus p99=%.1fus p99.9=%.1fus max=%.1fus "
+				       "mean=%.1fus\n",
+				       lg_lat_names[i], (unsigned long long)l->count, l->p50_ns / 1e3,
+				       l->p99_ns / 1e3, l->p999_ns / 1e3, l->max_ns / 1e3, l->mean_ns / 1e3);
 	}
-	if (json)
-		fputs("}\n", f);
+	return json ? lg_bprintf(buf, cap, n, "}\n") : n;
+}
+
+#define LG_STATS_CAP 32768
+
+void lego_stats_print(FILE *f, int json)
+{
+	char *buf = lg_local_alloc(LG_STATS_CAP);
+	if (!buf)
+		return;
+	size_t n = lg_stats_format(buf, LG_STATS_CAP, json, -1);
+	fwrite(buf, 1, LG_MIN(n, (size_t)LG_STATS_CAP - 1), f);
+	lg_local_free(buf, LG_STATS_CAP);
+}
+
+/*
+ * LEGO_STATS=FILE: the housekeeping thread writes the counters there every
+ * second while the process runs ("stats.at_exit":0), and the process's
+ * destructor the last ones ("stats.at_exit":1).  A program that ends
+ * without running destructors (a Go program, whose runtime makes its own
+ * exit_group; one that calls _exit) leaves the last second's.  Written to
+ * a temporary file and renamed, so a reader never sees half of one; system
+ * calls only (the housekeeping thread must not allocate).
+ */
+static pthread_mutex_t lg_snap_lock = PTHREAD_MUTEX_INITIALIZER;
+static int lg_snap_done; /* the last ones are written: no more snapshots */
+static char lg_snap_buf[LG_STATS_CAP];
+
+static const char *lg_stats_file(void)
+{
+	const char *st = lg_opt_s(&lg_rt.opts, LG_OPT_stats);
+	int64_t only = lg_opt_i(&lg_rt.opts, LG_OPT_stats_pid);
+	if (!st[0] || strcmp(st, "1") == 0 || (only && only != getpid()))
+		return NULL;
+	return st;
+}
+
+static void lg_stats_write(const char *path, int at_exit)
+{
+	char tmp[4096];
+	if ((size_t)snprintf(tmp, sizeof tmp, "%s.%d.tmp", path, (int)getpid()) >= sizeof tmp)
+		return;
+	size_t n = LG_MIN(lg_stats_format(lg_snap_buf, sizeof lg_snap_buf, 1, at_exit),
+			  sizeof lg_snap_buf - 1);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		if (at_exit)
+			lg_log(LG_WARN, "stats", "cannot write %s: %s", tmp, strerror(errno));
+		return;
+	}
+	int ok = write(fd, lg_snap_buf, n) == (ssize_t)n;
+	ok &= close(fd) == 0;
+	if (ok && rename(tmp, path) == 0)
+		return;
+	if (at_exit)
+		lg_log(LG_WARN, "stats", "cannot write %s: %s", path, strerror(errno));
+	unlink(tmp);
+}
+
+void lg_stats_snapshot(void)
+{
+	const char *path = lg_stats_file();
+	if (!path)
+		return;
+	pthread_mutex_lock(&lg_snap_lock);
+	if (!lg_snap_done)
+		lg_stats_write(path, 0);
+	pthread_mutex_unlock(&lg_snap_lock);
 }
 
 size_t lg_stats_text(char *buf, size_t cap)
@@ -208,21 +284,17 @@ __attribute__((destructor(101))) static void lg_at_exit(void)
 	lg_prof_report();
 	const char *st = lg_opt_s(&lg_rt.opts, LG_OPT_stats);
 	int64_t only = lg_opt_i(&lg_rt.opts, LG_OPT_stats_pid);
-	if (st[0] && (!only || only == getpid())) {
-		if (strcmp(st, "1") == 0) {
-			FILE *f = fdopen(dup(lg_rt.err_fd), "w");
-			if (f) {
-				lego_stats_print(f, 0);
-				fclose(f);
-			}
-		} else {
-			FILE *f = fopen(st, "we");
-			if (f) {
-				lego_stats_print(f, 1);
-				fclose(f);
-			} else {
-				lg_log(LG_WARN, "stats", "cannot write %s: %s", st, strerror(errno));
-			}
+	const char *path = lg_stats_file();
+	if (path) {
+		pthread_mutex_lock(&lg_snap_lock);
+		lg_snap_done = 1;
+		lg_stats_write(path, 1);
+		pthread_mutex_unlock(&lg_snap_lock);
+	} else if (strcmp(st, "1") == 0 && (!only || only == getpid())) {
+		FILE *f = fdopen(dup(lg_rt.err_fd), "w");
+		if (f) {
+			lego_stats_print(f, 0);
+			fclose(f);
 		}
 	}
 }

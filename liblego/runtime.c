@@ -140,6 +140,7 @@ static void *lg_housekeeping(void *arg)
 			next_wd = now + lg_watchdog(rt, wd_ns);
 		if (now >= next_report) {
 			lg_report_stats(rt);
+			lg_stats_snapshot();
 			next_report = now + 1000000000ull;
 		}
 		if (atomic_load(&lg_main_parked) && now >= next_alone) {

@@ -81,6 +81,9 @@ void lg_rt_stop(void);
 
 /* The process's counters as "key:value\n" lines (api.c); bytes written. */
 size_t lg_stats_text(char *buf, size_t cap);
+/* LEGO_STATS=FILE: the counters written there now (api.c); the
+ * housekeeping thread's, every second. */
+void lg_stats_snapshot(void);
 
 /* Create the remote jemalloc arena (alloc.c). */
 int lg_alloc_init(unsigned *arena);

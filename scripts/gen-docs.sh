@@ -49,7 +49,9 @@ table() {
 	echo
 	echo "From \`LEGO_STATS_LIST\` in \`include/lego/lego.h\`."
 	echo "Read them with \`lego_stats()\`, or \`LEGO_STATS=1\` (text on stderr at exit) or"
-	echo "\`LEGO_STATS=FILE\` (JSON)."
+	echo "\`LEGO_STATS=FILE\` (JSON, rewritten every second while the process runs, with"
+	echo "\`\"stats.at_exit\":1\` once it has ended: a program that ends without running"
+	echo "destructors, such as a Go program, leaves the last second's, with \`0\`)."
 	echo
 	echo "| counter | meaning |"
 	echo "|---|---|"

@@ -31,6 +31,7 @@ EOF
 	[ "${h:-0}" -gt 0 ] || fail "$c: no hole counted"
 	msg="$msg; $c: $h holes"
 done
+grep -q '"stats.at_exit":1' "$T/uffd:4K:1:0.json" || fail "the counters are not the ones at exit"
 # the first hole an eviction met, before any was known, was rescued
 grep -q "behind the runtime's back" "$T/uffd:4K:1:0.log" ||
 	fail "uffd:4K:1:0: no eviction was rescued from a hole: $(tail -5 "$T/uffd:4K:1:0.log")"

@@ -47,17 +47,21 @@ if command -v node >/dev/null; then
 	lego node --excache 64M -- node "$D/runtimes.js" 256
 fi
 if command -v go >/dev/null; then
-	# (its exit is a raw exit_group: no destructor runs, so no counters;
-	# its own peak resident memory shows where the heap went)
+	# (its exit is a raw exit_group: no destructor runs, so the counters
+	# are the last second's; its own peak resident memory shows where the
+	# heap went)
 	(cd "$D/gomem" && GOCACHE="$T/gocache" GOPATH="$T/gopath" GOFLAGS=-mod=mod GOTOOLCHAIN=local \
 		go build -o "$T/gomem" .) >"$T/go-build.log" 2>&1 || fail "go build: $(tail -3 "$T/go-build.log")"
 	"$T/gomem" 256 >"$T/native.out" 2>"$T/go-native.hwm" || fail "gomem natively"
-	"$BIN/lego-run" --excache 64M -- "$T/gomem" 256 >"$T/go.out" 2>"$T/go.log" ||
+	"$BIN/lego-run" --excache 64M --stats="$T/go.json" -- "$T/gomem" 256 >"$T/go.out" 2>"$T/go.log" ||
 		fail "go: status $? under lego-run: $(tail -n 3 "$T/go.out" "$T/go.log")"
 	diff "$T/native.out" "$T/go.out" >"$T/diff" || fail "go: output differs from native: $(cat "$T/diff")"
 	nh=$(($(tail -1 "$T/go-native.hwm") >> 10)) lh=$(($(tail -1 "$T/go.log") >> 10))
 	[ "$lh" -le $((64 + 100)) ] || fail "go: peak resident memory $lh MiB under lego-run (natively $nh MiB)"
-	ran="$ran go (peak $lh MiB, natively $nh)"
+	grep -q '"stats.at_exit":0' "$T/go.json" || fail "go: no counters of a running process: $(head -c 200 "$T/go.json")"
+	out=$(json_stat "$T/go.json" net.bytes_out)
+	[ "${out:-0}" -ge $((128 << 20)) ] || fail "go: only ${out:-0} bytes written back"
+	ran="$ran go ($((out >> 20)) MiB out by its last second; peak $lh MiB, natively $nh)"
 fi
 [ -n "$ran" ] || { echo "SKIP: none of java and javac, node, go"; exit 77; }
 pass "output equal to native's:$ran"
