@@ -786,10 +786,10 @@ static uint32_t xc_read_fill(struct excache *xc, uint64_t line, const struct xc_
 	return holes;
 }
 
-/* Before reading dirty lines out of the program's memory (see "Holes");
- * returns the reader slot to end, or -1 (all taken: read unwatched). */
 static __thread int xc_tls_reading __attribute__((tls_model("initial-exec")));
 
+/* Before reading dirty lines out of the program's memory (see "Holes");
+ * returns the reader slot to end, or -1 (all taken: read unwatched). */
 static int xc_read_begin(struct excache *xc, uint64_t line, const struct xc_rvictim *rb, int n)
 {
 	xc_tls_reading++;
@@ -869,6 +869,8 @@ static void xc_copy_out(struct excache *xc, void *dst, uint64_t line)
 	}
 	lg_stat_add(LEGO_STAT_COPY_PROTECTED, 1);
 	int r = sp_mem_io(xc->sp, la, dst, xc->line, 0);
+	if (r && xc_line_holes_fill(xc, line)) /* (sigbus mode: a hole fails the read) */
+		r = sp_mem_io(xc->sp, la, dst, xc->line, 0);
 	xc_read_end(xc, rd);
 	if (r)
 		xc_fatal(xc, "cannot read line %llu at %p (protected by the program) to write it back: %s",
@@ -1797,16 +1799,6 @@ void xc_writeback_kick(struct excache *xc, int force)
 uint64_t xc_drop_seq(struct excache *xc) { return atomic_load(&xc->drop_seq); }
 
 /*
- * A fault event read at drop sequence `drop_seq`.  With two service
- * threads, an event can wait in one while the other resolves its fault
- * (a prefetch) and the program goes on, even to free the memory: a late
- * fill of a line whose range has been dropped since (or is being) would
- * leave the line resident without its page once the range's pages go,
- * and evicting it would fault in the runtime itself.  So a line that is
- * not committed is not filled for an event older than a drop: whoever
- * faulted is woken to fault again, if it still does.
- */
-/*
  * Under the set lock, a fault on a resident line: mostly one that raced with
  * the line's fill (the page is there now), but it may be a hole (above),
  * and waking the thread alone would only fault again, for ever.  Linux
@@ -1828,6 +1820,16 @@ static void xc_fill_hole(struct excache *xc, struct xc_way *way, uint8_t *la, ui
 	}
 }
 
+/*
+ * A fault event read at drop sequence `drop_seq`.  With two service
+ * threads, an event can wait in one while the other resolves its fault
+ * (a prefetch) and the program goes on, even to free the memory: a late
+ * fill of a line whose range has been dropped since (or is being) would
+ * leave the line resident without its page once the range's pages go,
+ * and evicting it would fault in the runtime itself.  So a line that is
+ * not committed is not filled for an event older than a drop: whoever
+ * faulted is woken to fault again, if it still does.
+ */
 void xc_fault(struct excache *xc, uint64_t addr, int write, int wp, uint32_t tid,
 	      uint64_t drop_seq)
 {
