@@ -141,6 +141,56 @@ static int check_monitor(const struct lg_opts *o)
 	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -EHOSTUNREACH;
 }
 
+/*
+ * --stats (text on standard error): CMD writes its counters to a file,
+ * which lego-run prints in CMD's text form once CMD has ended.  So a CMD
+ * that ends without running destructors (a Go program's runtime makes its
+ * own exit_group; _exit; a signal), which could not print them itself,
+ * gets those of its last second (api.c, lg_stats_snapshot), said so.
+ */
+static void stats_print(const char *path, const char *cmd)
+{
+	static char buf[1 << 16];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return; /* (CMD never started its runtime: it said so) */
+	/* (read as it stands: a snapshot is renamed over it whole) */
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	unlink(path); /* (first: printing may end this process, SIGPIPE) */
+	if (n <= 0)
+		return;
+	buf[n] = 0;
+	int at_exit = -1;
+	for (char *p = buf; (p = strchr(p, '"')) != NULL;) {
+		char *k = p + 1, *ke = strchr(k, '"');
+		if (!ke || ke[1] != ':')
+			break;
+		*ke = 0;
+		char *v = ke + 2;
+		unsigned long long c, p50, p99, p999, max, mean;
+		if (*v == '{') {
+			if (sscanf(v, "{\"count\":%llu,\"p50_ns\":%llu,\"p99_ns\":%llu,\"p999_ns\":%llu,"
+				   "\"max_ns\":%llu,\"mean_ns\":%llu}", &c, &p50, &p99, &p999, &max, &mean) == 6)
+				fprintf(stderr, "%-28s n=%llu p50=%.1fus p99=%.1fus p99.9=%.1fus max=%.1fus "
+					"mean=%.1fus\n", k, c, p50 / 1e3, p99 / 1e3, p999 / 1e3, max / 1e3,
+					mean / 1e3);
+			p = strchr(v, '}');
+			if (!p)
+				break;
+			continue;
+		}
+		c = strtoull(v, &p, 10);
+		if (strcmp(k, "stats.at_exit") == 0)
+			at_exit = (int)c;
+		else
+			fprintf(stderr, "%-28s %llu\n", k, c);
+	}
+	if (at_exit == 0)
+		fprintf(stderr, "(%s ended without running its destructors: its counters as of its last "
+			"second)\n", cmd);
+}
+
 int main(int argc, char **argv)
 {
 	lg_set_prog("lego-run");
@@ -242,6 +292,14 @@ int main(int argc, char **argv)
 	char preload[PATH_MAX * 2];
 	snprintf(preload, sizeof preload, "%s%s%s", lib, pre && *pre ? ":" : "", pre ? pre : "");
 	setenv("LD_PRELOAD", preload, 1);
+	char stats_tmp[PATH_MAX] = "";
+	const char *stv = getenv("LEGO_STATS");
+	if (stv && strcmp(stv, "1") == 0) {
+		const char *td = getenv("TMPDIR");
+		snprintf(stats_tmp, sizeof stats_tmp, "%s/lego-run-stats.%d.json", td && *td ? td : "/tmp",
+			 (int)getpid());
+		setenv("LEGO_STATS", stats_tmp, 1);
+	}
 	fflush(NULL);
 	child_pid = fork();
 	if (child_pid < 0) {
@@ -265,6 +323,8 @@ int main(int argc, char **argv)
 	int st = 0;
 	while (waitpid(child_pid, &st, 0) < 0 && errno == EINTR)
 		;
+	if (stats_tmp[0])
+		stats_print(stats_tmp, argv[i]);
 	lg_embed_stop(&emb);
 	if (WIFSIGNALED(st)) {
 		/* die of the same signal, so that a shell reports it as it would

@@ -43,4 +43,17 @@ done
 "$BIN/legoctl" --monitor "$MON" --json top --once >"$T/top.json" || fail "legoctl --json top failed"
 $PY -c 'import json, sys; d = json.load(open(sys.argv[1])); sys.exit(0 if len(d) == 2 and all(p["misses"] > 0 for p in d) else 1)' \
 	"$T/top.json" || fail "top --json: $(cat "$T/top.json")"
-pass "legoctl stats $WLPID_one: excache.misses $m1 -> $m2; top lists both processes: $(sed -n 2,3p "$T/top.txt" | tr -s ' ' | tr '\n' ';')"
+# lego-run --stats: the counters at exit, and those of the last second of
+# a program that ends without running destructors (os._exit; Go's runtime)
+"$BIN/lego-run" --local-start 0 --excache 16M --stats -- $PY -c 'a = bytearray(64 << 20)
+a[::4096] = b"x" * (len(a) // 4096)
+import os, time
+time.sleep(1.5)
+os._exit(0)' 2>"$T/exit.stats" || fail "lego-run --stats of os._exit: status $?"
+grep -q "^net.bytes_out  *[1-9]" "$T/exit.stats" && grep -q "ended without running its destructors" "$T/exit.stats" ||
+	fail "lego-run --stats of os._exit: $(cat "$T/exit.stats")"
+"$BIN/lego-run" --local-start 0 --excache 16M --stats -- $PY -c 'a = bytearray(64 << 20)' 2>"$T/end.stats" ||
+	fail "lego-run --stats: status $?"
+grep -q "^excache.zero_fills  *[1-9]" "$T/end.stats" && ! grep -q "destructors" "$T/end.stats" ||
+	fail "lego-run --stats: $(cat "$T/end.stats")"
+pass "legoctl stats $WLPID_one: excache.misses $m1 -> $m2; top lists both processes: $(sed -n 2,3p "$T/top.txt" | tr -s ' ' | tr '\n' ';'); lego-run --stats after os._exit: $(grep -c . "$T/exit.stats") lines"
