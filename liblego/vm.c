@@ -16,8 +16,10 @@
 
 #include <errno.h>
 #include <linux/mman.h>
+#include <linux/userfaultfd.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -45,6 +47,7 @@ static struct {
 	pthread_mutex_t lock;
 	struct vm_list foreign; /* the kernel's mappings inside remote memory */
 	struct vm_list wipe;    /* remote ranges a forked child sees zeros in */
+	struct vm_list dontfork; /* remote ranges a forked child has not */
 	uintptr_t brk_base, brk_end, brk_cur, brk_committed;
 } vm = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -183,6 +186,7 @@ static void vm_clear(uintptr_t a, uintptr_t e)
 {
 	vm_list_cut(&vm.foreign, a, e, vm_restore);
 	vm_list_cut(&vm.wipe, a, e, NULL);
+	vm_list_cut(&vm.dontfork, a, e, NULL);
 	sp_decommit(&lg_rt.sp, (void *)a, e - a);
 }
 
@@ -486,56 +490,105 @@ long lg_vm_mprotect(void *addr, size_t len, int prot)
 /* -------------------------------------------------------------- madvise */
 
 /*
- * MADV_WIPEONFORK (a child sees zeros there: a random generator's state
- * must not be shared with a child, and BoringSSL detects forks that way):
- * a forked child's remote memory is a copy of the parent's, made by the
- * memnodes, and its resident lines are the kernel's copies, so the kernel
- * cannot carry it out (it would leave holes in resident lines and the
- * parent's data in the rest).  The ranges are kept in a list instead, and
- * a child purges them before fork() returns in it (lg_vm_fork_child_wipe):
- * whole lines dropped, parts of lines zeroed, any line size.  Unmapping,
- * mapping over, a shrinking break and MADV_KEEPONFORK take ranges out; a
- * move (mremap) takes them along.  (MADV_DONTFORK needs none of this: the
- * kernel leaves the range out of the child either way; V8 gives it for
- * half a gigabyte of reservation.)
+ * Advice about forks.  A forked child's remote memory is a copy of the
+ * parent's, made by the memnodes, and its resident lines are the kernel's
+ * copies, so the kernel cannot carry the advice out alone:
+ * - MADV_WIPEONFORK (a child sees zeros there: a random generator's state
+ *   must not be shared with a child, and BoringSSL detects forks that way):
+ *   the kernel would leave holes in resident lines and the parent's data in
+ *   the rest.  It is not given to the kernel; a child purges the ranges
+ *   before fork() returns in it (lg_vm_fork_child_advice): whole lines
+ *   dropped, parts of lines zeroed, any line size.
+ * - MADV_DONTFORK (a child has no such range; V8 gives it for half a
+ *   gigabyte of reservation): the kernel leaves the pages out, but the
+ *   child's cache and memnode copy would still hold the lines, which it
+ *   would prefetch into and write back from memory it does not have.  The
+ *   kernel gets it, and a child drops the ranges' lines and their copies
+ *   and puts a PROT_NONE reservation there (an access faults, as in Linux).
+ * Both are kept in lists: unmapping, mapping over, a shrinking break and
+ * MADV_KEEPONFORK / MADV_DOFORK take ranges out, a move (mremap) takes
+ * them along.
  */
-static long vm_madvise_fork(uintptr_t a, size_t len, int wipe)
+static long vm_madvise_fork(uintptr_t a, size_t len, int advice)
 {
 	uintptr_t e = a + LG_ALIGN_UP(len, LG_PAGE_SIZE);
+	int wipe = advice == MADV_WIPEONFORK || advice == MADV_KEEPONFORK;
+	struct vm_list *l = wipe ? &vm.wipe : &vm.dontfork;
+	long r = 0;
+	if (!wipe && (r = lg_sys_madvise((void *)a, len, advice)) != 0)
+		return r;
 	pthread_mutex_lock(&vm.lock);
-	vm_list_cut(&vm.wipe, a, e, NULL);
-	long r = wipe ? vm_list_add(&vm.wipe, a, e) : 0;
+	vm_list_cut(l, a, e, NULL);
+	if (advice == MADV_WIPEONFORK || advice == MADV_DONTFORK)
+		r = vm_list_add(l, a, e);
 	pthread_mutex_unlock(&vm.lock);
 	return r;
 }
 
-/* A mapping [o, o + ol) moved (or grown in place) to [d, d + nl): its
- * wipe-on-fork ranges go along, and a part it grew by has the advice its
- * last page has, as the kernel's mapping would (vm.lock held). */
-static void vm_wipe_move(uintptr_t o, size_t ol, uintptr_t d, size_t nl)
+/* A mapping [o, o + ol) moved (or grown in place) to [d, d + nl): the
+ * ranges of l in it go along, and a part it grew by has the advice its last
+ * page has, as the kernel's mapping would (vm.lock held). */
+static void vm_list_move(struct vm_list *l, uintptr_t o, size_t ol, uintptr_t d, size_t nl)
 {
-	int grown = nl > ol && vm_list_overlaps(&vm.wipe, o + ol - 1, o + ol);
+	int grown = nl > ol && vm_list_overlaps(l, o + ol - 1, o + ol);
 	size_t len = LG_MIN(ol, nl);
+	int lost = 0;
 	for (uintptr_t x = o; d != o;) {
 		int i = 0;
-		while (i < vm.wipe.n && vm.wipe.r[i].end <= x)
+		while (i < l->n && l->r[i].end <= x)
 			i++;
-		if (i == vm.wipe.n || vm.wipe.r[i].start >= o + len)
+		if (i == l->n || l->r[i].start >= o + len)
 			break;
-		uintptr_t s = LG_MAX(vm.wipe.r[i].start, x), t = LG_MIN(vm.wipe.r[i].end, o + len);
-		if (vm_list_add(&vm.wipe, s - o + d, t - o + d) != 0)
-			lg_log_rl(LG_WARN, "vm", "wipe-on-fork list full: a moved range loses it");
+		uintptr_t s = LG_MAX(l->r[i].start, x), t = LG_MIN(l->r[i].end, o + len);
+		lost |= vm_list_add(l, s - o + d, t - o + d) != 0;
 		x = t;
 	}
-	if (grown && vm_list_add(&vm.wipe, d + ol, d + nl) != 0)
-		lg_log_rl(LG_WARN, "vm", "wipe-on-fork list full: a grown range lacks it");
+	if (grown)
+		lost |= vm_list_add(l, d + ol, d + nl) != 0;
+	if (lost)
+		lg_log_rl(LG_WARN, "vm", "advice about forks lost by a moved mapping: no memory");
 }
 
-void lg_vm_fork_child_wipe(void)
+static void vm_advice_move(uintptr_t o, size_t ol, uintptr_t d, size_t nl)
+{
+	vm_list_move(&vm.wipe, o, ol, d, nl);
+	vm_list_move(&vm.dontfork, o, ol, d, nl);
+}
+
+void lg_vm_fork_child_advice(int wipe)
 {
 	pthread_mutex_lock(&vm.lock);
-	for (int i = 0; i < vm.wipe.n; i++)
-		sp_purge(&lg_rt.sp, (void *)vm.wipe.r[i].start, vm.wipe.r[i].end - vm.wipe.r[i].start);
+	if (!wipe) {
+		uintptr_t base = (uintptr_t)lg_rt.sp.base;
+		for (int i = 0; i < vm.dontfork.n; i++) {
+			uintptr_t a = vm.dontfork.r[i].start, e = vm.dontfork.r[i].end;
+			uintptr_t la = base + LG_ALIGN_UP(a - base, vm_line());
+			uintptr_t le = base + LG_ALIGN_DOWN(e - base, vm_line());
+			vm_restore(a, e); /* (the kernel's mapping is gone) */
+			if (la < le) /* whole lines: dropped, here and on the memnode */
+				sp_decommit(&lg_rt.sp, (void *)la, le - la);
+			else
+				la = le = e;
+			/* parts of lines (lines over a page): zero pages there, and
+			 * the line made partly inaccessible, as mprotect would */
+			uintptr_t part[2][2] = {{a, la}, {le, e}};
+			for (int k = 0; k < 2; k++) {
+				if (part[k][0] >= part[k][1])
+					continue;
+				for (uintptr_t x = part[k][0]; x < part[k][1]; x += LG_PAGE_SIZE) {
+					struct uffdio_zeropage z = {.range = {x, LG_PAGE_SIZE}};
+					ioctl(lg_rt.uffd, UFFDIO_ZEROPAGE, &z);
+				}
+				sp_access(&lg_rt.sp, (void *)part[k][0], part[k][1] - part[k][0], 0);
+			}
+			vm_list_cut(&vm.wipe, a, e, NULL);
+		}
+		vm.dontfork.n = 0;
+	} else {
+		for (int i = 0; i < vm.wipe.n; i++)
+			sp_purge(&lg_rt.sp, (void *)vm.wipe.r[i].start,
+				 vm.wipe.r[i].end - vm.wipe.r[i].start);
+	}
 	pthread_mutex_unlock(&vm.lock);
 }
 
@@ -562,7 +615,9 @@ long lg_vm_madvise(void *addr, size_t len, int advice)
 		return 0;
 	case MADV_WIPEONFORK:
 	case MADV_KEEPONFORK:
-		return vm_madvise_fork(a, len, advice == MADV_WIPEONFORK);
+	case MADV_DONTFORK:
+	case MADV_DOFORK:
+		return vm_madvise_fork(a, len, advice);
 	case MADV_NORMAL:
 	case MADV_RANDOM:
 	case MADV_SEQUENTIAL:
@@ -620,7 +675,7 @@ long lg_vm_mremap(void *old, size_t old_len, size_t new_len, int flags, void *ne
 		} else {
 			r = (long)o;
 			pthread_mutex_lock(&vm.lock);
-			vm_wipe_move(o, ol, o, nl);
+			vm_advice_move(o, ol, o, nl);
 			pthread_mutex_unlock(&vm.lock);
 		}
 	} else if (!(flags & MREMAP_MAYMOVE)) {
@@ -653,7 +708,7 @@ long lg_vm_mremap(void *old, size_t old_len, size_t new_len, int flags, void *ne
 			memcpy((void *)d, old, LG_MIN(ol, nl));
 			lg_enter();
 			pthread_mutex_lock(&vm.lock);
-			vm_wipe_move(o, ol, d, nl);
+			vm_advice_move(o, ol, d, nl);
 			vm_clear(o, o + ol);
 			sp_va_free(&lg_rt.sp, old, ol);
 			pthread_mutex_unlock(&vm.lock);
@@ -711,6 +766,7 @@ static long vm_set_break(uintptr_t b)
 		uintptr_t end = base + LG_ALIGN_UP(vm.brk_committed - base, vm_line());
 		sp_decommit(&lg_rt.sp, (void *)want, end - want);
 		vm_list_cut(&vm.wipe, want, vm.brk_committed, NULL);
+		vm_list_cut(&vm.dontfork, want, vm.brk_committed, NULL);
 	}
 	if (want != vm.brk_committed)
 		vm_brk_tail(want);

@@ -51,8 +51,9 @@ int lg_vm_init(uint64_t brk_size);
 void lg_vm_fork_lock(void);
 void lg_vm_fork_unlock(void);
 int lg_vm_register(int uffd);
-/* In a forked child whose runtime runs: zeros in the parent's
- * MADV_WIPEONFORK ranges of remote memory. */
-void lg_vm_fork_child_wipe(void);
+/* In a forked child: its parent's MADV_DONTFORK ranges of remote memory
+ * dropped (wipe 0: once its connections work, before its threads run),
+ * then zeros in its MADV_WIPEONFORK ranges (wipe 1: its runtime runs). */
+void lg_vm_fork_child_advice(int wipe);
 
 #endif

@@ -1099,6 +1099,10 @@ static void t_fork_wipe_parts(void)
 		memset(m2 + n, 0x45, n);
 	fill_sparse(b, big, 73); /* evicts them, as far as they can be */
 	(void)*(volatile unsigned char *)(o + 5 * pg - 1); /* that line back */
+	/* and a MADV_DONTFORK range written just before the fork */
+	unsigned char *df = map(n);
+	out("MADV_DONTFORK, a mapping", madvise(df, n, MADV_DONTFORK) ? ename(errno) : "0", "0");
+	memset(df, 0x66, n);
 	fflush(stdout);
 	pid_t pid = fork();
 	if (pid == 0) {
@@ -1114,6 +1118,10 @@ static void t_fork_wipe_parts(void)
 			bad |= 2;
 		if (!same_sparse(b, big, 73, 0))
 			bad |= 4;
+		if (strcmp(probe((volatile char *)df + n / 2, 0, 0), "segv"))
+			bad |= 16;
+		if (!same_sparse(b, big, 73, 0)) /* (evicts again, after the probe) */
+			bad |= 4;
 		_exit(bad);
 	}
 	int st = 0;
@@ -1122,11 +1130,14 @@ static void t_fork_wipe_parts(void)
 	yes("child: the wiped pages read zeros, the rest of their mapping intact", !(bad & 9));
 	yes("child: the moved and grown mapping reads zeros", !(bad & 10));
 	yes("child: other memory intact", !(bad & 12));
+	yes("child: the MADV_DONTFORK range written before the fork is not there", !(bad & 24));
 	int kept = 1;
 	for (size_t i = 0; i < n; i++)
-		kept &= o[i] == 0x33 && (m2 == m || (m2[i] == 0x44 && m2[n + i] == 0x45));
+		kept &= o[i] == 0x33 && df[i] == 0x66 &&
+			(m2 == m || (m2[i] == 0x44 && m2[n + i] == 0x45));
 	yes("parent keeps its data", kept);
 	munmap(b, big);
+	munmap(df, n);
 	munmap(m2, m2 == m ? n : 2 * n);
 	munmap(o, n);
 }
