@@ -182,13 +182,19 @@ static pthread_mutex_t lg_snap_lock = PTHREAD_MUTEX_INITIALIZER;
 static int lg_snap_done; /* the last ones are written: no more snapshots */
 static char lg_snap_buf[LG_STATS_CAP];
 
-static const char *lg_stats_file(void)
+/* LEGO_STATS if this process is to report (LEGO_STATS_PID), else NULL. */
+static const char *lg_stats_mine(void)
 {
 	const char *st = lg_opt_s(&lg_rt.opts, LG_OPT_stats);
 	int64_t only = lg_opt_i(&lg_rt.opts, LG_OPT_stats_pid);
-	if (!st[0] || strcmp(st, "1") == 0 || (only && only != getpid()))
-		return NULL;
-	return st;
+	return st[0] && (!only || only == getpid()) ? st : NULL;
+}
+
+/* The file of LEGO_STATS=FILE, or NULL. */
+static const char *lg_stats_file(void)
+{
+	const char *st = lg_stats_mine();
+	return st && strcmp(st, "1") != 0 ? st : NULL;
 }
 
 static void lg_stats_write(const char *path, int at_exit)
@@ -271,9 +277,7 @@ __attribute__((destructor(101))) static void lg_at_exit(void)
 {
 	if (atomic_load(&lg_rt_deferred)) {
 		/* never started (runtime.h): there are no counters to print */
-		const char *st = lg_opt_s(&lg_rt.opts, LG_OPT_stats);
-		int64_t only = lg_opt_i(&lg_rt.opts, LG_OPT_stats_pid);
-		if (st[0] && (!only || only == getpid()))
+		if (lg_stats_mine())
 			lg_log(LG_WARN, "stats", "%s took less than LEGO_LOCAL_START and never started "
 			       "its runtime: all its memory was local, and there are no counters",
 			       program_invocation_short_name);
@@ -282,15 +286,13 @@ __attribute__((destructor(101))) static void lg_at_exit(void)
 	if (atomic_load(&lg_rt.state) != LG_RT_RUNNING)
 		return;
 	lg_prof_report();
-	const char *st = lg_opt_s(&lg_rt.opts, LG_OPT_stats);
-	int64_t only = lg_opt_i(&lg_rt.opts, LG_OPT_stats_pid);
-	const char *path = lg_stats_file();
+	const char *st = lg_stats_mine(), *path = lg_stats_file();
 	if (path) {
 		pthread_mutex_lock(&lg_snap_lock);
 		lg_snap_done = 1;
 		lg_stats_write(path, 1);
 		pthread_mutex_unlock(&lg_snap_lock);
-	} else if (strcmp(st, "1") == 0 && (!only || only == getpid())) {
+	} else if (st) {
 		FILE *f = fdopen(dup(lg_rt.err_fd), "w");
 		if (f) {
 			lego_stats_print(f, 0);

@@ -749,6 +749,19 @@ static void xc_victim_put(struct excache *xc, uint32_t i)
 	atomic_fetch_sub(&xc->vbusy, 1);
 }
 
+/* A hole at addr's page filled with zeros (mode: UFFDIO_ZEROPAGE_MODE_*);
+ * 0 if the page was there (EEXIST) or cannot be. */
+static int xc_hole_zero(struct excache *xc, uint64_t addr, uint64_t mode)
+{
+	struct uffdio_zeropage z = {.range = {addr & ~(uint64_t)(LG_PAGE_SIZE - 1), LG_PAGE_SIZE},
+				    .mode = mode};
+	if (ioctl(xc->uffd, UFFDIO_ZEROPAGE, &z) != 0)
+		return 0;
+	lg_stat_add(LEGO_STAT_HOLES, 1);
+	atomic_store(&xc->holes_seen, 1);
+	return 1;
+}
+
 /* Fill the holes of a resident line with zeros, waking whoever waits on
  * them; returns how many. */
 static uint32_t xc_line_holes_fill(struct excache *xc, uint64_t line)
@@ -760,16 +773,10 @@ static uint32_t xc_line_holes_fill(struct excache *xc, uint64_t line)
 		size_t k = LG_MIN(xc->line - off, sizeof vec * LG_PAGE_SIZE);
 		if (mincore(la + off, k, vec) != 0)
 			break;
-		for (size_t i = 0; i < k / LG_PAGE_SIZE; i++) {
-			struct uffdio_zeropage z = {
-				.range = {(uint64_t)(uintptr_t)(la + off + i * LG_PAGE_SIZE), LG_PAGE_SIZE}};
-			if (!(vec[i] & 1) && ioctl(xc->uffd, UFFDIO_ZEROPAGE, &z) == 0)
-				n++;
-		}
-	}
-	if (n) {
-		lg_stat_add(LEGO_STAT_HOLES, n);
-		atomic_store(&xc->holes_seen, 1);
+		for (size_t i = 0; i < k / LG_PAGE_SIZE; i++)
+			if (!(vec[i] & 1))
+				n += (uint32_t)xc_hole_zero(
+					xc, (uint64_t)(uintptr_t)(la + off + i * LG_PAGE_SIZE), 0);
 	}
 	return n;
 }
@@ -826,11 +833,7 @@ int xc_own_read_fault(struct excache *xc, uint64_t addr)
 {
 	if (!xc_tls_reading)
 		return 0;
-	struct uffdio_zeropage z = {.range = {addr & ~(uint64_t)(LG_PAGE_SIZE - 1), LG_PAGE_SIZE}};
-	if (ioctl(xc->uffd, UFFDIO_ZEROPAGE, &z) == 0) {
-		lg_stat_add(LEGO_STAT_HOLES, 1);
-		atomic_store(&xc->holes_seen, 1);
-	}
+	xc_hole_zero(xc, addr, 0);
 	return 1;
 }
 
@@ -1808,12 +1811,8 @@ uint64_t xc_drop_seq(struct excache *xc) { return atomic_load(&xc->drop_seq); }
  */
 static void xc_fill_hole(struct excache *xc, struct xc_way *way, uint8_t *la, uint64_t addr)
 {
-	struct uffdio_zeropage z = {.range = {addr & ~(uint64_t)(LG_PAGE_SIZE - 1), LG_PAGE_SIZE},
-				    .mode = UFFDIO_ZEROPAGE_MODE_DONTWAKE};
-	if (ioctl(xc->uffd, UFFDIO_ZEROPAGE, &z) != 0)
+	if (!xc_hole_zero(xc, addr, UFFDIO_ZEROPAGE_MODE_DONTWAKE))
 		return;
-	lg_stat_add(LEGO_STAT_HOLES, 1);
-	atomic_store(&xc->holes_seen, 1);
 	if (way->state == XC_CLEAN) {
 		way->state = XC_DIRTY;
 		xc_uffd_wp(xc, la, 0);

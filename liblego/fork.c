@@ -180,7 +180,7 @@ static void lg_fork_child(struct lg_rt *rt, const struct lego_as_ref *child)
 	lg_fd_reserve(&fr);
 	int r = lc_fork_child(&rt->lc, child); /* also re-creates lc.lock */
 	if (r == 0) {
-		lg_vm_fork_child_advice(0); /* before anything reads those lines */
+		lg_vm_fork_child_dontfork(); /* before anything reads those lines */
 		xc_writeback_resume(rt->xc);
 		r = lg_rt_start_threads(rt);
 	}
@@ -193,7 +193,7 @@ static void lg_fork_child(struct lg_rt *rt, const struct lego_as_ref *child)
 			(int)getpid(), strerror(-r));
 		_exit(127);
 	}
-	lg_vm_fork_child_advice(1);
+	lg_vm_fork_child_wipe();
 	xc_writeback_kick(rt->xc, 1);
 }
 

@@ -497,7 +497,7 @@ long lg_vm_mprotect(void *addr, size_t len, int prot)
  *   must not be shared with a child, and BoringSSL detects forks that way):
  *   the kernel would leave holes in resident lines and the parent's data in
  *   the rest.  It is not given to the kernel; a child purges the ranges
- *   before fork() returns in it (lg_vm_fork_child_advice): whole lines
+ *   before fork() returns in it (lg_vm_fork_child_wipe): whole lines
  *   dropped, parts of lines zeroed, any line size.
  * - MADV_DONTFORK (a child has no such range; V8 gives it for half a
  *   gigabyte of reservation): the kernel leaves the pages out, but the
@@ -555,40 +555,42 @@ static void vm_advice_move(uintptr_t o, size_t ol, uintptr_t d, size_t nl)
 	vm_list_move(&vm.dontfork, o, ol, d, nl);
 }
 
-void lg_vm_fork_child_advice(int wipe)
+void lg_vm_fork_child_dontfork(void)
 {
 	pthread_mutex_lock(&vm.lock);
-	if (!wipe) {
-		uintptr_t base = (uintptr_t)lg_rt.sp.base;
-		for (int i = 0; i < vm.dontfork.n; i++) {
-			uintptr_t a = vm.dontfork.r[i].start, e = vm.dontfork.r[i].end;
-			uintptr_t la = base + LG_ALIGN_UP(a - base, vm_line());
-			uintptr_t le = base + LG_ALIGN_DOWN(e - base, vm_line());
-			vm_restore(a, e); /* (the kernel's mapping is gone) */
-			if (la < le) /* whole lines: dropped, here and on the memnode */
-				sp_decommit(&lg_rt.sp, (void *)la, le - la);
-			else
-				la = le = e;
-			/* parts of lines (lines over a page): zero pages there, and
-			 * the line made partly inaccessible, as mprotect would */
-			uintptr_t part[2][2] = {{a, la}, {le, e}};
-			for (int k = 0; k < 2; k++) {
-				if (part[k][0] >= part[k][1])
-					continue;
-				for (uintptr_t x = part[k][0]; x < part[k][1]; x += LG_PAGE_SIZE) {
-					struct uffdio_zeropage z = {.range = {x, LG_PAGE_SIZE}};
-					ioctl(lg_rt.uffd, UFFDIO_ZEROPAGE, &z);
-				}
-				sp_access(&lg_rt.sp, (void *)part[k][0], part[k][1] - part[k][0], 0);
+	uintptr_t base = (uintptr_t)lg_rt.sp.base;
+	for (int i = 0; i < vm.dontfork.n; i++) {
+		uintptr_t a = vm.dontfork.r[i].start, e = vm.dontfork.r[i].end;
+		uintptr_t la = base + LG_ALIGN_UP(a - base, vm_line());
+		uintptr_t le = base + LG_ALIGN_DOWN(e - base, vm_line());
+		vm_restore(a, e); /* (the kernel's mapping is gone) */
+		if (la < le) /* whole lines: dropped, here and on the memnode */
+			sp_decommit(&lg_rt.sp, (void *)la, le - la);
+		else
+			la = le = e;
+		/* parts of lines (lines over a page): zero pages there, and
+		 * the line made partly inaccessible, as mprotect would */
+		uintptr_t part[2][2] = {{a, la}, {le, e}};
+		for (int k = 0; k < 2; k++) {
+			if (part[k][0] >= part[k][1])
+				continue;
+			for (uintptr_t x = part[k][0]; x < part[k][1]; x += LG_PAGE_SIZE) {
+				struct uffdio_zeropage z = {.range = {x, LG_PAGE_SIZE}};
+				ioctl(lg_rt.uffd, UFFDIO_ZEROPAGE, &z);
 			}
-			vm_list_cut(&vm.wipe, a, e, NULL);
+			sp_access(&lg_rt.sp, (void *)part[k][0], part[k][1] - part[k][0], 0);
 		}
-		vm.dontfork.n = 0;
-	} else {
-		for (int i = 0; i < vm.wipe.n; i++)
-			sp_purge(&lg_rt.sp, (void *)vm.wipe.r[i].start,
-				 vm.wipe.r[i].end - vm.wipe.r[i].start);
+		vm_list_cut(&vm.wipe, a, e, NULL);
 	}
+	vm.dontfork.n = 0;
+	pthread_mutex_unlock(&vm.lock);
+}
+
+void lg_vm_fork_child_wipe(void)
+{
+	pthread_mutex_lock(&vm.lock);
+	for (int i = 0; i < vm.wipe.n; i++)
+		sp_purge(&lg_rt.sp, (void *)vm.wipe.r[i].start, vm.wipe.r[i].end - vm.wipe.r[i].start);
 	pthread_mutex_unlock(&vm.lock);
 }
 
