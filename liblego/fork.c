@@ -132,6 +132,7 @@ static void lg_atfork_child(void)
 		_exit(127); /* its copy is incomplete: the parent reports ENOMEM */
 	/* system calls only: jemalloc is still locked */
 	lg_fault_bus_forget_tid();
+	lg_vm_fork_child_reserve(); /* before anything maps there */
 	int uffd = lg_uffd_open_as(lg_rt.fault.sigbus);
 	if (uffd >= 0 && lg_vm_register(uffd) != 0) {
 		close(uffd);

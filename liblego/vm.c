@@ -555,15 +555,42 @@ static void vm_advice_move(uintptr_t o, size_t ol, uintptr_t d, size_t nl)
 	vm_list_move(&vm.dontfork, o, ol, d, nl);
 }
 
+/*
+ * The kernel left the MADV_DONTFORK ranges out of the child: holes in the
+ * remote space's reservation, where the child's next mmap(2) may land
+ * (libfabric's, as the child opens its endpoints: its memory was unmapped
+ * under it when the range was restored later, and the child died of
+ * SIGSEGV in the shm provider).  So they are reserved again at once, from
+ * the fork handler (system calls only), before the child registers its
+ * userfaultfd, which then covers them.  (vm.lock is held: the forking
+ * thread took it.)
+ */
+void lg_vm_fork_child_reserve(void)
+{
+	for (int i = 0; i < vm.dontfork.n; i++) {
+		uintptr_t a = vm.dontfork.r[i].start, e = vm.dontfork.r[i].end;
+		long r = lg_sys_mmap((void *)a, e - a, PROT_NONE,
+				     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+		if (r == (long)a)
+			sp_thp_mark(&lg_rt.sp, (void *)a, e - a);
+		else /* (-EEXIST: not a hole; lg_vm_fork_child_dontfork says so) */
+			vm.dontfork.r[i].end = a;
+	}
+}
+
 void lg_vm_fork_child_dontfork(void)
 {
 	pthread_mutex_lock(&vm.lock);
 	uintptr_t base = (uintptr_t)lg_rt.sp.base;
 	for (int i = 0; i < vm.dontfork.n; i++) {
 		uintptr_t a = vm.dontfork.r[i].start, e = vm.dontfork.r[i].end;
+		if (e == a) {
+			lg_log(LG_ERROR, "vm", "child: the MADV_DONTFORK range at %p was not left out "
+			       "by the kernel; it keeps what it holds", (void *)a);
+			continue;
+		}
 		uintptr_t la = base + LG_ALIGN_UP(a - base, vm_line());
 		uintptr_t le = base + LG_ALIGN_DOWN(e - base, vm_line());
-		vm_restore(a, e); /* (the kernel's mapping is gone) */
 		if (la < le) /* whole lines: dropped, here and on the memnode */
 			sp_decommit(&lg_rt.sp, (void *)la, le - la);
 		else

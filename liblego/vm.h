@@ -52,8 +52,11 @@ void lg_vm_fork_lock(void);
 void lg_vm_fork_unlock(void);
 int lg_vm_register(int uffd);
 /* In a forked child: its parent's MADV_DONTFORK ranges of remote memory
- * dropped (once its connections work, before its threads run), then zeros
- * in its MADV_WIPEONFORK ranges (its runtime runs). */
+ * reserved again (in the fork handler, before its userfaultfd is
+ * registered), their lines dropped (once its connections work, before
+ * its threads run), then zeros in its MADV_WIPEONFORK ranges (its runtime
+ * runs). */
+void lg_vm_fork_child_reserve(void);
 void lg_vm_fork_child_dontfork(void);
 void lg_vm_fork_child_wipe(void);
 

@@ -1002,6 +1002,21 @@ static void t_mlock(void)
  * parent keeps both.  (Before, a child saw the parent's data in a
  * MADV_WIPEONFORK range.)
  */
+/* a fork-advice child's failure bits, 8 if it did not exit (the signal
+ * goes to stderr: stdout must equal native's) */
+static int child_bits(pid_t pid, const char *what)
+{
+	int st = 0;
+	if (waitpid(pid, &st, 0) != pid) {
+		fprintf(stderr, "%s: waitpid: %s\n", what, strerror(errno));
+		return 8;
+	}
+	if (WIFEXITED(st))
+		return WEXITSTATUS(st);
+	fprintf(stderr, "%s: child killed by signal %d (%s)\n", what, WTERMSIG(st), strsignal(WTERMSIG(st)));
+	return 8;
+}
+
 static void t_fork_advice(void)
 {
 	size_t n = MiB, big = 48 * MiB;
@@ -1025,9 +1040,7 @@ static void t_fork_advice(void)
 			bad |= 4;
 		_exit(bad);
 	}
-	int st = 0;
-	waitpid(pid, &st, 0);
-	int bad = WIFEXITED(st) ? WEXITSTATUS(st) : 8;
+	int bad = child_bits(pid, "fork advice");
 	yes("child: MADV_WIPEONFORK range reads zeros", !(bad & 9));
 	yes("child: MADV_DONTFORK range not mapped", !(bad & 10));
 	yes("child: other memory intact", !(bad & 12));
@@ -1124,9 +1137,7 @@ static void t_fork_wipe_parts(void)
 			bad |= 4;
 		_exit(bad);
 	}
-	int st = 0;
-	waitpid(pid, &st, 0);
-	int bad = WIFEXITED(st) ? WEXITSTATUS(st) : 8;
+	int bad = child_bits(pid, "fork wipe parts");
 	yes("child: the wiped pages read zeros, the rest of their mapping intact", !(bad & 9));
 	yes("child: the moved and grown mapping reads zeros", !(bad & 10));
 	yes("child: other memory intact", !(bad & 12));

@@ -57,7 +57,7 @@ SPY=$IT_SRC/tests/integration/sigbus_py.py
 mkdir "$T/pn" "$T/pl"
 $PY "$SPY" "$T/pn" >"$T/py.native" 2>&1 || fail "sigbus_py.py natively: $(tail -3 "$T/py.native")"
 run_bus --excache 8M --stats="$T/py.json" -- $PY "$SPY" "$T/pl" >"$T/py.lego" 2>"$T/py.log" ||
-	fail "sigbus_py.py in sigbus mode: status $?: $(tail -3 "$T/py.lego" "$T/py.log")"
+	fail "sigbus_py.py in sigbus mode: status $?: $(tail -n 3 "$T/py.lego" "$T/py.log")"
 diff "$T/py.native" "$T/py.lego" >"$T/diff" || fail "sigbus_py.py differs: $(cat "$T/diff")"
 grep -q '"io.bounced":[1-9]' "$T/py.json" || fail "sigbus_py.py: no call went through a local buffer"
 
