@@ -49,6 +49,9 @@ enum { VS_FREE = 0, VS_RESERVED, VS_PENDING, VS_WRITING };
 struct xc_victim {
 	uint32_t state;
 	uint32_t tries;
+	/* a later write-back of its line is stored: its contents are old, so
+	 * it is never installed again; its own answer frees it */
+	uint32_t superseded;
 	uint64_t fail_ns; /* when its first write-back failed (0: none did) */
 	uint64_t line;
 	uint64_t seq;
@@ -715,6 +718,7 @@ static int xc_victim_get(struct excache *xc)
 		if (xc->vic[i].state == VS_FREE) {
 			xc->vic[i].state = VS_PENDING;
 			xc->vic[i].tries = 0;
+			xc->vic[i].superseded = 0;
 			xc->vic[i].fail_ns = 0;
 			atomic_fetch_add(&xc->vbusy, 1);
 			return (int)i;
@@ -747,6 +751,38 @@ static void xc_victim_put(struct excache *xc, uint32_t i)
 	atomic_fetch_sub_explicit(xc_vidx_of(xc, v->line), 1, memory_order_release);
 	v->state = VS_FREE;
 	atomic_fetch_sub(&xc->vbusy, 1);
+}
+
+/*
+ * Under vlock: a write-back of `line` at sequence seq is stored.  An older
+ * victim of the line may still be here: its write-back is slower on the
+ * wire (it waited in the endpoint's queue, or was sent again) or failed
+ * and waits to be sent again.  The memnode keeps the newer contents (it
+ * stores a line only at a higher sequence), so the older victim must not
+ * be installed again either: before this, a miss on the line once the
+ * newer victim had gone took the older one's contents, and the writes
+ * made in between were lost (tests/integration/prog_lost.c found it).
+ * One not yet sent is dropped; one on the wire is marked, and freed by
+ * its own answer.
+ */
+static void xc_victim_supersede(struct excache *xc, uint64_t line, uint64_t seq)
+{
+	/* (this write-back's own victim is counted: another one of the line
+	 * makes two, or a line that shares its count) */
+	if (atomic_load_explicit(xc_vidx_of(xc, line), memory_order_relaxed) < 2)
+		return;
+	for (uint32_t i = 0; i < xc->nvic; i++) {
+		struct xc_victim *v = &xc->vic[i];
+		if (v->line != line || v->seq >= seq || v->superseded ||
+		    (v->state != VS_PENDING && v->state != VS_WRITING))
+			continue;
+		v->superseded = 1;
+		lg_stat_add(LEGO_STAT_VICTIMS_SUPERSEDED, 1);
+		if (v->state == VS_PENDING) {
+			atomic_fetch_sub(&xc->vpending, 1);
+			xc_victim_put(xc, i);
+		}
+	}
 }
 
 /* A hole at addr's page filled with zeros (mode: UFFDIO_ZEROPAGE_MODE_*);
@@ -924,7 +960,7 @@ static int xc_victim_refill(struct excache *xc, uint64_t line, uint8_t *la)
 	for (uint32_t i = 0; i < xc->nvic; i++) {
 		struct xc_victim *v = &xc->vic[i];
 		if ((v->state == VS_PENDING || v->state == VS_WRITING) && v->line == line &&
-		    (best < 0 || v->seq > xc->vic[best].seq))
+		    !v->superseded && (best < 0 || v->seq > xc->vic[best].seq))
 			best = (int)i;
 	}
 	if (best < 0) {
@@ -1609,12 +1645,18 @@ static void xc_wb_done(void *arg, int status, const void *body, size_t len)
 			xc_wunlock(xc);
 		}
 		for (uint32_t i = 0; i < wb->n; i++)
+			xc_victim_supersede(xc, wb->refs[i].line, wb->refs[i].seq);
+		for (uint32_t i = 0; i < wb->n; i++)
 			xc_victim_put(xc, wb->slot[i]);
 	} else {
 		/* Back to pending: the next kick sends them again.  The memnode
 		 * keeps only the newest sequence, so a resend is harmless. */
 		for (uint32_t i = 0; i < wb->n; i++) {
 			struct xc_victim *v = &xc->vic[wb->slot[i]];
+			if (v->superseded) { /* the newer one is stored: nothing to resend */
+				xc_victim_put(xc, wb->slot[i]);
+				continue;
+			}
 			int give_up = xc_transient(status)
 					      ? xc_give_up(xc, ++v->tries, &v->fail_ns)
 					      : ++v->tries > xc->retries && status != -ENOMEM;
@@ -2618,7 +2660,7 @@ void xc_fork_child(struct excache *xc, int uffd)
 	memset((void *)xc->vidx, 0, sizeof *xc->vidx << xc->vidx_bits);
 	for (uint32_t i = 0; i < xc->nvic; i++) {
 		struct xc_victim *v = &xc->vic[i];
-		if (v->state == VS_RESERVED)
+		if (v->state == VS_RESERVED || v->superseded) /* (superseded: the newer is stored) */
 			v->state = VS_FREE;
 		if (v->state == VS_FREE)
 			continue;

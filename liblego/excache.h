@@ -101,8 +101,7 @@ struct xc_conf {
 	int prefetch;            /* enum pf_mode */
 	uint64_t prefetch_bytes; /* most bytes one miss prefetches */
 	int rma;                 /* one-sided reads where the fabric allows:
-				    0 off, 1 on, 2 not over tcp (the runtime
-				    passes 0 or 1: docs/limits.md) */
+				    0 off, 1 on, 2 auto (not over tcp) */
 	int ghost;               /* keep the ghost table (xc_pick_victim) */
 	int huge;                /* 2 MiB lines as transparent huge pages */
 	int in_thread;           /* misses are served on the faulting thread

@@ -306,9 +306,7 @@ static int lg_rt_start_registered(struct lg_rt *rt, struct lg_opts *o, uint32_t 
 			      .timeout_ns = to, .policy = pol,
 			      .prefetch = (int)lg_opt_u(o, LG_OPT_prefetch),
 			      .prefetch_bytes = lg_opt_u(o, LG_OPT_prefetch_window),
-			      /* one-sided reads only when asked (on): with them, writes
-			       * were lost (docs/limits.md, "One-sided reads") */
-			      .rma = lg_opt_u(o, LG_OPT_rma) == 1,
+			      .rma = (int)lg_opt_u(o, LG_OPT_rma),
 			      .ghost = lg_opt_u(o, LG_OPT_excache_ghost) == 1,
 			      .huge = lg_opt_u(o, LG_OPT_huge_pages) == 1,
 			      .in_thread = rt->fault.sigbus};

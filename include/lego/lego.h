@@ -65,7 +65,8 @@ extern "C" {
 	X(HELPER_WAKES, "fault.helper_wakes", "times a prefetch stream woke a dozing fault-service helper (LEGO_FAULT_THREADS > 1)") \
 	X(BOUNCED, "io.bounced", "LEGO_FAULT=sigbus: reads, writes, freads and fwrites on remote memory made through a local buffer, the kernel being unable to fault it in") \
 	X(HUGE_LINES, "excache.huge_lines", "2 MiB lines brought in as one transparent huge page (LEGO_HUGE_PAGES)") \
-	X(HOLES, "excache.holes", "pages of resident lines found missing (dropped by a madvise made with syscall(2)), filled with zeros")
+	X(HOLES, "excache.holes", "pages of resident lines found missing (dropped by a madvise made with syscall(2)), filled with zeros") \
+	X(VICTIMS_SUPERSEDED, "excache.victims_superseded", "victims whose line a later write-back stored first (never installed again)")
 
 enum lego_stat {
 #define LEGO_STAT_ENUM_(id, name, desc) LEGO_STAT_##id,

@@ -26,7 +26,7 @@ start_monitor
 start_memnode a
 export LEGO_MONITOR="$MON"
 WL=$BIN/lego-bench-workload
-VICTIM="LD_PRELOAD=$LIBLEGO LEGO_EXCACHE_SIZE=4M LEGO_PREFETCH=off LEGO_RMA=on"
+VICTIM="LD_PRELOAD=$LIBLEGO LEGO_EXCACHE_SIZE=4M LEGO_PREFETCH=off"
 
 # the victims' reads are one-sided: the same run, not killed
 env $VICTIM LEGO_STATS="$T/whole.json" "$WL" --ws 16M --ops 20000 --pattern uniform \

@@ -1,17 +1,17 @@
 #!/bin/sh
-# One-sided reads (LEGO_RMA=on; the default, auto, has the memnode offer
-# them and the process not use them: docs/limits.md).  A process reads the lines it
+# One-sided reads (LEGO_RMA: auto by default, that is over shm and verbs;
+# on: over tcp too).  A process reads the lines it
 # wrote back straight out of the memnode's memory (shm: process_vm_readv;
 # tcp, through rxm: fi_read of line buffers the memnode registered,
 # memnode/rmem.c), and installs what it read only if it has the CRC32C of
 # what it wrote; anything else is fetched by request.  Here, over shm and
 # then over tcp (127.0.0.1), random reads and writes (50%) over four times
 # the ExCache, prefetch off:
-#   on:      nine misses in ten or more
+#   on:      (shm: auto, the default; tcp: on) nine misses in ten or more
 #            are one-sided reads (the table of where lines are covers 16
 #            times the ExCache), next to none fall back, and the checksum
 #            equals native's;
-#   off:     (shm: auto, the default; tcp: auto) no one-sided read at all;
+#   off:     (shm: off; tcp: auto, the default) no one-sided read at all;
 #   damaged: LEGO_FAULTS's corrupt also flips a bit of what one-sided
 #            reads bring; each such read must be caught by its CRC32C and
 #            fetched by request, the checksum still native's;
@@ -49,7 +49,7 @@ onoff() {
 	SAID="$SAID$_f: $_on: $R of $M misses one-sided, $F fell back; $_off: none; damaged: $FD of $((RD + FD)) refused by the CRC32C; "
 }
 SAID=""
-onoff shm on auto
+onoff shm auto off
 onoff tcp on auto
 
 WL_ARGS="--ws $((4 * XC_MIB))M --ops 40000 --pattern seq"
