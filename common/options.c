@@ -237,6 +237,23 @@ static int lg_opts_load_file(struct lg_opts *o, const char *path, int must_exist
 	return r;
 }
 
+int lg_opts_check_excache(const struct lg_opts *o, char *err, size_t errlen)
+{
+	uint64_t line = lg_opt_u(o, LG_OPT_excache_line);
+	if (line & (line - 1)) {
+		snprintf(err, errlen, "LEGO_EXCACHE_LINE=%llu: not a power of two",
+			 (unsigned long long)line);
+		return -EINVAL;
+	}
+	uint64_t need = line * lg_opt_u(o, LG_OPT_excache_ways);
+	if (lg_opt_u(o, LG_OPT_excache_size) < need) {
+		snprintf(err, errlen, "LEGO_EXCACHE_SIZE must hold at least one set (%llu bytes: "
+			 "LEGO_EXCACHE_WAYS lines of LEGO_EXCACHE_LINE)", (unsigned long long)need);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 extern char **environ;
 
 int lg_opts_load(struct lg_opts *o, char scope, char *err, size_t errlen)

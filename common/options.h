@@ -58,6 +58,12 @@ int lg_opts_set(struct lg_opts *o, const char *name, const char *value,
  * variables are an error.  0 or -EINVAL with err set. */
 int lg_opts_load(struct lg_opts *o, char scope, char *err, size_t errlen);
 
+/* The ExCache's shape holds (a power-of-two line, room for one set of
+ * LEGO_EXCACHE_WAYS lines): 0, or -EINVAL with err set.  The runtime
+ * turns Lego off for a process whose shape does not hold; lego-run
+ * refuses to start one. */
+int lg_opts_check_excache(const struct lg_opts *o, char *err, size_t errlen);
+
 /* Parse --name=value / --name value flags from argv[1..]; stops at "--" or
  * the first non-flag and returns its index, or -EINVAL (err set), or
  * -ENOENT for --help. */

@@ -152,23 +152,6 @@ static void *lg_housekeeping(void *arg)
 	return NULL;
 }
 
-static int lg_rt_check_opts(struct lg_opts *o, char *err, size_t len)
-{
-	uint64_t line = lg_opt_u(o, LG_OPT_excache_line);
-	if (line & (line - 1)) {
-		snprintf(err, len, "LEGO_EXCACHE_LINE=%llu: not a power of two",
-			 (unsigned long long)line);
-		return -EINVAL;
-	}
-	uint64_t need = line * lg_opt_u(o, LG_OPT_excache_ways);
-	if (lg_opt_u(o, LG_OPT_excache_size) < need) {
-		snprintf(err, len, "LEGO_EXCACHE_SIZE must hold at least one set (%llu bytes: "
-			 "LEGO_EXCACHE_WAYS lines of LEGO_EXCACHE_LINE)", (unsigned long long)need);
-		return -EINVAL;
-	}
-	return 0;
-}
-
 /*
  * The remote range is reserved address space, which an address-space limit
  * (ulimit -v, RLIMIT_AS) counts: under one, LEGO_VM_SIZE shrinks to half of
@@ -200,7 +183,7 @@ static int lg_rt_start_locked(struct lg_rt *rt)
 	char err[320];
 	int r = lg_opts_load(&rt->opts, 'C', err, sizeof err);
 	if (r == 0)
-		r = lg_rt_check_opts(&rt->opts, err, sizeof err);
+		r = lg_opts_check_excache(&rt->opts, err, sizeof err);
 	if (r) {
 		lg_logf(LG_ERROR, "config", "%s; Lego is off", err);
 		rt->said = 1;
@@ -437,7 +420,7 @@ int lg_rt_defer(void)
 	struct lg_rt *rt = &lg_rt;
 	char err[320];
 	struct lg_opts *o = &rt->opts;
-	if (lg_opts_load(o, 'C', err, sizeof err) || lg_rt_check_opts(o, err, sizeof err))
+	if (lg_opts_load(o, 'C', err, sizeof err) || lg_opts_check_excache(o, err, sizeof err))
 		return 0; /* the start says what is wrong */
 	uint64_t room = LG_MIN(lg_opt_u(o, LG_OPT_local_start), lg_opt_u(o, LG_OPT_excache_size) / 4);
 	/* (a trace or a profile is asked for from the start) */

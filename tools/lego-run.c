@@ -248,9 +248,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "lego-run: %s\n", err);
 		return 2;
 	}
-	uint64_t line = lg_opt_u(&o, LG_OPT_excache_line);
-	if (line & (line - 1)) {
-		fprintf(stderr, "lego-run: --line %llu: not a power of two\n", (unsigned long long)line);
+	if (lg_opts_check_excache(&o, err, sizeof err) < 0) {
+		/* (the runtime would run CMD with Lego off) */
+		fprintf(stderr, "lego-run: %s; %s not started\n", err, argv[i]);
 		return 2;
 	}
 	lg_set_level((int)lg_opt_u(&o, LG_OPT_log_level));

@@ -47,6 +47,10 @@ expect 1 "monitor 127.0.0.1:1 cannot be reached; touch not started" --monitor 12
 # not one (its checks come with the rest of the configuration)
 expect 2 "must be one of" --prefetch sometimes
 expect 2 "LEGO_EXCACHE_LINE" --excache-line=3K
+expect 2 "LEGO_EXCACHE_LINE=12288: not a power of two; touch not started" --line 12K
+# an ExCache smaller than one set (16 ways of 2 MiB): refused, not run
+# with Lego off
+expect 2 "must hold at least one set (33554432 bytes" --line 2M --excache 8M
 expect 2 "unknown option --capacity" --capacity 1G
 expect 2 "unknown option --stats-pid" --stats-pid 1
 expect 2 "needs a value" --watchdog-ms
