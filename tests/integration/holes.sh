@@ -16,9 +16,9 @@ P=$BIN/lego-test-prog_holes
 "$P" 64 3 2 >"$T/native.out" 2>"$T/native.log" || fail "natively: $(cat "$T/native.out")"
 start_monitor
 # (capacity is accounting: each address space reserves whole 1 GiB
-# granules, and a forked child that ends with _exit keeps its copy until
-# its lease runs out, so with 2G a fork here failed with ENOMEM in about
-# one run of ten, more with one-sided reads' faster runs)
+# granules, and a forked child's copy goes only once the monitor finds the
+# child (which ends with _exit) gone, so with 2G a fork here was refused
+# (ENOMEM) in 1 run of 10 with one-sided reads off, 5 of 10 with them)
 start_memnode a --capacity 16G
 msg=""
 for c in uffd:4K:1:0 uffd:64K:2:0 sigbus:4K:2:0 uffd:4K:1:2; do
