@@ -758,12 +758,10 @@ static void xc_victim_put(struct excache *xc, uint32_t i)
  * victim of the line may still be here: its write-back is slower on the
  * wire (it waited in the endpoint's queue, or was sent again) or failed
  * and waits to be sent again.  The memnode keeps the newer contents (it
- * stores a line only at a higher sequence), so the older victim must not
- * be installed again either: before this, a miss on the line once the
- * newer victim had gone took the older one's contents, and the writes
- * made in between were lost (tests/integration/prog_lost.c found it).
- * One not yet sent is dropped; one on the wire is marked, and freed by
- * its own answer.
+ * stores a line only at a higher sequence), so a miss must not install
+ * the older victim either: its writes since would be lost
+ * (docs/architecture.md, "Write-back").  One not yet sent is dropped;
+ * one on the wire is marked, and freed by its own answer.
  */
 static void xc_victim_supersede(struct excache *xc, uint64_t line, uint64_t seq)
 {

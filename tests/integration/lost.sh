@@ -28,16 +28,13 @@ run() {
 		fail "run $_k ($_mode mode): status $?: $(cat "$T/$_k.out") $(tail -n 3 "$T/$_k.log")"
 	grep -q '^ok: 0 words differ' "$T/$_k.out" || fail "run $_k ($_mode mode): $(cat "$T/$_k.out")"
 }
-counter() { # counter FILE NAME
-	sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p" "$1"
-}
 
 sup=0
 for k in 1 2 3 4; do
 	mode=sigbus
 	[ $k -gt 2 ] && mode=uffd
 	run $k $mode 100000 LEGO_FAULTS=delay=3:400
-	s=$(counter "$T/$k.json" excache.victims_superseded)
+	s=$(json_stat "$T/$k.json" excache.victims_superseded)
 	[ -n "$s" ] || fail "run $k: no excache.victims_superseded in its counters"
 	sup=$((sup + s))
 done
