@@ -68,6 +68,7 @@ struct lf_ep {
 	unsigned nrx;
 	size_t rx_size, rx_stride;
 	uint8_t *rx_mem;
+	_Atomic unsigned av_used; /* peers inserted and not removed */
 	lf_recv_fn on_recv;
 	lf_recv_data_fn on_data;
 	void *arg;
@@ -111,7 +112,8 @@ struct lf_mr {
 
 /* shm address vectors hold at most 256 peers (SMR_MAX_PEERS); a peer
  * beyond that has no lane */
-#define LF_LANES_MAX 256u
+#define LF_SHM_PEERS_MAX 256u
+#define LF_LANES_MAX LF_SHM_PEERS_MAX
 
 static _Atomic unsigned lf_nlanes; /* open, in this process */
 
@@ -463,8 +465,13 @@ int lf_av_insert(struct lf_ep *ep, const void *addr, size_t len, uint64_t *fi_ad
 	if (n != 1 || a == FI_ADDR_NOTAVAIL)
 		return -EADDRNOTAVAIL;
 	*fi_addr = a;
+	atomic_fetch_add_explicit(&ep->av_used, 1, memory_order_relaxed);
 	return 0;
 }
+
+unsigned lf_av_used(struct lf_ep *ep) { return atomic_load_explicit(&ep->av_used, memory_order_relaxed); }
+
+unsigned lf_av_max(const struct lf_ep *ep) { return ep->prov == LEGO_PROV_SHM ? LF_SHM_PEERS_MAX : 0; }
 
 static void lf_pending_drop(struct lf_ep *ep, uint64_t dest, int err);
 
@@ -473,7 +480,8 @@ void lf_av_remove(struct lf_ep *ep, uint64_t fi_addr)
 	lf_pending_drop(ep, fi_addr, -EPIPE);
 	lf_lane_close(ep, fi_addr);
 	fi_addr_t a = fi_addr;
-	fi_av_remove(ep->av, &a, 1, 0);
+	if (fi_av_remove(ep->av, &a, 1, 0) == 0)
+		atomic_fetch_sub_explicit(&ep->av_used, 1, memory_order_relaxed);
 }
 
 /* ---------------------------------------------------------------- lanes */

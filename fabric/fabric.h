@@ -113,6 +113,13 @@ int lf_av_insert(struct lf_ep *ep, const void *addr, size_t len, uint64_t *fi_ad
 /* Remove a peer: its lane closes, and its sends still waiting for room
  * are given up (done(tx, -EPIPE)). */
 void lf_av_remove(struct lf_ep *ep, uint64_t fi_addr);
+/* Peers inserted and not removed (an address inserted twice counts
+ * twice), and the most the provider holds (0: no limit known).  shm's
+ * limit binds more than it says: libfabric 1.17 also enters there every
+ * peer that sends to the endpoint, without looking for room (rpc.c,
+ * rpc_forget). */
+unsigned lf_av_used(struct lf_ep *ep);
+unsigned lf_av_max(const struct lf_ep *ep);
 
 /* Compact messages.  shm copies a message of up to its inject size
  * (4 KiB) through a buffer in the receiver's memory, and a longer one by a

@@ -92,14 +92,18 @@ struct rpc_sconn {
 /* The address of a peer the server is done with leaves the endpoint's
  * address vector only this long after: removing a process that had just
  * exited was suspected of leaving libfabric 1.17's shm endpoint unable to
- * send to another peer (docs/architecture.md, failure handling).  At most
- * RPC_FORGET_MAX wait; beyond that the oldest goes at once. */
+ * send to another peer (docs/architecture.md, failure handling).  A peer
+ * of this host (shm) whose process is gone goes RPC_FORGET_GONE_NS after
+ * (its last replies have had their chance).  At most RPC_FORGET_MAX wait;
+ * beyond that the oldest goes at once. */
 #define RPC_FORGET_NS (30000ull * 1000000)
+#define RPC_FORGET_GONE_NS (1000ull * 1000000)
 #define RPC_FORGET_MAX 512u
 
 struct rpc_forget {
 	struct lf_ep *ep;
 	uint64_t fi_addr, at_ns;
+	int pid; /* an shm peer's process (0: another kind of peer) */
 };
 
 struct rpc_server {
@@ -228,6 +232,7 @@ void rpc_server_free(struct rpc_server *s)
 
 uint32_t rpc_sconn_role(const struct rpc_sconn *c) { return c->role; }
 uint32_t rpc_sconn_id(const struct rpc_sconn *c) { return c->id; }
+uint64_t rpc_sconn_tag(const struct rpc_sconn *c) { return (uint64_t)(uint32_t)c->epoch << 32 | c->id; }
 
 void *rpc_reply_alloc(struct rpc_ctx *ctx, size_t len)
 {
@@ -333,14 +338,47 @@ static void rpc_seen_free(struct rpc_server *s, struct rpc_sconn *c)
 	}
 }
 
-/* Remove the addresses that have waited RPC_FORGET_NS (all of them with
- * force), unless a connection uses one again (the same peer came back). */
-static void rpc_forget_sweep(struct rpc_server *s, uint64_t now, int force)
+/* The pid of the process of this host an address names (shm addresses
+ * of Lego processes and tools: lego-c.<pid>.), else 0. */
+static int rpc_addr_pid(const struct lf_ep *ep, const char *addr)
+{
+	int pid;
+	if (!ep || lf_ep_prov(ep) != LEGO_PROV_SHM || sscanf(addr, "fi_shm://lego-c.%d.", &pid) != 1)
+		return 0;
+	return pid > 0 ? pid : 0;
+}
+
+/* How rpc_forget_sweep chooses: the addresses whose time has come
+ * (RPC_FORGET_NS, or RPC_FORGET_GONE_NS for a gone process's), also every
+ * gone process's at once, or all of them. */
+enum { RPC_SWEEP_DUE, RPC_SWEEP_GONE, RPC_SWEEP_ALL };
+static void rpc_servers_reap(struct rpc_server *s, uint64_t now, int how);
+
+/*
+ * Addresses.  A server inserts the address of every peer that says hello
+ * and removes it once done with the peer (rpc_forget).  shm bounds them:
+ * libfabric 1.17's shm endpoint holds 256 peers, and it enters every peer
+ * that sends to it there before the server sees the message, without
+ * looking for room.  A Lego process that forks (a shell running commands:
+ * every child connects, every exec'd command too) brings new peers many
+ * times a second, so gone ones must go within seconds, not at the end of
+ * a lease: a connection whose process of this host is gone is dropped
+ * within RPC_REAP_NS (rpc_servers_gc), and its address removed
+ * RPC_FORGET_GONE_NS after; when a hello finds the table three quarters
+ * full, every gone process's address goes at once, then every waiting
+ * one.  (A bash loop of 600 commands under lego-run: the memnode's table
+ * was full at the 250th, and every fork after it failed.)
+ */
+static void rpc_forget_sweep(struct rpc_server *s, uint64_t now, int how)
 {
 	unsigned k = 0;
 	for (unsigned i = 0; i < s->nforget; i++) {
 		struct rpc_forget f = s->forget[i];
-		if (!force && now - f.at_ns < RPC_FORGET_NS) {
+		uint64_t waited = now - f.at_ns;
+		int due = how == RPC_SWEEP_ALL || waited >= RPC_FORGET_NS ||
+			  (f.pid && (how == RPC_SWEEP_GONE || waited >= RPC_FORGET_GONE_NS) &&
+			   rpc_links_pid_gone(f.pid));
+		if (!due) {
 			s->forget[k++] = f;
 			continue;
 		}
@@ -354,21 +392,22 @@ static void rpc_forget_sweep(struct rpc_server *s, uint64_t now, int force)
 	s->nforget = k;
 }
 
-/* The server is done with the peer at (ep, fi_addr): its address goes
- * RPC_FORGET_NS from now. */
-static void rpc_forget(struct rpc_server *s, struct lf_ep *ep, uint64_t fi_addr)
+/* The server is done with the peer at (ep, fi_addr), whose address is
+ * addr: the address goes RPC_FORGET_NS from now, sooner if its process is
+ * gone. */
+static void rpc_forget(struct rpc_server *s, struct lf_ep *ep, uint64_t fi_addr, const char *addr)
 {
 	if (!ep)
 		return;
 	uint64_t now = lg_now_ns();
-	rpc_forget_sweep(s, now, 0);
+	rpc_forget_sweep(s, now, RPC_SWEEP_DUE);
 	if (s->nforget == RPC_FORGET_MAX) { /* the oldest, now */
 		struct rpc_forget old = s->forget[0];
 		memmove(s->forget, s->forget + 1, (RPC_FORGET_MAX - 1) * sizeof *s->forget);
 		s->nforget--;
 		lf_av_remove(old.ep, old.fi_addr);
 	}
-	s->forget[s->nforget++] = (struct rpc_forget){ep, fi_addr, now};
+	s->forget[s->nforget++] = (struct rpc_forget){ep, fi_addr, now, rpc_addr_pid(ep, addr)};
 }
 
 /* Forget a connection now.  A closed one (bye) stopped counting before. */
@@ -378,7 +417,7 @@ static void rpc_sconn_drop(struct rpc_server *s, struct rpc_sconn *c)
 		return;
 	lf_lane_close(c->ep, c->fi_addr); /* its replies on their way are not wanted */
 	if (c->state != SC_CLOSED) /* (a closed one's went at its bye) */
-		rpc_forget(s, c->ep, c->fi_addr);
+		rpc_forget(s, c->ep, c->fi_addr, c->addr);
 	rpc_seen_free(s, c);
 	if (c->state != SC_CLOSED && s->active)
 		s->active--;
@@ -397,10 +436,8 @@ static void rpc_sconn_drop(struct rpc_server *s, struct rpc_sconn *c)
  * address names the pid: lego-c.<pid>.) that is gone. */
 static int rpc_sconn_gone(const struct rpc_sconn *c)
 {
-	int pid;
-	return (c->state == SC_AUTHED || c->state == SC_HELLO) && c->ep &&
-	       lf_ep_prov(c->ep) == LEGO_PROV_SHM &&
-	       sscanf(c->addr, "fi_shm://lego-c.%d.", &pid) == 1 && rpc_links_pid_gone(pid);
+	int pid = rpc_addr_pid(c->ep, c->addr);
+	return (c->state == SC_AUTHED || c->state == SC_HELLO) && pid && rpc_links_pid_gone(pid);
 }
 
 /* A free connection slot: a never used one, else the longest closed one,
@@ -469,37 +506,43 @@ void rpc_server_test_hold_replies(struct rpc_server *s, int hold)
 	}
 }
 
-void rpc_server_drop_process(struct rpc_server *s, uint32_t id)
+void rpc_server_drop_process(struct rpc_server *s, uint64_t tag)
 {
+	uint32_t id = (uint32_t)tag;
 	if (id == 0 || id > s->nconns || s->conns[id].state == SC_FREE ||
-	    s->conns[id].role != LEGO_ROLE_PROCESS)
-		return;
+	    s->conns[id].role != LEGO_ROLE_PROCESS || rpc_sconn_tag(&s->conns[id]) != tag)
+		return; /* (gone already, maybe its slot taken by another peer) */
 	lg_log(LG_INFO, s->conf.name, "connection %u from %s dropped: its process is gone", id,
 	       s->conns[id].addr);
 	rpc_sconn_drop(s, &s->conns[id]);
 }
 
-/* Drop the connections of tools on this host whose process is gone: a
- * killed tool (legoctl) would hold its slot, and its lane, for good.  A
- * process's connection goes when the monitor says it is gone (its memory
- * goes with it), or when its slot is needed; a tool's has nothing else to
- * tell. */
+/* Drop s's connections from processes of this host that are gone, and
+ * remove the addresses rpc_forget_sweep chooses (how).  Nothing more will
+ * come from such a peer; its memory (a Lego process's) goes when the
+ * monitor says so, which for a forked child that never spoke to this
+ * server is its only trace here.  The monitor and the memnode drop it
+ * again by its tag (rpc_server_drop_process), a no-op once the slot is
+ * another's. */
+static void rpc_servers_reap(struct rpc_server *s, uint64_t now, int how)
+{
+	for (unsigned i = 1; i <= s->nconns; i++) {
+		struct rpc_sconn *c = &s->conns[i];
+		if (!rpc_sconn_gone(c))
+			continue;
+		lg_log(LG_INFO, s->conf.name, "connection %u from %s dropped: %s is gone", c->id,
+		       c->addr, c->role == LEGO_ROLE_TOOL ? "the tool" : "its process");
+		rpc_sconn_drop(s, c);
+	}
+	rpc_forget_sweep(s, now, how);
+}
+
+/* Every server's gone peers (rpc_servers_reap), every RPC_REAP_NS. */
 static void rpc_servers_gc(void)
 {
-	for (size_t k = 0; k < LG_ARRAY_SIZE(rpc_servers); k++) {
-		struct rpc_server *s = rpc_servers[k];
-		if (!s)
-			continue;
-		for (unsigned i = 1; i <= s->nconns; i++) {
-			struct rpc_sconn *c = &s->conns[i];
-			if (c->role != LEGO_ROLE_TOOL || !rpc_sconn_gone(c))
-				continue;
-			lg_log(LG_INFO, s->conf.name, "connection %u from %s dropped: the tool is gone",
-			       c->id, c->addr);
-			rpc_sconn_drop(s, c);
-		}
-		rpc_forget_sweep(s, lg_now_ns(), 0); /* the addresses whose time is up */
-	}
+	for (size_t k = 0; k < LG_ARRAY_SIZE(rpc_servers); k++)
+		if (rpc_servers[k])
+			rpc_servers_reap(rpc_servers[k], lg_now_ns(), RPC_SWEEP_DUE);
 }
 
 static void rpc_reject(struct rpc_server *s, enum lw_reject why, const char *peer, unsigned op)
@@ -558,9 +601,14 @@ static void rpc_handle_hello(struct rpc_server *s, struct lf_ep *ep, const struc
 	}
 	/* ep NULL: a test or fuzzer's handshake (rpc_server_test_conn) */
 	uint64_t dest = 0;
+	unsigned max = ep ? lf_av_max(ep) : 0;
+	if (max && lf_av_used(ep) >= max / 4 * 3) /* room first (rpc_forget_sweep) */
+		rpc_servers_reap(s, lg_now_ns(), RPC_SWEEP_GONE);
+	if (max && lf_av_used(ep) >= max / 4 * 3)
+		rpc_forget_sweep(s, lg_now_ns(), RPC_SWEEP_ALL);
 	int r = ep ? lf_av_insert(ep, req.addr, req.addr_len, &dest) : 0;
 	if (r != 0 && s->nforget) { /* the address vector may be full of old peers */
-		rpc_forget_sweep(s, lg_now_ns(), 1);
+		rpc_forget_sweep(s, lg_now_ns(), RPC_SWEEP_ALL);
 		r = lf_av_insert(ep, req.addr, req.addr_len, &dest);
 	}
 	if (r != 0) {
@@ -575,7 +623,7 @@ static void rpc_handle_hello(struct rpc_server *s, struct lf_ep *ep, const struc
 		lg_log_rl(LG_WARN, s->conf.name, "peer %s speaks protocol version %u, we speak %u",
 			  astr, h->version, LEGO_PROTO_VERSION);
 		rpc_server_reply(s, ep, dest, h, -EPROTONOSUPPORT, NULL);
-		rpc_forget(s, ep, dest);
+		rpc_forget(s, ep, dest, astr);
 		return;
 	}
 	struct rpc_sconn *c = rpc_sconn_alloc(s);
@@ -583,7 +631,7 @@ static void rpc_handle_hello(struct rpc_server *s, struct lf_ep *ep, const struc
 		lg_log_rl(LG_WARN, s->conf.name, "connection table full (%u): refusing %s",
 			  s->nconns, astr);
 		rpc_server_reply(s, ep, dest, h, -EBUSY, NULL);
-		rpc_forget(s, ep, dest);
+		rpc_forget(s, ep, dest, astr);
 		return;
 	}
 	c->state = SC_HELLO;
@@ -876,7 +924,7 @@ void rpc_server_on_recv(struct lf_ep *ep, void *msg, size_t len, void *arg)
 			 * holds the peer's region mapped here, several MiB of
 			 * shared memory that live on after the peer (until
 			 * 2026-12-01, until the slot was needed again) */
-			rpc_forget(s, ep, c->fi_addr);
+			rpc_forget(s, ep, c->fi_addr, c->addr);
 			if (s->active)
 				s->active--;
 		}
@@ -1684,6 +1732,7 @@ int rpc_peer_connect(struct rpc_peer *p, uint64_t timeout_ns)
 /* How long the loop keeps polling after its last message. */
 #define RPC_LOOP_SPIN_NS 2000000ull
 #define RPC_SHM_GC_NS (10000ull * 1000000ull)
+#define RPC_REAP_NS (1000ull * 1000000ull) /* rpc_servers_gc */
 
 static int (*rpc_pass_fn)(void *arg);
 static void *rpc_pass_arg;
@@ -1714,7 +1763,8 @@ void rpc_loop_wake(void)
 void rpc_loop_run(struct lf_ep **eps, int n, struct lf_bell *bell, volatile int *stop,
 		  void (*tick)(void *user), void *user, uint64_t tick_ns)
 {
-	uint64_t next_tick = lg_now_ns() + tick_ns, last_work = 0, next_gc = 0;
+	uint64_t next_tick = lg_now_ns() + tick_ns, last_work = 0, next_gc = 0,
+		 next_reap = 0;
 	uint64_t backoff_ns = 0;
 	struct pollfd pfd[10];
 	int nfd = 0, unwaitable = 0;
@@ -1776,11 +1826,14 @@ void rpc_loop_run(struct lf_ep **eps, int n, struct lf_bell *bell, volatile int 
 			tick(user);
 			next_tick = now + tick_ns;
 		}
+		if (lg_unlikely(now >= next_reap)) {
+			rpc_servers_gc();
+			next_reap = now + RPC_REAP_NS;
+		}
 		if (lg_unlikely(now >= next_gc)) {
 			/* shm endpoint files that processes of this host left
 			 * (every Lego process leaves its own at exit) */
 			rpc_links_gc_shm();
-			rpc_servers_gc();
 			next_gc = now + RPC_SHM_GC_NS;
 		}
 		if (done) {

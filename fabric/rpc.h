@@ -89,6 +89,9 @@ void *rpc_reply_body(const struct rpc_ctx *ctx);
 void rpc_reply_discard(struct rpc_ctx *ctx);
 uint32_t rpc_sconn_role(const struct rpc_sconn *c);
 uint32_t rpc_sconn_id(const struct rpc_sconn *c);
+/* The connection's id and which use of its slot it is: what a daemon keeps
+ * to drop it later (rpc_server_drop_process). */
+uint64_t rpc_sconn_tag(const struct rpc_sconn *c);
 /* For tests and fuzzers: a connection that has passed the handshake, for
  * a peer of `role` with no endpoint: rpc_server_on_recv takes its messages
  * with ep NULL, and drops (and frees) the replies.  A HELLO with ep NULL
@@ -100,9 +103,11 @@ int rpc_server_test_conn(struct rpc_server *s, uint32_t role, uint32_t *id, uint
  * provider were still sending them (they count against the connection's
  * limit); 0 lets the held ones complete. */
 void rpc_server_test_hold_replies(struct rpc_server *s, int hold);
-/* Drop connection id if a process holds it: the daemon learnt that the
- * process is gone without a bye. */
-void rpc_server_drop_process(struct rpc_server *s, uint32_t id);
+/* Drop the connection tag names (rpc_sconn_tag) if a process still holds
+ * it: the daemon learnt that the process is gone without a bye.  A
+ * connection dropped since (its process found gone by the server itself)
+ * is left alone, and so is another peer's in its slot. */
+void rpc_server_drop_process(struct rpc_server *s, uint64_t tag);
 /* The server's counters, the first lines of every daemon's stats reply
  * (common/stats_list.h says how to read the list).  Of the rejects, the
  * reasons are lw_reject_names from 1; of the requests, only the opcodes

@@ -24,7 +24,7 @@ static int mn_as_get(struct rpc_ctx *ctx, const struct lego_as_ref *ref, struct 
 	struct memnode *m = ctx->user;
 	int r = ms_as_get(m->store, ref, as);
 	if (r == 0)
-		ms_as_set_owner(*as, rpc_sconn_id(ctx->conn));
+		ms_as_set_owner(*as, rpc_sconn_tag(ctx->conn));
 	return r;
 }
 

@@ -110,7 +110,7 @@ static void hb_reply(void *arg, int status, const void *body, size_t len)
 	for (uint32_t i = 0; i < rep.nr_free && i < LEGO_HB_FREE_MAX; i++) {
 		/* the process is gone (it may have died without saying bye):
 		 * its connection goes too, or dead ones would fill the table */
-		uint32_t conn = ms_as_destroy(m->store, rep.free_as[i]);
+		uint64_t conn = ms_as_destroy(m->store, rep.free_as[i]);
 		if (conn && !ms_owner_in_use(m->store, conn))
 			rpc_server_drop_process(m->srv, conn);
 	}

@@ -72,7 +72,7 @@ struct ms_as {
 	uint64_t quota;
 	uint64_t reserved;
 	uint64_t ndata; /* lines holding data (others are zero, kept for their seq) */
-	uint32_t owner; /* the caller's tag: the connection that last used it */
+	uint64_t owner; /* the caller's tag: the connection that last used it */
 	struct ms_tab lines;
 	/* bounds of every line ever stored (a free's range is cut to them) */
 	uint64_t key_lo, key_hi;
@@ -751,9 +751,9 @@ int ms_reserve(struct ms_store *st, struct ms_as *as, int64_t delta, uint64_t *r
 	return 0;
 }
 
-void ms_as_set_owner(struct ms_as *as, uint32_t owner) { as->owner = owner; }
+void ms_as_set_owner(struct ms_as *as, uint64_t owner) { as->owner = owner; }
 
-int ms_owner_in_use(const struct ms_store *st, uint32_t owner)
+int ms_owner_in_use(const struct ms_store *st, uint64_t owner)
 {
 	for (uint64_t i = 0; i <= st->as.mask; i++)
 		if (st->as.s[i].key != TAB_EMPTY && ((struct ms_as *)st->as.s[i].val)->owner == owner)
@@ -761,13 +761,13 @@ int ms_owner_in_use(const struct ms_store *st, uint32_t owner)
 	return 0;
 }
 
-uint32_t ms_as_destroy(struct ms_store *st, uint64_t as_id)
+uint64_t ms_as_destroy(struct ms_store *st, uint64_t as_id)
 {
 	struct ms_slot *s = tab_find(&st->as, as_id);
 	if (!s)
 		return 0;
 	struct ms_as *as = s->val;
-	uint32_t owner = as->owner;
+	uint64_t owner = as->owner;
 	tab_delete(&st->as, s);
 	lg_log(LG_INFO, "memnode", "address space %llu freed (%llu lines)",
 	       (unsigned long long)as_id, (unsigned long long)as->ndata);

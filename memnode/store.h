@@ -95,12 +95,12 @@ int ms_as_clone(struct ms_store *st, struct ms_as *parent, const struct lego_as_
 
 /* Free an address space and everything in it (by id; no-op if unknown). */
 /* Free an address space; returns its owner tag (0: none). */
-uint32_t ms_as_destroy(struct ms_store *st, uint64_t as_id);
+uint64_t ms_as_destroy(struct ms_store *st, uint64_t as_id);
 
 /* Tag an address space with its user (the memnode: the connection that
  * last used it), and ask whether any address space carries a tag. */
-void ms_as_set_owner(struct ms_as *as, uint32_t owner);
-int ms_owner_in_use(const struct ms_store *st, uint32_t owner);
+void ms_as_set_owner(struct ms_as *as, uint64_t owner);
+int ms_owner_in_use(const struct ms_store *st, uint64_t owner);
 
 void ms_store_totals(const struct ms_store *st, struct ms_totals *t);
 

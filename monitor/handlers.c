@@ -59,7 +59,7 @@ static int h_p_register(struct rpc_ctx *ctx)
 	if (!p)
 		return -ENOMEM;
 	memcpy(p->host_id, req.host_id, sizeof p->host_id);
-	p->conn = rpc_sconn_id(ctx->conn);
+	p->conn = rpc_sconn_tag(ctx->conn);
 	p->replicas = LG_MAX(LG_MIN(req.replicas, 2u), LG_MAX(m->reg.replicas, 1u));
 	int r = mon_reply_as(ctx, m, p);
 	if (r)
@@ -87,7 +87,7 @@ static int h_p_heartbeat(struct rpc_ctx *ctx)
 	if (!p)
 		return -ESRCH;
 	p->last_ns = lg_now_ns();
-	p->conn = rpc_sconn_id(ctx->conn);
+	p->conn = rpc_sconn_tag(ctx->conn);
 	if (req.pid && p->pid != req.pid) /* a forked child introduces itself */
 		mon_proc_set_pid(p, req.pid);
 	if (p->lapsed) {

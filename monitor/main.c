@@ -34,7 +34,7 @@ static void tick(void *user)
 	}
 }
 
-static void mon_conn_gone(void *srv, uint32_t conn) { rpc_server_drop_process(srv, conn); }
+static void mon_conn_gone(void *srv, uint64_t conn) { rpc_server_drop_process(srv, conn); }
 
 int main(int argc, char **argv)
 {

@@ -77,7 +77,7 @@ struct mon_proc {
 	uint64_t quota;
 	uint32_t replicas; /* copies of each granule: 1, or 2 on distinct memnodes */
 	uint64_t last_ns;
-	uint32_t conn; /* the server connection it last spoke on (0: none yet) */
+	uint64_t conn; /* the server connection it last spoke on (rpc_sconn_tag; 0: none yet) */
 	char *stats;        /* last counters it sent (P2MON_STATS), or NULL */
 	size_t stats_len;
 	uint64_t stats_ns;
@@ -109,7 +109,7 @@ struct mon_reg {
 	uint64_t stores_down;
 	/* called with the connection of a removed process that no other
 	 * process speaks on: the server drops it (dead processes say no bye) */
-	void (*conn_gone)(void *arg, uint32_t conn);
+	void (*conn_gone)(void *arg, uint64_t conn);
 	void *conn_gone_arg;
 };
 

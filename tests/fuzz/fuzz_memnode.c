@@ -437,7 +437,7 @@ static void mn_stop(void)
  * are gone (memnode/main.c hb_reply). */
 static void mn_monfree(uint64_t as_id)
 {
-	uint32_t conn = ms_as_destroy(M.store, as_id);
+	uint64_t conn = ms_as_destroy(M.store, as_id);
 	if (conn && !ms_owner_in_use(M.store, conn))
 		rpc_server_drop_process(M.srv, conn);
 }

@@ -62,7 +62,7 @@ static const uint32_t mon_roles[] = {LEGO_ROLE_PROCESS, LEGO_ROLE_PROCESS, LEGO_
 static struct monitor M;
 static struct fz_conn conns[NCONNS];
 
-static void mon_conn_gone(void *srv, uint32_t conn) { rpc_server_drop_process(srv, conn); }
+static void mon_conn_gone(void *srv, uint64_t conn) { rpc_server_drop_process(srv, conn); }
 
 /* ------------------------------------------------------- body builders */
 

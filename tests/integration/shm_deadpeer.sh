@@ -12,8 +12,8 @@
 # listing and die before they take it; a third then lists 2000 times; the
 # daemons drop the dead tools and close their lanes within their 10 s
 # clean-up.  A Lego process reading lines through the memnode (4 KiB
-# lines: every reply is large) is killed in the middle: once its lease has
-# expired and the memnode dropped it, its lane is gone too, and another
+# lines: every reply is large) is killed in the middle: once the memnode
+# has found it gone and dropped it, its lane is gone too, and another
 # process runs.  A live tool's lane outlives every clean-up.
 . "$(dirname "$0")/lib.sh"
 mkdir -p "$T/root"
