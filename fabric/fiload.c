@@ -8,6 +8,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -166,12 +167,30 @@ int lf_load(void)
 	return lf_loaded;
 }
 
+/* Inside a call into libfabric that may initialize its providers (see
+ * lf_fi_probe_refused), in this thread. */
+static __thread int lf_in_fi;
+static _Atomic unsigned long lf_refused;
+
+int lf_fi_probe_refused(const char *path)
+{
+	if (!lf_in_fi || !path || strcmp(path, "/proc/kallsyms") != 0)
+		return 0;
+	atomic_fetch_add_explicit(&lf_refused, 1, memory_order_relaxed);
+	return 1;
+}
+
+unsigned long lf_fi_probes_refused(void) { return atomic_load_explicit(&lf_refused, memory_order_relaxed); }
+
 int lf_fi_getinfo(uint32_t version, const char *node, const char *service, uint64_t flags,
 		  const struct fi_info *hints, struct fi_info **info)
 {
 	if (lf_load())
 		return -FI_ENOSYS;
-	return fi.getinfo(version, node, service, flags, hints, info);
+	lf_in_fi++;
+	int r = fi.getinfo(version, node, service, flags, hints, info);
+	lf_in_fi--;
+	return r;
 }
 
 void lf_fi_freeinfo(struct fi_info *info)
@@ -189,7 +208,10 @@ int lf_fi_fabric(struct fi_fabric_attr *attr, struct fid_fabric **fabric, void *
 {
 	if (lf_load())
 		return -FI_ENOSYS;
-	return fi.fabric(attr, fabric, context);
+	lf_in_fi++;
+	int r = fi.fabric(attr, fabric, context);
+	lf_in_fi--;
+	return r;
 }
 
 const char *lf_fi_strerror(int errnum)

@@ -34,6 +34,25 @@ const char *lf_fi_strerror(int errnum);
 uint32_t lf_fi_version(void);
 
 /*
+ * libfabric initializes every provider built into it at its first
+ * fi_getinfo, those it is not asked for too, and 1.17's verbs provider
+ * then reads all of /proc/kallsyms (5 MiB here, 40 ms of kernel time)
+ * looking for the kernel's peer-memory and dma-buf registration, which
+ * only GPU memory (FI_HMEM) uses.  Lego asks for host memory only, so the
+ * read is refused as on a system that does not show the file (80% of the
+ * CPU time of starting a Lego process went there: `lego-run -- true`
+ * against running daemons took 248 ms, now 28 ms; docs/benchmarks.md,
+ * bench/start.sh).  lf_fi_probe_refused(path) is 1 when the
+ * calling thread is inside one of libfabric's calls made here and path is
+ * that file; the fopen that liblego.so exports (preload/file.c) and the
+ * one the daemons and legoctl define (fabric/fiprobe.c) then fail with
+ * EACCES.  Nowhere else is the file touched.
+ */
+int lf_fi_probe_refused(const char *path);
+/* How many reads were refused so (a counter, for tests). */
+unsigned long lf_fi_probes_refused(void);
+
+/*
  * Some providers' libraries install signal handlers when they load or open
  * an endpoint (libpsm2 takes SIGSEGV, SIGBUS and more to print backtraces;
  * shm takes SIGINT, SIGBUS, SIGSEGV and SIGTERM), which would change how

@@ -6,7 +6,8 @@
  * sent; closing the lane removes its shm file, and a large message after
  * that makes a new lane.  A message sent with data reaches on_data with
  * it.  Then RPC over the two: replies of every size around the compact
- * size come back whole, those that fit it as compact replies.
+ * size come back whole, those that fit it as compact replies.  And
+ * libfabric's probe of /proc/kallsyms is refused (fabric/fiload.h).
  */
 #define _GNU_SOURCE
 #include <check.h>
@@ -21,6 +22,7 @@
 #include "common/util.h"
 #include "fabric/bell.h"
 #include "fabric/fabric.h"
+#include "fabric/fiload.h"
 #include "fabric/rpc.h"
 #include "fabric/shmlock.h"
 #include <pthread.h>
@@ -343,6 +345,19 @@ START_TEST(test_rpc_compact)
 }
 END_TEST
 
+/* libfabric's read of /proc/kallsyms at its first fi_getinfo (main's,
+ * inherited by this forked test) was refused (fabric/fiload.h), and only
+ * that one: the file opens outside libfabric's calls. */
+START_TEST(test_kallsyms_probe)
+{
+	ck_assert_uint_ge(lf_fi_probes_refused(), 1);
+	FILE *f = fopen("/proc/kallsyms", "r");
+	ck_assert_ptr_nonnull(f);
+	fclose(f);
+	ck_assert_int_eq(lf_fi_probe_refused("/proc/kallsyms"), 0);
+}
+END_TEST
+
 int main(void)
 {
 	if (!lf_prov_available(LEGO_PROV_SHM, NULL)) {
@@ -360,6 +375,7 @@ int main(void)
 	suite_add_tcase(s, tc);
 	TCase *tr = tcase_create("rpc");
 	tcase_add_test(tr, test_rpc_compact);
+	tcase_add_test(tr, test_kallsyms_probe);
 	suite_add_tcase(s, tr);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
