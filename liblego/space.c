@@ -635,9 +635,12 @@ static void sp_purge_locked(struct lg_space *sp, void *p, size_t len)
 
 int sp_purge(struct lg_space *sp, void *p, size_t len)
 {
+	uint64_t mask; /* (xc_sig_hold: for the free requests too) */
+	xc_sig_hold(&mask);
 	pthread_rwlock_rdlock(&sp->purge_lock);
 	sp_purge_locked(sp, p, len);
 	pthread_rwlock_unlock(&sp->purge_lock);
+	xc_sig_release(&mask);
 	return 0;
 }
 
@@ -648,6 +651,8 @@ int sp_decommit(struct lg_space *sp, void *p, size_t len)
 	/* not committed first, so prefetch stays out while the lines go */
 	if (e > a)
 		sp_bits(sp->committed, sp_line_idx(sp, a), (e - a) >> sp->line_order, 0);
+	uint64_t mask; /* (as sp_purge) */
+	xc_sig_hold(&mask);
 	pthread_rwlock_rdlock(&sp->purge_lock);
 	sp_purge_locked(sp, p, len);
 	if (e > a) {
@@ -655,6 +660,7 @@ int sp_decommit(struct lg_space *sp, void *p, size_t len)
 		sp_release(sp, a, e);
 	}
 	pthread_rwlock_unlock(&sp->purge_lock);
+	xc_sig_release(&mask);
 	return 0;
 }
 
