@@ -94,10 +94,15 @@ struct rpc_sconn {
  * exited was suspected of leaving libfabric 1.17's shm endpoint unable to
  * send to another peer (docs/architecture.md, failure handling).  A peer
  * of this host (shm) whose process is gone goes RPC_FORGET_GONE_NS after
- * (its last replies have had their chance).  At most RPC_FORGET_MAX wait;
+ * (its last replies have had their chance; and its region, mapped here
+ * till then, is what tells the lock doctor that a process that used this
+ * endpoint died, shmlock.c: with 1 s, a tool killed holding the daemon's
+ * queue lock had its region gone before the doctor looked, 3 runs of 4 of
+ * it_shm_locks, and the lock was released only after 10 s).  At most
+ * RPC_FORGET_MAX wait;
  * beyond that the oldest goes at once. */
 #define RPC_FORGET_NS (30000ull * 1000000)
-#define RPC_FORGET_GONE_NS (1000ull * 1000000)
+#define RPC_FORGET_GONE_NS (5000ull * 1000000)
 #define RPC_FORGET_MAX 512u
 
 struct rpc_forget {
@@ -364,9 +369,8 @@ static void rpc_servers_reap(struct rpc_server *s, uint64_t now, int how);
  * times a second, so gone ones must go within seconds, not at the end of
  * a lease: a connection whose process of this host is gone is dropped
  * within RPC_REAP_NS (rpc_servers_gc), and its address removed
- * RPC_FORGET_GONE_NS after; when a hello finds the table three quarters
- * full, every gone process's address goes at once, then every waiting
- * one.  (A bash loop of 600 commands under lego-run: the memnode's table
+ * RPC_FORGET_GONE_NS after; when a hello finds the table half full,
+ * every gone process's address goes at once, then every waiting one.  (A bash loop of 600 commands under lego-run: the memnode's table
  * was full at the 250th, and every fork after it failed.)
  */
 static void rpc_forget_sweep(struct rpc_server *s, uint64_t now, int how)
@@ -602,9 +606,9 @@ static void rpc_handle_hello(struct rpc_server *s, struct lf_ep *ep, const struc
 	/* ep NULL: a test or fuzzer's handshake (rpc_server_test_conn) */
 	uint64_t dest = 0;
 	unsigned max = ep ? lf_av_max(ep) : 0;
-	if (max && lf_av_used(ep) >= max / 4 * 3) /* room first (rpc_forget_sweep) */
+	if (max && lf_av_used(ep) >= max / 2) /* room first ("Addresses") */
 		rpc_servers_reap(s, lg_now_ns(), RPC_SWEEP_GONE);
-	if (max && lf_av_used(ep) >= max / 4 * 3)
+	if (max && lf_av_used(ep) >= max / 2)
 		rpc_forget_sweep(s, lg_now_ns(), RPC_SWEEP_ALL);
 	int r = ep ? lf_av_insert(ep, req.addr, req.addr_len, &dest) : 0;
 	if (r != 0 && s->nforget) { /* the address vector may be full of old peers */
