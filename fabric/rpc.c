@@ -357,7 +357,7 @@ static int rpc_addr_pid(const struct lf_ep *ep, const char *addr)
  * (RPC_FORGET_NS, or RPC_FORGET_GONE_NS for a gone process's), also every
  * gone process's at once, or all of them. */
 enum { RPC_SWEEP_DUE, RPC_SWEEP_GONE, RPC_SWEEP_ALL };
-static void rpc_servers_reap(struct rpc_server *s, uint64_t now, int how);
+static void rpc_servers_reap(struct rpc_server *s, uint64_t now, int how, int tools);
 
 /*
  * Addresses.  A server inserts the address of every peer that says hello
@@ -370,8 +370,10 @@ static void rpc_servers_reap(struct rpc_server *s, uint64_t now, int how);
  * a lease: a connection whose process of this host is gone is dropped
  * within RPC_REAP_NS (rpc_servers_gc), and its address removed
  * RPC_FORGET_GONE_NS after; when a hello finds the table half full,
- * every gone process's address goes at once, then every waiting one.  (A bash loop of 600 commands under lego-run: the memnode's table
- * was full at the 250th, and every fork after it failed.)
+ * every gone process's address goes at once, then every waiting one.
+ * (A bash loop of 600 commands under lego-run: the memnode's table was
+ * full at the 250th, and every fork after it failed.)  Tools keep the
+ * pace of before (rpc_forget).
  */
 static void rpc_forget_sweep(struct rpc_server *s, uint64_t now, int how)
 {
@@ -397,9 +399,13 @@ static void rpc_forget_sweep(struct rpc_server *s, uint64_t now, int how)
 }
 
 /* The server is done with the peer at (ep, fi_addr), whose address is
- * addr: the address goes RPC_FORGET_NS from now, sooner if its process is
- * gone. */
-static void rpc_forget(struct rpc_server *s, struct lf_ep *ep, uint64_t fi_addr, const char *addr)
+ * addr and role role: the address goes RPC_FORGET_NS from now, sooner if
+ * it is a Lego process's and the process is gone.  (Tools keep the 30 s:
+ * the lock doctor's it_shm_locks, whose killed tools' regions must stay
+ * mapped for the doctor to name a gone process, failed in CI with them
+ * gone sooner, and a tool connects once, not at every fork.) */
+static void rpc_forget(struct rpc_server *s, struct lf_ep *ep, uint64_t fi_addr, const char *addr,
+		       uint32_t role)
 {
 	if (!ep)
 		return;
@@ -411,7 +417,8 @@ static void rpc_forget(struct rpc_server *s, struct lf_ep *ep, uint64_t fi_addr,
 		s->nforget--;
 		lf_av_remove(old.ep, old.fi_addr);
 	}
-	s->forget[s->nforget++] = (struct rpc_forget){ep, fi_addr, now, rpc_addr_pid(ep, addr)};
+	int pid = role == LEGO_ROLE_PROCESS ? rpc_addr_pid(ep, addr) : 0;
+	s->forget[s->nforget++] = (struct rpc_forget){ep, fi_addr, now, pid};
 }
 
 /* Forget a connection now.  A closed one (bye) stopped counting before. */
@@ -421,7 +428,7 @@ static void rpc_sconn_drop(struct rpc_server *s, struct rpc_sconn *c)
 		return;
 	lf_lane_close(c->ep, c->fi_addr); /* its replies on their way are not wanted */
 	if (c->state != SC_CLOSED) /* (a closed one's went at its bye) */
-		rpc_forget(s, c->ep, c->fi_addr, c->addr);
+		rpc_forget(s, c->ep, c->fi_addr, c->addr, c->role);
 	rpc_seen_free(s, c);
 	if (c->state != SC_CLOSED && s->active)
 		s->active--;
@@ -528,11 +535,12 @@ void rpc_server_drop_process(struct rpc_server *s, uint64_t tag)
  * server is its only trace here.  The monitor and the memnode drop it
  * again by its tag (rpc_server_drop_process), a no-op once the slot is
  * another's. */
-static void rpc_servers_reap(struct rpc_server *s, uint64_t now, int how)
+static void rpc_servers_reap(struct rpc_server *s, uint64_t now, int how, int tools)
 {
 	for (unsigned i = 1; i <= s->nconns; i++) {
 		struct rpc_sconn *c = &s->conns[i];
-		if (!rpc_sconn_gone(c))
+		if ((c->role != LEGO_ROLE_PROCESS && !(tools && c->role == LEGO_ROLE_TOOL)) ||
+		    !rpc_sconn_gone(c))
 			continue;
 		lg_log(LG_INFO, s->conf.name, "connection %u from %s dropped: %s is gone", c->id,
 		       c->addr, c->role == LEGO_ROLE_TOOL ? "the tool" : "its process");
@@ -541,12 +549,14 @@ static void rpc_servers_reap(struct rpc_server *s, uint64_t now, int how)
 	rpc_forget_sweep(s, now, how);
 }
 
-/* Every server's gone peers (rpc_servers_reap), every RPC_REAP_NS. */
-static void rpc_servers_gc(void)
+/* Every server's gone processes (rpc_servers_reap), every RPC_REAP_NS;
+ * with tools, its gone tools too (every RPC_SHM_GC_NS, as before
+ * 2026-12-06: see rpc_forget). */
+static void rpc_servers_gc(int tools)
 {
 	for (size_t k = 0; k < LG_ARRAY_SIZE(rpc_servers); k++)
 		if (rpc_servers[k])
-			rpc_servers_reap(rpc_servers[k], lg_now_ns(), RPC_SWEEP_DUE);
+			rpc_servers_reap(rpc_servers[k], lg_now_ns(), RPC_SWEEP_DUE, tools);
 }
 
 static void rpc_reject(struct rpc_server *s, enum lw_reject why, const char *peer, unsigned op)
@@ -607,7 +617,7 @@ static void rpc_handle_hello(struct rpc_server *s, struct lf_ep *ep, const struc
 	uint64_t dest = 0;
 	unsigned max = ep ? lf_av_max(ep) : 0;
 	if (max && lf_av_used(ep) >= max / 2) /* room first ("Addresses") */
-		rpc_servers_reap(s, lg_now_ns(), RPC_SWEEP_GONE);
+		rpc_servers_reap(s, lg_now_ns(), RPC_SWEEP_GONE, 1);
 	if (max && lf_av_used(ep) >= max / 2)
 		rpc_forget_sweep(s, lg_now_ns(), RPC_SWEEP_ALL);
 	int r = ep ? lf_av_insert(ep, req.addr, req.addr_len, &dest) : 0;
@@ -627,7 +637,7 @@ static void rpc_handle_hello(struct rpc_server *s, struct lf_ep *ep, const struc
 		lg_log_rl(LG_WARN, s->conf.name, "peer %s speaks protocol version %u, we speak %u",
 			  astr, h->version, LEGO_PROTO_VERSION);
 		rpc_server_reply(s, ep, dest, h, -EPROTONOSUPPORT, NULL);
-		rpc_forget(s, ep, dest, astr);
+		rpc_forget(s, ep, dest, astr, req.role);
 		return;
 	}
 	struct rpc_sconn *c = rpc_sconn_alloc(s);
@@ -635,7 +645,7 @@ static void rpc_handle_hello(struct rpc_server *s, struct lf_ep *ep, const struc
 		lg_log_rl(LG_WARN, s->conf.name, "connection table full (%u): refusing %s",
 			  s->nconns, astr);
 		rpc_server_reply(s, ep, dest, h, -EBUSY, NULL);
-		rpc_forget(s, ep, dest, astr);
+		rpc_forget(s, ep, dest, astr, req.role);
 		return;
 	}
 	c->state = SC_HELLO;
@@ -928,7 +938,7 @@ void rpc_server_on_recv(struct lf_ep *ep, void *msg, size_t len, void *arg)
 			 * holds the peer's region mapped here, several MiB of
 			 * shared memory that live on after the peer (until
 			 * 2026-12-01, until the slot was needed again) */
-			rpc_forget(s, ep, c->fi_addr, c->addr);
+			rpc_forget(s, ep, c->fi_addr, c->addr, c->role);
 			if (s->active)
 				s->active--;
 		}
@@ -1830,15 +1840,16 @@ void rpc_loop_run(struct lf_ep **eps, int n, struct lf_bell *bell, volatile int 
 			tick(user);
 			next_tick = now + tick_ns;
 		}
-		if (lg_unlikely(now >= next_reap)) {
-			rpc_servers_gc();
-			next_reap = now + RPC_REAP_NS;
-		}
 		if (lg_unlikely(now >= next_gc)) {
 			/* shm endpoint files that processes of this host left
 			 * (every Lego process leaves its own at exit) */
 			rpc_links_gc_shm();
+			rpc_servers_gc(1);
 			next_gc = now + RPC_SHM_GC_NS;
+			next_reap = now + RPC_REAP_NS;
+		} else if (lg_unlikely(now >= next_reap)) {
+			rpc_servers_gc(0);
+			next_reap = now + RPC_REAP_NS;
 		}
 		if (done) {
 			backoff_ns = 0;
