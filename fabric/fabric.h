@@ -117,7 +117,7 @@ void lf_av_remove(struct lf_ep *ep, uint64_t fi_addr);
  * twice), and the most the provider holds (0: no limit known).  shm's
  * limit binds more than it says: libfabric 1.17 also enters there every
  * peer that sends to the endpoint, without looking for room (rpc.c,
- * rpc_forget). */
+ * "Addresses"). */
 unsigned lf_av_used(struct lf_ep *ep);
 unsigned lf_av_max(const struct lf_ep *ep);
 

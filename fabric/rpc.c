@@ -92,15 +92,12 @@ struct rpc_sconn {
 /* The address of a peer the server is done with leaves the endpoint's
  * address vector only this long after: removing a process that had just
  * exited was suspected of leaving libfabric 1.17's shm endpoint unable to
- * send to another peer (docs/architecture.md, failure handling).  A peer
- * of this host (shm) whose process is gone goes RPC_FORGET_GONE_NS after
- * (its last replies have had their chance; and its region, mapped here
- * till then, is what tells the lock doctor that a process that used this
- * endpoint died, shmlock.c: with 1 s, a tool killed holding the daemon's
- * queue lock had its region gone before the doctor looked, 3 runs of 4 of
- * it_shm_locks, and the lock was released only after 10 s).  At most
- * RPC_FORGET_MAX wait;
- * beyond that the oldest goes at once. */
+ * send to another peer (docs/architecture.md, failure handling).  A Lego
+ * process of this host (shm) that is gone has its address go
+ * RPC_FORGET_GONE_NS after ("Addresses"): its last replies have had their
+ * chance, and its region, mapped here till then, is what tells the lock
+ * doctor (shmlock.c) that a process that used this endpoint died.  At
+ * most RPC_FORGET_MAX wait; beyond that the oldest goes at once. */
 #define RPC_FORGET_NS (30000ull * 1000000)
 #define RPC_FORGET_GONE_NS (5000ull * 1000000)
 #define RPC_FORGET_MAX 512u

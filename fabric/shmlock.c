@@ -188,18 +188,6 @@ struct watched {
 static struct watched wr[MAX_REGIONS];
 static int nwr;
 
-/* Owners of regions unmapped lately (the provider lets a peer's region go
- * once the daemon removes its address, a second after the peer is gone):
- * a holder that died still counts as "a process of this host that used
- * it" (doctor_treat) for RECENT_MS after. */
-#define RECENT_MAX 64
-#define RECENT_MS 30000
-static struct {
-	pid_t pid;
-	uint64_t at_ns;
-} recent[RECENT_MAX];
-static unsigned nrecent; /* written so far: the ring's next slot is nrecent % RECENT_MAX */
-
 /* Watch the regions mapped now, and only those: a new one's header is
  * checked and mapped once, a known one (same file, same place) is not
  * looked at again. */
@@ -233,10 +221,6 @@ static void doctor_refresh(void)
 			k++;
 			continue;
 		}
-		if (!wr[k].r.own) {
-			recent[nrecent % RECENT_MAX].pid = wr[k].r.pid;
-			recent[nrecent++ % RECENT_MAX].at_ns = lg_now_ns();
-		}
 		lf_shm_unmap(wr[k].lock);
 		wr[k] = wr[--nwr];
 	}
@@ -255,9 +239,8 @@ static void doctor_refresh(void)
  *     while it spins on a dead receiver's: it lets go once that one is
  *     released), our own region's is released if no process whose region
  *     is mapped here is stopped, and either one of them is gone (the
- *     holder, most likely: a sender cannot be named; or one whose region
- *     went in the last RECENT_MS) or the lock has been held for
- *     UNNAMED_HOLDER_MS.  A live process's lock only by its own
+ *     holder, most likely: a sender cannot be named) or the lock has been
+ *     held for UNNAMED_HOLDER_MS.  A live process's lock only by its own
  *     doctor: every process that sends to a region watches its lock, and
  *     a second doctor that released it after the first (its looks a
  *     millisecond apart miss the moment it was free: a spinning sender
@@ -301,9 +284,6 @@ static void doctor_treat(void)
 		some_stopped |= stopped(wr[k].st);
 		dead_owner |= gone(wr[k].st) && wr[k].held >= LF_SUSPECT_TICKS;
 	}
-	for (unsigned k = 0; k < LG_MIN(nrecent, RECENT_MAX) && !some_gone; k++)
-		some_gone = lg_now_ns() - recent[k].at_ns < RECENT_MS * 1000000ull &&
-			    gone(proc_state(recent[k].pid));
 	int released = 0;
 	for (int k = 0; k < nwr; k++) {
 		struct watched *w = &wr[k];
@@ -368,7 +348,6 @@ static int doctor_spawn(void (*thread_init)(void))
 	 * its doctor's work; its header mappings are left mapped (a few pages)
 	 * rather than unmapped through pointers that may be stale */
 	nwr = 0;
-	nrecent = 0;
 	/* the layout, once: checked against our own region */
 	struct lf_shm_region *reg = calloc(MAX_REGIONS, sizeof *reg);
 	if (!reg)

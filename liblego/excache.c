@@ -20,7 +20,6 @@
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
 #include <sched.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -2407,48 +2406,14 @@ static void xc_drop_one(struct excache *xc, struct xc_set *s, uint32_t w)
 	lg_stat_sub(LEGO_STAT_RESIDENT, 1);
 }
 
-/*
- * Program threads come into xc_drop_lines and xc_evict_lines (munmap,
- * madvise, a large free: space.c, which holds them for all of its frees,
- * whose requests to memnodes take libfabric's locks too) and take the
- * runtime's spin locks there.
- * A signal delivered meanwhile has its frame written on the thread's
- * signal stack, which may be remote memory not resident (the Go runtime
- * allocates its threads' signal stacks in its heap, and preempts them with
- * SIGURG every 10 ms): the thread then waits for the fault thread, which
- * spins on the lock the thread holds, and the housekeeping thread with
- * it, for good (it_runtimes' Go program, 2 hangs in about 130 runs: perf
- * showed the frame's fault inside xc_drop_lines, the fault thread in
- * xc_fault and housekeeping in xc_wb_done).  So asynchronous signals wait
- * until the call is over; the synchronous ones (a fault's, which SIGBUS
- * mode needs) and the C library's own two are left alone.  Raw system
- * calls: transparent mode's pthread_sigmask is not in the way.
- */
-void xc_sig_hold(uint64_t *old)
-{
-	uint64_t hold = ~0ull;
-	static const int sync_sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS, 32, 33};
-	for (size_t i = 0; i < LG_ARRAY_SIZE(sync_sigs); i++)
-		hold &= ~(1ull << (sync_sigs[i] - 1));
-	syscall(SYS_rt_sigprocmask, SIG_BLOCK, &hold, old, sizeof hold);
-}
-
-void xc_sig_release(const uint64_t *old)
-{
-	syscall(SYS_rt_sigprocmask, SIG_SETMASK, old, NULL, sizeof *old);
-}
-
 uint64_t xc_drop_lines(struct excache *xc, uint64_t first, uint64_t n)
 {
-	uint64_t mask;
-	xc_sig_hold(&mask);
 	atomic_fetch_add(&xc->dropping, 1);
 	atomic_fetch_add(&xc->drop_seq, 1);
 	xc_where_drop(xc, first, n);
 	uint64_t r = xc_drop_lines_now(xc, first, n);
 	atomic_fetch_add(&xc->drop_seq, 1);
 	atomic_fetch_sub(&xc->dropping, 1);
-	xc_sig_release(&mask);
 	return r;
 }
 
@@ -2520,8 +2485,6 @@ static uint64_t xc_drop_lines_now(struct excache *xc, uint64_t first, uint64_t n
 
 void xc_evict_lines(struct excache *xc, uint64_t first, uint64_t n)
 {
-	uint64_t mask; /* (see xc_sig_hold) */
-	xc_sig_hold(&mask);
 	xc_held_drop(xc, first, n);
 	for (uint64_t l = first; l < first + n; l++) {
 		struct xc_set *s = xc_set_of(xc, l);
@@ -2544,7 +2507,6 @@ void xc_evict_lines(struct excache *xc, uint64_t first, uint64_t n)
 		}
 	}
 	xc_writeback_kick(xc, 1);
-	xc_sig_release(&mask);
 }
 
 struct xc_twin_arg {

@@ -160,11 +160,6 @@ int xc_flush(struct excache *xc);
  * those lines already on the wire.  Returns how many had ever been
  * written back (so the caller knows whether to free remotely). */
 uint64_t xc_drop_lines(struct excache *xc, uint64_t first, uint64_t n);
-/* Hold off the calling thread's asynchronous signals, and let them come
- * again (the mask saved in *old): a program thread in the runtime's locks
- * must not take a signal whose frame faults (excache.c). */
-void xc_sig_hold(uint64_t *old);
-void xc_sig_release(const uint64_t *old);
 
 /* Evict lines [first, first + n): dirty ones go to the victim buffer and
  * are written back, all are dropped locally.  For a caller about to take

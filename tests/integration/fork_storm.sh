@@ -13,9 +13,8 @@
 # 400 commands (a fork and an exec each) against one monitor and memnode:
 # every one must run, both daemons must live, and the regions the monitor
 # maps (one per peer) must stay under 192 throughout, well under the 256
-# (here: at most 87 with addresses removed 1 s after their process, 190
-# with 5 s and the sweep at three quarters, at 80 commands a second; the
-# build before this test ran none of them past the 250th or so).
+# (here: at most 122-128, at 80 commands a second; the build before this
+# test ran none of them past the 250th or so).
 . "$(dirname "$0")/lib.sh"
 skip_if_sanitized # (the commands run under LD_PRELOAD)
 start_monitor
@@ -26,7 +25,7 @@ N=400
 (
 	peak=0
 	while [ ! -e "$T/done" ]; do
-		n=$(awk '/\/dev\/shm\/lego-c\./ { split($1, a, "-"); if (length(a[2]) && $2 == "rw-s") print a[1], a[2] }' \
+		n=$(awk '$2 == "rw-s" && /\/dev\/shm\/lego-c\./ { sub("-", " ", $1); print $1 }' \
 			"/proc/$MON_PID/maps" | while read -r lo hi; do
 			[ $((0x$hi - 0x$lo)) -gt 4096 ] && echo x
 		done | wc -l)
