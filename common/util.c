@@ -9,6 +9,7 @@
 #include <linux/futex.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -212,6 +213,37 @@ int lg_futex_wait(_Atomic uint32_t *addr, uint32_t val, uint64_t timeout_ns)
 void lg_futex_wake(_Atomic uint32_t *addr, int n)
 {
 	syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
+}
+
+__thread unsigned lg_tls_sig_depth __attribute__((tls_model("initial-exec")));
+__thread int lg_tls_sig_saved __attribute__((tls_model("initial-exec")));
+static __thread uint64_t lg_tls_sig_old __attribute__((tls_model("initial-exec")));
+_Atomic int lg_sig_hold_on;
+
+void lg_sig_hold_slow(void)
+{
+	static const int open_sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS, 32, 33};
+	uint64_t hold = ~0ull, old = 0;
+	for (size_t i = 0; i < LG_ARRAY_SIZE(open_sigs); i++)
+		hold &= ~(1ull << (open_sigs[i] - 1));
+	if (syscall(SYS_rt_sigprocmask, SIG_BLOCK, &hold, &old, sizeof hold) == 0) {
+		lg_tls_sig_old = old;
+		lg_tls_sig_saved = 1;
+	}
+}
+
+void lg_sig_release_slow(void)
+{
+	lg_tls_sig_saved = 0;
+	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &lg_tls_sig_old, NULL, sizeof lg_tls_sig_old);
+}
+
+void lg_sig_block_all(void)
+{
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	lg_tls_sig_depth++; /* never back to 0 */
 }
 
 long lg_sys_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)

@@ -1416,16 +1416,25 @@ static int rpc_call_start(struct rpc_peer *p, uint16_t op, const struct iovec *i
 	return 0;
 }
 
+/* Every entry a thread of the program may take into the client (a send,
+ * a wait, progress) holds asynchronous signals: it takes the client's
+ * lock and libfabric's, which the fault thread needs (lg_sig_hold). */
 int rpc_call_async(struct rpc_peer *p, uint16_t op, const struct iovec *iov, int n,
 		   uint64_t timeout_ns, rpc_reply_fn fn, void *arg)
 {
-	return rpc_call_start(p, op, iov, n, timeout_ns, fn, arg, 0, NULL);
+	lg_sig_hold();
+	int r = rpc_call_start(p, op, iov, n, timeout_ns, fn, arg, 0, NULL);
+	lg_sig_release();
+	return r;
 }
 
 int rpc_call_async_known(struct rpc_peer *p, uint16_t op, const struct iovec *iov, int n,
 			 uint32_t last_crc, uint64_t timeout_ns, rpc_reply_fn fn, void *arg)
 {
-	return rpc_call_start(p, op, iov, n, timeout_ns, fn, arg, 0, &last_crc);
+	lg_sig_hold();
+	int r = rpc_call_start(p, op, iov, n, timeout_ns, fn, arg, 0, &last_crc);
+	lg_sig_release();
+	return r;
 }
 
 /* A request sent again.  Local memory from mmap, not malloc: in a
@@ -1548,6 +1557,7 @@ int rpc_client_progress(struct rpc_client *cl)
 {
 	if (lg_unlikely(atomic_load_explicit(&cl->orphan, memory_order_relaxed)))
 		return 0;
+	lg_sig_hold(); /* (rpc_call_async) */
 	int n = 0;
 	for (int i = 0; i < cl->neps; i++) {
 		int r = lf_progress(cl->eps[i]);
@@ -1559,6 +1569,7 @@ int rpc_client_progress(struct rpc_client *cl)
 	if (now >= next && atomic_load(&cl->inflight) &&
 	    atomic_compare_exchange_strong(&cl->next_expire_scan, &next, now + 2000000ull))
 		rpc_client_expire(cl, now);
+	lg_sig_release();
 	return n;
 }
 
@@ -1618,6 +1629,8 @@ int rpc_client_wait(struct rpc_client *cl, _Atomic uint32_t *flag, uint64_t dead
 {
 	uint64_t start = lg_now_ns(), spin_until = start + 50000;
 	unsigned idle = 0;
+	int r = 0;
+	lg_sig_hold(); /* once for the whole wait (rpc_call_async) */
 	while (!atomic_load_explicit(flag, memory_order_acquire)) {
 		int n = rpc_client_progress(cl);
 		if (n > 0) {
@@ -1625,18 +1638,30 @@ int rpc_client_wait(struct rpc_client *cl, _Atomic uint32_t *flag, uint64_t dead
 			continue;
 		}
 		uint64_t now = lg_now_ns();
-		if (deadline && now > deadline)
-			return -ETIMEDOUT;
+		if (deadline && now > deadline) {
+			r = -ETIMEDOUT;
+			break;
+		}
 		if (now < spin_until) {
 			lg_cpu_relax();
 		} else if (++idle < 64) {
 			sched_yield();
 		} else {
+			/* a long wait: signals come in while asleep (^C on a
+			 * request to a dead peer is not put off until its
+			 * timeout) unless a caller holds them, when it may
+			 * hold what the fault thread needs */
+			int open = lg_sig_held_once();
 			struct timespec ts = {0, 20000};
+			if (open)
+				lg_sig_release();
 			nanosleep(&ts, NULL);
+			if (open)
+				lg_sig_hold();
 		}
 	}
-	return 0;
+	lg_sig_release();
+	return r;
 }
 
 struct rpc_sync {
@@ -1667,7 +1692,9 @@ int rpc_callv(struct rpc_peer *p, uint16_t op, const struct iovec *iov, int n, v
 	      size_t repcap, size_t *replen, uint64_t timeout_ns)
 {
 	struct rpc_sync s = {.rep = rep, .repcap = repcap};
+	lg_sig_hold(); /* (rpc_call_async) */
 	int r = rpc_call_start(p, op, iov, n, timeout_ns, rpc_sync_reply, &s, 1, NULL);
+	lg_sig_release();
 	if (r)
 		return r;
 	/* The request expires on its own deadline; wait a little longer. */

@@ -42,7 +42,12 @@ void lego_fini(void) { lg_rt_stop(); }
 int lego_flush(void)
 {
 	int r = lg_rt_ready();
-	return r ? r : xc_flush(lg_rt.xc);
+	if (r)
+		return r;
+	lg_sig_hold(); /* it takes the ExCache's set locks */
+	r = xc_flush(lg_rt.xc);
+	lg_sig_release();
+	return r;
 }
 
 /* VmHWM of /proc/self/status, in bytes (0 if unreadable). */

@@ -133,9 +133,7 @@ static void *lg_fault_main(void *arg)
 {
 	struct lg_fault *f = arg;
 	int helper = atomic_fetch_add(&f->started, 1) > 0;
-	sigset_t all;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	lg_sig_block_all();
 	lg_enter(); /* a runtime thread, for good: its own memory is local */
 	/* Every application thread that faults waits on this one: when the
 	 * program keeps all CPUs busy, it must not wait behind them.  (Not
@@ -224,6 +222,7 @@ int lg_fault_bus(struct lg_fault *f, struct lg_space *sp, void *addr, int write)
 		return 1;
 	}
 	lg_enter(); /* anything allocated here is local */
+	lg_sig_held_note(); /* by the handler's mask (sig.c) */
 	if (!lg_bus_tid)
 		lg_bus_tid = (uint32_t)gettid();
 	uint64_t a = (uint64_t)(uintptr_t)addr;
@@ -251,6 +250,7 @@ int lg_fault_bus(struct lg_fault *f, struct lg_space *sp, void *addr, int write)
 	 * fault thread awake: it may be asleep with no timeout */
 	if (lg_fault_orphans(f))
 		lg_fault_kick(f);
+	lg_sig_held_unnote();
 	lg_leave();
 	atomic_fetch_sub(&f->bus_busy, 1);
 	errno = e;

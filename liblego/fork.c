@@ -219,10 +219,14 @@ pid_t lg_fork(pid_t (*real_fork)(void))
 	}
 	pthread_mutex_lock(&lg_fork_lock);
 	lg_enter();
+	/* it takes every lock the fault thread needs (lg_sig_hold); the
+	 * child, a copy of this thread, lets signals in where it returns */
+	lg_sig_hold();
 	lg_env_snapshot();
 	struct lego_as_ref child;
 	int r = lc_fork_register(&rt->lc, &child);
 	if (r) {
+		lg_sig_release();
 		lg_leave();
 		pthread_mutex_unlock(&lg_fork_lock);
 		return r;
@@ -239,6 +243,7 @@ pid_t lg_fork(pid_t (*real_fork)(void))
 		xc_twin(rt->xc, NULL);
 		xc_twin_wait(rt->xc);
 		lc_fork_abandon(&rt->lc, &child);
+		lg_sig_release();
 		lg_leave();
 		pthread_mutex_unlock(&lg_fork_lock);
 		return r;
@@ -258,6 +263,7 @@ pid_t lg_fork(pid_t (*real_fork)(void))
 		lc_fork_abandon(&rt->lc, &child);
 		pid = -e;
 	}
+	lg_sig_release();
 	lg_leave();
 	pthread_mutex_unlock(&lg_fork_lock);
 	return pid;

@@ -211,9 +211,7 @@ static void mv_run(struct lg_rt *rt, uint8_t *buf, struct lego_moves_rep *list, 
 static void *mv_main(void *arg)
 {
 	struct lg_mover *mv = arg;
-	sigset_t all;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	lg_sig_block_all();
 	lg_enter(); /* a runtime thread, for good: its memory is local */
 	size_t bufcap = LEGO_BATCH_MAX * sizeof(struct lego_line_ref) + LEGO_MSG_PAYLOAD_MAX;
 	size_t listcap = sizeof(struct lego_moves_rep) + LEGO_MOVES_MAX * sizeof(struct lego_move);

@@ -113,9 +113,7 @@ static int lg_only_runtime_left(const struct lg_rt *rt)
 static void *lg_housekeeping(void *arg)
 {
 	struct lg_rt *rt = arg;
-	sigset_t all;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	lg_sig_block_all();
 	uint64_t hb_every = (uint64_t)rt->lc.lease_ms * 1000000ull / 4;
 	uint64_t next_hb = lg_now_ns() + hb_every;
 	struct pollfd p = {rt->hk_fd, POLLIN, 0};
@@ -251,6 +249,7 @@ static int lg_rt_start_locked(struct lg_rt *rt)
 	r = rpc_options_apply(o);
 	if (r)
 		return r;
+	lg_sig_hold_enable(); /* before the first request */
 	uint32_t lo = (uint32_t)__builtin_ctzll(lg_opt_u(o, LG_OPT_excache_line));
 	uint64_t to = lg_opt_u(o, LG_OPT_rpc_timeout_ms) * 1000000ull;
 	rt->lc.replicas = (uint32_t)lg_opt_u(o, LG_OPT_replicas);

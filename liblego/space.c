@@ -604,37 +604,9 @@ static void sp_zero_part(struct lg_space *sp, uintptr_t x, size_t n)
 	}
 }
 
-/*
- * sp_purge, sp_decommit and sp_access are how program threads (munmap,
- * madvise, a large free) come into the ExCache's spin locks
- * (xc_drop_lines, xc_evict_lines) and send free requests (libfabric's
- * locks).  A signal delivered meanwhile has its frame written on the
- * thread's signal stack, which may be remote memory not resident (the Go
- * runtime allocates its threads' signal stacks in its heap, and preempts
- * them with SIGURG every 10 ms): the thread then waits for the fault
- * thread, which spins on the lock the thread holds, and the housekeeping
- * thread with it, for good (it_runtimes' Go program: perf showed the
- * frame's fault inside xc_drop_lines, the fault thread in xc_fault and
- * housekeeping in xc_wb_done).  So asynchronous signals wait until the
- * call is over; the synchronous ones (a fault's, which SIGBUS mode needs)
- * and the C library's own two are left alone.  Raw system calls:
- * transparent mode's pthread_sigmask is not in the way.
- */
-static void sp_sig_hold(uint64_t *old)
-{
-	static const int sync_sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS, 32, 33};
-	uint64_t hold = ~0ull;
-	for (size_t i = 0; i < LG_ARRAY_SIZE(sync_sigs); i++)
-		hold &= ~(1ull << (sync_sigs[i] - 1));
-	syscall(SYS_rt_sigprocmask, SIG_BLOCK, &hold, old, sizeof hold);
-}
-
-static void sp_sig_release(const uint64_t *old)
-{
-	syscall(SYS_rt_sigprocmask, SIG_SETMASK, old, NULL, sizeof *old);
-}
-
-/* sp_purge under purge_lock (read). */
+/* sp_purge under purge_lock (read).  sp_purge, sp_decommit and sp_access
+ * are how program threads (munmap, madvise, a large free) come into the
+ * ExCache's set locks: asynchronous signals held (lg_sig_hold). */
 static void sp_purge_locked(struct lg_space *sp, void *p, size_t len)
 {
 	uintptr_t a = (uintptr_t)p, e = a + len;
@@ -666,12 +638,11 @@ static void sp_purge_locked(struct lg_space *sp, void *p, size_t len)
 
 int sp_purge(struct lg_space *sp, void *p, size_t len)
 {
-	uint64_t mask; /* (sp_sig_hold) */
-	sp_sig_hold(&mask);
+	lg_sig_hold();
 	pthread_rwlock_rdlock(&sp->purge_lock);
 	sp_purge_locked(sp, p, len);
 	pthread_rwlock_unlock(&sp->purge_lock);
-	sp_sig_release(&mask);
+	lg_sig_release();
 	return 0;
 }
 
@@ -682,8 +653,7 @@ int sp_decommit(struct lg_space *sp, void *p, size_t len)
 	/* not committed first, so prefetch stays out while the lines go */
 	if (e > a)
 		sp_bits(sp->committed, sp_line_idx(sp, a), (e - a) >> sp->line_order, 0);
-	uint64_t mask; /* (sp_sig_hold) */
-	sp_sig_hold(&mask);
+	lg_sig_hold();
 	pthread_rwlock_rdlock(&sp->purge_lock);
 	sp_purge_locked(sp, p, len);
 	if (e > a) {
@@ -691,7 +661,7 @@ int sp_decommit(struct lg_space *sp, void *p, size_t len)
 		sp_release(sp, a, e);
 	}
 	pthread_rwlock_unlock(&sp->purge_lock);
-	sp_sig_release(&mask);
+	lg_sig_release();
 	return 0;
 }
 
@@ -707,10 +677,9 @@ void sp_access(struct lg_space *sp, void *p, size_t len, int readable)
 		return;
 	}
 	sp_bits(sp->committed, first, n, 0); /* prefetch stays out */
-	uint64_t mask; /* (sp_sig_hold) */
-	sp_sig_hold(&mask);
+	lg_sig_hold();
 	xc_evict_lines(sp->xc, first, n);
-	sp_sig_release(&mask);
+	lg_sig_release();
 }
 
 uint64_t sp_reserved(struct lg_space *sp)

@@ -3,17 +3,23 @@
  * that times out before its send has finished is reported only once the
  * send is over (the provider may still read the caller's buffers), or at
  * once when the peer is declared dead; a forked child's copy of its
- * parent's client (rpc_client_orphan) sends and polls nothing.
+ * parent's client (rpc_client_orphan) sends and polls nothing.  And the
+ * signal hold (common/util.h) the client's entries take in a Lego
+ * process: nested, the synchronous signals left open, a long wait
+ * letting signals in unless a caller holds them too.
  */
 #define _GNU_SOURCE
 #include <check.h>
 #include <errno.h>
+#include <signal.h>
+#include <sys/time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "common/auth.h"
+#include "common/util.h"
 #include "fabric/rpc.h"
 #include "srv_stat.h"
 #include "fabric/wire.h"
@@ -225,6 +231,112 @@ START_TEST(test_handshake_without_endpoint)
 }
 END_TEST
 
+/* ------------------------------------------------------------ signals */
+
+static int blocked(int sig)
+{
+	sigset_t m;
+	pthread_sigmask(SIG_BLOCK, NULL, &m);
+	return sigismember(&m, sig);
+}
+
+static volatile sig_atomic_t got;
+static _Atomic uint32_t got_flag;
+
+static void on_sig(int sig)
+{
+	(void)sig;
+	got++;
+	atomic_store(&got_flag, 1);
+}
+
+START_TEST(test_hold_nested)
+{
+	lg_sig_hold_enable();
+	signal(SIGUSR1, on_sig);
+	got = 0;
+	lg_sig_hold();
+	ck_assert(blocked(SIGUSR1) && blocked(SIGTERM) && blocked(SIGURG));
+	ck_assert(!blocked(SIGSEGV) && !blocked(SIGBUS) && !blocked(SIGFPE));
+	raise(SIGUSR1);
+	lg_sig_hold();
+	lg_sig_release();
+	ck_assert(blocked(SIGUSR1)); /* the inner release leaves it held */
+	ck_assert_int_eq(got, 0);
+	lg_sig_release();
+	ck_assert(!blocked(SIGUSR1));
+	ck_assert_int_eq(got, 1); /* delivered once let in */
+	/* a signal the thread blocked itself stays blocked */
+	sigset_t m;
+	sigemptyset(&m);
+	sigaddset(&m, SIGUSR2);
+	pthread_sigmask(SIG_BLOCK, &m, NULL);
+	lg_sig_hold();
+	lg_sig_release();
+	ck_assert(blocked(SIGUSR2));
+}
+END_TEST
+
+START_TEST(test_hold_off)
+{
+	/* not a Lego process (a daemon): nothing changes */
+	lg_sig_hold();
+	ck_assert(!blocked(SIGUSR1));
+	lg_sig_release();
+}
+END_TEST
+
+static void check_held(void *arg, int status, const void *body, size_t len)
+{
+	(void)status, (void)body, (void)len;
+	*(int *)arg = blocked(SIGUSR1) ? 1 : -1;
+}
+
+START_TEST(test_callback_held)
+{
+	lg_sig_hold_enable();
+	int seen = 0;
+	struct lego_p2mon_as_req req = {.pid = 1};
+	struct iovec iov = {&req, sizeof req};
+	ck_assert_int_eq(
+	    rpc_call_async(&peer, P2MON_HEARTBEAT, &iov, 1, 1000000, check_held, &seen), 0);
+	ck_assert(!blocked(SIGUSR1));
+	rpc_test_sends_done(cl);
+	run_past_deadline(); /* the timeout is told from progress */
+	ck_assert_int_eq(seen, 1);
+	ck_assert(!blocked(SIGUSR1));
+}
+END_TEST
+
+/* SIGALRM in 20 ms while the thread waits up to 2 s for a flag it sets. */
+static int wait_for_alarm(uint64_t wait_ns)
+{
+	signal(SIGALRM, on_sig);
+	got = 0;
+	atomic_store(&got_flag, 0);
+	struct itimerval it = {.it_value = {0, 20000}};
+	setitimer(ITIMER_REAL, &it, NULL);
+	return rpc_client_wait(cl, &got_flag, lg_now_ns() + wait_ns);
+}
+
+START_TEST(test_wait_lets_signals_in)
+{
+	lg_sig_hold_enable();
+	uint64_t t0 = lg_now_ns();
+	ck_assert_int_eq(wait_for_alarm(2000000000ull), 0);
+	ck_assert_uint_lt(lg_now_ns() - t0, 1000000000ull);
+	ck_assert_int_eq(got, 1);
+	ck_assert(!blocked(SIGALRM));
+	/* a caller that holds them (it may hold the fault thread's locks):
+	 * not in the wait */
+	lg_sig_hold();
+	ck_assert_int_eq(wait_for_alarm(200000000ull), -ETIMEDOUT);
+	ck_assert_int_eq(got, 0);
+	lg_sig_release();
+	ck_assert_int_eq(got, 1);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("rpc");
@@ -238,6 +350,13 @@ int main(void)
 	tc = tcase_create("server");
 	tcase_add_test(tc, test_replies_in_flight_bounded);
 	tcase_add_test(tc, test_handshake_without_endpoint);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("signals");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_hold_nested);
+	tcase_add_test(tc, test_hold_off);
+	tcase_add_test(tc, test_callback_held);
+	tcase_add_test(tc, test_wait_lets_signals_in);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
