@@ -656,12 +656,15 @@ int sp_decommit(struct lg_space *sp, void *p, size_t len)
 	lg_sig_hold();
 	pthread_rwlock_rdlock(&sp->purge_lock);
 	sp_purge_locked(sp, p, len);
+	/* nothing of the fault thread's is held from here: the release of
+	 * the reservation (a request) waits with signals let in, as a ^C to a
+	 * program whose memnode stopped answering expects */
+	lg_sig_release();
 	if (e > a) {
 		lg_sys_mprotect((void *)a, e - a, PROT_NONE);
 		sp_release(sp, a, e);
 	}
 	pthread_rwlock_unlock(&sp->purge_lock);
-	lg_sig_release();
 	return 0;
 }
 

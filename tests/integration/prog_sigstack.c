@@ -11,7 +11,8 @@
  * request: libfabric's) faulted, and the fault thread waited for that
  * lock for good (it_runtimes' Go program).  Prints "ok ROUNDS SUM" when
  * every round's signal was handled and the data read back right; exit 1
- * otherwise.
+ * otherwise.  With ROUNDS 0: prints "mapping", then maps, touches and
+ * unmaps memory until killed.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -60,6 +61,15 @@ int main(int argc, char **argv)
 	int rounds = argc > 1 ? atoi(argv[1]) : 60;
 	size_t big = (argc > 2 ? (size_t)atoi(argv[2]) : 48) << 20;
 	const size_t stack_len = 256u << 10, chunk = 1u << 20;
+	if (rounds == 0) {
+		printf("mapping\n");
+		fflush(stdout);
+		for (size_t i = 0;; i++) {
+			char *p = map(chunk);
+			p[(i * 4096) % chunk] = 1;
+			munmap(p, chunk);
+		}
+	}
 	char *stack = map(stack_len);
 	stack_t ss = {.ss_sp = stack, .ss_size = stack_len};
 	if (sigaltstack(&ss, NULL))
