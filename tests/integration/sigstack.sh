@@ -6,7 +6,7 @@
 # random moment has been handled on that stack.  Before asynchronous
 # signals were held while a program thread sends a request, the frame of
 # one that came while the thread held libfabric's lock faulted and the
-# fault thread waited on that lock for good: 2 runs of 3 hung (the shape
+# fault thread waited on that lock for good: 5 runs of 8 hung (the shape
 # of it_runtimes' rare Go hang).  It must finish in bounded time with
 # native's output.
 # And signals still come in while a thread waits for a reply: SIGTERM to
