@@ -219,8 +219,10 @@ pid_t lg_fork(pid_t (*real_fork)(void))
 	}
 	pthread_mutex_lock(&lg_fork_lock);
 	lg_enter();
-	/* it takes every lock the fault thread needs (lg_sig_hold); the
-	 * child, a copy of this thread, lets signals in where it returns */
+	/* it takes every lock the fault thread needs (lg_sig_hold), and a
+	 * handler that forks (fork is async-signal-safe) must not find
+	 * lg_fork_lock taken by its own thread; the child, a copy of this
+	 * thread, lets signals in where it returns */
 	lg_sig_hold();
 	lg_env_snapshot();
 	struct lego_as_ref child;
