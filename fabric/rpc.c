@@ -1129,7 +1129,7 @@ static struct rpc_call *rpc_call_get(struct rpc_client *cl)
 	if (gen >= (1u << (32 - RPC_GEN_SHIFT)))
 		gen = 1;
 	c->req_id = ((uint64_t)gen << 16) | c->slot;
-	/* no deadline until rpc_call_start sets it: another thread's expiry
+	/* no deadline until rpc_call_begin sets it: another thread's expiry
 	 * scan must not time the call out with its previous use's deadline
 	 * (0 for a slot's first use) while it is being filled in */
 	c->deadline = UINT64_MAX;
@@ -1323,7 +1323,7 @@ int rpc_peer_init(struct rpc_peer *p, struct rpc_client *cl, struct lf_ep *ep, c
 	return lf_av_insert(ep, addr, len, &p->fi_addr);
 }
 
-static int rpc_call_start(struct rpc_peer *p, uint16_t op, const struct iovec *iov, int n,
+static int rpc_call_begin(struct rpc_peer *p, uint16_t op, const struct iovec *iov, int n,
 			  uint64_t timeout_ns, rpc_reply_fn fn, void *arg, int copy,
 			  const uint32_t *last_crc)
 {
@@ -1416,25 +1416,30 @@ static int rpc_call_start(struct rpc_peer *p, uint16_t op, const struct iovec *i
 	return 0;
 }
 
-/* Every entry a thread of the program may take into the client (a send,
- * a wait, progress) holds asynchronous signals: it takes the client's
- * lock and libfabric's, which the fault thread needs (lg_sig_hold). */
+/* Every entry a thread of the program may take into the client (a send
+ * here, a wait, progress) holds asynchronous signals: it takes the
+ * client's lock and libfabric's, which the fault thread needs
+ * (lg_sig_hold). */
+static int rpc_call_start(struct rpc_peer *p, uint16_t op, const struct iovec *iov, int n,
+			  uint64_t timeout_ns, rpc_reply_fn fn, void *arg, int copy,
+			  const uint32_t *last_crc)
+{
+	lg_sig_hold();
+	int r = rpc_call_begin(p, op, iov, n, timeout_ns, fn, arg, copy, last_crc);
+	lg_sig_release();
+	return r;
+}
+
 int rpc_call_async(struct rpc_peer *p, uint16_t op, const struct iovec *iov, int n,
 		   uint64_t timeout_ns, rpc_reply_fn fn, void *arg)
 {
-	lg_sig_hold();
-	int r = rpc_call_start(p, op, iov, n, timeout_ns, fn, arg, 0, NULL);
-	lg_sig_release();
-	return r;
+	return rpc_call_start(p, op, iov, n, timeout_ns, fn, arg, 0, NULL);
 }
 
 int rpc_call_async_known(struct rpc_peer *p, uint16_t op, const struct iovec *iov, int n,
 			 uint32_t last_crc, uint64_t timeout_ns, rpc_reply_fn fn, void *arg)
 {
-	lg_sig_hold();
-	int r = rpc_call_start(p, op, iov, n, timeout_ns, fn, arg, 0, &last_crc);
-	lg_sig_release();
-	return r;
+	return rpc_call_start(p, op, iov, n, timeout_ns, fn, arg, 0, &last_crc);
 }
 
 /* A request sent again.  Local memory from mmap, not malloc: in a
@@ -1557,7 +1562,7 @@ int rpc_client_progress(struct rpc_client *cl)
 {
 	if (lg_unlikely(atomic_load_explicit(&cl->orphan, memory_order_relaxed)))
 		return 0;
-	lg_sig_hold(); /* (rpc_call_async) */
+	lg_sig_hold(); /* (rpc_call_start) */
 	int n = 0;
 	for (int i = 0; i < cl->neps; i++) {
 		int r = lf_progress(cl->eps[i]);
@@ -1630,7 +1635,7 @@ int rpc_client_wait(struct rpc_client *cl, _Atomic uint32_t *flag, uint64_t dead
 	uint64_t start = lg_now_ns(), spin_until = start + 50000;
 	unsigned idle = 0;
 	int r = 0;
-	lg_sig_hold(); /* once for the whole wait (rpc_call_async) */
+	lg_sig_hold(); /* once for the whole wait (rpc_call_start) */
 	while (!atomic_load_explicit(flag, memory_order_acquire)) {
 		int n = rpc_client_progress(cl);
 		if (n > 0) {
@@ -1692,9 +1697,7 @@ int rpc_callv(struct rpc_peer *p, uint16_t op, const struct iovec *iov, int n, v
 	      size_t repcap, size_t *replen, uint64_t timeout_ns)
 {
 	struct rpc_sync s = {.rep = rep, .repcap = repcap};
-	lg_sig_hold(); /* (rpc_call_async) */
 	int r = rpc_call_start(p, op, iov, n, timeout_ns, rpc_sync_reply, &s, 1, NULL);
-	lg_sig_release();
 	if (r)
 		return r;
 	/* The request expires on its own deadline; wait a little longer. */
