@@ -17,6 +17,7 @@
  * exits with CMD's status, and dies of CMD's signal if CMD was killed.
  */
 #define _GNU_SOURCE
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -27,6 +28,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -81,6 +83,103 @@ static void forward(int sig)
 {
 	if (child_pid > 0)
 		kill(child_pid, sig);
+}
+
+/* CMD's file as execvp will find it: out gets the path, or "" if none. */
+static void find_program(const char *cmd, char *out, size_t len)
+{
+	out[0] = 0;
+	if (strchr(cmd, '/')) {
+		snprintf(out, len, "%s", cmd);
+		return;
+	}
+	const char *path = getenv("PATH");
+	if (!path)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	for (const char *p = path;; p++) {
+		const char *e = strchrnul(p, ':');
+		char cand[PATH_MAX];
+		struct stat st;
+		/* (an empty entry is the current directory, as for execvp) */
+		if (snprintf(cand, sizeof cand, "%.*s%s%s", (int)(e - p), p, e > p ? "/" : "", cmd) <
+			    (int)sizeof cand &&
+		    stat(cand, &st) == 0 && S_ISREG(st.st_mode) && access(cand, X_OK) == 0) {
+			snprintf(out, len, "%s", cand);
+			return;
+		}
+		if (!*e)
+			return;
+		p = e;
+	}
+}
+
+#if defined(__x86_64__)
+#define LG_EM_SELF EM_X86_64
+#elif defined(__aarch64__)
+#define LG_EM_SELF EM_AARCH64
+#else
+#define LG_EM_SELF EM_NONE /* (no architecture check) */
+#endif
+
+/* Why LD_PRELOAD will not reach the program in file `path` (NULL: it
+ * will, or we cannot tell).  The dynamic loader preloads liblego.so, so a
+ * program it does not run (linked statically: Go's default, busybox) or
+ * that it cannot load our library into (another architecture, 32-bit)
+ * keeps all its memory
+ * local; and in a set-user-ID or set-group-ID program run by another user
+ * the loader ignores LD_PRELOAD (secure execution, ld.so(8)).  A script
+ * is judged by its interpreter.  Its children are Lego processes as usual:
+ * they inherit the environment. */
+static const char *preload_blocked(const char *path, int depth)
+{
+	static char said[PATH_MAX + 160];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	struct stat st;
+	unsigned char buf[4096];
+	ssize_t n = fstat(fd, &st) == 0 ? pread(fd, buf, sizeof buf - 1, 0) : -1;
+	const char *why = NULL;
+	if (n >= 2 && buf[0] == '#' && buf[1] == '!' && depth == 0) {
+		/* "#!INTERP [ARG]" */
+		buf[n] = 0;
+		char *p = (char *)buf + 2;
+		p += strspn(p, " \t");
+		p[strcspn(p, " \t\n")] = 0;
+		close(fd);
+		char interp[PATH_MAX];
+		snprintf(interp, sizeof interp, "%s", p);
+		why = *p == '/' ? preload_blocked(interp, 1) : NULL;
+		if (!why)
+			return NULL;
+		/* (depth 1 returns only constant strings, never said) */
+		snprintf(said, sizeof said, "runs under %s, which %s", interp, why);
+		return said;
+	}
+	if (n >= (ssize_t)sizeof(Elf64_Ehdr) && memcmp(buf, ELFMAG, SELFMAG) == 0) {
+		const Elf64_Ehdr *eh = (const Elf64_Ehdr *)buf;
+		if (LG_EM_SELF != EM_NONE &&
+		    (eh->e_ident[EI_CLASS] != ELFCLASS64 || eh->e_machine != LG_EM_SELF)) {
+			why = "is built for another architecture or word size than liblego.so";
+		} else {
+			int interp = 0, ok = 0;
+			for (unsigned i = 0; i < eh->e_phnum && eh->e_phentsize == sizeof(Elf64_Phdr); i++) {
+				Elf64_Phdr ph;
+				if (pread(fd, &ph, sizeof ph, (off_t)(eh->e_phoff + i * sizeof ph)) !=
+				    (ssize_t)sizeof ph)
+					break;
+				interp |= ph.p_type == PT_INTERP;
+				ok = i + 1 == eh->e_phnum;
+			}
+			if (ok && !interp)
+				why = "is linked statically (no dynamic loader runs for it)";
+		}
+	}
+	if (!why && ((st.st_mode & S_ISUID && st.st_uid != getuid()) ||
+		     (st.st_mode & S_ISGID && st.st_gid != getgid())))
+		why = "is set-user-ID or set-group-ID (the dynamic loader ignores LD_PRELOAD)";
+	close(fd);
+	return why;
 }
 
 /* liblego.so next to our binary (build tree or install), else where it
@@ -148,12 +247,16 @@ static int check_monitor(const struct lg_opts *o)
  * own exit_group; _exit; a signal), which could not print them itself,
  * gets those of its last second (api.c, lg_stats_snapshot), said so.
  */
-static void stats_print(const char *path, const char *cmd)
+static void stats_print(const char *path, const char *cmd, const char *blocked)
 {
 	static char buf[1 << 16];
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return; /* (CMD never started its runtime: it said so) */
+	if (fd < 0) {
+		/* (CMD never started its runtime: it said so, or lego-run did) */
+		if (blocked)
+			fprintf(stderr, "(%s ran without Lego: no counters)\n", cmd);
+		return;
+	}
 	/* (read as it stands: a snapshot is renamed over it whole) */
 	ssize_t n = read(fd, buf, sizeof buf - 1);
 	close(fd);
@@ -260,6 +363,15 @@ int main(int argc, char **argv)
 			LEGO_INSTALL_LIBDIR);
 		return 1;
 	}
+	/* A program the loader will not preload liblego.so into runs all the
+	 * same (its children may be reached), with one warning. */
+	char prog[PATH_MAX];
+	find_program(argv[i], prog, sizeof prog);
+	const char *blocked = prog[0] ? preload_blocked(prog, 0) : NULL;
+	if (blocked)
+		fprintf(stderr, "lego-run: warning: %s %s: Lego cannot reach it, and its own memory "
+			"stays local (docs/lego-run.md, \"Programs Lego cannot reach\")\n", prog,
+			blocked);
 	/* userfaultfd, which every Lego process needs (a user other than
 	 * root may not have it): say so now, before starting anything */
 	int ufd = lg_uffd_open();
@@ -324,7 +436,7 @@ int main(int argc, char **argv)
 	while (waitpid(child_pid, &st, 0) < 0 && errno == EINTR)
 		;
 	if (stats_tmp[0])
-		stats_print(stats_tmp, argv[i]);
+		stats_print(stats_tmp, argv[i], blocked);
 	lg_embed_stop(&emb);
 	if (WIFSIGNALED(st)) {
 		/* die of the same signal, so that a shell reports it as it would

@@ -85,4 +85,34 @@ grep -q "^fd= mon=127.0.0.1:[0-9]" "$T/env.out" || fail "CMD's environment: $(ca
 _ms=$((($(date +%s%N) - $(cat "$T/cmd.end")) / 1000000))
 [ "$r" -eq 7 ] || fail "lego-run passed exit status $r, want 7"
 [ "$_ms" -lt 1500 ] || fail "lego-run ended $_ms ms after its command (want < 1500)"
-pass "bad configuration: Lego off with one message under LD_PRELOAD; lego-run exits 2/1/127 with the message"
+# a program LD_PRELOAD cannot reach runs, with one warning that says why:
+# linked statically, a script whose interpreter is, set-user-ID of
+# another user (the loader ignores LD_PRELOAD); an ordinary one says nothing
+reach() { # WHAT PATTERN CMD...
+	what=$1; pat=$2; shift 2
+	"$BIN/lego-run" --stats -- "$@" 2>"$T/err"; r=$?
+	[ "$r" -eq 3 ] || fail "lego-run of $what: status $r, want 3: $(cat "$T/err")"
+	if [ -n "$pat" ]; then
+		grep -q "warning: .*$pat.*Lego cannot reach it" "$T/err" && grep -q "ran without Lego" "$T/err" ||
+			fail "lego-run of $what: message: $(cat "$T/err")"
+	elif grep -q "cannot reach" "$T/err"; then
+		fail "lego-run of $what: $(cat "$T/err")"
+	fi
+}
+printf 'int main(void) { return 3; }\n' >"$T/three.c"
+if cc -static -o "$T/static" "$T/three.c" 2>"$T/cc.err"; then
+	reach "a static program" "is linked statically" "$T/static"
+	printf '#!%s\n' "$T/static" >"$T/script" && chmod +x "$T/script"
+	reach "a script run by a static interpreter" "runs under $T/static, which is linked statically" "$T/script"
+	said="static, script"
+else
+	echo "(no static C library: static programs not tried: $(head -1 "$T/cc.err"))"
+fi
+cc -o "$T/dynamic" "$T/three.c" || fail "cc failed"
+reach "a dynamic program" "" "$T/dynamic"
+if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1; then
+	chmod 755 "$T" && chown nobody "$T/dynamic" && chmod u+s "$T/dynamic" || fail "chmod u+s failed"
+	reach "a set-user-ID program" "is set-user-ID" "$T/dynamic"
+	said="${said:+$said, }set-user-ID"
+fi
+pass "bad configuration: Lego off with one message under LD_PRELOAD; lego-run exits 2/1/127 with the message; a program out of its reach runs with a warning (${said:-none tried})"
