@@ -199,6 +199,7 @@ const char *lw_opcode_name(unsigned op)
 	case X2F_RENAME: return "f_rename";
 	case X2F_LIST: return "f_list";
 	case X2F_CLOSE: return "f_close";
+	case X2F_SETATTR: return "f_setattr";
 	}
 	return "?";
 }

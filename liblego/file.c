@@ -934,10 +934,15 @@ int lg_file_fcntl(int fd, int cmd, unsigned long arg)
 
 /* ---------------------------------------------------------- attributes */
 
-static struct timespec lf_ts(uint64_t ns)
+/* A time on the wire: signed nanoseconds (before 1970: negative). */
+static struct timespec lf_ts(uint64_t wire)
 {
-	return (struct timespec){.tv_sec = (time_t)(ns / 1000000000ull),
-				 .tv_nsec = (long)(ns % 1000000000ull)};
+	int64_t ns = (int64_t)wire, sec = ns / 1000000000, rem = ns % 1000000000;
+	if (rem < 0) {
+		sec--;
+		rem += 1000000000;
+	}
+	return (struct timespec){.tv_sec = (time_t)sec, .tv_nsec = (long)rem};
 }
 
 static void lf_fill_stat(struct stat *st, const struct lego_fstat *f)
@@ -1022,8 +1027,9 @@ int lg_file_statx(int dirfd, const char *path, int flags, unsigned mask, struct 
 	struct statx_timestamp *t[3] = {&x->stx_atime, &x->stx_mtime, &x->stx_ctime};
 	uint64_t ns[3] = {f.atime_ns, f.mtime_ns, f.ctime_ns};
 	for (int i = 0; i < 3; i++) {
-		t[i]->tv_sec = (int64_t)(ns[i] / 1000000000ull);
-		t[i]->tv_nsec = (uint32_t)(ns[i] % 1000000000ull);
+		struct timespec ts = lf_ts(ns[i]);
+		t[i]->tv_sec = ts.tv_sec;
+		t[i]->tv_nsec = (uint32_t)ts.tv_nsec;
 	}
 	x->stx_dev_major = major(f.dev);
 	x->stx_dev_minor = minor(f.dev);
@@ -1049,6 +1055,76 @@ int lg_file_exists(int dirfd, const char *path, int flags)
 {
 	struct lego_fstat f;
 	return lf_stat_at(dirfd, path, flags & (AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH), &f);
+}
+
+/* SETATTR (sa: LEGO_SA_*) of path beneath dirfd, or with "" and
+ * AT_EMPTY_PATH of the open file dirfd (which must still be at its path). */
+static int lf_setattr(int dirfd, const char *path, int flags, uint32_t sa, mode_t mode,
+		      int64_t atime, int64_t mtime)
+{
+	struct lego_fstat f;
+	struct lego_file_req rq = {.flags = sa | (flags & AT_SYMLINK_NOFOLLOW ? LEGO_F_NOFOLLOW : 0),
+				   .mode = (uint32_t)mode,
+				   .off = (uint64_t)atime,
+				   .len = (uint64_t)mtime};
+	if (!path[0]) {
+		if (!(flags & AT_EMPTY_PATH))
+			return -ENOENT;
+		struct lf_file *e = lf_get(dirfd);
+		if (!e)
+			return -EBADF;
+		rq.ino = e->ino;
+		rq.path_len = e->plen;
+		int r = lf_call(X2F_SETATTR, &rq, e->path, NULL, &f, sizeof f, NULL);
+		lf_put(e);
+		return r;
+	}
+	char wire[LEGO_PATH_MAX + 1];
+	int r = lf_resolve(dirfd, path, wire);
+	if (r <= 0)
+		return r ? r : -EBADF;
+	rq.path_len = (uint16_t)strlen(wire);
+	return lf_call(X2F_SETATTR, &rq, wire, NULL, &f, sizeof f, NULL);
+}
+
+int lg_file_chmod(int dirfd, const char *path, mode_t mode, int flags)
+{
+	if (flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH))
+		return -EINVAL;
+	return lf_setattr(dirfd, path, flags, LEGO_SA_MODE, mode & 07777, 0, 0);
+}
+
+/* One of utimensat's times: its LEGO_SA_ bits and nanoseconds. */
+static int lf_time(const struct timespec *t, uint32_t set, uint32_t now, uint32_t *sa, int64_t *ns)
+{
+	if (!t || t->tv_nsec == UTIME_NOW) {
+		*sa |= now;
+		return 0;
+	}
+	if (t->tv_nsec == UTIME_OMIT)
+		return 0;
+	if (t->tv_nsec < 0 || t->tv_nsec >= 1000000000 || t->tv_sec > INT64_MAX / 1000000000 - 1 ||
+	    t->tv_sec < INT64_MIN / 1000000000 + 1)
+		return -EINVAL; /* (beyond what the wire's nanoseconds hold: year 2262) */
+	*sa |= set;
+	*ns = (int64_t)t->tv_sec * 1000000000 + t->tv_nsec;
+	return 0;
+}
+
+int lg_file_utimens(int dirfd, const char *path, const struct timespec ts[2], int flags)
+{
+	if (flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH))
+		return -EINVAL;
+	uint32_t sa = 0;
+	int64_t at = 0, mt = 0;
+	int r = lf_time(ts ? &ts[0] : NULL, LEGO_SA_ATIME, LEGO_SA_ATIME_NOW, &sa, &at);
+	if (r == 0)
+		r = lf_time(ts ? &ts[1] : NULL, LEGO_SA_MTIME, LEGO_SA_MTIME_NOW, &sa, &mt);
+	if (r)
+		return r;
+	if (!sa) /* both UTIME_OMIT: nothing changes, but the file must be there */
+		return lg_file_exists(dirfd, path, flags);
+	return lf_setattr(dirfd, path, flags, sa, 0, at, mt);
 }
 
 /* ------------------------------------------------------ changes */

@@ -125,8 +125,17 @@ ssize_t lg_file_copy_range(int in, off_t *off_in, int out, off_t *off_out, size_
 int lg_file_mmap_fd(int fd);
 long lg_file_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
 
-/* Operations on Lego paths the store cannot express (chmod, utimes):
- * 0 if the path exists (the change is ignored), else -errno. */
+/* Operations on Lego paths the store cannot express (chown: the store's
+ * files have one owner, the storenode's user): 0 if the path exists (the
+ * change is ignored), else -errno. */
 int lg_file_exists(int dirfd, const char *path, int flags);
+
+/* fchmodat and utimensat on a Lego path beneath dirfd, or with path ""
+ * and AT_EMPTY_PATH on the Lego descriptor dirfd: 0 or -errno.  The
+ * storenode drops set-user-ID and set-group-ID bits; ts as utimensat's
+ * (NULL: both now).  A change of times writes the file's dirty data back
+ * first, so a later write-back does not undo it. */
+int lg_file_chmod(int dirfd, const char *path, mode_t mode, int flags);
+int lg_file_utimens(int dirfd, const char *path, const struct timespec ts[2], int flags);
 
 #endif

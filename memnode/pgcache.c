@@ -34,8 +34,8 @@ struct pgc_file {
 	uint16_t path_len;
 	uint64_t size;       /* as processes see it (dirty data included) */
 	uint64_t store_size; /* at the storenode, as last seen */
-	uint64_t store_mtime;
-	int mtime_known;     /* store_mtime is the storenode's (no write-back since) */
+	uint64_t store_mtime, store_ctime;
+	int mtime_known;     /* store_[mc]time are the storenode's (no write-back since) */
 	uint64_t ndirty;     /* dirty blocks */
 	struct pgc_block *blocks;
 	struct pgc_file *hnext;
@@ -95,6 +95,7 @@ static struct pgc_file *pgc_file_get(struct pgc *c, const struct lego_fstat *st,
 		f->ino = st->ino;
 		f->size = f->store_size = st->size;
 		f->store_mtime = st->mtime_ns;
+		f->store_ctime = st->ctime_ns;
 		f->mtime_known = 1;
 		f->hnext = c->files[st->ino % PGC_FILE_BUCKETS];
 		c->files[st->ino % PGC_FILE_BUCKETS] = f;
@@ -547,8 +548,10 @@ static int pgc_open(struct pgc *c, struct rpc_ctx *ctx, const struct pgc_req *q,
 			pgc_drop_from(c, f, 0); /* the storenode truncated it */
 			f->size = 0;
 		} else if (f && !f->ndirty && op == X2F_OPEN) {
-			/* close-to-open: another memnode may have changed it */
-			if (f->mtime_known && (st.mtime_ns != f->store_mtime || st.size != f->store_size))
+			/* close-to-open: another memnode may have changed it
+			 * (its times too: the change time no one can set) */
+			if (f->mtime_known && (st.mtime_ns != f->store_mtime ||
+					       st.ctime_ns != f->store_ctime || st.size != f->store_size))
 				pgc_drop_from(c, f, 0);
 			f->size = st.size;
 		} else if (f && !f->ndirty) {
@@ -557,6 +560,7 @@ static int pgc_open(struct pgc *c, struct rpc_ctx *ctx, const struct pgc_req *q,
 		if (f) {
 			f->store_size = st.size;
 			f->store_mtime = st.mtime_ns;
+			f->store_ctime = st.ctime_ns;
 			f->mtime_known = 1;
 			st.size = f->size;
 			st.blocks = LG_MAX(st.blocks, LG_ALIGN_UP(f->size, 512) / 512);
@@ -736,8 +740,51 @@ static int pgc_rename(struct pgc *c, struct rpc_ctx *ctx, const struct pgc_req *
 			memcpy(buf + nl, f->path + ol, rest);
 			if (pgc_set_path(f, buf, nl + rest) < 0)
 				return -ENOMEM;
+			f->mtime_known = 0; /* (a rename changes its change time) */
 		}
 	return 0;
+}
+
+/* SETATTR.  New times must not be undone by the write-back of data
+ * written before them, so a change of times writes the file's dirty
+ * blocks back first (found by inode: the path may be a link to it).  The
+ * storenode's answer is then the last this cache saw of the file. */
+static int pgc_setattr(struct pgc *c, struct rpc_ctx *ctx, const struct pgc_req *q)
+{
+	struct lego_fstat st;
+	size_t rl = 0;
+	int r;
+	if (q->r.flags & (LEGO_SA_ATIME | LEGO_SA_MTIME | LEGO_SA_ATIME_NOW | LEGO_SA_MTIME_NOW)) {
+		uint64_t ino = q->r.ino;
+		if (!ino) {
+			struct lego_file_req sr = {.flags = q->r.flags & LEGO_F_NOFOLLOW,
+						   .path_len = q->r.path_len};
+			r = pgc_store(c, X2F_STAT, &sr, q->path, NULL, 0, &st, sizeof st, &rl);
+			if (r)
+				return r;
+			ino = rl < sizeof st ? 0 : st.ino;
+		}
+		struct pgc_file *f = ino ? pgc_file_find(c, ino) : NULL;
+		if (f && (r = pgc_flush_file(c, f)) != 0)
+			return r;
+	}
+	r = pgc_forward(c, ctx, &st, sizeof st, &rl);
+	if (r)
+		return r;
+	if (rl < sizeof st)
+		return -EBADMSG;
+	struct pgc_file *f = pgc_file_find(c, st.ino);
+	if (f && !f->ndirty) {
+		f->store_size = st.size;
+		f->store_mtime = st.mtime_ns;
+		f->store_ctime = st.ctime_ns;
+		f->mtime_known = 1;
+	}
+	if (f) {
+		st.size = f->size;
+		st.blocks = LG_MAX(st.blocks, LG_ALIGN_UP(f->size, 512) / 512);
+	}
+	return pgc_reply_stat(ctx, &st);
 }
 
 int pgc_handle(struct pgc *c, struct rpc_ctx *ctx)
@@ -771,6 +818,8 @@ int pgc_handle(struct pgc *c, struct rpc_ctx *ctx)
 	case X2F_MKDIR:
 	case X2F_RMDIR:
 		return pgc_forward(c, ctx, NULL, 0, NULL);
+	case X2F_SETATTR:
+		return pgc_setattr(c, ctx, &q);
 	}
 	return -EOPNOTSUPP;
 }

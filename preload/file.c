@@ -949,29 +949,30 @@ LG_EXPORT int faccessat(int dirfd, const char *path, int mode, int flags)
 	return REAL(faccessat)(dirfd, path, mode, flags);
 }
 
-/* The store keeps no modes, owners or times of our choosing: on a Lego
- * path these succeed when it exists and change nothing. */
+/* Modes and times are the storenode's file's own (set there); owners
+ * are not: the store's files all belong to the storenode's user, so on a
+ * Lego path the chown calls succeed when it exists and change nothing. */
 LG_EXPORT int chmod(const char *path, mode_t mode)
 {
 	if (lg_file_path(AT_FDCWD, path))
-		return lg_ret(LG_TRACED("xsd", lg_file_exists(AT_FDCWD, path, 0),
-				TL(AT_FDCWD), TL(path), TL(0)));
+		return lg_ret(LG_TRACED("xsxd", lg_file_chmod(AT_FDCWD, path, mode, 0), TL(AT_FDCWD),
+				TL(path), TL(mode), TL(0)));
 	return REAL(chmod)(path, mode);
 }
 
 LG_EXPORT int fchmod(int fd, mode_t mode)
 {
 	if (lg_file_fd(fd))
-		return lg_ret(LG_TRACED("dsx", lg_file_exists(fd, "", AT_EMPTY_PATH),
-				TL(fd), TL(""), TL(AT_EMPTY_PATH)));
+		return lg_ret(LG_TRACED("dsxx", lg_file_chmod(fd, "", mode, AT_EMPTY_PATH), TL(fd),
+				TL(""), TL(mode), TL(AT_EMPTY_PATH)));
 	return REAL(fchmod)(fd, mode);
 }
 
 LG_EXPORT int fchmodat(int dirfd, const char *path, mode_t mode, int flags)
 {
 	if (lg_file_path(dirfd, path))
-		return lg_ret(LG_TRACED("dsx", lg_file_exists(dirfd, path, flags),
-				TL(dirfd), TL(path), TL(flags)));
+		return lg_ret(LG_TRACED("dsxx", lg_file_chmod(dirfd, path, mode, flags),
+				TL(dirfd), TL(path), TL(mode), TL(flags)));
 	return REAL(fchmodat)(dirfd, path, mode, flags);
 }
 
@@ -980,33 +981,107 @@ LG_EXPORT int utimensat(int dirfd, const char *path, const struct timespec ts[2]
 	const char *p = path;
 	__asm__("" : "+r"(p)); /* declared nonnull, but NULL means dirfd itself */
 	if (p ? lg_file_path(dirfd, p) : lg_file_fd(dirfd))
-		return lg_ret(LG_TRACED("dss", lg_file_exists(dirfd, p ? p : "", p ? flags : AT_EMPTY_PATH),
-				TL(dirfd), TL(p ? p : ""), TL(p ? flags : AT_EMPTY_PATH)));
+		return lg_ret(LG_TRACED("dsx", lg_file_utimens(dirfd, p ? p : "", ts,
+							      p ? flags : flags | AT_EMPTY_PATH),
+				TL(dirfd), TL(p ? p : ""), TL(p ? flags : flags | AT_EMPTY_PATH)));
 	return REAL(utimensat)(dirfd, path, ts, flags);
 }
 
 LG_EXPORT int futimens(int fd, const struct timespec ts[2])
 {
 	if (lg_file_fd(fd))
-		return lg_ret(LG_TRACED("dsx", lg_file_exists(fd, "", AT_EMPTY_PATH),
-				TL(fd), TL(""), TL(AT_EMPTY_PATH)));
+		return lg_ret(LG_TRACED("dsx", lg_file_utimens(fd, "", ts, AT_EMPTY_PATH), TL(fd),
+				TL(""), TL(AT_EMPTY_PATH)));
 	return REAL(futimens)(fd, ts);
+}
+
+/* utimes and its kin in microseconds (NULL: now), as utimensat's times;
+ * -EINVAL for microseconds out of range, as Linux. */
+static int lg_tv_ts(const struct timeval tv[2], struct timespec ts[2])
+{
+	for (int i = 0; tv && i < 2; i++) {
+		if (tv[i].tv_usec < 0 || tv[i].tv_usec >= 1000000)
+			return -EINVAL;
+		ts[i] = (struct timespec){tv[i].tv_sec, tv[i].tv_usec * 1000};
+	}
+	return 0;
+}
+
+static int lg_utimes_at(int dirfd, const char *path, const struct timeval tv[2], int flags)
+{
+	struct timespec ts[2];
+	int r = lg_tv_ts(tv, ts);
+	return r ? r : lg_file_utimens(dirfd, path, tv ? ts : NULL, flags);
 }
 
 LG_EXPORT int utimes(const char *path, const struct timeval tv[2])
 {
 	if (lg_file_path(AT_FDCWD, path))
-		return lg_ret(LG_TRACED("xsd", lg_file_exists(AT_FDCWD, path, 0),
-				TL(AT_FDCWD), TL(path), TL(0)));
+		return lg_ret(LG_TRACED("xsd", lg_utimes_at(AT_FDCWD, path, tv, 0), TL(AT_FDCWD),
+				TL(path), TL(0)));
 	return REAL(utimes)(path, tv);
+}
+
+LG_EXPORT int lutimes(const char *path, const struct timeval tv[2])
+{
+	if (lg_file_path(AT_FDCWD, path))
+		return lg_ret(LG_TRACED("xsx", lg_utimes_at(AT_FDCWD, path, tv, AT_SYMLINK_NOFOLLOW),
+				TL(AT_FDCWD), TL(path), TL(AT_SYMLINK_NOFOLLOW)));
+	return REAL(lutimes)(path, tv);
+}
+
+LG_EXPORT int futimes(int fd, const struct timeval tv[2])
+{
+	if (lg_file_fd(fd))
+		return lg_ret(LG_TRACED("dsx", lg_utimes_at(fd, "", tv, AT_EMPTY_PATH), TL(fd), TL(""),
+				TL(AT_EMPTY_PATH)));
+	return REAL(futimes)(fd, tv);
 }
 
 LG_EXPORT int utime(const char *path, const struct utimbuf *t)
 {
-	if (lg_file_path(AT_FDCWD, path))
-		return lg_ret(LG_TRACED("xsd", lg_file_exists(AT_FDCWD, path, 0),
+	if (lg_file_path(AT_FDCWD, path)) {
+		struct timespec ts[2];
+		if (t) {
+			ts[0] = (struct timespec){t->actime, 0};
+			ts[1] = (struct timespec){t->modtime, 0};
+		}
+		return lg_ret(LG_TRACED("xsd", lg_file_utimens(AT_FDCWD, path, t ? ts : NULL, 0),
 				TL(AT_FDCWD), TL(path), TL(0)));
+	}
 	return REAL(utime)(path, t);
+}
+
+LG_EXPORT int chown(const char *path, uid_t owner, gid_t group)
+{
+	if (lg_file_path(AT_FDCWD, path))
+		return lg_ret(LG_TRACED("xsd", lg_file_exists(AT_FDCWD, path, 0), TL(AT_FDCWD),
+				TL(path), TL(0)));
+	return REAL(chown)(path, owner, group);
+}
+
+LG_EXPORT int lchown(const char *path, uid_t owner, gid_t group)
+{
+	if (lg_file_path(AT_FDCWD, path))
+		return lg_ret(LG_TRACED("xsx", lg_file_exists(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW),
+				TL(AT_FDCWD), TL(path), TL(AT_SYMLINK_NOFOLLOW)));
+	return REAL(lchown)(path, owner, group);
+}
+
+LG_EXPORT int fchown(int fd, uid_t owner, gid_t group)
+{
+	if (lg_file_fd(fd))
+		return lg_ret(LG_TRACED("dsx", lg_file_exists(fd, "", AT_EMPTY_PATH), TL(fd), TL(""),
+				TL(AT_EMPTY_PATH)));
+	return REAL(fchown)(fd, owner, group);
+}
+
+LG_EXPORT int fchownat(int dirfd, const char *path, uid_t owner, gid_t group, int flags)
+{
+	if (path[0] ? lg_file_path(dirfd, path) : (flags & AT_EMPTY_PATH) && lg_file_fd(dirfd))
+		return lg_ret(LG_TRACED("dsx", lg_file_exists(dirfd, path, flags), TL(dirfd),
+				TL(path), TL(flags)));
+	return REAL(fchownat)(dirfd, path, owner, group, flags);
 }
 
 /* No symbolic links can be read through the store: EINVAL (not a link)

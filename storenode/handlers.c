@@ -4,8 +4,8 @@
  *
  * Stateless: every request names its file by path, resolved anew beneath
  * the root (resolve.h), and every descriptor a request opens is closed
- * before its handler returns.  READ, WRITE, TRUNCATE, FSYNC and CLOSE with
- * ino != 0 answer -ESTALE when the path no longer names that inode (also
+ * before its handler returns.  READ, WRITE, TRUNCATE, FSYNC, CLOSE and
+ * SETATTR with ino != 0 answer -ESTALE when the path no longer names that inode (also
  * when it names nothing any more).
  *
  * The RPC server has checked header, session, role and the body's size
@@ -54,8 +54,9 @@ static const char *sn_op_name(uint16_t op)
 {
 	static const char *const names[] = {"OPEN",	"STAT",	 "READ",  "WRITE",
 					    "TRUNCATE", "FSYNC", "UNLINK", "RMDIR",
-					    "MKDIR",	"RENAME", "LIST",  "CLOSE"};
-	return op >= X2F_OPEN && op <= X2F_CLOSE ? names[op - X2F_OPEN] : "?";
+					    "MKDIR",	"RENAME", "LIST",  "CLOSE",
+					    "SETATTR"};
+	return op >= X2F_OPEN && op <= X2F_SETATTR ? names[op - X2F_OPEN] : "?";
 }
 
 static int sn_is_name_op(uint16_t op)
@@ -147,9 +148,10 @@ static int sn_run(struct rpc_ctx *ctx, sn_op_fn fn)
 
 /* ----------------------------------------------------------- helpers */
 
+/* On the wire: signed nanoseconds, two's complement in the u64. */
 static uint64_t sn_ns(struct timespec t)
 {
-	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+	return (uint64_t)((int64_t)t.tv_sec * 1000000000 + t.tv_nsec);
 }
 
 /* Reply with st as a lego_fstat. */
@@ -444,7 +446,7 @@ static int op_mkdir(struct storenode *s, const struct sn_req *q, struct rpc_ctx 
 	int dfd = sn_resolve_parent(s->root_fd, q->path, q->f.path_len, name);
 	if (dfd < 0)
 		return dfd;
-	int r = mkdirat(dfd, name, q->f.mode & 07777) < 0 ? -errno : 0;
+	int r = mkdirat(dfd, name, q->f.mode & SN_MODE_BITS) < 0 ? -errno : 0;
 	if (r == 0)
 		r = sn_fsync_dir(dfd);
 	close(dfd);
@@ -472,6 +474,54 @@ static int op_rename(struct storenode *s, const struct sn_req *q, struct rpc_ctx
 	close(tdir);
 	close(fdir);
 	return r;
+}
+
+static struct timespec sn_ts(uint32_t flags, uint32_t set, uint32_t now, uint64_t ns)
+{
+	if (flags & now)
+		return (struct timespec){0, UTIME_NOW};
+	if (!(flags & set))
+		return (struct timespec){0, UTIME_OMIT};
+	/* (signed: times before 1970 are times too) */
+	int64_t t = (int64_t)ns, sec = t / 1000000000, nsec = t % 1000000000;
+	if (nsec < 0) {
+		sec--;
+		nsec += 1000000000;
+	}
+	return (struct timespec){(time_t)sec, (long)nsec};
+}
+
+/* SETATTR: chmod and utimensat, on the file itself (the descriptor is
+ * O_PATH, so through its /proc name, which the kernel follows to the
+ * inode); a symbolic link's mode cannot change (-EOPNOTSUPP, as Linux's
+ * fchmodat with AT_SYMLINK_NOFOLLOW), its times can. */
+static int op_setattr(struct storenode *s, const struct sn_req *q, struct rpc_ctx *ctx)
+{
+	uint32_t fl = q->f.flags;
+	if (fl & ~LEGO_SA_ALL)
+		return -EINVAL;
+	struct stat st;
+	int fd = sn_open_ino(s, q, O_PATH | (fl & LEGO_F_NOFOLLOW ? O_NOFOLLOW : 0), &st);
+	if (fd < 0)
+		return fd;
+	char self[40];
+	snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+	int r = 0;
+	if (fl & LEGO_SA_MODE)
+		r = S_ISLNK(st.st_mode)			     ? -EOPNOTSUPP
+		    : chmod(self, q->f.mode & SN_MODE_BITS) < 0 ? -errno
+							     : 0;
+	struct timespec ts[2] = {sn_ts(fl, LEGO_SA_ATIME, LEGO_SA_ATIME_NOW, q->f.off),
+				 sn_ts(fl, LEGO_SA_MTIME, LEGO_SA_MTIME_NOW, q->f.len)};
+	if (r == 0 && (ts[0].tv_nsec != UTIME_OMIT || ts[1].tv_nsec != UTIME_OMIT))
+		r = (S_ISLNK(st.st_mode) ? utimensat(fd, "", ts, AT_EMPTY_PATH)
+					 : utimensat(AT_FDCWD, self, ts, 0)) < 0
+			    ? -errno
+			    : 0;
+	if (r == 0 && fstat(fd, &st) < 0)
+		r = -errno;
+	close(fd);
+	return r ? r : sn_reply_fstat(ctx, &st);
 }
 
 /* LIST: records from the position `off` (a cookie from an earlier reply,
@@ -552,6 +602,7 @@ SN_HANDLER(mkdir)
 SN_HANDLER(rename)
 SN_HANDLER(list)
 SN_HANDLER(close)
+SN_HANDLER(setattr)
 #undef SN_HANDLER
 
 #define MT (RPC_ROLE_BIT(LEGO_ROLE_MEMNODE) | RPC_ROLE_BIT(LEGO_ROLE_TOOL))
@@ -570,6 +621,7 @@ const struct rpc_handler storenode_handlers[] = {
 	F(X2F_RENAME, h_rename, 0),
 	F(X2F_LIST, h_list, RPC_H_RERUN),
 	F(X2F_CLOSE, h_close, 0),
+	F(X2F_SETATTR, h_setattr, 0),
 };
 #undef F
 #undef REQ

@@ -75,9 +75,10 @@ static int sn_openat2(int dirfd, const char *cpath, int flags, unsigned mode)
 	struct open_how how;
 	memset(&how, 0, sizeof how);
 	how.flags = (uint64_t)(unsigned)(flags | O_CLOEXEC);
-	/* openat2, unlike open, refuses a mode it will not use */
+	/* openat2, unlike open, refuses a mode it will not use; no client
+	 * makes a set-user-ID or set-group-ID file here (SN_MODE_BITS) */
 	if ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE)
-		how.mode = mode & 07777;
+		how.mode = mode & SN_MODE_BITS;
 	how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
 	for (int tries = 0;; tries++) {
 		long fd = syscall(SYS_openat2, dirfd, cpath, &how, sizeof how);

@@ -19,6 +19,12 @@
 #include <limits.h>
 #include <stddef.h>
 
+/* The permission bits a client may give a file or directory: all but
+ * set-user-ID and set-group-ID.  A storenode run as root would otherwise
+ * hold, under its root, programs that any client could make run as root
+ * on its host. */
+#define SN_MODE_BITS 01777u
+
 /* Check a wire path's syntax without touching the file system: 0, -EINVAL
  * (NUL byte), -ENAMETOOLONG (path or component too long), -EXDEV
  * (absolute).  With name_op, also refuse what sn_resolve_parent refuses:

@@ -110,6 +110,7 @@ enum lego_opcode {
 	X2F_RENAME = 73,
 	X2F_LIST = 74,
 	X2F_CLOSE = 75,
+	X2F_SETATTR = 76, /* chmod, utimensat */
 
 	LEGO_OPCODE_MAX = 96
 };
@@ -571,8 +572,21 @@ struct lego_file_req {
 };
 _Static_assert(sizeof(struct lego_file_req) == 40, "file_req size");
 
-#define LEGO_F_NOFOLLOW 0x1u  /* STAT: lstat */
+#define LEGO_F_NOFOLLOW 0x1u  /* STAT, SETATTR: lstat, AT_SYMLINK_NOFOLLOW */
 #define LEGO_F_DATASYNC 0x1u  /* FSYNC: fdatasync */
+
+/* SETATTR: flags say what changes (and LEGO_F_NOFOLLOW); mode is the
+ * new permission bits (the storenode drops set-user-ID and set-group-ID),
+ * off and len the new access and modification times in nanoseconds since
+ * the epoch (signed).  With ino != 0 the path must still name that file
+ * (-ESTALE).  Reply: the new lego_fstat. */
+#define LEGO_SA_MODE 0x02u
+#define LEGO_SA_ATIME 0x04u     /* set the access time to off */
+#define LEGO_SA_MTIME 0x08u     /* set the modification time to len */
+#define LEGO_SA_ATIME_NOW 0x10u /* set the access time to the storenode's now */
+#define LEGO_SA_MTIME_NOW 0x20u
+#define LEGO_SA_ALL (LEGO_F_NOFOLLOW | LEGO_SA_MODE | LEGO_SA_ATIME | LEGO_SA_MTIME | \
+		     LEGO_SA_ATIME_NOW | LEGO_SA_MTIME_NOW)
 
 /* Reply of OPEN and STAT: the file's attributes (Linux values). */
 struct lego_fstat {
@@ -580,7 +594,7 @@ struct lego_fstat {
 	uint64_t dev;
 	uint64_t size;
 	uint64_t blocks; /* 512-byte units */
-	uint64_t atime_ns, mtime_ns, ctime_ns;
+	uint64_t atime_ns, mtime_ns, ctime_ns; /* signed nanoseconds since 1970 */
 	uint32_t mode;   /* type and permission bits */
 	uint32_t nlink;
 	uint32_t uid, gid;
@@ -591,7 +605,7 @@ _Static_assert(sizeof(struct lego_fstat) == 80, "fstat size");
 
 /* READ reply: the bytes read (fewer than asked at end of file).
  * WRITE, UNLINK reply: lego_count_rep (bytes written; ino removed).
- * TRUNCATE, FSYNC, RMDIR, MKDIR, RENAME, CLOSE: no body.
+ * TRUNCATE, FSYNC, RMDIR, MKDIR, RENAME, CLOSE: no body.  SETATTR: lego_fstat.
  *
  * LIST reply: lego_dirent records, each padded to 8 bytes, up to
  * LEGO_LIST_MAX bytes; an empty reply is the end of the directory.

@@ -206,6 +206,15 @@ static int sf_call(void *user, uint16_t op, const struct iovec *iov, int n, void
 		}
 		return 0;
 	}
+	case X2F_SETATTR:
+		if (ino != SF_DIR && (!sf.exists[ino] || (q.ino && q.ino != ino)))
+			return q.ino ? -ESTALE : -ENOENT;
+		if (ino != SF_DIR && (q.flags & (LEGO_SA_MTIME | LEGO_SA_MTIME_NOW)))
+			sf.mtime[ino] = q.flags & LEGO_SA_MTIME ? q.len : sf.mtime[ino] + 1;
+		sf_stat(ino, &st);
+		memcpy(rep, &st, LG_MIN(sizeof st, repcap));
+		*replen = sf.quirk ? sizeof st - 8 : sizeof st;
+		return 0;
 	case X2F_LIST: {
 		size_t k = LG_MIN(repcap, (size_t)(q.off % 512));
 		memset(rep, 'x', k);
@@ -314,6 +323,8 @@ static size_t mk_file(struct fin *f, uint16_t op, uint8_t *body)
 	if (op == X2F_WRITE)
 		q.len = LG_MIN(q.len, (uint64_t)LEGO_FILE_IO_MAX);
 	q.flags = (b & 8 ? O_TRUNC : 0) | (b & 16 ? O_CREAT : 0) | (b & 32 ? O_RDWR : 0);
+	if (op == X2F_SETATTR)
+		q.flags = (b >> 2) & LEGO_SA_ALL;
 	char *path = (char *)body + sizeof q;
 	q.path_len = (uint16_t)mk_path(f, path);
 	if (op == X2F_RENAME || (b & 64))
@@ -377,7 +388,7 @@ static size_t mk_body(struct fin *f, uint16_t op, uint8_t *body, int cap)
 	}
 	case X2F_OPEN: case X2F_STAT: case X2F_READ: case X2F_WRITE: case X2F_TRUNCATE:
 	case X2F_FSYNC: case X2F_UNLINK: case X2F_RMDIR: case X2F_MKDIR: case X2F_RENAME:
-	case X2F_LIST: case X2F_CLOSE:
+	case X2F_LIST: case X2F_CLOSE: case X2F_SETATTR:
 		return mk_file(f, op, body);
 	default:
 		len = fin_u8(f) & 15;
@@ -461,8 +472,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		uint8_t pick = fin_u8(&f), fl = fin_u8(&f);
 		uint16_t op = pick == FZ_PICK_RAW ? OP_RAW : mn_ops[pick % LG_ARRAY_SIZE(mn_ops)];
 		if (op == OP_FILE) { /* the byte read as flags said which */
-			op = X2F_OPEN + fl % (X2F_CLOSE - X2F_OPEN + 2);
-			if (op > X2F_CLOSE)
+			op = X2F_OPEN + fl % (X2F_SETATTR - X2F_OPEN + 2);
+			if (op > X2F_SETATTR)
 				op = OP_TICK;
 			fl = fin_u8(&f);
 		}

@@ -48,6 +48,7 @@ enum { OP_RAW = 0xff00, OP_RESOLVE, OP_HANDSHAKE };
 static const uint16_t sn_ops[] = {
 	X2F_OPEN,  X2F_STAT,  X2F_READ,	 X2F_WRITE, X2F_TRUNCATE, X2F_FSYNC, X2F_UNLINK,
 	X2F_RMDIR, X2F_MKDIR, X2F_RENAME, X2F_LIST, X2F_CLOSE,	  X2X_PING,  X2X_STATS,
+	X2F_SETATTR,
 	X2X_BYE,   OP_RAW,    OP_RESOLVE, OP_RESOLVE, X2F_OPEN, X2F_WRITE, X2F_READ,
 	OP_HANDSHAKE,
 };
@@ -197,6 +198,8 @@ static size_t mk_request(struct fin *f, uint16_t op, uint8_t fl, uint8_t *body)
 					  O_WRONLY | O_CREAT | O_TRUNC, O_RDWR | O_CREAT | O_EXCL,
 					  O_WRONLY | O_APPEND, O_RDONLY | O_DIRECTORY};
 	q.flags = b & 8 ? fin_u32(f) : oflags[(b >> 4) % LG_ARRAY_SIZE(oflags)];
+	if (op == X2F_SETATTR && !(b & 8))
+		q.flags = fin_u8(f) & LEGO_SA_ALL;
 	q.mode = b & 0x80 ? fin_u32(f) : 0644;
 	char *path = (char *)body + sizeof q;
 	size_t cap = 4096;

@@ -1,9 +1,9 @@
 #!/bin/sh
 # Lego files (docs/storage.md): a Python script doing file work under
 # /lego prints the same transcript as on a local directory; the data lands
-# in the storenode's directory; a second process on the same memnode sees
-# the first one's writes after close/open; shells, cat, ls and C stdio work
-# on /lego paths.
+# in the storenode's directory, never with set-ID bits; a second process
+# on the same memnode sees the first one's writes after close/open; shells,
+# cat, ls and C stdio work on /lego paths.
 . "$(dirname "$0")/lib.sh"
 skip_if_sanitized
 mkdir -p "$T/root" "$T/local"
@@ -20,6 +20,18 @@ cmp -s "$T/native.out" "$T/lego.out" ||
 	fail "transcripts differ: $(diff "$T/native.out" "$T/lego.out" | head -20)"
 [ -d "$T/root/t" ] || fail "the storenode root holds no t/"
 pass "python file operations on /lego: $(wc -l <"$T/lego.out") transcript lines equal to a local directory"
+
+# set-user-ID and set-group-ID bits never reach the storenode's files
+$RUN $PY -c '
+import os
+open("/lego/t/suid", "w").write("x")
+os.chmod("/lego/t/suid", 0o6755)
+os.close(os.open("/lego/t/suid2", os.O_CREAT | os.O_WRONLY, 0o4755))
+os.mkdir("/lego/t/sgid", 0o2775)
+' 2>"$T/suid.log" || fail "chmod 6755: $(tail -3 "$T/suid.log")"
+got=$(stat -c %a "$T/root/t/suid" "$T/root/t/suid2" "$T/root/t/sgid" | tr '\n' ' ')
+[ "$got" = "755 755 755 " ] || fail "set-ID bits in the store: modes $got, want 755 755 755"
+pass "modes and times as on a local directory (chmod, utime, copy2 in the transcript); set-ID bits dropped"
 
 # written through Lego, visible in the root after close, and to a second process
 $RUN $PY -c '

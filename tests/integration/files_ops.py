@@ -85,6 +85,38 @@ with open(base + "/d/copy.txt") as f:
 shutil.copytree(base + "/d/sub", base + "/d/sub2")
 say("copytree", len(os.listdir(base + "/d/sub2")))
 
+# modes and times, as Linux keeps them: chmod, utime (nanoseconds, before
+# 1970, "now"), a write then futimens on one descriptor (the data must not
+# take the new time back), shutil.copy2 (copystat); chown to oneself
+c = base + "/d/copy.txt"
+os.chmod(c, 0o640)
+say("chmod", oct(os.stat(c).st_mode & 0o7777))
+fd = os.open(c, os.O_RDONLY)
+os.fchmod(fd, 0o604)
+os.close(fd)
+say("fchmod", oct(os.stat(c).st_mode & 0o7777))
+os.utime(c, ns=(1_000_000_123, 2_000_000_456))
+st = os.stat(c)
+say("utime", st.st_atime_ns, st.st_mtime_ns)
+os.utime(c, ns=(-86_400_000_000_001, -1))
+st = os.stat(c)
+say("before 1970", st.st_atime_ns, st.st_mtime_ns)
+os.utime(c)
+say("now", abs(os.stat(c).st_mtime - __import__("time").time()) < 60)
+fd = os.open(c, os.O_RDWR)
+os.pwrite(fd, b"more", 3)
+os.utime(fd, ns=(5, 6))
+os.close(fd)
+say("write then futimens", os.stat(c).st_mtime_ns)
+shutil.copy2(base + "/d/renamed.txt", base + "/d/copy2.txt")
+s1, s2 = os.stat(base + "/d/renamed.txt"), os.stat(base + "/d/copy2.txt")
+say("copy2", s1.st_mtime_ns == s2.st_mtime_ns, oct(s2.st_mode & 0o7777) == oct(s1.st_mode & 0o7777))
+os.chown(c, os.getuid(), os.getgid())
+say("chown to oneself ok")
+os.unlink(base + "/d/copy2.txt")
+err(os.chmod, base + "/d/nothere", 0o600)
+err(os.utime, base + "/d/nothere")
+
 # errors as Linux gives them
 err(os.mkdir, base + "/d/sub")
 err(os.rmdir, base + "/d/sub")

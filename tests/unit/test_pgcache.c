@@ -3,6 +3,8 @@
  * storenode holding one file in memory: reads through the cache, partial
  * and unaligned writes, writes past the end, write-back on fsync and close
  * (and not before), truncate, eviction of dirty blocks under a small cache,
+ * a change of times after a write (the data goes first), close-to-open by
+ * the change time,
  * the dirty bound, a storenode outage (EIO, dirty data kept, written after
  * it returns), a file renamed or deleted behind the cache (ESTALE), and
  * malformed requests.
@@ -24,9 +26,10 @@
 
 /* The fake storenode: one regular file "f" (inode INO). */
 static uint8_t sdata[FMAX];
-static uint64_t ssize, smtime;
+static uint64_t ssize, smtime, sctime;
 static int sdown, sgone;
 static unsigned sreads, swrites, sfsyncs;
+static unsigned swrites_at_setattr; /* swrites when the last SETATTR came */
 
 static int fake_call(void *user, uint16_t op, const struct iovec *iov, int n, void *rep,
 		     size_t repcap, size_t *replen)
@@ -56,9 +59,10 @@ static int fake_call(void *user, uint16_t op, const struct iovec *iov, int n, vo
 		if ((q.flags & O_TRUNC) && op == X2F_OPEN) {
 			ssize = 0;
 			smtime++;
+			sctime++;
 		}
 		struct lego_fstat st = {.ino = INO, .size = ssize, .mode = S_IFREG | 0644,
-					.nlink = 1, .mtime_ns = smtime};
+					.nlink = 1, .mtime_ns = smtime, .ctime_ns = sctime};
 		memcpy(rep, &st, LG_MIN(sizeof st, repcap));
 		*replen = sizeof st;
 		return 0;
@@ -76,16 +80,29 @@ static int fake_call(void *user, uint16_t op, const struct iovec *iov, int n, vo
 		memcpy(sdata + q.off, data, q.len);
 		ssize = LG_MAX(ssize, q.off + q.len);
 		smtime++;
+		sctime++;
 		return 0;
 	case X2F_TRUNCATE:
 		if (q.off < ssize)
 			memset(sdata + q.off, 0, ssize - q.off);
 		ssize = q.off;
 		smtime++;
+		sctime++;
 		return 0;
 	case X2F_FSYNC:
 		sfsyncs++;
 		return 0;
+	case X2F_SETATTR: {
+		swrites_at_setattr = swrites;
+		if (q.flags & LEGO_SA_MTIME)
+			smtime = q.len;
+		sctime++;
+		struct lego_fstat st = {.ino = INO, .size = ssize, .mode = S_IFREG | 0644,
+					.nlink = 1, .mtime_ns = smtime, .ctime_ns = sctime};
+		memcpy(rep, &st, LG_MIN(sizeof st, repcap));
+		*replen = sizeof st;
+		return 0;
+	}
 	}
 	return -EOPNOTSUPP;
 }
@@ -95,7 +112,8 @@ static struct pgc *pc;
 static void start(uint64_t size, uint64_t dirty)
 {
 	memset(sdata, 0, sizeof sdata);
-	ssize = smtime = 0;
+	ssize = smtime = sctime = 0;
+	swrites_at_setattr = 0;
 	sdown = sgone = 0;
 	sreads = swrites = sfsyncs = 0;
 	struct pgc_conf conf = {.size = size, .dirty_max = dirty, .expire_ns = 60ull * 1000000000,
@@ -198,6 +216,53 @@ START_TEST(writes_stay_until_fsync_or_close)
 	struct pgc_stats ps;
 	pgc_get_stats(pc, &ps);
 	ck_assert_uint_eq(ps.dirty, 0);
+}
+END_TEST
+
+/* utimensat after a write: the dirty data reaches the store before the
+ * new times, so its later write-back cannot undo them; a mode change
+ * alone writes nothing back. */
+START_TEST(times_after_dirty_data)
+{
+	ck_assert_int_eq(req(X2F_OPEN, 0, 0, 0, O_RDWR, NULL, NULL, 0, NULL), 0);
+	ck_assert_int_eq(req(X2F_WRITE, INO, 0, 5, 0, "hello", NULL, 0, NULL), 0);
+	ck_assert_int_eq(req(X2F_SETATTR, INO, 0, 0, LEGO_SA_MODE, NULL, NULL, 0, NULL), 0);
+	ck_assert_uint_eq(swrites_at_setattr, 0); /* (the mode alone) */
+	struct lego_fstat st;
+	ck_assert_int_eq(req(X2F_SETATTR, INO, 0, 777, LEGO_SA_MTIME, NULL, &st, sizeof st, NULL), 0);
+	ck_assert_uint_eq(swrites_at_setattr, 1);
+	ck_assert_uint_eq(st.mtime_ns, 777);
+	ck_assert_uint_eq(st.size, 5);
+	ck_assert_int_eq(req(X2F_CLOSE, INO, 0, 0, 0, NULL, NULL, 0, NULL), 0);
+	ck_assert_uint_eq(swrites, 1);
+	ck_assert_uint_eq(smtime, 777);
+	/* by path (ino 0): found through a STAT */
+	ck_assert_int_eq(req(X2F_OPEN, 0, 0, 0, O_RDWR, NULL, NULL, 0, NULL), 0);
+	ck_assert_int_eq(req(X2F_WRITE, INO, 5, 6, 0, " world", NULL, 0, NULL), 0);
+	ck_assert_int_eq(req(X2F_SETATTR, 0, 0, 0, LEGO_SA_MTIME_NOW, NULL, NULL, 0, NULL), 0);
+	ck_assert_uint_eq(swrites_at_setattr, 2);
+	ck_assert_int_eq(memcmp(sdata, "hello world", 11), 0);
+}
+END_TEST
+
+/* Close-to-open: a file changed behind the cache is read again even when
+ * its size and modification time are back to what the cache saw (a
+ * same-size rewrite, then utimensat to the old time: `touch -r`, rsync). */
+START_TEST(reopen_sees_change_time)
+{
+	pattern(sdata, 100000, 3);
+	ssize = 100000;
+	static uint8_t buf[100000];
+	size_t n;
+	ck_assert_int_eq(req(X2F_OPEN, 0, 0, 0, O_RDONLY, NULL, NULL, 0, NULL), 0);
+	ck_assert_int_eq(req(X2F_READ, INO, 0, 100000, 0, NULL, buf, sizeof buf, &n), 0);
+	ck_assert_int_eq(req(X2F_CLOSE, INO, 0, 0, 0, NULL, NULL, 0, NULL), 0);
+	pattern(sdata, 100000, 4); /* another memnode's process rewrote it... */
+	sctime++;                  /* ...and set its modification time back */
+	ck_assert_int_eq(req(X2F_OPEN, 0, 0, 0, O_RDONLY, NULL, NULL, 0, NULL), 0);
+	ck_assert_int_eq(req(X2F_READ, INO, 0, 100000, 0, NULL, buf, sizeof buf, &n), 0);
+	ck_assert_uint_eq(n, 100000);
+	ck_assert_int_eq(memcmp(buf, sdata, n), 0);
 }
 END_TEST
 
@@ -330,6 +395,8 @@ static Suite *pgcache_suite(void)
 	tcase_add_test(tc, read_through_cache);
 	tcase_add_test(tc, writes_stay_until_fsync_or_close);
 	tcase_add_test(tc, truncate_drops_and_zeroes);
+	tcase_add_test(tc, times_after_dirty_data);
+	tcase_add_test(tc, reopen_sees_change_time);
 	tcase_add_test(tc, small_cache_evicts_dirty_blocks_safely);
 	tcase_add_test(tc, outage_keeps_dirty_data);
 	tcase_add_test(tc, file_gone_behind_the_cache);
