@@ -495,7 +495,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		if (op == OP_RAW)
 			op = fin_u8(&f);
-		if (op >= X2F_OPEN && op <= X2F_CLOSE)
+		if (op >= X2F_OPEN && op <= X2F_SETATTR)
 			mn_pgc();
 		uint8_t bad = fl & FZ_BAD ? fin_u8(&f) : 0;
 		uint8_t *body = fz_body();
