@@ -31,8 +31,10 @@
  * Limits: relative paths (against the working directory) are never
  * Lego; ".." is resolved by the storenode, which refuses escapes; the
  * offset update of read/write is not atomic between threads sharing one
- * description; O_APPEND takes the size with a STAT and then writes (two
- * processes appending at once can overwrite each other).
+ * description; O_APPEND writes at the end as the memnode sees it, in one
+ * request (LEGO_F_APPEND: processes sharing a memnode do not overwrite each
+ * other's appends; a write over LEGO_FILE_IO_MAX appends its first part
+ * and writes the rest after it).
  */
 #define _GNU_SOURCE
 #include "file.h"
@@ -667,17 +669,10 @@ static ssize_t lf_io(struct lf_file *e, int fd, void *buf, size_t n, int64_t off
 	long fl = 0;
 	if (wr && (fl = lf_sys(SYS_fcntl, fd, F_GETFL)) < 0)
 		return fl;
-	int at_pos = off < 0;
-	int64_t pos = off;
-	if (wr && (fl & O_APPEND)) {
-		struct lego_fstat st;
-		int r = lf_stat_file(e, &st);
-		if (r)
-			return r;
-		pos = (int64_t)st.size;
-	} else if (at_pos && (pos = lf_sys(SYS_lseek, fd, 0, SEEK_CUR)) < 0) {
+	int at_pos = off < 0, append = wr && (fl & O_APPEND);
+	int64_t pos = append ? 0 : off; /* (an append learns its place from the reply) */
+	if (!append && at_pos && (pos = lf_sys(SYS_lseek, fd, 0, SEEK_CUR)) < 0)
 		return pos;
-	}
 	if (n > LF_RW_MAX)
 		n = LF_RW_MAX;
 	if (n > (uint64_t)(INT64_MAX - pos)) {
@@ -698,13 +693,17 @@ static ssize_t lf_io(struct lf_file *e, int fd, void *buf, size_t n, int64_t off
 					   .path_len = e->plen};
 		size_t got = 0;
 		if (wr) {
-			struct lego_count_rep cr = {0};
-			size_t rl = 0;
+			int first = append && done == 0;
+			struct lego_append_rep ar = {0};
+			size_t rl = 0, want = first ? sizeof ar : sizeof ar.count;
+			rq.flags = first ? LEGO_F_APPEND : 0;
 			memcpy(b, (const uint8_t *)buf + done, c);
-			r = lf_call(X2F_WRITE, &rq, e->path, b, &cr, sizeof cr, &rl);
-			if (r == 0 && (rl < sizeof cr || cr.count > c))
+			r = lf_call(X2F_WRITE, &rq, e->path, b, &ar, sizeof ar, &rl);
+			if (r == 0 && (rl < want || ar.count > c || (first && ar.off > (uint64_t)INT64_MAX)))
 				r = -EIO;
-			got = r ? 0 : cr.count;
+			got = r ? 0 : ar.count;
+			if (first && r == 0)
+				pos = (int64_t)ar.off;
 		} else {
 			r = lf_call(X2F_READ, &rq, e->path, NULL, b, c, &got);
 			if (r == 0 && got > c)

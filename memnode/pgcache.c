@@ -616,11 +616,17 @@ static int pgc_write(struct pgc *c, struct rpc_ctx *ctx, const struct pgc_req *q
 	 * rather than hold ever more data the storenode has not seen. */
 	if (c->st.dirty > 2 * c->conf.dirty_max && pgc_clean_to(c, c->conf.dirty_max, 0))
 		return -EIO;
+	if (q->r.flags & ~LEGO_F_APPEND)
+		return -EINVAL;
 	struct pgc_file *f;
 	int r = pgc_file_for(c, q, &f);
 	if (r)
 		return r;
-	uint64_t off = q->r.off, n = q->r.len;
+	/* an append goes at the end as this cache sees it, dirty data
+	 * included: one request at a time here, so the processes that share
+	 * this memnode do not overwrite each other's appends */
+	int append = q->r.flags & LEGO_F_APPEND;
+	uint64_t off = append ? f->size : q->r.off, n = q->r.len;
 	/* beyond the largest file Linux has (a signed 64-bit offset): the
 	 * write-back's offset and length would add up past 2^64 (fuzz_memnode) */
 	if (off > (uint64_t)INT64_MAX || n > (uint64_t)INT64_MAX - off)
@@ -651,10 +657,12 @@ static int pgc_write(struct pgc *c, struct rpc_ctx *ctx, const struct pgc_req *q
 		pgc_mark_dirty(c, b, (uint32_t)(lo - bs), (uint32_t)(hi - bs));
 	}
 	f->size = LG_MAX(f->size, off + n);
-	struct lego_count_rep *rep = rpc_reply_alloc(ctx, sizeof *rep);
+	struct lego_append_rep *rep = rpc_reply_alloc(ctx, append ? sizeof *rep : sizeof rep->count);
 	if (!rep)
 		return -ENOMEM;
 	rep->count = n;
+	if (append)
+		rep->off = off;
 	/* the data is in the cache: write-back trouble is for later calls */
 	if (c->st.dirty > c->conf.dirty_max)
 		pgc_clean_to(c, c->conf.dirty_max / 2, 0);

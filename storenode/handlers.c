@@ -339,21 +339,29 @@ static int op_read(struct storenode *s, const struct sn_req *q, struct rpc_ctx *
 }
 
 /* WRITE: all len bytes, or as many as went in before an error (then the
- * count says how many; an error with nothing written is the reply). */
+ * count says how many; an error with nothing written is the reply).  With
+ * LEGO_F_APPEND at the file's end, one request at a time (the server has
+ * one thread), so appends do not overwrite each other. */
 static int op_write(struct storenode *s, const struct sn_req *q, struct rpc_ctx *ctx)
 {
-	if (q->f.off > INT64_MAX)
+	int append = q->f.flags & LEGO_F_APPEND;
+	if (q->f.flags & ~LEGO_F_APPEND)
 		return -EINVAL;
-	if (q->f.off + q->f.len > INT64_MAX)
-		return -EFBIG;
+	if (!append && q->f.off > INT64_MAX)
+		return -EINVAL;
 	struct stat st;
 	int fd = sn_open_ino(s, q, O_WRONLY | O_NONBLOCK | O_NOCTTY, &st);
 	if (fd < 0)
 		return fd;
+	uint64_t off = append ? (uint64_t)st.st_size : q->f.off;
+	if (off + q->f.len > INT64_MAX) {
+		close(fd);
+		return -EFBIG;
+	}
 	size_t done = 0;
 	int r = 0;
 	while (done < q->f.len) {
-		ssize_t n = pwrite(fd, q->data + done, q->f.len - done, (off_t)(q->f.off + done));
+		ssize_t n = pwrite(fd, q->data + done, q->f.len - done, (off_t)(off + done));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
@@ -366,7 +374,13 @@ static int op_write(struct storenode *s, const struct sn_req *q, struct rpc_ctx 
 	if (r && done == 0)
 		return r;
 	s->bytes_written += done;
-	return sn_reply_count(ctx, done);
+	if (!append)
+		return sn_reply_count(ctx, done);
+	struct lego_append_rep *rep = rpc_reply_alloc(ctx, sizeof *rep);
+	if (!rep)
+		return -ENOMEM;
+	*rep = (struct lego_append_rep){done, off};
+	return 0;
 }
 
 static int op_truncate(struct storenode *s, const struct sn_req *q, struct rpc_ctx *ctx)

@@ -371,6 +371,13 @@ struct lego_count_rep {
 	uint64_t count;
 };
 
+/* Reply of an appending WRITE (LEGO_F_APPEND): the bytes written and the
+ * offset they went to, the end of the file as the server saw it. */
+struct lego_append_rep {
+	uint64_t count;
+	uint64_t off;
+};
+
 /* P2MON_STATS: lego_p2mon_as_req, then the process's counters as
  * "key:value\n" text (at most LEGO_STATS_TEXT_MAX bytes); no reply body.
  * T2MON_PROCS: body lego_procs_req; reply: per process (or the one asked
@@ -564,7 +571,8 @@ struct lego_file_req {
 	uint64_t ino;
 	uint64_t off;     /* READ/WRITE: offset; TRUNCATE: new length; LIST: resume cookie */
 	uint64_t len;     /* READ: bytes wanted; WRITE: bytes of data that follow */
-	uint32_t flags;   /* OPEN: Linux O_* flags; STAT: LEGO_F_NOFOLLOW; FSYNC: LEGO_F_DATASYNC */
+	uint32_t flags;   /* OPEN: Linux O_* flags; STAT: LEGO_F_NOFOLLOW; FSYNC: LEGO_F_DATASYNC;
+			   * WRITE: LEGO_F_APPEND; SETATTR: LEGO_SA_* */
 	uint32_t mode;    /* OPEN (with O_CREAT), MKDIR: permission bits */
 	uint16_t path_len;
 	uint16_t path2_len;
@@ -574,6 +582,7 @@ _Static_assert(sizeof(struct lego_file_req) == 40, "file_req size");
 
 #define LEGO_F_NOFOLLOW 0x1u  /* STAT, SETATTR: lstat, AT_SYMLINK_NOFOLLOW */
 #define LEGO_F_DATASYNC 0x1u  /* FSYNC: fdatasync */
+#define LEGO_F_APPEND 0x1u    /* WRITE: at the end of the file (off ignored); reply lego_append_rep */
 
 /* SETATTR: flags say what changes (and LEGO_F_NOFOLLOW); mode is the
  * new permission bits (the storenode drops set-user-ID and set-group-ID),

@@ -325,6 +325,8 @@ static size_t mk_file(struct fin *f, uint16_t op, uint8_t *body)
 	q.flags = (b & 8 ? O_TRUNC : 0) | (b & 16 ? O_CREAT : 0) | (b & 32 ? O_RDWR : 0);
 	if (op == X2F_SETATTR)
 		q.flags = (b >> 2) & LEGO_SA_ALL;
+	if (op == X2F_WRITE)
+		q.flags = b & 32 ? LEGO_F_APPEND : 0;
 	char *path = (char *)body + sizeof q;
 	q.path_len = (uint16_t)mk_path(f, path);
 	if (op == X2F_RENAME || (b & 64))

@@ -4,7 +4,7 @@
  * and unaligned writes, writes past the end, write-back on fsync and close
  * (and not before), truncate, eviction of dirty blocks under a small cache,
  * a change of times after a write (the data goes first), close-to-open by
- * the change time,
+ * the change time, appends at the cached end,
  * the dirty bound, a storenode outage (EIO, dirty data kept, written after
  * it returns), a file renamed or deleted behind the cache (ESTALE), and
  * malformed requests.
@@ -245,6 +245,31 @@ START_TEST(times_after_dirty_data)
 }
 END_TEST
 
+/* Appends go at the end as the cache sees it (dirty data included), each
+ * reply saying where; unknown write flags are refused. */
+START_TEST(appends_at_the_cached_end)
+{
+	pattern(sdata, 1000, 5);
+	ssize = 1000;
+	ck_assert_int_eq(req(X2F_OPEN, 0, 0, 0, O_RDWR, NULL, NULL, 0, NULL), 0);
+	struct lego_append_rep ar;
+	size_t n;
+	ck_assert_int_eq(req(X2F_WRITE, INO, 5, 3, LEGO_F_APPEND, "abc", &ar, sizeof ar, &n), 0);
+	ck_assert_uint_eq(n, sizeof ar);
+	ck_assert_uint_eq(ar.count, 3);
+	ck_assert_uint_eq(ar.off, 1000); /* (off 5 ignored) */
+	ck_assert_int_eq(req(X2F_WRITE, INO, 0, 2, LEGO_F_APPEND, "de", &ar, sizeof ar, &n), 0);
+	ck_assert_uint_eq(ar.off, 1003);
+	ck_assert_uint_eq(swrites, 0); /* both still dirty here */
+	ck_assert_int_eq(req(X2F_WRITE, INO, 0, 1, 0, "!", NULL, 0, &n), 0);
+	ck_assert_uint_eq(n, sizeof(struct lego_count_rep)); /* a plain write's reply */
+	ck_assert_int_eq(req(X2F_WRITE, INO, 0, 1, 0x80, "?", NULL, 0, NULL), -EINVAL);
+	ck_assert_int_eq(req(X2F_CLOSE, INO, 0, 0, 0, NULL, NULL, 0, NULL), 0);
+	ck_assert_uint_eq(ssize, 1005);
+	ck_assert_int_eq(memcmp(sdata + 1000, "abcde", 5), 0);
+}
+END_TEST
+
 /* Close-to-open: a file changed behind the cache is read again even when
  * its size and modification time are back to what the cache saw (a
  * same-size rewrite, then utimensat to the old time: `touch -r`, rsync). */
@@ -397,6 +422,7 @@ static Suite *pgcache_suite(void)
 	tcase_add_test(tc, truncate_drops_and_zeroes);
 	tcase_add_test(tc, times_after_dirty_data);
 	tcase_add_test(tc, reopen_sees_change_time);
+	tcase_add_test(tc, appends_at_the_cached_end);
 	tcase_add_test(tc, small_cache_evicts_dirty_blocks_safely);
 	tcase_add_test(tc, outage_keeps_dirty_data);
 	tcase_add_test(tc, file_gone_behind_the_cache);
