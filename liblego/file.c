@@ -28,8 +28,13 @@
  * heap under it).  All placeholder work uses raw system calls, never the
  * interposed functions, and keeps errno as it was.
  *
- * Limits: relative paths (against the working directory) are never
- * Lego; ".." is resolved by the storenode, which refuses escapes; the
+ * The working directory may be a Lego directory (chdir, fchdir): its record
+ * is lf.cwd, relative paths then resolve beneath it, and the kernel's
+ * working directory is a local placeholder directory naming it, so a
+ * program exec'd there finds it again (lf_cwd_adopt).
+ *
+ * Limits: ".." is resolved by the storenode, which refuses escapes (except
+ * chdir, which resolves it by name and may leave the store); the
  * offset update of read/write is not atomic between threads sharing one
  * description; O_APPEND writes at the end as the memnode sees it, in one
  * request (LEGO_F_APPEND: processes sharing a memnode do not overwrite each
@@ -116,6 +121,7 @@ static struct {
 	int ndirs, capdirs;
 	_Atomic int ndirs_pub;
 	_Atomic int said;
+	_Atomic(struct lf_file *) cwd; /* a Lego working directory, or NULL */
 } lf = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* ----------------------------------------------------------------- paths */
@@ -255,6 +261,19 @@ void lg_file_fresh(int fd)
 		lf_put(lf_set(fd, NULL));
 }
 
+/* The Lego working directory's record (a reference), or NULL. */
+static struct lf_file *lf_cwd_get(void)
+{
+	if (!atomic_load_explicit(&lf.cwd, memory_order_relaxed))
+		return NULL;
+	pthread_mutex_lock(&lf.lock);
+	struct lf_file *e = atomic_load(&lf.cwd);
+	if (e)
+		atomic_fetch_add(&e->ref, 1);
+	pthread_mutex_unlock(&lf.lock);
+	return e;
+}
+
 /* (dirfd, path) -> 1 and the store path in out, 0 if not Lego, -errno. */
 static int lf_resolve(int dirfd, const char *path, char *out)
 {
@@ -262,9 +281,7 @@ static int lf_resolve(int dirfd, const char *path, char *out)
 		return -EFAULT;
 	if (path[0] == '/')
 		return lf_match(path, out);
-	if (dirfd == AT_FDCWD)
-		return 0;
-	struct lf_file *e = lf_get(dirfd);
+	struct lf_file *e = dirfd == AT_FDCWD ? lf_cwd_get() : lf_get(dirfd);
 	if (!e)
 		return 0;
 	int r = 1;
@@ -288,7 +305,9 @@ int lg_file_path(int dirfd, const char *path)
 		return 0;
 	if (path[0] == '/')
 		return lf_match(path, NULL) != 0;
-	return dirfd != AT_FDCWD && lg_file_fd(dirfd);
+	if (dirfd == AT_FDCWD)
+		return atomic_load_explicit(&lf.cwd, memory_order_relaxed) != NULL;
+	return lg_file_fd(dirfd);
 }
 
 /* ------------------------------------------------------- talking to the store */
@@ -544,6 +563,8 @@ static void lf_atfork_child(void)
 	lf.pid = (pid_t)lf_sys(SYS_getpid);
 }
 
+static void lf_cwd_adopt(void);
+
 void lg_file_init(void)
 {
 	if (lf.inited)
@@ -566,6 +587,7 @@ void lg_file_init(void)
 	pthread_atfork(lf_atfork_prepare, lf_atfork_parent, lf_atfork_child);
 	lf.mode = s == LG_RT_RUNNING || later ? LF_ON : LF_DEAD;
 	lf_scan();
+	lf_cwd_adopt();
 }
 
 int lg_file_active(void) { return lf.mode != LF_OFF; }
@@ -583,6 +605,187 @@ void lg_file_exit(void)
 			lf_put(e);
 		}
 	}
+}
+
+/* ------------------------------------------------------ working directory */
+
+#define LF_CWD_MAGIC "lego-cwd 1\n"
+
+/* The local placeholder directory for a Lego working directory at wire:
+ * <phdir>/cwd-<hash of wire>, holding a file ".lego" that names it. */
+static void lf_cwd_dir(const char *wire, char *out, size_t cap)
+{
+	uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
+	for (const char *p = wire; *p; p++)
+		h = (h ^ (uint8_t)*p) * 0x100000001b3ull;
+	snprintf(out, cap, "%s/cwd-%016llx", lf.phdir, (unsigned long long)h);
+}
+
+/* Make the Lego directory (wire, ino, mode) the working directory: the
+ * kernel's goes to its placeholder, then lf.cwd names it. */
+static int lf_cwd_set(const char *wire, uint64_t ino, uint32_t mode)
+{
+	if (!S_ISDIR(mode))
+		return -ENOTDIR;
+	if (!lf.phdir[0])
+		return -EIO;
+	char dir[sizeof lf.phdir + 32], file[sizeof dir + 8];
+	lf_cwd_dir(wire, dir, sizeof dir);
+	snprintf(file, sizeof file, "%s/.lego", dir);
+	char want[LEGO_PATH_MAX + 64], have[sizeof want];
+	int wl = snprintf(want, sizeof want, LF_CWD_MAGIC "%llu %o\n%s", (unsigned long long)ino,
+			  (unsigned)mode, wire);
+	long r = lf_sys(SYS_mkdir, dir, 0700);
+	if (r && r != -EEXIST)
+		return -EIO;
+	long fd = lf_sys(SYS_openat, AT_FDCWD, file, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return -EIO;
+	long hl = lf_sys(SYS_pread64, (int)fd, have, sizeof have, 0);
+	if (hl != wl || memcmp(have, want, (size_t)wl) != 0) {
+		lf_sys(SYS_pwrite64, (int)fd, want, (size_t)wl, 0);
+		lf_sys(SYS_ftruncate, (int)fd, wl);
+	}
+	lf_sys(SYS_close, (int)fd);
+	if (lf_vforked()) /* (before exec, which adopts it: our memory is the parent's) */
+		return (int)lf_sys(SYS_chdir, dir);
+	struct lf_file *e = lf_new(wire, ino, mode, O_PATH);
+	if (!e)
+		return -ENOMEM;
+	if ((r = lf_sys(SYS_chdir, dir)) != 0) {
+		lf_put(e);
+		return (int)r;
+	}
+	pthread_mutex_lock(&lf.lock);
+	struct lf_file *old = atomic_exchange(&lf.cwd, e);
+	pthread_mutex_unlock(&lf.lock);
+	lf_put(old);
+	return 0;
+}
+
+void lg_file_cwd_local(void)
+{
+	if (!atomic_load_explicit(&lf.cwd, memory_order_relaxed) || lf_vforked())
+		return;
+	pthread_mutex_lock(&lf.lock);
+	struct lf_file *old = atomic_exchange(&lf.cwd, NULL);
+	pthread_mutex_unlock(&lf.lock);
+	lf_put(old);
+}
+
+/* After exec: a kernel working directory that is one of our placeholders
+ * names a Lego working directory. */
+static void lf_cwd_adopt(void)
+{
+	char cwd[PATH_MAX], file[PATH_MAX + 8], buf[LEGO_PATH_MAX + 64];
+	if (!lf.phdir[0] || lf_sys(SYS_getcwd, cwd, sizeof cwd) <= 0)
+		return;
+	size_t pl = strlen(lf.phdir);
+	if (strncmp(cwd, lf.phdir, pl) != 0 || strncmp(cwd + pl, "/cwd-", 5) != 0 ||
+	    strchr(cwd + pl + 1, '/'))
+		return;
+	snprintf(file, sizeof file, "%s/.lego", cwd);
+	long fd = lf_sys(SYS_openat, AT_FDCWD, file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return;
+	long n = lf_sys(SYS_pread64, (int)fd, buf, sizeof buf - 1, 0);
+	lf_sys(SYS_close, (int)fd);
+	size_t ml = sizeof LF_CWD_MAGIC - 1;
+	if (n < (long)ml || memcmp(buf, LF_CWD_MAGIC, ml) != 0)
+		return;
+	buf[n] = 0;
+	char *p = buf + ml, *nl = strchr(p, '\n');
+	unsigned long long ino;
+	unsigned mode;
+	if (!nl || sscanf(p, "%llu %o", &ino, &mode) != 2 || !S_ISDIR(mode))
+		return;
+	struct lf_file *e = lf_new(nl + 1, ino, mode, O_PATH);
+	if (e)
+		lf_put(atomic_exchange(&lf.cwd, e));
+}
+
+/* path, made absolute against the Lego working directory e and with "."
+ * and ".." taken out by name, into out ("/..."); 0 or -ENAMETOOLONG. */
+static int lf_cwd_join(const struct lf_file *e, const char *path, char *out, size_t cap)
+{
+	char whole[2 * LEGO_PATH_MAX + 8];
+	int n = snprintf(whole, sizeof whole, "/%s/%s/%s", lf.prefix, e->path, path);
+	if (n < 0 || (size_t)n >= sizeof whole)
+		return -ENAMETOOLONG;
+	size_t o = 0;
+	const char *s = whole, *c;
+	size_t l;
+	while ((l = lf_comp(&s, &c)) != 0) {
+		if (l == 1 && c[0] == '.')
+			continue;
+		if (l == 2 && c[0] == '.' && c[1] == '.') {
+			while (o > 0 && out[o - 1] != '/')
+				o--;
+			if (o > 0)
+				o--; /* (the slash; at "/" already: stays there) */
+			continue;
+		}
+		if (o + 1 + l + 1 > cap)
+			return -ENAMETOOLONG;
+		out[o++] = '/';
+		memcpy(out + o, c, l);
+		o += l;
+	}
+	if (o == 0)
+		out[o++] = '/';
+	out[o] = 0;
+	return 0;
+}
+
+int lg_file_chdir(int fd, const char *path)
+{
+	struct lego_fstat f;
+	int r;
+	if (!path) { /* fchdir */
+		struct lf_file *e = lf_get(fd);
+		if (!e)
+			return -EBADF;
+		r = lf_cwd_set(e->path, e->ino, e->mode);
+		lf_put(e);
+		return r;
+	}
+	char wire[LEGO_PATH_MAX + 1];
+	if (path[0] != '/') {
+		/* relative to a Lego working directory: by name, so that ".."
+		 * may lead out of the store (cd .. from /lego) */
+		struct lf_file *e = lf_cwd_get();
+		if (!e)
+			return -ENOENT; /* (not Lego: the caller's real chdir) */
+		char abs[2 * LEGO_PATH_MAX + 8];
+		r = path[0] ? lf_cwd_join(e, path, abs, sizeof abs) : -ENOENT;
+		lf_put(e);
+		if (r)
+			return r;
+		r = lf_match(abs, wire);
+		if (r == 0) { /* out of the store: a local directory */
+			r = (int)lf_sys(SYS_chdir, abs);
+			if (r == 0)
+				lg_file_cwd_local();
+			return r;
+		}
+	} else {
+		r = lf_match(path, wire);
+	}
+	if (r <= 0)
+		return r ? r : -ENOENT;
+	if ((r = lf_stat_wire(wire, 0, &f)) != 0)
+		return r;
+	return lf_cwd_set(wire, f.ino, f.mode);
+}
+
+int lg_file_getcwd(char *buf, size_t size)
+{
+	struct lf_file *e = lf_cwd_get();
+	if (!e)
+		return 0;
+	int n = snprintf(buf, size, "/%s%s%s", lf.prefix, e->path[0] ? "/" : "", e->path);
+	lf_put(e);
+	return n < 0 || (size_t)n >= size ? -ERANGE : 1;
 }
 
 /* ------------------------------------------------------------------- open */
@@ -1211,6 +1414,8 @@ int lg_file_mkdir(int dirfd, const char *path, mode_t mode)
 	int r = lf_resolve(dirfd, path, wire);
 	if (r <= 0)
 		return r ? r : -EBADF;
+	if (!wire[0])
+		return -EEXIST; /* the prefix itself, the store's root (mkdir -p) */
 	struct lego_file_req rq = {.mode = (uint32_t)(mode & 07777 & ~lf_umask()),
 				   .path_len = (uint16_t)strlen(wire)};
 	return lf_call(X2F_MKDIR, &rq, wire, NULL, NULL, 0, NULL);

@@ -136,6 +136,16 @@ int lg_file_exists(int dirfd, const char *path, int flags);
  * (NULL: both now).  A change of times writes the file's dirty data back
  * first, so a later write-back does not undo it. */
 int lg_file_chmod(int dirfd, const char *path, mode_t mode, int flags);
+
+/* chdir to a Lego path (path absolute, or relative to a Lego working
+ * directory, where ".." by name may lead back out of the store), or with
+ * path NULL fchdir to the Lego descriptor fd: 0 or -errno.  After any other
+ * successful chdir or fchdir, lg_file_cwd_local.  lg_file_getcwd: 1 and the
+ * working directory's path in buf when it is a Lego directory, 0 when it
+ * is not, -ERANGE. */
+int lg_file_chdir(int fd, const char *path);
+void lg_file_cwd_local(void);
+int lg_file_getcwd(char *buf, size_t size);
 int lg_file_utimens(int dirfd, const char *path, const struct timespec ts[2], int flags);
 
 #endif

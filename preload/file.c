@@ -21,6 +21,7 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/sendfile.h>
@@ -1108,6 +1109,18 @@ LG_EXPORT ssize_t readlink(const char *path, char *buf, size_t n)
  */
 LG_EXPORT char *getcwd(char *buf, size_t size)
 {
+	char lego[PATH_MAX];
+	int l = lg_file_active() ? lg_file_getcwd(lego, sizeof lego) : 0;
+	if (l) { /* a Lego working directory */
+		size_t len = strlen(lego) + 1;
+		if (l < 0 || (buf && size < len) || (!buf && size && size < len)) {
+			errno = ERANGE;
+			return NULL;
+		}
+		if (!buf && !(buf = malloc(size ? size : len)))
+			return NULL;
+		return memcpy(buf, lego, len);
+	}
 	if (!buf || !lg_dio_bounce(&(struct iovec){buf, size}, 1))
 		return REAL(getcwd)(buf, size);
 	char tmp[PATH_MAX];
@@ -1119,6 +1132,28 @@ LG_EXPORT char *getcwd(char *buf, size_t size)
 		return NULL;
 	}
 	return memcpy(buf, tmp, len);
+}
+
+/* chdir and fchdir into Lego directories (lg_file_chdir); any other
+ * change of directory leaves the Lego one. */
+LG_EXPORT int chdir(const char *path)
+{
+	if (lg_file_path(AT_FDCWD, path))
+		return lg_ret(LG_TRACED("xs", lg_file_chdir(AT_FDCWD, path), TL(AT_FDCWD), TL(path)));
+	int r = REAL(chdir)(path);
+	if (r == 0 && lg_file_active())
+		lg_file_cwd_local();
+	return r;
+}
+
+LG_EXPORT int fchdir(int fd)
+{
+	if (lg_file_fd(fd))
+		return lg_ret(LG_TRACED("d", lg_file_chdir(fd, NULL), TL(fd)));
+	int r = REAL(fchdir)(fd);
+	if (r == 0 && lg_file_active())
+		lg_file_cwd_local();
+	return r;
 }
 
 LG_EXPORT char *__getcwd_chk(char *buf, size_t size, size_t buflen)

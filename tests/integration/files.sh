@@ -2,9 +2,9 @@
 # Lego files (docs/storage.md): a Python script doing file work under
 # /lego prints the same transcript as on a local directory; the data lands
 # in the storenode's directory, never with set-ID bits; processes appending
-# at once keep every line; a second process on the same memnode sees the
-# first one's writes after close/open; shells, cat, ls and C stdio work on
-# /lego paths.
+# at once keep every line; a working directory in /lego works (mkdir -p,
+# cd); a second process on the same memnode sees the first one's writes
+# after close/open; shells, cat, ls and C stdio work on /lego paths.
 . "$(dirname "$0")/lib.sh"
 skip_if_sanitized
 mkdir -p "$T/root" "$T/local"
@@ -54,6 +54,19 @@ print(len(got), sorted(got) == sorted(want))
 [ "$(cat "$T/append.out")" = "$(printf '0\n4000 True')" ] ||
 	fail "4 processes appending 1000 lines each: $(cat "$T/append.out")"
 pass "4 processes appending to one file at once: all 4000 lines there, whole"
+
+# the working directory in /lego: mkdir -p (which changes into each
+# directory it makes), cd, relative names, fchdir, a program exec'd there,
+# cd .. back out of the store
+$RUN sh -c 'mkdir -p /lego/t/w/x/y && cd /lego/t/w && pwd && echo hi >x/y/f && cd x && pwd &&
+	cat y/f && "$0" -c "import os; print(os.getcwd(), open(\"y/f\").read().strip())
+fd = os.open(\"/lego/t/w/x/y\", os.O_RDONLY); os.fchdir(fd); print(os.getcwd(), os.listdir())" &&
+	cd ../.. && pwd && cd /lego && cd .. && pwd' "$PY" >"$T/cwd.out" 2>"$T/cwd.log" ||
+	fail "cd into /lego: $(tail -3 "$T/cwd.log")"
+want=$(printf '%s\n' /lego/t/w /lego/t/w/x hi "/lego/t/w/x hi" "/lego/t/w/x/y ['f']" /lego/t /)
+[ "$(cat "$T/cwd.out")" = "$want" ] || fail "cd into /lego gave: $(cat "$T/cwd.out")"
+[ -f "$T/root/t/w/x/y/f" ] || fail "mkdir -p /lego/t/w/x/y and x/y/f did not reach the store"
+pass "working directory in /lego: mkdir -p, cd, relative names, fchdir, exec, cd .. out"
 
 # written through Lego, visible in the root after close, and to a second process
 $RUN $PY -c '
