@@ -1421,6 +1421,33 @@ int lg_file_mkdir(int dirfd, const char *path, mode_t mode)
 	return lf_call(X2F_MKDIR, &rq, wire, NULL, NULL, 0, NULL);
 }
 
+/* mkstemp and its kin, and mkdtemp, on a Lego template: the C library's
+ * own make the file with an internal open, which goes to the local file
+ * system.  The six X before suffixlen bytes become letters and digits until
+ * a name is free (O_EXCL); the descriptor or 0 (dir), or -errno. */
+int lg_file_mktemp(char *tmpl, int suffixlen, int flags, int dir)
+{
+	static const char chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+	size_t len = strlen(tmpl);
+	if (suffixlen < 0 || len < 6 + (size_t)suffixlen ||
+	    memcmp(tmpl + len - suffixlen - 6, "XXXXXX", 6) != 0 ||
+	    (flags & ~(O_APPEND | O_CLOEXEC | O_SYNC | O_DSYNC | O_LARGEFILE | O_NOATIME)))
+		return -EINVAL;
+	char *x = tmpl + len - suffixlen - 6;
+	for (int tries = 0; tries < 1000; tries++) {
+		uint8_t rnd[6];
+		if (lf_sys(SYS_getrandom, rnd, sizeof rnd, 0) != (long)sizeof rnd)
+			return -EIO;
+		for (int i = 0; i < 6; i++)
+			x[i] = chars[rnd[i] % (sizeof chars - 1)];
+		int r = dir ? lg_file_mkdir(AT_FDCWD, tmpl, 0700)
+			    : lg_file_open(AT_FDCWD, tmpl, O_RDWR | O_CREAT | O_EXCL | flags, 0600);
+		if (r != -EEXIST)
+			return r;
+	}
+	return -EEXIST;
+}
+
 /* ------------------------------------------------------------ directories */
 
 /* The next record of a LIST reply at *pos, or NULL (end or malformed). */

@@ -96,6 +96,9 @@ int lg_file_unlink(int dirfd, const char *path, int flags);
 int lg_file_rename(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
 		   unsigned flags);
 int lg_file_mkdir(int dirfd, const char *path, mode_t mode);
+/* mkostemps (dir 0: the descriptor) and mkdtemp (dir 1: 0) on a Lego
+ * template; -errno (the template's X are then unspecified, as POSIX says). */
+int lg_file_mktemp(char *tmpl, int suffixlen, int flags, int dir);
 /* getdents64 on a Lego directory descriptor: bytes filled, 0 at the end. */
 ssize_t lg_file_getdents(int fd, void *buf, size_t len);
 

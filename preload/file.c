@@ -1292,6 +1292,56 @@ LG_EXPORT int mkdir(const char *path, mode_t mode)
 	return REAL(mkdir)(path, mode);
 }
 
+/* mkstemp's family and mkdtemp: the C library makes the file or directory
+ * through internal calls, which Lego does not see. */
+LG_EXPORT int mkstemp(char *tmpl)
+{
+	if (lg_file_path(AT_FDCWD, tmpl))
+		return lg_ret(LG_TRACED("sdx", lg_file_mktemp(tmpl, 0, 0, 0), TL(tmpl), TL(0), TL(0)));
+	return REAL(mkstemp)(tmpl);
+}
+
+LG_EXPORT int mkostemp(char *tmpl, int flags)
+{
+	if (lg_file_path(AT_FDCWD, tmpl))
+		return lg_ret(LG_TRACED("sdx", lg_file_mktemp(tmpl, 0, flags, 0), TL(tmpl), TL(0),
+				TL(flags)));
+	return REAL(mkostemp)(tmpl, flags);
+}
+
+LG_EXPORT int mkstemps(char *tmpl, int suffixlen)
+{
+	if (lg_file_path(AT_FDCWD, tmpl))
+		return lg_ret(LG_TRACED("sdx", lg_file_mktemp(tmpl, suffixlen, 0, 0), TL(tmpl),
+				TL(suffixlen), TL(0)));
+	return REAL(mkstemps)(tmpl, suffixlen);
+}
+
+LG_EXPORT int mkostemps(char *tmpl, int suffixlen, int flags)
+{
+	if (lg_file_path(AT_FDCWD, tmpl))
+		return lg_ret(LG_TRACED("sdx", lg_file_mktemp(tmpl, suffixlen, flags, 0), TL(tmpl),
+				TL(suffixlen), TL(flags)));
+	return REAL(mkostemps)(tmpl, suffixlen, flags);
+}
+
+LG_EXPORT int mkstemp64(char *tmpl) { return mkstemp(tmpl); }
+LG_EXPORT int mkostemp64(char *tmpl, int flags) { return mkostemp(tmpl, flags); }
+LG_EXPORT int mkstemps64(char *tmpl, int suffixlen) { return mkstemps(tmpl, suffixlen); }
+LG_EXPORT int mkostemps64(char *tmpl, int suffixlen, int flags)
+{
+	return mkostemps(tmpl, suffixlen, flags);
+}
+
+LG_EXPORT char *mkdtemp(char *tmpl)
+{
+	if (lg_file_path(AT_FDCWD, tmpl)) {
+		int r = LG_TRACED("sdx", lg_file_mktemp(tmpl, 0, 0, 1), TL(tmpl), TL(0), TL(1));
+		return lg_ret(r) < 0 ? NULL : tmpl;
+	}
+	return REAL(mkdtemp)(tmpl);
+}
+
 LG_EXPORT int mkdirat(int dirfd, const char *path, mode_t mode)
 {
 	if (lg_file_path(dirfd, path))

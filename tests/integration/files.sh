@@ -80,7 +80,8 @@ got=$($RUN $PY -c 'print(open("/lego/t/shared.txt").read().count("first"))' 2>"$
 [ "$got" = 3 ] || fail "second process read '$got': $(tail -3 "$T/p2.log")"
 pass "close writes back to the storenode; a second process sees the data after open"
 
-# ordinary programs: shell redirection, cat, ls, C stdio
+# ordinary programs: shell redirection, cat, ls, C stdio, mkstemp (git's
+# temporary files: "Unable to create temporary file" before they were Lego's)
 $RUN sh -c 'echo one >/lego/t/sh.txt; echo two >>/lego/t/sh.txt; cat /lego/t/sh.txt' >"$T/sh.out" 2>"$T/sh.log" ||
 	fail "sh: $(tail -3 "$T/sh.log")"
 [ "$(cat "$T/sh.out")" = "$(printf 'one\ntwo')" ] || fail "sh/cat gave: $(cat "$T/sh.out")"
@@ -89,7 +90,7 @@ grep -qx shared.txt "$T/ls.out" && grep -qx sh.txt "$T/ls.out" || fail "ls /lego
 "$BIN/lego-test-prog_stdio" "$T/local/stdio.txt" >/dev/null 2>&1 || fail "prog_stdio natively failed"
 $RUN "$BIN/lego-test-prog_stdio" /lego/t/stdio.txt >"$T/stdio.out" 2>"$T/stdio.log" ||
 	fail "C stdio: $(tail -3 "$T/stdio.log")"
-pass "sh redirections, cat, ls and C stdio (fopen/fprintf/fgets/fseek) on /lego"
+pass "sh redirections, cat, ls, C stdio (fopen/fprintf/fgets/fseek), mkstemp, mkostemps, mkdtemp on /lego"
 
 # mmap of a Lego file: MAP_PRIVATE is a copy of the file, MAP_SHARED is refused
 $RUN $PY -c '

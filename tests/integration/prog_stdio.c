@@ -1,8 +1,28 @@
-/* C stdio on one file: write lines, append, seek, read back, check.  An
- * ordinary program: files.sh runs it on a local path and on a /lego path
- * under lego-run. */
+/* C stdio on one file: write lines, append, seek, read back, check; then
+ * mkstemp, mkostemps and mkdtemp beside it (the C library makes those
+ * through internal calls).  An ordinary program: files.sh runs it on a
+ * local path and on a /lego path under lego-run. */
+#define _GNU_SOURCE
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* 0 if a temporary name was made from tmpl (its X replaced), is a file of
+ * `size` bytes or a directory (size < 0), and is gone again. */
+static int made(const char *what, const char *tmpl, const char *name, long size)
+{
+	struct stat st;
+	if (strlen(name) != strlen(tmpl) || strstr(name, "XXXXXX") || stat(name, &st) != 0 ||
+	    (size < 0 ? !S_ISDIR(st.st_mode) : st.st_size != size) ||
+	    (size < 0 ? rmdir(name) : unlink(name)) != 0) {
+		perror(what);
+		return 1;
+	}
+	return 0;
+}
 
 int main(int argc, char **argv)
 {
@@ -36,6 +56,25 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	fclose(f);
-	printf("ok %d lines\n", n);
+	char tmpl[4200], t[4200];
+	snprintf(tmpl, sizeof tmpl, "%s.XXXXXX", argv[1]);
+	strcpy(t, tmpl);
+	int fd = mkstemp(t);
+	if (fd < 0 || write(fd, "tmp\n", 4) != 4 || close(fd) != 0 || made("mkstemp", tmpl, t, 4))
+		return 1;
+	snprintf(tmpl, sizeof tmpl, "%s.XXXXXX.sfx", argv[1]);
+	strcpy(t, tmpl);
+	fd = mkostemps(t, 4, O_CLOEXEC);
+	if (fd < 0 || !(fcntl(fd, F_GETFD) & FD_CLOEXEC) || strcmp(t + strlen(t) - 4, ".sfx") != 0 ||
+	    close(fd) != 0 || made("mkostemps", tmpl, t, 0))
+		return 1;
+	snprintf(tmpl, sizeof tmpl, "%s.dXXXXXX", argv[1]);
+	strcpy(t, tmpl);
+	if (!mkdtemp(t) || made("mkdtemp", tmpl, t, -1))
+		return 1;
+	strcpy(t, "/nowhere-XXXXXY");
+	if (mkstemp(t) != -1) /* (not a template) */
+		return 1;
+	printf("ok %d lines, mkstemp, mkostemps, mkdtemp\n", n);
 	return 0;
 }
