@@ -1224,7 +1224,114 @@ LG_EXPORT ssize_t fgetxattr(int fd, const char *name, void *v, size_t n)
 	return REAL(fgetxattr)(fd, name, v, n);
 }
 
+/* Setting or removing one fails the same way, so that a program copying
+ * an ACL (libacl's acl_set_fd, as sed -i does) falls back to fchmod: the
+ * call used to reach the local placeholder, succeed, and leave the store's
+ * file with its temporary 0600. */
+LG_EXPORT int setxattr(const char *path, const char *name, const void *v, size_t n, int flags)
+{
+	if (lg_file_path(AT_FDCWD, path))
+		return lg_ret(-ENOTSUP);
+	return REAL(setxattr)(path, name, v, n, flags);
+}
+
+LG_EXPORT int lsetxattr(const char *path, const char *name, const void *v, size_t n, int flags)
+{
+	if (lg_file_path(AT_FDCWD, path))
+		return lg_ret(-ENOTSUP);
+	return REAL(lsetxattr)(path, name, v, n, flags);
+}
+
+LG_EXPORT int fsetxattr(int fd, const char *name, const void *v, size_t n, int flags)
+{
+	if (lg_file_fd(fd))
+		return lg_ret(-ENOTSUP);
+	return REAL(fsetxattr)(fd, name, v, n, flags);
+}
+
+LG_EXPORT int removexattr(const char *path, const char *name)
+{
+	if (lg_file_path(AT_FDCWD, path))
+		return lg_ret(-ENOTSUP);
+	return REAL(removexattr)(path, name);
+}
+
+LG_EXPORT int lremovexattr(const char *path, const char *name)
+{
+	if (lg_file_path(AT_FDCWD, path))
+		return lg_ret(-ENOTSUP);
+	return REAL(lremovexattr)(path, name);
+}
+
+LG_EXPORT int fremovexattr(int fd, const char *name)
+{
+	if (lg_file_fd(fd))
+		return lg_ret(-ENOTSUP);
+	return REAL(fremovexattr)(fd, name);
+}
+
 /* ------------------------------------------------------------ names */
+
+/* The store has no links, FIFOs or device nodes: EPERM, as Linux says for
+ * a file system that cannot make them (a link between a Lego path and a
+ * local one: EXDEV).  Before, they were made in the local file system
+ * (relative to a Lego working directory: in its placeholder). */
+static int lg_nolink(int olddirfd, const char *oldpath, int newdirfd, const char *newpath)
+{
+	int a = oldpath ? lg_file_path(olddirfd, oldpath) : 0, b = lg_file_path(newdirfd, newpath);
+	if (!b && !a)
+		return 1;
+	return lg_ret(oldpath && a != b ? -EXDEV : -EPERM);
+}
+
+LG_EXPORT int symlink(const char *target, const char *path)
+{
+	int r = lg_nolink(0, NULL, AT_FDCWD, path);
+	return r <= 0 ? r : REAL(symlink)(target, path);
+}
+
+LG_EXPORT int symlinkat(const char *target, int dirfd, const char *path)
+{
+	int r = lg_nolink(0, NULL, dirfd, path);
+	return r <= 0 ? r : REAL(symlinkat)(target, dirfd, path);
+}
+
+LG_EXPORT int link(const char *oldpath, const char *newpath)
+{
+	int r = lg_nolink(AT_FDCWD, oldpath, AT_FDCWD, newpath);
+	return r <= 0 ? r : REAL(link)(oldpath, newpath);
+}
+
+LG_EXPORT int linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
+		     int flags)
+{
+	int r = lg_nolink(olddirfd, oldpath, newdirfd, newpath);
+	return r <= 0 ? r : REAL(linkat)(olddirfd, oldpath, newdirfd, newpath, flags);
+}
+
+LG_EXPORT int mknod(const char *path, mode_t mode, dev_t dev)
+{
+	int r = lg_nolink(0, NULL, AT_FDCWD, path);
+	return r <= 0 ? r : REAL(mknod)(path, mode, dev);
+}
+
+LG_EXPORT int mknodat(int dirfd, const char *path, mode_t mode, dev_t dev)
+{
+	int r = lg_nolink(0, NULL, dirfd, path);
+	return r <= 0 ? r : REAL(mknodat)(dirfd, path, mode, dev);
+}
+
+LG_EXPORT int mkfifo(const char *path, mode_t mode)
+{
+	int r = lg_nolink(0, NULL, AT_FDCWD, path);
+	return r <= 0 ? r : REAL(mkfifo)(path, mode);
+}
+
+LG_EXPORT int mkfifoat(int dirfd, const char *path, mode_t mode)
+{
+	int r = lg_nolink(0, NULL, dirfd, path);
+	return r <= 0 ? r : REAL(mkfifoat)(dirfd, path, mode);
+}
 
 LG_EXPORT int truncate(const char *path, off_t len)
 {

@@ -68,6 +68,20 @@ want=$(printf '%s\n' /lego/t/w /lego/t/w/x hi "/lego/t/w/x hi" "/lego/t/w/x/y ['
 [ -f "$T/root/t/w/x/y/f" ] || fail "mkdir -p /lego/t/w/x/y and x/y/f did not reach the store"
 pass "working directory in /lego: mkdir -p, cd, relative names, fchdir, exec, cd .. out"
 
+# coreutils on modes and names: sed -i (a temporary file, then libacl's
+# fsetxattr, then rename) keeps the mode; links and FIFOs are refused with
+# EPERM (EXDEV across), not made in the local file system
+$RUN sh -c 'cd /lego/t && printf "a\n" >m.txt && chmod 640 m.txt && sed -i s/a/A/ m.txt &&
+	stat -c "%a %s" m.txt && cp -p m.txt m2.txt && stat -c %a m2.txt &&
+	for c in "ln -s m.txt l" "ln m.txt h" "ln /etc/hostname h2" "mkfifo f"; do
+		$c 2>&1 | sed "s/.*: //"; done; ls' >"$T/names.out" 2>"$T/names.log" ||
+	fail "sed -i, ln, mkfifo: $(tail -3 "$T/names.log")"
+want=$(printf '%s\n' "640 2" 640 "Operation not permitted" "Operation not permitted" \
+	"Invalid cross-device link" "Operation not permitted")
+[ "$(head -6 "$T/names.out")" = "$want" ] || fail "sed -i, ln, mkfifo gave: $(cat "$T/names.out")"
+! grep -qx -e l -e h -e h2 -e f "$T/names.out" || fail "a link or FIFO appeared: $(cat "$T/names.out")"
+pass "sed -i keeps the mode, cp -p too; ln, ln -s, mkfifo refused (EPERM, EXDEV)"
+
 # written through Lego, visible in the root after close, and to a second process
 $RUN $PY -c '
 import sys
