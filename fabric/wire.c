@@ -200,6 +200,7 @@ const char *lw_opcode_name(unsigned op)
 	case X2F_LIST: return "f_list";
 	case X2F_CLOSE: return "f_close";
 	case X2F_SETATTR: return "f_setattr";
+	case X2F_STATFS: return "f_statfs";
 	}
 	return "?";
 }

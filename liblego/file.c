@@ -607,6 +607,26 @@ void lg_file_exit(void)
 	}
 }
 
+int lg_file_statfs(int fd, const char *path, struct lego_statfs *out)
+{
+	char wire[LEGO_PATH_MAX + 1];
+	if (!path) {
+		struct lf_file *e = lf_get(fd);
+		if (!e)
+			return -EBADF;
+		memcpy(wire, e->path, e->plen + 1u);
+		lf_put(e);
+	} else {
+		int r = lf_resolve(AT_FDCWD, path, wire);
+		if (r <= 0)
+			return r ? r : -ENOENT;
+	}
+	struct lego_file_req rq = {.path_len = (uint16_t)strlen(wire)};
+	size_t rl = 0;
+	int r = lf_call(X2F_STATFS, &rq, wire, NULL, out, sizeof *out, &rl);
+	return r ? r : rl < sizeof *out ? -EIO : 0;
+}
+
 /* ------------------------------------------------------ working directory */
 
 #define LF_CWD_MAGIC "lego-cwd 1\n"

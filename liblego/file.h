@@ -147,6 +147,11 @@ int lg_file_chmod(int dirfd, const char *path, mode_t mode, int flags);
  * working directory's path in buf when it is a Lego directory, 0 when it
  * is not, -ERANGE. */
 int lg_file_chdir(int fd, const char *path);
+
+/* statfs of the file system holding the Lego path (or, path NULL, the open
+ * Lego file fd) at the storenode: 0 or -errno. */
+struct lego_statfs;
+int lg_file_statfs(int fd, const char *path, struct lego_statfs *out);
 void lg_file_cwd_local(void);
 int lg_file_getcwd(char *buf, size_t size);
 int lg_file_utimens(int dirfd, const char *path, const struct timespec ts[2], int flags);

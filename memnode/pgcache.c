@@ -828,6 +828,8 @@ int pgc_handle(struct pgc *c, struct rpc_ctx *ctx)
 		return pgc_forward(c, ctx, NULL, 0, NULL);
 	case X2F_SETATTR:
 		return pgc_setattr(c, ctx, &q);
+	case X2F_STATFS:
+		return pgc_forward_reply(c, ctx, sizeof(struct lego_statfs));
 	}
 	return -EOPNOTSUPP;
 }

@@ -29,6 +29,8 @@
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <sys/time.h>
 #include <sys/uio.h>
 #include <sys/xattr.h>
@@ -39,6 +41,7 @@
 #include "liblego/dio.h"
 #include "liblego/file.h"
 #include "liblego/trace.h"
+#include "lego/proto.h"
 
 #define LG_EXPORT __attribute__((visibility("default")))
 
@@ -1269,6 +1272,91 @@ LG_EXPORT int fremovexattr(int fd, const char *name)
 		return lg_ret(-ENOTSUP);
 	return REAL(fremovexattr)(fd, name);
 }
+
+/* statfs and statvfs (the C library's statvfs calls its own statfs) of a
+ * Lego path: the file system holding the store, at the storenode, so df
+ * and shutil.disk_usage see its room. */
+static int lg_statfs_fill(int fd, const char *path, struct statfs *sf, struct statvfs *sv)
+{
+	struct lego_statfs l;
+	int r = lg_file_statfs(fd, path, &l);
+	if (r)
+		return lg_ret(r);
+	if (sf) {
+		memset(sf, 0, sizeof *sf);
+		sf->f_type = (__fsword_t)l.type;
+		sf->f_bsize = (__fsword_t)l.bsize;
+		sf->f_frsize = (__fsword_t)l.frsize;
+		sf->f_blocks = l.blocks;
+		sf->f_bfree = l.bfree;
+		sf->f_bavail = l.bavail;
+		sf->f_files = l.files;
+		sf->f_ffree = l.ffree;
+		memcpy(&sf->f_fsid, &l.fsid, LG_MIN(sizeof sf->f_fsid, sizeof l.fsid));
+		sf->f_namelen = (__fsword_t)l.namemax;
+		sf->f_flags = (__fsword_t)l.flag;
+	}
+	if (sv) {
+		memset(sv, 0, sizeof *sv);
+		sv->f_bsize = l.bsize;
+		sv->f_frsize = l.frsize;
+		sv->f_blocks = l.blocks;
+		sv->f_bfree = l.bfree;
+		sv->f_bavail = l.bavail;
+		sv->f_files = l.files;
+		sv->f_ffree = l.ffree;
+		sv->f_favail = l.favail;
+		sv->f_fsid = l.fsid;
+		sv->f_flag = l.flag;
+		sv->f_namemax = l.namemax;
+	}
+	return 0;
+}
+
+LG_EXPORT int statfs(const char *path, struct statfs *b)
+{
+	if (lg_file_path(AT_FDCWD, path))
+		return lg_statfs_fill(-1, path, b, NULL);
+	return REAL(statfs)(path, b);
+}
+
+LG_EXPORT int fstatfs(int fd, struct statfs *b)
+{
+	if (lg_file_fd(fd))
+		return lg_statfs_fill(fd, NULL, b, NULL);
+	return REAL(fstatfs)(fd, b);
+}
+
+LG_EXPORT int statvfs(const char *path, struct statvfs *b)
+{
+	if (lg_file_path(AT_FDCWD, path))
+		return lg_statfs_fill(-1, path, NULL, b);
+	return REAL(statvfs)(path, b);
+}
+
+LG_EXPORT int fstatvfs(int fd, struct statvfs *b)
+{
+	if (lg_file_fd(fd))
+		return lg_statfs_fill(fd, NULL, NULL, b);
+	return REAL(fstatvfs)(fd, b);
+}
+
+/* (the same structures on 64-bit Linux) */
+LG_EXPORT int statfs64(const char *path, struct statfs64 *b)
+{
+	return statfs(path, (struct statfs *)(void *)b);
+}
+LG_EXPORT int fstatfs64(int fd, struct statfs64 *b) { return fstatfs(fd, (struct statfs *)(void *)b); }
+LG_EXPORT int statvfs64(const char *path, struct statvfs64 *b)
+{
+	return statvfs(path, (struct statvfs *)(void *)b);
+}
+LG_EXPORT int fstatvfs64(int fd, struct statvfs64 *b)
+{
+	return fstatvfs(fd, (struct statvfs *)(void *)b);
+}
+_Static_assert(sizeof(struct statfs64) == sizeof(struct statfs), "statfs64");
+_Static_assert(sizeof(struct statvfs64) == sizeof(struct statvfs), "statvfs64");
 
 /* ------------------------------------------------------------ names */
 

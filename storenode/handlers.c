@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -55,8 +56,8 @@ static const char *sn_op_name(uint16_t op)
 	static const char *const names[] = {"OPEN",	"STAT",	 "READ",  "WRITE",
 					    "TRUNCATE", "FSYNC", "UNLINK", "RMDIR",
 					    "MKDIR",	"RENAME", "LIST",  "CLOSE",
-					    "SETATTR"};
-	return op >= X2F_OPEN && op <= X2F_SETATTR ? names[op - X2F_OPEN] : "?";
+					    "SETATTR", "STATFS"};
+	return op >= X2F_OPEN && op <= X2F_STATFS ? names[op - X2F_OPEN] : "?";
 }
 
 static int sn_is_name_op(uint16_t op)
@@ -538,6 +539,32 @@ static int op_setattr(struct storenode *s, const struct sn_req *q, struct rpc_ct
 	return r ? r : sn_reply_fstat(ctx, &st);
 }
 
+/* STATFS: the file system under the store's root, as seen from the file
+ * the path names (the storenode sets no set-ID bits: ST_NOSUID). */
+static int op_statfs(struct storenode *s, const struct sn_req *q, struct rpc_ctx *ctx)
+{
+	if (q->f.flags)
+		return -EINVAL;
+	int fd = sn_resolve_open(s->root_fd, q->path, q->f.path_len, O_PATH, 0);
+	if (fd < 0)
+		return fd;
+	struct statvfs v;
+	struct statfs f;
+	int r = fstatvfs(fd, &v) < 0 || fstatfs(fd, &f) < 0 ? -errno : 0;
+	close(fd);
+	if (r)
+		return r;
+	struct lego_statfs *o = rpc_reply_alloc(ctx, sizeof *o);
+	if (!o)
+		return -ENOMEM;
+	*o = (struct lego_statfs){.type = (uint64_t)f.f_type, .bsize = v.f_bsize,
+				  .frsize = v.f_frsize, .blocks = v.f_blocks, .bfree = v.f_bfree,
+				  .bavail = v.f_bavail, .files = v.f_files, .ffree = v.f_ffree,
+				  .favail = v.f_favail, .fsid = v.f_fsid,
+				  .flag = v.f_flag | ST_NOSUID, .namemax = v.f_namemax};
+	return 0;
+}
+
 /* LIST: records from the position `off` (a cookie from an earlier reply,
  * 0 = the start) until LEGO_LIST_MAX bytes or the end.  A cookie is the
  * entry's d_off, the directory position just after it. */
@@ -617,6 +644,7 @@ SN_HANDLER(rename)
 SN_HANDLER(list)
 SN_HANDLER(close)
 SN_HANDLER(setattr)
+SN_HANDLER(statfs)
 #undef SN_HANDLER
 
 #define MT (RPC_ROLE_BIT(LEGO_ROLE_MEMNODE) | RPC_ROLE_BIT(LEGO_ROLE_TOOL))
@@ -636,6 +664,7 @@ const struct rpc_handler storenode_handlers[] = {
 	F(X2F_LIST, h_list, RPC_H_RERUN),
 	F(X2F_CLOSE, h_close, 0),
 	F(X2F_SETATTR, h_setattr, 0),
+	F(X2F_STATFS, h_statfs, RPC_H_RERUN),
 };
 #undef F
 #undef REQ

@@ -111,6 +111,7 @@ enum lego_opcode {
 	X2F_LIST = 74,
 	X2F_CLOSE = 75,
 	X2F_SETATTR = 76, /* chmod, utimensat */
+	X2F_STATFS = 77,  /* statfs, statvfs */
 
 	LEGO_OPCODE_MAX = 96
 };
@@ -596,6 +597,19 @@ _Static_assert(sizeof(struct lego_file_req) == 40, "file_req size");
 #define LEGO_SA_MTIME_NOW 0x20u
 #define LEGO_SA_ALL (LEGO_F_NOFOLLOW | LEGO_SA_MODE | LEGO_SA_ATIME | LEGO_SA_MTIME | \
 		     LEGO_SA_ATIME_NOW | LEGO_SA_MTIME_NOW)
+
+/* STATFS (the path names any file of the store, which must exist): the
+ * file system that holds it, as statvfs gives it (Linux values). */
+struct lego_statfs {
+	uint64_t type;   /* statfs's f_type */
+	uint64_t bsize, frsize;
+	uint64_t blocks, bfree, bavail; /* in frsize units */
+	uint64_t files, ffree, favail;
+	uint64_t fsid;
+	uint64_t flag;   /* ST_* */
+	uint64_t namemax;
+};
+_Static_assert(sizeof(struct lego_statfs) == 96, "statfs size");
 
 /* Reply of OPEN and STAT: the file's attributes (Linux values). */
 struct lego_fstat {

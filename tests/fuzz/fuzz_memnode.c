@@ -215,6 +215,12 @@ static int sf_call(void *user, uint16_t op, const struct iovec *iov, int n, void
 		memcpy(rep, &st, LG_MIN(sizeof st, repcap));
 		*replen = sf.quirk ? sizeof st - 8 : sizeof st;
 		return 0;
+	case X2F_STATFS: {
+		struct lego_statfs sfs = {.bsize = 4096, .frsize = 4096, .blocks = 1000, .bfree = 500};
+		memcpy(rep, &sfs, LG_MIN(sizeof sfs, repcap));
+		*replen = sf.quirk ? sizeof sfs - 8 : sizeof sfs;
+		return 0;
+	}
 	case X2F_LIST: {
 		size_t k = LG_MIN(repcap, (size_t)(q.off % 512));
 		memset(rep, 'x', k);
@@ -390,7 +396,7 @@ static size_t mk_body(struct fin *f, uint16_t op, uint8_t *body, int cap)
 	}
 	case X2F_OPEN: case X2F_STAT: case X2F_READ: case X2F_WRITE: case X2F_TRUNCATE:
 	case X2F_FSYNC: case X2F_UNLINK: case X2F_RMDIR: case X2F_MKDIR: case X2F_RENAME:
-	case X2F_LIST: case X2F_CLOSE: case X2F_SETATTR:
+	case X2F_LIST: case X2F_CLOSE: case X2F_SETATTR: case X2F_STATFS:
 		return mk_file(f, op, body);
 	default:
 		len = fin_u8(f) & 15;
@@ -474,8 +480,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		uint8_t pick = fin_u8(&f), fl = fin_u8(&f);
 		uint16_t op = pick == FZ_PICK_RAW ? OP_RAW : mn_ops[pick % LG_ARRAY_SIZE(mn_ops)];
 		if (op == OP_FILE) { /* the byte read as flags said which */
-			op = X2F_OPEN + fl % (X2F_SETATTR - X2F_OPEN + 2);
-			if (op > X2F_SETATTR)
+			op = X2F_OPEN + fl % (X2F_STATFS - X2F_OPEN + 2);
+			if (op > X2F_STATFS)
 				op = OP_TICK;
 			fl = fin_u8(&f);
 		}
@@ -497,7 +503,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		if (op == OP_RAW)
 			op = fin_u8(&f);
-		if (op >= X2F_OPEN && op <= X2F_SETATTR)
+		if (op >= X2F_OPEN && op <= X2F_STATFS)
 			mn_pgc();
 		uint8_t bad = fl & FZ_BAD ? fin_u8(&f) : 0;
 		uint8_t *body = fz_body();

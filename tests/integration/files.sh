@@ -82,6 +82,26 @@ want=$(printf '%s\n' "640 2" 640 "Operation not permitted" "Operation not permit
 ! grep -qx -e l -e h -e h2 -e f "$T/names.out" || fail "a link or FIFO appeared: $(cat "$T/names.out")"
 pass "sed -i keeps the mode, cp -p too; ln, ln -s, mkfifo refused (EPERM, EXDEV)"
 
+# statfs and statvfs of /lego: the storenode's file system (df, disk_usage)
+got=$($RUN $PY -c '
+import os, shutil, sys
+u = shutil.disk_usage("/lego/t")
+fd = os.open("/lego/t/m.txt", os.O_RDONLY)
+f = os.fstatvfs(fd)
+print(u.total, f.f_blocks * f.f_frsize, f.f_namemax)
+try:
+    os.statvfs("/lego/t/nothere")
+except OSError as e:
+    print(e.strerror)
+' 2>"$T/statfs.log") || fail "statvfs of /lego: $(tail -3 "$T/statfs.log")"
+want=$($PY -c '
+import os, sys
+v = os.statvfs(sys.argv[1])
+print(v.f_blocks * v.f_frsize, v.f_blocks * v.f_frsize, v.f_namemax)
+print("No such file or directory")' "$T/root")
+[ "$got" = "$want" ] || fail "statvfs of /lego: '$got', of the store's root '$want'"
+pass "statvfs and fstatvfs of /lego say the store's file system; ENOENT for a missing path"
+
 # written through Lego, visible in the root after close, and to a second process
 $RUN $PY -c '
 import sys
