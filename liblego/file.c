@@ -456,6 +456,44 @@ static int lf_phdir_init(void)
 
 /* The descriptor for an open store file: placeholder with its contents up
  * to date, reopened with the caller's access mode and status flags. */
+/* A placeholder's record of its Lego file or directory: MAGIC, then
+ * "INO MODE\nSTORE-PATH", at offset off of the local file fd; written only
+ * when it differs (placeholders are shared by every process of the host). */
+static void lf_rec_put(int fd, off_t off, const char *magic, uint64_t ino, uint32_t mode,
+		       const char *wire)
+{
+	char want[LEGO_PATH_MAX + 64], have[sizeof want];
+	int wl = snprintf(want, sizeof want, "%s%llu %o\n%s", magic, (unsigned long long)ino,
+			  (unsigned)mode, wire);
+	long hl = lf_sys(SYS_pread64, fd, have, sizeof have, off);
+	if (hl != wl || memcmp(have, want, (size_t)wl) != 0) {
+		lf_sys(SYS_pwrite64, fd, want, (size_t)wl, off);
+		lf_sys(SYS_ftruncate, fd, off + wl);
+	}
+}
+
+/* The record of the local file `file` as a new lf_file (access acc), or
+ * NULL if it has none. */
+static struct lf_file *lf_rec_get(const char *file, off_t off, const char *magic, int acc)
+{
+	long fd = lf_sys(SYS_openat, AT_FDCWD, file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return NULL;
+	char buf[LEGO_PATH_MAX + 64];
+	long n = lf_sys(SYS_pread64, (int)fd, buf, sizeof buf - 1, off);
+	lf_sys(SYS_close, (int)fd);
+	size_t ml = strlen(magic);
+	if (n < (long)ml || memcmp(buf, magic, ml) != 0)
+		return NULL;
+	buf[n] = 0;
+	char *p = buf + ml, *nl = strchr(p, '\n');
+	unsigned long long ino;
+	unsigned mode;
+	if (!nl || sscanf(p, "%llu %o", &ino, &mode) != 2)
+		return NULL;
+	return lf_new(nl + 1, ino, mode, acc);
+}
+
 static int lf_ph_open(const struct lego_fstat *st, const char *wire, int flags)
 {
 	if (!lf.phdir[0])
@@ -463,19 +501,12 @@ static int lf_ph_open(const struct lego_fstat *st, const char *wire, int flags)
 	char ph[sizeof lf.phdir + 48];
 	snprintf(ph, sizeof ph, "%s/%llu-%llu", lf.phdir, (unsigned long long)st->dev,
 		 (unsigned long long)st->ino);
-	char want[LEGO_PATH_MAX + 64], have[sizeof want];
-	int wl = snprintf(want, sizeof want, LF_MAGIC "%llu %o\n%s", (unsigned long long)st->ino,
-			  (unsigned)st->mode, wire);
 	long fd = lf_sys(SYS_openat, AT_FDCWD, ph, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
 		lg_log_rl(LG_ERROR, "file", "placeholder %s: %s", ph, strerror((int)-fd));
 		return fd == -EMFILE || fd == -ENFILE || fd == -ENOMEM ? (int)fd : -EIO;
 	}
-	long hl = lf_sys(SYS_pread64, (int)fd, have, sizeof have, LF_META_OFF);
-	if (hl != wl || memcmp(have, want, (size_t)wl) != 0) {
-		lf_sys(SYS_pwrite64, (int)fd, want, (size_t)wl, LF_META_OFF);
-		lf_sys(SYS_ftruncate, (int)fd, LF_META_OFF + wl);
-	}
+	lf_rec_put((int)fd, LF_META_OFF, LF_MAGIC, st->ino, st->mode, wire);
 	lf_sys(SYS_close, (int)fd); /* before the reopen: the caller gets the lowest number */
 	int acc = flags & O_ACCMODE;
 	int pf = (flags & O_PATH) ? O_PATH : acc | (flags & (O_APPEND | O_NONBLOCK | O_SYNC));
@@ -503,26 +534,11 @@ static int lf_is_placeholder(const char *t)
 /* A descriptor inherited across exec: rebuild its record. */
 static void lf_adopt(int fd, const char *target)
 {
-	long pfd = lf_sys(SYS_openat, AT_FDCWD, target, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (pfd < 0)
-		return;
-	char buf[LEGO_PATH_MAX + 64];
-	long n = lf_sys(SYS_pread64, (int)pfd, buf, sizeof buf - 1, LF_META_OFF);
-	lf_sys(SYS_close, (int)pfd);
-	size_t ml = sizeof LF_MAGIC - 1;
-	if (n < (long)ml || memcmp(buf, LF_MAGIC, ml) != 0)
-		return;
-	buf[n] = 0;
-	char *p = buf + ml, *nl = strchr(p, '\n');
-	unsigned long long ino;
-	unsigned mode;
-	if (!nl || sscanf(p, "%llu %o", &ino, &mode) != 2)
-		return;
 	long fl = lf_sys(SYS_fcntl, fd, F_GETFL);
 	if (fl < 0)
 		return;
 	int acc = (fl & O_PATH) ? O_PATH : (int)(fl & O_ACCMODE);
-	struct lf_file *e = lf_new(nl + 1, ino, mode, acc);
+	struct lf_file *e = lf_rec_get(target, LF_META_OFF, LF_MAGIC, acc);
 	if (e)
 		lf_put(lf_set(fd, e));
 }
@@ -652,20 +668,13 @@ static int lf_cwd_set(const char *wire, uint64_t ino, uint32_t mode)
 	char dir[sizeof lf.phdir + 32], file[sizeof dir + 8];
 	lf_cwd_dir(wire, dir, sizeof dir);
 	snprintf(file, sizeof file, "%s/.lego", dir);
-	char want[LEGO_PATH_MAX + 64], have[sizeof want];
-	int wl = snprintf(want, sizeof want, LF_CWD_MAGIC "%llu %o\n%s", (unsigned long long)ino,
-			  (unsigned)mode, wire);
 	long r = lf_sys(SYS_mkdir, dir, 0700);
 	if (r && r != -EEXIST)
 		return -EIO;
 	long fd = lf_sys(SYS_openat, AT_FDCWD, file, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return -EIO;
-	long hl = lf_sys(SYS_pread64, (int)fd, have, sizeof have, 0);
-	if (hl != wl || memcmp(have, want, (size_t)wl) != 0) {
-		lf_sys(SYS_pwrite64, (int)fd, want, (size_t)wl, 0);
-		lf_sys(SYS_ftruncate, (int)fd, wl);
-	}
+	lf_rec_put((int)fd, 0, LF_CWD_MAGIC, ino, mode, wire);
 	lf_sys(SYS_close, (int)fd);
 	if (lf_vforked()) /* (before exec, which adopts it: our memory is the parent's) */
 		return (int)lf_sys(SYS_chdir, dir);
@@ -697,7 +706,7 @@ void lg_file_cwd_local(void)
  * names a Lego working directory. */
 static void lf_cwd_adopt(void)
 {
-	char cwd[PATH_MAX], file[PATH_MAX + 8], buf[LEGO_PATH_MAX + 64];
+	char cwd[PATH_MAX], file[PATH_MAX + 8];
 	if (!lf.phdir[0] || lf_sys(SYS_getcwd, cwd, sizeof cwd) <= 0)
 		return;
 	size_t pl = strlen(lf.phdir);
@@ -705,21 +714,11 @@ static void lf_cwd_adopt(void)
 	    strchr(cwd + pl + 1, '/'))
 		return;
 	snprintf(file, sizeof file, "%s/.lego", cwd);
-	long fd = lf_sys(SYS_openat, AT_FDCWD, file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return;
-	long n = lf_sys(SYS_pread64, (int)fd, buf, sizeof buf - 1, 0);
-	lf_sys(SYS_close, (int)fd);
-	size_t ml = sizeof LF_CWD_MAGIC - 1;
-	if (n < (long)ml || memcmp(buf, LF_CWD_MAGIC, ml) != 0)
-		return;
-	buf[n] = 0;
-	char *p = buf + ml, *nl = strchr(p, '\n');
-	unsigned long long ino;
-	unsigned mode;
-	if (!nl || sscanf(p, "%llu %o", &ino, &mode) != 2 || !S_ISDIR(mode))
-		return;
-	struct lf_file *e = lf_new(nl + 1, ino, mode, O_PATH);
+	struct lf_file *e = lf_rec_get(file, 0, LF_CWD_MAGIC, O_PATH);
+	if (e && !S_ISDIR(e->mode)) {
+		lf_put(e);
+		e = NULL;
+	}
 	if (e)
 		lf_put(atomic_exchange(&lf.cwd, e));
 }
