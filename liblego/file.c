@@ -370,20 +370,27 @@ static int lf_call(uint16_t op, struct lego_file_req *rq, const char *paths, con
 	return r;
 }
 
-/* STAT of a store path (nofollow: lstat). */
-static int lf_stat_wire(const char *wire, int nofollow, struct lego_fstat *f)
+/* STAT of a store path (nofollow: lstat); with ino, of the open file
+ * that had that path (the memnode knows its new name if it was renamed
+ * through it). */
+static int lf_stat_ino(const char *wire, uint64_t ino, int nofollow, struct lego_fstat *f)
 {
-	struct lego_file_req rq = {.flags = nofollow ? LEGO_F_NOFOLLOW : 0,
+	struct lego_file_req rq = {.ino = ino, .flags = nofollow ? LEGO_F_NOFOLLOW : 0,
 				   .path_len = (uint16_t)strlen(wire)};
 	size_t rl = 0;
 	int r = lf_call(X2F_STAT, &rq, wire, NULL, f, sizeof *f, &rl);
 	return r ? r : rl < sizeof *f ? -EIO : 0;
 }
 
+static int lf_stat_wire(const char *wire, int nofollow, struct lego_fstat *f)
+{
+	return lf_stat_ino(wire, 0, nofollow, f);
+}
+
 /* STAT of an open file: -ESTALE once its path names another inode. */
 static int lf_stat_file(const struct lf_file *e, struct lego_fstat *f)
 {
-	int r = lf_stat_wire(e->path, 0, f);
+	int r = lf_stat_ino(e->path, e->ino, 0, f);
 	return r ? r : f->ino != e->ino ? -ESTALE : 0;
 }
 

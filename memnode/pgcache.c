@@ -36,6 +36,8 @@ struct pgc_file {
 	uint64_t store_size; /* at the storenode, as last seen */
 	uint64_t store_mtime, store_ctime;
 	int mtime_known;     /* store_[mc]time are the storenode's (no write-back since) */
+	int orphan;          /* unlinked or renamed over through us: its inode number
+			      * may name a new file now (pgc_file_of) */
 	uint64_t ndirty;     /* dirty blocks */
 	struct pgc_block *blocks;
 	struct pgc_file *hnext;
@@ -60,12 +62,34 @@ static uint64_t pgc_hash(uint64_t ino, uint64_t idx)
 	return h ^ (h >> 29);
 }
 
+/* The live file with inode number ino (not an orphan). */
 static struct pgc_file *pgc_file_find(struct pgc *c, uint64_t ino)
 {
 	for (struct pgc_file *f = c->files[ino % PGC_FILE_BUCKETS]; f; f = f->hnext)
-		if (f->ino == ino)
+		if (f->ino == ino && !f->orphan)
 			return f;
 	return NULL;
+}
+
+static int pgc_path_is(const struct pgc_file *f, const char *path, size_t len)
+{
+	return f->path_len == len && memcmp(f->path, path, len) == 0;
+}
+
+/* The file a request names by inode and path: the live file with that
+ * inode, unless it is at another path and an orphan with that inode is at
+ * this one.  A file unlinked while processes still have it open (a
+ * temporary file) stays theirs, and a new file that the file system gave
+ * the freed inode number is not taken for it. */
+static struct pgc_file *pgc_file_of(struct pgc *c, uint64_t ino, const char *path, size_t len)
+{
+	struct pgc_file *live = pgc_file_find(c, ino);
+	if (live && pgc_path_is(live, path, len))
+		return live;
+	for (struct pgc_file *f = c->files[ino % PGC_FILE_BUCKETS]; f; f = f->hnext)
+		if (f->ino == ino && f->orphan && pgc_path_is(f, path, len))
+			return f;
+	return live;
 }
 
 static int pgc_set_path(struct pgc_file *f, const char *path, size_t len)
@@ -317,8 +341,10 @@ static int pgc_writeback(struct pgc *c, struct pgc_block *b)
 		r = pgc_store(c, X2F_WRITE, &req, f->path, c->scratch, len, &rep, sizeof rep, NULL);
 	}
 	if (r == -ESTALE || r == -ENOENT) {
-		lg_log_rl(LG_WARN, "pgcache", "file %s (inode %llu) is gone; %zu dirty bytes dropped",
-			  f->path, (unsigned long long)f->ino, len);
+		/* (expected of a file unlinked through us: a temporary file) */
+		lg_log_rl(f->orphan ? LG_DEBUG : LG_WARN, "pgcache",
+			  "file %s (inode %llu) is gone; %zu dirty bytes dropped", f->path,
+			  (unsigned long long)f->ino, len);
 		c->st.dropped += len;
 		r = 0;
 	} else if (r) {
@@ -477,6 +503,25 @@ static int pgc_forward(struct pgc *c, struct rpc_ctx *ctx, void *rep, size_t rep
 	return r;
 }
 
+/* Pass on a request that names an open file by inode (FSYNC, TRUNCATE,
+ * SETATTR, STAT of a descriptor) under the name this cache knows for the
+ * file f: a rename through us changed it, while the process's descriptor
+ * keeps the name it opened. */
+static int pgc_forward_as(struct pgc *c, struct rpc_ctx *ctx, const struct pgc_req *q,
+			  const struct pgc_file *f, void *rep, size_t repcap, size_t *replen)
+{
+	if (!f || f->orphan || !q->r.ino || f->ino != q->r.ino ||
+	    pgc_path_is(f, q->path, q->r.path_len))
+		return pgc_forward(c, ctx, rep, repcap, replen);
+	struct lego_file_req r2 = q->r;
+	r2.path_len = f->path_len;
+	size_t rl = 0;
+	int r = pgc_store(c, ctx->hdr->opcode, &r2, f->path, NULL, 0, rep, repcap, &rl);
+	if (replen)
+		*replen = LG_MIN(rl, repcap);
+	return r;
+}
+
 /* Forward and hand the reply body back to the process as is. */
 static int pgc_forward_reply(struct pgc *c, struct rpc_ctx *ctx, size_t maxrep)
 {
@@ -509,10 +554,12 @@ static int pgc_reply_stat(struct rpc_ctx *ctx, const struct lego_fstat *st)
  * STAT at the storenode (which also proves the path still names it). */
 static int pgc_file_for(struct pgc *c, const struct pgc_req *q, struct pgc_file **out)
 {
-	struct pgc_file *f = pgc_file_find(c, q->r.ino);
+	struct pgc_file *f = pgc_file_of(c, q->r.ino, q->path, q->r.path_len);
 	if (f) {
+		/* (its path stays the cache's: a rename through us updated it,
+		 * while the process's descriptor keeps the name it opened) */
 		*out = f;
-		return pgc_set_path(f, q->path, q->r.path_len);
+		return 0;
 	}
 	struct lego_file_req sr = {.path_len = q->r.path_len};
 	struct lego_fstat st;
@@ -534,7 +581,9 @@ static int pgc_open(struct pgc *c, struct rpc_ctx *ctx, const struct pgc_req *q,
 {
 	struct lego_fstat st;
 	size_t rl = 0;
-	int r = pgc_forward(c, ctx, &st, sizeof st, &rl);
+	int r = op == X2F_STAT && q->r.ino
+			? pgc_forward_as(c, ctx, q, pgc_file_find(c, q->r.ino), &st, sizeof st, &rl)
+			: pgc_forward(c, ctx, &st, sizeof st, &rl);
 	if (r)
 		return r;
 	if (rl < sizeof st)
@@ -672,10 +721,10 @@ static int pgc_write(struct pgc *c, struct rpc_ctx *ctx, const struct pgc_req *q
 
 static int pgc_truncate(struct pgc *c, struct rpc_ctx *ctx, const struct pgc_req *q)
 {
-	int r = pgc_forward(c, ctx, NULL, 0, NULL);
+	struct pgc_file *f = pgc_file_of(c, q->r.ino, q->path, q->r.path_len);
+	int r = pgc_forward_as(c, ctx, q, f, NULL, 0, NULL);
 	if (r)
 		return r;
-	struct pgc_file *f = pgc_file_find(c, q->r.ino);
 	if (!f)
 		return 0;
 	uint64_t len = q->r.off;
@@ -698,20 +747,20 @@ static int pgc_truncate(struct pgc *c, struct rpc_ctx *ctx, const struct pgc_req
 
 static int pgc_fsync(struct pgc *c, struct rpc_ctx *ctx, const struct pgc_req *q)
 {
-	struct pgc_file *f = pgc_file_find(c, q->r.ino);
+	struct pgc_file *f = pgc_file_of(c, q->r.ino, q->path, q->r.path_len);
 	if (f) {
 		int r = pgc_flush_file(c, f);
 		if (r)
 			return r;
 	}
-	return pgc_forward(c, ctx, NULL, 0, NULL);
+	return pgc_forward_as(c, ctx, q, f, NULL, 0, NULL);
 }
 
 static struct pgc_file *pgc_file_by_path(struct pgc *c, const char *path, size_t len)
 {
 	for (unsigned i = 0; i < PGC_FILE_BUCKETS; i++)
 		for (struct pgc_file *f = c->files[i]; f; f = f->hnext)
-			if (f->path_len == len && memcmp(f->path, path, len) == 0)
+			if (!f->orphan && pgc_path_is(f, path, len))
 				return f;
 	return NULL;
 }
@@ -725,20 +774,49 @@ static int pgc_unlink(struct pgc *c, struct rpc_ctx *ctx, const struct pgc_req *
 		if (r)
 			return r;
 	}
-	return pgc_forward_reply(c, ctx, sizeof(struct lego_count_rep));
+	struct lego_count_rep rep;
+	size_t rl = 0;
+	int r = pgc_forward(c, ctx, &rep, sizeof rep, &rl);
+	if (r)
+		return r;
+	if (rl < sizeof rep)
+		return -EBADMSG;
+	/* (the storenode names the inode the name had) */
+	if ((f = pgc_file_find(c, rep.count)) != NULL)
+		f->orphan = 1;
+	struct lego_count_rep *out = rpc_reply_alloc(ctx, sizeof *out);
+	if (!out)
+		return -ENOMEM;
+	*out = rep;
+	return 0;
 }
 
 static int pgc_rename(struct pgc *c, struct rpc_ctx *ctx, const struct pgc_req *q)
 {
+	/* A file the new name replaces: its data first (processes may still
+	 * have it open), and it is an orphan after. */
+	struct lego_file_req sr = {.flags = LEGO_F_NOFOLLOW, .path_len = q->r.path2_len};
+	struct lego_fstat st;
+	size_t rl = 0;
+	struct pgc_file *gone = NULL;
+	if (pgc_store(c, X2F_STAT, &sr, q->path2, NULL, 0, &st, sizeof st, &rl) == 0 &&
+	    rl >= sizeof st && (gone = pgc_file_find(c, st.ino)) != NULL) {
+		int r = pgc_flush_file(c, gone);
+		if (r)
+			return r;
+	}
 	int r = pgc_forward(c, ctx, NULL, 0, NULL);
 	if (r)
 		return r;
+	struct pgc_file *moved = pgc_file_by_path(c, q->path, q->r.path_len);
+	if (gone && gone != moved && (!moved || moved->ino != gone->ino))
+		gone->orphan = 1;
 	/* the cache follows the new names, of the file or of a directory's files */
 	size_t ol = q->r.path_len, nl = q->r.path2_len;
 	char buf[2 * LEGO_PATH_MAX + 2];
 	for (unsigned i = 0; i < PGC_FILE_BUCKETS; i++)
 		for (struct pgc_file *f = c->files[i]; f; f = f->hnext) {
-			if (f->path_len < ol || memcmp(f->path, q->path, ol) != 0 ||
+			if (f->orphan || f->path_len < ol || memcmp(f->path, q->path, ol) != 0 ||
 			    (f->path_len > ol && f->path[ol] != '/'))
 				continue;
 			size_t rest = f->path_len - ol;
@@ -772,11 +850,14 @@ static int pgc_setattr(struct pgc *c, struct rpc_ctx *ctx, const struct pgc_req 
 				return r;
 			ino = rl < sizeof st ? 0 : st.ino;
 		}
-		struct pgc_file *f = ino ? pgc_file_find(c, ino) : NULL;
+		struct pgc_file *f = !ino	  ? NULL
+				     : q->r.ino ? pgc_file_of(c, ino, q->path, q->r.path_len)
+						: pgc_file_find(c, ino);
 		if (f && (r = pgc_flush_file(c, f)) != 0)
 			return r;
 	}
-	r = pgc_forward(c, ctx, &st, sizeof st, &rl);
+	r = pgc_forward_as(c, ctx, q, q->r.ino ? pgc_file_find(c, q->r.ino) : NULL, &st, sizeof st,
+			   &rl);
 	if (r)
 		return r;
 	if (rl < sizeof st)
@@ -814,7 +895,7 @@ int pgc_handle(struct pgc *c, struct rpc_ctx *ctx)
 	case X2F_FSYNC:
 		return pgc_fsync(c, ctx, &q);
 	case X2F_CLOSE: {
-		struct pgc_file *f = pgc_file_find(c, q.r.ino);
+		struct pgc_file *f = pgc_file_of(c, q.r.ino, q.path, q.r.path_len);
 		return f ? pgc_flush_file(c, f) : 0;
 	}
 	case X2F_UNLINK:

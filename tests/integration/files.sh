@@ -55,6 +55,31 @@ print(len(got), sorted(got) == sorted(want))
 	fail "4 processes appending 1000 lines each: $(cat "$T/append.out")"
 pass "4 processes appending to one file at once: all 4000 lines there, whole"
 
+# a file renamed while open and written again (a log rotated under its
+# writer): every byte lands in the renamed file (the memnode's cache took
+# the descriptor's old name back and its write-back found nothing there:
+# all 20 bytes dropped); first a temporary file, unlinked while open, whose
+# inode number the file system then gives the log (ext4 does)
+got=$($RUN $PY -c '
+import os, tempfile
+with tempfile.TemporaryFile(dir="/lego/t") as f:
+    f.write(b"x" * 100000)
+    f.seek(0)
+    n = len(f.read())
+fd = os.open("/lego/t/rot.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+os.write(fd, b"before\n")
+os.rename("/lego/t/rot.log", "/lego/t/rot.log.1")
+os.write(fd, b"after rename\n")
+os.fsync(fd)
+print(n, os.fstat(fd).st_size)
+os.close(fd)
+print(repr(open("/lego/t/rot.log.1").read()))
+' 2>"$T/rot.log") || fail "rename while open: $(tail -3 "$T/rot.log")"
+[ "$got" = "$(printf "100000 20\n'before\\\\nafter rename\\\\n'")" ] || fail "rename while open: $got"
+[ "$(cat "$T/root/t/rot.log.1")" = "$(printf 'before\nafter rename')" ] ||
+	fail "rename while open: the store holds '$(cat "$T/root/t/rot.log.1")'"
+pass "a file renamed while open: written, fsync'ed and fstat'ed after, all of it kept; a temporary file unlinked while open"
+
 # the working directory in /lego: mkdir -p (which changes into each
 # directory it makes), cd, relative names, fchdir, a program exec'd there,
 # cd .. back out of the store
