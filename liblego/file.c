@@ -461,8 +461,6 @@ static int lf_phdir_init(void)
 	return r;
 }
 
-/* The descriptor for an open store file: placeholder with its contents up
- * to date, reopened with the caller's access mode and status flags. */
 /* A placeholder's record of its Lego file or directory: MAGIC, then
  * "INO MODE\nSTORE-PATH", at offset off of the local file fd; written only
  * when it differs (placeholders are shared by every process of the host). */
@@ -501,6 +499,8 @@ static struct lf_file *lf_rec_get(const char *file, off_t off, const char *magic
 	return lf_new(nl + 1, ino, mode, acc);
 }
 
+/* The descriptor for an open store file: placeholder with its contents up
+ * to date, reopened with the caller's access mode and status flags. */
 static int lf_ph_open(const struct lego_fstat *st, const char *wire, int flags)
 {
 	if (!lf.phdir[0])
