@@ -1384,6 +1384,28 @@ int lg_file_ftruncate(int fd, off_t len)
 	return r;
 }
 
+int lg_file_fallocate(int fd, int mode, off_t off, off_t len)
+{
+	struct lf_file *e = lf_get(fd);
+	if (!e)
+		return -EBADF;
+	int r = 0;
+	if (e->acc == O_PATH || e->acc == O_RDONLY)
+		r = -EBADF;
+	else if (!S_ISREG(e->mode))
+		r = S_ISDIR(e->mode) ? -EISDIR : -ENODEV;
+	else if (off < 0 || len <= 0)
+		r = -EINVAL;
+	else if (len > INT64_MAX - off)
+		r = -EFBIG;
+	else if (mode & ~FALLOC_FL_KEEP_SIZE)
+		r = -EOPNOTSUPP; /* (punching holes, zeroing ranges) */
+	else if (!(mode & FALLOC_FL_KEEP_SIZE))
+		r = lf_simple(X2F_TRUNCATE, e, (uint64_t)(off + len), LEGO_F_EXTEND);
+	lf_put(e);
+	return r;
+}
+
 int lg_file_truncate(const char *path, off_t len)
 {
 	char wire[LEGO_PATH_MAX + 1];

@@ -152,6 +152,12 @@ int lg_file_chdir(int fd, const char *path);
  * Lego file fd) at the storenode: 0 or -errno. */
 struct lego_statfs;
 int lg_file_statfs(int fd, const char *path, struct lego_statfs *out);
+
+/* fallocate (mode 0 or FALLOC_FL_KEEP_SIZE) and posix_fallocate of a Lego
+ * descriptor: the file is made at least off + len long, never shorter;
+ * no space is set aside (the storenode's file system may still run out
+ * when the data comes).  0 or -errno. */
+int lg_file_fallocate(int fd, int mode, off_t off, off_t len);
 void lg_file_cwd_local(void);
 int lg_file_getcwd(char *buf, size_t size);
 int lg_file_utimens(int dirfd, const char *path, const struct timespec ts[2], int flags);

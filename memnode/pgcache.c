@@ -721,7 +721,13 @@ static int pgc_write(struct pgc *c, struct rpc_ctx *ctx, const struct pgc_req *q
 
 static int pgc_truncate(struct pgc *c, struct rpc_ctx *ctx, const struct pgc_req *q)
 {
+	if (q->r.flags & ~LEGO_F_EXTEND)
+		return -EINVAL;
 	struct pgc_file *f = pgc_file_of(c, q->r.ino, q->path, q->r.path_len);
+	/* extending: against the size processes see here (dirty data
+	 * included), in this one loop, so never a cut */
+	if ((q->r.flags & LEGO_F_EXTEND) && f && f->size >= q->r.off)
+		return 0;
 	int r = pgc_forward_as(c, ctx, q, f, NULL, 0, NULL);
 	if (r)
 		return r;

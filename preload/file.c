@@ -763,7 +763,8 @@ LG_EXPORT int ftruncate64(int fd, off64_t len) { return ftruncate(fd, len); }
 LG_EXPORT int fallocate(int fd, int mode, off_t off, off_t len)
 {
 	if (lg_file_fd(fd))
-		return lg_ret(-EOPNOTSUPP);
+		return lg_ret(LG_TRACED("dxdd", lg_file_fallocate(fd, mode, off, len), TL(fd), TL(mode),
+				TL(off), TL(len)));
 	return REAL(fallocate)(fd, mode, off, len);
 }
 
@@ -776,7 +777,7 @@ LG_EXPORT int fallocate64(int fd, int mode, off64_t off, off64_t len)
 LG_EXPORT int posix_fallocate(int fd, off_t off, off_t len)
 {
 	if (lg_file_fd(fd))
-		return EOPNOTSUPP;
+		return -LG_TRACED("ddd", lg_file_fallocate(fd, 0, off, len), TL(fd), TL(off), TL(len));
 	return REAL(posix_fallocate)(fd, off, len);
 }
 

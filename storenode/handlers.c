@@ -384,15 +384,20 @@ static int op_write(struct storenode *s, const struct sn_req *q, struct rpc_ctx 
 	return 0;
 }
 
+/* TRUNCATE; with LEGO_F_EXTEND only if that makes the file longer (one
+ * request at a time here, so a file another request made longer since is
+ * never cut back). */
 static int op_truncate(struct storenode *s, const struct sn_req *q, struct rpc_ctx *ctx)
 {
-	if (q->f.off > INT64_MAX)
+	if (q->f.off > INT64_MAX || (q->f.flags & ~LEGO_F_EXTEND))
 		return -EINVAL;
 	struct stat st;
 	int fd = sn_open_ino(s, q, O_WRONLY | O_NONBLOCK | O_NOCTTY, &st);
 	if (fd < 0)
 		return fd;
-	int r = ftruncate(fd, (off_t)q->f.off) < 0 ? -errno : 0;
+	int r = (q->f.flags & LEGO_F_EXTEND) && (uint64_t)st.st_size >= q->f.off ? 0
+		: ftruncate(fd, (off_t)q->f.off) < 0				     ? -errno
+										     : 0;
 	close(fd);
 	return r;
 }

@@ -573,7 +573,7 @@ struct lego_file_req {
 	uint64_t off;     /* READ/WRITE: offset; TRUNCATE: new length; LIST: resume cookie */
 	uint64_t len;     /* READ: bytes wanted; WRITE: bytes of data that follow */
 	uint32_t flags;   /* OPEN: Linux O_* flags; STAT: LEGO_F_NOFOLLOW; FSYNC: LEGO_F_DATASYNC;
-			   * WRITE: LEGO_F_APPEND; SETATTR: LEGO_SA_* */
+			   * WRITE: LEGO_F_APPEND; TRUNCATE: LEGO_F_EXTEND; SETATTR: LEGO_SA_* */
 	uint32_t mode;    /* OPEN (with O_CREAT), MKDIR: permission bits */
 	uint16_t path_len;
 	uint16_t path2_len;
@@ -584,6 +584,7 @@ _Static_assert(sizeof(struct lego_file_req) == 40, "file_req size");
 #define LEGO_F_NOFOLLOW 0x1u  /* STAT, SETATTR: lstat, AT_SYMLINK_NOFOLLOW */
 #define LEGO_F_DATASYNC 0x1u  /* FSYNC: fdatasync */
 #define LEGO_F_APPEND 0x1u    /* WRITE: at the end of the file (off ignored); reply lego_append_rep */
+#define LEGO_F_EXTEND 0x1u    /* TRUNCATE: only to make the file longer (fallocate) */
 
 /* SETATTR: flags say what changes (and LEGO_F_NOFOLLOW); mode is the
  * new permission bits (the storenode drops set-user-ID and set-group-ID),

@@ -333,6 +333,8 @@ static size_t mk_file(struct fin *f, uint16_t op, uint8_t *body)
 		q.flags = (b >> 2) & LEGO_SA_ALL;
 	if (op == X2F_WRITE)
 		q.flags = b & 32 ? LEGO_F_APPEND : 0;
+	if (op == X2F_TRUNCATE)
+		q.flags = b & 32 ? LEGO_F_EXTEND : 0;
 	char *path = (char *)body + sizeof q;
 	q.path_len = (uint16_t)mk_path(f, path);
 	if (op == X2F_RENAME || (b & 64))

@@ -200,8 +200,8 @@ static size_t mk_request(struct fin *f, uint16_t op, uint8_t fl, uint8_t *body)
 	q.flags = b & 8 ? fin_u32(f) : oflags[(b >> 4) % LG_ARRAY_SIZE(oflags)];
 	if (op == X2F_SETATTR && !(b & 8))
 		q.flags = fin_u8(f) & LEGO_SA_ALL;
-	if (op == X2F_WRITE && !(b & 8))
-		q.flags = fin_u8(f) & LEGO_F_APPEND;
+	if ((op == X2F_WRITE || op == X2F_TRUNCATE) && !(b & 8))
+		q.flags = fin_u8(f) & 1; /* (LEGO_F_APPEND, LEGO_F_EXTEND) */
 	q.mode = b & 0x80 ? fin_u32(f) : 0644;
 	char *path = (char *)body + sizeof q;
 	size_t cap = 4096;

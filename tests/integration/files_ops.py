@@ -117,6 +117,16 @@ os.unlink(base + "/d/copy2.txt")
 err(os.chmod, base + "/d/nothere", 0o600)
 err(os.utime, base + "/d/nothere")
 
+# preallocation: the size grows to cover the range, never shrinks
+fd = os.open(base + "/d/pre", os.O_RDWR | os.O_CREAT, 0o644)
+os.posix_fallocate(fd, 0, 1 << 20)
+say("posix_fallocate", os.fstat(fd).st_size)
+os.pwrite(fd, b"z" * 10, (2 << 20) - 10)
+os.posix_fallocate(fd, 4096, 100)
+say("posix_fallocate inside", os.fstat(fd).st_size, os.pread(fd, 4, 4096))
+os.close(fd)
+os.unlink(base + "/d/pre")
+
 # errors as Linux gives them
 err(os.mkdir, base + "/d/sub")
 err(os.rmdir, base + "/d/sub")

@@ -270,6 +270,27 @@ START_TEST(appends_at_the_cached_end)
 }
 END_TEST
 
+/* An extending truncate (fallocate) never cuts: measured against the size
+ * processes see, dirty data included, it is not even sent when shorter. */
+START_TEST(extend_never_cuts)
+{
+	static uint8_t w[5000];
+	pattern(w, sizeof w, 6);
+	ck_assert_int_eq(req(X2F_OPEN, 0, 0, 0, O_RDWR, NULL, NULL, 0, NULL), 0);
+	ck_assert_int_eq(req(X2F_WRITE, INO, 0, sizeof w, 0, w, NULL, 0, NULL), 0);
+	ck_assert_int_eq(req(X2F_TRUNCATE, INO, 100, 0, LEGO_F_EXTEND, NULL, NULL, 0, NULL), 0);
+	struct lego_fstat st;
+	ck_assert_int_eq(req(X2F_STAT, 0, 0, 0, 0, NULL, &st, sizeof st, NULL), 0);
+	ck_assert_uint_eq(st.size, sizeof w);
+	ck_assert_int_eq(req(X2F_TRUNCATE, INO, 10000, 0, LEGO_F_EXTEND, NULL, NULL, 0, NULL), 0);
+	ck_assert_uint_eq(ssize, 10000);
+	ck_assert_int_eq(req(X2F_TRUNCATE, INO, 10, 0, 0x80, NULL, NULL, 0, NULL), -EINVAL);
+	ck_assert_int_eq(req(X2F_CLOSE, INO, 0, 0, 0, NULL, NULL, 0, NULL), 0);
+	ck_assert_uint_eq(ssize, 10000);
+	ck_assert_int_eq(memcmp(sdata, w, sizeof w), 0);
+}
+END_TEST
+
 /* Close-to-open: a file changed behind the cache is read again even when
  * its size and modification time are back to what the cache saw (a
  * same-size rewrite, then utimensat to the old time: `touch -r`, rsync). */
@@ -423,6 +444,7 @@ static Suite *pgcache_suite(void)
 	tcase_add_test(tc, times_after_dirty_data);
 	tcase_add_test(tc, reopen_sees_change_time);
 	tcase_add_test(tc, appends_at_the_cached_end);
+	tcase_add_test(tc, extend_never_cuts);
 	tcase_add_test(tc, small_cache_evicts_dirty_blocks_safely);
 	tcase_add_test(tc, outage_keeps_dirty_data);
 	tcase_add_test(tc, file_gone_behind_the_cache);
