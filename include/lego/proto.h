@@ -39,13 +39,17 @@
 #include <stdint.h>
 
 #define LEGO_PROTO_MAGIC   0x4f47454cu /* "LEGO" */
-#define LEGO_PROTO_VERSION 8 /* 2: memnode heartbeats carry traffic; 3: replicas;
+#define LEGO_PROTO_VERSION 9 /* 2: memnode heartbeats carry traffic; 3: replicas;
 				   4: moving granules (drain, re-replication);
 				   5: CRC32C in every header, requests repeated;
 				   6: compact replies (LEGO_F_COMPACT);
 				   7: where replies name the memnode's pid,
 				      heartbeats the node's;
-				   8: where replies with keys (LEGO_LINES_KEYS) */
+				   8: where replies with keys (LEGO_LINES_KEYS);
+				   9: file SETATTR, STATFS, appends (LEGO_F_APPEND),
+				      extending truncates, STAT of a descriptor by
+				      inode (an older memnode would write an append
+				      at offset 0) */
 
 /* Largest line is 2 MiB; a message may carry one such line or a batch. */
 #define LEGO_MSG_PAYLOAD_MAX (2u << 20)
