@@ -134,8 +134,10 @@ static void tick(void *user)
 		return;
 	}
 	struct pgc_stats ps;
-	if (m->pgc)
+	if (m->pgc) {
+		pgc_gc(m->pgc, 256); /* (the whole table in 16 heartbeats, 8 s) */
 		pgc_get_stats(m->pgc, &ps);
+	}
 	if (m->pgc && ps.dirty && pgc_tick(m->pgc) < 0)
 		lg_log_rl(LG_WARN, "memnode", "file write-back is failing; dirty data is kept");
 	if (m->hb_inflight)

@@ -71,7 +71,7 @@ int memnode_store_call(void *user, uint16_t op, const struct iovec *iov, int n, 
 	X(line_pool, "line_pool", "bytes of line buffers kept for new lines (freed ones, and about 4 MiB made ready while new lines come), given back after 1 s unused (gauge)") \
 	X(heartbeat_failures, "heartbeat_failures", "heartbeats to the monitor that failed") \
 	X(rss, "rss", "the memnode's resident memory (gauge)") \
-	X(pgcache_files, "pgcache.files", "files the page cache holds: every file it opened (gauge)") \
+	X(pgcache_files, "pgcache.files", "files the page cache holds: those with data cached (the others are forgotten within about 10 s) (gauge)") \
 	X(pgcache_bytes, "pgcache.bytes", "file data cached (gauge)") \
 	X(pgcache_dirty, "pgcache.dirty", "cached file data not yet written back (gauge)") \
 	X(pgcache_hits, "pgcache.hits", "blocks read from the cache") \

@@ -32,6 +32,8 @@ struct pgc_file {
 	uint64_t ino;
 	char *path;
 	uint16_t path_len;
+	uint16_t prev_len;
+	char *prev;          /* its name before its last rename through us, or NULL */
 	uint64_t size;       /* as processes see it (dirty data included) */
 	uint64_t store_size; /* at the storenode, as last seen */
 	uint64_t store_mtime, store_ctime;
@@ -46,6 +48,7 @@ struct pgc_file {
 struct pgc {
 	struct pgc_conf conf;
 	struct pgc_file *files[PGC_FILE_BUCKETS];
+	unsigned gc_next; /* the next bucket pgc_gc looks at */
 	struct pgc_block **bh;
 	uint64_t nbh; /* power of two */
 	struct pgc_block *lru_head, *lru_tail;
@@ -76,20 +79,23 @@ static int pgc_path_is(const struct pgc_file *f, const char *path, size_t len)
 	return f->path_len == len && memcmp(f->path, path, len) == 0;
 }
 
-/* The file a request names by inode and path: the live file with that
- * inode, unless it is at another path and an orphan with that inode is at
- * this one.  A file unlinked while processes still have it open (a
- * temporary file) stays theirs, and a new file that the file system gave
- * the freed inode number is not taken for it. */
+/* The file a request names by inode and path (a descriptor's: the name it
+ * was opened by): the live file with that inode at that name or at the
+ * name it had before its last rename through us (a log rotated under its
+ * writer), else an orphan with that inode at that name (a temporary file
+ * unlinked while open), else none (the caller asks the storenode).  So a
+ * new file that the file system gave a freed inode number is never taken
+ * for the old one. */
 static struct pgc_file *pgc_file_of(struct pgc *c, uint64_t ino, const char *path, size_t len)
 {
 	struct pgc_file *live = pgc_file_find(c, ino);
-	if (live && pgc_path_is(live, path, len))
+	if (live && (pgc_path_is(live, path, len) ||
+		     (live->prev && live->prev_len == len && memcmp(live->prev, path, len) == 0)))
 		return live;
 	for (struct pgc_file *f = c->files[ino % PGC_FILE_BUCKETS]; f; f = f->hnext)
 		if (f->ino == ino && f->orphan && pgc_path_is(f, path, len))
 			return f;
-	return live;
+	return NULL;
 }
 
 static int pgc_set_path(struct pgc_file *f, const char *path, size_t len)
@@ -443,6 +449,7 @@ void pgc_free(struct pgc *c)
 			struct pgc_file *next = f->hnext;
 			pgc_drop_from(c, f, 0);
 			free(f->path);
+			free(f->prev);
 			free(f);
 			f = next;
 		}
@@ -462,6 +469,25 @@ int pgc_tick(struct pgc *c)
 }
 
 int pgc_flush_all(struct pgc *c) { return pgc_clean_to(c, 0, 0); }
+
+void pgc_gc(struct pgc *c, unsigned buckets)
+{
+	for (unsigned k = 0; k < buckets && k < PGC_FILE_BUCKETS; k++) {
+		struct pgc_file **pp = &c->files[c->gc_next++ % PGC_FILE_BUCKETS];
+		while (*pp) {
+			struct pgc_file *f = *pp;
+			if (f->blocks || f->ndirty) {
+				pp = &f->hnext;
+				continue;
+			}
+			*pp = f->hnext;
+			free(f->path);
+			free(f->prev);
+			free(f);
+			c->st.files--;
+		}
+	}
+}
 
 /* ------------------------------------------------------------- requests */
 
@@ -582,7 +608,8 @@ static int pgc_open(struct pgc *c, struct rpc_ctx *ctx, const struct pgc_req *q,
 	struct lego_fstat st;
 	size_t rl = 0;
 	int r = op == X2F_STAT && q->r.ino
-			? pgc_forward_as(c, ctx, q, pgc_file_find(c, q->r.ino), &st, sizeof st, &rl)
+			? pgc_forward_as(c, ctx, q, pgc_file_of(c, q->r.ino, q->path, q->r.path_len),
+					 &st, sizeof st, &rl)
 			: pgc_forward(c, ctx, &st, sizeof st, &rl);
 	if (r)
 		return r;
@@ -830,8 +857,16 @@ static int pgc_rename(struct pgc *c, struct rpc_ctx *ctx, const struct pgc_req *
 				continue;
 			memcpy(buf, q->path2, nl);
 			memcpy(buf + nl, f->path + ol, rest);
-			if (pgc_set_path(f, buf, nl + rest) < 0)
+			char *prev = f->path;
+			uint16_t prev_len = f->path_len;
+			f->path = NULL; /* (so pgc_set_path keeps the old name, for prev) */
+			if (pgc_set_path(f, buf, nl + rest) < 0) {
+				f->path = prev;
 				return -ENOMEM;
+			}
+			free(f->prev);
+			f->prev = prev;
+			f->prev_len = prev_len;
 			f->mtime_known = 0; /* (a rename changes its change time) */
 		}
 	return 0;
@@ -862,8 +897,8 @@ static int pgc_setattr(struct pgc *c, struct rpc_ctx *ctx, const struct pgc_req 
 		if (f && (r = pgc_flush_file(c, f)) != 0)
 			return r;
 	}
-	r = pgc_forward_as(c, ctx, q, q->r.ino ? pgc_file_find(c, q->r.ino) : NULL, &st, sizeof st,
-			   &rl);
+	r = pgc_forward_as(c, ctx, q, q->r.ino ? pgc_file_of(c, q->r.ino, q->path, q->r.path_len) : NULL,
+			   &st, sizeof st, &rl);
 	if (r)
 		return r;
 	if (rl < sizeof st)

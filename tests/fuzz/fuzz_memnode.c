@@ -491,6 +491,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			mn_pgc();
 			sf.fail = fl & FZ_STOFAIL ? -EIO : 0;
 			pgc_tick(M.pgc);
+			pgc_gc(M.pgc, fl & 1 ? 4096 : 64); /* (as the memnode's tick) */
 			if (fl & FZ_BAD)
 				pgc_flush_all(M.pgc);
 			continue;

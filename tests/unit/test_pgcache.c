@@ -291,6 +291,31 @@ START_TEST(extend_never_cuts)
 }
 END_TEST
 
+/* A file with nothing cached is forgotten by pgc_gc (every file opened
+ * used to keep an entry for good) and comes back at its next request. */
+START_TEST(gc_forgets_empty_files)
+{
+	pattern(sdata, 100000, 7);
+	ssize = 100000;
+	static uint8_t buf[100000];
+	size_t n;
+	struct pgc_stats ps;
+	ck_assert_int_eq(req(X2F_OPEN, 0, 0, 0, O_RDWR, NULL, NULL, 0, NULL), 0);
+	ck_assert_int_eq(req(X2F_READ, INO, 0, 1000, 0, NULL, buf, sizeof buf, &n), 0);
+	pgc_gc(pc, 4096);
+	pgc_get_stats(pc, &ps);
+	ck_assert_uint_eq(ps.files, 1); /* (it holds a block) */
+	ck_assert_int_eq(req(X2F_TRUNCATE, INO, 0, 0, 0, NULL, NULL, 0, NULL), 0);
+	pgc_gc(pc, 4096);
+	pgc_get_stats(pc, &ps);
+	ck_assert_uint_eq(ps.files, 0);
+	ck_assert_int_eq(req(X2F_WRITE, INO, 0, 5, 0, "hello", NULL, 0, NULL), 0);
+	ck_assert_int_eq(req(X2F_CLOSE, INO, 0, 0, 0, NULL, NULL, 0, NULL), 0);
+	ck_assert_int_eq(memcmp(sdata, "hello", 5), 0);
+	ck_assert_uint_eq(ssize, 5);
+}
+END_TEST
+
 /* Close-to-open: a file changed behind the cache is read again even when
  * its size and modification time are back to what the cache saw (a
  * same-size rewrite, then utimensat to the old time: `touch -r`, rsync). */
@@ -445,6 +470,7 @@ static Suite *pgcache_suite(void)
 	tcase_add_test(tc, reopen_sees_change_time);
 	tcase_add_test(tc, appends_at_the_cached_end);
 	tcase_add_test(tc, extend_never_cuts);
+	tcase_add_test(tc, gc_forgets_empty_files);
 	tcase_add_test(tc, small_cache_evicts_dirty_blocks_safely);
 	tcase_add_test(tc, outage_keeps_dirty_data);
 	tcase_add_test(tc, file_gone_behind_the_cache);
