@@ -946,6 +946,18 @@ LG_EXPORT int access(const char *path, int mode)
 	return REAL(access)(path, mode);
 }
 
+/* euidaccess (eaccess): the C library's makes its own fstatat, which Lego
+ * does not see (sort checks its inputs with it: "cannot read"). */
+LG_EXPORT int euidaccess(const char *path, int mode)
+{
+	if (lg_file_path(AT_FDCWD, path))
+		return lg_ret(LG_TRACED("xsxx", lg_file_access(AT_FDCWD, path, mode, AT_EACCESS),
+				TL(AT_FDCWD), TL(path), TL(mode), TL(AT_EACCESS)));
+	return REAL(euidaccess)(path, mode);
+}
+
+LG_EXPORT int eaccess(const char *path, int mode) { return euidaccess(path, mode); }
+
 LG_EXPORT int faccessat(int dirfd, const char *path, int mode, int flags)
 {
 	if (lg_file_path(dirfd, path))

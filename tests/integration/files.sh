@@ -93,6 +93,15 @@ want=$(printf '%s\n' /lego/t/w /lego/t/w/x hi "/lego/t/w/x hi" "/lego/t/w/x/y ['
 [ -f "$T/root/t/w/x/y/f" ] || fail "mkdir -p /lego/t/w/x/y and x/y/f did not reach the store"
 pass "working directory in /lego: mkdir -p, cd, relative names, fchdir, exec, cd .. out"
 
+# make in a Lego directory: sort of a Lego file (it checks its inputs with
+# euidaccess: "cannot read" before), a rebuild after touch (times are kept)
+$RUN sh -c 'mkdir -p /lego/t/mk && cd /lego/t/mk && printf "b\na\n" >in.txt &&
+	printf "out.txt: in.txt\n\tsort in.txt >out.txt\n" >Makefile && make -s && cat out.txt &&
+	touch -d "2000-01-01" out.txt && make -s && cat out.txt && make -s && echo nothing' \
+	>"$T/make.out" 2>"$T/make.log" || fail "make in /lego: $(tail -3 "$T/make.log")"
+[ "$(cat "$T/make.out")" = "$(printf 'a\nb\na\nb\nnothing')" ] || fail "make in /lego gave: $(cat "$T/make.out")"
+pass "make in a Lego directory: built, rebuilt after touch -d of its target, then up to date"
+
 # coreutils on modes and names: sed -i (a temporary file, then libacl's
 # fsetxattr, then rename) keeps the mode; links and FIFOs are refused with
 # EPERM (EXDEV across), not made in the local file system
