@@ -291,16 +291,22 @@ START_TEST(extend_never_cuts)
 }
 END_TEST
 
+/* The store's file holds `size` bytes of pattern `seed`; open it. */
+static void stored_and_opened(uint64_t size, unsigned seed, int flags)
+{
+	pattern(sdata, size, seed);
+	ssize = size;
+	ck_assert_int_eq(req(X2F_OPEN, 0, 0, 0, (uint32_t)flags, NULL, NULL, 0, NULL), 0);
+}
+
 /* A file with nothing cached is forgotten by pgc_gc (every file opened
  * used to keep an entry for good) and comes back at its next request. */
 START_TEST(gc_forgets_empty_files)
 {
-	pattern(sdata, 100000, 7);
-	ssize = 100000;
 	static uint8_t buf[100000];
 	size_t n;
 	struct pgc_stats ps;
-	ck_assert_int_eq(req(X2F_OPEN, 0, 0, 0, O_RDWR, NULL, NULL, 0, NULL), 0);
+	stored_and_opened(100000, 7, O_RDWR);
 	ck_assert_int_eq(req(X2F_READ, INO, 0, 1000, 0, NULL, buf, sizeof buf, &n), 0);
 	pgc_gc(pc, 4096);
 	pgc_get_stats(pc, &ps);
@@ -321,11 +327,9 @@ END_TEST
  * same-size rewrite, then utimensat to the old time: `touch -r`, rsync). */
 START_TEST(reopen_sees_change_time)
 {
-	pattern(sdata, 100000, 3);
-	ssize = 100000;
 	static uint8_t buf[100000];
 	size_t n;
-	ck_assert_int_eq(req(X2F_OPEN, 0, 0, 0, O_RDONLY, NULL, NULL, 0, NULL), 0);
+	stored_and_opened(100000, 3, O_RDONLY);
 	ck_assert_int_eq(req(X2F_READ, INO, 0, 100000, 0, NULL, buf, sizeof buf, &n), 0);
 	ck_assert_int_eq(req(X2F_CLOSE, INO, 0, 0, 0, NULL, NULL, 0, NULL), 0);
 	pattern(sdata, 100000, 4); /* another memnode's process rewrote it... */
