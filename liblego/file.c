@@ -1162,17 +1162,6 @@ int lg_file_fcntl(int fd, int cmd, unsigned long arg)
 
 /* ---------------------------------------------------------- attributes */
 
-/* A time on the wire: signed nanoseconds (before 1970: negative). */
-static struct timespec lf_ts(uint64_t wire)
-{
-	int64_t ns = (int64_t)wire, sec = ns / 1000000000, rem = ns % 1000000000;
-	if (rem < 0) {
-		sec--;
-		rem += 1000000000;
-	}
-	return (struct timespec){.tv_sec = (time_t)sec, .tv_nsec = (long)rem};
-}
-
 static void lf_fill_stat(struct stat *st, const struct lego_fstat *f)
 {
 	memset(st, 0, sizeof *st);
@@ -1185,9 +1174,9 @@ static void lf_fill_stat(struct stat *st, const struct lego_fstat *f)
 	st->st_size = (off_t)f->size;
 	st->st_blksize = f->blksize;
 	st->st_blocks = (blkcnt_t)f->blocks;
-	st->st_atim = lf_ts(f->atime_ns);
-	st->st_mtim = lf_ts(f->mtime_ns);
-	st->st_ctim = lf_ts(f->ctime_ns);
+	st->st_atim = lego_time_ts(f->atime_ns);
+	st->st_mtim = lego_time_ts(f->mtime_ns);
+	st->st_ctim = lego_time_ts(f->ctime_ns);
 }
 
 static int lf_fstat_fd(int fd, struct lego_fstat *f)
@@ -1255,7 +1244,7 @@ int lg_file_statx(int dirfd, const char *path, int flags, unsigned mask, struct 
 	struct statx_timestamp *t[3] = {&x->stx_atime, &x->stx_mtime, &x->stx_ctime};
 	uint64_t ns[3] = {f.atime_ns, f.mtime_ns, f.ctime_ns};
 	for (int i = 0; i < 3; i++) {
-		struct timespec ts = lf_ts(ns[i]);
+		struct timespec ts = lego_time_ts(ns[i]);
 		t[i]->tv_sec = ts.tv_sec;
 		t[i]->tv_nsec = (uint32_t)ts.tv_nsec;
 	}
@@ -1335,7 +1324,7 @@ static int lf_time(const struct timespec *t, uint32_t set, uint32_t now, uint32_
 	    t->tv_sec < INT64_MIN / 1000000000 + 1)
 		return -EINVAL; /* (beyond what the wire's nanoseconds hold: year 2262) */
 	*sa |= set;
-	*ns = (int64_t)t->tv_sec * 1000000000 + t->tv_nsec;
+	*ns = (int64_t)lego_time_wire(*t);
 	return 0;
 }
 

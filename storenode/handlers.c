@@ -149,12 +149,6 @@ static int sn_run(struct rpc_ctx *ctx, sn_op_fn fn)
 
 /* ----------------------------------------------------------- helpers */
 
-/* On the wire: signed nanoseconds, two's complement in the u64. */
-static uint64_t sn_ns(struct timespec t)
-{
-	return (uint64_t)((int64_t)t.tv_sec * 1000000000 + t.tv_nsec);
-}
-
 /* Reply with st as a lego_fstat. */
 static int sn_reply_fstat(struct rpc_ctx *ctx, const struct stat *st)
 {
@@ -166,9 +160,9 @@ static int sn_reply_fstat(struct rpc_ctx *ctx, const struct stat *st)
 	o->dev = st->st_dev;
 	o->size = (uint64_t)st->st_size;
 	o->blocks = (uint64_t)st->st_blocks;
-	o->atime_ns = sn_ns(st->st_atim);
-	o->mtime_ns = sn_ns(st->st_mtim);
-	o->ctime_ns = sn_ns(st->st_ctim);
+	o->atime_ns = lego_time_wire(st->st_atim);
+	o->mtime_ns = lego_time_wire(st->st_mtim);
+	o->ctime_ns = lego_time_wire(st->st_ctim);
 	o->mode = st->st_mode;
 	o->nlink = (uint32_t)st->st_nlink;
 	o->uid = st->st_uid;
@@ -502,19 +496,14 @@ static struct timespec sn_ts(uint32_t flags, uint32_t set, uint32_t now, uint64_
 		return (struct timespec){0, UTIME_NOW};
 	if (!(flags & set))
 		return (struct timespec){0, UTIME_OMIT};
-	/* (signed: times before 1970 are times too) */
-	int64_t t = (int64_t)ns, sec = t / 1000000000, nsec = t % 1000000000;
-	if (nsec < 0) {
-		sec--;
-		nsec += 1000000000;
-	}
-	return (struct timespec){(time_t)sec, (long)nsec};
+	return lego_time_ts(ns);
 }
 
 /* SETATTR: chmod and utimensat, on the file itself (the descriptor is
- * O_PATH, so through its /proc name, which the kernel follows to the
- * inode); a symbolic link's mode cannot change (-EOPNOTSUPP, as Linux's
- * fchmodat with AT_SYMLINK_NOFOLLOW), its times can. */
+ * O_PATH: chmod through its /proc name, which the kernel follows to the
+ * inode; utimensat with AT_EMPTY_PATH); a symbolic link's mode cannot
+ * change (-EOPNOTSUPP, as Linux's fchmodat with AT_SYMLINK_NOFOLLOW), its
+ * times can. */
 static int op_setattr(struct storenode *s, const struct sn_req *q, struct rpc_ctx *ctx)
 {
 	uint32_t fl = q->f.flags;
@@ -534,10 +523,7 @@ static int op_setattr(struct storenode *s, const struct sn_req *q, struct rpc_ct
 	struct timespec ts[2] = {sn_ts(fl, LEGO_SA_ATIME, LEGO_SA_ATIME_NOW, q->f.off),
 				 sn_ts(fl, LEGO_SA_MTIME, LEGO_SA_MTIME_NOW, q->f.len)};
 	if (r == 0 && (ts[0].tv_nsec != UTIME_OMIT || ts[1].tv_nsec != UTIME_OMIT))
-		r = (S_ISLNK(st.st_mode) ? utimensat(fd, "", ts, AT_EMPTY_PATH)
-					 : utimensat(AT_FDCWD, self, ts, 0)) < 0
-			    ? -errno
-			    : 0;
+		r = utimensat(fd, "", ts, AT_EMPTY_PATH) < 0 ? -errno : 0;
 	if (r == 0 && fstat(fd, &st) < 0)
 		r = -errno;
 	close(fd);

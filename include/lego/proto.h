@@ -37,6 +37,7 @@
 #define LEGO_PROTO_H
 
 #include <stdint.h>
+#include <time.h>
 
 #define LEGO_PROTO_MAGIC   0x4f47454cu /* "LEGO" */
 #define LEGO_PROTO_VERSION 9 /* 2: memnode heartbeats carry traffic; 3: replicas;
@@ -615,6 +616,23 @@ struct lego_statfs {
 	uint64_t namemax;
 };
 _Static_assert(sizeof(struct lego_statfs) == 96, "statfs size");
+
+/* Times on the wire (lego_fstat, SETATTR): signed nanoseconds since 1970,
+ * two's complement in a u64, so times before 1970 are times too. */
+static inline uint64_t lego_time_wire(struct timespec t)
+{
+	return (uint64_t)((int64_t)t.tv_sec * 1000000000 + t.tv_nsec);
+}
+
+static inline struct timespec lego_time_ts(uint64_t wire)
+{
+	int64_t ns = (int64_t)wire, sec = ns / 1000000000, rem = ns % 1000000000;
+	if (rem < 0) {
+		sec--;
+		rem += 1000000000;
+	}
+	return (struct timespec){(time_t)sec, (long)rem};
+}
 
 /* Reply of OPEN and STAT: the file's attributes (Linux values). */
 struct lego_fstat {
