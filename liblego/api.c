@@ -280,6 +280,8 @@ const char *lego_strerror(int err)
  */
 __attribute__((destructor(101))) static void lg_at_exit(void)
 {
+	if (lg_rt_vforked())
+		return; /* a vforked child's exit: the counters are its parent's */
 	if (atomic_load(&lg_rt_deferred)) {
 		/* never started (runtime.h): there are no counters to print */
 		if (lg_stats_mine())

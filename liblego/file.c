@@ -110,7 +110,6 @@ struct lf_dir {
 static struct {
 	int mode;
 	int inited;
-	pid_t pid; /* a different getpid(): a vfork child sharing our memory */
 	char prefix[LEGO_PATH_MAX + 1]; /* normalized, no leading '/' */
 	char phdir[PATH_MAX + 64];
 	pthread_mutex_t lock;
@@ -195,7 +194,8 @@ static _Atomic(struct lf_file *) *lf_slot(int fd, int create)
 	return c ? &c[fd % LF_CHUNK] : NULL;
 }
 
-static int lf_vforked(void) { return lf_sys(SYS_getpid) != lf.pid; }
+/* a vforked child, sharing our memory (and this table) */
+static int lf_vforked(void) { return lg_rt_vforked(); }
 
 int lg_file_fd(int fd)
 {
@@ -274,6 +274,8 @@ static struct lf_file *lf_cwd_get(void)
 	return e;
 }
 
+static int lf_resolve_in(struct lf_file *e, const char *path, char *out);
+
 /* (dirfd, path) -> 1 and the store path in out, 0 if not Lego, -errno. */
 static int lf_resolve(int dirfd, const char *path, char *out)
 {
@@ -281,7 +283,13 @@ static int lf_resolve(int dirfd, const char *path, char *out)
 		return -EFAULT;
 	if (path[0] == '/')
 		return lf_match(path, out);
-	struct lf_file *e = dirfd == AT_FDCWD ? lf_cwd_get() : lf_get(dirfd);
+	return lf_resolve_in(dirfd == AT_FDCWD ? lf_cwd_get() : lf_get(dirfd), path, out);
+}
+
+/* path relative to the directory e (a reference, given up; NULL: not a
+ * Lego directory): as lf_resolve. */
+static int lf_resolve_in(struct lf_file *e, const char *path, char *out)
+{
 	if (!e)
 		return 0;
 	int r = 1;
@@ -337,8 +345,14 @@ static int lf_ready(void)
 {
 	if (atomic_load_explicit(&lg_rt.state, memory_order_acquire) == LG_RT_RUNNING)
 		return 0;
-	if (atomic_load(&lg_rt_deferred) && lg_rt_start() == 0)
+	int r = atomic_load(&lg_rt_deferred) ? lg_rt_start() : -ESHUTDOWN;
+	if (r == 0)
 		return 0; /* a Lego file is the first thing that needs it */
+	if (r == -EAGAIN) { /* a vforked child (lg_rt_vforked) */
+		lg_log_rl(LG_ERROR, "file", "a vforked child cannot reach Lego files before its "
+			  "parent has: EIO");
+		return -EIO;
+	}
 	if (!atomic_exchange(&lf.said, 1))
 		lg_logf(LG_ERROR, "file", "Lego is off (%s): operations on files under /%s fail "
 			"with EIO", strerror(lg_rt.err ? -lg_rt.err : ESHUTDOWN), lf.prefix);
@@ -583,7 +597,6 @@ static void lf_atfork_parent(void) { pthread_mutex_unlock(&lf.lock); }
 static void lf_atfork_child(void)
 {
 	pthread_mutex_init(&lf.lock, NULL);
-	lf.pid = (pid_t)lf_sys(SYS_getpid);
 }
 
 static void lf_cwd_adopt(void);
@@ -605,7 +618,6 @@ void lg_file_init(void)
 			"(use e.g. /lego); Lego files are off", p);
 		return;
 	}
-	lf.pid = (pid_t)lf_sys(SYS_getpid);
 	lf_phdir_init();
 	pthread_atfork(lf_atfork_prepare, lf_atfork_parent, lf_atfork_child);
 	lf.mode = s == LG_RT_RUNNING || later ? LF_ON : LF_DEAD;
@@ -709,24 +721,38 @@ void lg_file_cwd_local(void)
 	lf_put(old);
 }
 
-/* After exec: a kernel working directory that is one of our placeholders
- * names a Lego working directory. */
-static void lf_cwd_adopt(void)
+/* Is the kernel's working directory one of our placeholders?  1 if so,
+ * and (if out) the record of the Lego directory it stands for (a
+ * reference, NULL if it cannot be read), else 0. */
+static int lf_cwd_kernel(struct lf_file **out)
 {
 	char cwd[PATH_MAX], file[PATH_MAX + 8];
+	if (out)
+		*out = NULL;
 	if (!lf.phdir[0] || lf_sys(SYS_getcwd, cwd, sizeof cwd) <= 0)
-		return;
+		return 0;
 	size_t pl = strlen(lf.phdir);
 	if (strncmp(cwd, lf.phdir, pl) != 0 || strncmp(cwd + pl, "/cwd-", 5) != 0 ||
 	    strchr(cwd + pl + 1, '/'))
-		return;
+		return 0;
+	if (!out)
+		return 1;
 	snprintf(file, sizeof file, "%s/.lego", cwd);
 	struct lf_file *e = lf_rec_get(file, 0, LF_CWD_MAGIC, O_PATH);
 	if (e && !S_ISDIR(e->mode)) {
 		lf_put(e);
 		e = NULL;
 	}
-	if (e)
+	*out = e;
+	return 1;
+}
+
+/* After exec: a kernel working directory that is one of our placeholders
+ * names a Lego working directory. */
+static void lf_cwd_adopt(void)
+{
+	struct lf_file *e;
+	if (lf_cwd_kernel(&e) && e)
 		lf_put(atomic_exchange(&lf.cwd, e));
 }
 
@@ -1823,4 +1849,151 @@ long lg_file_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off
 		return r;
 	}
 	return a;
+}
+
+/* ------------------------------------------------------------------- exec */
+
+#define LF_EXEC_HEAD 256 /* what the kernel reads to choose how to run a file */
+
+/* The #! line at the start of head (n bytes) into x->interp and x->arg, as
+ * the kernel parses it (one interpreter, at most one argument, spaces and
+ * tabs between): -ENOEXEC without an interpreter, or when it does not end
+ * within the first LF_EXEC_HEAD bytes. */
+static int lf_shebang(const char *head, size_t n, struct lg_exec *x)
+{
+	size_t e = 2;
+	while (e < n && e < LF_EXEC_HEAD && head[e] != '\n' && head[e] != 0)
+		e++;
+	size_t b = 2;
+	while (b < e && (head[b] == ' ' || head[b] == '\t'))
+		b++;
+	while (e > b && (head[e - 1] == ' ' || head[e - 1] == '\t'))
+		e--;
+	if (b == e)
+		return -ENOEXEC;
+	size_t i = b;
+	while (i < e && head[i] != ' ' && head[i] != '\t')
+		i++;
+	if (i == e && e >= LF_EXEC_HEAD - 1)
+		return -ENOEXEC; /* the interpreter's name may go on: the kernel refuses */
+	memcpy(x->interp, head + b, e - b);
+	x->interp[e - b] = 0;
+	x->interp[i - b] = 0;
+	size_t a = i;
+	while (a < e && (head[a] == ' ' || head[a] == '\t'))
+		a++;
+	x->arg = a < e ? x->interp + (a - b) : NULL;
+	return 0;
+}
+
+/* dirfd and path (or "" and AT_EMPTY_PATH: the descriptor) -> store path. */
+static int lf_exec_wire(int dirfd, const char *path, int flags, char *wire)
+{
+	if (path && !path[0]) {
+		if (!(flags & AT_EMPTY_PATH))
+			return -ENOENT;
+		struct lf_file *e = lf_get(dirfd);
+		if (!e)
+			return -EBADF;
+		memcpy(wire, e->path, e->plen + 1u);
+		lf_put(e);
+		return 1;
+	}
+	if (path && path[0] != '/' && dirfd == AT_FDCWD && lf_vforked()) {
+		/* a vforked child's chdir moved only the kernel's directory */
+		struct lf_file *e;
+		lf_cwd_kernel(&e);
+		return lf_resolve_in(e, path, wire);
+	}
+	return lf_resolve(dirfd, path, wire);
+}
+
+int lg_file_exec_path(int dirfd, const char *path, int flags)
+{
+	if (lg_likely(lf.mode == LF_OFF) || !path || lg_inside())
+		return 0;
+	if (!path[0])
+		return (flags & AT_EMPTY_PATH) && lg_file_fd(dirfd);
+	if (path[0] != '/' && dirfd == AT_FDCWD && lf_vforked())
+		return lf_cwd_kernel(NULL);
+	return lg_file_path(dirfd, path);
+}
+
+int lg_file_exec_prep(int dirfd, const char *path, int flags, int preloaded, struct lg_exec *x)
+{
+	char wire[LEGO_PATH_MAX + 1];
+	x->fd = -1;
+	x->interp[0] = 0;
+	x->arg = NULL;
+	int r = lf_exec_wire(dirfd, path, flags, wire);
+	if (r <= 0)
+		return r ? r : -ENOENT;
+	r = snprintf(x->name, sizeof x->name, "/%s%s%s", lf.prefix, wire[0] ? "/" : "", wire);
+	if (r < 0 || (size_t)r >= sizeof x->name)
+		return -ENAMETOOLONG;
+	struct lego_fstat st;
+	struct lego_file_req rq = {.flags = O_RDONLY | (flags & AT_SYMLINK_NOFOLLOW ? O_NOFOLLOW : 0),
+				   .path_len = (uint16_t)strlen(wire)};
+	size_t rl = 0;
+	if ((r = lf_call(X2F_OPEN, &rq, wire, NULL, &st, sizeof st, &rl)) != 0)
+		return r;
+	/* As execve checks: a regular file with an x bit (the owner's, which
+	 * the storenode's user is; for root any). */
+	if (rl < sizeof st)
+		r = -EIO;
+	else if (!S_ISREG(st.mode) || !(st.mode & (geteuid() == 0 ? 0111 : S_IXUSR)))
+		r = -EACCES;
+	uint8_t *b = r ? NULL : lf_bounce_get();
+	if (!r && !b)
+		r = -ENOMEM;
+	uint64_t off = 0;
+	while (r == 0) {
+		struct lego_file_req rd = {.ino = st.ino, .off = off, .len = LEGO_FILE_IO_MAX,
+					   .path_len = rq.path_len};
+		size_t got = 0;
+		if ((r = lf_call(X2F_READ, &rd, wire, NULL, b, LEGO_FILE_IO_MAX, &got)) != 0)
+			break;
+		if (got > LEGO_FILE_IO_MAX) {
+			r = -EIO;
+			break;
+		}
+		int script = off == 0 && got >= 2 && b[0] == '#' && b[1] == '!';
+		if (script && preloaded) {
+			r = lf_shebang((const char *)b, got, x);
+			break; /* the interpreter reads it by name */
+		}
+		if (off == 0) {
+			/* (a script's memfd stays open across exec: its interpreter
+			 * is given /dev/fd/N) */
+			const char *base = strrchr(x->name, '/') + 1;
+			long fd = lf_sys(SYS_memfd_create, base, script ? 0 : MFD_CLOEXEC);
+			if (fd < 0) {
+				r = (int)fd;
+				break;
+			}
+			x->fd = (int)fd;
+		}
+		for (size_t w = 0; w < got;) {
+			long n = lf_sys(SYS_write, x->fd, b + w, got - w);
+			if (n == -EINTR)
+				continue;
+			if (n <= 0) {
+				r = n ? (int)n : -EIO;
+				break;
+			}
+			w += (size_t)n;
+		}
+		off += got;
+		if (got < LEGO_FILE_IO_MAX)
+			break;
+	}
+	if (b)
+		lf_bounce_put(b);
+	struct lego_file_req cl = {.ino = st.ino, .path_len = rq.path_len};
+	lf_call(X2F_CLOSE, &cl, wire, NULL, NULL, 0, NULL);
+	if (r && x->fd >= 0) {
+		lf_sys(SYS_close, x->fd);
+		x->fd = -1;
+	}
+	return r;
 }

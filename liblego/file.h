@@ -18,6 +18,7 @@
 #define LEGO_FILE_H
 
 #include <dirent.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -161,5 +162,28 @@ int lg_file_fallocate(int fd, int mode, off_t off, off_t len);
 void lg_file_cwd_local(void);
 int lg_file_getcwd(char *buf, size_t size);
 int lg_file_utimens(int dirfd, const char *path, const struct timespec ts[2], int flags);
+
+/* execve of a program in the store (docs/storage.md, "Running programs
+ * from the store").  The kernel cannot open a Lego path, so
+ * lg_file_exec_prep, for (dirfd, path) or with path "" and AT_EMPTY_PATH
+ * the Lego descriptor dirfd, checks it as execve would (a regular file
+ * with an x bit for the files' owner, else -EACCES) and reads its first
+ * line.  A #! script, when the program to run has liblego preloaded
+ * (preloaded), gets its interpreter and argument (the caller runs the
+ * interpreter on the path, as the kernel does); anything else is copied
+ * into a memfd (x->fd; close-on-exec unless it is a script, whose
+ * interpreter the kernel gives /dev/fd/N), which the caller execs with
+ * execveat(AT_EMPTY_PATH).  0 or -errno. */
+struct lg_exec {
+	int fd;              /* the memfd, or -1 for a script run by name */
+	char interp[256];    /* a script's interpreter (NUL-terminated), */
+	const char *arg;     /* and its one argument (inside interp), or NULL */
+	char name[PATH_MAX];  /* "/prefix/store path" of the file */
+};
+/* Does execveat(dirfd, path, ..., flags) name a program in the store?  In a
+ * vforked child, relative to the kernel's working directory (its chdir
+ * moved only that). */
+int lg_file_exec_path(int dirfd, const char *path, int flags);
+int lg_file_exec_prep(int dirfd, const char *path, int flags, int preloaded, struct lg_exec *x);
 
 #endif

@@ -119,6 +119,7 @@ static void lg_atfork_parent(void)
 
 static void lg_atfork_child(void)
 {
+	lg_rt_pid_mark();
 	lg_prof_fork_child(); /* the parent's samples are the parent's */
 	lg_fd_own_fork_child();
 	if (!lg_forking)

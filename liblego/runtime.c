@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -351,10 +352,23 @@ void lg_rt_kick(void *arg)
 }
 
 /* lg_rt_start with rt->lock held. */
+/* The process whose runtime this is.  A vforked child shares its memory,
+ * so the runtime's structures, but not its threads, descriptors or process
+ * id: it must not start the runtime (it would be the child's, and die with
+ * its exec), nor park its threads or stop it on the way out. */
+static pid_t lg_rt_pid;
+
+void lg_rt_pid_mark(void) { lg_rt_pid = (pid_t)syscall(SYS_getpid); }
+
+int lg_rt_vforked(void) { return lg_rt_pid && syscall(SYS_getpid) != lg_rt_pid; }
+
 static int lg_rt_start_held(struct lg_rt *rt)
 {
 	int s = atomic_load(&rt->state);
+	if (s == LG_RT_NEW && lg_rt_vforked())
+		return -EAGAIN;
 	if (s == LG_RT_NEW) {
+		lg_rt_pid_mark();
 		lg_enter(); /* what start allocates is the runtime's: local */
 		struct lg_fd_resv fr;
 		lg_fd_reserve(&fr); /* our descriptors go above the program's */
@@ -436,6 +450,7 @@ int lg_rt_defer(void)
 	close(fd);
 	rt->transparent = 1; /* (what the constructor checked) */
 	lg_set_level((int)lg_opt_u(o, LG_OPT_log_level));
+	lg_rt_pid_mark();
 	lg_rt_room0 = (int64_t)LG_MIN(room, (uint64_t)INT64_MAX / 2);
 	atomic_store(&lg_rt_room, lg_rt_room0);
 	atomic_store(&lg_rt_deferred, 1);
@@ -486,6 +501,8 @@ void lg_rt_charge(int64_t bytes)
 void lg_rt_stop(void)
 {
 	struct lg_rt *rt = &lg_rt;
+	if (lg_rt_vforked())
+		return;
 	pthread_mutex_lock(&rt->lock);
 	if (atomic_load(&rt->state) != LG_RT_RUNNING) {
 		pthread_mutex_unlock(&rt->lock);

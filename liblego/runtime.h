@@ -64,6 +64,16 @@ int lg_rt_start(void);
  * memory asked for is then local.
  */
 extern _Atomic int lg_rt_deferred;
+/* 1 in a vforked child (or one made by posix_spawn), which shares the
+ * process's memory, so the runtime's structures, but not its threads or
+ * descriptors: the runtime does not start there (lg_rt_start returns
+ * -EAGAIN), nor stop, nor park its threads on the way out (lg_quiesce).
+ * preload's vfork forks instead while the start is deferred and Lego
+ * files are on, so that a child's exec or chdir into /lego can start the
+ * child's own.  lg_rt_pid_mark: this process is the runtime's (at its
+ * start, and in a forked child).  Async-signal-safe. */
+int lg_rt_vforked(void);
+void lg_rt_pid_mark(void);
 int lg_rt_defer(void);
 void lg_rt_charge(int64_t bytes);
 void lg_rt_start_now(int64_t bytes);

@@ -279,8 +279,9 @@ static void lg_sig_bus(int sig, siginfo_t *si, void *uc)
  * clock_gettime, nanosleep, sched_yield, write, sigaction, raise. */
 void lg_quiesce(void)
 {
-	if (atomic_load_explicit(&lg_rt.state, memory_order_acquire) != LG_RT_RUNNING)
-		return;
+	if (atomic_load_explicit(&lg_rt.state, memory_order_acquire) != LG_RT_RUNNING ||
+	    lg_rt_vforked())
+		return; /* (a vforked child's end is not its parent's) */
 	struct rpc_client *cl = lg_rt.lc.cl;
 	uint64_t end = lg_now_ns() + LG_SIG_QUIESCE_MS * 1000000ull;
 	while (cl && rpc_client_inflight(cl) && lg_now_ns() < end) {

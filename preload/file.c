@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -31,6 +32,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/uio.h>
 #include <sys/xattr.h>
@@ -1836,6 +1838,281 @@ LG_EXPORT ssize_t copy_file_range(int in, off64_t *off_in, int out, off64_t *off
 				TL(in), TL(off_in), TL(out), TL(off_out), TL(n), TL(flags)));
 	return LG_TRACED_LIBC("dpdpdx", REAL(copy_file_range)(in, off_in, out, off_out, n, flags),
 			      TL(in), TL(off_in), TL(out), TL(off_out), TL(n), TL(flags));
+}
+
+/* --------------------------------------------------------------------- exec */
+
+/* Programs in the store (lg_file_exec_prep): the kernel cannot open a Lego
+ * path, so exec runs a copy of the program from a memfd, or a #! script's
+ * interpreter on the script's name, as the kernel would.  execvp's and
+ * posix_spawnp's search of PATH stays the C library's unless PATH names a
+ * Lego directory.  system and popen run /bin/sh, whose exec comes here. */
+
+#define LG_EXEC_NEST 4 /* interpreters of interpreters: the kernel's limit */
+
+/* Does envp preload this library (so that a script's interpreter, started
+ * with it, opens the script by its Lego name)? */
+static int lg_env_preloads(char *const envp[])
+{
+	Dl_info di;
+	if (!dladdr((void *)lg_env_preloads, &di) || !di.dli_fname)
+		return 0;
+	const char *self = strrchr(di.dli_fname, '/');
+	self = self ? self + 1 : di.dli_fname;
+	for (; envp && *envp; envp++)
+		if (strncmp(*envp, "LD_PRELOAD=", 11) == 0)
+			return strstr(*envp + 11, self) != NULL;
+	return 0;
+}
+
+static int lg_execveat(int dirfd, const char *path, char *const argv[], char *const envp[],
+		       int flags, int nest);
+
+/* argv for a script's interpreter: interp [arg] name argv[1]...; nv has
+ * room for argc + 3. */
+static void lg_script_argv(const struct lg_exec *x, const char *name, char *const argv[],
+			   char **nv)
+{
+	size_t n = 0;
+	nv[n++] = (char *)x->interp;
+	if (x->arg)
+		nv[n++] = (char *)x->arg;
+	nv[n++] = (char *)name;
+	for (size_t i = 1; argv && argv[0] && argv[i]; i++)
+		nv[n++] = argv[i];
+	nv[n] = NULL;
+}
+
+static size_t lg_argc(char *const argv[])
+{
+	size_t n = 0;
+	while (argv && argv[n])
+		n++;
+	return n;
+}
+
+/* Run the Lego program (dirfd, path): returns only on failure, -errno. */
+static int lg_exec_lego(int dirfd, const char *path, char *const argv[], char *const envp[],
+			int flags, int nest)
+{
+	struct lg_exec x;
+	int r = lg_file_exec_prep(dirfd, path, flags, lg_env_preloads(envp), &x);
+	if (r)
+		return r;
+	if (x.fd >= 0) {
+		syscall(SYS_execveat, x.fd, "", argv, envp, AT_EMPTY_PATH);
+		r = -errno;
+		close(x.fd);
+		return r;
+	}
+	if (nest >= LG_EXEC_NEST)
+		return -ELOOP;
+	char *nv[lg_argc(argv) + 3];
+	/* (the kernel gives the name as execve had it; from a directory
+	 * descriptor, the whole name) */
+	lg_script_argv(&x, path[0] == '/' || (path[0] && dirfd == AT_FDCWD) ? path : x.name, argv, nv);
+	return lg_execveat(AT_FDCWD, x.interp, nv, envp, 0, nest + 1);
+}
+
+static int lg_execveat(int dirfd, const char *path, char *const argv[], char *const envp[],
+		       int flags, int nest)
+{
+	if (lg_file_exec_path(dirfd, path, flags))
+		return lg_exec_lego(dirfd, path, argv, envp, flags, nest);
+	if (dirfd == AT_FDCWD && flags == 0)
+		REAL(execve)(path, argv, envp);
+	else
+		syscall(SYS_execveat, dirfd, path, argv, envp, flags);
+	return -errno;
+}
+
+LG_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+{
+	return lg_ret(lg_execveat(AT_FDCWD, path, argv, envp, 0, 0));
+}
+
+LG_EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *const envp[],
+		       int flags)
+{
+	return lg_ret(lg_execveat(dirfd, path, argv, envp, flags, 0));
+}
+
+LG_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
+{
+	return lg_ret(lg_execveat(fd, "", argv, envp, AT_EMPTY_PATH, 0));
+}
+
+LG_EXPORT int execv(const char *path, char *const argv[])
+{
+	return execve(path, argv, environ);
+}
+
+/* Does the search path p name a Lego directory? */
+static int lg_path_lego(const char *p)
+{
+	char dir[PATH_MAX];
+	for (const char *c = p;; c++) {
+		const char *e = strchrnul(c, ':');
+		size_t l = (size_t)(e - c);
+		if (l < sizeof dir) {
+			memcpy(dir, l ? c : ".", l ? l : 1);
+			dir[l ? l : 1] = 0;
+			if (lg_file_exec_path(AT_FDCWD, dir, 0))
+				return 1;
+		}
+		if (!*e)
+			return 0;
+		c = e;
+	}
+}
+
+/* execvpe when PATH names a Lego directory: each of its directories in
+ * turn, as the C library searches (a file without #! that is not a program
+ * runs under /bin/sh). */
+static int lg_execvpe(const char *file, char *const argv[], char *const envp[])
+{
+	if (!file[0])
+		return -ENOENT;
+	const char *p = getenv("PATH");
+	if (!p)
+		p = "/bin:/usr/bin"; /* (the C library's default) */
+	if (!strchr(file, '/') && !lg_path_lego(p)) {
+		REAL(execvpe)(file, argv, envp);
+		return -errno;
+	}
+	int eacces = 0;
+	for (const char *c = p;; c++) {
+		const char *e = strchrnul(c, ':');
+		char buf[PATH_MAX];
+		int l = strchr(file, '/') ? snprintf(buf, sizeof buf, "%s", file) :
+			snprintf(buf, sizeof buf, "%.*s%s%s", (int)(e - c), c, e > c ? "/" : "", file);
+		int r = l > 0 && (size_t)l < sizeof buf ? lg_execveat(AT_FDCWD, buf, argv, envp, 0, 0) :
+			-ENAMETOOLONG;
+		if (r == -ENOEXEC) {
+			char *nv[lg_argc(argv) + 3];
+			struct lg_exec sh = {.interp = "/bin/sh"};
+			lg_script_argv(&sh, buf, argv, nv);
+			r = lg_execveat(AT_FDCWD, "/bin/sh", nv, envp, 0, 0);
+		}
+		if (strchr(file, '/'))
+			return r;
+		if (r == -EACCES)
+			eacces = 1;
+		else if (r != -ENOENT && r != -ENOTDIR && r != -ESTALE && r != -ENODEV &&
+			 r != -ETIMEDOUT && r != -ENAMETOOLONG)
+			return r;
+		if (!*e)
+			return eacces ? -EACCES : -ENOENT;
+		c = e;
+	}
+}
+
+LG_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
+{
+	return lg_ret(lg_execvpe(file, argv, envp));
+}
+
+LG_EXPORT int execvp(const char *file, char *const argv[])
+{
+	return lg_ret(lg_execvpe(file, argv, environ));
+}
+
+/* execl's family: the arguments from arg0 up to the NULL as an array
+ * argv; with env, envp = the one after the NULL (execle's). */
+#define LG_VA_ARGV(arg0, argv, env, envp)                                      \
+	va_list ap;                                                            \
+	size_t n_ = 1;                                                         \
+	va_start(ap, arg0);                                                    \
+	while (va_arg(ap, char *))                                             \
+		n_++;                                                          \
+	va_end(ap);                                                            \
+	char *argv[n_ + 1];                                                    \
+	argv[0] = (char *)arg0;                                                \
+	va_start(ap, arg0);                                                    \
+	for (size_t i_ = 1; i_ <= n_; i_++)                                    \
+		argv[i_] = va_arg(ap, char *);                                 \
+	char *const *envp = (env) ? va_arg(ap, char *const *) : environ;       \
+	va_end(ap)
+
+LG_EXPORT int execl(const char *path, const char *arg0, ...)
+{
+	LG_VA_ARGV(arg0, argv, 0, envp);
+	return execve(path, argv, envp);
+}
+
+LG_EXPORT int execle(const char *path, const char *arg0, ...)
+{
+	LG_VA_ARGV(arg0, argv, 1, envp);
+	return execve(path, argv, envp);
+}
+
+LG_EXPORT int execlp(const char *file, const char *arg0, ...)
+{
+	LG_VA_ARGV(arg0, argv, 0, envp);
+	return lg_ret(lg_execvpe(file, argv, envp));
+}
+
+/* posix_spawn of a Lego program: its memfd by /proc/self/fd/N (opened by
+ * the child's exec before close-on-exec closes it), or its interpreter.
+ * An error number, as posix_spawn returns. */
+static int lg_spawn_lego(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
+			 const posix_spawnattr_t *at, char *const argv[], char *const envp[],
+			 int nest)
+{
+	struct lg_exec x;
+	int r = lg_file_exec_prep(AT_FDCWD, path, 0, lg_env_preloads(envp), &x);
+	if (r)
+		return -r;
+	if (x.fd >= 0) {
+		char fdp[32];
+		snprintf(fdp, sizeof fdp, "/proc/self/fd/%d", x.fd);
+		r = REAL(posix_spawn)(pid, fdp, fa, at, argv, envp);
+		close(x.fd);
+		return r;
+	}
+	if (nest >= LG_EXEC_NEST)
+		return ELOOP;
+	char *nv[lg_argc(argv) + 3];
+	lg_script_argv(&x, path, argv, nv);
+	if (lg_file_exec_path(AT_FDCWD, x.interp, 0))
+		return lg_spawn_lego(pid, x.interp, fa, at, nv, envp, nest + 1);
+	return REAL(posix_spawn)(pid, x.interp, fa, at, nv, envp);
+}
+
+LG_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
+			  const posix_spawnattr_t *at, char *const argv[], char *const envp[])
+{
+	if (lg_file_exec_path(AT_FDCWD, path, 0))
+		return lg_spawn_lego(pid, path, fa, at, argv, envp, 0);
+	return REAL(posix_spawn)(pid, path, fa, at, argv, envp);
+}
+
+LG_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
+			   const posix_spawnattr_t *at, char *const argv[], char *const envp[])
+{
+	const char *p = getenv("PATH");
+	if (!p)
+		p = "/bin:/usr/bin";
+	if (strchr(file, '/'))
+		return posix_spawn(pid, file, fa, at, argv, envp);
+	if (!lg_path_lego(p))
+		return REAL(posix_spawnp)(pid, file, fa, at, argv, envp);
+	int eacces = 0;
+	for (const char *c = p;; c++) {
+		const char *e = strchrnul(c, ':');
+		char buf[PATH_MAX];
+		int l = snprintf(buf, sizeof buf, "%.*s%s%s", (int)(e - c), c, e > c ? "/" : "", file);
+		int r = l > 0 && (size_t)l < sizeof buf ? posix_spawn(pid, buf, fa, at, argv, envp) :
+			ENAMETOOLONG;
+		if (r == EACCES)
+			eacces = 1;
+		else if (r != ENOENT && r != ENOTDIR && r != ESTALE && r != ENODEV &&
+			 r != ETIMEDOUT && r != ENAMETOOLONG)
+			return r;
+		if (!*e)
+			return eacces ? EACCES : ENOENT;
+		c = e;
+	}
 }
 
 /* ----------------------------------------------------------------- start-up */

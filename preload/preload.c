@@ -331,6 +331,57 @@ LG_EXPORT pid_t fork(void)
 	return r;
 }
 
+/* ----------------------------------------------------------------- vfork */
+
+/*
+ * A vforked child runs on its parent's memory, so Lego's too, but not with
+ * its threads, descriptors or process id.  Once the runtime runs, the child
+ * may use it (a chdir or exec into /lego asks the memnode over the
+ * parent's connections).  While its start is deferred it cannot start
+ * there (runtime.h, lg_rt_vforked), so then, with Lego files on, vfork is
+ * a fork (cheap: the memory is all local) and the child may start its own.
+ * (Python's subprocess vforks; a first `subprocess.run(cwd="/lego/x")`
+ * started the runtime in the child, which the exec then took away.)
+ *
+ * vfork cannot be wrapped by a C function: the child would return through
+ * the wrapper's frame, which the parent then finds overwritten.  So vfork
+ * asks lg_vfork_how which to run and jumps there with the stack as the
+ * caller left it.
+ */
+void *lg_vfork_how(void);
+void *lg_vfork_how(void)
+{
+	static void *real;
+	if (!real)
+		real = dlsym(RTLD_NEXT, "vfork");
+	if (atomic_load(&lg_rt_deferred) && atomic_load(&lg_rt.state) != LG_RT_RUNNING &&
+	    lg_file_active())
+		return (void *)fork;
+	return real;
+}
+
+#if defined(__x86_64__)
+__asm__(".text\n"
+	".globl vfork\n"
+	".type vfork, @function\n"
+	"vfork:\n"
+	"	sub $8, %rsp\n" /* (the call's alignment) */
+	"	call lg_vfork_how\n"
+	"	add $8, %rsp\n"
+	"	jmp *%rax\n"
+	".size vfork, .-vfork\n");
+#elif defined(__aarch64__)
+__asm__(".text\n"
+	".globl vfork\n"
+	".type vfork, %function\n"
+	"vfork:\n"
+	"	stp x29, x30, [sp, #-16]!\n"
+	"	bl lg_vfork_how\n"
+	"	ldp x29, x30, [sp], #16\n"
+	"	br x0\n"
+	".size vfork, .-vfork\n");
+#endif
+
 /* ------------------------------------------------------------------ exit */
 
 /* _exit and _Exit: let the requests in flight finish first (sig.h). */

@@ -35,7 +35,11 @@ LD_PRELOAD=$LIBLEGO LEGO_EXCACHE_SIZE=16M "$BIN/lego-bench-workload" $WL_ARGS $L
 	>"$T/stopped.out" 2>"$T/stopped.log" &
 v=$!
 PIDS="$PIDS $v"
-sleep 1
+# (stopped once it runs on the memnode: a fixed second was not always
+# enough for its start under a loaded ctest -j2)
+n=0
+while [ "$(node_stat "$MEM_a" address_spaces)" -lt 1 ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
+sleep 0.5
 kill -STOP $v
 sleep 4
 grep -q "stopped renewing its lease but is still running" "$T/monitor.log" ||
