@@ -220,7 +220,7 @@ static struct fi_info *lf_hints(enum lego_prov prov, int alt, int rma)
  * every process that opens a tcp endpoint); 128 is plenty for request/reply
  * traffic.  A value the user set wins.
  */
-static void lf_tune_env(void)
+void lf_tune_env(void)
 {
 	static int done;
 	if (done)

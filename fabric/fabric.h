@@ -70,6 +70,15 @@ struct lf_ep_conf {
 	lf_recv_data_fn on_data; /* messages sent with data (NULL: to on_recv, data lost) */
 };
 
+/* libfabric's tuning, which it reads from the environment (the first
+ * endpoint sets it, setenv without replacing a user's value).  A process
+ * under LD_PRELOAD sets it from its constructor instead, before main: a
+ * setenv later, when a deferred start opens the first endpoint, moves
+ * environ from under the program (strace freed the array it had read as
+ * environ, on the stack, when a stat of a /lego path started the runtime)
+ * and races with its threads' getenv. */
+void lf_tune_env(void);
+
 /* Open an endpoint.  0, or -errno with a log line naming the provider.
  * Signal dispositions are as they were before the call. */
 int lf_ep_open(const struct lf_ep_conf *conf, struct lf_ep **out);

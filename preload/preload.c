@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "fabric/fabric.h"
 #include "liblego/file.h"
 #include "liblego/fork.h"
 #include "liblego/heap.h"
@@ -501,6 +502,8 @@ __attribute__((constructor(200))) static void lg_preload_start(void)
 		       *who && strcmp(who, program_invocation_name) ? who : "the program");
 		return;
 	}
+	if (want)
+		lf_tune_env(); /* (now, before main: fabric.h) */
 	if (want && !lg_rt_defer())
 		lg_rt_start(); /* a failure says why once, and leaves Lego off */
 }

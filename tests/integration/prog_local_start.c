@@ -8,7 +8,9 @@
  *                                 none
  *   prog_local_start align N     N blocks of 64 bytes aligned to a page
  *                                 (a page each), written, freed none
- * Prints a checksum of what it wrote, read back.
+ * Prints a checksum of what it wrote, read back.  Fails (status 3) if the
+ * environment array moved meanwhile: a start on demand must not setenv
+ * (strace kept environ's array and freed the one it found moved).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -26,8 +28,11 @@ static uint64_t fill(unsigned char *p, size_t len, uint64_t seed)
 	return sum;
 }
 
+extern char **environ;
+
 int main(int argc, char **argv)
 {
+	char **env = environ;
 	const char *mode = argc > 1 ? argv[1] : "";
 	long n = argc > 2 ? atol(argv[2]) : 0;
 	uint64_t sum = 0;
@@ -65,6 +70,10 @@ int main(int argc, char **argv)
 	} else {
 		fprintf(stderr, "usage: %s query | brk | churn N | hold N | align N\n", argv[0]);
 		return 2;
+	}
+	if (environ != env) {
+		fprintf(stderr, "the environment array moved under the program\n");
+		return 3;
 	}
 	printf("%s %llu\n", mode, (unsigned long long)sum);
 	return 0;
