@@ -180,13 +180,24 @@ int lg_vm_is_foreign(const void *p)
 
 static int vm_is_foreign(uintptr_t a, uintptr_t e) { return vm_list_overlaps(&vm.foreign, a, e); }
 
+/* A MADV_DONTFORK range given up (unmapped, mapped over, below a
+ * shrinking break): the kernel's mapping stays (the remote space's
+ * reservation), and so would its advice, under memory the program gets
+ * there next, which a child then lacks (node's environment, put where V8
+ * had a reservation it kept from children: its forked children died of
+ * SIGSEGV in execvp's getenv). */
+static void vm_dofork(uintptr_t a, uintptr_t e)
+{
+	lg_sys_madvise((void *)a, e - a, MADV_DOFORK);
+}
+
 /* Empty [a, e): remote parts decommitted, foreign parts restored.  The
  * address range stays allocated.  vm.lock held. */
 static void vm_clear(uintptr_t a, uintptr_t e)
 {
 	vm_list_cut(&vm.foreign, a, e, vm_restore);
 	vm_list_cut(&vm.wipe, a, e, NULL);
-	vm_list_cut(&vm.dontfork, a, e, NULL);
+	vm_list_cut(&vm.dontfork, a, e, vm_dofork);
 	sp_decommit(&lg_rt.sp, (void *)a, e - a);
 }
 
@@ -795,7 +806,7 @@ static long vm_set_break(uintptr_t b)
 		uintptr_t end = base + LG_ALIGN_UP(vm.brk_committed - base, vm_line());
 		sp_decommit(&lg_rt.sp, (void *)want, end - want);
 		vm_list_cut(&vm.wipe, want, vm.brk_committed, NULL);
-		vm_list_cut(&vm.dontfork, want, vm.brk_committed, NULL);
+		vm_list_cut(&vm.dontfork, want, vm.brk_committed, vm_dofork);
 	}
 	if (want != vm.brk_committed)
 		vm_brk_tail(want);

@@ -1055,6 +1055,36 @@ static void t_fork_advice(void)
 }
 
 /*
+ * A MADV_DONTFORK range unmapped, and memory mapped there again: a child
+ * has that memory.  (Before, the kernel kept the advice on the remote
+ * space's reservation under the new mapping, and the child died of
+ * SIGSEGV there: node's environment, put where V8 had kept a reservation
+ * from its children, killed its forked children in execvp's getenv.)
+ */
+static void t_fork_advice_gone(void)
+{
+	size_t n = 4 * MiB;
+	unsigned char *d = map(n);
+	memset(d, 0x31, n);
+	out("madvise MADV_DONTFORK, then munmap", madvise(d, n, MADV_DONTFORK) ? ename(errno) : "0", "0");
+	munmap(d, n);
+	unsigned char *a = mmap(d, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+				-1, 0);
+	if (a == MAP_FAILED) {
+		out("mmap where it was", ename(errno), "0");
+		return;
+	}
+	fill_sparse(a, n, 73);
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid == 0)
+		_exit(same_sparse(a, n, 73, 0) ? 0 : 4);
+	yes("child: memory mapped where a MADV_DONTFORK range was is there",
+	    child_bits(pid, "fork advice gone") == 0);
+	munmap(a, n);
+}
+
+/*
  * madvise(MADV_DONTNEED) made with syscall(2), behind the C library's back
  * (and Lego's wrapper): the page reads zeros, its neighbours keep their
  * data, and what is written there afterwards stays, through eviction.
@@ -1209,6 +1239,7 @@ int main(void)
 	t_fork();
 	t_mlock();
 	t_fork_advice();
+	t_fork_advice_gone();
 	t_fork_wipe_parts();
 	t_raw_dontneed();
 	t_closefds();
