@@ -1812,7 +1812,11 @@ long lg_file_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off
 	if (!e)
 		return -EBADF;
 	long r = 0;
-	if ((flags & MAP_TYPE) != MAP_PRIVATE || S_ISDIR(e->mode))
+	int type = flags & MAP_TYPE;
+	/* a shared mapping that cannot be written is a copy too (np.load's
+	 * mmap_mode="r", Python's ACCESS_READ), sealed against PROT_WRITE */
+	int shared_ro = (type == MAP_SHARED || type == MAP_SHARED_VALIDATE) && !(prot & PROT_WRITE);
+	if ((type != MAP_PRIVATE && !shared_ro) || S_ISDIR(e->mode))
 		r = -ENODEV;
 	else if (e->acc == O_PATH)
 		r = -EBADF;
@@ -1844,6 +1848,8 @@ long lg_file_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off
 	lf_put(e);
 	if (r == 0 && prot != (PROT_READ | PROT_WRITE))
 		r = lg_vm_mprotect((void *)a, len, prot);
+	if (r == 0 && shared_ro)
+		r = lg_vm_nowrite((void *)a, len);
 	if (r) {
 		lg_vm_munmap((void *)a, len);
 		return r;

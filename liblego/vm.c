@@ -48,6 +48,7 @@ static struct {
 	struct vm_list foreign; /* the kernel's mappings inside remote memory */
 	struct vm_list wipe;    /* remote ranges a forked child sees zeros in */
 	struct vm_list dontfork; /* remote ranges a forked child has not */
+	struct vm_list nowrite; /* copies of files mapped MAP_SHARED, read-only */
 	uintptr_t brk_base, brk_end, brk_cur, brk_committed;
 } vm = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -198,6 +199,7 @@ static void vm_clear(uintptr_t a, uintptr_t e)
 	vm_list_cut(&vm.foreign, a, e, vm_restore);
 	vm_list_cut(&vm.wipe, a, e, NULL);
 	vm_list_cut(&vm.dontfork, a, e, vm_dofork);
+	vm_list_cut(&vm.nowrite, a, e, NULL);
 	sp_decommit(&lg_rt.sp, (void *)a, e - a);
 }
 
@@ -480,9 +482,12 @@ long lg_vm_mprotect(void *addr, size_t len, int prot)
 	lg_enter();
 	pthread_mutex_lock(&vm.lock);
 	int foreign = vm_is_foreign(a, e);
+	int nowrite = (prot & PROT_WRITE) && vm_list_overlaps(&vm.nowrite, a, e);
 	pthread_mutex_unlock(&vm.lock);
 	long r;
-	if (foreign) {
+	if (nowrite) {
+		r = -EACCES; /* (the kernel's answer for a file opened read-only) */
+	} else if (foreign) {
 		r = lg_sys_mprotect(addr, len, prot);
 	} else if (prot & PROT_READ) {
 		r = lg_sys_mprotect(addr, len, prot);
@@ -495,6 +500,17 @@ long lg_vm_mprotect(void *addr, size_t len, int prot)
 		r = lg_sys_mprotect(addr, len, prot);
 	}
 	lg_leave();
+	return r;
+}
+
+long lg_vm_nowrite(void *addr, size_t len)
+{
+	uintptr_t a = (uintptr_t)addr, e = LG_ALIGN_UP(a + len, LG_PAGE_SIZE);
+	if (vm_where(a, len) != 1)
+		return 0; /* (local memory: the kernel's mprotect decides) */
+	pthread_mutex_lock(&vm.lock);
+	long r = vm_list_add(&vm.nowrite, a, e);
+	pthread_mutex_unlock(&vm.lock);
 	return r;
 }
 
@@ -564,6 +580,7 @@ static void vm_advice_move(uintptr_t o, size_t ol, uintptr_t d, size_t nl)
 {
 	vm_list_move(&vm.wipe, o, ol, d, nl);
 	vm_list_move(&vm.dontfork, o, ol, d, nl);
+	vm_list_move(&vm.nowrite, o, ol, d, nl);
 }
 
 /*

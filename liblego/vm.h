@@ -24,6 +24,12 @@ long lg_vm_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
 long lg_vm_munmap(void *addr, size_t len);
 long lg_vm_mremap(void *old, size_t old_len, size_t new_len, int flags, void *new_addr);
 long lg_vm_mprotect(void *addr, size_t len, int prot);
+/* [addr, addr + len), remote memory holding a copy of a file mapped
+ * MAP_SHARED without PROT_WRITE (file.c), must not become writable: what
+ * is written there would never reach the file.  lg_vm_mprotect then
+ * refuses PROT_WRITE with EACCES; unmapping or mapping over ends it.  0 or
+ * -ENOMEM. */
+long lg_vm_nowrite(void *addr, size_t len);
 long lg_vm_madvise(void *addr, size_t len, int advice);
 /* mlock2 (flags 0 for mlock), munlock, mlockall, munlockall: local memory
  * is locked as asked, remote memory never (it lives on memnodes and the

@@ -204,21 +204,35 @@ $RUN "$BIN/lego-test-prog_stdio" /lego/t/stdio.txt >"$T/stdio.out" 2>"$T/stdio.l
 	fail "C stdio: $(tail -3 "$T/stdio.log")"
 pass "sh redirections, cat, ls, C stdio (fopen/fprintf/fgets/fseek), mkstemp, mkostemps, mkdtemp on /lego"
 
-# mmap of a Lego file: MAP_PRIVATE is a copy of the file, MAP_SHARED is refused
+# mmap of a Lego file: MAP_PRIVATE is a copy of the file; so is MAP_SHARED
+# without PROT_WRITE (np.load's mmap_mode="r", Python's ACCESS_READ: ENODEV
+# before), which then cannot be made writable (EACCES, as for a file opened
+# read-only); a writable MAP_SHARED is refused
 $RUN $PY -c '
-import mmap, os
+import ctypes, errno, mmap, os
 open("/lego/t/mm.txt", "w").write("hello mmap " * 1000)
 fd = os.open("/lego/t/mm.txt", os.O_RDONLY)
 m = mmap.mmap(fd, 0, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ)
 print(len(m), m[:11].decode(), m.find(b"mmap", 5000))
+with open("/lego/t/mm.txt", "rb") as f:
+    r = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    print("shared", len(r), r[-11:].decode(), r.find(b"mmap", 9000))
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+a = libc.mmap(None, 11000, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
+print("mprotect", libc.mprotect(a, 11000, mmap.PROT_READ | mmap.PROT_WRITE), errno.errorcode[ctypes.get_errno()])
+fw = os.open("/lego/t/mm.txt", os.O_RDWR)
 try:
-    mmap.mmap(fd, 0, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ)
+    mmap.mmap(fw, 0, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ | mmap.PROT_WRITE)
 except OSError as e:
-    print("shared", e.strerror)
+    print("shared writable", e.strerror)
 ' >"$T/mm.out" 2>"$T/mm.log" || fail "mmap: $(tail -3 "$T/mm.log")"
-[ "$(cat "$T/mm.out")" = "$(printf '11000 hello mmap  5000\nshared No such device')" ] ||
-	fail "mmap gave: $(cat "$T/mm.out")"
-pass "mmap MAP_PRIVATE of a Lego file reads its contents; MAP_SHARED fails with ENODEV"
+want=$(printf '%s\n' "11000 hello mmap  5000" "shared 11000 hello mmap  9004" "mprotect -1 EACCES" \
+	"shared writable No such device")
+[ "$(cat "$T/mm.out")" = "$want" ] || fail "mmap gave: $(cat "$T/mm.out")"
+pass "mmap of a Lego file: MAP_PRIVATE and read-only MAP_SHARED read its contents (no PROT_WRITE later); writable MAP_SHARED: ENODEV"
 
 # descriptors: shared offset across fork, inherited by exec unless O_CLOEXEC
 $RUN $PY -c '
