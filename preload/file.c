@@ -1947,64 +1947,80 @@ LG_EXPORT int execv(const char *path, char *const argv[])
 	return execve(path, argv, environ);
 }
 
+/* The candidates for file along a search path, in turn: with *c at the
+ * path first, the next one into buf (1), or 0 after the last.  One too
+ * long for buf is skipped, as the C library skips it. */
+static int lg_path_next(const char **c, const char *file, char *buf, size_t cap)
+{
+	while (*c) {
+		const char *s = *c, *e = strchrnul(s, ':');
+		*c = *e ? e + 1 : NULL;
+		int l = snprintf(buf, cap, "%.*s%s%s", (int)(e - s), s, e > s ? "/" : "", file);
+		if (l > 0 && (size_t)l < cap)
+			return 1;
+	}
+	return 0;
+}
+
 /* Does the search path p name a Lego directory? */
 static int lg_path_lego(const char *p)
 {
 	char dir[PATH_MAX];
-	for (const char *c = p;; c++) {
-		const char *e = strchrnul(c, ':');
-		size_t l = (size_t)(e - c);
-		if (l < sizeof dir) {
-			memcpy(dir, l ? c : ".", l ? l : 1);
-			dir[l ? l : 1] = 0;
-			if (lg_file_exec_path(AT_FDCWD, dir, 0))
-				return 1;
-		}
-		if (!*e)
-			return 0;
-		c = e;
-	}
+	for (const char *c = p; lg_path_next(&c, ".", dir, sizeof dir);)
+		if (lg_file_exec_path(AT_FDCWD, dir, 0))
+			return 1;
+	return 0;
 }
 
-/* execvpe when PATH names a Lego directory: each of its directories in
- * turn, as the C library searches (a file without #! that is not a program
- * runs under /bin/sh). */
+/* After a candidate failed with errno e, does the search go on (EACCES
+ * noted, as the C library notes it)? */
+static int lg_path_goes_on(int e, int *eacces)
+{
+	*eacces |= e == EACCES;
+	return e == ENOENT || e == ENOTDIR || e == ESTALE || e == ENODEV || e == ETIMEDOUT ||
+	       e == EACCES;
+}
+
+static const char *lg_path_env(void)
+{
+	const char *p = getenv("PATH");
+	return p ? p : "/bin:/usr/bin"; /* (the C library's default) */
+}
+
+/* exec of one candidate, or of /bin/sh on it when the kernel calls it
+ * ENOEXEC (a file without #! that is not a program), as execvp does. */
+static int lg_execvp_one(const char *path, char *const argv[], char *const envp[])
+{
+	int r = lg_execveat(AT_FDCWD, path, argv, envp, 0, 0);
+	if (r != -ENOEXEC)
+		return r;
+	char *nv[lg_argc(argv) + 3];
+	struct lg_exec sh = {.interp = "/bin/sh"};
+	lg_script_argv(&sh, path, argv, nv);
+	return lg_execveat(AT_FDCWD, "/bin/sh", nv, envp, 0, 0);
+}
+
+/* execvpe: the C library's, unless PATH names a Lego directory, or the
+ * file is a Lego path. */
 static int lg_execvpe(const char *file, char *const argv[], char *const envp[])
 {
 	if (!file[0])
 		return -ENOENT;
-	const char *p = getenv("PATH");
-	if (!p)
-		p = "/bin:/usr/bin"; /* (the C library's default) */
-	if (!strchr(file, '/') && !lg_path_lego(p)) {
+	if (strchr(file, '/'))
+		return lg_execvp_one(file, argv, envp);
+	const char *p = lg_path_env();
+	if (!lg_path_lego(p)) {
 		REAL(execvpe)(file, argv, envp);
 		return -errno;
 	}
+	char buf[PATH_MAX];
 	int eacces = 0;
-	for (const char *c = p;; c++) {
-		const char *e = strchrnul(c, ':');
-		char buf[PATH_MAX];
-		int l = strchr(file, '/') ? snprintf(buf, sizeof buf, "%s", file) :
-			snprintf(buf, sizeof buf, "%.*s%s%s", (int)(e - c), c, e > c ? "/" : "", file);
-		int r = l > 0 && (size_t)l < sizeof buf ? lg_execveat(AT_FDCWD, buf, argv, envp, 0, 0) :
-			-ENAMETOOLONG;
-		if (r == -ENOEXEC) {
-			char *nv[lg_argc(argv) + 3];
-			struct lg_exec sh = {.interp = "/bin/sh"};
-			lg_script_argv(&sh, buf, argv, nv);
-			r = lg_execveat(AT_FDCWD, "/bin/sh", nv, envp, 0, 0);
-		}
-		if (strchr(file, '/'))
+	for (const char *c = p; lg_path_next(&c, file, buf, sizeof buf);) {
+		int r = lg_execvp_one(buf, argv, envp);
+		if (!lg_path_goes_on(-r, &eacces))
 			return r;
-		if (r == -EACCES)
-			eacces = 1;
-		else if (r != -ENOENT && r != -ENOTDIR && r != -ESTALE && r != -ENODEV &&
-			 r != -ETIMEDOUT && r != -ENAMETOOLONG)
-			return r;
-		if (!*e)
-			return eacces ? -EACCES : -ENOENT;
-		c = e;
 	}
+	return eacces ? -EACCES : -ENOENT;
 }
 
 LG_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
@@ -2090,29 +2106,19 @@ LG_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_a
 LG_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
 			   const posix_spawnattr_t *at, char *const argv[], char *const envp[])
 {
-	const char *p = getenv("PATH");
-	if (!p)
-		p = "/bin:/usr/bin";
+	const char *p = lg_path_env();
 	if (strchr(file, '/'))
 		return posix_spawn(pid, file, fa, at, argv, envp);
 	if (!lg_path_lego(p))
 		return REAL(posix_spawnp)(pid, file, fa, at, argv, envp);
+	char buf[PATH_MAX];
 	int eacces = 0;
-	for (const char *c = p;; c++) {
-		const char *e = strchrnul(c, ':');
-		char buf[PATH_MAX];
-		int l = snprintf(buf, sizeof buf, "%.*s%s%s", (int)(e - c), c, e > c ? "/" : "", file);
-		int r = l > 0 && (size_t)l < sizeof buf ? posix_spawn(pid, buf, fa, at, argv, envp) :
-			ENAMETOOLONG;
-		if (r == EACCES)
-			eacces = 1;
-		else if (r != ENOENT && r != ENOTDIR && r != ESTALE && r != ENODEV &&
-			 r != ETIMEDOUT && r != ENAMETOOLONG)
+	for (const char *c = p; lg_path_next(&c, file, buf, sizeof buf);) {
+		int r = posix_spawn(pid, buf, fa, at, argv, envp);
+		if (!lg_path_goes_on(r, &eacces))
 			return r;
-		if (!*e)
-			return eacces ? EACCES : ENOENT;
-		c = e;
 	}
+	return eacces ? EACCES : ENOENT;
 }
 
 /* ----------------------------------------------------------------- start-up */

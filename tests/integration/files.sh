@@ -113,11 +113,12 @@ $RUN sh -c 'mkdir -p /lego/t/bin && cd /lego/t/bin && cp /bin/echo myecho && cp 
 	printf "#!/lego/t/bin/myecho one\n" >e.sh && printf "echo plain \"\$@\"\n" >plain &&
 	printf "#!/bin/sh\necho x\n" >noexec && chmod +x s.sh e.sh plain &&
 	/lego/t/bin/myecho abs; ./myfalse; echo "false $?"; ./s.sh a "b c"; echo "script $?";
-	./e.sh x; PATH=/lego/t/bin:$PATH; myecho path; plain p; ./noexec 2>/dev/null;
+	./e.sh x; PATH=/lego/t/bin:$PATH; myecho path; plain p; perl -e "exec q(myecho), q(execvp)";
+	./noexec 2>/dev/null;
 	echo "noexec $?"; ./missing 2>/dev/null; echo "missing $?"' >"$T/exec.out" 2>"$T/exec.log" ||
 	fail "programs in /lego: $(tail -3 "$T/exec.log")"
 want=$(printf '%s\n' abs "false 1" "script ./s.sh a b c" "script 4" "one ./e.sh x" path "plain p" \
-	"noexec 126" "missing 127")
+	execvp "noexec 126" "missing 127")
 [ "$(cat "$T/exec.out")" = "$want" ] || fail "programs in /lego gave: $(cat "$T/exec.out")"
 # and from Python: subprocess (vfork) with cwd= as the process's first Lego
 # call (it started the runtime in the vforked child, which exec took away:
@@ -134,6 +135,9 @@ env = dict(os.environ, PATH="/lego/t/bin:" + os.environ["PATH"])
 print(subprocess.run(["myecho", "searched"], env=env, capture_output=True, text=True).stdout.strip())
 pid = os.posix_spawn("/lego/t/bin/myecho", ["myecho", "spawned"], os.environ)
 print(os.waitpid(pid, 0)[1])
+os.environ["PATH"] = "/usr/bin:/lego/t/bin:/bin"
+pid = os.posix_spawnp("myecho", ["myecho", "spawnp"], os.environ)
+print(os.waitpid(pid, 0)[1])
 print(os.system("/lego/t/bin/s.sh system") >> 8, sum(big[::4096]))
 for p in ("/lego/t/bin/noexec", "/lego/t/bin", "/lego/t/bin/none"):
     try:
@@ -141,10 +145,10 @@ for p in ("/lego/t/bin/noexec", "/lego/t/bin", "/lego/t/bin/none"):
     except OSError as e:
         print(e.strerror)
 ' >"$T/exec_py.out" 2>"$T/exec_py.log" || fail "programs in /lego from Python: $(tail -3 "$T/exec_py.log")"
-want=$(printf '%s\n' "4 script ./s.sh vf" searched spawned 0 "script /lego/t/bin/s.sh system" \
+want=$(printf '%s\n' "4 script ./s.sh vf" searched spawned 0 spawnp 0 "script /lego/t/bin/s.sh system" \
 	"4 12288" "Permission denied" "Permission denied" "No such file or directory")
 [ "$(cat "$T/exec_py.out")" = "$want" ] || fail "programs in /lego from Python gave: $(cat "$T/exec_py.out")"
-pass "programs in /lego run: by path, ./, PATH, #! scripts (interpreter in the store too), subprocess, posix_spawn, system"
+pass "programs in /lego run: by path, ./, PATH (sh, execvp, posix_spawnp), #! scripts (interpreter in the store too), subprocess, posix_spawn, system"
 
 # coreutils on modes and names: sed -i (a temporary file, then libacl's
 # fsetxattr, then rename) keeps the mode; links and FIFOs are refused with
