@@ -48,11 +48,13 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/close_range.h>
+#include <linux/fs.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -1800,6 +1802,64 @@ ssize_t lg_file_copy_range(int in, off_t *off_in, int out, off_t *off_out, size_
 	if ((off_in && *off_in < 0) || (off_out && *off_out < 0))
 		return -EINVAL;
 	return lf_copy(in, off_in, out, off_out, n);
+}
+
+/* ----------------------------------------------------------------- ioctl */
+
+int lg_file_ioctl(int fd, unsigned long req, void *arg, int *ret)
+{
+	/* clones between files: the kernel would clone placeholders (their
+	 * metadata, a TiB out), or between a placeholder and a local file, on
+	 * a file system that can (XFS, btrfs), and cp would take that for the
+	 * copy it asked for */
+	int src = -1;
+	if (req == FICLONE)
+		src = (int)(intptr_t)arg;
+	else if (req == FICLONERANGE && arg)
+		src = (int)((const struct file_clone_range *)arg)->src_fd;
+	if (req == FICLONE || req == FICLONERANGE) {
+		int a = lg_file_fd(fd), b = lg_file_fd(src);
+		if (!a && !b)
+			return 0;
+		*ret = a && b ? -EOPNOTSUPP : -EXDEV;
+		return 1;
+	}
+	if (req == FIDEDUPERANGE && arg) {
+		const struct file_dedupe_range *d = arg;
+		int any = lg_file_fd(fd);
+		for (unsigned i = 0; i < d->dest_count && !any; i++)
+			any = lg_file_fd((int)d->info[i].dest_fd);
+		if (!any)
+			return 0;
+		*ret = -EOPNOTSUPP;
+		return 1;
+	}
+	if (!lg_file_fd(fd))
+		return 0;
+	switch (req) {
+	case FIOCLEX:
+	case FIONCLEX:
+	case FIONBIO:
+	case FIOASYNC:
+		return 0; /* the descriptor's own flags: the placeholder's are its */
+	case FIONREAD: { /* what is left to read: the file's, not the placeholder's */
+		struct lego_fstat f;
+		int r = lf_fstat_fd(fd, &f);
+		long pos = r ? 0 : lf_sys(SYS_lseek, fd, 0, SEEK_CUR);
+		if (!r && pos < 0)
+			r = (int)pos;
+		if (!r && S_ISDIR(f.mode))
+			r = -EINVAL;
+		if (!r)
+			*(int *)arg = f.size > (uint64_t)pos ? (int)LG_MIN(f.size - (uint64_t)pos,
+									(uint64_t)INT32_MAX) : 0;
+		*ret = r;
+		return 1;
+	}
+	default: /* the placeholder's file system's (flags, extents, block size) */
+		*ret = -ENOTTY;
+		return 1;
+	}
 }
 
 /* ------------------------------------------------------------------ mmap */

@@ -123,6 +123,14 @@ ssize_t lg_file_sendfile(int out, int in, off_t *off, size_t n);
 ssize_t lg_file_copy_range(int in, off_t *off_in, int out, off_t *off_out, size_t n,
 			   unsigned flags);
 
+/* ioctl(fd, req, arg): 1 and *ret (0 or -errno) when it is Lego's to
+ * answer, 0 when the C library's ioctl should run.  On a Lego descriptor:
+ * its flags (FIOCLEX, FIONBIO, ...) pass, FIONREAD is what is left of the
+ * file, anything else ENOTTY (it would reach the placeholder).  FICLONE,
+ * FICLONERANGE, FIDEDUPERANGE with a Lego file on either side: EOPNOTSUPP
+ * (both) or EXDEV (one), so that cp copies instead. */
+int lg_file_ioctl(int fd, unsigned long req, void *arg, int *ret);
+
 /* mmap of a Lego descriptor: lg_file_mmap_fd(fd) says whether mmap must
  * come here; lg_file_mmap returns the address or -errno (MAP_SHARED:
  * -ENODEV; MAP_PRIVATE: anonymous memory filled from the file). */

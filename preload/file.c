@@ -25,6 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <linux/userfaultfd.h>
+#include <sys/ioctl.h>
 #include <sys/sendfile.h>
 #include <sys/random.h>
 #include <sys/select.h>
@@ -2119,6 +2121,34 @@ LG_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_
 			return r;
 	}
 	return eacces ? EACCES : ENOENT;
+}
+
+/* -------------------------------------------------------- ioctl, splice */
+
+/* ioctl on a Lego descriptor would reach its placeholder (lg_file_ioctl).
+ * One check of the descriptor otherwise. */
+LG_EXPORT int ioctl(int fd, unsigned long req, ...)
+{
+	va_list ap;
+	va_start(ap, req);
+	void *arg = va_arg(ap, void *);
+	va_end(ap);
+	int r;
+	/* (the runtime's own userfaultfd requests come here too: straight on) */
+	if (_IOC_TYPE(req) != UFFDIO && lg_file_active() && lg_file_ioctl(fd, req, arg, &r))
+		return lg_ret(LG_TRACED("dxp", r, TL(fd), TL(req), TL(arg)));
+	return REAL(ioctl)(fd, req, arg);
+}
+
+/* splice between a pipe and a Lego file: through a buffer, as sendfile
+ * (the kernel's would move the placeholder's bytes). */
+LG_EXPORT ssize_t splice(int in, off64_t *off_in, int out, off64_t *off_out, size_t n,
+			 unsigned flags)
+{
+	if (lg_file_fd(in) || lg_file_fd(out))
+		return lg_retl(LG_TRACED("dpdpdx", lg_file_copy_range(in, off_in, out, off_out, n, 0),
+				TL(in), TL(off_in), TL(out), TL(off_out), TL(n), TL(flags)));
+	return REAL(splice)(in, off_in, out, off_out, n, flags);
 }
 
 /* ----------------------------------------------------------------- start-up */

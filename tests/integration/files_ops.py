@@ -127,6 +127,25 @@ say("posix_fallocate inside", os.fstat(fd).st_size, os.pread(fd, 4, 4096))
 os.close(fd)
 os.unlink(base + "/d/pre")
 
+# splice through a pipe, FIONREAD: the file's bytes, not its placeholder's
+# (the build before moved zeros out and wrote nothing in)
+import array, fcntl, termios
+fd = os.open(base + "/d/renamed.txt", os.O_RDONLY)
+os.lseek(fd, 2, os.SEEK_SET)
+n = array.array("i", [0])
+fcntl.ioctl(fd, termios.FIONREAD, n, True)
+say("FIONREAD", n[0], os.fstat(fd).st_size - 2)
+r, w = os.pipe()
+say("splice out", os.splice(fd, w, 6), os.read(r, 64), os.lseek(fd, 0, os.SEEK_CUR))
+os.close(fd)
+os.write(w, b"into the file")
+fd = os.open(base + "/d/spliced", os.O_RDWR | os.O_CREAT, 0o644)
+say("splice in", os.splice(r, fd, 13, offset_dst=4), os.pread(fd, 64, 0))
+os.close(fd)
+os.close(r)
+os.close(w)
+os.unlink(base + "/d/spliced")
+
 # errors as Linux gives them
 err(os.mkdir, base + "/d/sub")
 err(os.rmdir, base + "/d/sub")
