@@ -278,13 +278,73 @@ static struct lf_file *lf_cwd_get(void)
 
 static int lf_resolve_in(struct lf_file *e, const char *path, char *out);
 
+/* A name of an open descriptor: /dev/stdin, /dev/stdout, /dev/stderr
+ * (symlinks: *kind 1), /dev/fd/N, /proc/self/fd/N, /proc/thread-self/fd/N,
+ * /proc/PID/fd/N with our own PID (the kernel's links to the descriptor's
+ * file: *kind 2).  The descriptor, or -1. */
+static int lf_fd_name(const char *p, int *kind)
+{
+	const char *n = NULL;
+	*kind = 2;
+	if (strncmp(p, "/dev/", 5) == 0) {
+		static const char *const std[] = {"stdin", "stdout", "stderr"};
+		for (int i = 0; i < 3; i++)
+			if (strcmp(p + 5, std[i]) == 0) {
+				*kind = 1;
+				return i;
+			}
+		if (strncmp(p + 5, "fd/", 3) == 0)
+			n = p + 8;
+	} else if (strncmp(p, "/proc/", 6) == 0) {
+		const char *q = p + 6;
+		if (strncmp(q, "self/", 5) == 0) {
+			q += 5;
+		} else if (strncmp(q, "thread-self/", 12) == 0) {
+			q += 12;
+		} else {
+			long pid = 0;
+			for (; *q >= '0' && *q <= '9' && pid < INT32_MAX; q++)
+				pid = pid * 10 + (*q - '0');
+			if (*q != '/' || pid != lf_sys(SYS_getpid))
+				return -1;
+			q++;
+		}
+		if (strncmp(q, "fd/", 3) == 0)
+			n = q + 3;
+	}
+	if (!n || *n < '0' || *n > '9')
+		return -1;
+	long fd = 0;
+	for (; *n >= '0' && *n <= '9' && fd < INT32_MAX; n++)
+		fd = fd * 10 + (*n - '0');
+	return *n || fd >= INT32_MAX ? -1 : (int)fd;
+}
+
+/* The Lego descriptor an absolute path names (lf_fd_name), or -1. */
+static int lf_fd_named(const char *p)
+{
+	int kind, fd;
+	if ((p[1] != 'd' && p[1] != 'p') || (fd = lf_fd_name(p, &kind)) < 0)
+		return -1;
+	return lg_file_fd(fd) ? fd : -1;
+}
+
 /* (dirfd, path) -> 1 and the store path in out, 0 if not Lego, -errno. */
 static int lf_resolve(int dirfd, const char *path, char *out)
 {
 	if (!path)
 		return -EFAULT;
-	if (path[0] == '/')
-		return lf_match(path, out);
+	if (path[0] == '/') {
+		/* /dev/stdin of a Lego file: that file again (the kernel would
+		 * open the placeholder: a TiB of zeros, then its metadata) */
+		int fd = lf_fd_named(path);
+		struct lf_file *e = fd >= 0 ? lf_get(fd) : NULL;
+		if (!e)
+			return lf_match(path, out);
+		memcpy(out, e->path, e->plen + 1u);
+		lf_put(e);
+		return 1;
+	}
 	return lf_resolve_in(dirfd == AT_FDCWD ? lf_cwd_get() : lf_get(dirfd), path, out);
 }
 
@@ -314,7 +374,7 @@ int lg_file_path(int dirfd, const char *path)
 	if (lg_likely(lf.mode == LF_OFF) || !path || lg_inside())
 		return 0;
 	if (path[0] == '/')
-		return lf_match(path, NULL) != 0;
+		return lf_match(path, NULL) != 0 || lf_fd_named(path) >= 0;
 	if (dirfd == AT_FDCWD)
 		return atomic_load_explicit(&lf.cwd, memory_order_relaxed) != NULL;
 	return lg_file_fd(dirfd);
@@ -840,6 +900,34 @@ int lg_file_getcwd(char *buf, size_t size)
 	int n = snprintf(buf, size, "/%s%s%s", lf.prefix, e->path[0] ? "/" : "", e->path);
 	lf_put(e);
 	return n < 0 || (size_t)n >= size ? -ERANGE : 1;
+}
+
+int lg_file_path_flags(int dirfd, const char *path, int flags)
+{
+	if (!(flags & AT_SYMLINK_NOFOLLOW) || lg_likely(lf.mode == LF_OFF) || !path ||
+	    path[0] != '/' || lg_inside() || lf_match(path, NULL) != 0)
+		return lg_file_path(dirfd, path);
+	return 0; /* (a name of a descriptor is a link, not followed) */
+}
+
+int lg_file_fdlink(const char *path, char *buf, size_t n, size_t *len)
+{
+	int kind, fd;
+	if (lg_likely(lf.mode == LF_OFF) || !path || path[0] != '/' || lg_inside() ||
+	    (fd = lf_fd_named(path)) < 0)
+		return 0;
+	lf_fd_name(path, &kind);
+	if (kind == 1)
+		return 1;
+	struct lf_file *e = lf_get(fd);
+	if (!e)
+		return 0;
+	char full[2 * LEGO_PATH_MAX + 3];
+	int l = snprintf(full, sizeof full, "/%s%s%s", lf.prefix, e->path[0] ? "/" : "", e->path);
+	lf_put(e);
+	*len = LG_MIN((size_t)l, n);
+	memcpy(buf, full, *len);
+	return 2;
 }
 
 /* ------------------------------------------------------------------- open */

@@ -43,6 +43,17 @@ int lg_file_fd(int fd);
 /* 1 if (dirfd, path) names something in the store (then the lg_file_ call
  * decides, possibly with -ENAMETOOLONG, -ENOTDIR or -EIO).  Never fails. */
 int lg_file_path(int dirfd, const char *path);
+/* lg_file_path for calls with AT_SYMLINK_NOFOLLOW in flags (lstat,
+ * fstatat, statx): /dev/stdin and /proc/self/fd/N are links there, the C
+ * library's to answer. */
+int lg_file_path_flags(int dirfd, const char *path, int flags);
+/* readlink of a name of a Lego descriptor (lg_file_path also takes
+ * /dev/stdin, /dev/fd/N and /proc/self/fd/N of one as its file): 2 and
+ * the file's Lego name in buf (*len bytes, cut at n, no NUL) for the
+ * kernel's links (/proc/.../fd/N, /dev/fd/N); 1 for /dev/stdin, stdout and
+ * stderr, which are symlinks the C library's readlink reads; 0 for any
+ * other path. */
+int lg_file_fdlink(const char *path, char *buf, size_t n, size_t *len);
 /* A real descriptor fd was just created outside this layer: forget any
  * stale record of that number (its Lego file was closed behind our back). */
 void lg_file_fresh(int fd);

@@ -851,7 +851,7 @@ LG_EXPORT int fstat64(int fd, struct stat64 *st) { return fstat(fd, (struct stat
 
 LG_EXPORT int fstatat(int dirfd, const char *path, struct stat *st, int flags)
 {
-	if (lg_file_path(dirfd, path))
+	if (lg_file_path_flags(dirfd, path, flags))
 		return lg_ret(LG_TRACED("dspx", lg_file_stat(dirfd, path, st, flags),
 				TL(dirfd), TL(path), TL(st), TL(flags)));
 	return LG_OUT_VIA(st, REAL(fstatat)(dirfd, path, st, flags));
@@ -874,7 +874,7 @@ LG_EXPORT int stat64(const char *path, struct stat64 *st) { return stat(path, (s
 
 LG_EXPORT int lstat(const char *path, struct stat *st)
 {
-	if (lg_file_path(AT_FDCWD, path))
+	if (lg_file_path_flags(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW))
 		return lg_ret(LG_TRACED("xspx", lg_file_stat(AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW),
 				TL(AT_FDCWD), TL(path), TL(st), TL(AT_SYMLINK_NOFOLLOW)));
 	return LG_OUT_VIA(st, REAL(lstat)(path, st));
@@ -898,7 +898,7 @@ LG_EXPORT int __xstat64(int ver, const char *path, struct stat64 *st)
 
 LG_EXPORT int __lxstat(int ver, const char *path, struct stat *st)
 {
-	if (lg_file_path(AT_FDCWD, path))
+	if (lg_file_path_flags(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW))
 		return lg_ret(LG_TRACED("xspx", lg_file_stat(AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW),
 				TL(AT_FDCWD), TL(path), TL(st), TL(AT_SYMLINK_NOFOLLOW)));
 	return LG_OUT_VIA(st, REAL(__lxstat)(ver, path, st));
@@ -923,7 +923,7 @@ LG_EXPORT int __fxstat64(int ver, int fd, struct stat64 *st)
 
 LG_EXPORT int __fxstatat(int ver, int dirfd, const char *path, struct stat *st, int flags)
 {
-	if (lg_file_path(dirfd, path))
+	if (lg_file_path_flags(dirfd, path, flags))
 		return lg_ret(LG_TRACED("dspx", lg_file_stat(dirfd, path, st, flags),
 				TL(dirfd), TL(path), TL(st), TL(flags)));
 	return LG_OUT_VIA(st, REAL(__fxstatat)(ver, dirfd, path, st, flags));
@@ -936,7 +936,7 @@ LG_EXPORT int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *
 
 LG_EXPORT int statx(int dirfd, const char *path, int flags, unsigned mask, struct statx *stx)
 {
-	if (lg_file_path(dirfd, path))
+	if (lg_file_path_flags(dirfd, path, flags))
 		return lg_ret(LG_TRACED("dsxxp", lg_file_statx(dirfd, path, flags, mask, stx),
 				TL(dirfd), TL(path), TL(flags), TL(mask), TL(stx)));
 	return LG_OUT_VIA(stx, REAL(statx)(dirfd, path, flags, mask, stx));
@@ -1109,7 +1109,11 @@ LG_EXPORT int fchownat(int dirfd, const char *path, uid_t owner, gid_t group, in
  * for what exists, as Linux says for regular files. */
 LG_EXPORT ssize_t readlinkat(int dirfd, const char *path, char *buf, size_t n)
 {
-	if (lg_file_path(dirfd, path)) {
+	size_t len = 0;
+	int k = lg_file_fdlink(path, buf, n, &len);
+	if (k == 2)
+		return (ssize_t)len;
+	if (k == 0 && lg_file_path(dirfd, path)) {
 		int r = lg_file_exists(dirfd, path, AT_SYMLINK_NOFOLLOW);
 		return lg_retl(r ? r : -EINVAL);
 	}

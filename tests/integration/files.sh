@@ -150,6 +150,20 @@ want=$(printf '%s\n' "4 script ./s.sh vf" searched spawned 0 spawnp 0 "script /l
 [ "$(cat "$T/exec_py.out")" = "$want" ] || fail "programs in /lego from Python gave: $(cat "$T/exec_py.out")"
 pass "programs in /lego run: by path, ./, PATH (sh, execvp, posix_spawnp), #! scripts (interpreter in the store too), subprocess, posix_spawn, system"
 
+# a Lego file by the name of its descriptor (prog /dev/stdin < /lego/f):
+# the kernel would open the placeholder, a TiB of zeros and then its
+# metadata (cat /dev/stdin read zeros for ever with the build before;
+# here every read is bounded)
+$RUN sh -c 'cd /lego/t && printf "line1\nline2\n" >fdn.txt &&
+	{ head -c 6 /dev/stdin; head -c 12 /dev/fd/0 | sort -r; readlink /proc/self/fd/0;
+	stat -L -c %s /dev/stdin; } <fdn.txt &&
+	"$0" -c "import os; print(os.path.realpath(\"/dev/stdin\"), os.stat(\"/dev/fd/0\").st_size)" <fdn.txt &&
+	{ echo via-stdout >>/dev/stdout; } >>fdn.txt && cat fdn.txt' "$PY" >"$T/fdn.out" 2>"$T/fdn.log" ||
+	fail "/dev/stdin of a Lego file: $(tail -3 "$T/fdn.log")"
+want=$(printf '%s\n' line1 line2 line1 /lego/t/fdn.txt 12 "/lego/t/fdn.txt 12" line1 line2 via-stdout)
+[ "$(cat "$T/fdn.out")" = "$want" ] || fail "/dev/stdin of a Lego file gave: $(cat "$T/fdn.out")"
+pass "/dev/stdin, /dev/fd/N, /proc/self/fd/N of a Lego descriptor are its file (open, stat, readlink, realpath)"
+
 # coreutils on modes and names: sed -i (a temporary file, then libacl's
 # fsetxattr, then rename) keeps the mode; links and FIFOs are refused with
 # EPERM (EXDEV across), not made in the local file system
