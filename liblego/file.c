@@ -654,6 +654,22 @@ static void lf_scan(void)
 	lf_sys(SYS_close, (int)dfd);
 }
 
+void lg_file_received(int fd)
+{
+	char self[32], target[PATH_MAX];
+	if (lf.mode != LF_ON || fd < 0 || lf_vforked())
+		return;
+	snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+	long tl = lf_sys(SYS_readlinkat, AT_FDCWD, self, target, sizeof target - 1);
+	if (tl <= 0)
+		return;
+	target[tl] = 0;
+	if (lf_is_placeholder(target))
+		lf_adopt(fd, target);
+	else
+		lg_file_fresh(fd); /* (a stale record of that number goes) */
+}
+
 static void lf_atfork_prepare(void) { pthread_mutex_lock(&lf.lock); }
 static void lf_atfork_parent(void) { pthread_mutex_unlock(&lf.lock); }
 static void lf_atfork_child(void)

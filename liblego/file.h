@@ -54,6 +54,10 @@ int lg_file_path_flags(int dirfd, const char *path, int flags);
  * stderr, which are symlinks the C library's readlink reads; 0 for any
  * other path. */
 int lg_file_fdlink(const char *path, char *buf, size_t n, size_t *len);
+/* fd came in a message (SCM_RIGHTS): if another process's Lego file, it
+ * is ours now (as one inherited across exec), else a stale record of the
+ * number goes. */
+void lg_file_received(int fd);
 /* A real descriptor fd was just created outside this layer: forget any
  * stale record of that number (its Lego file was closed behind our back). */
 void lg_file_fresh(int fd);

@@ -548,11 +548,32 @@ LG_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int
 	return recvfrom(fd, buf, n, flags, addr, alen);
 }
 
+/* Descriptors received (SCM_RIGHTS) that are another process's Lego files
+ * become ours too, as descriptors inherited across exec do. */
+static ssize_t lg_recv_fds(ssize_t r, const struct msghdr *m)
+{
+	if (r < 0 || !m || !m->msg_control || !lg_file_active())
+		return r;
+	int e = errno;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR((struct msghdr *)m, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < n; i++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+			lg_file_received(fd);
+		}
+	}
+	errno = e;
+	return r;
+}
+
 LG_EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int flags)
 {
 	if (!m || m->msg_iovlen > INT_MAX || !lg_dio_bounce(m->msg_iov, (int)m->msg_iovlen))
-		return REAL(recvmsg)(fd, m, flags);
-	return lg_retl(lg_dio_msg(fd, m, flags, 0));
+		return lg_recv_fds(REAL(recvmsg)(fd, m, flags), m);
+	return lg_recv_fds(lg_retl(lg_dio_msg(fd, m, flags, 0)), m);
 }
 
 LG_EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)

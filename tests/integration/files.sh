@@ -164,6 +164,29 @@ want=$(printf '%s\n' line1 line2 line1 /lego/t/fdn.txt 12 "/lego/t/fdn.txt 12" l
 [ "$(cat "$T/fdn.out")" = "$want" ] || fail "/dev/stdin of a Lego file gave: $(cat "$T/fdn.out")"
 pass "/dev/stdin, /dev/fd/N, /proc/self/fd/N of a Lego descriptor are its file (open, stat, readlink, realpath)"
 
+# a Lego descriptor passed to another process over a Unix socket
+# (SCM_RIGHTS): the receiver reads the file, not the placeholder (zeros with
+# the build before), and shares the offset
+$RUN $PY -c '
+import os, socket, subprocess, sys
+a, b = socket.socketpair()
+child = subprocess.Popen([sys.executable, "-c", """
+import os, socket, sys
+s = socket.socket(fileno=int(sys.argv[1]))
+msg, fds, _, _ = socket.recv_fds(s, 16, 1)
+print(os.read(fds[0], 5), os.lseek(fds[0], 0, os.SEEK_CUR), os.fstat(fds[0]).st_size)
+""", str(b.fileno())], pass_fds=[b.fileno()])
+open("/lego/t/passed.txt", "w").write("passed over a socket")
+fd = os.open("/lego/t/passed.txt", os.O_RDONLY)
+os.lseek(fd, 7, os.SEEK_SET)
+socket.send_fds(a, [b"fd"], [fd])
+child.wait()
+print(os.lseek(fd, 0, os.SEEK_CUR))
+' >"$T/passfd.out" 2>"$T/passfd.log" || fail "passing a Lego descriptor: $(tail -3 "$T/passfd.log")"
+[ "$(cat "$T/passfd.out")" = "$(printf "b'over ' 12 20\n12")" ] ||
+	fail "a Lego descriptor passed over a socket gave: $(cat "$T/passfd.out")"
+pass "a Lego descriptor passed over a Unix socket (SCM_RIGHTS) reads the file in the receiver, offset shared"
+
 # coreutils on modes and names: sed -i (a temporary file, then libacl's
 # fsetxattr, then rename) keeps the mode; links and FIFOs are refused with
 # EPERM (EXDEV across), not made in the local file system
