@@ -366,6 +366,7 @@ __asm__(".text\n"
 	".globl vfork\n"
 	".type vfork, @function\n"
 	"vfork:\n"
+	"	endbr64\n" /* (reached through the PLT: an indirect branch) */
 	"	sub $8, %rsp\n" /* (the call's alignment) */
 	"	call lg_vfork_how\n"
 	"	add $8, %rsp\n"
