@@ -351,7 +351,6 @@ void lg_rt_kick(void *arg)
 	(void)w;
 }
 
-/* lg_rt_start with rt->lock held. */
 /* The process whose runtime this is.  A vforked child shares its memory,
  * so the runtime's structures, but not its threads, descriptors or process
  * id: it must not start the runtime (it would be the child's, and die with
@@ -362,6 +361,7 @@ void lg_rt_pid_mark(void) { lg_rt_pid = (pid_t)syscall(SYS_getpid); }
 
 int lg_rt_vforked(void) { return lg_rt_pid && syscall(SYS_getpid) != lg_rt_pid; }
 
+/* lg_rt_start with rt->lock held. */
 static int lg_rt_start_held(struct lg_rt *rt)
 {
 	int s = atomic_load(&rt->state);
