@@ -329,6 +329,24 @@ static int lf_fd_named(const char *p)
 	return lg_file_fd(fd) ? fd : -1;
 }
 
+/* The store path of the Lego descriptor fd into wire: 1, or -EBADF. */
+static int lf_fd_wire(int fd, char *wire)
+{
+	struct lf_file *e = lf_get(fd);
+	if (!e)
+		return -EBADF;
+	memcpy(wire, e->path, e->plen + 1u);
+	lf_put(e);
+	return 1;
+}
+
+/* The name programs see for store path wire ("/lego/a/b", "/lego") into
+ * out: its length (>= cap: cut), as snprintf. */
+static int lf_lego_name(const char *wire, char *out, size_t cap)
+{
+	return snprintf(out, cap, "/%s%s%s", lf.prefix, wire[0] ? "/" : "", wire);
+}
+
 /* (dirfd, path) -> 1 and the store path in out, 0 if not Lego, -errno. */
 static int lf_resolve(int dirfd, const char *path, char *out)
 {
@@ -338,12 +356,7 @@ static int lf_resolve(int dirfd, const char *path, char *out)
 		/* /dev/stdin of a Lego file: that file again (the kernel would
 		 * open the placeholder: a TiB of zeros, then its metadata) */
 		int fd = lf_fd_named(path);
-		struct lf_file *e = fd >= 0 ? lf_get(fd) : NULL;
-		if (!e)
-			return lf_match(path, out);
-		memcpy(out, e->path, e->plen + 1u);
-		lf_put(e);
-		return 1;
+		return fd >= 0 && lf_fd_wire(fd, out) > 0 ? 1 : lf_match(path, out);
 	}
 	return lf_resolve_in(dirfd == AT_FDCWD ? lf_cwd_get() : lf_get(dirfd), path, out);
 }
@@ -723,20 +736,12 @@ void lg_file_exit(void)
 int lg_file_statfs(int fd, const char *path, struct lego_statfs *out)
 {
 	char wire[LEGO_PATH_MAX + 1];
-	if (!path) {
-		struct lf_file *e = lf_get(fd);
-		if (!e)
-			return -EBADF;
-		memcpy(wire, e->path, e->plen + 1u);
-		lf_put(e);
-	} else {
-		int r = lf_resolve(AT_FDCWD, path, wire);
-		if (r <= 0)
-			return r ? r : -ENOENT;
-	}
+	int r = path ? lf_resolve(AT_FDCWD, path, wire) : lf_fd_wire(fd, wire);
+	if (r <= 0)
+		return r ? r : -ENOENT;
 	struct lego_file_req rq = {.path_len = (uint16_t)strlen(wire)};
 	size_t rl = 0;
-	int r = lf_call(X2F_STATFS, &rq, wire, NULL, out, sizeof *out, &rl);
+	r = lf_call(X2F_STATFS, &rq, wire, NULL, out, sizeof *out, &rl);
 	return r ? r : rl < sizeof *out ? -EIO : 0;
 }
 
@@ -913,7 +918,7 @@ int lg_file_getcwd(char *buf, size_t size)
 	struct lf_file *e = lf_cwd_get();
 	if (!e)
 		return 0;
-	int n = snprintf(buf, size, "/%s%s%s", lf.prefix, e->path[0] ? "/" : "", e->path);
+	int n = lf_lego_name(e->path, buf, size);
 	lf_put(e);
 	return n < 0 || (size_t)n >= size ? -ERANGE : 1;
 }
@@ -929,18 +934,16 @@ int lg_file_path_flags(int dirfd, const char *path, int flags)
 int lg_file_fdlink(const char *path, char *buf, size_t n, size_t *len)
 {
 	int kind, fd;
+	char wire[LEGO_PATH_MAX + 1], full[2 * LEGO_PATH_MAX + 3];
 	if (lg_likely(lf.mode == LF_OFF) || !path || path[0] != '/' || lg_inside() ||
 	    (fd = lf_fd_named(path)) < 0)
 		return 0;
 	lf_fd_name(path, &kind);
 	if (kind == 1)
 		return 1;
-	struct lf_file *e = lf_get(fd);
-	if (!e)
+	if (lf_fd_wire(fd, wire) < 0)
 		return 0;
-	char full[2 * LEGO_PATH_MAX + 3];
-	int l = snprintf(full, sizeof full, "/%s%s%s", lf.prefix, e->path[0] ? "/" : "", e->path);
-	lf_put(e);
+	int l = lf_lego_name(wire, full, sizeof full);
 	*len = LG_MIN((size_t)l, n);
 	memcpy(buf, full, *len);
 	return 2;
@@ -2060,14 +2063,7 @@ static int lf_shebang(const char *head, size_t n, struct lg_exec *x)
 static int lf_exec_wire(int dirfd, const char *path, int flags, char *wire)
 {
 	if (path && !path[0]) {
-		if (!(flags & AT_EMPTY_PATH))
-			return -ENOENT;
-		struct lf_file *e = lf_get(dirfd);
-		if (!e)
-			return -EBADF;
-		memcpy(wire, e->path, e->plen + 1u);
-		lf_put(e);
-		return 1;
+		return flags & AT_EMPTY_PATH ? lf_fd_wire(dirfd, wire) : -ENOENT;
 	}
 	if (path && path[0] != '/' && dirfd == AT_FDCWD && lf_vforked()) {
 		/* a vforked child's chdir moved only the kernel's directory */
@@ -2098,7 +2094,7 @@ int lg_file_exec_prep(int dirfd, const char *path, int flags, int preloaded, str
 	int r = lf_exec_wire(dirfd, path, flags, wire);
 	if (r <= 0)
 		return r ? r : -ENOENT;
-	r = snprintf(x->name, sizeof x->name, "/%s%s%s", lf.prefix, wire[0] ? "/" : "", wire);
+	r = lf_lego_name(wire, x->name, sizeof x->name);
 	if (r < 0 || (size_t)r >= sizeof x->name)
 		return -ENAMETOOLONG;
 	struct lego_fstat st;
@@ -2143,15 +2139,10 @@ int lg_file_exec_prep(int dirfd, const char *path, int flags, int preloaded, str
 			}
 			x->fd = (int)fd;
 		}
-		for (size_t w = 0; w < got;) {
-			long n = lf_sys(SYS_write, x->fd, b + w, got - w);
-			if (n == -EINTR)
-				continue;
-			if (n <= 0) {
-				r = n ? (int)n : -EIO;
-				break;
-			}
-			w += (size_t)n;
+		ssize_t w = lf_copy_out(x->fd, b, got, NULL);
+		if (w != (ssize_t)got) {
+			r = w < 0 ? (int)w : -EIO;
+			break;
 		}
 		off += got;
 		if (got < LEGO_FILE_IO_MAX)
