@@ -201,6 +201,8 @@ const char *lw_opcode_name(unsigned op)
 	case X2F_CLOSE: return "f_close";
 	case X2F_SETATTR: return "f_setattr";
 	case X2F_STATFS: return "f_statfs";
+	case X2F_SYMLINK: return "f_symlink";
+	case X2F_READLINK: return "f_readlink";
 	}
 	return "?";
 }

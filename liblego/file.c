@@ -33,13 +33,16 @@
  * working directory is a local placeholder directory naming it, so a
  * program exec'd there finds it again (lf_cwd_adopt).
  *
- * Limits: ".." is resolved by the storenode, which refuses escapes (except
- * chdir, which resolves it by name and may leave the store); the
- * offset update of read/write is not atomic between threads sharing one
- * description; O_APPEND writes at the end as the memnode sees it, in one
- * request (LEGO_F_APPEND: processes sharing a memnode do not overwrite each
- * other's appends; a write over LEGO_FILE_IO_MAX appends its first part
- * and writes the rest after it).
+ * Paths are resolved by the storenode, links and ".." included; where one
+ * leaves the store it answers -EXDEV and the client follows the rest
+ * itself (lf_walk, lf_call_path: docs/storage.md "Symbolic links").  chdir
+ * to a relative path resolves ".." by name first.
+ *
+ * Limits: the offset update of read/write is not atomic between threads
+ * sharing one description; O_APPEND writes at the end as the memnode sees
+ * it, in one request (LEGO_F_APPEND: processes sharing a memnode do not
+ * overwrite each other's appends; a write over LEGO_FILE_IO_MAX appends its
+ * first part and writes the rest after it).
  */
 #define _GNU_SOURCE
 #include "file.h"
@@ -57,6 +60,8 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -112,6 +117,7 @@ struct lf_dir {
 static struct {
 	int mode;
 	int inited;
+	int links_refused; /* store_links_out=refuse */
 	char prefix[LEGO_PATH_MAX + 1]; /* normalized, no leading '/' */
 	char phdir[PATH_MAX + 64];
 	pthread_mutex_t lock;
@@ -459,27 +465,152 @@ static int lf_call(uint16_t op, struct lego_file_req *rq, const char *paths, con
 	return r;
 }
 
-/* STAT of a store path (nofollow: lstat); with ino, of the open file
- * that had that path (the memnode knows its new name if it was renamed
- * through it). */
-static int lf_stat_ino(const char *wire, uint64_t ino, int nofollow, struct lego_fstat *f)
+/*
+ * Symbolic links and ".." that lead out of the store (proto.h, "Symbolic
+ * links"): the storenode refuses the request with -EXDEV and tells where
+ * the path leaves; the client goes on from there as the kernel's lookup
+ * would, to another store path (the request again) or out to a local file
+ * (LF_LOCAL: the caller does the system call's work on that name).
+ */
+#define LF_HOPS 40 /* links followed in one lookup, as Linux (then ELOOP) */
+#define LF_LOCAL (-4096 - 1) /* not an errno: the path is the local file in local */
+
+/* Where the store path wire (a request could not follow it) goes: 1 and
+ * wire rewritten (LEGO_PATH_MAX + 1 bytes), 0 and the local name in local
+ * (PATH_MAX bytes), or -errno (-EXDEV: no link or ".." of it leaves the
+ * store; nofollow: its last component is not followed). */
+static int lf_walk(char *wire, int nofollow, char *local)
 {
-	struct lego_file_req rq = {.ino = ino, .flags = nofollow ? LEGO_F_NOFOLLOW : 0,
+	struct lego_file_req rq = {.flags = LEGO_F_WALK | (nofollow ? LEGO_F_NOFOLLOW : 0),
 				   .path_len = (uint16_t)strlen(wire)};
+	struct lego_walk_rep w;
+	const size_t cap = sizeof w + 2 * LEGO_PATH_MAX;
+	char *b = lf_bounce_get(); /* reply, name, its store path */
+	if (!b)
+		return -ENOMEM;
+	char *name = b + cap, *nw = name + 3 * LEGO_PATH_MAX;
+	size_t rl = 0;
+	int r = lf_call(X2F_READLINK, &rq, wire, NULL, b, cap, &rl);
+	if (r == 0 && rl >= sizeof w)
+		memcpy(&w, b, sizeof w);
+	if (r == 0 && (rl < sizeof w || rl - sizeof w != (size_t)w.base_len + w.target_len ||
+		       w.consumed > rq.path_len || !w.target_len))
+		r = -EIO;
+	if (r) {
+		lf_bounce_put(b);
+		return r;
+	}
+	const char *t = b + sizeof w + w.base_len;
+	size_t tl = w.target_len, n = 0;
+	if (t[0] != '/') {
+		/* from the link's directory (no links in it: the leading ".."
+		 * of the target go up by name, out of the store at its root) */
+		size_t pl = strlen(lf.prefix);
+		name[n++] = '/';
+		memcpy(name + n, lf.prefix, pl);
+		n += pl;
+		if (w.base_len)
+			name[n++] = '/';
+		memcpy(name + n, b + sizeof w, w.base_len);
+		n += w.base_len;
+		while (tl >= 2 && t[0] == '.' && t[1] == '.' && (tl == 2 || t[2] == '/')) {
+			while (n > 0 && name[n - 1] != '/')
+				n--;
+			if (n > 0)
+				n--;
+			for (t += 2, tl -= 2; tl && *t == '/'; t++, tl--)
+				;
+		}
+		if (tl || n == 0)
+			name[n++] = '/';
+	}
+	memcpy(name + n, t, tl);
+	n += tl;
+	size_t rest = rq.path_len - w.consumed; /* "" or from a '/' */
+	memcpy(name + n, wire + w.consumed, rest);
+	name[n + rest] = 0;
+	r = lf_resolve(AT_FDCWD, name, nw);
+	if (r > 0)
+		memcpy(wire, nw, strlen(nw) + 1);
+	else if (r == 0 && n + rest >= PATH_MAX)
+		r = -ENAMETOOLONG;
+	else if (r == 0)
+		memcpy(local, name, n + rest + 1);
+	lf_bounce_put(b);
+	return r;
+}
+
+/* lf_call for a request that names files by the caller's paths: wire and
+ * (RENAME) wire2, each LEGO_PATH_MAX + 1 bytes, which links leaving the
+ * store rewrite (lf_walk; nofollow: not by their last components).
+ * LF_LOCAL when they now name local files, named in local (PATH_MAX bytes
+ * a path); -EXDEV if one does and the other not. */
+static int lf_call_path(uint16_t op, struct lego_file_req *rq, char *wire, char *wire2,
+			int nofollow, void *rep, size_t cap, size_t *replen, char *local)
+{
+	for (int hop = 0;; hop++) {
+		rq->path_len = (uint16_t)strlen(wire);
+		rq->path2_len = wire2 ? (uint16_t)strlen(wire2) : 0;
+		char *paths = wire;
+		if (wire2) { /* (both paths one after the other) */
+			if (!(paths = lf_bounce_get()))
+				return -ENOMEM;
+			memcpy(paths, wire, rq->path_len);
+			memcpy(paths + rq->path_len, wire2, rq->path2_len);
+		}
+		int r = lf_call(op, rq, paths, NULL, rep, cap, replen);
+		if (wire2)
+			lf_bounce_put(paths);
+		if (r != -EXDEV || rq->ino)
+			return r;
+		if (hop == LF_HOPS)
+			return -ELOOP;
+		int moved = 0, out = 0;
+		char *w[2] = {wire, wire2};
+		for (int i = 0; i < 2 && w[i]; i++) {
+			local[i * PATH_MAX] = 0;
+			int k = lf_walk(w[i], nofollow, local + i * PATH_MAX);
+			if (k < 0 && k != -EXDEV)
+				return k;
+			moved |= k == 1;
+			out += k == 0;
+		}
+		if (out)
+			return (wire2 && out == 1) || lf.links_refused ? -EXDEV : LF_LOCAL;
+		if (!moved)
+			return -EXDEV;
+	}
+}
+
+/* -1 and errno of a system call made on a local name -> -errno. */
+static long lf_neg(long r) { return r < 0 ? -errno : r; }
+
+static int lf_open_wire(char *wire, int flags, mode_t mode, struct lego_fstat *st, char *local);
+
+/* STAT of the open file that had store path wire (the memnode knows its
+ * new name if it was renamed through it). */
+static int lf_stat_ino(const char *wire, uint64_t ino, struct lego_fstat *f)
+{
+	struct lego_file_req rq = {.ino = ino, .path_len = (uint16_t)strlen(wire)};
 	size_t rl = 0;
 	int r = lf_call(X2F_STAT, &rq, wire, NULL, f, sizeof *f, &rl);
 	return r ? r : rl < sizeof *f ? -EIO : 0;
 }
 
-static int lf_stat_wire(const char *wire, int nofollow, struct lego_fstat *f)
+/* STAT of a store path (nofollow: lstat); LF_LOCAL and its name in local
+ * (PATH_MAX bytes) if it leads out of the store. */
+static int lf_stat_wire(char *wire, int nofollow, struct lego_fstat *f, char *local)
 {
-	return lf_stat_ino(wire, 0, nofollow, f);
+	struct lego_file_req rq = {.flags = nofollow ? LEGO_F_NOFOLLOW : 0};
+	size_t rl = 0;
+	int r = lf_call_path(X2F_STAT, &rq, wire, NULL, nofollow, f, sizeof *f, &rl, local);
+	return r ? r : rl < sizeof *f ? -EIO : 0;
 }
 
 /* STAT of an open file: -ESTALE once its path names another inode. */
 static int lf_stat_file(const struct lf_file *e, struct lego_fstat *f)
 {
-	int r = lf_stat_ino(e->path, e->ino, 0, f);
+	int r = lf_stat_ino(e->path, e->ino, f);
 	return r ? r : f->ino != e->ino ? -ESTALE : 0;
 }
 
@@ -709,6 +840,7 @@ void lg_file_init(void)
 			"(use e.g. /lego); Lego files are off", p);
 		return;
 	}
+	lf.links_refused = lg_opt_u(&lg_rt.opts, LG_OPT_store_links_out) == 1; /* (follow|refuse) */
 	lf_phdir_init();
 	pthread_atfork(lf_atfork_prepare, lf_atfork_parent, lf_atfork_child);
 	lf.mode = s == LG_RT_RUNNING || later ? LF_ON : LF_DEAD;
@@ -735,13 +867,26 @@ void lg_file_exit(void)
 
 int lg_file_statfs(int fd, const char *path, struct lego_statfs *out)
 {
-	char wire[LEGO_PATH_MAX + 1];
+	char wire[LEGO_PATH_MAX + 1], local[PATH_MAX];
 	int r = path ? lf_resolve(AT_FDCWD, path, wire) : lf_fd_wire(fd, wire);
 	if (r <= 0)
 		return r ? r : -ENOENT;
-	struct lego_file_req rq = {.path_len = (uint16_t)strlen(wire)};
+	struct lego_file_req rq = {0};
 	size_t rl = 0;
-	r = lf_call(X2F_STATFS, &rq, wire, NULL, out, sizeof *out, &rl);
+	r = lf_call_path(X2F_STATFS, &rq, wire, NULL, 0, out, sizeof *out, &rl, local);
+	if (r == LF_LOCAL) { /* (a link out of the store) */
+		struct statvfs v;
+		struct statfs f;
+		if (statvfs(local, &v) < 0 || statfs(local, &f) < 0)
+			return -errno;
+		*out = (struct lego_statfs){.type = (uint64_t)f.f_type, .bsize = v.f_bsize,
+					    .frsize = v.f_frsize, .blocks = v.f_blocks,
+					    .bfree = v.f_bfree, .bavail = v.f_bavail,
+					    .files = v.f_files, .ffree = v.f_ffree,
+					    .favail = v.f_favail, .fsid = v.f_fsid, .flag = v.f_flag,
+					    .namemax = v.f_namemax};
+		return 0;
+	}
 	return r ? r : rl < sizeof *out ? -EIO : 0;
 }
 
@@ -908,7 +1053,19 @@ int lg_file_chdir(int fd, const char *path)
 	}
 	if (r <= 0)
 		return r ? r : -ENOENT;
-	if ((r = lf_stat_wire(wire, 0, &f)) != 0)
+	/* (by OPEN, which names the directory without links, as getcwd
+	 * does; one that may not be read, by STAT) */
+	char local[PATH_MAX];
+	r = lf_open_wire(wire, O_RDONLY | O_DIRECTORY, 0, &f, local);
+	if (r == -EACCES)
+		r = lf_stat_wire(wire, 0, &f, local);
+	if (r == LF_LOCAL) {
+		r = (int)lf_sys(SYS_chdir, local);
+		if (r == 0)
+			lg_file_cwd_local();
+		return r;
+	}
+	if (r)
 		return r;
 	return lf_cwd_set(wire, f.ino, f.mode);
 }
@@ -951,6 +1108,32 @@ int lg_file_fdlink(const char *path, char *buf, size_t n, size_t *len)
 
 /* ------------------------------------------------------------------- open */
 
+/* OPEN of store path wire, which becomes the path of the file opened (its
+ * links followed, as the kernel names an open file); LF_LOCAL and the name
+ * in local for a link out of the store. */
+static int lf_open_wire(char *wire, int flags, mode_t mode, struct lego_fstat *st, char *local)
+{
+	/* (O_CREAT | O_EXCL does not follow a link either) */
+	int nofollow = (flags & O_NOFOLLOW) || (flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL);
+	struct lego_file_req rq = {.flags = (uint32_t)(flags & ~O_CLOEXEC), .mode = (uint32_t)mode};
+	struct {
+		struct lego_fstat st;
+		char path[LEGO_PATH_MAX];
+	} rep;
+	size_t rl = 0;
+	int r = lf_call_path(X2F_OPEN, &rq, wire, NULL, nofollow, &rep, sizeof rep, &rl, local);
+	if (r)
+		return r;
+	if (rl < sizeof rep.st)
+		return -EIO;
+	*st = rep.st;
+	if (rl > sizeof rep.st) {
+		memcpy(wire, rep.path, rl - sizeof rep.st);
+		wire[rl - sizeof rep.st] = 0;
+	}
+	return 0;
+}
+
 int lg_file_open(int dirfd, const char *path, int flags, mode_t mode)
 {
 	char wire[LEGO_PATH_MAX + 1];
@@ -963,23 +1146,20 @@ int lg_file_open(int dirfd, const char *path, int flags, mode_t mode)
 	if (acc == O_ACCMODE && !(flags & O_PATH))
 		return -EINVAL;
 	struct lego_fstat st;
+	char local[PATH_MAX];
 	if (flags & O_PATH) {
-		r = lf_stat_wire(wire, !!(flags & O_NOFOLLOW), &st);
+		r = lf_stat_wire(wire, !!(flags & O_NOFOLLOW), &st, local);
 		if (r == 0 && (flags & O_DIRECTORY) && !S_ISDIR(st.mode))
 			r = -ENOTDIR;
 		acc = O_PATH;
 	} else {
-		struct lego_file_req rq = {.flags = (uint32_t)(flags & ~O_CLOEXEC),
-					   .path_len = (uint16_t)strlen(wire)};
-		if (flags & O_CREAT)
-			rq.mode = (uint32_t)(mode & 07777 & ~lf_umask());
-		size_t rl = 0;
-		r = lf_call(X2F_OPEN, &rq, wire, NULL, &st, sizeof st, &rl);
-		if (r == 0 && rl < sizeof st)
-			r = -EIO;
+		r = lf_open_wire(wire, flags, flags & O_CREAT ? mode & 07777 & ~lf_umask() : 0, &st,
+				 local);
 		if (r == 0 && S_ISDIR(st.mode) && acc != O_RDONLY)
 			r = -EISDIR; /* the storenode refuses that too; be sure */
 	}
+	if (r == LF_LOCAL)
+		return (int)lf_neg(openat(AT_FDCWD, local, flags, mode));
 	if (r)
 		return r;
 	struct lf_file *e = lf_new(wire, st.ino, st.mode, acc);
@@ -1324,8 +1504,9 @@ static int lf_fstat_fd(int fd, struct lego_fstat *f)
 	return r;
 }
 
-/* fstatat semantics into f. */
-static int lf_stat_at(int dirfd, const char *path, int flags, struct lego_fstat *f)
+/* fstatat semantics into f; LF_LOCAL and the name in local (PATH_MAX
+ * bytes) for a link out of the store. */
+static int lf_stat_at(int dirfd, const char *path, int flags, struct lego_fstat *f, char *local)
 {
 	if (flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | AT_NO_AUTOMOUNT |
 		      AT_STATX_SYNC_TYPE))
@@ -1339,7 +1520,7 @@ static int lf_stat_at(int dirfd, const char *path, int flags, struct lego_fstat 
 	int r = lf_resolve(dirfd, path, wire);
 	if (r <= 0)
 		return r ? r : -EBADF;
-	return lf_stat_wire(wire, !!(flags & AT_SYMLINK_NOFOLLOW), f);
+	return lf_stat_wire(wire, !!(flags & AT_SYMLINK_NOFOLLOW), f, local);
 }
 
 int lg_file_fstat(int fd, struct stat *st)
@@ -1354,7 +1535,10 @@ int lg_file_fstat(int fd, struct stat *st)
 int lg_file_stat(int dirfd, const char *path, struct stat *st, int flags)
 {
 	struct lego_fstat f;
-	int r = lf_stat_at(dirfd, path, flags, &f);
+	char local[PATH_MAX];
+	int r = lf_stat_at(dirfd, path, flags, &f, local);
+	if (r == LF_LOCAL)
+		return (int)lf_neg(fstatat(AT_FDCWD, local, st, flags & AT_SYMLINK_NOFOLLOW));
 	if (r == 0)
 		lf_fill_stat(st, &f);
 	return r;
@@ -1363,7 +1547,10 @@ int lg_file_stat(int dirfd, const char *path, struct stat *st, int flags)
 int lg_file_statx(int dirfd, const char *path, int flags, unsigned mask, struct statx *x)
 {
 	struct lego_fstat f;
-	int r = lf_stat_at(dirfd, path, flags, &f);
+	char local[PATH_MAX];
+	int r = lf_stat_at(dirfd, path, flags, &f, local);
+	if (r == LF_LOCAL)
+		return (int)lf_neg(statx(AT_FDCWD, local, flags & ~AT_EMPTY_PATH, mask, x));
 	if (r)
 		return r;
 	memset(x, 0, sizeof *x);
@@ -1393,7 +1580,10 @@ int lg_file_access(int dirfd, const char *path, int mode, int flags)
 	if (mode & ~(R_OK | W_OK | X_OK) || flags & ~(AT_EACCESS | AT_SYMLINK_NOFOLLOW))
 		return -EINVAL;
 	struct lego_fstat f;
-	int r = lf_stat_at(dirfd, path, flags & AT_SYMLINK_NOFOLLOW, &f);
+	char local[PATH_MAX];
+	int r = lf_stat_at(dirfd, path, flags & AT_SYMLINK_NOFOLLOW, &f, local);
+	if (r == LF_LOCAL)
+		return (int)lf_neg(faccessat(AT_FDCWD, local, mode, flags));
 	if (r || mode == F_OK)
 		return r;
 	/* The storenode acts as the files' owner: the owner's bits apply. */
@@ -1403,16 +1593,21 @@ int lg_file_access(int dirfd, const char *path, int mode, int flags)
 	return ((f.mode >> 6) & (unsigned)mode) == (unsigned)mode ? 0 : -EACCES;
 }
 
-int lg_file_exists(int dirfd, const char *path, int flags)
+int lg_file_chown(int dirfd, const char *path, uid_t owner, gid_t group, int flags)
 {
 	struct lego_fstat f;
-	return lf_stat_at(dirfd, path, flags & (AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH), &f);
+	char local[PATH_MAX];
+	int r = lf_stat_at(dirfd, path, flags & (AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH), &f, local);
+	return r == LF_LOCAL ? (int)lf_neg(fchownat(AT_FDCWD, local, owner, group,
+						     flags & AT_SYMLINK_NOFOLLOW))
+			     : r;
 }
 
 /* SETATTR (sa: LEGO_SA_*) of path beneath dirfd, or with "" and
- * AT_EMPTY_PATH of the open file dirfd (which must still be at its path). */
+ * AT_EMPTY_PATH of the open file dirfd (which must still be at its path);
+ * LF_LOCAL and the name in local for a link out of the store. */
 static int lf_setattr(int dirfd, const char *path, int flags, uint32_t sa, mode_t mode,
-		      int64_t atime, int64_t mtime)
+		      int64_t atime, int64_t mtime, char *local)
 {
 	struct lego_fstat f;
 	struct lego_file_req rq = {.flags = sa | (flags & AT_SYMLINK_NOFOLLOW ? LEGO_F_NOFOLLOW : 0),
@@ -1435,15 +1630,19 @@ static int lf_setattr(int dirfd, const char *path, int flags, uint32_t sa, mode_
 	int r = lf_resolve(dirfd, path, wire);
 	if (r <= 0)
 		return r ? r : -EBADF;
-	rq.path_len = (uint16_t)strlen(wire);
-	return lf_call(X2F_SETATTR, &rq, wire, NULL, &f, sizeof f, NULL);
+	return lf_call_path(X2F_SETATTR, &rq, wire, NULL, !!(flags & AT_SYMLINK_NOFOLLOW), &f,
+			    sizeof f, NULL, local);
 }
 
 int lg_file_chmod(int dirfd, const char *path, mode_t mode, int flags)
 {
 	if (flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH))
 		return -EINVAL;
-	return lf_setattr(dirfd, path, flags, LEGO_SA_MODE, mode & 07777, 0, 0);
+	char local[PATH_MAX];
+	int r = lf_setattr(dirfd, path, flags, LEGO_SA_MODE, mode & 07777, 0, 0, local);
+	return r == LF_LOCAL ? (int)lf_neg(fchmodat(AT_FDCWD, local, mode,
+						     flags & AT_SYMLINK_NOFOLLOW))
+			     : r;
 }
 
 /* One of utimensat's times: its LEGO_SA_ bits and nanoseconds. */
@@ -1475,8 +1674,12 @@ int lg_file_utimens(int dirfd, const char *path, const struct timespec ts[2], in
 	if (r)
 		return r;
 	if (!sa) /* both UTIME_OMIT: nothing changes, but the file must be there */
-		return lg_file_exists(dirfd, path, flags);
-	return lf_setattr(dirfd, path, flags, sa, 0, at, mt);
+		return lg_file_chown(dirfd, path, (uid_t)-1, (gid_t)-1, flags);
+	char local[PATH_MAX];
+	r = lf_setattr(dirfd, path, flags, sa, 0, at, mt, local);
+	return r == LF_LOCAL ? (int)lf_neg(utimensat(AT_FDCWD, local, ts,
+						      flags & AT_SYMLINK_NOFOLLOW))
+			     : r;
 }
 
 /* ------------------------------------------------------ changes */
@@ -1539,7 +1742,10 @@ int lg_file_truncate(const char *path, off_t len)
 	if (len < 0)
 		return -EINVAL;
 	struct lego_fstat f;
-	if ((r = lf_stat_wire(wire, 0, &f)) != 0)
+	char local[PATH_MAX];
+	if ((r = lf_stat_wire(wire, 0, &f, local)) == LF_LOCAL)
+		return (int)lf_neg(truncate(local, len));
+	if (r)
 		return r;
 	if (S_ISDIR(f.mode))
 		return -EISDIR;
@@ -1556,28 +1762,35 @@ int lg_file_unlink(int dirfd, const char *path, int flags)
 	int r = lf_resolve(dirfd, path, wire);
 	if (r <= 0)
 		return r ? r : -EBADF;
-	struct lego_file_req rq = {.path_len = (uint16_t)strlen(wire)};
+	struct lego_file_req rq = {0};
 	struct lego_count_rep cr;
-	return lf_call(flags ? X2F_RMDIR : X2F_UNLINK, &rq, wire, NULL, &cr, sizeof cr, NULL);
+	char local[PATH_MAX];
+	r = lf_call_path(flags ? X2F_RMDIR : X2F_UNLINK, &rq, wire, NULL, 1, &cr, sizeof cr, NULL,
+			 local);
+	return r == LF_LOCAL ? (int)lf_neg(unlinkat(AT_FDCWD, local, flags)) : r;
 }
 
 int lg_file_rename(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
 		   unsigned flags)
 {
-	char paths[2 * LEGO_PATH_MAX + 2];
-	char *w2 = paths + LEGO_PATH_MAX + 1;
-	int a = lf_resolve(olddirfd, oldpath, paths);
+	char w1[LEGO_PATH_MAX + 1], w2[LEGO_PATH_MAX + 1];
+	int a = lf_resolve(olddirfd, oldpath, w1);
 	int b = lf_resolve(newdirfd, newpath, w2);
 	if (a < 0 || b < 0)
 		return a < 0 ? a : b;
 	if (!a || !b)
-		return -EXDEV;
+		return -EXDEV; /* (mv copies then) */
 	if (flags)
 		return -EINVAL; /* no RENAME_NOREPLACE/EXCHANGE in the store protocol */
-	size_t l1 = strlen(paths), l2 = strlen(w2);
-	memmove(paths + l1, w2, l2);
-	struct lego_file_req rq = {.path_len = (uint16_t)l1, .path2_len = (uint16_t)l2};
-	return lf_call(X2F_RENAME, &rq, paths, NULL, NULL, 0, NULL);
+	char *local = lf_bounce_get();
+	if (!local)
+		return -ENOMEM;
+	struct lego_file_req rq = {0};
+	int r = lf_call_path(X2F_RENAME, &rq, w1, w2, 1, NULL, 0, NULL, local);
+	if (r == LF_LOCAL)
+		r = (int)lf_neg(rename(local, local + PATH_MAX));
+	lf_bounce_put(local);
+	return r;
 }
 
 int lg_file_mkdir(int dirfd, const char *path, mode_t mode)
@@ -1588,9 +1801,72 @@ int lg_file_mkdir(int dirfd, const char *path, mode_t mode)
 		return r ? r : -EBADF;
 	if (!wire[0])
 		return -EEXIST; /* the prefix itself, the store's root (mkdir -p) */
-	struct lego_file_req rq = {.mode = (uint32_t)(mode & 07777 & ~lf_umask()),
-				   .path_len = (uint16_t)strlen(wire)};
-	return lf_call(X2F_MKDIR, &rq, wire, NULL, NULL, 0, NULL);
+	struct lego_file_req rq = {.mode = (uint32_t)(mode & 07777 & ~lf_umask())};
+	char local[PATH_MAX];
+	r = lf_call_path(X2F_MKDIR, &rq, wire, NULL, 1, NULL, 0, NULL, local);
+	return r == LF_LOCAL ? (int)lf_neg(mkdir(local, mode)) : r;
+}
+
+int lg_file_symlink(const char *target, int dirfd, const char *path)
+{
+	char wire[LEGO_PATH_MAX + 1], local[PATH_MAX];
+	int r = lf_resolve(dirfd, path, wire);
+	if (r <= 0)
+		return r ? r : -EBADF;
+	if (!target)
+		return -EFAULT;
+	size_t tl = strlen(target);
+	if (!tl)
+		return -ENOENT;
+	if (tl > LEGO_PATH_MAX)
+		return -ENAMETOOLONG;
+	/* (the target, any bytes, goes as the request's second path) */
+	char *w2 = lf_bounce_get();
+	if (!w2)
+		return -ENOMEM;
+	for (int hop = 0;; hop++) {
+		struct lego_file_req rq = {.path_len = (uint16_t)strlen(wire),
+					   .path2_len = (uint16_t)tl};
+		memcpy(w2, wire, rq.path_len);
+		memcpy(w2 + rq.path_len, target, tl);
+		r = lf_call(X2F_SYMLINK, &rq, w2, NULL, NULL, 0, NULL);
+		if (r != -EXDEV)
+			break;
+		if (hop == LF_HOPS) { /* (lf_call_path, with a target not a path) */
+			r = -ELOOP;
+			break;
+		}
+		if ((r = lf_walk(wire, 1, local)) == 0)
+			r = lf.links_refused ? -EXDEV : (int)lf_neg(symlink(target, local));
+		if (r != 1)
+			break;
+	}
+	lf_bounce_put(w2);
+	return r;
+}
+
+ssize_t lg_file_readlink(int dirfd, const char *path, char *buf, size_t n)
+{
+	char wire[LEGO_PATH_MAX + 1], local[PATH_MAX];
+	int r = lf_resolve(dirfd, path, wire);
+	if (r <= 0)
+		return r ? r : -EBADF;
+	char *b = lf_bounce_get();
+	if (!b)
+		return -ENOMEM;
+	struct lego_file_req rq = {0};
+	size_t rl = 0;
+	ssize_t got = lf_call_path(X2F_READLINK, &rq, wire, NULL, 1, b, LEGO_PATH_MAX, &rl, local);
+	if (got == LF_LOCAL) {
+		got = lf_neg(readlink(local, b, LEGO_PATH_MAX));
+		rl = got < 0 ? 0 : (size_t)got;
+	}
+	if (got >= 0) { /* (cut at n, as the kernel) */
+		got = (ssize_t)LG_MIN(rl, n);
+		memcpy(buf, b, (size_t)got);
+	}
+	lf_bounce_put(b);
+	return got;
 }
 
 /* mkstemp and its kin, and mkdtemp, on a Lego template: the C library's
@@ -1772,6 +2048,15 @@ int lg_file_opendir(const char *path, DIR **out)
 	int fd = lg_file_open(AT_FDCWD, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
 	if (fd < 0)
 		return fd;
+	if (!lg_file_fd(fd)) { /* a local directory (a link out of the store) */
+		*out = fdopendir(fd);
+		if (!*out) {
+			int e = errno;
+			close(fd);
+			return -e;
+		}
+		return 0;
+	}
 	int r = lg_file_fdopendir(fd, out);
 	if (r)
 		lg_file_close(fd);
@@ -2091,18 +2376,26 @@ int lg_file_exec_prep(int dirfd, const char *path, int flags, int preloaded, str
 	x->fd = -1;
 	x->interp[0] = 0;
 	x->arg = NULL;
+	x->local = 0;
 	int r = lf_exec_wire(dirfd, path, flags, wire);
 	if (r <= 0)
 		return r ? r : -ENOENT;
+	struct lego_fstat st;
+	struct lego_file_req rq = {.flags = O_RDONLY | (flags & AT_SYMLINK_NOFOLLOW ? O_NOFOLLOW : 0)};
+	size_t rl = 0;
+	r = lf_call_path(X2F_OPEN, &rq, wire, NULL, !!(flags & AT_SYMLINK_NOFOLLOW), &st, sizeof st,
+			 &rl, x->name);
+	if (r == LF_LOCAL) { /* a link out of the store: the kernel runs that */
+		x->local = 1;
+		return 0;
+	}
+	if (r)
+		return r;
 	r = lf_lego_name(wire, x->name, sizeof x->name);
 	if (r < 0 || (size_t)r >= sizeof x->name)
-		return -ENAMETOOLONG;
-	struct lego_fstat st;
-	struct lego_file_req rq = {.flags = O_RDONLY | (flags & AT_SYMLINK_NOFOLLOW ? O_NOFOLLOW : 0),
-				   .path_len = (uint16_t)strlen(wire)};
-	size_t rl = 0;
-	if ((r = lf_call(X2F_OPEN, &rq, wire, NULL, &st, sizeof st, &rl)) != 0)
-		return r;
+		r = -ENAMETOOLONG;
+	else
+		r = 0;
 	/* As execve checks: a regular file with an x bit (the owner's, which
 	 * the storenode's user is; for root any). */
 	if (rl < sizeof st)

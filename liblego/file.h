@@ -152,10 +152,17 @@ int lg_file_ioctl(int fd, unsigned long req, void *arg, int *ret);
 int lg_file_mmap_fd(int fd);
 long lg_file_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
 
-/* Operations on Lego paths the store cannot express (chown: the store's
- * files have one owner, the storenode's user): 0 if the path exists (the
- * change is ignored), else -errno. */
-int lg_file_exists(int dirfd, const char *path, int flags);
+/* chown of a Lego path (fchownat semantics), which the store cannot
+ * express (its files have one owner, the storenode's user): 0 if the path
+ * exists (the change is ignored), else -errno; a local file that a link
+ * out of the store leads to changes owner. */
+int lg_file_chown(int dirfd, const char *path, uid_t owner, gid_t group, int flags);
+
+/* symlinkat and readlinkat of Lego paths (the target is kept as given; an
+ * absolute one names a file of this host's namespace, /lego/... again a
+ * Lego file). */
+int lg_file_symlink(const char *target, int dirfd, const char *path);
+ssize_t lg_file_readlink(int dirfd, const char *path, char *buf, size_t n);
 
 /* fchmodat and utimensat on a Lego path beneath dirfd, or with path ""
  * and AT_EMPTY_PATH on the Lego descriptor dirfd: 0 or -errno.  The
@@ -201,7 +208,8 @@ struct lg_exec {
 	int fd;              /* the memfd, or -1 for a script run by name */
 	char interp[256];    /* a script's interpreter (NUL-terminated), */
 	const char *arg;     /* and its one argument (inside interp), or NULL */
-	char name[PATH_MAX];  /* "/prefix/store path" of the file */
+	char name[PATH_MAX];  /* "/prefix/store path" of the file, */
+	int local;           /* or (1) the local program a link out of the store leads to */
 };
 /* Does execveat(dirfd, path, ..., flags) name a program in the store?  In a
  * vforked child, relative to the kernel's working directory (its chdir

@@ -247,6 +247,7 @@ const struct rpc_handler memnode_handlers[] = {
 	FILE_OP(X2F_FSYNC, 0, 0), FILE_OP(X2F_UNLINK, 0, 0), FILE_OP(X2F_RMDIR, 0, 0),
 	FILE_OP(X2F_MKDIR, 0, 0), FILE_OP(X2F_RENAME, 0, 0), FILE_OP(X2F_LIST, 0, RPC_H_RERUN),
 	FILE_OP(X2F_CLOSE, 0, 0), FILE_OP(X2F_SETATTR, 0, 0), FILE_OP(X2F_STATFS, 0, RPC_H_RERUN),
+	FILE_OP(X2F_SYMLINK, 0, 0), FILE_OP(X2F_READLINK, 0, RPC_H_RERUN),
 };
 #undef P
 const size_t memnode_nhandlers = LG_ARRAY_SIZE(memnode_handlers);

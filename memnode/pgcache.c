@@ -567,13 +567,22 @@ static int pgc_forward_reply(struct pgc *c, struct rpc_ctx *ctx, size_t maxrep)
 	return r;
 }
 
-static int pgc_reply_stat(struct rpc_ctx *ctx, const struct lego_fstat *st)
+/* st, then (OPEN) plen bytes of the file's path. */
+static int pgc_reply_stat_path(struct rpc_ctx *ctx, const struct lego_fstat *st, const char *path,
+			       size_t plen)
 {
-	struct lego_fstat *out = rpc_reply_alloc(ctx, sizeof *out);
+	struct lego_fstat *out = rpc_reply_alloc(ctx, sizeof *out + plen);
 	if (!out)
 		return -ENOMEM;
 	*out = *st;
+	if (plen)
+		memcpy(out + 1, path, plen);
 	return 0;
+}
+
+static int pgc_reply_stat(struct rpc_ctx *ctx, const struct lego_fstat *st)
+{
+	return pgc_reply_stat_path(ctx, st, NULL, 0);
 }
 
 /* The file a READ/WRITE/TRUNCATE/FSYNC names: from the cache, or from a
@@ -603,20 +612,33 @@ static int pgc_file_for(struct pgc *c, const struct pgc_req *q, struct pgc_file 
 	return *out ? 0 : -ENOMEM;
 }
 
+/* OPEN and STAT.  OPEN's reply names the file by the path the storenode
+ * reached it by (links followed), and so does the cache. */
 static int pgc_open(struct pgc *c, struct rpc_ctx *ctx, const struct pgc_req *q, int op)
 {
+	struct {
+		struct lego_fstat st;
+		char path[LEGO_PATH_MAX];
+	} rep;
 	struct lego_fstat st;
 	size_t rl = 0;
 	int r = op == X2F_STAT && q->r.ino
 			? pgc_forward_as(c, ctx, q, pgc_file_of(c, q->r.ino, q->path, q->r.path_len),
-					 &st, sizeof st, &rl)
-			: pgc_forward(c, ctx, &st, sizeof st, &rl);
+					 &rep, sizeof rep.st, &rl)
+			: pgc_forward(c, ctx, &rep, op == X2F_OPEN ? sizeof rep : sizeof rep.st, &rl);
 	if (r)
 		return r;
 	if (rl < sizeof st)
 		return -EBADMSG;
+	st = rep.st;
+	const char *path = op == X2F_OPEN ? rep.path : NULL;
+	size_t plen = op == X2F_OPEN ? rl - sizeof st : 0;
+	if (op == X2F_OPEN && plen == 0) { /* (no path in the reply: the request's) */
+		path = q->path;
+		plen = q->r.path_len;
+	}
 	if ((st.mode & S_IFMT) == S_IFREG) {
-		struct pgc_file *f = op == X2F_OPEN ? pgc_file_get(c, &st, q->path, q->r.path_len)
+		struct pgc_file *f = op == X2F_OPEN ? pgc_file_get(c, &st, path, plen)
 						   : pgc_file_find(c, st.ino);
 		if (op == X2F_OPEN && !f)
 			return -ENOMEM;
@@ -642,7 +664,7 @@ static int pgc_open(struct pgc *c, struct rpc_ctx *ctx, const struct pgc_req *q,
 			st.blocks = LG_MAX(st.blocks, LG_ALIGN_UP(f->size, 512) / 512);
 		}
 	}
-	return pgc_reply_stat(ctx, &st);
+	return pgc_reply_stat_path(ctx, &st, path, plen);
 }
 
 static int pgc_read(struct pgc *c, struct rpc_ctx *ctx, const struct pgc_req *q)
@@ -952,6 +974,10 @@ int pgc_handle(struct pgc *c, struct rpc_ctx *ctx)
 		return pgc_setattr(c, ctx, &q);
 	case X2F_STATFS:
 		return pgc_forward_reply(c, ctx, sizeof(struct lego_statfs));
+	case X2F_SYMLINK: /* (never replaces a file: EEXIST) */
+		return pgc_forward(c, ctx, NULL, 0, NULL);
+	case X2F_READLINK:
+		return pgc_forward_reply(c, ctx, sizeof(struct lego_walk_rep) + 2 * LEGO_PATH_MAX);
 	}
 	return -EOPNOTSUPP;
 }

@@ -1097,7 +1097,8 @@ LG_EXPORT int utime(const char *path, const struct utimbuf *t)
 LG_EXPORT int chown(const char *path, uid_t owner, gid_t group)
 {
 	if (lg_file_path(AT_FDCWD, path))
-		return lg_ret(LG_TRACED("xsd", lg_file_exists(AT_FDCWD, path, 0), TL(AT_FDCWD),
+		return lg_ret(LG_TRACED("xsd", lg_file_chown(AT_FDCWD, path, owner, group, 0),
+				TL(AT_FDCWD),
 				TL(path), TL(0)));
 	return REAL(chown)(path, owner, group);
 }
@@ -1105,7 +1106,8 @@ LG_EXPORT int chown(const char *path, uid_t owner, gid_t group)
 LG_EXPORT int lchown(const char *path, uid_t owner, gid_t group)
 {
 	if (lg_file_path(AT_FDCWD, path))
-		return lg_ret(LG_TRACED("xsx", lg_file_exists(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW),
+		return lg_ret(LG_TRACED("xsx", lg_file_chown(AT_FDCWD, path, owner, group,
+							AT_SYMLINK_NOFOLLOW),
 				TL(AT_FDCWD), TL(path), TL(AT_SYMLINK_NOFOLLOW)));
 	return REAL(lchown)(path, owner, group);
 }
@@ -1113,7 +1115,8 @@ LG_EXPORT int lchown(const char *path, uid_t owner, gid_t group)
 LG_EXPORT int fchown(int fd, uid_t owner, gid_t group)
 {
 	if (lg_file_fd(fd))
-		return lg_ret(LG_TRACED("dsx", lg_file_exists(fd, "", AT_EMPTY_PATH), TL(fd), TL(""),
+		return lg_ret(LG_TRACED("dsx", lg_file_chown(fd, "", owner, group, AT_EMPTY_PATH), TL(fd),
+				TL(""),
 				TL(AT_EMPTY_PATH)));
 	return REAL(fchown)(fd, owner, group);
 }
@@ -1121,23 +1124,21 @@ LG_EXPORT int fchown(int fd, uid_t owner, gid_t group)
 LG_EXPORT int fchownat(int dirfd, const char *path, uid_t owner, gid_t group, int flags)
 {
 	if (path[0] ? lg_file_path(dirfd, path) : (flags & AT_EMPTY_PATH) && lg_file_fd(dirfd))
-		return lg_ret(LG_TRACED("dsx", lg_file_exists(dirfd, path, flags), TL(dirfd),
+		return lg_ret(LG_TRACED("dsx", lg_file_chown(dirfd, path, owner, group, flags),
+				TL(dirfd),
 				TL(path), TL(flags)));
 	return REAL(fchownat)(dirfd, path, owner, group, flags);
 }
 
-/* No symbolic links can be read through the store: EINVAL (not a link)
- * for what exists, as Linux says for regular files. */
 LG_EXPORT ssize_t readlinkat(int dirfd, const char *path, char *buf, size_t n)
 {
 	size_t len = 0;
 	int k = lg_file_fdlink(path, buf, n, &len);
 	if (k == 2)
 		return (ssize_t)len;
-	if (k == 0 && lg_file_path(dirfd, path)) {
-		int r = lg_file_exists(dirfd, path, AT_SYMLINK_NOFOLLOW);
-		return lg_retl(r ? r : -EINVAL);
-	}
+	if (k == 0 && lg_file_path(dirfd, path))
+		return lg_retl(LG_TRACED("dsd", lg_file_readlink(dirfd, path, buf, n), TL(dirfd),
+				TL(path), TL(n)));
 	return LG_BUF_VIA(buf, n, REAL(readlinkat)(dirfd, path, buf, n));
 }
 
@@ -1402,10 +1403,11 @@ _Static_assert(sizeof(struct statvfs64) == sizeof(struct statvfs), "statvfs64");
 
 /* ------------------------------------------------------------ names */
 
-/* The store has no links, FIFOs or device nodes: EPERM, as Linux says for
- * a file system that cannot make them (a link between a Lego path and a
- * local one: EXDEV).  Before, they were made in the local file system
- * (relative to a Lego working directory: in its placeholder). */
+/* The store has symbolic links, but no hard links, FIFOs or device nodes:
+ * EPERM, as Linux says for a file system that cannot make them (a link
+ * between a Lego path and a local one: EXDEV).  Before, they were made in
+ * the local file system (relative to a Lego working directory: in its
+ * placeholder). */
 static int lg_nolink(int olddirfd, const char *oldpath, int newdirfd, const char *newpath)
 {
 	int a = oldpath ? lg_file_path(olddirfd, oldpath) : 0, b = lg_file_path(newdirfd, newpath);
@@ -1414,16 +1416,17 @@ static int lg_nolink(int olddirfd, const char *oldpath, int newdirfd, const char
 	return lg_ret(oldpath && a != b ? -EXDEV : -EPERM);
 }
 
-LG_EXPORT int symlink(const char *target, const char *path)
-{
-	int r = lg_nolink(0, NULL, AT_FDCWD, path);
-	return r <= 0 ? r : REAL(symlink)(target, path);
-}
-
 LG_EXPORT int symlinkat(const char *target, int dirfd, const char *path)
 {
-	int r = lg_nolink(0, NULL, dirfd, path);
-	return r <= 0 ? r : REAL(symlinkat)(target, dirfd, path);
+	if (lg_file_path(dirfd, path))
+		return lg_ret(LG_TRACED("sds", lg_file_symlink(target, dirfd, path), TL(target),
+				TL(dirfd), TL(path)));
+	return REAL(symlinkat)(target, dirfd, path);
+}
+
+LG_EXPORT int symlink(const char *target, const char *path)
+{
+	return symlinkat(target, AT_FDCWD, path);
 }
 
 LG_EXPORT int link(const char *oldpath, const char *newpath)
@@ -1926,6 +1929,10 @@ static int lg_exec_lego(int dirfd, const char *path, char *const argv[], char *c
 	int r = lg_file_exec_prep(dirfd, path, flags, lg_env_preloads(envp), &x);
 	if (r)
 		return r;
+	if (x.local) { /* (its argv[0] stays the name it was run by, as the kernel's) */
+		REAL(execve)(x.name, argv, envp);
+		return -errno;
+	}
 	if (x.fd >= 0) {
 		syscall(SYS_execveat, x.fd, "", argv, envp, AT_EMPTY_PATH);
 		r = -errno;
@@ -2106,6 +2113,8 @@ static int lg_spawn_lego(pid_t *pid, const char *path, const posix_spawn_file_ac
 	int r = lg_file_exec_prep(AT_FDCWD, path, 0, lg_env_preloads(envp), &x);
 	if (r)
 		return -r;
+	if (x.local)
+		return REAL(posix_spawn)(pid, x.name, fa, at, argv, envp);
 	if (x.fd >= 0) {
 		char fdp[32];
 		snprintf(fdp, sizeof fdp, "/proc/self/fd/%d", x.fd);

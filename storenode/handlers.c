@@ -4,7 +4,9 @@
  *
  * Stateless: every request names its file by path, resolved anew beneath
  * the root (resolve.h), and every descriptor a request opens is closed
- * before its handler returns.  READ, WRITE, TRUNCATE, FSYNC, CLOSE and
+ * before its handler returns.  Symbolic links are followed while they stay
+ * beneath the root; where a path leaves it, READLINK with LEGO_F_WALK
+ * tells the client where it goes (proto.h, "Symbolic links").  READ, WRITE, TRUNCATE, FSYNC, CLOSE and
  * SETATTR with ino != 0 answer -ESTALE when the path no longer names that inode (also
  * when it names nothing any more).
  *
@@ -56,13 +58,14 @@ static const char *sn_op_name(uint16_t op)
 	static const char *const names[] = {"OPEN",	"STAT",	 "READ",  "WRITE",
 					    "TRUNCATE", "FSYNC", "UNLINK", "RMDIR",
 					    "MKDIR",	"RENAME", "LIST",  "CLOSE",
-					    "SETATTR", "STATFS"};
-	return op >= X2F_OPEN && op <= X2F_STATFS ? names[op - X2F_OPEN] : "?";
+					    "SETATTR", "STATFS", "SYMLINK", "READLINK"};
+	return op >= X2F_OPEN && op <= X2F_READLINK ? names[op - X2F_OPEN] : "?";
 }
 
 static int sn_is_name_op(uint16_t op)
 {
-	return op == X2F_UNLINK || op == X2F_RMDIR || op == X2F_MKDIR || op == X2F_RENAME;
+	return op == X2F_UNLINK || op == X2F_RMDIR || op == X2F_MKDIR || op == X2F_RENAME ||
+	       op == X2F_SYMLINK;
 }
 
 /* A wire path made printable for a log line. */
@@ -87,7 +90,7 @@ static int sn_parse(const struct rpc_ctx *ctx, struct sn_req *q)
 	uint64_t data = op == X2F_WRITE ? q->f.len : 0;
 	if (op == X2F_WRITE && q->f.len > LEGO_FILE_IO_MAX)
 		return -EBADMSG;
-	if (op != X2F_RENAME && q->f.path2_len)
+	if (op != X2F_RENAME && op != X2F_SYMLINK && q->f.path2_len)
 		return -EBADMSG;
 	if ((uint64_t)q->f.path_len + q->f.path2_len + data != rest)
 		return -EBADMSG;
@@ -120,6 +123,12 @@ static int sn_run(struct rpc_ctx *ctx, sn_op_fn fn)
 		bad = q.path2;
 		bad_len = q.f.path2_len;
 		r = sn_path_check(q.path2, q.f.path2_len, 1);
+	} else if (r == 0 && op == X2F_SYMLINK) { /* a target is any bytes but NUL */
+		bad = q.path2;
+		bad_len = q.f.path2_len;
+		r = !bad_len ? -ENOENT
+		    : bad_len > LEGO_PATH_MAX ? -ENAMETOOLONG
+		    : memchr(bad, 0, bad_len) ? -EINVAL : 0;
 	}
 	int refused = r != 0;
 	if (r == 0) {
@@ -135,11 +144,13 @@ static int sn_run(struct rpc_ctx *ctx, sn_op_fn fn)
 		s->stale++;
 	char shown[96];
 	if (refused) {
+		/* (a link out of the store is ordinary: the client follows it
+		 * itself, so only a malformed path is worth a warning) */
 		s->refused_paths++;
-		lg_log_rl(LG_WARN, "storenode", "%s \"%s\" from connection %u refused: %s%s",
-			  sn_op_name(op), sn_show(bad, bad_len, shown, sizeof shown),
-			  rpc_sconn_id(ctx->conn), strerror(-r),
-			  r == -EXDEV ? " (the path leaves the store root)" : "");
+		lg_log_rl(r == -EXDEV ? LG_DEBUG : LG_WARN, "storenode",
+			  "%s \"%s\" from connection %u refused: %s%s", sn_op_name(op),
+			  sn_show(bad, bad_len, shown, sizeof shown), rpc_sconn_id(ctx->conn),
+			  strerror(-r), r == -EXDEV ? " (the path leaves the store root)" : "");
 	} else {
 		lg_log(LG_DEBUG, "storenode", "%s \"%s\": %s", sn_op_name(op),
 		       sn_show(q.path, q.f.path_len, shown, sizeof shown), strerror(-r));
@@ -149,12 +160,15 @@ static int sn_run(struct rpc_ctx *ctx, sn_op_fn fn)
 
 /* ----------------------------------------------------------- helpers */
 
-/* Reply with st as a lego_fstat. */
-static int sn_reply_fstat(struct rpc_ctx *ctx, const struct stat *st)
+/* Reply with st as a lego_fstat, then plen bytes of path. */
+static int sn_reply_fstat_path(struct rpc_ctx *ctx, const struct stat *st, const char *path,
+			       size_t plen)
 {
-	struct lego_fstat *o = rpc_reply_alloc(ctx, sizeof *o);
+	struct lego_fstat *o = rpc_reply_alloc(ctx, sizeof *o + plen);
 	if (!o)
 		return -ENOMEM;
+	if (plen)
+		memcpy(o + 1, path, plen);
 	memset(o, 0, sizeof *o);
 	o->ino = st->st_ino;
 	o->dev = st->st_dev;
@@ -169,6 +183,36 @@ static int sn_reply_fstat(struct rpc_ctx *ctx, const struct stat *st)
 	o->gid = st->st_gid;
 	o->blksize = (uint32_t)st->st_blksize;
 	return 0;
+}
+
+static int sn_reply_fstat(struct rpc_ctx *ctx, const struct stat *st)
+{
+	return sn_reply_fstat_path(ctx, st, NULL, 0);
+}
+
+/* The path of the file fd from the root, as the kernel names it (the
+ * links on the way followed): its length in out, or -1 if it cannot be
+ * told (the file is no longer beneath the root by that name). */
+static int sn_canon(const struct storenode *s, int fd, char *out, size_t cap)
+{
+	char self[40], root[PATH_MAX], got[PATH_MAX];
+	snprintf(self, sizeof self, "/proc/self/fd/%d", s->root_fd);
+	ssize_t rl = readlink(self, root, sizeof root);
+	snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+	ssize_t gl = readlink(self, got, sizeof got);
+	if (rl <= 0 || gl <= 0 || rl >= (ssize_t)sizeof root || gl >= (ssize_t)sizeof got)
+		return -1;
+	if (rl == 1) /* the root is "/" */
+		rl = 0;
+	if (gl < rl || memcmp(got, root, (size_t)rl) != 0)
+		return -1;
+	if (gl == rl)
+		return 0;
+	size_t n = (size_t)(gl - rl - 1);
+	if (got[rl] != '/' || n > cap)
+		return -1;
+	memcpy(out, got + rl + 1, n);
+	return (int)n;
 }
 
 static int sn_reply_count(struct rpc_ctx *ctx, uint64_t count)
@@ -271,12 +315,17 @@ static int op_open(struct storenode *s, const struct sn_req *q, struct rpc_ctx *
 		return fd;
 	struct stat st;
 	int r = fstat(fd, &st) < 0 ? -errno : 0;
+	char canon[LEGO_PATH_MAX];
+	int cl = r ? -1 : sn_canon(s, fd, canon, sizeof canon);
 	close(fd);
 	if (r == 0 && (flags & O_CREAT) && S_ISDIR(st.st_mode))
 		r = -EISDIR; /* as Linux: O_CREAT never opens a directory */
 	if (r == 0 && created)
 		r = sn_sync_parent(s, p, len);
-	return r ? r : sn_reply_fstat(ctx, &st);
+	if (r)
+		return r;
+	return cl >= 0 ? sn_reply_fstat_path(ctx, &st, canon, (size_t)cl)
+		       : sn_reply_fstat_path(ctx, &st, p, len);
 }
 
 static int op_stat(struct storenode *s, const struct sn_req *q, struct rpc_ctx *ctx)
@@ -441,30 +490,54 @@ static int op_unlink(struct storenode *s, const struct sn_req *q, struct rpc_ctx
 	return r ? r : sn_reply_count(ctx, st.st_ino);
 }
 
-static int op_rmdir(struct storenode *s, const struct sn_req *q, struct rpc_ctx *ctx)
+/* A change to the name q's path ends in: fn on its directory and the
+ * name, then that directory synced. */
+static int sn_in_dir(struct storenode *s, const struct sn_req *q,
+		     int (*fn)(int dfd, const char *name, const struct sn_req *q))
 {
 	char name[NAME_MAX + 1];
 	int dfd = sn_resolve_parent(s->root_fd, q->path, q->f.path_len, name);
 	if (dfd < 0)
 		return dfd;
-	int r = unlinkat(dfd, name, AT_REMOVEDIR) < 0 ? -errno : 0;
+	int r = fn(dfd, name, q);
 	if (r == 0)
 		r = sn_fsync_dir(dfd);
 	close(dfd);
 	return r;
 }
 
+static int sn_rmdir_at(int dfd, const char *name, const struct sn_req *q)
+{
+	(void)q;
+	return unlinkat(dfd, name, AT_REMOVEDIR) < 0 ? -errno : 0;
+}
+
+static int sn_mkdir_at(int dfd, const char *name, const struct sn_req *q)
+{
+	return mkdirat(dfd, name, q->f.mode & SN_MODE_BITS) < 0 ? -errno : 0;
+}
+
+static int sn_symlink_at(int dfd, const char *name, const struct sn_req *q)
+{
+	char target[LEGO_PATH_MAX + 1];
+	memcpy(target, q->path2, q->f.path2_len);
+	target[q->f.path2_len] = 0;
+	return symlinkat(target, dfd, name) < 0 ? -errno : 0;
+}
+
+static int op_rmdir(struct storenode *s, const struct sn_req *q, struct rpc_ctx *ctx)
+{
+	return sn_in_dir(s, q, sn_rmdir_at);
+}
+
 static int op_mkdir(struct storenode *s, const struct sn_req *q, struct rpc_ctx *ctx)
 {
-	char name[NAME_MAX + 1];
-	int dfd = sn_resolve_parent(s->root_fd, q->path, q->f.path_len, name);
-	if (dfd < 0)
-		return dfd;
-	int r = mkdirat(dfd, name, q->f.mode & SN_MODE_BITS) < 0 ? -errno : 0;
-	if (r == 0)
-		r = sn_fsync_dir(dfd);
-	close(dfd);
-	return r;
+	return sn_in_dir(s, q, sn_mkdir_at);
+}
+
+static int op_symlink(struct storenode *s, const struct sn_req *q, struct rpc_ctx *ctx)
+{
+	return sn_in_dir(s, q, sn_symlink_at);
 }
 
 static int op_rename(struct storenode *s, const struct sn_req *q, struct rpc_ctx *ctx)
@@ -488,6 +561,98 @@ static int op_rename(struct storenode *s, const struct sn_req *q, struct rpc_ctx
 	close(tdir);
 	close(fdir);
 	return r;
+}
+
+/* READLINK with LEGO_F_WALK: the first component through which the path
+ * leaves the root (proto.h).  Each prefix of the path is resolved in turn
+ * until one is refused; the one before it is then a directory beneath the
+ * root, and the refused component a link (or ".."). */
+static int sn_walk(struct storenode *s, const struct sn_req *q, struct rpc_ctx *ctx)
+{
+	const char *p = q->path;
+	size_t len = q->f.path_len, i = 0, done = 0;
+	int nofollow = q->f.flags & LEGO_F_NOFOLLOW;
+	for (;;) {
+		while (i < len && p[i] == '/')
+			i++;
+		size_t cs = i;
+		while (i < len && p[i] != '/')
+			i++;
+		size_t ce = i, j = ce;
+		while (j < len && p[j] == '/')
+			j++;
+		if (cs == ce || (j == len && nofollow))
+			return -EXDEV; /* no component leaves the root */
+		int fd = sn_resolve_open(s->root_fd, p, ce, O_PATH, 0);
+		if (fd >= 0) {
+			close(fd);
+			done = ce;
+			continue;
+		}
+		if (fd != -EXDEV)
+			return fd;
+		int dfd = sn_resolve_open(s->root_fd, p, done, O_PATH | O_DIRECTORY, 0);
+		if (dfd < 0)
+			return dfd;
+		char target[LEGO_PATH_MAX + 1], base[LEGO_PATH_MAX];
+		ssize_t tl = 2;
+		if (ce - cs == 2 && p[cs] == '.' && p[cs + 1] == '.') {
+			memcpy(target, "..", 2);
+		} else {
+			char name[NAME_MAX + 1];
+			memcpy(name, p + cs, ce - cs); /* <= NAME_MAX: checked */
+			name[ce - cs] = 0;
+			tl = readlinkat(dfd, name, target, sizeof target);
+			if (tl < 0 || tl > LEGO_PATH_MAX) /* (EINVAL: it left by a mount) */
+				tl = tl < 0 && errno != EINVAL ? -errno : -EXDEV;
+		}
+		int bl = tl < 0 ? -1 : sn_canon(s, dfd, base, sizeof base);
+		close(dfd);
+		if (tl < 0)
+			return (int)tl;
+		if (bl < 0)
+			return -ESTALE; /* (its directory moved meanwhile) */
+		struct lego_walk_rep *w = rpc_reply_alloc(ctx, sizeof *w + (size_t)bl + (size_t)tl);
+		if (!w)
+			return -ENOMEM;
+		*w = (struct lego_walk_rep){.consumed = (uint32_t)ce, .base_len = (uint16_t)bl,
+					    .target_len = (uint16_t)tl};
+		memcpy(w + 1, base, (size_t)bl);
+		memcpy((char *)(w + 1) + bl, target, (size_t)tl);
+		return 0;
+	}
+}
+
+/* READLINK: the target of the link the path names (-EINVAL: not a link,
+ * as for the root and a path with a trailing slash, which follows it). */
+static int op_readlink(struct storenode *s, const struct sn_req *q, struct rpc_ctx *ctx)
+{
+	if (q->f.flags & ~(LEGO_F_WALK | LEGO_F_NOFOLLOW))
+		return -EINVAL;
+	if (q->f.flags & LEGO_F_WALK)
+		return sn_walk(s, q, ctx);
+	if (q->f.flags)
+		return -EINVAL;
+	char name[NAME_MAX + 1], target[LEGO_PATH_MAX + 1];
+	if (sn_has_trailing_slash(q->path, q->f.path_len)) {
+		int fd = sn_resolve_open(s->root_fd, q->path, q->f.path_len, O_PATH, 0);
+		if (fd >= 0)
+			close(fd);
+		return fd < 0 ? fd : -EINVAL;
+	}
+	int dfd = sn_resolve_parent(s->root_fd, q->path, q->f.path_len, name);
+	if (dfd < 0)
+		return dfd == -EBUSY ? -EINVAL : dfd;
+	ssize_t tl = readlinkat(dfd, name, target, sizeof target);
+	int r = tl < 0 ? -errno : tl > LEGO_PATH_MAX ? -ENAMETOOLONG : 0;
+	close(dfd);
+	if (r)
+		return r;
+	char *out = rpc_reply_alloc(ctx, (size_t)tl);
+	if (!out)
+		return -ENOMEM;
+	memcpy(out, target, (size_t)tl);
+	return 0;
 }
 
 static struct timespec sn_ts(uint32_t flags, uint32_t set, uint32_t now, uint64_t ns)
@@ -636,6 +801,8 @@ SN_HANDLER(list)
 SN_HANDLER(close)
 SN_HANDLER(setattr)
 SN_HANDLER(statfs)
+SN_HANDLER(symlink)
+SN_HANDLER(readlink)
 #undef SN_HANDLER
 
 #define MT (RPC_ROLE_BIT(LEGO_ROLE_MEMNODE) | RPC_ROLE_BIT(LEGO_ROLE_TOOL))
@@ -656,6 +823,8 @@ const struct rpc_handler storenode_handlers[] = {
 	F(X2F_CLOSE, h_close, 0),
 	F(X2F_SETATTR, h_setattr, 0),
 	F(X2F_STATFS, h_statfs, RPC_H_RERUN),
+	F(X2F_SYMLINK, h_symlink, 0),
+	F(X2F_READLINK, h_readlink, RPC_H_RERUN),
 };
 #undef F
 #undef REQ

@@ -85,6 +85,24 @@ static void forward(int sig)
 		kill(child_pid, sig);
 }
 
+/* Could CMD be a program in the store under prefix: named by a path
+ * there, or with a PATH entry there? */
+static int in_store(const char *cmd, const char *prefix)
+{
+	size_t pl = strlen(prefix);
+	while (pl > 1 && prefix[pl - 1] == '/')
+		pl--;
+	if (prefix[0] != '/' || pl < 2)
+		return 0;
+	int any = !strchr(cmd, '/'); /* any PATH entry, else cmd itself */
+	for (const char *p = any ? getenv("PATH") : cmd; p; p = any ? strchr(p, ':') : NULL) {
+		p += *p == ':';
+		if (strncmp(p, prefix, pl) == 0 && (p[pl] == '/' || p[pl] == ':' || !p[pl]))
+			return 1;
+	}
+	return 0;
+}
+
 /* CMD's file as execvp will find it: out gets the path, or "" if none. */
 static void find_program(const char *cmd, char *out, size_t len)
 {
@@ -424,7 +442,22 @@ int main(int argc, char **argv)
 		snprintf(pid, sizeof pid, "%d", (int)getpid());
 		setenv("LEGO_STATS_PID", pid, 1); /* counters from CMD itself */
 		execvp(argv[i], &argv[i]);
-		fprintf(stderr, "lego-run: %s: %s\n", argv[i], strerror(errno));
+		int e = errno;
+		if (in_store(argv[i], lg_opt_s(&o, LG_OPT_store_prefix))) {
+			/* A program in the store (or found on PATH there): the
+			 * kernel cannot open it, so a preloaded shell runs it
+			 * (docs/storage.md, "Running programs from the store"). */
+			char *sh[argc - i + 4];
+			int k = 0;
+			sh[k++] = "sh";
+			sh[k++] = "-c";
+			sh[k++] = "exec \"$0\" \"$@\"";
+			for (int j = i; j < argc; j++)
+				sh[k++] = argv[j];
+			sh[k] = NULL;
+			execv("/bin/sh", sh);
+		}
+		fprintf(stderr, "lego-run: %s: %s\n", argv[i], strerror(e));
 		_exit(127);
 	}
 	struct sigaction sa = {0};

@@ -40,7 +40,7 @@
 #include <time.h>
 
 #define LEGO_PROTO_MAGIC   0x4f47454cu /* "LEGO" */
-#define LEGO_PROTO_VERSION 9 /* 2: memnode heartbeats carry traffic; 3: replicas;
+#define LEGO_PROTO_VERSION 10 /* 2: memnode heartbeats carry traffic; 3: replicas;
 				   4: moving granules (drain, re-replication);
 				   5: CRC32C in every header, requests repeated;
 				   6: compact replies (LEGO_F_COMPACT);
@@ -50,7 +50,9 @@
 				   9: file SETATTR, STATFS, appends (LEGO_F_APPEND),
 				      extending truncates, STAT of a descriptor by
 				      inode (an older memnode would write an append
-				      at offset 0) */
+				      at offset 0);
+				   10: symbolic links (SYMLINK, READLINK, OPEN
+				       replies name the file) */
 
 /* Largest line is 2 MiB; a message may carry one such line or a batch. */
 #define LEGO_MSG_PAYLOAD_MAX (2u << 20)
@@ -117,6 +119,8 @@ enum lego_opcode {
 	X2F_CLOSE = 75,
 	X2F_SETATTR = 76, /* chmod, utimensat */
 	X2F_STATFS = 77,  /* statfs, statvfs */
+	X2F_SYMLINK = 78,
+	X2F_READLINK = 79, /* readlink; with LEGO_F_WALK where a path leaves the store */
 
 	LEGO_OPCODE_MAX = 96
 };
@@ -564,10 +568,11 @@ enum lego_node_state {
 
 /*
  * Every X2F_ request: this header, then path_len bytes of path, then
- * path2_len bytes of a second path (RENAME: the new name), then (WRITE) len
- * bytes of data.  Paths are relative to the store's root ("" is the root
- * itself), '/'-separated, without NUL; the storenode resolves them inside
- * its root and refuses any that would leave it.
+ * path2_len bytes of a second path (RENAME: the new name; SYMLINK: the
+ * target), then (WRITE) len bytes of data.  Paths are relative to the
+ * store's root ("" is the root itself), '/'-separated, without NUL; the
+ * storenode resolves them inside its root and refuses any that would leave
+ * it (see "Symbolic links" below).
  *
  * ino names the file an earlier OPEN or STAT returned: READ, WRITE,
  * TRUNCATE, FSYNC and CLOSE carry it, and the storenode refuses with -ESTALE
@@ -578,7 +583,8 @@ struct lego_file_req {
 	uint64_t off;     /* READ/WRITE: offset; TRUNCATE: new length; LIST: resume cookie */
 	uint64_t len;     /* READ: bytes wanted; WRITE: bytes of data that follow */
 	uint32_t flags;   /* OPEN: Linux O_* flags; STAT: LEGO_F_NOFOLLOW; FSYNC: LEGO_F_DATASYNC;
-			   * WRITE: LEGO_F_APPEND; TRUNCATE: LEGO_F_EXTEND; SETATTR: LEGO_SA_* */
+			   * WRITE: LEGO_F_APPEND; TRUNCATE: LEGO_F_EXTEND; SETATTR: LEGO_SA_*;
+			   * READLINK: LEGO_F_WALK, LEGO_F_NOFOLLOW */
 	uint32_t mode;    /* OPEN (with O_CREAT), MKDIR: permission bits */
 	uint16_t path_len;
 	uint16_t path2_len;
@@ -590,6 +596,8 @@ _Static_assert(sizeof(struct lego_file_req) == 40, "file_req size");
 #define LEGO_F_DATASYNC 0x1u  /* FSYNC: fdatasync */
 #define LEGO_F_APPEND 0x1u    /* WRITE: at the end of the file (off ignored); reply lego_append_rep */
 #define LEGO_F_EXTEND 0x1u    /* TRUNCATE: only to make the file longer (fallocate) */
+#define LEGO_F_WALK 0x2u      /* READLINK: where the path leaves the store (with
+			       * LEGO_F_NOFOLLOW: not by its last component) */
 
 /* SETATTR: flags say what changes (and LEGO_F_NOFOLLOW); mode is the
  * new permission bits (the storenode drops set-user-ID and set-group-ID),
@@ -648,6 +656,32 @@ struct lego_fstat {
 	uint32_t pad;
 };
 _Static_assert(sizeof(struct lego_fstat) == 80, "fstat size");
+
+/*
+ * Symbolic links.  SYMLINK makes path a link whose target is path2, any
+ * bytes without NUL, kept as given (an absolute target names a file in
+ * the client's namespace).  READLINK's reply is the target of the link
+ * path names.  The storenode follows a link only while it stays beneath
+ * its root; a request whose path leaves it (a link to an absolute
+ * target, or climbing out, or ".." above the root) is refused with
+ * -EXDEV, and the client then asks READLINK with LEGO_F_WALK, whose reply
+ * is lego_walk_rep, then base_len bytes of the directory (from the root,
+ * no links: "" is the root) that holds the first component through which
+ * the path leaves, then target_len bytes of where that component leads
+ * (a link's target, or ".." for ".." itself).  The client goes on from
+ * there, target, then the path after its first `consumed` bytes; the
+ * same -EXDEV when no component leaves (an escape it cannot follow).
+ *
+ * OPEN's reply is lego_fstat, then the path of the file opened from the
+ * root with the links on the way followed (as the storenode's kernel names
+ * it), which the client's descriptor and the memnode's cache then use.
+ */
+struct lego_walk_rep {
+	uint32_t consumed;
+	uint16_t base_len;
+	uint16_t target_len;
+};
+_Static_assert(sizeof(struct lego_walk_rep) == 8, "walk_rep size");
 
 /* READ reply: the bytes read (fewer than asked at end of file).
  * WRITE, UNLINK reply: lego_count_rep (bytes written; ino removed).

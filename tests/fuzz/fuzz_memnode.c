@@ -153,7 +153,20 @@ static int sf_call(void *user, uint16_t op, const struct iovec *iov, int n, void
 		sf_stat(ino, &st);
 		memcpy(rep, &st, LG_MIN(sizeof st, repcap));
 		*replen = sf.quirk ? sizeof st - 8 : sizeof st;
+		if (op == X2F_OPEN && !sf.quirk && sizeof st + q.path_len <= repcap) {
+			/* (the file's path, as a storenode names it) */
+			memcpy((uint8_t *)rep + sizeof st, path, q.path_len);
+			*replen += q.path_len;
+		}
 		return 0;
+	case X2F_SYMLINK:
+		return ino == SF_DIR || sf.exists[ino] ? -EEXIST : 0;
+	case X2F_READLINK: {
+		size_t k = LG_MIN(repcap, (size_t)(q.off % 64) + 1);
+		memset(rep, 't', k);
+		*replen = k + (sf.quirk ? 7 : 0);
+		return q.flags & LEGO_F_WALK && q.off & 1 ? -EXDEV : 0;
+	}
 	case X2F_READ: {
 		if (ino == SF_DIR)
 			return -EISDIR;
@@ -337,7 +350,7 @@ static size_t mk_file(struct fin *f, uint16_t op, uint8_t *body)
 		q.flags = b & 32 ? LEGO_F_EXTEND : 0;
 	char *path = (char *)body + sizeof q;
 	q.path_len = (uint16_t)mk_path(f, path);
-	if (op == X2F_RENAME || (b & 64))
+	if (op == X2F_RENAME || op == X2F_SYMLINK || (b & 64))
 		q.path2_len = (uint16_t)mk_path(f, path + q.path_len);
 	size_t len = sizeof q + q.path_len + q.path2_len;
 	if (op == X2F_WRITE) {
@@ -398,7 +411,8 @@ static size_t mk_body(struct fin *f, uint16_t op, uint8_t *body, int cap)
 	}
 	case X2F_OPEN: case X2F_STAT: case X2F_READ: case X2F_WRITE: case X2F_TRUNCATE:
 	case X2F_FSYNC: case X2F_UNLINK: case X2F_RMDIR: case X2F_MKDIR: case X2F_RENAME:
-	case X2F_LIST: case X2F_CLOSE: case X2F_SETATTR: case X2F_STATFS:
+	case X2F_LIST: case X2F_CLOSE: case X2F_SETATTR: case X2F_STATFS: case X2F_SYMLINK:
+	case X2F_READLINK:
 		return mk_file(f, op, body);
 	default:
 		len = fin_u8(f) & 15;
@@ -482,8 +496,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		uint8_t pick = fin_u8(&f), fl = fin_u8(&f);
 		uint16_t op = pick == FZ_PICK_RAW ? OP_RAW : mn_ops[pick % LG_ARRAY_SIZE(mn_ops)];
 		if (op == OP_FILE) { /* the byte read as flags said which */
-			op = X2F_OPEN + fl % (X2F_STATFS - X2F_OPEN + 2);
-			if (op > X2F_STATFS)
+			op = X2F_OPEN + fl % (X2F_READLINK - X2F_OPEN + 2);
+			if (op > X2F_READLINK)
 				op = OP_TICK;
 			fl = fin_u8(&f);
 		}
@@ -506,7 +520,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		if (op == OP_RAW)
 			op = fin_u8(&f);
-		if (op >= X2F_OPEN && op <= X2F_STATFS)
+		if (op >= X2F_OPEN && op <= X2F_READLINK)
 			mn_pgc();
 		uint8_t bad = fl & FZ_BAD ? fin_u8(&f) : 0;
 		uint8_t *body = fz_body();

@@ -1,0 +1,40 @@
+#!/bin/sh
+# Symbolic links in the store (docs/storage.md "Symbolic links"): a Python
+# script making, reading, following and removing links in /lego prints the
+# same transcript as in a local directory, links leading out of the store
+# (absolute, relative, "..") included; the storenode holds real links;
+# a virtual environment made in /lego runs and imports from itself.
+. "$(dirname "$0")/lib.sh"
+skip_if_sanitized
+mkdir -p "$T/root" "$T/local" "$T/out_native" "$T/out_lego"
+start_monitor
+start_memnode m
+start_storenode "$T/root"
+export LEGO_MONITOR=$MON
+RUN="$BIN/lego-run --"
+OPS=$IT_SRC/tests/integration/links_ops.py
+
+$PY "$OPS" "$T/local/l" "$T/out_native" >"$T/native.out" 2>"$T/native.log" ||
+	fail "links_ops natively: $(tail -5 "$T/native.log")"
+$RUN $PY "$OPS" /lego/l "$T/out_lego" >"$T/lego.out" 2>"$T/lego.log" ||
+	fail "links_ops under lego-run: $(tail -5 "$T/lego.log")"
+cmp -s "$T/native.out" "$T/lego.out" ||
+	fail "transcripts differ: $(diff "$T/native.out" "$T/lego.out" | head -20)"
+[ -L "$T/root/l/lf2" ] && [ "$(readlink "$T/root/l/lf2")" = a/b/f ] ||
+	fail "the storenode's root holds no link l/lf2 -> a/b/f"
+[ "$(readlink "$T/out_lego/link_made_through")" = back ] ||
+	fail "a link made through a link out of the store is not in the local directory"
+pass "symbolic links in /lego: $(wc -l <"$T/lego.out") transcript lines equal to a local directory's"
+
+# python -m venv: bin/python is a link out of the store (to this python),
+# lib64 one inside it; the environment's python finds its site-packages
+$RUN $PY -m venv /lego/venv 2>"$T/venv.log" || fail "python -m venv /lego/venv: $(tail -3 "$T/venv.log")"
+[ -L "$T/root/venv/bin/python" ] || fail "venv/bin/python is not a link in the store"
+site=$(ls -d "$T"/root/venv/lib/python3*/site-packages) || fail "no site-packages in the venv"
+echo 'WHO = "from the store"' >"$site/legomod.py"
+got=$($RUN /lego/venv/bin/python -c '
+import sys, legomod
+print(sys.prefix, legomod.WHO, sys.prefix != sys.base_prefix)' 2>"$T/venvpy.log") ||
+	fail "/lego/venv/bin/python: $(tail -3 "$T/venvpy.log")"
+[ "$got" = "/lego/venv from the store True" ] || fail "the venv's python printed '$got'"
+pass "python -m venv /lego/venv; its python runs with sys.prefix /lego/venv and imports from it"
