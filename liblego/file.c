@@ -2344,6 +2344,103 @@ static int lf_shebang(const char *head, size_t n, struct lg_exec *x)
 	return 0;
 }
 
+/* A copy of the store file (wire, ino) in a new memfd named name (its
+ * descriptor, close-on-exec, into *fd), through b (a bounce buffer): 0 or
+ * -errno. */
+static int lf_memfd_copy(const char *wire, uint64_t ino, const char *name, uint8_t *b, int *fd)
+{
+	long m = lf_sys(SYS_memfd_create, name, MFD_CLOEXEC);
+	if (m < 0)
+		return (int)m;
+	int r = 0;
+	for (uint64_t off = 0;;) {
+		struct lego_file_req rd = {.ino = ino, .off = off, .len = LEGO_FILE_IO_MAX,
+					   .path_len = (uint16_t)strlen(wire)};
+		size_t got = 0;
+		if ((r = lf_call(X2F_READ, &rd, wire, NULL, b, LEGO_FILE_IO_MAX, &got)) != 0)
+			break;
+		ssize_t w = got > LEGO_FILE_IO_MAX ? -EIO : lf_copy_out((int)m, b, got, NULL);
+		if (w != (ssize_t)got) {
+			r = w < 0 ? (int)w : -EIO;
+			break;
+		}
+		off += got;
+		if (got < LEGO_FILE_IO_MAX)
+			break;
+	}
+	if (r)
+		lf_sys(SYS_close, m);
+	else
+		*fd = (int)m;
+	return r;
+}
+
+/* ----------------------------------------------------------------- dlopen */
+
+/* Libraries in the store that dlopen loaded: one memfd copy each, kept
+ * open for the process's life, so that a second dlopen of the same file
+ * finds the object loaded (the loader knows a file by its inode).  An
+ * entry whose descriptor the program closed (or numbered again) is made
+ * anew. */
+#define LF_LIBS 256
+
+static struct {
+	pthread_mutex_t lock;
+	int n;
+	struct {
+		uint64_t ino, mtime, size; /* the store file's */
+		uint64_t mino;             /* the memfd's */
+		int fd;
+	} e[LF_LIBS];
+} lf_libs = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+int lg_file_lib(const char *path, char *name, size_t cap)
+{
+	char wire[LEGO_PATH_MAX + 1], local[PATH_MAX];
+	int r = lf_resolve(AT_FDCWD, path, wire);
+	if (r <= 0)
+		return r;
+	struct lego_fstat st;
+	r = lf_open_wire(wire, O_RDONLY, 0, &st, local);
+	if (r == LF_LOCAL) /* a link out of the store: that library */
+		return snprintf(name, cap, "%s", local) < (int)cap ? 1 : -ENAMETOOLONG;
+	if (r)
+		return r;
+	uint8_t *b = S_ISREG(st.mode) ? lf_bounce_get() : NULL;
+	r = !S_ISREG(st.mode) ? (S_ISDIR(st.mode) ? -EISDIR : -EACCES) : b ? 0 : -ENOMEM;
+	int fd = -1, i;
+	struct stat ms;
+	pthread_mutex_lock(&lf_libs.lock);
+	for (i = 0; r == 0 && i < lf_libs.n; i++)
+		if (lf_libs.e[i].ino == st.ino && lf_libs.e[i].mtime == st.mtime_ns &&
+		    lf_libs.e[i].size == st.size)
+			break;
+	if (r == 0 && i < lf_libs.n && lf_sys(SYS_fstat, lf_libs.e[i].fd, &ms) == 0 &&
+	    ms.st_ino == lf_libs.e[i].mino) {
+		fd = lf_libs.e[i].fd;
+	} else if (r == 0) {
+		const char *base = strrchr(wire, '/');
+		r = lf_memfd_copy(wire, st.ino, base ? base + 1 : wire, b, &fd);
+		if (r == 0 && lf_sys(SYS_fstat, fd, &ms) == 0 && i < LF_LIBS) {
+			lf_libs.e[i].ino = st.ino;
+			lf_libs.e[i].mtime = st.mtime_ns;
+			lf_libs.e[i].size = st.size;
+			lf_libs.e[i].mino = ms.st_ino;
+			lf_libs.e[i].fd = fd;
+			lf_libs.n += i == lf_libs.n;
+		}
+	}
+	pthread_mutex_unlock(&lf_libs.lock);
+	if (b)
+		lf_bounce_put(b);
+	struct lego_file_req cl = {.ino = st.ino, .path_len = (uint16_t)strlen(wire)};
+	lf_call(X2F_CLOSE, &cl, wire, NULL, NULL, 0, NULL);
+	if (r)
+		return r;
+	snprintf(name, cap, "/proc/self/fd/%d", fd);
+	return 1;
+}
+
 /* dirfd and path (or "" and AT_EMPTY_PATH: the descriptor) -> store path. */
 static int lf_exec_wire(int dirfd, const char *path, int flags, char *wire)
 {
@@ -2405,41 +2502,17 @@ int lg_file_exec_prep(int dirfd, const char *path, int flags, int preloaded, str
 	uint8_t *b = r ? NULL : lf_bounce_get();
 	if (!r && !b)
 		r = -ENOMEM;
-	uint64_t off = 0;
-	while (r == 0) {
-		struct lego_file_req rd = {.ino = st.ino, .off = off, .len = LEGO_FILE_IO_MAX,
-					   .path_len = rq.path_len};
-		size_t got = 0;
-		if ((r = lf_call(X2F_READ, &rd, wire, NULL, b, LEGO_FILE_IO_MAX, &got)) != 0)
-			break;
-		if (got > LEGO_FILE_IO_MAX) {
-			r = -EIO;
-			break;
+	if (r == 0)
+		r = lf_memfd_copy(wire, st.ino, strrchr(x->name, '/') + 1, b, &x->fd);
+	long n = r ? 0 : lf_sys(SYS_pread64, x->fd, b, LEGO_FILE_IO_MAX, 0);
+	if (n >= 2 && b[0] == '#' && b[1] == '!') {
+		if (preloaded) { /* the interpreter reads it by name */
+			r = lf_shebang((const char *)b, (size_t)n, x);
+			lf_sys(SYS_close, x->fd);
+			x->fd = -1;
+		} else { /* its interpreter is given /dev/fd/N: open across exec */
+			lf_sys(SYS_fcntl, x->fd, F_SETFD, 0);
 		}
-		int script = off == 0 && got >= 2 && b[0] == '#' && b[1] == '!';
-		if (script && preloaded) {
-			r = lf_shebang((const char *)b, got, x);
-			break; /* the interpreter reads it by name */
-		}
-		if (off == 0) {
-			/* (a script's memfd stays open across exec: its interpreter
-			 * is given /dev/fd/N) */
-			const char *base = strrchr(x->name, '/') + 1;
-			long fd = lf_sys(SYS_memfd_create, base, script ? 0 : MFD_CLOEXEC);
-			if (fd < 0) {
-				r = (int)fd;
-				break;
-			}
-			x->fd = (int)fd;
-		}
-		ssize_t w = lf_copy_out(x->fd, b, got, NULL);
-		if (w != (ssize_t)got) {
-			r = w < 0 ? (int)w : -EIO;
-			break;
-		}
-		off += got;
-		if (got < LEGO_FILE_IO_MAX)
-			break;
 	}
 	if (b)
 		lf_bounce_put(b);

@@ -217,4 +217,11 @@ struct lg_exec {
 int lg_file_exec_path(int dirfd, const char *path, int flags);
 int lg_file_exec_prep(int dirfd, const char *path, int flags, int preloaded, struct lg_exec *x);
 
+/* dlopen of path, a Lego path (lg_file_path): the name the C library's
+ * dlopen can load instead into name: /proc/self/fd/N of a memfd copy of the
+ * file, the same for the same file while it is unchanged (so the loader
+ * finds the object it loaded), or the local file a link out of the store
+ * leads to.  1, or -errno. */
+int lg_file_lib(const char *path, char *name, size_t cap);
+
 #endif

@@ -16,6 +16,8 @@
 #include <dlfcn.h>
 #include <link.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -382,6 +384,72 @@ __asm__(".text\n"
 	"	ldp x29, x30, [sp], #16\n"
 	"	br x0\n"
 	".size vfork, .-vfork\n");
+#endif
+
+/* ---------------------------------------------------------------- dlopen */
+
+/*
+ * dlopen of a library in the store (a Python extension module in a venv
+ * in /lego, ctypes.CDLL("/lego/lib/libx.so")): the C library's loader
+ * opens files itself, so it loads a memfd copy instead (lg_file_lib).
+ * Every other dlopen must reach the C library's as if called directly:
+ * the loader searches a name without '/' in the caller's RUNPATH and
+ * RPATH, and knows the caller by the return address.  So dlopen asks
+ * lg_dlopen_how which to run and jumps there with the caller's frame, as
+ * vfork above.  The dynamic loader's own loading (DT_NEEDED) does not come
+ * here: a library in the store that needs another one there does not load.
+ */
+static void *lg_dlopen_lego(const char *path, int flags)
+{
+	static void *(*real)(const char *, int);
+	if (!real)
+		real = (void *(*)(const char *, int))dlsym(RTLD_NEXT, "dlopen");
+	char name[PATH_MAX];
+	int r = lg_file_lib(path, name, sizeof name);
+	/* (failed: the loader's own error for the name, "cannot open shared
+	 * object file") */
+	return real(r > 0 ? name : path, flags);
+}
+
+void *lg_dlopen_how(const char *path);
+void *lg_dlopen_how(const char *path)
+{
+	static void *real;
+	if (!real)
+		real = dlsym(RTLD_NEXT, "dlopen");
+	if (path && strchr(path, '/') && lg_file_path(AT_FDCWD, path))
+		return (void *)lg_dlopen_lego;
+	return real;
+}
+
+#if defined(__x86_64__)
+__asm__(".text\n"
+	".globl dlopen\n"
+	".type dlopen, @function\n"
+	"dlopen:\n"
+	"	endbr64\n"
+	"	push %rdi\n"
+	"	push %rsi\n"
+	"	sub $8, %rsp\n" /* (the call's alignment) */
+	"	call lg_dlopen_how\n"
+	"	add $8, %rsp\n"
+	"	pop %rsi\n"
+	"	pop %rdi\n"
+	"	jmp *%rax\n"
+	".size dlopen, .-dlopen\n");
+#elif defined(__aarch64__)
+__asm__(".text\n"
+	".globl dlopen\n"
+	".type dlopen, %function\n"
+	"dlopen:\n"
+	"	stp x29, x30, [sp, #-32]!\n"
+	"	stp x0, x1, [sp, #16]\n"
+	"	bl lg_dlopen_how\n"
+	"	mov x16, x0\n"
+	"	ldp x0, x1, [sp, #16]\n"
+	"	ldp x29, x30, [sp], #32\n"
+	"	br x16\n"
+	".size dlopen, .-dlopen\n");
 #endif
 
 /* ------------------------------------------------------------------ exit */

@@ -38,3 +38,34 @@ print(sys.prefix, legomod.WHO, sys.prefix != sys.base_prefix)' 2>"$T/venvpy.log"
 	fail "/lego/venv/bin/python: $(tail -3 "$T/venvpy.log")"
 [ "$got" = "/lego/venv from the store True" ] || fail "the venv's python printed '$got'"
 pass "python -m venv /lego/venv; its python runs with sys.prefix /lego/venv and imports from it"
+
+# libraries in the store: ctypes (dlopen) of a C library built there, twice
+# (one object: its counter goes on), and a C extension module in the venv's
+# site-packages imported by the venv's python
+cat >"$T/count.c" <<'C'
+static int n;
+int bump(void) { return ++n; }
+C
+mkdir -p "$T/root/lib"
+cc -shared -fPIC -o "$T/root/lib/libcount.so" "$T/count.c" || fail "cc libcount.so"
+got=$($RUN $PY -c '
+import ctypes
+a = ctypes.CDLL("/lego/lib/libcount.so")
+b = ctypes.CDLL("/lego/lib/libcount.so")
+print(a.bump(), a.bump(), b.bump())' 2>"$T/ctypes.log") || fail "ctypes.CDLL of /lego/lib/libcount.so: $(tail -3 "$T/ctypes.log")"
+[ "$got" = "1 2 3" ] || fail "ctypes of a library in the store twice gave '$got', want '1 2 3' (one object)"
+cat >"$T/legoext.c" <<'C'
+#include <Python.h>
+static PyObject *twice(PyObject *self, PyObject *arg) { return PyNumber_Multiply(arg, PyLong_FromLong(2)); }
+static PyMethodDef m[] = {{"twice", twice, METH_O, ""}, {0}};
+static struct PyModuleDef d = {PyModuleDef_HEAD_INIT, "legoext", "", -1, m};
+PyMODINIT_FUNC PyInit_legoext(void) { return PyModule_Create(&d); }
+C
+inc=$($PY -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
+suf=$($PY -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
+cc -shared -fPIC -I"$inc" -o "$site/legoext$suf" "$T/legoext.c" || fail "cc legoext (python3-dev)"
+got=$($RUN /lego/venv/bin/python -c '
+import legoext; print(legoext.twice(21), legoext.__file__.startswith("/lego/venv/"))' 2>"$T/ext.log") ||
+	fail "import of a C extension module from the store: $(tail -3 "$T/ext.log")"
+[ "$got" = "42 True" ] || fail "the extension module in the store gave '$got'"
+pass "dlopen of libraries in the store: ctypes twice (one object), a C extension module in the venv"
