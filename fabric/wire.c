@@ -203,6 +203,7 @@ const char *lw_opcode_name(unsigned op)
 	case X2F_STATFS: return "f_statfs";
 	case X2F_SYMLINK: return "f_symlink";
 	case X2F_READLINK: return "f_readlink";
+	case X2F_LINK: return "f_link";
 	}
 	return "?";
 }

@@ -1763,9 +1763,9 @@ int lg_file_unlink(int dirfd, const char *path, int flags)
 	if (r <= 0)
 		return r ? r : -EBADF;
 	struct lego_file_req rq = {0};
-	struct lego_count_rep cr;
+	struct lego_unlink_rep ur;
 	char local[PATH_MAX];
-	r = lf_call_path(flags ? X2F_RMDIR : X2F_UNLINK, &rq, wire, NULL, 1, &cr, sizeof cr, NULL,
+	r = lf_call_path(flags ? X2F_RMDIR : X2F_UNLINK, &rq, wire, NULL, 1, &ur, sizeof ur, NULL,
 			 local);
 	return r == LF_LOCAL ? (int)lf_neg(unlinkat(AT_FDCWD, local, flags)) : r;
 }
@@ -1805,6 +1805,31 @@ int lg_file_mkdir(int dirfd, const char *path, mode_t mode)
 	char local[PATH_MAX];
 	r = lf_call_path(X2F_MKDIR, &rq, wire, NULL, 1, NULL, 0, NULL, local);
 	return r == LF_LOCAL ? (int)lf_neg(mkdir(local, mode)) : r;
+}
+
+int lg_file_link(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags)
+{
+	if (flags & ~(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH))
+		return -EINVAL;
+	char w1[LEGO_PATH_MAX + 1], w2[LEGO_PATH_MAX + 1];
+	int a = oldpath && !oldpath[0] && (flags & AT_EMPTY_PATH) ? lf_fd_wire(olddirfd, w1)
+								   : lf_resolve(olddirfd, oldpath, w1);
+	int b = lf_resolve(newdirfd, newpath, w2);
+	if (a < 0 || b < 0)
+		return a < 0 ? a : b;
+	if (!a || !b)
+		return -EXDEV;
+	char *local = lf_bounce_get();
+	if (!local)
+		return -ENOMEM;
+	int follow = !!(flags & AT_SYMLINK_FOLLOW);
+	struct lego_file_req rq = {.flags = follow ? LEGO_F_FOLLOW : 0};
+	int r = lf_call_path(X2F_LINK, &rq, w1, w2, !follow, NULL, 0, NULL, local);
+	if (r == LF_LOCAL)
+		r = (int)lf_neg(linkat(AT_FDCWD, local, AT_FDCWD, local + PATH_MAX,
+				       follow ? AT_SYMLINK_FOLLOW : 0));
+	lf_bounce_put(local);
+	return r;
 }
 
 int lg_file_symlink(const char *target, int dirfd, const char *path)

@@ -162,6 +162,8 @@ int lg_file_chown(int dirfd, const char *path, uid_t owner, gid_t group, int fla
  * absolute one names a file of this host's namespace, /lego/... again a
  * Lego file). */
 int lg_file_symlink(const char *target, int dirfd, const char *path);
+/* linkat of Lego paths (both in the store, else -EXDEV). */
+int lg_file_link(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags);
 ssize_t lg_file_readlink(int dirfd, const char *path, char *buf, size_t n);
 
 /* fchmodat and utimensat on a Lego path beneath dirfd, or with path ""

@@ -829,17 +829,18 @@ static int pgc_unlink(struct pgc *c, struct rpc_ctx *ctx, const struct pgc_req *
 		if (r)
 			return r;
 	}
-	struct lego_count_rep rep;
+	struct lego_unlink_rep rep = {0};
 	size_t rl = 0;
 	int r = pgc_forward(c, ctx, &rep, sizeof rep, &rl);
 	if (r)
 		return r;
-	if (rl < sizeof rep)
+	if (rl < sizeof rep.ino)
 		return -EBADMSG;
-	/* (the storenode names the inode the name had) */
-	if ((f = pgc_file_find(c, rep.count)) != NULL)
+	/* (the storenode names the inode the name had, and the names it has
+	 * left: only a file with none is gone, an orphan) */
+	if ((f = pgc_file_find(c, rep.ino)) != NULL && (rl < sizeof rep || rep.nlink == 0))
 		f->orphan = 1;
-	struct lego_count_rep *out = rpc_reply_alloc(ctx, sizeof *out);
+	struct lego_unlink_rep *out = rpc_reply_alloc(ctx, sizeof *out);
 	if (!out)
 		return -ENOMEM;
 	*out = rep;
@@ -864,8 +865,8 @@ static int pgc_rename(struct pgc *c, struct rpc_ctx *ctx, const struct pgc_req *
 	if (r)
 		return r;
 	struct pgc_file *moved = pgc_file_by_path(c, q->path, q->r.path_len);
-	if (gone && gone != moved && (!moved || moved->ino != gone->ino))
-		gone->orphan = 1;
+	if (gone && gone != moved && (!moved || moved->ino != gone->ino) && st.nlink <= 1)
+		gone->orphan = 1; /* (a file with another name stays) */
 	/* the cache follows the new names, of the file or of a directory's files */
 	size_t ol = q->r.path_len, nl = q->r.path2_len;
 	char buf[2 * LEGO_PATH_MAX + 2];
@@ -974,7 +975,8 @@ int pgc_handle(struct pgc *c, struct rpc_ctx *ctx)
 		return pgc_setattr(c, ctx, &q);
 	case X2F_STATFS:
 		return pgc_forward_reply(c, ctx, sizeof(struct lego_statfs));
-	case X2F_SYMLINK: /* (never replaces a file: EEXIST) */
+	case X2F_SYMLINK: /* (never replace a file: EEXIST) */
+	case X2F_LINK:
 		return pgc_forward(c, ctx, NULL, 0, NULL);
 	case X2F_READLINK:
 		return pgc_forward_reply(c, ctx, sizeof(struct lego_walk_rep) + 2 * LEGO_PATH_MAX);

@@ -1403,17 +1403,14 @@ _Static_assert(sizeof(struct statvfs64) == sizeof(struct statvfs), "statvfs64");
 
 /* ------------------------------------------------------------ names */
 
-/* The store has symbolic links, but no hard links, FIFOs or device nodes:
- * EPERM, as Linux says for a file system that cannot make them (a link
- * between a Lego path and a local one: EXDEV).  Before, they were made in
+/* The store has symbolic and hard links (a hard link between a Lego path
+ * and a local one: EXDEV), but no FIFOs or device nodes: EPERM, as Linux
+ * says for a file system that cannot make them.  Before, they were made in
  * the local file system (relative to a Lego working directory: in its
- * placeholder). */
-static int lg_nolink(int olddirfd, const char *oldpath, int newdirfd, const char *newpath)
+ * placeholder).  1 if path is not Lego (the C library's to make). */
+static int lg_nonode(int dirfd, const char *path)
 {
-	int a = oldpath ? lg_file_path(olddirfd, oldpath) : 0, b = lg_file_path(newdirfd, newpath);
-	if (!b && !a)
-		return 1;
-	return lg_ret(oldpath && a != b ? -EXDEV : -EPERM);
+	return lg_file_path(dirfd, path) ? lg_ret(-EPERM) : 1;
 }
 
 LG_EXPORT int symlinkat(const char *target, int dirfd, const char *path)
@@ -1429,40 +1426,44 @@ LG_EXPORT int symlink(const char *target, const char *path)
 	return symlinkat(target, AT_FDCWD, path);
 }
 
-LG_EXPORT int link(const char *oldpath, const char *newpath)
-{
-	int r = lg_nolink(AT_FDCWD, oldpath, AT_FDCWD, newpath);
-	return r <= 0 ? r : REAL(link)(oldpath, newpath);
-}
-
 LG_EXPORT int linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
 		     int flags)
 {
-	int r = lg_nolink(olddirfd, oldpath, newdirfd, newpath);
-	return r <= 0 ? r : REAL(linkat)(olddirfd, oldpath, newdirfd, newpath, flags);
+	int a = !oldpath[0] && (flags & AT_EMPTY_PATH) ? lg_file_fd(olddirfd)
+						       : lg_file_path(olddirfd, oldpath);
+	if (a || lg_file_path(newdirfd, newpath))
+		return lg_ret(LG_TRACED("dsdsx",
+				lg_file_link(olddirfd, oldpath, newdirfd, newpath, flags),
+				TL(olddirfd), TL(oldpath), TL(newdirfd), TL(newpath), TL(flags)));
+	return REAL(linkat)(olddirfd, oldpath, newdirfd, newpath, flags);
+}
+
+LG_EXPORT int link(const char *oldpath, const char *newpath)
+{
+	return linkat(AT_FDCWD, oldpath, AT_FDCWD, newpath, 0);
 }
 
 LG_EXPORT int mknod(const char *path, mode_t mode, dev_t dev)
 {
-	int r = lg_nolink(0, NULL, AT_FDCWD, path);
+	int r = lg_nonode(AT_FDCWD, path);
 	return r <= 0 ? r : REAL(mknod)(path, mode, dev);
 }
 
 LG_EXPORT int mknodat(int dirfd, const char *path, mode_t mode, dev_t dev)
 {
-	int r = lg_nolink(0, NULL, dirfd, path);
+	int r = lg_nonode(dirfd, path);
 	return r <= 0 ? r : REAL(mknodat)(dirfd, path, mode, dev);
 }
 
 LG_EXPORT int mkfifo(const char *path, mode_t mode)
 {
-	int r = lg_nolink(0, NULL, AT_FDCWD, path);
+	int r = lg_nonode(AT_FDCWD, path);
 	return r <= 0 ? r : REAL(mkfifo)(path, mode);
 }
 
 LG_EXPORT int mkfifoat(int dirfd, const char *path, mode_t mode)
 {
-	int r = lg_nolink(0, NULL, dirfd, path);
+	int r = lg_nonode(dirfd, path);
 	return r <= 0 ? r : REAL(mkfifoat)(dirfd, path, mode);
 }
 

@@ -58,14 +58,14 @@ static const char *sn_op_name(uint16_t op)
 	static const char *const names[] = {"OPEN",	"STAT",	 "READ",  "WRITE",
 					    "TRUNCATE", "FSYNC", "UNLINK", "RMDIR",
 					    "MKDIR",	"RENAME", "LIST",  "CLOSE",
-					    "SETATTR", "STATFS", "SYMLINK", "READLINK"};
-	return op >= X2F_OPEN && op <= X2F_READLINK ? names[op - X2F_OPEN] : "?";
+					    "SETATTR", "STATFS", "SYMLINK", "READLINK", "LINK"};
+	return op >= X2F_OPEN && op <= X2F_LINK ? names[op - X2F_OPEN] : "?";
 }
 
 static int sn_is_name_op(uint16_t op)
 {
 	return op == X2F_UNLINK || op == X2F_RMDIR || op == X2F_MKDIR || op == X2F_RENAME ||
-	       op == X2F_SYMLINK;
+	       op == X2F_SYMLINK || op == X2F_LINK;
 }
 
 /* A wire path made printable for a log line. */
@@ -90,7 +90,7 @@ static int sn_parse(const struct rpc_ctx *ctx, struct sn_req *q)
 	uint64_t data = op == X2F_WRITE ? q->f.len : 0;
 	if (op == X2F_WRITE && q->f.len > LEGO_FILE_IO_MAX)
 		return -EBADMSG;
-	if (op != X2F_RENAME && op != X2F_SYMLINK && q->f.path2_len)
+	if (op != X2F_RENAME && op != X2F_SYMLINK && op != X2F_LINK && q->f.path2_len)
 		return -EBADMSG;
 	if ((uint64_t)q->f.path_len + q->f.path2_len + data != rest)
 		return -EBADMSG;
@@ -119,7 +119,7 @@ static int sn_run(struct rpc_ctx *ctx, sn_op_fn fn)
 	const char *bad = q.path;
 	size_t bad_len = q.f.path_len;
 	r = sn_path_check(q.path, q.f.path_len, sn_is_name_op(op));
-	if (r == 0 && op == X2F_RENAME) {
+	if (r == 0 && (op == X2F_RENAME || op == X2F_LINK)) {
 		bad = q.path2;
 		bad_len = q.f.path2_len;
 		r = sn_path_check(q.path2, q.f.path2_len, 1);
@@ -487,7 +487,13 @@ static int op_unlink(struct storenode *s, const struct sn_req *q, struct rpc_ctx
 	if (r == 0)
 		r = sn_fsync_dir(dfd);
 	close(dfd);
-	return r ? r : sn_reply_count(ctx, st.st_ino);
+	if (r)
+		return r;
+	struct lego_unlink_rep *rep = rpc_reply_alloc(ctx, sizeof *rep);
+	if (!rep)
+		return -ENOMEM;
+	*rep = (struct lego_unlink_rep){st.st_ino, st.st_nlink ? (uint64_t)st.st_nlink - 1 : 0};
+	return 0;
 }
 
 /* A change to the name q's path ends in: fn on its directory and the
@@ -528,6 +534,37 @@ static int sn_symlink_at(int dfd, const char *name, const struct sn_req *q)
 static int op_rmdir(struct storenode *s, const struct sn_req *q, struct rpc_ctx *ctx)
 {
 	return sn_in_dir(s, q, sn_rmdir_at);
+}
+
+/* LINK: path2 a new name of path's file; with LEGO_F_FOLLOW of the file a
+ * link at path leads to, which must be beneath the root too (the kernel's
+ * linkat would follow it anywhere: it is resolved here first, then linked
+ * by its /proc name). */
+static int op_link(struct storenode *s, const struct sn_req *q, struct rpc_ctx *ctx)
+{
+	if (q->f.flags & ~LEGO_F_FOLLOW)
+		return -EINVAL;
+	char from[NAME_MAX + 1], to[NAME_MAX + 1], self[40];
+	int ofd = q->f.flags & LEGO_F_FOLLOW
+			  ? sn_resolve_open(s->root_fd, q->path, q->f.path_len, O_PATH, 0)
+			  : sn_resolve_parent(s->root_fd, q->path, q->f.path_len, from);
+	if (ofd < 0)
+		return ofd;
+	int ndir = sn_resolve_parent(s->root_fd, q->path2, q->f.path2_len, to);
+	if (ndir < 0) {
+		close(ofd);
+		return ndir;
+	}
+	snprintf(self, sizeof self, "/proc/self/fd/%d", ofd);
+	int r = (q->f.flags & LEGO_F_FOLLOW ? linkat(AT_FDCWD, self, ndir, to, AT_SYMLINK_FOLLOW)
+					    : linkat(ofd, from, ndir, to, 0)) < 0
+			? -errno
+			: 0;
+	if (r == 0)
+		r = sn_fsync_dir(ndir);
+	close(ndir);
+	close(ofd);
+	return r;
 }
 
 static int op_mkdir(struct storenode *s, const struct sn_req *q, struct rpc_ctx *ctx)
@@ -803,6 +840,7 @@ SN_HANDLER(setattr)
 SN_HANDLER(statfs)
 SN_HANDLER(symlink)
 SN_HANDLER(readlink)
+SN_HANDLER(link)
 #undef SN_HANDLER
 
 #define MT (RPC_ROLE_BIT(LEGO_ROLE_MEMNODE) | RPC_ROLE_BIT(LEGO_ROLE_TOOL))
@@ -825,6 +863,7 @@ const struct rpc_handler storenode_handlers[] = {
 	F(X2F_STATFS, h_statfs, RPC_H_RERUN),
 	F(X2F_SYMLINK, h_symlink, 0),
 	F(X2F_READLINK, h_readlink, RPC_H_RERUN),
+	F(X2F_LINK, h_link, 0),
 };
 #undef F
 #undef REQ

@@ -51,8 +51,9 @@
 				      extending truncates, STAT of a descriptor by
 				      inode (an older memnode would write an append
 				      at offset 0);
-				   10: symbolic links (SYMLINK, READLINK, OPEN
-				       replies name the file) */
+				   10: symbolic and hard links (SYMLINK,
+				       READLINK, LINK; OPEN replies name the
+				       file) */
 
 /* Largest line is 2 MiB; a message may carry one such line or a batch. */
 #define LEGO_MSG_PAYLOAD_MAX (2u << 20)
@@ -121,6 +122,7 @@ enum lego_opcode {
 	X2F_STATFS = 77,  /* statfs, statvfs */
 	X2F_SYMLINK = 78,
 	X2F_READLINK = 79, /* readlink; with LEGO_F_WALK where a path leaves the store */
+	X2F_LINK = 80,     /* a hard link: path2 a new name of path's file */
 
 	LEGO_OPCODE_MAX = 96
 };
@@ -584,7 +586,7 @@ struct lego_file_req {
 	uint64_t len;     /* READ: bytes wanted; WRITE: bytes of data that follow */
 	uint32_t flags;   /* OPEN: Linux O_* flags; STAT: LEGO_F_NOFOLLOW; FSYNC: LEGO_F_DATASYNC;
 			   * WRITE: LEGO_F_APPEND; TRUNCATE: LEGO_F_EXTEND; SETATTR: LEGO_SA_*;
-			   * READLINK: LEGO_F_WALK, LEGO_F_NOFOLLOW */
+			   * READLINK: LEGO_F_WALK, LEGO_F_NOFOLLOW; LINK: LEGO_F_FOLLOW */
 	uint32_t mode;    /* OPEN (with O_CREAT), MKDIR: permission bits */
 	uint16_t path_len;
 	uint16_t path2_len;
@@ -598,6 +600,8 @@ _Static_assert(sizeof(struct lego_file_req) == 40, "file_req size");
 #define LEGO_F_EXTEND 0x1u    /* TRUNCATE: only to make the file longer (fallocate) */
 #define LEGO_F_WALK 0x2u      /* READLINK: where the path leaves the store (with
 			       * LEGO_F_NOFOLLOW: not by its last component) */
+#define LEGO_F_FOLLOW 0x1u    /* LINK: path2 names what path's link leads to
+			       * (AT_SYMLINK_FOLLOW), not the link */
 
 /* SETATTR: flags say what changes (and LEGO_F_NOFOLLOW); mode is the
  * new permission bits (the storenode drops set-user-ID and set-group-ID),
@@ -676,6 +680,15 @@ _Static_assert(sizeof(struct lego_fstat) == 80, "fstat size");
  * root with the links on the way followed (as the storenode's kernel names
  * it), which the client's descriptor and the memnode's cache then use.
  */
+/* UNLINK's reply: the inode the name had, and the links (names) it has
+ * left: a file with another name is not gone.  (A storenode before
+ * protocol 10 sent the inode alone.) */
+struct lego_unlink_rep {
+	uint64_t ino;
+	uint64_t nlink;
+};
+_Static_assert(sizeof(struct lego_unlink_rep) == 16, "unlink_rep size");
+
 struct lego_walk_rep {
 	uint32_t consumed;
 	uint16_t base_len;
@@ -684,7 +697,7 @@ struct lego_walk_rep {
 _Static_assert(sizeof(struct lego_walk_rep) == 8, "walk_rep size");
 
 /* READ reply: the bytes read (fewer than asked at end of file).
- * WRITE, UNLINK reply: lego_count_rep (bytes written; ino removed).
+ * WRITE reply: lego_count_rep (bytes written).  UNLINK: lego_unlink_rep.
  * TRUNCATE, FSYNC, RMDIR, MKDIR, RENAME, CLOSE: no body.  SETATTR: lego_fstat.
  *
  * LIST reply: lego_dirent records, each padded to 8 bytes, up to

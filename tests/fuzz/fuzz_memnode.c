@@ -160,6 +160,7 @@ static int sf_call(void *user, uint16_t op, const struct iovec *iov, int n, void
 		}
 		return 0;
 	case X2F_SYMLINK:
+	case X2F_LINK:
 		return ino == SF_DIR || sf.exists[ino] ? -EEXIST : 0;
 	case X2F_READLINK: {
 		size_t k = LG_MIN(repcap, (size_t)(q.off % 64) + 1);
@@ -203,9 +204,10 @@ static int sf_call(void *user, uint16_t op, const struct iovec *iov, int n, void
 		if (ino == SF_DIR || !sf.exists[ino])
 			return -ENOENT;
 		sf.exists[ino] = 0;
-		if (repcap >= 8)
-			memset(rep, 0, 8);
-		*replen = 8;
+		/* (the inode and the names left: the file may have another) */
+		struct lego_unlink_rep ur = {ino, sf.quirk};
+		memcpy(rep, &ur, LG_MIN(sizeof ur, repcap));
+		*replen = q.off & 1 ? sizeof ur.ino : sizeof ur;
 		return 0;
 	case X2F_RENAME: {
 		uint32_t to = sf_ino(path + q.path_len, q.path2_len);
@@ -350,7 +352,7 @@ static size_t mk_file(struct fin *f, uint16_t op, uint8_t *body)
 		q.flags = b & 32 ? LEGO_F_EXTEND : 0;
 	char *path = (char *)body + sizeof q;
 	q.path_len = (uint16_t)mk_path(f, path);
-	if (op == X2F_RENAME || op == X2F_SYMLINK || (b & 64))
+	if (op == X2F_RENAME || op == X2F_SYMLINK || op == X2F_LINK || (b & 64))
 		q.path2_len = (uint16_t)mk_path(f, path + q.path_len);
 	size_t len = sizeof q + q.path_len + q.path2_len;
 	if (op == X2F_WRITE) {
@@ -412,7 +414,7 @@ static size_t mk_body(struct fin *f, uint16_t op, uint8_t *body, int cap)
 	case X2F_OPEN: case X2F_STAT: case X2F_READ: case X2F_WRITE: case X2F_TRUNCATE:
 	case X2F_FSYNC: case X2F_UNLINK: case X2F_RMDIR: case X2F_MKDIR: case X2F_RENAME:
 	case X2F_LIST: case X2F_CLOSE: case X2F_SETATTR: case X2F_STATFS: case X2F_SYMLINK:
-	case X2F_READLINK:
+	case X2F_READLINK: case X2F_LINK:
 		return mk_file(f, op, body);
 	default:
 		len = fin_u8(f) & 15;
@@ -496,8 +498,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		uint8_t pick = fin_u8(&f), fl = fin_u8(&f);
 		uint16_t op = pick == FZ_PICK_RAW ? OP_RAW : mn_ops[pick % LG_ARRAY_SIZE(mn_ops)];
 		if (op == OP_FILE) { /* the byte read as flags said which */
-			op = X2F_OPEN + fl % (X2F_READLINK - X2F_OPEN + 2);
-			if (op > X2F_READLINK)
+			op = X2F_OPEN + fl % (X2F_LINK - X2F_OPEN + 2);
+			if (op > X2F_LINK)
 				op = OP_TICK;
 			fl = fin_u8(&f);
 		}
@@ -520,7 +522,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		if (op == OP_RAW)
 			op = fin_u8(&f);
-		if (op >= X2F_OPEN && op <= X2F_READLINK)
+		if (op >= X2F_OPEN && op <= X2F_LINK)
 			mn_pgc();
 		uint8_t bad = fl & FZ_BAD ? fin_u8(&f) : 0;
 		uint8_t *body = fz_body();

@@ -13,8 +13,9 @@
  *   handshake: fz_handshake)
  *   u8 flags: FZ_SHAPE, FZ_BAD, FZ_TWO, connection (2 bits), for the op
  *   (SYMLINK makes links to any of those paths, which the storenode must
- *   then never follow out; READLINK with LEGO_F_WALK finds where a path
- *   leaves)
+ *   then never follow out; LINK, with LEGO_F_FOLLOW too, must never give
+ *   a file outside a name inside; READLINK with LEGO_F_WALK finds where a
+ *   path leaves)
  *   [u8 header corruption, with FZ_BAD]
  *   with FZ_SHAPE, a well-formed request: offsets, lengths and flags from
  *   a few input bytes, paths made of pieces (names that exist, "..", ".",
@@ -51,7 +52,7 @@ enum { OP_RAW = 0xff00, OP_RESOLVE, OP_HANDSHAKE };
 static const uint16_t sn_ops[] = {
 	X2F_OPEN,  X2F_STAT,  X2F_READ,	 X2F_WRITE, X2F_TRUNCATE, X2F_FSYNC, X2F_UNLINK,
 	X2F_RMDIR, X2F_MKDIR, X2F_RENAME, X2F_LIST, X2F_CLOSE,	  X2X_PING,  X2X_STATS,
-	X2F_SETATTR, X2F_STATFS, X2F_SYMLINK, X2F_READLINK, X2F_READLINK,
+	X2F_SETATTR, X2F_STATFS, X2F_SYMLINK, X2F_READLINK, X2F_READLINK, X2F_LINK,
 	X2X_BYE,   OP_RAW,    OP_RESOLVE, OP_RESOLVE, X2F_OPEN, X2F_WRITE, X2F_READ,
 	OP_HANDSHAKE,
 };
@@ -205,13 +206,15 @@ static size_t mk_request(struct fin *f, uint16_t op, uint8_t fl, uint8_t *body)
 		q.flags = fin_u8(f) & LEGO_SA_ALL;
 	if (op == X2F_READLINK && !(b & 8))
 		q.flags = fin_u8(f) & (LEGO_F_WALK | LEGO_F_NOFOLLOW);
+	if (op == X2F_LINK && !(b & 8))
+		q.flags = fin_u8(f) & LEGO_F_FOLLOW;
 	if ((op == X2F_WRITE || op == X2F_TRUNCATE) && !(b & 8))
 		q.flags = fin_u8(f) & 1; /* (LEGO_F_APPEND, LEGO_F_EXTEND) */
 	q.mode = b & 0x80 ? fin_u32(f) : 0644;
 	char *path = (char *)body + sizeof q;
 	size_t cap = 4096;
 	q.path_len = (uint16_t)mk_path(f, path, cap);
-	if (op == X2F_RENAME || op == X2F_SYMLINK || (fl & FZ_TWO)) /* (SYMLINK: the target) */
+	if (op == X2F_RENAME || op == X2F_SYMLINK || op == X2F_LINK || (fl & FZ_TWO))
 		q.path2_len = (uint16_t)mk_path(f, path + q.path_len, cap);
 	size_t blen = sizeof q + q.path_len + q.path2_len;
 	if (op == X2F_WRITE) {

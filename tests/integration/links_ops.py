@@ -122,6 +122,26 @@ say("unlinked ld", os.path.lexists(p("ld")), os.path.isdir(p("a", "b")))
 os.unlink(p("out"))
 say("unlinked out", os.path.isdir(out))
 
+# hard links: one file by two names (the memnode's cache keeps it while
+# it has one), of a link itself or of what it leads to
+os.link(p("a", "b", "f"), p("hard"))
+st1, st2 = os.stat(p("a", "b", "f")), os.stat(p("hard"))
+say("hard link", st1.st_ino == st2.st_ino, st2.st_nlink)
+with open(p("hard"), "a") as f:
+    f.write(" again")
+say("written by the other name", read(p("a", "b", "f")))
+with open(p("a", "b", "f"), "a") as f:
+    os.unlink(p("hard"))
+    f.write(" and again")
+say("one name unlinked, written", os.stat(p("a", "b", "f")).st_nlink, read(p("a", "b", "f")))
+os.link(p("lf2"), p("hard_of_link"), follow_symlinks=False)
+say("hard link of a link", os.path.islink(p("hard_of_link")), os.readlink(p("hard_of_link")))
+os.link(p("lf2"), p("hard_followed"))
+say("hard link through a link", os.path.islink(p("hard_followed")),
+    os.stat(p("hard_followed")).st_nlink)
+tryit("hard link of a directory", os.link, p("a"), p("hard_dir"))
+tryit("hard link over a file", os.link, p("a", "b", "f"), p("lf2"))
+
 # programs run through links: a local one out of the directory, a script in it
 os.symlink(sys.executable, p("py"))
 r = subprocess.run([p("py"), "-c", "print(6 * 7)"], capture_output=True, text=True)

@@ -428,7 +428,7 @@ START_TEST(test_opcode_name)
 		for (unsigned b = a + 1; b < LEGO_OPCODE_MAX; b++)
 			ck_assert_str_ne(na, lw_opcode_name(b));
 	}
-	ck_assert_int_eq(named, 43);
+	ck_assert_int_eq(named, 44);
 }
 END_TEST
 
