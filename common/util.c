@@ -21,6 +21,39 @@
 #include <time.h>
 #include <unistd.h>
 
+long lg_syscall(long nr, ...)
+{
+	va_list ap;
+	va_start(ap, nr);
+	long a = va_arg(ap, long), b = va_arg(ap, long), c = va_arg(ap, long);
+	long d = va_arg(ap, long), e = va_arg(ap, long), f = va_arg(ap, long);
+	va_end(ap);
+	long r;
+#if defined(__x86_64__)
+	register long r10 __asm__("r10") = d, r8 __asm__("r8") = e, r9 __asm__("r9") = f;
+	__asm__ volatile("syscall"
+			 : "=a"(r)
+			 : "0"(nr), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+			 : "rcx", "r11", "memory");
+#elif defined(__aarch64__)
+	register long x8 __asm__("x8") = nr, x0 __asm__("x0") = a, x1 __asm__("x1") = b;
+	register long x2 __asm__("x2") = c, x3 __asm__("x3") = d, x4 __asm__("x4") = e;
+	register long x5 __asm__("x5") = f;
+	__asm__ volatile("svc 0"
+			 : "+r"(x0)
+			 : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5)
+			 : "memory", "cc");
+	r = x0;
+#else
+	return syscall(nr, a, b, c, d, e, f); /* (no interposed syscall() here) */
+#endif
+	if ((unsigned long)r > -4096ul) {
+		errno = (int)-r;
+		return -1;
+	}
+	return r;
+}
+
 uint64_t lg_now_ns(void)
 {
 	struct timespec ts;
@@ -135,12 +168,12 @@ ssize_t lg_read_small(const char *path, char *buf, size_t cap)
 {
 	/* raw calls: no interposed open (file.c) on the way, errno kept */
 	int e = errno;
-	long fd = syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC), n;
+	long fd = lg_syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC), n;
 	if (fd >= 0) {
-		n = syscall(SYS_read, (int)fd, buf, cap - 1);
+		n = lg_syscall(SYS_read, (int)fd, buf, cap - 1);
 		if (n < 0)
 			n = -errno;
-		syscall(SYS_close, (int)fd);
+		lg_syscall(SYS_close, (int)fd);
 	} else {
 		n = -errno;
 	}
@@ -206,13 +239,13 @@ int lg_futex_wait(_Atomic uint32_t *addr, uint32_t val, uint64_t timeout_ns)
 		ts.tv_nsec = (long)(timeout_ns % 1000000000ull);
 		tp = &ts;
 	}
-	long r = syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, tp, NULL, 0);
+	long r = lg_syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, tp, NULL, 0);
 	return r < 0 ? -errno : 0;
 }
 
 void lg_futex_wake(_Atomic uint32_t *addr, int n)
 {
-	syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
+	lg_syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
 }
 
 __thread unsigned lg_tls_sig_depth __attribute__((tls_model("initial-exec")));
@@ -226,7 +259,7 @@ void lg_sig_hold_slow(void)
 	uint64_t hold = ~0ull, old = 0;
 	for (size_t i = 0; i < LG_ARRAY_SIZE(open_sigs); i++)
 		hold &= ~(1ull << (open_sigs[i] - 1));
-	if (syscall(SYS_rt_sigprocmask, SIG_BLOCK, &hold, &old, sizeof hold) == 0) {
+	if (lg_syscall(SYS_rt_sigprocmask, SIG_BLOCK, &hold, &old, sizeof hold) == 0) {
 		lg_tls_sig_old = old;
 		lg_tls_sig_saved = 1;
 	}
@@ -235,7 +268,7 @@ void lg_sig_hold_slow(void)
 void lg_sig_release_slow(void)
 {
 	lg_tls_sig_saved = 0;
-	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &lg_tls_sig_old, NULL, sizeof lg_tls_sig_old);
+	lg_syscall(SYS_rt_sigprocmask, SIG_SETMASK, &lg_tls_sig_old, NULL, sizeof lg_tls_sig_old);
 }
 
 void lg_sig_block_all(void)
@@ -248,31 +281,31 @@ void lg_sig_block_all(void)
 
 long lg_sys_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
-	long r = syscall(SYS_mmap, addr, len, prot, flags, fd, off);
+	long r = lg_syscall(SYS_mmap, addr, len, prot, flags, fd, off);
 	return r == -1 ? -errno : r;
 }
 
 long lg_sys_munmap(void *addr, size_t len)
 {
-	long r = syscall(SYS_munmap, addr, len);
+	long r = lg_syscall(SYS_munmap, addr, len);
 	return r == -1 ? -errno : r;
 }
 
 long lg_sys_mprotect(void *addr, size_t len, int prot)
 {
-	long r = syscall(SYS_mprotect, addr, len, prot);
+	long r = lg_syscall(SYS_mprotect, addr, len, prot);
 	return r == -1 ? -errno : r;
 }
 
 long lg_sys_madvise(void *addr, size_t len, int advice)
 {
-	long r = syscall(SYS_madvise, addr, len, advice);
+	long r = lg_syscall(SYS_madvise, addr, len, advice);
 	return r == -1 ? -errno : r;
 }
 
 long lg_sys_mremap(void *old, size_t old_len, size_t new_len, int flags, void *new_addr)
 {
-	long r = syscall(SYS_mremap, old, old_len, new_len, flags, new_addr);
+	long r = lg_syscall(SYS_mremap, old, old_len, new_len, flags, new_addr);
 	return r == -1 ? -errno : r;
 }
 
@@ -324,7 +357,7 @@ static struct lg_fd_own_ent {
 static int lg_fd_own_n;
 static pthread_mutex_t lg_fd_own_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static int lg_fd_stat(int fd, struct stat *st) { return (int)syscall(SYS_fstat, fd, st); }
+static int lg_fd_stat(int fd, struct stat *st) { return (int)lg_syscall(SYS_fstat, fd, st); }
 
 static int lg_fd_same(const struct lg_fd_own_ent *e, const struct stat *st)
 {
@@ -360,14 +393,14 @@ void lg_fd_own_fork_child(void) { pthread_mutex_init(&lg_fd_own_lock, NULL); }
 
 int lg_maps_each(int (*fn)(uintptr_t lo, uintptr_t hi, int prot, void *arg), void *arg)
 {
-	int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	int fd = (int)lg_syscall(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	char buf[8192];
 	size_t have = 0;
 	int stop = 0;
 	long got;
-	while (!stop && (got = syscall(SYS_read, fd, buf + have, sizeof buf - 1 - have)) > 0) {
+	while (!stop && (got = lg_syscall(SYS_read, fd, buf + have, sizeof buf - 1 - have)) > 0) {
 		have += (size_t)got;
 		buf[have] = 0;
 		char *s = buf, *nl;
@@ -382,7 +415,7 @@ int lg_maps_each(int (*fn)(uintptr_t lo, uintptr_t hi, int prot, void *arg), voi
 		have -= (size_t)(s - buf);
 		memmove(buf, s, have);
 	}
-	syscall(SYS_close, fd);
+	lg_syscall(SYS_close, fd);
 	return 0;
 }
 
@@ -418,13 +451,13 @@ int lg_fd_next_owned(int fd)
  * (NULL if /proc cannot be read or memory is short). */
 static uint64_t *lg_fd_scan(void)
 {
-	int d = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int d = (int)lg_syscall(SYS_openat, AT_FDCWD, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (d < 0)
 		return NULL;
 	uint64_t *bm = lg_local_alloc(LG_FD_SCAN_MAX / 8);
 	char buf[4096];
 	long n;
-	while (bm && (n = syscall(SYS_getdents64, d, buf, sizeof buf)) > 0) {
+	while (bm && (n = lg_syscall(SYS_getdents64, d, buf, sizeof buf)) > 0) {
 		for (long off = 0; off < n;) {
 			struct {
 				uint64_t ino;
@@ -440,7 +473,7 @@ static uint64_t *lg_fd_scan(void)
 			off += e->reclen;
 		}
 	}
-	syscall(SYS_close, d);
+	lg_syscall(SYS_close, d);
 	return bm;
 }
 
@@ -464,11 +497,11 @@ void lg_fd_reserve(struct lg_fd_resv *r)
 	r->before = lg_fd_scan();
 	int low = lg_fd_low();
 	for (;;) {
-		long fd = syscall(SYS_openat, AT_FDCWD, "/dev/null", O_RDONLY | O_CLOEXEC);
+		long fd = lg_syscall(SYS_openat, AT_FDCWD, "/dev/null", O_RDONLY | O_CLOEXEC);
 		if (fd < 0)
 			return;
 		if (fd >= low) {
-			syscall(SYS_close, fd);
+			lg_syscall(SYS_close, fd);
 			return;
 		}
 		r->mask |= 1ull << fd;
@@ -479,7 +512,7 @@ void lg_fd_release(struct lg_fd_resv *r)
 {
 	for (int fd = 0; fd < LG_FD_LOW; fd++) /* (lg_fd_low() <= LG_FD_LOW) */
 		if (r->mask & (1ull << fd))
-			syscall(SYS_close, fd);
+			lg_syscall(SYS_close, fd);
 	r->mask = 0;
 	/* what was opened meanwhile is the runtime's (another thread of the
 	 * program opening one at the same moment would be taken for ours: it
@@ -503,12 +536,12 @@ int lg_fd_raise(int fd)
 		lg_fd_own(fd);
 		return fd;
 	}
-	long h = syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, lg_fd_low());
+	long h = lg_syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, lg_fd_low());
 	if (h < 0) {
 		lg_fd_own(fd);
 		return fd;
 	}
-	syscall(SYS_close, fd);
+	lg_syscall(SYS_close, fd);
 	lg_fd_own((int)h);
 	return (int)h;
 }

@@ -21,6 +21,12 @@
 
 #define LG_PAGE_SIZE 4096ul
 
+/* syscall(2) as the C library's: the value, or -1 and errno.  Lego's own
+ * code makes its raw system calls with this, never with syscall(), which
+ * in transparent mode is the interposed one (preload/file.c: programs
+ * that close or statx a Lego file through syscall(), as libuv does). */
+long lg_syscall(long nr, ...);
+
 uint64_t lg_now_ns(void);
 
 /* "64M", "1G", "4096", "2.5G" -> bytes.  0 or -EINVAL. */

@@ -17,6 +17,7 @@
 
 #include "common/dlib.h"
 #include "common/log.h"
+#include "common/util.h"
 
 /* From CMakeLists.txt (lego_dlib): the soname and each entry point's
  * version. */
@@ -39,7 +40,7 @@ static pthread_once_t lf_once = PTHREAD_ONCE_INIT;
 void lf_sigs_save(struct lf_sigs *s)
 {
 	for (int sig = 1; sig < 32; sig++)
-		if (syscall(SYS_rt_sigaction, sig, NULL, &s->sa[sig], 8))
+		if (lg_syscall(SYS_rt_sigaction, sig, NULL, &s->sa[sig], 8))
 			s->sa[sig].handler = (void *)-1L;
 }
 
@@ -48,10 +49,10 @@ void lf_sigs_restore(const struct lf_sigs *s)
 	for (int sig = 1; sig < 32; sig++) {
 		struct lf_ksigaction now;
 		if (s->sa[sig].handler == (void *)-1L ||
-		    syscall(SYS_rt_sigaction, sig, NULL, &now, 8) ||
+		    lg_syscall(SYS_rt_sigaction, sig, NULL, &now, 8) ||
 		    memcmp(&now, &s->sa[sig], sizeof now) == 0)
 			continue;
-		syscall(SYS_rt_sigaction, sig, &s->sa[sig], NULL, 8);
+		lg_syscall(SYS_rt_sigaction, sig, &s->sa[sig], NULL, 8);
 	}
 }
 

@@ -151,8 +151,9 @@ static void *lf_watch_main(void *arg)
 	 * programs that outlived it, or the command of a lego-run that was
 	 * killed (SIGKILL, the OOM killer).  Their memory must outlive the
 	 * embedder.  The monitor knows them: it stops once none is left
-	 * (gone); the memnode and storenode end with the monitor (linger_fd,
-	 * whose other end only the monitor holds). */
+	 * (gone); the memnode ends with the monitor, the storenode with the
+	 * memnode, which writes file data back as it exits (linger_fd, whose
+	 * other end only the monitor, or the memnode, holds). */
 	volatile int *stop = w->stop;
 	int lingering = w->gone != NULL;
 	if (lingering) {
@@ -163,7 +164,7 @@ static void *lf_watch_main(void *arg)
 	} else {
 		if (w->linger_fd >= 0) {
 			lg_log(LG_INFO, "node", "embedding process gone; staying while the embedded "
-			       "monitor runs");
+			       "cluster runs");
 			lf_wait_eof(w->linger_fd);
 		}
 		lg_log(LG_INFO, "node", "embedding process gone; exiting");

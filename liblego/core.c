@@ -60,16 +60,16 @@ static void lg_core_say(const char *a, uint64_t x, const char *b)
 		buf[n++] = num[k];
 	for (; *b && n < sizeof buf; b++)
 		buf[n++] = *b;
-	syscall(SYS_write, 2, buf, n);
+	lg_syscall(SYS_write, 2, buf, n);
 }
 
 /* Would the kernel write a core file for a fatal signal now? */
 static int lg_core_wanted(void)
 {
-	if (syscall(SYS_prctl, PR_GET_DUMPABLE, 0, 0, 0, 0) <= 0)
+	if (lg_syscall(SYS_prctl, PR_GET_DUMPABLE, 0, 0, 0, 0) <= 0)
 		return 0;
 	struct rlimit rl;
-	if (syscall(SYS_getrlimit, RLIMIT_CORE, &rl) != 0)
+	if (lg_syscall(SYS_getrlimit, RLIMIT_CORE, &rl) != 0)
 		return 0;
 	char pat[2];
 	lg_read_small("/proc/sys/kernel/core_pattern", pat, sizeof pat);

@@ -51,7 +51,7 @@ int lg_dio_needed(int fd, const struct iovec *iov, int cnt)
 	if (!dio_remote(iov, cnt))
 		return 0;
 	int e = errno;
-	long fl = syscall(SYS_fcntl, fd, F_GETFL);
+	long fl = lg_syscall(SYS_fcntl, fd, F_GETFL);
 	errno = e;
 	if (fl == -1 || !(fl & O_DIRECT))
 		return 0;
@@ -161,11 +161,11 @@ static ssize_t dio_rw(int fd, const struct iovec *iov, int cnt, off_t off, int f
 		long r;
 		if (out) {
 			dio_copy(iov, &vi, &vo, buf, n, 0);
-			r = off < 0 && !flags ? syscall(SYS_write, fd, buf, n)
-					      : syscall(SYS_pwritev2, fd, &b, 1, (long)off, 0L, flags);
+			r = off < 0 && !flags ? lg_syscall(SYS_write, fd, buf, n)
+					      : lg_syscall(SYS_pwritev2, fd, &b, 1, (long)off, 0L, flags);
 		} else {
-			r = off < 0 && !flags ? syscall(SYS_read, fd, buf, n)
-					      : syscall(SYS_preadv2, fd, &b, 1, (long)off, 0L, flags);
+			r = off < 0 && !flags ? lg_syscall(SYS_read, fd, buf, n)
+					      : lg_syscall(SYS_preadv2, fd, &b, 1, (long)off, 0L, flags);
 		}
 		if (r < 0) {
 			err = -errno;
@@ -218,9 +218,9 @@ ssize_t lg_dio_msg(int fd, struct msghdr *m, int flags, int out)
 		mm.msg_iovlen = 1;
 		if (out) {
 			dio_copy(m->msg_iov, &vi, &vo, buf, k, 0);
-			r = syscall(SYS_sendmsg, fd, &mm, flags);
+			r = lg_syscall(SYS_sendmsg, fd, &mm, flags);
 		} else {
-			r = syscall(SYS_recvmsg, fd, &mm, flags);
+			r = lg_syscall(SYS_recvmsg, fd, &mm, flags);
 			if (r >= 0) { /* (more than k: a datagram cut, MSG_TRUNC) */
 				dio_copy(m->msg_iov, &vi, &vo, buf, LG_MIN((size_t)r, k), 1);
 				m->msg_flags = mm.msg_flags;
@@ -316,13 +316,13 @@ static int dio_null_fd(void)
 	int fd = atomic_load_explicit(&dio_null, memory_order_acquire);
 	if (fd >= 0)
 		return fd;
-	long r = syscall(SYS_openat, AT_FDCWD, "/dev/null", O_WRONLY | O_CLOEXEC);
+	long r = lg_syscall(SYS_openat, AT_FDCWD, "/dev/null", O_WRONLY | O_CLOEXEC);
 	if (r < 0)
 		return -1;
 	int nfd = lg_fd_raise((int)r); /* (recorded as the runtime's) */
 	int want = -1;
 	if (!atomic_compare_exchange_strong(&dio_null, &want, nfd)) {
-		syscall(SYS_close, nfd); /* another thread was first */
+		lg_syscall(SYS_close, nfd); /* another thread was first */
 		return want;
 	}
 	return nfd;
@@ -369,7 +369,7 @@ long lg_dio_aio_submit(unsigned long ctx, long nr, struct iocb **cbs)
 			cb->aio_reqprio = 0;
 			cb->aio_flags &= ~(uint32_t)IOCB_FLAG_IOPRIO;
 		}
-		long r = syscall(SYS_io_submit, ctx, n, cbs + done);
+		long r = lg_syscall(SYS_io_submit, ctx, n, cbs + done);
 		if (r < 0)
 			r = -errno;
 		for (int k = 0; k < ns; k++)

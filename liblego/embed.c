@@ -75,7 +75,7 @@ static char **lg_daemon_env(void)
 }
 
 static int lg_spawn(const char *path, char *const argv[], char **env, int lifeline_r,
-		    int addr_w, int linger, int mon_r, pid_t *pid)
+		    int addr_w, int linger, int mon_r, int hold, pid_t *pid)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawn_file_actions_init(&fa);
@@ -85,6 +85,8 @@ static int lg_spawn(const char *path, char *const argv[], char **env, int lifeli
 		posix_spawn_file_actions_adddup2(&fa, linger, 5);
 	if (mon_r >= 0)
 		posix_spawn_file_actions_adddup2(&fa, mon_r, 6);
+	if (hold >= 0) /* (kept open, unused, until the daemon exits) */
+		posix_spawn_file_actions_adddup2(&fa, hold, 7);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	/* nothing on the program's output (they log to its stderr): a shell
 	 * reading `$(cmd)` reads to the end, and daemons that outlive cmd a
@@ -140,10 +142,11 @@ static int lg_embed_store_root(const struct lg_opts *o, char *root, size_t len)
  * address to (lg_wait_one reads it).  linger (>= 0): an end of the
  * monitor's pipe, its descriptor 5 (see lg_embed_spawn).  mon_w (not
  * NULL): the daemon learns the monitor's address later, from its
- * descriptor 6 (--monitor-fd), whose other end *mon_w gets.  0 or -errno
- * (logged). */
+ * descriptor 6 (--monitor-fd), whose other end *mon_w gets.  hold (>= 0):
+ * a pipe's write end the daemon holds as its descriptor 7 while it runs.
+ * 0 or -errno (logged). */
 static int lg_spawn_one(const char *bindir, const char *name, char *const extra[], char **env,
-			int lifeline_r, int linger, int *mon_w, pid_t *pid, int *rd)
+			int lifeline_r, int linger, int hold, int *mon_w, pid_t *pid, int *rd)
 {
 	int ap[2], mp[2] = {-1, -1};
 	if (pipe2(ap, O_CLOEXEC) < 0)
@@ -169,7 +172,7 @@ static int lg_spawn_one(const char *bindir, const char *name, char *const extra[
 	for (int i = 0; extra[i] && k < 15; i++)
 		argv[k++] = extra[i];
 	argv[k] = NULL;
-	int r = lg_spawn(path, argv, env, lifeline_r, ap[1], linger, mp[0], pid);
+	int r = lg_spawn(path, argv, env, lifeline_r, ap[1], linger, mp[0], hold, pid);
 	close(ap[1]);
 	if (mp[0] >= 0)
 		close(mp[0]);
@@ -223,8 +226,12 @@ int lg_embed_spawn(struct lg_embed *e, const struct lg_opts *o, int inherit)
 	 * may still run then (a lego-run killed with SIGKILL leaves its
 	 * command running), so only the monitor, which knows them, decides
 	 * when to go; mp's write end is the monitor's alone (its descriptor
-	 * 5), so the memnode and storenode, reading mp, end with it. */
-	int lp[2], mp[2];
+	 * 5), so the memnode, reading mp, ends with it.  The storenode reads
+	 * sp, whose write end the memnode holds (its descriptor 7): it ends
+	 * after the memnode, which writes the file data it still holds back
+	 * through it as it exits (they used to end together, and what a
+	 * process had written but not closed was lost). */
+	int lp[2], mp[2], sp[2];
 	if (pipe2(lp, O_CLOEXEC) < 0)
 		return -errno;
 	if (pipe2(mp, O_CLOEXEC) < 0) {
@@ -233,19 +240,25 @@ int lg_embed_spawn(struct lg_embed *e, const struct lg_opts *o, int inherit)
 		close(lp[1]);
 		return -err;
 	}
-	char **env = lg_daemon_env();
+	int err = pipe2(sp, O_CLOEXEC) < 0 ? errno : 0;
+	char **env = err ? NULL : lg_daemon_env();
 	if (!env) {
+		if (!err) {
+			err = ENOMEM;
+			close(sp[0]);
+			close(sp[1]);
+		}
 		close(lp[0]);
 		close(lp[1]);
 		close(mp[0]);
 		close(mp[1]);
-		return -ENOMEM;
+		return -err;
 	}
 	char fabric[32], caparg[64], fabarg[64];
 	lg_opt_enum_name(o, LG_OPT_fabric, fabric, sizeof fabric);
 	snprintf(fabarg, sizeof fabarg, "--fabric=%s", strcmp(fabric, "tcp") == 0 ? "tcp" : "auto");
 	char *mon_extra[] = {fabarg, NULL};
-	r = lg_spawn_one(bindir, "lego-monitor", mon_extra, env, lp[0], mp[1], NULL, &e->mon_pid,
+	r = lg_spawn_one(bindir, "lego-monitor", mon_extra, env, lp[0], mp[1], -1, NULL, &e->mon_pid,
 			 &e->mon_rd);
 	close(mp[1]);
 	if (r == 0) {
@@ -257,8 +270,8 @@ int lg_embed_spawn(struct lg_embed *e, const struct lg_opts *o, int inherit)
 		}
 		snprintf(caparg, sizeof caparg, "--capacity=%llu", (unsigned long long)cap);
 		char *mem_extra[] = {caparg, fabarg, "--linger-fd=5", NULL};
-		r = lg_spawn_one(bindir, "lego-memnode", mem_extra, env, lp[0], mp[0], &e->mem_mon_w,
-				 &e->mem_pid, &e->mem_rd);
+		r = lg_spawn_one(bindir, "lego-memnode", mem_extra, env, lp[0], mp[0], sp[1],
+				 &e->mem_mon_w, &e->mem_pid, &e->mem_rd);
 		/* Files are optional: without a store directory, Lego files fail
 		 * with EIO and the rest works. */
 		char root[PATH_MAX], rootarg[PATH_MAX + 16];
@@ -266,7 +279,7 @@ int lg_embed_spawn(struct lg_embed *e, const struct lg_opts *o, int inherit)
 		    lg_embed_store_root(o, root, sizeof root) == 0) {
 			snprintf(rootarg, sizeof rootarg, "--root=%s", root);
 			char *sto_extra[] = {rootarg, fabarg, "--linger-fd=5", NULL};
-			if (lg_spawn_one(bindir, "lego-storenode", sto_extra, env, lp[0], mp[0],
+			if (lg_spawn_one(bindir, "lego-storenode", sto_extra, env, lp[0], sp[0], -1,
 					 &e->sto_mon_w, &e->sto_pid, &e->sto_rd) < 0)
 				e->sto_pid = 0;
 		}
@@ -274,6 +287,8 @@ int lg_embed_spawn(struct lg_embed *e, const struct lg_opts *o, int inherit)
 	free(env);
 	close(lp[0]);
 	close(mp[0]);
+	close(sp[0]);
+	close(sp[1]);
 	e->parent_w = lp[1];
 	if (inherit)
 		fcntl(lp[1], F_SETFD, 0);

@@ -2019,7 +2019,7 @@ static void xc_drop_pages(struct excache *xc, struct iovec *iov, int n)
 {
 	int done = 0;
 	while (xc->pidfd >= 0 && done < n) {
-		long r = syscall(SYS_process_madvise, xc->pidfd, iov + done,
+		long r = lg_syscall(SYS_process_madvise, xc->pidfd, iov + done,
 				 (size_t)LG_MIN(n - done, 1024), MADV_DONTNEED, 0);
 		if (r < 0) {
 			close(xc->pidfd);
@@ -2056,10 +2056,10 @@ static void xc_pipe_open(struct excache *xc)
 	int p[2];
 	xc->pipe_r = xc->pipe_w = -1;
 	xc->pipe_cap = 0;
-	if (syscall(SYS_pipe2, p, O_CLOEXEC | O_NONBLOCK) != 0)
+	if (lg_syscall(SYS_pipe2, p, O_CLOEXEC | O_NONBLOCK) != 0)
 		return;
-	syscall(SYS_fcntl, p[1], F_SETPIPE_SZ, (int)XC_PIPE_BYTES); /* as much as is granted */
-	long cap = syscall(SYS_fcntl, p[1], F_GETPIPE_SZ);
+	lg_syscall(SYS_fcntl, p[1], F_SETPIPE_SZ, (int)XC_PIPE_BYTES); /* as much as is granted */
+	long cap = lg_syscall(SYS_fcntl, p[1], F_GETPIPE_SZ);
 	if (cap < (long)xc->line) {
 		close(p[0]);
 		close(p[1]);
@@ -2089,13 +2089,13 @@ static void xc_pipe_in(struct excache *xc, struct xc_rvictim *rb, int n)
 	/* KSM shares pages too, copied on a write; it merges only what a
 	 * process asks for, and the runtime ignores MADV_MERGEABLE, so
 	 * only a process-wide prctl can turn it on */
-	int ksm = syscall(SYS_prctl, PR_GET_MEMORY_MERGE, 0, 0, 0, 0) > 0;
+	int ksm = lg_syscall(SYS_prctl, PR_GET_MEMORY_MERGE, 0, 0, 0, 0) > 0;
 	for (int i = 0; i < n; i++)
 		if (rb[i].piped && !ksm)
 			xc_iov_add(iov, &niov, sp_line_addr(xc->sp, rb[i].line), xc->line);
 	size_t got = 0;
 	for (int k = 0; k < niov;) {
-		long r = syscall(SYS_vmsplice, xc->pipe_w, iov + k, (unsigned long)(niov - k),
+		long r = lg_syscall(SYS_vmsplice, xc->pipe_w, iov + k, (unsigned long)(niov - k),
 				 SPLICE_F_NONBLOCK);
 		if (r < 0 && !got && errno != EFAULT && errno != EAGAIN) {
 			/* not allowed here (a seccomp filter, say): not again */
@@ -2134,7 +2134,7 @@ static int xc_pipe_out(struct excache *xc, struct xc_rvictim *rb, int n)
 		want += rb[i].piped;
 	}
 	for (int k = 0; k < niov;) {
-		long r = syscall(SYS_readv, xc->pipe_r, iov + k, niov - k);
+		long r = lg_syscall(SYS_readv, xc->pipe_r, iov + k, niov - k);
 		if (r <= 0)
 			xc_fatal(xc, "reading %zu bytes of evicted lines back from the pipe failed: %s",
 				 want, r < 0 ? strerror(errno) : "end of file");
@@ -2686,7 +2686,7 @@ void xc_fork_child(struct excache *xc, int uffd)
 	pf_reset(xc->pf);
 	if (xc->pidfd >= 0)
 		close(xc->pidfd);
-	xc->pidfd = lg_fd_raise((int)syscall(SYS_pidfd_open, getpid(), 0));
+	xc->pidfd = lg_fd_raise((int)lg_syscall(SYS_pidfd_open, getpid(), 0));
 	xc_pipe_close(xc); /* the parent's: a pipe of the child's own */
 	xc_pipe_open(xc);
 	lg_stats_reset();
@@ -2794,7 +2794,7 @@ int xc_init(struct excache **out, const struct xc_conf *conf, struct lg_space *s
 		xc->held_line[i] = XC_HELD_NONE;
 	if (xc->line <= XC_HELD_LINE_MAX) /* (else no markers: held_mem NULL) */
 		xc->held_mem = lg_local_alloc(XC_HELD_MAX * xc->line);
-	xc->pidfd = lg_fd_raise((int)syscall(SYS_pidfd_open, getpid(), 0));
+	xc->pidfd = lg_fd_raise((int)lg_syscall(SYS_pidfd_open, getpid(), 0));
 	xc_pipe_open(xc);
 	xc->pipe_junk = lg_local_alloc(xc->line);
 	if (conf->ghost)

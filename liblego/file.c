@@ -77,7 +77,7 @@
 #define lf_sys(...)                                                            \
 	({                                                                     \
 		int e_ = errno;                                                \
-		long r_ = syscall(__VA_ARGS__);                                \
+		long r_ = lg_syscall(__VA_ARGS__);                                \
 		if (r_ == -1)                                                  \
 			r_ = -errno;                                           \
 		errno = e_;                                                    \

@@ -204,7 +204,7 @@ void lg_prof_miss_slow(uint32_t tid, uint64_t wait_ns)
 	si.si_pid = prof.pid;
 	si.si_uid = getuid();
 	si.si_value.sival_ptr = (void *)(uintptr_t)wait_ns;
-	if (syscall(SYS_rt_tgsigqueueinfo, prof.pid, (pid_t)tid, prof.sig, &si) != 0) {
+	if (lg_syscall(SYS_rt_tgsigqueueinfo, prof.pid, (pid_t)tid, prof.sig, &si) != 0) {
 		atomic_fetch_sub(&prof.outstanding, 1);
 		atomic_fetch_add_explicit(&prof.dropped, 1, memory_order_relaxed);
 	}

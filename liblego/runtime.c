@@ -357,9 +357,9 @@ void lg_rt_kick(void *arg)
  * its exec), nor park its threads or stop it on the way out. */
 static pid_t lg_rt_pid;
 
-void lg_rt_pid_mark(void) { lg_rt_pid = (pid_t)syscall(SYS_getpid); }
+void lg_rt_pid_mark(void) { lg_rt_pid = (pid_t)lg_syscall(SYS_getpid); }
 
-int lg_rt_vforked(void) { return lg_rt_pid && syscall(SYS_getpid) != lg_rt_pid; }
+int lg_rt_vforked(void) { return lg_rt_pid && lg_syscall(SYS_getpid) != lg_rt_pid; }
 
 /* lg_rt_start with rt->lock held. */
 static int lg_rt_start_held(struct lg_rt *rt)

@@ -145,11 +145,11 @@ static void lg_sig_finish(void *arg)
 	lg_sig_settle();
 	struct sigaction dfl = {.sa_handler = SIG_DFL};
 	sg.real(dy.sig, &dfl, NULL);
-	long pid = syscall(SYS_getpid), tid = syscall(SYS_gettid);
-	if (syscall(SYS_rt_tgsigqueueinfo, pid, tid, dy.sig, &dy.si) != 0)
-		syscall(SYS_tgkill, pid, tid, dy.sig);
+	long pid = lg_syscall(SYS_getpid), tid = lg_syscall(SYS_gettid);
+	if (lg_syscall(SYS_rt_tgsigqueueinfo, pid, tid, dy.sig, &dy.si) != 0)
+		lg_syscall(SYS_tgkill, pid, tid, dy.sig);
 	uint64_t set = 1ull << (dy.sig - 1);
-	syscall(SYS_rt_sigprocmask, SIG_UNBLOCK, &set, NULL, sizeof set);
+	lg_syscall(SYS_rt_sigprocmask, SIG_UNBLOCK, &set, NULL, sizeof set);
 	lg_sig_await_death(); /* (dead by now) */
 }
 
@@ -209,7 +209,7 @@ static void lg_sig_die(int sig, const siginfo_t *si, int dumps)
 {
 	if (atomic_load_explicit(&lg_rt.state, memory_order_acquire) != LG_RT_RUNNING)
 		return;
-	long me = syscall(SYS_gettid), none = 0;
+	long me = lg_syscall(SYS_gettid), none = 0;
 	if (!atomic_compare_exchange_strong(&dy.owner, &none, me)) {
 		if (none == me)
 			return;

@@ -107,7 +107,7 @@ void sp_fork_child(struct lg_space *sp)
  * own descriptor (lg_fd_raise). */
 static int sp_mem_open(void)
 {
-	int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/mem", O_RDWR | O_CLOEXEC);
+	int fd = (int)lg_syscall(SYS_openat, AT_FDCWD, "/proc/self/mem", O_RDWR | O_CLOEXEC);
 	return fd < 0 ? -errno : lg_fd_raise(fd);
 }
 
@@ -115,7 +115,7 @@ static int sp_mem_io_fd(int fd, uint8_t *p, uint8_t *buf, size_t n, int write)
 {
 	size_t done = 0;
 	while (done < n) {
-		long r = syscall(write ? SYS_pwrite64 : SYS_pread64, fd, buf + done, n - done,
+		long r = lg_syscall(write ? SYS_pwrite64 : SYS_pread64, fd, buf + done, n - done,
 				 (off_t)(uintptr_t)(p + done));
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -576,11 +576,11 @@ static void sp_zero_part(struct lg_space *sp, uintptr_t x, size_t n)
 	struct iovec liov[64];
 	for (int i = 0; i < 64; i++)
 		liov[i] = (struct iovec){(void *)zeros, LG_PAGE_SIZE};
-	pid_t pid = (pid_t)syscall(SYS_getpid);
+	pid_t pid = (pid_t)lg_syscall(SYS_getpid);
 	while (n) {
 		size_t k = LG_MIN(n, 64 * LG_PAGE_SIZE);
 		struct iovec r = {(void *)x, k};
-		long w = syscall(SYS_process_vm_writev, pid, liov, (k + LG_PAGE_SIZE - 1) / LG_PAGE_SIZE,
+		long w = lg_syscall(SYS_process_vm_writev, pid, liov, (k + LG_PAGE_SIZE - 1) / LG_PAGE_SIZE,
 				 &r, 1, 0);
 		if (w > 0) {
 			x += (size_t)w;

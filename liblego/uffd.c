@@ -26,7 +26,7 @@ int lg_uffd_open(void) { return lg_uffd_open_as(0); }
 
 int lg_uffd_open_as(int sigbus)
 {
-	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	int fd = (int)lg_syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
 		if (dev >= 0) {

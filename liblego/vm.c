@@ -249,7 +249,7 @@ static inline int vm_lock_active(void)
 
 static long vm_sys_mlock2(uintptr_t a, size_t len, unsigned flags)
 {
-	long r = syscall(SYS_mlock2, a, len, flags);
+	long r = lg_syscall(SYS_mlock2, a, len, flags);
 	return r < 0 ? -errno : 0;
 }
 
@@ -277,9 +277,9 @@ long lg_vm_munlock(const void *addr, size_t len)
 {
 	uintptr_t a = (uintptr_t)addr, b = (uintptr_t)lg_rt.sp.base, e = b + lg_rt.sp.size;
 	if (!vm_lock_active() || !vm_where(a, len))
-		return syscall(SYS_munlock, a, len) < 0 ? -errno : 0;
-	long r = a < b && syscall(SYS_munlock, a, b - a) < 0 ? -errno : 0;
-	if (r == 0 && a + len > e && syscall(SYS_munlock, e, a + len - e) < 0)
+		return lg_syscall(SYS_munlock, a, len) < 0 ? -errno : 0;
+	long r = a < b && lg_syscall(SYS_munlock, a, b - a) < 0 ? -errno : 0;
+	if (r == 0 && a + len > e && lg_syscall(SYS_munlock, e, a + len - e) < 0)
 		r = -errno;
 	return r;
 }
@@ -317,7 +317,7 @@ static int vm_maps_add(uintptr_t lo, uintptr_t hi, int prot, void *arg)
 long lg_vm_mlockall(int flags)
 {
 	if (!vm_lock_active())
-		return syscall(SYS_mlockall, flags) < 0 ? -errno : 0;
+		return lg_syscall(SYS_mlockall, flags) < 0 ? -errno : 0;
 	if ((flags & ~(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT)) ||
 	    !(flags & (MCL_CURRENT | MCL_FUTURE)))
 		return -EINVAL;
@@ -331,7 +331,7 @@ long lg_vm_mlockall(int flags)
 		for (size_t i = 0; i < m.n && r == 0; i++) {
 			long x = vm_sys_mlock2(v[i].start, v[i].end - v[i].start,
 					       flags & MCL_ONFAULT ? MLOCK_ONFAULT : 0);
-			if (x == -ENOMEM && syscall(SYS_msync, v[i].start, v[i].end - v[i].start,
+			if (x == -ENOMEM && lg_syscall(SYS_msync, v[i].start, v[i].end - v[i].start,
 						    MS_ASYNC) != 0)
 				x = 0; /* unmapped since /proc listed it */
 			if (x == -ENOMEM || x == -EAGAIN || x == -EPERM) /* the limit */
@@ -350,7 +350,7 @@ long lg_vm_mlockall(int flags)
 long lg_vm_munlockall(void)
 {
 	atomic_store(&vm_lock_future, 0);
-	return syscall(SYS_munlockall) < 0 ? -errno : 0;
+	return lg_syscall(SYS_munlockall) < 0 ? -errno : 0;
 }
 
 /* A local mapping just made: locked if the program asked for MCL_FUTURE. */

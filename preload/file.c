@@ -41,6 +41,7 @@
 #include <unistd.h>
 #include <utime.h>
 
+#include "common/util.h"
 #include "fabric/fiload.h"
 #include "liblego/dio.h"
 #include "liblego/file.h"
@@ -1675,6 +1676,197 @@ LG_EXPORT void seekdir(DIR *d, long pos)
 		REAL(seekdir)(d, pos);
 }
 
+/* scandir and its kin on a Lego directory: the C library's open the
+ * directory with an internal call, which does not see /lego (libuv's
+ * fs.readdir, so node's).  The same, through the interposed opendir and
+ * readdir: entries copied with malloc, filtered, sorted. */
+typedef int (*lg_dsel)(const struct dirent *);
+typedef int (*lg_dcmp)(const struct dirent **, const struct dirent **);
+
+static int lg_scan(DIR *d, struct dirent ***out, lg_dsel sel, lg_dcmp cmp)
+{
+	if (!d)
+		return -1;
+	struct dirent **v = NULL, *e;
+	size_t n = 0, cap = 0;
+	int err = 0;
+	errno = 0;
+	while (!err && (e = readdir(d)) != NULL) {
+		if (sel && !sel(e))
+			continue;
+		struct dirent *c = malloc(sizeof *c);
+		struct dirent **nv = n < cap ? v : realloc(v, (cap = cap ? 2 * cap : 32) * sizeof *v);
+		if (!c || !nv) {
+			free(c);
+			err = ENOMEM;
+			break;
+		}
+		memcpy(c, e, sizeof *c);
+		v = nv;
+		v[n++] = c;
+	}
+	err = err ? err : errno;
+	closedir(d);
+	if (err) {
+		while (n)
+			free(v[--n]);
+		free(v);
+		errno = err;
+		return -1;
+	}
+	if (cmp)
+		qsort(v, n, sizeof *v, (int (*)(const void *, const void *))cmp);
+	*out = v;
+	return (int)n;
+}
+
+LG_EXPORT int scandirat(int dirfd, const char *path, struct dirent ***out, lg_dsel sel, lg_dcmp cmp)
+{
+	if (lg_file_path(dirfd, path)) {
+		int fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		DIR *d = fd < 0 ? NULL : fdopendir(fd);
+		if (fd >= 0 && !d)
+			close(fd);
+		return lg_scan(d, out, sel, cmp);
+	}
+	return REAL(scandirat)(dirfd, path, out, sel, cmp);
+}
+
+LG_EXPORT int scandir(const char *path, struct dirent ***out, lg_dsel sel, lg_dcmp cmp)
+{
+	if (lg_file_path(AT_FDCWD, path))
+		return lg_scan(opendir(path), out, sel, cmp);
+	return REAL(scandir)(path, out, sel, cmp);
+}
+
+/* (the same structures on 64-bit Linux) */
+_Static_assert(sizeof(struct dirent64) == sizeof(struct dirent), "dirent64");
+LG_EXPORT int scandir64(const char *path, struct dirent64 ***out,
+			int (*sel)(const struct dirent64 *),
+			int (*cmp)(const struct dirent64 **, const struct dirent64 **))
+{
+	return scandir(path, (struct dirent ***)out, (lg_dsel)sel, (lg_dcmp)cmp);
+}
+
+LG_EXPORT int scandirat64(int dirfd, const char *path, struct dirent64 ***out,
+			  int (*sel)(const struct dirent64 *),
+			  int (*cmp)(const struct dirent64 **, const struct dirent64 **))
+{
+	return scandirat(dirfd, path, (struct dirent ***)out, (lg_dsel)sel, (lg_dcmp)cmp);
+}
+
+/* realpath of a Lego path: the C library's reads links with internal calls.
+ * The same walk through the interposed lstat and readlink (so a link out
+ * of the store, or back in, is followed too): each component after the
+ * resolved prefix, ".." taken off by name, a link's target put in front of
+ * what is left (40 at most, then ELOOP). */
+static int lg_realpath_walk(const char *path, char *out)
+{
+	char rest[2 * PATH_MAX + 2], link[PATH_MAX];
+	size_t o = 0, links = 0;
+	if (path[0] != '/') {
+		if (!getcwd(out, PATH_MAX))
+			return -1;
+		o = strlen(out);
+		if (o == 1)
+			o = 0; /* "/" */
+	}
+	if (snprintf(rest, sizeof rest, "%s", path) >= (int)sizeof rest)
+		return errno = ENAMETOOLONG, -1;
+	for (char *s = rest; *s;) {
+		while (*s == '/')
+			s++;
+		char *c = s;
+		while (*s && *s != '/')
+			s++;
+		size_t l = (size_t)(s - c);
+		if (l == 0 || (l == 1 && c[0] == '.'))
+			continue;
+		if (l == 2 && c[0] == '.' && c[1] == '.') {
+			while (o > 0 && out[o - 1] != '/')
+				o--;
+			if (o > 0)
+				o--;
+			continue;
+		}
+		if (o + 1 + l >= PATH_MAX)
+			return errno = ENAMETOOLONG, -1;
+		size_t at = o;
+		out[o++] = '/';
+		memcpy(out + o, c, l);
+		o += l;
+		out[o] = 0;
+		struct stat st;
+		if (lstat(out, &st) < 0)
+			return -1;
+		if (S_ISLNK(st.st_mode)) {
+			ssize_t n = readlink(out, link, sizeof link - 1);
+			if (n < 0)
+				return -1;
+			if (++links > 40)
+				return errno = ELOOP, -1;
+			link[n] = 0;
+			/* the target, then what was left after the link */
+			char tail[sizeof rest];
+			snprintf(tail, sizeof tail, "%s", s);
+			if (snprintf(rest, sizeof rest, "%s%s", link, tail) >= (int)sizeof rest)
+				return errno = ENAMETOOLONG, -1;
+			s = rest;
+			o = link[0] == '/' ? 0 : at;
+		} else if (*s && !S_ISDIR(st.st_mode)) {
+			return errno = ENOTDIR, -1;
+		}
+	}
+	if (o == 0)
+		out[o++] = '/';
+	out[o] = 0;
+	return 0;
+}
+
+LG_EXPORT char *realpath(const char *path, char *resolved)
+{
+	if (!path || !lg_file_path(AT_FDCWD, path))
+		return REAL(realpath)(path, resolved);
+	char buf[PATH_MAX];
+	if (lg_realpath_walk(path, buf) < 0)
+		return NULL;
+	if (!resolved)
+		return strdup(buf);
+	memcpy(resolved, buf, strlen(buf) + 1);
+	return resolved;
+}
+
+LG_EXPORT char *canonicalize_file_name(const char *path)
+{
+	if (!lg_file_path(AT_FDCWD, path))
+		return REAL(canonicalize_file_name)(path);
+	return realpath(path, NULL);
+}
+
+/* ---------------------------------------------------------------- syscall */
+
+/* Programs that make system calls through syscall(2) (libuv, so node:
+ * close and statx) reach their Lego files too: close and statx go to the
+ * interposed functions, everything else to the kernel as it would (Lego's
+ * own calls use lg_syscall, never this). */
+#if defined(__x86_64__) || defined(__aarch64__)
+LG_EXPORT long syscall(long nr, ...)
+{
+	va_list ap;
+	va_start(ap, nr);
+	long a[6];
+	for (int i = 0; i < 6; i++)
+		a[i] = va_arg(ap, long);
+	va_end(ap);
+	if (nr == SYS_close)
+		return close((int)a[0]);
+	if (nr == SYS_statx)
+		return statx((int)a[0], (const char *)a[1], (int)a[2], (unsigned)a[3],
+			     (struct statx *)a[4]);
+	return lg_syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+}
+#endif
+
 /* ------------------------------------------------------------------ stdio */
 
 /* fopencookie's callbacks: the cookie is the descriptor. */
@@ -1935,7 +2127,7 @@ static int lg_exec_lego(int dirfd, const char *path, char *const argv[], char *c
 		return -errno;
 	}
 	if (x.fd >= 0) {
-		syscall(SYS_execveat, x.fd, "", argv, envp, AT_EMPTY_PATH);
+		lg_syscall(SYS_execveat, x.fd, "", argv, envp, AT_EMPTY_PATH);
 		r = -errno;
 		close(x.fd);
 		return r;
@@ -1957,7 +2149,7 @@ static int lg_execveat(int dirfd, const char *path, char *const argv[], char *co
 	if (dirfd == AT_FDCWD && flags == 0)
 		REAL(execve)(path, argv, envp);
 	else
-		syscall(SYS_execveat, dirfd, path, argv, envp, flags);
+		lg_syscall(SYS_execveat, dirfd, path, argv, envp, flags);
 	return -errno;
 }
 

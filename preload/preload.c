@@ -264,7 +264,7 @@ LG_EXPORT int brk(void *addr)
 {
 	long r = LG_TRACED("p", lg_vm_brk(addr), TL(addr));
 	if (r == -ENOSYS) { /* not transparent: the kernel's break */
-		void *cur = (void *)syscall(SYS_brk, addr);
+		void *cur = (void *)lg_syscall(SYS_brk, addr);
 		if (cur < addr) {
 			errno = ENOMEM;
 			return -1;
@@ -316,7 +316,7 @@ LG_EXPORT void pthread_exit(void *ret)
 	}
 	real(ret);
 	for (;;) /* (real does not return) */
-		syscall(SYS_exit, 0);
+		lg_syscall(SYS_exit, 0);
 }
 
 /* ------------------------------------------------------------------ fork */
@@ -462,7 +462,7 @@ static __attribute__((noreturn)) void lg_exit_now(const char *name, int status)
 	if (real)
 		real(status);
 	for (;;)
-		syscall(SYS_exit_group, status);
+		lg_syscall(SYS_exit_group, status);
 }
 
 LG_EXPORT void _exit(int status) { lg_exit_now("_exit", status); }
