@@ -69,6 +69,7 @@ ssize_t __pread_chk(int fd, void *buf, size_t n, off_t off, size_t buflen);
 ssize_t __pread64_chk(int fd, void *buf, size_t n, off64_t off, size_t buflen);
 void __chk_fail(void) __attribute__((noreturn));
 char *__getcwd_chk(char *buf, size_t size, size_t buflen);
+char *__realpath_chk(const char *path, char *resolved, size_t rlen);
 int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen);
 int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *tmo, const sigset_t *ss,
 		size_t fdslen);
@@ -1834,6 +1835,16 @@ LG_EXPORT char *realpath(const char *path, char *resolved)
 		return strdup(buf);
 	memcpy(resolved, buf, strlen(buf) + 1);
 	return resolved;
+}
+
+/* (the form _FORTIFY_SOURCE calls: Java's libnio) */
+LG_EXPORT char *__realpath_chk(const char *path, char *resolved, size_t rlen)
+{
+	if (!path || !lg_file_path(AT_FDCWD, path))
+		return REAL(__realpath_chk)(path, resolved, rlen);
+	if (resolved && rlen < PATH_MAX)
+		__chk_fail();
+	return realpath(path, resolved);
 }
 
 LG_EXPORT char *canonicalize_file_name(const char *path)

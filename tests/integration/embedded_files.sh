@@ -56,3 +56,32 @@ console.log(fs.readFileSync(process.argv[1], "utf8"));' "$T/store/n/y" ||
 	fail "node's fs on /lego printed: $(cat "$T/node.out")"
 [ "$(cat "$T/store/n/x")" = abc ] || fail "node's fs.writeFileSync: the store holds '$(cat "$T/store/n/x")'"
 pass "node's fs on /lego: statSync, lstatSync, readdirSync, realpathSync (and .native), closeSync writes back at once"
+
+# Java's NIO and java.io on /lego: walk, links, toRealPath (libnio calls
+# __realpath_chk, the fortified realpath), getCanonicalPath, atomic move
+mkdir -p "$T/java"
+cat >"$T/java/F.java" <<'JAVA'
+import java.io.*;
+import java.nio.file.*;
+import java.util.stream.*;
+public class F {
+	public static void main(String[] a) throws Exception {
+		Path d = Paths.get("/lego/j");
+		Files.createDirectories(d.resolve("sub"));
+		Files.writeString(d.resolve("a.txt"), "hello java");
+		Files.createSymbolicLink(d.resolve("l"), Paths.get("a.txt"));
+		System.out.println(Files.readString(d.resolve("l")) + " " + Files.isSymbolicLink(d.resolve("l")));
+		try (Stream<Path> s = Files.walk(d)) {
+			System.out.println(s.map(p -> d.relativize(p).toString()).sorted().collect(Collectors.joining(",")));
+		}
+		System.out.println(d.resolve("l").toRealPath() + " " + new File("/lego/j/l").getCanonicalPath());
+		Files.move(d.resolve("a.txt"), d.resolve("b.txt"), StandardCopyOption.ATOMIC_MOVE);
+		System.out.println(Files.readString(d.resolve("b.txt")) + " " + Files.exists(d.resolve("l")));
+	}
+}
+JAVA
+javac -d "$T/java" "$T/java/F.java" 2>"$T/javac.log" || fail "javac: $(tail -3 "$T/javac.log")"
+run java java -cp "$T/java" F || fail "Java's file APIs on /lego: $(grep -v "info:" "$T/java.log" | tail -5)"
+[ "$(cat "$T/java.out")" = "$(printf 'hello java true\n,a.txt,l,sub\n/lego/j/a.txt /lego/j/a.txt\nhello java false')" ] ||
+	fail "Java's file APIs on /lego printed: $(cat "$T/java.out")"
+pass "Java on /lego: Files.walk, symbolic links, toRealPath, getCanonicalPath, ATOMIC_MOVE"
