@@ -77,7 +77,7 @@
 #define lf_sys(...)                                                            \
 	({                                                                     \
 		int e_ = errno;                                                \
-		long r_ = lg_syscall(__VA_ARGS__);                                \
+		long r_ = lg_syscall(__VA_ARGS__);                             \
 		if (r_ == -1)                                                  \
 			r_ = -errno;                                           \
 		errno = e_;                                                    \
@@ -488,7 +488,7 @@ static int lf_walk(char *wire, int nofollow, char *local)
 	char *b = lf_bounce_get(); /* reply, name, its store path */
 	if (!b)
 		return -ENOMEM;
-	char *name = b + cap, *nw = name + 3 * LEGO_PATH_MAX;
+	char *name = b + cap, *nw = name + 5 * LEGO_PATH_MAX; /* (prefix, base, target, rest) */
 	size_t rl = 0;
 	int r = lf_call(X2F_READLINK, &rq, wire, NULL, b, cap, &rl);
 	if (r == 0 && rl >= sizeof w)
