@@ -874,6 +874,8 @@ int lg_file_statfs(int fd, const char *path, struct lego_statfs *out)
 	struct lego_file_req rq = {0};
 	size_t rl = 0;
 	r = lf_call_path(X2F_STATFS, &rq, wire, NULL, 0, out, sizeof *out, &rl, local);
+	if (r == 0 && rl >= sizeof *out)
+		out->type = LG_FILE_FS_MAGIC; /* (the rest is the storenode's file system) */
 	if (r == LF_LOCAL) { /* (a link out of the store) */
 		struct statvfs v;
 		struct statfs f;

@@ -152,6 +152,11 @@ int lg_file_ioctl(int fd, unsigned long req, void *arg, int *ret);
 int lg_file_mmap_fd(int fd);
 long lg_file_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
 
+/* statfs's f_type of Lego files: Lego's own, "LEGO", which tools that know
+ * the local file systems take for a remote one (tail -f polls instead of
+ * complaining that inotify cannot watch the file). */
+#define LG_FILE_FS_MAGIC 0x4c45474fu
+
 /* chown of a Lego path (fchownat semantics), which the store cannot
  * express (its files have one owner, the storenode's user): 0 if the path
  * exists (the change is ignored), else -errno; a local file that a link

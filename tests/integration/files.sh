@@ -224,6 +224,15 @@ print("No such file or directory")' "$T/root")
 [ "$got" = "$want" ] || fail "statvfs of /lego: '$got', of the store's root '$want'"
 pass "statvfs and fstatvfs of /lego say the store's file system; ENOENT for a missing path"
 
+# statfs's type is Lego's own, a file system tail does not know: tail -f
+# polls without a word (it used to say inotify "cannot watch" the file)
+$RUN sh -c 'stat -f -c %t /lego/t; echo one >/lego/t/tailed; tail -f /lego/t/tailed & p=$!
+	sleep 1.5; echo two >>/lego/t/tailed; sleep 2; kill $p' >"$T/tail.out" 2>"$T/tail.log" ||
+	fail "tail -f of a Lego file: $(tail -3 "$T/tail.log")"
+[ "$(cat "$T/tail.out")" = "$(printf '4c45474f\none\ntwo')" ] && [ ! -s "$T/tail.log" ] ||
+	fail "stat -f and tail -f on /lego: '$(cat "$T/tail.out")', said '$(cat "$T/tail.log")'"
+pass "statfs's type of /lego is Lego's own; tail -f follows a Lego file without a word"
+
 # written through Lego, visible in the root after close, and to a second process
 $RUN $PY -c '
 import sys
