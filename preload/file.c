@@ -1857,9 +1857,10 @@ LG_EXPORT char *canonicalize_file_name(const char *path)
 /* ---------------------------------------------------------------- syscall */
 
 /* Programs that make system calls through syscall(2) (libuv, so node:
- * close and statx) reach their Lego files too: close and statx go to the
- * interposed functions, everything else to the kernel as it would (Lego's
- * own calls use lg_syscall, never this). */
+ * close and statx) reach their Lego files too: close, close_range and
+ * statx go to the interposed functions (which also keep the runtime's own
+ * descriptors from a daemon's close-everything loop), everything else to
+ * the kernel as it would (Lego's own calls use lg_syscall, never this). */
 #if defined(__x86_64__) || defined(__aarch64__)
 LG_EXPORT long syscall(long nr, ...)
 {
@@ -1871,6 +1872,8 @@ LG_EXPORT long syscall(long nr, ...)
 	va_end(ap);
 	if (nr == SYS_close)
 		return close((int)a[0]);
+	if (nr == SYS_close_range)
+		return close_range((unsigned)a[0], (unsigned)a[1], (int)a[2]);
 	if (nr == SYS_statx)
 		return statx((int)a[0], (const char *)a[1], (int)a[2], (unsigned)a[3],
 			     (struct statx *)a[4]);

@@ -21,6 +21,7 @@
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <sys/syscall.h>
 
 #include "pattern.h"
 
@@ -1204,6 +1205,14 @@ static void t_closefds(void)
 	for (int fd = 3; fd < 4096; fd++)
 		close(fd);
 	yes("data intact after close(3..4095)", same_sparse(p, n, 93, 0));
+	/* the same through syscall(2), as libuv closes */
+	fill_sparse(p, n, 94);
+	syscall(SYS_close_range, 3, ~0u, 0);
+	yes("data intact after syscall(SYS_close_range, 3, ~0)", same_sparse(p, n, 94, 0));
+	fill_sparse(p, n, 95);
+	for (int fd = 3; fd < 4096; fd++)
+		syscall(SYS_close, fd);
+	yes("data intact after syscall(SYS_close, 3..4095)", same_sparse(p, n, 95, 0));
 	int fd = open("/dev/null", O_RDONLY);
 	out("next descriptor opened", fd == 3 ? "3" : ename(errno), "3");
 	close(fd);
