@@ -16,6 +16,8 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
+#include <glob.h>
 #include <limits.h>
 #include <poll.h>
 #include <spawn.h>
@@ -1754,6 +1756,204 @@ LG_EXPORT int scandirat64(int dirfd, const char *path, struct dirent64 ***out,
 			  int (*cmp)(const struct dirent64 **, const struct dirent64 **))
 {
 	return scandirat(dirfd, path, (struct dirent ***)out, (lg_dsel)sel, (lg_dcmp)cmp);
+}
+
+/* remove: the C library's unlinks, or removes a directory, with internal
+ * calls. */
+LG_EXPORT int remove(const char *path)
+{
+	if (!lg_file_path(AT_FDCWD, path))
+		return REAL(remove)(path);
+	int r = lg_file_unlink(AT_FDCWD, path, 0);
+	if (r == -EISDIR)
+		r = lg_file_unlink(AT_FDCWD, path, AT_REMOVEDIR);
+	return lg_ret(r);
+}
+
+/* glob of a Lego pattern: the C library's, reading directories through
+ * the interposed functions (GLOB_ALTDIRFUNC). */
+static void *lg_glob_opendir(const char *p) { return opendir(p); }
+static struct dirent *lg_glob_readdir(void *d) { return readdir(d); }
+static void lg_glob_closedir(void *d) { closedir(d); }
+static int lg_glob_lstat(const char *restrict p, struct stat *restrict st) { return lstat(p, st); }
+static int lg_glob_stat(const char *restrict p, struct stat *restrict st) { return stat(p, st); }
+
+LG_EXPORT int glob(const char *pat, int flags, int (*errfn)(const char *, int), glob_t *g)
+{
+	if ((flags & GLOB_ALTDIRFUNC) || !lg_file_path(AT_FDCWD, pat))
+		return REAL(glob)(pat, flags, errfn, g);
+	g->gl_opendir = lg_glob_opendir;
+	g->gl_readdir = lg_glob_readdir;
+	g->gl_closedir = lg_glob_closedir;
+	g->gl_lstat = lg_glob_lstat;
+	g->gl_stat = lg_glob_stat;
+	return REAL(glob)(pat, flags | GLOB_ALTDIRFUNC, errfn, g);
+}
+
+/* (the same structures on 64-bit Linux) */
+_Static_assert(sizeof(glob64_t) == sizeof(glob_t), "glob64_t");
+LG_EXPORT int glob64(const char *pat, int flags, int (*errfn)(const char *, int), glob64_t *g)
+{
+	return glob(pat, flags, errfn, (glob_t *)(void *)g);
+}
+
+/* nftw and ftw on a Lego tree: the C library's walk with internal calls.
+ * The same walk through the interposed lstat, stat, opendir and readdir:
+ * each entry reported with its type and a struct FTW (FTW_PHYS: links
+ * reported as links, else followed; FTW_DEPTH: a directory after what it
+ * holds; FTW_MOUNT: not into another file system; FTW_CHDIR: the callback
+ * runs in the entry's directory; FTW_ACTIONRETVAL: FTW_SKIP_SUBTREE,
+ * FTW_SKIP_SIBLINGS, FTW_STOP); a non-zero return ends the walk. */
+typedef int (*lg_nftw_fn)(const char *, const struct stat *, int, struct FTW *);
+
+/* One walk: its callback and flags, and (following links) the
+ * directories visited, each entered once, as the C library's (a link to an
+ * ancestor would otherwise loop). */
+struct lg_walk {
+	lg_nftw_fn fn;
+	int flags;
+	dev_t dev;
+	size_t nseen, capseen;
+	struct {
+		dev_t dev;
+		ino_t ino;
+	} *seen;
+};
+
+/* The callback, with FTW_CHDIR in the directory dir (then back). */
+static int lg_walk_call(struct lg_walk *w, const char *dir, const char *path, const struct stat *st,
+			int type, struct FTW *f)
+{
+	char here[PATH_MAX];
+	if (!(w->flags & FTW_CHDIR))
+		return w->fn(path, st, type, f);
+	if (!getcwd(here, sizeof here) || chdir(dir) < 0)
+		return -1;
+	int r = w->fn(path, st, type, f);
+	return chdir(here) < 0 ? -1 : r;
+}
+
+static int lg_walk_one(struct lg_walk *w, char *path, size_t len, size_t base, int level)
+{
+	struct stat st;
+	int phys = w->flags & FTW_PHYS, type;
+	if ((phys ? lstat(path, &st) : stat(path, &st)) < 0)
+		type = !phys && lstat(path, &st) == 0 && S_ISLNK(st.st_mode) ? FTW_SLN : FTW_NS;
+	else
+		type = S_ISLNK(st.st_mode) ? FTW_SL : S_ISDIR(st.st_mode) ? FTW_D : FTW_F;
+	if (level == 0)
+		w->dev = st.st_dev;
+	if (type == FTW_D && level && (w->flags & FTW_MOUNT) && st.st_dev != w->dev)
+		return 0;
+	if (type == FTW_D && !phys) {
+		for (size_t i = 0; i < w->nseen; i++)
+			if (w->seen[i].dev == st.st_dev && w->seen[i].ino == st.st_ino)
+				return 0;
+		if (w->nseen == w->capseen) {
+			void *n = realloc(w->seen, (w->capseen = w->capseen ? 2 * w->capseen : 16) *
+							   sizeof *w->seen);
+			if (!n)
+				return -1;
+			w->seen = n;
+		}
+		w->seen[w->nseen].dev = st.st_dev;
+		w->seen[w->nseen++].ino = st.st_ino;
+	}
+	struct FTW f = {.base = (int)base, .level = level};
+	char parent[PATH_MAX];
+	snprintf(parent, sizeof parent, "%.*s", base ? (int)base : 1, base ? path : ".");
+	DIR *d = type == FTW_D ? opendir(path) : NULL;
+	if (type == FTW_D && !d)
+		type = FTW_DNR;
+	int depth = (w->flags & FTW_DEPTH) && d;
+	int act = depth ? 0 : lg_walk_call(w, parent, path, &st, type, &f);
+	int retval = w->flags & FTW_ACTIONRETVAL, skip = retval && act == FTW_SKIP_SUBTREE;
+	if (skip)
+		act = 0; /* (for a file, the same as FTW_CONTINUE) */
+	if (d && act == 0 && !skip) {
+		struct dirent *e;
+		while ((e = readdir(d)) != NULL) {
+			const char *n = e->d_name;
+			if (n[0] == '.' && (!n[1] || (n[1] == '.' && !n[2])))
+				continue;
+			size_t nl = strlen(n), at = len + (path[len - 1] != '/');
+			if (at + nl >= PATH_MAX) {
+				errno = ENAMETOOLONG;
+				act = -1;
+				break;
+			}
+			path[len] = '/';
+			memcpy(path + at, n, nl + 1);
+			int r = lg_walk_one(w, path, at + nl, at, level + 1);
+			path[len] = 0;
+			if (retval && r == FTW_SKIP_SIBLINGS)
+				break;
+			if (r) {
+				act = r;
+				break;
+			}
+		}
+		if (act == 0 && depth) /* (in the directory itself, as the C library) */
+			act = lg_walk_call(w, path, path, &st, FTW_DP, &f);
+		if (retval && act == FTW_SKIP_SUBTREE)
+			act = 0;
+	}
+	if (d)
+		closedir(d);
+	return act;
+}
+
+LG_EXPORT int nftw(const char *dir, lg_nftw_fn fn, int nopenfd, int flags)
+{
+	if (!lg_file_path(AT_FDCWD, dir))
+		return REAL(nftw)(dir, fn, nopenfd, flags);
+	char path[PATH_MAX];
+	size_t len = strlen(dir);
+	if (len >= PATH_MAX)
+		return errno = ENAMETOOLONG, -1;
+	memcpy(path, dir, len + 1);
+	size_t base = len;
+	while (base > 0 && path[base - 1] == '/')
+		base--;
+	while (base > 0 && path[base - 1] != '/')
+		base--;
+	struct lg_walk w = {.fn = fn, .flags = flags};
+	int r = lg_walk_one(&w, path, len, base, 0);
+	free(w.seen);
+	return (flags & FTW_ACTIONRETVAL) && r == FTW_SKIP_SIBLINGS ? 0 : r;
+}
+
+_Static_assert(sizeof(struct stat64) == sizeof(struct stat), "stat64");
+LG_EXPORT int nftw64(const char *dir,
+		     int (*fn)(const char *, const struct stat64 *, int, struct FTW *), int nopenfd,
+		     int flags)
+{
+	return nftw(dir, (lg_nftw_fn)(void *)fn, nopenfd, flags);
+}
+
+/* ftw: nftw that follows links and calls back without a struct FTW. */
+static __thread int (*lg_ftw_fn)(const char *, const struct stat *, int);
+static int lg_ftw_call(const char *p, const struct stat *st, int type, struct FTW *f)
+{
+	(void)f;
+	return lg_ftw_fn(p, st, type == FTW_SLN ? FTW_NS : type);
+}
+
+LG_EXPORT int ftw(const char *dir, int (*fn)(const char *, const struct stat *, int), int nopenfd)
+{
+	if (!lg_file_path(AT_FDCWD, dir))
+		return REAL(ftw)(dir, fn, nopenfd);
+	int (*saved)(const char *, const struct stat *, int) = lg_ftw_fn;
+	lg_ftw_fn = fn;
+	int r = nftw(dir, lg_ftw_call, nopenfd, 0);
+	lg_ftw_fn = saved;
+	return r;
+}
+
+LG_EXPORT int ftw64(const char *dir, int (*fn)(const char *, const struct stat64 *, int),
+		    int nopenfd)
+{
+	return ftw(dir, (int (*)(const char *, const struct stat *, int))(void *)fn, nopenfd);
 }
 
 /* realpath of a Lego path: the C library's reads links with internal calls.

@@ -39,6 +39,16 @@ print(sys.prefix, legomod.WHO, sys.prefix != sys.base_prefix)' 2>"$T/venvpy.log"
 [ "$got" = "/lego/venv from the store True" ] || fail "the venv's python printed '$got'"
 pass "python -m venv /lego/venv; its python runs with sys.prefix /lego/venv and imports from it"
 
+# the C library's tree walkers (glob, nftw, ftw, remove), which read
+# directories with internal calls, on a tree with links in /lego: the same
+# transcript as in a local directory
+"$BIN/lego-test-prog_walk" "$T/local/walk" >"$T/walk_native.out" 2>&1 || fail "prog_walk natively"
+$RUN "$BIN/lego-test-prog_walk" /lego/walk >"$T/walk.out" 2>"$T/walk.log" ||
+	fail "prog_walk in /lego: $(tail -3 "$T/walk.log")"
+cmp -s "$T/walk_native.out" "$T/walk.out" ||
+	fail "glob, nftw, ftw in /lego differ: $(diff "$T/walk_native.out" "$T/walk.out" | head -10)"
+pass "glob, nftw (FTW_PHYS, FTW_DEPTH, FTW_CHDIR, FTW_ACTIONRETVAL, following links, a loop), ftw and remove in /lego as in a local directory"
+
 # libraries in the store: ctypes (dlopen) of a C library built there, twice
 # (one object: its counter goes on), and a C extension module in the venv's
 # site-packages imported by the venv's python
