@@ -64,6 +64,19 @@ a = ctypes.CDLL("/lego/lib/libcount.so")
 b = ctypes.CDLL("/lego/lib/libcount.so")
 print(a.bump(), a.bump(), b.bump())' 2>"$T/ctypes.log") || fail "ctypes.CDLL of /lego/lib/libcount.so: $(tail -3 "$T/ctypes.log")"
 [ "$got" = "1 2 3" ] || fail "ctypes of a library in the store twice gave '$got', want '1 2 3' (one object)"
+# a library that needs another in the store, found through its RUNPATH
+# $ORIGIN/../pkg.libs (how wheels bundle theirs: numpy.libs/)
+printf 'int dep(void) { return 40; }\n' >"$T/dep.c"
+printf 'int dep(void);\nint user(void) { return dep() + 2; }\n' >"$T/user.c"
+mkdir -p "$T/root/pkg" "$T/root/pkg.libs"
+cc -shared -fPIC -Wl,-soname,libdep.so.1 -o "$T/root/pkg.libs/libdep.so.1" "$T/dep.c" &&
+	cc -shared -fPIC -o "$T/root/pkg/libuser.so" "$T/user.c" -L"$T/root/pkg.libs" -l:libdep.so.1 \
+		-Wl,-rpath,'$ORIGIN/../pkg.libs' -Wl,--enable-new-dtags || fail "cc libuser.so, libdep.so.1"
+got=$($RUN $PY -c '
+import ctypes
+print(ctypes.CDLL("/lego/pkg/libuser.so").user())' 2>"$T/needed.log") ||
+	fail "a library in the store needing another there: $(tail -3 "$T/needed.log")"
+[ "$got" = 42 ] || fail "libuser.so from the store gave '$got'"
 cat >"$T/legoext.c" <<'C'
 #include <Python.h>
 static PyObject *twice(PyObject *self, PyObject *arg) { return PyNumber_Multiply(arg, PyLong_FromLong(2)); }
@@ -78,4 +91,4 @@ got=$($RUN /lego/venv/bin/python -c '
 import legoext; print(legoext.twice(21), legoext.__file__.startswith("/lego/venv/"))' 2>"$T/ext.log") ||
 	fail "import of a C extension module from the store: $(tail -3 "$T/ext.log")"
 [ "$got" = "42 True" ] || fail "the extension module in the store gave '$got'"
-pass "dlopen of libraries in the store: ctypes twice (one object), a C extension module in the venv"
+pass "dlopen of libraries in the store: ctypes twice (one object), one needing another through \$ORIGIN, a C extension module in the venv"
