@@ -541,10 +541,11 @@ static int lf_walk(char *wire, int nofollow, char *local)
 }
 
 /* lf_call for a request that names files by the caller's paths: wire and
- * (RENAME) wire2, each LEGO_PATH_MAX + 1 bytes, which links leaving the
- * store rewrite (lf_walk; nofollow: not by their last components).
+ * (RENAME, LINK) wire2, each LEGO_PATH_MAX + 1 bytes, which links leaving
+ * the store rewrite (lf_walk; nofollow: not by their last components).
  * LF_LOCAL when they now name local files, named in local (PATH_MAX bytes
- * a path); -EXDEV if one does and the other not. */
+ * a path); -EXDEV if one does and the other not.  (SYMLINK's wire2 is the
+ * link's target, sent as it is.) */
 static int lf_call_path(uint16_t op, struct lego_file_req *rq, char *wire, char *wire2,
 			int nofollow, void *rep, size_t cap, size_t *replen, char *local)
 {
@@ -566,7 +567,7 @@ static int lf_call_path(uint16_t op, struct lego_file_req *rq, char *wire, char 
 		if (hop == LF_HOPS)
 			return -ELOOP;
 		int moved = 0, out = 0;
-		char *w[2] = {wire, wire2};
+		char *w[2] = {wire, op == X2F_SYMLINK ? NULL : wire2};
 		for (int i = 0; i < 2 && w[i]; i++) {
 			local[i * PATH_MAX] = 0;
 			int k = lf_walk(w[i], nofollow, local + i * PATH_MAX);
@@ -576,7 +577,7 @@ static int lf_call_path(uint16_t op, struct lego_file_req *rq, char *wire, char 
 			out += k == 0;
 		}
 		if (out)
-			return (wire2 && out == 1) || lf.links_refused ? -EXDEV : LF_LOCAL;
+			return (w[1] && out == 1) || lf.links_refused ? -EXDEV : LF_LOCAL;
 		if (!moved)
 			return -EXDEV;
 	}
@@ -1836,7 +1837,7 @@ int lg_file_link(int olddirfd, const char *oldpath, int newdirfd, const char *ne
 
 int lg_file_symlink(const char *target, int dirfd, const char *path)
 {
-	char wire[LEGO_PATH_MAX + 1], local[PATH_MAX];
+	char wire[LEGO_PATH_MAX + 1], t[LEGO_PATH_MAX + 1], local[PATH_MAX];
 	int r = lf_resolve(dirfd, path, wire);
 	if (r <= 0)
 		return r ? r : -EBADF;
@@ -1847,29 +1848,10 @@ int lg_file_symlink(const char *target, int dirfd, const char *path)
 		return -ENOENT;
 	if (tl > LEGO_PATH_MAX)
 		return -ENAMETOOLONG;
-	/* (the target, any bytes, goes as the request's second path) */
-	char *w2 = lf_bounce_get();
-	if (!w2)
-		return -ENOMEM;
-	for (int hop = 0;; hop++) {
-		struct lego_file_req rq = {.path_len = (uint16_t)strlen(wire),
-					   .path2_len = (uint16_t)tl};
-		memcpy(w2, wire, rq.path_len);
-		memcpy(w2 + rq.path_len, target, tl);
-		r = lf_call(X2F_SYMLINK, &rq, w2, NULL, NULL, 0, NULL);
-		if (r != -EXDEV)
-			break;
-		if (hop == LF_HOPS) { /* (lf_call_path, with a target not a path) */
-			r = -ELOOP;
-			break;
-		}
-		if ((r = lf_walk(wire, 1, local)) == 0)
-			r = lf.links_refused ? -EXDEV : (int)lf_neg(symlink(target, local));
-		if (r != 1)
-			break;
-	}
-	lf_bounce_put(w2);
-	return r;
+	memcpy(t, target, tl + 1); /* (any bytes: the request's second path) */
+	struct lego_file_req rq = {0};
+	r = lf_call_path(X2F_SYMLINK, &rq, wire, t, 1, NULL, 0, NULL, local);
+	return r == LF_LOCAL ? (int)lf_neg(symlink(target, local)) : r;
 }
 
 ssize_t lg_file_readlink(int dirfd, const char *path, char *buf, size_t n)
@@ -2505,10 +2487,8 @@ int lg_file_exec_prep(int dirfd, const char *path, int flags, int preloaded, str
 	if (r <= 0)
 		return r ? r : -ENOENT;
 	struct lego_fstat st;
-	struct lego_file_req rq = {.flags = O_RDONLY | (flags & AT_SYMLINK_NOFOLLOW ? O_NOFOLLOW : 0)};
-	size_t rl = 0;
-	r = lf_call_path(X2F_OPEN, &rq, wire, NULL, !!(flags & AT_SYMLINK_NOFOLLOW), &st, sizeof st,
-			 &rl, x->name);
+	r = lf_open_wire(wire, O_RDONLY | (flags & AT_SYMLINK_NOFOLLOW ? O_NOFOLLOW : 0), 0, &st,
+			 x->name);
 	if (r == LF_LOCAL) { /* a link out of the store: the kernel runs that */
 		x->local = 1;
 		return 0;
@@ -2516,15 +2496,10 @@ int lg_file_exec_prep(int dirfd, const char *path, int flags, int preloaded, str
 	if (r)
 		return r;
 	r = lf_lego_name(wire, x->name, sizeof x->name);
-	if (r < 0 || (size_t)r >= sizeof x->name)
-		r = -ENAMETOOLONG;
-	else
-		r = 0;
+	r = r < 0 || (size_t)r >= sizeof x->name ? -ENAMETOOLONG : 0;
 	/* As execve checks: a regular file with an x bit (the owner's, which
 	 * the storenode's user is; for root any). */
-	if (rl < sizeof st)
-		r = -EIO;
-	else if (!S_ISREG(st.mode) || !(st.mode & (geteuid() == 0 ? 0111 : S_IXUSR)))
+	if (r == 0 && (!S_ISREG(st.mode) || !(st.mode & (geteuid() == 0 ? 0111 : S_IXUSR))))
 		r = -EACCES;
 	uint8_t *b = r ? NULL : lf_bounce_get();
 	if (!r && !b)
@@ -2543,7 +2518,7 @@ int lg_file_exec_prep(int dirfd, const char *path, int flags, int preloaded, str
 	}
 	if (b)
 		lf_bounce_put(b);
-	struct lego_file_req cl = {.ino = st.ino, .path_len = rq.path_len};
+	struct lego_file_req cl = {.ino = st.ino, .path_len = (uint16_t)strlen(wire)};
 	lf_call(X2F_CLOSE, &cl, wire, NULL, NULL, 0, NULL);
 	if (r && x->fd >= 0) {
 		lf_sys(SYS_close, x->fd);

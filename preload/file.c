@@ -1102,8 +1102,7 @@ LG_EXPORT int chown(const char *path, uid_t owner, gid_t group)
 {
 	if (lg_file_path(AT_FDCWD, path))
 		return lg_ret(LG_TRACED("xsd", lg_file_chown(AT_FDCWD, path, owner, group, 0),
-				TL(AT_FDCWD),
-				TL(path), TL(0)));
+				TL(AT_FDCWD), TL(path), TL(0)));
 	return REAL(chown)(path, owner, group);
 }
 
@@ -1119,9 +1118,8 @@ LG_EXPORT int lchown(const char *path, uid_t owner, gid_t group)
 LG_EXPORT int fchown(int fd, uid_t owner, gid_t group)
 {
 	if (lg_file_fd(fd))
-		return lg_ret(LG_TRACED("dsx", lg_file_chown(fd, "", owner, group, AT_EMPTY_PATH), TL(fd),
-				TL(""),
-				TL(AT_EMPTY_PATH)));
+		return lg_ret(LG_TRACED("dsx", lg_file_chown(fd, "", owner, group, AT_EMPTY_PATH),
+				TL(fd), TL(""), TL(AT_EMPTY_PATH)));
 	return REAL(fchown)(fd, owner, group);
 }
 
@@ -1129,8 +1127,7 @@ LG_EXPORT int fchownat(int dirfd, const char *path, uid_t owner, gid_t group, in
 {
 	if (path[0] ? lg_file_path(dirfd, path) : (flags & AT_EMPTY_PATH) && lg_file_fd(dirfd))
 		return lg_ret(LG_TRACED("dsx", lg_file_chown(dirfd, path, owner, group, flags),
-				TL(dirfd),
-				TL(path), TL(flags)));
+				TL(dirfd), TL(path), TL(flags)));
 	return REAL(fchownat)(dirfd, path, owner, group, flags);
 }
 
@@ -1932,7 +1929,8 @@ LG_EXPORT int nftw64(const char *dir,
 }
 
 /* ftw: nftw that follows links and calls back without a struct FTW. */
-static __thread int (*lg_ftw_fn)(const char *, const struct stat *, int);
+static __thread int (*lg_ftw_fn)(const char *, const struct stat *, int)
+	__attribute__((tls_model("initial-exec")));
 static int lg_ftw_call(const char *p, const struct stat *st, int type, struct FTW *f)
 {
 	(void)f;

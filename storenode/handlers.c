@@ -193,18 +193,21 @@ static int sn_reply_fstat(struct rpc_ctx *ctx, const struct stat *st)
 /* The path of the file fd from the root, as the kernel names it (the
  * links on the way followed): its length in out, or -1 if it cannot be
  * told (the file is no longer beneath the root by that name). */
-static int sn_canon(const struct storenode *s, int fd, char *out, size_t cap)
+static int sn_canon(struct storenode *s, int fd, char *out, size_t cap)
 {
-	char self[40], root[PATH_MAX], got[PATH_MAX];
-	snprintf(self, sizeof self, "/proc/self/fd/%d", s->root_fd);
-	ssize_t rl = readlink(self, root, sizeof root);
+	char self[40], got[PATH_MAX];
+	if (!s->root_read) { /* (once: if the root moves later, names stop matching: -1) */
+		snprintf(self, sizeof self, "/proc/self/fd/%d", s->root_fd);
+		ssize_t n = readlink(self, s->root_real, sizeof s->root_real);
+		s->root_len = n <= 0 || n >= (ssize_t)sizeof s->root_real ? -1 : n == 1 ? 0 : n;
+		s->root_read = 1;
+	}
+	ssize_t rl = s->root_len;
 	snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
 	ssize_t gl = readlink(self, got, sizeof got);
-	if (rl <= 0 || gl <= 0 || rl >= (ssize_t)sizeof root || gl >= (ssize_t)sizeof got)
+	if (rl < 0 || gl <= 0 || gl >= (ssize_t)sizeof got)
 		return -1;
-	if (rl == 1) /* the root is "/" */
-		rl = 0;
-	if (gl < rl || memcmp(got, root, (size_t)rl) != 0)
+	if (gl < rl || memcmp(got, s->root_real, (size_t)rl) != 0)
 		return -1;
 	if (gl == rl)
 		return 0;

@@ -25,6 +25,11 @@ struct storenode {
 	int hb_inflight;
 	uint64_t hb_failures;
 	uint8_t *io_buf; /* READ and LIST staging, allocated on first use */
+	/* root_fd's name (its /proc link), read on first use: root_len bytes
+	 * ("/" is 0), -1 if unknown */
+	int root_read;
+	ssize_t root_len;
+	char root_real[PATH_MAX];
 	/* counters */
 	uint64_t requests, errors, refused_paths, stale, bytes_read, bytes_written;
 };
