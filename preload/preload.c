@@ -398,7 +398,8 @@ __asm__(".text\n"
  * RPATH, and knows the caller by the return address.  So dlopen asks
  * lg_dlopen_how which to run and jumps there with the caller's frame, as
  * vfork above.  The dynamic loader's own loading (DT_NEEDED) does not come
- * here: a library in the store that needs another one there does not load.
+ * here: what a library in the store needs from the store is loaded first
+ * (lg_dlopen_needed).
  */
 static void *lg_dlopen_lego(const char *path, int flags, int depth);
 
@@ -488,15 +489,11 @@ static void lg_dlopen_needed(const char *copy, const char *path, int depth)
 		for (const char *d = dirs; *d;) {
 			size_t l = strcspn(d, ":");
 			char cand[PATH_MAX];
-			int n;
-			if (strncmp(d, "$ORIGIN", 7) == 0)
-				n = snprintf(cand, sizeof cand, "%s%.*s/%s", origin, (int)(l - 7), d + 7,
-					     need);
-			else if (strncmp(d, "${ORIGIN}", 9) == 0)
-				n = snprintf(cand, sizeof cand, "%s%.*s/%s", origin, (int)(l - 9), d + 9,
-					     need);
-			else
-				n = snprintf(cand, sizeof cand, "%.*s/%s", (int)l, d, need);
+			size_t k = strncmp(d, "$ORIGIN", 7) == 0	 ? 7
+				   : strncmp(d, "${ORIGIN}", 9) == 0 ? 9
+								     : 0;
+			int n = snprintf(cand, sizeof cand, "%s%.*s/%s", k ? origin : "",
+					 (int)(l - k), d + k, need);
 			if (n > 0 && (size_t)n < sizeof cand && lg_file_path(AT_FDCWD, cand) &&
 			    access(cand, R_OK) == 0) {
 				lg_dlopen_lego(cand, RTLD_LAZY | RTLD_LOCAL, depth + 1);
