@@ -31,23 +31,8 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Debian 12's kernel headers (6.1) predate these; the values are the ABI. */
-#define WPA_FEATURE_WP_ASYNC (1ull << 15)
-#define WPA_FEATURE_MOVE (1ull << 16)
-struct wpa_move {
-	uint64_t dst, src, len, mode;
-	int64_t move;
-};
-#define WPA_UFFDIO_MOVE _IOWR(UFFDIO, 0x05, struct wpa_move)
-struct wpa_region {
-	uint64_t start, end, categories;
-};
-struct wpa_scan {
-	uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
-	uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
-};
-#define WPA_PAGEMAP_SCAN _IOWR('f', 16, struct wpa_scan)
-#define WPA_PAGE_IS_WRITTEN (1ull << 1)
+#include "liblego/pagemap.h"
+
 
 static uint64_t now_ns(void)
 {
@@ -60,17 +45,17 @@ static uint64_t now_ns(void)
  * out[]; returns how many, or -errno. */
 static long written_pages(int pm, char *a, size_t n, size_t ps, uint8_t *out)
 {
-	static struct wpa_region v[4096];
-	struct wpa_scan s = {.size = sizeof s,
+	static struct lg_pm_region v[4096];
+	struct lg_pm_scan s = {.size = sizeof s,
 			     .start = (uint64_t)(uintptr_t)a,
 			     .end = (uint64_t)(uintptr_t)(a + n * ps),
 			     .vec = (uint64_t)(uintptr_t)v,
 			     .vec_len = 4096,
-			     .category_mask = WPA_PAGE_IS_WRITTEN,
-			     .return_mask = WPA_PAGE_IS_WRITTEN};
+			     .category_mask = LG_PAGE_IS_WRITTEN,
+			     .return_mask = LG_PAGE_IS_WRITTEN};
 	memset(out, 0, n);
 	while (s.start < s.end) {
-		long r = ioctl(pm, WPA_PAGEMAP_SCAN, &s);
+		long r = ioctl(pm, LG_PAGEMAP_SCAN, &s);
 		if (r < 0)
 			return -errno;
 		for (long i = 0; i < r; i++)
@@ -113,7 +98,7 @@ int main(int argc, char **argv)
 	}
 	int uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
 	struct uffdio_api api = {.api = UFFD_API,
-				 .features = WPA_FEATURE_WP_ASYNC | WPA_FEATURE_MOVE};
+				 .features = LG_UFFD_WP_ASYNC | LG_UFFD_MOVE};
 	if (uffd < 0 || ioctl(uffd, UFFDIO_API, &api) != 0) {
 		printf("wpasync unsupported (userfaultfd with WP_ASYNC and MOVE: %s)\n",
 		       strerror(errno));
@@ -168,10 +153,10 @@ int main(int argc, char **argv)
 	       n, (double)(t1 - t0) / 1e3 / (double)n, (double)(t2 - t1) / 1e3 / (double)nw,
 	       (double)(t3 - t2) / 1e3 / (double)nw, (double)(t4 - t3) / 1e3 / (double)n, w, nw,
 	       wrong);
-	struct wpa_move mv = {.dst = (uint64_t)(uintptr_t)stage,
+	struct lg_uffd_move mv = {.dst = (uint64_t)(uintptr_t)stage,
 			      .src = (uint64_t)(uintptr_t)m,
 			      .len = n * ps};
-	if (ioctl(uffd, WPA_UFFDIO_MOVE, &mv) != 0) {
+	if (ioctl(uffd, LG_UFFDIO_MOVE, &mv) != 0) {
 		printf("wpasync move unsupported (UFFDIO_MOVE: %s)\n", strerror(errno));
 		return 0;
 	}

@@ -48,6 +48,11 @@ struct lg_fault {
 int lg_uffd_open(void);
 /* The same; sigbus: in SIGBUS mode (LEGO_FAULT=sigbus, lg_fault_bus). */
 int lg_uffd_open_as(int sigbus);
+/* A userfaultfd in asynchronous write-protect mode (Linux 6.7): the kernel
+ * resolves write-protect faults itself and PAGEMAP_SCAN reports the pages
+ * written since it last armed them (fmap.c, pagemap.h).  The descriptor, or -errno
+ * (quietly: the caller says what it cannot do without one). */
+int lg_uffd_open_wp_async(void);
 /* Register [base, base+size) for missing and write-protect faults. */
 int lg_uffd_register(int uffd, void *base, size_t size);
 

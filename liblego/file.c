@@ -855,6 +855,7 @@ void lg_file_exit(void)
 {
 	if (lf.mode != LF_ON || lf_vforked())
 		return;
+	lg_fmap_exit();
 	for (int c = 0; c < LF_NCHUNK; c++) {
 		_Atomic(struct lf_file *) *ch = atomic_load(&lf.chunk[c]);
 		for (int i = 0; ch && i < LF_CHUNK; i++) {
@@ -1214,7 +1215,7 @@ static ssize_t lf_io(struct lf_file *e, int fd, void *buf, size_t n, int64_t off
 	if (S_ISDIR(e->mode))
 		return -EISDIR;
 	long fl = 0;
-	if (wr && (fl = lf_sys(SYS_fcntl, fd, F_GETFL)) < 0)
+	if (wr && fd >= 0 && (fl = lf_sys(SYS_fcntl, fd, F_GETFL)) < 0)
 		return fl;
 	int at_pos = off < 0, append = wr && (fl & O_APPEND);
 	int64_t pos = append ? 0 : off; /* (an append learns its place from the reply) */
@@ -1267,12 +1268,43 @@ static ssize_t lf_io(struct lf_file *e, int fd, void *buf, size_t n, int64_t off
 	lf_bounce_put(b);
 	if (done == 0 && r)
 		return r;
+	if (fd >= 0 && done && atomic_load_explicit(&lg_fmap_live, memory_order_relaxed))
+		lg_fmap_io(e->ino, buf, done, (uint64_t)pos, wr); /* (its shared mappings') */
 	if (at_pos && done)
 		lf_sys(SYS_lseek, fd, pos + (int64_t)done, SEEK_SET);
 	if (wr && done && (fl & O_DSYNC))
 		lf_simple(X2F_FSYNC, e, 0, (fl & O_SYNC) == O_SYNC ? 0 : LEGO_F_DATASYNC);
 	return (ssize_t)done;
 }
+
+struct lf_file *lg_file_ref_get(int fd, struct lego_fstat *st, int *acc)
+{
+	struct lf_file *e = lf_get(fd);
+	if (e && lf_stat_file(e, st) != 0) {
+		lf_put(e);
+		return NULL;
+	}
+	if (e)
+		*acc = e->acc;
+	return e;
+}
+
+void lg_file_ref_put(struct lf_file *f) { lf_put(f); }
+
+ssize_t lg_file_ref_io(struct lf_file *f, void *buf, size_t n, off_t off, int wr)
+{
+	return lf_io(f, -1, buf, n, off, wr);
+}
+
+int lg_file_ref_sync(struct lf_file *f, int fsync)
+{
+	int r = lf_simple(fsync ? X2F_FSYNC : X2F_CLOSE, f, 0, 0);
+	return r == -ESTALE || r == -ENOENT ? 0 : r; /* (gone from the store) */
+}
+
+int lg_file_ref_stat(struct lf_file *f, struct lego_fstat *st) { return lf_stat_file(f, st); }
+
+const char *lg_file_ref_path(const struct lf_file *f) { return f->path; }
 
 static ssize_t lf_io_fd(int fd, void *buf, size_t n, int64_t off, int wr)
 {
@@ -1710,6 +1742,8 @@ int lg_file_ftruncate(int fd, off_t len)
 		r = -EINVAL;
 	else
 		r = lf_simple(X2F_TRUNCATE, e, (uint64_t)len, 0);
+	if (r == 0 && atomic_load_explicit(&lg_fmap_live, memory_order_relaxed))
+		lg_fmap_truncate(e->ino, (uint64_t)len);
 	lf_put(e);
 	return r;
 }
@@ -2276,7 +2310,12 @@ long lg_file_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off
 	int type = flags & MAP_TYPE;
 	/* a shared mapping that cannot be written is a copy too (np.load's
 	 * mmap_mode="r", Python's ACCESS_READ), sealed against PROT_WRITE */
-	int shared_ro = (type == MAP_SHARED || type == MAP_SHARED_VALIDATE) && !(prot & PROT_WRITE);
+	int shared = type == MAP_SHARED || type == MAP_SHARED_VALIDATE;
+	if (shared && (prot & PROT_WRITE)) { /* the host's shared copy (fmap.c) */
+		lf_put(e);
+		return lg_fmap_map(addr, len, prot, flags, fd, off);
+	}
+	int shared_ro = shared;
 	if ((type != MAP_PRIVATE && !shared_ro) || S_ISDIR(e->mode))
 		r = -ENODEV;
 	else if (e->acc == O_PATH)

@@ -147,10 +147,50 @@ ssize_t lg_file_copy_range(int in, off_t *off_in, int out, off_t *off_out, size_
 int lg_file_ioctl(int fd, unsigned long req, void *arg, int *ret);
 
 /* mmap of a Lego descriptor: lg_file_mmap_fd(fd) says whether mmap must
- * come here; lg_file_mmap returns the address or -errno (MAP_SHARED:
- * -ENODEV; MAP_PRIVATE: anonymous memory filled from the file). */
+ * come here; lg_file_mmap returns the address or -errno.  MAP_PRIVATE, and
+ * MAP_SHARED without PROT_WRITE: anonymous memory filled from the file;
+ * MAP_SHARED with PROT_WRITE: lg_fmap_map. */
 int lg_file_mmap_fd(int fd);
 long lg_file_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+
+/* Writable shared mappings of Lego files (fmap.c): the host's copy of the
+ * file in tmpfs, shared by the processes that map it, and the pages each
+ * wrote written back at msync, munmap, mremap, exec and exit.  The hooks
+ * cost one relaxed load while no such mapping exists (lg_fmap_live). */
+extern _Atomic int lg_fmap_live;
+long lg_fmap_map(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+/* munmap, or a MAP_FIXED mapping over [addr, addr + len): what was written
+ * there goes to the file first.  0 or the write-back's -errno. */
+int lg_fmap_unmap(void *addr, size_t len);
+/* msync: 1 if no such mapping is in the range (the kernel's msync), else 0
+ * or -errno (MS_SYNC also makes the file durable). */
+int lg_fmap_msync(void *addr, size_t len, int flags);
+/* mremap: phase 0 before (write back), 1 after it succeeded (the table). */
+int lg_fmap_remap(void *old, size_t old_len, void *new_addr, size_t new_len, int phase);
+/* read (wr 0) or write (wr 1) of n bytes at off of the Lego file ino, just
+ * done: the bytes come from, or go to, its copy too if this process has one. */
+void lg_fmap_io(uint64_t ino, void *buf, size_t n, uint64_t off, int wr);
+void lg_fmap_truncate(uint64_t ino, uint64_t size);
+/* Exit (and _exit): write back, leave the copies.  Exec: write back and
+ * count this process out (failed 0), or in again when the exec failed. */
+void lg_fmap_exit(void);
+void lg_fmap_exec(int failed);
+void lg_fmap_fork_prepare(void);
+void lg_fmap_fork_release(void); /* (after fork, in both processes) */
+void lg_fmap_fork_child(void);
+
+/* A Lego descriptor's file, held beyond the descriptor (a mapping outlives
+ * it): its attributes (st) and access mode (O_RDONLY, ...), or NULL.  I/O at
+ * an offset, X2F_FSYNC (fsync 1) or the write-back of X2F_CLOSE (0). */
+struct lf_file;
+struct lego_fstat;
+struct lf_file *lg_file_ref_get(int fd, struct lego_fstat *st, int *acc);
+void lg_file_ref_put(struct lf_file *f);
+ssize_t lg_file_ref_io(struct lf_file *f, void *buf, size_t n, off_t off, int wr);
+int lg_file_ref_sync(struct lf_file *f, int fsync);
+int lg_file_ref_stat(struct lf_file *f, struct lego_fstat *st);
+/* its path in the store (for messages) */
+const char *lg_file_ref_path(const struct lf_file *f);
 
 /* statfs's f_type of Lego files: Lego's own, "LEGO", which tools that know
  * the local file systems take for a remote one (tail -f polls instead of

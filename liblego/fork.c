@@ -32,6 +32,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "file.h"
 #include "profile.h"
 #include "runtime.h"
 #include "tls.h"
@@ -197,6 +198,7 @@ static void lg_fork_child(struct lg_rt *rt, const struct lego_as_ref *child)
 	}
 	lg_vm_fork_child_wipe();
 	xc_writeback_kick(rt->xc, 1);
+	lg_fmap_fork_child();
 }
 
 pid_t lg_fork(pid_t (*real_fork)(void))
@@ -219,6 +221,7 @@ pid_t lg_fork(pid_t (*real_fork)(void))
 		return p < 0 ? -errno : p;
 	}
 	pthread_mutex_lock(&lg_fork_lock);
+	lg_fmap_fork_prepare(); /* (it may hold the lock across a write-back) */
 	lg_enter();
 	/* it takes every lock the fault thread needs (lg_sig_hold), and a
 	 * handler that forks (fork is async-signal-safe) must not find
@@ -231,6 +234,7 @@ pid_t lg_fork(pid_t (*real_fork)(void))
 	if (r) {
 		lg_sig_release();
 		lg_leave();
+		lg_fmap_fork_release();
 		pthread_mutex_unlock(&lg_fork_lock);
 		return r;
 	}
@@ -248,6 +252,7 @@ pid_t lg_fork(pid_t (*real_fork)(void))
 		lc_fork_abandon(&rt->lc, &child);
 		lg_sig_release();
 		lg_leave();
+		lg_fmap_fork_release();
 		pthread_mutex_unlock(&lg_fork_lock);
 		return r;
 	}
@@ -255,6 +260,7 @@ pid_t lg_fork(pid_t (*real_fork)(void))
 	lg_twin_error = 0;
 	pid_t pid = real_fork();
 	int e = errno;
+	lg_fmap_fork_release(); /* (in both: the child's runtime maps and remaps) */
 	lg_forking = 0; /* (the prepare handler has stopped the twin writes) */
 	if (pid == 0) {
 		lg_fork_child(rt, &child);

@@ -17,6 +17,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "pagemap.h"
 
 #ifndef USERFAULTFD_IOC_NEW
 #define USERFAULTFD_IOC_NEW _IO(0xAA, 0x00)
@@ -24,7 +25,9 @@
 
 int lg_uffd_open(void) { return lg_uffd_open_as(0); }
 
-int lg_uffd_open_as(int sigbus)
+/* A new userfaultfd, moved up among the runtime's descriptors: the system
+ * call, or /dev/userfaultfd where the sysctl refuses it to this user. */
+static int uffd_new(void)
 {
 	int fd = (int)lg_syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
@@ -34,7 +37,12 @@ int lg_uffd_open_as(int sigbus)
 			close(dev);
 		}
 	}
-	fd = lg_fd_raise(fd);
+	return lg_fd_raise(fd);
+}
+
+int lg_uffd_open_as(int sigbus)
+{
+	int fd = uffd_new();
 	if (fd < 0) {
 		int e = errno;
 		lg_log(LG_ERROR, "fault",
@@ -68,4 +76,20 @@ int lg_uffd_register(int uffd, void *base, size_t size)
 		return -e;
 	}
 	return 0;
+}
+
+int lg_uffd_open_wp_async(void)
+{
+	int fd = uffd_new();
+	if (fd < 0)
+		return -errno;
+	struct uffdio_api api = {.api = UFFD_API, .features = LG_UFFD_WP_ASYNC |
+							LG_UFFD_WP_UNPOPULATED |
+							UFFD_FEATURE_WP_HUGETLBFS_SHMEM};
+	if (ioctl(fd, UFFDIO_API, &api) != 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	return fd;
 }

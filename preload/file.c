@@ -2356,13 +2356,21 @@ static int lg_exec_lego(int dirfd, const char *path, char *const argv[], char *c
 static int lg_execveat(int dirfd, const char *path, char *const argv[], char *const envp[],
 		       int flags, int nest)
 {
-	if (lg_file_exec_path(dirfd, path, flags))
-		return lg_exec_lego(dirfd, path, argv, envp, flags, nest);
-	if (dirfd == AT_FDCWD && flags == 0)
-		REAL(execve)(path, argv, envp);
-	else
-		lg_syscall(SYS_execveat, dirfd, path, argv, envp, flags);
-	return -errno;
+	if (nest == 0) /* what shared mappings of Lego files hold goes first */
+		lg_fmap_exec(0);
+	int r;
+	if (lg_file_exec_path(dirfd, path, flags)) {
+		r = lg_exec_lego(dirfd, path, argv, envp, flags, nest);
+	} else {
+		if (dirfd == AT_FDCWD && flags == 0)
+			REAL(execve)(path, argv, envp);
+		else
+			lg_syscall(SYS_execveat, dirfd, path, argv, envp, flags);
+		r = -errno;
+	}
+	if (nest == 0)
+		lg_fmap_exec(1);
+	return r;
 }
 
 LG_EXPORT int execve(const char *path, char *const argv[], char *const envp[])

@@ -172,6 +172,8 @@ static inline long lg_errno_long(long r)
 
 LG_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
+	if (flags & MAP_FIXED) /* (MAP_FIXED_NOREPLACE replaces nothing) */
+		lg_fmap_unmap(addr, len);
 	long r = LG_TRACED("pdxxdd",
 			   !(flags & MAP_ANONYMOUS) && lg_file_mmap_fd(fd)
 				   ? lg_file_mmap(addr, len, prot, flags, fd, off)
@@ -191,6 +193,7 @@ LG_EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_
 
 LG_EXPORT int munmap(void *addr, size_t len)
 {
+	lg_fmap_unmap(addr, len);
 	return (int)lg_errno_long(LG_TRACED("pd", lg_vm_munmap(addr, len), TL(addr), TL(len)));
 }
 
@@ -203,13 +206,25 @@ LG_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...
 		new_addr = va_arg(ap, void *);
 		va_end(ap);
 	}
+	lg_fmap_remap(old, old_len, NULL, 0, 0);
 	long r = LG_TRACED("pddxp", lg_vm_mremap(old, old_len, new_len, flags, new_addr), TL(old),
 			   TL(old_len), TL(new_len), TL(flags), TL(new_addr));
 	if (r < 0 && r > -4096) {
 		errno = (int)-r;
 		return MAP_FAILED;
 	}
+	lg_fmap_remap(old, old_len, (void *)r, new_len, 1);
 	return (void *)r;
+}
+
+/* msync of a writable shared mapping of a Lego file writes back what this
+ * process wrote there (fmap.c); of anything else, the kernel's. */
+LG_EXPORT int msync(void *addr, size_t len, int flags)
+{
+	int r = lg_fmap_msync(addr, len, flags);
+	if (r == 1)
+		return (int)lg_errno_long(lg_syscall(SYS_msync, addr, len, flags) < 0 ? -errno : 0);
+	return (int)lg_errno_long(r);
 }
 
 LG_EXPORT int mprotect(void *addr, size_t len, int prot)
@@ -568,6 +583,7 @@ __asm__(".text\n"
 /* _exit and _Exit: let the requests in flight finish first (sig.h). */
 static __attribute__((noreturn)) void lg_exit_now(const char *name, int status)
 {
+	lg_fmap_exit(); /* (multiprocessing's workers end with os._exit) */
 	lg_quiesce();
 	void (*real)(int) = (void (*)(int))dlsym(RTLD_NEXT, name);
 	if (real)

@@ -1,0 +1,41 @@
+#!/bin/sh
+# Writable shared mappings of Lego files (docs/storage.md, "Mapping Lego
+# files"): mmap_ops.py prints the same transcript in /lego as in a local
+# directory (stores seen by read and other openers, resize, partial
+# munmap, msync, fork children, another program mapping the file at once,
+# np.memmap, sqlite WAL from two processes, a process killed after
+# writing); the storenode's files hold what was written; no host copy is
+# left in /dev/shm.
+. "$(dirname "$0")/lib.sh"
+skip_if_sanitized
+mkdir -p "$T/root" "$T/local"
+start_monitor
+start_memnode m
+start_storenode "$T/root"
+export LEGO_MONITOR=$MON
+OPS=$IT_SRC/tests/integration/mmap_ops.py
+copies() { ls /dev/shm 2>/dev/null | grep -c "^lego-map-$(id -u)-" ; }
+before=$(copies)
+
+$PY "$OPS" "$T/local/m" >"$T/native.out" 2>"$T/native.log" ||
+	fail "mmap_ops natively: $(tail -5 "$T/native.log")"
+"$BIN/lego-run" -- $PY "$OPS" /lego/m >"$T/lego.out" 2>"$T/lego.log" ||
+	fail "mmap_ops under lego-run: $(tail -5 "$T/lego.log")"
+if grep -q "Linux 6.7" "$T/lego.log"; then
+	echo "SKIP: this kernel cannot track written pages: $(grep "Linux 6.7" "$T/lego.log" | head -1)"
+	exit 77
+fi
+cmp -s "$T/native.out" "$T/lego.out" ||
+	fail "transcripts differ: $(diff "$T/native.out" "$T/lego.out" | head -20)"
+pass "writable shared mappings in /lego: $(wc -l <"$T/lego.out") transcript lines equal to a local directory's"
+
+# the store's own files (not only what the client sees)
+[ "$(dd if="$T/root/m/c.bin" bs=1 skip=8192 count=5 2>/dev/null)" = again ] ||
+	fail "c.bin in the store lacks the last write through the mapping"
+[ "$(stat -c %s "$T/root/m/a.bin")" = 20000 ] || fail "a.bin in the store is not 20000 bytes"
+[ "$(dd if="$T/root/m/k.bin" bs=1 skip=100 count=4 2>/dev/null)" = kill ] ||
+	fail "k.bin in the store lacks what the killed process wrote"
+grep -q "ended without writing it back: 1 page" "$T/lego.log" ||
+	fail "no word of the killed process's page written back: $(tail -3 "$T/lego.log")"
+[ "$(copies)" = "$before" ] || fail "host copies left in /dev/shm: $(ls /dev/shm | grep lego-map)"
+pass "the store holds what went through the mappings (the killed process's page too); no copy left in /dev/shm"
