@@ -2308,10 +2308,10 @@ long lg_file_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off
 		return -EBADF;
 	long r = 0;
 	int type = flags & MAP_TYPE;
-	/* a shared mapping that cannot be written is a copy too (np.load's
+	/* a shared mapping of a read-only descriptor is a copy too (np.load's
 	 * mmap_mode="r", Python's ACCESS_READ), sealed against PROT_WRITE */
 	int shared = type == MAP_SHARED || type == MAP_SHARED_VALIDATE;
-	if (shared && (prot & PROT_WRITE)) { /* the host's shared copy (fmap.c) */
+	if (shared && ((prot & PROT_WRITE) || e->acc == O_RDWR)) { /* the host's copy (fmap.c) */
 		lf_put(e);
 		return lg_fmap_map(addr, len, prot, flags, fd, off);
 	}

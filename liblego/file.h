@@ -148,12 +148,12 @@ int lg_file_ioctl(int fd, unsigned long req, void *arg, int *ret);
 
 /* mmap of a Lego descriptor: lg_file_mmap_fd(fd) says whether mmap must
  * come here; lg_file_mmap returns the address or -errno.  MAP_PRIVATE, and
- * MAP_SHARED without PROT_WRITE: anonymous memory filled from the file;
- * MAP_SHARED with PROT_WRITE: lg_fmap_map. */
+ * MAP_SHARED without PROT_WRITE of a read-only descriptor: anonymous memory
+ * filled from the file; other MAP_SHARED: lg_fmap_map. */
 int lg_file_mmap_fd(int fd);
 long lg_file_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
 
-/* Writable shared mappings of Lego files (fmap.c): the host's copy of the
+/* Shared mappings of Lego files open for writing (fmap.c): the host's copy of the
  * file in tmpfs, shared by the processes that map it, and the pages each
  * wrote written back at msync, munmap, mremap, exec and exit.  The hooks
  * cost one relaxed load while no such mapping exists (lg_fmap_live). */

@@ -1,15 +1,16 @@
 /*
- * Writable shared mappings of Lego files (docs/storage.md, "Mapping Lego
- * files").  The kernel cannot map a Lego file, so mmap(MAP_SHARED) with
- * PROT_WRITE maps a copy of it in tmpfs that every process of this host
- * mapping the file shares: /dev/shm/lego-map-UID-DEV-INO, a header page and
- * then the file's bytes.  Processes see each other's stores at once, as
- * through the kernel's page cache; what a process wrote reaches the file
- * when it calls msync, unmaps, execs or exits.  Only the pages it wrote
- * are written: the kernel tracks them, in a userfaultfd in asynchronous
- * write-protect mode, and PAGEMAP_SCAN reports them and arms them again in
- * one call (Linux 6.7).  Without those the mapping is refused (ENODEV) as
- * before: writing back pages nobody changed could undo other writers'.
+ * Shared mappings of Lego files open for writing (docs/storage.md, "Shared
+ * mappings of files open for writing").  The kernel cannot map a Lego
+ * file, so mmap(MAP_SHARED) with PROT_WRITE, or of a descriptor open for
+ * reading and writing, maps a copy of it in tmpfs that every process of
+ * this host mapping the file shares: /dev/shm/lego-map-UID-DEV-INO, a
+ * header page and then the file's bytes.  Processes see each other's
+ * stores at once, as through the kernel's page cache; what a process wrote
+ * reaches the file when it calls msync, unmaps, execs or exits.  Only the
+ * pages it wrote are written: the kernel tracks them, in a userfaultfd in
+ * asynchronous write-protect mode, and PAGEMAP_SCAN reports them and arms
+ * them again in one call (Linux 6.7).  Without those the mapping is refused
+ * (ENODEV): writing back pages nobody changed could undo other writers'.
  *
  * The copy's life on the host: every process that maps it holds a shared
  * flock on it, on its own open file description; setup and teardown hold
@@ -299,6 +300,9 @@ static int fm_write(struct fm_map *m, uintptr_t a, uintptr_t e)
 {
 	struct fm_obj *o = m->o;
 	uint64_t off = m->off + (a - m->a), end = m->off + (e - m->a);
+	struct stat st; /* (another process may have grown or cut the copy) */
+	if (fstat(o->fd, &st) == 0)
+		o->size = (uint64_t)st.st_size > FM_HDR ? (uint64_t)st.st_size - FM_HDR : 0;
 	end = LG_MIN(end, o->size); /* (pages past the file's end cannot be written) */
 	while (off < end) {
 		size_t c = (size_t)LG_MIN(end - off, (uint64_t)FM_BUF);
@@ -412,7 +416,7 @@ static int fm_setup(void)
 		static _Atomic int said;
 		if (!atomic_exchange(&said, 1))
 			lg_log(LG_WARN, "file",
-			       "a writable shared mapping of a Lego file needs a userfaultfd in "
+			       "a shared mapping of a Lego file open for writing needs a userfaultfd in "
 			       "asynchronous write-protect mode (Linux 6.7): %s; refused (ENODEV)",
 			       strerror(e));
 		return -ENODEV;
@@ -489,7 +493,7 @@ long lg_fmap_map(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 				static _Atomic int said;
 				if (!atomic_exchange(&said, 1))
 					lg_log(LG_WARN, "file",
-					       "a writable shared mapping of a Lego file needs "
+					       "a shared mapping of a Lego file open for writing needs "
 					       "PAGEMAP_SCAN (Linux 6.7): %s; refused (ENODEV)",
 					       strerror((int)-r));
 				r = -ENODEV;

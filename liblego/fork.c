@@ -33,6 +33,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "file.h"
+#include "heap.h"
 #include "profile.h"
 #include "runtime.h"
 #include "tls.h"
@@ -85,6 +86,7 @@ static void lg_atfork_prepare(void)
 	struct lg_rt *rt = &lg_rt;
 	if (!lg_forking)
 		return;
+	lg_heap_fork_enter(); /* (jemalloc's locks are taken: until the handlers end) */
 	/* before any lock: a thread serving its own miss (LEGO_FAULT=sigbus)
 	 * may take them; it ends, and others wait until the fork is over */
 	lg_fault_bus_hold(&rt->fault);
@@ -116,6 +118,7 @@ static void lg_atfork_parent(void)
 	sp_fork_release(&rt->sp);
 	lg_vm_fork_unlock();
 	lg_fault_bus_release(&rt->fault);
+	lg_heap_fork_leave();
 }
 
 static void lg_atfork_child(void)
@@ -141,6 +144,7 @@ static void lg_atfork_child(void)
 		uffd = -1;
 	}
 	lg_child_uffd = uffd;
+	lg_heap_fork_leave();
 }
 
 void lg_fork_register(void)

@@ -4,6 +4,7 @@
 
 #include <jemalloc/jemalloc.h>
 #include <link.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <stdint.h>
 
@@ -91,6 +92,50 @@ static inline int lg_heap_flags(size_t n, const void *caller)
 	return MALLOCX_ARENA(lg_rt.arena);
 }
 
+/*
+ * Allocations while this thread runs the runtime's fork handlers.  glibc
+ * runs prepare handlers in the reverse order of their registration, and
+ * ours is registered before jemalloc's (lg_heap_flags): jemalloc's locks
+ * are held when ours runs, and until after our parent and child handlers.
+ * Those must not enter jemalloc, but the prepare handler drives the last
+ * write-backs, and libfabric may allocate while it progresses them (a
+ * buffer pool grows): such a malloc waited for a lock its own thread held
+ * (it_rma's fork churn hung).  They come from a static region instead and
+ * are never given back; a free of one does nothing.
+ */
+#define LG_FORK_HEAP (256u << 10)
+#define LG_FORK_HDR 16u /* the block's size, before it */
+static uint8_t lg_fork_heap[LG_FORK_HEAP] __attribute__((aligned(64)));
+static _Atomic size_t lg_fork_heap_used;
+static __thread int lg_tls_forking __attribute__((tls_model("initial-exec")));
+
+void lg_heap_fork_enter(void) { lg_tls_forking++; }
+void lg_heap_fork_leave(void) { lg_tls_forking--; }
+
+static inline int lg_fork_heap_has(const void *p)
+{
+	return (const uint8_t *)p >= lg_fork_heap && (const uint8_t *)p < lg_fork_heap + LG_FORK_HEAP;
+}
+
+static void *lg_fork_heap_alloc(size_t n, size_t align)
+{
+	align = LG_MAX(align, (size_t)LG_FORK_HDR);
+	size_t used = atomic_load(&lg_fork_heap_used), start, end;
+	do {
+		start = LG_ALIGN_UP(used + LG_FORK_HDR, align);
+		end = start + LG_ALIGN_UP(n ? n : 1, LG_FORK_HDR);
+		if (end > LG_FORK_HEAP || end < start)
+			return NULL;
+	} while (!atomic_compare_exchange_weak(&lg_fork_heap_used, &used, end));
+	*(size_t *)(lg_fork_heap + start - LG_FORK_HDR) = n;
+	return lg_fork_heap + start;
+}
+
+static inline size_t lg_fork_heap_size(const void *p)
+{
+	return *(const size_t *)((const uint8_t *)p - LG_FORK_HDR);
+}
+
 /* Flags to free p: remote memory may go to the thread cache; local memory
  * must not (the cache serves remote requests). */
 static inline int lg_free_flags(void *p)
@@ -108,6 +153,8 @@ static inline size_t lg_heap_size(size_t n) { return n < 16 ? 16 : n; }
 
 void *lg_heap_malloc(size_t n, const void *caller)
 {
+	if (lg_unlikely(lg_tls_forking))
+		return lg_fork_heap_alloc(n, 16);
 	int fl = lg_heap_flags(n, caller);
 	lg_enter();
 	void *p = mallocx(lg_heap_size(n), fl);
@@ -120,6 +167,10 @@ void *lg_heap_calloc(size_t n, size_t size, const void *caller)
 	size_t total;
 	if (__builtin_mul_overflow(n, size, &total))
 		return NULL;
+	if (lg_unlikely(lg_tls_forking)) { /* (zeros: the region is never reused) */
+		void *p = lg_fork_heap_alloc(total, 16);
+		return p ? memset(p, 0, total) : NULL;
+	}
 	int fl = lg_heap_flags(total, caller);
 	lg_enter();
 	void *p = mallocx(lg_heap_size(total), fl | MALLOCX_ZERO);
@@ -129,8 +180,8 @@ void *lg_heap_calloc(size_t n, size_t size, const void *caller)
 
 void lg_heap_free(void *p)
 {
-	if (!p)
-		return;
+	if (!p || lg_unlikely(lg_fork_heap_has(p) || lg_tls_forking))
+		return; /* (a jemalloc block freed while forking is left: its locks are taken) */
 	if (lg_unlikely(atomic_load_explicit(&lg_rt_deferred, memory_order_relaxed)))
 		lg_heap_credit(p);
 	int fl = lg_free_flags(p);
@@ -146,6 +197,15 @@ void *lg_heap_realloc(void *p, size_t n, const void *caller)
 	if (!n) {
 		lg_heap_free(p);
 		return NULL;
+	}
+	if (lg_unlikely(lg_tls_forking || lg_fork_heap_has(p))) { /* a fresh block, a copy */
+		void *q = lg_tls_forking ? lg_fork_heap_alloc(n, 16) : lg_heap_malloc(n, caller);
+		size_t old = lg_fork_heap_has(p) ? lg_fork_heap_size(p) : lg_heap_usable_size(p);
+		if (q)
+			__builtin_memcpy(q, p, old < n ? old : n);
+		if (q)
+			lg_heap_free(p);
+		return q;
 	}
 	if (lg_unlikely(atomic_load_explicit(&lg_rt_deferred, memory_order_relaxed)))
 		lg_heap_credit(p); /* (the new size is charged by lg_heap_flags) */
@@ -173,6 +233,8 @@ void *lg_heap_realloc(void *p, size_t n, const void *caller)
 
 void *lg_heap_aligned(size_t alignment, size_t n, const void *caller)
 {
+	if (lg_unlikely(lg_tls_forking))
+		return lg_fork_heap_alloc(n, alignment);
 	size_t as = n; /* (charged as its aligned size class: what free credits) */
 	if (lg_unlikely(atomic_load_explicit(&lg_rt_deferred, memory_order_relaxed))) {
 		lg_enter();
@@ -191,6 +253,8 @@ size_t lg_heap_usable_size(void *p)
 {
 	if (!p)
 		return 0;
+	if (lg_unlikely(lg_fork_heap_has(p)))
+		return lg_fork_heap_size(p);
 	lg_enter();
 	size_t s = sallocx(p, 0);
 	lg_leave();

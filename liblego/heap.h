@@ -22,6 +22,10 @@ void lg_heap_free(void *p);
 /* alignment: power of two (checked by the caller). */
 void *lg_heap_aligned(size_t alignment, size_t n, const void *caller);
 size_t lg_heap_usable_size(void *p);
+/* Around the runtime's fork handlers, which run with jemalloc's locks
+ * held: this thread's allocations come from a static region (heap.c). */
+void lg_heap_fork_enter(void);
+void lg_heap_fork_leave(void);
 /* Find the C library's code (at start, inside the runtime). */
 void lg_heap_init(void);
 

@@ -1,9 +1,10 @@
-# Writable shared mappings of files (docs/storage.md, "Mapping Lego
-# files"), printed as a transcript that must be the same in a local
-# directory and in /lego: stores seen by read and by other openers, resize,
-# partial munmap, fork children and other processes mapping the file at
-# once, np.memmap, sqlite in WAL mode from two processes, a process killed
-# after writing through a mapping.  argv[1]: the directory to work in.
+# Shared mappings of files open for writing (docs/storage.md, "Shared
+# mappings of files open for writing"), printed as a transcript that must
+# be the same in a local directory and in /lego: stores seen by read and by
+# other openers, resize, partial munmap, fork children and other processes
+# mapping the file at once, a read-only mapping seeing writes, np.memmap,
+# sqlite in WAL mode from two processes and with mmap_size, a process
+# killed after writing through a mapping.  argv[1]: the directory to work in.
 import ctypes, errno, mmap, os, signal, sqlite3, subprocess, sys
 
 d = sys.argv[1]
@@ -103,6 +104,15 @@ m.close()
 f.close()
 print("file has", get("s.bin")[:6], get("s.bin")[P:P + 5])
 
+# a read-only shared mapping of a descriptor open for writing sees write()
+put("r.bin", b"-" * P)
+f = open(path("r.bin"), "r+b")
+m = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)
+os.pwrite(f.fileno(), b"fresh", 10)
+print("read-only mapping sees a write", m[10:15])
+m.close()
+f.close()
+
 # np.memmap (mode w+, then r+)
 try:
     import numpy as np
@@ -140,6 +150,20 @@ print("rows", c.execute("select count(*), sum(x) from t").fetchone())
 c.close()
 c = sqlite3.connect(db)
 print("reopened", c.execute("select count(*), sum(x) from t").fetchone(),
+      c.execute("pragma integrity_check").fetchone()[0])
+c.close()
+
+# sqlite reading its database through a mapping (mmap_size) while it
+# writes the file with write()
+c = sqlite3.connect(path("m.db"))
+c.execute("pragma mmap_size=1000000")
+c.execute("create table t(x, y)")
+for i in range(300):
+    c.execute("insert into t values (?, ?)", (i, "row%d" % i * 10))
+c.commit()
+c.execute("update t set x = x + 1 where x % 3 = 0")
+c.commit()
+print("mmap_size", c.execute("select count(*), sum(x) from t").fetchone(),
       c.execute("pragma integrity_check").fetchone()[0])
 c.close()
 

@@ -1,11 +1,12 @@
 #!/bin/sh
-# Writable shared mappings of Lego files (docs/storage.md, "Mapping Lego
-# files"): mmap_ops.py prints the same transcript in /lego as in a local
-# directory (stores seen by read and other openers, resize, partial
-# munmap, msync, fork children, another program mapping the file at once,
-# np.memmap, sqlite WAL from two processes, a process killed after
-# writing); the storenode's files hold what was written; no host copy is
-# left in /dev/shm.
+# Shared mappings of Lego files open for writing (docs/storage.md, "Shared
+# mappings of files open for writing"): mmap_ops.py prints the same
+# transcript in /lego as in a local directory (stores seen by read and
+# other openers, resize, partial munmap, msync, fork children, another
+# program mapping the file at once, np.memmap, sqlite WAL from two
+# processes and with mmap_size, a process killed after writing); the
+# storenode's files hold what was written; no host copy is left in
+# /dev/shm.
 . "$(dirname "$0")/lib.sh"
 skip_if_sanitized
 mkdir -p "$T/root" "$T/local"
@@ -27,7 +28,7 @@ if grep -q "Linux 6.7" "$T/lego.log"; then
 fi
 cmp -s "$T/native.out" "$T/lego.out" ||
 	fail "transcripts differ: $(diff "$T/native.out" "$T/lego.out" | head -20)"
-pass "writable shared mappings in /lego: $(wc -l <"$T/lego.out") transcript lines equal to a local directory's"
+pass "shared mappings of files open for writing in /lego: $(wc -l <"$T/lego.out") transcript lines equal to a local directory's"
 
 # the store's own files (not only what the client sees)
 [ "$(dd if="$T/root/m/c.bin" bs=1 skip=8192 count=5 2>/dev/null)" = again ] ||
