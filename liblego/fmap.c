@@ -310,6 +310,9 @@ static int fm_write(struct fm_map *m, uintptr_t a, uintptr_t e)
 		if (g <= 0)
 			return g < 0 ? -errno : -EIO;
 		ssize_t w = lg_file_ref_io(o->file, fm.buf, (size_t)g, (off_t)off, 1);
+		if (w == -ESTALE || w == -ENOENT)
+			return 0; /* removed from the store: nothing to write to (Linux's
+				   * msync succeeds on an unlinked file too) */
 		if (w != g)
 			return w < 0 ? (int)w : -EIO;
 		off += (uint64_t)g;
