@@ -68,6 +68,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "elfneed.h"
 #include "lego/proto.h"
 #include "runtime.h"
 #include "tls.h"
@@ -898,14 +899,21 @@ int lg_file_statfs(int fd, const char *path, struct lego_statfs *out)
 
 #define LF_CWD_MAGIC "lego-cwd 1\n"
 
+/* FNV-1a of the string s (its NUL too) continued from h (LF_HASH0 first). */
+#define LF_HASH0 0xcbf29ce484222325ull
+static uint64_t lf_hash(uint64_t h, const char *s)
+{
+	do
+		h = (h ^ (uint8_t)*s) * 0x100000001b3ull;
+	while (*s++);
+	return h;
+}
+
 /* The local placeholder directory for a Lego working directory at wire:
  * <phdir>/cwd-<hash of wire>, holding a file ".lego" that names it. */
 static void lf_cwd_dir(const char *wire, char *out, size_t cap)
 {
-	uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
-	for (const char *p = wire; *p; p++)
-		h = (h ^ (uint8_t)*p) * 0x100000001b3ull;
-	snprintf(out, cap, "%s/cwd-%016llx", lf.phdir, (unsigned long long)h);
+	snprintf(out, cap, "%s/cwd-%016llx", lf.phdir, (unsigned long long)lf_hash(LF_HASH0, wire));
 }
 
 /* Make the Lego directory (wire, ino, mode) the working directory: the
@@ -2355,6 +2363,202 @@ long lg_file_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off
 		return r;
 	}
 	return a;
+}
+
+/* ------------------------------------------------- a program's libraries */
+
+/* The libraries a program in the store needs from the store, for the
+ * loader of its copy (lg_file_exec_libs): local copies in <libs>, one per
+ * file version (device, inode, modification time, size), an older version's
+ * removed when a newer is made; and a directory run-HASH there of links by
+ * the names they are needed by, one per set (the loader searches
+ * LD_LIBRARY_PATH before a program's RUNPATH).  System calls and stack
+ * buffers only: a vforked child runs this. */
+#define LF_LIBS_MAX 64
+
+struct lf_libs {
+	char dir[PATH_MAX + 64];
+	const char *llp;
+	int n, depth, err;
+	char need[LF_LIBS_MAX][NAME_MAX + 1];
+	char key[LF_LIBS_MAX][96];
+};
+
+/* Does the directory dfd/name hold a link that leads nowhere? */
+static int lf_libs_dangles(int dfd, const char *name)
+{
+	long fd = lf_sys(SYS_openat, dfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	char buf[4096];
+	int bad = 0;
+	for (long n; !bad && (n = lf_sys(SYS_getdents64, (int)fd, buf, sizeof buf)) > 0;)
+		for (long o = 0; o < n && !bad; o += ((struct dirent64 *)(buf + o))->d_reclen) {
+			struct dirent64 *d = (struct dirent64 *)(buf + o);
+			bad = d->d_type == DT_LNK && lf_sys(SYS_faccessat, (int)fd, d->d_name, F_OK) != 0;
+		}
+	lf_sys(SYS_close, (int)fd);
+	return bad;
+}
+
+/* Remove the copies of older versions of the file whose copies' names
+ * start with prefix (all but keep), and the directories of links that led
+ * to them. */
+static void lf_libs_prune(const char *dir, const char *prefix, const char *keep)
+{
+	long dfd = lf_sys(SYS_openat, AT_FDCWD, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return;
+	char buf[4096];
+	size_t pl = strlen(prefix);
+	for (int pass = 0; pass < 2; pass++) { /* the copies, then the links */
+		lf_sys(SYS_lseek, (int)dfd, 0, SEEK_SET);
+		for (long n; (n = lf_sys(SYS_getdents64, (int)dfd, buf, sizeof buf)) > 0;)
+			for (long o = 0; o < n; o += ((struct dirent64 *)(buf + o))->d_reclen) {
+				const char *nm = ((struct dirent64 *)(buf + o))->d_name;
+				if (pass == 0 && strncmp(nm, prefix, pl) == 0 && strcmp(nm, keep) != 0)
+					lf_sys(SYS_unlinkat, (int)dfd, nm, 0);
+				if (pass == 1 && strncmp(nm, "run-", 4) == 0 &&
+				    lf_libs_dangles((int)dfd, nm)) {
+					char sub[NAME_MAX + 8];
+					long lfd = lf_sys(SYS_openat, (int)dfd, nm,
+							  O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+					char lb[4096];
+					for (long m; lfd >= 0 &&
+						     (m = lf_sys(SYS_getdents64, (int)lfd, lb, sizeof lb)) > 0;)
+						for (long q = 0; q < m;
+						     q += ((struct dirent64 *)(lb + q))->d_reclen)
+							lf_sys(SYS_unlinkat, (int)lfd,
+							       ((struct dirent64 *)(lb + q))->d_name, 0);
+					if (lfd >= 0)
+						lf_sys(SYS_close, (int)lfd);
+					snprintf(sub, sizeof sub, "%s", nm);
+					lf_sys(SYS_unlinkat, (int)dfd, sub, AT_REMOVEDIR);
+				}
+			}
+	}
+	lf_sys(SYS_close, (int)dfd);
+}
+
+/* A local copy of the Lego file path in L->dir: its name there in key. */
+static int lf_libs_copy(struct lf_libs *L, const char *path, char *key, size_t cap)
+{
+	struct stat st;
+	int r = lg_file_stat(AT_FDCWD, path, &st, 0);
+	if (r)
+		return r;
+	/* named by the file's path (its versions replace each other, whatever
+	 * inode a rebuild gives it) and version */
+	char prefix[24], dst[sizeof L->dir + 100], tmp[sizeof L->dir + 120];
+	snprintf(prefix, sizeof prefix, "%016llx-", (unsigned long long)lf_hash(LF_HASH0, path));
+	snprintf(key, cap, "%s%llu-%llu-%lld.%09ld-%lld", prefix, (unsigned long long)st.st_dev,
+		 (unsigned long long)st.st_ino, (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
+		 (long long)st.st_size);
+	snprintf(dst, sizeof dst, "%s/%s", L->dir, key);
+	struct stat ls;
+	if (lf_sys(SYS_newfstatat, AT_FDCWD, dst, &ls, 0) == 0 && ls.st_size == st.st_size)
+		return 0;
+	int in = lg_file_open(AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
+	if (in < 0)
+		return in;
+	snprintf(tmp, sizeof tmp, "%s/.%s.%d", L->dir, key, (int)getpid());
+	long out = lf_sys(SYS_openat, AT_FDCWD, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+	r = out < 0 ? (int)out : 0;
+	char buf[16384];
+	for (;;) {
+		ssize_t g = r ? 0 : lg_file_fd(in) ? lg_file_read(in, buf, sizeof buf)
+					      : lf_sys(SYS_read, in, buf, sizeof buf);
+		if (g <= 0) {
+			r = r ? r : (int)g;
+			break;
+		}
+		long w = lf_sys(SYS_write, (int)out, buf, (size_t)g);
+		if (w != g) {
+			r = w < 0 ? (int)w : -EIO;
+			break;
+		}
+	}
+	lg_file_fd(in) ? lg_file_close(in) : (int)lf_sys(SYS_close, in);
+	if (out >= 0)
+		lf_sys(SYS_close, (int)out);
+	if (r == 0)
+		r = (int)lf_sys(SYS_renameat, AT_FDCWD, tmp, AT_FDCWD, dst);
+	if (r)
+		lf_sys(SYS_unlinkat, AT_FDCWD, tmp, 0);
+	else
+		lf_libs_prune(L->dir, prefix, key);
+	return r;
+}
+
+static void lf_libs_found(void *arg, const char *need, const char *found)
+{
+	struct lf_libs *L = arg;
+	for (int i = 0; i < L->n; i++)
+		if (strcmp(L->need[i], need) == 0)
+			return; /* (the loader takes the first by that name too) */
+	if (L->n == LF_LIBS_MAX || L->err)
+		return;
+	int i = L->n;
+	int r = lf_libs_copy(L, found, L->key[i], sizeof L->key[i]);
+	if (r) {
+		L->err = r;
+		return;
+	}
+	snprintf(L->need[i], sizeof L->need[i], "%s", need);
+	L->n++;
+	char copy[sizeof L->dir + 100];
+	snprintf(copy, sizeof copy, "%s/%s", L->dir, L->key[i]);
+	long fd = L->depth < 8 ? lf_sys(SYS_openat, AT_FDCWD, copy, O_RDONLY | O_CLOEXEC) : -1;
+	if (fd >= 0) { /* and what it needs in turn, its $ORIGIN its own directory */
+		L->depth++;
+		lg_elf_store_needs((int)fd, found, L->llp, lf_libs_found, L);
+		L->depth--;
+		lf_sys(SYS_close, (int)fd);
+	}
+}
+
+int lg_file_exec_libs(int fd, const char *name, const char *llp, char *dir, size_t cap)
+{
+	struct lf_libs L;
+	L.n = L.depth = L.err = 0;
+	L.llp = llp;
+	snprintf(L.dir, sizeof L.dir, "%s", lf.phdir);
+	char *slash = strrchr(L.dir, '/'); /* (beside the placeholders: <phdir>/../libs) */
+	if (!lf.phdir[0] || !slash)
+		return -EIO;
+	snprintf(slash, sizeof L.dir - (size_t)(slash - L.dir), "/libs");
+	int r = lf_mkdir_checked(L.dir, 0700, 0);
+	if (r)
+		return r;
+	if (lg_elf_store_needs(fd, name, llp, lf_libs_found, &L) < 0 || (!L.n && !L.err))
+		return 0;
+	if (L.err)
+		return L.err;
+	uint64_t h = LF_HASH0; /* over the names and the copies */
+	for (int i = 0; i < L.n; i++)
+		h = lf_hash(lf_hash(h, L.need[i]), L.key[i]);
+	int n = snprintf(dir, cap, "%s/run-%016llx", L.dir, (unsigned long long)h);
+	if (n < 0 || (size_t)n >= cap)
+		return -ENAMETOOLONG;
+	struct stat st;
+	if (lf_sys(SYS_newfstatat, AT_FDCWD, dir, &st, 0) == 0)
+		return 1;
+	char tmp[PATH_MAX + 40], link[PATH_MAX + 200], to[128];
+	snprintf(tmp, sizeof tmp, "%s.%d", dir, (int)getpid());
+	r = (int)lf_sys(SYS_mkdir, tmp, 0700);
+	for (int i = 0; r == 0 && i < L.n; i++) {
+		snprintf(link, sizeof link, "%s/%s", tmp, L.need[i]);
+		snprintf(to, sizeof to, "../%s", L.key[i]);
+		r = (int)lf_sys(SYS_symlinkat, to, AT_FDCWD, link);
+	}
+	if (r == 0 && lf_sys(SYS_renameat, AT_FDCWD, tmp, AT_FDCWD, dir) == 0)
+		return 1;
+	for (int i = 0; i < L.n; i++) { /* (failed, or made meanwhile by another) */
+		snprintf(link, sizeof link, "%s/%s", tmp, L.need[i]);
+		lf_sys(SYS_unlinkat, AT_FDCWD, link, 0);
+	}
+	lf_sys(SYS_unlinkat, AT_FDCWD, tmp, AT_REMOVEDIR);
+	return r ? r : lf_sys(SYS_newfstatat, AT_FDCWD, dir, &st, 0) == 0 ? 1 : -EIO;
 }
 
 /* ------------------------------------------------------------------- exec */

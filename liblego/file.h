@@ -264,6 +264,14 @@ struct lg_exec {
 int lg_file_exec_path(int dirfd, const char *path, int flags);
 int lg_file_exec_prep(int dirfd, const char *path, int flags, int preloaded, struct lg_exec *x);
 
+/* The libraries a program in the store needs from the store (elfneed.h), for
+ * the dynamic loader of its copy (fd, run by exec): local copies of them,
+ * made once per version of each, and a directory of links to the copies by
+ * the names they are needed by, to put first in LD_LIBRARY_PATH, into dir:
+ * 1, or 0 when it needs none, or -errno.  name: the program's Lego name
+ * ("/prefix/..."); llp: the LD_LIBRARY_PATH it will run with, or NULL. */
+int lg_file_exec_libs(int fd, const char *name, const char *llp, char *dir, size_t cap);
+
 /* dlopen of path, a Lego path (lg_file_path): the name the C library's
  * dlopen can load instead into name: /proc/self/fd/N of a memfd copy of the
  * file, the same for the same file while it is unchanged (so the loader

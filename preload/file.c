@@ -43,6 +43,7 @@
 #include <unistd.h>
 #include <utime.h>
 
+#include "common/log.h"
 #include "common/util.h"
 #include "fabric/fiload.h"
 #include "liblego/dio.h"
@@ -2339,6 +2340,28 @@ static int lg_exec_lego(int dirfd, const char *path, char *const argv[], char *c
 		return -errno;
 	}
 	if (x.fd >= 0) {
+		/* the libraries it needs from the store: the loader finds local
+		 * copies first in LD_LIBRARY_PATH (lg_file_exec_libs) */
+		size_t n = 0, at = (size_t)-1;
+		for (; envp && envp[n]; n++)
+			if (strncmp(envp[n], "LD_LIBRARY_PATH=", 16) == 0)
+				at = n;
+		const char *llp = at != (size_t)-1 ? envp[at] + 16 : NULL;
+		char dir[PATH_MAX], ll[sizeof dir + 18 + (llp ? strlen(llp) : 0)];
+		char *nv[n + 2];
+		int k = lg_file_exec_libs(x.fd, x.name, llp, dir, sizeof dir);
+		if (k < 0)
+			lg_log_rl(LG_WARN, "file", "%s: the libraries it needs from the store could not "
+				  "be copied for the loader: %s", x.name, strerror(-k));
+		if (k > 0) {
+			snprintf(ll, sizeof ll, "LD_LIBRARY_PATH=%s%s%s", dir, llp && *llp ? ":" : "",
+				 llp ? llp : "");
+			if (n)
+				memcpy(nv, envp, n * sizeof *nv);
+			nv[at != (size_t)-1 ? at : n] = ll;
+			nv[at != (size_t)-1 ? n : n + 1] = NULL;
+			envp = nv;
+		}
 		lg_syscall(SYS_execveat, x.fd, "", argv, envp, AT_EMPTY_PATH);
 		r = -errno;
 		close(x.fd);

@@ -30,6 +30,7 @@
 
 #include "common/log.h"
 #include "fabric/fabric.h"
+#include "liblego/elfneed.h"
 #include "liblego/file.h"
 #include "liblego/fork.h"
 #include "liblego/heap.h"
@@ -418,107 +419,28 @@ __asm__(".text\n"
  */
 static void *lg_dlopen_lego(const char *path, int flags, int depth);
 
-/* The bytes at off of the file fd into buf: 0, or -1 if short. */
-static int lg_elf_read(int fd, void *buf, size_t n, uint64_t off)
-{
-	return pread(fd, buf, n, (off_t)off) == (ssize_t)n ? 0 : -1;
-}
-
-/* The file offset of virtual address va in the ELF file fd (its PT_LOAD
- * segments), or 0. */
-static uint64_t lg_elf_off(int fd, const Elf64_Ehdr *eh, uint64_t va)
-{
-	for (int i = 0; i < eh->e_phnum; i++) {
-		Elf64_Phdr ph;
-		if (lg_elf_read(fd, &ph, sizeof ph, eh->e_phoff + (uint64_t)i * eh->e_phentsize))
-			return 0;
-		if (ph.p_type == PT_LOAD && va >= ph.p_vaddr && va < ph.p_vaddr + ph.p_filesz)
-			return va - ph.p_vaddr + ph.p_offset;
-	}
-	return 0;
-}
-
 /*
  * The libraries a library in the store needs (DT_NEEDED) that are in the
- * store too, found through its DT_RUNPATH (or DT_RPATH) with $ORIGIN the
- * library's own directory in the store (a wheel's bundled libraries:
- * numpy's numpy.libs/): the dynamic loader cannot open them, so they are
- * loaded first, each from its own copy, and the loader then finds them
- * loaded by their SONAME.  copy is the library's copy, path its Lego name.
+ * store too, found through LD_LIBRARY_PATH and its DT_RUNPATH (or
+ * DT_RPATH) with $ORIGIN the library's own directory in the store (a
+ * wheel's bundled libraries: numpy's numpy.libs/): the dynamic loader
+ * cannot open them, so they are loaded first, each from its own copy, and
+ * the loader then finds them loaded by their SONAME.  copy is the
+ * library's copy, path its Lego name.
  */
+static void lg_dlopen_one(void *depth, const char *name, const char *found)
+{
+	(void)name;
+	lg_dlopen_lego(found, RTLD_LAZY | RTLD_LOCAL, *(int *)depth + 1);
+}
+
 static void lg_dlopen_needed(const char *copy, const char *path, int depth)
 {
 	int fd = open(copy, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	Elf64_Ehdr eh;
-	uint64_t dynoff = 0, dynsz = 0, strva = 0, run = 0, rpath = 0;
-	if (lg_elf_read(fd, &eh, sizeof eh, 0) || memcmp(eh.e_ident, ELFMAG, SELFMAG) ||
-	    eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_phentsize != sizeof(Elf64_Phdr))
-		goto out;
-	for (int i = 0; i < eh.e_phnum; i++) {
-		Elf64_Phdr ph;
-		if (lg_elf_read(fd, &ph, sizeof ph, eh.e_phoff + (uint64_t)i * eh.e_phentsize))
-			goto out;
-		if (ph.p_type == PT_DYNAMIC) {
-			dynoff = ph.p_offset;
-			dynsz = ph.p_filesz;
-		}
+	if (fd >= 0) {
+		lg_elf_store_needs(fd, path, getenv("LD_LIBRARY_PATH"), lg_dlopen_one, &depth);
+		close(fd);
 	}
-	Elf64_Dyn dy;
-	for (uint64_t o = 0; dynsz && o + sizeof dy <= dynsz; o += sizeof dy) {
-		if (lg_elf_read(fd, &dy, sizeof dy, dynoff + o) || dy.d_tag == DT_NULL)
-			break;
-		if (dy.d_tag == DT_STRTAB)
-			strva = dy.d_un.d_ptr;
-		else if (dy.d_tag == DT_RUNPATH)
-			run = dy.d_un.d_val + 1; /* (+1: 0 is "none") */
-		else if (dy.d_tag == DT_RPATH)
-			rpath = dy.d_un.d_val + 1;
-	}
-	uint64_t str = strva ? lg_elf_off(fd, &eh, strva) : 0;
-	uint64_t sp = run ? run : rpath;
-	char dirs[PATH_MAX], origin[PATH_MAX];
-	ssize_t got = str && sp ? pread(fd, dirs, sizeof dirs - 1, (off_t)(str + sp - 1)) : -1;
-	if (got <= 0)
-		goto out;
-	dirs[got] = 0;
-	snprintf(origin, sizeof origin, "%s", path);
-	char *slash = strrchr(origin, '/');
-	if (!slash)
-		goto out;
-	*slash = 0;
-	for (uint64_t o = 0; o + sizeof dy <= dynsz; o += sizeof dy) {
-		char need[NAME_MAX + 1];
-		if (lg_elf_read(fd, &dy, sizeof dy, dynoff + o) || dy.d_tag == DT_NULL)
-			break;
-		ssize_t nl = dy.d_tag != DT_NEEDED ? -1
-			     : pread(fd, need, sizeof need - 1, (off_t)(str + dy.d_un.d_val));
-		if (nl <= 0)
-			continue;
-		need[nl] = 0;
-		if (strchr(need, '/'))
-			continue;
-		/* each RUNPATH entry, $ORIGIN put in: the first in the store
-		 * that holds it */
-		for (const char *d = dirs; *d;) {
-			size_t l = strcspn(d, ":");
-			char cand[PATH_MAX];
-			size_t k = strncmp(d, "$ORIGIN", 7) == 0	 ? 7
-				   : strncmp(d, "${ORIGIN}", 9) == 0 ? 9
-								     : 0;
-			int n = snprintf(cand, sizeof cand, "%s%.*s/%s", k ? origin : "",
-					 (int)(l - k), d + k, need);
-			if (n > 0 && (size_t)n < sizeof cand && lg_file_path(AT_FDCWD, cand) &&
-			    access(cand, R_OK) == 0) {
-				lg_dlopen_lego(cand, RTLD_LAZY | RTLD_LOCAL, depth + 1);
-				break;
-			}
-			d += l + (d[l] == ':');
-		}
-	}
-out:
-	close(fd);
 }
 
 static void *lg_dlopen_lego(const char *path, int flags, int depth)

@@ -92,3 +92,32 @@ import legoext; print(legoext.twice(21), legoext.__file__.startswith("/lego/venv
 	fail "import of a C extension module from the store: $(tail -3 "$T/ext.log")"
 [ "$got" = "42 True" ] || fail "the extension module in the store gave '$got'"
 pass "dlopen of libraries in the store: ctypes twice (one object), one needing another through \$ORIGIN, a C extension module in the venv"
+
+# programs in the store whose libraries are in the store (a CMake or make
+# build tree): found through the program's RUNPATH ($ORIGIN/../lib, or an
+# absolute /lego path), through the libraries' own RUNPATH, and through
+# LD_LIBRARY_PATH entries in the store; a rebuilt library is the one the
+# next run loads
+mkdir -p "$T/root/proj/bin" "$T/root/proj/lib" "$T/root/proj/lib2"
+printf 'int bar(void) { return 40; }\n' >"$T/bar.c"
+printf 'int bar(void);\nint foo(void) { return bar() + 2; }\n' >"$T/foo.c"
+printf '#include <stdio.h>\nint foo(void);\nint main(void) { printf("foo %%d\\n", foo()); return 0; }\n' >"$T/app.c"
+cc -shared -fPIC -o "$T/root/proj/lib/libbar.so" "$T/bar.c" &&
+	cc -shared -fPIC -o "$T/root/proj/lib/libfoo.so" "$T/foo.c" -L"$T/root/proj/lib" -lbar \
+		-Wl,-rpath,'$ORIGIN' &&
+	cc -o "$T/root/proj/bin/app" "$T/app.c" -L"$T/root/proj/lib" -lfoo -Wl,-rpath,'$ORIGIN/../lib' &&
+	cc -o "$T/root/proj/bin/app_abs" "$T/app.c" -L"$T/root/proj/lib" -lfoo \
+		-Wl,-rpath,/lego/proj/lib &&
+	cc -o "$T/root/proj/bin/app_llp" "$T/app.c" -L"$T/root/proj/lib" -lfoo &&
+	cp "$T/root/proj/lib/libfoo.so" "$T/root/proj/lib/libbar.so" "$T/root/proj/lib2/" ||
+	fail "cc the project in the store"
+got=$($RUN sh -c '/lego/proj/bin/app; /lego/proj/bin/app_abs; cd /lego/proj/bin && ./app &&
+	LD_LIBRARY_PATH=/lego/proj/lib2 ./app_llp' 2>"$T/proj.log") ||
+	fail "programs in the store with their libraries there: $(tail -3 "$T/proj.log")"
+[ "$got" = "$(printf 'foo 42\nfoo 42\nfoo 42\nfoo 42')" ] || fail "the project's programs printed '$got'"
+sed 's/40/50/' "$T/bar.c" >"$T/bar2.c" # (rebuilt through the store: its cache knows)
+$RUN cc -shared -fPIC -o /lego/proj/lib/libbar.so "$T/bar2.c" 2>"$T/cc2.log" ||
+	fail "cc libbar.so again in /lego: $(tail -3 "$T/cc2.log")"
+got=$($RUN /lego/proj/bin/app 2>"$T/proj2.log") || fail "after the rebuild: $(tail -3 "$T/proj2.log")"
+[ "$got" = "foo 52" ] || fail "after libbar.so was rebuilt the program printed '$got'"
+pass "programs in the store load their libraries from the store (RUNPATH \$ORIGIN/../lib and /lego/..., a library's own \$ORIGIN, LD_LIBRARY_PATH), a rebuilt one the next run"
