@@ -12,13 +12,11 @@ start_memnode m
 start_storenode "$T/root"
 export LEGO_MONITOR=$MON
 cat >"$T/writer.py" <<'PY'
-import os, sqlite3, sys
+import os, sqlite3, sys, time
 open(sys.argv[2], "w").write(str(os.getpid()))
-w = int(sys.argv[1]) # 0: rollback journal; 1, 2: writers of wal.db in WAL mode
+w = int(sys.argv[1]) # 0: rollback journal; 1, 2: writers of wal.db (in WAL mode)
 db = sqlite3.connect("/lego/db/wal.db" if w else "/lego/db/test.db", isolation_level=None,
                      timeout=60)
-if w:
-    db.execute("PRAGMA journal_mode=WAL")
 db.execute("PRAGMA synchronous=FULL")
 db.execute("CREATE TABLE IF NOT EXISTS t(txn INTEGER, k INTEGER, v TEXT)")
 txn = 0
@@ -32,6 +30,8 @@ while True:
         db.execute("INSERT INTO t VALUES (?, 0, 'again')", (w * 1000000 + txn - 3,))
     db.execute("COMMIT")
     print(txn, flush=True)
+    if w:
+        time.sleep(0.005) # (lets the other writer in: sqlite's busy wait is not fair)
 PY
 cat >"$T/check.py" <<'PY'
 import sqlite3, sys
@@ -80,6 +80,13 @@ pass "and after the memnode (with its cache) was killed too: integrity ok, $HAVE
 # file (it_mmap_shared): two writers at once; one is killed with SIGKILL,
 # the other goes on and then is killed too.  Each one's committed
 # transactions are there, whole.
+# (the database is put in WAL mode first: two connections switching it at
+# once get "database is locked", natively too)
+mode=$("$BIN/lego-run" -- $PY -c '
+import sqlite3
+print(sqlite3.connect("/lego/db/wal.db").execute("PRAGMA journal_mode=WAL").fetchone()[0])' \
+	2>"$T/wal.log") || fail "WAL mode: $(tail -3 "$T/wal.log")"
+[ "$mode" = wal ] || fail "journal_mode=WAL gave '$mode'"
 for w in 1 2; do
 	"$BIN/lego-run" -- $PY "$T/writer.py" $w "$T/writer$w.pid" >"$T/writer$w.out" \
 		2>"$T/writer$w.log" &
