@@ -2543,7 +2543,7 @@ int lg_file_exec_libs(int fd, const char *name, const char *llp, char *dir, size
 	struct stat st;
 	if (lf_sys(SYS_newfstatat, AT_FDCWD, dir, &st, 0) == 0)
 		return 1;
-	char tmp[PATH_MAX + 40], link[PATH_MAX + 200], to[128];
+	char tmp[PATH_MAX + 40], link[sizeof tmp + NAME_MAX + 2], to[sizeof L.key[0] + 4];
 	snprintf(tmp, sizeof tmp, "%s.%d", dir, (int)getpid());
 	r = (int)lf_sys(SYS_mkdir, tmp, 0700);
 	for (int i = 0; r == 0 && i < L.n; i++) {

@@ -378,8 +378,9 @@ static int fm_cut(uintptr_t a, uintptr_t e)
 		fm.map[i] = fm.map[--fm.n];
 		i--;
 		/* (the pieces left hold the copy before the piece cut lets go) */
-		if ((m.a < a && fm_add(m.a, a, m.off, m.o)) ||
-		    (e < m.e && fm_add(e, m.e, m.off + (e - m.a), m.o)))
+		int lost = m.a < a && fm_add(m.a, a, m.off, m.o);
+		lost |= e < m.e && fm_add(e, m.e, m.off + (e - m.a), m.o);
+		if (lost)
 			lg_log_rl(LG_WARN, "file", "shared mapping table: out of memory");
 		fm_obj_drop(m.o);
 	}
@@ -569,10 +570,7 @@ int lg_fmap_remap(void *old, size_t old_len, void *new, size_t new_len, int phas
 			if (lg_file_ref_stat(ob->file, &st) == 0 && st.size > ob->size)
 				fm_grow(ob, st.size);
 		}
-		struct uffdio_register rg = {.range = {d, de - d}, .mode = UFFDIO_REGISTER_MODE_WP};
-		r = ioctl(fm.uffd, UFFDIO_REGISTER, &rg) ? -errno : 0;
-		if (r == 0)
-			r = fm_scan(d, de, NULL, NULL);
+		r = fm_register(d, de); /* (a moved mapping leaves the userfaultfd) */
 		if (r == 0)
 			r = fm_add(d, de, off, ob);
 		fm_obj_drop(ob);
