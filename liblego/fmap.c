@@ -583,9 +583,11 @@ void lg_fmap_io(uint64_t ino, void *buf, size_t n, uint64_t off, int wr)
 {
 	pthread_mutex_lock(&fm.lock);
 	for (struct fm_obj *o = fm.objs; o; o = o->next) {
-		if (o->ino != ino || off >= o->size)
+		if (o->ino != ino || (!wr && off >= o->size))
 			continue;
-		size_t c = (size_t)LG_MIN((uint64_t)n, o->size - off);
+		/* (a write past the copy's end extends it, as it did the file:
+		 * a mapping past the old end reaches the new bytes, as on Linux) */
+		size_t c = wr ? n : (size_t)LG_MIN((uint64_t)n, o->size - off);
 		/* through local memory: the kernel cannot touch a remote
 		 * buffer that is not resident (LEGO_FAULT=sigbus: EFAULT) */
 		for (size_t k = 0; k < c;) {
@@ -604,6 +606,8 @@ void lg_fmap_io(uint64_t ino, void *buf, size_t n, uint64_t off, int wr)
 			}
 			k += l;
 		}
+		if (wr && off + c > o->size)
+			o->size = off + c;
 		break;
 	}
 	pthread_mutex_unlock(&fm.lock);

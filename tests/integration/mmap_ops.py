@@ -104,6 +104,17 @@ m.close()
 f.close()
 print("file has", get("s.bin")[:6], get("s.bin")[P:P + 5])
 
+# a mapping past the file's end reaches what a write past it added
+put("g.bin", b"g" * P)
+fd = os.open(path("g.bin"), os.O_RDWR)
+a = libc.mmap(None, 2 * P, rw, mmap.MAP_SHARED, fd, 0)  # (Python's mmap refuses that)
+os.pwrite(fd, b"grown", 2 * P - 5)
+print("past the old end", ctypes.string_at(a + 2 * P - 5, 5), ctypes.string_at(a + P - 1, 2))
+ctypes.memmove(a + P, b"new", 3)
+libc.munmap(a, 2 * P)
+os.close(fd)
+print("file has", len(get("g.bin")), get("g.bin")[P:P + 3])
+
 # a read-only shared mapping of a descriptor open for writing sees write()
 put("r.bin", b"-" * P)
 f = open(path("r.bin"), "r+b")
