@@ -2365,6 +2365,41 @@ long lg_file_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off
 	return a;
 }
 
+/* The store file (wire, ino) written to the descriptor fd from where it
+ * stands, through b (a bounce buffer): 0 or -errno. */
+static int lf_copy_wire(const char *wire, uint64_t ino, uint8_t *b, int fd)
+{
+	for (uint64_t off = 0;;) {
+		struct lego_file_req rd = {.ino = ino, .off = off, .len = LEGO_FILE_IO_MAX,
+					   .path_len = (uint16_t)strlen(wire)};
+		size_t got = 0;
+		int r = lf_call(X2F_READ, &rd, wire, NULL, b, LEGO_FILE_IO_MAX, &got);
+		if (r)
+			return r;
+		ssize_t w = got > LEGO_FILE_IO_MAX ? -EIO : lf_copy_out(fd, b, got, NULL);
+		if (w != (ssize_t)got)
+			return w < 0 ? (int)w : -EIO;
+		off += got;
+		if (got < LEGO_FILE_IO_MAX)
+			return 0;
+	}
+}
+
+/* A copy of the store file (wire, ino) in a new memfd named name (its
+ * descriptor, close-on-exec, into *fd), through b: 0 or -errno. */
+static int lf_memfd_copy(const char *wire, uint64_t ino, const char *name, uint8_t *b, int *fd)
+{
+	long m = lf_sys(SYS_memfd_create, name, MFD_CLOEXEC);
+	if (m < 0)
+		return (int)m;
+	int r = lf_copy_wire(wire, ino, b, (int)m);
+	if (r)
+		lf_sys(SYS_close, m);
+	else
+		*fd = (int)m;
+	return r;
+}
+
 /* ------------------------------------------------- a program's libraries */
 
 /* The libraries a program in the store needs from the store, for the
@@ -2381,7 +2416,7 @@ struct lf_libs {
 	const char *llp;
 	int n, depth, err;
 	char need[LF_LIBS_MAX][NAME_MAX + 1];
-	char key[LF_LIBS_MAX][96];
+	char to[LF_LIBS_MAX][256]; /* "../copy", or a local library's path */
 };
 
 /* Does the directory dfd/name hold a link that leads nowhere? */
@@ -2440,54 +2475,49 @@ static void lf_libs_prune(const char *dir, const char *prefix, const char *keep)
 	lf_sys(SYS_close, (int)dfd);
 }
 
-/* A local copy of the Lego file path in L->dir: its name there in key. */
-static int lf_libs_copy(struct lf_libs *L, const char *path, char *key, size_t cap)
+/* What the link for the Lego file path leads to, into to: "../" and the
+ * name of its copy in L->dir (made if it is not there), or the local file a
+ * link out of the store leads to (2).  1, 2 or -errno. */
+static int lf_libs_copy(struct lf_libs *L, const char *path, char *to, size_t cap)
 {
-	struct stat st;
-	int r = lg_file_stat(AT_FDCWD, path, &st, 0);
+	char wire[LEGO_PATH_MAX + 1], local[PATH_MAX];
+	int r = lf_resolve(AT_FDCWD, path, wire);
+	if (r <= 0)
+		return r ? r : -ENOENT;
+	struct lego_fstat st;
+	r = lf_open_wire(wire, O_RDONLY, 0, &st, local);
+	if (r == LF_LOCAL)
+		return snprintf(to, cap, "%s", local) < (int)cap ? 2 : -ENAMETOOLONG;
 	if (r)
 		return r;
 	/* named by the file's path (its versions replace each other, whatever
 	 * inode a rebuild gives it) and version */
-	char prefix[24], dst[sizeof L->dir + 100], tmp[sizeof L->dir + 120];
-	snprintf(prefix, sizeof prefix, "%016llx-", (unsigned long long)lf_hash(LF_HASH0, path));
-	snprintf(key, cap, "%s%llu-%llu-%lld.%09ld-%lld", prefix, (unsigned long long)st.st_dev,
-		 (unsigned long long)st.st_ino, (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
-		 (long long)st.st_size);
+	char prefix[24], key[96], dst[sizeof L->dir + 100], tmp[sizeof L->dir + 120];
+	snprintf(prefix, sizeof prefix, "%016llx-", (unsigned long long)lf_hash(LF_HASH0, wire));
+	snprintf(key, sizeof key, "%s%llu-%llu-%lld-%llu", prefix, (unsigned long long)st.dev,
+		 (unsigned long long)st.ino, (long long)st.mtime_ns, (unsigned long long)st.size);
+	snprintf(to, cap, "../%s", key);
 	snprintf(dst, sizeof dst, "%s/%s", L->dir, key);
 	struct stat ls;
-	if (lf_sys(SYS_newfstatat, AT_FDCWD, dst, &ls, 0) == 0 && ls.st_size == st.st_size)
-		return 0;
-	int in = lg_file_open(AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
-	if (in < 0)
-		return in;
+	if (lf_sys(SYS_newfstatat, AT_FDCWD, dst, &ls, 0) == 0 && (uint64_t)ls.st_size == st.size)
+		return 1;
 	snprintf(tmp, sizeof tmp, "%s/.%s.%d", L->dir, key, (int)getpid());
 	long out = lf_sys(SYS_openat, AT_FDCWD, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
-	r = out < 0 ? (int)out : 0;
-	char buf[16384];
-	for (;;) {
-		ssize_t g = r ? 0 : lg_file_fd(in) ? lg_file_read(in, buf, sizeof buf)
-					      : lf_sys(SYS_read, in, buf, sizeof buf);
-		if (g <= 0) {
-			r = r ? r : (int)g;
-			break;
-		}
-		long w = lf_sys(SYS_write, (int)out, buf, (size_t)g);
-		if (w != g) {
-			r = w < 0 ? (int)w : -EIO;
-			break;
-		}
-	}
-	lg_file_fd(in) ? lg_file_close(in) : (int)lf_sys(SYS_close, in);
-	if (out >= 0)
-		lf_sys(SYS_close, (int)out);
+	if (out < 0)
+		return (int)out;
+	uint8_t *b = lf_bounce_get();
+	r = b ? lf_copy_wire(wire, st.ino, b, (int)out) : -ENOMEM;
+	if (b)
+		lf_bounce_put(b);
+	lf_sys(SYS_close, (int)out);
 	if (r == 0)
 		r = (int)lf_sys(SYS_renameat, AT_FDCWD, tmp, AT_FDCWD, dst);
-	if (r)
+	if (r) {
 		lf_sys(SYS_unlinkat, AT_FDCWD, tmp, 0);
-	else
-		lf_libs_prune(L->dir, prefix, key);
-	return r;
+		return r;
+	}
+	lf_libs_prune(L->dir, prefix, key);
+	return 1;
 }
 
 static void lf_libs_found(void *arg, const char *need, const char *found)
@@ -2499,16 +2529,17 @@ static void lf_libs_found(void *arg, const char *need, const char *found)
 	if (L->n == LF_LIBS_MAX || L->err)
 		return;
 	int i = L->n;
-	int r = lf_libs_copy(L, found, L->key[i], sizeof L->key[i]);
-	if (r) {
+	int r = lf_libs_copy(L, found, L->to[i], sizeof L->to[i]);
+	if (r < 0) {
 		L->err = r;
 		return;
 	}
 	snprintf(L->need[i], sizeof L->need[i], "%s", need);
 	L->n++;
 	char copy[sizeof L->dir + 100];
-	snprintf(copy, sizeof copy, "%s/%s", L->dir, L->key[i]);
-	long fd = L->depth < 8 ? lf_sys(SYS_openat, AT_FDCWD, copy, O_RDONLY | O_CLOEXEC) : -1;
+	snprintf(copy, sizeof copy, "%s/%s", L->dir, L->to[i] + 3);
+	long fd = r == 1 && L->depth < 8 ? lf_sys(SYS_openat, AT_FDCWD, copy, O_RDONLY | O_CLOEXEC)
+					 : -1;
 	if (fd >= 0) { /* and what it needs in turn, its $ORIGIN its own directory */
 		L->depth++;
 		lg_elf_store_needs((int)fd, found, L->llp, lf_libs_found, L);
@@ -2536,20 +2567,19 @@ int lg_file_exec_libs(int fd, const char *name, const char *llp, char *dir, size
 		return L.err;
 	uint64_t h = LF_HASH0; /* over the names and the copies */
 	for (int i = 0; i < L.n; i++)
-		h = lf_hash(lf_hash(h, L.need[i]), L.key[i]);
+		h = lf_hash(lf_hash(h, L.need[i]), L.to[i]);
 	int n = snprintf(dir, cap, "%s/run-%016llx", L.dir, (unsigned long long)h);
 	if (n < 0 || (size_t)n >= cap)
 		return -ENAMETOOLONG;
 	struct stat st;
 	if (lf_sys(SYS_newfstatat, AT_FDCWD, dir, &st, 0) == 0)
 		return 1;
-	char tmp[PATH_MAX + 40], link[sizeof tmp + NAME_MAX + 2], to[sizeof L.key[0] + 4];
+	char tmp[PATH_MAX + 40], link[sizeof tmp + NAME_MAX + 2];
 	snprintf(tmp, sizeof tmp, "%s.%d", dir, (int)getpid());
 	r = (int)lf_sys(SYS_mkdir, tmp, 0700);
 	for (int i = 0; r == 0 && i < L.n; i++) {
 		snprintf(link, sizeof link, "%s/%s", tmp, L.need[i]);
-		snprintf(to, sizeof to, "../%s", L.key[i]);
-		r = (int)lf_sys(SYS_symlinkat, to, AT_FDCWD, link);
+		r = (int)lf_sys(SYS_symlinkat, L.to[i], AT_FDCWD, link);
 	}
 	if (r == 0 && lf_sys(SYS_renameat, AT_FDCWD, tmp, AT_FDCWD, dir) == 0)
 		return 1;
@@ -2594,37 +2624,6 @@ static int lf_shebang(const char *head, size_t n, struct lg_exec *x)
 		a++;
 	x->arg = a < e ? x->interp + (a - b) : NULL;
 	return 0;
-}
-
-/* A copy of the store file (wire, ino) in a new memfd named name (its
- * descriptor, close-on-exec, into *fd), through b (a bounce buffer): 0 or
- * -errno. */
-static int lf_memfd_copy(const char *wire, uint64_t ino, const char *name, uint8_t *b, int *fd)
-{
-	long m = lf_sys(SYS_memfd_create, name, MFD_CLOEXEC);
-	if (m < 0)
-		return (int)m;
-	int r = 0;
-	for (uint64_t off = 0;;) {
-		struct lego_file_req rd = {.ino = ino, .off = off, .len = LEGO_FILE_IO_MAX,
-					   .path_len = (uint16_t)strlen(wire)};
-		size_t got = 0;
-		if ((r = lf_call(X2F_READ, &rd, wire, NULL, b, LEGO_FILE_IO_MAX, &got)) != 0)
-			break;
-		ssize_t w = got > LEGO_FILE_IO_MAX ? -EIO : lf_copy_out((int)m, b, got, NULL);
-		if (w != (ssize_t)got) {
-			r = w < 0 ? (int)w : -EIO;
-			break;
-		}
-		off += got;
-		if (got < LEGO_FILE_IO_MAX)
-			break;
-	}
-	if (r)
-		lf_sys(SYS_close, m);
-	else
-		*fd = (int)m;
-	return r;
 }
 
 /* ----------------------------------------------------------------- dlopen */

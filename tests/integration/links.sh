@@ -120,4 +120,20 @@ $RUN cc -shared -fPIC -o /lego/proj/lib/libbar.so "$T/bar2.c" 2>"$T/cc2.log" ||
 	fail "cc libbar.so again in /lego: $(tail -3 "$T/cc2.log")"
 got=$($RUN /lego/proj/bin/app 2>"$T/proj2.log") || fail "after the rebuild: $(tail -3 "$T/proj2.log")"
 [ "$got" = "foo 52" ] || fail "after libbar.so was rebuilt the program printed '$got'"
-pass "programs in the store load their libraries from the store (RUNPATH \$ORIGIN/../lib and /lego/..., a library's own \$ORIGIN, LD_LIBRARY_PATH), a rebuilt one the next run"
+# from Python's subprocess (a vforked child: the parent's descriptor table
+# stays its own), and a library in the store that is a link to a local one
+sed 's/40/70/' "$T/bar.c" >"$T/bar3.c"
+mkdir -p "$T/root/proj/lib3" "$T/local/lib"
+cc -shared -fPIC -o "$T/local/lib/libbar.so" "$T/bar3.c" &&
+	cp "$T/root/proj/lib/libfoo.so" "$T/root/proj/lib3/" &&
+	ln -s "$T/local/lib/libbar.so" "$T/root/proj/lib3/libbar.so" || fail "lib3 with a link out"
+got=$($RUN $PY -c '
+import os, subprocess
+for p in ["/lego/proj/bin/app", "/lego/proj/bin/app_llp"]:
+    env = dict(os.environ, LD_LIBRARY_PATH="/lego/proj/lib3")
+    print(subprocess.run([p], capture_output=True, text=True, env=env).stdout.strip())
+fd = os.open("/etc/hostname", os.O_RDONLY)
+print(len(os.read(fd, 64)) > 0)
+os.close(fd)' 2>"$T/proj3.log") || fail "subprocess of store programs: $(tail -3 "$T/proj3.log")"
+[ "$got" = "$(printf 'foo 72\nfoo 72\nTrue')" ] || fail "subprocess of the store programs printed '$got'"
+pass "programs in the store load their libraries from the store (RUNPATH \$ORIGIN/../lib and /lego/..., a library's own \$ORIGIN, LD_LIBRARY_PATH, a link to a local library), a rebuilt one the next run, from a vforked child too"
