@@ -2353,6 +2353,9 @@ static int lg_exec_lego(int dirfd, const char *path, char *const argv[], char *c
 		if (k < 0)
 			lg_log_rl(LG_WARN, "file", "%s: the libraries it needs from the store could not "
 				  "be copied for the loader: %s", x.name, strerror(-k));
+		size_t dl = strlen(dir);
+		if (k > 0 && llp && strncmp(llp, dir, dl) == 0 && (!llp[dl] || llp[dl] == ':'))
+			k = 0; /* (first already: a store program run by another) */
 		if (k > 0) {
 			snprintf(ll, sizeof ll, "LD_LIBRARY_PATH=%s%s%s", dir, llp && *llp ? ":" : "",
 				 llp ? llp : "");
