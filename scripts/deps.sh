@@ -9,7 +9,7 @@ PKGS="gcc make cmake pkg-config
       libfabric-dev libfabric-bin libisal-dev libjemalloc-dev libunwind-dev libdw-dev libmicrohttpd-dev libssl-dev
       check libsubunit-dev
       procps iproute2 util-linux time xz-utils
-      python3 python3-numpy python3-venv python3-dev sqlite3 redis-server redis-tools openjdk-17-jdk-headless nodejs golang-go $*"
+      python3 python3-numpy python3-venv python3-dev python3-lmdb lmdb-utils sqlite3 redis-server redis-tools openjdk-17-jdk-headless nodejs golang-go $*"
 
 missing=""
 for p in $PKGS; do

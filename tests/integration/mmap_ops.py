@@ -3,8 +3,8 @@
 # be the same in a local directory and in /lego: stores seen by read and by
 # other openers, resize, partial munmap, fork children and other processes
 # mapping the file at once, a read-only mapping seeing writes, np.memmap,
-# sqlite in WAL mode from two processes and with mmap_size, a process
-# killed after writing through a mapping.  argv[1]: the directory to work in.
+# sqlite in WAL mode from two processes and with mmap_size, LMDB, a
+# process killed after writing through a mapping.  argv[1]: the directory to work in.
 import ctypes, errno, mmap, os, signal, sqlite3, subprocess, sys
 
 d = sys.argv[1]
@@ -177,6 +177,36 @@ c.commit()
 print("mmap_size", c.execute("select count(*), sum(x) from t").fetchone(),
       c.execute("pragma integrity_check").fetchone()[0])
 c.close()
+
+# LMDB: its reader table (lock.mdb) is a shared mapping; its data file is
+# read through a read-only mapping while written with pwrite, or, with
+# writemap, written through a writable mapping.  A fork child opens the
+# environment itself and writes too.
+try:
+    import lmdb
+    for wm in (False, True):
+        e = path("lmdb-%d" % wm)
+        env = lmdb.open(e, map_size=16 << 20, writemap=wm)
+        with env.begin(write=True) as t:
+            for i in range(2000):
+                t.put(b"k%05d" % i, b"v%d" % i * 20)
+        pid = os.fork()
+        if pid == 0:
+            e2 = lmdb.open(e, map_size=16 << 20, writemap=wm)
+            with e2.begin(write=True) as t:
+                for i in range(2000, 3000):
+                    t.put(b"k%05d" % i, b"c%d" % i)
+            os._exit(0)
+        os.waitpid(pid, 0)
+        with env.begin() as t:
+            print("lmdb writemap", wm, t.stat()["entries"], t.get(b"k02500"), t.get(b"k00007")[:6])
+        env.close()
+        env = lmdb.open(e, readonly=True)
+        with env.begin() as t:
+            print("lmdb reopened", t.stat()["entries"], sum(len(v) for k, v in t.cursor()))
+        env.close()
+except ImportError:
+    print("lmdb", "not installed")
 
 # a process killed (SIGKILL) after writing through a mapping
 put("k.bin", bytes(2 * P))

@@ -4,9 +4,9 @@
 # transcript in /lego as in a local directory (stores seen by read and
 # other openers, resize, partial munmap, msync, fork children, another
 # program mapping the file at once, np.memmap, sqlite WAL from two
-# processes and with mmap_size, a process killed after writing); the
-# storenode's files hold what was written; no host copy is left in
-# /dev/shm.
+# processes and with mmap_size, LMDB, a process killed after writing);
+# the storenode's files hold what was written (mdb_stat counts LMDB's
+# entries there); no host copy is left in /dev/shm.
 . "$(dirname "$0")/lib.sh"
 skip_if_sanitized
 mkdir -p "$T/root" "$T/local"
@@ -52,7 +52,11 @@ print(open(sys.argv[1], "rb").read()[4096:4101])
 m.close()' "$T/root/m/ms.bin" 2>"$T/msync.log") || fail "msync check: $(tail -3 "$T/msync.log")"
 [ "${got##* }" = "b'msync'" ] && [ "${got%% *}" != "b'msync'" ] ||
 	fail "the store's file before and after msync: $got"
+for wm in 0 1; do
+	n=$(mdb_stat -e "$T/root/m/lmdb-$wm" 2>/dev/null | awk '/Entries:/ { print $2 }')
+	[ "$n" = 3000 ] || fail "mdb_stat of the store's LMDB environment $wm: '$n' entries, want 3000"
+done
 grep -q "ended without writing it back: 1 page" "$T/lego.log" ||
 	fail "no word of the killed process's page written back: $(tail -3 "$T/lego.log")"
 [ "$(copies)" = "$before" ] || fail "host copies left in /dev/shm: $(ls /dev/shm | grep lego-map)"
-pass "the store holds what went through the mappings, at msync already (the killed process's page too); no copy left in /dev/shm"
+pass "the store holds what went through the mappings, at msync already (LMDB's entries, the killed process's page too); no copy left in /dev/shm"
