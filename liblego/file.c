@@ -2501,6 +2501,8 @@ static int lf_libs_copy(struct lf_libs *L, const char *path, char *to, size_t ca
 	struct stat ls;
 	if (lf_sys(SYS_newfstatat, AT_FDCWD, dst, &ls, 0) == 0 && (uint64_t)ls.st_size == st.size)
 		return 1;
+	if ((r = lf_mkdir_checked(L->dir, 0700, 0)) != 0) /* (made when first needed) */
+		return r;
 	snprintf(tmp, sizeof tmp, "%s/.%s.%d", L->dir, key, (int)getpid());
 	long out = lf_sys(SYS_openat, AT_FDCWD, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
 	if (out < 0)
@@ -2558,9 +2560,6 @@ int lg_file_exec_libs(int fd, const char *name, const char *llp, char *dir, size
 	if (!lf.phdir[0] || !slash)
 		return -EIO;
 	snprintf(slash, sizeof L.dir - (size_t)(slash - L.dir), "/libs");
-	int r = lf_mkdir_checked(L.dir, 0700, 0);
-	if (r)
-		return r;
 	if (lg_elf_store_needs(fd, name, llp, lf_libs_found, &L) < 0 || (!L.n && !L.err))
 		return 0;
 	if (L.err)
@@ -2576,7 +2575,9 @@ int lg_file_exec_libs(int fd, const char *name, const char *llp, char *dir, size
 		return 1;
 	char tmp[PATH_MAX + 40], link[sizeof tmp + NAME_MAX + 2];
 	snprintf(tmp, sizeof tmp, "%s.%d", dir, (int)getpid());
-	r = (int)lf_sys(SYS_mkdir, tmp, 0700);
+	int r = lf_mkdir_checked(L.dir, 0700, 0);
+	if (r == 0)
+		r = (int)lf_sys(SYS_mkdir, tmp, 0700);
 	for (int i = 0; r == 0 && i < L.n; i++) {
 		snprintf(link, sizeof link, "%s/%s", tmp, L.need[i]);
 		r = (int)lf_sys(SYS_symlinkat, L.to[i], AT_FDCWD, link);

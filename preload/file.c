@@ -2327,6 +2327,41 @@ static size_t lg_argc(char *const argv[])
 	return n;
 }
 
+/* The libraries a program (the ELF file fd, named name) needs from the
+ * store, for the loader: envp becomes one whose LD_LIBRARY_PATH starts with
+ * a directory of local copies of them (lg_file_exec_libs), if it needs any.
+ * A macro: the new environment lives in the caller's frame (a vforked
+ * child allocates nothing). */
+#define LG_EXEC_LIBS(fd, name, envp)                                                       \
+	size_t lx_n = 0, lx_at = (size_t)-1;                                                \
+	for (; (envp) && (envp)[lx_n]; lx_n++)                                             \
+		if (strncmp((envp)[lx_n], "LD_LIBRARY_PATH=", 16) == 0)                     \
+			lx_at = lx_n;                                                       \
+	const char *lx_llp = lx_at != (size_t)-1 ? (envp)[lx_at] + 16 : NULL;              \
+	char lx_dir[PATH_MAX], lx_ll[sizeof lx_dir + 18 + (lx_llp ? strlen(lx_llp) : 0)];   \
+	char *lx_nv[lx_n + 2];                                                              \
+	if ((fd) >= 0 && lg_exec_libs(fd, name, envp, lx_n, lx_at, lx_llp, lx_dir, lx_ll,    \
+				      sizeof lx_ll, lx_nv))                                 \
+		envp = lx_nv
+
+static int lg_exec_libs(int fd, const char *name, char *const envp[], size_t n, size_t at,
+			const char *llp, char *dir, char *ll, size_t llsz, char **nv)
+{
+	int k = lg_file_exec_libs(fd, name, llp, dir, PATH_MAX);
+	if (k < 0)
+		lg_log_rl(LG_WARN, "file", "%s: the libraries it needs from the store could not be "
+			  "copied for the loader: %s", name, strerror(-k));
+	size_t dl = k > 0 ? strlen(dir) : 0;
+	if (k <= 0 || (llp && strncmp(llp, dir, dl) == 0 && (!llp[dl] || llp[dl] == ':')))
+		return 0; /* (none, or first already: a store program run by another) */
+	snprintf(ll, llsz, "LD_LIBRARY_PATH=%s%s%s", dir, llp && *llp ? ":" : "", llp ? llp : "");
+	if (n)
+		memcpy(nv, envp, n * sizeof *nv);
+	nv[at != (size_t)-1 ? at : n] = ll;
+	nv[at != (size_t)-1 ? n : n + 1] = NULL;
+	return 1;
+}
+
 /* Run the Lego program (dirfd, path): returns only on failure, -errno. */
 static int lg_exec_lego(int dirfd, const char *path, char *const argv[], char *const envp[],
 			int flags, int nest)
@@ -2340,31 +2375,7 @@ static int lg_exec_lego(int dirfd, const char *path, char *const argv[], char *c
 		return -errno;
 	}
 	if (x.fd >= 0) {
-		/* the libraries it needs from the store: the loader finds local
-		 * copies first in LD_LIBRARY_PATH (lg_file_exec_libs) */
-		size_t n = 0, at = (size_t)-1;
-		for (; envp && envp[n]; n++)
-			if (strncmp(envp[n], "LD_LIBRARY_PATH=", 16) == 0)
-				at = n;
-		const char *llp = at != (size_t)-1 ? envp[at] + 16 : NULL;
-		char dir[PATH_MAX], ll[sizeof dir + 18 + (llp ? strlen(llp) : 0)];
-		char *nv[n + 2];
-		int k = lg_file_exec_libs(x.fd, x.name, llp, dir, sizeof dir);
-		if (k < 0)
-			lg_log_rl(LG_WARN, "file", "%s: the libraries it needs from the store could not "
-				  "be copied for the loader: %s", x.name, strerror(-k));
-		size_t dl = strlen(dir);
-		if (k > 0 && llp && strncmp(llp, dir, dl) == 0 && (!llp[dl] || llp[dl] == ':'))
-			k = 0; /* (first already: a store program run by another) */
-		if (k > 0) {
-			snprintf(ll, sizeof ll, "LD_LIBRARY_PATH=%s%s%s", dir, llp && *llp ? ":" : "",
-				 llp ? llp : "");
-			if (n)
-				memcpy(nv, envp, n * sizeof *nv);
-			nv[at != (size_t)-1 ? at : n] = ll;
-			nv[at != (size_t)-1 ? n : n + 1] = NULL;
-			envp = nv;
-		}
+		LG_EXEC_LIBS(x.fd, x.name, envp);
 		lg_syscall(SYS_execveat, x.fd, "", argv, envp, AT_EMPTY_PATH);
 		r = -errno;
 		close(x.fd);
@@ -2388,10 +2399,18 @@ static int lg_execveat(int dirfd, const char *path, char *const argv[], char *co
 	if (lg_file_exec_path(dirfd, path, flags)) {
 		r = lg_exec_lego(dirfd, path, argv, envp, flags, nest);
 	} else {
+		/* a local program may need libraries from the store too (an
+		 * RUNPATH or LD_LIBRARY_PATH entry there) */
+		long pfd = lg_file_active() ? lg_syscall(SYS_openat, dirfd, path,
+							 O_RDONLY | O_CLOEXEC) : -1;
+		char *const *ev = envp;
+		LG_EXEC_LIBS((int)pfd, path, ev);
+		if (pfd >= 0)
+			lg_syscall(SYS_close, pfd);
 		if (dirfd == AT_FDCWD && flags == 0)
-			REAL(execve)(path, argv, envp);
+			REAL(execve)(path, argv, ev);
 		else
-			lg_syscall(SYS_execveat, dirfd, path, argv, envp, flags);
+			lg_syscall(SYS_execveat, dirfd, path, argv, ev, flags);
 		r = -errno;
 	}
 	if (nest == 0)

@@ -85,22 +85,78 @@ static void forward(int sig)
 		kill(child_pid, sig);
 }
 
-/* Could CMD be a program in the store under prefix: named by a path
- * there, or with a PATH entry there? */
-static int in_store(const char *cmd, const char *prefix)
+/* Is an entry of the colon-separated list (or, one 0, list itself) in
+ * the store under prefix? */
+static int in_list(const char *list, const char *prefix, int one)
 {
 	size_t pl = strlen(prefix);
 	while (pl > 1 && prefix[pl - 1] == '/')
 		pl--;
 	if (prefix[0] != '/' || pl < 2)
 		return 0;
-	int any = !strchr(cmd, '/'); /* any PATH entry, else cmd itself */
-	for (const char *p = any ? getenv("PATH") : cmd; p; p = any ? strchr(p, ':') : NULL) {
+	for (const char *p = list; p; p = one ? NULL : strchr(p, ':')) {
 		p += *p == ':';
 		if (strncmp(p, prefix, pl) == 0 && (p[pl] == '/' || p[pl] == ':' || !p[pl]))
 			return 1;
 	}
 	return 0;
+}
+
+/* Could CMD be a program in the store under prefix: named by a path
+ * there, or with a PATH entry there? */
+static int in_store(const char *cmd, const char *prefix)
+{
+	return strchr(cmd, '/') ? in_list(cmd, prefix, 1) : in_list(getenv("PATH"), prefix, 0);
+}
+
+/* Does the local program path look for libraries in the store (an entry of
+ * LD_LIBRARY_PATH, or of its DT_RUNPATH or DT_RPATH, there)?  The loader
+ * cannot open them: a preloaded shell runs it, whose exec gives the loader
+ * local copies (docs/storage.md, "Running programs from the store"). */
+static int store_libs(const char *path, const char *prefix)
+{
+	if (in_list(getenv("LD_LIBRARY_PATH"), prefix, 0))
+		return 1;
+	int fd = path[0] ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+	Elf64_Ehdr eh;
+	int yes = 0;
+	if (fd < 0 || pread(fd, &eh, sizeof eh, 0) != (ssize_t)sizeof eh ||
+	    memcmp(eh.e_ident, ELFMAG, SELFMAG) || eh.e_ident[EI_CLASS] != ELFCLASS64 ||
+	    eh.e_phentsize != sizeof(Elf64_Phdr))
+		goto out;
+	uint64_t dyn = 0, dynsz = 0, strva = 0, sp = 0, stroff = 0;
+	for (unsigned i = 0; i < eh.e_phnum; i++) {
+		Elf64_Phdr ph;
+		if (pread(fd, &ph, sizeof ph, (off_t)(eh.e_phoff + i * sizeof ph)) != (ssize_t)sizeof ph)
+			goto out;
+		if (ph.p_type == PT_DYNAMIC)
+			dyn = ph.p_offset, dynsz = ph.p_filesz;
+	}
+	for (uint64_t o = 0; o + sizeof(Elf64_Dyn) <= dynsz; o += sizeof(Elf64_Dyn)) {
+		Elf64_Dyn d;
+		if (pread(fd, &d, sizeof d, (off_t)(dyn + o)) != (ssize_t)sizeof d || d.d_tag == DT_NULL)
+			break;
+		if (d.d_tag == DT_STRTAB)
+			strva = d.d_un.d_ptr;
+		else if (d.d_tag == DT_RUNPATH || (d.d_tag == DT_RPATH && !sp))
+			sp = d.d_un.d_val + 1;
+	}
+	for (unsigned i = 0; strva && i < eh.e_phnum; i++) { /* the string table's offset */
+		Elf64_Phdr ph;
+		if (pread(fd, &ph, sizeof ph, (off_t)(eh.e_phoff + i * sizeof ph)) == (ssize_t)sizeof ph &&
+		    ph.p_type == PT_LOAD && strva >= ph.p_vaddr && strva < ph.p_vaddr + ph.p_filesz)
+			stroff = strva - ph.p_vaddr + ph.p_offset;
+	}
+	char run[PATH_MAX];
+	ssize_t n = stroff && sp ? pread(fd, run, sizeof run - 1, (off_t)(stroff + sp - 1)) : -1;
+	if (n > 0) {
+		run[n] = 0;
+		yes = in_list(run, prefix, 0);
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	return yes;
 }
 
 /* CMD's file as execvp will find it: out gets the path, or "" if none. */
@@ -441,9 +497,13 @@ int main(int argc, char **argv)
 		char pid[32];
 		snprintf(pid, sizeof pid, "%d", (int)getpid());
 		setenv("LEGO_STATS_PID", pid, 1); /* counters from CMD itself */
-		execvp(argv[i], &argv[i]);
-		int e = errno;
-		if (in_store(argv[i], lg_opt_s(&o, LG_OPT_store_prefix))) {
+		const char *prefix = lg_opt_s(&o, LG_OPT_store_prefix);
+		int e = ENOENT; /* (prog: CMD's file, found above) */
+		if (!store_libs(prog, prefix)) {
+			execvp(argv[i], &argv[i]);
+			e = errno;
+		}
+		if (store_libs(prog, prefix) || in_store(argv[i], prefix)) {
 			/* A program in the store (or found on PATH there): the
 			 * kernel cannot open it, so a preloaded shell runs it
 			 * (docs/storage.md, "Running programs from the store"). */

@@ -136,4 +136,12 @@ fd = os.open("/etc/hostname", os.O_RDONLY)
 print(len(os.read(fd, 64)) > 0)
 os.close(fd)' 2>"$T/proj3.log") || fail "subprocess of store programs: $(tail -3 "$T/proj3.log")"
 [ "$got" = "$(printf 'foo 72\nfoo 72\nTrue')" ] || fail "subprocess of the store programs printed '$got'"
-pass "programs in the store load their libraries from the store (RUNPATH \$ORIGIN/../lib and /lego/..., a library's own \$ORIGIN, LD_LIBRARY_PATH, a link to a local library), a rebuilt one the next run, from a vforked child too"
+# a local program whose RUNPATH (or LD_LIBRARY_PATH) leads into the store,
+# run by lego-run itself and from a shell
+cc -o "$T/local/app_rp" "$T/app.c" -L"$T/root/proj/lib" -lfoo -Wl,-rpath,/lego/proj/lib &&
+	cc -o "$T/local/app_plain" "$T/app.c" -L"$T/root/proj/lib" -lfoo || fail "cc the local programs"
+got=$($RUN "$T/local/app_rp" 2>"$T/local1.log" && LD_LIBRARY_PATH=/lego/proj/lib $RUN "$T/local/app_plain" \
+	2>>"$T/local1.log" && $RUN sh -c "$T/local/app_rp" 2>>"$T/local1.log") ||
+	fail "local programs with their libraries in the store: $(tail -3 "$T/local1.log")"
+[ "$got" = "$(printf 'foo 52\nfoo 52\nfoo 52')" ] || fail "the local programs printed '$got'"
+pass "programs in the store load their libraries from the store (RUNPATH \$ORIGIN/../lib and /lego/..., a library's own \$ORIGIN, LD_LIBRARY_PATH, a link to a local library), a rebuilt one the next run, from a vforked child too; so do local programs whose RUNPATH or LD_LIBRARY_PATH leads there"
