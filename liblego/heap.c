@@ -167,7 +167,7 @@ void *lg_heap_calloc(size_t n, size_t size, const void *caller)
 	size_t total;
 	if (__builtin_mul_overflow(n, size, &total))
 		return NULL;
-	if (lg_unlikely(lg_tls_forking)) { /* (zeros: the region is never reused) */
+	if (lg_unlikely(lg_tls_forking)) {
 		void *p = lg_fork_heap_alloc(total, 16);
 		return p ? memset(p, 0, total) : NULL;
 	}
