@@ -772,33 +772,44 @@ static void lf_adopt(int fd, const char *target)
 		lf_put(lf_set(fd, e));
 }
 
-static void lf_scan(void)
+/* fn(dfd, name, type, arg) on each entry of the directory (dirfd, path),
+ * "." and ".." too, until it returns nonzero: that value, 0, or -1 if the
+ * directory cannot be read.  System calls only (a vforked child runs it). */
+static int lf_dir_each(int dirfd, const char *path,
+		       int (*fn)(int dfd, const char *name, int type, void *arg), void *arg)
 {
-	long dfd = lf_sys(SYS_openat, AT_FDCWD, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	long dfd = lf_sys(SYS_openat, dirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
-		return;
-	char buf[4096], target[PATH_MAX];
-	for (;;) {
-		long n = lf_sys(SYS_getdents64, (int)dfd, buf, sizeof buf);
-		if (n <= 0)
-			break;
-		for (long pos = 0; pos < n;) {
-			struct dirent64 *d = (struct dirent64 *)(buf + pos);
-			pos += d->d_reclen;
-			char *end;
-			long fd = strtol(d->d_name, &end, 10);
-			if (*end || end == d->d_name || fd == dfd)
-				continue;
-			long tl = lf_sys(SYS_readlinkat, (int)dfd, d->d_name, target, sizeof target - 1);
-			if (tl <= 0)
-				continue;
-			target[tl] = 0;
-			if (lf_is_placeholder(target))
-				lf_adopt((int)fd, target);
+		return -1;
+	char buf[4096];
+	int r = 0;
+	for (long n; !r && (n = lf_sys(SYS_getdents64, (int)dfd, buf, sizeof buf)) > 0;)
+		for (long o = 0; !r && o < n; o += ((struct dirent64 *)(buf + o))->d_reclen) {
+			const struct dirent64 *d = (const struct dirent64 *)(buf + o);
+			r = fn((int)dfd, d->d_name, d->d_type, arg);
 		}
-	}
 	lf_sys(SYS_close, (int)dfd);
+	return r;
 }
+
+/* (lf_scan) A descriptor inherited on a placeholder gets its record. */
+static int lf_scan_one(int dfd, const char *name, int type, void *arg)
+{
+	(void)type, (void)arg;
+	char *end, target[PATH_MAX];
+	long fd = strtol(name, &end, 10);
+	if (*end || end == name || fd == dfd)
+		return 0;
+	long tl = lf_sys(SYS_readlinkat, dfd, name, target, sizeof target - 1);
+	if (tl <= 0)
+		return 0;
+	target[tl] = 0;
+	if (lf_is_placeholder(target))
+		lf_adopt((int)fd, target);
+	return 0;
+}
+
+static void lf_scan(void) { lf_dir_each(AT_FDCWD, "/proc/self/fd", lf_scan_one, NULL); }
 
 void lg_file_received(int fd)
 {
@@ -2419,60 +2430,48 @@ struct lf_libs {
 	char to[LF_LIBS_MAX][256]; /* "../copy", or a local library's path */
 };
 
-/* Does the directory dfd/name hold a link that leads nowhere? */
-static int lf_libs_dangles(int dfd, const char *name)
+/* (lf_libs_prune) A link that leads nowhere: 1. */
+static int lf_libs_dangling(int dfd, const char *name, int type, void *arg)
 {
-	long fd = lf_sys(SYS_openat, dfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	char buf[4096];
-	int bad = 0;
-	for (long n; !bad && (n = lf_sys(SYS_getdents64, (int)fd, buf, sizeof buf)) > 0;)
-		for (long o = 0; o < n && !bad; o += ((struct dirent64 *)(buf + o))->d_reclen) {
-			struct dirent64 *d = (struct dirent64 *)(buf + o);
-			bad = d->d_type == DT_LNK && lf_sys(SYS_faccessat, (int)fd, d->d_name, F_OK) != 0;
-		}
-	lf_sys(SYS_close, (int)fd);
-	return bad;
+	(void)arg;
+	return type == DT_LNK && lf_sys(SYS_faccessat, dfd, name, F_OK) != 0;
+}
+
+static int lf_libs_unlink(int dfd, const char *name, int type, void *arg)
+{
+	(void)type, (void)arg;
+	lf_sys(SYS_unlinkat, dfd, name, 0); /* (fails on "." and "..") */
+	return 0;
+}
+
+struct lf_prune {
+	const char *prefix, *keep;
+	int links; /* 0: the copies' pass, 1: the link directories' */
+};
+
+static int lf_libs_prune_one(int dfd, const char *name, int type, void *arg)
+{
+	(void)type;
+	const struct lf_prune *p = arg;
+	if (!p->links && strncmp(name, p->prefix, strlen(p->prefix)) == 0 && strcmp(name, p->keep))
+		lf_sys(SYS_unlinkat, dfd, name, 0);
+	if (p->links && strncmp(name, "run-", 4) == 0 &&
+	    lf_dir_each(dfd, name, lf_libs_dangling, NULL) == 1) {
+		lf_dir_each(dfd, name, lf_libs_unlink, NULL);
+		lf_sys(SYS_unlinkat, dfd, name, AT_REMOVEDIR);
+	}
+	return 0;
 }
 
 /* Remove the copies of older versions of the file whose copies' names
- * start with prefix (all but keep), and the directories of links that led
- * to them. */
+ * start with prefix (all but keep), then the directories of links that
+ * led to them. */
 static void lf_libs_prune(const char *dir, const char *prefix, const char *keep)
 {
-	long dfd = lf_sys(SYS_openat, AT_FDCWD, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return;
-	char buf[4096];
-	size_t pl = strlen(prefix);
-	for (int pass = 0; pass < 2; pass++) { /* the copies, then the links */
-		lf_sys(SYS_lseek, (int)dfd, 0, SEEK_SET);
-		for (long n; (n = lf_sys(SYS_getdents64, (int)dfd, buf, sizeof buf)) > 0;)
-			for (long o = 0; o < n; o += ((struct dirent64 *)(buf + o))->d_reclen) {
-				const char *nm = ((struct dirent64 *)(buf + o))->d_name;
-				if (pass == 0 && strncmp(nm, prefix, pl) == 0 && strcmp(nm, keep) != 0)
-					lf_sys(SYS_unlinkat, (int)dfd, nm, 0);
-				if (pass == 1 && strncmp(nm, "run-", 4) == 0 &&
-				    lf_libs_dangles((int)dfd, nm)) {
-					char sub[NAME_MAX + 8];
-					long lfd = lf_sys(SYS_openat, (int)dfd, nm,
-							  O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-					char lb[4096];
-					for (long m; lfd >= 0 &&
-						     (m = lf_sys(SYS_getdents64, (int)lfd, lb, sizeof lb)) > 0;)
-						for (long q = 0; q < m;
-						     q += ((struct dirent64 *)(lb + q))->d_reclen)
-							lf_sys(SYS_unlinkat, (int)lfd,
-							       ((struct dirent64 *)(lb + q))->d_name, 0);
-					if (lfd >= 0)
-						lf_sys(SYS_close, (int)lfd);
-					snprintf(sub, sizeof sub, "%s", nm);
-					lf_sys(SYS_unlinkat, (int)dfd, sub, AT_REMOVEDIR);
-				}
-			}
-	}
-	lf_sys(SYS_close, (int)dfd);
+	struct lf_prune p = {.prefix = prefix, .keep = keep};
+	lf_dir_each(AT_FDCWD, dir, lf_libs_prune_one, &p);
+	p.links = 1;
+	lf_dir_each(AT_FDCWD, dir, lf_libs_prune_one, &p);
 }
 
 /* What the link for the Lego file path leads to, into to: "../" and the

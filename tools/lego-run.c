@@ -35,6 +35,7 @@
 #include "common/log.h"
 #include "common/options.h"
 #include "common/util.h"
+#include "liblego/elfdyn.h"
 #include "liblego/embed.h"
 #include "liblego/fault.h"
 
@@ -118,42 +119,9 @@ static int store_libs(const char *path, const char *prefix)
 	if (in_list(getenv("LD_LIBRARY_PATH"), prefix, 0))
 		return 1;
 	int fd = path[0] ? open(path, O_RDONLY | O_CLOEXEC) : -1;
-	Elf64_Ehdr eh;
-	int yes = 0;
-	if (fd < 0 || pread(fd, &eh, sizeof eh, 0) != (ssize_t)sizeof eh ||
-	    memcmp(eh.e_ident, ELFMAG, SELFMAG) || eh.e_ident[EI_CLASS] != ELFCLASS64 ||
-	    eh.e_phentsize != sizeof(Elf64_Phdr))
-		goto out;
-	uint64_t dyn = 0, dynsz = 0, strva = 0, sp = 0, stroff = 0;
-	for (unsigned i = 0; i < eh.e_phnum; i++) {
-		Elf64_Phdr ph;
-		if (pread(fd, &ph, sizeof ph, (off_t)(eh.e_phoff + i * sizeof ph)) != (ssize_t)sizeof ph)
-			goto out;
-		if (ph.p_type == PT_DYNAMIC)
-			dyn = ph.p_offset, dynsz = ph.p_filesz;
-	}
-	for (uint64_t o = 0; o + sizeof(Elf64_Dyn) <= dynsz; o += sizeof(Elf64_Dyn)) {
-		Elf64_Dyn d;
-		if (pread(fd, &d, sizeof d, (off_t)(dyn + o)) != (ssize_t)sizeof d || d.d_tag == DT_NULL)
-			break;
-		if (d.d_tag == DT_STRTAB)
-			strva = d.d_un.d_ptr;
-		else if (d.d_tag == DT_RUNPATH || (d.d_tag == DT_RPATH && !sp))
-			sp = d.d_un.d_val + 1;
-	}
-	for (unsigned i = 0; strva && i < eh.e_phnum; i++) { /* the string table's offset */
-		Elf64_Phdr ph;
-		if (pread(fd, &ph, sizeof ph, (off_t)(eh.e_phoff + i * sizeof ph)) == (ssize_t)sizeof ph &&
-		    ph.p_type == PT_LOAD && strva >= ph.p_vaddr && strva < ph.p_vaddr + ph.p_filesz)
-			stroff = strva - ph.p_vaddr + ph.p_offset;
-	}
 	char run[PATH_MAX];
-	ssize_t n = stroff && sp ? pread(fd, run, sizeof run - 1, (off_t)(stroff + sp - 1)) : -1;
-	if (n > 0) {
-		run[n] = 0;
-		yes = in_list(run, prefix, 0);
-	}
-out:
+	int yes = fd >= 0 && lg_elf_dynamic(fd, run, sizeof run, NULL, NULL) == 0 &&
+		  in_list(run, prefix, 0);
 	if (fd >= 0)
 		close(fd);
 	return yes;
